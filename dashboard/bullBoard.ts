@@ -1,0 +1,79 @@
+import { createBullBoard } from "@bull-board/api";
+import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
+import { ExpressAdapter } from "@bull-board/express";
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Router } from "express";
+import type { Keys } from "../queues/keys.ts";
+import { PARKED_QUEUE, execQueue } from "../queues/names.ts";
+import type { PolicyRegistry } from "../src/tenancy/registry.ts";
+
+export const BULL_BOARD_PATH = "/admin/queues";
+
+/**
+ * Bull Board at /admin/queues (the caller puts admin auth in front of it).
+ * Shows the shared queues of every cell (exec per pool, parked) and every
+ * ingress queue that has ever held a job, registering new tenants' queues as
+ * they appear (a SMEMBERS per cell every `refreshMs`). All queues share the
+ * one connection passed in. Read-only: removing or retrying a job here would
+ * bypass the workflow record and the slot accounting; on-call actions go
+ * through the admin API and the Tenant Concurrency Dashboard.
+ */
+export class BullBoard {
+  readonly router: Router;
+  private readonly board: ReturnType<typeof createBullBoard>;
+  private readonly queues = new Map<string, Queue>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly registry: PolicyRegistry,
+    private readonly refreshMs = 2_000,
+  ) {
+    const serverAdapter = new ExpressAdapter();
+    serverAdapter.setBasePath(BULL_BOARD_PATH);
+    this.board = createBullBoard({
+      queues: [],
+      serverAdapter,
+      options: {
+        uiConfig: {
+          boardTitle: "Fairlane",
+          miscLinks: [{ text: "Tenant Concurrency Dashboard", url: "/dashboard" }],
+        },
+      },
+    });
+    this.router = serverAdapter.getRouter() as Router;
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), this.refreshMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+
+  /** Registers every queue not yet on the board. Exposed so tests need not wait for the timer. */
+  async refresh(): Promise<void> {
+    const tenants = this.registry.list();
+    const cells = new Set(["default", ...tenants.map((t) => t.policy.cell)]);
+    const pools = new Set(["default", ...tenants.flatMap((t) => t.policy.pools)]);
+    for (const cell of cells) {
+      const ck = this.keys.cell(cell);
+      const names = [...pools].map(execQueue).concat(PARKED_QUEUE, ...(await this.redis.smembers(ck.queues)).sort());
+      for (const name of names) this.add(ck.bullPrefix, name, cells.size > 1 ? `${cell}/${name}` : name);
+    }
+  }
+
+  private add(prefix: string, name: string, displayName: string): void {
+    const id = `${prefix}|${name}`;
+    if (this.queues.has(id)) return;
+    const queue = new Queue(name, { connection: this.redis, prefix, skipVersionCheck: true });
+    this.queues.set(id, queue);
+    this.board.addQueue(new BullMQAdapter(queue, { readOnlyMode: true, displayName }));
+  }
+}

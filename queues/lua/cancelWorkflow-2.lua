@@ -1,0 +1,44 @@
+--[[
+  Cancels a workflow for its tenant.
+  A queued or parked workflow is taken out of its queue and ends `cancelled`
+  here, atomically. A dispatched or running one gets `cancelRequested`, and
+  the caller signals its exec worker, which ends it `cancelled`.
+
+  KEYS[1]  workflow record              <cell>:fl:wf:<id>
+  KEYS[2]  cell queued counter
+
+  ARGV[1]  workflow id
+  ARGV[2]  tenant asking (another tenant's workflow answers "missing")
+  ARGV[3]  now (epoch ms)
+  ARGV[4]  BullMQ prefix of the cell     <root>:{<root>.<cell>}
+
+  The queue's wait list and job hash are derived from the record's `queue`
+  field; they share the cell's hash tag, so the script stays on one slot.
+
+  Returns {"missing"} | {"cancelled"} | {"signalled"} | {"final", state}
+]]
+local rcall = redis.call
+local id = ARGV[1]
+local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue")
+if not rec[1] or rec[1] ~= ARGV[2] then
+  return {"missing"}
+end
+local state = rec[2]
+if state == "queued" or state == "parked" then
+  local qprefix = ARGV[4] .. ":" .. rec[3] .. ":"
+  local removed = rcall("LREM", qprefix .. "wait", 1, id)
+  if removed == 1 then
+    rcall("DEL", qprefix .. id, qprefix .. id .. ":logs")
+    if state == "queued" then
+      rcall("DECR", KEYS[2])
+    end
+  end
+  rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
+        "errorCode", "CANCELLED", "errorMessage", "cancelled by the producer")
+  return {"cancelled"}
+end
+if state == "dispatched" or state == "running" then
+  rcall("HSET", KEYS[1], "cancelRequested", ARGV[3])
+  return {"signalled"}
+end
+return {"final", state}

@@ -1,0 +1,47 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { ChainableCommander, Redis } from "ioredis";
+
+/**
+ * Loads `queues/lua/<name>-<numberOfKeys>.lua` and registers it on a client as
+ * an ioredis custom command (EVALSHA with an EVAL fallback, pipeline-able).
+ * Each script has one typed wrapper next to it; nothing else calls `run`.
+ */
+export class LuaScript {
+  readonly command: string;
+  private readonly lua: string;
+  private readonly numberOfKeys: number;
+  private readonly defined = new WeakSet<object>();
+
+  constructor(file: string) {
+    const m = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
+    if (!m) throw new Error(`lua script ${file} must be named <name>-<numberOfKeys>.lua`);
+    this.command = `fl_${m[1]}`;
+    this.numberOfKeys = Number(m[2]);
+    this.lua = readFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), "utf8");
+  }
+
+  /** Registers the command on a client; call before `redis.pipeline()` to use `queue`. */
+  ensure(redis: Redis): void {
+    if (this.defined.has(redis)) return;
+    redis.defineCommand(this.command, { numberOfKeys: this.numberOfKeys, lua: this.lua });
+    this.defined.add(redis);
+  }
+
+  run<T>(redis: Redis, keys: string[], args: (string | number)[]): Promise<T> {
+    this.check(keys);
+    this.ensure(redis);
+    return (redis as unknown as Record<string, (...a: unknown[]) => Promise<T>>)[this.command]!(...keys, ...args);
+  }
+
+  /** Queues the script on a pipeline made after `ensure(redis)`. */
+  queue(pipeline: ChainableCommander, keys: string[], args: (string | number)[]): void {
+    this.check(keys);
+    (pipeline as unknown as Record<string, (...a: unknown[]) => unknown>)[this.command]!(...keys, ...args);
+  }
+
+  private check(keys: string[]): void {
+    if (keys.length !== this.numberOfKeys)
+      throw new Error(`${this.command} takes ${this.numberOfKeys} keys, got ${keys.length}`);
+  }
+}

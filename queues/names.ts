@@ -1,0 +1,26 @@
+import type { WorkflowClass } from "./keys.ts";
+
+/**
+ * BullMQ queue names. A cell's queues all live under the cell's prefix
+ * (queues/keys.ts), so the names themselves carry no hash tag.
+ *   ingress.<tenant>.<A|B|C>   one per tenant and class; producers write here
+ *   exec.<pool>                one per exec pool; the dispatcher moves jobs here
+ *   parked                     workflows set aside as pending-backpressure
+ */
+export const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,47}$/;
+export const POOL_ID = /^[a-z0-9][a-z0-9_-]{0,47}$/;
+
+export function ingressQueue(tenant: string, cls: WorkflowClass): string {
+  return `ingress.${tenant}.${cls}`;
+}
+
+export function execQueue(pool: string): string {
+  return `exec.${pool}`;
+}
+
+export const PARKED_QUEUE = "parked";
+
+export function parseIngressQueue(name: string): { tenant: string; cls: WorkflowClass } | null {
+  const m = /^ingress\.([a-z0-9_-]+)\.([ABC])$/.exec(name);
+  return m ? { tenant: m[1]!, cls: m[2] as WorkflowClass } : null;
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from "node:crypto";
+import express, { type Express } from "express";
+import { pinoHttp } from "pino-http";
+import type { Logger } from "pino";
+import type { Redis } from "ioredis";
+import type { Keys } from "../../queues/keys.ts";
+import type { Admission } from "../admission/admit.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { ApiKeys } from "../tenancy/apiKeys.ts";
+import type { PolicyRegistry } from "../tenancy/registry.ts";
+import { BULL_BOARD_PATH, type BullBoard } from "../../dashboard/bullBoard.ts";
+import { adminRouter } from "./admin.ts";
+import type { AuditLog } from "./audit.ts";
+import { adminAuth, tenantAuth } from "./auth.ts";
+import { errorHandler, notFoundHandler } from "./errors.ts";
+import { producerRouter } from "./producer.ts";
+
+export interface AppDeps {
+  redis: Redis;
+  keys: Keys;
+  clock: Clock;
+  log: Logger;
+  registry: PolicyRegistry;
+  apiKeys: ApiKeys;
+  audit: AuditLog;
+  admission: Admission;
+  bullBoard: BullBoard;
+  adminToken: string;
+  bodyLimit: string;
+  bulkBodyLimit: string;
+}
+
+/**
+ * The HTTP surface of the api role:
+ *   /healthz, /readyz             open (liveness; readiness = Redis answers)
+ *   /v1/workflows...              producers, tenant API key
+ *   /v1/admin/...                 admin token
+ *   /admin/queues                 Bull Board, admin token or Basic auth
+ */
+export function createApp(d: AppDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", false);
+  app.use(
+    pinoHttp({
+      logger: d.log,
+      genReqId: (req, res) => {
+        const given = req.headers["x-request-id"];
+        const id = typeof given === "string" && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+        res.setHeader("X-Request-Id", id);
+        return id;
+      },
+      // Only method, path and status: never bodies (PHI), query strings or auth headers.
+      serializers: {
+        req: (req) => ({ id: req.id, method: req.method, path: String(req.url).split("?")[0] }),
+        res: (res) => ({ statusCode: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
+    }),
+  );
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get("/readyz", async (_req, res) => {
+    const ok = await Promise.race([
+      d.redis.ping().then(() => true, () => false),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
+    ]);
+    res.status(ok ? 200 : 503).json({ ok, redis: ok ? "up" : "down" });
+  });
+
+  const admin = adminAuth(d.adminToken);
+  app.use("/v1/admin", admin, adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }), notFoundHandler);
+  app.use(
+    "/v1",
+    tenantAuth(d.apiKeys),
+    producerRouter({
+      redis: d.redis,
+      keys: d.keys,
+      admission: d.admission,
+      clock: d.clock,
+      bodyLimit: d.bodyLimit,
+      bulkBodyLimit: d.bulkBodyLimit,
+    }),
+  );
+  app.use(BULL_BOARD_PATH, admin, d.bullBoard.router);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(d.log));
+  return app;
+}

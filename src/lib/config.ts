@@ -1,0 +1,40 @@
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+
+export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+
+const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+
+/** Every environment variable Fairlane reads, parsed once at the edge. */
+const EnvSchema = z.object({
+  PORT: int(3000),
+  HOST: z.string().default("127.0.0.1"),
+  REDIS_URL: z.string().url().optional(),
+  FAIRLANE_PREFIX: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default("fl"),
+  FAIRLANE_DATA_DIR: z.string().default(resolve(REPO_ROOT, ".fairlane")),
+  FAIRLANE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  FAIRLANE_TENANTS_FILE: z.string().default(resolve(REPO_ROOT, "src/tenancy/tenants.example.yaml")),
+  FAIRLANE_TENANTS_MODE: z.enum(["seed", "replace"]).default("seed"),
+  FAIRLANE_DEV_KEYS: z.enum(["auto", "on", "off"]).default("auto"),
+  FAIRLANE_REDIS_PORT: int(6390),
+  FAIRLANE_REDIS_APPENDFSYNC: z.enum(["always", "everysec", "no"]).default("always"),
+  FAIRLANE_MAX_QUEUED_TOTAL: int(200_000),
+  FAIRLANE_RETRY_AFTER_SEC: int(5),
+  FAIRLANE_BODY_LIMIT: z.string().default("1mb"),
+  FAIRLANE_BULK_BODY_LIMIT: z.string().default("16mb"),
+  FAIRLANE_MAX_PAYLOAD_BYTES: int(256 * 1024),
+  FAIRLANE_IDEMPOTENCY_TTL_SEC: int(7 * 24 * 3600),
+  FAIRLANE_POLICY_POLL_MS: int(250),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`invalid environment:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}

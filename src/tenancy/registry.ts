@@ -1,0 +1,104 @@
+import type { Redis } from "ioredis";
+import type { Keys } from "../../queues/keys.ts";
+import { invalidRequest } from "../lib/errors.ts";
+import { formatIssues, resolvePolicy, type PolicySpec, type TenantPolicy } from "./policy.ts";
+
+export interface TenantEntry {
+  tenant: string;
+  spec: PolicySpec;
+  policy: TenantPolicy;
+}
+
+/**
+ * Tenant policies, kept in Redis as the single truth and cached in memory.
+ *
+ * Every write bumps a version counter in the same MULTI. Each process polls that
+ * counter (one GET per `pollMs`, default 250 ms) and reloads the whole hash when
+ * it moved, so a live change reaches every process well within one second with
+ * no extra connection and no lost pub/sub message.
+ */
+export class PolicyRegistry {
+  private entries = new Map<string, TenantEntry>();
+  private version = "";
+  private timer: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly pollMs = 250,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.reload();
+    this.timer = setInterval(() => void this.poll().catch(() => undefined), this.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  get(tenant: string): TenantEntry | undefined {
+    return this.entries.get(tenant);
+  }
+
+  list(): TenantEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
+  }
+
+  /** Validates and stores a spec; returns the resolved entry. Throws INVALID_REQUEST naming the field. */
+  async put(tenant: string, input: unknown): Promise<TenantEntry> {
+    const r = resolvePolicy(input);
+    if (!r.ok) throw invalidRequest(`invalid policy for tenant "${tenant}": ${formatIssues(r.issues)}`, r.issues);
+    await this.redis
+      .multi()
+      .hset(this.keys.registry.tenants, tenant, JSON.stringify(r.spec))
+      .incr(this.keys.registry.version)
+      .exec();
+    await this.reload();
+    return { tenant, spec: r.spec, policy: r.policy };
+  }
+
+  /** Creates the tenants in `specs` that Redis does not have yet (or all of them with `replace`). */
+  async seed(specs: Map<string, PolicySpec>, replace: boolean): Promise<string[]> {
+    const written: string[] = [];
+    for (const [tenant, spec] of specs) {
+      const json = JSON.stringify(spec);
+      const done = replace
+        ? (await this.redis.hset(this.keys.registry.tenants, tenant, json), 1)
+        : await this.redis.hsetnx(this.keys.registry.tenants, tenant, json);
+      if (done) written.push(tenant);
+    }
+    if (written.length) await this.redis.incr(this.keys.registry.version);
+    await this.reload();
+    return written;
+  }
+
+  private async poll(): Promise<void> {
+    const v = (await this.redis.get(this.keys.registry.version)) ?? "0";
+    if (v !== this.version) await this.reload();
+  }
+
+  private async reload(): Promise<void> {
+    this.reloading ??= this.load().finally(() => (this.reloading = undefined));
+    return this.reloading;
+  }
+
+  private async load(): Promise<void> {
+    const [[, v], [, all]] = (await this.redis
+      .multi()
+      .get(this.keys.registry.version)
+      .hgetall(this.keys.registry.tenants)
+      .exec()) as [[null, string | null], [null, Record<string, string>]];
+    const next = new Map<string, TenantEntry>();
+    for (const [tenant, json] of Object.entries(all)) {
+      // A spec that no longer resolves (a tier default changed under it) keeps the tenant out
+      // rather than running it with a half-valid policy; the admin API shows why.
+      const r = resolvePolicy(JSON.parse(json));
+      if (r.ok) next.set(tenant, { tenant, spec: r.spec, policy: r.policy });
+    }
+    this.entries = next;
+    this.version = v ?? "0";
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * `npm start`: every role in one process, for a laptop. With REDIS_URL unset it
+ * runs a private redis-server (AOF on, appendfsync always) with its data under
+ * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL set it uses that.
+ */
+import { join } from "node:path";
+import { ensureDevKeys, resolveAdminToken, seedTenants } from "../src/bootstrap.ts";
+import { loadConfig } from "../src/lib/config.ts";
+import { EmbeddedRedis } from "../src/lib/embeddedRedis.ts";
+import { openPlatform } from "../src/platform.ts";
+import { startApiRole } from "./api.ts";
+import { runRole } from "./role.ts";
+
+runRole("all", async (log) => {
+  const config = loadConfig();
+  let embedded: EmbeddedRedis | undefined;
+  let redisUrl = config.REDIS_URL;
+  if (!redisUrl) {
+    embedded = new EmbeddedRedis({
+      dir: join(config.FAIRLANE_DATA_DIR, "redis"),
+      port: config.FAIRLANE_REDIS_PORT,
+      appendfsync: config.FAIRLANE_REDIS_APPENDFSYNC,
+    });
+    redisUrl = await embedded.start();
+    log.info({ redisUrl, dir: join(config.FAIRLANE_DATA_DIR, "redis") }, "embedded redis started");
+  }
+  try {
+    const p = await openPlatform(config, redisUrl, log);
+    const tenants = await seedTenants(p, log);
+    const admin = resolveAdminToken(config, true);
+    const devKeys =
+      config.FAIRLANE_DEV_KEYS === "on" || (config.FAIRLANE_DEV_KEYS === "auto" && embedded)
+        ? await ensureDevKeys(p, tenants)
+        : undefined;
+    const api = await startApiRole(p, admin.token, log);
+    const base = `http://${config.HOST}:${api.port}`;
+    process.stdout.write(
+      [
+        "",
+        `Fairlane is running at ${base}`,
+        `  Redis:       ${redisUrl}${embedded ? " (embedded, data in " + join(config.FAIRLANE_DATA_DIR, "redis") + ")" : ""}`,
+        `  Admin token: ${admin.file ? `in ${admin.file}` : "FAIRLANE_ADMIN_TOKEN"}`,
+        `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
+        devKeys ? `  Dev API keys (DEVELOPMENT ONLY): source ${devKeys}` : "",
+        "",
+      ]
+        .filter((l, i, a) => l !== "" || i === 0 || i === a.length - 1)
+        .join("\n") + "\n",
+    );
+    return async () => {
+      await api.stop();
+      await p.close();
+      await embedded?.stop();
+    };
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+});

@@ -1,0 +1,42 @@
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { createLogger } from "../src/observability/logger.ts";
+
+/** True when this module is the process's entrypoint (not imported by workers/all.ts). */
+export function isMain(moduleUrl: string): boolean {
+  const entry = process.argv[1];
+  return !!entry && realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
+}
+
+/**
+ * Runs one process role: starts it, and on SIGTERM/SIGINT runs its stop
+ * function once and exits 0 (a second signal exits at once). A failed start
+ * exits 1 with the reason on stderr and in the log.
+ */
+export function runRole(role: string, start: (log: Logger) => Promise<() => Promise<void>>): void {
+  const log = createLogger(role);
+  const started = start(log);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, "stopping");
+    try {
+      const stop = await started; // a signal during start stops what was started
+      await stop();
+      log.info("stopped");
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, "stop failed");
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  started.catch((err: Error) => {
+    log.fatal({ err: err.message }, "failed to start");
+    process.stderr.write(`fairlane ${role}: ${err.message}\n`);
+    process.exit(1);
+  });
+}
