@@ -14,6 +14,7 @@ import { isMain, runRole } from "./role.ts";
 
 export interface ApiRole {
   server: Server;
+  bullBoard: BullBoard;
   port: number;
   stop(): Promise<void>;
 }
@@ -44,6 +45,7 @@ export async function startApiRole(p: Platform, adminToken: string, log: Logger)
   log.info({ port, host: p.config.HOST }, "api listening");
   return {
     server,
+    bullBoard,
     port,
     async stop() {
       // Stop taking requests, let in-flight ones finish (keep-alive sockets are closed when idle).

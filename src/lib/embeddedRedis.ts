@@ -52,6 +52,20 @@ export class EmbeddedRedis {
     return this.url;
   }
 
+  /** Synchronous SIGKILL, for `process.on("exit")` handlers. */
+  killNow(): void {
+    if (this.child && this.child.exitCode === null) this.child.kill("SIGKILL");
+  }
+
+  /** Lets this process exit while the server runs (tests kill it in an exit handler). */
+  unref(): void {
+    this.child?.unref();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 /**
  * The one logger. Payloads are PHI and API keys are secrets: the redaction
@@ -21,10 +21,11 @@ export const REDACT_PATHS = [
   "res.headers['set-cookie']",
 ];
 
-export function createLogger(role: string, level = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({
+export function createLogger(role: string, level = process.env.LOG_LEVEL ?? "info", destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { role, pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/**
+ * The Fairlane CLI (`npm run fairlane -- <command>`).
+ *   enqueue <file.ndjson>   bulk-enqueue workflows for the API key's tenant
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { enqueueFile } from "./enqueue.ts";
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError("must be an integer from 1 to 1000");
+  return n;
+};
+
+const program = new Command("fairlane").description("Fairlane command line").showHelpAfterError();
+
+program
+  .command("enqueue")
+  .description("bulk-enqueue an NDJSON file of workflow requests ({type, class?, payload?, idempotencyKey?, deadlineAt?} per line)")
+  .argument("<file>", "NDJSON file")
+  .option("--url <url>", "API base URL (env FAIRLANE_URL)", process.env.FAIRLANE_URL ?? "http://127.0.0.1:3000")
+  .option("--key <key>", "tenant API key (env FAIRLANE_API_KEY)", process.env.FAIRLANE_API_KEY)
+  .option("--chunk <n>", "workflows per bulk request (1-1000)", positiveInt, 500)
+  .option("--out <file>", "write {line, id} NDJSON for every accepted line")
+  .option("--json", "print the summary as JSON on stdout")
+  .action(async (file: string, o: { url: string; key?: string; chunk: number; out?: string; json?: boolean }) => {
+    if (!o.key) program.error("an API key is required: --key or FAIRLANE_API_KEY");
+    const s = await enqueueFile(file, { ...o, key: o.key! });
+    if (o.json) process.stdout.write(JSON.stringify(s) + "\n");
+    else {
+      process.stderr.write(`${s.accepted} accepted (${s.duplicates} already known by idempotency key), ${s.rejected.length} rejected, of ${s.lines} lines\n`);
+      for (const r of s.rejected.slice(0, 50)) process.stderr.write(`  line ${r.line}: ${r.code} ${r.message}\n`);
+      if (s.rejected.length > 50) process.stderr.write(`  ... and ${s.rejected.length - 50} more\n`);
+    }
+    process.exitCode = s.rejected.length ? 2 : 0;
+  });
+
+program.parseAsync().catch((err: Error) => {
+  process.stderr.write(`fairlane: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { ingressQueue } from "../../queues/names.ts";
+import { http, startTestApi, type TestApi } from "../helpers/api.ts";
+
+/** What Redis really holds for a tenant's class: the ingress wait list, read directly. */
+async function ingressDepth(api: TestApi, tenant: string, cls: "A" | "B" | "C"): Promise<number> {
+  const cell = api.platform.keys.cell("default");
+  return api.platform.redis.llen(cell.queueKey(ingressQueue(tenant, cls), "wait"));
+}
+
+async function totalIngress(api: TestApi, tenant: string): Promise<number> {
+  let n = 0;
+  for (const c of ["A", "B", "C"] as const) n += await ingressDepth(api, tenant, c);
+  return n;
+}
+
+describe("producer API", () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi({
+      clinic: { tier: "professional" },
+      other: { tier: "enterprise" },
+      tiny: { tier: "free", maxQueueDepth: 3 },
+    });
+  });
+  after(() => api.stop());
+
+  it("accepts a workflow into its tenant's class queue and reports it", async () => {
+    const deadlineAt = new Date(Date.now() + 10_000).toISOString();
+    const r = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.clinic,
+      body: { type: "prior-auth", class: "A", payload: { member: "M-1" }, deadlineAt },
+    });
+    assert.equal(r.status, 202);
+    assert.match(r.body.id, /^wf_/);
+    assert.deepEqual([r.body.tenant, r.body.class, r.body.state, r.body.deadlineAt], ["clinic", "A", "queued", deadlineAt]);
+    assert.equal(await ingressDepth(api, "clinic", "A"), 1);
+
+    const job = await api.platform.redis.hget(
+      api.platform.keys.cell("default").jobKey(ingressQueue("clinic", "A"), r.body.id),
+      "data",
+    );
+    const data = JSON.parse(job!);
+    assert.equal(data.tenant, "clinic");
+    assert.equal(data.type, "prior-auth");
+    assert.equal(data.policy.tier, "professional", "the job carries its policy snapshot");
+    assert.match(data.traceId, /^[0-9a-f]{32}$/);
+
+    const got = await http(api.base, "GET", `/v1/workflows/${r.body.id}`, { key: api.keys.clinic });
+    assert.equal(got.status, 200);
+    assert.deepEqual(
+      [got.body.id, got.body.tenant, got.body.type, got.body.class, got.body.state, got.body.attempts, got.body.error],
+      [r.body.id, "clinic", "prior-auth", "A", "queued", 0, null],
+    );
+    for (const f of ["enqueuedAt", "dispatchedAt", "startedAt", "finishedAt", "deadlineAt", "result"]) assert.ok(f in got.body, f);
+  });
+
+  it("defaults to Class B with the tier's run budget as deadline", async () => {
+    const before = Date.now();
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "eligibility-check" } });
+    assert.equal(r.status, 202);
+    assert.equal(r.body.class, "B");
+    const budget = Date.parse(r.body.deadlineAt) - before;
+    assert.ok(budget >= 120_000 && budget < 125_000, `professional budget is 120 s, got ${budget}`);
+  });
+
+  it("takes the trace id from a traceparent header", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const r = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.clinic,
+      body: { type: "noop" },
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
+    const rec = await api.platform.redis.hget(api.platform.keys.cell("default").workflow(r.body.id), "traceId");
+    assert.equal(rec, traceId);
+  });
+
+  it("returns the first workflow for a repeated idempotency key, never a second one", async () => {
+    const body = { type: "prior-auth", class: "C", idempotencyKey: "batch-7/row-1", payload: { n: 1 } };
+    const depth0 = await ingressDepth(api, "clinic", "C");
+    const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body });
+    const again = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { ...body, payload: { n: 2 } } });
+    assert.equal(first.status, 202);
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(await ingressDepth(api, "clinic", "C"), depth0 + 1);
+    // The same key from another tenant is that tenant's own.
+    const other = await http(api.base, "POST", "/v1/workflows", { key: api.keys.other, body });
+    assert.equal(other.status, 202);
+    assert.notEqual(other.body.id, first.body.id);
+  });
+
+  it("bulk-enqueues, rejecting only the bad items", async () => {
+    const depth0 = await totalIngress(api, "other");
+    const r = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.other,
+      body: {
+        workflows: [
+          { type: "prior-auth", class: "C" },
+          { type: "prior-auth", class: "D" },
+          { type: "prior-auth", class: "B", payload: "not an object" },
+          { type: "eligibility-check", class: "A" },
+          "nonsense",
+        ],
+      },
+    });
+    assert.equal(r.status, 202);
+    assert.deepEqual(r.body.accepted.map((a: { index: number }) => a.index), [0, 3]);
+    assert.deepEqual(r.body.rejected.map((x: { index: number }) => x.index), [1, 2, 4]);
+    assert.match(r.body.rejected[0].error.message, /class/);
+    assert.match(r.body.rejected[1].error.message, /payload/);
+    assert.equal(await totalIngress(api, "other"), depth0 + 2);
+  });
+
+  it("cancels a queued workflow and takes it out of its queue", async () => {
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.other, body: { type: "noop", class: "B" } });
+    const depth = await ingressDepth(api, "other", "B");
+    const wrongTenant = await http(api.base, "DELETE", `/v1/workflows/${r.body.id}`, { key: api.keys.clinic });
+    assert.equal(wrongTenant.status, 404);
+    const del = await http(api.base, "DELETE", `/v1/workflows/${r.body.id}`, { key: api.keys.other });
+    assert.equal(del.status, 200);
+    assert.equal(del.body.state, "cancelled");
+    assert.equal(del.body.error.code, "CANCELLED");
+    assert.equal(await ingressDepth(api, "other", "B"), depth - 1);
+    const again = await http(api.base, "DELETE", `/v1/workflows/${r.body.id}`, { key: api.keys.other });
+    assert.equal(again.status, 409);
+  });
+
+  it("answers another tenant's id exactly like an unknown id", async () => {
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop" } });
+    const foreign = await http(api.base, "GET", `/v1/workflows/${r.body.id}`, { key: api.keys.other });
+    const unknown = await http(api.base, "GET", `/v1/workflows/wf_AAAAAAAAAAAAAAAAAAAA`, { key: api.keys.other });
+    const garbage = await http(api.base, "GET", `/v1/workflows/..%2F..%2Fetc`, { key: api.keys.other });
+    assert.equal(foreign.status, 404);
+    assert.deepEqual(foreign.body, unknown.body);
+    assert.deepEqual(garbage.body, unknown.body);
+  });
+
+  describe("bad input changes nothing", () => {
+    const cases: [string, { raw?: string; body?: unknown; headers?: Record<string, string> }, number, RegExp][] = [
+      ["malformed JSON", { raw: '{"type": "noop",' }, 400, /malformed JSON/],
+      ["a JSON array", { body: [1, 2] }, 400, /expected object/i],
+      ["a wrong type", { body: { type: 42 } }, 400, /type/],
+      ["an unknown class", { body: { type: "noop", class: "D" } }, 400, /class/],
+      ["an unknown field", { body: { type: "noop", tenant: "other" } }, 400, /tenant/],
+      ["a past deadline", { body: { type: "noop", deadlineAt: "2001-01-01T00:00:00Z" } }, 400, /deadlineAt: is already in the past/],
+      ["a deadline that is not a time", { body: { type: "noop", deadlineAt: "tomorrow" } }, 400, /deadlineAt/],
+      ["no content type", { raw: '{"type":"noop"}', headers: { "content-type": "text/plain" } }, 400, /Content-Type: application\/json/],
+      ["an oversize body", { raw: JSON.stringify({ type: "noop", payload: { x: "y".repeat(1_100_000) } }) }, 413, /larger than/],
+      ["an oversize payload", { body: { type: "noop", payload: { x: "y".repeat(300_000) } } }, 400, /payload: larger than/],
+    ];
+    for (const [name, req, status, message] of cases) {
+      it(`refuses ${name} with ${status}`, async () => {
+        const depth = await totalIngress(api, "clinic");
+        const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, ...req });
+        assert.equal(r.status, status, JSON.stringify(r.body));
+        assert.equal(r.body.error.code, status === 413 ? "PAYLOAD_TOO_LARGE" : "INVALID_REQUEST");
+        assert.match(r.body.error.message, message);
+        assert.equal(await totalIngress(api, "clinic"), depth);
+      });
+    }
+
+    it("names the field in details", async () => {
+      const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", class: "Z" } });
+      assert.deepEqual(r.body.error.details.map((d: { field: string }) => d.field), ["class"]);
+    });
+
+    it("refuses requests without a valid key with 401", async () => {
+      for (const headers of [{} as Record<string, string>, { authorization: "Bearer flk_000000000000_" + "x".repeat(32) }, { authorization: "Basic Zm9vOmJhcg==" }]) {
+        const r = await http(api.base, "POST", "/v1/workflows", { body: { type: "noop" }, headers });
+        assert.equal(r.status, 401);
+        assert.equal(r.body.error.code, "UNAUTHORIZED");
+      }
+      const admin = await http(api.base, "GET", "/v1/workflows/wf_AAAAAAAAAAAAAAAAAAAA", { key: api.adminToken });
+      assert.equal(admin.status, 401, "the admin token is not a tenant key");
+    });
+
+    it("refuses a bulk request over 1,000 items or with no items", async () => {
+      const depth = await totalIngress(api, "clinic");
+      const many = Array.from({ length: 1001 }, () => ({ type: "noop" }));
+      const big = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.clinic, body: { workflows: many } });
+      const none = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.clinic, body: { workflows: [] } });
+      assert.equal(big.status, 400);
+      assert.match(big.body.error.message, /at most 1000/);
+      assert.equal(none.status, 400);
+      assert.equal(await totalIngress(api, "clinic"), depth);
+    });
+  });
+
+  it("answers 429 BACKPRESSURE with Retry-After at the tenant's maxQueueDepth and enqueues nothing", async () => {
+    for (let i = 0; i < 3; i++)
+      assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.tiny, body: { type: "noop" } })).status, 202);
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.tiny, body: { type: "noop" } });
+    assert.equal(r.status, 429);
+    assert.equal(r.body.error.code, "BACKPRESSURE");
+    assert.equal(r.headers.get("retry-after"), "5");
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.tiny, body: { workflows: [{ type: "noop" }] } });
+    assert.equal(bulk.status, 429);
+    assert.equal(await totalIngress(api, "tiny"), 3);
+    // Another tenant is not affected.
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.other, body: { type: "noop" } })).status, 202);
+  });
+
+  it("never logs payloads or API keys", async () => {
+    await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.clinic,
+      body: { type: "noop", payload: { patientName: "PHI-SENTINEL-NAME" } },
+    });
+    await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, raw: '{"payload":{"ssn":"PHI-SENTINEL-SSN"' });
+    const text = api.logs.join("");
+    assert.ok(text.includes("/v1/workflows"), "requests are logged");
+    assert.ok(!text.includes("PHI-SENTINEL"), "no payload in logs");
+    assert.ok(!text.includes(api.keys.clinic!), "no API key in logs");
+  });
+});
+
+describe("global safety valve", () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi({ a: { tier: "enterprise" }, b: { tier: "enterprise" } }, { FAIRLANE_MAX_QUEUED_TOTAL: "4" });
+  });
+  after(() => api.stop());
+
+  it("answers 429 to every tenant once the platform's queued total is reached, enqueuing nothing", async () => {
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.a,
+      body: { workflows: Array.from({ length: 6 }, () => ({ type: "noop" })) },
+    });
+    assert.equal(bulk.status, 202);
+    assert.equal(bulk.body.accepted.length, 4);
+    assert.deepEqual(bulk.body.rejected.map((r: { error: { code: string } }) => r.error.code), ["BACKPRESSURE", "BACKPRESSURE"]);
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.b, body: { type: "noop" } });
+    assert.equal(r.status, 429);
+    assert.match(r.body.error.message, /safety valve/);
+    assert.ok(Number(r.headers.get("retry-after")) > 0);
+    assert.equal(await totalIngress(api, "a"), 4);
+    assert.equal(await totalIngress(api, "b"), 0);
+  });
+});

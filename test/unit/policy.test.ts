@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { resolvePolicy, TIER_DEFAULTS } from "../../src/tenancy/policy.ts";
+import { parseTenantsDocument } from "../../src/tenancy/tenantsFile.ts";
+import { loadTenantsFile } from "../../src/tenancy/tenantsFile.ts";
+import { loadConfig } from "../../src/lib/config.ts";
+
+describe("tenant policy", () => {
+  it("fills every field from the tier's defaults", () => {
+    const r = resolvePolicy({ tier: "free" });
+    assert.ok(r.ok);
+    assert.equal(r.policy.mca, TIER_DEFAULTS.free.mca);
+    assert.deepEqual(r.policy.deadline, { runBudgetMs: 30_000, maxIterations: 2, toolRetries: 0 });
+    assert.equal(r.policy.toolQueueDepth, 3 * r.policy.mctc, "tool queue depth defaults to 3 x mctc");
+  });
+
+  it("uses seed 001's deadline budgets per tier", () => {
+    const budgets = (["free", "professional", "enterprise"] as const).map((tier) => {
+      const r = resolvePolicy({ tier });
+      assert.ok(r.ok);
+      return [r.policy.deadline.runBudgetMs, r.policy.deadline.maxIterations, r.policy.deadline.toolRetries];
+    });
+    assert.deepEqual(budgets, [
+      [30_000, 2, 0],
+      [120_000, 5, 1],
+      [300_000, 10, 2],
+    ]);
+  });
+
+  it("keeps overrides and merges partial nested objects", () => {
+    const r = resolvePolicy({ tier: "enterprise", mca: 150, burst: { mca: 250 }, mctc: 400, deadline: { runBudgetMs: 60_000 } });
+    assert.ok(r.ok);
+    assert.equal(r.policy.burst.mca, 250);
+    assert.equal(r.policy.burst.seconds, TIER_DEFAULTS.enterprise.burst.seconds);
+    assert.equal(r.policy.deadline.runBudgetMs, 60_000);
+    assert.equal(r.policy.deadline.toolRetries, 2);
+    assert.equal(r.policy.toolQueueDepth, 1200);
+  });
+
+  it("scales the burst by the tier's ratio when only mca is raised", () => {
+    const r = resolvePolicy({ tier: "enterprise", mca: 100 });
+    assert.ok(r.ok);
+    assert.equal(r.policy.burst.mca, 150);
+  });
+
+  it("refuses a burst below mca, naming the field", () => {
+    const r = resolvePolicy({ tier: "enterprise", mca: 150, burst: { mca: 100 } });
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && r.issues.some((i) => i.field === "burst.mca" && /mca \(150\)/.test(i.message)));
+  });
+
+  it("refuses mctcBatch above mctc, unknown fields and wrong types", () => {
+    for (const [input, field] of [
+      [{ tier: "free", mctc: 5, mctcBatch: 6 }, "mctcBatch"],
+      [{ tier: "free", mcaa: 5 }, "(policy)"],
+      [{ tier: "free", mca: "ten" }, "mca"],
+      [{ tier: "gold" }, "tier"],
+      [{ tier: "free", pools: ["EU West"] }, "pools.0"],
+    ] as const) {
+      const r = resolvePolicy(input);
+      assert.equal(r.ok, false, JSON.stringify(input));
+      assert.ok(!r.ok && r.issues.some((i) => i.field === field), `${JSON.stringify(input)} -> ${JSON.stringify(!r.ok && r.issues)}`);
+    }
+  });
+});
+
+describe("tenants file", () => {
+  it("refuses an invalid file whole, naming the tenant and the field", () => {
+    assert.throws(
+      () => parseTenantsDocument({ tenants: { good: { tier: "free" }, "bad-one": { tier: "professional", mca: -1 } } }),
+      /tenant "bad-one": mca: /,
+    );
+    assert.throws(() => parseTenantsDocument({ tenants: { "Bad Id": { tier: "free" } } }), /tenant "Bad Id": id must match/);
+    assert.throws(() => parseTenantsDocument({ nope: 1 }), /top-level "tenants:"/);
+  });
+
+  it("ships an example with the source documents' tenants", () => {
+    const specs = loadTenantsFile(loadConfig({}).FAIRLANE_TENANTS_FILE);
+    const meridian = resolvePolicy(specs.get("meridian-health"));
+    assert.ok(meridian.ok);
+    assert.deepEqual(
+      [meridian.policy.tier, meridian.policy.mca, meridian.policy.burst.mca, meridian.policy.burst.seconds, meridian.policy.mctc],
+      ["enterprise", 150, 250, 60, 400],
+    );
+    assert.deepEqual(
+      [...specs.values()].map((s) => s.tier).sort(),
+      ["enterprise", "free", "professional"],
+    );
+  });
+});
