@@ -22,7 +22,25 @@
  *   <cell>:idem:<t>:<sha256(key)>  STRING workflow id for an idempotency key (TTL)
  *   <cell>:queued                  STRING workflows queued in ingress, whole cell
  *   <cell>:queues                  SET ingress queue names that ever held a job
- *   <cell>:backlog:<class>         SET tenants with queued work of that class
+ *   <cell>:tenants                 SET tenants whose scheduling caps are synced into the cell
+ *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them
+ *                                  (weight mca burstMca burstMs cooldownMs mcaUrgent paused pools
+ *                                  burstStart m:<pool> = its member in that pool's ready sets)
+ *   <cell>:run:<t>                 HASH the tenant's slots held: A, BC, p:<pool>
+ *   <cell>:dirty                   SET tenants whose readiness must be recomputed
+ *   <cell>:timers                  ZSET tenant -> time its readiness must be recomputed (cooldown end)
+ *   <cell>:wake                    ZSET wake-up marker dispatchers block on (BZPOPMIN)
+ *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break "virtual time")
+ *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt": the slot leases
+ *   <cell>:pools                   SET pool names seen (heartbeats, policies)
+ *   <cell>:pool:<p>:workers        ZSET exec worker id -> heartbeat expiry (epoch ms)
+ *   <cell>:pool:<p>:conc           HASH exec worker id -> concurrency
+ *   <cell>:pool:<p>:used           HASH slots held in the pool: total, A, C
+ *   <cell>:pool:<p>:ready:<class>  ZSET backlogged, eligible tenants; score running-in-pool / weight,
+ *                                  member "<14-digit last dispatch seq>:<tenant>" (ties: least recently served)
+ *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatchedAt (preemption victims)
+ *   <cell>:pool:<p>:preempting     ZSET workflow id -> when it was asked to yield
+ *   <cell>:signals                 pub/sub channel: "preempt <id>" / "cancel <id>" for exec workers
  */
 
 export type WorkflowClass = "A" | "B" | "C";
@@ -48,7 +66,24 @@ export interface CellKeys {
   idempotency(tenant: string, keyHash: string): string;
   queued: string;
   queues: string;
-  backlog(cls: WorkflowClass): string;
+  /** `<cell>` itself: Lua scripts derive per-tenant and per-pool keys from it (same hash tag). */
+  own: string;
+  tenants: string;
+  tenantCaps(tenant: string): string;
+  running(tenant: string): string;
+  dirty: string;
+  timers: string;
+  wake: string;
+  seq: string;
+  slots: string;
+  pools: string;
+  poolWorkers(pool: string): string;
+  poolConcurrency(pool: string): string;
+  poolUsed(pool: string): string;
+  ready(pool: string, cls: WorkflowClass): string;
+  runningC(pool: string): string;
+  preempting(pool: string): string;
+  signals: string;
 }
 
 export interface Keys {
@@ -94,6 +129,22 @@ function cellKeys(root: string, cell: string): CellKeys {
     idempotency: (t, h) => `${own}:idem:${t}:${h}`,
     queued: `${own}:queued`,
     queues: `${own}:queues`,
-    backlog: (cls) => `${own}:backlog:${cls}`,
+    own,
+    tenants: `${own}:tenants`,
+    tenantCaps: (t) => `${own}:tp:${t}`,
+    running: (t) => `${own}:run:${t}`,
+    dirty: `${own}:dirty`,
+    timers: `${own}:timers`,
+    wake: `${own}:wake`,
+    seq: `${own}:seq`,
+    slots: `${own}:slots`,
+    pools: `${own}:pools`,
+    poolWorkers: (p) => `${own}:pool:${p}:workers`,
+    poolConcurrency: (p) => `${own}:pool:${p}:conc`,
+    poolUsed: (p) => `${own}:pool:${p}:used`,
+    ready: (p, c) => `${own}:pool:${p}:ready:${c}`,
+    runningC: (p) => `${own}:pool:${p}:runC`,
+    preempting: (p) => `${own}:pool:${p}:preempting`,
+    signals: `${own}:signals`,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `npm start`: every role in one process, for a laptop. With REDIS_URL unset it
+ * `npm start`: every role in one process (api, dispatcher, exec), for a laptop. With REDIS_URL unset it
  * runs a private redis-server (AOF on, appendfsync always) with its data under
  * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL set it uses that.
  */
@@ -9,6 +9,8 @@ import { loadConfig } from "../src/lib/config.ts";
 import { EmbeddedRedis } from "../src/lib/embeddedRedis.ts";
 import { openPlatform } from "../src/platform.ts";
 import { startApiRole } from "./api.ts";
+import { startDispatcherRole } from "./dispatcher.ts";
+import { startExecRole } from "./exec.ts";
 import { runRole } from "./role.ts";
 
 runRole("all", async (log) => {
@@ -32,7 +34,9 @@ runRole("all", async (log) => {
       config.FAIRLANE_DEV_KEYS === "on" || (config.FAIRLANE_DEV_KEYS === "auto" && embedded)
         ? await ensureDevKeys(p, tenants)
         : undefined;
-    const api = await startApiRole(p, admin.token, log);
+    const exec = await startExecRole(p, log.child({ role: "exec" }));
+    const dispatcher = await startDispatcherRole(p, log.child({ role: "dispatcher" }));
+    const api = await startApiRole(p, admin.token, log.child({ role: "api" }));
     const base = `http://${config.HOST}:${api.port}`;
     process.stdout.write(
       [
@@ -49,6 +53,8 @@ runRole("all", async (log) => {
     );
     return async () => {
       await api.stop();
+      await dispatcher.stop();
+      await exec.stop();
       await p.close();
       await embedded?.stop();
     };

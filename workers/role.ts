@@ -1,7 +1,9 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import { loadConfig } from "../src/lib/config.ts";
 import { createLogger } from "../src/observability/logger.ts";
+import { openPlatform, type Platform } from "../src/platform.ts";
 
 /** True when this module is the process's entrypoint (not imported by workers/all.ts). */
 export function isMain(moduleUrl: string): boolean {
@@ -38,5 +40,19 @@ export function runRole(role: string, start: (log: Logger) => Promise<() => Prom
     log.fatal({ err: err.message }, "failed to start");
     process.stderr.write(`fairlane ${role}: ${err.message}\n`);
     process.exit(1);
+  });
+}
+
+/** A role that needs only REDIS_URL and the shared platform (dispatcher, exec, recovery, health). */
+export function runPlatformRole(role: string, start: (p: Platform, log: Logger) => Promise<{ stop(): Promise<void> }>): void {
+  runRole(role, async (log) => {
+    const config = loadConfig();
+    if (!config.REDIS_URL) throw new Error(`REDIS_URL is required for the ${role} role (npm start runs an embedded Redis)`);
+    const p = await openPlatform(config, config.REDIS_URL, log);
+    const r = await start(p, log);
+    return async () => {
+      await r.stop();
+      await p.close();
+    };
   });
 }

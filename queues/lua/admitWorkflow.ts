@@ -3,7 +3,7 @@ import { CLASSES, type CellKeys, type WorkflowClass } from "../keys.ts";
 import { ingressQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
 
-const script = new LuaScript("admitWorkflow-10.lua");
+const script = new LuaScript("admitWorkflow-11.lua");
 
 export interface AdmitInput {
   id: string;
@@ -35,8 +35,9 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     cell.idempotency(a.tenant, a.idempotencyHash ?? "-"),
     cell.queued,
     cell.queues,
-    cell.backlog(a.cls),
+    cell.dirty,
     ...CLASSES.map((c) => cell.queueKey(ingressQueue(a.tenant, c), "wait")),
+    cell.wake,
   ];
   const args = [
     a.id,

@@ -11,6 +11,7 @@
   ARGV[2]  tenant asking (another tenant's workflow answers "missing")
   ARGV[3]  now (epoch ms)
   ARGV[4]  BullMQ prefix of the cell     <root>:{<root>.<cell>}
+  ARGV[5]  the cell's signals channel (exec workers abort the run on "cancel <id>")
 
   The queue's wait list and job hash are derived from the record's `queue`
   field; they share the cell's hash tag, so the script stays on one slot.
@@ -39,6 +40,7 @@ if state == "queued" or state == "parked" then
 end
 if state == "dispatched" or state == "running" then
   rcall("HSET", KEYS[1], "cancelRequested", ARGV[3])
+  rcall("PUBLISH", ARGV[5], "cancel " .. id)
   return {"signalled"}
 end
 return {"final", state}

@@ -20,7 +20,7 @@ export async function cancelWorkflow(
   const [kind, state] = await script.run<[string, string?]>(
     redis,
     [cell.workflow(id), cell.queued],
-    [id, tenant, now, cell.bullPrefix],
+    [id, tenant, now, cell.bullPrefix, cell.signals],
   );
   if (kind === "final") return { kind, state: state ?? "unknown" };
   if (kind === "missing" || kind === "cancelled" || kind === "signalled") return { kind };

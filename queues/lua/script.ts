@@ -7,6 +7,17 @@ import type { ChainableCommander, Redis } from "ioredis";
  * an ioredis custom command (EVALSHA with an EVAL fallback, pipeline-able).
  * Each script has one typed wrapper next to it; nothing else calls `run`.
  */
+const read = (file: string) => readFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), "utf8");
+
+/** Inlines `--- @include "name"` lines with includes/<name>.lua, once each (BullMQ's convention). */
+function withIncludes(lua: string, seen = new Set<string>()): string {
+  return lua.replace(/^--- @include "([A-Za-z]+)"$/gm, (_m, name: string) => {
+    if (seen.has(name)) return "";
+    seen.add(name);
+    return withIncludes(read(`includes/${name}.lua`), seen);
+  });
+}
+
 export class LuaScript {
   readonly command: string;
   private readonly lua: string;
@@ -18,7 +29,7 @@ export class LuaScript {
     if (!m) throw new Error(`lua script ${file} must be named <name>-<numberOfKeys>.lua`);
     this.command = `fl_${m[1]}`;
     this.numberOfKeys = Number(m[2]);
-    this.lua = readFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), "utf8");
+    this.lua = withIncludes(read(file));
   }
 
   /** Registers the command on a client; call before `redis.pipeline()` to use `queue`. */

@@ -26,6 +26,21 @@ const EnvSchema = z.object({
   FAIRLANE_MAX_PAYLOAD_BYTES: int(256 * 1024),
   FAIRLANE_IDEMPOTENCY_TTL_SEC: int(7 * 24 * 3600),
   FAIRLANE_POLICY_POLL_MS: int(250),
+  FAIRLANE_CELLS: z.string().regex(/^[a-z0-9_-]+(,[a-z0-9_-]+)*$/).default("default"),
+  FAIRLANE_RECORD_TTL_SEC: int(7 * 24 * 3600),
+  // exec role
+  FAIRLANE_POOL: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/).default("default"),
+  FAIRLANE_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(10),
+  FAIRLANE_WORKFLOW_MODULES: z.string().default(""),
+  FAIRLANE_SHUTDOWN_GRACE_MS: int(10_000),
+  FAIRLANE_LOCK_MS: int(10_000),
+  FAIRLANE_HEARTBEAT_TTL_MS: int(5_000),
+  // dispatcher role
+  FAIRLANE_RESERVE_A: z.coerce.number().min(0).max(1).default(0.1),
+  FAIRLANE_BATCH_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.5),
+  FAIRLANE_BATCH_MIN_SHARE: z.coerce.number().min(0).max(1).default(0.05),
+  FAIRLANE_POOL_CAPACITY_CAP: int(0),
+  FAIRLANE_DISPATCH_BATCH: z.coerce.number().int().min(1).max(1000).default(64),
 });
 
 export type Config = z.infer<typeof EnvSchema>;

@@ -39,6 +39,11 @@ export class PolicyRegistry {
     clearInterval(this.timer);
   }
 
+  /** Changes whenever any policy changes (a Redis counter). */
+  get currentVersion(): string {
+    return this.version;
+  }
+
   get(tenant: string): TenantEntry | undefined {
     return this.entries.get(tenant);
   }

@@ -13,8 +13,9 @@
   KEYS[4]  idempotency key              <cell>:fl:idem:<t>:<sha256> (unused when ARGV[8] = 0)
   KEYS[5]  cell queued counter
   KEYS[6]  cell set of ingress queue names
-  KEYS[7]  backlog set of the class
+  KEYS[7]  cell dirty set (tenants whose readiness the dispatcher recomputes)
   KEYS[8..10] the tenant's ingress wait lists for A, B, C (tenant queue depth)
+  KEYS[11] cell wake marker (wakes a blocked dispatcher)
 
   ARGV[1]  workflow id (also the BullMQ job id)
   ARGV[2]  job name (workflow type)
@@ -75,4 +76,5 @@ end
 rcall("INCR", KEYS[5])
 rcall("SADD", KEYS[6], ARGV[10])
 rcall("SADD", KEYS[7], ARGV[9])
+rcall("ZADD", KEYS[11], 0, "w")
 return {"ok", id}

@@ -1,0 +1,227 @@
+--[[
+  The fair dispatcher's one atomic step for one pool of one cell: decide and
+  move up to ARGV[5] workflows from ingress queues into the pool's exec queue,
+  taking a slot lease for each in the same script. Several dispatchers may
+  run it concurrently: every decision and move is atomic, so no cap is
+  exceeded and no job moves twice. The rule (DESIGN.md, mirrored by
+  src/scheduler/policy/dispatchRule.ts):
+    1. Class A from the head of ready:A, into any free slot (reserve first);
+    2. else a general slot (not the Class A reserve) to Class C if it holds
+       fewer than its guaranteed minimum share, else to Class B, else to
+       Class C within its maximum share;
+    among tenants of a class, the head of the ready set: lowest slots held
+    in this pool / weight, ties to the least recently served.
+  Jobs whose deadline passed while queued are failed DEADLINE_EXCEEDED and
+  never started. When Class A waits and no slot is free, the most recently
+  dispatched Class C workflows are asked to yield (PUBLISH "preempt <id>").
+
+  KEYS[1]  pool workers zset (id -> heartbeat expiry)
+  KEYS[2]  pool concurrency hash
+  KEYS[3]  pool used hash (total, A, C)
+  KEYS[4]  pool ready:A    KEYS[5] pool ready:B    KEYS[6] pool ready:C
+  KEYS[7]  cell dirty set
+  KEYS[8]  cell timers zset
+  KEYS[9]  cell seq
+  KEYS[10] cell slots hash
+  KEYS[11] exec queue wait list
+  KEYS[12] exec queue marker
+  KEYS[13] cell queued counter
+  KEYS[14] pool runC zset
+  KEYS[15] pool preempting zset
+
+  ARGV[1]  now (epoch ms)
+  ARGV[2]  cell own-key prefix (<root>:{<root>.<cell>}:fl)
+  ARGV[3]  cell BullMQ prefix (<root>:{<root>.<cell>})
+  ARGV[4]  pool
+  ARGV[5]  max workflows to move in this call
+  ARGV[6]  Class A reserve fraction (at least 1 slot when capacity >= 2)
+  ARGV[7]  Class C max share     ARGV[8] Class C min share
+  ARGV[9]  exec job opts (JSON)
+  ARGV[10] signals channel
+  ARGV[11] max dirty tenants refreshed per call
+  ARGV[12] capacity cap (0 = none)
+  ARGV[13] record TTL in seconds once a workflow ends
+
+  Returns {moved, expired, preempted, capacity, used, refreshed}
+]]
+local rcall = redis.call
+local now = tonumber(ARGV[1])
+local own = ARGV[2]
+local bull = ARGV[3]
+local pool = ARGV[4]
+local maxMoves = tonumber(ARGV[5])
+local recordTtl = tonumber(ARGV[13])
+
+--- @include "refreshTenant"
+
+-- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
+local refreshed = 0
+for _, t in ipairs(rcall("SPOP", KEYS[7], tonumber(ARGV[11]))) do
+  refreshTenant(own, bull, t, now)
+  refreshed = refreshed + 1
+end
+for _, t in ipairs(rcall("ZRANGEBYSCORE", KEYS[8], "-inf", now, "LIMIT", 0, 100)) do
+  rcall("ZREM", KEYS[8], t)
+  refreshTenant(own, bull, t, now)
+  refreshed = refreshed + 1
+end
+
+-- 2. Capacity: the concurrency of live exec workers of the pool.
+local capacity = 0
+local live = rcall("ZRANGEBYSCORE", KEYS[1], "(" .. now, "+inf")
+if #live > 0 then
+  for _, c in ipairs(rcall("HMGET", KEYS[2], unpack(live))) do
+    capacity = capacity + (tonumber(c or "0") or 0)
+  end
+end
+local capCap = tonumber(ARGV[12])
+if capCap > 0 and capacity > capCap then capacity = capCap end
+
+local reserveA = 0
+if capacity >= 2 then
+  reserveA = math.min(math.max(1, math.floor(capacity * tonumber(ARGV[6]))), capacity - 1)
+end
+local minC = 0
+if capacity > 0 then minC = math.max(1, math.ceil(capacity * tonumber(ARGV[8]))) end
+local maxC = math.max(minC, math.floor(capacity * tonumber(ARGV[7])))
+
+local u = rcall("HMGET", KEYS[3], "total", "A", "C")
+local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumber(u[3] or "0")
+
+local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }
+
+local function chooseClass()
+  if capacity - used <= 0 then return nil end
+  if rcall("ZCARD", KEYS[4]) > 0 then return "A" end
+  if (capacity - reserveA) - (used - usedA) <= 0 then return nil end
+  local readyC = rcall("ZCARD", KEYS[6]) > 0
+  if readyC and usedC < minC then return "C" end
+  if rcall("ZCARD", KEYS[5]) > 0 then return "B" end
+  if readyC and usedC < maxC then return "C" end
+  return nil
+end
+
+local expired = 0
+-- Pops the oldest queued workflow of a tenant's class queue, failing the expired ones.
+local function takeHead(tenant, cls)
+  local q = "ingress." .. tenant .. "." .. cls
+  local waitKey = bull .. ":" .. q .. ":wait"
+  for _ = 1, 100 do
+    local id = rcall("RPOP", waitKey)
+    if not id then return nil end
+    local rec = own .. ":wf:" .. id
+    local jobKey = bull .. ":" .. q .. ":" .. id
+    local deadline = tonumber(rcall("HGET", rec, "deadlineAt") or "")
+    if deadline and deadline <= now then
+      rcall("DEL", jobKey, jobKey .. ":logs")
+      rcall("DECR", KEYS[13])
+      rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
+        "errorMessage", "the deadline passed while the workflow was queued; it was never started")
+      rcall("EXPIRE", rec, recordTtl)
+      expired = expired + 1
+    else
+      return id, jobKey, rec
+    end
+  end
+  return nil
+end
+
+local execName = "exec." .. pool
+local moved = 0
+local steps = 0
+while moved < maxMoves and steps < maxMoves * 4 do
+  steps = steps + 1
+  local cls = chooseClass()
+  if not cls then break end
+  local head = rcall("ZRANGE", readyKeys[cls], 0, 0)[1]
+  local tenant = string.match(head, "^%d+:(.+)$")
+  local caps = readCaps(own, tenant)
+  local runA, runBC = readRunning(own, tenant)
+  local ok, startsBurst = false, false
+  if caps and caps.paused ~= "1" then
+    if cls == "A" then ok = aEligible(caps, runA) else ok, startsBurst = bcEligible(caps, runBC, now) end
+  end
+  local id, jobKey, rec
+  if ok then id, jobKey, rec = takeHead(tenant, cls) end
+  if not id then
+    -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it.
+    rcall("ZREM", readyKeys[cls], head)
+    refreshTenant(own, bull, tenant, now)
+  else
+    -- Move the job hash into the exec queue as BullMQ's addStandardJob would.
+    local job = hashToTable(rcall("HGETALL", jobKey))
+    local execKey = bull .. ":" .. execName .. ":" .. id
+    rcall("HMSET", execKey, "name", job.name, "data", job.data, "opts", ARGV[9],
+      "timestamp", now, "delay", 0, "priority", 0)
+    rcall("DEL", jobKey, jobKey .. ":logs")
+    rcall("LPUSH", KEYS[11], id)
+    rcall("ZADD", KEYS[12], 0, "0")
+    rcall("DECR", KEYS[13])
+
+    -- The slot lease and the counters derived from it.
+    rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now)
+    local run = own .. ":run:" .. tenant
+    rcall("HINCRBY", KEYS[3], "total", 1)
+    rcall("HINCRBY", run, "p:" .. pool, 1)
+    used = used + 1
+    if cls == "A" then
+      rcall("HINCRBY", KEYS[3], "A", 1)
+      rcall("HINCRBY", run, "A", 1)
+      usedA = usedA + 1
+    else
+      rcall("HINCRBY", run, "BC", 1)
+      if startsBurst then rcall("HSET", own .. ":tp:" .. tenant, "burstStart", now) end
+      if cls == "C" then
+        rcall("HINCRBY", KEYS[3], "C", 1)
+        rcall("ZADD", KEYS[14], now, id)
+        usedC = usedC + 1
+      end
+    end
+
+    -- The record: dispatched now; Class C's run budget starts here (a deadline only shrinks).
+    local fields = { "state", "dispatched", "dispatchedAt", now, "queue", execName, "pool", pool }
+    if cls == "C" then
+      local budget = now + tonumber(rcall("HGET", rec, "runBudgetMs") or "0")
+      local current = tonumber(rcall("HGET", rec, "deadlineAt") or "")
+      if not current or budget < current then
+        fields[#fields + 1] = "deadlineAt"
+        fields[#fields + 1] = budget
+      end
+    end
+    rcall("HSET", rec, unpack(fields))
+
+    -- WFQ bookkeeping: a new "last served" member, then readiness with the new counts.
+    local seq = rcall("INCR", KEYS[9])
+    local member = string.format("%014d:%s", seq, tenant)
+    local old = memberFor(caps, tenant, pool)
+    for _, key in pairs(readyKeys) do rcall("ZREM", key, old) end
+    rcall("HSET", own .. ":tp:" .. tenant, "m:" .. pool, member)
+    refreshTenant(own, bull, tenant, now)
+    moved = moved + 1
+  end
+end
+
+-- 3. Preemption: Class A is ready but no slot is free for it.
+local preempted = 0
+if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then
+  local head = rcall("ZRANGE", KEYS[4], 0, 0)[1]
+  local tenant = string.match(head, "^%d+:(.+)$")
+  local caps = readCaps(own, tenant)
+  local runA = readRunning(own, tenant)
+  if caps and caps.paused ~= "1" and aEligible(caps, runA) then
+    local demand = rcall("LLEN", bull .. ":ingress." .. tenant .. ".A:wait") + rcall("ZCARD", KEYS[4]) - 1
+    local want = math.min(demand - rcall("ZCARD", KEYS[15]), maxMoves)
+    while want > 0 do
+      local victim = rcall("ZREVRANGE", KEYS[14], 0, 0)[1]
+      if not victim then break end
+      rcall("ZREM", KEYS[14], victim)
+      rcall("ZADD", KEYS[15], now, victim)
+      rcall("HSET", own .. ":wf:" .. victim, "preemptRequested", now)
+      rcall("PUBLISH", ARGV[10], "preempt " .. victim)
+      preempted = preempted + 1
+      want = want - 1
+    end
+  end
+end
+
+return { moved, expired, preempted, capacity, used, refreshed }

@@ -1,0 +1,66 @@
+import type { Redis } from "ioredis";
+import type { CellKeys } from "../keys.ts";
+import { execQueue } from "../names.ts";
+import { LuaScript } from "./script.ts";
+
+const script = new LuaScript("dispatch-15.lua");
+
+export interface DispatchOptions {
+  maxMoves: number;
+  reserveA: number;
+  batchMaxShare: number;
+  batchMinShare: number;
+  execJobOpts: string;
+  maxRefresh: number;
+  capacityCap: number;
+  recordTtlSec: number;
+}
+
+export interface DispatchResult {
+  moved: number;
+  expired: number;
+  preempted: number;
+  capacity: number;
+  used: number;
+  refreshed: number;
+}
+
+export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: number, o: DispatchOptions): Promise<DispatchResult> {
+  const exec = execQueue(pool);
+  const [moved, expired, preempted, capacity, used, refreshed] = await script.run<number[]>(
+    redis,
+    [
+      cell.poolWorkers(pool),
+      cell.poolConcurrency(pool),
+      cell.poolUsed(pool),
+      cell.ready(pool, "A"),
+      cell.ready(pool, "B"),
+      cell.ready(pool, "C"),
+      cell.dirty,
+      cell.timers,
+      cell.seq,
+      cell.slots,
+      cell.queueKey(exec, "wait"),
+      cell.queueKey(exec, "marker"),
+      cell.queued,
+      cell.runningC(pool),
+      cell.preempting(pool),
+    ],
+    [
+      now,
+      cell.own,
+      cell.bullPrefix,
+      pool,
+      o.maxMoves,
+      o.reserveA,
+      o.batchMaxShare,
+      o.batchMinShare,
+      o.execJobOpts,
+      cell.signals,
+      o.maxRefresh,
+      o.capacityCap,
+      o.recordTtlSec,
+    ],
+  );
+  return { moved: moved!, expired: expired!, preempted: preempted!, capacity: capacity!, used: used!, refreshed: refreshed! };
+}

@@ -1,0 +1,38 @@
+--[[
+  A workflow run ended: record the outcome and release its slot, once.
+  A run that lost its claim (another run id took over after a stall) changes
+  nothing, so a late finisher cannot overwrite a newer run's record.
+
+  KEYS[1]  workflow record
+  ARGV[1]  workflow id   ARGV[2] now   ARGV[3] run id ("" = any)
+  ARGV[4]  state: completed | failed | cancelled
+  ARGV[5]  result JSON ("" = none)   ARGV[6] error code   ARGV[7] error message
+  ARGV[8]  record TTL in seconds     ARGV[9] cell own-key prefix
+
+  Returns {"ok"} | {"final", state} | {"stale"}
+]]
+local rcall = redis.call
+--- @include "releaseSlot"
+local r = rcall("HMGET", KEYS[1], "state", "runId")
+local state = r[1]
+if state == "completed" or state == "failed" or state == "cancelled" or not state then
+  releaseSlot(ARGV[9], ARGV[1])
+  return { "final", state or "missing" }
+end
+if ARGV[3] ~= "" and r[2] and r[2] ~= ARGV[3] then return { "stale" } end
+local fields = { "state", ARGV[4], "finishedAt", ARGV[2] }
+if ARGV[5] ~= "" then
+  fields[#fields + 1] = "result"
+  fields[#fields + 1] = ARGV[5]
+end
+if ARGV[6] ~= "" then
+  fields[#fields + 1] = "errorCode"
+  fields[#fields + 1] = ARGV[6]
+  fields[#fields + 1] = "errorMessage"
+  fields[#fields + 1] = ARGV[7]
+end
+rcall("HSET", KEYS[1], unpack(fields))
+rcall("HDEL", KEYS[1], "preemptRequested")
+releaseSlot(ARGV[9], ARGV[1])
+rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
+return { "ok" }

@@ -1,0 +1,39 @@
+--[[
+  Recomputes one tenant's membership in every ready set of its pools: it is
+  in pool P's ready set for class X exactly when it has class X queued, is not
+  paused, and is under its cap for X. Called for tenants marked dirty
+  (admission, slot release, policy sync) and when a cooldown timer is due.
+]]
+--- @include "tenantCaps"
+
+local function refreshTenant(own, bull, tenant, now)
+  local caps = readCaps(own, tenant)
+  if not caps then return end
+  local runA, runBC = readRunning(own, tenant)
+  local paused = caps.paused == "1"
+  local eligA = (not paused) and aEligible(caps, runA)
+  local eligBC, _, retryAt = bcEligible(caps, runBC, now)
+  eligBC = eligBC and not paused
+  if retryAt and not paused then
+    rcall("ZADD", own .. ":timers", retryAt, tenant)
+  end
+  local backlog = {}
+  local eligible = { A = eligA, B = eligBC, C = eligBC }
+  for _, cls in ipairs({ "A", "B", "C" }) do
+    backlog[cls] = rcall("LLEN", bull .. ":ingress." .. tenant .. "." .. cls .. ":wait") > 0
+  end
+  local weight = tonumber(caps.weight)
+  for _, pool in ipairs(splitPools(caps.pools)) do
+    local member = memberFor(caps, tenant, pool)
+    local held = tonumber(rcall("HGET", own .. ":run:" .. tenant, "p:" .. pool) or "0")
+    local score = held / weight
+    for _, cls in ipairs({ "A", "B", "C" }) do
+      local ready = own .. ":pool:" .. pool .. ":ready:" .. cls
+      if backlog[cls] and eligible[cls] then
+        rcall("ZADD", ready, score, member)
+      else
+        rcall("ZREM", ready, member)
+      end
+    end
+  end
+end

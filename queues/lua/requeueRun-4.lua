@@ -1,0 +1,44 @@
+--[[
+  Hands a workflow back: from the exec queue to the head of its ingress queue
+  (it is taken next), without using an attempt, releasing its slot. Used for
+  preemption, for a graceful shutdown past its grace period, and when a run
+  finds its slot lease gone. The exec job's lock must still be ours (token),
+  so a stalled worker that lost the job cannot requeue it a second time.
+  The caller then throws BullMQ's WaitingError so the Worker leaves the job.
+
+  KEYS[1]  workflow record
+  KEYS[2]  exec job hash
+  KEYS[3]  exec active list
+  KEYS[4]  exec stalled set
+  ARGV[1]  workflow id   ARGV[2] now   ARGV[3] lock token
+  ARGV[4]  cell own-key prefix   ARGV[5] cell BullMQ prefix
+  ARGV[6]  reason (recorded as lastYield)
+  ARGV[7]  1 when the run had started (undo its attempt), else 0
+
+  Returns {"ok"} | {"lostlock"} | {"final", state}
+]]
+local rcall = redis.call
+--- @include "releaseSlot"
+local id = ARGV[1]
+local r = rcall("HMGET", KEYS[1], "state", "tenant", "class")
+if r[1] ~= "running" and r[1] ~= "dispatched" then return { "final", r[1] or "missing" } end
+if rcall("GET", KEYS[2] .. ":lock") ~= ARGV[3] then return { "lostlock" } end
+rcall("DEL", KEYS[2] .. ":lock")
+rcall("SREM", KEYS[4], id)
+rcall("LREM", KEYS[3], 1, id)
+
+local q = "ingress." .. r[2] .. "." .. r[3]
+local bull = ARGV[5]
+local job = rcall("HMGET", KEYS[2], "name", "data")
+rcall("HMSET", bull .. ":" .. q .. ":" .. id, "name", job[1], "data", job[2], "opts", "{}",
+  "timestamp", ARGV[2], "delay", 0, "priority", 0)
+rcall("RPUSH", bull .. ":" .. q .. ":wait", id)
+rcall("DEL", KEYS[2], KEYS[2] .. ":logs")
+rcall("INCR", ARGV[4] .. ":queued")
+rcall("SADD", ARGV[4] .. ":queues", q)
+
+rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "lastYieldAt", ARGV[2])
+rcall("HDEL", KEYS[1], "preemptRequested", "runId")
+if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
+releaseSlot(ARGV[4], id)
+return { "ok" }

@@ -1,0 +1,65 @@
+import type { Redis } from "ioredis";
+import type { CellKeys } from "../keys.ts";
+import { execQueue } from "../names.ts";
+import { LuaScript } from "./script.ts";
+
+/** Typed wrappers of the three scripts an exec worker calls around one run. */
+const start = new LuaScript("startRun-1.lua");
+const finish = new LuaScript("finishRun-1.lua");
+const requeue = new LuaScript("requeueRun-4.lua");
+
+export type StartOutcome =
+  | { kind: "run"; deadlineAt: number | null; attempts: number }
+  | { kind: "final"; state: string }
+  | { kind: "cancel" | "expired" | "yield" | "noslot" };
+
+export async function startRun(redis: Redis, cell: CellKeys, id: string, now: number, runId: string, workerId: string): Promise<StartOutcome> {
+  const r = await start.run<[string, string?, number?]>(redis, [cell.workflow(id)], [id, now, runId, workerId, cell.own]);
+  if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]) };
+  if (r[0] === "final") return { kind: "final", state: r[1] ?? "missing" };
+  return { kind: r[0] as "cancel" | "expired" | "yield" | "noslot" };
+}
+
+export interface FinishInput {
+  id: string;
+  now: number;
+  runId: string;
+  state: "completed" | "failed" | "cancelled";
+  result?: unknown;
+  error?: { code: string; message: string };
+  recordTtlSec: number;
+}
+
+export async function finishRun(redis: Redis, cell: CellKeys, f: FinishInput): Promise<"ok" | "final" | "stale"> {
+  const r = await finish.run<[string]>(
+    redis,
+    [cell.workflow(f.id)],
+    [
+      f.id,
+      f.now,
+      f.runId,
+      f.state,
+      f.result === undefined ? "" : JSON.stringify(f.result),
+      f.error?.code ?? "",
+      f.error?.message ?? "",
+      f.recordTtlSec,
+      cell.own,
+    ],
+  );
+  return r[0] as "ok" | "final" | "stale";
+}
+
+export async function requeueRun(
+  redis: Redis,
+  cell: CellKeys,
+  pool: string,
+  r: { id: string; now: number; token: string; reason: string; started: boolean },
+): Promise<"ok" | "lostlock" | "final"> {
+  const q = execQueue(pool);
+  const out = await requeue.run<[string]>(
+    redis,
+    [cell.workflow(r.id), cell.jobKey(q, r.id), cell.queueKey(q, "active"), cell.queueKey(q, "stalled")],
+    [r.id, r.now, r.token, cell.own, cell.bullPrefix, r.reason, r.started ? 1 : 0],
+  );
+  return out[0] as "ok" | "lostlock" | "final";
+}

@@ -1,0 +1,168 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Keys } from "../../queues/keys.ts";
+import { heartbeat } from "../../queues/lua/heartbeat.ts";
+import { execQueue } from "../../queues/names.ts";
+import type { Clock } from "../lib/clock.ts";
+import { connect } from "../lib/redis.ts";
+import type { AbortReason } from "../workflows/registry.ts";
+import { runWorkflow } from "./runWorkflow.ts";
+
+export interface ExecWorkerOptions {
+  pool: string;
+  concurrency: number;
+  cells: string[];
+  heartbeatMs: number;
+  /** A worker that misses heartbeats this long no longer counts toward capacity. */
+  heartbeatTtlMs: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
+  /** On SIGTERM: how long running workflows may take to finish before they are handed back. */
+  shutdownGraceMs: number;
+  /** How often running workflows' records are checked for a preempt/cancel flag (missed pub/sub). */
+  flagPollMs: number;
+  recordTtlSec: number;
+}
+
+export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells"> = {
+  heartbeatMs: 1_000,
+  heartbeatTtlMs: 5_000,
+  lockDurationMs: 10_000,
+  stalledIntervalMs: 5_000,
+  maxStalledCount: 5,
+  shutdownGraceMs: 10_000,
+  flagPollMs: 1_000,
+  recordTtlSec: 7 * 24 * 3600,
+};
+
+/**
+ * The exec role: a BullMQ Worker per cell on `exec.<pool>` with the given
+ * concurrency, advertising that concurrency as the pool's capacity by
+ * heartbeat. Preempt and cancel signals arrive by pub/sub on each cell's
+ * signals channel (one subscriber connection for all cells), with a poll of
+ * the records' flags as the fallback for a missed message.
+ */
+export class ExecWorker {
+  readonly workerId: string;
+  private readonly workers: Worker[] = [];
+  private readonly running = new Map<string, AbortController>();
+  private readonly connections: Redis[] = [];
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private flagTimer: NodeJS.Timeout | undefined;
+  private subscriber: Redis | undefined;
+
+  constructor(
+    private readonly redisUrl: string,
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: ExecWorkerOptions,
+  ) {
+    this.workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  async start(): Promise<void> {
+    this.subscriber = connect(this.redisUrl);
+    this.subscriber.on("error", () => undefined);
+    this.subscriber.on("message", (_channel: string, message: string) => this.onSignal(message));
+    await this.subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
+
+    for (const cellName of this.opts.cells) {
+      const cell = this.keys.cell(cellName);
+      const connection = connect(this.redisUrl);
+      connection.on("error", () => undefined);
+      this.connections.push(connection);
+      const deps = {
+        redis: this.redis,
+        clock: this.clock,
+        log: this.log,
+        pool: this.opts.pool,
+        workerId: this.workerId,
+        recordTtlSec: this.opts.recordTtlSec,
+        running: this.running,
+      };
+      const worker = new Worker(
+        execQueue(this.opts.pool),
+        // Three parameters: BullMQ passes an AbortSignal only to processors that declare one.
+        async (job: Job, token?: string, _signal?: AbortSignal) => runWorkflow(deps, cell, job, token!),
+        {
+          connection,
+          prefix: cell.bullPrefix,
+          concurrency: this.opts.concurrency,
+          lockDuration: this.opts.lockDurationMs,
+          stalledInterval: this.opts.stalledIntervalMs,
+          maxStalledCount: this.opts.maxStalledCount,
+          name: this.workerId,
+          skipVersionCheck: true,
+        },
+      );
+      worker.on("error", (err) => this.log.warn({ err: err.message, cell: cellName }, "exec worker error"));
+      this.workers.push(worker);
+    }
+    await this.beat();
+    this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
+    this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
+    this.log.info({ workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency }, "exec worker started");
+  }
+
+  /**
+   * Graceful stop: leave the pool (no new dispatches here), let running
+   * workflows finish for shutdownGraceMs, then hand the rest back to their
+   * ingress queues (signal reason "shutdown"), and close.
+   */
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.flagTimer);
+    await Promise.all(this.opts.cells.map((c) => this.leave(c))).catch(() => undefined);
+    const closing = Promise.all(this.workers.map((w) => w.close()));
+    const grace = setTimeout(() => {
+      for (const c of this.running.values()) c.abort("shutdown" satisfies AbortReason);
+    }, this.opts.shutdownGraceMs);
+    await closing;
+    clearTimeout(grace);
+    await this.subscriber?.quit().catch(() => undefined);
+    await Promise.all(this.connections.map((c) => c.quit().catch(() => undefined)));
+  }
+
+  private onSignal(message: string): void {
+    const [kind, id] = message.split(" ");
+    const controller = id ? this.running.get(id) : undefined;
+    if (!controller || controller.signal.aborted) return;
+    if (kind === "preempt") controller.abort("preempted" satisfies AbortReason);
+    else if (kind === "cancel") controller.abort("cancelled" satisfies AbortReason);
+  }
+
+  private async pollFlags(): Promise<void> {
+    if (!this.running.size) return;
+    const ids = [...this.running.keys()];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) for (const c of this.opts.cells) pipeline.hmget(this.keys.cell(c).workflow(id), "preemptRequested", "cancelRequested");
+    const replies = (await pipeline.exec()) ?? [];
+    replies.forEach(([, v], i) => {
+      const [preempt, cancel] = (v as (string | null)[]) ?? [];
+      const id = ids[Math.floor(i / this.opts.cells.length)]!;
+      if (cancel) this.onSignal(`cancel ${id}`);
+      else if (preempt) this.onSignal(`preempt ${id}`);
+    });
+  }
+
+  private async beat(): Promise<void> {
+    const now = this.clock.now();
+    for (const c of this.opts.cells)
+      await heartbeat(this.redis, this.keys.cell(c), this.opts.pool, this.workerId, this.opts.concurrency, now, now + this.opts.heartbeatTtlMs);
+  }
+
+  private leave(cell: string): Promise<number> {
+    const now = this.clock.now();
+    return heartbeat(this.redis, this.keys.cell(cell), this.opts.pool, this.workerId, 0, now, now);
+  }
+}

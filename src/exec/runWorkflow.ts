@@ -1,0 +1,114 @@
+import { randomUUID } from "node:crypto";
+import { WaitingError, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { CellKeys } from "../../queues/keys.ts";
+import { finishRun, requeueRun, startRun, type FinishInput } from "../../queues/lua/runLifecycle.ts";
+import type { IngressJobData } from "../admission/admit.ts";
+import type { Clock } from "../lib/clock.ts";
+import { workflowHandler, type AbortReason, type WorkflowContext } from "../workflows/registry.ts";
+
+export interface RunDeps {
+  redis: Redis;
+  clock: Clock;
+  log: Logger;
+  pool: string;
+  workerId: string;
+  recordTtlSec: number;
+  /** Running workflows of this process, so signals (preempt, cancel) can reach them. */
+  running: Map<string, AbortController>;
+}
+
+/**
+ * One run of one workflow on an exec worker. States:
+ *   start     startRun decides atomically: run, or end/hand back at once
+ *             (already ended, cancelled, expired, asked to yield, no slot)
+ *   run       the handler, with an AbortSignal that fires at the deadline,
+ *             on cancel, on preemption and on shutdown
+ *   finish    completed / failed with a reason / cancelled: finishRun
+ *             records it and releases the slot, once
+ *   hand back preempted or shut down: requeueRun puts it at the head of its
+ *             ingress queue with its attempt given back, then WaitingError
+ *             tells BullMQ to leave the job alone
+ * Every outcome but hand back returns normally, so BullMQ completes and
+ * removes the exec job; the workflow record keeps the outcome.
+ */
+export async function runWorkflow(d: RunDeps, cell: CellKeys, job: Job, token: string): Promise<unknown> {
+  const id = job.id!;
+  const data = job.data as IngressJobData;
+  const runId: string = randomUUID();
+  const log = d.log.child({ tenant: data.tenant, workflowId: id, class: data.class });
+  const finish = (f: Omit<FinishInput, "id" | "now" | "runId" | "recordTtlSec">, run = runId) =>
+    finishRun(d.redis, cell, { id, now: d.clock.now(), runId: run, recordTtlSec: d.recordTtlSec, ...f });
+  const handBack = async (reason: string, started: boolean): Promise<never> => {
+    const r = await requeueRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, reason, started });
+    log.info({ reason, outcome: r }, "handed back to ingress");
+    throw new WaitingError();
+  };
+
+  const start = await startRun(d.redis, cell, id, d.clock.now(), runId, d.workerId);
+  switch (start.kind) {
+    case "final":
+      return { skipped: start.state };
+    case "cancel":
+      await finish({ state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer" } }, "");
+      return null;
+    case "expired":
+      await finish({ state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the deadline passed before the workflow started" } }, "");
+      return null;
+    case "yield":
+      return handBack("preempted", false);
+    case "noslot":
+      return handBack("noslot", false);
+  }
+
+  const handler = workflowHandler(job.name);
+  if (!handler) {
+    await finish({ state: "failed", error: { code: "UNKNOWN_WORKFLOW_TYPE", message: `no handler is registered for type "${job.name}"` } });
+    return null;
+  }
+  const controller = new AbortController();
+  d.running.set(id, controller);
+  const deadlineAt = start.deadlineAt;
+  const timer =
+    deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
+  const ctx: WorkflowContext = {
+    workflowId: id,
+    tenant: data.tenant,
+    class: data.class,
+    type: data.type,
+    payload: data.payload,
+    deadlineAt,
+    traceId: data.traceId,
+    attempt: start.attempts,
+    policy: data.policy,
+    signal: controller.signal,
+    remainingMs: () => (deadlineAt === null ? Infinity : Math.max(0, deadlineAt - d.clock.now())),
+  };
+
+  let result: unknown;
+  let error: Error | undefined;
+  try {
+    result = await handler(ctx);
+  } catch (err) {
+    error = err as Error;
+  } finally {
+    clearTimeout(timer);
+    d.running.delete(id);
+  }
+
+  const reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
+  if (reason === "preempted" || reason === "shutdown") return handBack(reason, true);
+  if (reason === "cancelled") {
+    await finish({ state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer while running" } });
+  } else if (reason === "deadline" || (deadlineAt !== null && d.clock.now() >= deadlineAt)) {
+    await finish({ state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the workflow's deadline passed while it ran" } });
+  } else if (error) {
+    // The message is the handler's and goes to the tenant's own record; logs get only the error name (no PHI).
+    log.warn({ error: error.name }, "workflow failed");
+    await finish({ state: "failed", error: { code: "WORKFLOW_ERROR", message: error.message || error.name } });
+  } else {
+    await finish({ state: "completed", result: result === undefined ? null : result });
+  }
+  return null;
+}
