@@ -38,7 +38,7 @@
  *   <cell>:pool:<p>:used           HASH slots held in the pool: total, A, C
  *   <cell>:pool:<p>:ready:<class>  ZSET backlogged, eligible tenants; score running-in-pool / weight,
  *                                  member "<14-digit last dispatch seq>:<tenant>" (ties: least recently served)
- *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatchedAt (preemption victims)
+ *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatch seq (preemption victims, newest first)
  *   <cell>:pool:<p>:preempting     ZSET workflow id -> when it was asked to yield
  *   <cell>:signals                 pub/sub channel: "preempt <id>" / "cancel <id>" for exec workers
  */

@@ -26,7 +26,7 @@
   KEYS[11] exec queue wait list
   KEYS[12] exec queue marker
   KEYS[13] cell queued counter
-  KEYS[14] pool runC zset
+  KEYS[14] pool runC zset (running Class C id -> dispatch seq)
   KEYS[15] pool preempting zset
 
   ARGV[1]  now (epoch ms)
@@ -158,7 +158,9 @@ while moved < maxMoves and steps < maxMoves * 4 do
     rcall("ZADD", KEYS[12], 0, "0")
     rcall("DECR", KEYS[13])
 
-    -- The slot lease and the counters derived from it.
+    -- The slot lease and the counters derived from it. The dispatch sequence orders
+    -- Class C runs for preemption (newest first) and is the WFQ tie-break below.
+    local seq = rcall("INCR", KEYS[9])
     rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now)
     local run = own .. ":run:" .. tenant
     rcall("HINCRBY", KEYS[3], "total", 1)
@@ -173,7 +175,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       if startsBurst then rcall("HSET", own .. ":tp:" .. tenant, "burstStart", now) end
       if cls == "C" then
         rcall("HINCRBY", KEYS[3], "C", 1)
-        rcall("ZADD", KEYS[14], now, id)
+        rcall("ZADD", KEYS[14], seq, id)
         usedC = usedC + 1
       end
     end
@@ -191,7 +193,6 @@ while moved < maxMoves and steps < maxMoves * 4 do
     rcall("HSET", rec, unpack(fields))
 
     -- WFQ bookkeeping: a new "last served" member, then readiness with the new counts.
-    local seq = rcall("INCR", KEYS[9])
     local member = string.format("%014d:%s", seq, tenant)
     local old = memberFor(caps, tenant, pool)
     for _, key in pairs(readyKeys) do rcall("ZREM", key, old) end
