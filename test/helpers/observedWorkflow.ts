@@ -1,0 +1,32 @@
+/**
+ * Test workflow type `observed`, loaded into real exec worker processes with
+ * FAIRLANE_WORKFLOW_MODULES. Each run writes `start` and `end` events to the
+ * observer's own Redis keys (payload.obs), ordered by an atomic sequence —
+ * an independent record of what really ran, where and when, that the tests
+ * check caps and double runs against (never Fairlane's own counters).
+ * payload: { obs: string, durationMs?: number }
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+import { defineWorkflow } from "../../src/workflows/registry.ts";
+
+const RECORD = "local s = redis.call('INCR', KEYS[1]) redis.call('RPUSH', KEYS[2], s .. '|' .. ARGV[1]) return s";
+let redis: Redis | undefined;
+const client = () => (redis ??= new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }));
+
+export function recordEvent(obs: string, fields: (string | number)[]): Promise<unknown> {
+  return client().eval(RECORD, 2, `${obs}:seq`, `${obs}:log`, fields.join("|"));
+}
+
+defineWorkflow("observed", async (ctx) => {
+  const obs = String(ctx.payload.obs);
+  const pool = process.env.FAIRLANE_POOL ?? "default";
+  const base = [ctx.workflowId, ctx.tenant, ctx.class, pool, process.pid];
+  await recordEvent(obs, ["start", ...base, Date.now()]);
+  try {
+    await sleep(Number(ctx.payload.durationMs ?? 0), undefined, { signal: ctx.signal }).catch(() => undefined);
+  } finally {
+    await recordEvent(obs, ["end", ...base, Date.now(), ctx.signal.aborted ? String(ctx.signal.reason) : "done"]);
+  }
+  return { ok: true };
+});

@@ -1,0 +1,42 @@
+import { spawn, type ChildProcess } from "node:child_process";
+
+export interface RoleProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** SIGTERM, then wait for the exit code. */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+/**
+ * Starts one Fairlane role as a real OS process (node + tsx, like
+ * production), with the observed test workflow loaded.
+ */
+export function spawnRole(role: "exec" | "dispatcher" | "api", env: Record<string, string>): RoleProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", `workers/${role}.ts`], {
+    env: {
+      ...process.env,
+      LOG_LEVEL: "warn",
+      FAIRLANE_WORKFLOW_MODULES: "test/helpers/observedWorkflow.ts",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  process.on("exit", () => child.kill("SIGKILL"));
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    async kill9() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
