@@ -28,6 +28,7 @@ describe("caps under a randomized mixed load (real processes, independent observ
     for (let i = 0; i < WORKERS; i++) d.start("exec", { FAIRLANE_CONCURRENCY: String(CONCURRENCY) });
     d.start("dispatcher");
     d.start("dispatcher");
+    await d.waitCapacity(WORKERS * CONCURRENCY);
   });
   after(() => d.close());
 

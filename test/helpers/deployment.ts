@@ -24,6 +24,8 @@ export interface Deployment {
   admit(tenant: string, items: Record<string, unknown>[]): Promise<string[]>;
   waitEnded(tenantIds: Map<string, string>, timeoutMs: number): Promise<WorkflowView[]>;
   observation(): Promise<Observation>;
+  /** Waits until the pool's live exec workers advertise at least `slots` (processes take a moment to boot). */
+  waitCapacity(slots: number, pool?: string): Promise<void>;
   /** Slot leases and the counters derived from them, for the quiescence check. */
   counters(): Promise<{ slots: number; used: Record<string, string>; running: Record<string, Record<string, string>>; queued: number }>;
   close(): Promise<void>;
@@ -79,6 +81,15 @@ export async function deployment(tenants: Record<string, PolicySpec>, env: Recor
       }
     },
     observation: () => readObservation(p.redis, obs),
+    async waitCapacity(slots, pool = "default") {
+      for (let i = 0; i < 600; i++) {
+        const live = await p.redis.zrangebyscore(cell.poolWorkers(pool), `(${Date.now()}`, "+inf");
+        const conc = live.length ? await p.redis.hmget(cell.poolConcurrency(pool), ...live) : [];
+        if (conc.reduce((s, c) => s + Number(c ?? 0), 0) >= slots) return;
+        await sleep(50);
+      }
+      throw new Error(`pool ${pool} never reached ${slots} slots`);
+    },
     async counters() {
       const running: Record<string, Record<string, string>> = {};
       for (const t of Object.keys(tenants)) running[t] = await p.redis.hgetall(cell.running(t));

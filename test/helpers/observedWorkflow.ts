@@ -14,8 +14,8 @@ const RECORD = "local s = redis.call('INCR', KEYS[1]) redis.call('RPUSH', KEYS[2
 let redis: Redis | undefined;
 const client = () => (redis ??= new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }));
 
-export function recordEvent(obs: string, fields: (string | number)[]): Promise<unknown> {
-  return client().eval(RECORD, 2, `${obs}:seq`, `${obs}:log`, fields.join("|"));
+export function recordEvent(obs: string, fields: (string | number)[], redis: Redis = client()): Promise<unknown> {
+  return redis.eval(RECORD, 2, `${obs}:seq`, `${obs}:log`, fields.join("|"));
 }
 
 defineWorkflow("observed", async (ctx) => {

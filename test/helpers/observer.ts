@@ -2,7 +2,8 @@ import type { Redis } from "ioredis";
 
 export interface ObservedEvent {
   seq: number;
-  kind: "start" | "end";
+  /** "killed": the test killed process `pid` here; its open runs ended with it. */
+  kind: "start" | "end" | "killed";
   id: string;
   tenant: string;
   cls: "A" | "B" | "C";
@@ -26,6 +27,11 @@ export interface Observation {
   busyMs(from: number, to: number): Record<string, number>;
 }
 
+/** Marks in the observer's log that the test killed process `pid` now. */
+export function killedEvent(pid: number): (string | number)[] {
+  return ["killed", "-", "-", "-", "-", pid, Date.now()];
+}
+
 export async function readObservation(redis: Redis, obs: string): Promise<Observation> {
   const raw = await redis.lrange(`${obs}:log`, 0, -1);
   const events = raw
@@ -38,7 +44,19 @@ export async function readObservation(redis: Redis, obs: string): Promise<Observ
   const running = new Map<string, ObservedEvent>();
   const count = { total: 0, C: 0, pool: {} as Record<string, number>, A: {} as Record<string, number>, BC: {} as Record<string, number> };
   const bump = (m: Record<string, number>, k: string, d: number) => (m[k] = (m[k] ?? 0) + d);
+  const closeRun = (e: ObservedEvent) => {
+    running.delete(e.id);
+    count.total--;
+    count.pool[e.pool]!--;
+    if (e.cls === "C") count.C--;
+    (e.cls === "A" ? count.A : count.BC)[e.tenant]!--;
+  };
   for (const e of events) {
+    if (e.kind === "killed") {
+      for (const r of [...running.values()]) if (r.pid === e.pid) closeRun(r);
+      continue;
+    }
+    if (e.kind === "end" && !running.has(e.id)) continue;
     const d = e.kind === "start" ? 1 : -1;
     if (e.kind === "start") {
       if (running.has(e.id)) o.doubleRuns.push(e.id);
