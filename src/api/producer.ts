@@ -7,6 +7,7 @@ import { BulkRequestSchema, describeIssues, fieldIssues } from "../admission/sch
 import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
 import { readWorkflow } from "../workflows/record.ts";
+import { waitingReason } from "../workflows/waiting.ts";
 import { traceIdOf } from "./trace.ts";
 
 export interface ProducerDeps {
@@ -58,8 +59,13 @@ export function producerRouter(d: ProducerDeps): Router {
   });
 
   r.get("/workflows/:id", async (req, res) => {
-    const view = WORKFLOW_ID.test(req.params.id) ? await readWorkflow(d.redis, cellOf(d, req), req.params.id, req.tenant!) : null;
+    const cell = cellOf(d, req);
+    const view = WORKFLOW_ID.test(req.params.id) ? await readWorkflow(d.redis, cell, req.params.id, req.tenant!) : null;
     if (!view) throw notFound();
+    if (view.state === "queued") {
+      const reason = await waitingReason(d.redis, cell, d.admission.tenantEntry(req.tenant!).policy, d.clock.now());
+      if (reason) view.waitingReason = reason;
+    }
     res.json(view);
   });
 

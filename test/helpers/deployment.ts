@@ -34,7 +34,7 @@ export interface Deployment {
 export async function deployment(tenants: Record<string, PolicySpec>, env: Record<string, string> = {}): Promise<Deployment> {
   const prefix = freshPrefix();
   const redisUrl = await testRedisUrl();
-  const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, FAIRLANE_MAX_QUEUED_TOTAL: "1000000" });
+  const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, FAIRLANE_MAX_QUEUED_TOTAL: "1000000", PORT: "0" });
   const p = await openPlatform(config, redisUrl, createLogger("test", "silent"));
   await p.registry.seed(new Map(Object.entries(tenants)), true);
   const obs = `obs:{${randomBytes(4).toString("hex")}}`;
