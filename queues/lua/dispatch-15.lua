@@ -164,15 +164,18 @@ while moved < maxMoves and steps < maxMoves * 4 do
     rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now)
     local run = own .. ":run:" .. tenant
     rcall("HINCRBY", KEYS[3], "total", 1)
-    rcall("HINCRBY", run, "p:" .. pool, 1)
+    local held = rcall("HINCRBY", run, "p:" .. pool, 1)
     used = used + 1
     if cls == "A" then
       rcall("HINCRBY", KEYS[3], "A", 1)
-      rcall("HINCRBY", run, "A", 1)
+      runA = rcall("HINCRBY", run, "A", 1)
       usedA = usedA + 1
     else
-      rcall("HINCRBY", run, "BC", 1)
-      if startsBurst then rcall("HSET", own .. ":tp:" .. tenant, "burstStart", now) end
+      runBC = rcall("HINCRBY", run, "BC", 1)
+      if startsBurst then
+        rcall("HSET", own .. ":tp:" .. tenant, "burstStart", now)
+        caps.burstStart = tostring(now)
+      end
       if cls == "C" then
         rcall("HINCRBY", KEYS[3], "C", 1)
         rcall("ZADD", KEYS[14], seq, id)
@@ -192,12 +195,22 @@ while moved < maxMoves and steps < maxMoves * 4 do
     end
     rcall("HSET", rec, unpack(fields))
 
-    -- WFQ bookkeeping: a new "last served" member, then readiness with the new counts.
+    -- WFQ bookkeeping in this pool: a new "last served" member and score. Only the
+    -- ready sets the tenant was in can keep it (more load never makes it eligible
+    -- elsewhere); other pools notice a reached cap when they pick it.
     local member = string.format("%014d:%s", seq, tenant)
     local old = memberFor(caps, tenant, pool)
-    for _, key in pairs(readyKeys) do rcall("ZREM", key, old) end
     rcall("HSET", own .. ":tp:" .. tenant, "m:" .. pool, member)
-    refreshTenant(own, bull, tenant, now)
+    local score = held / tonumber(caps.weight)
+    local eligBC, _, retryAt = bcEligible(caps, runBC, now)
+    if retryAt then rcall("ZADD", KEYS[8], retryAt, tenant) end
+    local eligible = { A = aEligible(caps, runA), B = eligBC, C = eligBC }
+    for x, key in pairs(readyKeys) do
+      local was = rcall("ZREM", key, old) == 1
+      local backlog = was
+      if x == cls then backlog = rcall("LLEN", bull .. ":ingress." .. tenant .. "." .. cls .. ":wait") > 0 end
+      if backlog and eligible[x] then rcall("ZADD", key, score, member) end
+    end
     moved = moved + 1
   end
 end

@@ -4,6 +4,7 @@ import type { Keys } from "../../queues/keys.ts";
 import { admitWorkflows, type AdmitInput, type AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
 import type { Clock } from "../lib/clock.ts";
 import { backpressure, FairlaneError, invalidRequest } from "../lib/errors.ts";
+import { runtimePolicy, type RuntimePolicy } from "../tenancy/policy.ts";
 import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
 import { readWorkflow } from "../workflows/record.ts";
 import { deadlineAtAdmission } from "./deadline.ts";
@@ -44,7 +45,7 @@ export interface IngressJobData {
   deadlineAt: number | null;
   runBudgetMs: number;
   traceId: string;
-  policy: TenantEntry["policy"];
+  policy: RuntimePolicy;
 }
 
 export const newWorkflowId = () => `wf_${randomBytes(15).toString("base64url")}`;
@@ -138,7 +139,7 @@ export class Admission {
       deadlineAt,
       runBudgetMs: policy.deadline.runBudgetMs,
       traceId,
-      policy,
+      policy: runtimePolicy(policy),
     };
     const record: Record<string, string> = {
       tenant: entry.tenant,

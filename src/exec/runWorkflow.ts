@@ -37,12 +37,12 @@ export async function runWorkflow(d: RunDeps, cell: CellKeys, job: Job, token: s
   const id = job.id!;
   const data = job.data as IngressJobData;
   const runId: string = randomUUID();
-  const log = d.log.child({ tenant: data.tenant, workflowId: id, class: data.class });
+  const log = () => d.log.child({ tenant: data.tenant, workflowId: id, class: data.class });
   const finish = (f: Omit<FinishInput, "id" | "now" | "runId" | "recordTtlSec">, run = runId) =>
     finishRun(d.redis, cell, { id, now: d.clock.now(), runId: run, recordTtlSec: d.recordTtlSec, ...f });
   const handBack = async (reason: string, started: boolean): Promise<never> => {
     const r = await requeueRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, reason, started });
-    log.info({ reason, outcome: r }, "handed back to ingress");
+    log().info({ reason, outcome: r }, "handed back to ingress");
     throw new WaitingError();
   };
 
@@ -105,7 +105,7 @@ export async function runWorkflow(d: RunDeps, cell: CellKeys, job: Job, token: s
     await finish({ state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the workflow's deadline passed while it ran" } });
   } else if (error) {
     // The message is the handler's and goes to the tenant's own record; logs get only the error name (no PHI).
-    log.warn({ error: error.name }, "workflow failed");
+    log().warn({ error: error.name }, "workflow failed");
     await finish({ state: "failed", error: { code: "WORKFLOW_ERROR", message: error.message || error.name } });
   } else {
     await finish({ state: "completed", result: result === undefined ? null : result });

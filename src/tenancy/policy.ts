@@ -200,3 +200,14 @@ export function resolvePolicy(input: unknown): ResolveResult {
 export function formatIssues(issues: PolicyIssue[]): string {
   return issues.map((i) => `${i.field}: ${i.message}`).join("; ");
 }
+
+/** The part of a policy a running workflow needs; it travels in the job (the policy snapshot). */
+export type RuntimePolicy = Pick<
+  TenantPolicy,
+  "tier" | "mctc" | "mctcBatch" | "toolQueueDepth" | "toolWaitTimeoutMs" | "deadline" | "rateLimits" | "budget" | "modelTier" | "allowedTools" | "deniedTools"
+>;
+
+export function runtimePolicy(p: TenantPolicy): RuntimePolicy {
+  const { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, allowedTools, deniedTools } = p;
+  return { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, allowedTools, deniedTools };
+}

@@ -1,5 +1,5 @@
 import type { WorkflowClass } from "../../queues/keys.ts";
-import type { TenantPolicy } from "../tenancy/policy.ts";
+import type { RuntimePolicy } from "../tenancy/policy.ts";
 
 /**
  * What a workflow handler sees. The deadline is absolute and can only be
@@ -15,7 +15,7 @@ export interface WorkflowContext {
   readonly deadlineAt: number | null;
   readonly traceId: string;
   readonly attempt: number;
-  readonly policy: TenantPolicy;
+  readonly policy: RuntimePolicy;
   readonly signal: AbortSignal;
   remainingMs(): number;
 }

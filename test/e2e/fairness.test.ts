@@ -96,7 +96,7 @@ describe("fairness (real processes, observer)", () => {
     const jobs: Record<string, { n: number; ms: number }> = {};
     for (let i = 0; i < 50; i++) {
       tenants[`t${i}`] = { tier: "professional", weight: 1, mca: 50 };
-      jobs[`t${i}`] = { n: 16, ms: 15 };
+      jobs[`t${i}`] = { n: 40, ms: 15 };
     }
     const { o, from } = await run(tenants, jobs, 11);
     const w = backloggedWindow(o, from);
