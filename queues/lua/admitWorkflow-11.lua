@@ -60,7 +60,8 @@ end
 
 rcall("HMSET", KEYS[2], "name", ARGV[2], "data", ARGV[3], "opts", ARGV[4],
       "timestamp", ARGV[5], "delay", 0, "priority", 0)
-rcall("LPUSH", KEYS[1], id)
+-- Only a queue going from empty to not empty can change the tenant's readiness.
+local became = rcall("LPUSH", KEYS[1], id) == 1
 
 local fields = cjson.decode(ARGV[11])
 local flat = {}
@@ -75,6 +76,7 @@ if tonumber(ARGV[8]) > 0 then
 end
 rcall("INCR", KEYS[5])
 rcall("SADD", KEYS[6], ARGV[10])
-rcall("SADD", KEYS[7], ARGV[9])
-rcall("ZADD", KEYS[11], 0, "w")
+if became then rcall("SADD", KEYS[7], ARGV[9]) end
+-- Class A is always worth a look: more urgent demand may call for preemption.
+if became or string.sub(ARGV[10], -2) == ".A" then rcall("ZADD", KEYS[11], 0, "w") end
 return {"ok", id}

@@ -41,4 +41,5 @@ rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "las
 rcall("HDEL", KEYS[1], "preemptRequested", "runId")
 if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
 releaseSlot(ARGV[4], id)
+rcall("SADD", ARGV[4] .. ":dirty", r[2]) -- its queue may have been empty: recompute readiness
 return { "ok" }
