@@ -21,6 +21,8 @@ export interface DispatcherOptions {
   reconcileGraceMs: number;
   /** Longest a dispatcher sleeps without a wake-up (capacity expiry, burst windows). */
   idleWakeMs: number;
+  /** A preemption request older than this whose workflow has not yielded counts as ignored. */
+  ignoredAfterMs: number;
 }
 
 export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
@@ -33,6 +35,7 @@ export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
   reconcileMs: 5_000,
   reconcileGraceMs: 10_000,
   idleWakeMs: 500,
+  ignoredAfterMs: 5_000,
 };
 
 /** Exec jobs: one BullMQ attempt (Fairlane retries inside the runtime), removed once done. */
@@ -59,7 +62,12 @@ export class Dispatcher {
   private lastReconcile = 0;
   private readonly sync: TenantSync;
   private readonly scriptOpts: DispatchOptions;
-  readonly stats = { passes: 0, moved: 0, expired: 0, preempted: 0, reconciled: 0 };
+  /**
+   * Counters since start; `preemptionsIgnored` is a gauge: preemption requests
+   * older than `ignoredAfterMs` whose workflow still holds its slot (a handler
+   * that ignores its signal is not killed; Class A waits for the next slot).
+   */
+  readonly stats = { passes: 0, moved: 0, expired: 0, preempted: 0, reconciled: 0, preemptionsIgnored: 0 };
 
   constructor(
     private readonly redis: Redis,
@@ -97,9 +105,11 @@ export class Dispatcher {
   async pass(): Promise<boolean> {
     await this.syncPolicies();
     let more = false;
+    let ignored = 0;
     for (const cellName of this.opts.cells) {
       const cell = this.keys.cell(cellName);
       for (const pool of await this.redis.smembers(cell.pools)) {
+        ignored += await this.redis.zcount(cell.preempting(pool), "-inf", this.clock.now() - this.opts.ignoredAfterMs);
         const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), this.scriptOpts);
         this.stats.moved += r.moved;
         this.stats.expired += r.expired;
@@ -108,6 +118,8 @@ export class Dispatcher {
         if (r.moved >= this.opts.maxMoves) more = true;
       }
     }
+    if (ignored > this.stats.preemptionsIgnored) this.log.warn({ ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
+    this.stats.preemptionsIgnored = ignored;
     this.stats.passes++;
     if (this.clock.now() - this.lastReconcile >= this.opts.reconcileMs) await this.reconcile();
     return more;
