@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # npm test: install what is missing, typecheck, then run the whole suite with
 # node's test runner. Tests start their own redis-server(s) (test/helpers).
+# One file at a time: the end-to-end files run several processes each and measure
+# latency and fairness, which a second file competing for 2 cores would distort.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FAIRLANE_NEED_REDIS_SERVER=1 bash src/bin/ensure-deps.sh
 echo "fairlane: typechecking..." >&2
 npx --no-install tsc --noEmit
 files=$(find test -name '*.test.ts' | sort)
-exec node --import tsx --test --test-concurrency=2 --test-timeout=300000 $files "$@"
+exec node --import tsx --test --test-concurrency=1 --test-timeout=300000 $files "$@"
