@@ -11,6 +11,8 @@ export const WorkflowRequestSchema = z.strictObject({
   deadlineAt: z.iso.datetime({ offset: true, message: "must be an ISO 8601 time with a zone, e.g. 2026-11-24T10:00:00Z" }).optional(),
 });
 export type WorkflowRequest = z.infer<typeof WorkflowRequestSchema>;
+/** What a producer may send (defaults not yet applied). */
+export type WorkflowRequestInput = z.input<typeof WorkflowRequestSchema>;
 
 export const MAX_BULK = 1000;
 

@@ -6,42 +6,17 @@
  * retryAfterSec. `enqueueMany` sends any number of workflows in bulk requests
  * and waits out backpressure instead of failing.
  */
-export interface WorkflowRequest {
-  type: string;
-  class?: "A" | "B" | "C";
-  payload?: Record<string, unknown>;
-  idempotencyKey?: string;
-  deadlineAt?: string;
-}
+// Types only: the client shares the server's shapes and carries none of its code.
+import type { Accepted, BulkResult as ServerBulkResult } from "../admission/admit.ts";
+import type { WorkflowRequestInput } from "../admission/schema.ts";
+import type { WorkflowView } from "../workflows/record.ts";
 
-export interface Accepted {
-  id: string;
-  tenant: string;
-  class: string;
-  state: string;
-  enqueuedAt: string | null;
-  deadlineAt: string | null;
-  duplicate?: boolean;
-}
-
-export interface Workflow {
-  id: string;
-  tenant: string;
-  type: string;
-  class: "A" | "B" | "C";
-  state: "queued" | "running" | "parked" | "completed" | "failed" | "cancelled";
-  enqueuedAt: string | null;
-  dispatchedAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  deadlineAt: string | null;
-  attempts: number;
-  result: unknown;
-  error: { code: string; message: string } | null;
-}
+export type WorkflowRequest = WorkflowRequestInput;
+export type Workflow = WorkflowView;
+export type { Accepted };
 
 export interface BulkResult {
-  accepted: ({ index: number } & Accepted)[];
+  accepted: ServerBulkResult["accepted"];
   rejected: { index: number; error: { code: string; message: string } }[];
 }
 

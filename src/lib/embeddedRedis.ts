@@ -84,7 +84,7 @@ async function stopStale(pidfile: string): Promise<void> {
   for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -5,16 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { alive } from "../../src/lib/embeddedRedis.ts";
 import { http } from "../helpers/api.ts";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("npm start", () => {
   it("starts the platform on an embedded Redis, serves producers and admins, and stops cleanly on SIGTERM", { timeout: 120_000 }, async () => {
