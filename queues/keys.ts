@@ -41,6 +41,13 @@
  *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatch seq (preemption victims, newest first)
  *   <cell>:pool:<p>:preempting     ZSET workflow id -> when it was asked to yield
  *   <cell>:signals                 pub/sub channel: "preempt <id>" / "cancel <id>" for exec workers
+ *   <cell>:wf:<id>:steps           HASH durable step name -> result JSON (the workflow's checkpoints)
+ *   <cell>:gate:<t>:held           ZSET tool-gate permit id -> lease expiry (MCTC holders)
+ *   <cell>:gate:<t>:heldC          ZSET the Class C holders among them (mctcBatch)
+ *   <cell>:gate:<t>:wait           ZSET A/B waiters -> FIFO seq;  :waitC the Class C waiters
+ *   <cell>:gate:<t>:waitExp        ZSET waiter -> expiry (a dead waiter stops blocking)
+ *   <cell>:gate:<t>:seq            STRING FIFO sequence
+ *   <cell>:gate                    pub/sub channel: "<tenant>" when a permit frees and someone waits
  */
 
 export type WorkflowClass = "A" | "B" | "C";
@@ -84,6 +91,9 @@ export interface CellKeys {
   runningC(pool: string): string;
   preempting(pool: string): string;
   signals: string;
+  steps(id: string): string;
+  gate(tenant: string): { held: string; heldC: string; wait: string; waitC: string; waitExp: string; seq: string };
+  gateChannel: string;
 }
 
 export interface Keys {
@@ -146,5 +156,11 @@ function cellKeys(root: string, cell: string): CellKeys {
     runningC: (p) => `${own}:pool:${p}:runC`,
     preempting: (p) => `${own}:pool:${p}:preempting`,
     signals: `${own}:signals`,
+    steps: (id) => `${own}:wf:${id}:steps`,
+    gate: (t) => {
+      const g = `${own}:gate:${t}`;
+      return { held: `${g}:held`, heldC: `${g}:heldC`, wait: `${g}:wait`, waitC: `${g}:waitC`, waitExp: `${g}:waitExp`, seq: `${g}:seq` };
+    },
+    gateChannel: `${own}:gate`,
   };
 }

@@ -1,0 +1,53 @@
+import type { Redis } from "ioredis";
+import type { CellKeys } from "../keys.ts";
+import { LuaScript } from "./script.ts";
+
+/** Typed wrappers of the tool gate's two scripts. */
+const acquire = new LuaScript("acquirePermit-6.lua");
+const release = new LuaScript("releasePermit-5.lua");
+
+export interface GateLimits {
+  mctc: number;
+  mctcBatch: number;
+  depth: number;
+}
+
+export type AcquireOutcome =
+  | { kind: "acquired" }
+  | { kind: "queued" | "waiting"; position: number }
+  | { kind: "full"; queued: number };
+
+export async function acquirePermit(
+  redis: Redis,
+  cell: CellKeys,
+  tenant: string,
+  a: { id: string; batch: boolean; now: number; leaseUntil: number; waitUntil: number; limits: GateLimits },
+): Promise<AcquireOutcome> {
+  const g = cell.gate(tenant);
+  const [kind, n] = await acquire.run<[string, number?]>(
+    redis,
+    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq],
+    [a.id, a.batch ? 1 : 0, a.now, a.leaseUntil, a.waitUntil, a.limits.mctc, a.limits.mctcBatch, a.limits.depth],
+  );
+  if (kind === "acquired") return { kind };
+  if (kind === "full") return { kind, queued: Number(n) };
+  return { kind: kind as "queued" | "waiting", position: Number(n) };
+}
+
+export async function releasePermit(redis: Redis, cell: CellKeys, tenant: string, id: string): Promise<boolean> {
+  const g = cell.gate(tenant);
+  const r = await release.run<number>(redis, [g.held, g.heldC, g.wait, g.waitC, g.waitExp], [id, cell.gateChannel, tenant]);
+  return r === 1;
+}
+
+/** Extends the leases of permits this process holds (ZADD XX: a lapsed one is not revived). */
+export async function renewPermits(redis: Redis, cell: CellKeys, held: { tenant: string; id: string; batch: boolean }[], leaseUntil: number): Promise<void> {
+  if (!held.length) return;
+  const pipeline = redis.pipeline();
+  for (const h of held) {
+    const g = cell.gate(h.tenant);
+    pipeline.zadd(g.held, "XX", leaseUntil, h.id);
+    if (h.batch) pipeline.zadd(g.heldC, "XX", leaseUntil, h.id);
+  }
+  await pipeline.exec();
+}

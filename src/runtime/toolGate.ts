@@ -1,0 +1,175 @@
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Keys } from "../../queues/keys.ts";
+import { acquirePermit, releasePermit, renewPermits, type GateLimits } from "../../queues/lua/permits.ts";
+import type { Clock } from "../lib/clock.ts";
+import { waitBound } from "./gateRule.ts";
+
+export interface Permit {
+  cell: string;
+  tenant: string;
+  id: string;
+  batch: boolean;
+  acquiredAt: number;
+}
+
+export type GateResult =
+  | { ok: true; permit: Permit; waitedMs: number }
+  | { ok: false; code: "THROTTLED"; reason: "queue_full" | "wait_timeout"; retryAfterMs: number; waitedMs: number }
+  | { ok: false; code: "DEADLINE_EXCEEDED"; waitedMs: number }
+  | { ok: false; code: "ABORTED"; waitedMs: number };
+
+export interface GateRequest {
+  cell: string;
+  tenant: string;
+  batch: boolean;
+  limits: GateLimits;
+  deadlineAt: number | null;
+  waitTimeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface TenantGateStats {
+  acquired: number;
+  throttled: number;
+  deadlineExceeded: number;
+  waitMsTotal: number;
+  inFlight: number;
+  /** Moving average of how long a permit is held: the retryAfterMs estimate. */
+  holdMsAvg: number;
+}
+
+/**
+ * The tool gate of one process: a client of the tenant's distributed
+ * semaphore in Redis. States of one call:
+ *   try      acquirePermit: acquired, queued (FIFO), or full → THROTTLED
+ *   wait     until a release is announced for the tenant (pub/sub on the
+ *            cell's gate channel; the two earliest local waiters retry), or
+ *            pollMs passes, or the wait bound (timeout or deadline) is hit
+ *   give up  abandon the queue place; THROTTLED (timeout) or
+ *            DEADLINE_EXCEEDED (the deadline came first)
+ * Permits held by this process are renewed every renewMs; a process that
+ * dies stops renewing and its permits lapse after leaseMs.
+ */
+export class ToolGate {
+  private readonly held = new Map<string, Permit>();
+  private readonly waiters = new Map<string, (() => void)[]>();
+  private readonly stats = new Map<string, TenantGateStats>();
+  private renewTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: Redis,
+    private readonly keys: Keys,
+    private readonly clock: Clock,
+    private readonly opts: { leaseMs: number; renewMs: number; pollMs: number } = { leaseMs: 15_000, renewMs: 5_000, pollMs: 200 },
+  ) {}
+
+  async start(cells: string[]): Promise<void> {
+    this.subscriber.on("message", (channel: string, tenant: string) => {
+      const cell = cells.find((c) => this.keys.cell(c).gateChannel === channel);
+      if (cell) this.wake(`${cell}|${tenant}`, 2);
+    });
+    await this.subscriber.subscribe(...cells.map((c) => this.keys.cell(c).gateChannel));
+    this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), this.opts.renewMs);
+    this.renewTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.renewTimer);
+  }
+
+  tenantStats(tenant: string): TenantGateStats {
+    let s = this.stats.get(tenant);
+    if (!s) this.stats.set(tenant, (s = { acquired: 0, throttled: 0, deadlineExceeded: 0, waitMsTotal: 0, inFlight: 0, holdMsAvg: 100 }));
+    return s;
+  }
+
+  async acquire(r: GateRequest): Promise<GateResult> {
+    const cell = this.keys.cell(r.cell);
+    const id = randomBytes(9).toString("base64url");
+    const start = this.clock.now();
+    const bound = waitBound(start, r.deadlineAt, r.waitTimeoutMs);
+    const stats = this.tenantStats(r.tenant);
+    const waited = () => this.clock.now() - start;
+    for (;;) {
+      const now = this.clock.now();
+      if (r.signal?.aborted) {
+        await releasePermit(this.redis, cell, r.tenant, id);
+        return { ok: false, code: "ABORTED", waitedMs: waited() };
+      }
+      if (now >= bound.until) {
+        await releasePermit(this.redis, cell, r.tenant, id); // leave the queue
+        stats.waitMsTotal += waited();
+        if (bound.byDeadline) {
+          stats.deadlineExceeded++;
+          return { ok: false, code: "DEADLINE_EXCEEDED", waitedMs: waited() };
+        }
+        stats.throttled++;
+        return { ok: false, code: "THROTTLED", reason: "wait_timeout", retryAfterMs: Math.round(stats.holdMsAvg), waitedMs: waited() };
+      }
+      const out = await acquirePermit(this.redis, cell, r.tenant, {
+        id,
+        batch: r.batch,
+        now,
+        leaseUntil: now + this.opts.leaseMs,
+        waitUntil: bound.until,
+        limits: r.limits,
+      });
+      if (out.kind === "acquired") {
+        const permit: Permit = { cell: r.cell, tenant: r.tenant, id, batch: r.batch, acquiredAt: this.clock.now() };
+        this.held.set(id, permit);
+        stats.acquired++;
+        stats.inFlight++;
+        stats.waitMsTotal += waited();
+        return { ok: true, permit, waitedMs: waited() };
+      }
+      if (out.kind === "full") {
+        stats.throttled++;
+        return { ok: false, code: "THROTTLED", reason: "queue_full", retryAfterMs: Math.round(stats.holdMsAvg), waitedMs: waited() };
+      }
+      await this.sleepUntilWoken(`${r.cell}|${r.tenant}`, Math.min(this.opts.pollMs, bound.until - this.clock.now()), r.signal);
+    }
+  }
+
+  async release(p: Permit): Promise<void> {
+    if (!this.held.delete(p.id)) return;
+    const s = this.tenantStats(p.tenant);
+    s.inFlight--;
+    s.holdMsAvg = 0.9 * s.holdMsAvg + 0.1 * (this.clock.now() - p.acquiredAt);
+    await releasePermit(this.redis, this.keys.cell(p.cell), p.tenant, p.id);
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  private async renew(): Promise<void> {
+    const byCell = new Map<string, Permit[]>();
+    for (const p of this.held.values()) byCell.set(p.cell, [...(byCell.get(p.cell) ?? []), p]);
+    for (const [cell, permits] of byCell) await renewPermits(this.redis, this.keys.cell(cell), permits, this.clock.now() + this.opts.leaseMs);
+  }
+
+  private sleepUntilWoken(key: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.waiters.get(key) ?? [];
+      this.waiters.set(key, list);
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        const i = list.indexOf(done);
+        if (i >= 0) list.splice(i, 1);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      signal?.addEventListener("abort", done, { once: true });
+      list.push(done);
+    });
+  }
+
+  private wake(key: string, n: number): void {
+    const list = this.waiters.get(key);
+    if (!list) return;
+    for (const w of list.slice(0, n)) w();
+  }
+}
