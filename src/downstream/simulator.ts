@@ -1,0 +1,449 @@
+/**
+ * A simulated downstream service: a FHIR-gateway-like API whose backing
+ * database has a fixed connection pool. Example workflows, tests and benchmarks
+ * call it to measure whether Fairlane protects the systems behind it: how many
+ * requests were in flight at once (globally and per tenant), how many the pool
+ * turned away, whether retries re-executed work, which deadlines arrived.
+ *
+ *   GET|POST /fhir/:resource[/...]  headers X-Tenant-Id, Idempotency-Key, X-Request-Deadline;
+ *                                   ?latencyMs=N overrides the latency of this request
+ *   POST /model/stream              {tokens?, tokenMs?: {min,max}}: a token per chunk, text/plain
+ *   GET  /health                    200 {ok:true}; 503 during an outage
+ *   POST /admin/outage {on}  POST /admin/failure-rate {p}  GET /admin/stats  POST /admin/reset
+ *
+ * Only node:http, and no logging at all: tenants and deadline headers must not
+ * end up in any log, and a benchmark should measure Fairlane, not our output.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface DownstreamOptions {
+  /** 0 = a free port (default 0). */
+  port?: number;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Connection-pool size: requests beyond this many in flight are answered 503 POOL_EXHAUSTED at once. */
+  capacity: number;
+  /** Uniform per request unless the request overrides it with ?latencyMs=N. */
+  latencyMs: { min: number; max: number };
+  /** Seeds the PRNGs (latencies, failures, token delays) so runs repeat. */
+  seed?: number;
+}
+
+export interface TenantStats {
+  inFlight: number;
+  peakInFlight: number;
+  requests: number;
+}
+
+export interface DeadlineRecord {
+  idempotencyKey: string | null;
+  tenant: string;
+  /** The X-Request-Deadline header exactly as received (ISO time or epoch ms), not parsed. */
+  deadlineHeader: string | null;
+  /** Epoch ms. */
+  receivedAt: number;
+}
+
+/**
+ * Counters since start or the last reset. For /fhir, once nothing is in flight:
+ * requests = served + rejected + failed + aborted + duplicates.
+ */
+export interface DownstreamStats {
+  inFlight: number;
+  peakInFlight: number;
+  capacity: number;
+  requests: number;
+  served: number;
+  /** Answered 503 POOL_EXHAUSTED without executing. */
+  rejected: number;
+  /** Executed, then answered 503 UNAVAILABLE (outage) or 500 INTERNAL (failure rate). */
+  failed: number;
+  /** By X-Tenant-Id ("-" when absent). */
+  byTenant: Record<string, TenantStats>;
+  /** Answered with the stored first response of an already completed Idempotency-Key, not re-executed. */
+  duplicates: number;
+  /** The last 1,000 /fhir requests, oldest first. */
+  deadlines: DeadlineRecord[];
+  /** The client closed the connection before the response was sent. */
+  aborted: number;
+  modelStreams: { started: number; completed: number; cutMidway: number };
+}
+
+export type Latency = { min: number; max: number };
+
+const DEADLINE_HISTORY = 1000;
+/** Completed idempotency keys kept (oldest forgotten first), so a long benchmark cannot grow memory without bound. */
+const IDEMPOTENCY_MEMORY = 100_000;
+const BODY_LIMIT = 64 * 1024;
+
+/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function checkLatency(l: Latency, what: string): Latency {
+  if (!Number.isFinite(l.min) || !Number.isFinite(l.max) || l.min < 0 || l.max < l.min) {
+    throw new RangeError(`${what} must have 0 <= min <= max, got ${JSON.stringify(l)}`);
+  }
+  return { min: l.min, max: l.max };
+}
+
+interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function freshStats(capacity: number): DownstreamStats {
+  return {
+    inFlight: 0,
+    peakInFlight: 0,
+    capacity,
+    requests: 0,
+    served: 0,
+    rejected: 0,
+    failed: 0,
+    byTenant: {},
+    duplicates: 0,
+    deadlines: [],
+    aborted: 0,
+    modelStreams: { started: 0, completed: 0, cutMidway: 0 },
+  };
+}
+
+export class Downstream {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly capacity: number;
+  private latency: Latency;
+  private outage = false;
+  private failureRate = 0;
+  // Separate streams, so turning on a failure rate does not shift the latency sequence.
+  private readonly latencyRandom: () => number;
+  private readonly failureRandom: () => number;
+  private readonly tokenRandom: () => number;
+  private s: DownstreamStats;
+  /** `<tenant>\n<Idempotency-Key>` -> the first successful response. Scoped by tenant, as a real API scopes keys by client. */
+  private readonly completed = new Map<string, StoredResponse>();
+  private server: Server | null = null;
+  private baseUrl: string | null = null;
+
+  constructor(opts: DownstreamOptions) {
+    if (!Number.isInteger(opts.capacity) || opts.capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${opts.capacity}`);
+    this.host = opts.host ?? "127.0.0.1";
+    this.port = opts.port ?? 0;
+    this.capacity = opts.capacity;
+    this.latency = checkLatency(opts.latencyMs, "latencyMs");
+    const seed = opts.seed ?? 1;
+    this.latencyRandom = mulberry32(seed);
+    this.failureRandom = mulberry32(seed ^ 0x5bd1e995);
+    this.tokenRandom = mulberry32(seed ^ 0x27d4eb2f);
+    this.s = freshStats(this.capacity);
+  }
+
+  async start(): Promise<string> {
+    if (this.server) throw new Error("downstream already started");
+    const server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, this.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    this.server = server;
+    this.baseUrl = `http://${this.host}:${port}`;
+    return this.baseUrl;
+  }
+
+  /** Closes the server and every socket; requests still waiting out their latency end as aborted. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  get url(): string {
+    if (!this.baseUrl) throw new Error("downstream not started");
+    return this.baseUrl;
+  }
+
+  stats(): DownstreamStats {
+    return structuredClone(this.s);
+  }
+
+  /**
+   * Zeroes the counters. In-flight gauges stay (those requests will still leave),
+   * and peaks restart from them. Completed idempotency keys are kept: they are the
+   * service's data, not statistics.
+   */
+  resetStats(): void {
+    const next = freshStats(this.capacity);
+    next.inFlight = next.peakInFlight = this.s.inFlight;
+    for (const [tenant, t] of Object.entries(this.s.byTenant)) {
+      if (t.inFlight > 0) next.byTenant[tenant] = { inFlight: t.inFlight, peakInFlight: t.inFlight, requests: 0 };
+    }
+    this.s = next;
+  }
+
+  setOutage(on: boolean): void {
+    this.outage = on;
+  }
+
+  setFailureRate(p: number): void {
+    if (!Number.isFinite(p) || p < 0 || p > 1) throw new RangeError(`failure rate must be within 0..1, got ${p}`);
+    this.failureRate = p;
+  }
+
+  setLatency(l: Latency): void {
+    this.latency = checkLatency(l, "latency");
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://downstream");
+    const path = url.pathname;
+    const method = req.method ?? "GET";
+    const route = (): Promise<void> | void => {
+      if (path.startsWith("/fhir/")) {
+        if (method !== "GET" && method !== "POST") throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} is not allowed on /fhir`);
+        const resource = decodeSegment(path.slice("/fhir/".length).split("/")[0] ?? "");
+        if (!resource) throw new HttpError(404, "NOT_FOUND", "no resource named");
+        return this.fhir(req, res, resource, url.searchParams.get("latencyMs"));
+      }
+      const key = `${method} ${path}`;
+      switch (key) {
+        case "GET /health":
+          return this.outage ? send(res, 503, { ok: false, code: "UNAVAILABLE" }) : send(res, 200, { ok: true });
+        case "POST /model/stream":
+          return this.modelStream(req, res);
+        case "POST /admin/outage":
+          return readJson(req).then((b) => {
+            if (typeof b.on !== "boolean") throw new HttpError(400, "BAD_REQUEST", "on must be a boolean");
+            this.setOutage(b.on);
+            send(res, 200, { ok: true, outage: b.on });
+          });
+        case "POST /admin/failure-rate":
+          return readJson(req).then((b) => {
+            if (typeof b.p !== "number" || !(b.p >= 0 && b.p <= 1)) throw new HttpError(400, "BAD_REQUEST", "p must be a number within 0..1");
+            this.setFailureRate(b.p);
+            send(res, 200, { ok: true, p: b.p });
+          });
+        case "GET /admin/stats":
+          return send(res, 200, this.stats());
+        case "POST /admin/reset":
+          this.resetStats();
+          return send(res, 200, { ok: true });
+        default:
+          throw new HttpError(404, "NOT_FOUND", `${method} ${path} does not exist`);
+      }
+    };
+    // One place turns thrown HttpErrors (sync or async) into JSON answers.
+    Promise.resolve()
+      .then(route)
+      .catch((err: unknown) => {
+        if (res.headersSent || res.destroyed) return;
+        if (err instanceof HttpError) send(res, err.status, { code: err.code, message: err.message });
+        else send(res, 500, { code: "INTERNAL", message: "simulator error" });
+      });
+  }
+
+  private async fhir(req: IncomingMessage, res: ServerResponse, resource: string, latencyParam: string | null): Promise<void> {
+    // Validate before counting anything, so a malformed request is no sample.
+    let latency: number;
+    if (latencyParam !== null) {
+      latency = Number(latencyParam);
+      if (latencyParam.trim() === "" || !Number.isFinite(latency) || latency < 0) throw new HttpError(400, "BAD_REQUEST", "latencyMs must be a number >= 0");
+    } else {
+      const { min, max } = this.latency;
+      latency = Math.round(min + (max - min) * this.latencyRandom());
+    }
+    req.resume(); // the body is not used; drain it so the connection stays healthy
+
+    const tenant = header(req, "x-tenant-id") ?? "-";
+    const idempotencyKey = header(req, "idempotency-key");
+    this.s.requests++;
+    this.tenant(tenant).requests++;
+    const deadlines = this.s.deadlines;
+    deadlines.push({ idempotencyKey, tenant, deadlineHeader: header(req, "x-request-deadline"), receivedAt: Date.now() });
+    if (deadlines.length > DEADLINE_HISTORY) deadlines.shift();
+
+    const memoKey = idempotencyKey === null ? null : `${tenant}\n${idempotencyKey}`;
+    const stored = memoKey === null ? undefined : this.completed.get(memoKey);
+    if (stored) {
+      // A retry of work already done: answer as the first time, touch no pool connection.
+      this.s.duplicates++;
+      send(res, stored.status, stored.body, { "idempotent-replayed": "true" });
+      return;
+    }
+    if (this.s.inFlight >= this.capacity) {
+      this.s.rejected++;
+      send(res, 503, { code: "POOL_EXHAUSTED", message: `all ${this.capacity} connections are in use` });
+      return;
+    }
+
+    this.enter(tenant);
+    // res "close" (not req "close", which also fires once the request body is read)
+    // says the connection went away; if the timer has not fired by then, the client gave up.
+    const finished = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        res.off("close", onClose);
+        resolve(true);
+      }, latency);
+      const onClose = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      res.once("close", onClose);
+    });
+    this.leave(tenant);
+    // Counters below go to this.s as it is now: a request that began before a reset
+    // and ends after it counts in the new window.
+    if (!finished) {
+      this.s.aborted++;
+      return;
+    }
+    // Outage and failures are decided when the work completes: the database failed under it.
+    if (this.outage) {
+      this.s.failed++;
+      send(res, 503, { code: "UNAVAILABLE", message: "downstream outage" });
+      return;
+    }
+    if (this.failureRate > 0 && this.failureRandom() < this.failureRate) {
+      this.s.failed++;
+      send(res, 500, { code: "INTERNAL", message: "simulated failure" });
+      return;
+    }
+    this.s.served++;
+    const body = { resource, tenant, ok: true, servedAt: new Date().toISOString() };
+    // Only successes are remembered: a failed or abandoned attempt did no work, so its retry must execute.
+    if (memoKey !== null) this.remember(memoKey, { status: 200, body });
+    send(res, 200, body);
+  }
+
+  private tenant(name: string): TenantStats {
+    return (this.s.byTenant[name] ??= { inFlight: 0, peakInFlight: 0, requests: 0 });
+  }
+
+  private enter(tenant: string): void {
+    const s = this.s;
+    const t = this.tenant(tenant);
+    s.inFlight++;
+    s.peakInFlight = Math.max(s.peakInFlight, s.inFlight);
+    t.inFlight++;
+    t.peakInFlight = Math.max(t.peakInFlight, t.inFlight);
+  }
+
+  /** Always against the current stats: resetStats carries in-flight gauges over, so they stay balanced. */
+  private leave(tenant: string): void {
+    this.s.inFlight--;
+    this.tenant(tenant).inFlight--;
+  }
+
+  private remember(key: string, response: StoredResponse): void {
+    this.completed.set(key, response);
+    if (this.completed.size > IDEMPOTENCY_MEMORY) {
+      const oldest = this.completed.keys().next().value;
+      if (oldest !== undefined) this.completed.delete(oldest);
+    }
+  }
+
+  private async modelStream(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const b = await readJson(req);
+    const tokens = b.tokens ?? 50;
+    if (typeof tokens !== "number" || !Number.isInteger(tokens) || tokens < 0) throw new HttpError(400, "BAD_REQUEST", "tokens must be an integer >= 0");
+    let tokenMs: Latency;
+    try {
+      const raw = (b.tokenMs ?? { min: 20, max: 60 }) as Partial<Latency>;
+      tokenMs = checkLatency({ min: Number(raw.min), max: Number(raw.max) }, "tokenMs");
+    } catch (err) {
+      throw new HttpError(400, "BAD_REQUEST", (err as Error).message);
+    }
+    this.s.modelStreams.started++;
+    res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+    res.flushHeaders(); // the client sees the stream start before the first token
+
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const delay = () => Math.round(tokenMs.min + (tokenMs.max - tokenMs.min) * this.tokenRandom());
+    // Each token is "generated" for its delay, then written as its own chunk.
+    const next = () => {
+      timer = undefined;
+      res.write(`tok${sent} `);
+      sent++;
+      if (sent === tokens) res.end();
+      else timer = setTimeout(next, delay());
+    };
+    res.once("close", () => {
+      // Stop writing at once: no token is produced for a reader that is gone.
+      if (timer) clearTimeout(timer);
+      if (res.writableFinished) this.s.modelStreams.completed++;
+      else this.s.modelStreams.cutMidway++;
+    });
+    if (tokens === 0) res.end();
+    else timer = setTimeout(next, delay());
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, "BAD_REQUEST", "malformed resource name");
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | null {
+  const v = req.headers[name];
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined || one === "" ? null : one;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** A small JSON object body; an empty body is `{}`. */
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > BODY_LIMIT) throw new HttpError(413, "TOO_LARGE", `body over ${BODY_LIMIT} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8").trim();
+  if (!text) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "BAD_REQUEST", "body is not JSON");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new HttpError(400, "BAD_REQUEST", "body must be a JSON object");
+  return parsed as Record<string, unknown>;
+}
