@@ -48,6 +48,8 @@
  *   <cell>:gate:<t>:waitExp        ZSET waiter -> expiry (a dead waiter stops blocking)
  *   <cell>:gate:<t>:seq            STRING FIFO sequence
  *   <cell>:gate                    pub/sub channel: "<tenant>" when a permit frees and someone waits
+ *   <cell>:rl:<per>:<t>:<name>     rate-limiter-flexible counters, per tenant and tool/dependency
+ *   <cell>:spend:<t>:<yyyymm>      STRING the tenant's spend this UTC month, micro-dollars
  */
 
 export type WorkflowClass = "A" | "B" | "C";
@@ -94,6 +96,9 @@ export interface CellKeys {
   steps(id: string): string;
   gate(tenant: string): { held: string; heldC: string; wait: string; waitC: string; waitExp: string; seq: string };
   gateChannel: string;
+  /** Prefix for src/runtime/rateLimit.ts and src/runtime/budget.ts keys. */
+  rateLimitPrefix: string;
+  budgetPrefix: string;
 }
 
 export interface Keys {
@@ -162,5 +167,7 @@ function cellKeys(root: string, cell: string): CellKeys {
       return { held: `${g}:held`, heldC: `${g}:heldC`, wait: `${g}:wait`, waitC: `${g}:waitC`, waitExp: `${g}:waitExp`, seq: `${g}:seq` };
     },
     gateChannel: `${own}:gate`,
+    rateLimitPrefix: `${own}:rl`,
+    budgetPrefix: own,
   };
 }

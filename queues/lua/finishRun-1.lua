@@ -35,4 +35,5 @@ rcall("HSET", KEYS[1], unpack(fields))
 rcall("HDEL", KEYS[1], "preemptRequested")
 releaseSlot(ARGV[9], ARGV[1])
 rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
+rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[8]))
 return { "ok" }

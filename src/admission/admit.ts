@@ -4,6 +4,7 @@ import type { Keys } from "../../queues/keys.ts";
 import { admitWorkflows, type AdmitInput, type AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
 import type { Clock } from "../lib/clock.ts";
 import { backpressure, FairlaneError, invalidRequest } from "../lib/errors.ts";
+import { TenantBudget } from "../runtime/budget.ts";
 import { runtimePolicy, type RuntimePolicy } from "../tenancy/policy.ts";
 import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
 import { readWorkflow } from "../workflows/record.ts";
@@ -75,10 +76,18 @@ export class Admission {
     return entry;
   }
 
+  /** A tenant whose monthly cost budget is spent gets no new workflows (one GET). */
+  private async checkBudget(entry: TenantEntry): Promise<void> {
+    const budget = new TenantBudget(this.redis, this.keys.cell(entry.policy.cell).budgetPrefix, this.clock);
+    if (!(await budget.canAdmit(entry.tenant, entry.policy.budget.monthlyUsd)))
+      throw new FairlaneError("BUDGET_EXCEEDED", `tenant ${entry.tenant} has spent its monthly budget of $${entry.policy.budget.monthlyUsd}`, 402);
+  }
+
   async admitOne(tenant: string, body: unknown, traceId: string): Promise<{ status: 200 | 202; body: Accepted }> {
     const entry = this.tenantEntry(tenant);
     const prepared = this.prepare(entry, body, traceId);
     if (!prepared.ok) throw invalidRequest(`invalid workflow: ${describeIssues(prepared.issues)}`, prepared.issues);
+    await this.checkBudget(entry);
     const [outcome] = await admitWorkflows(this.redis, [{ cell: this.keys.cell(entry.policy.cell), input: prepared.input }]);
     const result = await this.settle(entry, prepared.input, outcome!);
     if (result instanceof FairlaneError) throw result;
@@ -99,6 +108,7 @@ export class Admission {
           error: { code: "INVALID_REQUEST", message: describeIssues(p.issues), details: p.issues },
         });
     });
+    if (valid.length) await this.checkBudget(entry);
     const outcomes = valid.length ? await admitWorkflows(this.redis, valid.map((v) => ({ cell, input: v.input }))) : [];
     for (const [i, outcome] of outcomes.entries()) {
       const { index, input } = valid[i]!;

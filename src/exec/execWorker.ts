@@ -9,6 +9,9 @@ import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
 import { connect } from "../lib/redis.ts";
 import type { AbortReason } from "../workflows/registry.ts";
+import { TenantBudget } from "../runtime/budget.ts";
+import { TenantRateLimits } from "../runtime/rateLimit.ts";
+import { ToolGate } from "../runtime/toolGate.ts";
 import { runWorkflow } from "./runWorkflow.ts";
 
 export interface ExecWorkerOptions {
@@ -54,6 +57,9 @@ export class ExecWorker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private flagTimer: NodeJS.Timeout | undefined;
   private subscriber: Redis | undefined;
+  private gate: ToolGate | undefined;
+  /** Tool calls that outlived their workflow (must stay 0). */
+  orphanedCalls = 0;
 
   constructor(
     private readonly redisUrl: string,
@@ -75,6 +81,8 @@ export class ExecWorker {
     this.subscriber.on("error", () => undefined);
     this.subscriber.on("message", (_channel: string, message: string) => this.onSignal(message));
     await this.subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
+    this.gate = new ToolGate(this.redis, this.subscriber, this.keys, this.clock);
+    await this.gate.start(this.opts.cells);
 
     for (const cellName of this.opts.cells) {
       const cell = this.keys.cell(cellName);
@@ -89,11 +97,18 @@ export class ExecWorker {
         workerId: this.workerId,
         recordTtlSec: this.opts.recordTtlSec,
         running: this.running,
+        gate: this.gate,
+        rateLimits: new TenantRateLimits(this.redis, cell.rateLimitPrefix),
+        budget: new TenantBudget(this.redis, cell.budgetPrefix, this.clock),
+        onOrphans: (n: number) => {
+          this.orphanedCalls += n;
+          this.log.error({ orphaned: n }, "tool calls outlived their workflow");
+        },
       };
       const worker = new Worker(
         execQueue(this.opts.pool),
         // Three parameters: BullMQ passes an AbortSignal only to processors that declare one.
-        async (job: Job, token?: string, _signal?: AbortSignal) => runWorkflow(deps, cell, job, token!),
+        async (job: Job, token?: string, _signal?: AbortSignal) => runWorkflow(deps, cellName, cell, job, token!),
         {
           connection,
           prefix: cell.bullPrefix,
@@ -129,6 +144,7 @@ export class ExecWorker {
     }, this.opts.shutdownGraceMs);
     await closing;
     clearTimeout(grace);
+    this.gate?.stop();
     await this.subscriber?.quit().catch(() => undefined);
     await Promise.all(this.connections.map((c) => c.quit().catch(() => undefined)));
   }

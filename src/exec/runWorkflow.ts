@@ -6,7 +6,11 @@ import type { CellKeys } from "../../queues/keys.ts";
 import { finishRun, requeueRun, startRun, type FinishInput } from "../../queues/lua/runLifecycle.ts";
 import type { IngressJobData } from "../admission/admit.ts";
 import type { Clock } from "../lib/clock.ts";
-import { workflowHandler, type AbortReason, type WorkflowContext } from "../workflows/registry.ts";
+import { createContext } from "../runtime/context.ts";
+import type { TenantBudget } from "../runtime/budget.ts";
+import type { TenantRateLimits } from "../runtime/rateLimit.ts";
+import type { ToolGate } from "../runtime/toolGate.ts";
+import { workflowHandler, type AbortReason } from "../workflows/registry.ts";
 
 export interface RunDeps {
   redis: Redis;
@@ -17,6 +21,11 @@ export interface RunDeps {
   recordTtlSec: number;
   /** Running workflows of this process, so signals (preempt, cancel) can reach them. */
   running: Map<string, AbortController>;
+  gate: ToolGate;
+  rateLimits: TenantRateLimits;
+  budget: TenantBudget;
+  /** Tool calls still running when their workflow ended (must stay 0). */
+  onOrphans?: (n: number) => void;
 }
 
 /**
@@ -33,7 +42,7 @@ export interface RunDeps {
  * Every outcome but hand back returns normally, so BullMQ completes and
  * removes the exec job; the workflow record keeps the outcome.
  */
-export async function runWorkflow(d: RunDeps, cell: CellKeys, job: Job, token: string): Promise<unknown> {
+export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, job: Job, token: string): Promise<unknown> {
   const id = job.id!;
   const data = job.data as IngressJobData;
   const runId: string = randomUUID();
@@ -72,29 +81,34 @@ export async function runWorkflow(d: RunDeps, cell: CellKeys, job: Job, token: s
   const deadlineAt = start.deadlineAt;
   const timer =
     deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
-  const ctx: WorkflowContext = {
-    workflowId: id,
-    tenant: data.tenant,
-    class: data.class,
-    type: data.type,
-    payload: data.payload,
-    deadlineAt,
-    traceId: data.traceId,
-    attempt: start.attempts,
-    policy: data.policy,
-    signal: controller.signal,
-    remainingMs: () => (deadlineAt === null ? Infinity : Math.max(0, deadlineAt - d.clock.now())),
-  };
+  const { ctx, run, tracking } = createContext(
+    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget },
+    {
+      cellName,
+      cell,
+      workflowId: id,
+      tenant: data.tenant,
+      cls: data.class,
+      type: data.type,
+      payload: data.payload,
+      deadlineAt,
+      traceId: data.traceId,
+      attempt: start.attempts,
+      policy: data.policy,
+      signal: controller.signal,
+    },
+  );
 
   let result: unknown;
   let error: Error | undefined;
   try {
-    result = await handler(ctx);
+    result = await run(() => handler(ctx));
   } catch (err) {
     error = err as Error;
   } finally {
     clearTimeout(timer);
     d.running.delete(id);
+    if (tracking.active.size) d.onOrphans?.(tracking.active.size);
   }
 
   const reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;

@@ -1,5 +1,6 @@
 import type { WorkflowClass } from "../../queues/keys.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
+import type { ToolResult } from "../runtime/tools.ts";
 
 /**
  * What a workflow handler sees. The deadline is absolute and can only be
@@ -18,6 +19,20 @@ export interface WorkflowContext {
   readonly policy: RuntimePolicy;
   readonly signal: AbortSignal;
   remainingMs(): number;
+  /** Calls a tool through the tenant's gate (MCTC), rate limits and deadline; never throws for policy outcomes. */
+  tool<R = unknown>(name: string, args?: unknown, opts?: { signal?: AbortSignal }): Promise<ToolResult<R>>;
+  /** Runs tool calls concurrently; when one fails, or the deadline passes, the others are aborted. */
+  all(calls: { tool: string; args?: unknown }[]): Promise<ToolResult[]>;
+  /** A durable step: its result is checkpointed, so a re-run (after preemption, parking, a crash) skips it. */
+  step<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** How many tool calls to run at once now: 1 right after a THROTTLED, back up as calls pass. */
+  readonly parallelism: number;
+  /**
+   * The cost budget: what this run spent, and before an expensive step whether
+   * it fits ("ok"), should degrade (cheaper model tier, skip optional steps,
+   * escalate) or would overspend ("refuse"; tool calls are then refused).
+   */
+  readonly budget: { readonly spentUsd: number; decide(estimateUsd: number): Promise<"ok" | "degrade" | "refuse"> };
 }
 
 export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown";

@@ -239,3 +239,24 @@ describe("global safety valve", () => {
     assert.equal(await totalIngress(api, "b"), 0);
   });
 });
+
+describe("cost budget at admission", () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi({ spender: { tier: "free", budget: { monthlyUsd: 1 } }, saver: { tier: "free", budget: { monthlyUsd: 1 } } });
+  });
+  after(() => api.stop());
+
+  it("refuses new workflows once the tenant's monthly budget is spent, and only that tenant's", async () => {
+    const { TenantBudget } = await import("../../src/runtime/budget.ts");
+    const budget = new TenantBudget(api.platform.redis, api.platform.keys.cell("default").budgetPrefix, api.platform.clock);
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.spender, body: { type: "noop" } })).status, 202);
+    await budget.record("spender", 1.5);
+    const depth = await totalIngress(api, "spender");
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.spender, body: { type: "noop" } });
+    assert.equal(r.status, 402);
+    assert.equal(r.body.error.code, "BUDGET_EXCEEDED");
+    assert.equal(await totalIngress(api, "spender"), depth);
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.saver, body: { type: "noop" } })).status, 202);
+  });
+});

@@ -1,0 +1,208 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import type { CellKeys } from "../../queues/keys.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { WorkflowClass } from "../../queues/keys.ts";
+import type { RuntimePolicy } from "../tenancy/policy.ts";
+import type { WorkflowContext } from "../workflows/registry.ts";
+import { stepBudgetDecision, toolAllowed, type TenantBudget } from "./budget.ts";
+import { ParallelismHint } from "./gateRule.ts";
+import type { TenantRateLimits } from "./rateLimit.ts";
+import { DEFAULT_RETRY, withDeadlineRetry } from "./retry.ts";
+import type { ToolGate } from "./toolGate.ts";
+import { defaultTransient, toolDefinition, type ToolResult } from "./tools.ts";
+
+/** What every run shares: the process's gate, rate limiters, budget and Redis. */
+export interface RuntimeDeps {
+  redis: Redis;
+  gate: ToolGate;
+  clock: Clock;
+  rateLimits: TenantRateLimits;
+  budget: TenantBudget;
+}
+
+export interface RunInfo {
+  cellName: string;
+  cell: CellKeys;
+  workflowId: string;
+  tenant: string;
+  cls: WorkflowClass;
+  type: string;
+  payload: Record<string, unknown>;
+  deadlineAt: number | null;
+  traceId: string;
+  attempt: number;
+  policy: RuntimePolicy;
+  signal: AbortSignal;
+}
+
+interface StepScope {
+  step: string;
+  calls: number;
+}
+
+/** The running workflow, for code deep in a call stack or in background work it started. */
+const current = new AsyncLocalStorage<{ ctx: WorkflowContext; scope: StepScope }>();
+
+export function currentWorkflow(): WorkflowContext | undefined {
+  return current.getStore()?.ctx;
+}
+
+export interface RunTracking {
+  /** Tool calls still running: must be 0 when the workflow ends (no orphaned calls). */
+  active: Set<Promise<unknown>>;
+  throttled: number;
+  rateLimited: number;
+  /** What this run has spent (tool and model cost estimates), USD. */
+  spentUsd: number;
+}
+
+/**
+ * Builds a run's WorkflowContext. Its deadline is fixed here and read-only:
+ * no call can extend it. `run(fn)` enters the context's AsyncLocalStorage scope.
+ */
+export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContext; run<T>(fn: () => Promise<T>): Promise<T>; tracking: RunTracking } {
+  const hint = new ParallelismHint(Math.max(1, Math.min(16, r.policy.mctc)));
+  const tracking: RunTracking = { active: new Set(), throttled: 0, rateLimited: 0, spentUsd: 0 };
+  const sleepFor = (ms: number, sig?: AbortSignal) => sleep(ms, undefined, { signal: sig }).then(() => undefined);
+
+  /** Per-workflow and monthly budget before spending `estimateUsd`. */
+  async function budgetFor(estimateUsd: number): Promise<"ok" | "degrade" | "refuse"> {
+    if (estimateUsd <= 0) return "ok";
+    const month = r.policy.budget.monthlyUsd - (await d.budget.monthSpentUsd(r.tenant));
+    return stepBudgetDecision(tracking.spentUsd, estimateUsd, r.policy.budget.perWorkflowUsd, month);
+  }
+  const rootScope: StepScope = { step: "-", calls: 0 };
+  const remainingMs = () => (r.deadlineAt === null ? Infinity : Math.max(0, r.deadlineAt - d.clock.now()));
+  const scope = () => current.getStore()?.scope ?? rootScope;
+
+  async function callTool<R>(name: string, args: unknown, opts: { signal?: AbortSignal } = {}): Promise<ToolResult<R>> {
+    const def = toolDefinition(name);
+    if (!def) return { ok: false, code: "UNKNOWN_TOOL", tool: name, message: `no tool "${name}" is defined` };
+    if (!toolAllowed(name, r.policy.allowedTools, r.policy.deniedTools)) return { ok: false, code: "TOOL_NOT_ALLOWED", tool: name, message: `tool "${name}" is not allowed by the tenant's policy` };
+    const s = scope();
+    const idempotencyKey = `${r.workflowId}:${s.step}:${s.calls++}`;
+    if (remainingMs() <= 0) return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: "the workflow's deadline has passed" };
+    const signal = opts.signal ? AbortSignal.any([r.signal, opts.signal]) : r.signal;
+    const cost = def.costUsd ?? 0;
+    if ((await budgetFor(cost)) === "refuse")
+      return { ok: false, code: "BUDGET_EXCEEDED", tool: name, message: "the call would exceed the workflow's or the tenant's cost budget" };
+    for (const limited of [name, def.dependency].filter((x): x is string => !!x && !!r.policy.rateLimits[x])) {
+      const rl = await d.rateLimits.consume(r.tenant, limited, r.policy.rateLimits, { deadlineAt: r.deadlineAt, clock: d.clock, sleep: sleepFor, signal });
+      if (!rl.ok) {
+        tracking.rateLimited++;
+        return { ok: false, code: "RATE_LIMITED", tool: name, retryAfterMs: rl.retryAfterMs, message: `tenant ${r.tenant} is over its rate limit for ${limited}` };
+      }
+    }
+
+    const permit = await d.gate.acquire({
+      cell: r.cellName,
+      tenant: r.tenant,
+      batch: r.cls === "C",
+      limits: { mctc: r.policy.mctc, mctcBatch: r.policy.mctcBatch, depth: r.policy.toolQueueDepth },
+      deadlineAt: r.deadlineAt,
+      waitTimeoutMs: r.policy.toolWaitTimeoutMs,
+      signal,
+    });
+    if (!permit.ok) {
+      if (permit.code === "THROTTLED") {
+        hint.throttled();
+        tracking.throttled++;
+        return { ok: false, code: "THROTTLED", tool: name, reason: permit.reason, retryAfterMs: permit.retryAfterMs, message: `tenant ${r.tenant} is at its tool-call limit` };
+      }
+      if (permit.code === "ABORTED") return { ok: false, code: "ABORTED", tool: name, message: String(signal.reason ?? "aborted") };
+      return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: "the deadline came before a tool-call permit" };
+    }
+    let attempts = 0;
+    const call = withDeadlineRetry(
+      (attemptSignal, attempt) => {
+        attempts = attempt;
+        return def.run(args, {
+          tenant: r.tenant,
+          workflowId: r.workflowId,
+          deadlineAt: r.deadlineAt,
+          signal: attemptSignal,
+          idempotencyKey,
+          traceId: r.traceId,
+          remainingMs,
+        }) as Promise<R>;
+      },
+      {
+        deadlineAt: r.deadlineAt ?? d.clock.now() + 24 * 3600_000,
+        clock: d.clock,
+        sleep: sleepFor,
+        policy: { ...DEFAULT_RETRY, maxRetries: r.policy.deadline.toolRetries },
+        toolTimeoutMs: def.timeoutMs ?? 30_000,
+        signal,
+        isTransient: def.isTransient ?? defaultTransient,
+      },
+    );
+    tracking.active.add(call);
+    try {
+      const value = await call;
+      if (cost > 0) {
+        tracking.spentUsd += cost;
+        await d.budget.record(r.tenant, cost);
+      }
+      hint.passed();
+      return { ok: true, value, waitedMs: permit.waitedMs, attempts };
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      if (signal.aborted) return { ok: false, code: "ABORTED", tool: name, message: String(signal.reason ?? "aborted") };
+      if (e?.code === "DEADLINE_EXCEEDED") return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: e.message ?? "deadline" };
+      return { ok: false, code: "TOOL_ERROR", tool: name, message: e?.message ?? String(err) };
+    } finally {
+      tracking.active.delete(call);
+      await d.gate.release(permit.permit);
+    }
+  }
+
+  const ctx: WorkflowContext = Object.freeze({
+    workflowId: r.workflowId,
+    tenant: r.tenant,
+    class: r.cls,
+    type: r.type,
+    payload: r.payload,
+    deadlineAt: r.deadlineAt,
+    traceId: r.traceId,
+    attempt: r.attempt,
+    policy: r.policy,
+    signal: r.signal,
+    remainingMs,
+    get parallelism() {
+      return hint.value;
+    },
+    budget: {
+      get spentUsd() {
+        return tracking.spentUsd;
+      },
+      decide: budgetFor,
+    },
+    tool: callTool,
+    async all(calls: { tool: string; args?: unknown }[]) {
+      const group = new AbortController();
+      return Promise.all(
+        calls.map(async (c) => {
+          const res = await callTool(c.tool, c.args, { signal: group.signal });
+          if (!res.ok && !group.signal.aborted) group.abort(`sibling ${c.tool} failed: ${res.code}`);
+          return res;
+        }),
+      );
+    },
+    async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+      const key = r.cell.steps(r.workflowId);
+      const done = await d.redis.hget(key, name);
+      if (done !== null) return (JSON.parse(done) as { v: T }).v;
+      const store = current.getStore();
+      const result = await current.run({ ctx: store?.ctx ?? ctx, scope: { step: name, calls: 0 } }, fn);
+      await d.redis.hset(key, name, JSON.stringify({ v: result === undefined ? null : result }));
+      return result;
+    },
+  });
+  return {
+    ctx,
+    tracking,
+    run: (fn) => current.run({ ctx, scope: rootScope }, fn),
+  };
+}

@@ -1,0 +1,61 @@
+import { defineTool, type ToolCallContext, type ToolDefinition } from "./tools.ts";
+
+/** An HTTP answer a retry may help with (5xx, 429) or a network failure. */
+export class TransientHttpError extends Error {
+  readonly transient = true;
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "TransientHttpError";
+  }
+}
+
+/**
+ * Defines a tool that calls an HTTP endpoint with fetch. Every request carries
+ * the workflow's absolute deadline (`X-Request-Deadline`, ISO 8601), the call's
+ * `Idempotency-Key`, the trace id (`traceparent`) and the tenant
+ * (`X-Tenant-Id`), and is aborted by the call's signal — at the deadline at
+ * the latest, so no request outlives its workflow.
+ */
+export function httpTool<A extends Record<string, unknown>>(o: {
+  name: string;
+  dependency?: string;
+  costUsd?: number;
+  timeoutMs?: number;
+  method?: "GET" | "POST";
+  url: (args: A) => string;
+}): ToolDefinition<A, unknown> {
+  return defineTool<A, unknown>({
+    name: o.name,
+    dependency: o.dependency,
+    costUsd: o.costUsd,
+    timeoutMs: o.timeoutMs,
+    async run(args: A, ctx: ToolCallContext) {
+      const headers: Record<string, string> = {
+        "Idempotency-Key": ctx.idempotencyKey,
+        "X-Tenant-Id": ctx.tenant,
+        traceparent: `00-${ctx.traceId}-${"0".repeat(15)}1-01`,
+      };
+      if (ctx.deadlineAt !== null) headers["X-Request-Deadline"] = new Date(ctx.deadlineAt).toISOString();
+      const method = o.method ?? "POST";
+      let res: Response;
+      try {
+        res = await fetch(o.url(args), {
+          method,
+          headers: method === "POST" ? { ...headers, "Content-Type": "application/json" } : headers,
+          body: method === "POST" ? JSON.stringify(args) : undefined,
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        throw new TransientHttpError(0, `network error: ${(err as Error).message}`);
+      }
+      const text = await res.text();
+      if (res.status >= 500 || res.status === 429) throw new TransientHttpError(res.status, `HTTP ${res.status}`);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return text ? (JSON.parse(text) as unknown) : null;
+    },
+  });
+}
