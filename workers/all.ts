@@ -1,11 +1,13 @@
 /**
- * `npm start`: every role in one process (api, dispatcher, exec), for a laptop. With REDIS_URL unset it
+ * `npm start`: every role in one process (api, dispatcher, exec), for a laptop,
+ * plus the simulated downstream the example workflows call. With REDIS_URL unset it
  * runs a private redis-server (AOF on, appendfsync always) with its data under
  * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL set it uses that.
  */
 import { join } from "node:path";
 import { ensureDevKeys, resolveAdminToken, seedTenants } from "../src/bootstrap.ts";
 import { loadConfig } from "../src/lib/config.ts";
+import { Downstream } from "../src/downstream/simulator.ts";
 import { EmbeddedRedis } from "../src/lib/embeddedRedis.ts";
 import { openPlatform } from "../src/platform.ts";
 import { startApiRole } from "./api.ts";
@@ -34,6 +36,11 @@ runRole("all", async (log) => {
       config.FAIRLANE_DEV_KEYS === "on" || (config.FAIRLANE_DEV_KEYS === "auto" && embedded)
         ? await ensureDevKeys(p, tenants)
         : undefined;
+    // The simulated FHIR gateway + model endpoint the example workflows call.
+    const downstream = new Downstream({ port: config.FAIRLANE_DOWNSTREAM_PORT, capacity: config.FAIRLANE_DOWNSTREAM_CAPACITY, latencyMs: { min: 20, max: 80 } });
+    const downstreamUrl = await downstream.start();
+    process.env.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
+    p.config.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
     const exec = await startExecRole(p, log.child({ role: "exec" }));
     const dispatcher = await startDispatcherRole(p, log.child({ role: "dispatcher" }));
     const api = await startApiRole(p, admin.token, log.child({ role: "api" }));
@@ -45,6 +52,7 @@ runRole("all", async (log) => {
         `  Redis:       ${redisUrl}${embedded ? " (embedded, data in " + join(config.FAIRLANE_DATA_DIR, "redis") + ")" : ""}`,
         `  Admin token: ${admin.file ? `in ${admin.file}` : "FAIRLANE_ADMIN_TOKEN"}`,
         `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
+        `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,
         devKeys ? `  Dev API keys (DEVELOPMENT ONLY): source ${devKeys}` : "",
         "",
       ]
@@ -55,6 +63,7 @@ runRole("all", async (log) => {
       await api.stop();
       await dispatcher.stop();
       await exec.stop();
+      await downstream.stop();
       await p.close();
       await embedded?.stop();
     };

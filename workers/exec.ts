@@ -12,6 +12,7 @@ import { DEFAULT_EXEC, ExecWorker } from "../src/exec/execWorker.ts";
 import type { Platform } from "../src/platform.ts";
 import { workflowTypes } from "../src/workflows/registry.ts";
 import "../src/workflows/noop.ts";
+import "../src/examples/index.ts";
 import { isMain, runPlatformRole } from "./role.ts";
 
 export async function loadWorkflowModules(list: string): Promise<void> {
@@ -32,6 +33,7 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
     heartbeatTtlMs: c.FAIRLANE_HEARTBEAT_TTL_MS,
     heartbeatMs: Math.max(200, Math.floor(c.FAIRLANE_HEARTBEAT_TTL_MS / 4)),
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
+    modelUrl: c.FAIRLANE_MODEL_URL ?? `${c.FAIRLANE_DOWNSTREAM_URL}/model/stream`,
   });
   await worker.start();
   log.info({ types: workflowTypes() }, "workflow types");

@@ -29,9 +29,11 @@ export interface ExecWorkerOptions {
   /** How often running workflows' records are checked for a preempt/cancel flag (missed pub/sub). */
   flagPollMs: number;
   recordTtlSec: number;
+  /** The streaming model endpoint behind ctx.model. */
+  modelUrl: string;
 }
 
-export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells"> = {
+export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells" | "modelUrl"> = {
   heartbeatMs: 1_000,
   heartbeatTtlMs: 5_000,
   lockDurationMs: 10_000,
@@ -100,6 +102,7 @@ export class ExecWorker {
         gate: this.gate,
         rateLimits: new TenantRateLimits(this.redis, cell.rateLimitPrefix),
         budget: new TenantBudget(this.redis, cell.budgetPrefix, this.clock),
+        modelUrl: this.opts.modelUrl,
         onOrphans: (n: number) => {
           this.orphanedCalls += n;
           this.log.error({ orphaned: n }, "tool calls outlived their workflow");

@@ -24,6 +24,7 @@ export interface RunDeps {
   gate: ToolGate;
   rateLimits: TenantRateLimits;
   budget: TenantBudget;
+  modelUrl: string;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
 }
@@ -82,7 +83,7 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   const timer =
     deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
   const { ctx, run, tracking } = createContext(
-    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget },
+    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget, modelUrl: d.modelUrl },
     {
       cellName,
       cell,

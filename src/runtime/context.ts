@@ -10,6 +10,7 @@ import { stepBudgetDecision, toolAllowed, type TenantBudget } from "./budget.ts"
 import { ParallelismHint } from "./gateRule.ts";
 import type { TenantRateLimits } from "./rateLimit.ts";
 import { DEFAULT_RETRY, withDeadlineRetry } from "./retry.ts";
+import { modelTier, modelTimeBox, streamModel, type ModelRequest, type ModelResult } from "./model.ts";
 import type { ToolGate } from "./toolGate.ts";
 import { defaultTransient, toolDefinition, type ToolResult } from "./tools.ts";
 
@@ -20,6 +21,8 @@ export interface RuntimeDeps {
   clock: Clock;
   rateLimits: TenantRateLimits;
   budget: TenantBudget;
+  /** The streaming model endpoint ctx.model calls. */
+  modelUrl: string;
 }
 
 export interface RunInfo {
@@ -172,6 +175,22 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     remainingMs,
     get parallelism() {
       return hint.value;
+    },
+    async model(req: ModelRequest = {}): Promise<ModelResult> {
+      const cost = req.costUsd ?? 0.01;
+      const decision = await budgetFor(cost);
+      if (decision === "refuse") throw Object.assign(new Error("the model call would exceed the cost budget"), { code: "BUDGET_EXCEEDED" });
+      const tier = modelTier(r.policy.modelTier, decision === "degrade");
+      const result = await streamModel(d.modelUrl, {
+        ...req,
+        tier,
+        signal: r.signal,
+        timeBoxMs: modelTimeBox(remainingMs() === Infinity ? 60_000 : remainingMs(), req.reserveMs),
+        headers: { "X-Tenant-Id": r.tenant, ...(r.deadlineAt === null ? {} : { "X-Request-Deadline": new Date(r.deadlineAt).toISOString() }) },
+      });
+      tracking.spentUsd += cost;
+      await d.budget.record(r.tenant, cost);
+      return result;
     },
     budget: {
       get spentUsd() {

@@ -1,6 +1,7 @@
 import type { WorkflowClass } from "../../queues/keys.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { ToolResult } from "../runtime/tools.ts";
+import type { ModelRequest, ModelResult } from "../runtime/model.ts";
 
 /**
  * What a workflow handler sees. The deadline is absolute and can only be
@@ -33,6 +34,8 @@ export interface WorkflowContext {
    * escalate) or would overspend ("refuse"; tool calls are then refused).
    */
   readonly budget: { readonly spentUsd: number; decide(estimateUsd: number): Promise<"ok" | "degrade" | "refuse"> };
+  /** Streams a model answer, cut off when the deadline's time box (remaining − reserve) runs out. */
+  model(req?: ModelRequest): Promise<ModelResult>;
 }
 
 export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown";
