@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { DeadlineExceededError } from "../runtime/errors.ts";
 import type { ToolResult } from "../runtime/tools.ts";
 import { defineWorkflow, type WorkflowContext } from "../workflows/registry.ts";
 import { FHIR_RESOURCES } from "./tools.ts";
@@ -45,6 +46,7 @@ defineWorkflow("prior-auth", async (ctx) => {
       const batch = Array.from({ length: width }, (_, i) => ({ tool: FHIR_RESOURCES[(s + i) % FHIR_RESOURCES.length]!, args: { step: s, latencyMs } }));
       const { results, throttled: t } = await fanOut(ctx, batch);
       const failed = results.filter((r) => !r.ok).map((r) => (r.ok ? "" : r.code));
+      if (failed.includes("DEADLINE_EXCEEDED") || results.length < batch.length) throw new DeadlineExceededError(`step ${s}: the deadline ran out during the fan-out`);
       if (failed.length) throw new Error(`step ${s}: ${failed.length} tool calls failed (${[...new Set(failed)].join(", ")})`);
       return { calls: results.length, throttled: t };
     });
@@ -53,8 +55,8 @@ defineWorkflow("prior-auth", async (ctx) => {
   }
   if (ctx.payload.submit !== false && !ctx.signal.aborted) {
     await ctx.step("submit", async () => {
-      const r = await ctx.tool("prior-auth-submit", { latencyMs });
-      if (!r.ok) throw new Error(`submit failed: ${r.code}`);
+      const [r] = (await fanOut(ctx, [{ tool: "prior-auth-submit", args: { latencyMs } }])).results;
+      if (!r?.ok) throw new Error(`submit failed: ${r?.ok === false ? r.code : "deadline"}`);
       return true;
     });
   }

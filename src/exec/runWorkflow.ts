@@ -43,6 +43,9 @@ export interface RunDeps {
  * Every outcome but hand back returns normally, so BullMQ completes and
  * removes the exec job; the workflow record keeps the outcome.
  */
+/** Error codes a handler may throw to end its workflow with that code rather than WORKFLOW_ERROR. */
+const RUNTIME_CODES = new Set(["DEADLINE_EXCEEDED", "BUDGET_EXCEEDED", "RATE_LIMITED", "TOOL_NOT_ALLOWED", "THROTTLED"]);
+
 export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, job: Job, token: string): Promise<unknown> {
   const id = job.id!;
   const data = job.data as IngressJobData;
@@ -118,6 +121,9 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
     await finish({ state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer while running" } });
   } else if (reason === "deadline" || (deadlineAt !== null && d.clock.now() >= deadlineAt)) {
     await finish({ state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the workflow's deadline passed while it ran" } });
+  } else if (error && RUNTIME_CODES.has((error as { code?: string }).code ?? "")) {
+    // A policy outcome the handler passed on (e.g. its tool calls ran out of deadline or budget).
+    await finish({ state: "failed", error: { code: (error as unknown as { code: string }).code, message: error.message } });
   } else if (error) {
     // The message is the handler's and goes to the tenant's own record; logs get only the error name (no PHI).
     log().warn({ error: error.name }, "workflow failed");

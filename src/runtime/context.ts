@@ -153,7 +153,10 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     } catch (err) {
       const e = err as { code?: string; message?: string };
       if (signal.aborted) return { ok: false, code: "ABORTED", tool: name, message: String(signal.reason ?? "aborted") };
-      if (e?.code === "DEADLINE_EXCEEDED") return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: e.message ?? "deadline" };
+      // An attempt cut by its timeout with too little time left for another is the deadline's doing.
+      const outOfTime = (err as Error)?.name === "TimeoutError" && remainingMs() < 2 * DEFAULT_RETRY.minViableAttemptMs;
+      if (e?.code === "DEADLINE_EXCEEDED" || outOfTime)
+        return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: "the workflow's deadline left no time to finish the call" };
       return { ok: false, code: "TOOL_ERROR", tool: name, message: e?.message ?? String(err) };
     } finally {
       tracking.active.delete(call);

@@ -50,7 +50,8 @@ describe("crash safety", () => {
       const cut = o.events.filter((e) => e.pid === victim.child.pid && e.kind === "start").length -
         o.events.filter((e) => e.pid === victim.child.pid && e.kind === "end").length;
       assert.ok(cut > 0, "the kill interrupted running workflows");
-      assert.equal(reruns, cut, `each interrupted workflow ran again once (${reruns} re-runs, ${cut} cut)`);
+      // Re-runs: every run the kill cut, plus runs the victim had started but not yet reported (at most its concurrency).
+      assert.ok(reruns >= cut && reruns <= cut + 6, `${reruns} re-runs for ${cut} runs cut`);
       await sleep(200);
       const c = await d.counters();
       assert.ok(allZero(c), JSON.stringify(c));
