@@ -1,8 +1,10 @@
 import { realpathSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadConfig } from "../src/lib/config.ts";
 import { createLogger } from "../src/observability/logger.ts";
+import { registry } from "../src/observability/metrics.ts";
 import { openPlatform, type Platform } from "../src/platform.ts";
 
 /** True when this module is the process's entrypoint (not imported by workers/all.ts). */
@@ -50,9 +52,25 @@ export function runPlatformRole(role: string, start: (p: Platform, log: Logger) 
     if (!config.REDIS_URL) throw new Error(`REDIS_URL is required for the ${role} role (npm start runs an embedded Redis)`);
     const p = await openPlatform(config, config.REDIS_URL, log);
     const r = await start(p, log);
+    const metricsServer = config.FAIRLANE_METRICS_PORT === undefined ? undefined : await serveMetrics(config.FAIRLANE_METRICS_PORT, config.HOST, log);
     return async () => {
+      metricsServer?.close();
       await r.stop();
       await p.close();
     };
   });
+}
+
+/** Prometheus text on GET /metrics for roles without the api's HTTP server (bind to a private address). */
+async function serveMetrics(port: number, host: string, log: Logger): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    if (req.url !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "Content-Type": registry.contentType }).end(await registry.metrics());
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  log.info({ port: (server.address() as { port: number }).port }, "metrics listening");
+  return server;
 }

@@ -13,6 +13,7 @@ import { adminRouter } from "./admin.ts";
 import type { AuditLog } from "./audit.ts";
 import { adminAuth, tenantAuth } from "./auth.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
+import { registry } from "../observability/metrics.ts";
 import { producerRouter } from "./producer.ts";
 
 export interface AppDeps {
@@ -36,6 +37,7 @@ export interface AppDeps {
  *   /v1/workflows...              producers, tenant API key
  *   /v1/admin/...                 admin token
  *   /admin/queues                 Bull Board, admin token or Basic auth
+ *   /metrics                      Prometheus text format, admin token
  */
 export function createApp(d: AppDeps): Express {
   const app = express();
@@ -71,6 +73,11 @@ export function createApp(d: AppDeps): Express {
   });
 
   const admin = adminAuth(d.adminToken);
+  // Prometheus scrapes with the admin token as a bearer token.
+  app.get("/metrics", admin, async (_req, res) => {
+    res.setHeader("Content-Type", registry.contentType);
+    res.send(await registry.metrics());
+  });
   app.use("/v1/admin", admin, adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }), notFoundHandler);
   app.use(
     "/v1",

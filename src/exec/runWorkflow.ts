@@ -6,6 +6,7 @@ import type { CellKeys } from "../../queues/keys.ts";
 import { finishRun, requeueRun, startRun, type FinishInput } from "../../queues/lua/runLifecycle.ts";
 import type { IngressJobData } from "../admission/admit.ts";
 import type { Clock } from "../lib/clock.ts";
+import { metrics } from "../observability/metrics.ts";
 import { createContext } from "../runtime/context.ts";
 import type { TenantBudget } from "../runtime/budget.ts";
 import type { TenantRateLimits } from "../runtime/rateLimit.ts";
@@ -51,8 +52,11 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   const data = job.data as IngressJobData;
   const runId: string = randomUUID();
   const log = () => d.log.child({ tenant: data.tenant, workflowId: id, class: data.class });
-  const finish = (f: Omit<FinishInput, "id" | "now" | "runId" | "recordTtlSec">, run = runId) =>
-    finishRun(d.redis, cell, { id, now: d.clock.now(), runId: run, recordTtlSec: d.recordTtlSec, ...f });
+  const finish = (f: Omit<FinishInput, "id" | "now" | "runId" | "recordTtlSec">, run = runId) => {
+    metrics.runs.inc({ tenant: data.tenant, class: data.class, outcome: f.error?.code ?? f.state });
+    if (f.error?.code === "DEADLINE_EXCEEDED") metrics.deadlineExpired.inc({ tier: data.policy.tier, where: run === "" ? "queued" : "running" });
+    return finishRun(d.redis, cell, { id, now: d.clock.now(), runId: run, recordTtlSec: d.recordTtlSec, ...f });
+  };
   const handBack = async (reason: string, started: boolean): Promise<never> => {
     const r = await requeueRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, reason, started });
     log().info({ reason, outcome: r }, "handed back to ingress");
@@ -75,6 +79,7 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
       return handBack("noslot", false);
   }
 
+  metrics.deadlinePhase.inc({ tenant: data.tenant, phase: "queue_wait" }, Math.max(0, d.clock.now() - data.enqueuedAt) / 1000);
   const handler = workflowHandler(job.name);
   if (!handler) {
     await finish({ state: "failed", error: { code: "UNKNOWN_WORKFLOW_TYPE", message: `no handler is registered for type "${job.name}"` } });
@@ -112,7 +117,10 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   } finally {
     clearTimeout(timer);
     d.running.delete(id);
-    if (tracking.active.size) d.onOrphans?.(tracking.active.size);
+    if (tracking.active.size) {
+      metrics.orphanedCalls.inc(tracking.active.size);
+      d.onOrphans?.(tracking.active.size);
+    }
   }
 
   const reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;

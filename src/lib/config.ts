@@ -46,6 +46,8 @@ const EnvSchema = z.object({
   FAIRLANE_MODEL_URL: z.string().url().optional(),
   FAIRLANE_DOWNSTREAM_PORT: int(4100),
   FAIRLANE_DOWNSTREAM_CAPACITY: z.coerce.number().int().min(1).default(50),
+  // dispatcher / exec roles: serve /metrics on this port when set
+  FAIRLANE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Config = z.infer<typeof EnvSchema>;

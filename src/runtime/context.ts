@@ -11,6 +11,7 @@ import { ParallelismHint } from "./gateRule.ts";
 import type { TenantRateLimits } from "./rateLimit.ts";
 import { DEFAULT_RETRY, withDeadlineRetry } from "./retry.ts";
 import { modelTier, modelTimeBox, streamModel, type ModelRequest, type ModelResult } from "./model.ts";
+import { metrics } from "../observability/metrics.ts";
 import type { ToolGate } from "./toolGate.ts";
 import { defaultTransient, toolDefinition, type ToolResult } from "./tools.ts";
 
@@ -81,6 +82,12 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
   const scope = () => current.getStore()?.scope ?? rootScope;
 
   async function callTool<R>(name: string, args: unknown, opts: { signal?: AbortSignal } = {}): Promise<ToolResult<R>> {
+    const result = await callToolOnce<R>(name, args, opts);
+    metrics.toolCalls.inc({ tenant: r.tenant, outcome: result.ok ? "ok" : result.code });
+    return result;
+  }
+
+  async function callToolOnce<R>(name: string, args: unknown, opts: { signal?: AbortSignal }): Promise<ToolResult<R>> {
     const def = toolDefinition(name);
     if (!def) return { ok: false, code: "UNKNOWN_TOOL", tool: name, message: `no tool "${name}" is defined` };
     if (!toolAllowed(name, r.policy.allowedTools, r.policy.deniedTools)) return { ok: false, code: "TOOL_NOT_ALLOWED", tool: name, message: `tool "${name}" is not allowed by the tenant's policy` };
@@ -108,6 +115,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       waitTimeoutMs: r.policy.toolWaitTimeoutMs,
       signal,
     });
+    metrics.gateWait.observe({ tenant: r.tenant }, permit.waitedMs / 1000);
+    metrics.deadlinePhase.inc({ tenant: r.tenant, phase: "gate_wait" }, permit.waitedMs / 1000);
     if (!permit.ok) {
       if (permit.code === "THROTTLED") {
         hint.throttled();
@@ -142,6 +151,9 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       },
     );
     tracking.active.add(call);
+    const started = d.clock.now();
+    metrics.toolCallsInFlight.inc({ tenant: r.tenant });
+    metrics.toolCallCeiling.set({ tenant: r.tenant }, r.policy.mctc);
     try {
       const value = await call;
       if (cost > 0) {
@@ -160,6 +172,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       return { ok: false, code: "TOOL_ERROR", tool: name, message: e?.message ?? String(err) };
     } finally {
       tracking.active.delete(call);
+      metrics.toolCallsInFlight.dec({ tenant: r.tenant });
+      metrics.deadlinePhase.inc({ tenant: r.tenant, phase: "tool" }, (d.clock.now() - started) / 1000);
       await d.gate.release(permit.permit);
     }
   }

@@ -5,6 +5,7 @@ import { dispatch, type DispatchOptions, type DispatchResult } from "../../queue
 import { reconcileSlots } from "../../queues/lua/reconcileSlots.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { PolicyRegistry } from "../tenancy/registry.ts";
+import { metrics } from "../observability/metrics.ts";
 import { DEFAULT_SHARES } from "./policy/shares.ts";
 import { TenantSync } from "./tenantSync.ts";
 
@@ -113,6 +114,8 @@ export class Dispatcher {
         const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), this.scriptOpts);
         this.stats.moved += r.moved;
         this.stats.expired += r.expired;
+        metrics.dispatched.inc(r.moved);
+        if (r.expired) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, r.expired);
         this.stats.preempted += r.preempted;
         if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");
         if (r.moved >= this.opts.maxMoves) more = true;
@@ -120,6 +123,7 @@ export class Dispatcher {
     }
     if (ignored > this.stats.preemptionsIgnored) this.log.warn({ ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
     this.stats.preemptionsIgnored = ignored;
+    metrics.preemptionsIgnored.set(ignored);
     this.stats.passes++;
     if (this.clock.now() - this.lastReconcile >= this.opts.reconcileMs) await this.reconcile();
     return more;

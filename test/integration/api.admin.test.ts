@@ -19,6 +19,7 @@ describe("admin API", () => {
       ["GET", "/v1/admin/audit"],
       ["GET", "/admin/queues"],
       ["GET", "/admin/queues/api/queues"],
+      ["GET", "/metrics"],
     ] as const) {
       for (const headers of [{} as Record<string, string>, { authorization: `Bearer ${api.keys.clinic}` }, { authorization: "Basic " + Buffer.from("admin:wrong").toString("base64") }]) {
         const r = await http(api.base, method, path, { headers });
@@ -100,6 +101,13 @@ describe("admin API", () => {
     assert.ok(names.includes("exec.default") && names.includes("parked"), names.join());
     const clinicA = queues.body.queues.find((q: { name: string }) => q.name === "ingress.clinic.A");
     assert.equal(clinicA.counts.waiting, 1);
+  });
+
+  it("serves Prometheus metrics to admins", async () => {
+    const r = await http(api.base, "GET", "/metrics", { headers: admin() });
+    assert.equal(r.status, 200);
+    assert.match(String(r.body), /# HELP fairlane_tool_calls_total/);
+    assert.match(String(r.body), /# TYPE fairlane_tool_gate_wait_seconds histogram/);
   });
 
   it("answers readiness only while Redis answers", async () => {

@@ -1,0 +1,46 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Prometheus metrics (prom-client), one registry per process. The api role
+ * serves it at /metrics; other roles at FAIRLANE_METRICS_PORT when set.
+ * Labels: `tenant` on per-tenant series (one series per tenant per outcome:
+ * bounded by the tenant count), never workflow ids or payload values.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: "fairlane_process_" });
+
+const tenant = ["tenant"] as const;
+
+export const metrics = {
+  toolCalls: new Counter({
+    name: "fairlane_tool_calls_total",
+    help: "Tool calls by outcome: ok, THROTTLED, RATE_LIMITED, DEADLINE_EXCEEDED, BUDGET_EXCEEDED, TOOL_NOT_ALLOWED, TOOL_ERROR, ABORTED",
+    labelNames: ["tenant", "outcome"] as const,
+    registers: [registry],
+  }),
+  toolCallsInFlight: new Gauge({ name: "fairlane_tool_calls_in_flight", help: "Tool calls holding a gate permit in this process", labelNames: tenant, registers: [registry] }),
+  toolCallCeiling: new Gauge({ name: "fairlane_tool_call_ceiling", help: "The tenant's mctc (Max Concurrent Tool Calls)", labelNames: tenant, registers: [registry] }),
+  gateWait: new Histogram({
+    name: "fairlane_tool_gate_wait_seconds",
+    help: "Time a tool call waited for a gate permit (granted or not)",
+    labelNames: tenant,
+    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5, 10, 30],
+    registers: [registry],
+  }),
+  deadlinePhase: new Counter({
+    name: "fairlane_deadline_budget_seconds_total",
+    help: "Deadline budget consumed, by phase: queue_wait (enqueue to start), gate_wait (tool-gate permits), tool (tool calls running)",
+    labelNames: ["tenant", "phase"] as const,
+    registers: [registry],
+  }),
+  deadlineExpired: new Counter({
+    name: "fairlane_deadline_expired_total",
+    help: "Workflows that ended DEADLINE_EXCEEDED, by tier and where: queued (never started) or running",
+    labelNames: ["tier", "where"] as const,
+    registers: [registry],
+  }),
+  orphanedCalls: new Counter({ name: "fairlane_orphaned_tool_calls_total", help: "Tool calls still running when their workflow ended (must stay 0)", registers: [registry] }),
+  runs: new Counter({ name: "fairlane_workflow_runs_total", help: "Workflow runs by class and outcome", labelNames: ["tenant", "class", "outcome"] as const, registers: [registry] }),
+  preemptionsIgnored: new Gauge({ name: "fairlane_preemptions_ignored", help: "Preemption requests older than 5 s whose workflow has not yielded", registers: [registry] }),
+  dispatched: new Counter({ name: "fairlane_dispatched_total", help: "Workflows moved from ingress to exec", registers: [registry] }),
+};

@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import { createKeys, type Keys } from "../../queues/keys.ts";
+import { systemClock } from "../../src/lib/clock.ts";
+import { connect } from "../../src/lib/redis.ts";
+import { metrics, registry } from "../../src/observability/metrics.ts";
+import { TenantBudget } from "../../src/runtime/budget.ts";
+import { createContext, currentWorkflow } from "../../src/runtime/context.ts";
+import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
+import { ToolGate } from "../../src/runtime/toolGate.ts";
+import { defineTool } from "../../src/runtime/tools.ts";
+import { resolvePolicy, runtimePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
+import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+
+/** The WorkflowContext in-process, on a real Redis: tool policy, fan-out abort, AsyncLocalStorage, metrics. */
+let running = 0;
+let peak = 0;
+defineTool({
+  name: "ctx-slow",
+  async run(args: { ms: number; fail?: boolean }, ctx) {
+    running++;
+    peak = Math.max(peak, running);
+    try {
+      if (args.fail) throw new Error("downstream said no");
+      await sleep(args.ms, undefined, { signal: ctx.signal });
+      return { tenant: currentWorkflow()?.tenant, key: ctx.idempotencyKey };
+    } finally {
+      running--;
+    }
+  },
+});
+
+describe("workflow context", () => {
+  let redis: Redis;
+  let sub: Redis;
+  let keys: Keys;
+  let gate: ToolGate;
+  before(async () => {
+    redis = connect(await testRedisUrl());
+    sub = connect(await testRedisUrl());
+    keys = createKeys(freshPrefix());
+    gate = new ToolGate(redis, sub, keys, systemClock, { leaseMs: 15_000, renewMs: 5_000, pollMs: 50 });
+    await gate.start(["default"]);
+  });
+  after(async () => {
+    gate.stop();
+    await sub.quit();
+    await redis.quit();
+  });
+
+  function make(tenant: string, spec: PolicySpec, deadlineMs = 10_000) {
+    const r = resolvePolicy(spec);
+    assert.ok(r.ok);
+    const cell = keys.cell("default");
+    const controller = new AbortController();
+    return createContext(
+      { redis, gate, clock: systemClock, rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix), budget: new TenantBudget(redis, cell.budgetPrefix, systemClock), modelUrl: "http://127.0.0.1:9/none" },
+      {
+        cellName: "default",
+        cell,
+        workflowId: `wf_${tenant}`,
+        tenant,
+        cls: "B",
+        type: "t",
+        payload: {},
+        deadlineAt: Date.now() + deadlineMs,
+        traceId: "0".repeat(32),
+        attempt: 1,
+        policy: runtimePolicy(r.policy),
+        signal: controller.signal,
+      },
+    );
+  }
+
+  it("refuses a denied tool whatever the handler asks, and counts it", async () => {
+    const { ctx, run } = make("denied", { tier: "free", deniedTools: ["ctx-slow"] });
+    const r = await run(() => ctx.tool("ctx-slow", { ms: 1 }));
+    assert.ok(!r.ok && r.code === "TOOL_NOT_ALLOWED");
+    const text = await registry.metrics();
+    assert.match(text, /fairlane_tool_calls_total\{tenant="denied",outcome="TOOL_NOT_ALLOWED"\} 1/);
+  });
+
+  it("aborts fan-out siblings when one fails, releasing their permits", async () => {
+    const { ctx, run, tracking } = make("fan", { tier: "professional", mctc: 10 });
+    const out = await run(() =>
+      ctx.all([
+        { tool: "ctx-slow", args: { ms: 5_000 } },
+        { tool: "ctx-slow", args: { ms: 5_000 } },
+        { tool: "ctx-slow", args: { ms: 20, fail: true } },
+      ]),
+    );
+    assert.deepEqual(out.map((r) => (r.ok ? "ok" : r.code)), ["ABORTED", "ABORTED", "TOOL_ERROR"]);
+    assert.equal(tracking.active.size, 0, "no orphaned call");
+    assert.equal(running, 0);
+    assert.equal(await redis.zcard(keys.cell("default").gate("fan").held), 0, "no permit left held");
+  });
+
+  it("carries the workflow's tenant through AsyncLocalStorage into code deep in the call stack, per step", async () => {
+    const a = make("tenant-a", { tier: "professional" });
+    const b = make("tenant-b", { tier: "professional" });
+    const [ra, rb] = await Promise.all([
+      a.run(() => a.ctx.step("s1", () => a.ctx.tool<{ tenant: string; key: string }>("ctx-slow", { ms: 30 }))),
+      b.run(() => b.ctx.tool<{ tenant: string; key: string }>("ctx-slow", { ms: 10 })),
+    ]);
+    assert.ok(ra.ok && rb.ok);
+    assert.equal(ra.value.tenant, "tenant-a");
+    assert.equal(rb.value.tenant, "tenant-b");
+    assert.equal(ra.value.key, "wf_tenant-a:s1:0", "idempotency key: workflow, step, call index");
+    const again = await a.run(() => a.ctx.step("s1", async () => "not run"));
+    assert.deepEqual(again, ra, "a finished step is not run again");
+  });
+
+  it("keeps the deadline read-only", () => {
+    const { ctx } = make("frozen", { tier: "free" });
+    assert.throws(() => {
+      (ctx as { deadlineAt: number | null }).deadlineAt = Date.now() + 3_600_000;
+    });
+  });
+
+  it("exports per-tenant gate waits and in-flight calls", async () => {
+    metrics.toolCalls.reset();
+    const { ctx, run } = make("metered", { tier: "professional", mctc: 2 });
+    await run(() => ctx.all([{ tool: "ctx-slow", args: { ms: 30 } }, { tool: "ctx-slow", args: { ms: 30 } }]));
+    const text = await registry.metrics();
+    assert.match(text, /fairlane_tool_calls_total\{tenant="metered",outcome="ok"\} 2/);
+    assert.match(text, /fairlane_tool_gate_wait_seconds_count\{tenant="metered"\} 2/);
+    assert.match(text, /fairlane_tool_calls_in_flight\{tenant="metered"\} 0/);
+  });
+});
