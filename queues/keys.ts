@@ -50,6 +50,11 @@
  *   <cell>:gate                    pub/sub channel: "<tenant>" when a permit frees and someone waits
  *   <cell>:rl:<per>:<t>:<name>     rate-limiter-flexible counters, per tenant and tool/dependency
  *   <cell>:spend:<t>:<yyyymm>      STRING the tenant's spend this UTC month, micro-dollars
+ *   <cell>:health:<dep>            HASH state since detail source (healthy|degraded|down), PEXPIRE a few
+ *                                  probe intervals: a missing signal counts as not healthy
+ *   <cell>:health:<dep>:override   HASH an operator's manual mark (down/up), no TTL, wins over probes
+ *   <cell>:deps                    SET dependency names seen (probes, tools, parked workflows)
+ *   <cell>:parked:<dep>            ZSET parked workflow id -> parkedAt (recovery takes the oldest first)
  */
 
 export type WorkflowClass = "A" | "B" | "C";
@@ -99,6 +104,10 @@ export interface CellKeys {
   /** Prefix for src/runtime/rateLimit.ts and src/runtime/budget.ts keys. */
   rateLimitPrefix: string;
   budgetPrefix: string;
+  health(dep: string): string;
+  healthOverride(dep: string): string;
+  deps: string;
+  parked(dep: string): string;
 }
 
 export interface Keys {
@@ -169,5 +178,9 @@ function cellKeys(root: string, cell: string): CellKeys {
     gateChannel: `${own}:gate`,
     rateLimitPrefix: `${own}:rl`,
     budgetPrefix: own,
+    health: (dep) => `${own}:health:${dep}`,
+    healthOverride: (dep) => `${own}:health:${dep}:override`,
+    deps: `${own}:deps`,
+    parked: (dep) => `${own}:parked:${dep}`,
   };
 }
