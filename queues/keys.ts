@@ -55,6 +55,7 @@
  *   <cell>:health:<dep>:override   HASH an operator's manual mark (down/up), no TTL, wins over probes
  *   <cell>:deps                    SET dependency names seen (probes, tools, parked workflows)
  *   <cell>:parked:<dep>            ZSET parked workflow id -> parkedAt (recovery takes the oldest first)
+ *   <cell>:wfdeps                  HASH workflow type -> the dependencies it declares (comma-separated)
  */
 
 export type WorkflowClass = "A" | "B" | "C";
@@ -108,6 +109,7 @@ export interface CellKeys {
   healthOverride(dep: string): string;
   deps: string;
   parked(dep: string): string;
+  workflowDeps: string;
 }
 
 export interface Keys {
@@ -182,5 +184,6 @@ function cellKeys(root: string, cell: string): CellKeys {
     healthOverride: (dep) => `${own}:health:${dep}:override`,
     deps: `${own}:deps`,
     parked: (dep) => `${own}:parked:${dep}`,
+    workflowDeps: `${own}:wfdeps`,
   };
 }

@@ -12,7 +12,9 @@
     among tenants of a class, the head of the ready set: lowest slots held
     in this pool / weight, ties to the least recently served.
   Jobs whose deadline passed while queued are failed DEADLINE_EXCEEDED and
-  never started. When Class A waits and no slot is free, the most recently
+  never started. Jobs whose workflow type declares a dependency that is down
+  (health signal or operator mark) are parked instead of started, so a known
+  outage gets no new fan-out while the tenant's other work flows. When Class A waits and no slot is free, the most recently
   dispatched Class C workflows are asked to yield (PUBLISH "preempt <id>").
 
   KEYS[1]  pool workers zset (id -> heartbeat expiry)
@@ -42,7 +44,7 @@
   ARGV[12] capacity cap (0 = none)
   ARGV[13] record TTL in seconds once a workflow ends
 
-  Returns {moved, expired, preempted, capacity, used, refreshed}
+  Returns {moved, expired, preempted, capacity, used, refreshed, parked}
 ]]
 local rcall = redis.call
 local now = tonumber(ARGV[1])
@@ -101,8 +103,23 @@ local function chooseClass()
   return nil
 end
 
-local expired = 0
--- Pops the oldest queued workflow of a tenant's class queue, failing the expired ones.
+local expired, parked = 0, 0
+
+-- The first declared dependency of a workflow type that is down, if any.
+local function downDependency(jobKey)
+  local deps = rcall("HGET", own .. ":wfdeps", rcall("HGET", jobKey, "name") or "")
+  if not deps then return nil end
+  for dep in string.gmatch(deps, "[^,]+") do
+    local mark = rcall("HGET", own .. ":health:" .. dep .. ":override", "state")
+    if mark == "down" or (mark ~= "healthy" and rcall("HGET", own .. ":health:" .. dep, "state") == "down") then
+      return dep
+    end
+  end
+  return nil
+end
+
+-- Pops the oldest queued workflow of a tenant's class queue, failing the expired
+-- ones and parking those whose dependency is down.
 local function takeHead(tenant, cls)
   local q = "ingress." .. tenant .. "." .. cls
   local waitKey = bull .. ":" .. q .. ":wait"
@@ -120,7 +137,19 @@ local function takeHead(tenant, cls)
       rcall("EXPIRE", rec, recordTtl)
       expired = expired + 1
     else
-      return id, jobKey, rec
+      local dep = downDependency(jobKey)
+      if not dep then return id, jobKey, rec end
+      local job = rcall("HMGET", jobKey, "name", "data")
+      rcall("HMSET", bull .. ":parked:" .. id, "name", job[1], "data", job[2], "opts", "{}",
+        "timestamp", now, "delay", 0, "priority", 0)
+      rcall("LPUSH", bull .. ":parked:wait", id)
+      rcall("DEL", jobKey, jobKey .. ":logs")
+      rcall("DECR", KEYS[13])
+      rcall("HSET", rec, "state", "parked", "queue", "parked", "parkedDep", dep, "parkedAt", now,
+        "parkReason", "held back at dispatch: " .. dep .. " is down")
+      rcall("ZADD", own .. ":parked:" .. dep, now, id)
+      rcall("SADD", own .. ":deps", dep)
+      parked = parked + 1
     end
   end
   return nil
@@ -238,4 +267,4 @@ if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then
   end
 end
 
-return { moved, expired, preempted, capacity, used, refreshed }
+return { moved, expired, preempted, capacity, used, refreshed, parked }

@@ -23,11 +23,12 @@ export interface DispatchResult {
   capacity: number;
   used: number;
   refreshed: number;
+  parked: number;
 }
 
 export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: number, o: DispatchOptions): Promise<DispatchResult> {
   const exec = execQueue(pool);
-  const [moved, expired, preempted, capacity, used, refreshed] = await script.run<number[]>(
+  const [moved, expired, preempted, capacity, used, refreshed, parked] = await script.run<number[]>(
     redis,
     [
       cell.poolWorkers(pool),
@@ -62,5 +63,5 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
       o.recordTtlSec,
     ],
   );
-  return { moved: moved!, expired: expired!, preempted: preempted!, capacity: capacity!, used: used!, refreshed: refreshed! };
+  return { moved: moved!, expired: expired!, preempted: preempted!, capacity: capacity!, used: used!, refreshed: refreshed!, parked: parked! };
 }

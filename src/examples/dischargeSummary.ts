@@ -25,4 +25,4 @@ defineWorkflow("discharge-summary", async (ctx) => {
     return true;
   });
   return { written: true, tokens: summary.tokens, tier: summary.tier };
-});
+}, { dependencies: ["fhir-gateway"] });

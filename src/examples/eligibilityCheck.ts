@@ -11,4 +11,4 @@ defineWorkflow("eligibility-check", async (ctx) => {
   const failed = results.filter((r) => !r.ok);
   if (failed.length) throw new Error(`eligibility check failed: ${failed.map((r) => (r.ok ? "" : r.code)).join(", ")}`);
   return { eligible: true };
-});
+}, { dependencies: ["fhir-gateway"] });

@@ -61,4 +61,4 @@ defineWorkflow("prior-auth", async (ctx) => {
     });
   }
   return { steps, calls, throttled };
-});
+}, { dependencies: ["fhir-gateway"] });

@@ -8,9 +8,10 @@ import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
 import { connect } from "../lib/redis.ts";
-import type { AbortReason } from "../workflows/registry.ts";
+import { workflowDependencies, type AbortReason } from "../workflows/registry.ts";
 import { TenantBudget } from "../runtime/budget.ts";
 import { TenantRateLimits } from "../runtime/rateLimit.ts";
+import { CpuPool } from "../runtime/cpuPool.ts";
 import { ToolGate } from "../runtime/toolGate.ts";
 import { runWorkflow } from "./runWorkflow.ts";
 
@@ -60,6 +61,7 @@ export class ExecWorker {
   private flagTimer: NodeJS.Timeout | undefined;
   private subscriber: Redis | undefined;
   private gate: ToolGate | undefined;
+  private readonly cpu = new CpuPool();
   /** Tool calls that outlived their workflow (must stay 0). */
   orphanedCalls = 0;
 
@@ -103,6 +105,7 @@ export class ExecWorker {
         rateLimits: new TenantRateLimits(this.redis, cell.rateLimitPrefix),
         budget: new TenantBudget(this.redis, cell.budgetPrefix, this.clock),
         modelUrl: this.opts.modelUrl,
+        cpu: this.cpu,
         onOrphans: (n: number) => {
           this.orphanedCalls += n;
           this.log.error({ orphaned: n }, "tool calls outlived their workflow");
@@ -126,6 +129,11 @@ export class ExecWorker {
       worker.on("error", (err) => this.log.warn({ err: err.message, cell: cellName }, "exec worker error"));
       this.workers.push(worker);
     }
+    // Publish which dependencies each workflow type needs (the dispatcher parks them while one is down).
+    for (const c of this.opts.cells) {
+      const deps = workflowDependencies();
+      if (deps.size) await this.redis.hset(this.keys.cell(c).workflowDeps, Object.fromEntries([...deps].map(([t, d]) => [t, d.join(",")])));
+    }
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
     this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
@@ -148,6 +156,7 @@ export class ExecWorker {
     await closing;
     clearTimeout(grace);
     this.gate?.stop();
+    await this.cpu.destroy();
     await this.subscriber?.quit().catch(() => undefined);
     await Promise.all(this.connections.map((c) => c.quit().catch(() => undefined)));
   }

@@ -3,12 +3,15 @@ import { WaitingError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { CellKeys } from "../../queues/keys.ts";
+import { parkRun } from "../../queues/lua/parking.ts";
 import { finishRun, requeueRun, startRun, type FinishInput } from "../../queues/lua/runLifecycle.ts";
 import type { IngressJobData } from "../admission/admit.ts";
 import type { Clock } from "../lib/clock.ts";
 import { metrics } from "../observability/metrics.ts";
 import { createContext } from "../runtime/context.ts";
+import type { HealthCache } from "../backpressure/healthCache.ts";
 import type { TenantBudget } from "../runtime/budget.ts";
+import type { CpuPool } from "../runtime/cpuPool.ts";
 import type { TenantRateLimits } from "../runtime/rateLimit.ts";
 import type { ToolGate } from "../runtime/toolGate.ts";
 import { workflowHandler, type AbortReason } from "../workflows/registry.ts";
@@ -26,6 +29,9 @@ export interface RunDeps {
   rateLimits: TenantRateLimits;
   budget: TenantBudget;
   modelUrl: string;
+  cpu?: CpuPool;
+  health?: HealthCache;
+  onOutcome?: (cell: string, dep: string, ok: boolean, overloaded: boolean) => void;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
 }
@@ -87,11 +93,12 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   }
   const controller = new AbortController();
   d.running.set(id, controller);
+  let parkOn: { dependency: string; reason: string } | undefined;
   const deadlineAt = start.deadlineAt;
   const timer =
     deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
   const { ctx, run, tracking } = createContext(
-    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget, modelUrl: d.modelUrl },
+    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget, modelUrl: d.modelUrl, cpu: d.cpu, health: d.health, onOutcome: d.onOutcome },
     {
       cellName,
       cell,
@@ -105,6 +112,10 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
       attempt: start.attempts,
       policy: data.policy,
       signal: controller.signal,
+      park(dependency, reason) {
+        parkOn ??= { dependency, reason };
+        if (!controller.signal.aborted) controller.abort("park" satisfies AbortReason);
+      },
     },
   );
 
@@ -125,6 +136,12 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
 
   const reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
   if (reason === "preempted" || reason === "shutdown") return handBack(reason, true);
+  if (reason === "park" && parkOn) {
+    const r = await parkRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, started: true, ...parkOn });
+    metrics.runs.inc({ tenant: data.tenant, class: data.class, outcome: "parked" });
+    log().info({ dependency: parkOn.dependency, outcome: r }, "parked: dependency not healthy");
+    throw new WaitingError();
+  }
   if (reason === "cancelled") {
     await finish({ state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer while running" } });
   } else if (reason === "deadline" || (deadlineAt !== null && d.clock.now() >= deadlineAt)) {

@@ -46,6 +46,10 @@ const EnvSchema = z.object({
   FAIRLANE_MODEL_URL: z.string().url().optional(),
   FAIRLANE_DOWNSTREAM_PORT: int(4100),
   FAIRLANE_DOWNSTREAM_CAPACITY: z.coerce.number().int().min(1).default(50),
+  // recovery role
+  FAIRLANE_RECOVERY_STABLE_MS: int(10_000),
+  FAIRLANE_RECOVERY_RATE: z.coerce.number().positive().default(20),
+  FAIRLANE_RECOVERY_MAX_WAVE: z.coerce.number().int().min(1).default(50),
   // dispatcher / exec roles: serve /metrics on this port when set
   FAIRLANE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });

@@ -11,6 +11,8 @@ import { ParallelismHint } from "./gateRule.ts";
 import type { TenantRateLimits } from "./rateLimit.ts";
 import { DEFAULT_RETRY, withDeadlineRetry } from "./retry.ts";
 import { modelTier, modelTimeBox, streamModel, type ModelRequest, type ModelResult } from "./model.ts";
+import type { HealthCache } from "../backpressure/healthCache.ts";
+import { runInline, type CpuPool, type CpuTaskName } from "./cpuPool.ts";
 import { metrics } from "../observability/metrics.ts";
 import type { ToolGate } from "./toolGate.ts";
 import { defaultTransient, toolDefinition, type ToolResult } from "./tools.ts";
@@ -24,6 +26,12 @@ export interface RuntimeDeps {
   budget: TenantBudget;
   /** The streaming model endpoint ctx.model calls. */
   modelUrl: string;
+  /** Dependency health, when backpressure is on: a transient failure into an unhealthy dependency parks the workflow. */
+  health?: HealthCache;
+  /** Worker threads for CPU-heavy result processing (ctx.cpu); inline when absent. */
+  cpu?: CpuPool;
+  /** Tool-call outcomes per dependency (passive health). */
+  onOutcome?: (cell: string, dep: string, ok: boolean, overloaded: boolean) => void;
 }
 
 export interface RunInfo {
@@ -39,6 +47,8 @@ export interface RunInfo {
   attempt: number;
   policy: RuntimePolicy;
   signal: AbortSignal;
+  /** Ends the run as parked (pending-backpressure) on `dependency`: the runner moves it to the parked queue. */
+  park(dependency: string, reason: string): void;
 }
 
 interface StepScope {
@@ -147,7 +157,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
         policy: { ...DEFAULT_RETRY, maxRetries: r.policy.deadline.toolRetries },
         toolTimeoutMs: def.timeoutMs ?? 30_000,
         signal,
-        isTransient: def.isTransient ?? defaultTransient,
+        // No retry into a dependency this process already knows is unhealthy: park instead.
+        isTransient: (err) => (def.isTransient ?? defaultTransient)(err) && !(def.dependency && d.health && !d.health.peek(r.cellName, def.dependency)),
       },
     );
     tracking.active.add(call);
@@ -156,6 +167,7 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     metrics.toolCallCeiling.set({ tenant: r.tenant }, r.policy.mctc);
     try {
       const value = await call;
+      if (def.dependency) d.onOutcome?.(r.cellName, def.dependency, true, false);
       if (cost > 0) {
         tracking.spentUsd += cost;
         await d.budget.record(r.tenant, cost);
@@ -163,8 +175,14 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       hint.passed();
       return { ok: true, value, waitedMs: permit.waitedMs, attempts };
     } catch (err) {
-      const e = err as { code?: string; message?: string };
+      const e = err as { code?: string; message?: string; status?: number };
       if (signal.aborted) return { ok: false, code: "ABORTED", tool: name, message: String(signal.reason ?? "aborted") };
+      const transient = (def.isTransient ?? defaultTransient)(err);
+      if (def.dependency) d.onOutcome?.(r.cellName, def.dependency, false, e?.status === 503 || e?.status === 429);
+      if (transient && def.dependency && d.health && !(await d.health.check(r.cellName, def.dependency))) {
+        r.park(def.dependency, `${name} failed while ${def.dependency} is not healthy`);
+        return { ok: false, code: "PARKED", tool: name, message: `parked: ${def.dependency} is not healthy` };
+      }
       // An attempt cut by its timeout with too little time left for another is the deadline's doing.
       const outOfTime = (err as Error)?.name === "TimeoutError" && remainingMs() < 2 * DEFAULT_RETRY.minViableAttemptMs;
       if (e?.code === "DEADLINE_EXCEEDED" || outOfTime)
@@ -192,6 +210,9 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     remainingMs,
     get parallelism() {
       return hint.value;
+    },
+    cpu<T>(task: CpuTaskName, input: unknown): Promise<T> {
+      return d.cpu ? d.cpu.run<T>(task, input, r.signal) : Promise.resolve(runInline<T>(task, input));
     },
     async model(req: ModelRequest = {}): Promise<ModelResult> {
       const cost = req.costUsd ?? 0.01;

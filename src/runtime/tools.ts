@@ -35,7 +35,7 @@ export type ToolResult<R = unknown> =
   | { ok: false; code: "RATE_LIMITED"; tool: string; retryAfterMs: number; message: string }
   | {
       ok: false;
-      code: "DEADLINE_EXCEEDED" | "TOOL_NOT_ALLOWED" | "BUDGET_EXCEEDED" | "TOOL_ERROR" | "ABORTED" | "UNKNOWN_TOOL";
+      code: "DEADLINE_EXCEEDED" | "TOOL_NOT_ALLOWED" | "BUDGET_EXCEEDED" | "TOOL_ERROR" | "ABORTED" | "UNKNOWN_TOOL" | "PARKED";
       tool: string;
       message: string;
     };

@@ -68,7 +68,7 @@ export class Dispatcher {
    * older than `ignoredAfterMs` whose workflow still holds its slot (a handler
    * that ignores its signal is not killed; Class A waits for the next slot).
    */
-  readonly stats = { passes: 0, moved: 0, expired: 0, preempted: 0, reconciled: 0, preemptionsIgnored: 0 };
+  readonly stats = { passes: 0, moved: 0, expired: 0, preempted: 0, reconciled: 0, preemptionsIgnored: 0, parked: 0 };
 
   constructor(
     private readonly redis: Redis,
@@ -115,6 +115,7 @@ export class Dispatcher {
         this.stats.moved += r.moved;
         this.stats.expired += r.expired;
         metrics.dispatched.inc(r.moved);
+        this.stats.parked += r.parked;
         if (r.expired) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, r.expired);
         this.stats.preempted += r.preempted;
         if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");

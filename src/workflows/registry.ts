@@ -2,11 +2,13 @@ import type { WorkflowClass } from "../../queues/keys.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { ToolResult } from "../runtime/tools.ts";
 import type { ModelRequest, ModelResult } from "../runtime/model.ts";
+import type { CpuTaskName } from "../runtime/cpuPool.ts";
 
 /**
  * What a workflow handler sees. The deadline is absolute and can only be
  * read; `signal` fires at the deadline, on cancel and on preemption, with
- * reason "deadline" | "cancelled" | "preempted" | "shutdown".
+ * reason "deadline" | "cancelled" | "preempted" | "shutdown" | "park" (a
+ * dependency is unhealthy: the workflow is set aside and resumes later).
  */
 export interface WorkflowContext {
   readonly workflowId: string;
@@ -34,20 +36,37 @@ export interface WorkflowContext {
    * escalate) or would overspend ("refuse"; tool calls are then refused).
    */
   readonly budget: { readonly spentUsd: number; decide(estimateUsd: number): Promise<"ok" | "degrade" | "refuse"> };
+  /** Runs CPU-heavy result processing on a worker thread, so one tenant's parsing never stalls another's calls. */
+  cpu<T>(task: CpuTaskName, input: unknown): Promise<T>;
   /** Streams a model answer, cut off when the deadline's time box (remaining − reserve) runs out. */
   model(req?: ModelRequest): Promise<ModelResult>;
 }
 
-export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown";
+export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown" | "park";
 
 export type WorkflowHandler = (ctx: WorkflowContext) => Promise<unknown>;
 
 const handlers = new Map<string, WorkflowHandler>();
+const dependencies = new Map<string, string[]>();
 
-/** Registers the handler for a workflow type; exec workers run it for jobs of that type. */
-export function defineWorkflow(type: string, handler: WorkflowHandler): { type: string; handler: WorkflowHandler } {
+/**
+ * Registers the handler for a workflow type; exec workers run it for jobs of
+ * that type. `dependencies` names the downstream systems it needs: while one
+ * is down, the dispatcher parks new workflows of this type instead of starting them.
+ */
+export function defineWorkflow(
+  type: string,
+  handler: WorkflowHandler,
+  opts: { dependencies?: string[] } = {},
+): { type: string; handler: WorkflowHandler } {
   handlers.set(type, handler);
+  if (opts.dependencies?.length) dependencies.set(type, opts.dependencies);
   return { type, handler };
+}
+
+/** Workflow type -> declared dependencies, for the dispatcher (exec workers publish it). */
+export function workflowDependencies(): Map<string, string[]> {
+  return dependencies;
 }
 
 export function workflowHandler(type: string): WorkflowHandler | undefined {

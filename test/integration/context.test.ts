@@ -70,6 +70,7 @@ describe("workflow context", () => {
         attempt: 1,
         policy: runtimePolicy(r.policy),
         signal: controller.signal,
+        park: () => controller.abort("park"),
       },
     );
   }
