@@ -35,3 +35,15 @@ export async function recoverParked(
   );
   return { requeued: Number(requeued), expired: Number(expired) };
 }
+
+const resolve = new LuaScript("resolveParked-1.lua");
+
+/** Requeue or fail one parked workflow by hand (operator controls). */
+export async function resolveParked(
+  redis: Redis,
+  cell: CellKeys,
+  id: string,
+  o: { now: number; action: "requeue" | "fail"; recordTtlSec: number; message: string },
+): Promise<"requeued" | "failed" | "skipped"> {
+  return resolve.run(redis, [cell.workflow(id)], [id, cell.own, cell.bullPrefix, o.now, o.action, o.recordTtlSec, o.message]);
+}
