@@ -1,5 +1,5 @@
 /**
- * `npm start`: every role in one process (api, dispatcher, exec), for a laptop,
+ * `npm start`: every role in one process (api, dispatcher, exec, health, recovery), for a laptop,
  * plus the simulated downstream the example workflows call. With REDIS_URL unset it
  * runs a private redis-server (AOF on, appendfsync always) with its data under
  * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL set it uses that.
@@ -13,6 +13,8 @@ import { openPlatform } from "../src/platform.ts";
 import { startApiRole } from "./api.ts";
 import { startDispatcherRole } from "./dispatcher.ts";
 import { startExecRole } from "./exec.ts";
+import { startHealthRole } from "./health.ts";
+import { startRecoveryRole } from "./recovery.ts";
 import { runRole } from "./role.ts";
 
 runRole("all", async (log) => {
@@ -43,6 +45,8 @@ runRole("all", async (log) => {
     p.config.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
     const exec = await startExecRole(p, log.child({ role: "exec" }));
     const dispatcher = await startDispatcherRole(p, log.child({ role: "dispatcher" }));
+    const health = await startHealthRole(p, log.child({ role: "health" }));
+    const recovery = await startRecoveryRole(p, log.child({ role: "recovery" }));
     const api = await startApiRole(p, admin.token, log.child({ role: "api" }));
     const base = `http://${config.HOST}:${api.port}`;
     process.stdout.write(
@@ -61,6 +65,8 @@ runRole("all", async (log) => {
     );
     return async () => {
       await api.stop();
+      await recovery.stop();
+      await health.stop();
       await dispatcher.stop();
       await exec.stop();
       await downstream.stop();

@@ -6,6 +6,7 @@
 import type { Server } from "node:http";
 import type { Logger } from "pino";
 import { BullBoard } from "../dashboard/bullBoard.ts";
+import { HealthStore } from "../src/backpressure/healthStore.ts";
 import { createApp } from "../src/api/app.ts";
 import { resolveAdminToken, seedTenants } from "../src/bootstrap.ts";
 import { loadConfig } from "../src/lib/config.ts";
@@ -33,6 +34,8 @@ export async function startApiRole(p: Platform, adminToken: string, log: Logger)
     admission: p.admission,
     bullBoard,
     adminToken,
+    health: new HealthStore(p.redis, p.keys, p.config.FAIRLANE_CELLS.split(","), p.clock),
+    recordTtlSec: p.config.FAIRLANE_RECORD_TTL_SEC,
     bodyLimit: p.config.FAIRLANE_BODY_LIMIT,
     bulkBodyLimit: p.config.FAIRLANE_BULK_BODY_LIMIT,
   });

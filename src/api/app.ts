@@ -10,6 +10,8 @@ import type { ApiKeys } from "../tenancy/apiKeys.ts";
 import type { PolicyRegistry } from "../tenancy/registry.ts";
 import { BULL_BOARD_PATH, type BullBoard } from "../../dashboard/bullBoard.ts";
 import { adminRouter } from "./admin.ts";
+import { backpressureAdminRouter } from "./backpressureAdmin.ts";
+import type { HealthStore } from "../backpressure/healthStore.ts";
 import type { AuditLog } from "./audit.ts";
 import { adminAuth, tenantAuth } from "./auth.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
@@ -27,6 +29,8 @@ export interface AppDeps {
   admission: Admission;
   bullBoard: BullBoard;
   adminToken: string;
+  health: HealthStore;
+  recordTtlSec: number;
   bodyLimit: string;
   bulkBodyLimit: string;
 }
@@ -78,7 +82,13 @@ export function createApp(d: AppDeps): Express {
     res.setHeader("Content-Type", registry.contentType);
     res.send(await registry.metrics());
   });
-  app.use("/v1/admin", admin, adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }), notFoundHandler);
+  app.use(
+    "/v1/admin",
+    admin,
+    adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }),
+    backpressureAdminRouter({ redis: d.redis, keys: d.keys, health: d.health, audit: d.audit, clock: d.clock, cell: "default", recordTtlSec: d.recordTtlSec }),
+    notFoundHandler,
+  );
   app.use(
     "/v1",
     tenantAuth(d.apiKeys),

@@ -11,6 +11,9 @@ import { connect } from "../lib/redis.ts";
 import { workflowDependencies, type AbortReason } from "../workflows/registry.ts";
 import { TenantBudget } from "../runtime/budget.ts";
 import { TenantRateLimits } from "../runtime/rateLimit.ts";
+import { HealthCache } from "../backpressure/healthCache.ts";
+import { HealthStore } from "../backpressure/healthStore.ts";
+import { PassiveHealth } from "../backpressure/passiveHealth.ts";
 import { CpuPool } from "../runtime/cpuPool.ts";
 import { ToolGate } from "../runtime/toolGate.ts";
 import { runWorkflow } from "./runWorkflow.ts";
@@ -88,6 +91,17 @@ export class ExecWorker {
     this.gate = new ToolGate(this.redis, this.subscriber, this.keys, this.clock);
     await this.gate.start(this.opts.cells);
 
+    const healthStore = new HealthStore(this.redis, this.keys, this.opts.cells, this.clock);
+    // A dependency no monitor watches (not in the cell's deps set) has no backpressure: healthy.
+    // A watched one whose signal is missing is not healthy (DESIGN: a missing signal counts as down).
+    const health = new HealthCache(
+      {
+        isHealthy: async (cell, dep) => !(await this.redis.sismember(this.keys.cell(cell).deps, dep)) || healthStore.isHealthy(cell, dep),
+      },
+      () => this.clock.now(),
+      250,
+    );
+    const passive = new PassiveHealth(healthStore, health, this.clock);
     for (const cellName of this.opts.cells) {
       const cell = this.keys.cell(cellName);
       const connection = connect(this.redisUrl);
@@ -106,6 +120,8 @@ export class ExecWorker {
         budget: new TenantBudget(this.redis, cell.budgetPrefix, this.clock),
         modelUrl: this.opts.modelUrl,
         cpu: this.cpu,
+        health,
+        onOutcome: (c: string, dep: string, ok: boolean, overloaded: boolean) => passive.record(c, dep, ok, overloaded),
         onOrphans: (n: number) => {
           this.orphanedCalls += n;
           this.log.error({ orphaned: n }, "tool calls outlived their workflow");

@@ -46,6 +46,9 @@ const EnvSchema = z.object({
   FAIRLANE_MODEL_URL: z.string().url().optional(),
   FAIRLANE_DOWNSTREAM_PORT: int(4100),
   FAIRLANE_DOWNSTREAM_CAPACITY: z.coerce.number().int().min(1).default(50),
+  // health role: probes (JSON, see workers/health.ts) and how often
+  FAIRLANE_HEALTH_PROBES: z.string().optional(),
+  FAIRLANE_HEALTH_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   // recovery role
   FAIRLANE_RECOVERY_STABLE_MS: int(10_000),
   FAIRLANE_RECOVERY_RATE: z.coerce.number().positive().default(20),

@@ -105,6 +105,11 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     const idempotencyKey = `${r.workflowId}:${s.step}:${s.calls++}`;
     if (remainingMs() <= 0) return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: "the workflow's deadline has passed" };
     const signal = opts.signal ? AbortSignal.any([r.signal, opts.signal]) : r.signal;
+    // A dependency this process knows is unhealthy gets no new call: park now, retry nothing.
+    if (def.dependency && d.health && !d.health.peek(r.cellName, def.dependency)) {
+      r.park(def.dependency, `${def.dependency} is not healthy`);
+      return { ok: false, code: "PARKED", tool: name, message: `parked: ${def.dependency} is not healthy` };
+    }
     const cost = def.costUsd ?? 0;
     if ((await budgetFor(cost)) === "refuse")
       return { ok: false, code: "BUDGET_EXCEEDED", tool: name, message: "the call would exceed the workflow's or the tenant's cost budget" };
@@ -138,17 +143,26 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     }
     let attempts = 0;
     const call = withDeadlineRetry(
-      (attemptSignal, attempt) => {
+      async (attemptSignal, attempt) => {
         attempts = attempt;
-        return def.run(args, {
-          tenant: r.tenant,
-          workflowId: r.workflowId,
-          deadlineAt: r.deadlineAt,
-          signal: attemptSignal,
-          idempotencyKey,
-          traceId: r.traceId,
-          remainingMs,
-        }) as Promise<R>;
+        try {
+          const value = (await def.run(args, {
+            tenant: r.tenant,
+            workflowId: r.workflowId,
+            deadlineAt: r.deadlineAt,
+            signal: attemptSignal,
+            idempotencyKey,
+            traceId: r.traceId,
+            remainingMs,
+          })) as R;
+          if (def.dependency) d.onOutcome?.(r.cellName, def.dependency, true, false);
+          return value;
+        } catch (err) {
+          // Every failed attempt feeds passive health at once, so the next retry decision already knows.
+          const status = (err as { status?: number }).status;
+          if (def.dependency && !attemptSignal.aborted) d.onOutcome?.(r.cellName, def.dependency, false, status === 503 || status === 429);
+          throw err;
+        }
       },
       {
         deadlineAt: r.deadlineAt ?? d.clock.now() + 24 * 3600_000,
@@ -167,7 +181,6 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     metrics.toolCallCeiling.set({ tenant: r.tenant }, r.policy.mctc);
     try {
       const value = await call;
-      if (def.dependency) d.onOutcome?.(r.cellName, def.dependency, true, false);
       if (cost > 0) {
         tracking.spentUsd += cost;
         await d.budget.record(r.tenant, cost);
@@ -175,10 +188,9 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       hint.passed();
       return { ok: true, value, waitedMs: permit.waitedMs, attempts };
     } catch (err) {
-      const e = err as { code?: string; message?: string; status?: number };
+      const e = err as { code?: string; message?: string };
       if (signal.aborted) return { ok: false, code: "ABORTED", tool: name, message: String(signal.reason ?? "aborted") };
       const transient = (def.isTransient ?? defaultTransient)(err);
-      if (def.dependency) d.onOutcome?.(r.cellName, def.dependency, false, e?.status === 503 || e?.status === 429);
       if (transient && def.dependency && d.health && !(await d.health.check(r.cellName, def.dependency))) {
         r.park(def.dependency, `${name} failed while ${def.dependency} is not healthy`);
         return { ok: false, code: "PARKED", tool: name, message: `parked: ${def.dependency} is not healthy` };

@@ -53,10 +53,11 @@ describe("npm start", () => {
 
       // Bull Board lists the new queues (it refreshes every 2 s).
       let names: string[] = [];
-      for (let i = 0; i < 50 && !names.includes("ingress.new-clinic.B"); i++) {
+      const listed = () => names.includes("ingress.new-clinic.B") && names.includes("ingress.meridian-health.C");
+      for (let i = 0; i < 50 && !listed(); i++) {
         const q = await http(base, "GET", "/admin/queues/api/queues", { headers: admin });
         names = q.body.queues.map((x: { name: string }) => x.name);
-        if (!names.includes("ingress.new-clinic.B")) await sleep(200);
+        if (!listed()) await sleep(200);
       }
       assert.ok(names.includes("ingress.new-clinic.B") && names.includes("ingress.meridian-health.C"), names.join());
 

@@ -20,7 +20,7 @@ export interface Deployment {
   obs: string;
   env: Record<string, string>;
   roles: RoleProcess[];
-  start(role: "exec" | "dispatcher", env?: Record<string, string>): RoleProcess;
+  start(role: "exec" | "dispatcher" | "health" | "recovery", env?: Record<string, string>): RoleProcess;
   admit(tenant: string, items: Record<string, unknown>[]): Promise<string[]>;
   waitEnded(tenantIds: Map<string, string>, timeoutMs: number): Promise<WorkflowView[]>;
   observation(): Promise<Observation>;

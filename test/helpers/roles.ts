@@ -12,7 +12,7 @@ export interface RoleProcess {
  * Starts one Fairlane role as a real OS process (node + tsx, like
  * production), with the observed test workflow loaded.
  */
-export function spawnRole(role: "exec" | "dispatcher" | "api", env: Record<string, string>): RoleProcess {
+export function spawnRole(role: "exec" | "dispatcher" | "api" | "health" | "recovery", env: Record<string, string>): RoleProcess {
   const child = spawn(process.execPath, ["--import", "tsx", `workers/${role}.ts`], {
     env: {
       ...process.env,

@@ -1,0 +1,17 @@
+--[[
+  Passive health: marks a dependency degraded from tool-call outcomes, between
+  probes. Only ever downgrades (healthy or missing -> degraded); keeps the
+  signal's TTL when it is longer than ours. Recovery needs healthy probes.
+
+  KEYS[1] the dependency's health hash   KEYS[2] the cell's deps set
+  ARGV[1] now   ARGV[2] detail   ARGV[3] TTL ms   ARGV[4] dependency
+
+  Returns 1 when it marked, 0 when already degraded or down.
+]]
+local cur = redis.call("HGET", KEYS[1], "state")
+if cur == "degraded" or cur == "down" then return 0 end
+redis.call("HSET", KEYS[1], "state", "degraded", "since", ARGV[1], "detail", ARGV[2], "source", "passive")
+local ttl = tonumber(ARGV[3])
+if redis.call("PTTL", KEYS[1]) < ttl then redis.call("PEXPIRE", KEYS[1], ttl) end
+redis.call("SADD", KEYS[2], ARGV[4])
+return 1
