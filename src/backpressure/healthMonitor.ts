@@ -26,6 +26,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../lib/clock.ts";
 import { initialTracker, nextHealth, type HealthTracker, type ProbeOutcome } from "./healthRule.ts";
 import type { HealthSignal, HealthStore } from "./healthStore.ts";
+import { metrics } from "../observability/metrics.ts";
 
 export type ProbeSpec =
   | { dep: string; kind: "http"; url: string; expectStatus?: number; latencyThresholdMs?: number; timeoutMs?: number }
@@ -100,6 +101,7 @@ export class HealthMonitor {
     this.trackers.set(spec.dep, after);
     const signal: HealthSignal = { state: after.state, since: after.since, detail: outcome.detail, source: "probe" };
     await this.store.write(spec.dep, signal, this.ttlMs);
+    metrics.dependencyState.set({ dependency: spec.dep }, signal.state === "healthy" ? 2 : signal.state === "degraded" ? 1 : 0);
     if (after.state !== before.state) {
       const level = after.state === "healthy" ? "info" : "warn";
       this.log[level]({ dep: spec.dep, from: before.state, to: after.state, detail: outcome.detail, latencyMs: Math.round(outcome.latencyMs) }, "dependency health changed");

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
 import { recoverParked } from "../../queues/lua/parking.ts";
 import type { Clock } from "../lib/clock.ts";
+import { metrics } from "../observability/metrics.ts";
 import type { HealthStore } from "./healthStore.ts";
 import { isStable, waveSize, type RecoveryOptions } from "./recoveryRule.ts";
 
@@ -45,7 +46,9 @@ export class RecoveryWorker {
     for (const cellName of this.opts.cells) {
       const cell = this.keys.cell(cellName);
       for (const dep of await this.redis.smembers(cell.deps)) {
-        if ((await this.redis.zcard(cell.parked(dep))) === 0) continue;
+        const waiting = await this.redis.zcard(cell.parked(dep));
+        metrics.parked.set({ dependency: dep }, waiting);
+        if (waiting === 0) continue;
         const now = this.clock.now();
         const stable = isStable(await this.health.read(cellName, dep), now, this.opts.recovery.stabilisationMs);
         const id = `${cellName}/${dep}`;
@@ -58,6 +61,8 @@ export class RecoveryWorker {
         }
         this.stats.requeued += r.requeued;
         this.stats.expired += r.expired;
+        metrics.recoveredTotal.inc({ dependency: dep, outcome: "requeued" }, r.requeued);
+        metrics.recoveredTotal.inc({ dependency: dep, outcome: "expired" }, r.expired);
         if (r.requeued || r.expired) this.log.info({ cell: cellName, dependency: dep, ...r }, "recovered parked workflows");
       }
     }

@@ -139,6 +139,7 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   if (reason === "park" && parkOn) {
     const r = await parkRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, started: true, ...parkOn });
     metrics.runs.inc({ tenant: data.tenant, class: data.class, outcome: "parked" });
+    metrics.parkedTotal.inc({ dependency: parkOn.dependency, where: "run" });
     log().info({ dependency: parkOn.dependency, outcome: r }, "parked: dependency not healthy");
     throw new WaitingError();
   }

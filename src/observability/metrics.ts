@@ -43,4 +43,23 @@ export const metrics = {
   runs: new Counter({ name: "fairlane_workflow_runs_total", help: "Workflow runs by class and outcome", labelNames: ["tenant", "class", "outcome"] as const, registers: [registry] }),
   preemptionsIgnored: new Gauge({ name: "fairlane_preemptions_ignored", help: "Preemption requests older than 5 s whose workflow has not yielded", registers: [registry] }),
   dispatched: new Counter({ name: "fairlane_dispatched_total", help: "Workflows moved from ingress to exec", registers: [registry] }),
+  parkedTotal: new Counter({
+    name: "fairlane_parked_total",
+    help: "Workflows parked (pending-backpressure), by dependency and where: run (a call failed) or dispatch (held back)",
+    labelNames: ["dependency", "where"] as const,
+    registers: [registry],
+  }),
+  recoveredTotal: new Counter({
+    name: "fairlane_recovered_total",
+    help: "Parked workflows that left the parked queue, by dependency and outcome: requeued or expired",
+    labelNames: ["dependency", "outcome"] as const,
+    registers: [registry],
+  }),
+  parked: new Gauge({ name: "fairlane_parked", help: "Workflows parked now, by dependency", labelNames: ["dependency"] as const, registers: [registry] }),
+  dependencyState: new Gauge({
+    name: "fairlane_dependency_state",
+    help: "Dependency health as the monitor last wrote it: 2 healthy, 1 degraded, 0 down",
+    labelNames: ["dependency"] as const,
+    registers: [registry],
+  }),
 };

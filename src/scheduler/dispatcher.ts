@@ -116,6 +116,7 @@ export class Dispatcher {
         this.stats.expired += r.expired;
         metrics.dispatched.inc(r.moved);
         this.stats.parked += r.parked;
+        if (r.parked) metrics.parkedTotal.inc({ dependency: "any", where: "dispatch" }, r.parked);
         if (r.expired) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, r.expired);
         this.stats.preempted += r.preempted;
         if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");

@@ -116,3 +116,51 @@ describe("admin API", () => {
     assert.equal((await http(api.base, "GET", "/healthz")).status, 200);
   });
 });
+
+describe("admin API: backpressure controls", () => {
+  let api: TestApi;
+  const admin = () => ({ authorization: `Bearer ${api.adminToken}` });
+  before(async () => {
+    api = await startTestApi({ clinic: { tier: "professional" } });
+  });
+  after(() => api.stop());
+
+  it("marks a dependency down and up by hand, lists it, and audits who did it", async () => {
+    const down = await http(api.base, "PUT", "/v1/admin/dependencies/fhir-gateway", { headers: { ...admin(), "x-fairlane-operator": "oncall.bob" }, body: { state: "down" } });
+    assert.equal(down.status, 200);
+    assert.equal(down.body.health.state, "down");
+    assert.equal(down.body.health.source, "operator");
+    const list = await http(api.base, "GET", "/v1/admin/dependencies", { headers: admin() });
+    const gw = list.body.dependencies.find((x: { dependency: string }) => x.dependency === "fhir-gateway");
+    assert.deepEqual([gw.healthy, gw.parked], [false, 0]);
+    const cleared = await http(api.base, "PUT", "/v1/admin/dependencies/fhir-gateway", { headers: admin(), body: { state: null } });
+    assert.equal(cleared.status, 200);
+    const bad = await http(api.base, "PUT", "/v1/admin/dependencies/x:override", { headers: admin(), body: { state: "down" } });
+    assert.equal(bad.status, 400);
+    const audit = await http(api.base, "GET", "/v1/admin/audit?limit=5", { headers: admin() });
+    assert.ok(audit.body.entries.some((e: { operator: string; action: string }) => e.operator === "oncall.bob" && e.action === "dependency.mark"));
+  });
+
+  it("lists parked workflows and lets an operator requeue or fail one", async () => {
+    const cell = api.platform.keys.cell("default");
+    // Park two workflows the way the dispatcher does while their dependency is down.
+    await api.platform.redis.hset(cell.workflowDeps, "needs-gw", "gw");
+    await api.platform.redis.hset(cell.healthOverride("gw"), "state", "down");
+    const ids = (await api.platform.admission.admitBulk("clinic", [{ type: "needs-gw" }, { type: "needs-gw" }], "0".repeat(32))).accepted.map((a) => a.id);
+    await new (await import("../../src/scheduler/tenantSync.ts")).TenantSync(api.platform.redis, api.platform.keys).sync("default", api.platform.registry.list());
+    await (await import("../../queues/lua/heartbeat.ts")).heartbeat(api.platform.redis, cell, "default", "fake", 5, Date.now(), Date.now() + 60_000);
+    const { dispatch } = await import("../../queues/lua/dispatch.ts");
+    const { EXEC_JOB_OPTS } = await import("../../src/scheduler/dispatcher.ts");
+    const r = await dispatch(api.platform.redis, cell, "default", Date.now(), { maxMoves: 10, reserveA: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05, execJobOpts: EXEC_JOB_OPTS, maxRefresh: 100, capacityCap: 0, recordTtlSec: 60 });
+    assert.equal(r.parked, 2);
+    const list = await http(api.base, "GET", "/v1/admin/parked?dependency=gw&tenant=clinic", { headers: admin() });
+    assert.deepEqual(list.body.parked.map((p: { id: string }) => p.id).sort(), [...ids].sort());
+    assert.equal((await http(api.base, "POST", `/v1/admin/parked/${ids[0]}/requeue`, { headers: admin() })).body.outcome, "requeued");
+    assert.equal((await http(api.base, "POST", `/v1/admin/parked/${ids[1]}/fail`, { headers: admin(), body: { reason: "payer retired" } })).body.outcome, "failed");
+    assert.equal((await http(api.base, "POST", `/v1/admin/parked/${ids[1]}/fail`, { headers: admin() })).status, 404, "no longer parked");
+    const failed = await http(api.base, "GET", `/v1/workflows/${ids[1]}`, { key: api.keys.clinic });
+    assert.equal(failed.body.error.code, "FAILED_BY_OPERATOR");
+    assert.match(failed.body.error.message, /payer retired/);
+    assert.equal((await http(api.base, "GET", `/v1/workflows/${ids[0]}`, { key: api.keys.clinic })).body.state, "queued");
+  });
+});
