@@ -11,7 +11,7 @@ describe("docker-compose.yml", () => {
 
   it("has Redis with AOF and every process role as a service", () => {
     const services = Object.keys(doc.services);
-    for (const s of ["redis", "api", "dispatcher", "exec-default", "exec-eu"]) assert.ok(services.includes(s), s);
+    for (const s of ["redis", "api", "dispatcher", "exec-default", "exec-eu", "health", "recovery"]) assert.ok(services.includes(s), s);
     assert.ok(doc.services.redis!.command!.includes("--appendonly"));
   });
 
