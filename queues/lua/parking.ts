@@ -27,13 +27,13 @@ export async function recoverParked(
   cell: CellKeys,
   dependency: string,
   o: { now: number; max: number; recordTtlSec: number; expireOnly: boolean },
-): Promise<{ requeued: number; expired: number }> {
-  const [requeued, expired] = await recover.run<[number, number]>(
+): Promise<{ requeued: number; expired: number; parkedMs: number[] }> {
+  const [requeued, expired, ...parkedMs] = await recover.run<number[]>(
     redis,
     [cell.parked(dependency), cell.queued],
     [cell.own, cell.bullPrefix, o.now, o.max, o.recordTtlSec, o.expireOnly ? 1 : 0, dependency],
   );
-  return { requeued: Number(requeued), expired: Number(expired) };
+  return { requeued: Number(requeued), expired: Number(expired), parkedMs: parkedMs.map(Number) };
 }
 
 const resolve = new LuaScript("resolveParked-1.lua");

@@ -12,12 +12,13 @@
   ARGV[4] how many to take   ARGV[5] record TTL s   ARGV[6] 1 = expire only
   ARGV[7] the dependency
 
-  Returns {requeued, expired}
+  Returns {requeued, expired, ms parked of each requeued...}
 ]]
 local rcall = redis.call
 --- @include "unpark"
 local own, bull, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local requeued, expired = 0, 0
+local durations = {}
 local wave = rcall("ZRANGE", KEYS[1], 0, tonumber(ARGV[4]) - 1)
 -- Youngest first: each goes to the head of its queue, so the oldest ends up taken first.
 for i = #wave, 1, -1 do
@@ -28,7 +29,11 @@ for i = #wave, 1, -1 do
       "the deadline passed while the workflow was parked waiting for " .. ARGV[7] .. " to recover")
     if out == "failed" then expired = expired + 1 end
   elseif ARGV[6] ~= "1" then
-    if unpark(own, bull, id, now, "requeue", 0, "", "") == "requeued" then requeued = requeued + 1 end
+    local out, parkedAt = unpark(own, bull, id, now, "requeue", 0, "", "")
+    if out == "requeued" then
+      requeued = requeued + 1
+      durations[#durations + 1] = now - tonumber(parkedAt or now)
+    end
   end
 end
-return { requeued, expired }
+return { requeued, expired, unpack(durations) }

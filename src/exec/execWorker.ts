@@ -14,6 +14,7 @@ import { TenantRateLimits } from "../runtime/rateLimit.ts";
 import { HealthCache } from "../backpressure/healthCache.ts";
 import { HealthStore } from "../backpressure/healthStore.ts";
 import { PassiveHealth } from "../backpressure/passiveHealth.ts";
+import { setGateQueueDepthSource } from "../observability/metrics.ts";
 import { CpuPool } from "../runtime/cpuPool.ts";
 import { ToolGate } from "../runtime/toolGate.ts";
 import { runWorkflow } from "./runWorkflow.ts";
@@ -90,6 +91,8 @@ export class ExecWorker {
     await this.subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
     this.gate = new ToolGate(this.redis, this.subscriber, this.keys, this.clock);
     await this.gate.start(this.opts.cells);
+    const gate = this.gate;
+    setGateQueueDepthSource(() => gate.queueDepths());
 
     const healthStore = new HealthStore(this.redis, this.keys, this.opts.cells, this.clock);
     // A dependency no monitor watches (not in the cell's deps set) has no backpressure: healthy.

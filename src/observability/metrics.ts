@@ -11,6 +11,12 @@ collectDefaultMetrics({ register: registry, prefix: "fairlane_process_" });
 
 const tenant = ["tenant"] as const;
 
+let gateDepthSource: (() => Promise<Map<string, number>>) | undefined;
+/** The exec role tells the gate-queue-depth gauge where to read from. */
+export function setGateQueueDepthSource(fn: () => Promise<Map<string, number>>): void {
+  gateDepthSource = fn;
+}
+
 export const metrics = {
   toolCalls: new Counter({
     name: "fairlane_tool_calls_total",
@@ -56,6 +62,25 @@ export const metrics = {
     registers: [registry],
   }),
   parked: new Gauge({ name: "fairlane_parked", help: "Workflows parked now, by dependency", labelNames: ["dependency"] as const, registers: [registry] }),
+  parkedByTenant: new Gauge({ name: "fairlane_parked_by_tenant", help: "Workflows parked now, by tenant (refreshed every 5 s)", labelNames: tenant, registers: [registry] }),
+  timeParked: new Histogram({
+    name: "fairlane_time_parked_seconds",
+    help: "How long requeued workflows were parked",
+    labelNames: ["dependency"] as const,
+    buckets: [1, 5, 15, 60, 300, 900, 3600],
+    registers: [registry],
+  }),
+  gateQueueDepth: new Gauge({
+    name: "fairlane_tool_gate_queue_depth",
+    help: "Tool calls waiting for a gate permit, per tenant (read from Redis at scrape)",
+    labelNames: tenant,
+    registers: [registry],
+    async collect() {
+      if (!gateDepthSource) return;
+      this.reset();
+      for (const [t, n] of await gateDepthSource().catch(() => new Map<string, number>())) this.set({ tenant: t }, n);
+    },
+  }),
   dependencyState: new Gauge({
     name: "fairlane_dependency_state",
     help: "Dependency health as the monitor last wrote it: 2 healthy, 1 degraded, 0 down",

@@ -56,6 +56,7 @@ export class ToolGate {
   private readonly waiters = new Map<string, (() => void)[]>();
   private readonly stats = new Map<string, TenantGateStats>();
   private renewTimer: NodeJS.Timeout | undefined;
+  private cells: string[] = ["default"];
 
   constructor(
     private readonly redis: Redis,
@@ -66,6 +67,7 @@ export class ToolGate {
   ) {}
 
   async start(cells: string[]): Promise<void> {
+    this.cells = cells;
     this.subscriber.on("message", (channel: string, tenant: string) => {
       const cell = cells.find((c) => this.keys.cell(c).gateChannel === channel);
       if (cell) this.wake(`${cell}|${tenant}`, 2);
@@ -138,6 +140,20 @@ export class ToolGate {
     s.inFlight--;
     s.holdMsAvg = 0.9 * s.holdMsAvg + 0.1 * (this.clock.now() - p.acquiredAt);
     await releasePermit(this.redis, this.keys.cell(p.cell), p.tenant, p.id);
+  }
+
+  /** Waiting tool calls per tenant this process has served, read from Redis (for the queue-depth gauge). */
+  async queueDepths(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const tenant of this.stats.keys()) {
+      let n = 0;
+      for (const c of this.cells) {
+        const g = this.keys.cell(c).gate(tenant);
+        n += (await this.redis.zcard(g.wait)) + (await this.redis.zcard(g.waitC));
+      }
+      out.set(tenant, n);
+    }
+    return out;
   }
 
   get heldCount(): number {

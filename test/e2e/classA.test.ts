@@ -10,7 +10,7 @@ const percentile = (xs: number[], p: number) => {
 
 describe("Class A isolation", () => {
   it("starts other tenants' Class A work within one job-duration while 1,200 Class C jobs fill the pool", { timeout: 180_000 }, async () => {
-    const JOB_MS = 40;
+    const JOB_MS = 80;
     const d = await deployment(
       {
         meridian: { tier: "enterprise", mca: 150, burst: { mca: 250, seconds: 60, cooldownSeconds: 600 } },

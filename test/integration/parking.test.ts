@@ -58,12 +58,13 @@ describe("parking and recovery scripts", () => {
     const cell = p.keys.cell("default");
     const oldest = await p.redis.zrange(cell.parked("fhir-gateway"), 0, -1);
     const w1 = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 2, recordTtlSec: 60, expireOnly: false });
-    assert.deepEqual(w1, { requeued: 2, expired: 0 });
+    assert.deepEqual([w1.requeued, w1.expired], [2, 0]);
+    assert.equal(w1.parkedMs.length, 2, "how long each was parked, for the time-parked histogram");
     const ingress = await p.redis.lrange(cell.queueKey("ingress.clinic.B", "wait"), 0, -1);
     assert.deepEqual(ingress.slice(-2).reverse(), oldest.slice(0, 2), "oldest first, at the head (the tail is taken next)");
     assert.equal((await p.redis.hget(cell.workflow(oldest[0]!), "state")), "queued");
     const again = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 10, recordTtlSec: 60, expireOnly: false });
-    assert.deepEqual(again, { requeued: 1, expired: 0 }, "nothing is requeued twice");
+    assert.deepEqual([again.requeued, again.expired], [1, 0], "nothing is requeued twice");
     assert.equal(await p.redis.zcard(cell.parked("fhir-gateway")), 0);
   });
 
@@ -74,7 +75,7 @@ describe("parking and recovery scripts", () => {
     assert.equal((await run()).parked, 1);
     clock.advance(6_000);
     const r = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 10, recordTtlSec: 60, expireOnly: true });
-    assert.deepEqual(r, { requeued: 0, expired: 1 });
+    assert.deepEqual([r.requeued, r.expired], [0, 1]);
     const rec = await p.redis.hgetall(cell.workflow(wf!.id));
     assert.equal(rec.errorCode, "DEADLINE_EXCEEDED");
     assert.match(rec.errorMessage!, /while the workflow was parked waiting for fhir-gateway/);

@@ -6,7 +6,7 @@
 ]]
 local function unpark(own, bull, id, now, action, ttl, code, message)
   local rec = own .. ":wf:" .. id
-  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep")
+  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt")
   if r[4] then rcall("ZREM", own .. ":parked:" .. r[4], id) end
   if r[1] ~= "parked" then return "skipped" end
   local parkedKey = bull .. ":parked:" .. id
@@ -16,7 +16,7 @@ local function unpark(own, bull, id, now, action, ttl, code, message)
     rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
     rcall("EXPIRE", rec, ttl)
     rcall("EXPIRE", rec .. ":steps", ttl)
-    return "failed"
+    return "failed", r[5]
   end
   local q = "ingress." .. r[2] .. "." .. r[3]
   local job = rcall("HMGET", parkedKey, "name", "data")
@@ -29,5 +29,5 @@ local function unpark(own, bull, id, now, action, ttl, code, message)
   rcall("HSET", rec, "state", "queued", "queue", q, "recoveredAt", now)
   rcall("SADD", own .. ":dirty", r[2])
   rcall("ZADD", own .. ":wake", 0, "w")
-  return "requeued"
+  return "requeued", r[5]
 end
