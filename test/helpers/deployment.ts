@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { mulberry32 } from "../../src/downstream/simulator.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
@@ -113,14 +114,5 @@ export function allZero(c: Awaited<ReturnType<Deployment["counters"]>>): boolean
   return c.slots === 0 && c.queued === 0 && zero(c.used) && Object.values(c.running).every(zero);
 }
 
-/** A seeded PRNG (mulberry32), so a randomized load repeats exactly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (mulberry32, the simulator's), so a randomized load repeats exactly. */
+export const rng = mulberry32;

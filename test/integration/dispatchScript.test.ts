@@ -11,7 +11,7 @@ import { loadConfig } from "../../src/lib/config.ts";
 import { connect } from "../../src/lib/redis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import { EXEC_JOB_OPTS } from "../../src/scheduler/dispatcher.ts";
+import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 import { TenantSync } from "../../src/scheduler/tenantSync.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
@@ -21,16 +21,7 @@ import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
  * the pure rule is unit-tested with (test/unit/dispatchPolicy.test.ts).
  * No exec workers: a heartbeat stands in for their capacity.
  */
-const OPTS: DispatchOptions = {
-  maxMoves: 100,
-  reserveA: 0.1,
-  batchMaxShare: 0.5,
-  batchMinShare: 0.05,
-  execJobOpts: EXEC_JOB_OPTS,
-  maxRefresh: 1000,
-  capacityCap: 0,
-  recordTtlSec: 3600,
-};
+const OPTS: DispatchOptions = TEST_DISPATCH_OPTS;
 
 interface Harness {
   p: Platform;

@@ -7,7 +7,7 @@ import { FakeClock } from "../../src/lib/clock.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import { EXEC_JOB_OPTS } from "../../src/scheduler/dispatcher.ts";
+import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 import { TenantSync } from "../../src/scheduler/tenantSync.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
@@ -16,16 +16,7 @@ describe("parking and recovery scripts", () => {
   let p: Platform;
   const clock = new FakeClock(Date.now());
   const run = () =>
-    dispatch(p.redis, p.keys.cell("default"), "default", clock.now(), {
-      maxMoves: 100,
-      reserveA: 0.1,
-      batchMaxShare: 0.5,
-      batchMinShare: 0.05,
-      execJobOpts: EXEC_JOB_OPTS,
-      maxRefresh: 1000,
-      capacityCap: 0,
-      recordTtlSec: 3600,
-    });
+    dispatch(p.redis, p.keys.cell("default"), "default", clock.now(), TEST_DISPATCH_OPTS);
   before(async () => {
     const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: freshPrefix() });
     p = await openPlatform(config, await testRedisUrl(), createLogger("test", "silent"), clock);
