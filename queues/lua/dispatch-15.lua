@@ -105,9 +105,15 @@ end
 
 local expired, parked = 0, 0
 
--- The first declared dependency of a workflow type that is down, if any.
+-- The first declared dependency of a workflow type that is down, if any. Nothing to
+-- look up when no workflow type declares a dependency; each type looked up once per call.
+local hasDeps = rcall("EXISTS", own .. ":wfdeps") == 1
+local depsOf = {}
 local function downDependency(jobKey)
-  local deps = rcall("HGET", own .. ":wfdeps", rcall("HGET", jobKey, "name") or "")
+  if not hasDeps then return nil end
+  local name = rcall("HGET", jobKey, "name") or ""
+  if depsOf[name] == nil then depsOf[name] = rcall("HGET", own .. ":wfdeps", name) or false end
+  local deps = depsOf[name]
   if not deps then return nil end
   for dep in string.gmatch(deps, "[^,]+") do
     local mark = rcall("HGET", own .. ":health:" .. dep .. ":override", "state")
