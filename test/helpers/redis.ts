@@ -12,6 +12,10 @@ import { EmbeddedRedis } from "../../src/lib/embeddedRedis.ts";
  */
 let started: Promise<string> | undefined;
 
+// A test process ended by a signal (a runner timeout, Ctrl-C) still runs its exit handlers, so the
+// redis-server and role processes it started do not outlive it.
+for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => process.exit(1));
+
 export function testRedisUrl(): Promise<string> {
   if (process.env.FAIRLANE_TEST_REDIS_URL) return Promise.resolve(process.env.FAIRLANE_TEST_REDIS_URL);
   started ??= (async () => {
