@@ -33,7 +33,10 @@ describe("backpressure: park instead of retry, recover in waves", () => {
     d.start("exec", { FAIRLANE_CONCURRENCY: "20" });
     d.start("exec", { FAIRLANE_CONCURRENCY: "20" });
     d.start("dispatcher");
+    // Two of each: the monitors must agree and a parked workflow must be requeued by exactly one recovery worker.
     d.start("health");
+    d.start("health");
+    d.start("recovery");
     d.start("recovery");
     await d.waitCapacity(40);
     // Wait until the health monitor says healthy (2 good probes).

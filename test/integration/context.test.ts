@@ -32,6 +32,14 @@ defineTool({
   },
 });
 
+defineTool({
+  name: "ctx-priced",
+  costUsd: 0.45,
+  async run() {
+    return "done";
+  },
+});
+
 describe("workflow context", () => {
   let redis: Redis;
   let sub: Redis;
@@ -111,6 +119,28 @@ describe("workflow context", () => {
     assert.equal(ra.value.key, "wf_tenant-a:s1:0", "idempotency key: workflow, step, call index");
     const again = await a.run(() => a.ctx.step("s1", async () => "not run"));
     assert.deepEqual(again, ra, "a finished step is not run again");
+  });
+
+  it("applies a tenant's rate limit to its own calls only", async () => {
+    const limited = make("bureau-heavy", { tier: "professional", rateLimits: { "ctx-slow": { limit: 1, per: "hour" } } }, 2_000);
+    const other = make("bureau-light", { tier: "professional", rateLimits: { "ctx-slow": { limit: 1, per: "hour" } } }, 2_000);
+    const first = await limited.run(() => limited.ctx.tool("ctx-slow", { ms: 1 }));
+    const second = await limited.run(() => limited.ctx.tool("ctx-slow", { ms: 1 }));
+    const others = await other.run(() => other.ctx.tool("ctx-slow", { ms: 1 }));
+    assert.equal(first.ok, true);
+    assert.ok(!second.ok && second.code === "RATE_LIMITED" && second.retryAfterMs > 0, "the hour window does not reopen before the deadline");
+    assert.equal(others.ok, true, "another tenant's limit is its own");
+  });
+
+  it("refuses a call that would overspend the workflow's budget, and says degrade before that", async () => {
+    const { ctx, run } = make("thrifty", { tier: "free", budget: { perWorkflowUsd: 1, monthlyUsd: 100 } });
+    assert.equal(await ctx.budget.decide(0.45), "ok");
+    assert.equal((await run(() => ctx.tool("ctx-priced"))).ok, true);
+    assert.equal(await ctx.budget.decide(0.45), "degrade", "0.45 of the 0.55 left is over 80 %");
+    assert.equal((await run(() => ctx.tool("ctx-priced"))).ok, true);
+    const third = await run(() => ctx.tool("ctx-priced"));
+    assert.ok(!third.ok && third.code === "BUDGET_EXCEEDED");
+    assert.ok(Math.abs(ctx.budget.spentUsd - 0.9) < 1e-9);
   });
 
   it("keeps the deadline read-only", () => {
