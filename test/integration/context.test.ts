@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
-import { createKeys, type Keys } from "../../queues/keys.ts";
+import type { Keys } from "../../queues/keys.ts";
 import { systemClock } from "../../src/lib/clock.ts";
-import { connect } from "../../src/lib/redis.ts";
 import { metrics, registry } from "../../src/observability/metrics.ts";
 import { TenantBudget } from "../../src/runtime/budget.ts";
 import { createContext, currentWorkflow } from "../../src/runtime/context.ts";
@@ -12,7 +11,7 @@ import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
 import { ToolGate } from "../../src/runtime/toolGate.ts";
 import { defineTool } from "../../src/runtime/tools.ts";
 import { resolvePolicy, runtimePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
-import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+import { startTestGate } from "../helpers/gate.ts";
 
 /** The WorkflowContext in-process, on a real Redis: tool policy, fan-out abort, AsyncLocalStorage, metrics. */
 let running = 0;
@@ -42,21 +41,13 @@ defineTool({
 
 describe("workflow context", () => {
   let redis: Redis;
-  let sub: Redis;
   let keys: Keys;
   let gate: ToolGate;
+  let close: () => Promise<void>;
   before(async () => {
-    redis = connect(await testRedisUrl());
-    sub = connect(await testRedisUrl());
-    keys = createKeys(freshPrefix());
-    gate = new ToolGate(redis, sub, keys, systemClock, { leaseMs: 15_000, renewMs: 5_000, pollMs: 50 });
-    await gate.start(["default"]);
+    ({ redis, keys, gate, close } = await startTestGate());
   });
-  after(async () => {
-    gate.stop();
-    await sub.quit();
-    await redis.quit();
-  });
+  after(() => close());
 
   function make(tenant: string, spec: PolicySpec, deadlineMs = 10_000) {
     const r = resolvePolicy(spec);

@@ -1,32 +1,23 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Redis } from "ioredis";
-import { createKeys, type Keys } from "../../queues/keys.ts";
+import type { Keys } from "../../queues/keys.ts";
 import { acquirePermit } from "../../queues/lua/permits.ts";
-import { FakeClock, systemClock } from "../../src/lib/clock.ts";
-import { connect } from "../../src/lib/redis.ts";
+import { FakeClock } from "../../src/lib/clock.ts";
 import { ToolGate } from "../../src/runtime/toolGate.ts";
-import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+import { startTestGate } from "../helpers/gate.ts";
 
 const LIMITS = { mctc: 2, mctcBatch: 1, depth: 2 };
 
 describe("tool gate (MCTC) against a real Redis", () => {
   let redis: Redis;
-  let sub: Redis;
   let keys: Keys;
   let gate: ToolGate;
+  let close: () => Promise<void>;
   before(async () => {
-    redis = connect(await testRedisUrl());
-    sub = connect(await testRedisUrl());
-    keys = createKeys(freshPrefix());
-    gate = new ToolGate(redis, sub, keys, systemClock, { leaseMs: 15_000, renewMs: 5_000, pollMs: 50 });
-    await gate.start(["default"]);
+    ({ redis, keys, gate, close } = await startTestGate());
   });
-  after(async () => {
-    gate.stop();
-    await sub.quit();
-    await redis.quit();
-  });
+  after(() => close());
   const req = (tenant: string, o: Partial<Parameters<ToolGate["acquire"]>[0]> = {}) => ({
     cell: "default",
     tenant,
