@@ -101,15 +101,15 @@ describe("workflow runtime against the simulated downstream", () => {
 
   it("drops an agent's fan-out to sequential after THROTTLED and widens again as calls pass (arrivals at the downstream)", { timeout: 60_000 }, async () => {
     ds.resetStats();
-    const ids = await d.admit("narrow", Array.from({ length: 3 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 3, fanout: 8, latencyMs: 150, submit: false } })));
-    const views = await d.waitEnded(ended(ids, "narrow"), 60_000);
+    // Two short agents take the 2 permits and the 1-deep queue; a long agent arriving next is throttled,
+    // then runs alone once they finish.
+    const short = await d.admit("narrow", Array.from({ length: 2 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 1, fanout: 8, latencyMs: 150, submit: false } })));
+    await sleep(100);
+    const [id] = await d.admit("narrow", [{ type: "prior-auth", class: "B", payload: { steps: 4, fanout: 8, latencyMs: 150, submit: false } }]);
+    const views = await d.waitEnded(ended([...short, id!], "narrow"), 60_000);
     assert.deepEqual([...new Set(views.map((v) => v.state))], ["completed"], JSON.stringify(views.map((v) => v.error)));
-    // The agent that finished last was throttled while the others ran, and ran alone at the end.
-    const throttledRun = views
-      .filter((v) => (v.result as { throttled: number }).throttled >= 1)
-      .sort((a, b) => Date.parse(b.finishedAt!) - Date.parse(a.finishedAt!))[0];
-    assert.ok(throttledRun, "three agents on 2 permits and a 1-deep queue were throttled");
-    const id = throttledRun.id;
+    const long = views.find((v) => v.id === id)!;
+    assert.ok((long.result as { throttled: number }).throttled >= 1, "the late agent was throttled");
     // Width = requests of this workflow arriving together (within 40 ms of the first of a burst).
     const arrivals = ds
       .stats()
