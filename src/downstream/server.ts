@@ -2,6 +2,8 @@
  * Runs the simulated downstream service on its own, for example workflows and
  * benchmarks in other processes (they flip outages with its /admin endpoints):
  *   DOWNSTREAM_PORT=4100 DOWNSTREAM_CAPACITY=50 DOWNSTREAM_LATENCY_MS=20-80 node --import tsx src/downstream/server.ts
+ * DOWNSTREAM_QUEUE_TIMEOUT_MS (default 0): how long a request over capacity waits for a connection.
+ * DOWNSTREAM_SEED (default 1): seeds latencies and failures.
  * Stops cleanly on SIGTERM or SIGINT (exit 0); bad settings exit 1 naming the variable.
  */
 import { Downstream, type DownstreamOptions } from "./simulator.ts";
@@ -19,6 +21,8 @@ function optionsFromEnv(env: NodeJS.ProcessEnv): DownstreamOptions {
   return {
     port: int("DOWNSTREAM_PORT", 4100, 0),
     capacity: int("DOWNSTREAM_CAPACITY", 50, 1),
+    queueTimeoutMs: int("DOWNSTREAM_QUEUE_TIMEOUT_MS", 0, 0),
+    seed: int("DOWNSTREAM_SEED", 1, 0),
     latencyMs: { min: Number(m[1]), max: Number(m[2]) },
   };
 }

@@ -28,6 +28,12 @@ export interface DownstreamOptions {
   latencyMs: { min: number; max: number };
   /** Seeds the PRNGs (latencies, failures, token delays) so runs repeat. */
   seed?: number;
+  /**
+   * How long a request beyond `capacity` waits for a free connection, as a real
+   * database pool queues callers, before it is answered 503 POOL_EXHAUSTED.
+   * Default 0: turned away at once.
+   */
+  queueTimeoutMs?: number;
 }
 
 export interface TenantStats {
@@ -55,8 +61,18 @@ export interface DownstreamStats {
   capacity: number;
   requests: number;
   served: number;
-  /** Answered 503 POOL_EXHAUSTED without executing. */
+  /** Answered 503 POOL_EXHAUSTED without executing (at once, or after waiting queueTimeoutMs). */
   rejected: number;
+  /** Requests waiting for a connection now (queueTimeoutMs > 0). */
+  waiting: number;
+  /**
+   * The most requests that wanted a connection at once: in flight plus waiting
+   * (plus the one turned away). peakDemand / capacity is the pool's peak
+   * utilisation, above 1 when callers queue or are refused.
+   */
+  peakDemand: number;
+  /** GET /health calls (health probes), counted apart from /fhir work. */
+  probes: number;
   /** Executed, then answered 503 UNAVAILABLE (outage) or 500 INTERNAL (failure rate). */
   failed: number;
   /** By X-Tenant-Id ("-" when absent). */
@@ -119,6 +135,9 @@ function freshStats(capacity: number): DownstreamStats {
     requests: 0,
     served: 0,
     rejected: 0,
+    waiting: 0,
+    peakDemand: 0,
+    probes: 0,
     failed: 0,
     byTenant: {},
     duplicates: 0,
@@ -132,6 +151,9 @@ export class Downstream {
   private readonly host: string;
   private readonly port: number;
   private readonly capacity: number;
+  private readonly queueTimeoutMs: number;
+  /** Callers waiting for a connection, oldest first; each is told whether it got one. */
+  private readonly waiters: ((granted: boolean) => void)[] = [];
   private latency: Latency;
   private outage = false;
   private failureRate = 0;
@@ -150,6 +172,8 @@ export class Downstream {
     this.host = opts.host ?? "127.0.0.1";
     this.port = opts.port ?? 0;
     this.capacity = opts.capacity;
+    this.queueTimeoutMs = opts.queueTimeoutMs ?? 0;
+    if (!Number.isInteger(this.queueTimeoutMs) || this.queueTimeoutMs < 0) throw new RangeError(`queueTimeoutMs must be an integer >= 0, got ${opts.queueTimeoutMs}`);
     this.latency = checkLatency(opts.latencyMs, "latencyMs");
     const seed = opts.seed ?? 1;
     this.latencyRandom = mulberry32(seed);
@@ -202,6 +226,8 @@ export class Downstream {
   resetStats(): void {
     const next = freshStats(this.capacity);
     next.inFlight = next.peakInFlight = this.s.inFlight;
+    next.waiting = this.s.waiting;
+    next.peakDemand = this.s.inFlight + this.s.waiting;
     for (const [tenant, t] of Object.entries(this.s.byTenant)) {
       if (t.inFlight > 0) next.byTenant[tenant] = { inFlight: t.inFlight, peakInFlight: t.inFlight, requests: 0 };
     }
@@ -235,6 +261,7 @@ export class Downstream {
       const key = `${method} ${path}`;
       switch (key) {
         case "GET /health":
+          this.s.probes++;
           return this.outage ? send(res, 503, { ok: false, code: "UNAVAILABLE" }) : send(res, 200, { ok: true });
         case "POST /model/stream":
           return this.modelStream(req, res);
@@ -297,13 +324,12 @@ export class Downstream {
       send(res, stored.status, stored.body, { "idempotent-replayed": "true" });
       return;
     }
-    if (this.s.inFlight >= this.capacity) {
+    if (!(await this.connection(res, tenant))) {
       this.s.rejected++;
       send(res, 503, { code: "POOL_EXHAUSTED", message: `all ${this.capacity} connections are in use` });
       return;
     }
 
-    this.enter(tenant);
     // res "close" (not req "close", which also fires once the request body is read)
     // says the connection went away; if the timer has not fired by then, the client gave up.
     const finished = await new Promise<boolean>((resolve) => {
@@ -342,6 +368,38 @@ export class Downstream {
     send(res, 200, body);
   }
 
+  /**
+   * Takes a pool connection for `tenant` (enter): at once if one is free, else
+   * after waiting in line up to queueTimeoutMs (false: none came, or the caller
+   * went away). A waiter takes the connection a leaving request frees in the same
+   * tick (see leave), so inFlight never exceeds capacity.
+   */
+  private connection(res: ServerResponse, tenant: string): Promise<boolean> | boolean {
+    const s = this.s;
+    s.peakDemand = Math.max(s.peakDemand, s.inFlight + s.waiting + 1);
+    if (s.inFlight < this.capacity && this.waiters.length === 0) {
+      this.enter(tenant);
+      return true;
+    }
+    if (this.queueTimeoutMs === 0) return false;
+    return new Promise<boolean>((resolve) => {
+      const done = (granted: boolean) => {
+        clearTimeout(timer);
+        res.off("close", gone);
+        const i = this.waiters.indexOf(done);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.s.waiting--;
+        if (granted) this.enter(tenant);
+        resolve(granted);
+      };
+      const gone = () => done(false);
+      const timer = setTimeout(gone, this.queueTimeoutMs);
+      res.once("close", gone);
+      this.s.waiting++;
+      this.waiters.push(done);
+    });
+  }
+
   private tenant(name: string): TenantStats {
     return (this.s.byTenant[name] ??= { inFlight: 0, peakInFlight: 0, requests: 0 });
   }
@@ -359,6 +417,9 @@ export class Downstream {
   private leave(tenant: string): void {
     this.s.inFlight--;
     this.tenant(tenant).inFlight--;
+    // Hand the freed connection to the oldest waiter (it calls enter itself).
+    const next = this.waiters[0];
+    if (next && this.s.inFlight < this.capacity) next(true);
   }
 
   private remember(key: string, response: StoredResponse): void {

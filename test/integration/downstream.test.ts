@@ -95,6 +95,36 @@ describe("simulated downstream service", () => {
     });
   });
 
+  it("queues requests beyond capacity like a database pool: FIFO up to queueTimeoutMs, never more than capacity in flight, demand above 1x", async () => {
+    await withDownstream({ capacity: 2, latencyMs: { min: 150, max: 150 }, queueTimeoutMs: 250 }, async (ds) => {
+      // 2 run at once, 2 wait one latency and run, 2 more would wait 300 ms, past the 250 ms timeout.
+      const answers = await Promise.all(Array.from({ length: 6 }, () => call(`${ds.url}/fhir/eligibility`)));
+      const statuses = answers.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [200, 200, 200, 200, 503, 503]);
+      for (const a of answers.filter((x) => x.status === 503)) {
+        assert.equal(a.body.code, "POOL_EXHAUSTED");
+        assert.ok(a.ms >= 200, `a refused caller waited out the queue timeout first (${a.ms} ms)`);
+      }
+      const s = ds.stats();
+      assert.equal(s.peakInFlight, 2, "waiting callers never exceed the pool");
+      assert.equal(s.peakDemand, 6, "demand counts every caller that wanted a connection at once");
+      assert.equal(s.waiting, 0);
+      assert.equal(s.rejected, 2);
+      assertBalanced(s);
+    });
+  });
+
+  it("counts health probes apart from /fhir requests", async () => {
+    await withDownstream({}, async (ds) => {
+      await call(`${ds.url}/health`);
+      await call(`${ds.url}/health`);
+      await call(`${ds.url}/fhir/eligibility`);
+      const s = ds.stats();
+      assert.equal(s.probes, 2);
+      assert.equal(s.requests, 1);
+    });
+  });
+
   it("tracks in-flight peaks per tenant from X-Tenant-Id, with '-' for requests without one", async () => {
     await withDownstream({ latencyMs: { min: 200, max: 200 } }, async (ds) => {
       const as = (tenant: string | null, n: number) =>
