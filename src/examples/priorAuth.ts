@@ -35,7 +35,8 @@ export async function fanOut(ctx: WorkflowContext, calls: { tool: string; args?:
   return { results, throttled };
 }
 
-defineWorkflow("prior-auth", async (ctx) => {
+/** The agent itself, exported so a benchmark can wrap it with its own observer. */
+export async function priorAuthAgent(ctx: WorkflowContext): Promise<{ steps: number; calls: number; throttled: number }> {
   const steps = Math.min(10, Math.max(1, Number(ctx.payload.steps ?? 3)));
   const width = Math.min(9, Math.max(4, Number(ctx.payload.fanout ?? 6)));
   const latencyMs = ctx.payload.latencyMs;
@@ -61,4 +62,6 @@ defineWorkflow("prior-auth", async (ctx) => {
     });
   }
   return { steps, calls, throttled };
-}, { dependencies: ["fhir-gateway"] });
+}
+
+defineWorkflow("prior-auth", priorAuthAgent, { dependencies: ["fhir-gateway"] });

@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { DownstreamStats } from "../../../src/downstream/simulator.ts";
+
+/**
+ * The simulated downstream as its own OS process (src/downstream/server.ts),
+ * so serving thousands of tool calls never delays the benchmark's producer
+ * and clock. Its counters are the benchmark's independent observer of load.
+ */
+export interface DownstreamProcess {
+  url: string;
+  stats(): Promise<DownstreamStats>;
+  reset(): Promise<void>;
+  outage(on: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startDownstream(o: { capacity: number; latencyMs: [number, number]; queueTimeoutMs?: number; seed?: number }): Promise<DownstreamProcess> {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/downstream/server.ts"], {
+    env: {
+      ...process.env,
+      DOWNSTREAM_PORT: "0",
+      DOWNSTREAM_CAPACITY: String(o.capacity),
+      DOWNSTREAM_LATENCY_MS: `${o.latencyMs[0]}-${o.latencyMs[1]}`,
+      DOWNSTREAM_QUEUE_TIMEOUT_MS: String(o.queueTimeoutMs ?? 0),
+      DOWNSTREAM_SEED: String(o.seed ?? 1),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  process.on("exit", () => child.kill("SIGKILL"));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const m = /listening at (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`downstream exited ${code}`)));
+  });
+  const post = (path: string, body: unknown) =>
+    fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.arrayBuffer());
+  return {
+    url,
+    stats: async () => (await (await fetch(`${url}/admin/stats`)).json()) as DownstreamStats,
+    reset: () => post("/admin/reset", {}).then(() => undefined),
+    outage: (on) => post("/admin/outage", { on }).then(() => undefined),
+    stop: () =>
+      new Promise((r) => {
+        if (child.exitCode !== null) return r();
+        child.once("exit", () => r());
+        child.kill("SIGTERM");
+      }),
+  };
+}

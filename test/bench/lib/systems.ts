@@ -1,0 +1,167 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { loadConfig } from "../../../src/lib/config.ts";
+import { createLogger } from "../../../src/observability/logger.ts";
+import { openPlatform, type Platform } from "../../../src/platform.ts";
+import type { PolicySpec } from "../../../src/tenancy/policy.ts";
+import { spawnRole, type RoleProcess } from "../../helpers/roles.ts";
+import { readRuns, type RunSummary } from "./observer.ts";
+
+/**
+ * The two systems a scenario compares, behind one interface:
+ *   on  — Fairlane: admission in this process (the same Lua the API runs), real
+ *         dispatcher, exec (and optionally health, recovery) OS processes;
+ *   off — what the platform was before: one plain FIFO BullMQ queue and plain
+ *         BullMQ workers with the same total concurrency and no caps, whose
+ *         agents call the downstream directly and retry naively
+ *         (test/bench/plainAgentWorker.ts).
+ * Both run the same agent workload and write the same observer log.
+ */
+export interface Item {
+  type: "bench-prior-auth" | "bench-sleep";
+  cls: "A" | "B" | "C";
+  payload: Record<string, unknown>;
+}
+
+export interface Enqueued {
+  id: string;
+  tenant: string;
+  cls: string;
+  /** The producer's clock just before the enqueue call. */
+  at: number;
+}
+
+export interface System {
+  name: "on" | "off";
+  enqueue(tenant: string, items: Item[]): Promise<Enqueued[]>;
+  /** Nothing queued, running or parked. */
+  idle(): Promise<boolean>;
+  runs(): Promise<Map<string, RunSummary>>;
+  close(): Promise<void>;
+}
+
+export interface Workers {
+  /** Worker processes and the concurrency of each: the pool is processes × concurrency slots. */
+  processes: number;
+  concurrency: number;
+}
+
+const WORKFLOWS = "test/bench/workflows.ts";
+
+export async function fairlane(
+  redisUrl: string,
+  o: { tenants: Record<string, PolicySpec>; workers: Workers; downstreamUrl: string; env?: Record<string, string>; backpressure?: boolean },
+): Promise<System> {
+  const prefix = `bon${randomBytes(3).toString("hex")}`;
+  const obs = `obs:{${prefix}}`;
+  const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, FAIRLANE_MAX_QUEUED_TOTAL: "1000000", PORT: "0" });
+  const p: Platform = await openPlatform(config, redisUrl, createLogger("bench", "silent"));
+  await p.registry.seed(new Map(Object.entries(o.tenants)), true);
+  const env = {
+    REDIS_URL: redisUrl,
+    FAIRLANE_PREFIX: prefix,
+    FAIRLANE_WORKFLOW_MODULES: WORKFLOWS,
+    FAIRLANE_DOWNSTREAM_URL: o.downstreamUrl,
+    ...o.env,
+  };
+  const roles: RoleProcess[] = [];
+  for (let i = 0; i < o.workers.processes; i++) roles.push(spawnRole("exec", { ...env, FAIRLANE_CONCURRENCY: String(o.workers.concurrency) }));
+  roles.push(spawnRole("dispatcher", env));
+  if (o.backpressure) for (const r of ["health", "recovery"] as const) roles.push(spawnRole(r, env));
+  const cell = p.keys.cell("default");
+  const slots = o.workers.processes * o.workers.concurrency;
+  for (let i = 0; ; i++) {
+    const live = await p.redis.zrangebyscore(cell.poolWorkers("default"), `(${Date.now()}`, "+inf");
+    const conc = live.length ? await p.redis.hmget(cell.poolConcurrency("default"), ...live) : [];
+    if (conc.reduce((s, c) => s + Number(c ?? 0), 0) >= slots) break;
+    if (i > 600) throw new Error(`exec pool never reached ${slots} slots:\n${roles.map((r) => r.output().slice(-1500)).join("\n")}`);
+    await sleep(50);
+  }
+  if (o.backpressure)
+    for (let i = 0; i < 200 && (await p.redis.hget(cell.health("fhir-gateway"), "state")) !== "healthy"; i++) await sleep(100);
+  return {
+    name: "on",
+    async enqueue(tenant, items) {
+      const out: Enqueued[] = [];
+      for (let i = 0; i < items.length; i += 1000) {
+        const chunk = items.slice(i, i + 1000);
+        const at = Date.now();
+        const r = await p.admission.admitBulk(tenant, chunk.map((x) => ({ type: x.type, class: x.cls, payload: { ...x.payload, obs } })), "0".repeat(32));
+        if (r.rejected.length) throw new Error(`admission refused: ${JSON.stringify(r.rejected[0])}`);
+        for (const a of r.accepted) out.push({ id: a.id, tenant, cls: chunk[a.index]!.cls, at });
+      }
+      return out;
+    },
+    async idle() {
+      const [queued, slotsHeld] = await Promise.all([p.redis.get(cell.queued), p.redis.hlen(cell.slots)]);
+      let parked = 0;
+      for (const dep of await p.redis.smembers(cell.deps)) parked += await p.redis.zcard(cell.parked(dep));
+      return Number(queued ?? 0) === 0 && slotsHeld === 0 && parked === 0;
+    },
+    runs: () => readRuns(p.redis, obs),
+    async close() {
+      await Promise.all(roles.map((r) => r.stop()));
+      await p.close();
+    },
+  };
+}
+
+export async function plainBullmq(redisUrl: string, o: { workers: Workers; downstreamUrl: string; env?: Record<string, string> }): Promise<System> {
+  const prefix = `boff${randomBytes(3).toString("hex")}`;
+  const obs = `obs:{${prefix}}`;
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue("work", { connection, prefix });
+  const children: ChildProcess[] = [];
+  for (let i = 0; i < o.workers.processes; i++) {
+    const c = spawn(process.execPath, ["--import", "tsx", "test/bench/plainAgentWorker.ts"], {
+      env: { ...process.env, REDIS_URL: redisUrl, BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(o.workers.concurrency), BENCH_DOWNSTREAM_URL: o.downstreamUrl, ...o.env },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    process.on("exit", () => c.kill("SIGKILL"));
+    children.push(c);
+  }
+  await sleep(2500); // let the workers connect before the clock starts
+  let seq = 0;
+  return {
+    name: "off",
+    async enqueue(tenant, items) {
+      const out: Enqueued[] = [];
+      for (let i = 0; i < items.length; i += 1000) {
+        const chunk = items.slice(i, i + 1000);
+        const at = Date.now();
+        const jobs = chunk.map((x) => ({
+          name: x.type,
+          data: { tenant, cls: x.cls, payload: { ...x.payload, obs } },
+          // What the platform had: a few job-level retries with exponential backoff on top of the agent's own.
+          opts: { jobId: `j${++seq}`, attempts: 3, backoff: { type: "exponential", delay: 500 }, removeOnComplete: true, removeOnFail: true },
+        }));
+        await queue.addBulk(jobs);
+        for (const [k, j] of jobs.entries()) out.push({ id: j.opts.jobId, tenant, cls: chunk[k]!.cls, at });
+      }
+      return out;
+    },
+    async idle() {
+      const c = await queue.getJobCounts("waiting", "active", "delayed", "prioritized");
+      return Object.values(c).every((n) => n === 0);
+    },
+    runs: () => readRuns(connection, obs),
+    async close() {
+      await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once("exit", r), c.kill("SIGTERM"))))));
+      await queue.close();
+      await connection.quit();
+    },
+  };
+}
+
+/** Polls until the system is idle; false if `timeoutMs` passed first. */
+export async function waitIdle(s: System, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await s.idle()) return true;
+    await sleep(100);
+  }
+  return false;
+}

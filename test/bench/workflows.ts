@@ -1,0 +1,28 @@
+/**
+ * Benchmark workflow types, loaded into Fairlane's exec workers with
+ * FAIRLANE_WORKFLOW_MODULES. Each wraps real work in the benchmark's own
+ * observer (lib/observer.ts):
+ *   bench-prior-auth  the product's prior-auth agent (src/examples/priorAuth.ts):
+ *                     steps of fan-out tool calls through ctx.tool (gate, deadline,
+ *                     backpressure), THROTTLED-aware. payload as prior-auth's.
+ *   bench-sleep       holds its slot for payload.durationMs (a loan decision's
+ *                     duration, time-scaled), no tool calls.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { priorAuthAgent } from "../../src/examples/priorAuth.ts";
+import { defineWorkflow } from "../../src/workflows/registry.ts";
+import { observed } from "./lib/observer.ts";
+
+defineWorkflow(
+  "bench-prior-auth",
+  // The end record carries the THROTTLED signals the agent itself received.
+  (ctx) => observed(String(ctx.payload.obs), ctx.workflowId, ctx.tenant, ctx.class, () => priorAuthAgent(ctx), (r) => `throttled=${r.throttled}`),
+  { dependencies: ["fhir-gateway"] },
+);
+
+defineWorkflow("bench-sleep", (ctx) =>
+  observed(String(ctx.payload.obs), ctx.workflowId, ctx.tenant, ctx.class, async () => {
+    await sleep(Number(ctx.payload.durationMs ?? 0), undefined, { signal: ctx.signal });
+    return { ok: true };
+  }),
+);
