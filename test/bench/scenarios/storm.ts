@@ -16,6 +16,7 @@
 import type { PolicySpec } from "../../../src/tenancy/policy.ts";
 import { startDownstream } from "../lib/downstreamProcess.ts";
 import { steady } from "../lib/infra.ts";
+import { busyFraction, hostCpu } from "../procStats.ts";
 import { summarize, type Percentiles } from "../lib/stats.ts";
 import { fairlane, plainBullmq, waitIdle, type Enqueued, type Item, type System } from "../lib/systems.ts";
 
@@ -34,6 +35,8 @@ export interface StormRun {
   downstream: { capacity: number; peakInFlight: number; peakDemand: number; peakUtil: number; requests: number; rejected: number; failed: number; logicalCalls: number; batchPeakInFlight: number };
   batch: { workflows: number; completionSec: number; completed: number; failed: number; reruns: number; peakRunning: number };
   throttled: number;
+  /** The machine's CPU busy fraction during the no-storm and the storm phase (all processes share it). */
+  hostCpuBusy: { baseline: number; storm: number };
 }
 
 export interface StormResult {
@@ -101,17 +104,21 @@ async function runOne(system: "on" | "off", redisUrl: string, scale: number, qui
     const everyMs = 250;
     // 1. The trickle alone: the other tenants' normal latency on this system.
     const base: Enqueued[] = [];
+    const cpu0 = hostCpu();
     await trickle(sys, quick ? 4_000 : 8_000, everyMs, base);
+    const cpuBase = busyFraction(cpu0, hostCpu());
     if (!(await waitIdle(sys, 60_000))) throw new Error(`storm ${system}: the baseline did not drain`);
     await ds.reset();
 
     // 2. The storm: the whole batch at once, the trickle going on meanwhile.
     const n = Math.round(1200 * scale);
     const storm: Enqueued[] = [];
+    const cpu1 = hostCpu();
     const trickling = trickle(sys, quick ? 8_000 : 20_000, everyMs, storm);
     await new Promise((r) => setTimeout(r, 500));
     const batch = await sys.enqueue(BATCH, Array.from({ length: n }, () => ({ type: "bench-prior-auth", cls: "C", payload: { steps: 3, fanout: 6 } })));
     await trickling;
+    const cpuStorm = busyFraction(cpu1, hostCpu());
     if (!(await waitIdle(sys, quick ? 120_000 : 600_000))) throw new Error(`storm ${system}: the batch did not finish`);
     const runs = await sys.runs();
     const stats = await ds.stats();
@@ -149,6 +156,7 @@ async function runOne(system: "on" | "off", redisUrl: string, scale: number, qui
         peakRunning,
       },
       throttled,
+      hostCpuBusy: { baseline: cpuBase, storm: cpuStorm },
     };
   } finally {
     await sys.close();

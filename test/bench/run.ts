@@ -1,0 +1,92 @@
+/**
+ * npm run bench [-- --quick] [--json] [--only storm,loan,throughput,outage] [--out <dir>]
+ *
+ * Runs the four benchmark scenarios of issue 7 on the real system (a Redis of
+ * its own, real exec/dispatcher/health/recovery processes, the simulated
+ * downstream as its own process) and compares each with controls off, in one
+ * run. Prints one summary table; writes results.json and report.md to --out
+ * (default: docs/benchmarks for a full run, .fairlane/bench for --quick).
+ * With --json the last line printed is the results contract as one JSON object.
+ * Quick mode scales the scenarios down to finish in under 3 minutes on 2 cores.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { benchRedis } from "./lib/infra.ts";
+import { contract, markdown, summaryRows, table, type BenchResults } from "./lib/report.ts";
+import { runLoan } from "./scenarios/loan.ts";
+import { runOutage } from "./scenarios/outage.ts";
+import { runStorm } from "./scenarios/storm.ts";
+import { runThroughput } from "./scenarios/throughput.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    only: { type: "string", default: "storm,loan,throughput,outage" },
+    out: { type: "string" },
+  },
+});
+const SCENARIOS = ["storm", "loan", "throughput", "outage"] as const;
+const only = new Set(args.only!.split(",").map((s) => s.trim()));
+for (const s of only) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario "${s}" (one of ${SCENARIOS.join(", ")})`);
+const quick = args.quick!;
+const outDir = args.out ?? (quick ? ".fairlane/bench" : "docs/benchmarks");
+process.setMaxListeners(0); // one exit hook per child process this run starts
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+const redisVersion = () => {
+  try {
+    return /v=(\S+)/.exec(execFileSync("redis-server", ["--version"], { encoding: "utf8" }))?.[1] ?? "?";
+  } catch {
+    return "?";
+  }
+};
+
+const results: BenchResults = {
+  date: new Date().toISOString(),
+  mode: quick ? "quick" : "full",
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "?", memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, redis: redisVersion() },
+  seconds: 0,
+};
+const t0 = performance.now();
+const redis = await benchRedis();
+try {
+  if (only.has("storm")) {
+    log("1/4 fan-out storm (controls off, then on)...");
+    results.storm = await runStorm(redis.url, { quick });
+  }
+  if (only.has("loan")) {
+    log("2/4 loan-platform burst (off, then on)...");
+    results.loan = await runLoan(redis.url, { quick });
+  }
+  if (only.has("throughput")) {
+    log("3/4 throughput and scale...");
+    results.throughput = await runThroughput(redis.url, redis.pid, {
+      jobs: quick ? 3_000 : 20_000,
+      workers: 2,
+      concurrency: 50,
+      tenants: [10, 1_000, 10_000],
+      memoryWorkflows: quick ? 2_000 : 10_000,
+      gateMs: quick ? 1_500 : 5_000,
+      durabilityAdmissions: quick ? 1_000 : 5_000,
+    });
+  }
+  if (only.has("outage")) {
+    log("4/4 backpressure drill (off, then on)...");
+    results.outage = await runOutage(redis.url, { quick });
+  }
+} finally {
+  await redis.stop();
+}
+results.seconds = (performance.now() - t0) / 1000;
+
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, "results.json"), JSON.stringify({ contract: contract(results), results }, null, 2) + "\n");
+writeFileSync(join(outDir, "report.md"), markdown(results));
+console.log(`\nFairlane benchmark, ${results.mode} run, ${results.date}, ${results.seconds.toFixed(0)} s (report: ${join(outDir, "report.md")})\n`);
+console.log(table(["measure", "controls off", "controls on (Fairlane)", "bar"], summaryRows(results)));
+if (args.json) console.log(JSON.stringify(contract(results)));
+process.exit(0);
