@@ -1,10 +1,9 @@
 import { realpathSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadConfig } from "../src/lib/config.ts";
 import { createLogger } from "../src/observability/logger.ts";
-import { registry } from "../src/observability/metrics.ts";
+import { configureObservability, serveMetrics } from "../src/observability/metricsEndpoint.ts";
 import { openPlatform, type Platform } from "../src/platform.ts";
 
 /** True when this module is the process's entrypoint (not imported by workers/all.ts). */
@@ -20,7 +19,10 @@ export function isMain(moduleUrl: string): boolean {
  */
 export function runRole(role: string, start: (log: Logger) => Promise<() => Promise<void>>): void {
   const log = createLogger(role);
-  const started = start(log);
+  const started = (async () => {
+    configureObservability(loadConfig()); // who may scrape /metrics, the tenant-label cap
+    return start(log);
+  })();
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) process.exit(1);
@@ -51,26 +53,13 @@ export function runPlatformRole(role: string, start: (p: Platform, log: Logger) 
     const config = loadConfig();
     if (!config.REDIS_URL) throw new Error(`REDIS_URL is required for the ${role} role (npm start runs an embedded Redis)`);
     const p = await openPlatform(config, config.REDIS_URL, log);
+    // Before the role starts, so a metrics port nobody could read refuses the start with nothing running.
+    const metricsServer = config.FAIRLANE_METRICS_PORT === undefined ? undefined : await serveMetrics(config.FAIRLANE_METRICS_PORT, config.HOST, config.FAIRLANE_ADMIN_TOKEN, log);
     const r = await start(p, log);
-    const metricsServer = config.FAIRLANE_METRICS_PORT === undefined ? undefined : await serveMetrics(config.FAIRLANE_METRICS_PORT, config.HOST, log);
     return async () => {
       metricsServer?.close();
       await r.stop();
       await p.close();
     };
   });
-}
-
-/** Prometheus text on GET /metrics for roles without the api's HTTP server (bind to a private address). */
-async function serveMetrics(port: number, host: string, log: Logger): Promise<Server> {
-  const server = createServer(async (req, res) => {
-    if (req.url !== "/metrics") {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { "Content-Type": registry.contentType }).end(await registry.metrics());
-  });
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
-  log.info({ port: (server.address() as { port: number }).port }, "metrics listening");
-  return server;
 }

@@ -8,7 +8,7 @@ import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
 import { readWorkflow } from "../workflows/record.ts";
 import { waitingReason } from "../workflows/waiting.ts";
-import { traceIdOf } from "./trace.ts";
+import { producerContext } from "./trace.ts";
 
 export interface ProducerDeps {
   redis: Redis;
@@ -37,7 +37,7 @@ export function producerRouter(d: ProducerDeps): Router {
       const issues = fieldIssues(parsed.error);
       throw invalidRequest(`invalid bulk request: ${describeIssues(issues)}`, issues);
     }
-    const result = await d.admission.admitBulk(req.tenant!, parsed.data.workflows, traceIdOf(req));
+    const result = await d.admission.admitBulk(req.tenant!, parsed.data.workflows, producerContext(req));
     const allBackpressure =
       result.accepted.length === 0 && result.rejected.every((x) => x.error.code === "BACKPRESSURE");
     if (allBackpressure) {
@@ -53,7 +53,7 @@ export function producerRouter(d: ProducerDeps): Router {
   });
 
   r.post("/workflows", json(d.bodyLimit), async (req, res) => {
-    const { status, body } = await d.admission.admitOne(req.tenant!, requireBody(req), traceIdOf(req));
+    const { status, body } = await d.admission.admitOne(req.tenant!, requireBody(req), producerContext(req));
     if (body.duplicate) res.setHeader("Idempotent-Replayed", "true");
     res.status(status).json(body);
   });

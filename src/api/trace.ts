@@ -1,9 +1,12 @@
-import { randomBytes } from "node:crypto";
+import type { Context } from "@opentelemetry/api";
 import type { Request } from "express";
+import { activeOr, contextFromTraceparent } from "../observability/tracing.ts";
 
-/** The W3C trace id of the producer's request (traceparent header), or a new one. */
-export function traceIdOf(req: Request): string {
-  const tp = req.headers.traceparent;
-  const m = typeof tp === "string" ? /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(tp) : null;
-  return m && m[1] !== "0".repeat(32) ? m[1]! : randomBytes(16).toString("hex");
+/**
+ * The trace a producer's request continues: the active span when HTTP
+ * instrumentation made one (it has already read the headers), else the
+ * request's W3C `traceparent` header, else none (admission starts a trace).
+ */
+export function producerContext(req: Request): Context {
+  return activeOr(contextFromTraceparent(req.headers.traceparent));
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { context, SpanKind, trace, type Context } from "@opentelemetry/api";
 import { WaitingError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -8,6 +9,8 @@ import { finishRun, requeueRun, startRun, type FinishInput } from "../../queues/
 import type { IngressJobData } from "../admission/admit.ts";
 import type { Clock } from "../lib/clock.ts";
 import { metrics } from "../observability/metrics.ts";
+import { tenantLabel } from "../observability/tenantLabel.ts";
+import { ATTR, contextFromTraceparent, endSpan, tracer } from "../observability/tracing.ts";
 import { createContext } from "../runtime/context.ts";
 import type { HealthCache } from "../backpressure/healthCache.ts";
 import type { TenantBudget } from "../runtime/budget.ts";
@@ -53,25 +56,69 @@ export interface RunDeps {
 /** Error codes a handler may throw to end its workflow with that code rather than WORKFLOW_ERROR. */
 const RUNTIME_CODES = new Set(["DEADLINE_EXCEEDED", "BUDGET_EXCEEDED", "RATE_LIMITED", "TOOL_NOT_ALLOWED", "THROTTLED"]);
 
+/**
+ * The run in a `fairlane.workflow.run` span, a child of the context admission
+ * stored with the workflow (the producer's trace), ended with its outcome.
+ */
 export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, job: Job, token: string): Promise<unknown> {
+  const data = job.data as IngressJobData;
+  const span = tracer.startSpan(
+    "fairlane.workflow.run",
+    { kind: SpanKind.CONSUMER, attributes: { [ATTR.tenant]: data.tenant, [ATTR.cls]: data.class, [ATTR.workflowId]: job.id!, [ATTR.type]: data.type } },
+    contextFromTraceparent(data.traceparent),
+  );
+  const outcome: RunOutcome = {};
+  try {
+    // Passed down as well as made active: without an SDK's context manager nothing is "active".
+    const runCtx = trace.setSpan(context.active(), span);
+    return await context.with(runCtx, () => runIn(d, cellName, cell, job, token, runCtx, outcome));
+  } catch (err) {
+    outcome.value ??= err instanceof WaitingError ? "handed_back" : "error";
+    throw err;
+  } finally {
+    endSpan(span, outcome.error, { "fairlane.outcome": outcome.value ?? "unknown" });
+  }
+}
+
+interface RunOutcome {
+  value?: string;
+  /** An error code: the span's status is ERROR. */
+  error?: string;
+}
+
+async function runIn(d: RunDeps, cellName: string, cell: CellKeys, job: Job, token: string, runCtx: Context, outcome: RunOutcome): Promise<unknown> {
+  const span = trace.getSpan(runCtx)!;
   const id = job.id!;
   const data = job.data as IngressJobData;
   const runId: string = randomUUID();
+  const tenant = tenantLabel(data.tenant, data.policy.tier); // once per run: inc and dec use the same series
   const log = () => d.log.child({ tenant: data.tenant, workflowId: id, class: data.class });
+  let startedAt: number | undefined;
   const finish = (f: Omit<FinishInput, "id" | "now" | "runId" | "recordTtlSec">, run = runId) => {
-    metrics.runs.inc({ tenant: data.tenant, class: data.class, outcome: f.error?.code ?? f.state });
+    outcome.value = f.error?.code ?? f.state;
+    if (f.state === "failed") outcome.error = f.error?.code;
+    metrics.runs.inc({ tenant, class: data.class, outcome: outcome.value });
+    if (startedAt !== undefined) metrics.runSeconds.observe({ class: data.class }, (d.clock.now() - startedAt) / 1000);
     if (f.error?.code === "DEADLINE_EXCEEDED") metrics.deadlineExpired.inc({ tier: data.policy.tier, where: run === "" ? "queued" : "running" });
     return finishRun(d.redis, cell, { id, now: d.clock.now(), runId: run, recordTtlSec: d.recordTtlSec, ...f });
   };
   const handBack = async (reason: string, started: boolean): Promise<never> => {
+    outcome.value = reason;
+    if (startedAt !== undefined) metrics.runSeconds.observe({ class: data.class }, (d.clock.now() - startedAt) / 1000);
     const r = await requeueRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, reason, started });
     log().info({ reason, outcome: r }, "handed back to ingress");
     throw new WaitingError();
   };
 
-  const start = await startRun(d.redis, cell, id, d.clock.now(), runId, d.workerId);
+  // Sent together (one round trip): startedAt is read before startRun sets it, so a
+  // workflow's first start is told from a resumed one (preempted, parked, crashed).
+  const [firstStart, start] = await Promise.all([
+    d.redis.hexists(cell.workflow(id), "startedAt").then((n) => n === 0),
+    startRun(d.redis, cell, id, d.clock.now(), runId, d.workerId),
+  ]);
   switch (start.kind) {
     case "final":
+      outcome.value = "skipped";
       return { skipped: start.state };
     case "cancel":
       await finish({ state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer" } }, "");
@@ -85,7 +132,20 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
       return handBack("noslot", false);
   }
 
-  metrics.deadlinePhase.inc({ tenant: data.tenant, phase: "queue_wait" }, Math.max(0, d.clock.now() - data.enqueuedAt) / 1000);
+  startedAt = d.clock.now();
+  const queuedMs = Math.max(0, startedAt - data.enqueuedAt);
+  // The exec job's timestamp is the dispatch instant (the dispatch script writes it).
+  const poolWaitMs = Math.max(0, startedAt - job.timestamp);
+  metrics.deadlinePhase.inc({ tenant, phase: "queue_wait" }, queuedMs / 1000);
+  metrics.poolWait.observe({ tenant }, poolWaitMs / 1000);
+  if (firstStart) {
+    metrics.enqueueToStart.observe({ class: data.class }, queuedMs / 1000);
+    metrics.enqueueToStartByTenant.observe({ tenant, class: data.class }, queuedMs / 1000);
+  }
+  if (span.isRecording()) {
+    span.setAttributes({ "fairlane.attempt": start.attempts, "fairlane.pool": d.pool, "fairlane.queue_wait_ms": queuedMs, "fairlane.pool_wait_ms": poolWaitMs });
+    if (start.deadlineAt !== null) span.setAttribute(ATTR.remainingMs, Math.max(0, start.deadlineAt - startedAt));
+  }
   const handler = workflowHandler(job.name);
   if (!handler) {
     await finish({ state: "failed", error: { code: "UNKNOWN_WORKFLOW_TYPE", message: `no handler is registered for type "${job.name}"` } });
@@ -109,6 +169,7 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
       payload: data.payload,
       deadlineAt,
       traceId: data.traceId,
+      trace: runCtx,
       attempt: start.attempts,
       policy: data.policy,
       signal: controller.signal,
@@ -138,7 +199,9 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   if (reason === "preempted" || reason === "shutdown") return handBack(reason, true);
   if (reason === "park" && parkOn) {
     const r = await parkRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, started: true, ...parkOn });
-    metrics.runs.inc({ tenant: data.tenant, class: data.class, outcome: "parked" });
+    outcome.value = "parked";
+    metrics.runs.inc({ tenant, class: data.class, outcome: "parked" });
+    metrics.runSeconds.observe({ class: data.class }, (d.clock.now() - startedAt) / 1000);
     metrics.parkedTotal.inc({ dependency: parkOn.dependency, where: "run" });
     log().info({ dependency: parkOn.dependency, outcome: r }, "parked: dependency not healthy");
     throw new WaitingError();

@@ -53,8 +53,17 @@ const EnvSchema = z.object({
   FAIRLANE_RECOVERY_STABLE_MS: int(10_000),
   FAIRLANE_RECOVERY_RATE: z.coerce.number().positive().default(20),
   FAIRLANE_RECOVERY_MAX_WAVE: z.coerce.number().int().min(1).default(50),
-  // dispatcher / exec roles: serve /metrics on this port when set
+  // dispatcher / exec / health / recovery roles: serve /metrics on this port when set
   FAIRLANE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  // who may read /metrics (docs/observability.md): `admin` needs the admin token or, when set,
+  // the read-only FAIRLANE_METRICS_TOKEN; `none` serves it to anyone who can reach it
+  FAIRLANE_METRICS_AUTH: z.enum(["admin", "none"]).default("admin"),
+  FAIRLANE_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  // metric cardinality: at most this many tenants get their own `tenant` label value; the rest
+  // aggregate into _other_<tier> (src/observability/tenantLabel.ts). FAIRLANE_METRICS_TENANTS
+  // (comma-separated) always get their own, within the cap.
+  FAIRLANE_METRICS_MAX_TENANTS: z.coerce.number().int().min(0).max(5000).default(100),
+  FAIRLANE_METRICS_TENANTS: z.string().default(""),
 });
 
 export type Config = z.infer<typeof EnvSchema>;

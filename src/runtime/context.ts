@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
+import { context, ROOT_CONTEXT, SpanKind, trace, type Context } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../../queues/keys.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -14,6 +15,8 @@ import { modelTier, modelTimeBox, streamModel, type ModelRequest, type ModelResu
 import type { HealthCache } from "../backpressure/healthCache.ts";
 import { runInline, type CpuPool, type CpuTaskName } from "./cpuPool.ts";
 import { metrics } from "../observability/metrics.ts";
+import { tenantLabel } from "../observability/tenantLabel.ts";
+import { activeOr, ATTR, endSpan, tracer } from "../observability/tracing.ts";
 import type { ToolGate } from "./toolGate.ts";
 import { defaultTransient, toolDefinition, type ToolResult } from "./tools.ts";
 
@@ -44,6 +47,8 @@ export interface RunInfo {
   payload: Record<string, unknown>;
   deadlineAt: number | null;
   traceId: string;
+  /** The run span's context: tool-call spans are its children (src/observability/tracing.ts). */
+  trace?: Context;
   attempt: number;
   policy: RuntimePolicy;
   signal: AbortSignal;
@@ -57,10 +62,15 @@ interface StepScope {
 }
 
 /** The running workflow, for code deep in a call stack or in background work it started. */
-const current = new AsyncLocalStorage<{ ctx: WorkflowContext; scope: StepScope }>();
+const current = new AsyncLocalStorage<{ ctx: WorkflowContext; scope: StepScope; toolTrace?: Context }>();
 
 export function currentWorkflow(): WorkflowContext | undefined {
   return current.getStore()?.ctx;
+}
+
+/** The trace context of the tool call running now (its span), for tools that propagate it (httpTool). */
+export function currentToolCallTrace(): Context | undefined {
+  return current.getStore()?.toolTrace;
 }
 
 export interface RunTracking {
@@ -90,11 +100,30 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
   const rootScope: StepScope = { step: "-", calls: 0 };
   const remainingMs = () => (r.deadlineAt === null ? Infinity : Math.max(0, r.deadlineAt - d.clock.now()));
   const scope = () => current.getStore()?.scope ?? rootScope;
+  const tenant = tenantLabel(r.tenant, r.policy.tier); // once per run: inc and dec use the same series
+  const runTrace = r.trace ?? ROOT_CONTEXT;
 
+  /** One call in a `fairlane.tool_call` span, a child of the run (or of the handler's active span). */
   async function callTool<R>(name: string, args: unknown, opts: { signal?: AbortSignal } = {}): Promise<ToolResult<R>> {
-    const result = await callToolOnce<R>(name, args, opts);
-    metrics.toolCalls.inc({ tenant: r.tenant, outcome: result.ok ? "ok" : result.code });
-    return result;
+    const span = tracer.startSpan("fairlane.tool_call", { kind: SpanKind.CLIENT }, activeOr(runTrace));
+    if (span.isRecording()) {
+      const left = remainingMs();
+      span.setAttributes({ [ATTR.tenant]: r.tenant, [ATTR.cls]: r.cls, [ATTR.workflowId]: r.workflowId, "tool.name": name });
+      if (left !== Infinity) span.setAttribute(ATTR.remainingMs, left);
+    }
+    const spanCtx = trace.setSpan(activeOr(runTrace), span);
+    let result: ToolResult<R> | undefined;
+    try {
+      const store = current.getStore();
+      result = await current.run({ ctx: store?.ctx ?? ctx, scope: scope(), toolTrace: spanCtx }, () =>
+        context.with(spanCtx, () => callToolOnce<R>(name, args, opts)),
+      );
+      return result;
+    } finally {
+      const code = result === undefined ? "INTERNAL" : result.ok ? undefined : result.code;
+      metrics.toolCalls.inc({ tenant, outcome: code ?? "ok" });
+      endSpan(span, code, result?.ok ? { "fairlane.tool.attempts": result.attempts, "fairlane.gate.wait_ms": result.waitedMs } : undefined);
+    }
   }
 
   async function callToolOnce<R>(name: string, args: unknown, opts: { signal?: AbortSignal }): Promise<ToolResult<R>> {
@@ -130,8 +159,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       waitTimeoutMs: r.policy.toolWaitTimeoutMs,
       signal,
     });
-    metrics.gateWait.observe({ tenant: r.tenant }, permit.waitedMs / 1000);
-    metrics.deadlinePhase.inc({ tenant: r.tenant, phase: "gate_wait" }, permit.waitedMs / 1000);
+    metrics.gateWait.observe({ tenant }, permit.waitedMs / 1000);
+    metrics.deadlinePhase.inc({ tenant, phase: "gate_wait" }, permit.waitedMs / 1000);
     if (!permit.ok) {
       if (permit.code === "THROTTLED") {
         hint.throttled();
@@ -177,8 +206,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     );
     tracking.active.add(call);
     const started = d.clock.now();
-    metrics.toolCallsInFlight.inc({ tenant: r.tenant });
-    metrics.toolCallCeiling.set({ tenant: r.tenant }, r.policy.mctc);
+    metrics.toolCallsInFlight.inc({ tenant });
+    if (tenant === r.tenant) metrics.toolCallCeiling.set({ tenant }, r.policy.mctc); // an _other_ aggregate has no one ceiling
     try {
       const value = await call;
       if (cost > 0) {
@@ -202,8 +231,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       return { ok: false, code: "TOOL_ERROR", tool: name, message: e?.message ?? String(err) };
     } finally {
       tracking.active.delete(call);
-      metrics.toolCallsInFlight.dec({ tenant: r.tenant });
-      metrics.deadlinePhase.inc({ tenant: r.tenant, phase: "tool" }, (d.clock.now() - started) / 1000);
+      metrics.toolCallsInFlight.dec({ tenant });
+      metrics.deadlinePhase.inc({ tenant, phase: "tool" }, (d.clock.now() - started) / 1000);
       await d.gate.release(permit.permit);
     }
   }
@@ -272,6 +301,6 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
   return {
     ctx,
     tracking,
-    run: (fn) => current.run({ ctx, scope: rootScope }, fn),
+    run: (fn) => current.run({ ctx, scope: rootScope }, () => context.with(activeOr(runTrace), fn)),
   };
 }

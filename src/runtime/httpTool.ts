@@ -1,3 +1,6 @@
+import { context, isSpanContextValid, propagation, trace } from "@opentelemetry/api";
+import { formatTraceparent } from "../observability/tracing.ts";
+import { currentToolCallTrace } from "./context.ts";
 import { defineTool, type ToolCallContext, type ToolDefinition } from "./tools.ts";
 
 /** An HTTP answer a retry may help with (5xx, 429) or a network failure. */
@@ -15,9 +18,10 @@ export class TransientHttpError extends Error {
 /**
  * Defines a tool that calls an HTTP endpoint with fetch. Every request carries
  * the workflow's absolute deadline (`X-Request-Deadline`, ISO 8601), the call's
- * `Idempotency-Key`, the trace id (`traceparent`) and the tenant
- * (`X-Tenant-Id`), and is aborted by the call's signal — at the deadline at
- * the latest, so no request outlives its workflow.
+ * `Idempotency-Key`, the W3C trace context of its `fairlane.tool_call` span
+ * (`traceparent`; plus `tracestate`/baggage when an SDK registers a
+ * propagator) and the tenant (`X-Tenant-Id`), and is aborted by the call's
+ * signal — at the deadline at the latest, so no request outlives its workflow.
  */
 export function httpTool<A extends Record<string, unknown>>(o: {
   name: string;
@@ -36,8 +40,9 @@ export function httpTool<A extends Record<string, unknown>>(o: {
       const headers: Record<string, string> = {
         "Idempotency-Key": ctx.idempotencyKey,
         "X-Tenant-Id": ctx.tenant,
-        traceparent: `00-${ctx.traceId}-${"0".repeat(15)}1-01`,
+        traceparent: traceparentOf(ctx),
       };
+      propagation.inject(currentToolCallTrace() ?? context.active(), headers); // a no-op without an SDK
       if (ctx.deadlineAt !== null) headers["X-Request-Deadline"] = new Date(ctx.deadlineAt).toISOString();
       const method = o.method ?? "POST";
       let res: Response;
@@ -58,4 +63,10 @@ export function httpTool<A extends Record<string, unknown>>(o: {
       return text ? (JSON.parse(text) as unknown) : null;
     },
   });
+}
+
+/** The tool-call span's context; outside a tool call (a direct run), the workflow's trace id. */
+function traceparentOf(ctx: ToolCallContext): string {
+  const sc = trace.getSpanContext(currentToolCallTrace() ?? context.active());
+  return sc && isSpanContextValid(sc) ? formatTraceparent(sc) : `00-${ctx.traceId}-${"0".repeat(15)}1-01`;
 }

@@ -1,3 +1,4 @@
+import { SpanKind } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
@@ -6,6 +7,7 @@ import { reconcileSlots } from "../../queues/lua/reconcileSlots.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { PolicyRegistry } from "../tenancy/registry.ts";
 import { metrics } from "../observability/metrics.ts";
+import { tracer } from "../observability/tracing.ts";
 import { DEFAULT_SHARES } from "./policy/shares.ts";
 import { TenantSync } from "./tenantSync.ts";
 
@@ -111,13 +113,18 @@ export class Dispatcher {
       const cell = this.keys.cell(cellName);
       for (const pool of await this.redis.smembers(cell.pools)) {
         ignored += await this.redis.zcount(cell.preempting(pool), "-inf", this.clock.now() - this.opts.ignoredAfterMs);
+        const began = performance.now();
+        const beganAt = Date.now();
         const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), this.scriptOpts);
+        metrics.dispatchSeconds.observe((performance.now() - began) / 1000);
         this.stats.moved += r.moved;
         this.stats.expired += r.expired;
-        metrics.dispatched.inc(r.moved);
+        if (r.moved) metrics.dispatched.inc({ pool }, r.moved);
         this.stats.parked += r.parked;
         if (r.parked) metrics.parkedTotal.inc({ dependency: "any", where: "dispatch" }, r.parked);
         if (r.expired) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, r.expired);
+        if (r.preempted) metrics.preempted.inc({ pool }, r.preempted);
+        if (r.moved || r.expired || r.parked || r.preempted) this.traceCall(cellName, pool, r, beganAt);
         this.stats.preempted += r.preempted;
         if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");
         if (r.moved >= this.opts.maxMoves) more = true;
@@ -138,8 +145,30 @@ export class Dispatcher {
       released += await reconcileSlots(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.reconcileGraceMs, this.opts.recordTtlSec);
     }
     if (released) this.log.warn({ released }, "reconciler released slots of runs that were gone");
+    metrics.reconciled.inc(released);
     this.stats.reconciled += released;
     return released;
+  }
+
+  /**
+   * A `fairlane.dispatch` span for a call that changed something, written after
+   * the fact (idle passes make none). Its own trace: one call moves up to
+   * maxMoves workflows of many tenants, and the script returns counts, not ids.
+   */
+  private traceCall(cell: string, pool: string, r: DispatchResult, startTime: number): void {
+    const span = tracer.startSpan("fairlane.dispatch", { kind: SpanKind.INTERNAL, startTime, root: true });
+    if (span.isRecording())
+      span.setAttributes({
+        "fairlane.cell": cell,
+        "fairlane.pool": pool,
+        "fairlane.dispatch.moved": r.moved,
+        "fairlane.dispatch.expired": r.expired,
+        "fairlane.dispatch.parked": r.parked,
+        "fairlane.dispatch.preempted": r.preempted,
+        "fairlane.pool.capacity": r.capacity,
+        "fairlane.pool.used": r.used,
+      });
+    span.end();
   }
 
   private async syncPolicies(): Promise<void> {
