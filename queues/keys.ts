@@ -56,6 +56,15 @@
  *   <cell>:deps                    SET dependency names seen (probes, tools, parked workflows)
  *   <cell>:parked:<dep>            ZSET parked workflow id -> parkedAt (recovery takes the oldest first)
  *   <cell>:wfdeps                  HASH workflow type -> the dependencies it declares (comma-separated)
+ *   <cell>:ev:<bucketStartMs>      HASH one 10 s bucket of the cell's usage events, field "<tenant>|<name>":
+ *                                  l<b> first starts whose enqueue->start latency fell in histogram bucket b
+ *                                  (<= 2^b ms; startRun-2.lua), thr THROTTLED tool calls (acquirePermit-7.lua
+ *                                  queue full; src/runtime/toolGate.ts wait timeout), acq permits granted and
+ *                                  gw their summed gate wait ms (acquirePermit-7.lua). EXPIRE 20 min.
+ *                                  Read by src/observability/usageSnapshot.ts (dashboard, capacity rollups).
+ *   <cell>:usage:<periodStartMs>   HASH one 10-minute capacity rollup: tenant -> JSON evidence (starts, throttled,
+ *                                  acquired, gate wait, samples at cap with backlog, peaks). EXPIRE 8 days.
+ *   <cell>:usage:lock:<periodStartMs>  STRING SET NX by the api process that writes that rollup (one writer)
  */
 
 export type WorkflowClass = "A" | "B" | "C";
@@ -110,6 +119,11 @@ export interface CellKeys {
   deps: string;
   parked(dep: string): string;
   workflowDeps: string;
+  /** One 10 s bucket of usage events (`bucketStart` = epoch ms, a multiple of 10,000). */
+  usageEvents(bucketStart: number): string;
+  /** One 10-minute capacity rollup and the lock naming its one writer. */
+  usageRollup(periodStart: number): string;
+  usageRollupLock(periodStart: number): string;
 }
 
 export interface Keys {
@@ -185,5 +199,8 @@ function cellKeys(root: string, cell: string): CellKeys {
     deps: `${own}:deps`,
     parked: (dep) => `${own}:parked:${dep}`,
     workflowDeps: `${own}:wfdeps`,
+    usageEvents: (b) => `${own}:ev:${b}`,
+    usageRollup: (p) => `${own}:usage:${p}`,
+    usageRollupLock: (p) => `${own}:usage:lock:${p}`,
   };
 }

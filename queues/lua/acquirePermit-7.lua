@@ -12,10 +12,15 @@
   KEYS[4] Class C waiters zset (id -> FIFO seq)
   KEYS[5] waiter expiry zset (id -> expires at)
   KEYS[6] FIFO sequence
+  KEYS[7] usage-event bucket of `now` (<cell>:ev:<bucketStart>): counts
+          "<tenant>|acq" and "<tenant>|gw" (wait ms) when a permit is granted,
+          "<tenant>|thr" when the queue is full (THROTTLED)
 
   ARGV[1] permit / waiter id   ARGV[2] 1 when the caller is Class C
   ARGV[3] now   ARGV[4] lease until   ARGV[5] wait until (if it has to queue)
   ARGV[6] mctc   ARGV[7] mctcBatch   ARGV[8] queue depth
+  ARGV[9] when the caller began waiting (epoch ms)   ARGV[10] tenant
+  ARGV[11] usage-event bucket TTL (seconds)
 
   Returns {"acquired"} | {"queued", position} | {"waiting", position} | {"full", queued}
 ]]
@@ -50,6 +55,10 @@ if can then
   if isC then rcall("ZADD", KEYS[2], ARGV[4], id) end
   rcall("ZREM", queue, id)
   rcall("ZREM", KEYS[5], id)
+  rcall("HINCRBY", KEYS[7], ARGV[10] .. "|acq", 1)
+  local waited = now - tonumber(ARGV[9])
+  if waited > 0 then rcall("HINCRBY", KEYS[7], ARGV[10] .. "|gw", waited) end
+  rcall("EXPIRE", KEYS[7], ARGV[11])
   return { "acquired" }
 end
 if rank then
@@ -57,7 +66,11 @@ if rank then
   return { "waiting", rank }
 end
 local queued = rcall("ZCARD", KEYS[3]) + rcall("ZCARD", KEYS[4])
-if queued >= tonumber(ARGV[8]) then return { "full", queued } end
+if queued >= tonumber(ARGV[8]) then
+  rcall("HINCRBY", KEYS[7], ARGV[10] .. "|thr", 1)
+  rcall("EXPIRE", KEYS[7], ARGV[11])
+  return { "full", queued }
+end
 rcall("ZADD", queue, rcall("INCR", KEYS[6]), id)
 rcall("ZADD", KEYS[5], ARGV[5], id)
 return { "queued", position }

@@ -1,9 +1,10 @@
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../keys.ts";
+import { BUCKET_TTL_SEC, bucketStart } from "../../src/observability/usageBuckets.ts";
 import { LuaScript } from "./script.ts";
 
 /** Typed wrappers of the tool gate's two scripts. */
-const acquire = new LuaScript("acquirePermit-6.lua");
+const acquire = new LuaScript("acquirePermit-7.lua");
 const release = new LuaScript("releasePermit-5.lua");
 
 export interface GateLimits {
@@ -21,17 +22,23 @@ export async function acquirePermit(
   redis: Redis,
   cell: CellKeys,
   tenant: string,
-  a: { id: string; batch: boolean; now: number; leaseUntil: number; waitUntil: number; limits: GateLimits },
+  a: { id: string; batch: boolean; now: number; leaseUntil: number; waitUntil: number; limits: GateLimits; waitStartedAt?: number },
 ): Promise<AcquireOutcome> {
   const g = cell.gate(tenant);
   const [kind, n] = await acquire.run<[string, number?]>(
     redis,
-    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq],
-    [a.id, a.batch ? 1 : 0, a.now, a.leaseUntil, a.waitUntil, a.limits.mctc, a.limits.mctcBatch, a.limits.depth],
+    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq, cell.usageEvents(bucketStart(a.now))],
+    [a.id, a.batch ? 1 : 0, a.now, a.leaseUntil, a.waitUntil, a.limits.mctc, a.limits.mctcBatch, a.limits.depth, a.waitStartedAt ?? a.now, tenant, BUCKET_TTL_SEC],
   );
   if (kind === "acquired") return { kind };
   if (kind === "full") return { kind, queued: Number(n) };
   return { kind: kind as "queued" | "waiting", position: Number(n) };
+}
+
+/** Counts a THROTTLED that the caller decided (its wait timed out) in the usage-event bucket. */
+export async function recordGateThrottle(redis: Redis, cell: CellKeys, tenant: string, now: number): Promise<void> {
+  const key = cell.usageEvents(bucketStart(now));
+  await redis.multi().hincrby(key, `${tenant}|thr`, 1).expire(key, BUCKET_TTL_SEC).exec();
 }
 
 export async function releasePermit(redis: Redis, cell: CellKeys, tenant: string, id: string): Promise<boolean> {

@@ -1,10 +1,11 @@
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../keys.ts";
 import { execQueue } from "../names.ts";
+import { BUCKET_TTL_SEC, bucketStart } from "../../src/observability/usageBuckets.ts";
 import { LuaScript } from "./script.ts";
 
 /** Typed wrappers of the three scripts an exec worker calls around one run. */
-const start = new LuaScript("startRun-1.lua");
+const start = new LuaScript("startRun-2.lua");
 const finish = new LuaScript("finishRun-1.lua");
 const requeue = new LuaScript("requeueRun-4.lua");
 
@@ -14,7 +15,7 @@ export type StartOutcome =
   | { kind: "cancel" | "expired" | "yield" | "noslot" };
 
 export async function startRun(redis: Redis, cell: CellKeys, id: string, now: number, runId: string, workerId: string): Promise<StartOutcome> {
-  const r = await start.run<[string, string?, number?]>(redis, [cell.workflow(id)], [id, now, runId, workerId, cell.own]);
+  const r = await start.run<[string, string?, number?]>(redis, [cell.workflow(id), cell.usageEvents(bucketStart(now))], [id, now, runId, workerId, cell.own, BUCKET_TTL_SEC]);
   if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]) };
   if (r[0] === "final") return { kind: "final", state: r[1] ?? "missing" };
   return { kind: r[0] as "cancel" | "expired" | "yield" | "noslot" };

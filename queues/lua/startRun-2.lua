@@ -8,12 +8,18 @@
     {"noslot"}           its slot lease is gone (reconciled): hand it back
     {"run", deadlineAt, attempts}  it is now running with run id ARGV[3]
 
+  On the first start it also counts the enqueue->start latency in the cell's
+  usage-event bucket (one HINCRBY of "<tenant>|l<b>", b the smallest with
+  latency <= 2^b ms; mirrored by src/observability/usageBuckets.ts).
+
   KEYS[1]  workflow record
+  KEYS[2]  usage-event bucket of `now` (<cell>:ev:<bucketStart>)
   ARGV[1]  workflow id   ARGV[2] now   ARGV[3] run id   ARGV[4] worker id
   ARGV[5]  cell own-key prefix (for the slot lease)
+  ARGV[6]  usage-event bucket TTL (seconds)
 ]]
 local rcall = redis.call
-local r = rcall("HMGET", KEYS[1], "state", "cancelRequested", "deadlineAt", "preemptRequested")
+local r = rcall("HMGET", KEYS[1], "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt")
 local state = r[1]
 if not state then return { "final", "missing" } end
 if state == "completed" or state == "failed" or state == "cancelled" then return { "final", state } end
@@ -22,7 +28,15 @@ if r[2] then return { "cancel" } end
 local now = tonumber(ARGV[2])
 if r[3] and tonumber(r[3]) <= now then return { "expired" } end
 if r[4] then return { "yield" } end
-rcall("HSETNX", KEYS[1], "startedAt", now)
+if rcall("HSETNX", KEYS[1], "startedAt", now) == 1 and r[5] and r[6] then
+  local latency, b, v = now - tonumber(r[6]), 0, 1
+  while v < latency and b < 23 do
+    v = v * 2
+    b = b + 1
+  end
+  rcall("HINCRBY", KEYS[2], r[5] .. "|l" .. b, 1)
+  rcall("EXPIRE", KEYS[2], ARGV[6])
+end
 rcall("HSET", KEYS[1], "state", "running", "runStartedAt", now, "runId", ARGV[3], "worker", ARGV[4])
 local attempts = rcall("HINCRBY", KEYS[1], "attempts", 1)
 return { "run", r[3] or "", attempts }

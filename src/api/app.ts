@@ -15,8 +15,11 @@ import type { HealthStore } from "../backpressure/healthStore.ts";
 import type { AuditLog } from "./audit.ts";
 import { adminAuth, tenantAuth } from "./auth.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
-import { registry } from "../observability/metrics.ts";
+import { metricsAuth, metricsHandler } from "../observability/metricsEndpoint.ts";
 import { producerRouter } from "./producer.ts";
+import { operatorAdminRouter } from "./operatorAdmin.ts";
+import { startUsageService } from "../observability/usageService.ts";
+import { DASHBOARD_PATH, tenantDashboardRouter } from "../../dashboard/tenantDashboard.ts";
 
 export interface AppDeps {
   redis: Redis;
@@ -41,6 +44,7 @@ export interface AppDeps {
  *   /v1/workflows...              producers, tenant API key
  *   /v1/admin/...                 admin token
  *   /admin/queues                 Bull Board, admin token or Basic auth
+ *   /dashboard                    Tenant Concurrency Dashboard, admin token or Basic auth
  *   /metrics                      Prometheus text format, admin token
  */
 export function createApp(d: AppDeps): Express {
@@ -77,16 +81,15 @@ export function createApp(d: AppDeps): Express {
   });
 
   const admin = adminAuth(d.adminToken);
-  // Prometheus scrapes with the admin token as a bearer token.
-  app.get("/metrics", admin, async (_req, res) => {
-    res.setHeader("Content-Type", registry.contentType);
-    res.send(await registry.metrics());
-  });
+  const usage = startUsageService({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry });
+  // Prometheus scrapes with the admin token or FAIRLANE_METRICS_TOKEN (FAIRLANE_METRICS_AUTH=none: open).
+  app.get("/metrics", metricsAuth(d.adminToken), metricsHandler);
   app.use(
     "/v1/admin",
     admin,
     adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }),
     backpressureAdminRouter({ redis: d.redis, keys: d.keys, health: d.health, audit: d.audit, clock: d.clock, cell: "default", recordTtlSec: d.recordTtlSec }),
+    operatorAdminRouter({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry, audit: d.audit, usage, recordTtlSec: d.recordTtlSec }),
     notFoundHandler,
   );
   app.use(
@@ -102,6 +105,7 @@ export function createApp(d: AppDeps): Express {
     }),
   );
   app.use(BULL_BOARD_PATH, admin, d.bullBoard.router);
+  app.use(DASHBOARD_PATH, admin, tenantDashboardRouter());
 
   app.use(notFoundHandler);
   app.use(errorHandler(d.log));

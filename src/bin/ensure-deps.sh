@@ -2,7 +2,10 @@
 # Installs what npm start and npm test need on a fresh machine, and says so:
 #   - npm dependencies, exactly as pinned in package-lock.json (npm ci), when
 #     node_modules is missing or older than the lockfile;
-#   - Debian's redis-server, when none is on PATH and REDIS_URL is unset.
+#   - Debian's redis-server, when none is on PATH and REDIS_URL is unset;
+#   - Debian's chromium, when FAIRLANE_NEED_CHROMIUM=1 and none is on PATH (the
+#     dashboard's browser test drives it with playwright-core; FAIRLANE_CHROMIUM
+#     names another binary).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,4 +24,12 @@ if [ -z "${REDIS_URL:-}" ] || [ "${FAIRLANE_NEED_REDIS_SERVER:-}" = 1 ]; then
     # The package may start a system-wide server; Fairlane runs its own.
     ($SUDO service redis-server stop || true) >/dev/null 2>&1
   fi
+fi
+
+if [ "${FAIRLANE_NEED_CHROMIUM:-}" = 1 ] && [ -z "${FAIRLANE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "fairlane: chromium not found; installing Debian's chromium package (for the dashboard's browser test)..." >&2
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >&2
 fi

@@ -2,9 +2,19 @@
 /**
  * The Fairlane CLI (`npm run fairlane -- <command>`).
  *   enqueue <file.ndjson>   bulk-enqueue workflows for the API key's tenant
+ * On-call commands, each a thin client of the admin API (--token or FAIRLANE_ADMIN_TOKEN;
+ * tables by default, --json for scripts):
+ *   tenants, tenant <id>, set <id> --mca ..., pause|resume <id>, drain <id> --yes   (tenantCommands.ts)
+ *   parked list|requeue|fail                                                      (parkedCommands.ts)
+ *   dependency list|down|up|clear <dep>                                           (dependencyCommands.ts)
+ *   capacity --window 24h                                                         (capacityCommand.ts)
  */
 import { Command, InvalidArgumentError } from "commander";
 import { enqueueFile } from "./enqueue.ts";
+import { registerCapacityCommand } from "./capacityCommand.ts";
+import { registerDependencyCommands } from "./dependencyCommands.ts";
+import { registerParkedCommands } from "./parkedCommands.ts";
+import { registerTenantCommands } from "./tenantCommands.ts";
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -34,6 +44,11 @@ program
     }
     process.exitCode = s.rejected.length ? 2 : 0;
   });
+
+registerTenantCommands(program);
+registerParkedCommands(program);
+registerDependencyCommands(program);
+registerCapacityCommand(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`fairlane: ${err.message}\n`);

@@ -1,5 +1,5 @@
 /**
- * The tool gate's rules, pure (queues/lua/acquirePermit-6.lua decides the
+ * The tool gate's rules, pure (queues/lua/acquirePermit-7.lua decides the
  * same inside Redis). A caller may take a permit when its place in the FIFO
  * wait queue is inside the free permits; Class C callers also need a free
  * batch permit (mctcBatch) and yield to waiting A/B callers.

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
-import { acquirePermit, releasePermit, renewPermits, type GateLimits } from "../../queues/lua/permits.ts";
+import { acquirePermit, recordGateThrottle, releasePermit, renewPermits, type GateLimits } from "../../queues/lua/permits.ts";
 import type { Clock } from "../lib/clock.ts";
 import { waitBound } from "./gateRule.ts";
 
@@ -101,7 +101,8 @@ export class ToolGate {
         return { ok: false, code: "ABORTED", waitedMs: waited() };
       }
       if (now >= bound.until) {
-        await releasePermit(this.redis, cell, r.tenant, id); // leave the queue
+        // Leave the queue; a timeout is counted for the dashboard where a full queue is (in Redis).
+        await Promise.all([releasePermit(this.redis, cell, r.tenant, id), bound.byDeadline ? undefined : recordGateThrottle(this.redis, cell, r.tenant, now)]);
         stats.waitMsTotal += waited();
         if (bound.byDeadline) {
           stats.deadlineExceeded++;
@@ -116,6 +117,7 @@ export class ToolGate {
         now,
         leaseUntil: now + this.opts.leaseMs,
         waitUntil: bound.until,
+        waitStartedAt: start,
         limits: r.limits,
       });
       if (out.kind === "acquired") {

@@ -96,7 +96,7 @@ describe("bad-input fuzzing", () => {
       fc.constant(`bearer   ${api?.adminToken ?? ""}x`),
     );
     await fc.assert(
-      fc.asyncProperty(auth, fc.constantFrom("/v1/workflows", "/v1/admin/tenants", "/admin/queues/api/queues", "/metrics", "/v1/admin/audit"), async (a, path) => {
+      fc.asyncProperty(auth, fc.constantFrom("/v1/workflows", "/v1/admin/tenants", "/admin/queues/api/queues", "/metrics", "/v1/admin/audit", "/v1/admin/usage", "/v1/admin/usage/victim", "/v1/admin/capacity-report", "/dashboard/"), async (a, path) => {
         const headers: Record<string, string> = a ? { authorization: a.replace(/[^\x20-\x7e]/g, "?") } : {};
         const status = await send(path === "/v1/workflows" ? "POST" : "GET", path, { ...headers, "content-type": "application/json" }, path === "/v1/workflows" ? '{"type":"noop"}' : undefined);
         assert.ok(status === 401 || status === 400 || status === 404, `${status} for ${a.slice(0, 80)} ${path}`);
@@ -110,10 +110,34 @@ describe("bad-input fuzzing", () => {
     const policyBefore = JSON.stringify(api.platform.registry.get("victim"));
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom("/v1/admin/tenants/victim", "/v1/admin/tenants/victim/keys", "/v1/admin/dependencies/fhir-gateway", "/v1/admin/parked/wf_AAAAAAAAAAAAAAAAAAAA/fail", "/v1/admin/tenants/..%2F..%2Fx"),
+        fc.constantFrom(
+          "/v1/admin/tenants/victim",
+          "/v1/admin/tenants/victim/keys",
+          "/v1/admin/dependencies/fhir-gateway",
+          "/v1/admin/parked/wf_AAAAAAAAAAAAAAAAAAAA/fail",
+          "/v1/admin/tenants/..%2F..%2Fx",
+          "PATCH /v1/admin/tenants/victim",
+          "PATCH /v1/admin/tenants/..%2F..%2Fx",
+          "/v1/admin/tenants/victim/drain",
+          "/v1/admin/tenants/victim/pause",
+          "/v1/admin/tenants/victim/resume",
+          "/v1/admin/tenants/victim/parked/requeue",
+          "/v1/admin/tenants/victim/parked/fail",
+          "GET /v1/admin/usage?sort=",
+          "GET /v1/admin/usage/",
+          "GET /v1/admin/capacity-report?window=",
+        ),
         body,
-        async (path, raw) => {
-          const method = path.endsWith("/keys") || path.endsWith("/fail") ? "POST" : "PUT";
+        async (target, raw) => {
+          const [verb, rest] = target.includes(" ") ? target.split(" ") : [undefined, target];
+          // GET targets take the generated text as a query value or path segment instead of a body.
+          const path = verb === "GET" ? rest! + [...Buffer.from(raw.slice(0, 200))].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("") : rest!;
+          const method = verb ?? (/\/(keys|fail|drain|pause|resume|requeue)$/.test(path) ? "POST" : "PUT");
+          if (method === "GET") {
+            const status = await send(method, path, admin);
+            assert.ok(status < 500, `${status} for GET ${path}`);
+            return;
+          }
           const status = await send(method, path, admin, raw);
           assert.ok(status < 500, `${status} for ${method} ${path} ${raw.slice(0, 200)}`);
         },

@@ -1,0 +1,161 @@
+import { Router, type Request } from "express";
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import type { Keys } from "../../queues/keys.ts";
+import { resolveParked } from "../../queues/lua/parking.ts";
+import { ingressQueue, TENANT_ID } from "../../queues/names.ts";
+import { parkedIdsOfTenant } from "../backpressure/parkedByTenant.ts";
+import { capacityReport, parseWindow } from "../capacity/capacityReport.ts";
+import type { Clock } from "../lib/clock.ts";
+import { invalidRequest, notFound } from "../lib/errors.ts";
+import type { UsageService } from "../observability/usageService.ts";
+import type { TenantUsage } from "../observability/usageSnapshot.ts";
+import { formatIssues } from "../tenancy/policy.ts";
+import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
+import { applySpecPatch } from "../tenancy/specPatch.ts";
+import { drainTenant } from "../workflows/drain.ts";
+import { platformSummary, sortUsage, USAGE_SORTS, type UsageSort } from "./usageView.ts";
+import type { AuditLog } from "./audit.ts";
+
+/**
+ * On-call operator controls, under /v1/admin (admin auth before it). The
+ * Tenant Concurrency Dashboard and `fairlane` CLI are clients of these:
+ *   GET   /usage?sort=&order=&q=&atCap=&limit=&offset=   every tenant's live usage + the platform header
+ *   GET   /usage/:tenant                                  one tenant's usage and its 15-minute history
+ *   PATCH /tenants/:tenant                                merge a partial policy spec (validated whole)
+ *   POST  /tenants/:tenant/pause | /resume                set `paused`
+ *   POST  /tenants/:tenant/drain      { classes? }        cancel its queued ingress workflows
+ *   POST  /tenants/:tenant/parked/requeue | /fail { reason? }  every parked workflow of the tenant
+ *   GET   /capacity-report?window=24h                     raise/lower mca and mctc, with the evidence
+ * Every write is in the audit log (who, when, what). Bad input answers 400 naming the field.
+ */
+export interface OperatorAdminDeps {
+  redis: Redis;
+  keys: Keys;
+  clock: Clock;
+  registry: PolicyRegistry;
+  audit: AuditLog;
+  usage: UsageService;
+  recordTtlSec: number;
+}
+
+const Classes = z.strictObject({ classes: z.array(z.enum(["A", "B", "C"])).min(1).max(3).optional() });
+const Reason = z.strictObject({ reason: z.string().max(500).optional() });
+const UsageQuery = z.object({
+  sort: z.enum(USAGE_SORTS).default("running"),
+  order: z.enum(["asc", "desc"]).optional(),
+  q: z.string().max(100).optional(),
+  atCap: z.enum(["0", "1", "true", "false"]).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+const issuesOf = (e: z.ZodError) => e.issues.map((i) => ({ field: i.path.join(".") || "(body)", message: i.message }));
+
+function tenantOf(d: OperatorAdminDeps, req: Request): TenantEntry {
+  const t = req.params.tenant;
+  if (typeof t !== "string" || !TENANT_ID.test(t)) throw invalidRequest(`tenant id must match ${TENANT_ID}`, [{ field: "tenant", message: "invalid tenant id" }]);
+  const entry = d.registry.get(t);
+  if (!entry) throw notFound("tenant");
+  return entry;
+}
+
+function body<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
+  const r = schema.safeParse(raw ?? {});
+  if (!r.success) {
+    const issues = issuesOf(r.error);
+    throw invalidRequest(`invalid ${what}: ${formatIssues(issues)}`, issues);
+  }
+  return r.data;
+}
+
+export function operatorAdminRouter(d: OperatorAdminDeps): Router {
+  const r = Router();
+  const sampler = d.usage.sampler;
+
+  r.get("/usage", async (req, res) => {
+    const q = UsageQuery.safeParse(req.query);
+    if (!q.success) throw invalidRequest(`invalid query: ${formatIssues(issuesOf(q.error))}`, issuesOf(q.error));
+    const { snapshot, fairness } = await sampler.fresh(sampler.opts.tickMs / 2);
+    let rows: TenantUsage[] = snapshot.tenants;
+    if (q.data.q) rows = rows.filter((t) => t.tenant.includes(q.data.q!));
+    if (q.data.atCap === "1" || q.data.atCap === "true") rows = rows.filter((t) => t.atCap.any);
+    rows = sortUsage(rows, q.data.sort as UsageSort, q.data.order ?? (q.data.sort === "tenant" ? "asc" : "desc"));
+    res.setHeader("Cache-Control", "no-store");
+    res.json({
+      at: new Date(snapshot.at).toISOString(),
+      readMs: snapshot.readMs,
+      windowMs: snapshot.windowMs,
+      platform: platformSummary(snapshot, fairness),
+      total: rows.length,
+      tenants: rows.slice(q.data.offset, q.data.offset + q.data.limit),
+    });
+  });
+
+  r.get("/usage/:tenant", async (req, res) => {
+    const entry = tenantOf(d, req);
+    const { snapshot } = await sampler.fresh(sampler.opts.tickMs / 2);
+    const row = snapshot.tenants.find((t) => t.tenant === entry.tenant);
+    res.setHeader("Cache-Control", "no-store");
+    res.json({
+      at: new Date(snapshot.at).toISOString(),
+      tenant: row ?? null,
+      policy: entry.policy,
+      history: sampler.historyOf(entry.tenant),
+      queues: (["A", "B", "C"] as const).map((c) => ingressQueue(entry.tenant, c)),
+    });
+  });
+
+  r.patch("/tenants/:tenant", async (req, res) => {
+    const entry = tenantOf(d, req);
+    const merged = applySpecPatch(entry.spec, req.body);
+    if (!merged.ok) throw invalidRequest(`invalid change for tenant "${entry.tenant}": ${formatIssues(merged.issues)}`, merged.issues);
+    const updated = await d.registry.put(entry.tenant, merged.spec);
+    await d.audit.record(req.operator!, "tenant.patch", entry.tenant, { changes: req.body });
+    res.json(updated);
+  });
+
+  for (const [action, paused] of [["pause", true], ["resume", false]] as const) {
+    r.post(`/tenants/:tenant/${action}`, async (req, res) => {
+      const entry = tenantOf(d, req);
+      const updated = await d.registry.put(entry.tenant, { ...entry.spec, paused });
+      await d.audit.record(req.operator!, `tenant.${action}`, entry.tenant);
+      res.json({ tenant: entry.tenant, paused: updated.policy.paused });
+    });
+  }
+
+  r.post("/tenants/:tenant/drain", async (req, res) => {
+    const entry = tenantOf(d, req);
+    const { classes } = body(Classes, req.body, "drain request");
+    const cls = classes ?? (["A", "B", "C"] as const);
+    const out = await drainTenant(d.redis, d.keys.cell(entry.policy.cell), entry.tenant, cls, () => d.clock.now(), `cancelled by operator ${req.operator} (tenant drained)`);
+    await d.audit.record(req.operator!, "tenant.drain", entry.tenant, { classes: cls, ...out });
+    res.json({ tenant: entry.tenant, ...out });
+  });
+
+  for (const action of ["requeue", "fail"] as const) {
+    r.post(`/tenants/:tenant/parked/${action}`, async (req, res) => {
+      const entry = tenantOf(d, req);
+      const { reason } = body(Reason, req.body, `parked ${action} request`);
+      const cell = d.keys.cell(entry.policy.cell);
+      const ids = await parkedIdsOfTenant(d.redis, cell, entry.tenant);
+      const message = action === "fail" ? `failed by ${req.operator}${reason ? `: ${reason}` : ""}` : "";
+      let done = 0;
+      for (const id of ids) {
+        const out = await resolveParked(d.redis, cell, id, { now: d.clock.now(), action, recordTtlSec: d.recordTtlSec, message });
+        if (out !== "skipped") done++;
+      }
+      await d.audit.record(req.operator!, `tenant.parked.${action}`, entry.tenant, { count: done });
+      res.json({ tenant: entry.tenant, [action === "requeue" ? "requeued" : "failed"]: done, skipped: ids.length - done });
+    });
+  }
+
+  r.get("/capacity-report", async (req, res) => {
+    const window = typeof req.query.window === "string" ? req.query.window : "24h";
+    const parsed = parseWindow(window);
+    if ("error" in parsed) throw invalidRequest(parsed.error, [{ field: "window", message: parsed.error }]);
+    res.json(await capacityReport(d.usage.rollups, d.registry.list(), window, parsed.ms, d.clock.now()));
+  });
+
+  return r;
+}

@@ -1,0 +1,49 @@
+/**
+ * The on-call CLI's HTTP client of the admin API: the admin token as a Bearer
+ * token (--token or FAIRLANE_ADMIN_TOKEN), the operator's name in
+ * X-Fairlane-Operator (--operator, default $USER) so the audit log says who.
+ */
+export interface AdminTarget {
+  url: string;
+  token?: string;
+  operator?: string;
+}
+
+export class AdminApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export class AdminClient {
+  constructor(private readonly t: AdminTarget & { token: string }) {}
+
+  async call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.t.token}`, accept: "application/json" };
+    if (this.t.operator && /^[\w.@-]{1,64}$/.test(this.t.operator)) headers["x-fairlane-operator"] = this.t.operator;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.t.url), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new AdminApiError(0, "UNREACHABLE", `cannot reach ${this.t.url}: ${(err as Error).cause ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    let data: any;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      data = undefined;
+    }
+    if (!res.ok) {
+      const e = data?.error;
+      throw new AdminApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `HTTP ${res.status}`, e?.details);
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,251 @@
+import type { Redis } from "ioredis";
+import type { Keys, WorkflowClass } from "../../queues/keys.ts";
+import { ingressQueue } from "../../queues/names.ts";
+import type { TenantEntry } from "../tenancy/registry.ts";
+import { poolShares, type ShareOptions } from "../scheduler/policy/shares.ts";
+import { atCap, burstState, type AtCap, type BurstState } from "./capState.ts";
+import { summarizeLatency, type LatencySummary } from "./percentiles.ts";
+import { addBucket, bucketsInWindow, emptyEvents, type TenantEvents } from "./usageBuckets.ts";
+
+/**
+ * One read of every tenant's live usage, from Redis (any number of api,
+ * dispatcher and exec processes share nothing else), in three pipelined round
+ * trips whatever the number of tenants:
+ *   1. per cell: slot leases (running per tenant and class), pools, dependencies,
+ *      the last minute's usage-event buckets; per tenant: burst start, permits
+ *      held (A/B and C), gate waiters, ingress depth per class (7 commands);
+ *   2. per pool: workers, concurrency, used; per dependency: health, operator
+ *      mark, parked ids;
+ *   3. the tenant of parked ids not seen before (cached: an id's tenant never changes).
+ * Only ids, tenants and counts are read: never a payload.
+ */
+export interface TenantUsage {
+  tenant: string;
+  tier: string;
+  cell: string;
+  weight: number;
+  paused: boolean;
+  running: Record<WorkflowClass | "total", number>;
+  mca: number;
+  burstMca: number;
+  burst: { state: BurstState; until: number | null };
+  mcaUrgent: number;
+  tools: { inFlight: number; inFlightC: number; mctc: number; mctcBatch: number; waiting: number; avgWaitMs: number | null; acquiredPerMin: number };
+  throttledPerMin: number;
+  queued: Record<WorkflowClass | "total", number>;
+  parked: number;
+  latency: LatencySummary;
+  atCap: AtCap;
+}
+
+export interface PoolUsage {
+  cell: string;
+  pool: string;
+  workers: number;
+  capacity: number;
+  used: number;
+  usedA: number;
+  usedC: number;
+  reserveA: number;
+}
+
+export interface DependencyUsage {
+  cell: string;
+  dependency: string;
+  state: "healthy" | "degraded" | "down" | "missing";
+  source: string | null;
+  since: number | null;
+  parked: number;
+}
+
+export interface UsageSnapshot {
+  at: number;
+  /** How long the read took (ms). */
+  readMs: number;
+  /** Window of the event rates and latency percentiles (ms). */
+  windowMs: number;
+  tenants: TenantUsage[];
+  pools: PoolUsage[];
+  dependencies: DependencyUsage[];
+}
+
+export const RATE_WINDOW_MS = 60_000;
+const CLASSES: WorkflowClass[] = ["A", "B", "C"];
+
+type Reply = [Error | null, unknown];
+
+export class UsageReader {
+  private readonly parkedTenant = new Map<string, string>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly shares: ShareOptions,
+  ) {}
+
+  async read(entries: TenantEntry[], now: number, cells: string[] = ["default"]): Promise<UsageSnapshot> {
+    const t0 = performance.now();
+    const allCells = [...new Set([...cells, ...entries.map((e) => e.policy.cell)])].sort();
+    const buckets = bucketsInWindow(now, RATE_WINDOW_MS);
+    const windowMs = Math.max(1, now - buckets[0]!);
+
+    // 1. Per cell and per tenant.
+    const p1 = this.redis.pipeline();
+    for (const c of allCells) {
+      const ck = this.keys.cell(c);
+      p1.hgetall(ck.slots).smembers(ck.pools).smembers(ck.deps);
+      for (const b of buckets) p1.hgetall(ck.usageEvents(b));
+    }
+    for (const e of entries) {
+      const ck = this.keys.cell(e.policy.cell);
+      const g = ck.gate(e.tenant);
+      p1.hget(ck.tenantCaps(e.tenant), "burstStart").zcount(g.held, `(${now}`, "+inf").zcount(g.heldC, `(${now}`, "+inf").zcard(g.wait).zcard(g.waitC);
+      for (const cls of CLASSES) p1.llen(ck.queueKey(ingressQueue(e.tenant, cls), "wait"));
+    }
+    const r1 = ((await p1.exec()) ?? []) as Reply[];
+    let i = 0;
+    const next = () => {
+      const [err, v] = r1[i++] ?? [new Error("missing reply"), null];
+      if (err) throw err;
+      return v;
+    };
+    const running = new Map<string, Record<WorkflowClass, number>>();
+    const events = new Map<string, TenantEvents>();
+    const poolsOf = new Map<string, string[]>();
+    const depsOf = new Map<string, string[]>();
+    for (const c of allCells) {
+      for (const lease of Object.values(next() as Record<string, string>)) {
+        const [tenant, cls] = lease.split("|");
+        if (!tenant || (cls !== "A" && cls !== "B" && cls !== "C")) continue;
+        const key = `${c}|${tenant}`;
+        const r = running.get(key) ?? { A: 0, B: 0, C: 0 };
+        r[cls]++;
+        running.set(key, r);
+      }
+      poolsOf.set(c, [...new Set(["default", ...(next() as string[])])].sort());
+      depsOf.set(c, (next() as string[]).filter((d) => /^[^\s{}]{1,200}$/.test(d) && !d.endsWith(":override")).sort());
+      for (let b = 0; b < buckets.length; b++) {
+        const perCell = new Map<string, TenantEvents>();
+        addBucket(perCell, next() as Record<string, string>);
+        for (const [t, ev] of perCell) events.set(`${c}|${t}`, mergeEvents(events.get(`${c}|${t}`), ev));
+      }
+    }
+    const perMin = (n: number) => Math.round((n * 60_000 * 10) / windowMs) / 10;
+    const rows: TenantUsage[] = entries.map((e) => {
+      const p = e.policy;
+      const burstStartRaw = next() as string | null;
+      const held = Number(next());
+      const heldC = Number(next());
+      const waiting = Number(next()) + Number(next());
+      const queued = { A: Number(next()), B: Number(next()), C: Number(next()), total: 0 };
+      queued.total = queued.A + queued.B + queued.C;
+      const run = running.get(`${p.cell}|${e.tenant}`) ?? { A: 0, B: 0, C: 0 };
+      const ev = events.get(`${p.cell}|${e.tenant}`) ?? emptyEvents();
+      const burstStart = burstStartRaw === null ? null : Number(burstStartRaw);
+      return {
+        tenant: e.tenant,
+        tier: p.tier,
+        cell: p.cell,
+        weight: p.weight,
+        paused: p.paused,
+        running: { ...run, total: run.A + run.B + run.C },
+        mca: p.mca,
+        burstMca: p.burst.mca,
+        burst: burstState(
+          { mca: p.mca, burstMca: p.burst.mca, burstMs: p.burst.seconds * 1000, cooldownMs: p.burst.cooldownSeconds * 1000, burstStart: Number.isFinite(burstStart) ? burstStart : null },
+          now,
+        ),
+        mcaUrgent: p.mcaUrgent,
+        tools: {
+          inFlight: held,
+          inFlightC: heldC,
+          mctc: p.mctc,
+          mctcBatch: p.mctcBatch,
+          waiting,
+          avgWaitMs: ev.acquired > 0 ? Math.round(ev.gateWaitMs / ev.acquired) : null,
+          acquiredPerMin: perMin(ev.acquired),
+        },
+        throttledPerMin: perMin(ev.throttled),
+        queued,
+        parked: 0,
+        latency: summarizeLatency(ev.latency),
+        atCap: atCap({ runningA: run.A, runningBC: run.B + run.C, mca: p.mca, mcaUrgent: p.mcaUrgent, toolsInFlight: held, mctc: p.mctc }),
+      };
+    });
+
+    // 2. Pools and dependencies.
+    const p2 = this.redis.pipeline();
+    for (const c of allCells) {
+      const ck = this.keys.cell(c);
+      for (const pool of poolsOf.get(c)!) p2.zrangebyscore(ck.poolWorkers(pool), `(${now}`, "+inf").hgetall(ck.poolConcurrency(pool)).hgetall(ck.poolUsed(pool));
+      for (const dep of depsOf.get(c)!) p2.hgetall(ck.healthOverride(dep)).hgetall(ck.health(dep)).zrange(ck.parked(dep), 0, -1);
+    }
+    const r2 = ((await p2.exec()) ?? []) as Reply[];
+    i = 0;
+    const next2 = () => {
+      const [err, v] = r2[i++] ?? [new Error("missing reply"), null];
+      if (err) throw err;
+      return v;
+    };
+    const pools: PoolUsage[] = [];
+    const dependencies: DependencyUsage[] = [];
+    const parkedIds: { cell: string; id: string }[] = [];
+    for (const c of allCells) {
+      for (const pool of poolsOf.get(c)!) {
+        const live = next2() as string[];
+        const conc = next2() as Record<string, string>;
+        const used = next2() as Record<string, string>;
+        const capacity = live.reduce((s, w) => s + (Number(conc[w]) || 0), 0);
+        pools.push({
+          cell: c,
+          pool,
+          workers: live.length,
+          capacity,
+          used: Number(used.total ?? 0),
+          usedA: Number(used.A ?? 0),
+          usedC: Number(used.C ?? 0),
+          reserveA: poolShares(capacity, this.shares).reserveA,
+        });
+      }
+      for (const dep of depsOf.get(c)!) {
+        const override = next2() as Record<string, string>;
+        const measured = next2() as Record<string, string>;
+        const ids = next2() as string[];
+        const s = override.state ? override : measured.state ? measured : null;
+        const state = s && ["healthy", "degraded", "down"].includes(s.state!) ? (s.state as DependencyUsage["state"]) : "missing";
+        dependencies.push({ cell: c, dependency: dep, state, source: s?.source ?? null, since: s?.since ? Number(s.since) : null, parked: ids.length });
+        for (const id of ids) parkedIds.push({ cell: c, id });
+      }
+    }
+
+    // 3. Tenants of parked workflows (cached per id).
+    const unknown = parkedIds.filter((p) => !this.parkedTenant.has(p.id));
+    if (unknown.length) {
+      const p3 = this.redis.pipeline();
+      for (const u of unknown) p3.hget(this.keys.cell(u.cell).workflow(u.id), "tenant");
+      const r3 = ((await p3.exec()) ?? []) as Reply[];
+      unknown.forEach((u, k) => {
+        const t = r3[k]?.[1];
+        if (typeof t === "string") this.parkedTenant.set(u.id, t);
+      });
+      if (this.parkedTenant.size > 200_000) this.parkedTenant.clear();
+    }
+    const byTenant = new Map(rows.map((r) => [`${r.cell}|${r.tenant}`, r]));
+    for (const p of parkedIds) {
+      const t = this.parkedTenant.get(p.id);
+      const row = t ? byTenant.get(`${p.cell}|${t}`) : undefined;
+      if (row) row.parked++;
+    }
+    return { at: now, readMs: Math.round((performance.now() - t0) * 10) / 10, windowMs, tenants: rows, pools, dependencies };
+  }
+}
+
+function mergeEvents(a: TenantEvents | undefined, b: TenantEvents): TenantEvents {
+  if (!a) return b;
+  return {
+    latency: a.latency.map((x, k) => x + (b.latency[k] ?? 0)),
+    throttled: a.throttled + b.throttled,
+    acquired: a.acquired + b.acquired,
+    gateWaitMs: a.gateWaitMs + b.gateWaitMs,
+  };
+}

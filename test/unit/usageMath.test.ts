@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { recommend } from "../../src/capacity/recommend.ts";
+import { parseWindow } from "../../src/capacity/capacityReport.ts";
+import { FakeClock } from "../../src/lib/clock.ts";
+import { atCap, burstState } from "../../src/observability/capState.ts";
+import { jainIndex, weightedSlotFairness } from "../../src/observability/fairness.ts";
+import { percentileFromBuckets, summarizeLatency } from "../../src/observability/percentiles.ts";
+import { addBucket, bucketsInWindow, bucketStart, LATENCY_BUCKETS, latencyBucket } from "../../src/observability/usageBuckets.ts";
+import { UsageHistory } from "../../src/observability/usageHistory.ts";
+import { emptyEvidence, mergeEvidence } from "../../src/observability/usageRollup.ts";
+import type { TenantUsage } from "../../src/observability/usageSnapshot.ts";
+import { applySpecPatch } from "../../src/tenancy/specPatch.ts";
+
+const hist = (pairs: [number, number][]) => {
+  const h = new Array<number>(LATENCY_BUCKETS).fill(0);
+  for (const [b, n] of pairs) h[b] = n;
+  return h;
+};
+
+describe("usage math (pure, fake clock)", () => {
+  it("puts a latency in the smallest power-of-two bucket that holds it, as startRun-2.lua does", () => {
+    assert.deepEqual([0, 1, 2, 3, 4, 5, 1000, 1024, 1025].map(latencyBucket), [0, 0, 1, 2, 2, 3, 10, 10, 11]);
+    assert.equal(latencyBucket(1e12), LATENCY_BUCKETS - 1, "capped at the last bucket");
+  });
+
+  it("computes percentiles from bucket counts across processes, within one bucket", () => {
+    assert.equal(percentileFromBuckets(hist([]), 0.99), null);
+    // 100 samples: 90 in (4, 8] ms, 10 in (512, 1024] ms.
+    const h = hist([[3, 90], [10, 10]]);
+    const p50 = percentileFromBuckets(h, 0.5)!;
+    assert.ok(p50 > 4 && p50 <= 8, `${p50}`);
+    const p99 = percentileFromBuckets(h, 0.99)!;
+    assert.ok(p99 > 512 && p99 <= 1024, `${p99}`);
+    assert.deepEqual(summarizeLatency(hist([[0, 1]])), { p50: 0.5, p95: 1, p99: 1, samples: 1 });
+    assert.throws(() => percentileFromBuckets(h, 1.5), RangeError);
+  });
+
+  it("adds event buckets per tenant and ignores fields it does not know", () => {
+    const m = new Map();
+    addBucket(m, { "a|l3": "2", "a|thr": "5", "a|acq": "7", "a|gw": "700", "b|l0": "1", junk: "1", "a|l99": "4", "a|zz": "1" });
+    addBucket(m, { "a|thr": "1" });
+    assert.equal(m.get("a").throttled, 6);
+    assert.equal(m.get("a").latency[3], 2);
+    assert.equal(m.get("a").gateWaitMs, 700);
+    assert.equal(m.get("b").latency[0], 1);
+  });
+
+  it("covers the last minute with 10 s buckets, the current one included", () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 5));
+    const b = bucketsInWindow(clock.now(), 60_000);
+    assert.equal(b.length, 7);
+    assert.equal(b.at(-1), bucketStart(clock.now()));
+    clock.advance(14_999); // 00:00:19.999: the oldest bucket starts exactly a minute back
+    assert.equal(bucketsInWindow(clock.now(), 60_000).length, 6);
+  });
+
+  it("Jain's index is 1 for equal shares and 1/n when one tenant has everything", () => {
+    assert.equal(jainIndex([]), null);
+    assert.equal(jainIndex([3, 3, 3]), 1);
+    assert.equal(jainIndex([4, 0, 0, 0]), 0.25);
+    assert.equal(jainIndex([0, 0]), 1);
+    // Weighted: a tenant of weight 2 holding twice the slots is fair.
+    const tick = new Map([
+      ["a", { running: 4, backlogged: true, weight: 2 }],
+      ["b", { running: 2, backlogged: true, weight: 1 }],
+      ["idle", { running: 1, backlogged: false, weight: 1 }],
+    ]);
+    assert.deepEqual(weightedSlotFairness([tick, tick]), { index: 1, tenants: 2 });
+    const unfair = new Map([...tick, ["b", { running: 0, backlogged: true, weight: 1 }]]);
+    assert.equal(weightedSlotFairness([unfair]).index, 0.5);
+  });
+
+  it("tells the burst state across its window and cooldown on a fake clock", () => {
+    const clock = new FakeClock(1_000_000);
+    const caps = { mca: 10, burstMca: 15, burstMs: 30_000, cooldownMs: 300_000, burstStart: null as number | null };
+    assert.equal(burstState(caps, clock.now()).state, "available");
+    caps.burstStart = clock.now();
+    clock.advance(10_000);
+    assert.deepEqual(burstState(caps, clock.now()), { state: "open", until: 1_030_000 });
+    clock.advance(30_000);
+    assert.deepEqual(burstState(caps, clock.now()), { state: "cooldown", until: 1_330_000 });
+    clock.advance(300_000);
+    assert.equal(burstState(caps, clock.now()).state, "available");
+    assert.equal(burstState({ ...caps, burstMca: 10 }, clock.now()).state, "none");
+  });
+
+  it("marks a tenant at its cap for mca, Class A or mctc", () => {
+    const base = { runningA: 0, runningBC: 2, mca: 3, mcaUrgent: 1, toolsInFlight: 0, mctc: 10 };
+    assert.equal(atCap(base).any, false);
+    assert.deepEqual(atCap({ ...base, runningBC: 3 }), { mca: true, urgent: false, mctc: false, any: true });
+    assert.equal(atCap({ ...base, runningA: 1 }).urgent, true);
+    assert.equal(atCap({ ...base, mcaUrgent: 0 }).urgent, false, "no Class A allowed is not 'at cap'");
+    assert.equal(atCap({ ...base, toolsInFlight: 10 }).mctc, true);
+  });
+
+  it("recommends raising a cap that is often hit, lowering one never approached, and nothing on thin data", () => {
+    const e = { ...emptyEvidence(), samples: 600, capWait: 420, peakRunning: 10, mca: 10, mctc: 50, acquired: 900, throttled: 100, peakToolsInFlight: 50 };
+    const r = recommend("t", e, { mca: 10, mctc: 50 });
+    assert.equal(r.mca.action, "raise");
+    assert.equal(r.mca.recommended, 15);
+    assert.match(r.mca.reason, /70 %/);
+    assert.equal(r.mctc.action, "raise");
+    assert.equal(r.mctc.recommended, 75);
+    assert.equal(r.evidence.throttleRate, 0.1);
+    const quiet = recommend("q", { ...emptyEvidence(), samples: 600, peakRunning: 2, peakToolsInFlight: 3, acquired: 50 }, { mca: 50, mctc: 200 });
+    assert.deepEqual([quiet.mca.action, quiet.mca.recommended, quiet.mctc.action, quiet.mctc.recommended], ["lower", 3, "lower", 4]);
+    const thin = recommend("n", { ...e, samples: 5 }, { mca: 10, mctc: 50 });
+    assert.equal(thin.mca.action, "keep");
+    assert.match(thin.mca.reason, /not enough data/);
+  });
+
+  it("merges evidence: sums counts, keeps peaks", () => {
+    const a = { ...emptyEvidence(), samples: 2, throttled: 1, peakRunning: 5, mca: 10 };
+    const b = { ...emptyEvidence(), samples: 3, throttled: 2, peakRunning: 3, mca: 12 };
+    assert.deepEqual({ ...mergeEvidence(a, b) }, { ...emptyEvidence(), samples: 5, throttled: 3, peakRunning: 5, mca: 12 });
+  });
+
+  it("parses a report window, refusing anything but m/h/d up to 7 days", () => {
+    assert.deepEqual(parseWindow("90m"), { ms: 5_400_000 });
+    assert.deepEqual(parseWindow("7d"), { ms: 604_800_000 });
+    for (const bad of ["8d", "0h", "1w", "", "1.5h", "-1h"]) assert.ok("error" in parseWindow(bad), bad);
+  });
+
+  it("merges a partial policy change, nested budget key by key, and names a bad field", () => {
+    const spec = { tier: "professional" as const, mca: 10, budget: { perWorkflowUsd: 0.5, monthlyUsd: 100 } };
+    const ok = applySpecPatch(spec, { mca: 20, budget: { monthlyUsd: 500 } });
+    assert.deepEqual(ok, { ok: true, spec: { tier: "professional", mca: 20, budget: { perWorkflowUsd: 0.5, monthlyUsd: 500 } } });
+    const bad = applySpecPatch(spec, { mca: -1, nope: 1 });
+    assert.equal(bad.ok, false);
+    assert.deepEqual(!bad.ok && bad.issues.map((i) => i.field).sort(), ["(body)", "mca"]);
+    assert.equal(applySpecPatch(spec, []).ok, false);
+    assert.equal(applySpecPatch(spec, {}).ok, false);
+  });
+
+  it("keeps a 15-minute ring of history per active tenant, idle tenants cost nothing", () => {
+    const clock = new FakeClock();
+    const row = (tenant: string, running: number): TenantUsage =>
+      ({ tenant, mca: 3, running: { A: 0, B: running, C: 0, total: running }, queued: { A: 0, B: 0, C: 0, total: 0 }, tools: { inFlight: 0, mctc: 10 }, throttledPerMin: 0, latency: { p99: null, samples: 0 }, parked: 0 }) as unknown as TenantUsage;
+    const h = new UsageHistory(4);
+    for (let i = 0; i < 6; i++) {
+      h.push(clock.now(), [row("busy", i), row("idle", 0)]);
+      clock.advance(3_000);
+    }
+    const busy = h.get("busy");
+    assert.deepEqual(busy.series.running, [2, 3, 4, 5], "the oldest points fell out of the ring");
+    assert.deepEqual(busy.series.p99Ms, [null, null, null, null]);
+    const idle = h.get("idle", row("idle", 0), clock.now());
+    assert.deepEqual(idle.series.running, [0, 0, 0, 0, 0]);
+    assert.deepEqual(idle.series.mca, [3, 3, 3, 3, 3]);
+  });
+});
