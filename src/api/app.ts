@@ -19,6 +19,7 @@ import { metricsAuth, metricsHandler } from "../observability/metricsEndpoint.ts
 import { producerRouter } from "./producer.ts";
 import { operatorAdminRouter } from "./operatorAdmin.ts";
 import { startUsageService } from "../observability/usageService.ts";
+import { setUsageSource } from "../observability/usageMetrics.ts";
 import { DASHBOARD_PATH, tenantDashboardRouter } from "../../dashboard/tenantDashboard.ts";
 
 export interface AppDeps {
@@ -82,6 +83,7 @@ export function createApp(d: AppDeps): Express {
 
   const admin = adminAuth(d.adminToken);
   const usage = startUsageService({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry });
+  setUsageSource((maxAgeMs) => usage.sampler.fresh(maxAgeMs));
   // Prometheus scrapes with the admin token or FAIRLANE_METRICS_TOKEN (FAIRLANE_METRICS_AUTH=none: open).
   app.get("/metrics", metricsAuth(d.adminToken), metricsHandler);
   app.use(

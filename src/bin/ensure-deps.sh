@@ -5,7 +5,10 @@
 #   - Debian's redis-server, when none is on PATH and REDIS_URL is unset;
 #   - Debian's chromium, when FAIRLANE_NEED_CHROMIUM=1 and none is on PATH (the
 #     dashboard's browser test drives it with playwright-core; FAIRLANE_CHROMIUM
-#     names another binary).
+#     names another binary);
+#   - promtool (Debian's prometheus package), when FAIRLANE_NEED_PROMTOOL=1 and
+#     none is on PATH: the tests check /metrics and the alert rules with
+#     Prometheus' own parser.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,4 +35,14 @@ if [ "${FAIRLANE_NEED_CHROMIUM:-}" = 1 ] && [ -z "${FAIRLANE_CHROMIUM:-}" ] && !
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >&2
+fi
+
+if [ "${FAIRLANE_NEED_PROMTOOL:-}" = 1 ] && ! command -v promtool >/dev/null 2>&1; then
+  echo "fairlane: promtool not found; installing Debian's prometheus package (for the metrics tests)..." >&2
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >&2
+  # Only promtool is wanted; the package may start a server.
+  ($SUDO service prometheus stop || true) >/dev/null 2>&1
 fi

@@ -5,7 +5,7 @@
 # latency and fairness, which a second file competing for 2 cores would distort.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-FAIRLANE_NEED_REDIS_SERVER=1 FAIRLANE_NEED_CHROMIUM=1 bash src/bin/ensure-deps.sh
+FAIRLANE_NEED_REDIS_SERVER=1 FAIRLANE_NEED_CHROMIUM=1 FAIRLANE_NEED_PROMTOOL=1 bash src/bin/ensure-deps.sh
 echo "fairlane: typechecking..." >&2
 npx --no-install tsc --noEmit
 files=$(find test -name '*.test.ts' | sort)

@@ -1,0 +1,129 @@
+import { Gauge } from "prom-client";
+import type { TenantUsage, UsageSnapshot } from "./usageSnapshot.ts";
+import type { SampledUsage } from "./usageSampler.ts";
+import { registry } from "./metrics.ts";
+
+/**
+ * Per-tenant *state* for Prometheus (the dashboard's columns), read at scrape
+ * time from the api process's usage sampler (at most one tick old), so every
+ * api process reports the same Redis truth.
+ *
+ * Cardinality: only the FAIRLANE_METRICS_TOP_TENANTS (default 100) busiest
+ * tenants at scrape time (running + queued + parked, ties by id) get their
+ * own `tenant` label; the rest are summed into `tenant="_other"`. Per scrape
+ * that is at most (N + 1) × 15 tenant series, whatever the tenant count;
+ * series of a tenant that left the top N are dropped (gauges are reset and
+ * rebuilt at each scrape). `fairlane_tenants_at_cap` counts every tenant.
+ *
+ * Only the api role serves these (it runs the sampler); other roles' /metrics
+ * carry the event metrics of src/observability/metrics.ts.
+ */
+const TOP = Math.max(1, Number(process.env.FAIRLANE_METRICS_TOP_TENANTS ?? 100) || 100);
+export const OTHER = "_other";
+
+let source: ((maxAgeMs: number) => Promise<SampledUsage>) | undefined;
+
+/** The api process hands its sampler over; the gauges read it at each scrape. */
+export function setUsageSource(fn: ((maxAgeMs: number) => Promise<SampledUsage>) | undefined): void {
+  source = fn;
+}
+
+const tenantClass = ["tenant", "class"] as const;
+const tenant = ["tenant"] as const;
+// Every gauge's collect (run before each scrape) waits for the same fill from one snapshot.
+const g = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Gauge<L>({ name, help, labelNames, registers: [registry], collect });
+
+const gauges = {
+  running: g("fairlane_tenant_running", "Workflows holding a slot (dispatched or running), by tenant and class", tenantClass),
+  queued: g("fairlane_tenant_queued", "Workflows waiting in ingress, by tenant and class", tenantClass),
+  mca: g("fairlane_tenant_mca", "The tenant's Max Concurrent Agents (B + C)", tenant),
+  burstActive: g("fairlane_tenant_burst_active", "1 while the tenant's burst window is open (it may run up to burst.mca)", tenant),
+  inFlight: g("fairlane_tenant_tool_calls_in_flight", "Tool calls holding a gate permit now (every process)", tenant),
+  mctc: g("fairlane_tenant_mctc", "The tenant's Max Concurrent Tool Calls", tenant),
+  waiting: g("fairlane_tenant_tool_calls_waiting", "Tool calls waiting for a gate permit", tenant),
+  throttled: g("fairlane_tenant_throttled_per_minute", "THROTTLED answers per minute over the sampler's window", tenant),
+  parked: g("fairlane_tenant_parked", "Workflows parked (pending-backpressure)", tenant),
+  atCap: g("fairlane_tenant_at_cap", "1 while the tenant runs at its mca, urgent or mctc cap", tenant),
+  tenantsAtCap: g("fairlane_tenants_at_cap", "Tenants at a cap now (all tenants, no label)", []),
+  poolCapacity: g("fairlane_pool_capacity", "Slots live exec workers advertise", ["cell", "pool"] as const),
+  poolUsed: g("fairlane_pool_used", "Slots held", ["cell", "pool"] as const),
+  poolUsedA: g("fairlane_pool_used_class_a", "Slots held by Class A", ["cell", "pool"] as const),
+  poolReserveA: g("fairlane_pool_reserve_class_a", "Slots reserved for Class A", ["cell", "pool"] as const),
+  jain: g("fairlane_fairness_jain", "Jain's fairness index over backlogged tenants' weighted slot shares, last minute", []),
+};
+
+const activity = (t: TenantUsage) => t.running.total + t.queued.total + t.parked;
+
+/** The tenants that get their own label: the N busiest now (pure; exported for the cardinality test). */
+export function labelledTenants(tenants: readonly TenantUsage[], n = TOP): Set<string> {
+  return new Set(
+    [...tenants]
+      .sort((a, b) => activity(b) - activity(a) || (a.tenant < b.tenant ? -1 : 1))
+      .slice(0, n)
+      .map((t) => t.tenant),
+  );
+}
+
+function fill(s: UsageSnapshot, jain: number | null): void {
+  for (const x of Object.values(gauges)) x.reset();
+  const own = labelledTenants(s.tenants);
+  const other = { running: { A: 0, B: 0, C: 0 }, queued: { A: 0, B: 0, C: 0 }, inFlight: 0, waiting: 0, throttled: 0, parked: 0 };
+  let atCap = 0;
+  for (const t of s.tenants) {
+    if (t.atCap.any) atCap++;
+    if (!own.has(t.tenant)) {
+      for (const c of ["A", "B", "C"] as const) {
+        other.running[c] += t.running[c];
+        other.queued[c] += t.queued[c];
+      }
+      other.inFlight += t.tools.inFlight;
+      other.waiting += t.tools.waiting;
+      other.throttled += t.throttledPerMin;
+      other.parked += t.parked;
+      continue;
+    }
+    const l = { tenant: t.tenant };
+    for (const c of ["A", "B", "C"] as const) {
+      gauges.running.set({ ...l, class: c }, t.running[c]);
+      gauges.queued.set({ ...l, class: c }, t.queued[c]);
+    }
+    gauges.mca.set(l, t.mca);
+    gauges.burstActive.set(l, t.burst.state === "open" ? 1 : 0);
+    gauges.inFlight.set(l, t.tools.inFlight);
+    gauges.mctc.set(l, t.tools.mctc);
+    gauges.waiting.set(l, t.tools.waiting);
+    gauges.throttled.set(l, t.throttledPerMin);
+    gauges.parked.set(l, t.parked);
+    gauges.atCap.set(l, t.atCap.any ? 1 : 0);
+  }
+  if (own.size < s.tenants.length) {
+    const l = { tenant: OTHER };
+    for (const c of ["A", "B", "C"] as const) {
+      gauges.running.set({ ...l, class: c }, other.running[c]);
+      gauges.queued.set({ ...l, class: c }, other.queued[c]);
+    }
+    gauges.inFlight.set(l, other.inFlight);
+    gauges.waiting.set(l, other.waiting);
+    gauges.throttled.set(l, other.throttled);
+    gauges.parked.set(l, other.parked);
+  }
+  gauges.tenantsAtCap.set(atCap);
+  for (const p of s.pools) {
+    const l = { cell: p.cell, pool: p.pool };
+    gauges.poolCapacity.set(l, p.capacity);
+    gauges.poolUsed.set(l, p.used);
+    gauges.poolUsedA.set(l, p.usedA);
+    gauges.poolReserveA.set(l, p.reserveA);
+  }
+  if (jain !== null) gauges.jain.set(jain);
+}
+
+let filling: Promise<void> | undefined;
+async function collect(): Promise<void> {
+  if (!source) return;
+  filling ??= source(2_000)
+    .then((u) => fill(u.snapshot, u.fairness.index))
+    .catch(() => undefined)
+    .finally(() => (filling = undefined));
+  await filling;
+}
