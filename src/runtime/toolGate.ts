@@ -44,8 +44,11 @@ export interface TenantGateStats {
  * semaphore in Redis. States of one call:
  *   try      acquirePermit: acquired, queued (FIFO), or full → THROTTLED
  *   wait     until a release is announced for the tenant (pub/sub on the
- *            cell's gate channel; the two earliest local waiters retry), or
- *            pollMs passes, or the wait bound (timeout or deadline) is hit
+ *            cell's gate channel; the local waiter queued longest retries:
+ *            every process wakes its own, so the queue's head is always
+ *            among them), or a poll interval passes — pollMs near the head of
+ *            the queue, longer further back, since a permit cannot come
+ *            sooner there — or the wait bound (timeout or deadline) is hit
  *   give up  abandon the queue place; THROTTLED (timeout) or
  *            DEADLINE_EXCEEDED (the deadline came first)
  * Permits held by this process are renewed every renewMs; a process that
@@ -53,7 +56,8 @@ export interface TenantGateStats {
  */
 export class ToolGate {
   private readonly held = new Map<string, Permit>();
-  private readonly waiters = new Map<string, (() => void)[]>();
+  /** Sleeping waiters per `<cell>|<tenant>`, with when each first asked (FIFO order). */
+  private readonly waiters = new Map<string, { done: () => void; since: number }[]>();
   private readonly stats = new Map<string, TenantGateStats>();
   private renewTimer: NodeJS.Timeout | undefined;
   private cells: string[] = ["default"];
@@ -70,7 +74,7 @@ export class ToolGate {
     this.cells = cells;
     this.subscriber.on("message", (channel: string, tenant: string) => {
       const cell = cells.find((c) => this.keys.cell(c).gateChannel === channel);
-      if (cell) this.wake(`${cell}|${tenant}`, 2);
+      if (cell) this.wake(`${cell}|${tenant}`);
     });
     await this.subscriber.subscribe(...cells.map((c) => this.keys.cell(c).gateChannel));
     this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), this.opts.renewMs);
@@ -132,7 +136,10 @@ export class ToolGate {
         stats.throttled++;
         return { ok: false, code: "THROTTLED", reason: "queue_full", retryAfterMs: Math.round(stats.holdMsAvg), waitedMs: waited() };
       }
-      await this.sleepUntilWoken(`${r.cell}|${r.tenant}`, Math.min(this.opts.pollMs, bound.until - this.clock.now()), r.signal);
+      // Polling is the fallback for a lost wake-up. Far back in the queue a permit cannot come soon, so
+      // poll less there: 500 waiters all polling every 200 ms would cost 2,500 scripts a second.
+      const poll = this.opts.pollMs * Math.min(10, 1 + Math.floor(out.position / 16));
+      await this.sleepUntilWoken(`${r.cell}|${r.tenant}`, Math.min(poll, bound.until - this.clock.now()), start, r.signal);
     }
   }
 
@@ -168,26 +175,33 @@ export class ToolGate {
     for (const [cell, permits] of byCell) await renewPermits(this.redis, this.keys.cell(cell), permits, this.clock.now() + this.opts.leaseMs);
   }
 
-  private sleepUntilWoken(key: string, ms: number, signal?: AbortSignal): Promise<void> {
+  private sleepUntilWoken(key: string, ms: number, since: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const list = this.waiters.get(key) ?? [];
       this.waiters.set(key, list);
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        const i = list.indexOf(done);
-        if (i >= 0) list.splice(i, 1);
-        resolve();
+      const entry = {
+        since,
+        done: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", entry.done);
+          const i = list.indexOf(entry);
+          if (i >= 0) list.splice(i, 1);
+          if (!list.length) this.waiters.delete(key);
+          resolve();
+        },
       };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal?.addEventListener("abort", done, { once: true });
-      list.push(done);
+      const timer = setTimeout(entry.done, Math.max(0, ms));
+      signal?.addEventListener("abort", entry.done, { once: true });
+      list.push(entry);
     });
   }
 
-  private wake(key: string, n: number): void {
+  /** A permit freed: the local waiter that has waited longest (the earliest in the FIFO queue) retries. */
+  private wake(key: string): void {
     const list = this.waiters.get(key);
-    if (!list) return;
-    for (const w of list.slice(0, n)) w();
+    if (!list?.length) return;
+    let first = list[0]!;
+    for (const w of list) if (w.since < first.since) first = w;
+    first.done();
   }
 }
