@@ -5,15 +5,20 @@ import { Admission } from "./admission/admit.ts";
 import { AuditLog } from "./api/audit.ts";
 import { systemClock, type Clock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
-import { connect } from "./lib/redis.ts";
+import { connect, describeTarget, toTarget, type RedisTarget } from "./lib/redis.ts";
 import { ApiKeys } from "./tenancy/apiKeys.ts";
 import { PolicyRegistry } from "./tenancy/registry.ts";
 
 /** What every role shares: one Redis connection, the key schema, the policy registry. */
 export interface Platform {
   config: Config;
+  /** The Redis URL; for a cluster a description for logs, "redis cluster (seeds ...)". */
   redisUrl: string;
+  /** One server or a cluster (src/lib/redis.ts); roles open extra connections with `connect()`. */
+  target: RedisTarget;
   redis: Redis;
+  /** Another connection to the same Redis (or cluster): blocking waits, subscribers, BullMQ workers. */
+  connect(): Redis;
   keys: Keys;
   clock: Clock;
   registry: PolicyRegistry;
@@ -23,8 +28,10 @@ export interface Platform {
   close(): Promise<void>;
 }
 
-export async function openPlatform(config: Config, redisUrl: string, log: Logger, clock: Clock = systemClock): Promise<Platform> {
-  const redis = connect(redisUrl);
+/** `where`: a URL (`?cluster=1` for a cluster seeded by its host) or a target (src/lib/redis.ts). */
+export async function openPlatform(config: Config, where: string | RedisTarget, log: Logger, clock: Clock = systemClock): Promise<Platform> {
+  const target = toTarget(where);
+  const redis = connect(target);
   redis.on("error", (err) => log.warn({ err: err.message }, "redis connection error"));
   const keys = createKeys(config.FAIRLANE_PREFIX);
   const registry = new PolicyRegistry(redis, keys, config.FAIRLANE_POLICY_POLL_MS);
@@ -37,8 +44,10 @@ export async function openPlatform(config: Config, redisUrl: string, log: Logger
   });
   return {
     config,
-    redisUrl,
+    redisUrl: target.kind === "single" ? target.url : describeTarget(target),
+    target,
     redis,
+    connect: () => connect(target),
     keys,
     clock,
     registry,

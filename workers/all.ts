@@ -2,11 +2,12 @@
  * `npm start`: every role in one process (api, dispatcher, exec, health, recovery), for a laptop,
  * plus the simulated downstream the example workflows call. With REDIS_URL unset it
  * runs a private redis-server (AOF on, appendfsync always) with its data under
- * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL set it uses that.
+ * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL (or REDIS_CLUSTER_NODES) set it uses that.
  */
 import { join } from "node:path";
 import { ensureDevKeys, resolveAdminToken, seedTenants } from "../src/bootstrap.ts";
 import { loadConfig } from "../src/lib/config.ts";
+import { describeTarget, redisTargetFromEnv, type RedisTarget } from "../src/lib/redis.ts";
 import { Downstream } from "../src/downstream/simulator.ts";
 import { EmbeddedRedis } from "../src/lib/embeddedRedis.ts";
 import { openPlatform } from "../src/platform.ts";
@@ -20,18 +21,19 @@ import { runRole } from "./role.ts";
 runRole("all", async (log) => {
   const config = loadConfig();
   let embedded: EmbeddedRedis | undefined;
-  let redisUrl = config.REDIS_URL;
-  if (!redisUrl) {
+  let target: RedisTarget | undefined = redisTargetFromEnv(config);
+  if (!target) {
     embedded = new EmbeddedRedis({
       dir: join(config.FAIRLANE_DATA_DIR, "redis"),
       port: config.FAIRLANE_REDIS_PORT,
       appendfsync: config.FAIRLANE_REDIS_APPENDFSYNC,
     });
-    redisUrl = await embedded.start();
+    const redisUrl = await embedded.start();
+    target = { kind: "single", url: redisUrl };
     log.info({ redisUrl, dir: join(config.FAIRLANE_DATA_DIR, "redis") }, "embedded redis started");
   }
   try {
-    const p = await openPlatform(config, redisUrl, log);
+    const p = await openPlatform(config, target, log);
     const tenants = await seedTenants(p, log);
     const admin = resolveAdminToken(config, true);
     const devKeys =
@@ -53,7 +55,7 @@ runRole("all", async (log) => {
       [
         "",
         `Fairlane is running at ${base}`,
-        `  Redis:       ${redisUrl}${embedded ? " (embedded, data in " + join(config.FAIRLANE_DATA_DIR, "redis") + ")" : ""}`,
+        `  Redis:       ${embedded ? p.redisUrl : describeTarget(target)}${embedded ? " (embedded, data in " + join(config.FAIRLANE_DATA_DIR, "redis") + ")" : ""}`,
         `  Admin token: ${admin.file ? `in ${admin.file}` : "FAIRLANE_ADMIN_TOKEN"}`,
         `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
         `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,

@@ -10,6 +10,7 @@ import { HealthStore } from "../src/backpressure/healthStore.ts";
 import { createApp } from "../src/api/app.ts";
 import { resolveAdminToken, seedTenants } from "../src/bootstrap.ts";
 import { loadConfig } from "../src/lib/config.ts";
+import { redisTargetFromEnv } from "../src/lib/redis.ts";
 import { openPlatform, type Platform } from "../src/platform.ts";
 import { isMain, runRole } from "./role.ts";
 
@@ -64,8 +65,9 @@ export async function startApiRole(p: Platform, adminToken: string, log: Logger)
 if (isMain(import.meta.url)) {
   runRole("api", async (log) => {
     const config = loadConfig();
-    if (!config.REDIS_URL) throw new Error("REDIS_URL is required for the api role (npm start runs an embedded Redis)");
-    const p = await openPlatform(config, config.REDIS_URL, log);
+    const target = redisTargetFromEnv(config);
+    if (!target) throw new Error("REDIS_URL or REDIS_CLUSTER_NODES is required for the api role (npm start runs an embedded Redis)");
+    const p = await openPlatform(config, target, log);
     await seedTenants(p, log);
     const role = await startApiRole(p, resolveAdminToken(config, false).token, log);
     return async () => {

@@ -3,17 +3,20 @@
  * fairly and within every cap. Run two or more for availability: decisions
  * are atomic in Redis, so they never overshoot a cap or move a job twice.
  *   REDIS_URL=redis://... tsx workers/dispatcher.ts
+ * Each cell in FAIRLANE_CELLS gets its own loop and blocking connection.
  */
 import type { Logger } from "pino";
-import { connect } from "../src/lib/redis.ts";
 import type { Platform } from "../src/platform.ts";
 import { DEFAULT_DISPATCHER, Dispatcher } from "../src/scheduler/dispatcher.ts";
 import { isMain, runPlatformRole } from "./role.ts";
 
 export async function startDispatcherRole(p: Platform, log: Logger): Promise<{ dispatcher: Dispatcher; stop(): Promise<void> }> {
   const c = p.config;
-  const blocking = connect(p.redisUrl);
-  blocking.on("error", () => undefined);
+  const blocking = () => {
+    const c = p.connect();
+    c.on("error", () => undefined);
+    return c;
+  };
   const dispatcher = new Dispatcher(p.redis, blocking, p.keys, p.registry, p.clock, log, {
     ...DEFAULT_DISPATCHER,
     cells: c.FAIRLANE_CELLS.split(","),

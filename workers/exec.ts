@@ -1,6 +1,7 @@
 /**
  * The exec role: the worker pool. Scale it horizontally; each process adds
- * FAIRLANE_CONCURRENCY slots to pool FAIRLANE_POOL while it heartbeats.
+ * FAIRLANE_CONCURRENCY slots to pool FAIRLANE_POOL while it heartbeats, split
+ * evenly among the cells in FAIRLANE_CELLS (docs/cluster.md).
  *   REDIS_URL=redis://... FAIRLANE_POOL=eu-west-1 FAIRLANE_CONCURRENCY=20 tsx workers/exec.ts
  * Workflow types: the built-in examples, plus the modules named in
  * FAIRLANE_WORKFLOW_MODULES (comma-separated paths; each calls defineWorkflow).
@@ -22,7 +23,7 @@ export async function loadWorkflowModules(list: string): Promise<void> {
 export async function startExecRole(p: Platform, log: Logger): Promise<{ worker: ExecWorker; stop(): Promise<void> }> {
   const c = p.config;
   await loadWorkflowModules(c.FAIRLANE_WORKFLOW_MODULES);
-  const worker = new ExecWorker(p.redisUrl, p.redis, p.keys, p.clock, log, {
+  const worker = new ExecWorker(() => p.connect(), p.redis, p.keys, p.clock, log, {
     ...DEFAULT_EXEC,
     pool: c.FAIRLANE_POOL,
     concurrency: c.FAIRLANE_CONCURRENCY,

@@ -2,6 +2,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadConfig } from "../src/lib/config.ts";
+import { redisTargetFromEnv } from "../src/lib/redis.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { configureObservability, serveMetrics } from "../src/observability/metricsEndpoint.ts";
 import { openPlatform, type Platform } from "../src/platform.ts";
@@ -47,12 +48,13 @@ export function runRole(role: string, start: (log: Logger) => Promise<() => Prom
   });
 }
 
-/** A role that needs only REDIS_URL and the shared platform (dispatcher, exec, recovery, health). */
+/** A role that needs only REDIS_URL (or REDIS_CLUSTER_NODES) and the shared platform (dispatcher, exec, recovery, health). */
 export function runPlatformRole(role: string, start: (p: Platform, log: Logger) => Promise<{ stop(): Promise<void> }>): void {
   runRole(role, async (log) => {
     const config = loadConfig();
-    if (!config.REDIS_URL) throw new Error(`REDIS_URL is required for the ${role} role (npm start runs an embedded Redis)`);
-    const p = await openPlatform(config, config.REDIS_URL, log);
+    const target = redisTargetFromEnv(config);
+    if (!target) throw new Error(`REDIS_URL or REDIS_CLUSTER_NODES is required for the ${role} role (npm start runs an embedded Redis)`);
+    const p = await openPlatform(config, target, log);
     // Before the role starts, so a metrics port nobody could read refuses the start with nothing running.
     const metricsServer = config.FAIRLANE_METRICS_PORT === undefined ? undefined : await serveMetrics(config.FAIRLANE_METRICS_PORT, config.HOST, config.FAIRLANE_ADMIN_TOKEN, log);
     const r = await start(p, log);

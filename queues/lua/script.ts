@@ -1,11 +1,18 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ChainableCommander, Redis } from "ioredis";
+import { hashSlot } from "../../src/lib/hashSlot.ts";
 
 /**
  * Loads `queues/lua/<name>-<numberOfKeys>.lua` and registers it on a client as
  * an ioredis custom command (EVALSHA with an EVAL fallback, pipeline-able).
  * Each script has one typed wrapper next to it; nothing else calls `run`.
+ *
+ * Redis Cluster safety (DESIGN invariant 5, docs/cluster.md): every call's KEYS
+ * must share one hash slot, checked here on every call (also against a single
+ * Redis, so any test would catch a script that mixes a cell with the registry
+ * or with another cell). Keys a script derives itself are built from a key or
+ * prefix of the same cell (`<cell>` / the cell's BullMQ prefix in ARGV).
  */
 const read = (file: string) => readFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), "utf8");
 
@@ -54,5 +61,8 @@ export class LuaScript {
   private check(keys: string[]): void {
     if (keys.length !== this.numberOfKeys)
       throw new Error(`${this.command} takes ${this.numberOfKeys} keys, got ${keys.length}`);
+    const slot = hashSlot(keys[0]!);
+    const other = keys.find((k) => hashSlot(k) !== slot);
+    if (other !== undefined) throw new Error(`${this.command}: keys in different hash slots (CROSSSLOT on a Redis Cluster): ${keys[0]} and ${other}`);
   }
 }

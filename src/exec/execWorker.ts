@@ -7,7 +7,6 @@ import type { Keys } from "../../queues/keys.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
-import { connect } from "../lib/redis.ts";
 import { workflowDependencies, type AbortReason } from "../workflows/registry.ts";
 import { TenantBudget } from "../runtime/budget.ts";
 import { TenantRateLimits } from "../runtime/rateLimit.ts";
@@ -50,9 +49,22 @@ export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cel
 };
 
 /**
- * The exec role: a BullMQ Worker per cell on `exec.<pool>` with the given
- * concurrency, advertising that concurrency as the pool's capacity by
- * heartbeat. Preempt and cancel signals arrive by pub/sub on each cell's
+ * How a process's slots are split among the cells it serves: evenly, the
+ * first cells taking the remainder (10 over 3 cells: 4, 3, 3). Each cell's
+ * dispatcher sees only its own capacity, so the process never runs more than
+ * `concurrency` workflows in all (DESIGN invariant 1: total never exceeds capacity).
+ */
+export function cellSlots(concurrency: number, cells: string[]): Map<string, number> {
+  if (concurrency < cells.length)
+    throw new Error(`FAIRLANE_CONCURRENCY (${concurrency}) must be at least the number of cells served (${cells.length}: ${cells.join(",")})`);
+  const base = Math.floor(concurrency / cells.length);
+  return new Map(cells.map((c, i) => [c, base + (i < concurrency % cells.length ? 1 : 0)]));
+}
+
+/**
+ * The exec role: a BullMQ Worker per cell on `exec.<pool>`, each with its
+ * share of the process's concurrency (cellSlots), advertising that share as
+ * the pool's capacity in the cell by heartbeat. Preempt and cancel signals arrive by pub/sub on each cell's
  * signals channel (one subscriber connection for all cells), with a poll of
  * the records' flags as the fallback for a missed message.
  */
@@ -66,11 +78,13 @@ export class ExecWorker {
   private subscriber: Redis | undefined;
   private gate: ToolGate | undefined;
   private readonly cpu = new CpuPool();
+  private readonly slots: Map<string, number>;
   /** Tool calls that outlived their workflow (must stay 0). */
   orphanedCalls = 0;
 
   constructor(
-    private readonly redisUrl: string,
+    /** Opens a new connection to the same Redis or cluster (subscriber, BullMQ workers). */
+    private readonly connect: () => Redis,
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly clock: Clock,
@@ -78,6 +92,7 @@ export class ExecWorker {
     private readonly opts: ExecWorkerOptions,
   ) {
     this.workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+    this.slots = cellSlots(opts.concurrency, opts.cells);
   }
 
   get runningCount(): number {
@@ -85,7 +100,7 @@ export class ExecWorker {
   }
 
   async start(): Promise<void> {
-    this.subscriber = connect(this.redisUrl);
+    this.subscriber = this.connect();
     this.subscriber.on("error", () => undefined);
     this.subscriber.on("message", (_channel: string, message: string) => this.onSignal(message));
     await this.subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
@@ -107,7 +122,7 @@ export class ExecWorker {
     const passive = new PassiveHealth(healthStore, health, this.clock);
     for (const cellName of this.opts.cells) {
       const cell = this.keys.cell(cellName);
-      const connection = connect(this.redisUrl);
+      const connection = this.connect();
       connection.on("error", () => undefined);
       this.connections.push(connection);
       const deps = {
@@ -137,7 +152,7 @@ export class ExecWorker {
         {
           connection,
           prefix: cell.bullPrefix,
-          concurrency: this.opts.concurrency,
+          concurrency: this.slots.get(cellName)!,
           lockDuration: this.opts.lockDurationMs,
           stalledInterval: this.opts.stalledIntervalMs,
           maxStalledCount: this.opts.maxStalledCount,
@@ -156,7 +171,7 @@ export class ExecWorker {
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
     this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
-    this.log.info({ workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency }, "exec worker started");
+    this.log.info({ workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency, cells: Object.fromEntries(this.slots) }, "exec worker started");
   }
 
   /**
@@ -191,21 +206,23 @@ export class ExecWorker {
   private async pollFlags(): Promise<void> {
     if (!this.running.size) return;
     const ids = [...this.running.keys()];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) for (const c of this.opts.cells) pipeline.hmget(this.keys.cell(c).workflow(id), "preemptRequested", "cancelRequested");
-    const replies = (await pipeline.exec()) ?? [];
-    replies.forEach(([, v], i) => {
-      const [preempt, cancel] = (v as (string | null)[]) ?? [];
-      const id = ids[Math.floor(i / this.opts.cells.length)]!;
-      if (cancel) this.onSignal(`cancel ${id}`);
-      else if (preempt) this.onSignal(`preempt ${id}`);
-    });
+    // One pipeline per cell: a pipeline on a Redis Cluster must stay within one hash slot.
+    for (const c of this.opts.cells) {
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.hmget(this.keys.cell(c).workflow(id), "preemptRequested", "cancelRequested");
+      const replies = (await pipeline.exec()) ?? [];
+      replies.forEach(([, v], i) => {
+        const [preempt, cancel] = (v as (string | null)[]) ?? [];
+        if (cancel) this.onSignal(`cancel ${ids[i]!}`);
+        else if (preempt) this.onSignal(`preempt ${ids[i]!}`);
+      });
+    }
   }
 
   private async beat(): Promise<void> {
     const now = this.clock.now();
     for (const c of this.opts.cells)
-      await heartbeat(this.redis, this.keys.cell(c), this.opts.pool, this.workerId, this.opts.concurrency, now, now + this.opts.heartbeatTtlMs);
+      await heartbeat(this.redis, this.keys.cell(c), this.opts.pool, this.workerId, this.slots.get(c)!, now, now + this.opts.heartbeatTtlMs);
   }
 
   private leave(cell: string): Promise<number> {

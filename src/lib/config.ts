@@ -11,6 +11,13 @@ const EnvSchema = z.object({
   PORT: int(3000),
   HOST: z.string().default("127.0.0.1"),
   REDIS_URL: z.string().url().optional(),
+  // Redis Cluster (docs/cluster.md): seed nodes "host:port,host:port"; every connection is then an
+  // ioredis Cluster (REDIS_URL, if also set, only lends its credentials and TLS). `?cluster=1` on
+  // REDIS_URL does the same with that one node as the seed.
+  REDIS_CLUSTER_NODES: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    z.string().regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, "must be host:port[,host:port...]").optional(),
+  ),
   FAIRLANE_PREFIX: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default("fl"),
   FAIRLANE_DATA_DIR: z.string().default(resolve(REPO_ROOT, ".fairlane")),
   FAIRLANE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),

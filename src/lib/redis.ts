@@ -1,17 +1,122 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 
 /**
- * One place that opens Redis connections. BullMQ needs `maxRetriesPerRequest: null`
- * on connections it blocks on; we use it everywhere so a Redis restart makes
- * commands wait for the reconnect instead of failing mid-move.
+ * One place that opens Redis connections, to one server or to a Redis Cluster
+ * (docs/cluster.md). BullMQ needs `maxRetriesPerRequest: null` on connections it
+ * blocks on; we use it everywhere so a Redis restart makes commands wait for the
+ * reconnect instead of failing mid-move.
+ *
+ * A cluster connection is an ioredis `Cluster`, typed as `Redis` so every role,
+ * wrapper and BullMQ queue runs unchanged: Fairlane only calls commands, Lua
+ * scripts (`defineCommand`), pipelines/MULTI on one cell's keys, pub/sub and
+ * `quit`/`disconnect`, which a Cluster has with the same signatures. It routes
+ * each command, script and pipeline by its keys' hash slot; a pipeline or MULTI
+ * must stay within one slot (one cell's `{<root>.<cell>}` tag, or the registry's).
+ * Never call `duplicate(options)` on one (Cluster's signature differs): open
+ * another connection with `connect(target)`.
  */
-export function connect(url: string, opts: RedisOptions = {}): Redis {
-  const client = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...opts });
+
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+/** Where Redis is: one server (a redis:// or rediss:// URL) or a cluster's seed nodes. */
+export type RedisTarget =
+  | { kind: "single"; url: string }
+  | { kind: "cluster"; nodes: ClusterNode[]; /** credentials and TLS, from REDIS_URL when given */ url?: string };
+
+/** `host:port,host:port` (REDIS_CLUSTER_NODES) as seed nodes. */
+export function parseClusterNodes(list: string): ClusterNode[] {
+  return list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const i = s.lastIndexOf(":");
+      const port = Number(s.slice(i + 1));
+      if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`cluster node "${s}" is not host:port`);
+      return { host: s.slice(0, i), port };
+    });
+}
+
+/** A URL asks for cluster mode with `?cluster=1` (or `true`/`yes`); its host is the seed node. */
+function wantsCluster(url: URL): boolean {
+  return ["1", "true", "yes"].includes((url.searchParams.get("cluster") ?? "").toLowerCase());
+}
+
+/**
+ * The target from the environment: REDIS_CLUSTER_NODES (seed list) wins; else
+ * REDIS_URL, a cluster when it carries `?cluster=1`; undefined when neither is set.
+ */
+export function redisTargetFromEnv(env: { REDIS_URL?: string; REDIS_CLUSTER_NODES?: string }): RedisTarget | undefined {
+  if (env.REDIS_CLUSTER_NODES) return { kind: "cluster", nodes: parseClusterNodes(env.REDIS_CLUSTER_NODES), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
+  if (env.REDIS_URL) return toTarget(env.REDIS_URL);
+  return undefined;
+}
+
+/** A URL string as a target (cluster when it says `?cluster=1`); a target as itself. */
+export function toTarget(t: string | RedisTarget): RedisTarget {
+  if (typeof t !== "string") return t;
+  const u = new URL(t);
+  if (!wantsCluster(u)) return { kind: "single", url: t };
+  return { kind: "cluster", nodes: [{ host: u.hostname, port: Number(u.port || 6379) }], url: t };
+}
+
+/** For logs and the start banner: no credentials. */
+export function describeTarget(t: string | RedisTarget): string {
+  const target = toTarget(t);
+  if (target.kind === "single") return redact(target.url);
+  return `redis cluster (seeds ${target.nodes.map((n) => `${n.host}:${n.port}`).join(",")})`;
+}
+
+function redact(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = "***";
+  return u.toString().replace(/\/$/, "");
+}
+
+/** Credentials, TLS and db of a URL, as per-node options of a cluster. */
+function urlOptions(url: string | undefined): RedisOptions {
+  if (!url) return {};
+  const u = new URL(url);
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+  };
+}
+
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+export function connect(target: string | RedisTarget, opts: RedisOptions = {}): Redis {
+  const t = toTarget(target);
+  const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, ...opts };
+  let client: Redis;
+  if (t.kind === "single") client = new Redis(t.url, base);
+  else {
+    const clusterOpts: ClusterOptions = {
+      redisOptions: { ...urlOptions(t.url), ...base },
+      // Commands wait (offline queue) while the slot map is fetched or refreshed after a failover,
+      // like a single connection waits for its reconnect.
+      enableOfflineQueue: opts.enableOfflineQueue ?? true,
+      enableReadyCheck: true,
+      maxRedirections: 16,
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: 2_000,
+      scaleReads: "master",
+    };
+    client = new Cluster(t.nodes, clusterOpts) as unknown as Redis;
+  }
   client.setMaxListeners(0); // every BullMQ Queue sharing this client adds listeners
   return client;
 }
 
 /** A connection for request paths: fails fast instead of queueing while Redis is away. */
-export function connectForRequests(url: string): Redis {
-  return connect(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+export function connectForRequests(target: string | RedisTarget): Redis {
+  return connect(target, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 }

@@ -53,16 +53,21 @@ export const EXEC_JOB_OPTS = JSON.stringify({ attempts: 1, removeOnComplete: tru
  *   wait      block on the cell's wake marker (BZPOPMIN), set by admission,
  *             slot release, policy sync and new exec workers, so a freed
  *             slot is refilled within milliseconds; idleWakeMs at most
+ * Each cell runs this loop on its own (cells are independent: each is one hash
+ * slot, on a Redis Cluster possibly on its own master), so one busy cell never
+ * delays another's wake-up.
  * All decisions are made inside the script, atomically: any number of
  * dispatchers may run this loop against the same cells.
- * Connections: one for commands, one for the blocking wait — never one per
- * tenant or per queue.
+ * Connections: one for commands, one per cell for the blocking wait (a
+ * BZPOPMIN blocks its connection) — never one per tenant or per queue.
  */
 export class Dispatcher {
   private stopping = false;
   private loopDone: Promise<void> | undefined;
-  private registryVersion = "";
-  private lastReconcile = 0;
+  private readonly registryVersion = new Map<string, string>(); // cell -> registry version synced
+  private readonly lastReconcile = new Map<string, number>();
+  private readonly ignoredByCell = new Map<string, number>();
+  private readonly blockingConnections: Redis[] = [];
   private readonly sync: TenantSync;
   private readonly scriptOpts: DispatchOptions;
   /**
@@ -74,7 +79,8 @@ export class Dispatcher {
 
   constructor(
     private readonly redis: Redis,
-    private readonly blocking: Redis,
+    /** The blocking connection, or a factory that opens one per cell (needed to block on several cells). */
+    private readonly blocking: Redis | (() => Redis),
     private readonly keys: Keys,
     private readonly registry: PolicyRegistry,
     private readonly clock: Clock,
@@ -95,53 +101,70 @@ export class Dispatcher {
   }
 
   start(): void {
-    this.loopDone = this.loop();
+    const cells = this.opts.cells;
+    const factory = typeof this.blocking === "function" ? this.blocking : undefined;
+    this.loopDone = Promise.all(
+      cells.map((cell, i) => {
+        // One given connection can block for one cell only; further cells then poll every 20 ms.
+        const conn = factory ? factory() : i === 0 ? (this.blocking as Redis) : undefined;
+        if (factory) this.blockingConnections.push(conn!);
+        return this.loop(cell, conn);
+      }),
+    ).then(() => undefined);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.blocking.disconnect(); // ends a BZPOPMIN in progress
+    // Ends a BZPOPMIN in progress; a given connection is the dispatcher's to close, started or not.
+    if (typeof this.blocking !== "function") this.blocking.disconnect();
+    for (const c of this.blockingConnections) c.disconnect();
     await this.loopDone;
   }
 
   /** One pass over every cell and pool; returns whether any call hit maxMoves (more may start now). */
   async pass(): Promise<boolean> {
-    await this.syncPolicies();
     let more = false;
-    let ignored = 0;
-    for (const cellName of this.opts.cells) {
-      const cell = this.keys.cell(cellName);
-      for (const pool of await this.redis.smembers(cell.pools)) {
-        ignored += await this.redis.zcount(cell.preempting(pool), "-inf", this.clock.now() - this.opts.ignoredAfterMs);
-        const began = performance.now();
-        const beganAt = Date.now();
-        const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), this.scriptOpts);
-        metrics.dispatchSeconds.observe((performance.now() - began) / 1000);
-        this.stats.moved += r.moved;
-        this.stats.expired += r.expired;
-        if (r.moved) metrics.dispatched.inc({ pool }, r.moved);
-        this.stats.parked += r.parked;
-        if (r.parked) metrics.parkedTotal.inc({ dependency: "any", where: "dispatch" }, r.parked);
-        if (r.expired) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, r.expired);
-        if (r.preempted) metrics.preempted.inc({ pool }, r.preempted);
-        if (r.moved || r.expired || r.parked || r.preempted) this.traceCall(cellName, pool, r, beganAt);
-        this.stats.preempted += r.preempted;
-        if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");
-        if (r.moved >= this.opts.maxMoves) more = true;
-      }
-    }
-    if (ignored > this.stats.preemptionsIgnored) this.log.warn({ ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
-    this.stats.preemptionsIgnored = ignored;
-    metrics.preemptionsIgnored.set(ignored);
-    this.stats.passes++;
-    if (this.clock.now() - this.lastReconcile >= this.opts.reconcileMs) await this.reconcile();
+    for (const cellName of this.opts.cells) if (await this.passCell(cellName)) more = true;
     return more;
   }
 
-  async reconcile(): Promise<number> {
-    this.lastReconcile = this.clock.now();
+  /** One pass over one cell's pools; returns whether any call hit maxMoves (more may start now). */
+  async passCell(cellName: string): Promise<boolean> {
+    await this.syncPolicies(cellName);
+    let more = false;
+    let ignored = 0;
+    const cell = this.keys.cell(cellName);
+    for (const pool of await this.redis.smembers(cell.pools)) {
+      ignored += await this.redis.zcount(cell.preempting(pool), "-inf", this.clock.now() - this.opts.ignoredAfterMs);
+      const began = performance.now();
+      const beganAt = Date.now();
+      const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), this.scriptOpts);
+      metrics.dispatchSeconds.observe((performance.now() - began) / 1000);
+      this.stats.moved += r.moved;
+      this.stats.expired += r.expired;
+      if (r.moved) metrics.dispatched.inc({ pool }, r.moved);
+      this.stats.parked += r.parked;
+      if (r.parked) metrics.parkedTotal.inc({ dependency: "any", where: "dispatch" }, r.parked);
+      if (r.expired) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, r.expired);
+      if (r.preempted) metrics.preempted.inc({ pool }, r.preempted);
+      if (r.moved || r.expired || r.parked || r.preempted) this.traceCall(cellName, pool, r, beganAt);
+      this.stats.preempted += r.preempted;
+      if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");
+      if (r.moved >= this.opts.maxMoves) more = true;
+    }
+    if (ignored > (this.ignoredByCell.get(cellName) ?? 0)) this.log.warn({ cell: cellName, ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
+    this.ignoredByCell.set(cellName, ignored);
+    this.stats.preemptionsIgnored = [...this.ignoredByCell.values()].reduce((a, b) => a + b, 0);
+    metrics.preemptionsIgnored.set(this.stats.preemptionsIgnored);
+    this.stats.passes++;
+    if (this.clock.now() - (this.lastReconcile.get(cellName) ?? 0) >= this.opts.reconcileMs) await this.reconcile([cellName]);
+    return more;
+  }
+
+  async reconcile(cells: string[] = this.opts.cells): Promise<number> {
     let released = 0;
-    for (const cellName of this.opts.cells) {
+    for (const cellName of cells) {
+      this.lastReconcile.set(cellName, this.clock.now());
       released += await reconcileSlots(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.reconcileGraceMs, this.opts.recordTtlSec);
     }
     if (released) this.log.warn({ released }, "reconciler released slots of runs that were gone");
@@ -171,25 +194,25 @@ export class Dispatcher {
     span.end();
   }
 
-  private async syncPolicies(): Promise<void> {
+  private async syncPolicies(cell: string): Promise<void> {
     const v = this.registry.currentVersion;
-    if (v === this.registryVersion) return;
-    this.registryVersion = v;
-    const entries = this.registry.list();
-    for (const cell of this.opts.cells) await this.sync.sync(cell, entries);
+    if (v === this.registryVersion.get(cell)) return;
+    this.registryVersion.set(cell, v);
+    await this.sync.sync(cell, this.registry.list());
   }
 
-  private async loop(): Promise<void> {
-    const wake = this.keys.cell(this.opts.cells[0]!).wake;
+  private async loop(cellName: string, blocking: Redis | undefined): Promise<void> {
+    const wake = this.keys.cell(cellName).wake;
     while (!this.stopping) {
       try {
-        const more = await this.pass();
+        const more = await this.passCell(cellName);
         if (more || this.stopping) continue;
-        if (this.opts.cells.length === 1) await this.blocking.bzpopmin(wake, this.opts.idleWakeMs / 1000);
-        else await new Promise((r) => setTimeout(r, 20)); // one blocking wait cannot span cells (hash slots)
+        // One blocking wait cannot span cells (hash slots): each cell's loop has its own connection.
+        if (blocking) await blocking.bzpopmin(wake, this.opts.idleWakeMs / 1000);
+        else await new Promise((r) => setTimeout(r, 20));
       } catch (err) {
         if (this.stopping) break;
-        this.log.error({ err: (err as Error).message }, "dispatch pass failed; retrying");
+        this.log.error({ cell: cellName, err: (err as Error).message }, "dispatch pass failed; retrying");
         await new Promise((r) => setTimeout(r, 200));
       }
     }

@@ -7,12 +7,15 @@
  * payload: { obs: string, durationMs?: number }
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connect, redisTargetFromEnv } from "../../src/lib/redis.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
 
 const RECORD = "local s = redis.call('INCR', KEYS[1]) redis.call('RPUSH', KEYS[2], s .. '|' .. ARGV[1]) return s";
 let redis: Redis | undefined;
-const client = () => (redis ??= new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }));
+// The role's own Redis (REDIS_URL, or REDIS_CLUSTER_NODES: a cluster client). The observer's
+// keys share one hash tag (`obs:{...}`), so the script below touches one slot.
+const client = () => (redis ??= connect(redisTargetFromEnv(process.env)!));
 
 export function recordEvent(obs: string, fields: (string | number)[], redis: Redis = client()): Promise<unknown> {
   return redis.eval(RECORD, 2, `${obs}:seq`, `${obs}:log`, fields.join("|"));
