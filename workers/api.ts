@@ -25,6 +25,7 @@ export async function startApiRole(p: Platform, adminToken: string, log: Logger)
   const bullBoard = new BullBoard(p.redis, p.keys, p.registry);
   await bullBoard.start();
   const app = createApp({
+    cells: p.config.FAIRLANE_CELLS.split(","),
     redis: p.redis,
     keys: p.keys,
     clock: p.clock,

@@ -35,6 +35,8 @@ export interface AppDeps {
   adminToken: string;
   health: HealthStore;
   recordTtlSec: number;
+  /** Cells this api serves (FAIRLANE_CELLS). */
+  cells: string[];
   bodyLimit: string;
   bulkBodyLimit: string;
 }
@@ -90,7 +92,7 @@ export function createApp(d: AppDeps): Express {
     "/v1/admin",
     admin,
     adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }),
-    backpressureAdminRouter({ redis: d.redis, keys: d.keys, health: d.health, audit: d.audit, clock: d.clock, cell: "default", recordTtlSec: d.recordTtlSec }),
+    backpressureAdminRouter({ redis: d.redis, keys: d.keys, health: d.health, audit: d.audit, clock: d.clock, cells: d.cells, recordTtlSec: d.recordTtlSec }),
     operatorAdminRouter({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry, audit: d.audit, usage, recordTtlSec: d.recordTtlSec }),
     notFoundHandler,
   );

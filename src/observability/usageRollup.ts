@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
+import { SlotPipeline } from "../lib/slotPipeline.ts";
 import { addBucket, BUCKET_MS, sumCounts, type TenantEvents } from "./usageBuckets.ts";
 import type { UsageSnapshot } from "./usageSnapshot.ts";
 
@@ -133,9 +134,13 @@ export class UsageRollups {
     const add = (t: string, e: Evidence) => out.set(t, mergeEvidence(out.get(t) ?? emptyEvidence(), e));
     const periods: number[] = [];
     for (let p = this.periodOf(from); p <= to; p += this.periodMs) periods.push(p);
-    const pipe = this.redis.pipeline();
-    for (const c of cells) for (const p of periods) pipe.hgetall(this.keys.cell(c).usageRollup(p));
-    const replies = (await pipe.exec()) ?? [];
+    const pipe = new SlotPipeline(this.redis); // one pipeline per cell (a cluster refuses a mixed one)
+    for (const c of cells)
+      for (const p of periods) {
+        const key = this.keys.cell(c).usageRollup(p);
+        pipe.add(key, (x) => x.hgetall(key));
+      }
+    const replies = await pipe.exec();
     let k = 0;
     const writtenPeriods = new Set<string>();
     for (const c of cells)

@@ -4,6 +4,7 @@ import { ingressQueue } from "../../queues/names.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
 import { poolShares, type ShareOptions } from "../scheduler/policy/shares.ts";
 import { atCap, burstState, type AtCap, type BurstState } from "./capState.ts";
+import { SlotPipeline } from "../lib/slotPipeline.ts";
 import { summarizeLatency, type LatencySummary } from "./percentiles.ts";
 import { addBucket, bucketsInWindow, emptyEvents, type TenantEvents } from "./usageBuckets.ts";
 
@@ -72,8 +73,6 @@ export interface UsageSnapshot {
 export const RATE_WINDOW_MS = 60_000;
 const CLASSES: WorkflowClass[] = ["A", "B", "C"];
 
-type Reply = [Error | null, unknown];
-
 export class UsageReader {
   private readonly parkedTenant = new Map<string, string>();
 
@@ -90,19 +89,30 @@ export class UsageReader {
     const windowMs = Math.max(1, now - buckets[0]!);
 
     // 1. Per cell and per tenant.
-    const p1 = this.redis.pipeline();
+    // Cells are different hash slots: SlotPipeline sends one pipeline per cell (a cluster refuses a mixed one).
+    const p1 = new SlotPipeline(this.redis);
     for (const c of allCells) {
       const ck = this.keys.cell(c);
-      p1.hgetall(ck.slots).smembers(ck.pools).smembers(ck.deps);
-      for (const b of buckets) p1.hgetall(ck.usageEvents(b));
+      p1.add(ck.slots, (p) => p.hgetall(ck.slots))
+        .add(ck.pools, (p) => p.smembers(ck.pools))
+        .add(ck.deps, (p) => p.smembers(ck.deps));
+      for (const b of buckets) p1.add(ck.usageEvents(b), (p) => p.hgetall(ck.usageEvents(b)));
     }
     for (const e of entries) {
       const ck = this.keys.cell(e.policy.cell);
       const g = ck.gate(e.tenant);
-      p1.hget(ck.tenantCaps(e.tenant), "burstStart").zcount(g.held, `(${now}`, "+inf").zcount(g.heldC, `(${now}`, "+inf").zcard(g.wait).zcard(g.waitC);
-      for (const cls of CLASSES) p1.llen(ck.queueKey(ingressQueue(e.tenant, cls), "wait"));
+      const caps = ck.tenantCaps(e.tenant);
+      p1.add(caps, (p) => p.hget(caps, "burstStart"))
+        .add(g.held, (p) => p.zcount(g.held, `(${now}`, "+inf"))
+        .add(g.heldC, (p) => p.zcount(g.heldC, `(${now}`, "+inf"))
+        .add(g.wait, (p) => p.zcard(g.wait))
+        .add(g.waitC, (p) => p.zcard(g.waitC));
+      for (const cls of CLASSES) {
+        const wait = ck.queueKey(ingressQueue(e.tenant, cls), "wait");
+        p1.add(wait, (p) => p.llen(wait));
+      }
     }
-    const r1 = ((await p1.exec()) ?? []) as Reply[];
+    const r1 = await p1.exec();
     let i = 0;
     const next = () => {
       const [err, v] = r1[i++] ?? [new Error("missing reply"), null];
@@ -174,13 +184,23 @@ export class UsageReader {
     });
 
     // 2. Pools and dependencies.
-    const p2 = this.redis.pipeline();
+    const p2 = new SlotPipeline(this.redis);
     for (const c of allCells) {
       const ck = this.keys.cell(c);
-      for (const pool of poolsOf.get(c)!) p2.zrangebyscore(ck.poolWorkers(pool), `(${now}`, "+inf").hgetall(ck.poolConcurrency(pool)).hgetall(ck.poolUsed(pool));
-      for (const dep of depsOf.get(c)!) p2.hgetall(ck.healthOverride(dep)).hgetall(ck.health(dep)).zrange(ck.parked(dep), 0, -1);
+      for (const pool of poolsOf.get(c)!) {
+        const [w, conc, used] = [ck.poolWorkers(pool), ck.poolConcurrency(pool), ck.poolUsed(pool)];
+        p2.add(w, (p) => p.zrangebyscore(w, `(${now}`, "+inf"))
+          .add(conc, (p) => p.hgetall(conc))
+          .add(used, (p) => p.hgetall(used));
+      }
+      for (const dep of depsOf.get(c)!) {
+        const [o, h, parked] = [ck.healthOverride(dep), ck.health(dep), ck.parked(dep)];
+        p2.add(o, (p) => p.hgetall(o))
+          .add(h, (p) => p.hgetall(h))
+          .add(parked, (p) => p.zrange(parked, 0, -1));
+      }
     }
-    const r2 = ((await p2.exec()) ?? []) as Reply[];
+    const r2 = await p2.exec();
     i = 0;
     const next2 = () => {
       const [err, v] = r2[i++] ?? [new Error("missing reply"), null];
@@ -221,9 +241,12 @@ export class UsageReader {
     // 3. Tenants of parked workflows (cached per id).
     const unknown = parkedIds.filter((p) => !this.parkedTenant.has(p.id));
     if (unknown.length) {
-      const p3 = this.redis.pipeline();
-      for (const u of unknown) p3.hget(this.keys.cell(u.cell).workflow(u.id), "tenant");
-      const r3 = ((await p3.exec()) ?? []) as Reply[];
+      const p3 = new SlotPipeline(this.redis);
+      for (const u of unknown) {
+        const wf = this.keys.cell(u.cell).workflow(u.id);
+        p3.add(wf, (p) => p.hget(wf, "tenant"));
+      }
+      const r3 = await p3.exec();
       unknown.forEach((u, k) => {
         const t = r3[k]?.[1];
         if (typeof t === "string") this.parkedTenant.set(u.id, t);

@@ -6,6 +6,7 @@ import { loadConfig } from "../../src/lib/config.ts";
 import { hashSlot } from "../../src/lib/hashSlot.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
+import { UsageReader } from "../../src/observability/usageSnapshot.ts";
 import { DEFAULT_SHARES, poolShares } from "../../src/scheduler/policy/shares.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { readWorkflow } from "../../src/workflows/record.ts";
@@ -108,6 +109,11 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
     const admittedAt = Date.now();
     await sleep(1_000);
     for (const t of ["n-practice", "s-rural"]) await admit(t, [...Array.from({ length: 3 }, () => item("A", 100)), ...Array.from({ length: 4 }, () => item("B", 100))]);
+
+    // The dashboard's reader spans both cells (one pipeline per cell: a cluster refuses a mixed one).
+    const usage = await new UsageReader(p.redis, p.keys, { reserveFraction: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05 }).read(p.registry.list(), Date.now(), [...CELLS]);
+    assert.deepEqual([...new Set(usage.pools.map((x) => x.cell))].sort(), [...CELLS].sort());
+    assert.ok(usage.tenants.reduce((s, t) => s + t.running.total + t.queued.total, 0) > 0, "the reader sees the storm");
 
     const states = await waitEnded(p, ids, 80_000, roles);
     const stormMs = Date.now() - began;
