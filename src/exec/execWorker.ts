@@ -161,6 +161,14 @@ export class ExecWorker {
         },
       );
       worker.on("error", (err) => this.log.warn({ err: err.message, cell: cellName }, "exec worker error"));
+      // This process stalled past its lock (a GC pause, SIGSTOP, CPU starvation): BullMQ may already have given
+      // the job to another worker. Stop the run at once so it never executes twice at the same time.
+      worker.on("lockRenewalFailed", (ids: string[]) => {
+        for (const id of ids) {
+          const c = this.running.get(id);
+          if (c && !c.signal.aborted) c.abort("lost" satisfies AbortReason);
+        }
+      });
       this.workers.push(worker);
     }
     // Publish which dependencies each workflow type needs (the dispatcher parks them while one is down).

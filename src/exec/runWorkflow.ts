@@ -196,6 +196,12 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, job: Job, tok
   }
 
   const reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
+  if (reason === "lost") {
+    // Another run owns the workflow now: write nothing (finishRun would answer "stale" anyway).
+    log().warn("run stopped: its lock was lost while the process stalled; another worker owns it");
+    metrics.runs.inc({ tenant, class: data.class, outcome: "lost" });
+    return null;
+  }
   if (reason === "preempted" || reason === "shutdown") return handBack(reason, true);
   if (reason === "park" && parkOn) {
     const r = await parkRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, started: true, ...parkOn });

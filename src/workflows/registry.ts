@@ -42,7 +42,8 @@ export interface WorkflowContext {
   model(req?: ModelRequest): Promise<ModelResult>;
 }
 
-export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown" | "park";
+/** Why ctx.signal fired. "lost": this process stalled (paused, starved) past its lock and another run took over. */
+export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown" | "park" | "lost";
 
 export type WorkflowHandler = (ctx: WorkflowContext) => Promise<unknown>;
 
