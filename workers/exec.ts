@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import { DEFAULT_EXEC, ExecWorker } from "../src/exec/execWorker.ts";
 import type { Platform } from "../src/platform.ts";
 import { workflowTypes } from "../src/workflows/registry.ts";
+import { runtimePolicy } from "../src/tenancy/policy.ts";
 import "../src/workflows/noop.ts";
 import "../src/examples/index.ts";
 import { isMain, runPlatformRole } from "./role.ts";
@@ -35,6 +36,10 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
     heartbeatMs: Math.max(200, Math.floor(c.FAIRLANE_HEARTBEAT_TTL_MS / 4)),
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
     modelUrl: c.FAIRLANE_MODEL_URL ?? `${c.FAIRLANE_DOWNSTREAM_URL}/model/stream`,
+    livePolicy: (tenant) => {
+      const e = p.registry.get(tenant);
+      return e ? runtimePolicy(e.policy) : undefined;
+    },
   });
   await worker.start();
   log.info({ types: workflowTypes() }, "workflow types");

@@ -7,6 +7,7 @@ import type { Keys } from "../../queues/keys.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
+import type { RuntimePolicy } from "../tenancy/policy.ts";
 import { workflowDependencies, type AbortReason } from "../workflows/registry.ts";
 import { TenantBudget } from "../runtime/budget.ts";
 import { TenantRateLimits } from "../runtime/rateLimit.ts";
@@ -35,6 +36,8 @@ export interface ExecWorkerOptions {
   recordTtlSec: number;
   /** The streaming model endpoint behind ctx.model. */
   modelUrl: string;
+  /** The tenant's policy now (live registry); runs fall back to their admission snapshot. */
+  livePolicy?: (tenant: string) => RuntimePolicy | undefined;
 }
 
 export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells" | "modelUrl"> = {
@@ -140,6 +143,7 @@ export class ExecWorker {
         cpu: this.cpu,
         health,
         onOutcome: (c: string, dep: string, ok: boolean, overloaded: boolean) => passive.record(c, dep, ok, overloaded),
+        livePolicy: this.opts.livePolicy,
         onOrphans: (n: number) => {
           this.orphanedCalls += n;
           this.log.error({ orphaned: n }, "tool calls outlived their workflow");

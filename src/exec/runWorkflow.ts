@@ -8,6 +8,7 @@ import { parkRun } from "../../queues/lua/parking.ts";
 import { finishRun, requeueRun, startRun, type FinishInput } from "../../queues/lua/runLifecycle.ts";
 import type { IngressJobData } from "../admission/admit.ts";
 import type { Clock } from "../lib/clock.ts";
+import type { RuntimePolicy } from "../tenancy/policy.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, tracer } from "../observability/tracing.ts";
@@ -37,6 +38,11 @@ export interface RunDeps {
   onOutcome?: (cell: string, dep: string, ok: boolean, overloaded: boolean) => void;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
+  /**
+   * The tenant's policy now (the process's live registry), so an operator's change of mctc, budgets
+   * or allowed tools reaches workflows already queued or running; undefined: the admission snapshot.
+   */
+  livePolicy?: (tenant: string) => RuntimePolicy | undefined;
 }
 
 /**
@@ -171,7 +177,7 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, job: Job, tok
       traceId: data.traceId,
       trace: runCtx,
       attempt: start.attempts,
-      policy: data.policy,
+      policy: d.livePolicy?.(data.tenant) ?? data.policy,
       signal: controller.signal,
       park(dependency, reason) {
         parkOn ??= { dependency, reason };

@@ -26,6 +26,7 @@ describe("workflow runtime against the simulated downstream", () => {
         short: { tier: "professional", mca: 20, mctc: 50 },
         durable: { tier: "professional", mca: 5, mctc: 50 },
         narrow: { tier: "professional", mca: 5, mctc: 2, toolQueueDepth: 1, toolWaitTimeoutMs: 5_000, deadline: { toolRetries: 0 } },
+        live: { tier: "professional", mca: 20, mctc: 2, toolWaitTimeoutMs: 20_000, paused: true },
       },
       { FAIRLANE_DOWNSTREAM_URL: url, FAIRLANE_LOCK_MS: "2000" },
     );
@@ -50,6 +51,18 @@ describe("workflow runtime against the simulated downstream", () => {
     assert.ok(s.byTenant.lab!.peakInFlight <= 3, `lab's Class C calls peak at ${s.byTenant.lab!.peakInFlight} (mctcBatch 3)`);
     const held = await d.p.redis.zcard(d.p.keys.cell("default").gate("clinic").held);
     assert.equal(held, 0, "no permit left held");
+  });
+
+  it("applies an operator's mctc change to workflows admitted before it (the live policy, not the admission snapshot)", { timeout: 60_000 }, async () => {
+    ds.resetStats();
+    // Admitted under mctc 2 while the tenant is paused; the operator raises mctc, then resumes.
+    const ids = await d.admit("live", Array.from({ length: 4 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 1, fanout: 6, latencyMs: 300, submit: false } })));
+    await d.p.registry.put("live", { tier: "professional", mca: 20, mctc: 6, toolWaitTimeoutMs: 20_000, paused: true });
+    await sleep(800); // every exec process sees the new policy (polled every 250 ms)
+    await d.p.registry.put("live", { tier: "professional", mca: 20, mctc: 6, toolWaitTimeoutMs: 20_000, paused: false });
+    const views = await d.waitEnded(ended(ids, "live"), 45_000);
+    assert.deepEqual([...new Set(views.map((v) => v.state))], ["completed"]);
+    assert.equal(ds.stats().byTenant.live!.peakInFlight, 6, "the new mctc of 6 binds, not the admitted 2");
   });
 
   it("sends the workflow's deadline with every call, and no call outlives its workflow", { timeout: 60_000 }, async () => {
