@@ -12,6 +12,9 @@
   ARGV[3]  now (epoch ms)
   ARGV[4]  BullMQ prefix of the cell     <root>:{<root>.<cell>}
   ARGV[5]  the cell's signals channel (exec workers abort the run on "cancel <id>")
+  ARGV[6]  the cell's own-key prefix     <cell>  (a parked workflow leaves its dependency's index)
+  ARGV[7]  record TTL in seconds (an ended record expires, like every other way a workflow ends)
+  ARGV[8]  the record's error message (who cancelled)
 
   The queue's wait list and job hash are derived from the record's `queue`
   field; they share the cell's hash tag, so the script stays on one slot.
@@ -34,8 +37,12 @@ if state == "queued" or state == "parked" then
       rcall("DECR", KEYS[2])
     end
   end
+  local dep = rcall("HGET", KEYS[1], "parkedDep")
+  if state == "parked" and dep then rcall("ZREM", ARGV[6] .. ":parked:" .. dep, id) end
   rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
-        "errorCode", "CANCELLED", "errorMessage", "cancelled by the producer")
+        "errorCode", "CANCELLED", "errorMessage", ARGV[8])
+  rcall("EXPIRE", KEYS[1], tonumber(ARGV[7]))
+  rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[7]))
   return {"cancelled"}
 end
 if state == "dispatched" or state == "running" then

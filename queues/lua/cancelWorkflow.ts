@@ -16,11 +16,12 @@ export async function cancelWorkflow(
   id: string,
   tenant: string,
   now: number,
+  o: { recordTtlSec: number; message?: string },
 ): Promise<CancelOutcome> {
   const [kind, state] = await script.run<[string, string?]>(
     redis,
     [cell.workflow(id), cell.queued],
-    [id, tenant, now, cell.bullPrefix, cell.signals],
+    [id, tenant, now, cell.bullPrefix, cell.signals, cell.own, o.recordTtlSec, o.message ?? "cancelled by the producer"],
   );
   if (kind === "final") return { kind, state: state ?? "unknown" };
   if (kind === "missing" || kind === "cancelled" || kind === "signalled") return { kind };

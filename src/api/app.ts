@@ -106,6 +106,7 @@ export function createApp(d: AppDeps): Express {
       clock: d.clock,
       bodyLimit: d.bodyLimit,
       bulkBodyLimit: d.bulkBodyLimit,
+      recordTtlSec: d.recordTtlSec,
     }),
   );
   app.use(BULL_BOARD_PATH, admin, d.bullBoard.router);

@@ -128,7 +128,7 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
     const entry = tenantOf(d, req);
     const { classes } = body(Classes, req.body, "drain request");
     const cls = classes ?? (["A", "B", "C"] as const);
-    const out = await drainTenant(d.redis, d.keys.cell(entry.policy.cell), entry.tenant, cls, () => d.clock.now(), `cancelled by operator ${req.operator} (tenant drained)`);
+    const out = await drainTenant(d.redis, d.keys.cell(entry.policy.cell), entry.tenant, cls, () => d.clock.now(), `cancelled by operator ${req.operator} (tenant drained)`, d.recordTtlSec);
     await d.audit.record(req.operator!, "tenant.drain", entry.tenant, { classes: cls, ...out });
     res.json({ tenant: entry.tenant, ...out });
   });

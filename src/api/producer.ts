@@ -17,6 +17,8 @@ export interface ProducerDeps {
   clock: Clock;
   bodyLimit: string;
   bulkBodyLimit: string;
+  /** How long an ended workflow's record is kept (FAIRLANE_RECORD_TTL_SEC). */
+  recordTtlSec: number;
 }
 
 const json = (limit: string) => express.json({ limit, strict: true, type: ["application/json", "application/*+json"] });
@@ -72,7 +74,7 @@ export function producerRouter(d: ProducerDeps): Router {
   r.delete("/workflows/:id", async (req, res) => {
     if (!WORKFLOW_ID.test(req.params.id)) throw notFound();
     const cell = cellOf(d, req);
-    const outcome = await cancelWorkflow(d.redis, cell, req.params.id, req.tenant!, d.clock.now());
+    const outcome = await cancelWorkflow(d.redis, cell, req.params.id, req.tenant!, d.clock.now(), { recordTtlSec: d.recordTtlSec });
     if (outcome.kind === "missing") throw notFound();
     if (outcome.kind === "final")
       throw new FairlaneError("ALREADY_FINISHED", `workflow is already ${outcome.state}`, 409, { state: outcome.state });

@@ -24,6 +24,7 @@ export async function drainTenant(
   classes: readonly WorkflowClass[],
   now: () => number,
   note: string,
+  recordTtlSec: number,
   page = 500,
 ): Promise<DrainResult> {
   const out: DrainResult = { cancelled: 0, skipped: 0 };
@@ -34,7 +35,7 @@ export async function drainTenant(
       // Cancelled ids leave the list, so always read from its tail (oldest) end.
       const ids = (await redis.lrange(wait, -page, -1)).filter((id) => !seen.has(id));
       if (!ids.length) break;
-      const outcomes = await Promise.all(ids.map((id) => cancelWorkflow(redis, cell, id, tenant, now())));
+      const outcomes = await Promise.all(ids.map((id) => cancelWorkflow(redis, cell, id, tenant, now(), { recordTtlSec, message: note })));
       const cancelledIds: string[] = [];
       outcomes.forEach((o, i) => {
         seen.add(ids[i]!);
@@ -42,12 +43,6 @@ export async function drainTenant(
         else out.skipped++;
       });
       out.cancelled += cancelledIds.length;
-      // The cancel script writes the producer's message; say who really cancelled.
-      if (cancelledIds.length) {
-        const p = redis.pipeline();
-        for (const id of cancelledIds) p.hset(cell.workflow(id), "errorMessage", note);
-        await p.exec();
-      }
     }
   }
   return out;

@@ -38,7 +38,7 @@ describe("workflow lifecycle on real processes", () => {
       await d.waitCapacity(2);
       const [id] = await d.admit("t", [{ type: "observed", payload: { obs: d.obs, durationMs: 30_000 } }]);
       while (!(await d.observation()).events.some((e) => e.id === id)) await sleep(50);
-      const r = await cancelWorkflow(d.p.redis, d.p.keys.cell("default"), id!, "t", Date.now());
+      const r = await cancelWorkflow(d.p.redis, d.p.keys.cell("default"), id!, "t", Date.now(), { recordTtlSec: 3600 });
       assert.equal(r.kind, "signalled");
       const [view] = await d.waitEnded(new Map([[id!, "t"]]), 10_000);
       assert.equal(view!.state, "cancelled");

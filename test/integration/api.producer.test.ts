@@ -124,6 +124,9 @@ describe("producer API", () => {
     assert.equal(del.body.state, "cancelled");
     assert.equal(del.body.error.code, "CANCELLED");
     assert.equal(await ingressDepth(api, "other", "B"), depth - 1);
+    // An ended record expires like any other (the soak found cancelled ones kept forever).
+    const ttl = await api.platform.redis.ttl(api.platform.keys.cell("default").workflow(r.body.id));
+    assert.ok(ttl > 0 && ttl <= api.platform.config.FAIRLANE_RECORD_TTL_SEC, `record TTL ${ttl}`);
     const again = await http(api.base, "DELETE", `/v1/workflows/${r.body.id}`, { key: api.keys.other });
     assert.equal(again.status, 409);
   });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { cancelWorkflow } from "../../queues/lua/cancelWorkflow.ts";
 import { dispatch } from "../../queues/lua/dispatch.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { recoverParked, resolveParked } from "../../queues/lua/parking.ts";
@@ -82,5 +83,18 @@ describe("parking and recovery scripts", () => {
     assert.equal(await p.redis.hget(cell.workflow(ids[1]!), "errorCode"), "FAILED_BY_OPERATOR");
     const left = await p.redis.zrange(cell.parked("fhir-gateway"), 0, -1);
     assert.ok(!left.includes(ids[0]!) && !left.includes(ids[1]!), `still indexed: ${left}`);
+  });
+  it("cancels a parked workflow: out of the parked queue and its dependency's index, its record expiring", async () => {
+    const cell = p.keys.cell("default");
+    await p.redis.hset(cell.health("fhir-gateway"), { state: "down", since: clock.now(), detail: "probe", source: "probe" });
+    const [a] = (await p.admission.admitBulk("clinic", [{ type: "needs-fhir" }], "0".repeat(32))).accepted;
+    await run();
+    assert.equal(await p.redis.hget(cell.workflow(a!.id), "state"), "parked");
+    const out = await cancelWorkflow(p.redis, cell, a!.id, "clinic", clock.now(), { recordTtlSec: 60 });
+    assert.equal(out.kind, "cancelled");
+    assert.equal(await p.redis.zscore(cell.parked("fhir-gateway"), a!.id), null, "gone from the dependency's index");
+    assert.equal((await p.redis.lrange(cell.queueKey("parked", "wait"), 0, -1)).includes(a!.id), false, "gone from the parked queue");
+    const ttl = await p.redis.ttl(cell.workflow(a!.id));
+    assert.ok(ttl > 0 && ttl <= 60, `record TTL ${ttl}`);
   });
 });
