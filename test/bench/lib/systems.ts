@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { cancelWorkflow, type CancelOutcome } from "../../../queues/lua/cancelWorkflow.ts";
 import { loadConfig } from "../../../src/lib/config.ts";
 import { createLogger } from "../../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../../src/platform.ts";
@@ -24,6 +25,8 @@ export interface Item {
   type: "bench-prior-auth" | "bench-sleep";
   cls: "A" | "B" | "C";
   payload: Record<string, unknown>;
+  /** Fairlane only (the soak): sent as the request's idempotencyKey. */
+  idempotencyKey?: string;
 }
 
 export interface Enqueued {
@@ -32,6 +35,8 @@ export interface Enqueued {
   cls: string;
   /** The producer's clock just before the enqueue call. */
   at: number;
+  /** Fairlane only: an idempotency key named a workflow admitted earlier (this is its id). */
+  duplicate?: boolean;
 }
 
 export interface System {
@@ -49,12 +54,24 @@ export interface Workers {
   concurrency: number;
 }
 
+/** Fairlane's System plus what a soak inspects: the key prefix, the platform and each role's process. */
+export interface FairlaneSystem extends System {
+  name: "on";
+  /** FAIRLANE_PREFIX of this deployment: every key it writes starts with `<prefix>:`. */
+  prefix: string;
+  platform: Platform;
+  /** The spawned role processes (exec ×N, dispatcher, health, recovery), for /proc sampling. */
+  roles: { role: string; pid: number }[];
+  /** The producer's cancel (DELETE /v1/workflows/:id) of one workflow. */
+  cancel(tenant: string, id: string): Promise<CancelOutcome["kind"]>;
+}
+
 const WORKFLOWS = "test/bench/workflows.ts";
 
 export async function fairlane(
   redisUrl: string,
   o: { tenants: Record<string, PolicySpec>; workers: Workers; downstreamUrl: string; env?: Record<string, string>; backpressure?: boolean },
-): Promise<System> {
+): Promise<FairlaneSystem> {
   const prefix = `bon${randomBytes(3).toString("hex")}`;
   const obs = `obs:{${prefix}}`;
   const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, FAIRLANE_MAX_QUEUED_TOTAL: "1000000", PORT: "0" });
@@ -68,9 +85,11 @@ export async function fairlane(
     ...o.env,
   };
   const roles: RoleProcess[] = [];
-  for (let i = 0; i < o.workers.processes; i++) roles.push(spawnRole("exec", { ...env, FAIRLANE_CONCURRENCY: String(o.workers.concurrency) }));
-  roles.push(spawnRole("dispatcher", env));
-  if (o.backpressure) for (const r of ["health", "recovery"] as const) roles.push(spawnRole(r, env));
+  const names: string[] = [];
+  const start = (role: Parameters<typeof spawnRole>[0], e: Record<string, string>) => (roles.push(spawnRole(role, e)), names.push(role));
+  for (let i = 0; i < o.workers.processes; i++) start("exec", { ...env, FAIRLANE_CONCURRENCY: String(o.workers.concurrency) });
+  start("dispatcher", env);
+  if (o.backpressure) for (const r of ["health", "recovery"] as const) start(r, env);
   const cell = p.keys.cell("default");
   const slots = o.workers.processes * o.workers.concurrency;
   for (let i = 0; ; i++) {
@@ -84,16 +103,24 @@ export async function fairlane(
     for (let i = 0; i < 200 && (await p.redis.hget(cell.health("fhir-gateway"), "state")) !== "healthy"; i++) await sleep(100);
   return {
     name: "on",
+    prefix,
+    platform: p,
+    roles: roles.map((r, i) => ({ role: names[i]!, pid: r.child.pid! })),
     async enqueue(tenant, items) {
       const out: Enqueued[] = [];
       for (let i = 0; i < items.length; i += 1000) {
         const chunk = items.slice(i, i + 1000);
         const at = Date.now();
-        const r = await p.admission.admitBulk(tenant, chunk.map((x) => ({ type: x.type, class: x.cls, payload: { ...x.payload, obs } })), "0".repeat(32));
+        const requests = chunk.map((x) => ({ type: x.type, class: x.cls, payload: { ...x.payload, obs }, ...(x.idempotencyKey ? { idempotencyKey: x.idempotencyKey } : {}) }));
+        const r = await p.admission.admitBulk(tenant, requests, "0".repeat(32));
         if (r.rejected.length) throw new Error(`admission refused: ${JSON.stringify(r.rejected[0])}`);
-        for (const a of r.accepted) out.push({ id: a.id, tenant, cls: chunk[a.index]!.cls, at });
+        for (const a of r.accepted) out.push({ id: a.id, tenant, cls: chunk[a.index]!.cls, at, ...(a.duplicate ? { duplicate: true } : {}) });
       }
       return out;
+    },
+    async cancel(tenant, id) {
+      const r = await cancelWorkflow(p.redis, cell, id, tenant, Date.now(), { recordTtlSec: config.FAIRLANE_RECORD_TTL_SEC });
+      return r.kind;
     },
     async idle() {
       const [queued, slotsHeld] = await Promise.all([p.redis.get(cell.queued), p.redis.hlen(cell.slots)]);
