@@ -76,6 +76,9 @@ async function runOne(system: "on" | "off", redisUrl: string, quick: boolean): P
       ? await fairlane(redisUrl, { tenants: tenants(), workers, downstreamUrl: "http://127.0.0.1:9", env: { FAIRLANE_RESERVE_A: "0", LOG_LEVEL: "error" } })
       : await plainBullmq(redisUrl, { workers, downstreamUrl: "http://127.0.0.1:9" });
   try {
+    // Warm up (first dispatches of 200 tenants, JIT) unmeasured, so "normal" is the steady state.
+    await normalVolume(sys, 1_000, 9, []);
+    if (!(await waitIdle(sys, 60_000))) throw new Error(`loan ${system}: warm-up did not drain`);
     const base: Enqueued[] = [];
     await normalVolume(sys, quick ? 3_000 : 5_000, 1, base);
     if (!(await waitIdle(sys, 60_000))) throw new Error(`loan ${system}: baseline did not drain`);
