@@ -28,6 +28,7 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
     ...DEFAULT_EXEC,
     pool: c.FAIRLANE_POOL,
     concurrency: c.FAIRLANE_CONCURRENCY,
+    instance: c.FAIRLANE_WORKER_ID,
     cells: c.FAIRLANE_CELLS.split(","),
     shutdownGraceMs: c.FAIRLANE_SHUTDOWN_GRACE_MS,
     lockDurationMs: c.FAIRLANE_LOCK_MS,

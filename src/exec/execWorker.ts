@@ -36,6 +36,8 @@ export interface ExecWorkerOptions {
   recordTtlSec: number;
   /** The streaming model endpoint behind ctx.model. */
   modelUrl: string;
+  /** A stable, unique name for this exec instance (FAIRLANE_WORKER_ID), kept across its restarts. */
+  instance?: string;
   /** The tenant's policy now (live registry); runs fall back to their admission snapshot. */
   livePolicy?: (tenant: string) => RuntimePolicy | undefined;
 }
@@ -78,6 +80,7 @@ export class ExecWorker {
   private readonly connections: Redis[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private flagTimer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
   private subscriber: Redis | undefined;
   private gate: ToolGate | undefined;
   private readonly cpu = new CpuPool();
@@ -94,7 +97,10 @@ export class ExecWorker {
     private readonly log: Logger,
     private readonly opts: ExecWorkerOptions,
   ) {
-    this.workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+    // A stable instance name (a supervisor's process slot, a pod name) lets a restarted process take over its
+    // predecessor's capacity entry at once; otherwise a killed worker's capacity lingers for its heartbeat TTL
+    // next to its replacement's, and the pool looks bigger than it is (the drill caught Class C over its share).
+    this.workerId = opts.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
     this.slots = cellSlots(opts.concurrency, opts.cells);
   }
 
@@ -183,6 +189,7 @@ export class ExecWorker {
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
     this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
+    this.watchForStalls();
     this.log.info({ workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency, cells: Object.fromEntries(this.slots) }, "exec worker started");
   }
 
@@ -194,6 +201,7 @@ export class ExecWorker {
   async stop(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.flagTimer);
+    clearInterval(this.stallTimer);
     await Promise.all(this.opts.cells.map((c) => this.leave(c))).catch(() => undefined);
     const closing = Promise.all(this.workers.map((w) => w.close()));
     const grace = setTimeout(() => {
@@ -213,6 +221,26 @@ export class ExecWorker {
     if (!controller || controller.signal.aborted) return;
     if (kind === "preempt") controller.abort("preempted" satisfies AbortReason);
     else if (kind === "cancel") controller.abort("cancelled" satisfies AbortReason);
+  }
+
+  /**
+   * A process frozen for half its lock or more (GC pause, SIGSTOP, a starved VM) may have lost its
+   * jobs to other workers. Timers that fell due during the freeze run in due order when it resumes,
+   * and this one (every 100 ms) is among the first, so it stops every run before their own timers
+   * let them do more work: each goes back to its queue if its lock is still ours, else to nobody
+   * (another worker has it). Work resumes after the last durable step.
+   */
+  private watchForStalls(): void {
+    let last = this.clock.now();
+    this.stallTimer = setInterval(() => {
+      const now = this.clock.now();
+      if (now - last >= this.opts.lockDurationMs / 2 && this.running.size) {
+        this.log.warn({ stalledMs: now - last, runs: this.running.size }, "this process stalled past half its lock: stopping its runs");
+        for (const c of this.running.values()) if (!c.signal.aborted) c.abort("stalled" satisfies AbortReason);
+      }
+      last = now;
+    }, 100);
+    this.stallTimer.unref();
   }
 
   private async pollFlags(): Promise<void> {

@@ -208,7 +208,7 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, job: Job, tok
     metrics.runs.inc({ tenant, class: data.class, outcome: "lost" });
     return null;
   }
-  if (reason === "preempted" || reason === "shutdown") return handBack(reason, true);
+  if (reason === "preempted" || reason === "shutdown" || reason === "stalled") return handBack(reason, true);
   if (reason === "park" && parkOn) {
     const r = await parkRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, started: true, ...parkOn });
     outcome.value = "parked";

@@ -37,6 +37,7 @@ const EnvSchema = z.object({
   FAIRLANE_RECORD_TTL_SEC: int(7 * 24 * 3600),
   // exec role
   FAIRLANE_POOL: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/).default("default"),
+  FAIRLANE_WORKER_ID: z.string().regex(/^[\w.:-]{1,100}$/).optional(),
   FAIRLANE_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(10),
   FAIRLANE_WORKFLOW_MODULES: z.string().default(""),
   FAIRLANE_SHUTDOWN_GRACE_MS: int(10_000),

@@ -44,7 +44,8 @@ export class Supervisor {
   private launch(s: Supervised): void {
     const log = createWriteStream(join(this.o.logDir, `${s.spec.name}.log`), { flags: "a" });
     const child = spawn(process.execPath, [...(this.o.nodeArgs ?? []), "--import", "tsx", `workers/${s.spec.role}.ts`], {
-      env: { ...process.env, ...this.o.baseEnv, ...s.spec.env },
+      // Its name is a stable instance id: a restarted exec takes over its predecessor's capacity entry.
+      env: { ...process.env, ...this.o.baseEnv, FAIRLANE_WORKER_ID: s.spec.name, ...s.spec.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.pipe(log);

@@ -42,8 +42,12 @@ export interface WorkflowContext {
   model(req?: ModelRequest): Promise<ModelResult>;
 }
 
-/** Why ctx.signal fired. "lost": this process stalled (paused, starved) past its lock and another run took over. */
-export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown" | "park" | "lost";
+/**
+ * Why ctx.signal fired. "stalled": this process was frozen (a long GC pause, SIGSTOP, a starved VM) long
+ * enough that its lock may have lapsed, so its runs stop before doing anything more and go back to their
+ * queue (or to whoever took them over). "lost": the lock renewal said another worker owns the run.
+ */
+export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown" | "park" | "stalled" | "lost";
 
 export type WorkflowHandler = (ctx: WorkflowContext) => Promise<unknown>;
 

@@ -33,20 +33,22 @@ describe("a stalled exec worker", () => {
       process.kill(a.child.pid!, "SIGCONT");
       const resumedAt = Date.now();
 
-      // The first worker's run ends at once, aborted as lost, long before its 20 s of work.
+      // The first worker's run ends at once on resuming, long before its 20 s of work: the stall watchdog
+      // stops it in the first timer pass ("stalled"), or failing that the lost lock renewal ("lost").
       let aEnd;
       for (let i = 0; i < 100 && !aEnd; i++) {
         aEnd = (await runsOf()).find((e) => e.kind === "end" && e.pid === a.child.pid);
         if (!aEnd) await sleep(50);
       }
       assert.ok(aEnd, "the stalled run ended");
-      assert.equal(aEnd.reason, "lost");
+      assert.ok(aEnd.reason === "stalled" || aEnd.reason === "lost", `ended ${aEnd.reason}`);
       assert.ok(aEnd.at - resumedAt < 2_000, `it stopped ${aEnd.at - resumedAt} ms after resuming`);
 
       const [view] = await d.waitEnded(new Map([[id!, "clinic"]]), 60_000);
       assert.equal(view!.state, "completed");
       const ends = (await runsOf()).filter((e) => e.kind === "end");
-      assert.deepEqual(ends.map((e) => [e.pid, e.reason]).sort(), [[a.child.pid, "lost"], [b.child.pid, "done"]].sort());
+      assert.deepEqual(ends.filter((e) => e.pid === b.child.pid).map((e) => e.reason), ["done"], "the second worker's run completed");
+      assert.equal(ends.filter((e) => e.pid === a.child.pid).length, 1);
       for (let i = 0; i < 50 && !allZero(await d.counters()); i++) await sleep(100);
       assert.ok(allZero(await d.counters()), JSON.stringify(await d.counters()));
     } finally {
