@@ -10,13 +10,13 @@ const finish = new LuaScript("finishRun-1.lua");
 const requeue = new LuaScript("requeueRun-4.lua");
 
 export type StartOutcome =
-  | { kind: "run"; deadlineAt: number | null; attempts: number }
+  | { kind: "run"; deadlineAt: number | null; attempts: number; firstStart: boolean }
   | { kind: "final"; state: string }
   | { kind: "cancel" | "expired" | "yield" | "noslot" };
 
 export async function startRun(redis: Redis, cell: CellKeys, id: string, now: number, runId: string, workerId: string): Promise<StartOutcome> {
-  const r = await start.run<[string, string?, number?]>(redis, [cell.workflow(id), cell.usageEvents(bucketStart(now))], [id, now, runId, workerId, cell.own, BUCKET_TTL_SEC]);
-  if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]) };
+  const r = await start.run<[string, string?, number?, number?]>(redis, [cell.workflow(id), cell.usageEvents(bucketStart(now))], [id, now, runId, workerId, cell.own, BUCKET_TTL_SEC]);
+  if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]), firstStart: r[3] === 1 };
   if (r[0] === "final") return { kind: "final", state: r[1] ?? "missing" };
   return { kind: r[0] as "cancel" | "expired" | "yield" | "noslot" };
 }

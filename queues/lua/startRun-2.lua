@@ -6,7 +6,8 @@
     {"expired"}          its deadline passed before it started
     {"yield"}            it was asked to yield (preempted) before it started
     {"noslot"}           its slot lease is gone (reconciled): hand it back
-    {"run", deadlineAt, attempts}  it is now running with run id ARGV[3]
+    {"run", deadlineAt, attempts, first}  it is now running with run id ARGV[3];
+                         first = 1 on its first start (not a resume after preemption, parking or a crash)
 
   On the first start it also counts the enqueue->start latency in the cell's
   usage-event bucket (one HINCRBY of "<tenant>|l<b>", b the smallest with
@@ -28,7 +29,8 @@ if r[2] then return { "cancel" } end
 local now = tonumber(ARGV[2])
 if r[3] and tonumber(r[3]) <= now then return { "expired" } end
 if r[4] then return { "yield" } end
-if rcall("HSETNX", KEYS[1], "startedAt", now) == 1 and r[5] and r[6] then
+local first = rcall("HSETNX", KEYS[1], "startedAt", now)
+if first == 1 and r[5] and r[6] then
   local latency, b, v = now - tonumber(r[6]), 0, 1
   while v < latency and b < 23 do
     v = v * 2
@@ -39,4 +41,4 @@ if rcall("HSETNX", KEYS[1], "startedAt", now) == 1 and r[5] and r[6] then
 end
 rcall("HSET", KEYS[1], "state", "running", "runStartedAt", now, "runId", ARGV[3], "worker", ARGV[4])
 local attempts = rcall("HINCRBY", KEYS[1], "attempts", 1)
-return { "run", r[3] or "", attempts }
+return { "run", r[3] or "", attempts, first }

@@ -116,12 +116,7 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, job: Job, tok
     throw new WaitingError();
   };
 
-  // Sent together (one round trip): startedAt is read before startRun sets it, so a
-  // workflow's first start is told from a resumed one (preempted, parked, crashed).
-  const [firstStart, start] = await Promise.all([
-    d.redis.hexists(cell.workflow(id), "startedAt").then((n) => n === 0),
-    startRun(d.redis, cell, id, d.clock.now(), runId, d.workerId),
-  ]);
+  const start = await startRun(d.redis, cell, id, d.clock.now(), runId, d.workerId);
   switch (start.kind) {
     case "final":
       outcome.value = "skipped";
@@ -144,7 +139,8 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, job: Job, tok
   const poolWaitMs = Math.max(0, startedAt - job.timestamp);
   metrics.deadlinePhase.inc({ tenant, phase: "queue_wait" }, queuedMs / 1000);
   metrics.poolWait.observe({ tenant }, poolWaitMs / 1000);
-  if (firstStart) {
+  // Enqueue->start counts a workflow's first start only, not a resume (preempted, parked, crashed).
+  if (start.firstStart) {
     metrics.enqueueToStart.observe({ class: data.class }, queuedMs / 1000);
     metrics.enqueueToStartByTenant.observe({ tenant, class: data.class }, queuedMs / 1000);
   }
