@@ -30,14 +30,17 @@
  *   <cell>:dirty                   SET tenants whose readiness must be recomputed
  *   <cell>:timers                  ZSET tenant -> time its readiness must be recomputed (cooldown end)
  *   <cell>:wake                    ZSET wake-up marker dispatchers block on (BZPOPMIN)
- *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break "virtual time")
- *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt": the slot leases
+ *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break: least recently served)
+ *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt|charge": the slot leases
  *   <cell>:pools                   SET pool names seen (heartbeats, policies)
  *   <cell>:pool:<p>:workers        ZSET exec worker id -> heartbeat expiry (epoch ms)
  *   <cell>:pool:<p>:conc           HASH exec worker id -> concurrency
  *   <cell>:pool:<p>:used           HASH slots held in the pool: total, A, C
- *   <cell>:pool:<p>:ready:<class>  ZSET backlogged, eligible tenants; score running-in-pool / weight,
+ *   <cell>:pool:<p>:ready:<class>  ZSET backlogged, eligible tenants; score its virtual time in the pool and class,
  *                                  member "<14-digit last dispatch seq>:<tenant>" (ties: least recently served)
+ *   <cell>:pool:<p>:wfq:<class>    HASH weighted fair queuing by service received (includes/wfq.lua): now (system
+ *                                  virtual time), e (estimated slot-ms of a run), v:<t> (virtual time,
+ *                                  slot-ms / weight), e:<t> (the tenant's estimate)
  *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatch seq (preemption victims, newest first)
  *   <cell>:pool:<p>:preempting     ZSET workflow id -> when it was asked to yield
  *   <cell>:signals                 pub/sub channel: "preempt <id>" / "cancel <id>" for exec workers
@@ -105,6 +108,7 @@ export interface CellKeys {
   poolConcurrency(pool: string): string;
   poolUsed(pool: string): string;
   ready(pool: string, cls: WorkflowClass): string;
+  wfq(pool: string, cls: WorkflowClass): string;
   runningC(pool: string): string;
   preempting(pool: string): string;
   signals: string;
@@ -183,6 +187,7 @@ function cellKeys(root: string, cell: string): CellKeys {
     poolConcurrency: (p) => `${own}:pool:${p}:conc`,
     poolUsed: (p) => `${own}:pool:${p}:used`,
     ready: (p, c) => `${own}:pool:${p}:ready:${c}`,
+    wfq: (p, c) => `${own}:pool:${p}:wfq:${c}`,
     runningC: (p) => `${own}:pool:${p}:runC`,
     preempting: (p) => `${own}:pool:${p}:preempting`,
     signals: `${own}:signals`,

@@ -3,7 +3,7 @@ import type { CellKeys } from "../keys.ts";
 import { execQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
 
-const script = new LuaScript("dispatch-15.lua");
+const script = new LuaScript("dispatch-18.lua");
 
 export interface DispatchOptions {
   maxMoves: number;
@@ -46,6 +46,9 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
       cell.queued,
       cell.runningC(pool),
       cell.preempting(pool),
+      cell.wfq(pool, "A"),
+      cell.wfq(pool, "B"),
+      cell.wfq(pool, "C"),
     ],
     [
       now,

@@ -16,7 +16,7 @@ local rcall = redis.call
 local r = rcall("HMGET", KEYS[1], "state", "runId")
 local state = r[1]
 if state == "completed" or state == "failed" or state == "cancelled" or not state then
-  releaseSlot(ARGV[9], ARGV[1])
+  releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
   return { "final", state or "missing" }
 end
 if ARGV[3] ~= "" and r[2] and r[2] ~= ARGV[3] then return { "stale" } end
@@ -33,7 +33,7 @@ if ARGV[6] ~= "" then
 end
 rcall("HSET", KEYS[1], unpack(fields))
 rcall("HDEL", KEYS[1], "preemptRequested")
-releaseSlot(ARGV[9], ARGV[1])
+releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
 rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
 rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[8]))
 return { "ok" }

@@ -35,5 +35,5 @@ rcall("HDEL", KEYS[1], "runId", "preemptRequested")
 if ARGV[8] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
 rcall("ZADD", own .. ":parked:" .. ARGV[6], ARGV[2], id)
 rcall("SADD", own .. ":deps", ARGV[6])
-releaseSlot(own, id)
+releaseSlot(own, id, tonumber(ARGV[2]))
 return { "ok" }

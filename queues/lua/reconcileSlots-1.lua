@@ -19,12 +19,12 @@ local released = 0
 local items = scan[2]
 for i = 1, #items, 2 do
   local id, lease = items[i], items[i + 1]
-  local pool, at = string.match(lease, "^[^|]+|[ABC]|([^|]+)|(%d+)$")
+  local pool, at = string.match(lease, "^[^|]+|[ABC]|([^|]+)|(%d+)")
   local rec = own .. ":wf:" .. id
   local state = rcall("HGET", rec, "state")
   local execKey = bull .. ":exec." .. pool .. ":" .. id
   if state == "completed" or state == "failed" or state == "cancelled" or not state then
-    released = released + releaseSlot(own, id)
+    released = released + releaseSlot(own, id, now)
   elseif now - tonumber(at) > tonumber(ARGV[4]) then
     local exists = rcall("EXISTS", execKey) == 1
     local finished = exists and rcall("HGET", execKey, "finishedOn")
@@ -33,7 +33,7 @@ for i = 1, #items, 2 do
       rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "LOST",
         "errorMessage", "the workflow's run was lost: " .. reason)
       rcall("EXPIRE", rec, tonumber(ARGV[7]))
-      released = released + releaseSlot(own, id)
+      released = released + releaseSlot(own, id, now)
     end
   end
 end

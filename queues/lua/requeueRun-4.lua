@@ -40,6 +40,6 @@ rcall("SADD", ARGV[4] .. ":queues", q)
 rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "lastYieldAt", ARGV[2])
 rcall("HDEL", KEYS[1], "preemptRequested", "runId")
 if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
-releaseSlot(ARGV[4], id)
+releaseSlot(ARGV[4], id, tonumber(ARGV[2]))
 rcall("SADD", ARGV[4] .. ":dirty", r[2]) -- its queue may have been empty: recompute readiness
 return { "ok" }

@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { aEligible, bcEligible } from "../../src/scheduler/policy/caps.ts";
-import { chooseClass, choosePreemptionVictim, wfqCompare, type TenantState } from "../../src/scheduler/policy/dispatchRule.ts";
+import { chooseClass, choosePreemptionVictim } from "../../src/scheduler/policy/dispatchRule.ts";
 import { DEFAULT_SHARES, poolShares } from "../../src/scheduler/policy/shares.ts";
-import { caps, jain, simulate } from "../helpers/simulate.ts";
+import { waterFill } from "../../src/scheduler/policy/waterFill.ts";
+import { chargeFor, DEFAULT_CHARGE_MS, enterAt, heldMs, serve, settle } from "../../src/scheduler/policy/wfq.ts";
+import { caps } from "../helpers/simulate.ts";
 
 describe("burst window and cooldown (fake clock)", () => {
   const c = caps({ mca: 150, burstMca: 250, burstMs: 60_000, cooldownMs: 600_000 });
@@ -61,22 +63,41 @@ describe("pool shares", () => {
   });
 });
 
-describe("weighted fair queuing order", () => {
-  const t = (held: number, weight: number, lastServed: number): TenantState => ({
-    caps: caps({ weight }),
-    queued: { A: 0, B: 1, C: 0 },
-    runningA: 0,
-    runningBC: held,
-    held,
-    lastServed,
+describe("virtual time (service received ÷ weight)", () => {
+  it("serves at the tenant's virtual time and charges the estimate ÷ weight", () => {
+    assert.deepEqual(serve(10, 1000, 4, { now: 7 }), { v: 260, now: 10 });
+    assert.deepEqual(serve(5, 1000, 1, { now: 7 }), { v: 1005, now: 7 }, "the system time never goes back");
   });
 
-  it("serves the lowest slots-held ÷ weight first", () => {
-    assert.ok(wfqCompare(t(2, 4, 9), t(1, 1, 0)) < 0, "0.5 before 1");
+  it("settles a run to the slot-time it really held and learns the estimates", () => {
+    const s = settle({ v: 260, est: 1000 }, { est: 1000 }, 1000, 200, 4);
+    assert.deepEqual(s, { v: 60, est: 800, classEst: 950 });
+    assert.deepEqual(settle({}, {}, 0, 50, 1), { v: 50, est: 50, classEst: 50 }, "a first run sets the estimates");
   });
 
-  it("breaks ties by least recently served", () => {
-    assert.ok(wfqCompare(t(1, 1, 3), t(1, 1, 7)) < 0);
+  it("charges the tenant's estimate, else the class's, else the default", () => {
+    assert.equal(chargeFor({ est: 12 }, { est: 99 }), 12);
+    assert.equal(chargeFor({}, { est: 99 }), 99);
+    assert.equal(chargeFor({}, {}), DEFAULT_CHARGE_MS);
+  });
+
+  it("starts a tenant entering the ready set at the system's virtual time, keeping recent debt", () => {
+    assert.equal(enterAt({ v: 3 }, { now: 500 }), 500, "no credit banked while idle");
+    assert.equal(enterAt({ v: 900 }, { now: 500 }), 900, "debt until the others catch up");
+    assert.equal(enterAt({}, {}), 0);
+  });
+
+  it("never charges a negative slot-time when two processes' clocks disagree", () => {
+    assert.equal(heldMs(1_000, 990), 0);
+    assert.equal(heldMs(1_000, 1_250), 250);
+  });
+});
+
+describe("water-filling (capped weighted fair shares)", () => {
+  it("splits by weight, and gives what a capped tenant cannot use to the others by weight", () => {
+    assert.deepEqual(waterFill(70, [{ weight: 1, cap: Infinity }, { weight: 2, cap: Infinity }, { weight: 4, cap: Infinity }]), [10, 20, 40]);
+    assert.deepEqual(waterFill(30, [{ weight: 1, cap: 2 }, { weight: 1, cap: Infinity }, { weight: 2, cap: Infinity }]), [2, 28 / 3, 56 / 3]);
+    assert.deepEqual(waterFill(10, [{ weight: 1, cap: 3 }, { weight: 1, cap: 3 }]), [3, 3], "more slots than caps: everyone at cap");
   });
 });
 
@@ -92,57 +113,3 @@ describe("preemption choice", () => {
   });
 });
 
-describe("fairness of the rule (simulated, fake clock)", () => {
-  it("gives 50 equal-weight backlogged tenants equal dispatches (Jain >= 0.99)", () => {
-    const tenants = Object.fromEntries(
-      Array.from({ length: 50 }, (_, i) => [`t${String(i).padStart(2, "0")}`, { caps: caps(), queued: { B: 10_000 }, durationMs: 10 + (i % 7) }]),
-    );
-    const r = simulate(20, tenants, 60_000);
-    const j = jain(Object.values(r.dispatches));
-    assert.ok(j >= 0.99, `jain ${j}`);
-  });
-
-  it("splits the pool 1:2:4 for weights 1:2:4 (±5%)", () => {
-    const r = simulate(
-      70,
-      {
-        w1: { caps: caps({ weight: 1 }), queued: { B: 1e6 }, durationMs: 20 },
-        w2: { caps: caps({ weight: 2 }), queued: { B: 1e6 }, durationMs: 20 },
-        w4: { caps: caps({ weight: 4 }), queued: { B: 1e6 }, durationMs: 20 },
-      },
-      30_000,
-    );
-    const total = r.slotMs.w1! + r.slotMs.w2! + r.slotMs.w4!;
-    for (const [name, want] of [["w1", 1 / 7], ["w2", 2 / 7], ["w4", 4 / 7]] as const) {
-      const got = r.slotMs[name]! / total;
-      assert.ok(Math.abs(got - want) / want <= 0.05, `${name}: ${got.toFixed(3)} vs ${want.toFixed(3)}`);
-    }
-  });
-
-  it("charges by slots held: 10 ms and 1 s workflows get equal busy slot-time (±5%)", () => {
-    const r = simulate(
-      20,
-      {
-        short: { caps: caps(), queued: { B: 1e6 }, durationMs: 10 },
-        long: { caps: caps(), queued: { B: 1e6 }, durationMs: 1_000 },
-      },
-      60_000,
-    );
-    const ratio = r.slotMs.short! / r.slotMs.long!;
-    assert.ok(Math.abs(ratio - 1) <= 0.05, `slot-time ratio ${ratio}`);
-  });
-
-  it("never runs a tenant above its cap, and bursts only within the window", () => {
-    const r = simulate(
-      400,
-      {
-        meridian: { caps: caps({ mca: 150, burstMca: 250, burstMs: 60_000, cooldownMs: 600_000 }), queued: { C: 1200 }, durationMs: 30_000 },
-        clinic: { caps: caps({ mca: 10 }), queued: { B: 500 }, durationMs: 1_000 },
-      },
-      5 * 60_000,
-      { ...DEFAULT_SHARES, batchMaxShare: 1 },
-    );
-    assert.equal(r.maxRunning.meridian, 250);
-    assert.equal(r.maxRunning.clinic, 10);
-  });
-});

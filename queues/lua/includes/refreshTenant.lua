@@ -3,8 +3,12 @@
   in pool P's ready set for class X exactly when it has class X queued, is not
   paused, and is under its cap for X. Called for tenants marked dirty
   (admission, slot release, policy sync) and when a cooldown timer is due.
+  Entering a ready set starts the tenant at max(its virtual time, the
+  class's): no credit banked while idle or held back (wfq.lua). Mirrors
+  PoolScheduler.refresh (src/scheduler/policy/dispatchRule.ts).
 ]]
 --- @include "tenantCaps"
+--- @include "wfq"
 
 local function refreshTenant(own, bull, tenant, now)
   local caps = readCaps(own, tenant)
@@ -22,15 +26,14 @@ local function refreshTenant(own, bull, tenant, now)
   for _, cls in ipairs({ "A", "B", "C" }) do
     backlog[cls] = rcall("LLEN", bull .. ":ingress." .. tenant .. "." .. cls .. ":wait") > 0
   end
-  local weight = tonumber(caps.weight)
   for _, pool in ipairs(splitPools(caps.pools)) do
     local member = memberFor(caps, tenant, pool)
-    local held = tonumber(rcall("HGET", own .. ":run:" .. tenant, "p:" .. pool) or "0")
-    local score = held / weight
     for _, cls in ipairs({ "A", "B", "C" }) do
       local ready = own .. ":pool:" .. pool .. ":ready:" .. cls
       if backlog[cls] and eligible[cls] then
-        rcall("ZADD", ready, score, member)
+        if not rcall("ZSCORE", ready, member) then
+          rcall("ZADD", ready, wfqNum(wfqEnter(wfqKey(own, pool, cls), tenant)), member)
+        end
       else
         rcall("ZREM", ready, member)
       end

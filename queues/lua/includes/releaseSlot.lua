@@ -3,20 +3,26 @@
   a second call (a retry, the reconciler, a racing worker) changes nothing.
   Returns 1 when this call released it, 0 when it was not held.
 
-  Readiness: the tenant's score in the pool's ready sets it is in drops at
-  once (ZADD XX). Only when the release may have made it eligible again (it
-  is at or just under a cap) is it marked dirty for a full recompute.
+  Fair queuing: the run held its slot from dispatch to `now`; the tenant's
+  virtual time in the pool and class is settled from the charge taken at
+  dispatch to the slot-time really received (wfq.lua), and its score in that
+  ready set follows (ZADD XX). Only when the release may have made it
+  eligible again (it is at or just under a cap) is it marked dirty for a full
+  recompute. Mirrors PoolScheduler.release (src/scheduler/policy/dispatchRule.ts).
 ]]
-local function releaseSlot(own, id)
+--- @include "wfq"
+
+local function releaseSlot(own, id, now)
   local lease = rcall("HGET", own .. ":slots", id)
   if not lease then return 0 end
   rcall("HDEL", own .. ":slots", id)
-  local tenant, cls, pool = string.match(lease, "^([^|]+)|([ABC])|([^|]+)|")
+  -- "tenant|class|pool|dispatchedAt|charge"; leases written before charges have none (0).
+  local tenant, cls, pool, at, charge = string.match(lease, "^([^|]+)|([ABC])|([^|]+)|(%d+)|?([^|]*)$")
   local used = own .. ":pool:" .. pool .. ":used"
   local run = own .. ":run:" .. tenant
   local caps = rcall("HMGET", own .. ":tp:" .. tenant, "mca", "mcaUrgent", "weight", "m:" .. pool)
   rcall("HINCRBY", used, "total", -1)
-  local held = rcall("HINCRBY", run, "p:" .. pool, -1)
+  rcall("HINCRBY", run, "p:" .. pool, -1)
   local mayBecomeEligible
   if cls == "A" then
     rcall("HINCRBY", used, "A", -1)
@@ -29,11 +35,11 @@ local function releaseSlot(own, id)
     end
   end
   rcall("ZREM", own .. ":pool:" .. pool .. ":preempting", id)
-  if caps[4] then
-    local score = held / tonumber(caps[3])
-    for _, x in ipairs({ "A", "B", "C" }) do
-      rcall("ZADD", own .. ":pool:" .. pool .. ":ready:" .. x, "XX", score, caps[4])
-    end
+  if caps[3] then
+    local held = now - tonumber(at)
+    if held < 0 then held = 0 end
+    local v = wfqSettle(wfqKey(own, pool, cls), tenant, tonumber(charge) or 0, held, tonumber(caps[3]))
+    if caps[4] then rcall("ZADD", own .. ":pool:" .. pool .. ":ready:" .. cls, "XX", wfqNum(v), caps[4]) end
   end
   if mayBecomeEligible or not caps[4] then rcall("SADD", own .. ":dirty", tenant) end
   rcall("ZADD", own .. ":wake", 0, "w")

@@ -1,29 +1,49 @@
 import type { WorkflowClass } from "../../../queues/keys.ts";
 import { aEligible, bcEligible, type SchedulingCaps } from "./caps.ts";
 import { poolShares, type ShareOptions } from "./shares.ts";
+import { chargeFor, enterAt, heldMs, serve, settle, type WfqClass, type WfqTenant } from "./wfq.ts";
 
 /**
- * The dispatch rule for one pool, pure, as a small in-memory scheduler: the
- * reference the Lua script (queues/lua/dispatch-15.lua) is checked against,
- * and what the unit tests drive with a fake clock.
+ * The dispatch rule for one pool, pure: an in-memory scheduler that keeps the
+ * same state the dispatch script keeps in Redis (ready sets, dirty tenants,
+ * cooldown timers, virtual times) and changes it in the same steps, so the two
+ * make the same decisions — the differential test drives both with the same
+ * generated events. The simulator (`npm run simulate`) and the unit tests run
+ * it with a fake clock.
  *
  * Which class gets the next free slot: Class A into any free slot; else a
  * general slot (capacity minus the A reserve) goes to Class C below its
  * guaranteed minimum, else Class B, else Class C below its maximum share.
- * Which tenant within the class: the eligible backlogged tenant with the
- * lowest slots-held ÷ weight; ties go to the least recently served (a
- * dispatch sequence number: the "virtual time" tie-break). Charging by slots
- * held, not by dispatch count, is what keeps long-running workflows from
- * buying a bigger share; an idle tenant has banked nothing when it returns.
+ * Which tenant within the class: the head of the class's ready set — the
+ * backlogged tenants under their cap, ordered by virtual time (wfq.ts), ties
+ * to the least recently served. Ready sets are kept incrementally, like the
+ * script's: a tenant is (re)computed when marked dirty (work arrived to an
+ * empty queue, a slot came free at its cap, its policy changed), when its
+ * cooldown ends, and when it is picked but can no longer run.
  */
-export interface TenantState {
+export const CLASSES: readonly WorkflowClass[] = ["A", "B", "C"];
+
+export interface ModelTenant {
   caps: SchedulingCaps;
   queued: Record<WorkflowClass, number>;
   runningA: number;
   runningBC: number;
   /** Slots held in this pool, all classes. */
   held: number;
+  /** Dispatch sequence of its last dispatch here: the tie-break (least recently served first). */
   lastServed: number;
+  wfq: Record<WorkflowClass, WfqTenant>;
+}
+
+/** One dispatch: what the script records in the slot lease. */
+export interface Lease {
+  tenant: string;
+  cls: WorkflowClass;
+  dispatchedAt: number;
+  /** Slot-ms charged at dispatch (the estimate), settled at release. */
+  charge: number;
+  seq: number;
+  startsBurst: boolean;
 }
 
 export interface PoolState {
@@ -31,12 +51,6 @@ export interface PoolState {
   used: number;
   usedA: number;
   usedC: number;
-}
-
-export interface Decision {
-  tenant: string;
-  cls: WorkflowClass;
-  startsBurst: boolean;
 }
 
 export function chooseClass(pool: PoolState, shares: ShareOptions, ready: (cls: WorkflowClass) => boolean): WorkflowClass | null {
@@ -50,70 +64,165 @@ export function chooseClass(pool: PoolState, shares: ShareOptions, ready: (cls: 
   return null;
 }
 
-export function eligibleFor(t: TenantState, cls: WorkflowClass, now: number): { ok: boolean; startsBurst: boolean } {
-  if (t.caps.paused || t.queued[cls] <= 0) return { ok: false, startsBurst: false };
-  if (cls === "A") return { ok: aEligible(t.caps, t.runningA), startsBurst: false };
-  const d = bcEligible(t.caps, t.runningBC, now);
-  return { ok: d.eligible, startsBurst: d.startsBurst };
-}
+/** The ready-set member: "<14-digit last dispatch seq>:<tenant>", ordered as Redis orders members. */
+export const readyMember = (seq: number, tenant: string) => `${String(seq).padStart(14, "0")}:${tenant}`;
 
-/** WFQ order: lowest held/weight, then least recently served. Negative when a goes first. */
-export function wfqCompare(a: TenantState, b: TenantState): number {
-  return a.held / a.caps.weight - b.held / b.caps.weight || a.lastServed - b.lastServed;
-}
-
-/** The next dispatch, or null. O(n) here for clarity; the Lua keeps ready sets ordered (O(log n)). */
-export function decide(pool: PoolState, tenants: Map<string, TenantState>, shares: ShareOptions, now: number): Decision | null {
-  const best = (cls: WorkflowClass): [string, TenantState, boolean] | undefined => {
-    let pick: [string, TenantState, boolean] | undefined;
-    for (const [name, t] of tenants) {
-      const e = eligibleFor(t, cls, now);
-      if (e.ok && (!pick || wfqCompare(t, pick[1]) < 0)) pick = [name, t, e.startsBurst];
-    }
-    return pick;
-  };
-  const cls = chooseClass(pool, shares, (c) => best(c) !== undefined);
-  if (!cls) return null;
-  const [tenant, , startsBurst] = best(cls)!;
-  return { tenant, cls, startsBurst };
-}
-
-/** Preemption victim: the most recently started Class C workflow not already asked to yield. */
+/** Preemption victim: the most recently started Class C workflow not already yielding. */
 export function choosePreemptionVictim(runningC: { id: string; startedAt: number; yielding: boolean }[]): string | null {
   let victim: { id: string; startedAt: number } | null = null;
   for (const r of runningC) if (!r.yielding && (!victim || r.startedAt > victim.startedAt)) victim = r;
   return victim?.id ?? null;
 }
 
-/**
- * Applies a decision to the in-memory state (what the script does to its
- * counters).
- */
-export function applyDispatch(pool: PoolState, tenants: Map<string, TenantState>, d: Decision, now: number, seq: number): void {
-  const t = tenants.get(d.tenant)!;
-  t.queued[d.cls]--;
-  t.held++;
-  t.lastServed = seq;
-  pool.used++;
-  if (d.cls === "A") {
-    t.runningA++;
-    pool.usedA++;
-  } else {
-    t.runningBC++;
-    if (d.cls === "C") pool.usedC++;
-    if (d.startsBurst) t.caps.burstStart = now;
-  }
-}
+export class PoolScheduler {
+  readonly pool: PoolState;
+  readonly tenants = new Map<string, ModelTenant>();
+  /** Per class: tenant -> score (its virtual time). */
+  readonly ready: Record<WorkflowClass, Map<string, number>> = { A: new Map(), B: new Map(), C: new Map() };
+  readonly classes: Record<WorkflowClass, WfqClass> = { A: {}, B: {}, C: {} };
+  readonly dirty = new Set<string>();
+  readonly timers = new Map<string, number>();
+  seq = 0;
 
-export function applyRelease(pool: PoolState, tenants: Map<string, TenantState>, tenant: string, cls: WorkflowClass): void {
-  const t = tenants.get(tenant)!;
-  t.held--;
-  pool.used--;
-  if (cls === "A") {
-    t.runningA--;
-    pool.usedA--;
-  } else {
-    t.runningBC--;
-    if (cls === "C") pool.usedC--;
+  constructor(
+    capacity: number,
+    private readonly shares: ShareOptions,
+  ) {
+    this.pool = { capacity, used: 0, usedA: 0, usedC: 0 };
+  }
+
+  /** A new tenant, or new caps for one (an operator's change): recomputed at the next dispatch. */
+  setCaps(name: string, caps: Omit<SchedulingCaps, "burstStart">): void {
+    const t = this.tenants.get(name);
+    if (t) t.caps = { ...caps, burstStart: t.caps.burstStart };
+    else
+      this.tenants.set(name, {
+        caps: { ...caps },
+        queued: { A: 0, B: 0, C: 0 },
+        runningA: 0,
+        runningBC: 0,
+        held: 0,
+        lastServed: 0,
+        wfq: { A: {}, B: {}, C: {} },
+      });
+    this.dirty.add(name);
+  }
+
+  /** Work admitted: a queue that was empty makes its tenant dirty (admission's "became backlogged"). */
+  enqueue(name: string, cls: WorkflowClass, n = 1): void {
+    const t = this.tenants.get(name)!;
+    if (t.queued[cls] === 0 && n > 0) this.dirty.add(name);
+    t.queued[cls] += n;
+  }
+
+  /** Up to maxMoves dispatches at `now`, in the order the script makes them. */
+  dispatch(now: number, maxMoves: number): Lease[] {
+    for (const name of [...this.dirty]) {
+      this.dirty.delete(name);
+      this.refresh(name, now);
+    }
+    const due = [...this.timers].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
+    for (const [name] of due.slice(0, 100)) {
+      this.timers.delete(name);
+      this.refresh(name, now);
+    }
+    const out: Lease[] = [];
+    for (let steps = 0; out.length < maxMoves && steps < maxMoves * 4; steps++) {
+      const cls = chooseClass(this.pool, this.shares, (c) => this.ready[c].size > 0);
+      if (!cls) break;
+      const [name, score] = this.head(cls);
+      const t = this.tenants.get(name)!;
+      let ok = false;
+      let startsBurst = false;
+      if (!t.caps.paused) {
+        if (cls === "A") ok = aEligible(t.caps, t.runningA);
+        else ({ eligible: ok, startsBurst } = bcEligible(t.caps, t.runningBC, now));
+      }
+      if (!ok || t.queued[cls] <= 0) {
+        this.ready[cls].delete(name);
+        this.refresh(name, now);
+        continue;
+      }
+      out.push(this.move(name, t, cls, score, startsBurst, now));
+    }
+    return out;
+  }
+
+  /** A run's slot is released at `now` (finished, requeued, parked or reconciled). */
+  release(lease: Lease, now: number): void {
+    const t = this.tenants.get(lease.tenant)!;
+    const cls = lease.cls;
+    this.pool.used--;
+    t.held--;
+    let mayBecomeEligible: boolean;
+    if (cls === "A") {
+      this.pool.usedA--;
+      mayBecomeEligible = --t.runningA >= t.caps.mcaUrgent - 1;
+    } else {
+      mayBecomeEligible = --t.runningBC >= t.caps.mca - 1;
+      if (cls === "C") this.pool.usedC--;
+    }
+    const s = settle(t.wfq[cls], this.classes[cls], lease.charge, heldMs(lease.dispatchedAt, now), t.caps.weight);
+    t.wfq[cls] = { v: s.v, est: s.est };
+    this.classes[cls].est = s.classEst;
+    if (this.ready[cls].has(lease.tenant)) this.ready[cls].set(lease.tenant, s.v);
+    if (mayBecomeEligible) this.dirty.add(lease.tenant);
+  }
+
+  private head(cls: WorkflowClass): [string, number] {
+    let best: [string, number, string] | undefined;
+    for (const [name, score] of this.ready[cls]) {
+      const m = readyMember(this.tenants.get(name)!.lastServed, name);
+      if (!best || score < best[1] || (score === best[1] && m < best[2])) best = [name, score, m];
+    }
+    return [best![0], best![1]];
+  }
+
+  private move(name: string, t: ModelTenant, cls: WorkflowClass, v: number, startsBurst: boolean, now: number): Lease {
+    t.queued[cls]--;
+    const seq = ++this.seq;
+    const charge = chargeFor(t.wfq[cls], this.classes[cls]);
+    this.pool.used++;
+    t.held++;
+    if (cls === "A") {
+      this.pool.usedA++;
+      t.runningA++;
+    } else {
+      t.runningBC++;
+      if (startsBurst) t.caps.burstStart = now;
+      if (cls === "C") this.pool.usedC++;
+    }
+    const served = serve(v, charge, t.caps.weight, this.classes[cls]);
+    this.classes[cls].now = served.now;
+    t.wfq[cls].v = served.v;
+    t.lastServed = seq;
+    const bc = bcEligible(t.caps, t.runningBC, now);
+    if (bc.retryAt !== undefined) this.timers.set(name, bc.retryAt);
+    const eligible = { A: aEligible(t.caps, t.runningA), B: bc.eligible, C: bc.eligible };
+    for (const x of CLASSES) {
+      const old = this.ready[x].get(name);
+      this.ready[x].delete(name);
+      const backlog = x === cls ? t.queued[cls] > 0 : old !== undefined;
+      if (backlog && eligible[x]) this.ready[x].set(name, x === cls ? served.v : old!);
+    }
+    return { tenant: name, cls, dispatchedAt: now, charge, seq, startsBurst };
+  }
+
+  /** Recomputes a tenant's membership in every ready set; entering one starts it at max(v, now). */
+  private refresh(name: string, now: number): void {
+    const t = this.tenants.get(name);
+    if (!t) return;
+    const paused = t.caps.paused;
+    const bc = bcEligible(t.caps, t.runningBC, now);
+    if (bc.retryAt !== undefined && !paused) this.timers.set(name, bc.retryAt);
+    const eligible = { A: !paused && aEligible(t.caps, t.runningA), B: !paused && bc.eligible, C: !paused && bc.eligible };
+    for (const cls of CLASSES) {
+      if (t.queued[cls] > 0 && eligible[cls]) {
+        if (this.ready[cls].has(name)) continue;
+        const v = enterAt(t.wfq[cls], this.classes[cls]);
+        t.wfq[cls].v = v;
+        this.ready[cls].set(name, v);
+      } else this.ready[cls].delete(name);
+    }
   }
 }

@@ -9,13 +9,16 @@
     2. else a general slot (not the Class A reserve) to Class C if it holds
        fewer than its guaranteed minimum share, else to Class B, else to
        Class C within its maximum share;
-    among tenants of a class, the head of the ready set: lowest slots held
-    in this pool / weight, ties to the least recently served.
+    among tenants of a class, the head of the ready set: the lowest virtual
+    time (slot-time received / weight, with the estimate of its running
+    work counted in: wfq.lua), ties to the least recently served. The same
+    steps as PoolScheduler.dispatch.
   Jobs whose deadline passed while queued are failed DEADLINE_EXCEEDED and
   never started. Jobs whose workflow type declares a dependency that is down
   (health signal or operator mark) are parked instead of started, so a known
-  outage gets no new fan-out while the tenant's other work flows. When Class A waits and no slot is free, the most recently
-  dispatched Class C workflows are asked to yield (PUBLISH "preempt <id>").
+  outage gets no new fan-out while the tenant's other work flows. When Class
+  A waits and no slot is free, the most recently dispatched Class C workflows
+  are asked to yield (PUBLISH "preempt <id>").
 
   KEYS[1]  pool workers zset (id -> heartbeat expiry)
   KEYS[2]  pool concurrency hash
@@ -30,6 +33,7 @@
   KEYS[13] cell queued counter
   KEYS[14] pool runC zset (running Class C id -> dispatch seq)
   KEYS[15] pool preempting zset
+  KEYS[16] pool wfq:A    KEYS[17] pool wfq:B    KEYS[18] pool wfq:C
 
   ARGV[1]  now (epoch ms)
   ARGV[2]  cell own-key prefix (<root>:{<root>.<cell>}:fl)
@@ -91,6 +95,7 @@ local u = rcall("HMGET", KEYS[3], "total", "A", "C")
 local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumber(u[3] or "0")
 
 local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }
+local wfqKeys = { A = KEYS[16], B = KEYS[17], C = KEYS[18] }
 
 local function chooseClass()
   if capacity - used <= 0 then return nil end
@@ -168,7 +173,8 @@ while moved < maxMoves and steps < maxMoves * 4 do
   steps = steps + 1
   local cls = chooseClass()
   if not cls then break end
-  local head = rcall("ZRANGE", readyKeys[cls], 0, 0)[1]
+  local top = rcall("ZRANGE", readyKeys[cls], 0, 0, "WITHSCORES")
+  local head, v = top[1], tonumber(top[2])
   local tenant = string.match(head, "^%d+:(.+)$")
   local caps = readCaps(own, tenant)
   local runA, runBC = readRunning(own, tenant)
@@ -195,11 +201,13 @@ while moved < maxMoves and steps < maxMoves * 4 do
 
     -- The slot lease and the counters derived from it. The dispatch sequence orders
     -- Class C runs for preemption (newest first) and is the WFQ tie-break below.
+    -- The lease keeps what was charged, for the release to settle.
     local seq = rcall("INCR", KEYS[9])
-    rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now)
+    local charge = wfqCharge(wfqKeys[cls], tenant)
+    rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge))
     local run = own .. ":run:" .. tenant
     rcall("HINCRBY", KEYS[3], "total", 1)
-    local held = rcall("HINCRBY", run, "p:" .. pool, 1)
+    rcall("HINCRBY", run, "p:" .. pool, 1)
     used = used + 1
     if cls == "A" then
       rcall("HINCRBY", KEYS[3], "A", 1)
@@ -230,20 +238,26 @@ while moved < maxMoves and steps < maxMoves * 4 do
     end
     rcall("HSET", rec, unpack(fields))
 
-    -- WFQ bookkeeping in this pool: a new "last served" member and score. Only the
-    -- ready sets the tenant was in can keep it (more load never makes it eligible
-    -- elsewhere); other pools notice a reached cap when they pick it.
+    -- WFQ bookkeeping in this pool: the served tenant's virtual time grows by
+    -- its charge / weight, and it gets a new "last served" member. Only the
+    -- ready sets the tenant was in can keep it (more load never makes it
+    -- eligible elsewhere), each with its own score; other pools notice a
+    -- reached cap when they pick it.
+    local nv = wfqServe(wfqKeys[cls], tenant, v, charge, tonumber(caps.weight))
     local member = string.format("%014d:%s", seq, tenant)
     local old = memberFor(caps, tenant, pool)
     rcall("HSET", own .. ":tp:" .. tenant, "m:" .. pool, member)
-    local score = held / tonumber(caps.weight)
     local eligBC, _, retryAt = bcEligible(caps, runBC, now)
     if retryAt then rcall("ZADD", KEYS[8], retryAt, tenant) end
     local eligible = { A = aEligible(caps, runA), B = eligBC, C = eligBC }
     for x, key in pairs(readyKeys) do
-      local was = rcall("ZREM", key, old) == 1
-      local backlog = was
-      if x == cls then backlog = rcall("LLEN", bull .. ":ingress." .. tenant .. "." .. cls .. ":wait") > 0 end
+      local score = rcall("ZSCORE", key, old)
+      local backlog = score ~= false
+      if backlog then rcall("ZREM", key, old) end
+      if x == cls then
+        backlog = rcall("LLEN", bull .. ":ingress." .. tenant .. "." .. cls .. ":wait") > 0
+        score = wfqNum(nv)
+      end
       if backlog and eligible[x] then rcall("ZADD", key, score, member) end
     end
     moved = moved + 1

@@ -1,0 +1,78 @@
+/**
+ * Weighted fair queuing by service received, pure (DESIGN.md "Scheduling
+ * semantics"). The dispatch script (queues/lua/dispatch-*.lua and
+ * includes/releaseSlot.lua, includes/refreshTenant.lua) does the same
+ * arithmetic in the same order, so both make bit-identical decisions; the
+ * differential test (test/integration/dispatchDifferential.test.ts) checks it.
+ *
+ * Per pool and class, every tenant carries a virtual time `v`, in slot-ms ÷
+ * weight, and the pool-class carries the system virtual time `now`:
+ *
+ *   dispatch   the eligible backlogged tenant with the lowest v is served
+ *              (start-time fair queuing); `now` := max(now, its v); its v
+ *              grows by charge ÷ weight, where charge is its estimate of how
+ *              long the run will hold the slot — so the slots it holds now
+ *              count before they finish;
+ *   release    the run held its slot for `held` ms (dispatch → release): v
+ *              grows by (held − charge) ÷ weight, so in total every run costs
+ *              exactly the slot-time it received ÷ weight, and a 1 s workflow
+ *              costs 100× a 10 ms one; the estimates learn from `held`;
+ *   enter      a tenant entering the pool-class's ready set (its queue was
+ *              empty, or it was held back by a cap or a pause) starts at
+ *              max(v, now): no banked credit from being idle, and debt only
+ *              until the others catch up.
+ *
+ * Estimates: the tenant's EWMA of held times in the pool-class (gain 1/4),
+ * else the pool-class's EWMA over all tenants (gain 1/16), else
+ * DEFAULT_CHARGE_MS. An estimate only shifts service in time; the release
+ * corrects every charge to the truth.
+ */
+export const DEFAULT_CHARGE_MS = 1000;
+const TENANT_GAIN = 4;
+const POOL_GAIN = 16;
+
+export interface WfqTenant {
+  /** Virtual time, slot-ms ÷ weight; undefined before its first dispatch. */
+  v?: number;
+  /** Its estimate of a run's slot-time in this pool-class, ms. */
+  est?: number;
+}
+
+export interface WfqClass {
+  /** System virtual time: the highest v ever served. */
+  now?: number;
+  /** Estimate over all tenants, ms. */
+  est?: number;
+}
+
+export function chargeFor(t: WfqTenant, c: WfqClass): number {
+  return t.est ?? c.est ?? DEFAULT_CHARGE_MS;
+}
+
+/** Where a tenant entering the ready set starts. */
+export function enterAt(t: WfqTenant, c: WfqClass): number {
+  const now = c.now ?? 0;
+  return t.v === undefined || t.v < now ? now : t.v;
+}
+
+/** Serving a tenant whose virtual time is `v`: its new v and the class's new now. */
+export function serve(v: number, charge: number, weight: number, c: WfqClass): { v: number; now: number } {
+  const now = c.now ?? 0;
+  return { v: v + charge / weight, now: v > now ? v : now };
+}
+
+const ewma = (est: number | undefined, sample: number, gain: number) => (est === undefined ? sample : est + (sample - est) / gain);
+
+/** A run that was charged `charge` held its slot for `heldMs`: the tenant's v, estimates after. */
+export function settle(t: WfqTenant, c: WfqClass, charge: number, heldMs: number, weight: number): { v: number; est: number; classEst: number } {
+  return {
+    v: (t.v ?? 0) + (heldMs - charge) / weight,
+    est: ewma(t.est, heldMs, TENANT_GAIN),
+    classEst: ewma(c.est, heldMs, POOL_GAIN),
+  };
+}
+
+/** Slot-time of a run: from its dispatch to its release, never negative (clocks of two processes). */
+export function heldMs(dispatchedAt: number, now: number): number {
+  return now > dispatchedAt ? now - dispatchedAt : 0;
+}
