@@ -1,33 +1,9 @@
 /**
  * Where a tenant stands against its caps, pure (the dashboard's highlight and
- * the capacity rollups use it). Burst states mirror the dispatch script's rule
- * (queues/lua/includes/tenantCaps.lua):
- *   none       the policy has no burst (burst.mca = mca, or 0 seconds)
- *   available  it may start a burst (the next start above mca opens the window)
- *   open       the window is open until `until`: starts above mca are allowed
- *   cooldown   the window closed; no burst again until `until`
+ * the capacity rollups use it). The burst state is the dispatch rule's own
+ * (src/scheduler/policy/caps.ts), which the dispatch script is checked against.
  */
-export type BurstState = "none" | "available" | "open" | "cooldown";
-
-export interface BurstCaps {
-  mca: number;
-  burstMca: number;
-  burstMs: number;
-  cooldownMs: number;
-  /** When the current or last window opened (epoch ms), or null. */
-  burstStart: number | null;
-}
-
-export function burstState(c: BurstCaps, now: number): { state: BurstState; until: number | null } {
-  if (c.burstMca <= c.mca || c.burstMs <= 0) return { state: "none", until: null };
-  if (c.burstStart !== null && c.burstStart >= 0) {
-    const windowEnd = c.burstStart + c.burstMs;
-    if (now < windowEnd) return { state: "open", until: windowEnd };
-    const coolEnd = windowEnd + c.cooldownMs;
-    if (now < coolEnd) return { state: "cooldown", until: coolEnd };
-  }
-  return { state: "available", until: null };
-}
+export { burstWindow as burstState, type BurstCaps, type BurstState } from "../scheduler/policy/caps.ts";
 
 export interface CapInput {
   runningA: number;

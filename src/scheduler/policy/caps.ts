@@ -30,16 +30,44 @@ export interface BcDecision {
   retryAt?: number;
 }
 
+export type BurstState = "none" | "available" | "open" | "cooldown";
+
+export interface BurstCaps {
+  mca: number;
+  burstMca: number;
+  burstMs: number;
+  cooldownMs: number;
+  /** When the current or last window opened (epoch ms); undefined, null or negative = never. */
+  burstStart?: number | null;
+}
+
+/**
+ * Where a tenant stands in its burst cycle at `now` (the dashboard shows it;
+ * bcEligible decides by it):
+ *   none       the policy has no burst (burst.mca <= mca, or 0 seconds)
+ *   available  it may start a burst (the next start above mca opens the window)
+ *   open       the window is open until `until`: starts above mca are allowed
+ *   cooldown   the window closed; no burst again until `until`
+ */
+export function burstWindow(c: BurstCaps, now: number): { state: BurstState; until: number | null } {
+  if (c.burstMca <= c.mca || c.burstMs <= 0) return { state: "none", until: null };
+  if (c.burstStart != null && c.burstStart >= 0) {
+    const windowEnd = c.burstStart + c.burstMs;
+    if (now < windowEnd) return { state: "open", until: windowEnd };
+    const coolEnd = windowEnd + c.cooldownMs;
+    if (now < coolEnd) return { state: "cooldown", until: coolEnd };
+  }
+  return { state: "available", until: null };
+}
+
 export function bcEligible(caps: SchedulingCaps, runningBC: number, now: number): BcDecision {
   if (runningBC < caps.mca) return { eligible: true, startsBurst: false };
-  if (runningBC >= caps.burstMca || caps.burstMs <= 0) return { eligible: false, startsBurst: false };
-  if (caps.burstStart !== undefined) {
-    const windowEnd = caps.burstStart + caps.burstMs;
-    if (now < windowEnd) return { eligible: true, startsBurst: false };
-    const coolEnd = windowEnd + caps.cooldownMs;
-    if (now < coolEnd) return { eligible: false, startsBurst: false, retryAt: coolEnd };
-  }
-  return { eligible: true, startsBurst: true };
+  if (runningBC >= caps.burstMca) return { eligible: false, startsBurst: false };
+  const w = burstWindow(caps, now);
+  if (w.state === "open") return { eligible: true, startsBurst: false };
+  if (w.state === "available") return { eligible: true, startsBurst: true };
+  if (w.state === "cooldown") return { eligible: false, startsBurst: false, retryAt: w.until! };
+  return { eligible: false, startsBurst: false };
 }
 
 export function aEligible(caps: SchedulingCaps, runningA: number): boolean {
