@@ -3,8 +3,8 @@
   in pool P's ready set for class X exactly when it has class X queued, is not
   paused, and is under its cap for X. Called for tenants marked dirty
   (admission, slot release, policy sync) and when a cooldown timer is due.
-  Entering a ready set starts the tenant at max(its virtual time, the
-  class's): no credit banked while idle or held back (wfq.lua). Mirrors
+  Entering a ready set starts the tenant at max(its virtual time, the lowest
+  in the set): no credit banked while idle or held back (wfq.lua). Mirrors
   PoolScheduler.refresh (src/scheduler/policy/dispatchRule.ts).
 ]]
 --- @include "tenantCaps"
@@ -32,7 +32,7 @@ local function refreshTenant(own, bull, tenant, now)
       local ready = own .. ":pool:" .. pool .. ":ready:" .. cls
       if backlog[cls] and eligible[cls] then
         if not rcall("ZSCORE", ready, member) then
-          rcall("ZADD", ready, wfqNum(wfqEnter(wfqKey(own, pool, cls), tenant)), member)
+          rcall("ZADD", ready, wfqNum(wfqEnter(wfqKey(own, pool, cls), ready, tenant)), member)
         end
       else
         rcall("ZREM", ready, member)

@@ -6,7 +6,7 @@
   a Lua number with 14 digits).
 
   One HASH per pool and class, <cell>:pool:<p>:wfq:<class>:
-    now          system virtual time (the highest v ever served)
+    now          the v last served (the frontier when no tenant is ready)
     e            estimate of a run's slot-time over all tenants, ms
     v:<tenant>   the tenant's virtual time, slot-ms / weight
     e:<tenant>   its estimate, ms
@@ -27,26 +27,24 @@ local function wfqCharge(key, tenant)
   return tonumber(r[1] or r[2] or WFQ_DEFAULT_CHARGE_MS)
 end
 
--- A tenant entering the ready set starts at max(v, now). Returns its v.
-local function wfqEnter(key, tenant)
+-- A tenant entering ready set `ready` starts at max(v, frontier), the frontier
+-- being min(now, the lowest v in the set). Returns its v.
+local function wfqEnter(key, ready, tenant)
   local r = rcall("HMGET", key, "v:" .. tenant, "now")
-  local v, now = tonumber(r[1] or ""), tonumber(r[2] or "0")
-  if v == nil or v < now then
-    v = now
+  local lowest = tonumber(rcall("ZRANGE", ready, 0, 0, "WITHSCORES")[2] or "")
+  local v, frontier = tonumber(r[1] or ""), tonumber(r[2] or "0")
+  if lowest and lowest < frontier then frontier = lowest end
+  if v == nil or v < frontier then
+    v = frontier
     rcall("HSET", key, "v:" .. tenant, wfqNum(v))
   end
   return v
 end
 
--- Serving the tenant whose virtual time is v: now := max(now, v); v grows by charge / weight.
+-- Serving the tenant whose virtual time is v: now := v; v grows by charge / weight.
 local function wfqServe(key, tenant, v, charge, weight)
-  local now = tonumber(rcall("HGET", key, "now") or "0")
   local nv = v + charge / weight
-  if v > now then
-    rcall("HSET", key, "now", wfqNum(v), "v:" .. tenant, wfqNum(nv))
-  else
-    rcall("HSET", key, "v:" .. tenant, wfqNum(nv))
-  end
+  rcall("HSET", key, "now", wfqNum(v), "v:" .. tenant, wfqNum(nv))
   return nv
 end
 

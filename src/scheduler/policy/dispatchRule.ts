@@ -192,7 +192,7 @@ export class PoolScheduler {
       if (startsBurst) t.caps.burstStart = now;
       if (cls === "C") this.pool.usedC++;
     }
-    const served = serve(v, charge, t.caps.weight, this.classes[cls]);
+    const served = serve(v, charge, t.caps.weight);
     this.classes[cls].now = served.now;
     t.wfq[cls].v = served.v;
     t.lastServed = seq;
@@ -208,7 +208,7 @@ export class PoolScheduler {
     return { tenant: name, cls, dispatchedAt: now, charge, seq, startsBurst };
   }
 
-  /** Recomputes a tenant's membership in every ready set; entering one starts it at max(v, now). */
+  /** Recomputes a tenant's membership in every ready set; entering one starts it at max(v, frontier). */
   private refresh(name: string, now: number): void {
     const t = this.tenants.get(name);
     if (!t) return;
@@ -219,7 +219,7 @@ export class PoolScheduler {
     for (const cls of CLASSES) {
       if (t.queued[cls] > 0 && eligible[cls]) {
         if (this.ready[cls].has(name)) continue;
-        const v = enterAt(t.wfq[cls], this.classes[cls]);
+        const v = enterAt(t.wfq[cls], this.classes[cls], this.ready[cls].size ? this.head(cls)[1] : undefined);
         t.wfq[cls].v = v;
         this.ready[cls].set(name, v);
       } else this.ready[cls].delete(name);

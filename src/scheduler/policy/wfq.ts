@@ -6,21 +6,26 @@
  * differential test (test/integration/dispatchDifferential.test.ts) checks it.
  *
  * Per pool and class, every tenant carries a virtual time `v`, in slot-ms ÷
- * weight, and the pool-class carries the system virtual time `now`:
+ * weight, and the pool-class keeps `now`, the v last served:
  *
  *   dispatch   the eligible backlogged tenant with the lowest v is served
- *              (start-time fair queuing); `now` := max(now, its v); its v
- *              grows by charge ÷ weight, where charge is its estimate of how
- *              long the run will hold the slot — so the slots it holds now
- *              count before they finish;
+ *              (start-time fair queuing); `now` := its v; its v grows by
+ *              charge ÷ weight, where charge is its estimate of how long the
+ *              run will hold the slot — so the slots it holds now count
+ *              before they finish;
  *   release    the run held its slot for `held` ms (dispatch → release): v
  *              grows by (held − charge) ÷ weight, so in total every run costs
  *              exactly the slot-time it received ÷ weight, and a 1 s workflow
  *              costs 100× a 10 ms one; the estimates learn from `held`;
  *   enter      a tenant entering the pool-class's ready set (its queue was
  *              empty, or it was held back by a cap or a pause) starts at
- *              max(v, now): no banked credit from being idle, and debt only
- *              until the others catch up.
+ *              max(v, frontier), the frontier being min(now, the lowest v in
+ *              the ready set): no banked credit from being idle, and debt
+ *              only until the others catch up. The set's minimum keeps an
+ *              over-estimated charge not yet settled from pushing newcomers
+ *              behind tenants already backlogged; taking the min with `now`
+ *              makes the frontier the same whatever order several tenants
+ *              enter in (an entering v is never below it).
  *
  * Estimates: the tenant's EWMA of held times in the pool-class (gain 1/4),
  * else the pool-class's EWMA over all tenants (gain 1/16), else
@@ -39,7 +44,7 @@ export interface WfqTenant {
 }
 
 export interface WfqClass {
-  /** System virtual time: the highest v ever served. */
+  /** The v last served: the frontier when no tenant is ready. */
   now?: number;
   /** Estimate over all tenants, ms. */
   est?: number;
@@ -49,16 +54,16 @@ export function chargeFor(t: WfqTenant, c: WfqClass): number {
   return t.est ?? c.est ?? DEFAULT_CHARGE_MS;
 }
 
-/** Where a tenant entering the ready set starts. */
-export function enterAt(t: WfqTenant, c: WfqClass): number {
+/** Where a tenant entering the ready set starts; `lowest` is the lowest v in the set, if any. */
+export function enterAt(t: WfqTenant, c: WfqClass, lowest: number | undefined): number {
   const now = c.now ?? 0;
-  return t.v === undefined || t.v < now ? now : t.v;
+  const frontier = lowest !== undefined && lowest < now ? lowest : now;
+  return t.v === undefined || t.v < frontier ? frontier : t.v;
 }
 
 /** Serving a tenant whose virtual time is `v`: its new v and the class's new now. */
-export function serve(v: number, charge: number, weight: number, c: WfqClass): { v: number; now: number } {
-  const now = c.now ?? 0;
-  return { v: v + charge / weight, now: v > now ? v : now };
+export function serve(v: number, charge: number, weight: number): { v: number; now: number } {
+  return { v: v + charge / weight, now: v };
 }
 
 const ewma = (est: number | undefined, sample: number, gain: number) => (est === undefined ? sample : est + (sample - est) / gain);
