@@ -3,7 +3,7 @@
 // cost one Redis pass). Rows are keyed by tenant and updated in place: a cell's
 // text is written only when it changed, and rows are moved only when the order
 // changed, so 1,000 tenants update in a few milliseconds.
-import { openDetail, closeDetail, refreshDetail } from "./detail.js";
+import { openDetail, closeDetail, refreshDetail, share, LOW_SHARE } from "./detail.js";
 
 const POLL_MS = 1000;
 const $ = (id) => document.getElementById(id);
@@ -26,13 +26,17 @@ const sortKeys = {
   queued: (t) => t.queued.total,
   parked: (t) => t.parked,
   p99: (t) => t.latency.p99 ?? -1,
+  // Lowest first when ascending (its first click); tenants with no ratio last.
+  fairShare: (t) => t.fairShare.ratio ?? Infinity,
 };
+// Sorts whose first click is ascending: names, and the fair share (the worst-served first).
+const ASCENDING_FIRST = new Set(["tenant", "fairShare"]);
 
 function makeRow(tenant) {
   const tr = document.createElement("tr");
   tr.dataset.tenant = tenant;
   const cells = [];
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 13; i++) {
     const td = document.createElement("td");
     tr.appendChild(td);
     cells.push(td);
@@ -55,6 +59,7 @@ function makeRow(tenant) {
   cells[6].dataset.field = "tools";
   cells[8].dataset.field = "throttled";
   cells[9].dataset.field = "queued";
+  cells[10].dataset.field = "fairShare";
   return { tr, cells, runText, bar: bar.firstChild, last: [] };
 }
 
@@ -101,8 +106,12 @@ function updateRow(row, t) {
   set(row, 7, `${t.tools.waiting} · ${ms(t.tools.avgWaitMs)}`);
   set(row, 8, num(t.throttledPerMin));
   set(row, 9, `${t.queued.A} · ${t.queued.B} · ${t.queued.C}`);
-  set(row, 10, num(t.parked));
-  set(row, 11, t.latency.samples ? `${ms(t.latency.p50)} · ${ms(t.latency.p95)} · ${ms(t.latency.p99)}` : "–");
+  const r = t.fairShare.ratio;
+  set(row, 10, share(r));
+  const low = r !== null && r < LOW_SHARE;
+  if (row.cells[10].classList.contains("low-share") !== low) row.cells[10].classList.toggle("low-share", low);
+  set(row, 11, num(t.parked));
+  set(row, 12, t.latency.samples ? `${ms(t.latency.p50)} · ${ms(t.latency.p95)} · ${ms(t.latency.p99)}` : "–");
 }
 
 function render(data) {
@@ -158,6 +167,10 @@ function renderPlatform(d) {
   $("p-reserve").textContent = p.reserveA.slots;
   $("p-jain").textContent = p.fairness.index === null ? "– (no backlogged tenant)" : p.fairness.index.toFixed(3);
   $("p-jain-n").textContent = `${p.fairness.tenants} backlogged tenants, weighted slot-time`;
+  const w = p.fairness.worst;
+  $("p-worst").textContent = w ? share(w.ratio) : "–";
+  $("p-worst").classList.toggle("low-share", !!w && w.ratio < LOW_SHARE);
+  $("p-worst-n").textContent = w ? `${w.tenant}: slot-time ÷ its weighted fair share` : "no tenant backlogged for half the minute";
   $("p-running").textContent = p.totals.running;
   $("p-queued").textContent = p.totals.queued;
   $("p-parked").textContent = p.totals.parked;
@@ -195,7 +208,7 @@ function setupSorting() {
   for (const th of document.querySelectorAll("th[data-sort]")) {
     th.querySelector("button").addEventListener("click", () => {
       const s = th.dataset.sort;
-      state.dir = state.sort === s ? -state.dir : s === "tenant" ? 1 : -1;
+      state.dir = state.sort === s ? -state.dir : ASCENDING_FIRST.has(s) ? 1 : -1;
       state.sort = s;
       for (const o of document.querySelectorAll("th[data-sort]")) o.setAttribute("aria-sort", "none");
       th.setAttribute("aria-sort", state.dir === 1 ? "ascending" : "descending");

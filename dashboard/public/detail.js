@@ -4,6 +4,12 @@
 import { lineChart } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
+
+// A fair-share ratio (slot-time received ÷ weighted fair share while backlogged), here and in the
+// table; under half of it, the alert's line, says so in words, not only in colour.
+export const LOW_SHARE = 0.5;
+export const share = (x) => (x === null || x === undefined ? "–" : `${x.toFixed(2)}×${x < LOW_SHARE ? " (low)" : ""}`);
+
 let current = null; // tenant id shown
 let loading = false;
 
@@ -56,7 +62,10 @@ function render(d, first) {
     $("detail-summary").textContent =
       `${t.atCap.any ? "AT CAP · " : ""}${t.paused ? "PAUSED · " : ""}running ${bc} / mca ${t.mca} (burst ${t.burst.state}), Class A ${t.running.A} / ${t.mcaUrgent}, ` +
       `tools ${t.tools.inFlight} / mctc ${t.tools.mctc}, ${t.throttledPerMin} THROTTLED/min, queued ${t.queued.total}, parked ${t.parked}, ` +
-      `enqueue→start p99 ${t.latency.p99 === null ? "–" : t.latency.p99 >= 1000 ? `${(t.latency.p99 / 1000).toFixed(1)} s` : `${t.latency.p99} ms`}`;
+      `enqueue→start p99 ${t.latency.p99 === null ? "–" : t.latency.p99 >= 1000 ? `${(t.latency.p99 / 1000).toFixed(1)} s` : `${t.latency.p99} ms`}, ` +
+      (t.fairShare.ratio === null
+        ? "fair share – (not backlogged in the last minute)"
+        : `fair share ${share(t.fairShare.ratio)} (slot-time ÷ weighted fair share over the ${t.fairShare.backloggedTicks} samples of the last minute it was backlogged in)`);
   }
   const links = $("detail-links");
   if (first || !links.childElementCount) {

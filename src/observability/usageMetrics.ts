@@ -1,6 +1,6 @@
 import { Gauge } from "prom-client";
 import type { TenantUsage, UsageSnapshot } from "./usageSnapshot.ts";
-import type { SampledUsage } from "./usageSampler.ts";
+import type { Fairness, SampledUsage } from "./usageSampler.ts";
 import { registry } from "./metrics.ts";
 
 /**
@@ -10,8 +10,10 @@ import { registry } from "./metrics.ts";
  *
  * Cardinality: only the FAIRLANE_METRICS_TOP_TENANTS (default 100) busiest
  * tenants at scrape time (running + queued + parked, ties by id) get their
- * own `tenant` label; the rest are summed into `tenant="_other"`. Per scrape
- * that is at most (N + 1) × 15 tenant series, whatever the tenant count;
+ * own `tenant` label; the rest are summed into `tenant="_other"`, except the
+ * fair-share ratio, which is not a quantity to add: `_other` carries the
+ * lowest ratio among them (a starved small tenant still shows). Per scrape
+ * that is at most (N + 1) × 16 tenant series, whatever the tenant count;
  * series of a tenant that left the top N are dropped (gauges are reset and
  * rebuilt at each scrape). `fairlane_tenants_at_cap` counts every tenant.
  *
@@ -44,12 +46,18 @@ const gauges = {
   throttled: g("fairlane_tenant_throttled_per_minute", "THROTTLED answers per minute over the sampler's window", tenant),
   parked: g("fairlane_tenant_parked", "Workflows parked (pending-backpressure)", tenant),
   atCap: g("fairlane_tenant_at_cap", "1 while the tenant runs at its mca, urgent or mctc cap", tenant),
+  fairShare: g(
+    "fairlane_tenant_fair_share_ratio",
+    "Slot-time received ÷ capped weighted fair share over the last minute, counted only while the tenant was backlogged (1 = its fair share); only tenants with a ratio; _other is the lowest among the unlabelled",
+    tenant,
+  ),
   tenantsAtCap: g("fairlane_tenants_at_cap", "Tenants at a cap now (all tenants, no label)", []),
   poolCapacity: g("fairlane_pool_capacity", "Slots live exec workers advertise", ["cell", "pool"] as const),
   poolUsed: g("fairlane_pool_used", "Slots held", ["cell", "pool"] as const),
   poolUsedA: g("fairlane_pool_used_class_a", "Slots held by Class A", ["cell", "pool"] as const),
   poolReserveA: g("fairlane_pool_reserve_class_a", "Slots reserved for Class A", ["cell", "pool"] as const),
   jain: g("fairlane_fairness_jain", "Jain's fairness index over backlogged tenants' weighted slot shares, last minute", []),
+  worstShare: g("fairlane_fairness_worst_share_ratio", "The lowest fair-share ratio among tenants backlogged in at least half of the last minute (the tenants Jain's index counts)", []),
 };
 
 const activity = (t: TenantUsage) => t.running.total + t.queued.total + t.parked;
@@ -64,10 +72,10 @@ export function labelledTenants(tenants: readonly TenantUsage[], n = TOP): Set<s
   );
 }
 
-function fill(s: UsageSnapshot, jain: number | null): void {
+function fill(s: UsageSnapshot, fairness: Fairness): void {
   for (const x of Object.values(gauges)) x.reset();
   const own = labelledTenants(s.tenants);
-  const other = { running: { A: 0, B: 0, C: 0 }, queued: { A: 0, B: 0, C: 0 }, inFlight: 0, waiting: 0, throttled: 0, parked: 0 };
+  const other = { running: { A: 0, B: 0, C: 0 }, queued: { A: 0, B: 0, C: 0 }, inFlight: 0, waiting: 0, throttled: 0, parked: 0, minShare: null as number | null };
   let atCap = 0;
   for (const t of s.tenants) {
     if (t.atCap.any) atCap++;
@@ -80,6 +88,7 @@ function fill(s: UsageSnapshot, jain: number | null): void {
       other.waiting += t.tools.waiting;
       other.throttled += t.throttledPerMin;
       other.parked += t.parked;
+      if (t.fairShare.ratio !== null) other.minShare = Math.min(other.minShare ?? Infinity, t.fairShare.ratio);
       continue;
     }
     const l = { tenant: t.tenant };
@@ -95,6 +104,7 @@ function fill(s: UsageSnapshot, jain: number | null): void {
     gauges.throttled.set(l, t.throttledPerMin);
     gauges.parked.set(l, t.parked);
     gauges.atCap.set(l, t.atCap.any ? 1 : 0);
+    if (t.fairShare.ratio !== null) gauges.fairShare.set(l, t.fairShare.ratio);
   }
   if (own.size < s.tenants.length) {
     const l = { tenant: OTHER };
@@ -106,6 +116,7 @@ function fill(s: UsageSnapshot, jain: number | null): void {
     gauges.waiting.set(l, other.waiting);
     gauges.throttled.set(l, other.throttled);
     gauges.parked.set(l, other.parked);
+    if (other.minShare !== null) gauges.fairShare.set(l, other.minShare);
   }
   gauges.tenantsAtCap.set(atCap);
   for (const p of s.pools) {
@@ -115,14 +126,18 @@ function fill(s: UsageSnapshot, jain: number | null): void {
     gauges.poolUsedA.set(l, p.usedA);
     gauges.poolReserveA.set(l, p.reserveA);
   }
-  if (jain !== null) gauges.jain.set(jain);
+  // No value, no series: reset() leaves an unlabelled gauge at 0, which would read as "as unfair as can be".
+  if (fairness.index !== null) gauges.jain.set(fairness.index);
+  else gauges.jain.remove();
+  if (fairness.worst) gauges.worstShare.set(fairness.worst.ratio);
+  else gauges.worstShare.remove();
 }
 
 let filling: Promise<void> | undefined;
 async function collect(): Promise<void> {
   if (!source) return;
   filling ??= source(2_000)
-    .then((u) => fill(u.snapshot, u.fairness.index))
+    .then((u) => fill(u.snapshot, u.fairness))
     .catch(() => undefined)
     .finally(() => (filling = undefined));
   await filling;

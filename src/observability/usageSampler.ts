@@ -1,9 +1,9 @@
 import type { Clock } from "../lib/clock.ts";
-import type { PolicyRegistry } from "../tenancy/registry.ts";
-import { weightedSlotFairness, type FairnessSample } from "./fairness.ts";
+import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
+import { sumFairShares, tickFairShares, weightedSlotFairness, type FairnessSample, type TickShares } from "./fairness.ts";
 import { UsageHistory, type TenantHistory } from "./usageHistory.ts";
 import type { UsageRollups } from "./usageRollup.ts";
-import type { UsageReader, UsageSnapshot } from "./usageSnapshot.ts";
+import type { TenantUsage, UsageReader, UsageSnapshot } from "./usageSnapshot.ts";
 
 /**
  * The api process's usage sampler. Every `tickMs` (unref'd timer, injected
@@ -11,7 +11,9 @@ import type { UsageReader, UsageSnapshot } from "./usageSnapshot.ts";
  *   - keeps it as `latest` (the dashboard and GET /v1/admin/usage serve it, so
  *     any number of open dashboards cost one Redis pass per tick);
  *   - every `historyEveryMs` appends it to the 15-minute chart history;
- *   - keeps the last minute of ticks for Jain's fairness index;
+ *   - keeps the last minute of ticks for Jain's fairness index and each
+ *     tenant's fair-share ratio (each tick's fair shares computed once, then
+ *     summed: fairShareRatios; written into its row);
  *   - feeds the 10-minute capacity rollups and writes the ended ones.
  * A tick still running when the next is due makes that one skip (no pile-up).
  */
@@ -27,6 +29,10 @@ export interface Fairness {
   index: number | null;
   tenants: number;
   windowMs: number;
+  /** Sampler ticks in the window (a tenant's fairShare.backloggedTicks is out of these). */
+  ticks: number;
+  /** The lowest fair-share ratio among the tenants Jain's index counts, and whose. */
+  worst: { tenant: string; ratio: number } | null;
 }
 
 export interface SampledUsage {
@@ -40,7 +46,7 @@ export class UsageSampler {
   private running: Promise<SampledUsage> | undefined;
   private current: SampledUsage | undefined;
   private lastHistoryAt = -Infinity;
-  private readonly ticks: { at: number; samples: Map<string, FairnessSample> }[] = [];
+  private readonly ticks: { at: number; samples: Map<string, FairnessSample>; shares: TickShares }[] = [];
   lastError: string | undefined;
 
   constructor(
@@ -84,20 +90,37 @@ export class UsageSampler {
   private async sample(): Promise<SampledUsage> {
     const now = this.clock.now();
     let snapshot: UsageSnapshot;
+    let entries: TenantEntry[];
     try {
-      snapshot = await this.reader.read(this.registry.list(), now, this.opts.cells);
+      entries = this.registry.list();
+      snapshot = await this.reader.read(entries, now, this.opts.cells);
       this.lastError = undefined;
     } catch (err) {
       this.lastError = (err as Error).message;
       throw err;
     }
     const samples = new Map<string, FairnessSample>();
-    for (const r of snapshot.tenants)
-      if (r.running.total > 0 || r.queued.total > 0) samples.set(r.tenant, { running: r.running.total, backlogged: r.queued.total > 0, weight: r.weight });
-    this.ticks.push({ at: now, samples });
+    const groups = poolGroups(entries.map((e) => ({ tenant: e.tenant, cell: e.policy.cell, pools: e.policy.pools })));
+    for (const r of snapshot.tenants) {
+      const s = fairnessSampleOf(r, groups.get(r.tenant));
+      if (s) samples.set(r.tenant, s);
+    }
+    this.ticks.push({ at: now, samples, shares: tickFairShares(samples) });
     while (this.ticks.length && this.ticks[0]!.at <= now - this.opts.fairnessWindowMs) this.ticks.shift();
     const f = weightedSlotFairness(this.ticks.map((t) => t.samples));
-    const fairness: Fairness = { index: f.index === null ? null : Math.round(f.index * 1000) / 1000, tenants: f.tenants, windowMs: this.opts.fairnessWindowMs };
+    const shares = sumFairShares(this.ticks.map((t) => t.shares));
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    for (const r of snapshot.tenants) {
+      const own = shares.tenants.get(r.tenant);
+      if (own) r.fairShare = { ratio: own.ratio === null ? null : round(own.ratio), backloggedTicks: own.backloggedTicks };
+    }
+    const fairness: Fairness = {
+      index: f.index === null ? null : round(f.index),
+      tenants: f.tenants,
+      windowMs: this.opts.fairnessWindowMs,
+      ticks: this.ticks.length,
+      worst: shares.worst && { tenant: shares.worst.tenant, ratio: round(shares.worst.ratio) },
+    };
     if (now - this.lastHistoryAt >= this.opts.historyEveryMs) {
       this.history.push(now, snapshot.tenants);
       this.lastHistoryAt = now;
@@ -107,4 +130,45 @@ export class UsageSampler {
     this.current = { snapshot, fairness };
     return this.current;
   }
+}
+
+/**
+ * What the fairness math sees of one tenant this tick (undefined: idle).
+ * `cap` is the most slots it could hold now, per class: Class B + C up to
+ * burst.mca while a burst is open or available, else mca; Class A up to
+ * mcaUrgent; each no more than it holds plus has queued (a tenant is not owed
+ * slots it has no work for), and a paused tenant no more than it holds (it
+ * starts nothing). What a cap leaves goes to the other backlogged tenants.
+ */
+export function fairnessSampleOf(t: TenantUsage, group?: string): FairnessSample | undefined {
+  if (t.running.total === 0 && t.queued.total === 0) return undefined;
+  const bc = t.running.B + t.running.C;
+  const bcCap = t.burst.state === "open" || t.burst.state === "available" ? Math.max(t.mca, t.burstMca) : t.mca;
+  const cap = t.paused ? t.running.total : Math.min(t.mcaUrgent, t.running.A + t.queued.A) + Math.min(bcCap, bc + t.queued.B + t.queued.C);
+  return { running: t.running.total, backlogged: t.queued.total > 0, weight: t.weight, cap, ...(group === undefined ? {} : { group }) };
+}
+
+/**
+ * Which tenants compete for the same slots: tenants sharing a pool of a cell,
+ * and transitively every tenant of every pool any of them may use (a tenant
+ * allowed in two pools joins their groups). A tenant alone in a dedicated pool
+ * is a group of its own. Pure; names a group by one of its `cell|pool`s.
+ */
+export function poolGroups(tenants: readonly { tenant: string; cell: string; pools: readonly string[] }[]): Map<string, string> {
+  const parent = new Map<string, string>();
+  const find = (k: string): string => {
+    let r = k;
+    while (parent.get(r) !== r) r = parent.get(r) ?? (parent.set(r, r), r);
+    parent.set(k, r);
+    return r;
+  };
+  for (const t of tenants) {
+    const keys = t.pools.map((p) => `${t.cell}|${p}`);
+    for (const k of keys) find(k);
+    for (const k of keys.slice(1)) {
+      const [a, b] = [find(keys[0]!), find(k)];
+      if (a !== b) parent.set(b < a ? a : b, b < a ? b : a);
+    }
+  }
+  return new Map(tenants.filter((t) => t.pools.length).map((t) => [t.tenant, find(`${t.cell}|${t.pools[0]}`)]));
 }

@@ -37,6 +37,12 @@ export interface TenantUsage {
   parked: number;
   latency: LatencySummary;
   atCap: AtCap;
+  /**
+   * Slot-time received ÷ capped weighted fair share over the sampler's window,
+   * only over the ticks it was backlogged in (fairShareRatios); null when it
+   * was not backlogged (or its share was 0). Filled by the sampler, not here.
+   */
+  fairShare: { ratio: number | null; backloggedTicks: number };
 }
 
 export interface PoolUsage {
@@ -180,6 +186,7 @@ export class UsageReader {
         parked: 0,
         latency: summarizeLatency(ev.latency),
         atCap: atCap({ runningA: run.A, runningBC: run.B + run.C, mca: p.mca, mcaUrgent: p.mcaUrgent, toolsInFlight: held, mctc: p.mctc }),
+        fairShare: { ratio: null, backloggedTicks: 0 },
       };
     });
 

@@ -18,7 +18,8 @@ import { deployment, type Deployment } from "../helpers/deployment.ts";
  * `chromium`, driven by playwright-core), on a small real deployment: an exec
  * process and a dispatcher, the api in this process, 1,000 idle tenants next
  * to a storming one. The page must mark the storming tenant at its cap, show
- * its numbers moving, count a Class A workflow, draw the tenant's charts, run
+ * its numbers moving, count a Class A workflow, show its fair-share ratio in its
+ * row, the header and /metrics, draw the tenant's charts, run
  * one confirmed action that lands in the audit log, and log no console error.
  * Saves docs/screenshots/dashboard.png (and dashboard-tenant.png).
  */
@@ -111,6 +112,23 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     await page.waitForFunction(() => Number(document.getElementById("p-reserve-used")?.textContent) >= 1, undefined, { timeout: 8_000 });
     assert.match(await page.locator('tr[data-tenant="urgentco"] td[data-field="classA"]').innerText(), /^1 \/ 2/);
 
+    // Fair share: stormco is the only backlogged tenant, so the slots backlogged tenants hold are all its
+    // (capped) fair share: 1.00×, in its row and as the header's worst; an idle tenant has no ratio.
+    const fairCell = row.locator('td[data-field="fairShare"]');
+    await page.waitForFunction(() => /×/.test(document.querySelector('tr[data-tenant="stormco"] td[data-field="fairShare"]')?.textContent ?? ""), undefined, { timeout: 8_000 });
+    const ratio = Number(/^(\d+\.\d\d)×$/.exec(await fairCell.innerText())?.[1]);
+    // 1.00 unless a tick caught urgentco's Class A workflow queued (capped at 1, the rest is stormco's).
+    assert.ok(ratio >= 0.99 && ratio <= 1.1, `stormco's fair share ${ratio}`);
+    assert.equal(await page.locator('tr[data-tenant="idle-0001"] td[data-field="fairShare"]').innerText(), "–", "not backlogged: no ratio");
+    // The worst counts tenants backlogged in at least half the minute's samples: stormco, once its storm has run that long.
+    await page.waitForFunction(() => /^stormco\b/.test(document.getElementById("p-worst-n")?.textContent ?? ""), undefined, { timeout: 20_000 });
+    assert.match(await page.locator('[data-testid="worst-fair-share"]').innerText(), /^1\.\d\d×$/);
+    const scrape = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const gauge = /^fairlane_tenant_fair_share_ratio\{tenant="stormco"\} (\S+)$/m.exec(scrape);
+    assert.ok(gauge && Number(gauge[1]) >= 0.99 && Number(gauge[1]) <= 1.1, `the gauge: ${gauge?.[0]}`);
+    assert.match(scrape, /^fairlane_fairness_worst_share_ratio 1(\.\d+)?$/m);
+    assert.doesNotMatch(scrape, /fairlane_tenant_fair_share_ratio\{tenant="idle-/);
+
     mkdirSync(SHOTS, { recursive: true });
     const shot = resolve(SHOTS, "dashboard.png");
     await page.screenshot({ path: shot });
@@ -132,6 +150,7 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     const linePath = await page.locator("#charts figure.chart").first().locator("path.line").getAttribute("d");
     assert.ok(linePath && linePath.startsWith("M"), "the running-vs-MCA chart has a line");
     assert.equal(await page.locator('#detail-links a[href="/admin/queues/queue/ingress.stormco.B"]').count(), 1);
+    assert.match(await page.locator("#detail-summary").innerText(), /fair share \d+\.\d\d× \(slot-time ÷ weighted fair share over the \d+ samples/);
 
     await page.click("#act-pause");
     await page.locator("#confirm").waitFor({ state: "visible" });

@@ -38,6 +38,6 @@ describe("per-tenant usage gauges on /metrics", () => {
     assert.match(text, /^fairlane_tenant_mca\{tenant="t000"\} 3$/m);
     assert.match(text, /^fairlane_pool_capacity\{cell="default",pool="default"\} 0$/m);
     const tenantSeries = text.split("\n").filter((l) => l.startsWith("fairlane_tenant_") && l.includes("tenant="));
-    assert.ok(tenantSeries.length <= 101 * 15, `${tenantSeries.length} tenant series`);
+    assert.ok(tenantSeries.length <= 101 * 16, `${tenantSeries.length} tenant series`);
   });
 });

@@ -26,6 +26,8 @@ const USAGE_GAUGES = [
   "fairlane_pool_used",
   "fairlane_pool_used_class_a",
   "fairlane_fairness_jain",
+  "fairlane_tenant_fair_share_ratio",
+  "fairlane_fairness_worst_share_ratio",
 ];
 
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), "utf8");

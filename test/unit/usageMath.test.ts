@@ -4,13 +4,21 @@ import { recommend } from "../../src/capacity/recommend.ts";
 import { parseWindow } from "../../src/capacity/capacityReport.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { atCap, burstState } from "../../src/observability/capState.ts";
-import { jainIndex, weightedSlotFairness } from "../../src/observability/fairness.ts";
+import { waterFill } from "../../src/scheduler/policy/waterFill.ts";
+import { fairShareRatios, jainIndex, weightedSlotFairness, type FairnessSample } from "../../src/observability/fairness.ts";
 import { percentileFromBuckets, summarizeLatency } from "../../src/observability/percentiles.ts";
 import { addBucket, bucketsInWindow, bucketStart, LATENCY_BUCKETS, latencyBucket } from "../../src/observability/usageBuckets.ts";
 import { UsageHistory } from "../../src/observability/usageHistory.ts";
+import { fairnessSampleOf, poolGroups } from "../../src/observability/usageSampler.ts";
 import { emptyEvidence, mergeEvidence } from "../../src/observability/usageRollup.ts";
 import type { TenantUsage } from "../../src/observability/usageSnapshot.ts";
 import { applySpecPatch } from "../../src/tenancy/specPatch.ts";
+
+/** Equal within 1e-9 (water-filling divides). */
+const close = (got: number[], want: number[]) => {
+  assert.equal(got.length, want.length);
+  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) < 1e-9, `${i}: ${g} ≠ ${want[i]}`));
+};
 
 const hist = (pairs: [number, number][]) => {
   const h = new Array<number>(LATENCY_BUCKETS).fill(0);
@@ -69,6 +77,105 @@ describe("usage math (pure, fake clock)", () => {
     assert.deepEqual(weightedSlotFairness([tick, tick]), { index: 1, tenants: 2 });
     const unfair = new Map([...tick, ["b", { running: 0, backlogged: true, weight: 1 }]]);
     assert.equal(weightedSlotFairness([unfair]).index, 0.5);
+  });
+
+  it("water-fills slots by weight, gives a capped tenant its cap and the excess to the others by weight", () => {
+    assert.deepEqual(waterFill(14, [{ weight: 1 }, { weight: 2 }, { weight: 4 }]), [2, 4, 8]);
+    // 8 slots, weights 1:1:2: a's share would be 2, its cap is 1; the other 7 go 1:2 to b and c.
+    close(waterFill(8, [{ weight: 1, cap: 1 }, { weight: 1 }, { weight: 2 }]), [1, 7 / 3, 14 / 3]);
+    // Caps that bind in turn: a at 1 (level 2.5), then b at 2 (level 3), c takes the 7 left.
+    assert.deepEqual(waterFill(10, [{ weight: 1, cap: 1 }, { weight: 1, cap: 2 }, { weight: 2 }]), [1, 2, 7]);
+    // Caps adding up to less than the slots: everyone gets its cap, the rest is nobody's share.
+    assert.deepEqual(waterFill(6, [{ weight: 1, cap: 1 }, { weight: 5, cap: 2 }]), [1, 2]);
+    assert.deepEqual(waterFill(4, [{ weight: 4, cap: 0 }, { weight: 1 }]), [0, 4], "a cap of 0 takes nothing");
+    assert.deepEqual(waterFill(0, [{ weight: 1 }, { weight: 2 }]), [0, 0]);
+  });
+
+  it("fair-share ratio: slot-time held ÷ capped weighted fair share, counted only over the ticks a tenant was backlogged in", () => {
+    const s = (running: number, backlogged: boolean, weight = 1, extra: Partial<FairnessSample> = {}): FairnessSample => ({ running, backlogged, weight, ...extra });
+    // Weights 1:2:4 holding 3 slots each (the issue's "held now ÷ weight" outcome): S = 9, shares 9/7, 18/7, 36/7.
+    const equal = fairShareRatios([new Map([["w1", s(3, true, 1)], ["w2", s(3, true, 2)], ["w4", s(3, true, 4)]])]);
+    close([..."124"].map((w) => equal.tenants.get(`w${w}`)!.ratio!), [7 / 3, 7 / 6, 7 / 12]);
+    assert.equal(equal.worst!.tenant, "w4");
+    close([equal.worst!.ratio], [7 / 12]);
+
+    // A capped tenant at its cap gets ratio 1; the slot its weight would have given it goes to b and c by weight.
+    const capped = fairShareRatios([new Map([["a", s(1, true, 1, { cap: 1 })], ["b", s(3, true, 1)], ["c", s(4, true, 2)]])]);
+    close(["a", "b", "c"].map((t) => capped.tenants.get(t)!.ratio!), [1, 3 / (7 / 3), 4 / (14 / 3)]);
+    assert.equal(capped.worst!.tenant, "c");
+
+    // Three ticks. idle holds 5 slots with nothing queued: no ratio, and its slots are not shared out.
+    //   tick 1: a 2, b 2, both backlogged         -> shares 2, 2
+    //   tick 2: a 4 backlogged, b idle (absent)   -> a's share 4
+    //   tick 3: a 4, b 0, both backlogged         -> shares 2, 2
+    const ticks = [
+      new Map([["a", s(2, true)], ["b", s(2, true)], ["idle", s(5, false)]]),
+      new Map([["a", s(4, true)], ["idle", s(5, false)]]),
+      new Map([["a", s(4, true)], ["b", s(0, true)], ["idle", s(5, false)]]),
+    ];
+    const r = fairShareRatios(ticks);
+    assert.deepEqual(r.tenants.get("a"), { ratio: 10 / 8, received: 10, fairShare: 8, backloggedTicks: 3 });
+    assert.deepEqual(r.tenants.get("b"), { ratio: 0.5, received: 2, fairShare: 4, backloggedTicks: 2 });
+    assert.equal(r.tenants.has("idle"), false, "a tenant never backlogged has no ratio");
+    assert.deepEqual(r.worst, { tenant: "b", ratio: 0.5 });
+  });
+
+  it("fair-share ratio: groups that share no pool are split apart, a zero share has no ratio, a brief backlog is not the worst", () => {
+    const s = (running: number, weight: number, group?: string, backlogged = true): FairnessSample => ({ running, backlogged, weight, ...(group ? { group } : {}) });
+    // a and b share the default pool (4 slots, weights 1:4 -> 0.8 and 3.2); eu is alone in its pool.
+    const g = fairShareRatios([new Map([["a", s(2, 1, "default|default")], ["b", s(2, 4, "default|default")], ["eu", s(1, 4, "default|eu")]])]);
+    close(["a", "b", "eu"].map((t) => g.tenants.get(t)!.ratio!), [2.5, 0.625, 1]);
+
+    // Nobody backlogged holds a slot: the share is 0, so there is no ratio (not 0, not Infinity).
+    const none = fairShareRatios([new Map([["a", s(0, 1)], ["idle", s(3, 1, undefined, false)]])]);
+    assert.deepEqual(none.tenants.get("a"), { ratio: null, received: 0, fairShare: 0, backloggedTicks: 1 });
+    assert.equal(none.worst, null);
+
+    // new joined in the last of 4 ticks and waits for its first slot: ratio 0, but the worst is
+    // taken over tenants backlogged in at least half the ticks (Jain's set).
+    const steady = new Map([["a", s(3, 1)], ["b", s(1, 1)]]);
+    const late = fairShareRatios([steady, steady, steady, new Map([...steady, ["new", s(0, 1)]])]);
+    assert.equal(late.tenants.get("new")!.ratio, 0);
+    assert.deepEqual(late.worst, { tenant: "b", ratio: 4 / (2 + 2 + 2 + 4 / 3) });
+  });
+
+  it("samples a tenant's cap for the fair share from its policy, its burst state, its queue and pause", () => {
+    const row = (over: Partial<Record<string, unknown>> = {}): TenantUsage =>
+      ({
+        tenant: "t",
+        weight: 2,
+        paused: false,
+        mca: 10,
+        burstMca: 15,
+        burst: { state: "cooldown", until: null },
+        mcaUrgent: 3,
+        running: { A: 1, B: 4, C: 0, total: 5 },
+        queued: { A: 0, B: 20, C: 0, total: 20 },
+        ...over,
+      }) as unknown as TenantUsage;
+    assert.deepEqual(fairnessSampleOf(row()), { running: 5, backlogged: true, weight: 2, cap: 1 + 10 }, "Class A: what it holds + queues, within mcaUrgent; B + C: mca");
+    assert.equal(fairnessSampleOf(row({ burst: { state: "open", until: 1 } }))!.cap, 1 + 15, "an open burst raises B + C to burst.mca");
+    assert.equal(fairnessSampleOf(row({ burst: { state: "available", until: null } }))!.cap, 1 + 15, "so does one it may still open");
+    assert.equal(fairnessSampleOf(row({ queued: { A: 5, B: 1, C: 0, total: 6 } }))!.cap, 3 + 5, "never more than it holds + has queued");
+    assert.equal(fairnessSampleOf(row({ paused: true }))!.cap, 5, "a paused tenant starts nothing: its cap is what it holds");
+    assert.equal(fairnessSampleOf(row({ queued: { A: 0, B: 0, C: 0, total: 0 } }))!.backlogged, false);
+    assert.equal(fairnessSampleOf(row({ running: { A: 0, B: 0, C: 0, total: 0 }, queued: { A: 0, B: 0, C: 0, total: 0 } })), undefined, "idle: not sampled");
+    assert.equal(fairnessSampleOf(row(), "default|default")!.group, "default|default");
+  });
+
+  it("groups tenants that compete for the same slots: by cell and pool, joined through tenants allowed in several", () => {
+    const g = poolGroups([
+      { tenant: "a", cell: "default", pools: ["default"] },
+      { tenant: "both", cell: "default", pools: ["eu", "default"] },
+      { tenant: "eu", cell: "default", pools: ["eu"] },
+      { tenant: "own", cell: "default", pools: ["dedicated"] },
+      { tenant: "c2", cell: "c2", pools: ["default"] },
+    ]);
+    assert.equal(g.get("a"), g.get("both"));
+    assert.equal(g.get("eu"), g.get("a"), "eu competes with a through both");
+    assert.equal(new Set(g.values()).size, 3, "default+eu, dedicated, and the other cell's default");
+    assert.notEqual(g.get("own"), g.get("a"));
+    assert.notEqual(g.get("c2"), g.get("a"));
   });
 
   it("tells the burst state across its window and cooldown on a fake clock", () => {
