@@ -51,7 +51,8 @@ async function run(
   tenants: Record<string, PolicySpec>,
   jobs: Record<string, { n: number; ms: number }>,
   concurrency: number,
-  sample = false,
+  /** Sample what holds exec slots from this long after admission until a tenant runs dry. */
+  sampleAfterMs?: number,
 ) {
   const d = await deployment(tenants);
   try {
@@ -66,8 +67,8 @@ async function run(
     const admittedAt = Date.now();
     const maxJob = Math.max(...Object.values(jobs).map((j) => j.ms));
     let stop: ReturnType<typeof sampleExec> | undefined;
-    if (sample) {
-      await sleep(maxJob);
+    if (sampleAfterMs !== undefined) {
+      await sleep(sampleAfterMs);
       stop = sampleExec(d, ids);
     }
     // Sampling ends when the first tenant runs out of backlog.
@@ -91,49 +92,87 @@ async function run(
 }
 
 describe("fairness (real processes, observer)", () => {
-  it("gives 50 equal-weight backlogged tenants equal dispatches: Jain >= 0.99", { timeout: 120_000 }, async () => {
+  // Equal work, equal weights: equal slot-time (what the rule charges), and so
+  // about equal starts — each run's slot-time includes its few ms of dispatch and
+  // start overhead, which varies from run to run, so starts are held to 0.98.
+  it("gives 50 equal-weight backlogged tenants equal slot-time (Jain >= 0.99) and equal starts (>= 0.98)", { timeout: 120_000 }, async () => {
     const tenants: Record<string, PolicySpec> = {};
     const jobs: Record<string, { n: number; ms: number }> = {};
     for (let i = 0; i < 50; i++) {
       tenants[`t${i}`] = { tier: "professional", weight: 1, mca: 50 };
-      jobs[`t${i}`] = { n: 40, ms: 15 };
+      jobs[`t${i}`] = { n: 30, ms: 40 };
     }
-    const { o, from } = await run(tenants, jobs, 11);
+    const { o, from, held } = await run(tenants, jobs, 11, 200);
     const w = backloggedWindow(o, from);
     const counts = Object.keys(tenants).map((t) => w.startsInWindow[t] ?? 0);
+    const slots = Object.keys(tenants).map((t) => held!.held[t] ?? 0);
     const j = jain(counts);
-    console.log(JSON.stringify({ jain: j, min: Math.min(...counts), max: Math.max(...counts) }));
-    assert.ok(j >= 0.99, `Jain ${j}`);
+    const js = jain(slots);
+    console.log(JSON.stringify({ jainStarts: j, jainSlotTime: js, min: Math.min(...counts), max: Math.max(...counts), samples: held!.samples }));
+    assert.ok(held!.samples >= 50, `${held!.samples} samples`);
+    assert.ok(js >= 0.99, `Jain of slot-time ${js}`);
+    assert.ok(j >= 0.98, `Jain of starts ${j}`);
   });
 
-  it("splits busy slot-time 1:2:4 for weights 1:2:4 (±5%)", { timeout: 120_000 }, async () => {
+  // Capacity 10 leaves 9 general slots (one is Class A's reserve): no whole-slot
+  // split is 1:2:4, so only service-based WFQ gets it right.
+  it("splits a 9-slot pool 1:2:4 by slot-time over a minute for weights 1:2:4 (±5%, Jain of share ÷ weight >= 0.99)", { timeout: 240_000 }, async () => {
+    const weights = { w1: 1, w2: 2, w4: 4 } as const;
     const { o, from } = await run(
       {
         w1: { tier: "professional", weight: 1, mca: 50 },
         w2: { tier: "professional", weight: 2, mca: 50 },
         w4: { tier: "professional", weight: 4, mca: 50 },
       },
-      { w1: { n: 60, ms: 100 }, w2: { n: 120, ms: 100 }, w4: { n: 240, ms: 100 } },
-      15,
+      { w1: { n: 450, ms: 200 }, w2: { n: 900, ms: 200 }, w4: { n: 1800, ms: 200 } },
+      10,
     );
     const w = backloggedWindow(o, from);
     const busy = o.busyMs(w.from, w.to);
     const total = busy.w1! + busy.w2! + busy.w4!;
     const shares = { w1: busy.w1! / total, w2: busy.w2! / total, w4: busy.w4! / total };
-    console.log(JSON.stringify({ shares, windowMs: w.to - w.from }));
+    const j = jain(Object.entries(weights).map(([t, wt]) => busy[t]! / wt));
+    console.log(JSON.stringify({ shares, jain: j, windowMs: w.to - w.from }));
+    assert.ok(w.to - w.from >= 60_000, `all three backlogged for ${w.to - w.from} ms`);
     for (const [t, want] of [["w1", 1 / 7], ["w2", 2 / 7], ["w4", 4 / 7]] as const)
       assert.ok(Math.abs(shares[t] - want) / want <= 0.05, `${t}: ${shares[t].toFixed(3)} vs ${want.toFixed(3)}`);
+    assert.ok(j >= 0.99, `Jain ${j}`);
+  });
+
+  it("keeps weights with fewer slots than tenants: six of weight 4 get 4× the slot-time of six of weight 1 on 9 slots (±10%)", { timeout: 240_000 }, async () => {
+    const tenants: Record<string, PolicySpec> = {};
+    const jobs: Record<string, { n: number; ms: number }> = {};
+    for (let i = 0; i < 6; i++) {
+      tenants[`light${i}`] = { tier: "professional", weight: 1, mca: 50 };
+      tenants[`heavy${i}`] = { tier: "professional", weight: 4, mca: 50 };
+      jobs[`light${i}`] = { n: 70, ms: 200 };
+      jobs[`heavy${i}`] = { n: 280, ms: 200 };
+    }
+    const { o, from } = await run(tenants, jobs, 10);
+    const w = backloggedWindow(o, from);
+    const busy = o.busyMs(w.from, w.to);
+    const sum = (prefix: string) => Object.keys(tenants).filter((t) => t.startsWith(prefix)).reduce((s, t) => s + (busy[t] ?? 0), 0);
+    const ratio = sum("heavy") / sum("light");
+    const j = jain(Object.entries(tenants).map(([t, spec]) => (busy[t] ?? 0) / spec.weight!));
+    console.log(JSON.stringify({ heavyOverLight: ratio, jain: j, windowMs: w.to - w.from, busy }));
+    assert.ok(w.to - w.from >= 20_000, `all twelve backlogged for ${w.to - w.from} ms`);
+    assert.ok(Math.abs(ratio - 4) / 4 <= 0.1, `heavy ÷ light ${ratio.toFixed(3)}`);
+    assert.ok(j >= 0.98, `Jain ${j}`);
   });
 
   // Slot-time is sampled from BullMQ's own exec lists (what holds a slot), not
   // from Fairlane's counters; run-time is lower for 10 ms jobs by the few ms of
   // dispatch and start overhead per job, which the closing log line shows.
-  it("charges by slots held: 10 ms and 1 s workflows hold equal shares of the pool (±5%)", { timeout: 120_000 }, async () => {
+  // A newcomer's first runs are charged what the pool's runs took so far (10 ms
+  // here) and settled when they end, so the 1 s tenant gets ahead, then pays
+  // it back: fairness holds over a few long runs, not at every instant. The
+  // window opens after three of them (the simulator shows the same 3 s).
+  it("charges by slot-time received: 10 ms and 1 s workflows hold equal shares of the pool (±5%)", { timeout: 120_000 }, async () => {
     const { o, held } = await run(
       { short: { tier: "professional", mca: 50 }, long: { tier: "professional", mca: 50 } },
-      { short: { n: 1200, ms: 10 }, long: { n: 20, ms: 1000 } },
+      { short: { n: 4000, ms: 10 }, long: { n: 80, ms: 1000 } },
       11,
-      true,
+      3_000,
     );
     const ratio = held!.held.short! / held!.held.long!;
     const runMs = o.busyMs(0, Infinity);

@@ -78,6 +78,7 @@ describe("virtual time (service received ÷ weight)", () => {
     assert.equal(chargeFor({ est: 12 }, { est: 99 }), 12);
     assert.equal(chargeFor({}, { est: 99 }), 99);
     assert.equal(chargeFor({}, {}), DEFAULT_CHARGE_MS);
+    assert.equal(DEFAULT_CHARGE_MS, 0, "nothing known: charge nothing, so no estimate can inflate the frontier newcomers enter at");
   });
 
   it("starts a tenant entering the ready set at the lowest virtual time there, keeping recent debt", () => {

@@ -11,7 +11,7 @@
     v:<tenant>   the tenant's virtual time, slot-ms / weight
     e:<tenant>   its estimate, ms
 ]]
-local WFQ_DEFAULT_CHARGE_MS = 1000
+local WFQ_DEFAULT_CHARGE_MS = 0
 
 local function wfqNum(x)
   return string.format("%.17g", x)

@@ -28,11 +28,15 @@
  *              enter in (an entering v is never below it).
  *
  * Estimates: the tenant's EWMA of held times in the pool-class (gain 1/4),
- * else the pool-class's EWMA over all tenants (gain 1/16), else
- * DEFAULT_CHARGE_MS. An estimate only shifts service in time; the release
- * corrects every charge to the truth.
+ * else the pool-class's EWMA over all tenants (gain 1/16), else nothing (0).
+ * An estimate only shifts service in time; the release corrects every charge
+ * to the truth. An over-estimate is the harmful error — tenants entering
+ * meanwhile are placed against inflated virtual times and fall behind once
+ * the others settle — so with nothing known a run is charged nothing (a
+ * default of 1 s for 200 ms runs gave the first-admitted tenant 1.7× its
+ * share in the simulator).
  */
-export const DEFAULT_CHARGE_MS = 1000;
+export const DEFAULT_CHARGE_MS = 0;
 const TENANT_GAIN = 4;
 const POOL_GAIN = 16;
 
