@@ -202,6 +202,76 @@ describe("dispatch script: shares, deadlines, pause, pools, fairness", () => {
   });
 });
 
+describe("dispatch script: fair queuing by service received (fake clock)", () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(() => h.close());
+
+  /** One round: dispatch what fits, let it all run `ms`, finish it. Returns the starts per tenant. */
+  async function round(pool: string, ms: number): Promise<Record<string, number>> {
+    await h.run(pool, { batchMaxShare: 1 });
+    const ids = await h.execIds(pool);
+    await h.p.redis.del(h.cell.queueKey(execQueue(pool), "wait"));
+    h.clock.advance(ms);
+    const starts: Record<string, number> = {};
+    for (const id of ids) {
+      const t = (await tenantOf(h, id))!;
+      starts[t] = (starts[t] ?? 0) + 1;
+      await h.finish(id);
+    }
+    return starts;
+  }
+
+  it("gives a tenant back from 10 idle minutes its fair share, not the whole pool", async () => {
+    const spec: PolicySpec = { tier: "professional", mca: 50, pools: ["idle"] };
+    await h.tenants({ busy1: spec, busy2: spec, back: spec });
+    await h.capacity("idle", 10); // 9 general slots
+    // Class C: its run budget starts at dispatch, so ten fake minutes expire nothing queued.
+    const batch = { class: "C" };
+    await h.admit("back", 3, batch);
+    for (const t of ["busy1", "busy2"]) await h.admit(t, 200, batch);
+    await round("idle", 60_000);
+    // Ten minutes in which only busy1 and busy2 have work.
+    for (let i = 0; i < 10; i++) await round("idle", 60_000);
+    await h.admit("back", 100, batch);
+    // Back: it starts level with the others' frontier — at most one of their runs
+    // ahead (their runs in flight are charged already), never ten minutes ahead.
+    const first = await round("idle", 60_000);
+    assert.ok((first.back ?? 0) <= 4, `first round back: ${JSON.stringify(first)}`);
+    const total: Record<string, number> = { ...first };
+    for (let i = 0; i < 9; i++) for (const [t, n] of Object.entries(await round("idle", 60_000))) total[t] = (total[t] ?? 0) + n;
+    for (const t of ["busy1", "busy2", "back"]) assert.ok(Math.abs(total[t]! - 30) <= 3, `a third each: ${JSON.stringify(total)}`);
+  });
+
+  it("charges slot-time, not starts: a tenant of 10x longer runs gets a tenth of the starts", async () => {
+    const spec: PolicySpec = { tier: "professional", mca: 50, pools: ["long"] };
+    await h.tenants({ quick: spec, slow: spec });
+    await h.capacity("long", 9); // 8 general slots
+    for (let i = 0; i < 3; i++) await h.admit("quick", 1_000);
+    await h.admit("slow", 300);
+    const starts: Record<string, number> = { quick: 0, slow: 0 };
+    const running: { id: string; tenant: string; endsAt: number }[] = [];
+    for (let tick = 0; tick < 400; tick++) {
+      await h.run("long");
+      for (const id of await h.execIds("long")) {
+        const tenant = (await tenantOf(h, id))!;
+        starts[tenant]!++;
+        running.push({ id, tenant, endsAt: h.clock.now() + (tenant === "quick" ? 100 : 1_000) });
+      }
+      await h.p.redis.del(h.cell.queueKey(execQueue("long"), "wait"));
+      h.clock.advance(100);
+      for (const r of running.filter((x) => x.endsAt <= h.clock.now())) {
+        await h.finish(r.id);
+        running.splice(running.indexOf(r), 1);
+      }
+    }
+    const ratio = starts.quick! / starts.slow!;
+    assert.ok(ratio >= 9 && ratio <= 11, `starts quick / slow ${ratio.toFixed(2)} (${JSON.stringify(starts)})`);
+  });
+});
+
 describe("dispatch script: preemption and concurrent dispatchers", () => {
   let h: Harness;
   let sub: Redis;
