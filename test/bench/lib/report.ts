@@ -57,6 +57,10 @@ export function contract(r: BenchResults): Record<string, unknown> {
       burstCompletionSecOff: r3(off.burst.completionSec),
       burstShareOn: r3(on.burstShare),
       burstShareOff: r3(off.burstShare),
+      weightedShareMin: r3(r.loan.weighted.worst.share),
+      weightedShareMax: r3(r.loan.weighted.shares.max),
+      weightedJain: r3(r.loan.weighted.jain),
+      weightedOutside10: r.loan.weighted.outside10,
     };
   }
   if (r.throughput) {
@@ -109,6 +113,8 @@ export function summaryRows(r: BenchResults): Row[] {
     rows.push(["loan: others' mean / p95 end-to-end", `${fmt(off.others.endToEndMs.mean)} / ${fmt(off.others.endToEndMs.p95)} ms`, `${fmt(on.others.endToEndMs.mean)} / ${fmt(on.others.endToEndMs.p95)} ms`, `normal ≈ ${fmt(on.normalMs)} ms`]);
     rows.push(["loan: Jain's index (1 s slices)", fmt(off.jain, 3), fmt(on.jain, 3), "1 = fair"]);
     rows.push(["loan: burst completion", `${fmt(off.burst.completionSec, 1)} s`, `${fmt(on.burst.completionSec, 1)} s`, "capped at 20: longer"]);
+    const w = r.loan.weighted;
+    rows.push(["loan at scale, weights 1/2/4/400: share of fair share, worst / best", "–", `${fmt(w.worst.share, 3)} / ${fmt(w.shares.max, 3)}`, `±10% asked; ${w.outside10} outside`]);
   }
   if (r.throughput) {
     const c = contract(r).throughput as Record<string, number>;
@@ -187,6 +193,15 @@ function loanSection(l: LoanResult): string {
     table(
       ["system", "normal (ms)", "others mean", "others p50", "others p95", "others p99", "tenants breaching SLA", "per-tenant p95: median / p95 / worst", "Jain", "burst completion", "burst's slot share"],
       [row(l.off), row(l.on)],
+    ),
+    "",
+    `### At scale with weights (Fairlane only)`,
+    "",
+    `Parameters: ${JSON.stringify(l.weighted.params)}. Every institution backlogged over a ${fmt(l.weighted.windowSec, 1)} s window (${fmt(l.weighted.workflows)} workflows); each one's slot-time received ÷ its capped weighted fair share of the slots in use, from the observer's start/end times.`,
+    "",
+    table(
+      ["share: worst", "median", "p95", "best", "outside ±10%", "Jain of shares", "large ones' most running (cap 20)"],
+      [[`${fmt(l.weighted.worst.share, 3)} (${l.weighted.worst.tenant})`, fmt(l.weighted.shares.p50, 3), fmt(l.weighted.shares.p95, 3), fmt(l.weighted.shares.max, 3), `${l.weighted.outside10} of ${l.weighted.shares.n}`, fmt(l.weighted.jain, 4), String(l.weighted.largeMaxRunning)]],
     ),
   ].join("\n");
 }

@@ -24,6 +24,7 @@ import type { PolicySpec } from "../../../src/tenancy/policy.ts";
 import { steady } from "../lib/infra.ts";
 import { mean, percentile, sliceJain, summarize, type Percentiles, type Span } from "../lib/stats.ts";
 import { fairlane, plainBullmq, waitIdle, type Enqueued, type Item, type System } from "../lib/systems.ts";
+import { runWeighted, type WeightedResult } from "./weighted.ts";
 
 export interface LoanRun {
   system: "on" | "off";
@@ -41,6 +42,8 @@ export interface LoanResult {
   params: Record<string, unknown>;
   off: LoanRun;
   on: LoanRun;
+  /** The same platform at scale with mixed weights, all backlogged (Fairlane only). */
+  weighted: WeightedResult;
 }
 
 const X = "inst-x";
@@ -143,5 +146,6 @@ export async function runLoan(redisUrl: string, o: { quick: boolean }): Promise<
     params: { tenants: 200, slots: SLOTS, cap: 20, burst: o.quick ? 1_250 : 5_000, decisionMs: DURATION_MS, othersPerSec: 200, timeScale: "1:225 (45 s decision = 200 ms)" },
     off: await runOne("off", redisUrl, o.quick),
     on: await runOne("on", redisUrl, o.quick),
+    weighted: await runWeighted(redisUrl, o),
   };
 }
