@@ -1,8 +1,11 @@
-/** Plain aligned text tables for the CLI, pure: numbers right-aligned, text left. */
-export function formatTable(headers: string[], rows: (string | number)[][]): string {
+/**
+ * Plain aligned text tables for the CLI, pure: numbers right-aligned, text
+ * left — or as `right` says, for columns of numbers with units ("0.98×", "45s").
+ */
+export function formatTable(headers: string[], rows: (string | number)[][], right?: boolean[]): string {
   const cells = rows.map((r) => r.map((c) => String(c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
-  const numeric = headers.map((_, i) => cells.length > 0 && cells.every((r) => /^-?[\d.,/ ·%–-]*$/.test(r[i] ?? "")));
+  const numeric = headers.map((_, i) => right?.[i] ?? (cells.length > 0 && cells.every((r) => /^-?[\d.,/ ·%–-]*$/.test(r[i] ?? ""))));
   const line = (r: string[]) =>
     r
       .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
