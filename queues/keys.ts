@@ -40,7 +40,7 @@
  *                                  member "<14-digit last dispatch seq>:<tenant>" (ties: least recently served)
  *   <cell>:pool:<p>:wfq:<class>    HASH weighted fair queuing by service received (includes/wfq.lua): now (system
  *                                  virtual time), e (estimated slot-ms of a run), v:<t> (virtual time,
- *                                  slot-ms / weight), e:<t> (the tenant's estimate)
+ *                                  slot-ms / weight), e:<t> (the tenant's estimate), c:<t> (charged for its runs in flight)
  *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatch seq (preemption victims, newest first)
  *   <cell>:pool:<p>:preempting     ZSET workflow id -> when it was asked to yield
  *   <cell>:signals                 pub/sub channel: "preempt <id>" / "cancel <id>" for exec workers

@@ -203,7 +203,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     -- Class C runs for preemption (newest first) and is the WFQ tie-break below.
     -- The lease keeps what was charged, for the release to settle.
     local seq = rcall("INCR", KEYS[9])
-    local charge = wfqCharge(wfqKeys[cls], tenant)
+    local charge, inflight = wfqCharge(wfqKeys[cls], tenant)
     rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge))
     local run = own .. ":run:" .. tenant
     rcall("HINCRBY", KEYS[3], "total", 1)
@@ -243,7 +243,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     -- ready sets the tenant was in can keep it (more load never makes it
     -- eligible elsewhere), each with its own score; other pools notice a
     -- reached cap when they pick it.
-    local nv = wfqServe(wfqKeys[cls], tenant, v, charge, tonumber(caps.weight))
+    local nv = wfqServe(wfqKeys[cls], tenant, v, charge, tonumber(caps.weight), inflight)
     local member = string.format("%014d:%s", seq, tenant)
     local old = memberFor(caps, tenant, pool)
     rcall("HSET", own .. ":tp:" .. tenant, "m:" .. pool, member)

@@ -16,6 +16,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { mulberry32 } from "../lib/random.ts";
 
 export interface DownstreamOptions {
   /** 0 = a free port (default 0). */
@@ -93,17 +94,7 @@ const DEADLINE_HISTORY = 1000;
 const IDEMPOTENCY_MEMORY = 100_000;
 const BODY_LIMIT = 64 * 1024;
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../lib/random.ts";
 
 function checkLatency(l: Latency, what: string): Latency {
   if (!Number.isFinite(l.min) || !Number.isFinite(l.max) || l.min < 0 || l.max < l.min) {

@@ -1,4 +1,5 @@
 import type { WorkflowClass } from "../../queues/keys.ts";
+import { mulberry32 } from "../lib/random.ts";
 import { jainIndex } from "../observability/fairness.ts";
 import type { SchedulingCaps } from "./policy/caps.ts";
 import { PoolScheduler, type Lease } from "./policy/dispatchRule.ts";
@@ -62,18 +63,6 @@ export interface SimResult {
   worst: { tenant: string; share: number } | null;
 }
 
-/** A small seeded PRNG (mulberry32), so a scenario replays exactly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Live {
   spec: SimTenant;
   arrived: number;
@@ -93,7 +82,7 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 
 export function simulate(tenants: Record<string, SimTenant>, o: SimOptions): SimResult {
   const shares = o.shares ?? DEFAULT_SHARES;
-  const rand = seededRandom(o.seed ?? 1);
+  const rand = mulberry32(o.seed ?? 1);
   const sched = new PoolScheduler(o.capacity, shares);
   const live = new Map<string, Live>();
   for (const [name, spec] of Object.entries(tenants)) {

@@ -189,6 +189,8 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
       for (const tenant of names) {
         const v = await p.redis.hget(cell.wfq(pool, cls), `v:${tenant}`);
         assert.equal(v === null ? undefined : Number(v), model.tenants.get(tenant)!.wfq[cls].v, `v of ${tenant} ${cls}, case ${n}`);
+        const c = await p.redis.hget(cell.wfq(pool, cls), `c:${tenant}`);
+        assert.equal(Number(c ?? 0), model.tenants.get(tenant)!.wfq[cls].inflight ?? 0, `in-flight charge of ${tenant} ${cls}, case ${n}`);
       }
       const now = await p.redis.hget(cell.wfq(pool, cls), "now");
       assert.equal(Number(now ?? 0), model.classes[cls].now ?? 0, `now of ${cls}, case ${n}`);

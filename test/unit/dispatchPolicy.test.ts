@@ -65,13 +65,13 @@ describe("pool shares", () => {
 
 describe("virtual time (service received ÷ weight)", () => {
   it("serves at the tenant's virtual time and charges the estimate ÷ weight", () => {
-    assert.deepEqual(serve(10, 1000, 4), { v: 260, now: 10 });
+    assert.deepEqual(serve({ inflight: 500 }, 10, 1000, 4), { v: 260, inflight: 1500, now: 10 });
   });
 
   it("settles a run to the slot-time it really held and learns the estimates", () => {
-    const s = settle({ v: 260, est: 1000 }, { est: 1000 }, 1000, 200, 4);
-    assert.deepEqual(s, { v: 60, est: 800, classEst: 950 });
-    assert.deepEqual(settle({}, {}, 0, 50, 1), { v: 50, est: 50, classEst: 50 }, "a first run sets the estimates");
+    const s = settle({ v: 260, est: 1000, inflight: 1500 }, { est: 1000 }, 1000, 200, 4);
+    assert.deepEqual(s, { v: 60, est: 800, inflight: 500, classEst: 950 });
+    assert.deepEqual(settle({}, {}, 0, 50, 1), { v: 50, est: 50, inflight: 0, classEst: 50 }, "a first run sets the estimates");
   });
 
   it("charges the tenant's estimate, else the class's, else the default", () => {
@@ -82,11 +82,12 @@ describe("virtual time (service received ÷ weight)", () => {
   });
 
   it("starts a tenant entering the ready set at the lowest virtual time there, keeping recent debt", () => {
-    assert.equal(enterAt({ v: 3 }, { now: 700 }, 500), 500, "no credit banked while idle: level with the best backlogged tenant");
-    assert.equal(enterAt({ v: 3 }, { now: 700 }, 800), 700, "nor below the last served");
-    assert.equal(enterAt({ v: 900 }, { now: 700 }, 500), 900, "debt until the others catch up");
-    assert.equal(enterAt({ v: 3 }, { now: 700 }, undefined), 700, "nobody ready: the last served");
-    assert.equal(enterAt({}, {}, undefined), 0);
+    assert.equal(enterAt({ v: 3 }, { now: 700 }, 500, 1), 500, "no credit banked while idle: level with the best backlogged tenant");
+    assert.equal(enterAt({ v: 3 }, { now: 700 }, 800, 1), 700, "nor below the last served");
+    assert.equal(enterAt({ v: 900 }, { now: 700 }, 500, 1), 900, "debt until the others catch up");
+    assert.equal(enterAt({ v: 3 }, { now: 700 }, undefined, 1), 700, "nobody ready: the last served");
+    assert.equal(enterAt({}, {}, undefined, 1), 0);
+    assert.equal(enterAt({ v: 3, inflight: 400 }, { now: 700 }, 500, 4), 400, "back from its cap: one round of its runs in flight of lag");
   });
 
   it("never charges a negative slot-time when two processes' clocks disagree", () => {

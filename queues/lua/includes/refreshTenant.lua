@@ -32,7 +32,7 @@ local function refreshTenant(own, bull, tenant, now)
       local ready = own .. ":pool:" .. pool .. ":ready:" .. cls
       if backlog[cls] and eligible[cls] then
         if not rcall("ZSCORE", ready, member) then
-          rcall("ZADD", ready, wfqNum(wfqEnter(wfqKey(own, pool, cls), ready, tenant)), member)
+          rcall("ZADD", ready, wfqNum(wfqEnter(wfqKey(own, pool, cls), ready, tenant, tonumber(caps.weight))), member)
         end
       else
         rcall("ZREM", ready, member)

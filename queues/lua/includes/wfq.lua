@@ -10,6 +10,7 @@
     e            estimate of a run's slot-time over all tenants, ms
     v:<tenant>   the tenant's virtual time, slot-ms / weight
     e:<tenant>   its estimate, ms
+    c:<tenant>   slot-ms charged for its runs in flight
 ]]
 local WFQ_DEFAULT_CHARGE_MS = 0
 
@@ -21,41 +22,44 @@ local function wfqKey(own, pool, cls)
   return own .. ":pool:" .. pool .. ":wfq:" .. cls
 end
 
--- What a dispatch charges: the tenant's estimate, else the class's, else the default.
+-- What a dispatch charges (the tenant's estimate, else the class's, else the
+-- default), and what its runs in flight were charged.
 local function wfqCharge(key, tenant)
-  local r = rcall("HMGET", key, "e:" .. tenant, "e")
-  return tonumber(r[1] or r[2] or WFQ_DEFAULT_CHARGE_MS)
+  local r = rcall("HMGET", key, "e:" .. tenant, "e", "c:" .. tenant)
+  return tonumber(r[1] or r[2] or WFQ_DEFAULT_CHARGE_MS), tonumber(r[3] or "0")
 end
 
--- A tenant entering ready set `ready` starts at max(v, frontier), the frontier
--- being min(now, the lowest v in the set). Returns its v.
-local function wfqEnter(key, ready, tenant)
-  local r = rcall("HMGET", key, "v:" .. tenant, "now")
+-- A tenant entering ready set `ready` starts at max(v, frontier - in flight / weight),
+-- the frontier being min(now, the lowest v in the set). Returns its v.
+local function wfqEnter(key, ready, tenant, weight)
+  local r = rcall("HMGET", key, "v:" .. tenant, "now", "c:" .. tenant)
   local lowest = tonumber(rcall("ZRANGE", ready, 0, 0, "WITHSCORES")[2] or "")
   local v, frontier = tonumber(r[1] or ""), tonumber(r[2] or "0")
   if lowest and lowest < frontier then frontier = lowest end
-  if v == nil or v < frontier then
-    v = frontier
+  local floor = frontier - tonumber(r[3] or "0") / weight
+  if v == nil or v < floor then
+    v = floor
     rcall("HSET", key, "v:" .. tenant, wfqNum(v))
   end
   return v
 end
 
 -- Serving the tenant whose virtual time is v: now := v; v grows by charge / weight.
-local function wfqServe(key, tenant, v, charge, weight)
+local function wfqServe(key, tenant, v, charge, weight, inflight)
   local nv = v + charge / weight
-  rcall("HSET", key, "now", wfqNum(v), "v:" .. tenant, wfqNum(nv))
+  rcall("HSET", key, "now", wfqNum(v), "v:" .. tenant, wfqNum(nv), "c:" .. tenant, wfqNum(inflight + charge))
   return nv
 end
 
 -- A run charged `charge` held its slot `held` ms: correct v to the truth, learn the estimates.
 local function wfqSettle(key, tenant, charge, held, weight)
-  local r = rcall("HMGET", key, "v:" .. tenant, "e:" .. tenant, "e")
+  local r = rcall("HMGET", key, "v:" .. tenant, "e:" .. tenant, "e", "c:" .. tenant)
   local v = tonumber(r[1] or "0") + (held - charge) / weight
   local e = tonumber(r[2] or "")
   if e then e = e + (held - e) / 4 else e = held end
   local ce = tonumber(r[3] or "")
   if ce then ce = ce + (held - ce) / 16 else ce = held end
-  rcall("HSET", key, "v:" .. tenant, wfqNum(v), "e:" .. tenant, wfqNum(e), "e", wfqNum(ce))
+  rcall("HSET", key, "v:" .. tenant, wfqNum(v), "e:" .. tenant, wfqNum(e), "e", wfqNum(ce),
+    "c:" .. tenant, wfqNum(tonumber(r[4] or "0") - charge))
   return v
 end

@@ -163,7 +163,7 @@ export class PoolScheduler {
       if (cls === "C") this.pool.usedC--;
     }
     const s = settle(t.wfq[cls], this.classes[cls], lease.charge, heldMs(lease.dispatchedAt, now), t.caps.weight);
-    t.wfq[cls] = { v: s.v, est: s.est };
+    t.wfq[cls] = { v: s.v, est: s.est, inflight: s.inflight };
     this.classes[cls].est = s.classEst;
     if (this.ready[cls].has(lease.tenant)) this.ready[cls].set(lease.tenant, s.v);
     if (mayBecomeEligible) this.dirty.add(lease.tenant);
@@ -192,9 +192,10 @@ export class PoolScheduler {
       if (startsBurst) t.caps.burstStart = now;
       if (cls === "C") this.pool.usedC++;
     }
-    const served = serve(v, charge, t.caps.weight);
+    const served = serve(t.wfq[cls], v, charge, t.caps.weight);
     this.classes[cls].now = served.now;
     t.wfq[cls].v = served.v;
+    t.wfq[cls].inflight = served.inflight;
     t.lastServed = seq;
     const bc = bcEligible(t.caps, t.runningBC, now);
     if (bc.retryAt !== undefined) this.timers.set(name, bc.retryAt);
@@ -219,7 +220,7 @@ export class PoolScheduler {
     for (const cls of CLASSES) {
       if (t.queued[cls] > 0 && eligible[cls]) {
         if (this.ready[cls].has(name)) continue;
-        const v = enterAt(t.wfq[cls], this.classes[cls], this.ready[cls].size ? this.head(cls)[1] : undefined);
+        const v = enterAt(t.wfq[cls], this.classes[cls], this.ready[cls].size ? this.head(cls)[1] : undefined, t.caps.weight);
         t.wfq[cls].v = v;
         this.ready[cls].set(name, v);
       } else this.ready[cls].delete(name);

@@ -19,13 +19,20 @@
  *              costs 100× a 10 ms one; the estimates learn from `held`;
  *   enter      a tenant entering the pool-class's ready set (its queue was
  *              empty, or it was held back by a cap or a pause) starts at
- *              max(v, frontier), the frontier being min(now, the lowest v in
- *              the ready set): no banked credit from being idle, and debt
- *              only until the others catch up. The set's minimum keeps an
- *              over-estimated charge not yet settled from pushing newcomers
- *              behind tenants already backlogged; taking the min with `now`
- *              makes the frontier the same whatever order several tenants
- *              enter in (an entering v is never below it).
+ *              max(v, frontier − its runs in flight ÷ weight), the frontier
+ *              being min(now, the lowest v in the ready set): an idle tenant
+ *              (nothing in flight) comes back level with the others — no
+ *              banked credit, and its own debt only until they catch up.
+ *              A tenant coming back from its cap keeps up to one round of
+ *              its runs in flight of lag, so that it is served first up to
+ *              its cap: a cap below its weighted share is its fair share
+ *              (water-filling), and without that lag every slot it freed
+ *              went by weight, leaving it at 80% of its cap. The set's
+ *              minimum keeps an over-estimated charge not yet settled from
+ *              pushing newcomers behind tenants already backlogged; taking
+ *              the min with `now` makes the frontier the same whatever order
+ *              several tenants enter in (an entering v is never below it
+ *              less its own in-flight).
  *
  * Estimates: the tenant's EWMA of held times in the pool-class (gain 1/4),
  * else the pool-class's EWMA over all tenants (gain 1/16), else nothing (0).
@@ -45,6 +52,8 @@ export interface WfqTenant {
   v?: number;
   /** Its estimate of a run's slot-time in this pool-class, ms. */
   est?: number;
+  /** Slot-ms charged for its runs in flight (dispatched, not yet released). */
+  inflight?: number;
 }
 
 export interface WfqClass {
@@ -59,24 +68,25 @@ export function chargeFor(t: WfqTenant, c: WfqClass): number {
 }
 
 /** Where a tenant entering the ready set starts; `lowest` is the lowest v in the set, if any. */
-export function enterAt(t: WfqTenant, c: WfqClass, lowest: number | undefined): number {
+export function enterAt(t: WfqTenant, c: WfqClass, lowest: number | undefined, weight: number): number {
   const now = c.now ?? 0;
-  const frontier = lowest !== undefined && lowest < now ? lowest : now;
-  return t.v === undefined || t.v < frontier ? frontier : t.v;
+  const floor = (lowest !== undefined && lowest < now ? lowest : now) - (t.inflight ?? 0) / weight;
+  return t.v === undefined || t.v < floor ? floor : t.v;
 }
 
-/** Serving a tenant whose virtual time is `v`: its new v and the class's new now. */
-export function serve(v: number, charge: number, weight: number): { v: number; now: number } {
-  return { v: v + charge / weight, now: v };
+/** Serving a tenant whose virtual time is `v`: its new v and in-flight charge, and the class's new now. */
+export function serve(t: WfqTenant, v: number, charge: number, weight: number): { v: number; inflight: number; now: number } {
+  return { v: v + charge / weight, inflight: (t.inflight ?? 0) + charge, now: v };
 }
 
 const ewma = (est: number | undefined, sample: number, gain: number) => (est === undefined ? sample : est + (sample - est) / gain);
 
-/** A run that was charged `charge` held its slot for `heldMs`: the tenant's v, estimates after. */
-export function settle(t: WfqTenant, c: WfqClass, charge: number, heldMs: number, weight: number): { v: number; est: number; classEst: number } {
+/** A run that was charged `charge` held its slot for `heldMs`: the tenant's v, estimates and in-flight charge after. */
+export function settle(t: WfqTenant, c: WfqClass, charge: number, heldMs: number, weight: number): { v: number; est: number; inflight: number; classEst: number } {
   return {
     v: (t.v ?? 0) + (heldMs - charge) / weight,
     est: ewma(t.est, heldMs, TENANT_GAIN),
+    inflight: (t.inflight ?? 0) - charge,
     classEst: ewma(c.est, heldMs, POOL_GAIN),
   };
 }
