@@ -197,11 +197,11 @@ function loanSection(l: LoanResult): string {
     "",
     `### At scale with weights (Fairlane only)`,
     "",
-    `Parameters: ${JSON.stringify(l.weighted.params)}. Every institution backlogged over a ${fmt(l.weighted.windowSec, 1)} s window (${fmt(l.weighted.workflows)} workflows); each one's slot-time received ÷ its capped weighted fair share of the slots in use, from the observer's start/end times.`,
+    `Parameters: ${JSON.stringify(l.weighted.params)}. Every institution backlogged over a ${fmt(l.weighted.windowSec, 1)} s window (${fmt(l.weighted.workflows)} workflows), from the observer's start/end times: the three large ones (weighted share above their cap) against their cap, the other 197 against a by-weight split of what the large ones leave.`,
     "",
     table(
-      ["share: worst", "median", "p95", "best", "outside ±10%", "Jain of shares", "large ones' most running (cap 20)"],
-      [[`${fmt(l.weighted.worst.share, 3)} (${l.weighted.worst.tenant})`, fmt(l.weighted.shares.p50, 3), fmt(l.weighted.shares.p95, 3), fmt(l.weighted.shares.max, 3), `${l.weighted.outside10} of ${l.weighted.shares.n}`, fmt(l.weighted.jain, 4), String(l.weighted.largeMaxRunning)]],
+      ["share: worst", "median", "p95", "best", "outside ±10%", "Jain of shares", "large ones: most running (cap 20), lowest share of their cap"],
+      [[`${fmt(l.weighted.worst.share, 3)} (${l.weighted.worst.tenant})`, fmt(l.weighted.shares.p50, 3), fmt(l.weighted.shares.p95, 3), fmt(l.weighted.shares.max, 3), `${l.weighted.outside10} of ${l.weighted.shares.n}`, fmt(l.weighted.jain, 4), `${l.weighted.largeMaxRunning}, ${fmt(l.weighted.largeCapShare, 3)}`]],
     ),
   ].join("\n");
 }
