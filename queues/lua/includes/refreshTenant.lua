@@ -3,9 +3,10 @@
   in pool P's ready set for class X exactly when it has class X queued, is not
   paused, and is under its cap for X. Called for tenants marked dirty
   (admission, slot release, policy sync) and when a cooldown timer is due.
-  Entering a ready set starts the tenant at max(its virtual time, the lowest
-  in the set): no credit banked while idle or held back (wfq.lua). Mirrors
-  PoolScheduler.refresh (src/scheduler/policy/dispatchRule.ts).
+  Entering a ready set starts the tenant at max(its virtual time, the
+  frontier less its runs in flight): no credit banked while idle, one round
+  of lag kept across a cap (wfq.lua). Mirrors PoolScheduler.refresh
+  (src/scheduler/policy/dispatchRule.ts).
 ]]
 --- @include "tenantCaps"
 --- @include "wfq"
