@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import type { SimTenantResult } from "../../src/scheduler/simulator.ts";
 
 /**
  * `npm run simulate` as a user runs it: the real CLI in a child process, its
@@ -19,17 +20,9 @@ function simulate(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface TenantResult {
-  starts: number;
-  slotMs: number;
-  backloggedMs: number;
-  share: number | null;
-  maxRunning: number;
-  latency: { p50: number; p95: number; p99: number } | null;
-}
 interface JsonRun {
   scenario: { slots: number; forMs: number; tenants: Record<string, { weight: number; mca: number }> };
-  result: { tenants: Record<string, TenantResult>; jain: number | null; worst: { tenant: string; share: number } | null };
+  result: { tenants: Record<string, SimTenantResult>; jain: number | null; worst: { tenant: string; share: number } | null };
   wallMs: number;
 }
 
