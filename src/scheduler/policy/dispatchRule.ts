@@ -1,4 +1,4 @@
-import type { WorkflowClass } from "../../../queues/keys.ts";
+import { CLASSES, type WorkflowClass } from "../../../queues/keys.ts";
 import { aEligible, bcEligible, type SchedulingCaps } from "./caps.ts";
 import { poolShares, type ShareOptions } from "./shares.ts";
 import { chargeFor, enterAt, heldMs, serve, settle, type WfqClass, type WfqTenant } from "./wfq.ts";
@@ -21,8 +21,6 @@ import { chargeFor, enterAt, heldMs, serve, settle, type WfqClass, type WfqTenan
  * empty queue, a slot came free at its cap, its policy changed), when its
  * cooldown ends, and when it is picked but can no longer run.
  */
-export const CLASSES: readonly WorkflowClass[] = ["A", "B", "C"];
-
 export interface ModelTenant {
   caps: SchedulingCaps;
   queued: Record<WorkflowClass, number>;
