@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./lib/config.ts";
 import type { Platform } from "./platform.ts";
@@ -15,10 +15,15 @@ import { loadTenantsFile } from "./tenancy/tenantsFile.ts";
 export function resolveAdminToken(config: Config, generate: boolean): { token: string; file?: string } {
   if (config.FAIRLANE_ADMIN_TOKEN) return { token: config.FAIRLANE_ADMIN_TOKEN };
   if (!generate) throw new Error("FAIRLANE_ADMIN_TOKEN is not set: admin surfaces are never open without a token");
-  mkdirSync(config.FAIRLANE_DATA_DIR, { recursive: true, mode: 0o700 });
   const file = join(config.FAIRLANE_DATA_DIR, "admin-token");
+  return { token: secretFile(file), file };
+}
+
+/** A random secret generated once into `file` (mode 600, folder 700) and read back ever after. */
+export function secretFile(file: string): string {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
-  return { token: readFileSync(file, "utf8").trim(), file };
+  return readFileSync(file, "utf8").trim();
 }
 
 /** Loads and validates the tenants file (throws naming tenant and field), then seeds Redis. */

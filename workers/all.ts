@@ -3,13 +3,20 @@
  * plus the simulated downstream the example workflows call. With REDIS_URL unset it
  * runs a private redis-server (AOF on, appendfsync always) with its data under
  * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL (or REDIS_CLUSTER_NODES) set it uses that.
+ *
+ * The data folder is this process's alone (instance.json, src/lib/instanceLock.ts): a second
+ * start refuses before it touches anything. The embedded Redis has a generated password
+ * (<data dir>/redis-password), a memory bound (FAIRLANE_REDIS_MAXMEMORY, noeviction), runs in
+ * its own process group so Ctrl-C reaches only this process, which drains and stops Redis
+ * last, and is restarted if it dies (this process exits when it keeps dying).
  */
 import { join } from "node:path";
-import { ensureDevKeys, resolveAdminToken, seedTenants } from "../src/bootstrap.ts";
+import { ensureDevKeys, resolveAdminToken, secretFile, seedTenants } from "../src/bootstrap.ts";
 import { loadConfig } from "../src/lib/config.ts";
 import { describeTarget, redisTargetFromEnv, type RedisTarget } from "../src/lib/redis.ts";
 import { Downstream } from "../src/downstream/simulator.ts";
 import { EmbeddedRedis } from "../src/lib/embeddedRedis.ts";
+import { InstanceLock } from "../src/lib/instanceLock.ts";
 import { openPlatform } from "../src/platform.ts";
 import { startApiRole } from "./api.ts";
 import { startDispatcherRole } from "./dispatcher.ts";
@@ -20,17 +27,37 @@ import { runRole } from "./role.ts";
 
 runRole("all", async (log) => {
   const config = loadConfig();
+  // Before anything is written or started: a second start on this folder changes nothing.
+  const lock = InstanceLock.acquire(config.FAIRLANE_DATA_DIR);
+  process.on("exit", () => lock.release());
+  const redisDir = join(config.FAIRLANE_DATA_DIR, "redis");
+  const passwordFile = join(config.FAIRLANE_DATA_DIR, "redis-password");
   let embedded: EmbeddedRedis | undefined;
   let target: RedisTarget | undefined = redisTargetFromEnv(config);
   if (!target) {
     embedded = new EmbeddedRedis({
-      dir: join(config.FAIRLANE_DATA_DIR, "redis"),
+      dir: redisDir,
       port: config.FAIRLANE_REDIS_PORT,
       appendfsync: config.FAIRLANE_REDIS_APPENDFSYNC,
+      password: secretFile(passwordFile),
+      maxmemory: config.FAIRLANE_REDIS_MAXMEMORY,
+      supervise: {
+        onDeath: ({ pid, exit }) => log.error({ redisPid: pid, exit }, "embedded redis died; restarting it"),
+        onRestart: ({ pid, restarts }) => {
+          log.warn({ redisPid: pid, restarts }, "embedded redis restarted");
+          lock.update({ redisPid: pid });
+        },
+        // Never serve nothing silently: a Redis that will not stay up ends the whole process.
+        onGiveUp: (err) => {
+          log.fatal({ err: err.message }, "embedded redis keeps dying; exiting");
+          process.stderr.write(`fairlane all: ${err.message}; exiting\n`);
+          process.exit(1);
+        },
+      },
     });
-    const redisUrl = await embedded.start();
-    target = { kind: "single", url: redisUrl };
-    log.info({ redisUrl, dir: join(config.FAIRLANE_DATA_DIR, "redis") }, "embedded redis started");
+    target = { kind: "single", url: await embedded.start() };
+    lock.update({ redisPid: embedded.pid, redis: describeTarget(target) });
+    log.info({ redis: describeTarget(target), dir: redisDir }, "embedded redis started");
   }
   try {
     const p = await openPlatform(config, target, log);
@@ -51,11 +78,13 @@ runRole("all", async (log) => {
     const recovery = await startRecoveryRole(p, log.child({ role: "recovery" }));
     const api = await startApiRole(p, admin.token, log.child({ role: "api" }));
     const base = `http://${config.HOST}:${api.port}`;
+    lock.update({ apiUrl: base });
     process.stdout.write(
       [
         "",
         `Fairlane is running at ${base}`,
-        `  Redis:       ${embedded ? p.redisUrl : describeTarget(target)}${embedded ? " (embedded, data in " + join(config.FAIRLANE_DATA_DIR, "redis") + ")" : ""}`,
+        // Never the URL itself: the embedded one carries its password.
+        `  Redis:       ${describeTarget(target)}${embedded ? ` (embedded, data in ${redisDir}, password in ${passwordFile})` : ""}`,
         `  Admin token: ${admin.file ? `in ${admin.file}` : "FAIRLANE_ADMIN_TOKEN"}`,
         `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
         `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,

@@ -26,10 +26,15 @@ const EnvSchema = z.object({
   FAIRLANE_DEV_KEYS: z.enum(["auto", "on", "off"]).default("auto"),
   FAIRLANE_REDIS_PORT: int(6390),
   FAIRLANE_REDIS_APPENDFSYNC: z.enum(["always", "everysec", "no"]).default("always"),
+  // the embedded Redis's memory bound (redis `maxmemory`: 512mb, 2gb; 0 = unbounded), noeviction:
+  // when full, new work is refused and nothing acknowledged is dropped
+  FAIRLANE_REDIS_MAXMEMORY: z.string().regex(/^\d+(b|k|kb|m|mb|g|gb)?$/i, "must be a size like 512mb or 1gb (0 = unbounded)").default("1gb"),
   FAIRLANE_MAX_QUEUED_TOTAL: int(200_000),
   FAIRLANE_RETRY_AFTER_SEC: int(5),
   FAIRLANE_BODY_LIMIT: z.string().default("1mb"),
   FAIRLANE_BULK_BODY_LIMIT: z.string().default("16mb"),
+  FAIRLANE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000), // api: a request's headers and body must arrive within this (408)
+  FAIRLANE_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000), // api: ... and its headers within this
   FAIRLANE_MAX_PAYLOAD_BYTES: int(256 * 1024),
   FAIRLANE_IDEMPOTENCY_TTL_SEC: int(7 * 24 * 3600),
   FAIRLANE_POLICY_POLL_MS: int(250),
