@@ -3,12 +3,26 @@ import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { Router } from "express";
+import { Router, type NextFunction, type Request, type Response } from "express";
 import type { Keys } from "../queues/keys.ts";
 import { PARKED_QUEUE, execQueue } from "../queues/names.ts";
 import type { PolicyRegistry } from "../src/tenancy/registry.ts";
 
 export const BULL_BOARD_PATH = "/admin/queues";
+
+/**
+ * Bull Board's page links Google Fonts: an admin page would call a third party
+ * on every view (and break its Content-Security-Policy, src/api/securityHeaders.ts).
+ * Without the link its text falls back to the system's sans-serif and monospace.
+ */
+const EXTERNAL_LINK = /<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>/gi;
+function withoutExternalLinks(req: Request, res: Response, next: NextFunction): void {
+  if (req.method === "GET" && !req.path.startsWith("/api/") && !req.path.startsWith("/static/")) {
+    const send = res.send.bind(res);
+    res.send = ((body?: unknown) => send(typeof body === "string" ? body.replace(EXTERNAL_LINK, "") : body)) as Response["send"];
+  }
+  next();
+}
 
 /**
  * Bull Board at /admin/queues (the caller puts admin auth in front of it).
@@ -17,7 +31,9 @@ export const BULL_BOARD_PATH = "/admin/queues";
  * they appear (a SMEMBERS per cell every `refreshMs`). All queues share the
  * one connection passed in. Read-only: removing or retrying a job here would
  * bypass the workflow record and the slot accounting; on-call actions go
- * through the admin API and the Tenant Concurrency Dashboard.
+ * through the admin API and the Tenant Concurrency Dashboard. (Its API's
+ * writes answer 405 read-only; before that, adminAuth refuses any of them
+ * sent cross-site or without a JSON body under Basic credentials.)
  */
 export class BullBoard {
   readonly router: Router;
@@ -43,7 +59,7 @@ export class BullBoard {
         },
       },
     });
-    this.router = serverAdapter.getRouter() as Router;
+    this.router = Router().use(withoutExternalLinks, serverAdapter.getRouter() as Router);
   }
 
   async start(): Promise<void> {
@@ -73,6 +89,9 @@ export class BullBoard {
     const id = `${prefix}|${name}`;
     if (this.queues.has(id)) return;
     const queue = new Queue(name, { connection: this.redis, prefix, skipVersionCheck: true });
+    // Without a listener BullMQ console.errors every failed reconnect, once per queue, while Redis is
+    // away (a stack trace per queue per second); the api's connection log already says it, throttled.
+    queue.on("error", () => undefined);
     this.queues.set(id, queue);
     this.board.addQueue(new BullMQAdapter(queue, { readOnlyMode: true, displayName }));
   }

@@ -5,7 +5,8 @@ import { Admission } from "./admission/admit.ts";
 import { AuditLog } from "./api/audit.ts";
 import { systemClock, type Clock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
-import { connect, describeTarget, toTarget, type RedisTarget } from "./lib/redis.ts";
+import { closeConnection, connect, connectForRequests, describeTarget, readMaxmemoryPolicy, serversOf, toTarget, whenReady, type RedisTarget } from "./lib/redis.ts";
+import { LogThrottle } from "./observability/logger.ts";
 import { ApiKeys } from "./tenancy/apiKeys.ts";
 import { PolicyRegistry } from "./tenancy/registry.ts";
 
@@ -25,23 +26,69 @@ export interface Platform {
   apiKeys: ApiKeys;
   audit: AuditLog;
   admission: Admission;
+  /** The api role's fail-fast connection and the services over it (see RequestPlatform). */
+  forRequests(): Promise<RequestPlatform>;
   close(): Promise<void>;
+}
+
+/**
+ * What request handlers use: a connection of their own that fails fast while
+ * Redis is away (connectForRequests in src/lib/redis.ts: a 503 within 2 s,
+ * not a hang), and the API keys, audit log and admission over it. The
+ * platform's own connection waits for Redis's return instead, as the roles'
+ * loops and BullMQ want. Policies are still read from (and written through)
+ * the platform's registry.
+ */
+export interface RequestPlatform {
+  redis: Redis;
+  apiKeys: ApiKeys;
+  audit: AuditLog;
+  admission: Admission;
+  close(): Promise<void>;
+}
+
+/**
+ * BullMQ's rule, enforced: a queue's Redis must never evict (a queued workflow, its record or a
+ * slot lease would vanish). Refuses any other maxmemory-policy; warns and goes on when the server
+ * tells neither through CONFIG GET nor INFO (some managed Redis).
+ */
+export async function checkEvictionPolicy(redis: Redis, where: string, log: Logger): Promise<void> {
+  await redis.ping(); // connected (a cluster: its masters known)
+  for (const node of serversOf(redis)) {
+    const policy = await readMaxmemoryPolicy(node);
+    if (policy === undefined) log.warn({ redis: where }, "cannot read maxmemory-policy (CONFIG GET and INFO refused); make sure it is noeviction");
+    else if (policy !== "noeviction")
+      throw new Error(
+        `Redis ${where} has maxmemory-policy "${policy}": when it is full it would evict queued workflows and their records. ` +
+          "Fairlane requires maxmemory-policy noeviction (redis.conf, your provider's parameter group, or CONFIG SET maxmemory-policy noeviction).",
+      );
+  }
 }
 
 /** `where`: a URL (`?cluster=1` for a cluster seeded by its host) or a target (src/lib/redis.ts). */
 export async function openPlatform(config: Config, where: string | RedisTarget, log: Logger, clock: Clock = systemClock): Promise<Platform> {
   const target = toTarget(where);
   const redis = connect(target);
-  redis.on("error", (err) => log.warn({ err: err.message }, "redis connection error"));
+  // Every reconnect attempt fails while Redis is away: one line, then one per 30 s with a count.
+  const connectionLog = new LogThrottle(log);
+  redis.on("error", (err) => connectionLog.warn({ err: err.message }, "redis connection error"));
+  redis.on("ready", () => connectionLog.ok("redis connection restored"));
+  try {
+    await checkEvictionPolicy(redis, describeTarget(target), log);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
   const keys = createKeys(config.FAIRLANE_PREFIX);
   const registry = new PolicyRegistry(redis, keys, config.FAIRLANE_POLICY_POLL_MS);
   await registry.start();
-  const admission = new Admission(redis, keys, registry, clock, {
+  const limits = {
     maxQueuedTotal: config.FAIRLANE_MAX_QUEUED_TOTAL,
     idempotencyTtlSec: config.FAIRLANE_IDEMPOTENCY_TTL_SEC,
     retryAfterSec: config.FAIRLANE_RETRY_AFTER_SEC,
     maxPayloadBytes: config.FAIRLANE_MAX_PAYLOAD_BYTES,
-  });
+  };
+  const admission = new Admission(redis, keys, registry, clock, limits);
   return {
     config,
     redisUrl: target.kind === "single" ? target.url : describeTarget(target),
@@ -54,9 +101,26 @@ export async function openPlatform(config: Config, where: string | RedisTarget, 
     apiKeys: new ApiKeys(redis, keys),
     audit: new AuditLog(redis, keys, clock),
     admission,
+    async forRequests() {
+      const fast = connectForRequests(target);
+      const fastLog = new LogThrottle(log);
+      fast.on("error", (err) => fastLog.warn({ err: err.message }, "redis connection error (requests)"));
+      fast.on("ready", () => fastLog.ok("redis connection restored (requests)"));
+      await whenReady(fast).catch((err: unknown) => {
+        fast.disconnect();
+        throw err;
+      });
+      return {
+        redis: fast,
+        apiKeys: new ApiKeys(fast, keys),
+        audit: new AuditLog(fast, keys, clock),
+        admission: new Admission(fast, keys, registry, clock, limits),
+        close: () => closeConnection(fast),
+      };
+    },
     async close() {
       registry.stop();
-      await redis.quit().catch(() => redis.disconnect());
+      await closeConnection(redis);
     },
   };
 }

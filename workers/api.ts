@@ -3,7 +3,7 @@
  * balancer; they share nothing but Redis.
  *   REDIS_URL=redis://... FAIRLANE_ADMIN_TOKEN=... tsx workers/api.ts
  */
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import { BullBoard } from "../dashboard/bullBoard.ts";
 import { HealthStore } from "../src/backpressure/healthStore.ts";
@@ -22,26 +22,35 @@ export interface ApiRole {
 }
 
 export async function startApiRole(p: Platform, adminToken: string, log: Logger): Promise<ApiRole> {
-  const bullBoard = new BullBoard(p.redis, p.keys, p.registry);
+  // Requests get a connection of their own that fails fast: while Redis is away they answer 503
+  // REDIS_UNAVAILABLE within 2 s instead of waiting on the platform's (reconnect-and-wait) connection.
+  const rq = await p.forRequests();
+  p.registry.setWriter(rq.redis); // an admin's policy write answers 503 too, not a hang
+  const bullBoard = new BullBoard(rq.redis, p.keys, p.registry);
   await bullBoard.start();
   const app = createApp({
     cells: p.config.FAIRLANE_CELLS.split(","),
-    redis: p.redis,
+    redis: rq.redis,
     keys: p.keys,
     clock: p.clock,
     log,
     registry: p.registry,
-    apiKeys: p.apiKeys,
-    audit: p.audit,
-    admission: p.admission,
+    apiKeys: rq.apiKeys,
+    audit: rq.audit,
+    admission: rq.admission,
     bullBoard,
     adminToken,
-    health: new HealthStore(p.redis, p.keys, p.config.FAIRLANE_CELLS.split(","), p.clock),
+    health: new HealthStore(rq.redis, p.keys, p.config.FAIRLANE_CELLS.split(","), p.clock),
     recordTtlSec: p.config.FAIRLANE_RECORD_TTL_SEC,
     bodyLimit: p.config.FAIRLANE_BODY_LIMIT,
     bulkBodyLimit: p.config.FAIRLANE_BULK_BODY_LIMIT,
   });
-  const server = app.listen(p.config.PORT, p.config.HOST);
+  // A client dribbling its headers or body must not hold a socket for Node's default 300 s: 408 after
+  // these. Node looks for late requests every connectionsCheckingInterval (default 30 s).
+  const requestTimeout = p.config.FAIRLANE_REQUEST_TIMEOUT_MS;
+  const headersTimeout = Math.min(p.config.FAIRLANE_HEADERS_TIMEOUT_MS, requestTimeout);
+  const server = createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeout / 4)) }, app);
+  server.listen(p.config.PORT, p.config.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
@@ -59,6 +68,8 @@ export async function startApiRole(p: Platform, adminToken: string, log: Logger)
         server.closeIdleConnections();
       });
       await bullBoard.stop();
+      p.registry.setWriter(undefined);
+      await rq.close();
     },
   };
 }

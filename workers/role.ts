@@ -13,10 +13,24 @@ export function isMain(moduleUrl: string): boolean {
   return !!entry && realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
 }
 
+/** How long a stop may take: the exec role's drain (FAIRLANE_SHUTDOWN_GRACE_MS) plus 5 s to close. */
+export function stopDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
+  let grace = 10_000;
+  try {
+    grace = loadConfig(env).FAIRLANE_SHUTDOWN_GRACE_MS;
+  } catch {
+    /* an invalid environment failed the start already; keep the default */
+  }
+  return grace + 5_000;
+}
+
 /**
  * Runs one process role: starts it, and on SIGTERM/SIGINT runs its stop
- * function once and exits 0 (a second signal exits at once). A failed start
- * exits 1 with the reason on stderr and in the log.
+ * function once and exits 0 (a second signal exits at once). A stop that
+ * has not finished by its deadline (stopDeadlineMs: Redis gone, a hand-back
+ * that cannot be written) is abandoned: logged, exit 1; what it left undone
+ * is for the stall and reconcile paths of the processes that remain. A
+ * failed start exits 1 with the reason on stderr and in the log.
  */
 export function runRole(role: string, start: (log: Logger) => Promise<() => Promise<void>>): void {
   const log = createLogger(role);
@@ -28,7 +42,13 @@ export function runRole(role: string, start: (log: Logger) => Promise<() => Prom
   const shutdown = async (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
-    log.info({ signal }, "stopping");
+    const deadlineMs = stopDeadlineMs();
+    log.info({ signal, deadlineMs }, "stopping");
+    setTimeout(() => {
+      log.error({ deadlineMs }, "stop did not finish within its deadline; exiting without it");
+      process.stderr.write(`fairlane ${role}: stop did not finish within ${deadlineMs} ms; exiting 1\n`);
+      process.exit(1);
+    }, deadlineMs); // kept referenced: a stop hung on a promise nothing will settle must not end as a quiet exit 0
     try {
       const stop = await started; // a signal during start stops what was started
       await stop();

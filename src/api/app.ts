@@ -15,14 +15,17 @@ import type { HealthStore } from "../backpressure/healthStore.ts";
 import type { AuditLog } from "./audit.ts";
 import { adminAuth, tenantAuth } from "./auth.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
+import { serializeErr } from "../observability/logger.ts";
 import { metricsAuth, metricsHandler } from "../observability/metricsEndpoint.ts";
 import { producerRouter } from "./producer.ts";
 import { operatorAdminRouter } from "./operatorAdmin.ts";
 import { startUsageService } from "../observability/usageService.ts";
 import { setUsageSource } from "../observability/usageMetrics.ts";
 import { DASHBOARD_PATH, tenantDashboardRouter } from "../../dashboard/tenantDashboard.ts";
+import { securityHeaders } from "./securityHeaders.ts";
 
 export interface AppDeps {
+  /** A fail-fast connection (connectForRequests): a request answers 503 within 2 s while Redis is away. */
   redis: Redis;
   keys: Keys;
   clock: Clock;
@@ -53,6 +56,7 @@ export interface AppDeps {
 export function createApp(d: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use(securityHeaders());
   app.set("trust proxy", false);
   app.use(
     pinoHttp({
@@ -67,7 +71,10 @@ export function createApp(d: AppDeps): Express {
       serializers: {
         req: (req) => ({ id: req.id, method: req.method, path: String(req.url).split("?")[0] }),
         res: (res) => ({ statusCode: res.statusCode }),
+        err: serializeErr, // no Redis command args (src/observability/logger.ts)
       },
+      // A 5xx was logged by the error handler; pino-http's stand-in error for it adds only a stack trace.
+      customErrorObject: (_req, _res, err, val) => (err.message.startsWith("failed with status code") ? { ...val, err: undefined } : val),
       autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
     }),
   );
@@ -75,6 +82,7 @@ export function createApp(d: AppDeps): Express {
   app.get("/healthz", (_req, res) => {
     res.json({ ok: true });
   });
+  // Ready = Redis answers a PING within 1 s (a full or read-only Redis still does: those answer 503 per request).
   app.get("/readyz", async (_req, res) => {
     const ok = await Promise.race([
       d.redis.ping().then(() => true, () => false),
@@ -113,6 +121,6 @@ export function createApp(d: AppDeps): Express {
   app.use(DASHBOARD_PATH, admin, tenantDashboardRouter());
 
   app.use(notFoundHandler);
-  app.use(errorHandler(d.log));
+  app.use(errorHandler(d.log, { retryAfterSec: d.admission.retryAfterSec }));
   return app;
 }

@@ -1,16 +1,24 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "pino";
-import { FairlaneError } from "../lib/errors.ts";
+import { FairlaneError, redisError, redisTrouble } from "../lib/errors.ts";
+import { LogThrottle } from "../observability/logger.ts";
 
 /**
  * Turns every error into `{ error: { code, message, details? } }`. Body-parser
- * errors (malformed JSON, too large, bad charset) are the client's, so 4xx;
- * only a genuine bug reaches 500, and it is logged without the request body.
+ * errors (malformed JSON, too large, bad charset) are the client's, so 4xx.
+ * A Redis that is away, full or read-only is a 503 with Retry-After
+ * (REDIS_UNAVAILABLE, REDIS_FULL, REDIS_READ_ONLY: src/lib/errors.ts), logged
+ * at most once per 30 s per code. Only a genuine bug reaches 500. Both are
+ * logged without the request body, and without any Redis command's args (the
+ * logger's err serializer).
  */
-export function errorHandler(log: Logger) {
+export function errorHandler(log: Logger, opts: { retryAfterSec?: number } = {}) {
+  const redisLog = new LogThrottle(log);
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = toFairlaneError(err);
-    if (e.status >= 500) log.error({ err, reqId: req.id }, "unhandled error");
+    const trouble = err instanceof FairlaneError ? undefined : redisTrouble(err);
+    const e = trouble ? redisError(trouble, opts.retryAfterSec ?? 5) : toFairlaneError(err);
+    if (trouble) redisLog.warn({ err, code: e.code, reqId: req.id }, `${e.code}: requests answer 503`);
+    else if (e.status >= 500) log.error({ err, reqId: req.id }, "unhandled error");
     for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
     const body: Record<string, unknown> = { code: e.code, message: e.message };
     if (e.details !== undefined) body.details = e.details;

@@ -26,6 +26,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../lib/clock.ts";
 import { initialTracker, nextHealth, type HealthTracker, type ProbeOutcome } from "./healthRule.ts";
 import type { HealthSignal, HealthStore } from "./healthStore.ts";
+import { LogThrottle } from "../observability/logger.ts";
 import { metrics } from "../observability/metrics.ts";
 
 export type ProbeSpec =
@@ -70,9 +71,14 @@ export class HealthMonitor {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // A round fails while Redis is full or read-only: logged at once, then once per 30 s with a count.
+    const failures = new LogThrottle(this.log);
     const tick = () => {
       this.round = this.probeOnce()
-        .catch((err: Error) => this.log.error({ err: err.message }, "health round failed"))
+        .then(
+          () => failures.ok("health rounds succeed again"),
+          (err: Error) => failures.error({ err: err.message }, "health round failed"),
+        )
         .finally(() => {
           if (this.running) this.timer = setTimeout(tick, this.intervalMs);
         });

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
 import { recoverParked } from "../../queues/lua/parking.ts";
 import type { Clock } from "../lib/clock.ts";
+import { LogThrottle } from "../observability/logger.ts";
 import { metrics } from "../observability/metrics.ts";
 import type { HealthStore } from "./healthStore.ts";
 import { isStable, waveSize, type RecoveryOptions } from "./recoveryRule.ts";
@@ -29,10 +30,28 @@ export class RecoveryWorker {
     private readonly opts: { cells: string[]; recovery: RecoveryOptions; tickMs: number; recordTtlSec: number },
   ) {}
 
+  /**
+   * Ticks every tickMs, never two at once. While ticks fail (Redis full or read-only; an absent
+   * Redis makes a tick wait for its return) the next try backs off to at most 5 s, and the failure
+   * is logged at once, then at most once per 30 s with a count.
+   */
   start(): void {
+    const failures = new LogThrottle(this.log);
+    let failed = 0;
+    let notBefore = 0;
     this.timer = setInterval(() => {
-      this.running ??= this.tick()
-        .catch((err: Error) => this.log.warn({ err: err.message }, "recovery tick failed"))
+      if (this.running || Date.now() < notBefore) return;
+      this.running = this.tick()
+        .then(
+          () => {
+            failed = 0;
+            failures.ok("recovery ticks succeed again");
+          },
+          (err: Error) => {
+            notBefore = Date.now() + Math.min(this.opts.tickMs * 2 ** failed++, 5_000);
+            failures.warn({ err: err.message }, "recovery tick failed");
+          },
+        )
         .finally(() => (this.running = undefined));
     }, this.opts.tickMs);
   }

@@ -14,6 +14,9 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis"
  * must stay within one slot (one cell's `{<root>.<cell>}` tag, or the registry's).
  * Never call `duplicate(options)` on one (Cluster's signature differs): open
  * another connection with `connect(target)`.
+ *
+ * Request paths (the api role) use `connectForRequests` instead: while Redis is
+ * away a request must get its 503 within 2 s, not wait for the reconnect.
  */
 
 export interface ClusterNode {
@@ -97,8 +100,12 @@ export function connect(target: string | RedisTarget, opts: RedisOptions = {}): 
   let client: Redis;
   if (t.kind === "single") client = new Redis(t.url, base);
   else {
+    // A node keeps its own offline queue on (ioredis's default: nodes connect lazily, on their first
+    // command). Whether a command may wait for a node, or the cluster, that is not connected is the
+    // cluster's `enableOfflineQueue` below.
+    const { enableOfflineQueue: _cluster, ...nodeOpts } = base;
     const clusterOpts: ClusterOptions = {
-      redisOptions: { ...urlOptions(t.url), ...base },
+      redisOptions: { ...urlOptions(t.url), ...nodeOpts },
       // Commands wait (offline queue) while the slot map is fetched or refreshed after a failover,
       // like a single connection waits for its reconnect.
       enableOfflineQueue: opts.enableOfflineQueue ?? true,
@@ -116,7 +123,84 @@ export function connect(target: string | RedisTarget, opts: RedisOptions = {}): 
   return client;
 }
 
-/** A connection for request paths: fails fast instead of queueing while Redis is away. */
-export function connectForRequests(target: string | RedisTarget): Redis {
-  return connect(target, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+/** The longest one request-path command waits for its reply (the api answers within 2 s). */
+export const REQUEST_COMMAND_TIMEOUT_MS = 1_500;
+
+/**
+ * A connection for request paths: a command fails instead of waiting while
+ * Redis is away, so the request answers 503 REDIS_UNAVAILABLE in bounded time:
+ *   not connected (refused, reconnecting, cluster not ready)  at once: no offline queue
+ *   connected but no reply (a hung or black-holed server)      after `commandTimeoutMs`
+ *   in flight when the connection dropped                      resent once, then failed
+ * It reconnects every ≤ 1 s, so requests succeed again within a second of
+ * Redis's return. Wait for `whenReady` before the first command. Not for
+ * BullMQ workers or blocking commands (those keep `connect`).
+ */
+export function connectForRequests(target: string | RedisTarget, commandTimeoutMs = REQUEST_COMMAND_TIMEOUT_MS): Redis {
+  return connect(target, {
+    enableOfflineQueue: false,
+    commandTimeout: commandTimeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+  });
+}
+
+/** Resolves when the connection is ready; rejects after `timeoutMs` or when it ends first. */
+export async function whenReady(redis: Redis, timeoutMs = 30_000): Promise<void> {
+  if (redis.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      redis.off("ready", onReady);
+      redis.off("end", onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => done();
+    const onEnd = () => done(new Error("the Redis connection ended before it was ready"));
+    const timer = setTimeout(() => done(new Error(`Redis was not ready within ${timeoutMs} ms`)), timeoutMs);
+    redis.on("ready", onReady);
+    redis.on("end", onEnd);
+  });
+}
+
+/**
+ * QUIT, waiting at most `timeoutMs` (a QUIT queued behind commands for a Redis
+ * that is gone never completes); then the socket is dropped, which also fails
+ * every command still waiting on this connection ("Connection is closed.").
+ */
+export async function closeConnection(redis: Redis, timeoutMs = 1_000): Promise<void> {
+  if (redis.status === "end") return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    redis.quit().catch(() => undefined),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if ((redis.status as string) !== "end") redis.disconnect();
+}
+
+/**
+ * A server's `maxmemory-policy`: CONFIG GET, else INFO memory's `maxmemory_policy`
+ * (managed Redis often disables CONFIG); undefined when neither tells.
+ */
+export async function readMaxmemoryPolicy(node: Redis): Promise<string | undefined> {
+  try {
+    const reply = (await node.config("GET", "maxmemory-policy")) as unknown as string[];
+    if (typeof reply?.[1] === "string" && reply[1]) return reply[1];
+  } catch {
+    /* CONFIG disabled or renamed: try INFO */
+  }
+  try {
+    return /^maxmemory_policy:(\S+)/m.exec(await node.info("memory"))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The servers behind a connection: the one server, or a cluster's masters (known once it is ready). */
+export function serversOf(redis: Redis): Redis[] {
+  return isCluster(redis) ? (redis as unknown as Cluster).nodes("master") : [redis];
 }

@@ -36,6 +36,7 @@ export class TenantSync {
     const cell = this.keys.cell(cellName);
     const pipeline = this.redis.pipeline();
     const present = new Set<string>();
+    const pending = new Map<string, string>(); // what `written` learns once the pipeline went through
     let changed = 0;
     for (const e of entries) {
       if (e.policy.cell !== cellName) continue;
@@ -44,7 +45,7 @@ export class TenantSync {
       const json = JSON.stringify(fields);
       const id = `${cellName}/${e.tenant}`;
       if (this.written.get(id) === json) continue;
-      this.written.set(id, json);
+      pending.set(id, json);
       pipeline.hset(cell.tenantCaps(e.tenant), fields).sadd(cell.tenants, e.tenant).sadd(cell.dirty, e.tenant);
       pipeline.sadd(cell.pools, ...e.policy.pools);
       changed++;
@@ -53,12 +54,16 @@ export class TenantSync {
       if (present.has(t)) continue;
       const id = `${cellName}/${t}`;
       if (this.written.get(id) === "gone") continue;
-      this.written.set(id, "gone");
+      pending.set(id, "gone");
       pipeline.hset(cell.tenantCaps(t), "paused", "1").sadd(cell.dirty, t);
       changed++;
     }
     if (changed) pipeline.zadd(cell.wake, 0, "w");
-    await pipeline.exec();
+    // A pipeline reports refused commands (Redis full, read-only) in its results, it does not throw:
+    // fail the sync then, and remember nothing, so that the next one writes it all again.
+    const refused = ((await pipeline.exec()) ?? []).find(([err]) => err)?.[0];
+    if (refused) throw refused;
+    for (const [id, v] of pending) this.written.set(id, v);
     return changed;
   }
 }

@@ -22,12 +22,25 @@ export class PolicyRegistry {
   private version = "";
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
+  /** Where put/seed write and then re-read: the api's fail-fast connection once it has one (setWriter). */
+  private writer: Redis;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly pollMs = 250,
-  ) {}
+  ) {
+    this.writer = redis;
+  }
+
+  /**
+   * Writes (an admin's PUT, pause, seed) and the reload that follows them go through `redis`: the api
+   * role passes its fail-fast request connection, so a write during a Redis outage answers 503 at
+   * once instead of waiting for Redis. Polling keeps the connection given to the constructor.
+   */
+  setWriter(redis: Redis | undefined): void {
+    this.writer = redis ?? this.redis;
+  }
 
   async start(): Promise<void> {
     await this.reload();
@@ -56,12 +69,13 @@ export class PolicyRegistry {
   async put(tenant: string, input: unknown): Promise<TenantEntry> {
     const r = resolvePolicy(input);
     if (!r.ok) throw invalidRequest(`invalid policy for tenant "${tenant}": ${formatIssues(r.issues)}`, r.issues);
-    await this.redis
+    const [failed] = ((await this.writer
       .multi()
       .hset(this.keys.registry.tenants, tenant, JSON.stringify(r.spec))
       .incr(this.keys.registry.version)
-      .exec();
-    await this.reload();
+      .exec()) ?? []).filter(([err]) => err);
+    if (failed) throw failed[0];
+    await this.load(this.writer);
     return { tenant, spec: r.spec, policy: r.policy };
   }
 
@@ -71,12 +85,12 @@ export class PolicyRegistry {
     for (const [tenant, spec] of specs) {
       const json = JSON.stringify(spec);
       const done = replace
-        ? (await this.redis.hset(this.keys.registry.tenants, tenant, json), 1)
-        : await this.redis.hsetnx(this.keys.registry.tenants, tenant, json);
+        ? (await this.writer.hset(this.keys.registry.tenants, tenant, json), 1)
+        : await this.writer.hsetnx(this.keys.registry.tenants, tenant, json);
       if (done) written.push(tenant);
     }
-    if (written.length) await this.redis.incr(this.keys.registry.version);
-    await this.reload();
+    if (written.length) await this.writer.incr(this.keys.registry.version);
+    await this.load(this.writer);
     return written;
   }
 
@@ -90,8 +104,8 @@ export class PolicyRegistry {
     return this.reloading;
   }
 
-  private async load(): Promise<void> {
-    const [[, v], [, all]] = (await this.redis
+  private async load(redis: Redis = this.redis): Promise<void> {
+    const [[, v], [, all]] = (await redis
       .multi()
       .get(this.keys.registry.version)
       .hgetall(this.keys.registry.tenants)
