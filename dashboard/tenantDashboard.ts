@@ -8,14 +8,12 @@ export const DASHBOARD_PATH = "/dashboard";
  * front of it): static HTML, CSS and vanilla JS modules in dashboard/public/,
  * which poll GET /v1/admin/usage with the browser's Basic credentials and act
  * through the admin API. No framework, no build step, no third-party script:
- * the Content-Security-Policy allows only this origin.
+ * the Content-Security-Policy (src/api/securityHeaders.ts, for the whole app)
+ * allows only this origin.
  */
 export function tenantDashboardRouter(): Router {
   const r = Router();
   r.use((_req, res, next) => {
-    res.setHeader("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Referrer-Policy", "no-referrer");
     res.setHeader("Cache-Control", "no-cache");
     next();
   });

@@ -1,6 +1,8 @@
 // One tenant's detail: 15-minute charts, links to its queues in Bull Board, and
 // the on-call actions. Every action asks for confirmation in a modal <dialog>
-// and goes through the admin API, which records it in the audit log.
+// and goes through the admin API, which records it in the audit log. Actions
+// send a JSON body from this origin: with the browser's Basic credentials the
+// API accepts nothing else (a cross-site form cannot act for the operator).
 import { lineChart } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -122,7 +124,7 @@ $("act-pause").addEventListener("click", () => act("Pause", "POST", "/pause", {}
 $("act-resume").addEventListener("click", () => act("Resume", "POST", "/resume", {}, (o) => `paused: ${o.paused}`));
 $("act-requeue").addEventListener("click", () => act("Requeue every parked workflow", "POST", "/parked/requeue", {}, (o) => `${o.requeued} requeued`));
 $("act-fail").addEventListener("click", () => act("Fail every parked workflow", "POST", "/parked/fail", { reason: "failed from the dashboard" }, (o) => `${o.failed} failed`));
-$("act-drain").addEventListener("click", () => act("Cancel every queued workflow (drain)", "POST", "/drain", {}, (o) => `${o.cancelled} cancelled`));
+$("act-drain").addEventListener("click", () => act("Cancel every queued workflow (drain)", "POST", "/drain", { all: true }, (o) => `${o.cancelled} cancelled`));
 $("caps-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const mca = Number($("in-mca").value);

@@ -24,7 +24,7 @@ import type { AuditLog } from "./audit.ts";
  *   GET   /usage/:tenant                                  one tenant's usage and its 15-minute history
  *   PATCH /tenants/:tenant                                merge a partial policy spec (validated whole)
  *   POST  /tenants/:tenant/pause | /resume                set `paused`
- *   POST  /tenants/:tenant/drain      { classes? }        cancel its queued ingress workflows
+ *   POST  /tenants/:tenant/drain      { classes } | { all: true }   cancel its queued ingress workflows (an empty body drains nothing: 400)
  *   POST  /tenants/:tenant/parked/requeue | /fail { reason? }  every parked workflow of the tenant
  *   GET   /capacity-report?window=24h                     raise/lower mca and mctc, with the evidence
  * Every write is in the audit log (who, when, what). Bad input answers 400 naming the field.
@@ -39,7 +39,14 @@ export interface OperatorAdminDeps {
   recordTtlSec: number;
 }
 
-const Classes = z.strictObject({ classes: z.array(z.enum(["A", "B", "C"])).min(1).max(3).optional() });
+// Which classes to drain, said outright: a missing or empty body must never mean "every class".
+const Drain = z
+  .strictObject({ classes: z.array(z.enum(["A", "B", "C"])).min(1).max(3).optional(), all: z.literal(true).optional() })
+  .superRefine((b, ctx) => {
+    if (b.classes === undefined && b.all === undefined)
+      ctx.addIssue({ code: "custom", path: ["classes"], message: 'required: the classes to drain (e.g. ["C"]), or "all": true for every class' });
+    if (b.classes !== undefined && b.all !== undefined) ctx.addIssue({ code: "custom", path: ["all"], message: 'give "classes" or "all": true, not both' });
+  });
 const Reason = z.strictObject({ reason: z.string().max(500).optional() });
 const UsageQuery = z.object({
   sort: z.enum(USAGE_SORTS).default("running"),
@@ -126,8 +133,8 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
 
   r.post("/tenants/:tenant/drain", async (req, res) => {
     const entry = tenantOf(d, req);
-    const { classes } = body(Classes, req.body, "drain request");
-    const cls = classes ?? (["A", "B", "C"] as const);
+    const { classes } = body(Drain, req.body, "drain request");
+    const cls = classes ?? (["A", "B", "C"] as const); // { all: true }
     const out = await drainTenant(d.redis, d.keys.cell(entry.policy.cell), entry.tenant, cls, () => d.clock.now(), `cancelled by operator ${req.operator} (tenant drained)`, d.recordTtlSec);
     await d.audit.record(req.operator!, "tenant.drain", entry.tenant, { classes: cls, ...out });
     res.json({ tenant: entry.tenant, ...out });

@@ -25,7 +25,8 @@ export class AdminClient {
 
   async call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.t.token}`, accept: "application/json" };
-    if (this.t.operator && /^[\w.@-]{1,64}$/.test(this.t.operator)) headers["x-fairlane-operator"] = this.t.operator;
+    // The API checks the name (and says what is wrong with it); a header carries bytes, so send its UTF-8.
+    if (this.t.operator) headers["x-fairlane-operator"] = Buffer.from(this.t.operator, "utf8").toString("latin1");
     if (body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {

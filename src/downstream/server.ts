@@ -1,6 +1,7 @@
 /**
  * Runs the simulated downstream service on its own, for example workflows and
- * benchmarks in other processes (they flip outages with its /admin endpoints):
+ * benchmarks in other processes (they flip outages with its /admin endpoints, as
+ * JSON POSTs: a cross-site or non-JSON write is refused, see simulator.ts):
  *   DOWNSTREAM_PORT=4100 DOWNSTREAM_CAPACITY=50 DOWNSTREAM_LATENCY_MS=20-80 node --import tsx src/downstream/server.ts
  * DOWNSTREAM_QUEUE_TIMEOUT_MS (default 0): how long a request over capacity waits for a connection.
  * DOWNSTREAM_SEED (default 1): seeds latencies and failures.

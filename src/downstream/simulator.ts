@@ -10,6 +10,7 @@
  *   POST /model/stream              {tokens?, tokenMs?: {min,max}}: a token per chunk, text/plain
  *   GET  /health                    200 {ok:true}; 503 during an outage
  *   POST /admin/outage {on}  POST /admin/failure-rate {p}  GET /admin/stats  POST /admin/reset
+ *                                   (writes: Content-Type application/json, never cross-site; see adminWriteRefusal)
  *
  * Only node:http, and no logging at all: tenants and deadline headers must not
  * end up in any log, and a benchmark should measure Fairlane, not our output.
@@ -250,6 +251,10 @@ export class Downstream {
         return this.fhir(req, res, resource, url.searchParams.get("latencyMs"));
       }
       const key = `${method} ${path}`;
+      if (path.startsWith("/admin/") && method !== "GET") {
+        const why = adminWriteRefusal(req);
+        if (why) throw new HttpError(403, "CROSS_SITE_REQUEST", why);
+      }
       switch (key) {
         case "GET /health":
           this.s.probes++;
@@ -464,6 +469,32 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new HttpError(400, "BAD_REQUEST", "malformed resource name");
   }
+}
+
+/**
+ * Why an /admin write must be refused, or null. The simulator listens on
+ * loopback without credentials, and any web page a developer has open may post
+ * to 127.0.0.1: a cross-site form could switch an outage on. So a write needs a
+ * JSON body (no HTML form sends one, and a page's cross-origin fetch of JSON
+ * needs a CORS preflight this server never answers) and no cross-site
+ * Sec-Fetch-Site or foreign Origin. Its callers (tests, bench, scripts) send JSON.
+ */
+function adminWriteRefusal(req: IncomingMessage): string | null {
+  const site = header(req, "sec-fetch-site");
+  if (site !== null && site !== "same-origin" && site !== "none") return `a ${site.slice(0, 20)} request may not change the simulator`;
+  const origin = header(req, "origin");
+  if (site === null && origin !== null) {
+    let same = false;
+    try {
+      same = new URL(origin).host === (req.headers.host ?? "");
+    } catch {
+      /* "null" or unparsable: not this origin */
+    }
+    if (!same) return "a request from another origin may not change the simulator";
+  }
+  const type = (header(req, "content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") return "admin writes need Content-Type: application/json";
+  return null;
 }
 
 function header(req: IncomingMessage, name: string): string | null {

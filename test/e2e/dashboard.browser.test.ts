@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -21,6 +22,8 @@ import { deployment, type Deployment } from "../helpers/deployment.ts";
  * its numbers moving, count a Class A workflow, show its fair-share ratio in its
  * row, the header and /metrics, draw the tenant's charts, run
  * one confirmed action that lands in the audit log, and log no console error.
+ * Bull Board renders under its Content-Security-Policy with no violation, and
+ * a cross-site page's form cannot act with the browser's Basic credentials.
  * Saves docs/screenshots/dashboard.png (and dashboard-tenant.png).
  */
 const IDLE = 1000;
@@ -55,6 +58,7 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
   let page: Page;
   const token = randomBytes(18).toString("hex");
   const consoleErrors: string[] = [];
+  const cspViolations: string[] = [];
 
   before(async () => {
     const executablePath = chromiumPath();
@@ -71,6 +75,10 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
       if (m.type() === "error") consoleErrors.push(m.text());
     });
     page.on("pageerror", (e) => consoleErrors.push(e.message));
+    await page.exposeFunction("__cspViolation", (v: string) => cspViolations.push(v));
+    await page.addInitScript(() =>
+      document.addEventListener("securitypolicyviolation", (e) => (window as unknown as { __cspViolation(v: string): void }).__cspViolation(`${e.violatedDirective} ${e.blockedURI} on ${location.pathname}`)),
+    );
   });
   after(async () => {
     await browser?.close();
@@ -163,7 +171,14 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     assert.equal(entry.operator, "oncall", "the Basic user name says who acted");
     assert.equal(d.p.registry.get("stormco")?.policy.paused ?? (await sleep(500), d.p.registry.get("stormco")?.policy.paused), true);
 
+    // Drain sends what it means ({ all: true }) as same-origin JSON, like every dashboard action.
+    await page.click("#act-drain");
+    await page.locator("#confirm").waitFor({ state: "visible" });
+    await page.click("#confirm-ok");
+    await page.waitForFunction(() => /drain\): done\. \d+ cancelled/.test(document.getElementById("action-result")?.textContent ?? ""), undefined, { timeout: 5_000 });
+
     assert.deepEqual(consoleErrors, [], "no console errors");
+    assert.deepEqual(cspViolations, [], "no Content-Security-Policy violations");
 
     // Bull Board links back to the dashboard (its UI config names the link).
     const bb = await fetch(`${base}/admin/queues`, { headers: { authorization: `Bearer ${token}` } });
@@ -173,5 +188,41 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     assert.match(html, /\/dashboard/);
     console.log(JSON.stringify({ browserTestMs: Date.now() - t0 }));
     assert.ok(existsSync(shot));
+  });
+
+  it("renders Bull Board under its Content-Security-Policy, and refuses a cross-site form that carries the browser's credentials", { timeout: 60_000 }, async () => {
+    consoleErrors.length = 0;
+    cspViolations.length = 0;
+    await d.admit("idle-0002", [{ type: "observed", class: "C", payload: { obs: d.obs, durationMs: 100 } }]);
+    await api.bullBoard.refresh();
+    for (const path of ["/admin/queues", "/admin/queues/queue/ingress.idle-0002.C"]) {
+      const res = await page.goto(`${base}${path}`);
+      assert.match(res?.headers()["content-security-policy"] ?? "", /default-src 'self'.*frame-ancestors 'none'/, path);
+      assert.equal(res?.headers()["x-frame-options"], "DENY");
+      await page.getByText("ingress.idle-0002.C").first().waitFor({ timeout: 15_000 });
+    }
+    assert.deepEqual(consoleErrors, [], "no console errors in Bull Board");
+    assert.deepEqual(cspViolations, [], "no Content-Security-Policy violations in Bull Board");
+
+    // Another site (localhost is not 127.0.0.1) auto-posts a form to the admin API; the browser adds
+    // the Basic credentials it has for the api. Nothing may change.
+    const target = `${base}/v1/admin/tenants/urgentco/pause`;
+    const evil: Server = createServer((_req, res) => {
+      res.setHeader("content-type", "text/html");
+      res.end(`<form method="POST" action="${target}" enctype="text/plain"><input name='{"x":"' value='"}'></form><script>document.forms[0].submit()</script>`);
+    });
+    await new Promise<void>((r) => evil.listen(0, "127.0.0.1", r));
+    try {
+      const answered = page.waitForResponse((r) => r.url() === target, { timeout: 10_000 });
+      await page.goto(`http://localhost:${(evil.address() as { port: number }).port}/`);
+      const res = await answered;
+      assert.equal(res.status(), 403, await res.text());
+      assert.equal((await res.json()).error.code, "CROSS_SITE_REQUEST");
+      assert.match((await res.request().allHeaders()).authorization ?? "", /^Basic /, "the browser did send its credentials");
+    } finally {
+      evil.close();
+    }
+    await sleep(300);
+    assert.equal(d.p.registry.get("urgentco")?.policy.paused, false, "the tenant was not paused");
   });
 });

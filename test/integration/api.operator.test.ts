@@ -128,7 +128,7 @@ describe("operator admin API", () => {
     const other = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop" } });
     const onlyC = await http(api.base, "POST", "/v1/admin/tenants/lab/drain", { headers: admin(), body: { classes: ["C"] } });
     assert.deepEqual(onlyC.body, { tenant: "lab", cancelled: 3, skipped: 0 });
-    const rest = await http(api.base, "POST", "/v1/admin/tenants/lab/drain", { headers: admin() });
+    const rest = await http(api.base, "POST", "/v1/admin/tenants/lab/drain", { headers: admin(), body: { all: true } });
     assert.deepEqual(rest.body, { tenant: "lab", cancelled: 2, skipped: 0 });
     const cell = api.platform.keys.cell("default");
     assert.equal(Number(await api.platform.redis.get(cell.queued)), 1, "only the other tenant's workflow is still queued");
