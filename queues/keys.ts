@@ -11,6 +11,9 @@
  *   <root>:{<root>.reg}:keys               HASH sha256(apiKey) -> {tenant,keyId,createdAt}
  *   <root>:{<root>.reg}:tenantkeys:<t>     HASH keyId -> sha256(apiKey)
  *   <root>:{<root>.reg}:audit              LIST of admin actions (newest first, capped)
+ *   <root>:{<root>.reg}:cells:<t>          SET cells that ever held the tenant's workflows (admission adds
+ *                                          the cell before its first workflow there), so reads and cancels
+ *                                          still find work left in a cell the tenant moved away from
  *
  * Cell — everything one dispatcher moves atomically shares the hash tag
  * `{<root>.<cell>}` (DESIGN invariant 5). BullMQ queues of the cell use the
@@ -19,8 +22,16 @@
  *   <root>:{<root>.<cell>}:<queueName>:<jobId>
  * and Fairlane's own cell keys (`<cell>` = `<root>:{<root>.<cell>}:fl`; no queue is named "fl") are
  *   <cell>:wf:<id>                 HASH the workflow record (state, times, result)
- *   <cell>:idem:<t>:<sha256(key)>  STRING workflow id for an idempotency key (TTL)
+ *   <cell>:idem:<t>:<sha256(key)>  STRING "<workflow id> <sha256 of the canonical request>" for an idempotency key (TTL;
+ *                                  a bare id, written before requests were hashed, still replays)
  *   <cell>:queued                  STRING workflows queued in ingress, whole cell
+ *   <cell>:qbytes:<t>              STRING payload bytes of the tenant's workflows queued in ingress (maxQueueBytes):
+ *                                  INCRBY where `queued` is INCR'd, DECRBY where it is DECR'd, by the record's
+ *                                  `bytes` field (includes/queuedBytes.lua)
+ *   <cell>:types                   ZSET workflow type -> until when a live exec worker advertises it (its
+ *                                  heartbeat, src/exec/execWorker.ts); admission refuses other types
+ *   <cell>:deadlines               ZSET workflow id -> deadlineAt, written at admission; the dispatcher's
+ *                                  expireQueued-2.lua pops due entries and fails those still queued
  *   <cell>:queues                  SET ingress queue names that ever held a job
  *   <cell>:tenants                 SET tenants whose scheduling caps are synced into the cell
  *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them
@@ -79,6 +90,7 @@ export interface RegistryKeys {
   apiKeys: string;
   tenantKeys(tenant: string): string;
   audit: string;
+  tenantCells(tenant: string): string;
 }
 
 export interface CellKeys {
@@ -92,6 +104,12 @@ export interface CellKeys {
   workflow(id: string): string;
   idempotency(tenant: string, keyHash: string): string;
   queued: string;
+  /** Payload bytes the tenant has queued in ingress (Lua derives it as `<cell>:qbytes:<t>`). */
+  queuedBytes(tenant: string): string;
+  /** Workflow types live exec workers of the cell can run, with until when. */
+  types: string;
+  /** Workflow id -> deadlineAt of admitted workflows (expireQueued-2.lua fails the due ones still queued). */
+  deadlines: string;
   queues: string;
   /** `<cell>` itself: Lua scripts derive per-tenant and per-pool keys from it (same hash tag). */
   own: string;
@@ -144,6 +162,7 @@ export function createKeys(root = "fl"): Keys {
     apiKeys: `${reg}:keys`,
     tenantKeys: (t) => `${reg}:tenantkeys:${t}`,
     audit: `${reg}:audit`,
+    tenantCells: (t) => `${reg}:cells:${t}`,
   };
   const cells = new Map<string, CellKeys>();
   return {
@@ -172,6 +191,9 @@ function cellKeys(root: string, cell: string): CellKeys {
     workflow: (id) => `${own}:wf:${id}`,
     idempotency: (t, h) => `${own}:idem:${t}:${h}`,
     queued: `${own}:queued`,
+    queuedBytes: (t) => `${own}:qbytes:${t}`,
+    types: `${own}:types`,
+    deadlines: `${own}:deadlines`,
     queues: `${own}:queues`,
     own,
     tenants: `${own}:tenants`,

@@ -3,7 +3,7 @@ import { CLASSES, type CellKeys, type WorkflowClass } from "../keys.ts";
 import { ingressQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
 
-const script = new LuaScript("admitWorkflow-11.lua");
+const script = new LuaScript("admitWorkflow-13.lua");
 
 export interface AdmitInput {
   id: string;
@@ -14,8 +14,14 @@ export interface AdmitInput {
   now: number;
   /** sha256 of the producer's idempotency key, or undefined. */
   idempotencyHash?: string;
+  /** sha256 of the canonical request, kept with the idempotency key: a reuse for another request conflicts. */
+  requestHash?: string;
   idempotencyTtlSec: number;
   maxQueueDepth: number;
+  /** The payload's size (UTF-8 JSON bytes), counted against maxQueueBytes while it is queued (default 0). */
+  payloadBytes?: number;
+  /** Default: no bound. */
+  maxQueueBytes?: number;
   maxQueuedTotal: number;
   record: Record<string, string>;
 }
@@ -23,8 +29,12 @@ export interface AdmitInput {
 export type AdmitOutcome =
   | { kind: "ok"; id: string }
   | { kind: "duplicate"; id: string }
+  | { kind: "conflict"; id: string }
   | { kind: "tenant_full"; depth: number }
-  | { kind: "cell_full"; queued: number };
+  | { kind: "tenant_bytes_full"; bytes: number }
+  | { kind: "cell_full"; queued: number }
+  /** Redis refused this one script (full, read-only, gone mid-pipeline): nothing of it was written. */
+  | { kind: "failed"; error: Error };
 
 function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number)[]] {
   const queue = ingressQueue(a.tenant, a.cls);
@@ -38,6 +48,8 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     cell.dirty,
     ...CLASSES.map((c) => cell.queueKey(ingressQueue(a.tenant, c), "wait")),
     cell.wake,
+    cell.queuedBytes(a.tenant),
+    cell.deadlines,
   ];
   const args = [
     a.id,
@@ -51,6 +63,9 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     a.tenant,
     queue,
     JSON.stringify(a.record),
+    a.payloadBytes ?? 0,
+    a.maxQueueBytes ?? Number.MAX_SAFE_INTEGER,
+    a.idempotencyHash ? (a.requestHash ?? "") : "",
   ];
   return [keys, args];
 }
@@ -60,9 +75,12 @@ export function parseAdmit(reply: [string, string]): AdmitOutcome {
   switch (kind) {
     case "ok":
     case "duplicate":
+    case "conflict":
       return { kind, id: value };
     case "tenant_full":
       return { kind, depth: Number(value) };
+    case "tenant_bytes_full":
+      return { kind, bytes: Number(value) };
     case "cell_full":
       return { kind, queued: Number(value) };
     default:
@@ -75,7 +93,11 @@ export async function admitWorkflow(redis: Redis, cell: CellKeys, input: AdmitIn
   return parseAdmit(await script.run<[string, string]>(redis, keys, args));
 }
 
-/** Admits many in one round trip; each item sees the effects of the ones before it. */
+/**
+ * Admits many in one round trip; each item sees the effects of the ones before it. Each script is
+ * atomic, so an item Redis refused (`failed`: out of memory part-way through a bulk) wrote nothing,
+ * while the items before it are admitted: the caller reports each.
+ */
 export async function admitWorkflows(
   redis: Redis,
   items: { cell: CellKeys; input: AdmitInput }[],
@@ -87,8 +109,5 @@ export async function admitWorkflows(
     script.queue(pipeline, keys, args);
   }
   const results = (await pipeline.exec()) ?? [];
-  return results.map(([err, reply]) => {
-    if (err) throw err;
-    return parseAdmit(reply as [string, string]);
-  });
+  return results.map(([err, reply]) => (err ? { kind: "failed", error: err } : parseAdmit(reply as [string, string])));
 }

@@ -12,7 +12,8 @@
   ARGV[3]  now (epoch ms)
   ARGV[4]  BullMQ prefix of the cell     <root>:{<root>.<cell>}
   ARGV[5]  the cell's signals channel (exec workers abort the run on "cancel <id>")
-  ARGV[6]  the cell's own-key prefix     <cell>  (a parked workflow leaves its dependency's index)
+  ARGV[6]  the cell's own-key prefix     <cell>  (a parked workflow leaves its dependency's index;
+           a queued one's payload bytes leave <cell>:qbytes:<t>, includes/queuedBytes.lua)
   ARGV[7]  record TTL in seconds (an ended record expires, like every other way a workflow ends)
   ARGV[8]  the record's error message (who cancelled)
 
@@ -22,6 +23,7 @@
   Returns {"missing"} | {"cancelled"} | {"signalled"} | {"final", state}
 ]]
 local rcall = redis.call
+--- @include "queuedBytes"
 local id = ARGV[1]
 local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue")
 if not rec[1] or rec[1] ~= ARGV[2] then
@@ -35,6 +37,7 @@ if state == "queued" or state == "parked" then
     rcall("DEL", qprefix .. id, qprefix .. id .. ":logs")
     if state == "queued" then
       rcall("DECR", KEYS[2])
+      queuedBytes(ARGV[6], KEYS[1], rec[1], -1)
     end
   end
   local dep = rcall("HGET", KEYS[1], "parkedDep")

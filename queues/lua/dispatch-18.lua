@@ -30,7 +30,8 @@
   KEYS[10] cell slots hash
   KEYS[11] exec queue wait list
   KEYS[12] exec queue marker
-  KEYS[13] cell queued counter
+  KEYS[13] cell queued counter (and with it, derived from ARGV[2], the tenant's queued payload
+           bytes <cell>:qbytes:<t>: includes/queuedBytes.lua; a counter only, never read here)
   KEYS[14] pool runC zset (running Class C id -> dispatch seq)
   KEYS[15] pool preempting zset
   KEYS[16] pool wfq:A    KEYS[17] pool wfq:B    KEYS[18] pool wfq:C
@@ -59,6 +60,7 @@ local maxMoves = tonumber(ARGV[5])
 local recordTtl = tonumber(ARGV[13])
 
 --- @include "refreshTenant"
+--- @include "queuedBytes"
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
 local refreshed = 0
@@ -143,6 +145,7 @@ local function takeHead(tenant, cls)
     if deadline and deadline <= now then
       rcall("DEL", jobKey, jobKey .. ":logs")
       rcall("DECR", KEYS[13])
+      queuedBytes(own, rec, tenant, -1)
       rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
         "errorMessage", "the deadline passed while the workflow was queued; it was never started")
       rcall("EXPIRE", rec, recordTtl)
@@ -156,6 +159,7 @@ local function takeHead(tenant, cls)
       rcall("LPUSH", bull .. ":parked:wait", id)
       rcall("DEL", jobKey, jobKey .. ":logs")
       rcall("DECR", KEYS[13])
+      queuedBytes(own, rec, tenant, -1)
       rcall("HSET", rec, "state", "parked", "queue", "parked", "parkedDep", dep, "parkedAt", now,
         "parkReason", "held back at dispatch: " .. dep .. " is down")
       rcall("ZADD", own .. ":parked:" .. dep, now, id)
@@ -198,6 +202,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     rcall("LPUSH", KEYS[11], id)
     rcall("ZADD", KEYS[12], 0, "0")
     rcall("DECR", KEYS[13])
+    queuedBytes(own, rec, tenant, -1)
 
     -- The slot lease and the counters derived from it. The dispatch sequence orders
     -- Class C runs for preemption (newest first) and is the WFQ tie-break below.

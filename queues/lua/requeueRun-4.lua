@@ -19,6 +19,7 @@
 ]]
 local rcall = redis.call
 --- @include "releaseSlot"
+--- @include "queuedBytes"
 local id = ARGV[1]
 local r = rcall("HMGET", KEYS[1], "state", "tenant", "class")
 if r[1] ~= "running" and r[1] ~= "dispatched" then return { "final", r[1] or "missing" } end
@@ -35,6 +36,7 @@ rcall("HMSET", bull .. ":" .. q .. ":" .. id, "name", job[1], "data", job[2], "o
 rcall("RPUSH", bull .. ":" .. q .. ":wait", id)
 rcall("DEL", KEYS[2], KEYS[2] .. ":logs")
 rcall("INCR", ARGV[4] .. ":queued")
+queuedBytes(ARGV[4], KEYS[1], r[2], 1)
 rcall("SADD", ARGV[4] .. ":queues", q)
 
 rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "lastYieldAt", ARGV[2])

@@ -4,7 +4,7 @@ import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { admitWorkflows, type AdmitInput, type AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
 import type { Clock } from "../lib/clock.ts";
-import { backpressure, FairlaneError, invalidRequest } from "../lib/errors.ts";
+import { backpressure, FairlaneError, invalidRequest, redisError, redisTrouble } from "../lib/errors.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel, tenantLabels } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, traceOrigin, tracer } from "../observability/tracing.ts";
@@ -13,7 +13,11 @@ import { runtimePolicy, type RuntimePolicy } from "../tenancy/policy.ts";
 import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
 import { readWorkflow } from "../workflows/record.ts";
 import { deadlineAtAdmission } from "./deadline.ts";
+import { jsonShapeIssues } from "./jsonShape.ts";
+import { requestHash } from "./requestHash.ts";
 import { describeIssues, fieldIssues, WorkflowRequestSchema, type FieldIssue } from "./schema.ts";
+import { TenantCells } from "./tenantCells.ts";
+import { WorkflowTypes } from "./workflowTypes.ts";
 
 export interface AdmissionLimits {
   maxQueuedTotal: number;
@@ -56,12 +60,15 @@ export interface IngressJobData {
 }
 
 /** The admission outcome label of fairlane_admissions_total. */
-type AdmissionOutcome = "accepted" | "duplicate" | "backpressure_tenant" | "backpressure_platform" | "budget_exceeded" | "invalid";
+type AdmissionOutcome = "accepted" | "duplicate" | "backpressure_tenant" | "backpressure_platform" | "budget_exceeded" | "invalid" | "unavailable";
 const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
   ok: "accepted",
   duplicate: "duplicate",
+  conflict: "invalid",
   tenant_full: "backpressure_tenant",
+  tenant_bytes_full: "backpressure_tenant",
   cell_full: "backpressure_platform",
+  failed: "unavailable",
 };
 
 /** Where admission's trace continues from: a context (producer.ts), or a producer's `traceparent` value. */
@@ -72,11 +79,17 @@ export const newWorkflowId = () => `wf_${randomBytes(15).toString("base64url")}`
 export const WORKFLOW_ID = /^wf_[A-Za-z0-9_-]{20}$/;
 
 /**
- * Admission: validate one workflow request, fix its deadline, and hand it to
- * the admitWorkflow script, which applies idempotency and both safety valves
- * atomically with the enqueue. Nothing is written unless the script admits.
+ * Admission: validate one workflow request, fix its deadline, refuse work
+ * that can never run (a type no live exec worker has, Class A for a tenant
+ * with mcaUrgent 0), and hand it to the admitWorkflow script, which applies
+ * idempotency, the tenant's queued count and bytes and the cell's safety
+ * valve atomically with the enqueue. Nothing is written unless the script
+ * admits (but the cell the tenant's work is in, remembered once per process).
  */
 export class Admission {
+  private readonly types: WorkflowTypes;
+  private readonly cells: TenantCells;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
@@ -87,6 +100,8 @@ export class Admission {
     // Every role opens its platform (and so one Admission) over the registry: binding it here
     // gives every process the same tenants with their own metric label (tenantLabel.ts).
     tenantLabels.bind(registry);
+    this.types = new WorkflowTypes(redis, keys, clock);
+    this.cells = new TenantCells(redis, keys, registry);
   }
 
   get retryAfterSec(): number {
@@ -121,13 +136,20 @@ export class Admission {
         throw invalidRequest(`invalid workflow: ${describeIssues(prepared.issues)}`, prepared.issues);
       }
       const { input } = prepared;
+      const refused = await this.refusal(entry, input);
+      if (refused) {
+        this.count(entry, "none", "invalid");
+        throw refused;
+      }
       if (span.isRecording()) span.setAttributes(enqueueAttributes(input));
       await this.checkBudget(entry).catch((err: unknown) => {
         this.count(entry, input.cls, "budget_exceeded");
         throw err;
       });
+      await this.cells.note(entry.tenant, entry.policy.cell);
       const [outcome] = await admitWorkflows(this.redis, [{ cell: this.keys.cell(entry.policy.cell), input }]);
-      this.count(entry, input.cls, OUTCOME[outcome!.kind]);
+      if (outcome!.kind === "failed") throw outcome!.error; // the api's 503 (REDIS_FULL, ...), logged throttled
+      this.countOutcome(entry, input, outcome!);
       if (span.isRecording()) span.setAttribute("fairlane.admission.outcome", OUTCOME[outcome!.kind]);
       const result = await this.settle(entry, input, outcome!);
       if (result instanceof FairlaneError) throw result;
@@ -162,29 +184,34 @@ export class Admission {
     const origin = traceOrigin(span);
     const out: BulkResult = { accepted: [], rejected: [] };
     const valid: { index: number; input: AdmitInput }[] = [];
-    items.forEach((item, index) => {
+    // A bad item is rejected on its own (its index, code and details), as any invalid item always was:
+    // one too-deep or unknown-type workflow does not cost the batch its good ones.
+    for (const [index, item] of items.entries()) {
       const p = this.prepare(entry, item, origin);
-      if (p.ok) valid.push({ index, input: p.input });
+      const refused = p.ok ? await this.refusal(entry, p.input) : invalidRequest(describeIssues(p.issues), p.issues);
+      if (p.ok && !refused) valid.push({ index, input: p.input });
       else {
         this.count(entry, "none", "invalid");
-        out.rejected.push({
-          index,
-          error: { code: "INVALID_REQUEST", message: describeIssues(p.issues), details: p.issues },
-        });
+        out.rejected.push({ index, error: { code: refused!.code, message: refused!.message, details: refused!.details } });
       }
-    });
+    }
     if (span.isRecording() && valid.length) span.setAttributes(enqueueAttributes(...valid.map((v) => v.input)));
     if (valid.length)
       await this.checkBudget(entry).catch((err: unknown) => {
         for (const v of valid) this.count(entry, v.input.cls, "budget_exceeded");
         throw err;
       });
+    if (valid.length) await this.cells.note(entry.tenant, entry.policy.cell);
     const outcomes = valid.length ? await admitWorkflows(this.redis, valid.map((v) => ({ cell, input: v.input }))) : [];
+    // Redis refused every item (away, full, read-only): the request's 503. Refused part-way through
+    // (memory ran out mid-bulk): the items it admitted are accepted, the rest rejected with the reason.
+    const firstFailure = outcomes.find((o) => o.kind === "failed");
+    if (firstFailure && outcomes.every((o) => o.kind === "failed")) throw firstFailure.error;
     for (const [i, outcome] of outcomes.entries()) {
       const { index, input } = valid[i]!;
-      this.count(entry, input.cls, OUTCOME[outcome.kind]);
+      this.countOutcome(entry, input, outcome);
       const r = await this.settle(entry, input, outcome);
-      if (r instanceof FairlaneError) out.rejected.push({ index, error: { code: r.code, message: r.message } });
+      if (r instanceof FairlaneError) out.rejected.push({ index, error: { code: r.code, message: r.message, ...(r.details === undefined ? {} : { details: r.details }) } });
       else out.accepted.push({ index, ...r });
     }
     out.rejected.sort((a, b) => a.index - b.index);
@@ -195,22 +222,62 @@ export class Admission {
     metrics.admissions.inc({ tenant: tenantLabel(entry.tenant, entry.policy.tier), class: cls, outcome });
   }
 
+  private countOutcome(entry: TenantEntry, input: AdmitInput, outcome: AdmitOutcome): void {
+    const label = OUTCOME[outcome.kind];
+    this.count(entry, label === "invalid" ? "none" : input.cls, label);
+  }
+
+  /**
+   * Work that can never run, refused before anything is written: Class A for a tenant whose
+   * mcaUrgent is 0 (the dispatcher starts Class A only under that cap), and a type no live exec
+   * worker of the cell can run (accepted while none advertises: src/admission/workflowTypes.ts).
+   */
+  private async refusal(entry: TenantEntry, input: AdmitInput): Promise<FairlaneError | undefined> {
+    if (input.cls === "A" && entry.policy.mcaUrgent === 0)
+      return new FairlaneError(
+        "CLASS_NOT_ALLOWED",
+        `tenant ${entry.tenant} may not run Class A: its policy's mcaUrgent is 0, so a Class A workflow would never start (send class B, or raise mcaUrgent)`,
+        422,
+        { field: "class", policy: "mcaUrgent", mcaUrgent: 0 },
+      );
+    const verdict = await this.types.check(entry.policy.cell, input.type);
+    if (!verdict.ok)
+      return new FairlaneError(
+        "UNKNOWN_WORKFLOW_TYPE",
+        `no exec worker can run workflow type "${input.type}"; known types: ${verdict.known.slice(0, 20).join(", ")}${verdict.known.length > 20 ? ", ..." : ""}`,
+        400,
+        { field: "type", type: input.type, known: verdict.known.slice(0, 100) },
+      );
+    return undefined;
+  }
+
+  /** Cells that may hold the tenant's workflows, its current cell first (tenantCells.ts). */
+  workflowCells(tenant: string): Promise<string[]> {
+    return this.cells.of(tenant, this.tenantEntry(tenant).policy.cell);
+  }
+
   private prepare(
     entry: TenantEntry,
     body: unknown,
     { traceId, traceparent }: { traceId: string; traceparent: string },
   ): { ok: true; input: AdmitInput } | { ok: false; issues: FieldIssue[] } {
+    // Before anything that recurses (zod, JSON.stringify): too deep, __proto__, Infinity (jsonShape.ts).
+    const shape = jsonShapeIssues(body);
+    if (shape.length) return { ok: false, issues: shape };
     const parsed = WorkflowRequestSchema.safeParse(body);
     if (!parsed.success) return { ok: false, issues: fieldIssues(parsed.error) };
     const req = parsed.data;
     const now = this.clock.now();
-    const payloadJson = JSON.stringify(req.payload);
-    if (Buffer.byteLength(payloadJson) > this.limits.maxPayloadBytes)
+    const { policy } = entry;
+    const payloadBytes = Buffer.byteLength(JSON.stringify(req.payload));
+    if (payloadBytes > this.limits.maxPayloadBytes)
       return { ok: false, issues: [{ field: "payload", message: `larger than ${this.limits.maxPayloadBytes} bytes` }] };
+    // Larger than all the tenant may ever have queued: no retry would help, so not a 429.
+    if (payloadBytes > policy.maxQueueBytes)
+      return { ok: false, issues: [{ field: "payload", message: `larger than the tenant's maxQueueBytes (${policy.maxQueueBytes} bytes)` }] };
     const requested = req.deadlineAt === undefined ? undefined : Date.parse(req.deadlineAt);
     if (requested !== undefined && requested <= now)
       return { ok: false, issues: [{ field: "deadlineAt", message: "is already in the past" }] };
-    const { policy } = entry;
     const deadlineAt = deadlineAtAdmission(req.class, now, policy.deadline.runBudgetMs, requested);
     const id = newWorkflowId();
     const data: IngressJobData = {
@@ -249,8 +316,11 @@ export class Admission {
         data: JSON.stringify(data),
         now,
         idempotencyHash: req.idempotencyKey && createHash("sha256").update(req.idempotencyKey).digest("hex"),
+        requestHash: req.idempotencyKey ? requestHash(req, requested) : undefined,
         idempotencyTtlSec: this.limits.idempotencyTtlSec,
         maxQueueDepth: policy.maxQueueDepth,
+        payloadBytes,
+        maxQueueBytes: policy.maxQueueBytes,
         maxQueuedTotal: this.limits.maxQueuedTotal,
         record,
       },
@@ -275,6 +345,18 @@ export class Admission {
         const { id, tenant, class: cls, state, enqueuedAt, deadlineAt } = view;
         return { id, tenant, class: cls, state, enqueuedAt, deadlineAt, duplicate: true };
       }
+      case "conflict":
+        return new FairlaneError(
+          "IDEMPOTENCY_KEY_REUSED",
+          "this idempotencyKey was already used for a different request (type, class, payload or deadlineAt differ); send the same request to replay it, or use a new key",
+          409,
+          { field: "idempotencyKey", id: outcome.id },
+        );
+      case "tenant_bytes_full":
+        return backpressure(
+          `tenant ${entry.tenant} has ${outcome.bytes} payload bytes queued; ${input.payloadBytes ?? 0} more would pass its maxQueueBytes of ${entry.policy.maxQueueBytes}`,
+          retryAfterSec,
+        );
       case "tenant_full":
         return backpressure(
           `tenant ${entry.tenant} has ${outcome.depth} workflows queued, its maxQueueDepth is ${entry.policy.maxQueueDepth}`,
@@ -282,6 +364,11 @@ export class Admission {
         );
       case "cell_full":
         return backpressure(`the platform has ${outcome.queued} workflows queued (safety valve)`, retryAfterSec);
+      case "failed": {
+        const trouble = redisTrouble(outcome.error);
+        if (!trouble) throw outcome.error; // not Redis being away or full: a bug, the request's 500
+        return redisError(trouble, retryAfterSec);
+      }
     }
   }
 }

@@ -1,12 +1,12 @@
 import express, { Router, type Request } from "express";
 import type { Redis } from "ioredis";
-import type { Keys } from "../../queues/keys.ts";
-import { cancelWorkflow } from "../../queues/lua/cancelWorkflow.ts";
+import type { CellKeys, Keys } from "../../queues/keys.ts";
+import { cancelWorkflow, type CancelOutcome } from "../../queues/lua/cancelWorkflow.ts";
 import { Admission, WORKFLOW_ID } from "../admission/admit.ts";
 import { BulkRequestSchema, describeIssues, fieldIssues } from "../admission/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
-import { readWorkflow } from "../workflows/record.ts";
+import { readWorkflow, type WorkflowView } from "../workflows/record.ts";
 import { waitingReason } from "../workflows/waiting.ts";
 import { producerContext } from "./trace.ts";
 
@@ -61,11 +61,15 @@ export function producerRouter(d: ProducerDeps): Router {
   });
 
   r.get("/workflows/:id", async (req, res) => {
-    const cell = cellOf(d, req);
-    const view = WORKFLOW_ID.test(req.params.id) ? await readWorkflow(d.redis, cell, req.params.id, req.tenant!) : null;
-    if (!view) throw notFound();
+    const found = WORKFLOW_ID.test(req.params.id) ? await findWorkflow(d, req.tenant!, req.params.id) : null;
+    if (!found) throw notFound();
+    const { cell, view } = found;
+    const { policy } = d.admission.tenantEntry(req.tenant!);
     if (view.state === "queued") {
-      const reason = await waitingReason(d.redis, cell, d.admission.tenantEntry(req.tenant!).policy, d.clock.now());
+      const reason =
+        cell.cell === policy.cell
+          ? await waitingReason(d.redis, cell, policy, d.clock.now())
+          : `the tenant moved from cell ${cell.cell} to ${policy.cell}: work queued in ${cell.cell} waits there until the tenant moves back (it can still be read and cancelled)`;
       if (reason) view.waitingReason = reason;
     }
     res.json(view);
@@ -73,9 +77,16 @@ export function producerRouter(d: ProducerDeps): Router {
 
   r.delete("/workflows/:id", async (req, res) => {
     if (!WORKFLOW_ID.test(req.params.id)) throw notFound();
-    const cell = cellOf(d, req);
-    const outcome = await cancelWorkflow(d.redis, cell, req.params.id, req.tenant!, d.clock.now(), { recordTtlSec: d.recordTtlSec });
-    if (outcome.kind === "missing") throw notFound();
+    let found: { cell: CellKeys; outcome: CancelOutcome } | undefined;
+    for await (const cell of tenantCells(d, req.tenant!)) {
+      const outcome = await cancelWorkflow(d.redis, cell, req.params.id, req.tenant!, d.clock.now(), { recordTtlSec: d.recordTtlSec });
+      if (outcome.kind !== "missing") {
+        found = { cell, outcome };
+        break;
+      }
+    }
+    if (!found) throw notFound();
+    const { cell, outcome } = found;
     if (outcome.kind === "final")
       throw new FairlaneError("ALREADY_FINISHED", `workflow is already ${outcome.state}`, 409, { state: outcome.state });
     const view = await readWorkflow(d.redis, cell, req.params.id, req.tenant!);
@@ -85,6 +96,22 @@ export function producerRouter(d: ProducerDeps): Router {
   return r;
 }
 
-function cellOf(d: ProducerDeps, req: Request) {
-  return d.keys.cell(d.admission.tenantEntry(req.tenant!).policy.cell);
+/**
+ * The cells to look in for a tenant's workflow: its current cell first, then (looked up only when
+ * the workflow is not there) the cells it was in before (docs/cluster.md, moving a tenant), so work
+ * left behind by a move stays readable and cancellable.
+ */
+async function* tenantCells(d: ProducerDeps, tenant: string): AsyncGenerator<CellKeys> {
+  const current = d.admission.tenantEntry(tenant).policy.cell;
+  yield d.keys.cell(current);
+  for (const name of await d.admission.workflowCells(tenant)) if (name !== current) yield d.keys.cell(name);
+}
+
+/** A tenant's workflow and the cell holding it; another tenant's workflow is missing in every cell. */
+async function findWorkflow(d: ProducerDeps, tenant: string, id: string): Promise<{ cell: CellKeys; view: WorkflowView } | null> {
+  for await (const cell of tenantCells(d, tenant)) {
+    const view = await readWorkflow(d.redis, cell, id, tenant);
+    if (view) return { cell, view };
+  }
+  return null;
 }

@@ -7,7 +7,7 @@ import { clientOf, ms, needYes, nonNegNumber, positiveInt, print, run, withOpera
  * fairlane tenant <id>                  one tenant: usage and policy (GET /v1/admin/usage/:tenant)
  * fairlane set <id> --mca 20 ...        change its policy live (PATCH /v1/admin/tenants/:tenant)
  * fairlane pause|resume <id>            (POST /v1/admin/tenants/:tenant/pause|resume)
- * fairlane drain <id> --yes             cancel its queued workflows (POST .../drain)
+ * fairlane drain <id> [--class B,C] --yes   cancel its queued workflows (POST .../drain { classes } or { all: true })
  */
 const state = (t: any) => [t.atCap.any ? "AT CAP" : "", t.paused ? "PAUSED" : "", t.burst.state === "open" ? "BURST" : ""].filter(Boolean).join(",") || "ok";
 
@@ -86,12 +86,13 @@ export function registerTenantCommands(program: Command): void {
     .option("--mctc-batch <n>", "tool-call ceiling for Class C", positiveInt)
     .option("--weight <n>", "weighted fair share", nonNegNumber)
     .option("--max-queue-depth <n>", "queued workflows before 429", positiveInt)
+    .option("--max-queue-bytes <n>", "queued payload bytes before 429", positiveInt)
     .option("--per-workflow-usd <usd>", "cost budget per workflow", nonNegNumber)
     .option("--monthly-usd <usd>", "cost budget per month", nonNegNumber)
     .action(
       run(async (tenant: string, o: OperatorOptions & Record<string, number | undefined>) => {
         const patch: Record<string, unknown> = {};
-        for (const [opt, field] of [["mca", "mca"], ["mcaUrgent", "mcaUrgent"], ["mctc", "mctc"], ["mctcBatch", "mctcBatch"], ["weight", "weight"], ["maxQueueDepth", "maxQueueDepth"]] as const)
+        for (const [opt, field] of [["mca", "mca"], ["mcaUrgent", "mcaUrgent"], ["mctc", "mctc"], ["mctcBatch", "mctcBatch"], ["weight", "weight"], ["maxQueueDepth", "maxQueueDepth"], ["maxQueueBytes", "maxQueueBytes"]] as const)
           if (o[opt] !== undefined) patch[field] = o[opt];
         if (o.burstMca !== undefined) patch.burst = { mca: o.burstMca };
         const budget: Record<string, number> = {};
@@ -124,7 +125,8 @@ export function registerTenantCommands(program: Command): void {
     .action(
       run(async (tenant: string, o: OperatorOptions & { class?: string; yes?: boolean }) => {
         if (!needYes(o, `this cancels every queued workflow of ${tenant}`)) return;
-        const body = o.class ? { classes: o.class.split(",").map((c) => c.trim()) } : {};
+        // Said outright: the API drains nothing on an empty body.
+        const body = o.class ? { classes: o.class.split(",").map((c) => c.trim()) } : { all: true };
         const d = await clientOf(o).call("POST", `/v1/admin/tenants/${encodeURIComponent(tenant)}/drain`, body);
         print(o, d, () => `${tenant}: ${d.cancelled} queued workflows cancelled (${d.skipped} no longer queued)\n`);
       }),

@@ -8,12 +8,13 @@ import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
-import { workflowDependencies, type AbortReason } from "../workflows/registry.ts";
+import { workflowDependencies, workflowTypes, type AbortReason } from "../workflows/registry.ts";
 import { TenantBudget } from "../runtime/budget.ts";
 import { TenantRateLimits } from "../runtime/rateLimit.ts";
 import { HealthCache } from "../backpressure/healthCache.ts";
 import { HealthStore } from "../backpressure/healthStore.ts";
 import { PassiveHealth } from "../backpressure/passiveHealth.ts";
+import { LogThrottle } from "../observability/logger.ts";
 import { setGateQueueDepthSource } from "../observability/metrics.ts";
 import { CpuPool } from "../runtime/cpuPool.ts";
 import { ToolGate } from "../runtime/toolGate.ts";
@@ -170,7 +171,10 @@ export class ExecWorker {
           skipVersionCheck: true,
         },
       );
-      worker.on("error", (err) => this.log.warn({ err: err.message, cell: cellName }, "exec worker error"));
+      // BullMQ reports every failed reconnect while Redis is away: the first, then one line per 30 s with a count.
+      const workerErrors = new LogThrottle(this.log);
+      worker.on("error", (err) => workerErrors.warn({ err: err.message, cell: cellName }, "exec worker error"));
+      worker.on("ready", () => workerErrors.ok("exec worker connected again", { cell: cellName }));
       // This process stalled past its lock (a GC pause, SIGSTOP, CPU starvation): BullMQ may already have given
       // the job to another worker. Stop the run at once so it never executes twice at the same time.
       worker.on("lockRenewalFailed", (ids: string[]) => {
@@ -261,8 +265,20 @@ export class ExecWorker {
 
   private async beat(): Promise<void> {
     const now = this.clock.now();
-    for (const c of this.opts.cells)
-      await heartbeat(this.redis, this.keys.cell(c), this.opts.pool, this.workerId, this.slots.get(c)!, now, now + this.opts.heartbeatTtlMs);
+    const until = now + this.opts.heartbeatTtlMs;
+    const types = workflowTypes();
+    for (const c of this.opts.cells) {
+      const cell = this.keys.cell(c);
+      await heartbeat(this.redis, cell, this.opts.pool, this.workerId, this.slots.get(c)!, now, until);
+      // Advertise the types this process can run for as long as its capacity entry lives (GT: another
+      // worker's later expiry stands); admission refuses the others (src/admission/workflowTypes.ts).
+      if (types.length)
+        await this.redis
+          .pipeline()
+          .zadd(cell.types, "GT", ...types.flatMap((t) => [until, t]))
+          .zremrangebyscore(cell.types, "-inf", now)
+          .exec();
+    }
   }
 
   private leave(cell: string): Promise<number> {

@@ -3,9 +3,11 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
 import { dispatch, type DispatchOptions, type DispatchResult } from "../../queues/lua/dispatch.ts";
+import { expireQueued } from "../../queues/lua/expireQueued.ts";
 import { reconcileSlots } from "../../queues/lua/reconcileSlots.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { PolicyRegistry } from "../tenancy/registry.ts";
+import { LogThrottle } from "../observability/logger.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tracer } from "../observability/tracing.ts";
 import { DEFAULT_SHARES } from "./policy/shares.ts";
@@ -20,6 +22,8 @@ export interface DispatcherOptions {
   capacityCap: number;
   recordTtlSec: number;
   reconcileMs: number;
+  /** How often queued workflows whose deadline passed are failed, dispatchable or not. */
+  expireMs: number;
   /** A slot lease younger than this is never reconciled (a move in flight). */
   reconcileGraceMs: number;
   /** Longest a dispatcher sleeps without a wake-up (capacity expiry, burst windows). */
@@ -36,6 +40,7 @@ export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
   capacityCap: 0,
   recordTtlSec: 7 * 24 * 3600,
   reconcileMs: 5_000,
+  expireMs: 1_000,
   reconcileGraceMs: 10_000,
   idleWakeMs: 500,
   ignoredAfterMs: 5_000,
@@ -66,6 +71,7 @@ export class Dispatcher {
   private loopDone: Promise<void> | undefined;
   private readonly registryVersion = new Map<string, string>(); // cell -> registry version synced
   private readonly lastReconcile = new Map<string, number>();
+  private readonly lastExpire = new Map<string, number>();
   private readonly ignoredByCell = new Map<string, number>();
   private readonly blockingConnections: Redis[] = [];
   private readonly sync: TenantSync;
@@ -158,6 +164,7 @@ export class Dispatcher {
     metrics.preemptionsIgnored.set(this.stats.preemptionsIgnored);
     this.stats.passes++;
     if (this.clock.now() - (this.lastReconcile.get(cellName) ?? 0) >= this.opts.reconcileMs) await this.reconcile([cellName]);
+    if (this.clock.now() - (this.lastExpire.get(cellName) ?? 0) >= this.opts.expireMs) await this.expire(cellName);
     return more;
   }
 
@@ -171,6 +178,18 @@ export class Dispatcher {
     metrics.reconciled.inc(released);
     this.stats.reconciled += released;
     return released;
+  }
+
+  /**
+   * Fails the queued workflows whose deadline passed while their tenant could not be dispatched
+   * (paused, at its cap, no capacity): the dispatch script only fails those it takes.
+   */
+  async expire(cellName: string): Promise<number> {
+    this.lastExpire.set(cellName, this.clock.now());
+    const n = await expireQueued(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.recordTtlSec);
+    if (n) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, n);
+    this.stats.expired += n;
+    return n;
   }
 
   /**
@@ -197,23 +216,30 @@ export class Dispatcher {
   private async syncPolicies(cell: string): Promise<void> {
     const v = this.registry.currentVersion;
     if (v === this.registryVersion.get(cell)) return;
-    this.registryVersion.set(cell, v);
     await this.sync.sync(cell, this.registry.list());
+    this.registryVersion.set(cell, v); // only once written: a sync refused (Redis full, read-only) is retried next pass
   }
 
   private async loop(cellName: string, blocking: Redis | undefined): Promise<void> {
     const wake = this.keys.cell(cellName).wake;
+    // While Redis is full or read-only every pass fails (away, commands wait for its return): log the
+    // first failure, then one line per 30 s with a count; back off from 200 ms to 2 s between tries.
+    const failures = new LogThrottle(this.log);
+    let failed = 0;
     while (!this.stopping) {
       try {
         const more = await this.passCell(cellName);
-        if (more || this.stopping) continue;
-        // One blocking wait cannot span cells (hash slots): each cell's loop has its own connection.
-        if (blocking) await blocking.bzpopmin(wake, this.opts.idleWakeMs / 1000);
-        else await new Promise((r) => setTimeout(r, 20));
+        if (!more && !this.stopping) {
+          // One blocking wait cannot span cells (hash slots): each cell's loop has its own connection.
+          if (blocking) await blocking.bzpopmin(wake, this.opts.idleWakeMs / 1000);
+          else await new Promise((r) => setTimeout(r, 20));
+        }
+        failed = 0;
+        failures.ok("dispatch passes succeed again", { cell: cellName });
       } catch (err) {
         if (this.stopping) break;
-        this.log.error({ cell: cellName, err: (err as Error).message }, "dispatch pass failed; retrying");
-        await new Promise((r) => setTimeout(r, 200));
+        failures.error({ cell: cellName, err: (err as Error).message }, "dispatch pass failed; retrying");
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** failed++, 2_000)));
       }
     }
   }

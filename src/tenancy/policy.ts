@@ -41,6 +41,8 @@ const ResolvedShape = {
   dataResidency: z.string().min(1).max(32).nullable(),
   pools: z.array(z.string().regex(POOL_ID, "pool names are lowercase [a-z0-9_-]")).min(1),
   maxQueueDepth: posInt,
+  /** Payload bytes it may have queued in ingress, all classes (a count alone lets 256 KB payloads fill Redis). */
+  maxQueueBytes: posInt,
   cell: z.string().regex(POOL_ID, "cell names are lowercase [a-z0-9_-]"),
   paused: z.boolean(),
 };
@@ -75,15 +77,22 @@ export const PolicySpecSchema = z.strictObject({
   dataResidency: ResolvedShape.dataResidency.optional(),
   pools: ResolvedShape.pools.optional(),
   maxQueueDepth: ResolvedShape.maxQueueDepth.optional(),
+  maxQueueBytes: ResolvedShape.maxQueueBytes.optional(),
   cell: ResolvedShape.cell.optional(),
   paused: ResolvedShape.paused.optional(),
   description: z.string().max(200).optional(),
 });
 export type PolicySpec = z.infer<typeof PolicySpecSchema>;
 
+const MiB = 1024 * 1024;
+
 type TierDefaults = Omit<TenantPolicy, "tier" | "toolQueueDepth"> & { toolQueueDepth?: number };
 
-/** Tier defaults. Deadlines, iterations and retries are seed 001's; caps are sized for a shared pool. */
+/**
+ * Tier defaults. Deadlines, iterations and retries are seed 001's; caps are sized for a shared pool.
+ * maxQueueBytes bounds what a full queue costs Redis: at maxQueueDepth it allows an average payload
+ * of 16 KB (free), 26 KB (professional) and 21 KB (enterprise), not the 256 KB each one may be.
+ */
 export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
   free: {
     weight: 1,
@@ -102,6 +111,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     dataResidency: null,
     pools: ["default"],
     maxQueueDepth: 1_000,
+    maxQueueBytes: 16 * MiB,
     cell: "default",
     paused: false,
   },
@@ -122,6 +132,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     dataResidency: null,
     pools: ["default"],
     maxQueueDepth: 10_000,
+    maxQueueBytes: 256 * MiB,
     cell: "default",
     paused: false,
   },
@@ -142,6 +153,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     dataResidency: null,
     pools: ["default"],
     maxQueueDepth: 50_000,
+    maxQueueBytes: 1024 * MiB,
     cell: "default",
     paused: false,
   },
@@ -189,6 +201,7 @@ export function resolvePolicy(input: unknown): ResolveResult {
     dataResidency: spec.dataResidency === undefined ? d.dataResidency : spec.dataResidency,
     pools: spec.pools ?? d.pools,
     maxQueueDepth: spec.maxQueueDepth ?? d.maxQueueDepth,
+    maxQueueBytes: spec.maxQueueBytes ?? d.maxQueueBytes,
     cell: spec.cell ?? d.cell,
     paused: spec.paused ?? d.paused,
   };

@@ -7,16 +7,70 @@ import { startTestApi, type TestApi } from "../helpers/api.ts";
 /**
  * Bad input, generated: thousands of requests to every public and admin
  * endpoint — malformed and deeply nested JSON, wrong types, huge values,
- * unicode edge cases, header tricks, other tenants' ids, path traversal.
- * None may answer 5xx or enqueue anything it should not, and the process
- * stays healthy. (What enqueues is counted in Redis, not by the API.)
+ * unicode edge cases, header tricks, other tenants' ids, path traversal,
+ * payloads nested past the depth limit, `__proto__` keys, numbers JSON
+ * cannot hold. None may answer 5xx or enqueue anything it should not, an
+ * accepted payload is stored exactly as sent, and the process stays
+ * healthy. (What enqueues is counted in Redis, not by the API.)
  */
-const RUNS = Number(process.env.FAIRLANE_FUZZ_RUNS ?? 2_500); // × 4 properties = 10,000 requests
+const RUNS = Number(process.env.FAIRLANE_FUZZ_RUNS ?? 2_500); // × 4 properties + RUNS / 2 payload shapes × 2 requests = 12,500 requests
+
+/**
+ * A payload written as JSON text (so it can hold what JSON.stringify never
+ * writes: 1e400, a `__proto__` key, 20,000 levels), with what admission must
+ * say about it: refuse it (too deep, `__proto__`, not finite) or store it as sent.
+ */
+interface Shaped {
+  text: string;
+  depth: number;
+  bad: boolean;
+}
+const leaf: fc.Arbitrary<Shaped> = fc.oneof(
+  fc.jsonValue({ maxDepth: 1 }).map((v) => ({ text: JSON.stringify(v), depth: typeof v === "object" && v !== null ? 1 : 0, bad: false })),
+  fc.constantFrom("1e308", "-1e308", "5e-324", "123456789012345678901234567890", "1E+2", "0.1e-400").map((t) => ({ text: t, depth: 0, bad: false })),
+  fc.constantFrom("1e400", "-1e400", "1e99999", "-2E+999").map((t) => ({ text: t, depth: 0, bad: true })),
+);
+const keyName = fc.oneof(
+  fc.string({ maxLength: 8 }),
+  fc.constantFrom("constructor", "prototype", "toString", "hasOwnProperty", "__defineGetter__", "__proto__ ", "__PROTO__", "valueOf"),
+  fc.constant("__proto__"),
+);
+const shapedObject = (child: fc.Arbitrary<Shaped>) =>
+  // Unique keys: with a repeated one JSON.parse keeps the last, and the verdict would be about a value it dropped.
+  fc.uniqueArray(fc.tuple(keyName, child), { maxLength: 4, selector: ([k]) => k }).map((entries) => ({
+    text: `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v.text}`).join(",")}}`,
+    depth: 1 + Math.max(0, ...entries.map(([, v]) => v.depth)),
+    bad: entries.some(([k, v]) => k === "__proto__" || v.bad),
+  }));
+const { shaped } = fc.letrec<{ shaped: Shaped; node: Shaped }>((tie) => ({
+  node: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    leaf,
+    shapedObject(tie("node")),
+    fc.array(tie("node"), { maxLength: 4 }).map((items) => ({
+      text: `[${items.map((v) => v.text).join(",")}]`,
+      depth: 1 + Math.max(0, ...items.map((v) => v.depth)),
+      bad: items.some((v) => v.bad),
+    })),
+    // A chain of arrays or objects around the limit or far past it.
+    fc.tuple(fc.oneof(fc.integer({ min: 55, max: 70 }), fc.integer({ min: 1_000, max: 20_000 })), fc.boolean(), tie("node")).map(([n, arrays, inner]) => ({
+      text: arrays ? "[".repeat(n) + inner.text + "]".repeat(n) : '{"d":'.repeat(n) + inner.text + "}".repeat(n),
+      depth: n + inner.depth,
+      bad: inner.bad,
+    })),
+  ),
+  shaped: shapedObject(tie("node")),
+}));
+const MAX_DEPTH = 64;
 
 describe("bad-input fuzzing", () => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi({ victim: { tier: "professional" }, attacker: { tier: "free", maxQueueDepth: 1_000_000 } });
+    api = await startTestApi({
+      victim: { tier: "professional" },
+      attacker: { tier: "free", maxQueueDepth: 1_000_000, maxQueueBytes: 1_000_000_000 },
+      shaper: { tier: "free", maxQueueDepth: 1_000_000, maxQueueBytes: 1_000_000_000 },
+    });
   });
   after(() => api.stop());
 
@@ -40,6 +94,8 @@ describe("bad-input fuzzing", () => {
     weirdString,
     deep,
     fc.constant('{"type":"noop","payload":' + '{"a":'.repeat(2_000) + "1" + "}".repeat(2_001)),
+    shaped.map((p) => `{"type":"noop","payload":${p.text}}`),
+    fc.array(shaped, { minLength: 1, maxLength: 3 }).map((ps) => `{"workflows":[${ps.map((p) => `{"type":"noop","payload":${p.text}}`).join(",")}]}`),
   );
 
   async function send(method: string, path: string, headers: Record<string, string>, raw?: string): Promise<number> {
@@ -66,6 +122,39 @@ describe("bad-input fuzzing", () => {
     // Generated bodies are almost never valid workflows; whatever was accepted is exactly what is queued.
     const after = await depth("attacker");
     assert.equal(after - before, accepted, "exactly what was accepted is queued, nothing more");
+    assert.equal(await depth("victim"), 0, "nothing ever lands in another tenant's queues");
+  });
+
+  it("refuses payloads too deep, with __proto__ keys or non-finite numbers, naming the field; stores every other payload exactly as sent", async () => {
+    const cell = api.platform.keys.cell("default");
+    await fc.assert(
+      fc.asyncProperty(shaped, fc.nat(3), async (p, good) => {
+        const expectBad = p.bad || p.depth > MAX_DEPTH;
+        const before = await depth("shaper");
+        const one = await fetch(`${api.base}/v1/workflows`, { method: "POST", headers: { authorization: `Bearer ${api.keys.shaper}`, "content-type": "application/json" }, body: `{"type":"noop","payload":${p.text}}` });
+        const body = (await one.json()) as { id?: string; error?: { code: string; details: { field: string }[] } };
+        assert.ok(one.status < 500, `${one.status} for ${p.text.slice(0, 200)}`);
+        if (expectBad) {
+          assert.equal(one.status, 400, `${one.status} for ${p.text.slice(0, 200)}`);
+          assert.equal(body.error!.code, "INVALID_REQUEST");
+          assert.ok(body.error!.details.every((d) => d.field.startsWith("payload")), JSON.stringify(body.error!.details).slice(0, 300));
+          assert.equal(await depth("shaper"), before, "a refused workflow enqueues nothing");
+        } else {
+          assert.equal(one.status, 202, `${one.status} ${JSON.stringify(body).slice(0, 300)} for ${p.text.slice(0, 200)}`);
+          const data = await api.platform.redis.hget(cell.jobKey(ingressQueue("shaper", "B"), body.id!), "data");
+          assert.deepEqual(JSON.parse(data!).payload, JSON.parse(p.text), "stored exactly as sent");
+          assert.equal(await depth("shaper"), before + 1);
+        }
+        // In a bulk request the same payload is that item's own verdict, between good items.
+        const items = [...Array.from({ length: good }, () => '{"type":"noop"}'), `{"type":"noop","payload":${p.text}}`, '{"type":"noop"}'];
+        const bulk = await fetch(`${api.base}/v1/workflows/bulk`, { method: "POST", headers: { authorization: `Bearer ${api.keys.shaper}`, "content-type": "application/json" }, body: `{"workflows":[${items.join(",")}]}` });
+        const result = (await bulk.json()) as { accepted: { index: number }[]; rejected: { index: number; error: { code: string } }[] };
+        assert.equal(bulk.status, 202);
+        assert.deepEqual(result.rejected.map((r) => [r.index, r.error.code]), expectBad ? [[good, "INVALID_REQUEST"]] : []);
+        assert.equal(result.accepted.length, items.length - (expectBad ? 1 : 0));
+      }),
+      { numRuns: Math.ceil(RUNS / 2) },
+    );
     assert.equal(await depth("victim"), 0, "nothing ever lands in another tenant's queues");
   });
 

@@ -22,6 +22,8 @@ describe("producer API", () => {
       clinic: { tier: "professional" },
       other: { tier: "enterprise" },
       tiny: { tier: "free", maxQueueDepth: 3 },
+      nourgent: { tier: "professional", mcaUrgent: 0 },
+      lean: { tier: "free", maxQueueBytes: 1_000 },
     });
   });
   after(() => api.stop());
@@ -76,11 +78,12 @@ describe("producer API", () => {
     assert.equal(rec, traceId);
   });
 
-  it("returns the first workflow for a repeated idempotency key, never a second one", async () => {
-    const body = { type: "prior-auth", class: "C", idempotencyKey: "batch-7/row-1", payload: { n: 1 } };
+  it("returns the first workflow for a repeated idempotency key with the same request, never a second one", async () => {
+    const body = { type: "prior-auth", class: "C", idempotencyKey: "batch-7/row-1", payload: { n: 1, tags: ["x", "y"] } };
     const depth0 = await ingressDepth(api, "clinic", "C");
     const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body });
-    const again = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { ...body, payload: { n: 2 } } });
+    // The same request: object keys in another order are the same request.
+    const again = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, raw: '{"payload":{"tags":["x","y"],"n":1},"idempotencyKey":"batch-7/row-1","class":"C","type":"prior-auth"}' });
     assert.equal(first.status, 202);
     assert.equal(again.status, 200);
     assert.equal(again.headers.get("idempotent-replayed"), "true");
@@ -90,6 +93,64 @@ describe("producer API", () => {
     const other = await http(api.base, "POST", "/v1/workflows", { key: api.keys.other, body });
     assert.equal(other.status, 202);
     assert.notEqual(other.body.id, first.body.id);
+  });
+
+  it("refuses an idempotency key reused for a different request with 409 IDEMPOTENCY_KEY_REUSED, enqueuing nothing", async () => {
+    const body = { type: "prior-auth", idempotencyKey: "claim-88", payload: { n: 1 }, deadlineAt: new Date(Date.now() + 60_000).toISOString() };
+    const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body });
+    assert.equal(first.status, 202);
+    const depth = await totalIngress(api, "clinic");
+    const differs: [string, Record<string, unknown>][] = [
+      ["payload", { payload: { n: 2 } }],
+      ["type", { type: "eligibility-check" }],
+      ["class", { class: "A" }],
+      ["deadlineAt", { deadlineAt: new Date(Date.now() + 30_000).toISOString() }],
+    ];
+    for (const [what, change] of differs) {
+      const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { ...body, ...change } });
+      assert.equal(r.status, 409, `${what}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, "IDEMPOTENCY_KEY_REUSED");
+      assert.equal(r.body.error.details.id, first.body.id, "it names the workflow the key belongs to");
+      assert.equal(r.headers.get("idempotent-replayed"), null);
+    }
+    // Class B said outright and the same deadline written with another zone are the same request.
+    const offset = body.deadlineAt.replace("Z", "+00:00");
+    const same = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { ...body, class: "B", deadlineAt: offset } });
+    assert.equal(same.status, 200, JSON.stringify(same.body));
+    assert.equal(same.body.id, first.body.id);
+    // In a bulk request, the reuse is that item's error.
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.clinic, body: { workflows: [body, { ...body, payload: { n: 3 } }] } });
+    assert.equal(bulk.status, 202);
+    assert.deepEqual(bulk.body.accepted.map((a: { index: number; id: string; duplicate?: boolean }) => [a.index, a.id, a.duplicate]), [[0, first.body.id, true]]);
+    assert.deepEqual(bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]), [[1, "IDEMPOTENCY_KEY_REUSED"]]);
+    assert.equal(await totalIngress(api, "clinic"), depth, "nothing was enqueued");
+  });
+
+  it("still replays a key stored before requests were hashed, whatever the body", async () => {
+    const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", idempotencyKey: "legacy-1" } });
+    const { createHash } = await import("node:crypto");
+    const idem = api.platform.keys.cell("default").idempotency("clinic", createHash("sha256").update("legacy-1").digest("hex"));
+    assert.match((await api.platform.redis.get(idem))!, new RegExp(`^${first.body.id} [0-9a-f]{64}$`));
+    await api.platform.redis.set(idem, first.body.id, "KEEPTTL");
+    const again = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", idempotencyKey: "legacy-1", payload: { other: true } } });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.id, first.body.id);
+  });
+
+  it("refuses Class A for a tenant whose mcaUrgent is 0, naming the policy field; its other classes flow", async () => {
+    const depth = await totalIngress(api, "nourgent");
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.nourgent, body: { type: "noop", class: "A" } });
+    assert.equal(r.status, 422);
+    assert.equal(r.body.error.code, "CLASS_NOT_ALLOWED");
+    assert.match(r.body.error.message, /mcaUrgent is 0/);
+    assert.deepEqual(r.body.error.details, { field: "class", policy: "mcaUrgent", mcaUrgent: 0 });
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.nourgent, body: { workflows: [{ type: "noop", class: "A" }, { type: "noop", class: "B" }] } });
+    assert.deepEqual(bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]), [[0, "CLASS_NOT_ALLOWED"]]);
+    assert.deepEqual(bulk.body.accepted.map((a: { index: number }) => a.index), [1]);
+    assert.equal(await totalIngress(api, "nourgent"), depth + 1);
+    assert.equal(await ingressDepth(api, "nourgent", "A"), 0);
+    // A tenant with Class A slots of its own is not affected.
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.other, body: { type: "noop", class: "A" } })).status, 202);
   });
 
   it("bulk-enqueues, rejecting only the bad items", async () => {
@@ -153,6 +214,12 @@ describe("producer API", () => {
       ["no content type", { raw: '{"type":"noop"}', headers: { "content-type": "text/plain" } }, 400, /Content-Type: application\/json/],
       ["an oversize body", { raw: JSON.stringify({ type: "noop", payload: { x: "y".repeat(1_100_000) } }) }, 413, /larger than/],
       ["an oversize payload", { body: { type: "noop", payload: { x: "y".repeat(300_000) } } }, 400, /payload: larger than/],
+      ["a payload nested 65 levels deep", { raw: '{"type":"noop","payload":' + '{"a":'.repeat(65) + "1" + "}".repeat(66) }, 400, /payload(\.a){64}: nests deeper than 64 levels/],
+      ["a payload nested 20,000 levels deep (it crashed JSON.stringify: a 500)", { raw: '{"type":"noop","payload":{"x":' + "[".repeat(20_000) + "]".repeat(20_000) + "}}" }, 400, /payload\.x(\.0){63}: nests deeper than 64 levels/],
+      ["a __proto__ key in the payload (it would be dropped)", { raw: '{"type":"noop","payload":{"ok":1,"__proto__":{"admin":true}}}' }, 400, /payload\.__proto__: the key "__proto__" is not allowed/],
+      ["a nested __proto__ key", { raw: '{"type":"noop","payload":{"a":[{"__proto__":1}]}}' }, 400, /payload\.a\.0\.__proto__/],
+      ["a number JSON cannot hold (1e400 would become null)", { raw: '{"type":"noop","payload":{"score":1e400}}' }, 400, /payload\.score: is not a finite number/],
+      ["a negative number JSON cannot hold", { raw: '{"type":"noop","payload":{"a":[1,-1e999]}}' }, 400, /payload\.a\.1: is not a finite number/],
     ];
     for (const [name, req, status, message] of cases) {
       it(`refuses ${name} with ${status}`, async () => {
@@ -168,6 +235,32 @@ describe("producer API", () => {
     it("names the field in details", async () => {
       const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", class: "Z" } });
       assert.deepEqual(r.body.error.details.map((d: { field: string }) => d.field), ["class"]);
+      const bad = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, raw: '{"type":"noop","payload":{"x":1e400,"y":{"__proto__":2}}}' });
+      assert.deepEqual(bad.body.error.details.map((d: { field: string }) => d.field), ["payload.x", "payload.y.__proto__"]);
+    });
+
+    it("accepts a payload exactly 64 levels deep and keys named constructor and prototype, storing them as sent", async () => {
+      const payload = JSON.parse('{"a":'.repeat(61) + '{"constructor":{"prototype":{"toString":1}}}' + "}".repeat(61));
+      const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", payload } });
+      assert.equal(r.status, 202, JSON.stringify(r.body).slice(0, 300));
+      const job = await api.platform.redis.hget(api.platform.keys.cell("default").jobKey(ingressQueue("clinic", "B"), r.body.id), "data");
+      assert.deepEqual(JSON.parse(job!).payload, payload, "round-trips unchanged");
+    });
+
+    it("rejects only the too-deep, __proto__ and non-finite items of a bulk request, each with its field", async () => {
+      const depth = await totalIngress(api, "clinic");
+      const deep = '{"type":"noop","payload":' + '{"a":'.repeat(5_000) + "1" + "}".repeat(5_001);
+      const raw = `{"workflows":[{"type":"noop"},${deep},{"type":"noop","payload":{"__proto__":{}}},{"type":"noop","payload":{"n":1e400}},{"type":"noop","class":"C"}]}`;
+      const r = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.clinic, raw });
+      assert.equal(r.status, 202, JSON.stringify(r.body).slice(0, 300));
+      assert.deepEqual(r.body.accepted.map((a: { index: number }) => a.index), [0, 4]);
+      const rejected = r.body.rejected.map((x: { index: number; error: { code: string; details: { field: string }[] } }) => [x.index, x.error.code, x.error.details[0]!.field]);
+      assert.deepEqual(rejected, [
+        [1, "INVALID_REQUEST", `payload${".a".repeat(64)}`],
+        [2, "INVALID_REQUEST", "payload.__proto__"],
+        [3, "INVALID_REQUEST", "payload.n"],
+      ]);
+      assert.equal(await totalIngress(api, "clinic"), depth + 2);
     });
 
     it("refuses requests without a valid key with 401", async () => {
@@ -204,6 +297,51 @@ describe("producer API", () => {
     assert.equal(await totalIngress(api, "tiny"), 3);
     // Another tenant is not affected.
     assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.other, body: { type: "noop" } })).status, 202);
+  });
+
+  it("answers 429 BACKPRESSURE with Retry-After at the tenant's maxQueueBytes, and 400 for a payload larger than all of it", async () => {
+    const payload = { blob: "x".repeat(390) }; // 401 bytes of JSON
+    for (let i = 0; i < 2; i++)
+      assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload } })).status, 202);
+    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload } });
+    assert.equal(r.status, 429, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, "BACKPRESSURE");
+    assert.match(r.body.error.message, /802 payload bytes queued; 401 more would pass its maxQueueBytes of 1000/);
+    assert.equal(r.headers.get("retry-after"), "5");
+    assert.deepEqual(r.body.error.details, { retryAfterSec: 5 });
+    // What still fits is taken: a small payload within the bytes left.
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload: { n: 1 } } })).status, 202);
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.lean, body: { workflows: [{ type: "noop", payload }] } });
+    assert.equal(bulk.status, 429);
+    assert.equal(bulk.headers.get("retry-after"), "5");
+    const huge = await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload: { blob: "x".repeat(2_000) } } });
+    assert.equal(huge.status, 400);
+    assert.match(huge.body.error.message, /payload: larger than the tenant's maxQueueBytes \(1000 bytes\)/);
+    assert.equal(await totalIngress(api, "lean"), 3);
+    assert.equal(Number(await api.platform.redis.get(api.platform.keys.cell("default").queuedBytes("lean"))), 802 + 7);
+    // Cancelling gives the bytes back.
+    const first = (await api.platform.redis.lrange(api.platform.keys.cell("default").queueKey(ingressQueue("lean", "B"), "wait"), -1, -1))[0]!;
+    assert.equal((await http(api.base, "DELETE", `/v1/workflows/${first}`, { key: api.keys.lean })).status, 200);
+    assert.equal(Number(await api.platform.redis.get(api.platform.keys.cell("default").queuedBytes("lean"))), 401 + 7);
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload } })).status, 202);
+  });
+
+  it("lets an operator set maxQueueBytes like maxQueueDepth, with a tier default, taking effect at once", async () => {
+    const admin = { authorization: `Bearer ${api.adminToken}` };
+    const shown = await http(api.base, "GET", "/v1/admin/tenants/clinic", { headers: admin });
+    assert.equal(shown.body.policy.maxQueueBytes, 256 * 1024 * 1024, "the professional tier's default");
+    for (const bad of [0, -1, 1.5, "1mb"]) {
+      const r = await http(api.base, "PUT", "/v1/admin/tenants/capped", { headers: admin, body: { tier: "free", maxQueueBytes: bad } });
+      assert.equal(r.status, 400, `${bad}`);
+      assert.ok(r.body.error.details.some((d: { field: string }) => d.field === "maxQueueBytes"), JSON.stringify(r.body));
+    }
+    const put = await http(api.base, "PUT", "/v1/admin/tenants/capped", { headers: admin, body: { tier: "free", maxQueueBytes: 20 } });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    assert.equal(put.body.policy.maxQueueBytes, 20);
+    const key = (await http(api.base, "POST", "/v1/admin/tenants/capped/keys", { headers: admin, body: {} })).body.key;
+    const payload = { s: "123456" }; // 12 bytes
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key, body: { type: "noop", payload } })).status, 202);
+    assert.equal((await http(api.base, "POST", "/v1/workflows", { key, body: { type: "noop", payload } })).status, 429);
   });
 
   it("never logs payloads or API keys", async () => {

@@ -21,6 +21,7 @@ describe("dispatcher housekeeping", () => {
       new Map([
         ["night", { tier: "enterprise" as const, mca: 50 }],
         ["er", { tier: "professional" as const }],
+        ["held", { tier: "professional" as const, paused: true }],
       ]),
       true,
     );
@@ -64,5 +65,28 @@ describe("dispatcher housekeeping", () => {
     assert.equal(rec.errorCode, "LOST");
     assert.equal(await p.redis.hexists(cell.slots, lost), 0);
     assert.equal(await d.reconcile(), 0, "released once");
+  });
+
+  it("fails a queued workflow on its deadline even while its tenant cannot be dispatched, and only that one", async () => {
+    const cell = p.keys.cell("default");
+    const soon = new Date(clock.now() + 2_000).toISOString();
+    const later = new Date(clock.now() + 60_000).toISOString();
+    const due = (await p.admission.admitOne("held", { type: "noop", class: "B", deadlineAt: soon })).body.id;
+    const waiting = (await p.admission.admitOne("held", { type: "noop", class: "B", deadlineAt: later })).body.id;
+    await d.pass();
+    assert.equal(await p.redis.hget(cell.workflow(due), "state"), "queued", "a paused tenant's work stays queued");
+    const queuedBefore = Number(await p.redis.get(cell.queued));
+    clock.advance(2_001);
+    await d.pass();
+    const rec = await p.redis.hgetall(cell.workflow(due));
+    assert.equal(rec.state, "failed");
+    assert.equal(rec.errorCode, "DEADLINE_EXCEEDED");
+    assert.equal(Number(rec.finishedAt), clock.now());
+    assert.ok(Number(await p.redis.ttl(cell.workflow(due))) > 0, "an ended record expires");
+    assert.equal(await p.redis.exists(cell.jobKey("ingress.held.B", due)), 0, "its job left the queue");
+    assert.deepEqual(await p.redis.lrange(cell.queueKey("ingress.held.B", "wait"), 0, -1), [waiting]);
+    assert.equal(Number(await p.redis.get(cell.queued)), queuedBefore - 1);
+    assert.equal(await p.redis.hget(cell.workflow(waiting), "state"), "queued", "a workflow whose deadline has not passed is untouched");
+    assert.equal(await d.expire("default"), 0, "failed once");
   });
 });

@@ -4,6 +4,8 @@
   resuming after its last finished step); "fail" ends it failed with
   `code` and `message`. Returns "requeued" | "failed" | "skipped" (not parked).
 ]]
+--- @include "queuedBytes"
+
 local function unpark(own, bull, id, now, action, ttl, code, message)
   local rec = own .. ":wf:" .. id
   local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt")
@@ -25,6 +27,7 @@ local function unpark(own, bull, id, now, action, ttl, code, message)
   rcall("RPUSH", bull .. ":" .. q .. ":wait", id)
   rcall("DEL", parkedKey, parkedKey .. ":logs")
   rcall("INCR", own .. ":queued")
+  queuedBytes(own, rec, r[2], 1)
   rcall("SADD", own .. ":queues", q)
   rcall("HSET", rec, "state", "queued", "queue", q, "recoveredAt", now)
   rcall("SADD", own .. ":dirty", r[2])

@@ -2,6 +2,13 @@
   Admits one workflow into its tenant's ingress queue, atomically with its
   idempotency key, the safety valves and its workflow record.
 
+  Idempotency (Stripe's convention): the key's value is "<id> <request hash>",
+  the hash of the canonical request (type, class, payload, deadline). The same
+  key with the same request names the first workflow ("duplicate"); with a
+  different request it is refused ("conflict"), never silently answered with
+  a workflow that is not what was asked for. A value without a hash (written
+  before hashes were kept) still replays.
+
   The job is written exactly as BullMQ 6.7's addStandardJob writes a job with a
   custom id (HMSET name data opts timestamp delay priority; LPUSH wait), so
   BullMQ's Queue.getJob / getState / Bull Board read it as their own. No marker
@@ -16,6 +23,8 @@
   KEYS[7]  cell dirty set (tenants whose readiness the dispatcher recomputes)
   KEYS[8..10] the tenant's ingress wait lists for A, B, C (tenant queue depth)
   KEYS[11] cell wake marker (wakes a blocked dispatcher)
+  KEYS[12] the tenant's queued payload bytes  <cell>:fl:qbytes:<t>  (includes/queuedBytes.lua)
+  KEYS[13] cell deadlines zset          <cell>:fl:deadlines (expireQueued-2.lua fails the due ones still queued)
 
   ARGV[1]  workflow id (also the BullMQ job id)
   ARGV[2]  job name (workflow type)
@@ -28,11 +37,16 @@
   ARGV[9]  tenant
   ARGV[10] ingress queue name
   ARGV[11] workflow record fields (JSON object of strings)
+  ARGV[12] payload bytes (kept in the record's `bytes`, added to KEYS[12])
+  ARGV[13] tenant maxQueueBytes
+  ARGV[14] request hash (sha256 hex of the canonical request; "" without an idempotency key)
 
   Returns
     {"ok", id}              admitted
-    {"duplicate", id}       the idempotency key already names workflow id
+    {"duplicate", id}       the idempotency key already names workflow id, for the same request
+    {"conflict", id}        the idempotency key names workflow id, admitted for a different request
     {"tenant_full", depth}  the tenant's queued depth reached maxQueueDepth
+    {"tenant_bytes_full", bytes}  the tenant's queued bytes plus this payload would pass maxQueueBytes
     {"cell_full", queued}   the cell's queued total reached the safety valve
 ]]
 local rcall = redis.call
@@ -41,9 +55,11 @@ local id = ARGV[1]
 if tonumber(ARGV[8]) > 0 then
   local existing = rcall("GET", KEYS[4])
   if existing then
+    local first, hash = string.match(existing, "^(%S+) ?(%S*)$")
     local prefix = string.sub(KEYS[3], 1, #KEYS[3] - #id)
-    if rcall("EXISTS", prefix .. existing) == 1 then
-      return {"duplicate", existing}
+    if first and rcall("EXISTS", prefix .. first) == 1 then
+      if hash ~= "" and hash ~= ARGV[14] then return {"conflict", first} end
+      return {"duplicate", first}
     end
   end
 end
@@ -51,6 +67,12 @@ end
 local depth = rcall("LLEN", KEYS[8]) + rcall("LLEN", KEYS[9]) + rcall("LLEN", KEYS[10])
 if depth >= tonumber(ARGV[6]) then
   return {"tenant_full", tostring(depth)}
+end
+
+local bytes = tonumber(ARGV[12])
+local queuedBytes = tonumber(rcall("GET", KEYS[12]) or "0")
+if queuedBytes + bytes > tonumber(ARGV[13]) then
+  return {"tenant_bytes_full", tostring(queuedBytes)}
 end
 
 local queued = tonumber(rcall("GET", KEYS[5]) or "0")
@@ -69,12 +91,19 @@ for k, v in pairs(fields) do
   flat[#flat + 1] = k
   flat[#flat + 1] = v
 end
+if bytes > 0 then
+  flat[#flat + 1] = "bytes"
+  flat[#flat + 1] = ARGV[12]
+end
 rcall("HSET", KEYS[3], unpack(flat))
+-- Indexed so a workflow whose tenant cannot be dispatched still fails on time.
+if fields.deadlineAt then rcall("ZADD", KEYS[13], fields.deadlineAt, id) end
 
 if tonumber(ARGV[8]) > 0 then
-  rcall("SET", KEYS[4], id, "EX", tonumber(ARGV[8]))
+  rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))
 end
 rcall("INCR", KEYS[5])
+if bytes > 0 then rcall("INCRBY", KEYS[12], ARGV[12]) end
 rcall("SADD", KEYS[6], ARGV[10])
 if became then rcall("SADD", KEYS[7], ARGV[9]) end
 -- Class A is always worth a look: more urgent demand may call for preemption.

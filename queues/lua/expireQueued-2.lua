@@ -1,0 +1,48 @@
+--[[
+  Fails queued workflows whose deadline has passed, whether or not their
+  tenant can be dispatched (paused, at its cap, a pool with no capacity):
+  the dispatch script fails an expired workflow only when it takes it.
+  Admission indexes every workflow that has a deadline in KEYS[1]; this
+  script pops the due entries, oldest deadline first, at most ARGV[2] per
+  call. An entry whose workflow is no longer queued (dispatched, cancelled,
+  parked, ended) is dropped: the cost is O(due entries), never O(queued).
+  The job is removed from the tail of its wait list (LREM with a negative
+  count searches from the tail, where the oldest jobs are), so the search
+  stops at the job after passing only jobs enqueued before it.
+
+  KEYS[1]  cell deadlines zset          <cell>:deadlines   (workflow id -> deadlineAt)
+  KEYS[2]  cell queued counter
+
+  ARGV[1]  now (epoch ms)
+  ARGV[2]  max entries popped in this call
+  ARGV[3]  cell own-key prefix          <cell>
+  ARGV[4]  cell BullMQ prefix           <root>:{<root>.<cell>}
+  ARGV[5]  record TTL in seconds once a workflow ends
+
+  Returns {expired, popped}
+]]
+local rcall = redis.call
+--- @include "queuedBytes"
+local now = tonumber(ARGV[1])
+local own, bull = ARGV[3], ARGV[4]
+local due = rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, tonumber(ARGV[2]))
+local expired = 0
+for _, id in ipairs(due) do
+  rcall("ZREM", KEYS[1], id)
+  local rec = own .. ":wf:" .. id
+  local r = rcall("HMGET", rec, "state", "queue", "deadlineAt")
+  local deadline = tonumber(r[3] or "")
+  if r[1] == "queued" and r[2] and deadline and deadline <= now then
+    local q = bull .. ":" .. r[2]
+    if rcall("LREM", q .. ":wait", -1, id) == 1 then
+      rcall("DEL", q .. ":" .. id, q .. ":" .. id .. ":logs")
+      rcall("DECR", KEYS[2])
+      queuedBytes(own, rec, rcall("HGET", rec, "tenant"), -1)
+    end
+    rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
+      "errorMessage", "the deadline passed while the workflow was queued; it was never started")
+    rcall("EXPIRE", rec, tonumber(ARGV[5]))
+    expired = expired + 1
+  end
+end
+return {expired, #due}
