@@ -96,7 +96,10 @@ export function isCluster(redis: Redis): boolean {
 
 export function connect(target: string | RedisTarget, opts: RedisOptions = {}): Redis {
   const t = toTarget(target);
-  const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, ...opts };
+  // Reconnect at least every 500 ms (ioredis's default backs off to 2 s): after a Redis restart every
+  // role resumes within half a second, and a running workflow's lock is renewed long before it
+  // expires (the fault drill restarts Redis twice within one lock period).
+  const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (times) => Math.min(times * 50, 500), ...opts };
   let client: Redis;
   if (t.kind === "single") client = new Redis(t.url, base);
   else {

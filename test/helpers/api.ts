@@ -22,20 +22,25 @@ export interface TestApi {
  * The api role in this process on a real Redis, a fresh key prefix and a free
  * port, with the given tenants and one API key each.
  */
+/** A role's logger whose every line is kept in `lines` (tests grep them: nothing leaked, logged once). */
+export function capturedLogger(role: string): { log: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  return { log: createLogger(role, "info", sink), lines };
+}
+
 export async function startTestApi(
   tenants: Record<string, PolicySpec>,
   env: Record<string, string> = {},
 ): Promise<TestApi> {
   const adminToken = randomBytes(18).toString("hex");
   const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: freshPrefix(), PORT: "0", FAIRLANE_ADMIN_TOKEN: adminToken, ...env });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
-  const log = createLogger("api", "info", sink);
+  const { log, lines: logs } = capturedLogger("api");
   const platform = await openPlatform(config, await testRedisUrl(), log);
   await platform.registry.seed(new Map(Object.entries(tenants)), true);
   const keys: Record<string, string> = {};

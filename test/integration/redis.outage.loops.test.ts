@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { capturedLogger } from "../helpers/api.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { freePort } from "../../src/lib/embeddedRedis.ts";
-import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import { DEFAULT_DISPATCHER, Dispatcher } from "../../src/scheduler/dispatcher.ts";
 import { privateRedis, type PrivateRedis } from "../helpers/privateRedis.ts";
@@ -27,14 +26,7 @@ interface Setup {
 
 async function setup(): Promise<Setup> {
   const r = await privateRedis();
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
-  const log = createLogger("dispatcher", "info", sink);
+  const { log, lines } = capturedLogger("dispatcher");
   const p = await openPlatform(loadConfig({ ...process.env, FAIRLANE_PREFIX: freshPrefix() }), r.url, log);
   await p.registry.seed(new Map([["clinic", { tier: "professional" as const }]]), true);
   await heartbeat(p.redis, p.keys.cell("default"), "default", "fake", 5, Date.now(), Date.now() + 3_600_000);

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
@@ -11,7 +10,7 @@ import { freePort } from "../../src/lib/embeddedRedis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { checkEvictionPolicy, openPlatform, type Platform } from "../../src/platform.ts";
 import { startApiRole } from "../../workers/api.ts";
-import { http } from "../helpers/api.ts";
+import { capturedLogger, http } from "../helpers/api.ts";
 import { privateRedis } from "../helpers/privateRedis.ts";
 import { spawnRole } from "../helpers/roles.ts";
 import { freshPrefix } from "../helpers/redis.ts";
@@ -40,14 +39,7 @@ async function startApi(url: string): Promise<Api> {
   const adminToken = randomBytes(18).toString("hex");
   const prefix = freshPrefix();
   const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, PORT: "0", FAIRLANE_ADMIN_TOKEN: adminToken, FAIRLANE_RETRY_AFTER_SEC: "5" });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
-  const log = createLogger("api", "info", sink);
+  const { log, lines: logs } = capturedLogger("api");
   const platform = await openPlatform(config, url, log);
   await platform.registry.seed(new Map([["clinic", { tier: "enterprise" as const, maxQueueDepth: 100_000 }]]), true);
   const key = (await platform.apiKeys.create("clinic")).key;
@@ -279,14 +271,8 @@ describe("the api when Redis is away, full or read-only", () => {
       // Neither CONFIG nor INFO: warn and go on.
       await r.admin.call("ACL", "SETUSER", "blind", "on", ">blind-pw", "~*", "&*", "+@all", "-config", "-info");
       const blind = new Redis(`redis://blind:blind-pw@127.0.0.1:${r.port}`, { enableReadyCheck: false });
-      const lines: string[] = [];
-      const sink = new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      });
-      await checkEvictionPolicy(blind, "test", createLogger("test", "info", sink));
+      const { log, lines } = capturedLogger("test");
+      await checkEvictionPolicy(blind, "test", log);
       blind.disconnect();
       assert.match(lines.join(""), /cannot read maxmemory-policy/);
 
