@@ -199,7 +199,9 @@ while moved < maxMoves and steps < maxMoves * 4 do
     rcall("HMSET", execKey, "name", job.name, "data", job.data, "opts", ARGV[9],
       "timestamp", now, "delay", 0, "priority", 0)
     rcall("DEL", jobKey, jobKey .. ":logs")
-    rcall("LPUSH", KEYS[11], id)
+    -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
+    -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).
+    rcall(cls == "A" and "RPUSH" or "LPUSH", KEYS[11], id)
     rcall("ZADD", KEYS[12], 0, "0")
     rcall("DECR", KEYS[13])
     queuedBytes(own, rec, tenant, -1)

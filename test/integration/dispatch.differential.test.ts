@@ -156,14 +156,17 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
         const want = model.dispatch(clock.now(), e.maxMoves);
         const r = await dispatch(p.redis, cell, pool, clock.now(), { ...TEST_DISPATCH_OPTS, maxMoves: e.maxMoves });
         const execWait = cell.queueKey(execQueue(pool), "wait");
-        const ids = (await p.redis.lrange(execWait, 0, -1)).reverse();
-        await p.redis.del(execWait);
-        const got = await Promise.all(
-          ids.map(async (id) => {
+        const listed = await Promise.all(
+          (await p.redis.lrange(execWait, 0, -1)).map(async (id) => {
             const [tenant, cls, , at, charge] = (await p.redis.hget(cell.slots, id))!.split("|");
             return { id, tenant, cls, dispatchedAt: Number(at), charge: Number(charge) };
           }),
         );
+        await p.redis.del(execWait);
+        // Class A is pushed at the end workers fetch from (the right), B and C at the left: in dispatch
+        // order that is the Class A ids left to right, then the others right to left (the rule serves
+        // every eligible Class A of a call before any B or C; the model's order checks that too).
+        const got = [...listed.filter((g) => g.cls === "A"), ...listed.filter((g) => g.cls !== "A").reverse()];
         assert.equal(r.moved, got.length, at);
         assert.deepEqual(
           got.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge })),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../../queues/keys.ts";
 import { dispatch, type DispatchOptions } from "../../queues/lua/dispatch.ts";
@@ -133,7 +134,17 @@ describe("dispatch script: burst, classes, pools", () => {
     assert.equal((await h.run()).moved, 4, "1 of 5 slots is the Class A reserve");
     const [a] = await h.admit("urgent", 1, { class: "A" });
     assert.equal((await h.run()).moved, 1);
-    assert.equal((await h.execIds())[0], a);
+    // The exec queue is FIFO for B and C; a BullMQ worker fetching now takes the Class A before the
+    // four Class B dispatched before it (on a busy pool it does not wait behind them).
+    const connection = connect(await testRedisUrl());
+    const worker = new Worker(execQueue("default"), null, { connection, prefix: h.cell.bullPrefix, skipVersionCheck: true });
+    try {
+      assert.equal((await worker.getNextJob("test-token", { block: false }))?.id, a);
+      assert.equal(await tenantOf(h, (await worker.getNextJob("test-token-2", { block: false }))!.id!), "batch", "then the oldest Class B");
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
   });
 });
 
