@@ -30,14 +30,14 @@ local expired = 0
 for _, id in ipairs(due) do
   rcall("ZREM", KEYS[1], id)
   local rec = own .. ":wf:" .. id
-  local r = rcall("HMGET", rec, "state", "queue", "deadlineAt")
+  local r = rcall("HMGET", rec, "state", "queue", "deadlineAt", "tenant")
   local deadline = tonumber(r[3] or "")
   if r[1] == "queued" and r[2] and deadline and deadline <= now then
     local q = bull .. ":" .. r[2]
     if rcall("LREM", q .. ":wait", -1, id) == 1 then
       rcall("DEL", q .. ":" .. id, q .. ":" .. id .. ":logs")
       rcall("DECR", KEYS[2])
-      queuedBytes(own, rec, rcall("HGET", rec, "tenant"), -1)
+      queuedBytes(own, rec, r[4], -1)
     end
     rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
       "errorMessage", "the deadline passed while the workflow was queued; it was never started")

@@ -11,7 +11,7 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { checkEvictionPolicy, openPlatform, type Platform } from "../../src/platform.ts";
 import { startApiRole } from "../../workers/api.ts";
 import { capturedLogger, http } from "../helpers/api.ts";
-import { privateRedis } from "../helpers/privateRedis.ts";
+import { privateRedis, type PrivateRedis } from "../helpers/privateRedis.ts";
 import { spawnRole } from "../helpers/roles.ts";
 import { freshPrefix } from "../helpers/redis.ts";
 
@@ -88,13 +88,23 @@ async function eventually(what: string, ms: number, f: () => Promise<boolean>): 
   assert.fail(`${what}: not within ${ms} ms`);
 }
 
+/** A private Redis and the api role on it for one test, both stopped however the test ends. */
+async function withApi(test: (r: PrivateRedis, api: Api) => Promise<void>): Promise<void> {
+  const r = await privateRedis();
+  const api = await startApi(r.url);
+  try {
+    await test(r, api);
+  } finally {
+    await api.stop();
+    await r.stop();
+  }
+}
+
 const usedMemory = async (admin: Redis) => Number(/^used_memory:(\d+)/m.exec(await admin.info("memory"))![1]);
 
 describe("the api when Redis is away, full or read-only", () => {
   it("answers 503 REDIS_UNAVAILABLE within 2 s while Redis is killed, and admits again when it is back, losing nothing", async (t) => {
-    const r = await privateRedis();
-    const api = await startApi(r.url);
-    try {
+    await withApi(async (r, api) => {
       const before = await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow({ n: 1 }) });
       assert.equal(before.status, 202);
       await r.kill();
@@ -132,10 +142,7 @@ describe("the api when Redis is away, full or read-only", () => {
       const connectionErrors = lines.split('"msg":"redis connection error').length - 1;
       assert.ok(connectionErrors >= 1 && connectionErrors <= 4, `${connectionErrors} connection error lines (first per connection, then one per 30 s)`);
       t.diagnostic(`slowest 503 ${Math.round(slowestMs)} ms, /readyz ${Math.round(readyMs)} ms, admitting again ${backMs} ms after the restart`);
-    } finally {
-      await api.stop();
-      await r.stop();
-    }
+    });
   });
 
   it("answers 503 REDIS_UNAVAILABLE within 2 s from a Redis that stopped answering (SIGSTOP), and serves again on SIGCONT", async (t) => {
@@ -164,10 +171,8 @@ describe("the api when Redis is away, full or read-only", () => {
   });
 
   it("answers 503 REDIS_FULL when Redis reaches maxmemory, logs no payload or key, and admits again once it has room", async () => {
-    const r = await privateRedis();
-    const api = await startApi(r.url);
-    const sentinel = `PHI-${randomBytes(8).toString("hex")}`;
-    try {
+    await withApi(async (r, api) => {
+      const sentinel = `PHI-${randomBytes(8).toString("hex")}`;
       await r.admin.config("SET", "maxmemory", String((await usedMemory(r.admin)) + 2 * 1024 * 1024));
       const acknowledged: string[] = [];
       const bulk = () => ({
@@ -207,19 +212,14 @@ describe("the api when Redis is away, full or read-only", () => {
         const reads = await Promise.all(acknowledged.slice(i, i + 50).map((id) => http(api.base, "GET", `/v1/workflows/${id}`, { key: api.key })));
         assert.deepEqual(reads.map((x) => x.status).filter((s) => s !== 200), [], "every acknowledged workflow is still there");
       }
-    } finally {
-      await api.stop();
-      await r.stop();
-    }
+    });
   });
 
   it("answers 503 REDIS_FULL while Redis cannot persist (MISCONF), and admits again once it can", async () => {
-    const r = await privateRedis();
-    const api = await startApi(r.url);
-    // A failed snapshot with save points configured makes Redis refuse writes (stop-writes-on-bgsave-error):
-    // a directory in the snapshot's place makes its final rename fail, as a full or broken disk would.
-    const blocker = join(r.dir, "dump.rdb");
-    try {
+    await withApi(async (r, api) => {
+      // A failed snapshot with save points configured makes Redis refuse writes (stop-writes-on-bgsave-error):
+      // a directory in the snapshot's place makes its final rename fail, as a full or broken disk would.
+      const blocker = join(r.dir, "dump.rdb");
       mkdirSync(join(blocker, "in-the-way"), { recursive: true });
       await r.admin.config("SET", "save", "3600 1");
       await r.admin.bgsave();
@@ -231,16 +231,11 @@ describe("the api when Redis is away, full or read-only", () => {
       await r.admin.bgsave();
       await eventually("a snapshot to succeed", 10_000, async () => /rdb_last_bgsave_status:ok/.test(await r.admin.info("persistence")));
       assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() })).status, 202);
-    } finally {
-      await api.stop();
-      await r.stop();
-    }
+    });
   });
 
   it("answers 503 REDIS_READ_ONLY from a read-only replica, and admits again once it is a master", async () => {
-    const r = await privateRedis();
-    const api = await startApi(r.url);
-    try {
+    await withApi(async (r, api) => {
       const before = await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() });
       assert.equal(before.status, 202);
       // A replica of a master that does not answer keeps its data and refuses writes, as after a failover.
@@ -252,10 +247,7 @@ describe("the api when Redis is away, full or read-only", () => {
       assert.equal((await http(api.base, "GET", `/v1/workflows/${before.body.id}`, { key: api.key })).status, 200, "reads still work");
       await r.admin.call("REPLICAOF", "NO", "ONE");
       assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() })).status, 202);
-    } finally {
-      await api.stop();
-      await r.stop();
-    }
+    });
   });
 
   it("refuses to start against a Redis that may evict, naming maxmemory-policy, also when CONFIG is denied", async () => {
