@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Worker, type Job } from "bullmq";
+import { Worker, type Job, type Processor, type WorkerOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
@@ -74,10 +74,36 @@ export function cellSlots(concurrency: number, cells: string[]): Map<string, num
  * signals channel (one subscriber connection for all cells), with a poll of
  * the records' flags as the fallback for a missed message.
  */
+/**
+ * A BullMQ Worker that records, for each job in `lockedAt`, when each successful lock renewal was sent:
+ * at or before the instant Redis extended the lock, so `lockedAt + lockDuration` never overstates how
+ * long the lock lasts.
+ */
+class LeaseTrackingWorker extends Worker {
+  constructor(
+    private readonly lockedAt: Map<string, number>,
+    private readonly now: () => number,
+    name: string,
+    processor: Processor,
+    opts: WorkerOptions,
+  ) {
+    super(name, processor, opts);
+  }
+
+  override async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
+    const sentAt = this.now();
+    const failed = await super.extendJobLocks(jobIds, tokens, duration);
+    for (const id of jobIds) if (!failed.includes(id) && this.lockedAt.has(id)) this.lockedAt.set(id, sentAt);
+    return failed;
+  }
+}
+
 export class ExecWorker {
   readonly workerId: string;
   private readonly workers: Worker[] = [];
   private readonly running = new Map<string, AbortController>();
+  /** Per running job: an instant at or before Redis last set its lock (the fetch, then each renewal that succeeded). */
+  private readonly lockedAt = new Map<string, number>();
   private readonly connections: Redis[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private flagTimer: NodeJS.Timeout | undefined;
@@ -156,10 +182,20 @@ export class ExecWorker {
           this.log.error({ orphaned: n }, "tool calls outlived their workflow");
         },
       };
-      const worker = new Worker(
+      const worker = new LeaseTrackingWorker(
+        this.lockedAt,
+        () => this.clock.now(),
         execQueue(this.opts.pool),
-        // Three parameters: BullMQ passes an AbortSignal only to processors that declare one.
-        async (job: Job, token?: string, _signal?: AbortSignal) => runWorkflow(deps, cellName, cell, job, token!),
+        async (job: Job, token?: string) => {
+          const now = this.clock.now();
+          // processedOn is the timestamp the fetch that locked the job was sent with.
+          this.lockedAt.set(job.id!, Math.min(now, job.processedOn ?? now));
+          try {
+            return await runWorkflow(deps, cellName, cell, job, token!);
+          } finally {
+            this.lockedAt.delete(job.id!);
+          }
+        },
         {
           connection,
           prefix: cell.bullPrefix,
@@ -243,8 +279,29 @@ export class ExecWorker {
         for (const c of this.running.values()) if (!c.signal.aborted) c.abort("stalled" satisfies AbortReason);
       }
       last = now;
+      this.stopUnrenewedRuns(now);
     }, 100);
     this.stallTimer.unref();
+  }
+
+  /**
+   * A run whose lock could not be renewed for three quarters of its duration (Redis unreachable, restarting,
+   * or too slow to answer) stops before the lock can lapse and let another worker take the job: the same
+   * hand-back as a stall, which completes once Redis answers. Renewals run every quarter to half lock, so
+   * a healthy run never comes near this.
+   */
+  private stopUnrenewedRuns(now: number): void {
+    const limit = (this.opts.lockDurationMs * 3) / 4;
+    let stopped = 0;
+    let oldest = 0;
+    for (const [id, c] of this.running) {
+      const at = this.lockedAt.get(id);
+      if (at === undefined || c.signal.aborted || now - at < limit) continue;
+      c.abort("stalled" satisfies AbortReason);
+      stopped++;
+      oldest = Math.max(oldest, now - at);
+    }
+    if (stopped) this.log.warn({ runs: stopped, unrenewedMs: oldest }, "could not renew run locks: stopping those runs before another worker may take them");
   }
 
   private async pollFlags(): Promise<void> {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { allZero, deployment } from "../helpers/deployment.ts";
+import { privateRedis } from "../helpers/privateRedis.ts";
 
 /**
  * A stalled exec worker (SIGSTOP past its BullMQ lock, as a long GC pause or a
@@ -53,6 +54,50 @@ describe("a stalled exec worker", () => {
       assert.ok(allZero(await d.counters()), JSON.stringify(await d.counters()));
     } finally {
       await d.close();
+    }
+  });
+
+  it("stops a run it cannot renew the lock of (Redis frozen past the lock) before another worker can take it", { timeout: 90_000 }, async () => {
+    const redis = await privateRedis();
+    const d = await deployment({ clinic: { tier: "professional", mca: 4 } }, { FAIRLANE_LOCK_MS: "2000" }, redis.url);
+    const redisPid = redis.server().pid!;
+    try {
+      const a = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
+      await d.waitCapacity(1);
+      d.start("dispatcher");
+      const [id] = await d.admit("clinic", [{ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 20_000 } }]);
+      const runsOf = async () => (await d.observation()).events.filter((e) => e.id === id);
+      for (let i = 0; i < 100 && !(await runsOf()).some((e) => e.kind === "start"); i++) await sleep(50);
+      const b = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
+      await d.waitCapacity(2);
+
+      // Redis answers nobody for twice the lock: the run's lock lapses while its worker cannot renew it,
+      // and the other worker takes the job over as soon as Redis is back.
+      const frozenAt = Date.now();
+      process.kill(redisPid, "SIGSTOP");
+      await sleep(4_000);
+      process.kill(redisPid, "SIGCONT");
+      const resumedAt = Date.now();
+
+      const [view] = await d.waitEnded(new Map([[id!, "clinic"]]), 60_000);
+      assert.equal(view!.state, "completed");
+      const events = await runsOf();
+      const aEnd = events.find((e) => e.kind === "end" && e.pid === a.child.pid);
+      assert.ok(aEnd, "the first run ended");
+      assert.equal(aEnd.reason, "stalled");
+      // Its worker stopped it while Redis was still frozen, before the lock (2 s from its last renewal) lapsed.
+      assert.ok(aEnd.at > frozenAt && aEnd.at < frozenAt + 2_000 && aEnd.at < resumedAt, `stopped ${aEnd.at - frozenAt} ms into the freeze`);
+      // Every run of it began after the one before had ended: never two at once.
+      const starts = events.filter((e) => e.kind === "start");
+      const ends = events.filter((e) => e.kind === "end");
+      for (let i = 1; i < starts.length; i++) assert.ok(starts[i]!.at >= ends[i - 1]!.at, `run ${i + 1} started ${ends[i - 1]!.at - starts[i]!.at} ms before run ${i} ended`);
+      assert.equal(ends.at(-1)!.reason, "done");
+      assert.ok([a.child.pid, b.child.pid].includes(ends.at(-1)!.pid));
+      for (let i = 0; i < 50 && !allZero(await d.counters()); i++) await sleep(100);
+      assert.ok(allZero(await d.counters()), JSON.stringify(await d.counters()));
+    } finally {
+      await d.close();
+      await redis.stop();
     }
   });
 });

@@ -32,9 +32,10 @@ export interface Deployment {
   close(): Promise<void>;
 }
 
-export async function deployment(tenants: Record<string, PolicySpec>, env: Record<string, string> = {}): Promise<Deployment> {
+/** `redisUrl`: a Redis of the test's own (helpers/privateRedis.ts) instead of the shared one. */
+export async function deployment(tenants: Record<string, PolicySpec>, env: Record<string, string> = {}, redisUrl?: string): Promise<Deployment> {
   const prefix = freshPrefix();
-  const redisUrl = await testRedisUrl();
+  redisUrl ??= await testRedisUrl();
   const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, FAIRLANE_MAX_QUEUED_TOTAL: "1000000", PORT: "0" });
   const p = await openPlatform(config, redisUrl, createLogger("test", "silent"));
   await p.registry.seed(new Map(Object.entries(tenants)), true);
