@@ -4,13 +4,20 @@
   so a dead holder's permit comes back; waiters carry an expiry too, so a
   dead waiter stops blocking the queue. Class C callers have their own wait
   queue and a lower ceiling (mctcBatch), and yield to A/B waiters.
-  Mirrors src/runtime/gateRule.ts.
+  Mirrors mayAcquire in src/runtime/gateRule.ts.
+
+  Uncontended (nobody waits, a permit is free) this is five commands: drop
+  lapsed leases, EXISTS on the waiter expiry set (empty sets do not exist),
+  ZCARD, ZADD, the usage count. The queues are only read when someone waits.
+  When this call changes who may go (a lapsed lease or an expired wait was
+  dropped, or the last A/B waiter left so Class C waiters may go), it wakes
+  them (includes/gate.lua).
 
   KEYS[1] holders zset (permit id -> lease expiry)
   KEYS[2] Class C holders zset (subset of KEYS[1])
   KEYS[3] A/B waiters zset (id -> FIFO seq)
   KEYS[4] Class C waiters zset (id -> FIFO seq)
-  KEYS[5] waiter expiry zset (id -> expires at)
+  KEYS[5] waiter expiry zset (id -> expires at; every waiter of KEYS[3] and KEYS[4])
   KEYS[6] FIFO sequence
   KEYS[7] usage-event bucket of `now` (<cell>:ev:<bucketStart>): counts
           "<tenant>|acq" and "<tenant>|gw" (wait ms) when a permit is granted,
@@ -20,57 +27,66 @@
   ARGV[3] now   ARGV[4] lease until   ARGV[5] wait until (if it has to queue)
   ARGV[6] mctc   ARGV[7] mctcBatch   ARGV[8] queue depth
   ARGV[9] when the caller began waiting (epoch ms)   ARGV[10] tenant
-  ARGV[11] usage-event bucket TTL (seconds)
+  ARGV[11] usage-event bucket TTL (seconds)   ARGV[12] the cell's gate channel
 
   Returns {"acquired"} | {"queued", position} | {"waiting", position} | {"full", queued}
 ]]
 local rcall = redis.call
+--- @include "gate"
+
+local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], waitExp = KEYS[5] }
 local id, isC, now = ARGV[1], ARGV[2] == "1", tonumber(ARGV[3])
+local mctc, mctcBatch = tonumber(ARGV[6]), tonumber(ARGV[7])
+local queue = isC and g.waitC or g.wait
 
-for _, h in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now)) do
-  rcall("ZREM", KEYS[1], h)
-  rcall("ZREM", KEYS[2], h)
-end
-for _, w in ipairs(rcall("ZRANGEBYSCORE", KEYS[5], "-inf", now)) do
-  rcall("ZREM", KEYS[5], w)
-  rcall("ZREM", KEYS[3], w)
-  rcall("ZREM", KEYS[4], w)
+local changed = expireHolders(g, now)
+local anyWaiting = rcall("EXISTS", g.waitExp) == 1
+if anyWaiting then
+  changed = changed + expireWaiters(g, now)
+  anyWaiting = rcall("EXISTS", g.waitExp) == 1
 end
 
-local free = tonumber(ARGV[6]) - rcall("ZCARD", KEYS[1])
-local queue = isC and KEYS[4] or KEYS[3]
-local rank = rcall("ZRANK", queue, id)
-local position = rank or rcall("ZCARD", queue)
+local rank = anyWaiting and rcall("ZRANK", queue, id) or nil
+local position = rank or (anyWaiting and rcall("ZCARD", queue) or 0)
+local free = mctc - rcall("ZCARD", g.held)
 
 local can
 if isC then
-  local batchFree = tonumber(ARGV[7]) - rcall("ZCARD", KEYS[2])
-  can = rcall("ZCARD", KEYS[3]) == 0 and position < math.min(free, batchFree)
+  can = not (anyWaiting and rcall("EXISTS", g.wait) == 1) and position < free and position < mctcBatch - rcall("ZCARD", g.heldC)
 else
   can = position < free
 end
 
+local function count(name, by)
+  -- The bucket's TTL is set by whichever field is written first in it.
+  if rcall("HINCRBY", KEYS[7], ARGV[10] .. "|" .. name, by) == by then rcall("EXPIRE", KEYS[7], ARGV[11]) end
+end
+
 if can then
-  rcall("ZADD", KEYS[1], ARGV[4], id)
-  if isC then rcall("ZADD", KEYS[2], ARGV[4], id) end
-  rcall("ZREM", queue, id)
-  rcall("ZREM", KEYS[5], id)
-  rcall("HINCRBY", KEYS[7], ARGV[10] .. "|acq", 1)
+  rcall("ZADD", g.held, ARGV[4], id)
+  if isC then rcall("ZADD", g.heldC, ARGV[4], id) end
+  if rank then
+    rcall("ZREM", queue, id)
+    rcall("ZREM", g.waitExp, id)
+    -- The last A/B waiter leaving lets Class C waiters in.
+    if not isC and rcall("EXISTS", g.wait) == 0 and rcall("EXISTS", g.waitC) == 1 then changed = changed + 1 end
+  end
+  count("acq", 1)
   local waited = now - tonumber(ARGV[9])
-  if waited > 0 then rcall("HINCRBY", KEYS[7], ARGV[10] .. "|gw", waited) end
-  rcall("EXPIRE", KEYS[7], ARGV[11])
+  if waited > 0 then count("gw", waited) end
+  if changed > 0 then wakeEligible(g, mctc, mctcBatch, ARGV[12]) end
   return { "acquired" }
 end
+if changed > 0 then wakeEligible(g, mctc, mctcBatch, ARGV[12]) end
 if rank then
-  rcall("ZADD", KEYS[5], ARGV[5], id)
+  rcall("ZADD", g.waitExp, ARGV[5], id)
   return { "waiting", rank }
 end
-local queued = rcall("ZCARD", KEYS[3]) + rcall("ZCARD", KEYS[4])
+local queued = anyWaiting and (rcall("ZCARD", g.wait) + rcall("ZCARD", g.waitC)) or 0
 if queued >= tonumber(ARGV[8]) then
-  rcall("HINCRBY", KEYS[7], ARGV[10] .. "|thr", 1)
-  rcall("EXPIRE", KEYS[7], ARGV[11])
+  count("thr", 1)
   return { "full", queued }
 end
 rcall("ZADD", queue, rcall("INCR", KEYS[6]), id)
-rcall("ZADD", KEYS[5], ARGV[5], id)
+rcall("ZADD", g.waitExp, ARGV[5], id)
 return { "queued", position }

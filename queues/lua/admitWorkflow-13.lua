@@ -70,12 +70,13 @@ if depth >= tonumber(ARGV[6]) then
 end
 
 local bytes = tonumber(ARGV[12])
-local queuedBytes = tonumber(rcall("GET", KEYS[12]) or "0")
+local counters = rcall("MGET", KEYS[12], KEYS[5])
+local queuedBytes = tonumber(counters[1] or "0")
 if queuedBytes + bytes > tonumber(ARGV[13]) then
   return {"tenant_bytes_full", tostring(queuedBytes)}
 end
 
-local queued = tonumber(rcall("GET", KEYS[5]) or "0")
+local queued = tonumber(counters[2] or "0")
 if queued >= tonumber(ARGV[7]) then
   return {"cell_full", tostring(queued)}
 end
@@ -104,8 +105,11 @@ if tonumber(ARGV[8]) > 0 then
 end
 rcall("INCR", KEYS[5])
 if bytes > 0 then rcall("INCRBY", KEYS[12], ARGV[12]) end
-rcall("SADD", KEYS[6], ARGV[10])
-if became then rcall("SADD", KEYS[7], ARGV[9]) end
+-- A queue that already held a job is already in the set (every path that pushes adds it).
+if became then
+  rcall("SADD", KEYS[6], ARGV[10])
+  rcall("SADD", KEYS[7], ARGV[9])
+end
 -- Class A is always worth a look: more urgent demand may call for preemption.
 if became or string.sub(ARGV[10], -2) == ".A" then rcall("ZADD", KEYS[11], 0, "w") end
 return {"ok", id}

@@ -132,7 +132,8 @@ local function downDependency(jobKey)
 end
 
 -- Pops the oldest queued workflow of a tenant's class queue, failing the expired
--- ones and parking those whose dependency is down.
+-- ones and parking those whose dependency is down. Returns its id, job key, record key
+-- and the record's {deadlineAt, bytes, runBudgetMs}.
 local function takeHead(tenant, cls)
   local q = "ingress." .. tenant .. "." .. cls
   local waitKey = bull .. ":" .. q .. ":wait"
@@ -141,25 +142,26 @@ local function takeHead(tenant, cls)
     if not id then return nil end
     local rec = own .. ":wf:" .. id
     local jobKey = bull .. ":" .. q .. ":" .. id
-    local deadline = tonumber(rcall("HGET", rec, "deadlineAt") or "")
+    local f = rcall("HMGET", rec, "deadlineAt", "bytes", "runBudgetMs")
+    local deadline = tonumber(f[1] or "")
     if deadline and deadline <= now then
-      rcall("DEL", jobKey, jobKey .. ":logs")
+      rcall("DEL", jobKey)
       rcall("DECR", KEYS[13])
-      queuedBytes(own, rec, tenant, -1)
+      queuedBytesBy(own, f[2], tenant, -1)
       rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
         "errorMessage", "the deadline passed while the workflow was queued; it was never started")
       rcall("EXPIRE", rec, recordTtl)
       expired = expired + 1
     else
       local dep = downDependency(jobKey)
-      if not dep then return id, jobKey, rec end
+      if not dep then return id, jobKey, rec, f end
       local job = rcall("HMGET", jobKey, "name", "data")
       rcall("HMSET", bull .. ":parked:" .. id, "name", job[1], "data", job[2], "opts", "{}",
         "timestamp", now, "delay", 0, "priority", 0)
       rcall("LPUSH", bull .. ":parked:wait", id)
-      rcall("DEL", jobKey, jobKey .. ":logs")
+      rcall("DEL", jobKey)
       rcall("DECR", KEYS[13])
-      queuedBytes(own, rec, tenant, -1)
+      queuedBytesBy(own, f[2], tenant, -1)
       rcall("HSET", rec, "state", "parked", "queue", "parked", "parkedDep", dep, "parkedAt", now,
         "parkReason", "held back at dispatch: " .. dep .. " is down")
       rcall("ZADD", own .. ":parked:" .. dep, now, id)
@@ -173,6 +175,9 @@ end
 local execName = "exec." .. pool
 local moved = 0
 local steps = 0
+-- Counters every move changes, read once and written once after the loop.
+local used0, usedA0, usedC0 = used, usedA, usedC
+local seq = tonumber(rcall("GET", KEYS[9]) or "0")
 while moved < maxMoves and steps < maxMoves * 4 do
   steps = steps + 1
   local cls = chooseClass()
@@ -186,38 +191,34 @@ while moved < maxMoves and steps < maxMoves * 4 do
   if caps and caps.paused ~= "1" then
     if cls == "A" then ok = aEligible(caps, runA) else ok, startsBurst = bcEligible(caps, runBC, now) end
   end
-  local id, jobKey, rec
-  if ok then id, jobKey, rec = takeHead(tenant, cls) end
+  local id, jobKey, rec, f
+  if ok then id, jobKey, rec, f = takeHead(tenant, cls) end
   if not id then
     -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it.
     rcall("ZREM", readyKeys[cls], head)
     refreshTenant(own, bull, tenant, now)
   else
-    -- Move the job hash into the exec queue as BullMQ's addStandardJob would.
-    local job = hashToTable(rcall("HGETALL", jobKey))
+    -- Move the job into the exec queue as BullMQ's addStandardJob would have written it: the
+    -- ingress hash already has its layout (name, data, opts, timestamp, delay, priority), and
+    -- both keys share the cell's hash tag, so it is renamed rather than copied through Lua.
     local execKey = bull .. ":" .. execName .. ":" .. id
-    rcall("HMSET", execKey, "name", job.name, "data", job.data, "opts", ARGV[9],
-      "timestamp", now, "delay", 0, "priority", 0)
-    rcall("DEL", jobKey, jobKey .. ":logs")
+    rcall("RENAME", jobKey, execKey)
+    rcall("HSET", execKey, "opts", ARGV[9], "timestamp", now)
     -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
     -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).
     rcall(cls == "A" and "RPUSH" or "LPUSH", KEYS[11], id)
-    rcall("ZADD", KEYS[12], 0, "0")
-    rcall("DECR", KEYS[13])
-    queuedBytes(own, rec, tenant, -1)
+    queuedBytesBy(own, f[2], tenant, -1)
 
     -- The slot lease and the counters derived from it. The dispatch sequence orders
     -- Class C runs for preemption (newest first) and is the WFQ tie-break below.
     -- The lease keeps what was charged, for the release to settle.
-    local seq = rcall("INCR", KEYS[9])
+    seq = seq + 1
     local charge, inflight = wfqCharge(wfqKeys[cls], tenant)
     rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge))
     local run = own .. ":run:" .. tenant
-    rcall("HINCRBY", KEYS[3], "total", 1)
     rcall("HINCRBY", run, "p:" .. pool, 1)
     used = used + 1
     if cls == "A" then
-      rcall("HINCRBY", KEYS[3], "A", 1)
       runA = rcall("HINCRBY", run, "A", 1)
       usedA = usedA + 1
     else
@@ -227,7 +228,6 @@ while moved < maxMoves and steps < maxMoves * 4 do
         caps.burstStart = tostring(now)
       end
       if cls == "C" then
-        rcall("HINCRBY", KEYS[3], "C", 1)
         rcall("ZADD", KEYS[14], seq, id)
         usedC = usedC + 1
       end
@@ -236,8 +236,8 @@ while moved < maxMoves and steps < maxMoves * 4 do
     -- The record: dispatched now; Class C's run budget starts here (a deadline only shrinks).
     local fields = { "state", "dispatched", "dispatchedAt", now, "queue", execName, "pool", pool }
     if cls == "C" then
-      local budget = now + tonumber(rcall("HGET", rec, "runBudgetMs") or "0")
-      local current = tonumber(rcall("HGET", rec, "deadlineAt") or "")
+      local budget = now + tonumber(f[3] or "0")
+      local current = tonumber(f[1] or "")
       if not current or budget < current then
         fields[#fields + 1] = "deadlineAt"
         fields[#fields + 1] = budget
@@ -269,6 +269,16 @@ while moved < maxMoves and steps < maxMoves * 4 do
     end
     moved = moved + 1
   end
+end
+
+if moved > 0 then
+  rcall("SET", KEYS[9], seq)
+  rcall("DECRBY", KEYS[13], moved)
+  for _, d in ipairs({ { "total", used - used0 }, { "A", usedA - usedA0 }, { "C", usedC - usedC0 } }) do
+    if d[2] > 0 then rcall("HINCRBY", KEYS[3], d[1], d[2]) end
+  end
+  -- One marker for the whole call wakes the pool's blocked BullMQ workers.
+  rcall("ZADD", KEYS[12], 0, "0")
 end
 
 -- 3. Preemption: Class A is ready but no slot is free for it.

@@ -13,7 +13,7 @@
 ]]
 local rcall = redis.call
 --- @include "releaseSlot"
-local r = rcall("HMGET", KEYS[1], "state", "runId")
+local r = rcall("HMGET", KEYS[1], "state", "runId", "preemptRequested")
 local state = r[1]
 if state == "completed" or state == "failed" or state == "cancelled" or not state then
   releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
@@ -32,7 +32,7 @@ if ARGV[6] ~= "" then
   fields[#fields + 1] = ARGV[7]
 end
 rcall("HSET", KEYS[1], unpack(fields))
-rcall("HDEL", KEYS[1], "preemptRequested")
+if r[3] then rcall("HDEL", KEYS[1], "preemptRequested") end
 releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
 rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
 rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[8]))

@@ -1,6 +1,6 @@
 --[[
   Passive health: marks a dependency degraded from tool-call outcomes, between
-  probes. Only ever downgrades (healthy or missing -> degraded); keeps the
+  probes. Only ever downgrades (healthy, unknown or missing -> degraded); keeps the
   signal's TTL when it is longer than ours. Recovery needs healthy probes.
 
   KEYS[1] the dependency's health hash   KEYS[2] the cell's deps set

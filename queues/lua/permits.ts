@@ -3,7 +3,11 @@ import type { CellKeys } from "../keys.ts";
 import { BUCKET_TTL_SEC, bucketStart } from "../../src/observability/usageBuckets.ts";
 import { LuaScript } from "./script.ts";
 
-/** Typed wrappers of the tool gate's two scripts. */
+/**
+ * Typed wrappers of the tool gate's two scripts. Each is one round trip; a
+ * release publishes on the cell's gate channel only when it lets a waiter in,
+ * and then the ids of the waiters that may go (space-separated).
+ */
 const acquire = new LuaScript("acquirePermit-7.lua");
 const release = new LuaScript("releasePermit-5.lua");
 
@@ -28,7 +32,7 @@ export async function acquirePermit(
   const [kind, n] = await acquire.run<[string, number?]>(
     redis,
     [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq, cell.usageEvents(bucketStart(a.now))],
-    [a.id, a.batch ? 1 : 0, a.now, a.leaseUntil, a.waitUntil, a.limits.mctc, a.limits.mctcBatch, a.limits.depth, a.waitStartedAt ?? a.now, tenant, BUCKET_TTL_SEC],
+    [a.id, a.batch ? 1 : 0, a.now, a.leaseUntil, a.waitUntil, a.limits.mctc, a.limits.mctcBatch, a.limits.depth, a.waitStartedAt ?? a.now, tenant, BUCKET_TTL_SEC, cell.gateChannel],
   );
   if (kind === "acquired") return { kind };
   if (kind === "full") return { kind, queued: Number(n) };
@@ -41,10 +45,24 @@ export async function recordGateThrottle(redis: Redis, cell: CellKeys, tenant: s
   await redis.multi().hincrby(key, `${tenant}|thr`, 1).expire(key, BUCKET_TTL_SEC).exec();
 }
 
-export async function releasePermit(redis: Redis, cell: CellKeys, tenant: string, id: string): Promise<boolean> {
+/**
+ * Gives a permit back, or abandons a wait; true when a held permit was released.
+ * `limits` decide whom the freed permit lets in (the waiters are the same tenant's).
+ */
+export async function releasePermit(
+  redis: Redis,
+  cell: CellKeys,
+  tenant: string,
+  r: { id: string; batch: boolean; now: number; limits: Pick<GateLimits, "mctc" | "mctcBatch"> },
+): Promise<boolean> {
   const g = cell.gate(tenant);
-  const r = await release.run<number>(redis, [g.held, g.heldC, g.wait, g.waitC, g.waitExp], [id, cell.gateChannel, tenant]);
-  return r === 1;
+  const out = await release.run<number>(redis, [g.held, g.heldC, g.wait, g.waitC, g.waitExp], [r.id, r.batch ? 1 : 0, r.now, r.limits.mctc, r.limits.mctcBatch, cell.gateChannel]);
+  return out === 1;
+}
+
+/** The waiter ids a gate-channel message names (each process wakes its own). */
+export function wokenIds(message: string): string[] {
+  return message.split(" ");
 }
 
 /** Extends the leases of permits this process holds (ZADD XX: a lapsed one is not revived). */

@@ -1,20 +1,32 @@
 --[[
-  Gives a permit back (or abandons a wait) and, when a permit was freed and
-  someone waits, tells the tenant's waiters in every process to try again.
+  Gives a permit back, or abandons a place in the wait queue (a timeout, an
+  abort), and wakes the waiters this lets in: only those that may take a
+  permit now, named by id (includes/gate.lua). When nobody waits (the waiter
+  expiry set does not exist) that is all: two commands, nothing published.
 
   KEYS[1] holders   KEYS[2] Class C holders   KEYS[3] A/B waiters
   KEYS[4] Class C waiters   KEYS[5] waiter expiry
-  ARGV[1] permit / waiter id   ARGV[2] gate channel   ARGV[3] tenant
+  ARGV[1] permit / waiter id   ARGV[2] 1 when it is a Class C caller's
+  ARGV[3] now   ARGV[4] mctc   ARGV[5] mctcBatch   ARGV[6] the cell's gate channel
 
   Returns 1 when a held permit was released, else 0.
 ]]
 local rcall = redis.call
-local released = rcall("ZREM", KEYS[1], ARGV[1])
-rcall("ZREM", KEYS[2], ARGV[1])
-rcall("ZREM", KEYS[3], ARGV[1])
-rcall("ZREM", KEYS[4], ARGV[1])
-rcall("ZREM", KEYS[5], ARGV[1])
-if released == 1 and rcall("ZCARD", KEYS[3]) + rcall("ZCARD", KEYS[4]) > 0 then
-  rcall("PUBLISH", ARGV[2], ARGV[3])
+--- @include "gate"
+
+local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], waitExp = KEYS[5] }
+local id, isC, now = ARGV[1], ARGV[2] == "1", tonumber(ARGV[3])
+
+local released = rcall("ZREM", g.held, id)
+if released == 1 then
+  if isC then rcall("ZREM", g.heldC, id) end
+elseif rcall("ZREM", g.waitExp, id) == 1 then
+  rcall("ZREM", isC and g.waitC or g.wait, id)
+else
+  return 0 -- neither held nor waiting (already released, lapsed or expired): nothing changes
 end
+if rcall("EXISTS", g.waitExp) == 0 then return released end
+expireHolders(g, now)
+expireWaiters(g, now)
+wakeEligible(g, tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])
 return released

@@ -1,6 +1,7 @@
 --[[
   An operator's hand on one parked workflow: requeue it now (whatever the
-  dependency's health) or fail it with a reason.
+  dependency's health; in line by admission time, includes/unpark.lua) or
+  fail it with a reason.
 
   KEYS[1] workflow record
   ARGV[1] workflow id   ARGV[2] cell own-key prefix   ARGV[3] cell BullMQ prefix   ARGV[4] now
@@ -10,4 +11,7 @@
 ]]
 local rcall = redis.call
 --- @include "unpark"
-return unpark(ARGV[2], ARGV[3], ARGV[1], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), "FAILED_BY_OPERATOR", ARGV[7])
+local inLine = {}
+local out = unpark(ARGV[2], ARGV[3], ARGV[1], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), "FAILED_BY_OPERATOR", ARGV[7], inLine)
+lineUp(ARGV[2], ARGV[3], inLine)
+return out

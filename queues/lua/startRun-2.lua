@@ -20,7 +20,8 @@
   ARGV[6]  usage-event bucket TTL (seconds)
 ]]
 local rcall = redis.call
-local r = rcall("HMGET", KEYS[1], "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt")
+local r = rcall("HMGET", KEYS[1], "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt",
+  "startedAt", "attempts")
 local state = r[1]
 if not state then return { "final", "missing" } end
 if state == "completed" or state == "failed" or state == "cancelled" then return { "final", state } end
@@ -29,16 +30,22 @@ if r[2] then return { "cancel" } end
 local now = tonumber(ARGV[2])
 if r[3] and tonumber(r[3]) <= now then return { "expired" } end
 if r[4] then return { "yield" } end
-local first = rcall("HSETNX", KEYS[1], "startedAt", now)
-if first == 1 and r[5] and r[6] then
-  local latency, b, v = now - tonumber(r[6]), 0, 1
-  while v < latency and b < 23 do
-    v = v * 2
-    b = b + 1
+local attempts = tonumber(r[8] or "0") + 1
+local fields = { "state", "running", "runStartedAt", now, "runId", ARGV[3], "worker", ARGV[4], "attempts", attempts }
+local first = 0
+if not r[7] then
+  first = 1
+  fields[#fields + 1] = "startedAt"
+  fields[#fields + 1] = now
+  if r[5] and r[6] then
+    local latency, b, v = now - tonumber(r[6]), 0, 1
+    while v < latency and b < 23 do
+      v = v * 2
+      b = b + 1
+    end
+    -- A new field may be the bucket's first: give the bucket its TTL then (once per key is enough).
+    if rcall("HINCRBY", KEYS[2], r[5] .. "|l" .. b, 1) == 1 then rcall("EXPIRE", KEYS[2], ARGV[6]) end
   end
-  rcall("HINCRBY", KEYS[2], r[5] .. "|l" .. b, 1)
-  rcall("EXPIRE", KEYS[2], ARGV[6])
 end
-rcall("HSET", KEYS[1], "state", "running", "runStartedAt", now, "runId", ARGV[3], "worker", ARGV[4])
-local attempts = rcall("HINCRBY", KEYS[1], "attempts", 1)
+rcall("HSET", KEYS[1], unpack(fields))
 return { "run", r[3] or "", attempts, first }

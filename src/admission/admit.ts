@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { ROOT_CONTEXT, SpanKind, type Context, type Span } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { admitWorkflows, type AdmitInput, type AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
 import type { Clock } from "../lib/clock.ts";
+import { randomToken } from "../lib/random.ts";
 import { backpressure, FairlaneError, invalidRequest, redisError, redisTrouble } from "../lib/errors.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel, tenantLabels } from "../observability/tenantLabel.ts";
@@ -75,7 +76,7 @@ const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
 export type TraceParent = Context | string;
 const parentContext = (p: TraceParent) => (typeof p === "string" ? contextFromTraceparent(p) : p);
 
-export const newWorkflowId = () => `wf_${randomBytes(15).toString("base64url")}`;
+export const newWorkflowId = () => `wf_${randomToken(15, "base64url")}`;
 export const WORKFLOW_ID = /^wf_[A-Za-z0-9_-]{20}$/;
 
 /**

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   context,
   isSpanContextValid,
@@ -11,6 +10,7 @@ import {
   type Span,
   type SpanContext,
 } from "@opentelemetry/api";
+import { randomToken } from "../lib/random.ts";
 
 /**
  * OpenTelemetry spans through `@opentelemetry/api` only: Fairlane registers no
@@ -75,8 +75,8 @@ export function activeOr(fallback: Context): Context {
 export function traceOrigin(span: Span): { traceId: string; traceparent: string } {
   const sc = span.spanContext();
   if (isSpanContextValid(sc)) return { traceId: sc.traceId, traceparent: formatTraceparent(sc) };
-  const traceId = randomBytes(16).toString("hex");
-  return { traceId, traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` };
+  const traceId = randomToken(16, "hex");
+  return { traceId, traceparent: `00-${traceId}-${randomToken(8, "hex")}-01` };
 }
 
 /** Ends `span`, marking it an error with `code` when given. */

@@ -7,8 +7,8 @@
   match (a workflow admitted before the field existed counts 0 both ways).
   Only a counter: it never changes what the dispatcher decides.
 ]]
-local function queuedBytes(own, rec, tenant, sign)
-  local bytes = tonumber(rcall("HGET", rec, "bytes") or "0") or 0
+local function queuedBytesBy(own, bytes, tenant, sign)
+  bytes = tonumber(bytes or "0") or 0
   if bytes <= 0 or not tenant then return end
   local key = own .. ":qbytes:" .. tenant
   if sign > 0 then
@@ -16,4 +16,9 @@ local function queuedBytes(own, rec, tenant, sign)
   elseif rcall("DECRBY", key, bytes) <= 0 then
     rcall("DEL", key)
   end
+end
+
+-- The same, reading the amount from the record (callers that have not read it already).
+local function queuedBytes(own, rec, tenant, sign)
+  queuedBytesBy(own, rcall("HGET", rec, "bytes"), tenant, sign)
 end

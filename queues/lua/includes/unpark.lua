@@ -1,14 +1,33 @@
 --[[
   Takes one parked workflow out of the parked queue and its dependency's
-  index: "requeue" puts it at the head of its ingress queue (it runs next,
-  resuming after its last finished step); "fail" ends it failed with
-  `code` and `message`. Returns "requeued" | "failed" | "skipped" (not parked).
+  index: "requeue" makes it queued again (it resumes after its last finished
+  step) and adds it to `requeued`, which lineUp then puts in its ingress
+  queue; "fail" ends it failed with `code` and `message`.
+  Returns "requeued" | "failed" | "skipped" (not parked), and when it was parked.
+
+  Where a requeued workflow goes: back in line by admission time (the record's
+  enqueuedAt) among its tenant's queued workflows of its class. It was
+  admitted before the work that arrived while it was parked, so it still goes
+  ahead of that, but no longer to the very head: a later wave does not jump an
+  earlier one still waiting, and a recovered Class A waits behind older Class
+  A. Its class is unchanged, so a recovered Class B or C never goes before
+  Class A: the dispatcher serves every ready Class A first (dispatch-18.lua).
 ]]
 --- @include "queuedBytes"
 
-local function unpark(own, bull, id, now, action, ttl, code, message)
+-- How far lineUp looks into the head of a queue for workflows admitted no later than the
+-- ones it places: normally only earlier recovered (or preempted) ones sit there, so it
+-- stops at the first. Past this many, the rest go in behind these and ahead of the others.
+local LINE_SCAN = 100
+
+local function admittedAt(own, id)
+  return tonumber(rcall("HGET", own .. ":wf:" .. id, "enqueuedAt") or "") or 0
+end
+
+-- `requeued`: ingress queue name -> list of { id, at = enqueuedAt, n = order taken }.
+local function unpark(own, bull, id, now, action, ttl, code, message, requeued)
   local rec = own .. ":wf:" .. id
-  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt")
+  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt")
   if r[4] then rcall("ZREM", own .. ":parked:" .. r[4], id) end
   if r[1] ~= "parked" then return "skipped" end
   local parkedKey = bull .. ":parked:" .. id
@@ -24,7 +43,12 @@ local function unpark(own, bull, id, now, action, ttl, code, message)
   local job = rcall("HMGET", parkedKey, "name", "data")
   rcall("HMSET", bull .. ":" .. q .. ":" .. id, "name", job[1], "data", job[2], "opts", "{}",
     "timestamp", now, "delay", 0, "priority", 0)
-  rcall("RPUSH", bull .. ":" .. q .. ":wait", id)
+  local batch = requeued[q]
+  if not batch then
+    batch = {}
+    requeued[q] = batch
+  end
+  batch[#batch + 1] = { id = id, at = tonumber(r[6] or "") or 0, n = #batch + 1 }
   rcall("DEL", parkedKey, parkedKey .. ":logs")
   rcall("INCR", own .. ":queued")
   queuedBytes(own, rec, r[2], 1)
@@ -33,4 +57,42 @@ local function unpark(own, bull, id, now, action, ttl, code, message)
   rcall("SADD", own .. ":dirty", r[2])
   rcall("ZADD", own .. ":wake", 0, "w")
   return "requeued", r[5]
+end
+
+-- Puts each queue's requeued workflows in line by admission time (see the header), in one
+-- pass per queue: takes out the head section admitted no later than the newest of them (the
+-- head is the right end: the dispatcher RPOPs), merges them in, and pushes the section back.
+-- Ties keep the ones already in line first, then the order unpark took them.
+local function lineUp(own, bull, requeued)
+  for q, batch in pairs(requeued) do
+    table.sort(batch, function(a, b)
+      if a.at ~= b.at then return a.at < b.at end
+      return a.n < b.n
+    end)
+    local wait = bull .. ":" .. q .. ":wait"
+    local newest = batch[#batch].at
+    local ahead = {}
+    for i = 1, LINE_SCAN do
+      local id = rcall("LINDEX", wait, -i)
+      if not id then break end
+      local at = admittedAt(own, id)
+      if at > newest then break end
+      ahead[i] = { id = id, at = at }
+    end
+    if #ahead > 0 then rcall("LTRIM", wait, 0, -(#ahead + 1)) end
+    local line, i, j = {}, 1, 1
+    while i <= #ahead or j <= #batch do
+      if j > #batch or (i <= #ahead and ahead[i].at <= batch[j].at) then
+        line[#line + 1] = ahead[i].id
+        i = i + 1
+      else
+        line[#line + 1] = batch[j].id
+        j = j + 1
+      end
+    end
+    -- Pushed last to first: the first in line ends at the right end, taken next.
+    local pushed = {}
+    for k = #line, 1, -1 do pushed[#pushed + 1] = line[k] end
+    rcall("RPUSH", wait, unpack(pushed))
+  end
 end
