@@ -6,9 +6,10 @@
   queue and a lower ceiling (mctcBatch), and yield to A/B waiters.
   Mirrors mayAcquire in src/runtime/gateRule.ts.
 
-  Uncontended (nobody waits, a permit is free) this is five commands: drop
-  lapsed leases, EXISTS on the waiter expiry set (empty sets do not exist),
-  ZCARD, ZADD, the usage count. The queues are only read when someone waits.
+  Uncontended (nobody waits, a permit is free) this is five commands, seven
+  for Class C: drop lapsed leases, EXISTS on the waiter expiry set (an empty
+  set does not exist), ZCARD, ZADD, the usage count (its EXPIRE only when the
+  bucket's field is new). The queues are only read when someone waits.
   When this call changes who may go (a lapsed lease or an expired wait was
   dropped, or the last A/B waiter left so Class C waiters may go), it wakes
   them (includes/gate.lua).

@@ -1,8 +1,9 @@
 /**
- * The tool gate's rules, pure (queues/lua/acquirePermit-7.lua decides the
- * same inside Redis). A caller may take a permit when its place in the FIFO
- * wait queue is inside the free permits; Class C callers also need a free
- * batch permit (mctcBatch) and yield to waiting A/B callers.
+ * The tool gate's rules, pure (queues/lua/acquirePermit-7.lua and
+ * releasePermit-5.lua decide the same inside Redis; test/helpers/gateCases.ts
+ * holds the cases both are tested with). A caller may take a permit when its
+ * place in the FIFO wait queue is inside the free permits; Class C callers
+ * also need a free batch permit (mctcBatch) and yield to waiting A/B callers.
  */
 export interface GateState {
   mctc: number;
@@ -17,6 +18,19 @@ export function mayAcquire(s: GateState, batch: boolean, position: number): bool
   const free = s.mctc - s.held;
   if (!batch) return position < free;
   return s.waitingAB === 0 && position < Math.min(free, s.mctcBatch - s.heldC);
+}
+
+/**
+ * The waiters a change of the gate lets in, counted from the head of each
+ * queue: exactly those for whom `mayAcquire` holds at their position. A
+ * release (or an abandoned wait, or a lapsed lease) wakes these and no one
+ * else: waking a waiter that cannot take a permit only costs it a script call.
+ */
+export function eligibleWaiters(s: GateState & { waitingC: number }): { ab: number; c: number } {
+  const free = s.mctc - s.held;
+  const ab = Math.max(0, Math.min(s.waitingAB, free));
+  const c = s.waitingAB === 0 ? Math.max(0, Math.min(s.waitingC, free, s.mctcBatch - s.heldC)) : 0;
+  return { ab, c };
 }
 
 /**

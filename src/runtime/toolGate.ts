@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
-import { acquirePermit, recordGateThrottle, releasePermit, renewPermits, type GateLimits } from "../../queues/lua/permits.ts";
+import { acquirePermit, recordGateThrottle, releasePermit, renewPermits, wokenIds, type GateLimits } from "../../queues/lua/permits.ts";
 import type { Clock } from "../lib/clock.ts";
 import { waitBound } from "./gateRule.ts";
 
@@ -11,6 +11,8 @@ export interface Permit {
   id: string;
   batch: boolean;
   acquiredAt: number;
+  /** The limits it was acquired under: its release decides with them whom the freed permit lets in. */
+  limits: GateLimits;
 }
 
 export type GateResult =
@@ -42,23 +44,30 @@ export interface TenantGateStats {
 /**
  * The tool gate of one process: a client of the tenant's distributed
  * semaphore in Redis. States of one call:
- *   try      acquirePermit: acquired, queued (FIFO), or full → THROTTLED
- *   wait     until a release is announced for the tenant (pub/sub on the
- *            cell's gate channel; the local waiter queued longest retries:
- *            every process wakes its own, so the queue's head is always
- *            among them), or a poll interval passes — pollMs near the head of
- *            the queue, longer further back, since a permit cannot come
- *            sooner there — or the wait bound (timeout or deadline) is hit
+ *   try      acquirePermit (one script call): acquired, queued (FIFO), or
+ *            full → THROTTLED
+ *   wait     until this waiter is named on the cell's gate channel (a release,
+ *            an abandoned wait or a lapsed lease let it in: the script names
+ *            exactly the waiters that may take a permit, so nobody else
+ *            retries), or a poll interval passes — the fallback for a lost
+ *            message: pollMs near the head of the queue, longer further back,
+ *            since a permit cannot come sooner there — or the wait bound
+ *            (timeout or deadline) is hit
  *   give up  abandon the queue place; THROTTLED (timeout) or
  *            DEADLINE_EXCEEDED (the deadline came first)
+ * An uncontended call costs one round trip to acquire and one to release, and
+ * publishes nothing. Ids are this gate's random prefix and a counter: unique
+ * across processes without drawing random bytes per call.
  * Permits held by this process are renewed every renewMs; a process that
  * dies stops renewing and its permits lapse after leaseMs.
  */
 export class ToolGate {
   private readonly held = new Map<string, Permit>();
-  /** Sleeping waiters per `<cell>|<tenant>`, with when each first asked (FIFO order). */
-  private readonly waiters = new Map<string, { done: () => void; since: number }[]>();
+  /** This process's calls in `acquire`, by id: what a wake-up on the gate channel finds. */
+  private readonly waits = new Map<string, Wait>();
   private readonly stats = new Map<string, TenantGateStats>();
+  private readonly idPrefix = `${randomBytes(9).toString("base64url")}.`;
+  private idSeq = 0;
   private renewTimer: NodeJS.Timeout | undefined;
   private cells: string[] = ["default"];
 
@@ -72,11 +81,11 @@ export class ToolGate {
 
   async start(cells: string[]): Promise<void> {
     this.cells = cells;
-    this.subscriber.on("message", (channel: string, tenant: string) => {
-      const cell = cells.find((c) => this.keys.cell(c).gateChannel === channel);
-      if (cell) this.wake(`${cell}|${tenant}`);
+    const channels = new Set(cells.map((c) => this.keys.cell(c).gateChannel));
+    this.subscriber.on("message", (channel: string, message: string) => {
+      if (channels.has(channel)) for (const id of wokenIds(message)) this.wake(id);
     });
-    await this.subscriber.subscribe(...cells.map((c) => this.keys.cell(c).gateChannel));
+    await this.subscriber.subscribe(...channels);
     this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), this.opts.renewMs);
     this.renewTimer.unref();
   }
@@ -92,21 +101,34 @@ export class ToolGate {
   }
 
   async acquire(r: GateRequest): Promise<GateResult> {
+    const id = this.idPrefix + (++this.idSeq).toString(36);
+    const wait: Wait = { woken: false, wake: undefined };
+    this.waits.set(id, wait);
+    try {
+      return await this.attempt(r, id, wait);
+    } finally {
+      this.waits.delete(id);
+    }
+  }
+
+  private async attempt(r: GateRequest, id: string, wait: Wait): Promise<GateResult> {
     const cell = this.keys.cell(r.cell);
-    const id = randomBytes(9).toString("base64url");
     const start = this.clock.now();
     const bound = waitBound(start, r.deadlineAt, r.waitTimeoutMs);
     const stats = this.tenantStats(r.tenant);
     const waited = () => this.clock.now() - start;
+    // Only a call that queued has a place to give up (a release of an id Redis never saw changes nothing).
+    let queued = false;
+    const leave = () => (queued ? releasePermit(this.redis, cell, r.tenant, { id, batch: r.batch, now: this.clock.now(), limits: r.limits }) : undefined);
     for (;;) {
       const now = this.clock.now();
       if (r.signal?.aborted) {
-        await releasePermit(this.redis, cell, r.tenant, id);
+        await leave();
         return { ok: false, code: "ABORTED", waitedMs: waited() };
       }
       if (now >= bound.until) {
         // Leave the queue; a timeout is counted for the dashboard where a full queue is (in Redis).
-        await Promise.all([releasePermit(this.redis, cell, r.tenant, id), bound.byDeadline ? undefined : recordGateThrottle(this.redis, cell, r.tenant, now)]);
+        await Promise.all([leave(), bound.byDeadline ? undefined : recordGateThrottle(this.redis, cell, r.tenant, now)]);
         stats.waitMsTotal += waited();
         if (bound.byDeadline) {
           stats.deadlineExceeded++;
@@ -115,6 +137,8 @@ export class ToolGate {
         stats.throttled++;
         return { ok: false, code: "THROTTLED", reason: "wait_timeout", retryAfterMs: Math.round(stats.holdMsAvg), waitedMs: waited() };
       }
+      // A wake-up that arrives while this attempt is in flight means: retry at once if it does not succeed.
+      wait.woken = false;
       const out = await acquirePermit(this.redis, cell, r.tenant, {
         id,
         batch: r.batch,
@@ -125,7 +149,7 @@ export class ToolGate {
         limits: r.limits,
       });
       if (out.kind === "acquired") {
-        const permit: Permit = { cell: r.cell, tenant: r.tenant, id, batch: r.batch, acquiredAt: this.clock.now() };
+        const permit: Permit = { cell: r.cell, tenant: r.tenant, id, batch: r.batch, acquiredAt: this.clock.now(), limits: r.limits };
         this.held.set(id, permit);
         stats.acquired++;
         stats.inFlight++;
@@ -136,10 +160,11 @@ export class ToolGate {
         stats.throttled++;
         return { ok: false, code: "THROTTLED", reason: "queue_full", retryAfterMs: Math.round(stats.holdMsAvg), waitedMs: waited() };
       }
+      queued = true;
       // Polling is the fallback for a lost wake-up. Far back in the queue a permit cannot come soon, so
       // poll less there: 500 waiters all polling every 200 ms would cost 2,500 scripts a second.
       const poll = this.opts.pollMs * Math.min(10, 1 + Math.floor(out.position / 16));
-      await this.sleepUntilWoken(`${r.cell}|${r.tenant}`, Math.min(poll, bound.until - this.clock.now()), start, r.signal);
+      await this.sleepUntilWoken(wait, Math.min(poll, bound.until - this.clock.now()), r.signal);
     }
   }
 
@@ -147,8 +172,9 @@ export class ToolGate {
     if (!this.held.delete(p.id)) return;
     const s = this.tenantStats(p.tenant);
     s.inFlight--;
-    s.holdMsAvg = 0.9 * s.holdMsAvg + 0.1 * (this.clock.now() - p.acquiredAt);
-    await releasePermit(this.redis, this.keys.cell(p.cell), p.tenant, p.id);
+    const now = this.clock.now();
+    s.holdMsAvg = 0.9 * s.holdMsAvg + 0.1 * (now - p.acquiredAt);
+    await releasePermit(this.redis, this.keys.cell(p.cell), p.tenant, { id: p.id, batch: p.batch, now, limits: p.limits });
   }
 
   /** Waiting tool calls per tenant this process has served, read from Redis (for the queue-depth gauge). */
@@ -171,37 +197,40 @@ export class ToolGate {
 
   private async renew(): Promise<void> {
     const byCell = new Map<string, Permit[]>();
-    for (const p of this.held.values()) byCell.set(p.cell, [...(byCell.get(p.cell) ?? []), p]);
+    for (const p of this.held.values()) {
+      const list = byCell.get(p.cell);
+      if (list) list.push(p);
+      else byCell.set(p.cell, [p]);
+    }
     for (const [cell, permits] of byCell) await renewPermits(this.redis, this.keys.cell(cell), permits, this.clock.now() + this.opts.leaseMs);
   }
 
-  private sleepUntilWoken(key: string, ms: number, since: number, signal?: AbortSignal): Promise<void> {
+  private sleepUntilWoken(wait: Wait, ms: number, signal?: AbortSignal): Promise<void> {
+    if (wait.woken || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      const list = this.waiters.get(key) ?? [];
-      this.waiters.set(key, list);
-      const entry = {
-        since,
-        done: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", entry.done);
-          const i = list.indexOf(entry);
-          if (i >= 0) list.splice(i, 1);
-          if (!list.length) this.waiters.delete(key);
-          resolve();
-        },
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        wait.wake = undefined;
+        resolve();
       };
-      const timer = setTimeout(entry.done, Math.max(0, ms));
-      signal?.addEventListener("abort", entry.done, { once: true });
-      list.push(entry);
+      const timer = setTimeout(done, Math.max(0, ms));
+      signal?.addEventListener("abort", done, { once: true });
+      wait.wake = done;
     });
   }
 
-  /** A permit freed: the local waiter that has waited longest (the earliest in the FIFO queue) retries. */
-  private wake(key: string): void {
-    const list = this.waiters.get(key);
-    if (!list?.length) return;
-    let first = list[0]!;
-    for (const w of list) if (w.since < first.since) first = w;
-    first.done();
+  /** A script named this waiter as one that may take a permit now: it retries (at once if it is mid-attempt). */
+  private wake(id: string): void {
+    const w = this.waits.get(id);
+    if (!w) return;
+    if (w.wake) w.wake();
+    else w.woken = true;
   }
+}
+
+/** One call's wait: `wake` while it sleeps; `woken` when a wake-up came while it was not asleep. */
+interface Wait {
+  woken: boolean;
+  wake: (() => void) | undefined;
 }

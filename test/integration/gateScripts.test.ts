@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { Redis } from "ioredis";
+import { createKeys, type CellKeys } from "../../queues/keys.ts";
+import { acquirePermit, releasePermit } from "../../queues/lua/permits.ts";
+import { FakeClock } from "../../src/lib/clock.ts";
+import { bucketStart } from "../../src/observability/usageBuckets.ts";
+import { connect } from "../../src/lib/redis.ts";
+import { GATE_CASES, type GateCase } from "../helpers/gateCases.ts";
+import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+
+/**
+ * The tool gate's scripts (acquirePermit-7.lua, releasePermit-5.lua) on a real
+ * Redis with a fake clock: the shared cases of the pure rule
+ * (test/helpers/gateCases.ts), then what only the scripts do — lapsed leases,
+ * expired waits and the wake-ups they publish.
+ */
+describe("tool gate scripts", () => {
+  let redis: Redis;
+  let sub: Redis;
+  let cell: CellKeys;
+  const clock = new FakeClock(1_700_000_000_000);
+  let messages: string[] = [];
+
+  before(async () => {
+    redis = connect(await testRedisUrl());
+    sub = connect(await testRedisUrl());
+    cell = createKeys(freshPrefix()).cell("default");
+    sub.on("message", (channel: string, m: string) => {
+      if (channel === cell.gateChannel) messages.push(m);
+    });
+    await sub.subscribe(cell.gateChannel);
+  });
+  after(async () => {
+    await sub.quit();
+    await redis.quit();
+  });
+
+  /** What was published on the gate channel since the last call (a sentinel marks the end: one connection delivers in order). */
+  async function published(): Promise<string[]> {
+    const end = `end-${Math.random()}`;
+    await redis.publish(cell.gateChannel, end);
+    while (!messages.includes(end)) await new Promise((r) => setImmediate(r));
+    const out = messages.slice(0, messages.indexOf(end));
+    messages = [];
+    return out;
+  }
+
+  /** Writes a gate in state `st`: A/B holders h*, C holders hc*, A/B waiters w0.. and C waiters c0.. in FIFO order. */
+  async function seed(tenant: string, st: GateCase["state"], extraHolder?: string): Promise<void> {
+    const g = cell.gate(tenant);
+    const lease = clock.now() + 60_000;
+    const p = redis.multi();
+    for (let i = 0; i < st.held - st.heldC; i++) p.zadd(g.held, lease, `h${i}`);
+    for (let i = 0; i < st.heldC; i++) p.zadd(g.held, lease, `hc${i}`).zadd(g.heldC, lease, `hc${i}`);
+    if (extraHolder) p.zadd(g.held, lease, extraHolder);
+    let seq = 0;
+    for (let i = 0; i < st.waitingAB; i++) p.zadd(g.wait, ++seq, `w${i}`).zadd(g.waitExp, lease, `w${i}`);
+    for (let i = 0; i < st.waitingC; i++) p.zadd(g.waitC, ++seq, `c${i}`).zadd(g.waitExp, lease, `c${i}`);
+    p.set(g.seq, seq);
+    await p.exec();
+  }
+
+  const limitsOf = (st: GateCase["state"]) => ({ mctc: st.mctc, mctcBatch: st.mctcBatch, depth: 100 });
+
+  GATE_CASES.forEach((c, i) => {
+    it(`shared case: ${c.name}`, async () => {
+      for (const [j, m] of c.may.entries()) {
+        const tenant = `case${i}may${j}`;
+        await seed(tenant, c.state);
+        const waiting = m.batch ? c.state.waitingC : c.state.waitingAB;
+        const id = m.position < waiting ? `${m.batch ? "c" : "w"}${m.position}` : "newcomer";
+        const now = clock.now();
+        const out = await acquirePermit(redis, cell, tenant, { id, batch: m.batch, now, leaseUntil: now + 15_000, waitUntil: now + 60_000, limits: limitsOf(c.state) });
+        assert.equal(out.kind === "acquired", m.expected, `${JSON.stringify(m)} got ${JSON.stringify(out)}`);
+        if (!m.expected) assert.equal(out.kind, id === "newcomer" ? "queued" : "waiting");
+      }
+      await published(); // acquires may wake others; the release below is what this case checks
+      // A release that leaves the gate in this state wakes exactly the waiters that may go, by id.
+      const tenant = `case${i}wake`;
+      await seed(tenant, c.state, "x");
+      assert.equal(await releasePermit(redis, cell, tenant, { id: "x", batch: false, now: clock.now(), limits: limitsOf(c.state) }), true);
+      const ids = [...Array.from({ length: c.wakes.ab }, (_, k) => `w${k}`), ...Array.from({ length: c.wakes.c }, (_, k) => `c${k}`)];
+      assert.deepEqual(await published(), ids.length ? [ids.join(" ")] : [], "one message naming the waiters that may go, or none");
+    });
+  });
+
+  const limits = { mctc: 1, mctcBatch: 1, depth: 10 };
+  const ask = (tenant: string, id: string, o: { batch?: boolean; waitMs?: number; l?: typeof limits } = {}) =>
+    acquirePermit(redis, cell, tenant, { id, batch: o.batch ?? false, now: clock.now(), leaseUntil: clock.now() + 15_000, waitUntil: clock.now() + (o.waitMs ?? 60_000), limits: o.l ?? limits });
+  const give = (tenant: string, id: string, o: { batch?: boolean; l?: typeof limits } = {}) =>
+    releasePermit(redis, cell, tenant, { id, batch: o.batch ?? false, now: clock.now(), limits: o.l ?? limits });
+
+  it("an uncontended acquire and release publish nothing", async () => {
+    await published();
+    assert.equal((await ask("solo", "a")).kind, "acquired");
+    assert.equal(await give("solo", "a"), true);
+    assert.equal((await ask("solo", "b", { batch: true })).kind, "acquired");
+    assert.equal(await give("solo", "b", { batch: true }), true);
+    assert.deepEqual(await published(), []);
+    assert.equal(await redis.exists(...Object.values(cell.gate("solo"))), 0, "no gate key left behind");
+  });
+
+  it("a release wakes the head waiter only, and a second release the next", async () => {
+    assert.equal((await ask("fifo", "h1", { l: { ...limits, mctc: 2 } })).kind, "acquired");
+    assert.equal((await ask("fifo", "h2", { l: { ...limits, mctc: 2 } })).kind, "acquired");
+    for (const w of ["w1", "w2", "w3"]) assert.equal((await ask("fifo", w, { l: { ...limits, mctc: 2 } })).kind, "queued");
+    await published();
+    await give("fifo", "h1", { l: { ...limits, mctc: 2 } });
+    assert.deepEqual(await published(), ["w1"]);
+    await give("fifo", "h2", { l: { ...limits, mctc: 2 } });
+    assert.deepEqual(await published(), ["w1 w2"], "w1 has not taken its permit yet: both may go");
+    assert.equal((await ask("fifo", "w2", { l: { ...limits, mctc: 2 } })).kind, "acquired", "w2 need not wait for w1");
+    assert.equal((await ask("fifo", "w3", { l: { ...limits, mctc: 2 } })).kind, "waiting");
+  });
+
+  it("abandoning a wait at the head wakes the next waiter", async () => {
+    assert.equal((await ask("leave", "h")).kind, "acquired");
+    assert.equal((await ask("leave", "w1")).kind, "queued");
+    assert.equal((await ask("leave", "w2")).kind, "queued");
+    await give("leave", "h");
+    assert.deepEqual(await published(), ["w1"]);
+    assert.equal(await give("leave", "w1"), false, "w1 gave up before taking it (a timeout or an abort)");
+    assert.deepEqual(await published(), ["w2"]);
+    assert.equal((await ask("leave", "w2")).kind, "acquired");
+    assert.equal(await give("leave", "w2"), true);
+    assert.deepEqual(await published(), [], "nobody left waiting");
+  });
+
+  it("a release skips a waiter whose process died (its wait expired) and wakes the one behind it", async () => {
+    assert.equal((await ask("dead", "h")).kind, "acquired");
+    assert.equal((await ask("dead", "gone", { waitMs: 1_000 })).kind, "queued");
+    assert.equal((await ask("dead", "alive")).kind, "queued");
+    clock.advance(1_001);
+    await published();
+    await give("dead", "h");
+    assert.deepEqual(await published(), ["alive"]);
+    assert.equal(await redis.zscore(cell.gate("dead").wait, "gone"), null, "the dead waiter left the queue");
+    assert.equal((await ask("dead", "alive")).kind, "acquired");
+  });
+
+  it("a lapsed lease found by a newcomer wakes the waiter ahead of it, not the newcomer", async () => {
+    assert.equal((await ask("lapse", "crashed")).kind, "acquired");
+    assert.equal((await ask("lapse", "first")).kind, "queued");
+    clock.advance(15_001); // nobody renewed "crashed"; "first" has not polled yet
+    await published();
+    assert.equal((await ask("lapse", "newcomer")).kind, "queued", "FIFO: the freed permit is first's");
+    assert.deepEqual(await published(), ["first"]);
+    assert.equal((await ask("lapse", "first")).kind, "acquired");
+  });
+
+  it("the last A/B waiter taking its permit wakes the Class C waiters it held back", async () => {
+    const l = { mctc: 3, mctcBatch: 2, depth: 10 };
+    assert.equal((await ask("mix", "h1", { l })).kind, "acquired");
+    assert.equal((await ask("mix", "h2", { l })).kind, "acquired");
+    assert.equal((await ask("mix", "h3", { l })).kind, "acquired");
+    assert.equal((await ask("mix", "ab", { l })).kind, "queued");
+    assert.equal((await ask("mix", "c", { l, batch: true })).kind, "queued");
+    await give("mix", "h1", { l });
+    await give("mix", "h2", { l });
+    assert.deepEqual(await published(), ["ab", "ab"], "Class C yields while an A/B caller waits");
+    assert.equal((await ask("mix", "ab", { l })).kind, "acquired");
+    assert.deepEqual(await published(), ["c"]);
+    assert.equal((await ask("mix", "c", { l, batch: true })).kind, "acquired");
+  });
+
+  it("counts a granted permit and its wait in the usage bucket, with the bucket's TTL set once", async () => {
+    const key = cell.usageEvents(bucketStart(clock.now()));
+    const now = clock.now();
+    const out = await acquirePermit(redis, cell, "usage", { id: "u1", batch: false, now, leaseUntil: now + 15_000, waitUntil: now + 60_000, waitStartedAt: now - 40, limits });
+    assert.equal(out.kind, "acquired");
+    assert.equal(await redis.hget(key, "usage|acq"), "1");
+    assert.equal(await redis.hget(key, "usage|gw"), "40");
+    assert.ok((await redis.ttl(key)) > 0);
+    await redis.persist(key);
+    await give("usage", "u1");
+    assert.equal((await ask("usage", "u2")).kind, "acquired");
+    assert.equal(await redis.hget(key, "usage|acq"), "2");
+    assert.equal(await redis.ttl(key), -1, "no EXPIRE on every grant: only the first write of a field sets it");
+    await redis.expire(key, 60);
+  });
+});
