@@ -61,11 +61,13 @@
  *   <cell>:gate:<t>:wait           ZSET A/B waiters -> FIFO seq;  :waitC the Class C waiters
  *   <cell>:gate:<t>:waitExp        ZSET waiter -> expiry (a dead waiter stops blocking)
  *   <cell>:gate:<t>:seq            STRING FIFO sequence
- *   <cell>:gate                    pub/sub channel: "<tenant>" when a permit frees and someone waits
+ *   <cell>:gate                    pub/sub channel: the ids (space-separated) of the tool-gate waiters a release,
+ *                                  an abandoned wait or a lapsed lease lets in; nothing when nobody may go
  *   <cell>:rl:<per>:<t>:<name>     rate-limiter-flexible counters, per tenant and tool/dependency
  *   <cell>:spend:<t>:<yyyymm>      STRING the tenant's spend this UTC month, micro-dollars
- *   <cell>:health:<dep>            HASH state since detail source (healthy|degraded|down), PEXPIRE a few
- *                                  probe intervals: a missing signal counts as not healthy
+ *   <cell>:health:<dep>            HASH state since detail source (unknown|healthy|degraded|down), PEXPIRE a
+ *                                  few probe intervals: a missing signal counts as not healthy; unknown
+ *                                  (a starting monitor's first probe under way) is called, not parked
  *   <cell>:health:<dep>:override   HASH an operator's manual mark (down/up), no TTL, wins over probes
  *   <cell>:deps                    SET dependency names seen (probes, tools, parked workflows)
  *   <cell>:parked:<dep>            ZSET parked workflow id -> parkedAt (recovery takes the oldest first)

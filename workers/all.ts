@@ -72,9 +72,10 @@ runRole("all", async (log) => {
     const downstreamUrl = await downstream.start();
     process.env.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
     p.config.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
+    // Health first: its first probe is written before any work can be resumed (a restart on kept data).
+    const health = await startHealthRole(p, log.child({ role: "health" }));
     const exec = await startExecRole(p, log.child({ role: "exec" }));
     const dispatcher = await startDispatcherRole(p, log.child({ role: "dispatcher" }));
-    const health = await startHealthRole(p, log.child({ role: "health" }));
     const recovery = await startRecoveryRole(p, log.child({ role: "recovery" }));
     const api = await startApiRole(p, admin.token, log.child({ role: "api" }));
     const base = `http://${config.HOST}:${api.port}`;

@@ -3,6 +3,10 @@
  * health (healthy | degraded | down, with hysteresis) to every cell, where
  * parking and recovery read it. Run one or two: each writes the same verdict
  * from the same probes, and the signal expires (= not healthy) if all stop.
+ * At start it marks dependencies that have no signal "unknown" (called, not
+ * parked; /readyz waits), probes at once and takes the first answer as it is;
+ * the role counts as started when that first round is written (or after one
+ * interval, whichever is first), so under `npm start` the api listens after it.
  *   REDIS_URL=redis://... tsx workers/health.ts
  *
  * FAIRLANE_HEALTH_PROBES: a JSON array of probes, one per dependency (names unique):
@@ -82,7 +86,14 @@ export async function startHealthRole(p: Platform, log: Logger): Promise<{ monit
   const store = new HealthStore(p.redis, p.keys, cells, p.clock);
   const monitor = new HealthMonitor(store, probes, p.clock, log, { intervalMs: p.config.FAIRLANE_HEALTH_INTERVAL_MS });
   monitor.start();
-  log.info({ cells, deps: probes.map((x) => x.dep) }, "health monitor started");
+  // Bounded: a probe slower than an interval (or a Redis away) must not hold up the process's other roles.
+  let bound: NodeJS.Timeout | undefined;
+  const first = await Promise.race([
+    monitor.firstRound.then(() => true),
+    new Promise<boolean>((r) => (bound = setTimeout(() => r(false), p.config.FAIRLANE_HEALTH_INTERVAL_MS))),
+  ]);
+  clearTimeout(bound);
+  log.info({ cells, deps: probes.map((x) => x.dep), firstRound: first ? "written" : "still under way" }, "health monitor started");
   return {
     monitor,
     async stop() {

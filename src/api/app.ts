@@ -46,7 +46,8 @@ export interface AppDeps {
 
 /**
  * The HTTP surface of the api role:
- *   /healthz, /readyz             open (liveness; readiness = Redis answers)
+ *   /healthz, /readyz             open (liveness; readiness = Redis answers and no dependency
+ *                                 awaits its first health probe)
  *   /v1/workflows...              producers, tenant API key
  *   /v1/admin/...                 admin token
  *   /admin/queues                 Bull Board, admin token or Basic auth
@@ -82,13 +83,18 @@ export function createApp(d: AppDeps): Express {
   app.get("/healthz", (_req, res) => {
     res.json({ ok: true });
   });
-  // Ready = Redis answers a PING within 1 s (a full or read-only Redis still does: those answer 503 per request).
+  // Ready = within 1 s, Redis answers a PING (a full or read-only Redis still does: those answer 503 per
+  // request) and no watched dependency is still "unknown" (a health monitor started and its first probe
+  // has not been written; without a health role nothing is unknown). Work sent before that first verdict
+  // would meet a dependency nobody has looked at yet.
   app.get("/readyz", async (_req, res) => {
-    const ok = await Promise.race([
-      d.redis.ping().then(() => true, () => false),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
+    const down = { redis: false, pending: 0 };
+    const r = await Promise.race([
+      readiness(d).catch(() => down),
+      new Promise<typeof down>((done) => setTimeout(() => done(down), 1000).unref()),
     ]);
-    res.status(ok ? 200 : 503).json({ ok, redis: ok ? "up" : "down" });
+    const ok = r.redis && r.pending === 0;
+    res.status(ok ? 200 : 503).json({ ok, redis: r.redis ? "up" : "down", ...(r.pending ? { firstProbesPending: r.pending } : {}) });
   });
 
   const admin = adminAuth(d.adminToken);
@@ -123,4 +129,10 @@ export function createApp(d: AppDeps): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(d.log, { retryAfterSec: d.admission.retryAfterSec }));
   return app;
+}
+
+/** Redis answers a PING; then how many watched dependencies still await their first probe (HealthStore.firstProbesPending). */
+async function readiness(d: AppDeps): Promise<{ redis: boolean; pending: number }> {
+  if (!(await d.redis.ping().then(() => true, () => false))) return { redis: false, pending: 0 };
+  return { redis: true, pending: await d.health.firstProbesPending() };
 }

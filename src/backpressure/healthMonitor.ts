@@ -12,10 +12,16 @@
  *   fn    a registered async function; one that throws or takes longer than
  *         an interval fails.
  *
+ * Start: before its first probe the monitor announces each dependency that
+ * has no signal as "unknown" (first verdict under way: workflows call it,
+ * /readyz waits), then probes at once and writes the first answer as it is,
+ * healthy or degraded, without hysteresis (healthRule.ts). `firstRound`
+ * settles when that round is written.
+ *
  * What the monitor keeps in memory (one tracker per dependency) it resumes
  * from Redis: on its first round it starts from the stored probe signal, so a
- * restarted or added monitor agrees with the others instead of writing
- * "degraded" until it has seen two successes. And a passive downgrade
+ * restarted or added monitor agrees with the others instead of starting over
+ * from unknown. And a passive downgrade
  * (HealthStore.markDegraded) written between rounds demotes a healthy tracker
  * to degraded, so the dependency must again pass `recoverAfter` probes in a
  * row before it is healthy: the next good probe alone does not undo it.
@@ -50,6 +56,9 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<unknown> | undefined;
   private running = false;
+  private firstRoundDone: () => void = () => undefined;
+  /** Settles once the first round after start() has been written, or has failed (the next round retries). */
+  readonly firstRound = new Promise<void>((resolve) => (this.firstRoundDone = resolve));
 
   constructor(
     private readonly store: HealthStore,
@@ -67,23 +76,29 @@ export class HealthMonitor {
     }
   }
 
-  /** Probes now, then every interval until stop(). Rounds never overlap. */
+  /** Announces, probes now, then every interval until stop(). Rounds never overlap. */
   start(): void {
     if (this.running) return;
     this.running = true;
     // A round fails while Redis is full or read-only: logged at once, then once per 30 s with a count.
     const failures = new LogThrottle(this.log);
-    const tick = () => {
-      this.round = this.probeOnce()
+    const tick = (first: boolean) => {
+      this.round = (first ? this.announce().then(() => this.probeOnce()) : this.probeOnce())
         .then(
           () => failures.ok("health rounds succeed again"),
           (err: Error) => failures.error({ err: err.message }, "health round failed"),
         )
         .finally(() => {
-          if (this.running) this.timer = setTimeout(tick, this.intervalMs);
+          if (first) this.firstRoundDone();
+          if (this.running) this.timer = setTimeout(() => tick(false), this.intervalMs);
         });
     };
-    tick();
+    tick(true);
+  }
+
+  /** Writes "unknown" (TTL as a probe signal) for every dependency without a signal: see the header. Exposed for tests. */
+  async announce(): Promise<void> {
+    await Promise.all(this.probes.map((spec) => this.store.announce(spec.dep, this.ttlMs)));
   }
 
   /** Stops scheduling and waits for a round in progress. The signals stay until their TTL. */

@@ -4,9 +4,12 @@
  * result from Redis (healthStore.ts).
  *
  * States:
+ *   unknown    a monitor has started and its first probe has not finished: no
+ *              evidence either way, so workflows call the dependency (parking
+ *              needs evidence of trouble) but recovery does not count it healthy.
  *   healthy    probes pass: workflows call the dependency.
- *   degraded   it failed recently, or we do not know yet: workflows needing it park
- *              instead of retrying into it.
+ *   degraded   it failed recently: workflows needing it park instead of
+ *              retrying into it.
  *   down       it failed `downAfter` probes in a row.
  *
  * Hysteresis (flap damping). A dependency that fails every other probe must
@@ -23,13 +26,17 @@
  * `since` moves only when the state changes: recovery measures "healthy for
  * the whole stabilisation window" from it (recoveryRule.ts).
  *
- * A new tracker starts degraded: a dependency we have not yet probed (or whose
- * monitor just started) is not known to be healthy, and must earn health with
- * `recoverAfter` successes like any other non-healthy one. Not down: nothing
- * has failed yet, and three failing probes get there quickly if it is.
+ * A new tracker starts unknown and takes its first probe's answer as it is:
+ * healthy on a success, degraded on a failure (down if `downAfter` is 1).
+ * Hysteresis damps flapping between verdicts; before the first verdict there
+ * is nothing to damp, and holding a dependency "degraded until two good
+ * probes" parked every workflow admitted in the first probe interval after a
+ * boot, and recovery then held them for its whole stabilisation window. A
+ * dependency that really flaps fails soon enough, and from then on needs
+ * `recoverAfter` successes like any other.
  */
 
-export type HealthState = "healthy" | "degraded" | "down";
+export type HealthState = "unknown" | "healthy" | "degraded" | "down";
 
 /** One probe's answer. ok=false for errors, timeouts, an unexpected status, and for an answer slower than the threshold (detail "slow"). */
 export interface ProbeOutcome {
@@ -54,9 +61,20 @@ export interface Hysteresis {
 
 export const HYSTERESIS: Hysteresis = { degradeAfter: 1, downAfter: 3, recoverAfter: 2 };
 
-/** Starts degraded (unknown is not healthy); see the header. */
+/** Starts unknown: the first probe decides; see the header. */
 export function initialTracker(now: number): HealthTracker {
-  return { state: "degraded", since: now, okStreak: 0, failStreak: 0 };
+  return { state: "unknown", since: now, okStreak: 0, failStreak: 0 };
+}
+
+/**
+ * Whether a workflow may call a dependency whose signal is `state`: healthy, or
+ * unknown (its first probe since a monitor started is under way: no evidence of
+ * an outage). Degraded and down park. A missing signal (undefined) parks too: a
+ * signal expires only when every monitor stopped writing it, and a dependency
+ * nobody watches any more is not known to be up (fail safe: park rather than hammer).
+ */
+export function mayCall(state: HealthState | undefined): boolean {
+  return state === "healthy" || state === "unknown";
 }
 
 /** The tracker after one more probe outcome. Returns a new object; `t` is not changed. */
@@ -64,7 +82,9 @@ export function nextHealth(t: HealthTracker, probe: ProbeOutcome, now: number, h
   const okStreak = probe.ok ? t.okStreak + 1 : 0;
   const failStreak = probe.ok ? 0 : t.failStreak + 1;
   let state = t.state;
-  if (probe.ok) {
+  if (state === "unknown") {
+    state = probe.ok ? "healthy" : failStreak >= h.downAfter ? "down" : "degraded";
+  } else if (probe.ok) {
     if (state !== "healthy" && okStreak >= h.recoverAfter) state = "healthy";
   } else if (failStreak >= h.downAfter) {
     state = "down";

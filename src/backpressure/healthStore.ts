@@ -5,22 +5,29 @@
  *                                  probe intervals: when the monitors stop writing,
  *                                  the signal disappears, and a missing signal is
  *                                  not healthy (fail safe: park rather than hammer).
+ *                                  A starting monitor writes "unknown" where nothing
+ *                                  is (announce): watched, first verdict under way.
+ *                                  That is how "not probed yet since boot" differs
+ *                                  from "its monitors died": workflows call an
+ *                                  unknown dependency and park on a missing one.
  *   <cell>:health:<dep>:override   HASH an operator's mark (state since detail source
  *                                  operator), no TTL, wins over probes until cleared.
  *   <cell>:deps                    SET every dependency named here.
  *
  * Writers:
- *   probe     healthMonitor.ts, every interval (last writer wins; several monitors
+ *   probe     healthMonitor.ts: "unknown" at its start where no signal exists
+ *             (announce), then every interval (last writer wins; several monitors
  *             agree because they run the same hysteresis on the same probes);
  *   passive   markDegraded, from tool-call outcomes between probes: only ever
- *             downgrades healthy (or missing) to degraded;
+ *             downgrades healthy, unknown or missing to degraded;
  *   operator  override, for planned maintenance or a broken probe.
  */
 import type { ChainableCommander, Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { markDegraded } from "../../queues/lua/markDegraded.ts";
+import { markUnknown } from "../../queues/lua/markUnknown.ts";
 import type { Clock } from "../lib/clock.ts";
-import type { HealthState } from "./healthRule.ts";
+import { mayCall, type HealthState } from "./healthRule.ts";
 
 export interface HealthSignal {
   state: HealthState;
@@ -29,7 +36,7 @@ export interface HealthSignal {
   source: "probe" | "passive" | "operator";
 }
 
-const STATES: readonly string[] = ["healthy", "degraded", "down"];
+const STATES: readonly string[] = ["unknown", "healthy", "degraded", "down"];
 const SOURCES: readonly string[] = ["probe", "passive", "operator"];
 
 /**
@@ -53,12 +60,6 @@ function parseSignal(h: Record<string, string> | null | undefined): HealthSignal
   if (!Number.isFinite(since)) return null;
   return { state: h.state as HealthState, since, detail: h.detail ?? "", source: h.source as HealthSignal["source"] };
 }
-
-/**
- * KEYS: health hash, deps set.  ARGV: since, detail, ttlMs, dep.
- * Writes degraded unless the signal is already degraded or down (never an
- * upgrade); keeps the hash's TTL when it is longer than ttlMs.
- */
 
 export class HealthStore {
   constructor(
@@ -91,7 +92,19 @@ export class HealthStore {
     );
   }
 
-  /** Passive downgrade: marks degraded (source "passive") unless the current signal is already degraded/down; never upgrades. Keeps the existing TTL if longer. */
+  /**
+   * A starting monitor's "watched, first probe under way": writes "unknown" (TTL ttlMs) in every
+   * cell where the dependency has no signal; never touches an existing one (another monitor's
+   * verdict or a passive downgrade).
+   */
+  async announce(dep: string, ttlMs: number): Promise<void> {
+    checkDep(dep);
+    checkTtl(ttlMs);
+    const now = this.clock.now();
+    await Promise.all(this.cells.map((name) => markUnknown(this.redis, this.keys.cell(name), dep, now, ttlMs)));
+  }
+
+  /** Passive downgrade: marks degraded (source "passive") unless the current signal is already degraded/down (healthy, unknown or missing become degraded); never upgrades. Keeps the existing TTL if longer. */
   async markDegraded(dep: string, detail: string, ttlMs: number): Promise<void> {
     checkDep(dep);
     checkTtl(ttlMs);
@@ -136,8 +149,23 @@ export class HealthStore {
     return parseSignal(await this.redis.hgetall(this.keys.cell(cell).health(dep)));
   }
 
+  /**
+   * Whether workflows may call the dependency in a cell, the exec's park-or-call question
+   * (healthRule.ts mayCall): healthy, or unknown (a monitor's first probe is under way). A
+   * missing signal, degraded or down: no.
+   */
   async isHealthy(cell: string, dep: string): Promise<boolean> {
-    return (await this.read(cell, dep))?.state === "healthy";
+    return mayCall((await this.read(cell, dep))?.state);
+  }
+
+  /**
+   * How many dependencies across this store's cells wait for their first verdict (effective
+   * signal "unknown"): /readyz is not ready while any does. Nothing is unknown where no health
+   * role runs, or once its monitors' first round has been written.
+   */
+  async firstProbesPending(): Promise<number> {
+    const lists = await Promise.all(this.cells.map((c) => this.list(c)));
+    return lists.reduce((n, l) => n + Object.values(l).filter((s) => s?.state === "unknown").length, 0);
   }
 
   /** Every dependency in the cell's deps set with its effective signal (null: missing = not healthy), by name. */

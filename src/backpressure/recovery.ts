@@ -11,9 +11,14 @@ import { isStable, waveSize, type RecoveryOptions } from "./recoveryRule.ts";
 /**
  * The recovery worker: every tick, for every dependency with parked
  * workflows — stable (healthy for the whole window): requeue a wave, oldest
- * first, paced per dependency; not stable: only fail the ones whose deadline
- * passed while parked. Any number can run: the script's ZREM decides who
- * requeues a workflow.
+ * parked first, paced per dependency, each back in its ingress queue in line
+ * by admission time (queues/lua/includes/unpark.lua: a recovered Class A
+ * never goes ahead of older Class A; a recovered B or C never ahead of any
+ * ready Class A, which the dispatcher serves first); not stable: only fail
+ * the ones whose deadline passed while parked. Unknown (a monitor's first
+ * probe under way) is not stable either: the parked were parked on evidence,
+ * and one probe is not a window. Any number can run: the script's ZREM
+ * decides who requeues a workflow.
  */
 export class RecoveryWorker {
   private readonly lastWave = new Map<string, number>();

@@ -46,14 +46,14 @@ describe("parking and recovery scripts", () => {
     assert.ok(other.accepted.length === 1);
   });
 
-  it("requeues parked workflows in waves, oldest first, at the head of their ingress queue", async () => {
+  it("requeues parked workflows in waves, oldest first, in line by admission time in their ingress queue", async () => {
     const cell = p.keys.cell("default");
     const oldest = await p.redis.zrange(cell.parked("fhir-gateway"), 0, -1);
     const w1 = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 2, recordTtlSec: 60, expireOnly: false });
     assert.deepEqual([w1.requeued, w1.expired], [2, 0]);
     assert.equal(w1.parkedMs.length, 2, "how long each was parked, for the time-parked histogram");
     const ingress = await p.redis.lrange(cell.queueKey("ingress.clinic.B", "wait"), 0, -1);
-    assert.deepEqual(ingress.slice(-2).reverse(), oldest.slice(0, 2), "oldest first, at the head (the tail is taken next)");
+    assert.deepEqual(ingress.slice(-2).reverse(), oldest.slice(0, 2), "oldest first, here at the head (the tail is taken next); order against other work: recovery.order.test.ts");
     assert.equal((await p.redis.hget(cell.workflow(oldest[0]!), "state")), "queued");
     const again = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 10, recordTtlSec: 60, expireOnly: false });
     assert.deepEqual([again.requeued, again.expired], [1, 0], "nothing is requeued twice");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HYSTERESIS, initialTracker, nextHealth, passiveVerdict, type HealthTracker, type ProbeOutcome } from "../../src/backpressure/healthRule.ts";
+import { HYSTERESIS, initialTracker, mayCall, nextHealth, passiveVerdict, type HealthTracker, type ProbeOutcome } from "../../src/backpressure/healthRule.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 
 /** Health hysteresis and passive verdicts, pure: a FakeClock moves by hand, nothing sleeps. */
@@ -20,21 +20,33 @@ function run(clock: FakeClock, t: HealthTracker, outcomes: ProbeOutcome[]): Heal
 }
 
 const healthyAt = (since: number): HealthTracker => ({ state: "healthy", since, okStreak: 5, failStreak: 0 });
+const degradedAt = (since: number): HealthTracker => ({ state: "degraded", since, okStreak: 0, failStreak: 0 });
 
 describe("health hysteresis (fake clock)", () => {
-  it("starts a new dependency degraded: unknown is not healthy", () => {
+  it("starts a new dependency unknown and takes its first probe's answer as it is, without hysteresis", () => {
     const t = initialTracker(1_000);
-    assert.deepEqual(t, { state: "degraded", since: 1_000, okStreak: 0, failStreak: 0 });
+    assert.deepEqual(t, { state: "unknown", since: 1_000, okStreak: 0, failStreak: 0 });
     assert.deepEqual(HYSTERESIS, { degradeAfter: 1, downAfter: 3, recoverAfter: 2 });
+    assert.deepEqual(nextHealth(t, ok, 1_200), { state: "healthy", since: 1_200, okStreak: 1, failStreak: 0 }, "one good probe at boot is enough");
+    assert.deepEqual(nextHealth(t, fail, 1_200), { state: "degraded", since: 1_200, okStreak: 0, failStreak: 1 });
+    assert.equal(nextHealth(t, fail, 1_200, { degradeAfter: 1, downAfter: 1, recoverAfter: 2 }).state, "down", "down at once when one failure is down");
   });
 
-  it("never reaches healthy from degraded while probes flap ok, fail, ok, fail", () => {
+  it("calls a healthy or unknown dependency and parks on degraded, down or a missing signal", () => {
+    assert.deepEqual(
+      (["healthy", "unknown", "degraded", "down", undefined] as const).map(mayCall),
+      [true, true, false, false, false],
+    );
+  });
+
+  it("never reaches healthy again after the first failure while probes flap ok, fail, ok, fail", () => {
     const clock = new FakeClock();
     const flapping = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? ok : fail));
-    const seen = run(clock, initialTracker(clock.now()), flapping);
+    const [first, ...rest] = run(clock, initialTracker(clock.now()), flapping);
+    assert.equal(first!.state, "healthy", "the first answer, taken as it is");
     assert.ok(
-      seen.every((t) => t.state === "degraded"),
-      seen.map((t) => t.state).join(","),
+      rest.every((t) => t.state === "degraded"),
+      rest.map((t) => t.state).join(","),
     );
   });
 
@@ -44,7 +56,7 @@ describe("health hysteresis (fake clock)", () => {
     assert.deepEqual(states, ["degraded", "degraded", "down"]);
   });
 
-  it("goes down after three failures in a row from the initial degraded state too", () => {
+  it("goes down after three failures in a row from the initial unknown state too", () => {
     const clock = new FakeClock();
     const seen = run(clock, initialTracker(clock.now()), [fail, fail, fail]);
     assert.deepEqual(
@@ -77,7 +89,7 @@ describe("health hysteresis (fake clock)", () => {
   it("keeps since while the state does not change and moves it exactly when it does", () => {
     const clock = new FakeClock();
     const start = clock.now();
-    const [first, second, third, fourth] = run(clock, initialTracker(start), [fail, fail, fail, fail]);
+    const [first, second, third, fourth] = run(clock, degradedAt(start), [fail, fail, fail, fail]);
     assert.equal(first!.since, start, "still degraded: since is the start");
     assert.equal(second!.since, start);
     assert.equal(third!.state, "down");
