@@ -37,9 +37,9 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
     heartbeatMs: Math.max(200, Math.floor(c.FAIRLANE_HEARTBEAT_TTL_MS / 4)),
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
     modelUrl: c.FAIRLANE_MODEL_URL ?? `${c.FAIRLANE_DOWNSTREAM_URL}/model/stream`,
-    livePolicy: (tenant) => {
-      const e = p.registry.get(tenant);
-      return e ? runtimePolicy(e.policy) : undefined;
+    livePolicy: async (tenant) => {
+      const e = p.registry.get(tenant) ?? (await p.registry.fresh(tenant));
+      return e && runtimePolicy(e.policy);
     },
   });
   await worker.start();

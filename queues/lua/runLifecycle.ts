@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { CellKeys } from "../keys.ts";
+import type { CellKeys, WorkflowClass } from "../keys.ts";
 import { execQueue } from "../names.ts";
 import { BUCKET_TTL_SEC, bucketStart } from "../../src/observability/usageBuckets.ts";
 import { LuaScript } from "./script.ts";
@@ -9,16 +9,30 @@ const start = new LuaScript("startRun-2.lua");
 const finish = new LuaScript("finishRun-1.lua");
 const requeue = new LuaScript("requeueRun-4.lua");
 
-export type StartOutcome =
+/** What the run needs from the workflow record. `traceparent` is null for a workflow admitted before the record kept it. */
+export interface RunMeta {
+  tenant: string;
+  cls: WorkflowClass;
+  enqueuedAt: number;
+  traceparent: string | null;
+}
+
+export type StartOutcome = (
   | { kind: "run"; deadlineAt: number | null; attempts: number; firstStart: boolean }
   | { kind: "final"; state: string }
-  | { kind: "cancel" | "expired" | "yield" | "noslot" };
+  | { kind: "cancel" | "expired" | "yield" | "noslot" }
+) & { meta: RunMeta | null };
 
 export async function startRun(redis: Redis, cell: CellKeys, id: string, now: number, runId: string, workerId: string): Promise<StartOutcome> {
-  const r = await start.run<[string, string?, number?, number?]>(redis, [cell.workflow(id), cell.usageEvents(bucketStart(now))], [id, now, runId, workerId, cell.own, BUCKET_TTL_SEC]);
-  if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]), firstStart: r[3] === 1 };
-  if (r[0] === "final") return { kind: "final", state: r[1] ?? "missing" };
-  return { kind: r[0] as "cancel" | "expired" | "yield" | "noslot" };
+  const r = await start.run<[string, string, number, number, string, string, string, string]>(
+    redis,
+    [cell.workflow(id), cell.usageEvents(bucketStart(now))],
+    [id, now, runId, workerId, cell.own, BUCKET_TTL_SEC],
+  );
+  const meta = r[4] ? { tenant: r[4], cls: r[5] as WorkflowClass, enqueuedAt: Number(r[6]), traceparent: r[7] || null } : null;
+  if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]), firstStart: r[3] === 1, meta };
+  if (r[0] === "final") return { kind: "final", state: r[1] || "missing", meta };
+  return { kind: r[0] as "cancel" | "expired" | "yield" | "noslot", meta };
 }
 
 export interface FinishInput {

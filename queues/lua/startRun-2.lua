@@ -8,6 +8,9 @@
     {"noslot"}           its slot lease is gone (reconciled): hand it back
     {"run", deadlineAt, attempts, first}  it is now running with run id ARGV[3];
                          first = 1 on its first start (not a resume after preemption, parking or a crash)
+  Every reply has 8 elements: the 4 above (padded), then what the run needs from
+  the record — tenant, class, enqueuedAt, traceparent ("" in a record written
+  before admission kept it there; the job's data then carries it).
 
   On the first start it also counts the enqueue->start latency in the cell's
   usage-event bucket (one HINCRBY of "<tenant>|l<b>", b the smallest with
@@ -21,15 +24,18 @@
 ]]
 local rcall = redis.call
 local r = rcall("HMGET", KEYS[1], "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt",
-  "startedAt", "attempts")
+  "startedAt", "attempts", "class", "traceparent")
+local function reply(kind, a, b, c)
+  return { kind, a or "", b or 0, c or 0, r[5] or "", r[9] or "", r[6] or "", r[10] or "" }
+end
 local state = r[1]
-if not state then return { "final", "missing" } end
-if state == "completed" or state == "failed" or state == "cancelled" then return { "final", state } end
-if rcall("HEXISTS", ARGV[5] .. ":slots", ARGV[1]) == 0 then return { "noslot" } end
-if r[2] then return { "cancel" } end
+if not state then return reply("final", "missing") end
+if state == "completed" or state == "failed" or state == "cancelled" then return reply("final", state) end
+if rcall("HEXISTS", ARGV[5] .. ":slots", ARGV[1]) == 0 then return reply("noslot") end
+if r[2] then return reply("cancel") end
 local now = tonumber(ARGV[2])
-if r[3] and tonumber(r[3]) <= now then return { "expired" } end
-if r[4] then return { "yield" } end
+if r[3] and tonumber(r[3]) <= now then return reply("expired") end
+if r[4] then return reply("yield") end
 local attempts = tonumber(r[8] or "0") + 1
 local fields = { "state", "running", "runStartedAt", now, "runId", ARGV[3], "worker", ARGV[4], "attempts", attempts }
 local first = 0
@@ -48,4 +54,4 @@ if not r[7] then
   end
 end
 rcall("HSET", KEYS[1], unpack(fields))
-return { "run", r[3] or "", attempts, first }
+return reply("run", r[3], attempts, first)

@@ -10,7 +10,7 @@ import { metrics } from "../observability/metrics.ts";
 import { tenantLabel, tenantLabels } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, traceOrigin, tracer } from "../observability/tracing.ts";
 import { TenantBudget } from "../runtime/budget.ts";
-import { runtimePolicy, type RuntimePolicy } from "../tenancy/policy.ts";
+import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
 import { readWorkflow } from "../workflows/record.ts";
 import { deadlineAtAdmission } from "./deadline.ts";
@@ -44,19 +44,18 @@ export interface BulkResult {
 }
 
 /** The job data every later stage reads: the dispatcher, the runtime, the recovery worker. */
-export interface IngressJobData {
+/**
+ * A workflow's job `data` is its payload, exactly as a plain BullMQ job would carry it: the id is the
+ * job id, the type the job name, and everything else the run needs (tenant, class, enqueue time,
+ * trace context, deadline) is in the workflow record, which startRun reads anyway; the policy comes
+ * from the exec's live registry. Jobs admitted before this (their record has no `traceparent`)
+ * carried an envelope instead, read by the exec for as long as any is still queued.
+ */
+export interface LegacyJobData {
   v: 1;
-  workflowId: string;
-  tenant: string;
-  class: "A" | "B" | "C";
-  type: string;
   payload: Record<string, unknown>;
-  enqueuedAt: number;
-  deadlineAt: number | null;
-  runBudgetMs: number;
-  traceId: string;
-  /** W3C trace context of the enqueue span: the run span's parent (absent in jobs admitted before it existed). */
   traceparent?: string;
+  traceId: string;
   policy: RuntimePolicy;
 }
 
@@ -260,7 +259,7 @@ export class Admission {
   private prepare(
     entry: TenantEntry,
     body: unknown,
-    { traceId, traceparent }: { traceId: string; traceparent: string },
+    { traceparent }: { traceparent: string },
   ): { ok: true; input: AdmitInput } | { ok: false; issues: FieldIssue[] } {
     // Before anything that recurses (zod, JSON.stringify): too deep, __proto__, Infinity (jsonShape.ts).
     const shape = jsonShapeIssues(body);
@@ -270,7 +269,8 @@ export class Admission {
     const req = parsed.data;
     const now = this.clock.now();
     const { policy } = entry;
-    const payloadBytes = Buffer.byteLength(JSON.stringify(req.payload));
+    const payloadJson = JSON.stringify(req.payload);
+    const payloadBytes = Buffer.byteLength(payloadJson);
     if (payloadBytes > this.limits.maxPayloadBytes)
       return { ok: false, issues: [{ field: "payload", message: `larger than ${this.limits.maxPayloadBytes} bytes` }] };
     // Larger than all the tenant may ever have queued: no retry would help, so not a 429.
@@ -281,20 +281,6 @@ export class Admission {
       return { ok: false, issues: [{ field: "deadlineAt", message: "is already in the past" }] };
     const deadlineAt = deadlineAtAdmission(req.class, now, policy.deadline.runBudgetMs, requested);
     const id = newWorkflowId();
-    const data: IngressJobData = {
-      v: 1,
-      workflowId: id,
-      tenant: entry.tenant,
-      class: req.class,
-      type: req.type,
-      payload: req.payload,
-      enqueuedAt: now,
-      deadlineAt,
-      runBudgetMs: policy.deadline.runBudgetMs,
-      traceId,
-      traceparent,
-      policy: runtimePolicy(policy),
-    };
     const record: Record<string, string> = {
       tenant: entry.tenant,
       type: req.type,
@@ -302,11 +288,11 @@ export class Admission {
       state: "queued",
       queue: `ingress.${entry.tenant}.${req.class}`,
       enqueuedAt: String(now),
-      runBudgetMs: String(policy.deadline.runBudgetMs),
-      attempts: "0",
-      traceId,
+      traceparent,
     };
     if (deadlineAt !== null) record.deadlineAt = String(deadlineAt);
+    // Class C's run budget starts at dispatch (dispatch-18.lua); A and B have it in their deadline already.
+    if (req.class === "C") record.runBudgetMs = String(policy.deadline.runBudgetMs);
     return {
       ok: true,
       input: {
@@ -314,7 +300,7 @@ export class Admission {
         tenant: entry.tenant,
         cls: req.class,
         type: req.type,
-        data: JSON.stringify(data),
+        data: payloadJson,
         now,
         idempotencyHash: req.idempotencyKey && createHash("sha256").update(req.idempotencyKey).digest("hex"),
         requestHash: req.idempotencyKey ? requestHash(req, requested) : undefined,

@@ -39,11 +39,11 @@ export interface ExecWorkerOptions {
   modelUrl: string;
   /** A stable, unique name for this exec instance (FAIRLANE_WORKER_ID), kept across its restarts. */
   instance?: string;
-  /** The tenant's policy now (live registry); runs fall back to their admission snapshot. */
-  livePolicy?: (tenant: string) => RuntimePolicy | undefined;
+  /** The tenant's policy now (live registry, reloaded once for a tenant not seen yet). */
+  livePolicy: (tenant: string) => Promise<RuntimePolicy | undefined>;
 }
 
-export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells" | "modelUrl"> = {
+export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells" | "modelUrl" | "livePolicy"> = {
   heartbeatMs: 1_000,
   heartbeatTtlMs: 5_000,
   lockDurationMs: 10_000,

@@ -61,6 +61,14 @@ export class PolicyRegistry {
     return this.entries.get(tenant);
   }
 
+  /** The tenant's entry, reloading once when this process has not seen it yet (created since the last poll). */
+  async fresh(tenant: string): Promise<TenantEntry | undefined> {
+    const e = this.entries.get(tenant);
+    if (e) return e;
+    await this.reload();
+    return this.entries.get(tenant);
+  }
+
   list(): TenantEntry[] {
     return [...this.entries.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
   }

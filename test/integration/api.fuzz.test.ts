@@ -142,7 +142,7 @@ describe("bad-input fuzzing", () => {
         } else {
           assert.equal(one.status, 202, `${one.status} ${JSON.stringify(body).slice(0, 300)} for ${p.text.slice(0, 200)}`);
           const data = await api.platform.redis.hget(cell.jobKey(ingressQueue("shaper", "B"), body.id!), "data");
-          assert.deepEqual(JSON.parse(data!).payload, JSON.parse(p.text), "stored exactly as sent");
+          assert.deepEqual(JSON.parse(data!), JSON.parse(p.text), "stored exactly as sent");
           assert.equal(await depth("shaper"), before + 1);
         }
         // In a bulk request the same payload is that item's own verdict, between good items.

@@ -54,13 +54,25 @@ describe("operator admin API", () => {
     // A dispatched workflow enqueued 100 ms ago starts now.
     await redis.hset(cell.workflow("wf_latency"), { state: "dispatched", tenant: "clinic", class: "B", enqueuedAt: String(now - 100) });
     await redis.hset(cell.slots, "wf_latency", `clinic|B|default|${now}`);
-    assert.deepEqual(await startRun(redis, cell, "wf_latency", now, "run1", "w1"), { kind: "run", deadlineAt: null, attempts: 1, firstStart: true });
+    assert.deepEqual(await startRun(redis, cell, "wf_latency", now, "run1", "w1"), {
+      kind: "run",
+      deadlineAt: null,
+      attempts: 1,
+      firstStart: true,
+      meta: { tenant: "clinic", cls: "B", enqueuedAt: now - 100, traceparent: null },
+    });
     const bucket = await redis.hgetall(cell.usageEvents(bucketStart(now)));
     assert.deepEqual(bucket, { "clinic|acq": "1", "clinic|gw": "40", "clinic|thr": "1", "clinic|l7": "1" });
     assert.ok((await redis.ttl(cell.usageEvents(bucketStart(now)))) > 1000, "buckets expire");
     // A second start of the same workflow (a re-run) is not a new enqueue->start sample.
     await redis.hset(cell.workflow("wf_latency"), "state", "dispatched");
-    assert.deepEqual(await startRun(redis, cell, "wf_latency", now + 5, "run2", "w1"), { kind: "run", deadlineAt: null, attempts: 2, firstStart: false });
+    assert.deepEqual(await startRun(redis, cell, "wf_latency", now + 5, "run2", "w1"), {
+      kind: "run",
+      deadlineAt: null,
+      attempts: 2,
+      firstStart: false,
+      meta: { tenant: "clinic", cls: "B", enqueuedAt: now - 100, traceparent: null },
+    });
     assert.equal(await redis.hget(cell.usageEvents(bucketStart(now + 5)), "clinic|l7"), "1");
 
     await new Promise((r) => setTimeout(r, 600));

@@ -113,8 +113,8 @@ describe("traces from the producer's request to tool calls", () => {
     const run = spans.find((s) => s.name === "fairlane.workflow.run")!;
     assert.equal(enqueue.parentSpanContext, undefined, "a new trace");
     assert.equal(run.spanContext().traceId, enqueue.spanContext().traceId);
-    const rec = await api.platform.redis.hget(api.platform.keys.cell("default").workflow(r.body.id), "traceId");
-    assert.equal(rec, enqueue.spanContext().traceId, "the record's trace id is the trace's");
+    const rec = await api.platform.redis.hget(api.platform.keys.cell("default").workflow(r.body.id), "traceparent");
+    assert.equal(rec, `00-${enqueue.spanContext().traceId}-${enqueue.spanContext().spanId}-01`, "the record keeps the enqueue span's context");
     const dispatch = spans.find((s) => s.name === "fairlane.dispatch" && s.attributes["fairlane.dispatch.moved"] === 1);
     assert.ok(dispatch, "a dispatch span");
     assert.equal(dispatch.parentSpanContext, undefined, "its own trace");
