@@ -13,7 +13,7 @@
 ]]
 local rcall = redis.call
 --- @include "releaseSlot"
-local r = rcall("HMGET", KEYS[1], "state", "runId", "preemptRequested")
+local r = rcall("HMGET", KEYS[1], "state", "runId")
 local state = r[1]
 if state == "completed" or state == "failed" or state == "cancelled" or not state then
   releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
@@ -32,7 +32,9 @@ if ARGV[6] ~= "" then
   fields[#fields + 1] = ARGV[7]
 end
 rcall("HSET", KEYS[1], unpack(fields))
-if r[3] then rcall("HDEL", KEYS[1], "preemptRequested") end
+-- Kept for the record's TTL: only what the API shows and the trace. Where it queued and ran, its run
+-- fence and its byte count served the run; they would only make each finished record bigger.
+rcall("HDEL", KEYS[1], "preemptRequested", "queue", "pool", "runId", "worker", "bytes", "runBudgetMs")
 releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
 rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
 rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[8]))
