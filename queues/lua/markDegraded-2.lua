@@ -5,6 +5,8 @@
 
   KEYS[1] the dependency's health hash   KEYS[2] the cell's deps set
   ARGV[1] now   ARGV[2] detail   ARGV[3] TTL ms   ARGV[4] dependency
+  ARGV[5] the cell's signals channel: "degraded <dep>" tells every exec process at once, so
+          none goes on calling it until its health cache expires
 
   Returns 1 when it marked, 0 when already degraded or down.
 ]]
@@ -14,4 +16,5 @@ redis.call("HSET", KEYS[1], "state", "degraded", "since", ARGV[1], "detail", ARG
 local ttl = tonumber(ARGV[3])
 if redis.call("PTTL", KEYS[1]) < ttl then redis.call("PEXPIRE", KEYS[1], ttl) end
 redis.call("SADD", KEYS[2], ARGV[4])
+redis.call("PUBLISH", ARGV[5], "degraded " .. ARGV[4])
 return 1

@@ -6,5 +6,5 @@ const script = new LuaScript("markDegraded-2.lua");
 
 /** Passive downgrade of a dependency in one cell; see markDegraded-2.lua. */
 export function markDegraded(redis: Redis, cell: CellKeys, dep: string, now: number, detail: string, ttlMs: number): Promise<number> {
-  return script.run<number>(redis, [cell.health(dep), cell.deps], [now, detail, ttlMs, dep]);
+  return script.run<number>(redis, [cell.health(dep), cell.deps], [now, detail, ttlMs, dep, cell.signals]);
 }

@@ -109,6 +109,7 @@ export class ExecWorker {
   private flagTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private subscriber: Redis | undefined;
+  private health: HealthCache | undefined;
   private gate: ToolGate | undefined;
   private readonly cpu = new CpuPool();
   private readonly slots: Map<string, number>;
@@ -138,7 +139,7 @@ export class ExecWorker {
   async start(): Promise<void> {
     this.subscriber = this.connect();
     this.subscriber.on("error", () => undefined);
-    this.subscriber.on("message", (_channel: string, message: string) => this.onSignal(message));
+    this.subscriber.on("message", (channel: string, message: string) => this.onSignal(channel, message));
     await this.subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
     this.gate = new ToolGate(this.redis, this.subscriber, this.keys, this.clock);
     await this.gate.start(this.opts.cells);
@@ -148,13 +149,13 @@ export class ExecWorker {
     const healthStore = new HealthStore(this.redis, this.keys, this.opts.cells, this.clock);
     // A dependency no monitor watches (not in the cell's deps set) has no backpressure: healthy.
     // A watched one whose signal is missing is not healthy (DESIGN: a missing signal counts as down).
-    const health = new HealthCache(
+    const health = (this.health = new HealthCache(
       {
         isHealthy: async (cell, dep) => !(await this.redis.sismember(this.keys.cell(cell).deps, dep)) || healthStore.isHealthy(cell, dep),
       },
       () => this.clock.now(),
       250,
-    );
+    ));
     const passive = new PassiveHealth(healthStore, health, this.clock);
     for (const cellName of this.opts.cells) {
       const cell = this.keys.cell(cellName);
@@ -255,13 +256,23 @@ export class ExecWorker {
     await Promise.all(this.connections.map((c) => c.quit().catch(() => undefined)));
   }
 
-  private onSignal(message: string): void {
+  private onSignal(channel: string, message: string): void {
     const [kind, id] = message.split(" ");
-    const controller = id ? this.running.get(id) : undefined;
+    if (!kind || !id) return;
+    if (kind === "degraded") {
+      // Another process saw the dependency fail: stop calling it here too, without waiting for the cache.
+      const cell = this.opts.cells.find((c) => this.keys.cell(c).signals === channel);
+      if (cell) this.health?.set(cell, id, false);
+    } else this.signalRun(kind, id);
+  }
+
+  private signalRun(kind: string, id: string): void {
+    const controller = this.running.get(id);
     if (!controller || controller.signal.aborted) return;
     if (kind === "preempt") controller.abort("preempted" satisfies AbortReason);
     else if (kind === "cancel") controller.abort("cancelled" satisfies AbortReason);
   }
+
 
   /**
    * A process frozen for half its lock or more (GC pause, SIGSTOP, a starved VM) may have lost its
@@ -314,8 +325,8 @@ export class ExecWorker {
       const replies = (await pipeline.exec()) ?? [];
       replies.forEach(([, v], i) => {
         const [preempt, cancel] = (v as (string | null)[]) ?? [];
-        if (cancel) this.onSignal(`cancel ${ids[i]!}`);
-        else if (preempt) this.onSignal(`preempt ${ids[i]!}`);
+        if (cancel) this.signalRun("cancel", ids[i]!);
+        else if (preempt) this.signalRun("preempt", ids[i]!);
       });
     }
   }

@@ -65,6 +65,22 @@ describe("HealthStore", () => {
     }
   });
 
+  it("announces a passive downgrade on each cell's signals channel once, so other exec processes stop calling at once", async () => {
+    const sub = connect(await testRedisUrl());
+    const heard: string[] = [];
+    sub.on("message", (channel: string, message: string) => heard.push(`${cells.find((c) => keys.cell(c).signals === channel)} ${message}`));
+    await sub.subscribe(...cells.map((c) => keys.cell(c).signals));
+    try {
+      await store.write("eligibility", probe("healthy"), 60_000);
+      await store.markDegraded("eligibility", "pool exhausted", 5_000);
+      await store.markDegraded("eligibility", "pool exhausted", 5_000); // already degraded: no second message
+      await sub.ping(); // its reply comes after every message published before it
+      assert.deepEqual(heard.sort(), cells.map((c) => `${c} degraded eligibility`).sort());
+    } finally {
+      sub.disconnect();
+    }
+  });
+
   it("marks a missing signal degraded passively with the given TTL", async () => {
     await store.markDegraded("model", "pool exhausted", 5_000);
     const s = await store.read("east", "model");
