@@ -178,6 +178,7 @@ local steps = 0
 -- Counters every move changes, read once and written once after the loop.
 local used0, usedA0, usedC0 = used, usedA, usedC
 local seq = tonumber(rcall("GET", KEYS[9]) or "0")
+local movedBytes = {}
 while moved < maxMoves and steps < maxMoves * 4 do
   steps = steps + 1
   local cls = chooseClass()
@@ -207,7 +208,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
     -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).
     rcall(cls == "A" and "RPUSH" or "LPUSH", KEYS[11], id)
-    queuedBytesBy(own, f[2], tenant, -1)
+    movedBytes[tenant] = (movedBytes[tenant] or 0) + (tonumber(f[2] or "0") or 0)
 
     -- The slot lease and the counters derived from it. The dispatch sequence orders
     -- Class C runs for preemption (newest first) and is the WFQ tie-break below.
@@ -258,7 +259,8 @@ while moved < maxMoves and steps < maxMoves * 4 do
     if retryAt then rcall("ZADD", KEYS[8], retryAt, tenant) end
     local eligible = { A = aEligible(caps, runA), B = eligBC, C = eligBC }
     for x, key in pairs(readyKeys) do
-      local score = rcall("ZSCORE", key, old)
+      -- The served class's ready set holds the head read above: no need to ask for its score.
+      local score = (x == cls and old == head) and v or rcall("ZSCORE", key, old)
       local backlog = score ~= false
       if backlog then rcall("ZREM", key, old) end
       if x == cls then
@@ -274,6 +276,7 @@ end
 if moved > 0 then
   rcall("SET", KEYS[9], seq)
   rcall("DECRBY", KEYS[13], moved)
+  for tenant, bytes in pairs(movedBytes) do queuedBytesBy(own, bytes, tenant, -1) end
   for _, d in ipairs({ { "total", used - used0 }, { "A", usedA - usedA0 }, { "C", usedC - usedC0 } }) do
     if d[2] > 0 then rcall("HINCRBY", KEYS[3], d[1], d[2]) end
   end

@@ -32,9 +32,10 @@ local function releaseSlot(own, id, now)
     if cls == "C" then
       rcall("HINCRBY", used, "C", -1)
       rcall("ZREM", own .. ":pool:" .. pool .. ":runC", id)
+      -- Only Class C runs are ever asked to yield.
+      rcall("ZREM", own .. ":pool:" .. pool .. ":preempting", id)
     end
   end
-  rcall("ZREM", own .. ":pool:" .. pool .. ":preempting", id)
   if caps[3] then
     local held = now - tonumber(at)
     if held < 0 then held = 0 end
