@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -25,3 +25,57 @@ export function hostCpu(): { busy: number; total: number } {
 
 /** The fraction of the machine's CPU that was busy between two hostCpu() readings. */
 export const busyFraction = (a: ReturnType<typeof hostCpu>, b: ReturnType<typeof hostCpu>): number => (b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : NaN);
+
+/**
+ * Write syscalls a process has made so far (/proc/<pid>/io syscw). For a role
+ * that logs at warn this is almost only its Redis sockets: ioredis writes each
+ * command, or each pipeline, with one write, so the delta over a phase counts
+ * its round trips to Redis.
+ */
+export function writeCalls(pid: number): number {
+  try {
+    return Number(/^syscw:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Seconds a process has spent runnable but waiting for a CPU so far (/proc/<pid>/schedstat). */
+export function runQueueSeconds(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The local TCP ports of a process's sockets (its Redis connections among them), from /proc. */
+export function localPorts(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    return new Set();
+  }
+  const ports = new Set<number>();
+  for (const table of ["tcp", "tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && inodes.has(f[9]!)) ports.add(parseInt(f[1]!.split(":")[1]!, 16));
+    }
+  }
+  return ports;
+}

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--json] [--only storm,loan,throughput,outage] [--out <dir>]
+ * npm run bench [-- --quick] [--json] [--only storm,loan,throughput,outage] [--out <dir>] [--rounds <n>]
  *
  * Runs the four benchmark scenarios of issue 7 on the real system (a Redis of
  * its own, real exec/dispatcher/health/recovery processes, the simulated
@@ -8,6 +8,10 @@
  * (default: docs/benchmarks for a full run, .fairlane/bench for --quick).
  * With --json the last line printed is the results contract as one JSON object.
  * Quick mode scales the scenarios down to finish in under 3 minutes on 2 cores.
+ * --rounds repeats the throughput comparison (plain and Fairlane drains) n
+ * times (default 1): the contract's ratios all come from the round with the
+ * median drain ratio, `byRound` gives every round's; --only throughput
+ * --rounds 3 takes about 4 minutes, a full run with one round about 7.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -27,12 +31,15 @@ const { values: args } = parseArgs({
     json: { type: "boolean", default: false },
     only: { type: "string", default: "storm,loan,throughput,outage" },
     out: { type: "string" },
+    rounds: { type: "string", default: "1" },
   },
 });
 const SCENARIOS = ["storm", "loan", "throughput", "outage"] as const;
 const only = new Set(args.only!.split(",").map((s) => s.trim()));
 for (const s of only) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario "${s}" (one of ${SCENARIOS.join(", ")})`);
 const quick = args.quick!;
+const rounds = Number(args.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a whole number ≥ 1, not "${args.rounds}"`);
 const outDir = args.out ?? (quick ? ".fairlane/bench" : "docs/benchmarks");
 process.setMaxListeners(0); // one exit hook per child process this run starts
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
@@ -56,7 +63,7 @@ const redis = await benchRedis();
 try {
   if (only.has("storm")) {
     log("1/4 fan-out storm (controls off, then on)...");
-    results.storm = await runStorm(redis.url, { quick });
+    results.storm = await runStorm(redis.url, { quick, redisPid: redis.pid });
   }
   if (only.has("loan")) {
     log("2/4 loan-platform burst (off, then on)...");
@@ -65,13 +72,19 @@ try {
   if (only.has("throughput")) {
     log("3/4 throughput and scale...");
     results.throughput = await runThroughput(redis.url, redis.pid, {
-      jobs: quick ? 3_000 : 20_000,
-      workers: 2,
-      concurrency: 50,
-      tenants: [10, 1_000, 10_000],
-      memoryWorkflows: quick ? 2_000 : 10_000,
+      jobs: quick ? 5_000 : 20_000,
+      // Plain BullMQ at its best on this machine is one of these (same total concurrency, 100).
+      plainLayouts: [
+        { processes: 2, concurrency: 50 },
+        { processes: 1, concurrency: 100 },
+      ],
+      fairLayout: { processes: 2, concurrency: 50 },
+      tenants: [10, 10_000],
+      rounds,
+      censusJobs: quick ? 500 : 1_000,
       gateMs: quick ? 1_500 : 5_000,
       durabilityAdmissions: quick ? 1_000 : 5_000,
+      log,
     });
   }
   if (only.has("outage")) {

@@ -7,10 +7,14 @@
  *                     backpressure), THROTTLED-aware. payload as prior-auth's.
  *   bench-sleep       holds its slot for payload.durationMs (a loan decision's
  *                     duration, time-scaled), no tool calls.
+ *   bench-noop        the throughput benchmark's job: ticks the drain clock
+ *                     (lib/drainClock.ts, env BENCH_DRAIN_KEY) and returns null,
+ *                     as plain BullMQ's test/bench/plainWorker.ts does.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { priorAuthAgent } from "../../src/examples/priorAuth.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
+import { drainClock } from "./lib/drainClock.ts";
 import { observed } from "./lib/observer.ts";
 
 defineWorkflow(
@@ -26,3 +30,9 @@ defineWorkflow("bench-sleep", (ctx) =>
     return { ok: true };
   }),
 );
+
+const clock = drainClock(process.env.REDIS_URL, process.env.BENCH_DRAIN_KEY);
+defineWorkflow("bench-noop", async () => {
+  clock.tick();
+  return null;
+});

@@ -1,8 +1,9 @@
 import type { LoanResult, LoanRun } from "../scenarios/loan.ts";
 import type { OutageResult } from "../scenarios/outage.ts";
-import type { StormResult, StormRun, TenantLatency } from "../scenarios/storm.ts";
+import type { ClassLatency, ProcessLoad, StormResult, StormRun } from "../scenarios/storm.ts";
 import type { ThroughputResult } from "../scenarios/throughput.ts";
 import { fmt } from "./stats.ts";
+import { throughputContract, throughputRows, throughputSection } from "./throughputReport.ts";
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -17,8 +18,8 @@ export interface BenchResults {
 }
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
-const tenantOf = (run: StormRun, which: "baseline" | "storm", cls: string) => run[which].find((t) => t.cls === cls)!;
-const p99Ratio = (run: StormRun, cls: string, what: "startMs" | "endToEndMs") => tenantOf(run, "storm", cls)[what].p99 / tenantOf(run, "baseline", cls)[what].p99;
+const classOf = (run: StormRun, which: "baseline" | "storm", cls: string) => run[which].find((t) => t.cls === cls)!;
+const p99Ratio = (run: StormRun, cls: string, what: "startMs" | "endToEndMs") => classOf(run, "storm", cls)[what].p99 / classOf(run, "baseline", cls)[what].p99;
 
 /** The `--json` contract (issue 7), plus more detail under each key. */
 export function contract(r: BenchResults): Record<string, unknown> {
@@ -30,6 +31,12 @@ export function contract(r: BenchResults): Record<string, unknown> {
       downstreamPeakUtilOff: r3(off.downstream.peakUtil),
       classAP99Ratio: r3(p99Ratio(on, "A", "startMs")),
       classAP99RatioOff: r3(p99Ratio(off, "A", "startMs")),
+      classAE2eP99Ratio: r3(p99Ratio(on, "A", "endToEndMs")),
+      classBE2eP99Ratio: r3(p99Ratio(on, "B", "endToEndMs")),
+      classASamples: { baseline: classOf(on, "baseline", "A").startMs.n, storm: classOf(on, "storm", "A").startMs.n },
+      classAStartP99Ms: { baseline: r3(classOf(on, "baseline", "A").startMs.p99), storm: r3(classOf(on, "storm", "A").startMs.p99) },
+      classAOwnCapFullOn: classOf(on, "storm", "A").ownCapFull ?? null,
+      hostCpuBusyStormOn: r3(on.hostCpuBusy.storm),
       classAEndToEndP99Ratio: r3(p99Ratio(on, "A", "endToEndMs")),
       classAEndToEndP99RatioOff: r3(p99Ratio(off, "A", "endToEndMs")),
       classBEndToEndP99Ratio: r3(p99Ratio(on, "B", "endToEndMs")),
@@ -63,26 +70,17 @@ export function contract(r: BenchResults): Record<string, unknown> {
       weightedOutside10: r.loan.weighted.outside10,
     };
   }
-  if (r.throughput) {
-    const t = r.throughput;
-    const [plain, ...fair] = t.phases;
-    const at = (n: number) => fair.find((f) => f.tenants === n)?.perSec ?? NaN;
-    out.throughput = {
-      fairVsPlain: r3(at(10) / plain!.perSec),
-      tenants1kVs10: r3(at(1000) / at(10)),
-      tenants10kVs10: r3(at(10_000) / at(10)),
-      redisBytesPerQueuedVsPlain: r3(t.memory.fairBytesPerWorkflow / t.memory.plainBytesPerJob),
-      perSec: Object.fromEntries(t.phases.map((p) => [p.tenants === 1 ? "plain" : `fair${p.tenants}`, Math.round(p.perSec)])),
-      gatePairsPerSec: Math.round(t.gate.uncontendedPairsPerSec),
-      gateContendedPairsPerSec: Math.round(t.gate.contendedPairsPerSec),
-      admissionAlwaysVsEverysec: r3(t.durability.alwaysPerSec / t.durability.everysecPerSec),
-    };
-  }
+  if (r.throughput) out.throughput = throughputContract(r.throughput);
   if (r.outage) {
     const { on, off } = r.outage;
     out.outage = {
       amplificationOn: r3(on.amplification),
       amplificationOff: r3(off.amplification),
+      afterFirstFailurePerWorkflowOn: r3(on.afterFirstFailurePerWorkflow),
+      afterFirstFailurePerWorkflowOff: r3(off.afterFirstFailurePerWorkflow),
+      inFlightAtFailurePerWorkflowOn: r3(on.inFlightPerWorkflow),
+      inFlightAtFailurePerWorkflowOff: r3(off.inFlightPerWorkflow),
+      afterFirstFailureMaxPerWorkflowOn: on.afterFirstFailureMaxPerWorkflow ?? null,
       probesOn: on.probesDuringOutage,
       completedOn: on.completed,
       completedOff: off.completed,
@@ -116,18 +114,12 @@ export function summaryRows(r: BenchResults): Row[] {
     const w = r.loan.weighted;
     rows.push(["loan at scale, weights 1/2/4/400: share of fair share, worst / best", "–", `${fmt(w.worst.share, 3)} / ${fmt(w.shares.max, 3)}`, `±10% asked; ${w.outside10} outside`]);
   }
-  if (r.throughput) {
-    const c = contract(r).throughput as Record<string, number>;
-    const t = r.throughput;
-    rows.push(["throughput: no-op jobs/s (10 tenants vs plain)", fmt(t.phases[0]!.perSec), fmt(t.phases.find((p) => p.tenants === 10)?.perSec), `ratio ${fmt(c.fairVsPlain, 2)} (target 0.8)`]);
-    rows.push(["throughput: 10,000 tenants ÷ 10 tenants", "", fmt(c.tenants10kVs10, 2), "target 0.9"]);
-    rows.push(["memory: bytes per queued workflow", fmt(t.memory.plainBytesPerJob), fmt(t.memory.fairBytesPerWorkflow), `ratio ${fmt(c.redisBytesPerQueuedVsPlain, 2)}`]);
-    rows.push(["tool gate: acquire+release pairs/s", "", `${fmt(t.gate.uncontendedPairsPerSec)} (${fmt(t.gate.contendedPairsPerSec)} contended)`, `${t.gate.callers} callers`]);
-    rows.push(["admission/s: appendfsync everysec vs always", fmt(t.durability.everysecPerSec), fmt(t.durability.alwaysPerSec), `always costs ${fmt((1 - c.admissionAlwaysVsEverysec!) * 100)}%`]);
-  }
+  if (r.throughput) rows.push(...throughputRows(r.throughput));
   if (r.outage) {
     const { on, off } = r.outage;
     rows.push(["outage: calls to the failed dependency per workflow", fmt(off.amplification, 1), fmt(on.amplification, 1), `probes apart: ${on.probesDuringOutage}`]);
+    rows.push(["outage: of which started after its first failed answer, per workflow", fmt(off.afterFirstFailurePerWorkflow, 2), fmt(on.afterFirstFailurePerWorkflow, 2), "≤ 1"]);
+    rows.push(["outage: calls in flight when it failed, per workflow", fmt(off.inFlightPerWorkflow, 2), fmt(on.inFlightPerWorkflow, 2), "could not be avoided"]);
     rows.push(["outage: completed after recovery", `${off.completed} of ${off.workflows}`, `${on.completed} of ${on.workflows}`, "none lost"]);
   }
   return rows;
@@ -137,11 +129,29 @@ export function table(head: string[], rows: string[][]): string {
   return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-const latRows = (system: string, ts: TenantLatency[]) =>
-  ts.map((t) => [system, `${t.tenant} (${t.cls})`, ...(["startMs", "endToEndMs"] as const).flatMap((k) => [fmt(t[k].p50), fmt(t[k].p95), fmt(t[k].p99)]), String(t.failed)]);
+const p99Cell = (d: ClassLatency["startMs"]) => `${fmt(d.p99)} [${fmt(d.p99Low)}–${fmt(d.p99High)}]`;
+const latRows = (system: string, ts: ClassLatency[]) =>
+  ts.map((t) => [system, `${t.cls} (${t.tenants.length} tenant${t.tenants.length === 1 ? "" : "s"})`, fmt(t.startMs.n), fmt(t.startMs.p50), fmt(t.startMs.p90), p99Cell(t.startMs), fmt(t.endToEndMs.p50), fmt(t.endToEndMs.p90), p99Cell(t.endToEndMs), String(t.failed)]);
+
+const stageRows = (phase: string, ts: ClassLatency[]) =>
+  ts.flatMap((t) =>
+    t.stages
+      ? [
+          [
+            phase,
+            t.cls,
+            ...[t.stages.queueMs, t.stages.pickupMs, t.stages.startRunToHandlerMs, t.stages.runMs].map((d) => `${fmt(d.p50)} / ${fmt(d.p90)} / ${fmt(d.p99)}`),
+            t.ownCapFull === undefined ? "–" : `${t.ownCapFull} of ${t.startMs.n}`,
+          ],
+        ]
+      : [],
+  );
+
+const loadRows = (system: string, phase: string, ps: ProcessLoad[]) =>
+  ps.map((p) => [system, phase, `${p.role} ×${p.processes}`, Number.isFinite(p.loop.p99) ? `${fmt(p.loop.p50)} / ${fmt(p.loop.p99)} / ${fmt(p.loop.p99Worst)} / ${fmt(p.loop.max)}` : "–", `${fmt(p.runQueueWait * 100)}%`]);
 
 function stormSection(s: StormResult): string {
-  const head = ["system", "tenant (class)", "start p50", "start p95", "start p99", "e2e p50", "e2e p95", "e2e p99", "failed"];
+  const head = ["system", "class (tenants)", "samples", "start p50", "start p90", "start p99 [95% range]", "e2e p50", "e2e p90", "e2e p99 [95% range]", "failed"];
   const d = (x: StormRun) => [x.system, fmt(x.downstream.capacity), fmt(x.downstream.peakInFlight), fmt(x.downstream.peakDemand), `${fmt(x.downstream.peakUtil * 100)}%`, fmt(x.downstream.batchPeakInFlight), fmt(x.downstream.requests), fmt(x.downstream.logicalCalls), fmt(x.downstream.rejected)];
   const b = (x: StormRun) => [x.system, fmt(x.batch.workflows), fmt(x.batch.peakRunning), `${fmt(x.batch.completionSec, 1)} s`, fmt(x.batch.completed), fmt(x.batch.failed), fmt(x.batch.reruns), fmt(x.throttled)];
   return [
@@ -149,7 +159,7 @@ function stormSection(s: StormResult): string {
     "",
     `Parameters: ${JSON.stringify(s.params)}.`,
     "",
-    "The other tenants' latency (ms) with no storm (their normal) and during it. Start = enqueue→start, e2e = enqueue→end, from the workflows' own timestamps:",
+    "The other tenants' latency (ms) with no storm (their normal) and during it, every tenant of a class pooled. Start = enqueue→handler start, e2e = enqueue→end, from the producer's clock and the workflows' own start/end log. Quantiles are interpolated; the p99's 95% range is the pair of order statistics it could lie between (its top is the maximum below ~100 samples):",
     "",
     "**No storm**",
     "",
@@ -158,6 +168,19 @@ function stormSection(s: StormResult): string {
     "**During the storm**",
     "",
     table(head, [...latRows("off", s.off.storm), ...latRows("on", s.on.storm)]),
+    "",
+    "Fairlane's samples split at their record's times (ms, p50 / p90 / p99): waiting in ingress (enqueue→dispatchedAt), pickup from the exec queue (dispatchedAt→startedAt, the worker's startRun), startRun→handler, and the handler's run; and how many Class A samples were enqueued while their own tenant already held its mcaUrgent Class A slots (its own cap, not another tenant, made them wait):",
+    "",
+    table(["phase", "class", "enqueue→dispatch", "dispatch→start", "start→handler", "run", "own urgent cap full"], [...stageRows("no storm", s.on.baseline), ...stageRows("storm", s.on.storm)]),
+    "",
+    "Per process role: event-loop delay (ms late per 10 ms timer: median of the processes' p50 / median p99 / worst p99 / longest stall) and the share of the phase a process spent runnable but waiting for a CPU (/proc/<pid>/schedstat):",
+    "",
+    table(["system", "phase", "role", "loop delay p50 / p99 / worst p99 / max", "run-queue wait"], [
+      ...loadRows("off", "no storm", s.off.processes.baseline),
+      ...loadRows("off", "storm", s.off.processes.storm),
+      ...loadRows("on", "no storm", s.on.processes.baseline),
+      ...loadRows("on", "storm", s.on.processes.storm),
+    ]),
     "",
     "The downstream's own counters (demand = calls in flight plus calls queued for a connection):",
     "",
@@ -206,33 +229,26 @@ function loanSection(l: LoanResult): string {
   ].join("\n");
 }
 
-function throughputSection(t: ThroughputResult): string {
-  return [
-    `## 3. Throughput and scale`,
-    "",
-    `${fmt(t.params.jobs)} no-op jobs per run, ${t.params.workers} worker processes × ${t.params.concurrency}.`,
-    "",
-    table(
-      ["run", "seconds", "jobs/s", "CPU µs/job (all)", "Redis CPU µs/job", "Redis calls/job", "top Redis commands"],
-      t.phases.map((p) => [p.name, fmt(p.seconds, 2), fmt(p.perSec), fmt(p.cpuPerJobUs), fmt(p.redisCpuPerJobUs), fmt(p.callsPerJob, 1), p.top]),
-    ),
-    "",
-    `Redis memory per queued workflow (${fmt(t.memory.workflows)} queued, ${t.memory.payloadBytes}-byte payload): plain BullMQ job ${fmt(t.memory.plainBytesPerJob)} B, Fairlane workflow ${fmt(t.memory.fairBytesPerWorkflow)} B (ingress job + workflow record).`,
-    "",
-    `Tool gate, ${t.gate.callers} concurrent callers in one process: ${fmt(t.gate.uncontendedPairsPerSec)} acquire+release pairs/s when the MCTC never binds, ${fmt(t.gate.contendedPairsPerSec)}/s at MCTC ${t.gate.contendedMctc} (every release hands over to a waiter).`,
-    "",
-    `Admission (single workflows, ${t.durability.callers} callers): ${fmt(t.durability.everysecPerSec)}/s with appendfsync everysec, ${fmt(t.durability.alwaysPerSec)}/s with always.`,
-  ].join("\n");
-}
-
 function outageSection(o: OutageResult): string {
   const row = (x: OutageResult["on"]) => [x.system, fmt(x.affected), fmt(x.callsDuringOutage), fmt(x.amplification, 1), fmt(x.probesDuringOutage), `${x.completed} of ${x.workflows}`, fmt(x.failed), `${fmt(x.recoverySec, 1)} s`];
+  const split = (x: OutageResult["on"]) => [
+    x.system,
+    `${fmt(x.inFlightAtFailure)} (${fmt(x.inFlightPerWorkflow, 2)})`,
+    fmt(x.beforeFirstFailure),
+    `${fmt(x.firstFailureMs)} ms`,
+    `${fmt(x.afterFirstFailure)} (${fmt(x.afterFirstFailurePerWorkflow, 2)})`,
+    x.afterFirstFailureMaxPerWorkflow === undefined ? "–" : `${x.afterFirstFailureMaxPerWorkflow} (${x.workflowsCallingAfterFirstFailure} workflows sent any)`,
+  ];
   return [
     `## 4. Backpressure drill`,
     "",
     `Parameters: ${JSON.stringify(o.params)}.`,
     "",
     table(["system", "affected workflows", "calls that reached the failed dependency", "per workflow", "health probes", "completed", "failed", "last one done after healing"], [row(o.off), row(o.on)]),
+    "",
+    "The same calls by when they reached the dependency, on its own counters and clock: in flight when it failed (they fail as they finish; per affected workflow), arrived after it failed but before its first failed answer, and arrived after that answer (the calls a caller could have held back; per affected workflow). The cut is the last 10 ms poll of its counters that saw no failure, so a call near it counts as after:",
+    "",
+    table(["system", "in flight at failure (per workflow)", "before the first failed answer", "first failed answer after", "after it (per workflow)", "most from one workflow after it"], [split(o.off), split(o.on)]),
   ].join("\n");
 }
 

@@ -97,3 +97,55 @@ export function sliceJain(spans: readonly Span[], slots: number, from: number, t
   }
   return mean(scores);
 }
+
+/**
+ * Linear-interpolation quantile (Hyndman-Fan type 7, as numpy's default) of
+ * `xs` (q in 0..1); NaN for no samples. Unlike nearest rank, p99 of a small
+ * sample is not simply its maximum.
+ */
+export function quantile(xs: readonly number[], q: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = (s.length - 1) * Math.min(1, Math.max(0, q));
+  const lo = Math.floor(h);
+  return s[lo]! + (h - lo) * ((s[Math.min(lo + 1, s.length - 1)] ?? s[lo]!) - s[lo]!);
+}
+
+/**
+ * A distribution of latencies for the report: interpolated quantiles, and the
+ * range the p99 could lie in: the order statistics at ranks n·0.99 ± 1.96·√(n·0.99·0.01)
+ * (a 95% interval; with fewer than about 100 samples its top is the maximum, so
+ * the p99 is little more than a guess).
+ */
+export interface Distribution {
+  n: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+  p99Low: number;
+  p99High: number;
+}
+
+export function distribution(xs: readonly number[]): Distribution {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const half = 1.96 * Math.sqrt(n * 0.99 * 0.01);
+  const at = (rank: number) => (n ? s[Math.min(n, Math.max(1, Math.round(rank))) - 1]! : NaN);
+  return {
+    n,
+    p50: quantile(s, 0.5),
+    p90: quantile(s, 0.9),
+    p95: quantile(s, 0.95),
+    p99: quantile(s, 0.99),
+    max: n ? s[n - 1]! : NaN,
+    mean: mean(s),
+    p99Low: at(Math.floor(n * 0.99 - half)),
+    p99High: at(Math.ceil(n * 0.99 + half)),
+  };
+}
+
+/** Median of a few numbers (the middle round of three); NaN for none. */
+export const median = (xs: readonly number[]): number => quantile(xs, 0.5);

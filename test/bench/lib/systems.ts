@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Queue } from "bullmq";
@@ -8,8 +8,9 @@ import { loadConfig } from "../../../src/lib/config.ts";
 import { createLogger } from "../../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../../src/platform.ts";
 import type { PolicySpec } from "../../../src/tenancy/policy.ts";
-import { spawnRole, type RoleProcess } from "../../helpers/roles.ts";
+import type { RoleProcess } from "../../helpers/roles.ts";
 import { readRuns, type RunSummary } from "./observer.ts";
+import { spawnBenchRole, spawnScript } from "./spawn.ts";
 
 /**
  * The two systems a scenario compares, behind one interface:
@@ -41,6 +42,8 @@ export interface Enqueued {
 
 export interface System {
   name: "on" | "off";
+  /** The worker processes (and Fairlane's other roles), for /proc sampling. */
+  roles: { role: string; pid: number }[];
   enqueue(tenant: string, items: Item[]): Promise<Enqueued[]>;
   /** Nothing queued, running or parked. */
   idle(): Promise<boolean>;
@@ -60,10 +63,10 @@ export interface FairlaneSystem extends System {
   /** FAIRLANE_PREFIX of this deployment: every key it writes starts with `<prefix>:`. */
   prefix: string;
   platform: Platform;
-  /** The spawned role processes (exec ×N, dispatcher, health, recovery), for /proc sampling. */
-  roles: { role: string; pid: number }[];
   /** The producer's cancel (DELETE /v1/workflows/:id) of one workflow. */
   cancel(tenant: string, id: string): Promise<CancelOutcome["kind"]>;
+  /** The named fields of each workflow's record (queues/keys.ts `wf:<id>`), missing ones absent. */
+  records(ids: string[], fields: string[]): Promise<Map<string, Record<string, string>>>;
 }
 
 const WORKFLOWS = "test/bench/workflows.ts";
@@ -86,7 +89,7 @@ export async function fairlane(
   };
   const roles: RoleProcess[] = [];
   const names: string[] = [];
-  const start = (role: Parameters<typeof spawnRole>[0], e: Record<string, string>) => (roles.push(spawnRole(role, e)), names.push(role));
+  const start = (role: Parameters<typeof spawnBenchRole>[0], e: Record<string, string>) => (roles.push(spawnBenchRole(role, e)), names.push(role));
   for (let i = 0; i < o.workers.processes; i++) start("exec", { ...env, FAIRLANE_CONCURRENCY: String(o.workers.concurrency) });
   start("dispatcher", env);
   if (o.backpressure) for (const r of ["health", "recovery"] as const) start(r, env);
@@ -128,6 +131,14 @@ export async function fairlane(
       for (const dep of await p.redis.smembers(cell.deps)) parked += await p.redis.zcard(cell.parked(dep));
       return Number(queued ?? 0) === 0 && slotsHeld === 0 && parked === 0;
     },
+    async records(ids, fields) {
+      const pipeline = p.redis.pipeline();
+      for (const id of ids) pipeline.hmget(cell.workflow(id), ...fields);
+      const out = new Map<string, Record<string, string>>();
+      for (const [i, [, values]] of ((await pipeline.exec()) ?? []).entries())
+        out.set(ids[i]!, Object.fromEntries(fields.flatMap((f, k) => ((values as (string | null)[] | null)?.[k] == null ? [] : [[f, (values as string[])[k]!]]))));
+      return out;
+    },
     runs: () => readRuns(p.redis, obs),
     async close() {
       await Promise.all(roles.map((r) => r.stop()));
@@ -142,18 +153,22 @@ export async function plainBullmq(redisUrl: string, o: { workers: Workers; downs
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue("work", { connection, prefix });
   const children: ChildProcess[] = [];
-  for (let i = 0; i < o.workers.processes; i++) {
-    const c = spawn(process.execPath, ["--import", "tsx", "test/bench/plainAgentWorker.ts"], {
-      env: { ...process.env, REDIS_URL: redisUrl, BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(o.workers.concurrency), BENCH_DOWNSTREAM_URL: o.downstreamUrl, ...o.env },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    process.on("exit", () => c.kill("SIGKILL"));
-    children.push(c);
-  }
+  for (let i = 0; i < o.workers.processes; i++)
+    children.push(
+      spawnScript("test/bench/plainAgentWorker.ts", {
+        REDIS_URL: redisUrl,
+        BENCH_PREFIX: prefix,
+        BENCH_CONCURRENCY: String(o.workers.concurrency),
+        BENCH_DOWNSTREAM_URL: o.downstreamUrl,
+        BENCH_ROLE: "worker",
+        ...o.env,
+      }),
+    );
   await sleep(2500); // let the workers connect before the clock starts
   let seq = 0;
   return {
     name: "off",
+    roles: children.map((c) => ({ role: "worker", pid: c.pid! })),
     async enqueue(tenant, items) {
       const out: Enqueued[] = [];
       for (let i = 0; i < items.length; i += 1000) {

@@ -13,9 +13,22 @@
  * Amplification = those calls / workflows affected (not finished when the
  * outage began). A workflow that needs 19 calls and was half done would
  * send ~10 more in a healthy world; everything above that is retry load.
+ *
+ * The calls are told apart by when they reached the downstream, on its own
+ * counters and clock: in flight when it failed (its in-flight gauge at that
+ * moment: they fail as they complete); started after it failed but before
+ * anyone could know (before its first failed answer); and started after the
+ * first failed answer — the calls a caller could have held back, the
+ * amplification seed 000 is about. The first failure is found by polling
+ * the downstream's `failed` counter every 10 ms; the cut is the last poll
+ * that still saw none, so a call within those 10 ms counts as "after"
+ * (the error is on the strict side). Fairlane's calls carry their workflow
+ * in the Idempotency-Key (src/runtime/context.ts), so the downstream's list
+ * of its last 1,000 calls (receivedAt) also gives the most any one workflow
+ * sent after the first failure, while that list holds the whole outage.
  */
 import type { PolicySpec } from "../../../src/tenancy/policy.ts";
-import { startDownstream } from "../lib/downstreamProcess.ts";
+import { startDownstream, type DownstreamProcess } from "../lib/downstreamProcess.ts";
 import { fairlane, plainBullmq, waitIdle, type System } from "../lib/systems.ts";
 
 export interface OutageRun {
@@ -29,6 +42,20 @@ export interface OutageRun {
   failed: number;
   /** Seconds from the end of the outage until the last affected workflow ended. */
   recoverySec: number;
+  /** Calls in flight when the dependency failed. */
+  inFlightAtFailure: number;
+  /** Calls that reached it after it failed, before its first failed answer. */
+  beforeFirstFailure: number;
+  /** Calls that reached it after its first failed answer (probes apart). */
+  afterFirstFailure: number;
+  /** afterFirstFailure and inFlightAtFailure per affected workflow. */
+  afterFirstFailurePerWorkflow: number;
+  inFlightPerWorkflow: number;
+  /** ms from the outage to the first failed answer (NaN: none in the window). */
+  firstFailureMs: number;
+  /** Fairlane: the most calls one workflow sent after the first failure, and how many workflows sent any (undefined: not known). */
+  afterFirstFailureMaxPerWorkflow?: number;
+  workflowsCallingAfterFirstFailure?: number;
 }
 
 export interface OutageResult {
@@ -38,6 +65,22 @@ export interface OutageResult {
 }
 
 const TENANT = "hospital";
+
+/**
+ * Polls the downstream's counters until its first failed answer: the time and
+ * request count of the last poll that saw none (the cut), or null if none came by `until`.
+ */
+async function firstFailure(ds: DownstreamProcess, until: number): Promise<{ at: number; requests: number } | null> {
+  let cut = { at: Date.now(), requests: (await ds.stats()).requests };
+  while (Date.now() < until) {
+    const at = Date.now();
+    const s = await ds.stats();
+    if (s.failed > 0) return cut;
+    cut = { at, requests: s.requests };
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return null;
+}
 
 async function runOne(system: "on" | "off", redisUrl: string, n: number, outageMs: number): Promise<OutageRun> {
   const ds = await startDownstream({ capacity: 500, latencyMs: [100, 200], seed: 3 });
@@ -56,10 +99,12 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
   try {
     const enq = await sys.enqueue(TENANT, Array.from({ length: n }, () => ({ type: "bench-prior-auth" as const, cls: "B" as const, payload: { steps: 3, fanout: 6 } })));
     await new Promise((r) => setTimeout(r, 400)); // mid first fan-out
-    await ds.outage(true);
     await ds.reset();
+    await ds.outage(true);
     const outageAt = Date.now();
-    await new Promise((r) => setTimeout(r, outageMs));
+    const atFailure = await ds.stats();
+    const first = await firstFailure(ds, outageAt + outageMs);
+    await new Promise((r) => setTimeout(r, Math.max(0, outageAt + outageMs - Date.now())));
     const during = await ds.stats();
     await ds.outage(false);
     const healedAt = Date.now();
@@ -68,6 +113,14 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
     const finals = enq.map((e) => runs.get(e.id));
     const affected = finals.filter((r) => !r?.lastEnd || r.lastEnd > outageAt || r.starts > 1).length;
     const ends = finals.map((r) => r?.lastEnd ?? 0);
+    const cutRequests = first ? first.requests : during.requests;
+    // The downstream's list holds the last 1,000 calls since the reset: all of them, unless it overflowed.
+    const complete = during.deadlines.length < 1000 && system === "on";
+    const lateByWorkflow = new Map<string, number>();
+    if (complete && first)
+      for (const d of during.deadlines)
+        if (d.receivedAt >= first.at && d.idempotencyKey) lateByWorkflow.set(d.idempotencyKey.split(":")[0]!, (lateByWorkflow.get(d.idempotencyKey.split(":")[0]!) ?? 0) + 1);
+    const after = during.requests - cutRequests;
     return {
       system,
       workflows: n,
@@ -78,6 +131,13 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
       completed: finals.filter((r) => r?.outcome?.startsWith("ok")).length,
       failed: finals.filter((r) => r?.outcome && !r.outcome.startsWith("ok")).length,
       recoverySec: (Math.max(...ends) - healedAt) / 1000,
+      inFlightAtFailure: atFailure.inFlight,
+      beforeFirstFailure: cutRequests - atFailure.requests,
+      afterFirstFailure: after,
+      afterFirstFailurePerWorkflow: after / Math.max(1, affected),
+      inFlightPerWorkflow: atFailure.inFlight / Math.max(1, affected),
+      firstFailureMs: first ? first.at - outageAt : NaN,
+      ...(complete ? { afterFirstFailureMaxPerWorkflow: Math.max(0, ...lateByWorkflow.values()), workflowsCallingAfterFirstFailure: lateByWorkflow.size } : {}),
     };
   } finally {
     await sys.close();

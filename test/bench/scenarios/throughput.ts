@@ -1,17 +1,22 @@
 /**
- * Scenario 3, throughput and scale. In one run, on one Redis:
- *   - no-op workflows through one plain BullMQ queue vs Fairlane at 10, 1,000
- *     and 10,000 tenants (Class B, equal weights, caps that do not bind), same
- *     worker processes and total concurrency; end to end, first enqueue to
- *     last completion; CPU of Redis and every process per job;
- *   - Redis memory per queued workflow, Fairlane vs a plain BullMQ job with
- *     the same payload;
+ * Scenario 3, throughput and scale, on one Redis, each measure from one run:
+ *   - backlog drain (lib/drain.ts): `jobs` no-op jobs prefilled with no consumer
+ *     running, then drained, timed from the first handler call to the last.
+ *     Plain BullMQ in each of `plainLayouts` (processes × concurrency), the
+ *     fastest being "plain's best" on this machine; Fairlane in its normal
+ *     layout (exec processes + a dispatcher process) at the same total
+ *     concurrency, at each tenant count (Class B, caps that never bind);
+ *     per phase (enqueue, drain) CPU per workflow of Redis and of each process,
+ *     write syscalls per process (≈ round trips), Redis commands per workflow;
+ *     Redis bytes per queued and per finished workflow. `rounds` repeats the
+ *     whole comparison, so the spread shows; every ratio is within one round;
+ *   - end to end (lib/endToEnd.ts), the figure reported before drains: workers
+ *     running, first enqueue to last handler call, plain vs Fairlane in process
+ *     and Fairlane over HTTP;
+ *   - who sends which commands (lib/census.ts): a small drain of each under MONITOR;
  *   - tool-gate acquire+release pairs per second, uncontended and contended;
  *   - the admission cost of appendfsync always vs everysec (two Redis servers).
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { setTimeout as sleep } from "node:timers/promises";
-import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { createKeys } from "../../../queues/keys.ts";
 import { systemClock } from "../../../src/lib/clock.ts";
@@ -20,188 +25,62 @@ import { connect } from "../../../src/lib/redis.ts";
 import { createLogger } from "../../../src/observability/logger.ts";
 import { openPlatform } from "../../../src/platform.ts";
 import { ToolGate } from "../../../src/runtime/toolGate.ts";
+import type { Census } from "../lib/census.ts";
+import { fairDrain, PAYLOAD, plainDrain, type Ctx, type DrainResult } from "../lib/drain.ts";
+import { fairEndToEnd, plainEndToEnd, type EndToEnd } from "../lib/endToEnd.ts";
 import { benchRedis } from "../lib/infra.ts";
-import { cpuSeconds } from "../procStats.ts";
+import type { Workers } from "../lib/systems.ts";
 
-export interface PhaseResult {
-  name: string;
-  tenants: number;
-  jobs: number;
-  seconds: number;
-  perSec: number;
-  cpuPerJobUs: number;
-  redisCpuPerJobUs: number;
-  /** Redis commands per job (a script call is one), and the top ones by Redis CPU. */
-  callsPerJob: number;
-  top: string;
+export interface Round {
+  plain: DrainResult[];
+  /** Fairlane, one drain per tenant count. */
+  fair: DrainResult[];
 }
 
 export interface ThroughputResult {
-  params: { jobs: number; workers: number; concurrency: number };
-  phases: PhaseResult[];
-  memory: { workflows: number; payloadBytes: number; plainBytesPerJob: number; fairBytesPerWorkflow: number };
+  params: { jobs: number; plainLayouts: Workers[]; fairLayout: Workers; tenants: number[]; rounds: number; payloadBytes: number; censusJobs: number };
+  rounds: Round[];
+  endToEnd: EndToEnd[];
+  census: { plain: Census; fair: Census; plainLayout: Workers };
   gate: { uncontendedPairsPerSec: number; contendedPairsPerSec: number; callers: number; contendedMctc: number };
   durability: { everysecPerSec: number; alwaysPerSec: number; callers: number; disk: string };
 }
 
-function start(script: string, env: Record<string, string>): ChildProcess {
-  const c = spawn(process.execPath, ["--import", "tsx", script], { env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: "inherit" });
-  process.on("exit", () => c.kill("SIGKILL"));
-  return c;
-}
-
-async function stopAll(children: ChildProcess[]): Promise<void> {
-  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once("exit", r), c.kill("SIGTERM"))))));
-}
-
-const cpuOf = (pids: number[]) => pids.reduce((s, p) => s + cpuSeconds(p), 0);
-const selfCpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-
-/** Redis's own per-command accounting (INFO commandstats) since the last CONFIG RESETSTAT. */
-async function commandStats(admin: Redis, jobs: number): Promise<{ calls: number; top: string }> {
-  const info = await admin.info("commandstats");
-  const rows = [...info.matchAll(/^cmdstat_(\w+(?:\|\w+)?):calls=(\d+),usec=(\d+)/gm)].map((m) => ({ cmd: m[1]!, calls: Number(m[2]), usec: Number(m[3]) }));
-  const calls = rows.filter((r) => !["info", "config"].includes(r.cmd)).reduce((s, r) => s + r.calls, 0);
-  const top = rows
-    .sort((a, b) => b.usec - a.usec)
-    .slice(0, 4)
-    .map((r) => `${r.cmd} ${(r.usec / jobs).toFixed(0)}µs`)
-    .join(", ");
-  const scripts = rows.find((r) => r.cmd === "evalsha")?.calls ?? 0;
-  return { calls, top: `${(scripts / jobs).toFixed(1)} script calls/job; ${top}` };
-}
-
-interface Ctx {
-  url: string;
-  redisPid: number;
-  admin: Redis;
+export interface ThroughputOptions {
   jobs: number;
-  workers: number;
-  concurrency: number;
+  plainLayouts: Workers[];
+  fairLayout: Workers;
+  tenants: number[];
+  rounds: number;
+  censusJobs: number;
+  gateMs: number;
+  durabilityAdmissions: number;
+  log(msg: string): void;
 }
 
-async function phase(c: Ctx, name: string, tenants: number, children: ChildProcess[], produce: () => Promise<void>, done: () => Promise<boolean>): Promise<PhaseResult> {
-  const pids = children.map((ch) => ch.pid!);
-  await c.admin.config("RESETSTAT");
-  const cpu0 = cpuOf(pids) + selfCpu();
-  const redis0 = cpuSeconds(c.redisPid);
-  const t0 = performance.now();
-  await produce();
-  while (!(await done())) await sleep(20);
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = cpuOf(pids) + selfCpu() - cpu0;
-  const redisCpu = cpuSeconds(c.redisPid) - redis0;
-  const stats = await commandStats(c.admin, c.jobs);
-  await stopAll(children);
-  return {
-    name,
-    tenants,
-    jobs: c.jobs,
-    seconds,
-    perSec: c.jobs / seconds,
-    cpuPerJobUs: ((cpu + redisCpu) / c.jobs) * 1e6,
-    redisCpuPerJobUs: (redisCpu / c.jobs) * 1e6,
-    callsPerJob: stats.calls / c.jobs,
-    top: stats.top,
-  };
+const tag = (w: Workers) => `${w.processes}x${w.concurrency}`;
+
+/** The fastest plain layout of a round. */
+export const plainBest = (r: Round): DrainResult => r.plain.reduce((a, b) => (b.drain.perSec > a.drain.perSec ? b : a));
+export const fairAt = (r: Round, tenants: number): DrainResult | undefined => r.fair.find((f) => f.tenants === tenants);
+
+async function round(c: Ctx, o: ThroughputOptions, i: number): Promise<Round> {
+  const plain: DrainResult[] = [];
+  for (const layout of o.plainLayouts) {
+    o.log(`  round ${i}: plain BullMQ ${tag(layout)} drain`);
+    plain.push(await plainDrain(c, { name: `plain BullMQ ${tag(layout)}`, tag: `r${i}-${tag(layout)}`, jobs: o.jobs, layout }));
+  }
+  const fair: DrainResult[] = [];
+  for (const tenants of o.tenants) {
+    o.log(`  round ${i}: Fairlane ${tenants} tenants drain`);
+    fair.push(await fairDrain(c, { name: `Fairlane ${tag(o.fairLayout)} + dispatcher, ${tenants.toLocaleString("en")} tenants`, tag: `r${i}-t${tenants}`, jobs: o.jobs, tenants, layout: o.fairLayout }));
+  }
+  return { plain, fair };
 }
 
-async function plain(c: Ctx): Promise<PhaseResult> {
-  const prefix = "bench-plain";
-  const connection = new Redis(c.url, { maxRetriesPerRequest: null });
-  const queue = new Queue("plain", { connection, prefix });
-  const children = Array.from({ length: c.workers }, () =>
-    start("test/bench/plainWorker.ts", { REDIS_URL: c.url, BENCH_QUEUE: "plain", BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(c.concurrency) }),
-  );
-  await sleep(2500); // let the workers boot before the clock starts
-  const r = await phase(
-    c,
-    "plain BullMQ, 1 queue",
-    1,
-    children,
-    async () => {
-      for (let i = 0; i < c.jobs; i += 1000)
-        await queue.addBulk(Array.from({ length: Math.min(1000, c.jobs - i) }, () => ({ name: "noop", data: {}, opts: { removeOnComplete: true } })));
-    },
-    async () => (await queue.getWaitingCount()) + (await queue.getActiveCount()) === 0,
-  );
-  await queue.obliterate({ force: true });
-  await queue.close();
-  await connection.quit();
-  return r;
-}
-
-async function fair(c: Ctx, tenants: number): Promise<PhaseResult> {
-  const prefix = `bench${tenants}`;
-  const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, FAIRLANE_MAX_QUEUED_TOTAL: String(c.jobs * 2) });
-  const p = await openPlatform(config, c.url, createLogger("bench", "silent"));
-  const names = Array.from({ length: tenants }, (_, i) => `t${i}`);
-  const spec = { tier: "enterprise" as const, mca: 100_000, mcaUrgent: 100_000, maxQueueDepth: 1_000_000 };
-  await p.registry.seed(new Map(names.map((n) => [n, spec])), true);
-  const env = { REDIS_URL: c.url, FAIRLANE_PREFIX: prefix, FAIRLANE_CONCURRENCY: String(c.concurrency), FAIRLANE_RESERVE_A: "0" };
-  const children = [...Array.from({ length: c.workers }, () => start("workers/exec.ts", env)), start("workers/dispatcher.ts", env)];
-  const cell = p.keys.cell("default");
-  // Boot, and let the dispatcher copy the tenants' caps into the cell.
-  for (let i = 0; i < 600 && (await p.redis.scard(cell.tenants)) < tenants; i++) await sleep(50);
-  await sleep(1500);
-  const r = await phase(
-    c,
-    `Fairlane, ${tenants.toLocaleString("en")} tenants`,
-    tenants,
-    children,
-    async () => {
-      // Round-robin over tenants, 1,000 per pipelined admission (as the bulk API does).
-      for (let i = 0; i < c.jobs; ) {
-        const byTenant = new Map<string, { type: string; class: "B" }[]>();
-        for (let k = 0; k < 1000 && i < c.jobs; k++, i++) {
-          const t = names[i % tenants]!;
-          if (!byTenant.has(t)) byTenant.set(t, []);
-          byTenant.get(t)!.push({ type: "noop", class: "B" });
-        }
-        await Promise.all([...byTenant].map(([t, items]) => p.admission.admitBulk(t, items, "0".repeat(32))));
-      }
-    },
-    async () => Number((await p.redis.get(cell.queued)) ?? 0) === 0 && (await p.redis.hlen(cell.slots)) === 0,
-  );
-  await p.close();
-  return r;
-}
-
-/** A prior-auth request's size: ids and codes, no free text (≈ 300 bytes of JSON). */
-const PAYLOAD = { patientRef: "pt-00012345", payer: "payer-77", codes: ["J3490", "99213", "E11.9"], steps: 3, fanout: 6, note: "x".repeat(160) };
-
-async function memory(c: Ctx, n: number): Promise<ThroughputResult["memory"]> {
-  const used = async () => {
-    await sleep(200);
-    return Number(/used_memory:(\d+)/.exec(await c.admin.info("memory"))![1]);
-  };
-  const connection = new Redis(c.url, { maxRetriesPerRequest: null });
-  const queue = new Queue("mem", { connection, prefix: "bench-mem" });
-  const m0 = await used();
-  for (let i = 0; i < n; i += 1000)
-    await queue.addBulk(Array.from({ length: Math.min(1000, n - i) }, () => ({ name: "prior-auth", data: PAYLOAD, opts: { removeOnComplete: true } })));
-  const plainBytes = (await used()) - m0;
-  await queue.obliterate({ force: true });
-  await queue.close();
-  await connection.quit();
-
-  const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: "bench-memf", FAIRLANE_MAX_QUEUED_TOTAL: String(n * 2) });
-  const p = await openPlatform(config, c.url, createLogger("bench", "silent"));
-  await p.registry.seed(new Map([["t0", { tier: "enterprise", maxQueueDepth: 1_000_000 }]]), true);
-  const f0 = await used();
-  for (let i = 0; i < n; i += 1000)
-    await p.admission.admitBulk("t0", Array.from({ length: Math.min(1000, n - i) }, () => ({ type: "prior-auth", class: "C", payload: PAYLOAD })), "0".repeat(32));
-  const fairBytes = (await used()) - f0;
-  await p.close();
-  return { workflows: n, payloadBytes: JSON.stringify(PAYLOAD).length, plainBytesPerJob: plainBytes / n, fairBytesPerWorkflow: fairBytes / n };
-}
-
-async function gateRate(c: Ctx, forMs: number): Promise<ThroughputResult["gate"]> {
-  const redis = connect(c.url);
-  const sub = connect(c.url);
+async function gateRate(url: string, forMs: number): Promise<ThroughputResult["gate"]> {
+  const redis = connect(url);
+  const sub = connect(url);
   const gate = new ToolGate(redis, sub, createKeys("bench-gate"), systemClock, { leaseMs: 15_000, renewMs: 5_000, pollMs: 200 });
   await gate.start(["default"]);
   const callers = 64;
@@ -260,21 +139,30 @@ async function durability(n: number): Promise<ThroughputResult["durability"]> {
   return { everysecPerSec: rates.everysec!, alwaysPerSec: rates.always!, callers: 32, disk: "the temp folder's disk" };
 }
 
-export async function runThroughput(
-  url: string,
-  redisPid: number,
-  o: { jobs: number; workers: number; concurrency: number; tenants: number[]; memoryWorkflows: number; gateMs: number; durabilityAdmissions: number },
-): Promise<ThroughputResult> {
+export async function runThroughput(url: string, redisPid: number, o: ThroughputOptions): Promise<ThroughputResult> {
   const admin = new Redis(url);
-  const c: Ctx = { url, redisPid, admin, jobs: o.jobs, workers: o.workers, concurrency: o.concurrency };
+  const c: Ctx = { url, redisPid, admin };
   try {
-    const phases = [await plain(c)];
-    for (const t of o.tenants) phases.push(await fair(c, t));
+    const rounds: Round[] = [];
+    for (let i = 1; i <= o.rounds; i++) rounds.push(await round(c, o, i));
+    const best = plainBest(rounds[0]!).layout;
+    const ten = o.tenants[0]!;
+    o.log("  end to end: plain, Fairlane in process, Fairlane over HTTP");
+    const endToEnd = [
+      await plainEndToEnd(c, { tag: "e2e", jobs: o.jobs, layout: best }),
+      await fairEndToEnd(c, { tag: "e2e", jobs: o.jobs, tenants: ten, layout: o.fairLayout, via: "in-process" }),
+      await fairEndToEnd(c, { tag: "e2e-http", jobs: o.jobs, tenants: ten, layout: o.fairLayout, via: "http" }),
+    ];
+    o.log("  census under MONITOR");
+    const plainCensus = await plainDrain(c, { name: "census", tag: "census", jobs: o.censusJobs, layout: best, census: true });
+    const fairCensus = await fairDrain(c, { name: "census", tag: "census", jobs: o.censusJobs, tenants: ten, layout: o.fairLayout, census: true });
+    o.log("  tool gate, durability");
     return {
-      params: { jobs: o.jobs, workers: o.workers, concurrency: o.concurrency },
-      phases,
-      memory: await memory(c, o.memoryWorkflows),
-      gate: await gateRate(c, o.gateMs),
+      params: { jobs: o.jobs, plainLayouts: o.plainLayouts, fairLayout: o.fairLayout, tenants: o.tenants, rounds: o.rounds, payloadBytes: JSON.stringify(PAYLOAD).length, censusJobs: o.censusJobs },
+      rounds,
+      endToEnd,
+      census: { plain: plainCensus.census!, fair: fairCensus.census!, plainLayout: best },
+      gate: await gateRate(url, o.gateMs),
       durability: await durability(o.durabilityAdmissions),
     };
   } finally {

@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { RoleProcess } from "../../helpers/roles.ts";
+
+/**
+ * Benchmark processes: a Fairlane role (workers/<role>.ts) or a benchmark
+ * script, as `node --import tsx`, plus `--import ./test/bench/lib/loopProbe.ts`
+ * when the environment names BENCH_LOOP_FILE (event-loop delay, per process).
+ * Like test/helpers/roles.ts's spawnRole, which cannot take the extra import.
+ */
+const args = (script: string, env: Record<string, string>) => ["--import", "tsx", ...(env.BENCH_LOOP_FILE ? ["--import", "./test/bench/lib/loopProbe.ts"] : []), script];
+
+export function spawnBenchRole(role: "exec" | "dispatcher" | "api" | "health" | "recovery", env: Record<string, string>): RoleProcess {
+  const child = spawn(process.execPath, args(`workers/${role}.ts`, env), {
+    env: { ...process.env, LOG_LEVEL: "warn", FAIRLANE_WORKFLOW_MODULES: "test/bench/workflows.ts", BENCH_ROLE: role, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d) => (out = (out + d).slice(-200_000)));
+  child.stderr!.on("data", (d) => (out = (out + d).slice(-200_000)));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  process.on("exit", () => child.kill("SIGKILL"));
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    async kill9() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** A benchmark script (plain BullMQ workers), its output to ours. */
+export function spawnScript(script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, args(script, env), { env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] });
+  process.on("exit", () => child.kill("SIGKILL"));
+  return child;
+}
+
+export async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : (c.once("exit", r), c.kill("SIGTERM"))))));
+}
+
+/** Resolves once `proc`'s output contains `text`; throws after `timeoutMs`. */
+export async function waitForOutput(proc: RoleProcess, text: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!proc.output().includes(text)) {
+    if (Date.now() > until || proc.child.exitCode !== null) throw new Error(`no "${text}" within ${timeoutMs / 1000} s:\n${proc.output().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
