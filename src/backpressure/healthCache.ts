@@ -10,8 +10,10 @@ export interface HealthReader {
 }
 
 export class HealthCache {
-  private readonly entries = new Map<string, { healthy: boolean; at: number }>();
+  /** `version` orders writes: a read from Redis that started before a set() must not undo it. */
+  private readonly entries = new Map<string, { healthy: boolean; at: number; version: number }>();
   private readonly inFlight = new Set<string>();
+  private version = 0;
 
   constructor(
     private readonly reader: HealthReader,
@@ -31,9 +33,14 @@ export class HealthCache {
     const e = this.entries.get(key);
     if (e && this.now() - e.at <= this.maxAgeMs && !this.inFlight.has(key)) return e.healthy;
     this.inFlight.add(key);
+    const version = ++this.version;
     try {
       const healthy = await this.reader.isHealthy(cell, dep);
-      this.entries.set(key, { healthy, at: this.now() });
+      // A downgrade seen while this read was under way (this process's own failed call, another
+      // process's announcement) is newer than what Redis said: keep it.
+      const newer = this.entries.get(key);
+      if (newer && newer.version > version) return newer.healthy;
+      this.entries.set(key, { healthy, at: this.now(), version });
       return healthy;
     } finally {
       this.inFlight.delete(key);
@@ -42,6 +49,6 @@ export class HealthCache {
 
   /** A passive downgrade seen in this process applies here at once. */
   set(cell: string, dep: string, healthy: boolean): void {
-    this.entries.set(`${cell}|${dep}`, { healthy, at: this.now() });
+    this.entries.set(`${cell}|${dep}`, { healthy, at: this.now(), version: ++this.version });
   }
 }

@@ -170,6 +170,12 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       if (permit.code === "ABORTED") return { ok: false, code: "ABORTED", tool: name, message: String(signal.reason ?? "aborted") };
       return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: "the deadline came before a tool-call permit" };
     }
+    // The wait for a permit may have outlasted the dependency: look again before calling it.
+    if (def.dependency && d.health && !d.health.peek(r.cellName, def.dependency)) {
+      await d.gate.release(permit.permit);
+      r.park(def.dependency, `${def.dependency} is not healthy`);
+      return { ok: false, code: "PARKED", tool: name, message: `parked: ${def.dependency} is not healthy` };
+    }
     let attempts = 0;
     const call = withDeadlineRetry(
       async (attemptSignal, attempt) => {
