@@ -8,10 +8,15 @@
   ARGV[5] the cell's signals channel: "degraded <dep>" tells every exec process at once, so
           none goes on calling it until its health cache expires
 
-  Returns 1 when it marked, 0 when already degraded or down.
+  Returns 1 when it marked, 0 when already degraded or down; announces it on ARGV[5] either way.
 ]]
 local cur = redis.call("HGET", KEYS[1], "state")
-if cur == "degraded" or cur == "down" then return 0 end
+if cur == "degraded" or cur == "down" then
+  -- Already not callable (a probe may have said so first): still tell the exec processes, which may
+  -- not have read it yet. Callers send this at most once a second per process.
+  redis.call("PUBLISH", ARGV[5], "degraded " .. ARGV[4])
+  return 0
+end
 redis.call("HSET", KEYS[1], "state", "degraded", "since", ARGV[1], "detail", ARGV[2], "source", "passive")
 local ttl = tonumber(ARGV[3])
 if redis.call("PTTL", KEYS[1]) < ttl then redis.call("PEXPIRE", KEYS[1], ttl) end

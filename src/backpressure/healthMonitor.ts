@@ -116,7 +116,11 @@ export class HealthMonitor {
   }
 
   private async check(spec: ProbeSpec): Promise<HealthSignal> {
-    const [outcome, stored] = await Promise.all([runProbe(spec, this.intervalMs), this.store.readMeasured(this.store.cells[0]!, spec.dep)]);
+    // The stored signal is read after the probe answers, not beside it: a passive downgrade made while
+    // the probe was under way (the outage began after the probe was sent) must demote the tracker
+    // rather than be overwritten by this probe's "healthy".
+    const outcome = await runProbe(spec, this.intervalMs);
+    const stored = await this.store.readMeasured(this.store.cells[0]!, spec.dep);
     const before = this.resume(spec.dep, stored);
     const after = nextHealth(before, outcome, this.clock.now());
     this.trackers.set(spec.dep, after);

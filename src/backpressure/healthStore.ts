@@ -80,14 +80,16 @@ export class HealthStore {
       this.cells.map(async (name) => {
         const c = this.keys.cell(name);
         const key = c.health(dep);
-        // One cell's keys share a hash tag: the three commands apply together.
-        await execOrThrow(
-          this.redis
-            .multi()
-            .hset(key, { state: s.state, since: String(s.since), detail: s.detail, source: s.source })
-            .pexpire(key, ttlMs)
-            .sadd(c.deps, dep),
-        );
+        // One cell's keys share a hash tag: the commands apply together. A verdict workflows may not
+        // call is announced on the signals channel, so exec processes stop calling at once rather than
+        // when their health cache next reads Redis (as a passive downgrade is: markDegraded-2.lua).
+        const m = this.redis
+          .multi()
+          .hset(key, { state: s.state, since: String(s.since), detail: s.detail, source: s.source })
+          .pexpire(key, ttlMs)
+          .sadd(c.deps, dep);
+        if (!mayCall(s.state)) m.publish(c.signals, `degraded ${dep}`);
+        await execOrThrow(m);
       }),
     );
   }

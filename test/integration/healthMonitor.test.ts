@@ -108,6 +108,31 @@ describe("HealthMonitor", () => {
     assert.equal((await monitor.probeOnce())["gateway"]!.state, "degraded", "healthy degrades on the first failure");
   });
 
+  it("never writes a probe's 'healthy' over a passive downgrade made while that probe was under way", async () => {
+    const clock = new FakeClock();
+    const store = newStore(clock);
+    let markDuringProbe = false;
+    const probe: ProbeSpec = {
+      dep: "claims",
+      kind: "fn",
+      fn: async () => {
+        // The outage begins after the probe was sent: a tool call fails and marks the dependency meanwhile.
+        if (markDuringProbe) {
+          await redis.ping(); // after the round has read the stored signal, if it reads it beside the probe
+          await store.markDegraded("claims", "passive: 1 of 1 calls failed", 15_000);
+        }
+        return { ok: true, latencyMs: 1, detail: "ok" };
+      },
+    };
+    const monitor = new HealthMonitor(store, [probe], clock, log, { intervalMs: 5_000 });
+    for (let round = 0; round < 2; round++) (clock.advance(5_000), await monitor.probeOnce());
+    assert.deepEqual(await states(store, "claims"), ["healthy", "healthy"]);
+    markDuringProbe = true;
+    clock.advance(5_000);
+    assert.equal((await monitor.probeOnce())["claims"]!.state, "degraded", "the passive mark demotes this round");
+    assert.deepEqual(await states(store, "claims"), ["degraded", "degraded"]);
+  });
+
   it("probes an unreachable TCP port as failed and a listening one as passed", async () => {
     const port = await unusedPort();
     const refused = await runProbe({ dep: "db", kind: "tcp", host: "127.0.0.1", port, timeoutMs: 1_000 });

@@ -65,17 +65,27 @@ describe("HealthStore", () => {
     }
   });
 
-  it("announces a passive downgrade on each cell's signals channel once, so other exec processes stop calling at once", async () => {
+  it("announces every verdict workflows may not call on each cell's signals channel, so exec processes stop at once", async () => {
     const sub = connect(await testRedisUrl());
     const heard: string[] = [];
     sub.on("message", (channel: string, message: string) => heard.push(`${cells.find((c) => keys.cell(c).signals === channel)} ${message}`));
     await sub.subscribe(...cells.map((c) => keys.cell(c).signals));
+    const expect = async (what: string[], why: string) => {
+      await sub.ping(); // its reply comes after every message published before it
+      assert.deepEqual(heard.splice(0).sort(), what.sort(), why);
+    };
+    const each = (dep: string) => cells.map((c) => `${c} degraded ${dep}`);
     try {
       await store.write("eligibility", probe("healthy"), 60_000);
+      await expect([], "a callable verdict is not announced");
       await store.markDegraded("eligibility", "pool exhausted", 5_000);
-      await store.markDegraded("eligibility", "pool exhausted", 5_000); // already degraded: no second message
-      await sub.ping(); // its reply comes after every message published before it
-      assert.deepEqual(heard.sort(), cells.map((c) => `${c} degraded eligibility`).sort());
+      await expect(each("eligibility"), "a passive downgrade");
+      await store.markDegraded("eligibility", "pool exhausted", 5_000);
+      await expect(each("eligibility"), "again when already degraded: a process may not have read it yet");
+      await store.write("claims", probe("degraded", "status 503"), 60_000);
+      await expect(each("claims"), "a probe's degraded verdict");
+      await store.write("claims", probe("down", "timeout"), 60_000);
+      await expect(each("claims"), "a probe's down verdict");
     } finally {
       sub.disconnect();
     }
