@@ -111,6 +111,7 @@ local function chooseClass()
 end
 
 local expired, parked = 0, 0
+local execName = "exec." .. pool
 
 -- The first declared dependency of a workflow type that is down, if any. Nothing to
 -- look up when no workflow type declares a dependency; each type looked up once per call.
@@ -132,8 +133,11 @@ local function downDependency(jobKey)
 end
 
 -- Pops the oldest queued workflow of a tenant's class queue, failing the expired
--- ones and parking those whose dependency is down. Returns its id, job key, record key
--- and the record's {deadlineAt, bytes, runBudgetMs}.
+-- ones and parking those whose dependency is down, and moves its job into the exec
+-- queue's key space: the ingress hash already has the layout BullMQ's addStandardJob
+-- writes (name, data, opts, timestamp, delay, priority), and both keys share the cell's
+-- hash tag, so it is renamed rather than copied through Lua. Returns its id, exec job
+-- key, record key and the record's {deadlineAt, bytes, runBudgetMs}.
 local function takeHead(tenant, cls)
   local q = "ingress." .. tenant .. "." .. cls
   local waitKey = bull .. ":" .. q .. ":wait"
@@ -154,25 +158,37 @@ local function takeHead(tenant, cls)
       expired = expired + 1
     else
       local dep = downDependency(jobKey)
-      if not dep then return id, jobKey, rec, f end
-      local job = rcall("HMGET", jobKey, "name", "data")
-      rcall("HMSET", bull .. ":parked:" .. id, "name", job[1], "data", job[2], "opts", "{}",
-        "timestamp", now, "delay", 0, "priority", 0)
-      rcall("LPUSH", bull .. ":parked:wait", id)
-      rcall("DEL", jobKey)
-      rcall("DECR", KEYS[13])
-      queuedBytesBy(own, f[2], tenant, -1)
-      rcall("HSET", rec, "state", "parked", "queue", "parked", "parkedDep", dep, "parkedAt", now,
-        "parkReason", "held back at dispatch: " .. dep .. " is down")
-      rcall("ZADD", own .. ":parked:" .. dep, now, id)
-      rcall("SADD", own .. ":deps", dep)
-      parked = parked + 1
+      if not dep then
+        local execKey = bull .. ":" .. execName .. ":" .. id
+        local renamed = redis.pcall("RENAME", jobKey, execKey)
+        if type(renamed) ~= "table" or not renamed.err then return id, execKey, rec, f end
+        -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep
+        -- every counter right, rather than stop the call half-way with its counters unwritten.
+        rcall("DECR", KEYS[13])
+        queuedBytesBy(own, f[2], tenant, -1)
+        rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "LOST",
+          "errorMessage", "its queued job was missing at dispatch")
+        rcall("EXPIRE", rec, recordTtl)
+        expired = expired + 1
+      else
+        local job = rcall("HMGET", jobKey, "name", "data")
+        rcall("HMSET", bull .. ":parked:" .. id, "name", job[1], "data", job[2], "opts", "{}",
+          "timestamp", now, "delay", 0, "priority", 0)
+        rcall("LPUSH", bull .. ":parked:wait", id)
+        rcall("DEL", jobKey)
+        rcall("DECR", KEYS[13])
+        queuedBytesBy(own, f[2], tenant, -1)
+        rcall("HSET", rec, "state", "parked", "queue", "parked", "parkedDep", dep, "parkedAt", now,
+          "parkReason", "held back at dispatch: " .. dep .. " is down")
+        rcall("ZADD", own .. ":parked:" .. dep, now, id)
+        rcall("SADD", own .. ":deps", dep)
+        parked = parked + 1
+      end
     end
   end
   return nil
 end
 
-local execName = "exec." .. pool
 local moved = 0
 local steps = 0
 -- Counters every move changes, read once and written once after the loop.
@@ -192,18 +208,13 @@ while moved < maxMoves and steps < maxMoves * 4 do
   if caps and caps.paused ~= "1" then
     if cls == "A" then ok = aEligible(caps, runA) else ok, startsBurst = bcEligible(caps, runBC, now) end
   end
-  local id, jobKey, rec, f
-  if ok then id, jobKey, rec, f = takeHead(tenant, cls) end
+  local id, execKey, rec, f
+  if ok then id, execKey, rec, f = takeHead(tenant, cls) end
   if not id then
     -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it.
     rcall("ZREM", readyKeys[cls], head)
     refreshTenant(own, bull, tenant, now)
   else
-    -- Move the job into the exec queue as BullMQ's addStandardJob would have written it: the
-    -- ingress hash already has its layout (name, data, opts, timestamp, delay, priority), and
-    -- both keys share the cell's hash tag, so it is renamed rather than copied through Lua.
-    local execKey = bull .. ":" .. execName .. ":" .. id
-    rcall("RENAME", jobKey, execKey)
     rcall("HSET", execKey, "opts", ARGV[9], "timestamp", now)
     -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
     -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).

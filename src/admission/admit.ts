@@ -43,7 +43,6 @@ export interface BulkResult {
   rejected: { index: number; error: { code: string; message: string; details?: unknown } }[];
 }
 
-/** The job data every later stage reads: the dispatcher, the runtime, the recovery worker. */
 /**
  * A workflow's job `data` is its payload, exactly as a plain BullMQ job would carry it: the id is the
  * job id, the type the job name, and everything else the run needs (tenant, class, enqueue time,

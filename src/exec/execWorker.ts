@@ -68,13 +68,6 @@ export function cellSlots(concurrency: number, cells: string[]): Map<string, num
 }
 
 /**
- * The exec role: a BullMQ Worker per cell on `exec.<pool>`, each with its
- * share of the process's concurrency (cellSlots), advertising that share as
- * the pool's capacity in the cell by heartbeat. Preempt and cancel signals arrive by pub/sub on each cell's
- * signals channel (one subscriber connection for all cells), with a poll of
- * the records' flags as the fallback for a missed message.
- */
-/**
  * A BullMQ Worker that records, for each job in `lockedAt`, when each successful lock renewal was sent:
  * at or before the instant Redis extended the lock, so `lockedAt + lockDuration` never overstates how
  * long the lock lasts.
@@ -98,6 +91,14 @@ class LeaseTrackingWorker extends Worker {
   }
 }
 
+/**
+ * The exec role: a BullMQ Worker per cell on `exec.<pool>`, each with its
+ * share of the process's concurrency (cellSlots), advertising that share as
+ * the pool's capacity in the cell by heartbeat. Preempt and cancel signals arrive by pub/sub on each cell's
+ * signals channel (one subscriber connection for all cells), with a poll of
+ * the records' flags as the fallback for a missed message; so do "degraded
+ * <dep>" announcements, which stop tool calls into that dependency at once.
+ */
 export class ExecWorker {
   readonly workerId: string;
   private readonly workers: Worker[] = [];
@@ -272,7 +273,6 @@ export class ExecWorker {
     if (kind === "preempt") controller.abort("preempted" satisfies AbortReason);
     else if (kind === "cancel") controller.abort("cancelled" satisfies AbortReason);
   }
-
 
   /**
    * A process frozen for half its lock or more (GC pause, SIGSTOP, a starved VM) may have lost its

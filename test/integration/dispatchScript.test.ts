@@ -6,7 +6,7 @@ import type { CellKeys } from "../../queues/keys.ts";
 import { dispatch, type DispatchOptions } from "../../queues/lua/dispatch.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { finishRun } from "../../queues/lua/runLifecycle.ts";
-import { execQueue } from "../../queues/names.ts";
+import { execQueue, ingressQueue } from "../../queues/names.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { connect } from "../../src/lib/redis.ts";
@@ -328,5 +328,29 @@ describe("dispatch script: preemption and concurrent dispatchers", () => {
     await Promise.all(clients.map((c) => c.quit()));
     assert.equal(results.reduce((s, r) => s + r.moved, 0), 7);
     assert.equal(new Set(await h.execIds("burst-pool")).size, 7, "no job moved twice");
+  });
+});
+
+describe("dispatch script, a job that went missing", () => {
+  it("fails a workflow whose queued job is missing, moves the next and keeps every counter right", async () => {
+    const h = await harness();
+    try {
+      await h.tenants({ gappy: { tier: "professional", mca: 10 } });
+      await h.capacity("default", 100);
+      const [lost, next] = await h.admit("gappy", 2);
+      const queued = Number(await h.p.redis.get(h.cell.queued));
+      await h.p.redis.del(h.cell.jobKey(ingressQueue("gappy", "B"), lost!)); // never happens by Fairlane's own hand
+      const r = await h.run();
+      assert.equal(r.moved, 1);
+      assert.deepEqual(await h.execIds(), [next]);
+      const rec = await h.p.redis.hgetall(h.cell.workflow(lost!));
+      assert.deepEqual([rec.state, rec.errorCode], ["failed", "LOST"]);
+      assert.equal(Number(await h.p.redis.get(h.cell.queued)), queued - 2, "both left the queued count");
+      assert.equal(Number(await h.p.redis.hget(h.cell.poolUsed("default"), "total")), 1, "one slot: the moved one");
+      assert.equal(await h.p.redis.hexists(h.cell.slots, lost!), 0);
+      await h.finish(next!);
+    } finally {
+      await h.close();
+    }
   });
 });
