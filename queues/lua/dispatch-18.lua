@@ -132,6 +132,15 @@ local function downDependency(jobKey)
   return nil
 end
 
+-- Ends a workflow that leaves ingress without running: out of the queued counts, its record failed.
+local function failQueued(tenant, rec, bytes, code, message)
+  rcall("DECR", KEYS[13])
+  queuedBytesBy(own, bytes, tenant, -1)
+  rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
+  rcall("EXPIRE", rec, recordTtl)
+  expired = expired + 1
+end
+
 -- Pops the oldest queued workflow of a tenant's class queue, failing the expired
 -- ones and parking those whose dependency is down, and moves its job into the exec
 -- queue's key space: the ingress hash already has the layout BullMQ's addStandardJob
@@ -150,12 +159,7 @@ local function takeHead(tenant, cls)
     local deadline = tonumber(f[1] or "")
     if deadline and deadline <= now then
       rcall("DEL", jobKey)
-      rcall("DECR", KEYS[13])
-      queuedBytesBy(own, f[2], tenant, -1)
-      rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
-        "errorMessage", "the deadline passed while the workflow was queued; it was never started")
-      rcall("EXPIRE", rec, recordTtl)
-      expired = expired + 1
+      failQueued(tenant, rec, f[2], "DEADLINE_EXCEEDED", "the deadline passed while the workflow was queued; it was never started")
     else
       local dep = downDependency(jobKey)
       if not dep then
@@ -164,12 +168,7 @@ local function takeHead(tenant, cls)
         if type(renamed) ~= "table" or not renamed.err then return id, execKey, rec, f end
         -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep
         -- every counter right, rather than stop the call half-way with its counters unwritten.
-        rcall("DECR", KEYS[13])
-        queuedBytesBy(own, f[2], tenant, -1)
-        rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "LOST",
-          "errorMessage", "its queued job was missing at dispatch")
-        rcall("EXPIRE", rec, recordTtl)
-        expired = expired + 1
+        failQueued(tenant, rec, f[2], "LOST", "its queued job was missing at dispatch")
       else
         local job = rcall("HMGET", jobKey, "name", "data")
         rcall("HMSET", bull .. ":parked:" .. id, "name", job[1], "data", job[2], "opts", "{}",

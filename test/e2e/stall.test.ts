@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { allZero, deployment } from "../helpers/deployment.ts";
+import { allZero, deployment, type Deployment } from "../helpers/deployment.ts";
 import { privateRedis } from "../helpers/privateRedis.ts";
 
 /**
@@ -10,16 +10,22 @@ import { privateRedis } from "../helpers/privateRedis.ts";
  * stop that run at once instead of finishing it alongside the new owner, and
  * its late writes are fenced by the run id.
  */
+/** One exec worker (1 slot) and a dispatcher; a 20 s observed workflow admitted and started on that worker. */
+async function longRunStarted(d: Deployment) {
+  const a = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
+  await d.waitCapacity(1);
+  d.start("dispatcher");
+  const [id] = await d.admit("clinic", [{ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 20_000 } }]);
+  const runsOf = async () => (await d.observation()).events.filter((e) => e.id === id);
+  for (let i = 0; i < 100 && !(await runsOf()).some((e) => e.kind === "start"); i++) await sleep(50);
+  return { a, id: id!, runsOf };
+}
+
 describe("a stalled exec worker", () => {
   it("stops its run as soon as it resumes after losing the lock, and the workflow completes once", { timeout: 90_000 }, async () => {
     const d = await deployment({ clinic: { tier: "professional", mca: 4 } }, { FAIRLANE_LOCK_MS: "2000" });
     try {
-      const a = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
-      await d.waitCapacity(1);
-      d.start("dispatcher");
-      const [id] = await d.admit("clinic", [{ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 20_000 } }]);
-      const runsOf = async () => (await d.observation()).events.filter((e) => e.id === id);
-      for (let i = 0; i < 100 && !(await runsOf()).some((e) => e.kind === "start"); i++) await sleep(50);
+      const { a, id, runsOf } = await longRunStarted(d);
       assert.equal((await runsOf())[0]?.pid, a.child.pid, "the first worker runs it");
 
       // Freeze the first worker; a second one joins and takes the stalled job once BullMQ sees the lock expired.
@@ -45,7 +51,7 @@ describe("a stalled exec worker", () => {
       assert.ok(aEnd.reason === "stalled" || aEnd.reason === "lost", `ended ${aEnd.reason}`);
       assert.ok(aEnd.at - resumedAt < 2_000, `it stopped ${aEnd.at - resumedAt} ms after resuming`);
 
-      const [view] = await d.waitEnded(new Map([[id!, "clinic"]]), 60_000);
+      const [view] = await d.waitEnded(new Map([[id, "clinic"]]), 60_000);
       assert.equal(view!.state, "completed");
       const ends = (await runsOf()).filter((e) => e.kind === "end");
       assert.deepEqual(ends.filter((e) => e.pid === b.child.pid).map((e) => e.reason), ["done"], "the second worker's run completed");
@@ -62,12 +68,7 @@ describe("a stalled exec worker", () => {
     const d = await deployment({ clinic: { tier: "professional", mca: 4 } }, { FAIRLANE_LOCK_MS: "2000" }, redis.url);
     const redisPid = redis.server().pid!;
     try {
-      const a = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
-      await d.waitCapacity(1);
-      d.start("dispatcher");
-      const [id] = await d.admit("clinic", [{ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 20_000 } }]);
-      const runsOf = async () => (await d.observation()).events.filter((e) => e.id === id);
-      for (let i = 0; i < 100 && !(await runsOf()).some((e) => e.kind === "start"); i++) await sleep(50);
+      const { a, id, runsOf } = await longRunStarted(d);
       const b = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
       await d.waitCapacity(2);
 
@@ -79,7 +80,7 @@ describe("a stalled exec worker", () => {
       process.kill(redisPid, "SIGCONT");
       const resumedAt = Date.now();
 
-      const [view] = await d.waitEnded(new Map([[id!, "clinic"]]), 60_000);
+      const [view] = await d.waitEnded(new Map([[id, "clinic"]]), 60_000);
       assert.equal(view!.state, "completed");
       const events = await runsOf();
       const aEnd = events.find((e) => e.kind === "end" && e.pid === a.child.pid);

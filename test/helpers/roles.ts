@@ -22,9 +22,18 @@ export function spawnRole(role: "exec" | "dispatcher" | "api" | "health" | "reco
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  return roleProcess(child);
+}
+
+/** Wraps a spawned process (stdout and stderr piped): its output (the last `keepChars`), stop and kill -9. */
+export function roleProcess(child: ChildProcess, keepChars = Infinity): RoleProcess {
   let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
+  const keep = (d: unknown) => {
+    out += String(d);
+    if (out.length > keepChars) out = out.slice(-keepChars);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   process.on("exit", () => child.kill("SIGKILL"));
   return {

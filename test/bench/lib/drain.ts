@@ -142,12 +142,17 @@ export async function plainDrain(c: Ctx, o: { name: string; tag: string; jobs: n
     const counted = await census?.stop([...children.map((ch) => ({ role: "worker", pid: ch.pid! }))], o.jobs);
     return result("plain", o, 1, enqueue, drain, kinds0, queued, finished, counted);
   } finally {
-    await stopAll(children);
-    await queue.close();
-    await producer.quit();
-    await dropKeys(c.admin, `${prefix}:*`);
-    await c.admin.unlink(clock, `${clock}:ready`);
+    await closePlain(c, { children, queue, producer, prefix, clock });
   }
+}
+
+/** Stops a plain phase's workers and clients and removes its keys and drain clock. */
+export async function closePlain(c: Ctx, p: { children: ChildProcess[]; queue: Queue; producer: Redis; prefix: string; clock: string }): Promise<void> {
+  await stopAll(p.children);
+  await p.queue.close();
+  await p.producer.quit();
+  await dropKeys(c.admin, `${p.prefix}:*`);
+  await c.admin.unlink(p.clock, `${p.clock}:ready`);
 }
 
 function result(

@@ -5,9 +5,9 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import type { RoleProcess } from "../../helpers/roles.ts";
 import { awaitDrain } from "./drainClock.ts";
-import { admitAll, bulks, dropKeys, fairIdle, openFair, PAYLOAD, pool, startDispatcher, startExec, type Ctx } from "./drain.ts";
+import { admitAll, bulks, closePlain, fairIdle, openFair, PAYLOAD, pool, startDispatcher, startExec, type Ctx } from "./drain.ts";
 import { Meter, type PhaseCost } from "./meter.ts";
-import { spawnBenchRole, spawnScript, stopAll } from "./spawn.ts";
+import { spawnBenchRole, spawnScript } from "./spawn.ts";
 import type { Workers } from "./systems.ts";
 
 /**
@@ -45,11 +45,7 @@ export async function plainEndToEnd(c: Ctx, o: { tag: string; jobs: number; layo
     const r = await awaitDrain(c.admin, clock, o.jobs, 600_000, "plain end to end");
     return { name: `plain BullMQ ${o.layout.processes}×${o.layout.concurrency}`, via: "in-process", jobs: o.jobs, cost: await meter.end(o.jobs, (r.last - t0) / 1000) };
   } finally {
-    await stopAll(children);
-    await queue.close();
-    await producer.quit();
-    await dropKeys(c.admin, `${prefix}:*`);
-    await c.admin.unlink(clock, `${clock}:ready`);
+    await closePlain(c, { children, queue, producer, prefix, clock });
   }
 }
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import type { RoleProcess } from "../../helpers/roles.ts";
+import { roleProcess, type RoleProcess } from "../../helpers/roles.ts";
 
 /**
  * Benchmark processes: a Fairlane role (workers/<role>.ts) or a benchmark
@@ -14,23 +14,7 @@ export function spawnBenchRole(role: "exec" | "dispatcher" | "api" | "health" | 
     env: { ...process.env, LOG_LEVEL: "warn", FAIRLANE_WORKFLOW_MODULES: "test/bench/workflows.ts", BENCH_ROLE: role, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let out = "";
-  child.stdout!.on("data", (d) => (out = (out + d).slice(-200_000)));
-  child.stderr!.on("data", (d) => (out = (out + d).slice(-200_000)));
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  process.on("exit", () => child.kill("SIGKILL"));
-  return {
-    child,
-    output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      return exited;
-    },
-    async kill9() {
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
+  return roleProcess(child, 200_000);
 }
 
 /** A benchmark script (plain BullMQ workers), its output to ours. */
