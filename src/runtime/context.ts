@@ -11,6 +11,7 @@ import { stepBudgetDecision, toolAllowed, type TenantBudget } from "./budget.ts"
 import { ParallelismHint } from "./gateRule.ts";
 import type { TenantRateLimits } from "./rateLimit.ts";
 import { DEFAULT_RETRY, withDeadlineRetry } from "./retry.ts";
+import { untilAborted } from "../lib/abortable.ts";
 import { modelTier, modelTimeBox, streamModel, type ModelRequest, type ModelResult } from "./model.ts";
 import type { HealthCache } from "../backpressure/healthCache.ts";
 import { runInline, type CpuPool, type CpuTaskName } from "./cpuPool.ts";
@@ -140,10 +141,10 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       return { ok: false, code: "PARKED", tool: name, message: `parked: ${def.dependency} is not healthy` };
     }
     const cost = def.costUsd ?? 0;
-    if ((await budgetFor(cost)) === "refuse")
+    if ((await untilAborted(budgetFor(cost), signal)) === "refuse")
       return { ok: false, code: "BUDGET_EXCEEDED", tool: name, message: "the call would exceed the workflow's or the tenant's cost budget" };
     for (const limited of [name, def.dependency].filter((x): x is string => !!x && !!r.policy.rateLimits[x])) {
-      const rl = await d.rateLimits.consume(r.tenant, limited, r.policy.rateLimits, { deadlineAt: r.deadlineAt, clock: d.clock, sleep: sleepFor, signal });
+      const rl = await untilAborted(d.rateLimits.consume(r.tenant, limited, r.policy.rateLimits, { deadlineAt: r.deadlineAt, clock: d.clock, sleep: sleepFor, signal }), signal);
       if (!rl.ok) {
         tracking.rateLimited++;
         return { ok: false, code: "RATE_LIMITED", tool: name, retryAfterMs: rl.retryAfterMs, message: `tenant ${r.tenant} is over its rate limit for ${limited}` };
@@ -218,7 +219,9 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       const value = await call;
       if (cost > 0) {
         tracking.spentUsd += cost;
-        await d.budget.record(r.tenant, cost);
+        await untilAborted(d.budget.record(r.tenant, cost), signal).catch((err) => {
+          if (!signal.aborted) throw err;
+        });
       }
       hint.passed();
       return { ok: true, value, waitedMs: permit.waitedMs, attempts };
@@ -239,7 +242,10 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       tracking.active.delete(call);
       metrics.toolCallsInFlight.dec({ tenant });
       metrics.deadlinePhase.inc({ tenant, phase: "tool" }, (d.clock.now() - started) / 1000);
-      await d.gate.release(permit.permit);
+      // A stopped run does not wait for Redis to hand its permit back (the release still goes out).
+      await untilAborted(d.gate.release(permit.permit), signal).catch((err) => {
+        if (!signal.aborted) throw err;
+      });
     }
   }
 
@@ -296,11 +302,11 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     },
     async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
       const key = r.cell.steps(r.workflowId);
-      const done = await d.redis.hget(key, name);
+      const done = await untilAborted(d.redis.hget(key, name), r.signal);
       if (done !== null) return (JSON.parse(done) as { v: T }).v;
       const store = current.getStore();
       const result = await current.run({ ctx: store?.ctx ?? ctx, scope: { step: name, calls: 0 } }, fn);
-      await d.redis.hset(key, name, JSON.stringify({ v: result === undefined ? null : result }));
+      await untilAborted(d.redis.hset(key, name, JSON.stringify({ v: result === undefined ? null : result })), r.signal);
       return result;
     },
   });

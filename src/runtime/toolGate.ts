@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { acquirePermit, recordGateThrottle, releasePermit, renewPermits, wokenIds, type GateLimits } from "../../queues/lua/permits.ts";
+import { untilAborted } from "../lib/abortable.ts";
 import type { Clock } from "../lib/clock.ts";
 import { waitBound } from "./gateRule.ts";
 
@@ -123,7 +124,8 @@ export class ToolGate {
     for (;;) {
       const now = this.clock.now();
       if (r.signal?.aborted) {
-        await leave();
+        // Stopped: give the queue place back without waiting for Redis (it may be away).
+        void Promise.resolve(leave()).catch(() => undefined);
         return { ok: false, code: "ABORTED", waitedMs: waited() };
       }
       if (now >= bound.until) {
@@ -139,7 +141,7 @@ export class ToolGate {
       }
       // A wake-up that arrives while this attempt is in flight means: retry at once if it does not succeed.
       wait.woken = false;
-      const out = await acquirePermit(this.redis, cell, r.tenant, {
+      const pending = acquirePermit(this.redis, cell, r.tenant, {
         id,
         batch: r.batch,
         now,
@@ -148,6 +150,13 @@ export class ToolGate {
         waitStartedAt: start,
         limits: r.limits,
       });
+      const out = await untilAborted(pending, r.signal).catch((err: unknown) => {
+        if (!r.signal?.aborted) throw err;
+        // Stopped while Redis had not answered (it may be away): give back whatever the call gets when it does.
+        void pending.then((o) => (o.kind === "full" ? undefined : releasePermit(this.redis, cell, r.tenant, { id, batch: r.batch, now: this.clock.now(), limits: r.limits }))).catch(() => undefined);
+        return undefined;
+      });
+      if (!out) return { ok: false, code: "ABORTED", waitedMs: waited() };
       if (out.kind === "acquired") {
         const permit: Permit = { cell: r.cell, tenant: r.tenant, id, batch: r.batch, acquiredAt: this.clock.now(), limits: r.limits };
         this.held.set(id, permit);
