@@ -22,6 +22,9 @@
  *   <root>:{<root>.<cell>}:<queueName>:<jobId>
  * and Fairlane's own cell keys (`<cell>` = `<root>:{<root>.<cell>}:fl`; no queue is named "fl") are
  *   <cell>:wf:<id>                 HASH the workflow record (state, times, result)
+ *   <cell>:wfs:<t>                 ZSET the tenant's workflows for run lists, every score 0, member
+ *                                  "<13-digit enqueuedAt>|<id>" (newest last by lex order); admission adds,
+ *                                  trims those older than the record TTL now and then, and lists drop gone ones
  *   <cell>:idem:<t>:<sha256(key)>  STRING "<workflow id> <sha256 of the canonical request>" for an idempotency key (TTL;
  *                                  a bare id, written before requests were hashed, still replays)
  *   <cell>:queued                  STRING workflows queued in ingress, whole cell
@@ -104,6 +107,8 @@ export interface CellKeys {
   queueKey(queueName: string, type: string): string;
   jobKey(queueName: string, jobId: string): string;
   workflow(id: string): string;
+  /** The tenant's run-list index (src/workflows/list.ts). */
+  workflowsByTenant(tenant: string): string;
   idempotency(tenant: string, keyHash: string): string;
   queued: string;
   /** Payload bytes the tenant has queued in ingress (Lua derives it as `<cell>:qbytes:<t>`). */
@@ -191,6 +196,7 @@ function cellKeys(root: string, cell: string): CellKeys {
     queueKey: (q, type) => `${bullPrefix}:${q}:${type}`,
     jobKey: (q, id) => `${bullPrefix}:${q}:${id}`,
     workflow: (id) => `${own}:wf:${id}`,
+    workflowsByTenant: (t) => `${own}:wfs:${t}`,
     idempotency: (t, h) => `${own}:idem:${t}:${h}`,
     queued: `${own}:queued`,
     queuedBytes: (t) => `${own}:qbytes:${t}`,

@@ -2,8 +2,9 @@ import type { ChainableCommander, Redis } from "ioredis";
 import { CLASSES, type CellKeys, type WorkflowClass } from "../keys.ts";
 import { ingressQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
+import { listMember } from "../../src/workflows/listIndex.ts";
 
-const script = new LuaScript("admitWorkflow-13.lua");
+const script = new LuaScript("admitWorkflow-14.lua");
 
 export interface AdmitInput {
   id: string;
@@ -24,6 +25,8 @@ export interface AdmitInput {
   maxQueueBytes?: number;
   maxQueuedTotal: number;
   record: Record<string, string>;
+  /** Run-list entries enqueued longer ago than this are trimmed: the record TTL (default 7 days). */
+  listRetentionMs?: number;
 }
 
 export type AdmitOutcome =
@@ -50,6 +53,7 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     cell.wake,
     cell.queuedBytes(a.tenant),
     cell.deadlines,
+    cell.workflowsByTenant(a.tenant),
   ];
   const args = [
     a.id,
@@ -66,6 +70,8 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     a.payloadBytes ?? 0,
     a.maxQueueBytes ?? Number.MAX_SAFE_INTEGER,
     a.idempotencyHash ? (a.requestHash ?? "") : "",
+    listMember(a.now, a.id),
+    listMember(Math.max(0, a.now - (a.listRetentionMs ?? 7 * 24 * 3600_000)), ""),
   ];
   return [keys, args];
 }

@@ -25,6 +25,8 @@ export interface AdmissionLimits {
   idempotencyTtlSec: number;
   retryAfterSec: number;
   maxPayloadBytes: number;
+  /** How long an ended workflow's record is kept: run lists reach back this far (FAIRLANE_RECORD_TTL_SEC). */
+  recordTtlSec: number;
 }
 
 export interface Accepted {
@@ -309,6 +311,7 @@ export class Admission {
         maxQueueBytes: policy.maxQueueBytes,
         maxQueuedTotal: this.limits.maxQueuedTotal,
         record,
+        listRetentionMs: this.limits.recordTtlSec * 1000,
       },
     };
   }

@@ -17,7 +17,7 @@ import { adminAuth, tenantAuth } from "./auth.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { serializeErr } from "../observability/logger.ts";
 import { metricsAuth, metricsHandler } from "../observability/metricsEndpoint.ts";
-import { producerRouter } from "./producer.ts";
+import { adminWorkflowsRouter, producerRouter } from "./producer.ts";
 import { operatorAdminRouter } from "./operatorAdmin.ts";
 import { startUsageService } from "../observability/usageService.ts";
 import { setUsageSource } from "../observability/usageMetrics.ts";
@@ -98,6 +98,15 @@ export function createApp(d: AppDeps): Express {
   });
 
   const admin = adminAuth(d.adminToken);
+  const producerDeps = {
+    redis: d.redis,
+    keys: d.keys,
+    admission: d.admission,
+    clock: d.clock,
+    bodyLimit: d.bodyLimit,
+    bulkBodyLimit: d.bulkBodyLimit,
+    recordTtlSec: d.recordTtlSec,
+  };
   const usage = startUsageService({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry });
   setUsageSource((maxAgeMs) => usage.sampler.fresh(maxAgeMs));
   // Prometheus scrapes with the admin token or FAIRLANE_METRICS_TOKEN (FAIRLANE_METRICS_AUTH=none: open).
@@ -108,20 +117,13 @@ export function createApp(d: AppDeps): Express {
     adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }),
     backpressureAdminRouter({ redis: d.redis, keys: d.keys, health: d.health, audit: d.audit, clock: d.clock, cells: d.cells, recordTtlSec: d.recordTtlSec }),
     operatorAdminRouter({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry, audit: d.audit, usage, recordTtlSec: d.recordTtlSec }),
+    adminWorkflowsRouter(producerDeps),
     notFoundHandler,
   );
   app.use(
     "/v1",
     tenantAuth(d.apiKeys),
-    producerRouter({
-      redis: d.redis,
-      keys: d.keys,
-      admission: d.admission,
-      clock: d.clock,
-      bodyLimit: d.bodyLimit,
-      bulkBodyLimit: d.bulkBodyLimit,
-      recordTtlSec: d.recordTtlSec,
-    }),
+    producerRouter(producerDeps),
   );
   app.use(BULL_BOARD_PATH, admin, d.bullBoard.router);
   app.use(DASHBOARD_PATH, admin, tenantDashboardRouter());

@@ -1,11 +1,15 @@
 import express, { Router, type Request } from "express";
 import type { Redis } from "ioredis";
+import { z } from "zod";
 import type { CellKeys, Keys } from "../../queues/keys.ts";
+import { TENANT_ID } from "../../queues/names.ts";
 import { cancelWorkflow, type CancelOutcome } from "../../queues/lua/cancelWorkflow.ts";
 import { Admission, WORKFLOW_ID } from "../admission/admit.ts";
 import { BulkRequestSchema, describeIssues, fieldIssues } from "../admission/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
+import { listWorkflows } from "../workflows/list.ts";
+import { ListQuerySchema } from "../workflows/listIndex.ts";
 import { readWorkflow, type WorkflowView } from "../workflows/record.ts";
 import { waitingReason } from "../workflows/waiting.ts";
 import { producerContext } from "./trace.ts";
@@ -60,6 +64,10 @@ export function producerRouter(d: ProducerDeps): Router {
     res.status(status).json(body);
   });
 
+  r.get("/workflows", async (req, res) => {
+    res.json(await listFor(d, req.tenant!, req.query));
+  });
+
   r.get("/workflows/:id", async (req, res) => {
     const found = WORKFLOW_ID.test(req.params.id) ? await findWorkflow(d, req.tenant!, req.params.id) : null;
     if (!found) throw notFound();
@@ -94,6 +102,32 @@ export function producerRouter(d: ProducerDeps): Router {
   });
 
   return r;
+}
+
+const AdminListQuery = ListQuerySchema.extend({ tenant: z.string().regex(TENANT_ID, "a tenant id") });
+
+/** The admin's run list, `GET /v1/admin/workflows?tenant=...`: the same page a tenant's own key gets. */
+export function adminWorkflowsRouter(d: ProducerDeps): Router {
+  const r = Router();
+  r.get("/workflows", async (req, res) => {
+    const tenant = AdminListQuery.shape.tenant.safeParse(req.query.tenant);
+    if (!tenant.success) throw invalidRequest("query parameter tenant is required: the tenant whose workflows to list", [{ field: "tenant", message: "a tenant id" }]);
+    d.admission.tenantEntry(tenant.data);
+    const { tenant: _t, ...query } = req.query;
+    res.json(await listFor(d, tenant.data, query));
+  });
+  return r;
+}
+
+async function listFor(d: ProducerDeps, tenant: string, query: unknown) {
+  const parsed = ListQuerySchema.safeParse(query);
+  if (!parsed.success) {
+    const issues = fieldIssues(parsed.error);
+    throw invalidRequest(`invalid list query: ${describeIssues(issues)}`, issues);
+  }
+  const cells: CellKeys[] = [];
+  for await (const cell of tenantCells(d, tenant)) cells.push(cell);
+  return listWorkflows(d.redis, cells, tenant, parsed.data);
 }
 
 /**

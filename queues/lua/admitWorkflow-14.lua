@@ -25,6 +25,7 @@
   KEYS[11] cell wake marker (wakes a blocked dispatcher)
   KEYS[12] the tenant's queued payload bytes  <cell>:fl:qbytes:<t>  (includes/queuedBytes.lua)
   KEYS[13] cell deadlines zset          <cell>:fl:deadlines (expireQueued-2.lua fails the due ones still queued)
+  KEYS[14] the tenant's run-list index  <cell>:fl:wfs:<t> (src/workflows/list.ts)
 
   ARGV[1]  workflow id (also the BullMQ job id)
   ARGV[2]  job name (workflow type)
@@ -40,6 +41,8 @@
   ARGV[12] payload bytes (kept in the record's `bytes`, added to KEYS[12])
   ARGV[13] tenant maxQueueBytes
   ARGV[14] request hash (sha256 hex of the canonical request; "" without an idempotency key)
+  ARGV[15] run-list member "<13-digit now>|<id>"
+  ARGV[16] run-list cutoff: members below it ("<13-digit now - record TTL>") are trimmed now and then
 
   Returns
     {"ok", id}              admitted
@@ -103,7 +106,9 @@ if fields.deadlineAt then rcall("ZADD", KEYS[13], fields.deadlineAt, id) end
 if tonumber(ARGV[8]) > 0 then
   rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))
 end
-rcall("INCR", KEYS[5])
+-- The run list: one entry per workflow, trimmed past the record TTL on one admission in 16 (cell-wide count).
+rcall("ZADD", KEYS[14], 0, ARGV[15])
+if rcall("INCR", KEYS[5]) % 16 == 0 then rcall("ZREMRANGEBYLEX", KEYS[14], "-", "(" .. ARGV[16]) end
 if bytes > 0 then rcall("INCRBY", KEYS[12], ARGV[12]) end
 -- A queue that already held a job is already in the set (every path that pushes adds it).
 if became then

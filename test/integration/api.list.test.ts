@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { admitWorkflows } from "../../queues/lua/admitWorkflow.ts";
+import { listMember } from "../../src/workflows/listIndex.ts";
+import { http, startTestApi, type TestApi } from "../helpers/api.ts";
+
+/** Every page of a list, following nextCursor; the pages' sizes too. */
+async function allPages(api: TestApi, path: string, auth: { key?: string; headers?: Record<string, string> }) {
+  const ids: string[] = [];
+  const times: number[] = [];
+  const sizes: number[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 50; page++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const r = await http(api.base, "GET", cursor ? `${path}${sep}cursor=${cursor}` : path, auth);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    sizes.push(r.body.workflows.length);
+    for (const w of r.body.workflows) {
+      ids.push(w.id);
+      times.push(Date.parse(w.enqueuedAt));
+    }
+    cursor = r.body.nextCursor;
+    if (!cursor) return { ids, times, sizes };
+  }
+  throw new Error("more than 50 pages");
+}
+
+describe("run lists", () => {
+  let api: TestApi;
+  const mine: { id: string; cls: string; type: string }[] = [];
+  let theirs: string[] = [];
+  before(async () => {
+    api = await startTestApi({ clinic: { tier: "professional", paused: true }, other: { tier: "enterprise", paused: true } });
+    const kinds = [
+      ["A", "prior-auth"],
+      ["B", "eligibility"],
+      ["C", "prior-auth"],
+      ["C", "eligibility"],
+      ["B", "prior-auth"],
+      ["A", "eligibility"],
+      ["C", "prior-auth"],
+    ];
+    for (const [cls, type] of kinds) {
+      const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type, class: cls, payload: { n: mine.length } } });
+      assert.equal(r.status, 202);
+      mine.push({ id: r.body.id, cls: cls!, type: type! });
+    }
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.other,
+      body: { workflows: [{ type: "prior-auth", class: "B", payload: {} }, { type: "prior-auth", class: "B", payload: {} }] },
+    });
+    theirs = bulk.body.accepted.map((a: { id: string }) => a.id);
+  });
+  after(() => api.stop());
+
+  it("pages through a tenant's own workflows, newest first, each once", async () => {
+    const { ids, times, sizes } = await allPages(api, "/v1/workflows?limit=3", { key: api.keys.clinic });
+    assert.deepEqual([...ids].sort(), mine.map((w) => w.id).sort());
+    assert.ok(sizes.every((n) => n <= 3) && sizes[0] === 3, `page sizes ${sizes}`);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]! <= times[i - 1]!, "newest first");
+    assert.equal(ids[ids.length - 1], mine[0]!.id, "the first enqueued comes last");
+    // The other tenant's key sees only its own.
+    const other = await allPages(api, "/v1/workflows", { key: api.keys.other });
+    assert.deepEqual(other.ids.sort(), [...theirs].sort());
+  });
+
+  it("filters by class, type, state and time", async () => {
+    const a = await allPages(api, "/v1/workflows?class=A", { key: api.keys.clinic });
+    assert.deepEqual(a.ids.sort(), mine.filter((w) => w.cls === "A").map((w) => w.id).sort());
+    const elig = await allPages(api, "/v1/workflows?type=eligibility&limit=1", { key: api.keys.clinic });
+    assert.deepEqual(elig.ids.sort(), mine.filter((w) => w.type === "eligibility").map((w) => w.id).sort());
+
+    const cancelled = mine[3]!.id;
+    assert.equal((await http(api.base, "DELETE", `/v1/workflows/${cancelled}`, { key: api.keys.clinic })).status, 200);
+    const c = await allPages(api, "/v1/workflows?state=cancelled", { key: api.keys.clinic });
+    assert.deepEqual(c.ids, [cancelled]);
+    const q = await allPages(api, "/v1/workflows?state=queued", { key: api.keys.clinic });
+    assert.equal(q.ids.length, mine.length - 1);
+    assert.equal((await allPages(api, "/v1/workflows?state=completed", { key: api.keys.clinic })).ids.length, 0);
+
+    const future = new Date(Date.now() + 60_000).toISOString();
+    assert.deepEqual((await allPages(api, `/v1/workflows?since=${encodeURIComponent(future)}`, { key: api.keys.clinic })).ids, []);
+    const since = await allPages(api, "/v1/workflows?since=0", { key: api.keys.clinic });
+    assert.equal(since.ids.length, mine.length);
+  });
+
+  it("lets the admin list any tenant's workflows, and only with a tenant named", async () => {
+    const auth = { headers: { authorization: `Bearer ${api.adminToken}` } };
+    const r = await allPages(api, "/v1/admin/workflows?tenant=other", auth);
+    assert.deepEqual(r.ids.sort(), [...theirs].sort());
+    const missing = await http(api.base, "GET", "/v1/admin/workflows", auth);
+    assert.equal(missing.status, 400);
+    assert.equal(missing.body.error.details[0].field, "tenant");
+    const unknown = await http(api.base, "GET", "/v1/admin/workflows?tenant=nobody", auth);
+    assert.equal(unknown.status, 403);
+    // A tenant key is not an admin token.
+    assert.equal((await http(api.base, "GET", "/v1/admin/workflows?tenant=other", { key: api.keys.clinic })).status, 401);
+  });
+
+  it("refuses a bad query with the field and why, changing nothing", async () => {
+    const cases: [string, string][] = [
+      ["limit=0", "limit"],
+      ["limit=201", "limit"],
+      ["limit=ten", "limit"],
+      ["state=stuck", "state"],
+      ["class=D", "class"],
+      ["since=yesterday", "since"],
+      ["cursor=bm90LWEtY3Vyc29y", "cursor"],
+      ["color=red", ""],
+      ["state=queued&state=failed", "state"],
+    ];
+    for (const [query, field] of cases) {
+      const r = await http(api.base, "GET", `/v1/workflows?${query}`, { key: api.keys.clinic });
+      assert.equal(r.status, 400, query);
+      assert.equal(r.body.error.code, "INVALID_REQUEST", query);
+      if (field) assert.ok(r.body.error.details.some((d: { field: string }) => d.field === field), `${query}: ${JSON.stringify(r.body.error)}`);
+    }
+  });
+
+  it("drops a workflow whose record expired from the list and the index", async () => {
+    const cell = api.platform.keys.cell("default");
+    const gone = mine[1]!.id;
+    await api.platform.redis.del(cell.workflow(gone));
+    const r = await allPages(api, "/v1/workflows", { key: api.keys.clinic });
+    assert.ok(!r.ids.includes(gone));
+    const index = await api.platform.redis.zrange(cell.workflowsByTenant("clinic"), 0, -1);
+    assert.ok(!index.some((m) => m.endsWith(`|${gone}`)), "the index entry was removed");
+    assert.equal(index.length, mine.length - 1);
+  });
+
+  it("trims index entries older than the record TTL as workflows are admitted", async () => {
+    const cell = api.platform.keys.cell("default");
+    const redis = api.platform.redis;
+    const index = cell.workflowsByTenant("trimmed");
+    const now = Date.now();
+    const old = listMember(now - 10_000, "wf_AAAAAAAAAAAAAAAAAAAA");
+    const fresh = listMember(now - 500, "wf_BBBBBBBBBBBBBBBBBBBB");
+    await redis.zadd(index, 0, old, 0, fresh);
+    const items = Array.from({ length: 16 }, (_, i) => ({
+      cell,
+      input: {
+        id: `wf_trim${String(i).padStart(16, "0")}`,
+        tenant: "trimmed",
+        cls: "C" as const,
+        type: "prior-auth",
+        data: "{}",
+        now,
+        idempotencyTtlSec: 0,
+        maxQueueDepth: 1000,
+        maxQueuedTotal: 1_000_000,
+        record: { tenant: "trimmed", class: "C", type: "prior-auth", state: "queued", enqueuedAt: String(now) },
+        listRetentionMs: 5_000,
+      },
+    }));
+    const outcomes = await admitWorkflows(redis, items);
+    assert.ok(outcomes.every((o) => o.kind === "ok"));
+    const members = await redis.zrange(index, 0, -1);
+    assert.ok(!members.includes(old), "older than the TTL: trimmed");
+    assert.ok(members.includes(fresh), "within the TTL: kept");
+    assert.equal(members.length, 17);
+  });
+});
