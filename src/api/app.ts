@@ -17,6 +17,7 @@ import { adminAuth, tenantAuth } from "./auth.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { serializeErr } from "../observability/logger.ts";
 import { metricsAuth, metricsHandler } from "../observability/metricsEndpoint.ts";
+import { apiDocsRouter } from "./apiDocs.ts";
 import { adminWorkflowsRouter, producerRouter } from "./producer.ts";
 import { operatorAdminRouter } from "./operatorAdmin.ts";
 import { startUsageService } from "../observability/usageService.ts";
@@ -80,6 +81,7 @@ export function createApp(d: AppDeps): Express {
     }),
   );
 
+  app.use(apiDocsRouter());
   app.get("/healthz", (_req, res) => {
     res.json({ ok: true });
   });

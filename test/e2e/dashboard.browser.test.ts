@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -12,6 +11,7 @@ import { REPO_ROOT } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { http } from "../helpers/api.ts";
+import { CHROMIUM_ARGS, chromiumPath } from "../helpers/browser.ts";
 import { deployment, type Deployment } from "../helpers/deployment.ts";
 
 /**
@@ -35,21 +35,6 @@ for (let i = 1; i <= IDLE; i++) TENANTS[`idle-${String(i).padStart(4, "0")}`] = 
 
 const SHOTS = resolve(REPO_ROOT, "docs/screenshots");
 
-function chromiumPath(): string {
-  if (process.env.FAIRLANE_CHROMIUM) return process.env.FAIRLANE_CHROMIUM;
-  const find = () => {
-    try {
-      return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
-    } catch {
-      return "";
-    }
-  };
-  if (!find()) execFileSync("bash", ["src/bin/ensure-deps.sh"], { cwd: REPO_ROOT, stdio: "inherit", env: { ...process.env, FAIRLANE_NEED_CHROMIUM: "1", REDIS_URL: "redis://unused" } });
-  const path = find();
-  assert.ok(path, "chromium is installed");
-  return path;
-}
-
 describe("Tenant Concurrency Dashboard in a real browser", () => {
   let d: Deployment;
   let api: ApiRole;
@@ -68,7 +53,7 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     api = await startApiRole(d.p, token, createLogger("api", "warn"));
     base = `http://127.0.0.1:${api.port}`;
     await d.waitCapacity(8);
-    browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
     const context = await browser.newContext({ httpCredentials: { username: "oncall", password: token }, viewport: { width: 1500, height: 950 } });
     page = await context.newPage();
     page.on("console", (m) => {

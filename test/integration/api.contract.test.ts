@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { heartbeat } from "../../queues/lua/heartbeat.ts";
+import { dispatch } from "../../queues/lua/dispatch.ts";
+import { EXEC_JOB_OPTS } from "../../src/scheduler/dispatcher.ts";
+import { TenantSync } from "../../src/scheduler/tenantSync.ts";
+import { http, startTestApi, type TestApi } from "../helpers/api.ts";
+
+type Doc = { paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, unknown> }> }>> };
+const METHODS = ["get", "put", "post", "patch", "delete"];
+
+/**
+ * The OpenAPI document (GET /openapi.json) is valid OpenAPI 3.1 (a real validator), and the running API
+ * keeps to it: every documented operation is called, its answers' statuses are documented, their bodies
+ * match the documented schema (Ajv, JSON Schema 2020-12) and their documented headers are present. Each
+ * operation must be seen answering at least one success and one error.
+ */
+describe("OpenAPI document and contract", () => {
+  let api: TestApi;
+  let doc: Doc;
+  const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+  const seen = new Map<string, Set<number>>();
+  const admin = () => ({ authorization: `Bearer ${api.adminToken}` });
+
+  before(async () => {
+    api = await startTestApi({
+      clinic: { tier: "professional" },
+      tiny: { tier: "free", maxQueueDepth: 1 },
+      nourgent: { tier: "professional", mcaUrgent: 0 },
+    });
+    const r = await http(api.base, "GET", "/openapi.json");
+    assert.equal(r.status, 200);
+    doc = r.body;
+    ajv.addSchema(doc as object, "openapi");
+  });
+  after(() => api.stop());
+
+  const pointer = (...parts: string[]) => parts.map((p) => encodeURIComponent(p.replace(/~/g, "~0").replace(/\//g, "~1"))).join("/");
+
+  /** Calls the API and checks the answer against the document's operation `METHOD template`. */
+  async function call(
+    method: string,
+    template: string,
+    opts: { path?: string; key?: string; headers?: Record<string, string>; body?: unknown; raw?: string } = {},
+  ): Promise<{ status: number; body: any; headers: Headers }> {
+    const r = await http(api.base, method, opts.path ?? template, opts);
+    const op = doc.paths[template]?.[method.toLowerCase()];
+    assert.ok(op, `${method} ${template} is documented`);
+    const response = op.responses[String(r.status)];
+    assert.ok(response, `${method} ${template} answered ${r.status}, which is not documented: ${JSON.stringify(r.body)}`);
+    for (const h of Object.keys(response.headers ?? {})) assert.ok(r.headers.get(h), `${method} ${template} ${r.status}: header ${h}`);
+    const media = Object.keys(response.content ?? {})[0];
+    if (media) {
+      assert.ok(r.headers.get("content-type")?.startsWith(media), `${method} ${template} ${r.status}: content type ${r.headers.get("content-type")}`);
+      const ref = `openapi#/${pointer("paths", template, method.toLowerCase(), "responses", String(r.status), "content", media, "schema")}`;
+      const validate = ajv.getSchema(ref) ?? ajv.compile({ $ref: ref });
+      assert.ok(validate(r.body), `${method} ${template} ${r.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(r.body).slice(0, 600)}`);
+    } else assert.equal(r.body, undefined, `${method} ${template} ${r.status} has no body`);
+    const key = `${method.toUpperCase()} ${template}`;
+    if (!seen.has(key)) seen.set(key, new Set());
+    seen.get(key)!.add(r.status);
+    return r;
+  }
+
+  it("is a valid OpenAPI 3.1 document", async () => {
+    const v = new Validator();
+    const res = await v.validate(doc as Parameters<Validator["validate"]>[0]);
+    assert.ok(res.valid, JSON.stringify(res.errors, null, 1)?.slice(0, 2000));
+    assert.equal(v.version, "3.1");
+  });
+
+  it("producer routes answer as documented", async () => {
+    const key = api.keys.clinic;
+    const first = await call("POST", "/v1/workflows", { key, body: { type: "prior-auth", class: "B", payload: { m: 1 }, idempotencyKey: "k-1" } });
+    assert.equal(first.status, 202);
+    const replay = await call("POST", "/v1/workflows", { key, body: { type: "prior-auth", class: "B", payload: { m: 1 }, idempotencyKey: "k-1" } });
+    assert.deepEqual([replay.status, replay.body.id], [200, first.body.id]);
+    assert.equal((await call("POST", "/v1/workflows", { key, body: { type: "prior-auth", class: "B", payload: { m: 2 }, idempotencyKey: "k-1" } })).status, 409);
+    assert.equal((await call("POST", "/v1/workflows", { key, body: { type: "Bad Type" } })).status, 400);
+    assert.equal((await call("POST", "/v1/workflows", { key, raw: "{not json" })).status, 400);
+    assert.equal((await call("POST", "/v1/workflows", { body: { type: "prior-auth" } })).status, 401);
+    assert.equal((await call("POST", "/v1/workflows", { key, raw: JSON.stringify({ type: "x", payload: { big: "y".repeat(2_000_000) } }) })).status, 413);
+    assert.equal((await call("POST", "/v1/workflows", { key: api.keys.nourgent, body: { type: "prior-auth", class: "A" } })).status, 422);
+    assert.equal((await call("POST", "/v1/workflows", { key: api.keys.tiny, body: { type: "prior-auth" } })).status, 202);
+    assert.equal((await call("POST", "/v1/workflows", { key: api.keys.tiny, body: { type: "prior-auth" } })).status, 429);
+
+    const bulk = await call("POST", "/v1/workflows/bulk", { key, body: { workflows: [{ type: "prior-auth" }, { type: "BAD" }] } });
+    assert.deepEqual([bulk.status, bulk.body.accepted.length, bulk.body.rejected.length], [202, 1, 1]);
+    assert.equal((await call("POST", "/v1/workflows/bulk", { key, body: { workflows: [] } })).status, 400);
+    assert.equal((await call("POST", "/v1/workflows/bulk", { key: api.keys.tiny, body: { workflows: [{ type: "prior-auth" }] } })).status, 429);
+
+    const list = await call("GET", "/v1/workflows", { path: "/v1/workflows?limit=2", key });
+    assert.equal(list.body.workflows.length, 2);
+    assert.equal((await call("GET", "/v1/workflows", { path: "/v1/workflows?limit=-1", key })).status, 400);
+
+    const id = first.body.id as string;
+    assert.equal((await call("GET", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 200);
+    assert.equal((await call("GET", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key: api.keys.tiny })).status, 404, "another tenant's");
+    assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 200);
+    assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 409);
+    assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: "/v1/workflows/wf_AAAAAAAAAAAAAAAAAAAA", key })).status, 404);
+  });
+
+  it("admin routes answer as documented", async () => {
+    const h = admin();
+    assert.equal((await call("GET", "/v1/admin/workflows", { path: "/v1/admin/workflows?tenant=clinic", headers: h })).status, 200);
+    assert.equal((await call("GET", "/v1/admin/workflows", { headers: h })).status, 400);
+    assert.equal((await call("GET", "/v1/admin/workflows", { path: "/v1/admin/workflows?tenant=ghost", headers: h })).status, 403);
+
+    assert.equal((await call("GET", "/v1/admin/tenants", { headers: h })).status, 200);
+    assert.equal((await call("GET", "/v1/admin/tenants")).status, 401);
+    const t = "/v1/admin/tenants/{tenant}";
+    assert.equal((await call("GET", t, { path: "/v1/admin/tenants/clinic", headers: h })).status, 200);
+    assert.equal((await call("GET", t, { path: "/v1/admin/tenants/ghost", headers: h })).status, 404);
+    assert.equal((await call("GET", t, { path: "/v1/admin/tenants/Bad!", headers: h })).status, 400);
+    assert.equal((await call("PUT", t, { path: "/v1/admin/tenants/newco", headers: h, body: { tier: "free", mca: 4 } })).status, 201);
+    assert.equal((await call("PUT", t, { path: "/v1/admin/tenants/newco", headers: h, body: { tier: "free", mca: 5 } })).status, 200);
+    assert.equal((await call("PUT", t, { path: "/v1/admin/tenants/newco", headers: h, body: { tier: "gold" } })).status, 400);
+    assert.equal((await call("PATCH", t, { path: "/v1/admin/tenants/newco", headers: h, body: { mca: 6 } })).status, 200);
+    assert.equal((await call("PATCH", t, { path: "/v1/admin/tenants/newco", headers: h, body: { mca: -1 } })).status, 400);
+    assert.equal((await call("PATCH", t, { path: "/v1/admin/tenants/ghost", headers: h, body: { mca: 2 } })).status, 404);
+
+    const keys = "/v1/admin/tenants/{tenant}/keys";
+    const created = await call("POST", keys, { path: "/v1/admin/tenants/newco/keys", headers: h, body: { label: "ci" } });
+    assert.equal(created.status, 201);
+    assert.equal((await call("POST", keys, { path: "/v1/admin/tenants/newco/keys", headers: h, body: { label: "x".repeat(101) } })).status, 400);
+    assert.equal((await call("GET", keys, { path: "/v1/admin/tenants/newco/keys", headers: h })).status, 200);
+    assert.equal((await call("GET", keys, { path: "/v1/admin/tenants/ghost/keys", headers: h })).status, 404);
+    const one = "/v1/admin/tenants/{tenant}/keys/{keyId}";
+    assert.equal((await call("DELETE", one, { path: `/v1/admin/tenants/newco/keys/${created.body.keyId}`, headers: h })).status, 204);
+    assert.equal((await call("DELETE", one, { path: `/v1/admin/tenants/newco/keys/${created.body.keyId}`, headers: h })).status, 404);
+
+    for (const a of ["pause", "resume"]) {
+      assert.equal((await call("POST", `/v1/admin/tenants/{tenant}/${a}`, { path: `/v1/admin/tenants/newco/${a}`, headers: h })).status, 200);
+      assert.equal((await call("POST", `/v1/admin/tenants/{tenant}/${a}`, { path: `/v1/admin/tenants/ghost/${a}`, headers: h })).status, 404);
+    }
+    const drain = "/v1/admin/tenants/{tenant}/drain";
+    assert.equal((await call("POST", drain, { path: "/v1/admin/tenants/newco/drain", headers: h, body: { classes: ["C"] } })).status, 200);
+    assert.equal((await call("POST", drain, { path: "/v1/admin/tenants/newco/drain", headers: h, body: {} })).status, 400);
+    for (const a of ["requeue", "fail"]) {
+      const p = `/v1/admin/tenants/{tenant}/parked/${a}`;
+      assert.equal((await call("POST", p, { path: `/v1/admin/tenants/newco/parked/${a}`, headers: h })).status, 200);
+      assert.equal((await call("POST", p, { path: `/v1/admin/tenants/newco/parked/${a}`, headers: h, body: { reason: 7 } })).status, 400);
+    }
+    assert.equal((await call("GET", "/v1/admin/audit", { path: "/v1/admin/audit?limit=5", headers: h })).status, 200);
+    assert.equal((await call("GET", "/v1/admin/audit")).status, 401);
+
+    assert.equal((await call("GET", "/v1/admin/usage", { headers: h })).status, 200);
+    assert.equal((await call("GET", "/v1/admin/usage", { path: "/v1/admin/usage?sort=colour", headers: h })).status, 400);
+    assert.equal((await call("GET", "/v1/admin/usage/{tenant}", { path: "/v1/admin/usage/clinic", headers: h })).status, 200);
+    assert.equal((await call("GET", "/v1/admin/usage/{tenant}", { path: "/v1/admin/usage/ghost", headers: h })).status, 404);
+    assert.equal((await call("GET", "/v1/admin/capacity-report", { headers: h })).status, 200);
+    assert.equal((await call("GET", "/v1/admin/capacity-report", { path: "/v1/admin/capacity-report?window=forever", headers: h })).status, 400);
+  });
+
+  it("backpressure admin routes answer as documented", async () => {
+    const h = admin();
+    const cell = api.platform.keys.cell("default");
+    const redis = api.platform.redis;
+    // Park two workflows the way the dispatcher does while their dependency is down.
+    await redis.hset(cell.workflowDeps, "needs-gw", "gw");
+    assert.equal((await call("PUT", "/v1/admin/dependencies/{dep}", { path: "/v1/admin/dependencies/gw", headers: h, body: { state: "down" } })).status, 200);
+    assert.equal((await call("PUT", "/v1/admin/dependencies/{dep}", { path: "/v1/admin/dependencies/gw", headers: h, body: { state: "sideways" } })).status, 400);
+    const ids = (await api.platform.admission.admitBulk("clinic", [{ type: "needs-gw" }, { type: "needs-gw" }], "0".repeat(32))).accepted.map((a) => a.id);
+    await new TenantSync(redis, api.platform.keys).sync("default", api.platform.registry.list());
+    await heartbeat(redis, cell, "default", "fake", 5, Date.now(), Date.now() + 60_000);
+    const moved = await dispatch(redis, cell, "default", Date.now(), { maxMoves: 10, reserveA: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05, execJobOpts: EXEC_JOB_OPTS, maxRefresh: 100, capacityCap: 0, recordTtlSec: 60 });
+    assert.equal(moved.parked, 2);
+
+    const deps = await call("GET", "/v1/admin/dependencies", { headers: h });
+    assert.ok(deps.body.dependencies.some((d: { dependency: string; parked: number }) => d.dependency === "gw" && d.parked === 2));
+    assert.equal((await call("GET", "/v1/admin/dependencies")).status, 401);
+    const parked = await call("GET", "/v1/admin/parked", { path: "/v1/admin/parked?dependency=gw", headers: h });
+    assert.equal(parked.body.parked.length, 2);
+    assert.equal((await call("GET", "/v1/admin/parked", { path: "/v1/admin/parked?dependency=a:b", headers: h })).status, 400);
+    assert.equal((await call("POST", "/v1/admin/parked/{id}/requeue", { path: `/v1/admin/parked/${ids[0]}/requeue`, headers: h })).status, 200);
+    assert.equal((await call("POST", "/v1/admin/parked/{id}/requeue", { path: `/v1/admin/parked/${ids[0]}/requeue`, headers: h })).status, 404);
+    assert.equal((await call("POST", "/v1/admin/parked/{id}/fail", { path: `/v1/admin/parked/${ids[1]}/fail`, headers: h, body: { reason: "payer retired" } })).status, 200);
+    assert.equal((await call("POST", "/v1/admin/parked/{id}/fail", { path: `/v1/admin/parked/${ids[1]}/fail`, headers: h })).status, 404);
+  });
+
+  it("operations routes answer as documented", async () => {
+    assert.equal((await call("GET", "/healthz")).status, 200);
+    assert.equal((await call("GET", "/readyz")).status, 200);
+    const m = await call("GET", "/metrics", { headers: admin() });
+    assert.equal(m.status, 200);
+    assert.match(String(m.body), /fairlane_/);
+    assert.equal((await call("GET", "/metrics")).status, 401);
+  });
+
+  it("every documented operation was seen answering a success and an error", () => {
+    const missing: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths))
+      for (const method of METHODS) {
+        const op = ops[method];
+        if (!op) continue;
+        const key = `${method.toUpperCase()} ${path}`;
+        const statuses = [...(seen.get(key) ?? [])];
+        if (!statuses.some((s) => s < 300)) missing.push(`${key}: no success`);
+        // Liveness and readiness have no client error; every other operation does (at least 401).
+        if (!["/healthz", "/readyz"].includes(path) && !statuses.some((s) => s >= 400)) missing.push(`${key}: no error`);
+      }
+    assert.deepEqual(missing, []);
+  });
+});
