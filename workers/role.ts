@@ -33,6 +33,15 @@ export function stopDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
  * failed start exits 1 with the reason on stderr and in the log.
  */
 export function runRole(role: string, start: (log: Logger) => Promise<() => Promise<void>>): void {
+  // The only argument: a smoke check that the entrypoint loads (e.g. in the image, `node dist/workers/api.js --help`).
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    process.stdout.write(
+      `fairlane ${role}: ${role === "all" ? "every process role in one process (npm start)" : `the ${role} role`}; takes no arguments.\n` +
+        "Configured by environment variables (README, Configuration): REDIS_URL or REDIS_CLUSTER_NODES" +
+        `${role === "all" ? " (unset: an embedded redis-server)" : ""}, FAIRLANE_*. SIGTERM drains and exits 0.\n`,
+    );
+    process.exit(0);
+  }
   const log = createLogger(role);
   const started = (async () => {
     configureObservability(loadConfig()); // who may scrape /metrics, the tenant-label cap

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "fairlane: installing npm dependencies (npm ci)..." >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  npm ci --include=dev --no-audit --no-fund --loglevel=error >&2 # npm start runs TypeScript through tsx (a dev dependency)
 fi
 
 if [ -z "${REDIS_URL:-}" ] || [ "${FAIRLANE_NEED_REDIS_SERVER:-}" = 1 ]; then

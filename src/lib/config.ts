@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
-export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+// src/lib/config.ts from source (tsx), dist/src/lib/config.js once compiled (npm run build): one level deeper.
+export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), import.meta.url.endsWith(".js") ? "../../../.." : "../../..");
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 

@@ -49,7 +49,8 @@ export class InstanceLock {
         }
         const raw = readOr(file);
         const other = parse(raw);
-        if (other && isOtherNode(other.pid, "all.ts"))
+        // npm start (workers/all.ts) or the compiled build (node dist/workers/all.js)
+        if (other && (isOtherNode(other.pid, "all.ts") || isOtherNode(other.pid, "all.js")))
           throw new Error(`Fairlane is already running from this data folder (pid ${other.pid}, ${other.apiUrl ?? "still starting"}); stop it first`);
         if (readOr(file) === raw) rmSync(file, { force: true }); // a crashed run's file
       }

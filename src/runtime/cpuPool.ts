@@ -40,16 +40,18 @@ export interface CpuPoolOptions {
   idleTimeoutMs?: number;
 }
 
-const WORKER_FILE = fileURLToPath(new URL("./cpuWorker.ts", import.meta.url));
+// Compiled (npm run build, plain node) this module is cpuPool.js and its sibling cpuWorker.js needs no loader.
+const COMPILED = import.meta.url.endsWith(".js");
+const WORKER_FILE = fileURLToPath(new URL(COMPILED ? "./cpuWorker.js" : "./cpuWorker.ts", import.meta.url));
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
-/** The process's execArgv, minus what threads refuse, plus tsx if the threads would not get it. */
+/** The process's execArgv, minus what threads refuse, plus tsx if the threads would not get it (and run TypeScript). */
 function workerExecArgv(): string[] {
   const argv = process.execArgv.filter(
     (arg, i, all) => !arg.startsWith("--input-type") && all[i - 1] !== "--input-type",
   );
   const hasTsx = [...argv, process.env.NODE_OPTIONS ?? ""].some((arg) => arg.includes("tsx"));
-  return hasTsx ? argv : [...argv, "--import", import.meta.resolve("tsx")];
+  return hasTsx || COMPILED ? argv : [...argv, "--import", import.meta.resolve("tsx")];
 }
 
 export class CpuPool {

@@ -24,7 +24,7 @@ function composeSchema(): object {
 /** docker compose cannot run here: validate the file against the Compose schema, and check the layout's shape and entrypoints. */
 describe("docker-compose.yml", () => {
   const doc = parse(readFileSync("docker-compose.yml", "utf8"), { merge: true }) as {
-    services: Record<string, { command?: string[]; environment?: Record<string, string>; image?: string; deploy?: { replicas?: number } }>;
+    services: Record<string, { command?: string[]; environment?: Record<string, string>; image?: string; build?: string; volumes?: string[]; deploy?: { replicas?: number } }>;
   };
 
   it("is a valid Compose file by the Compose Specification's JSON schema (and a broken one is not)", () => {
@@ -41,11 +41,15 @@ describe("docker-compose.yml", () => {
     assert.ok(doc.services.redis!.command!.includes("--appendonly"));
   });
 
-  it("starts each role from an entrypoint that exists, with REDIS_URL", () => {
+  it("starts each role from the compiled entrypoint of a role that exists, in the image built here, with REDIS_URL", () => {
     for (const [name, svc] of Object.entries(doc.services)) {
       if (name === "redis") continue;
-      const entry = svc.command!.find((c) => c.startsWith("workers/"))!;
-      assert.ok(existsSync(entry), `${name}: ${entry}`);
+      // The image's entrypoint is node; npm run build compiles workers/<role>.ts to dist/workers/<role>.js.
+      const entry = svc.command!.find((c) => c.startsWith("dist/workers/"))!;
+      assert.ok(existsSync(entry.replace(/^dist\/(.*)\.js$/, "$1.ts")), `${name}: ${entry}`);
+      assert.match(svc.image!, /^fairlane:/, name);
+      assert.equal(svc.build, ".", name);
+      assert.equal(svc.volumes, undefined, `${name} runs the image, not a mounted source tree`);
       assert.equal(svc.environment!.REDIS_URL, "redis://redis:6379", name);
     }
   });
@@ -54,7 +58,7 @@ describe("docker-compose.yml", () => {
     const fromCompose = Object.entries(doc.services)
       .filter(([name]) => name !== "redis")
       .flatMap(([, svc]) => {
-        const role = svc.command!.find((c) => c.startsWith("workers/"))!.replace(/^workers\/|\.ts$/g, "");
+        const role = svc.command!.find((c) => c.startsWith("dist/workers/"))!.replace(/^dist\/workers\/|\.js$/g, "");
         const pool = svc.environment?.FAIRLANE_POOL;
         return Array.from({ length: svc.deploy?.replicas ?? 1 }, () => (pool ? `${role}:${pool}` : role));
       })
