@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
 # Fairlane's one image: every process role, compiled (npm run build), run by plain node. The role is
 # the command (docker-compose.yml runs one service per role):
-#   docker build -t fairlane:0.1.0 .
-#   docker run --rm fairlane:0.1.0 dist/workers/api.js --help
-#   docker run -e REDIS_URL=redis://redis:6379 -e FAIRLANE_ADMIN_TOKEN=... -p 3000:3000 fairlane:0.1.0 dist/workers/api.js
+#   docker build -t fairlane:0.2.0 .
+#   docker run --rm fairlane:0.2.0 dist/workers/api.js --help
+#   docker run -e REDIS_URL=redis://redis:6379 -e FAIRLANE_ADMIN_TOKEN=... -p 3000:3000 fairlane:0.2.0 dist/workers/api.js
 # The default command, dist/workers/all.js, runs every role in one process; here it needs REDIS_URL
 # (the image carries no redis-server to embed). Checked by test/integration/image.test.ts.
 

@@ -88,6 +88,7 @@ runRole("all", async (log) => {
         `  Redis:       ${describeTarget(target)}${embedded ? ` (embedded, data in ${redisDir}, password in ${passwordFile})` : ""}`,
         `  Admin token: ${admin.file ? `in ${admin.file}` : "FAIRLANE_ADMIN_TOKEN"}`,
         `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
+        `  API docs:    ${base}/docs (OpenAPI: ${base}/openapi.json)`,
         `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,
         devKeys ? `  Dev API keys (DEVELOPMENT ONLY): source ${devKeys}` : "",
         "",
