@@ -11,6 +11,23 @@ import type { PolicyRegistry } from "../src/tenancy/registry.ts";
 export const BULL_BOARD_PATH = "/admin/queues";
 
 /**
+ * An ingress or parked queue: the dispatcher and the recovery worker move its jobs by script, so no
+ * BullMQ worker ever consumes it. Its worker list is "not applicable" (null: the board shows no
+ * "No workers" warning, which would read as an alarm at 2:47 AM) and its description says why. Exec
+ * queues keep the real list: there, no worker is a real outage.
+ */
+class ScriptFedQueue extends BullMQAdapter {
+  override async getWorkers(): Promise<null> {
+    return null;
+  }
+}
+
+const DESCRIPTIONS: Record<"ingress" | "parked", string> = {
+  ingress: "Ingress: the dispatcher moves jobs from here to exec by script (no BullMQ worker consumes it, by design).",
+  parked: "Parked: workflows waiting for a dependency; the recovery worker requeues them by script (no BullMQ worker, by design).",
+};
+
+/**
  * Bull Board's page links Google Fonts: an admin page would call a third party
  * on every view (and break its Content-Security-Policy, src/api/securityHeaders.ts).
  * Without the link its text falls back to the system's sans-serif and monospace.
@@ -81,11 +98,11 @@ export class BullBoard {
     for (const cell of cells) {
       const ck = this.keys.cell(cell);
       const names = [...pools].map(execQueue).concat(PARKED_QUEUE, ...(await this.redis.smembers(ck.queues)).sort());
-      for (const name of names) this.add(ck.bullPrefix, name, cells.size > 1 ? `${cell}/${name}` : name);
+      for (const name of names) this.add(ck.bullPrefix, name, cells.size > 1 ? `${cell}/${name}` : name, name === PARKED_QUEUE ? "parked" : name.startsWith("ingress.") ? "ingress" : undefined);
     }
   }
 
-  private add(prefix: string, name: string, displayName: string): void {
+  private add(prefix: string, name: string, displayName: string, fedBy?: "ingress" | "parked"): void {
     const id = `${prefix}|${name}`;
     if (this.queues.has(id)) return;
     const queue = new Queue(name, { connection: this.redis, prefix, skipVersionCheck: true });
@@ -93,6 +110,8 @@ export class BullBoard {
     // away (a stack trace per queue per second); the api's connection log already says it, throttled.
     queue.on("error", () => undefined);
     this.queues.set(id, queue);
-    this.board.addQueue(new BullMQAdapter(queue, { readOnlyMode: true, displayName }));
+    this.board.addQueue(
+      fedBy ? new ScriptFedQueue(queue, { readOnlyMode: true, displayName, description: DESCRIPTIONS[fedBy] }) : new BullMQAdapter(queue, { readOnlyMode: true, displayName }),
+    );
   }
 }

@@ -3,6 +3,7 @@
 // cost one Redis pass). Rows are keyed by tenant and updated in place: a cell's
 // text is written only when it changed, and rows are moved only when the order
 // changed, so 1,000 tenants update in a few milliseconds.
+import { duration } from "./charts.js";
 import { openDetail, closeDetail, refreshDetail, share, LOW_SHARE } from "./detail.js";
 
 const POLL_MS = 1000;
@@ -13,7 +14,6 @@ export const perf = { renders: 0, lastRenderMs: 0, maxRenderMs: 0, rows: 0 };
 window.__dashboardPerf = perf;
 
 const num = (x) => (x === null || x === undefined ? "–" : String(x));
-const ms = (x) => (x === null || x === undefined ? "–" : x >= 1000 ? `${(x / 1000).toFixed(1)}s` : `${Math.round(x)}ms`);
 
 const sortKeys = {
   tenant: (t) => t.tenant,
@@ -74,7 +74,9 @@ function updateRow(row, t) {
   const bc = t.running.B + t.running.C;
   const atCap = t.atCap.any;
   if (row.tr.classList.contains("at-cap") !== atCap) row.tr.classList.toggle("at-cap", atCap);
-  const stateKey = `${atCap}|${t.paused}|${t.atCap.mca}|${t.atCap.urgent}|${t.atCap.mctc}`;
+  // What holds its queued work (the scheduler's own reason), else its caps; "ok" only when nothing is held.
+  const held = t.held ?? null;
+  const stateKey = `${atCap}|${t.paused}|${t.atCap.mca}|${t.atCap.urgent}|${t.atCap.mctc}|${held?.code}|${held?.message}`;
   if (row.last.state !== stateKey) {
     row.last.state = stateKey;
     const c = row.cells[1];
@@ -93,8 +95,15 @@ function updateRow(row, t) {
       p.textContent = "PAUSED";
       c.append(p);
     }
-    if (!atCap && !t.paused) c.textContent = "ok";
-    row.tr.setAttribute("aria-label", `${t.tenant}${atCap ? ", at cap" : ""}${t.paused ? ", paused" : ""}`);
+    if (held && held.code !== "paused") {
+      const h = document.createElement("span");
+      h.className = "state-held";
+      h.dataset.code = held.code;
+      h.textContent = `${c.childNodes.length ? " " : ""}held: ${held.message}`;
+      c.append(h);
+    }
+    if (!c.childNodes.length) c.textContent = "ok";
+    row.tr.setAttribute("aria-label", `${t.tenant}${atCap ? ", at cap" : ""}${t.paused ? ", paused" : ""}${held ? `, held: ${held.message}` : ""}`);
   }
   set(row, 2, `${bc} / ${t.mca}`, row.runText);
   const pctW = `${Math.min(100, Math.round((bc / Math.max(1, t.mca)) * 100))}%`;
@@ -103,7 +112,7 @@ function updateRow(row, t) {
   set(row, 4, `${t.running.A} / ${t.mcaUrgent}`);
   set(row, 5, `${t.running.A} · ${t.running.B} · ${t.running.C}`);
   set(row, 6, `${t.tools.inFlight} / ${t.tools.mctc}`);
-  set(row, 7, `${t.tools.waiting} · ${ms(t.tools.avgWaitMs)}`);
+  set(row, 7, `${t.tools.waiting} · ${duration(t.tools.avgWaitMs)}`);
   set(row, 8, num(t.throttledPerMin));
   set(row, 9, `${t.queued.A} · ${t.queued.B} · ${t.queued.C}`);
   const r = t.fairShare.ratio;
@@ -111,7 +120,7 @@ function updateRow(row, t) {
   const low = r !== null && r < LOW_SHARE;
   if (row.cells[10].classList.contains("low-share") !== low) row.cells[10].classList.toggle("low-share", low);
   set(row, 11, num(t.parked));
-  set(row, 12, t.latency.samples ? `${ms(t.latency.p50)} · ${ms(t.latency.p95)} · ${ms(t.latency.p99)}` : "–");
+  set(row, 12, t.latency.samples ? `${duration(t.latency.p50)} · ${duration(t.latency.p95)} · ${duration(t.latency.p99)}` : "–");
 }
 
 function render(data) {
@@ -165,7 +174,13 @@ function renderPlatform(d) {
   $("p-pools").textContent = p.pools.map((x) => `${x.pool}: ${x.used}/${x.capacity} (${x.workers} workers)`).join(" · ");
   $("p-reserve-used").textContent = p.reserveA.usedA;
   $("p-reserve").textContent = p.reserveA.slots;
-  $("p-jain").textContent = p.fairness.index === null ? "– (no backlogged tenant)" : p.fairness.index.toFixed(3);
+  // The index counts tenants backlogged for half the last minute: work queued more recently is not in it yet.
+  $("p-jain").textContent =
+    p.fairness.index !== null
+      ? p.fairness.index.toFixed(3)
+      : p.totals.queued
+        ? `– (${p.totals.queued} queued, none for half the last minute yet)`
+        : "– (nothing queued)";
   $("p-jain-n").textContent = `${p.fairness.tenants} backlogged tenants, weighted slot-time`;
   const w = p.fairness.worst;
   $("p-worst").textContent = w ? share(w.ratio) : "–";

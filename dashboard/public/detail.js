@@ -1,9 +1,11 @@
-// One tenant's detail: 15-minute charts, links to its queues in Bull Board, and
-// the on-call actions. Every action asks for confirmation in a modal <dialog>
+// One tenant's detail: what holds its queued work, 15-minute charts, its parked
+// and recently failed workflows with their reasons, links to its queues in Bull
+// Board (only those that ever held a job), and the on-call actions (only those
+// that apply: Pause or Resume). Every action asks for confirmation in a modal <dialog>
 // and goes through the admin API, which records it in the audit log. Actions
 // send a JSON body from this origin: with the browser's Basic credentials the
 // API accepts nothing else (a cross-site form cannot act for the operator).
-import { lineChart } from "./charts.js";
+import { duration, lineChart } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -46,9 +48,15 @@ export async function refreshDetail(first = false) {
   const tenant = current;
   loading = true;
   try {
-    const d = await api("GET", `/v1/admin/usage/${encodeURIComponent(tenant)}`);
+    const q = encodeURIComponent(tenant);
+    const [d, parked, failed] = await Promise.all([
+      api("GET", `/v1/admin/usage/${q}`),
+      api("GET", `/v1/admin/parked?tenant=${q}&limit=20`),
+      api("GET", `/v1/admin/workflows?tenant=${q}&state=failed&limit=10`),
+    ]);
     if (tenant !== current) return;
     render(d, first);
+    renderWorkflows(parked.parked, failed.workflows);
   } catch (err) {
     $("detail-summary").textContent = `could not load: ${err.message}`;
   } finally {
@@ -61,17 +69,21 @@ function render(d, first) {
   const p = d.policy;
   if (t) {
     const bc = t.running.B + t.running.C;
+    $("detail-held").textContent = t.held ? `Held: ${t.held.message}` : t.queued.total ? "Queued work is starting in its turn." : "";
     $("detail-summary").textContent =
       `${t.atCap.any ? "AT CAP · " : ""}${t.paused ? "PAUSED · " : ""}running ${bc} / mca ${t.mca} (burst ${t.burst.state}), Class A ${t.running.A} / ${t.mcaUrgent}, ` +
       `tools ${t.tools.inFlight} / mctc ${t.tools.mctc}, ${t.throttledPerMin} THROTTLED/min, queued ${t.queued.total}, parked ${t.parked}, ` +
-      `enqueue→start p99 ${t.latency.p99 === null ? "–" : t.latency.p99 >= 1000 ? `${(t.latency.p99 / 1000).toFixed(1)} s` : `${t.latency.p99} ms`}, ` +
+      `enqueue→start p99 ${duration(t.latency.p99)}, ` +
       (t.fairShare.ratio === null
         ? "fair share – (not backlogged in the last minute)"
         : `fair share ${share(t.fairShare.ratio)} (slot-time ÷ weighted fair share over the ${t.fairShare.backloggedTicks} samples of the last minute it was backlogged in)`);
   }
+  // State-aware: only the action that applies.
+  $("act-pause").hidden = p.paused;
+  $("act-resume").hidden = !p.paused;
   const links = $("detail-links");
   if (first || !links.childElementCount) {
-    links.textContent = "Bull Board: ";
+    links.textContent = d.queues.length ? "Bull Board: " : "Bull Board: none of its queues has held a job yet";
     for (const q of d.queues) {
       const a = document.createElement("a");
       a.href = `/admin/queues/queue/${encodeURIComponent(q)}`;
@@ -90,8 +102,32 @@ function render(d, first) {
     lineChart({ title: "Tool calls in flight vs MCTC", unit: "calls", t: h.t, values: s.toolsInFlight, cap: s.mctc, capLabel: "mctc" }),
     lineChart({ title: "THROTTLED rate", unit: "/min", t: h.t, values: s.throttledPerMin }),
     lineChart({ title: "Queue depth (ingress)", unit: "workflows", t: h.t, values: s.queued }),
-    lineChart({ title: "Enqueue→start p99", unit: "ms", t: h.t, values: s.p99Ms }),
+    lineChart({ title: "Enqueue→start p99", t: h.t, values: s.p99Ms, format: duration, axis: duration }),
   );
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "–");
+
+/** Rows of a small table; every value written as text (never markup: reasons come from handlers). */
+function fillTable(id, rows, cells, empty) {
+  const tbody = $(id);
+  tbody.textContent = "";
+  if (!rows.length) {
+    const tr = tbody.insertRow();
+    const td = tr.insertCell();
+    td.colSpan = cells.length;
+    td.textContent = empty;
+    return;
+  }
+  for (const r of rows) {
+    const tr = tbody.insertRow();
+    for (const c of cells) tr.insertCell().textContent = c(r);
+  }
+}
+
+function renderWorkflows(parked, failed) {
+  fillTable("parked-rows", parked, [(w) => w.id, (w) => w.class ?? "–", (w) => w.type ?? "–", (w) => w.dependency, (w) => w.reason ?? "–", (w) => when(w.parkedAt)], "none parked");
+  fillTable("failed-rows", failed, [(w) => w.id, (w) => w.class, (w) => w.type, (w) => w.error?.code ?? "–", (w) => w.error?.message ?? "–", (w) => when(w.finishedAt)], "none failed recently");
 }
 
 function confirmAction(text) {

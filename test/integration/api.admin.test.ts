@@ -101,6 +101,11 @@ describe("admin API", () => {
     assert.ok(names.includes("exec.default") && names.includes("parked"), names.join());
     const clinicA = queues.body.queues.find((q: { name: string }) => q.name === "ingress.clinic.A");
     assert.equal(clinicA.counts.waiting, 1);
+    // Script-fed queues have no BullMQ worker by design: "not applicable" (null, no "No workers" warning)
+    // and a description saying why; the exec queue's missing worker is real (false: the warning shows).
+    const byName = (n: string) => queues.body.queues.find((q: { name: string }) => q.name === n);
+    assert.deepEqual([clinicA.hasWorkers, byName("parked").hasWorkers, byName("exec.default").hasWorkers], [null, null, false]);
+    assert.match(clinicA.description, /no BullMQ worker consumes it, by design/);
   });
 
   it("serves Prometheus metrics to admins", async () => {
