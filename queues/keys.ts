@@ -44,6 +44,9 @@
  *   <cell>:dirty                   SET tenants whose readiness must be recomputed
  *   <cell>:timers                  ZSET tenant -> time its readiness must be recomputed (cooldown end)
  *   <cell>:wake                    ZSET wake-up marker dispatchers block on (BZPOPMIN)
+ *   <cell>:dispatch                HASH the share options and capacity cap this cell's dispatchers run with
+ *                                  (reserveFraction batchMaxShare batchMinShare capacityCap, written at start and
+ *                                  every reconcile), so explanations use the dispatcher's values, not the reader's
  *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break: least recently served)
  *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt|charge": the slot leases
  *   <cell>:pools                   SET pool names seen (heartbeats, policies)
@@ -124,6 +127,8 @@ export interface CellKeys {
   tenantCaps(tenant: string): string;
   running(tenant: string): string;
   dirty: string;
+  /** The dispatcher's share options and capacity cap (src/workflows/explain.ts reads them). */
+  dispatchSettings: string;
   timers: string;
   wake: string;
   seq: string;
@@ -208,6 +213,7 @@ function cellKeys(root: string, cell: string): CellKeys {
     tenantCaps: (t) => `${own}:tp:${t}`,
     running: (t) => `${own}:run:${t}`,
     dirty: `${own}:dirty`,
+    dispatchSettings: `${own}:dispatch`,
     timers: `${own}:timers`,
     wake: `${own}:wake`,
     seq: `${own}:seq`,

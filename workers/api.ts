@@ -12,6 +12,7 @@ import { resolveAdminToken, seedTenants } from "../src/bootstrap.ts";
 import { loadConfig } from "../src/lib/config.ts";
 import { redisTargetFromEnv } from "../src/lib/redis.ts";
 import { openPlatform, type Platform } from "../src/platform.ts";
+import { explainSettings } from "../src/workflows/explain.ts";
 import { isMain, runRole } from "./role.ts";
 
 export interface ApiRole {
@@ -44,6 +45,8 @@ export async function startApiRole(p: Platform, adminToken: string, log: Logger)
     recordTtlSec: p.config.FAIRLANE_RECORD_TTL_SEC,
     bodyLimit: p.config.FAIRLANE_BODY_LIMIT,
     bulkBodyLimit: p.config.FAIRLANE_BULK_BODY_LIMIT,
+    explain: explainSettings(p.config),
+    capacityMinEvidence: p.config.FAIRLANE_CAPACITY_MIN_EVIDENCE,
   });
   // A client dribbling its headers or body must not hold a socket for Node's default 300 s: 408 after
   // these. Node looks for late requests every connectionsCheckingInterval (default 30 s).

@@ -186,6 +186,16 @@ function renderPlatform(d) {
   $("p-worst").textContent = w ? share(w.ratio) : "–";
   $("p-worst").classList.toggle("low-share", !!w && w.ratio < LOW_SHARE);
   $("p-worst-n").textContent = w ? `${w.tenant}: slot-time ÷ its weighted fair share` : "no tenant backlogged for half the minute";
+  // Isolation: a tenant whose load moves the others' enqueue→start latency (the alert), and SQS-style noisy ones.
+  const n = p.noisy;
+  if (n) {
+    const hit = n.isolationIncomplete ?? [];
+    $("p-isolation").textContent = hit.length
+      ? `isolation incomplete: ${hit.map((x) => `${x.tenant} (others' p99 ${duration(x.othersP99Ms)} vs ${duration(x.baselineP99Ms)})`).join(", ")}`
+      : "none: no tenant's load moves the others' latency";
+    $("p-isolation").classList.toggle("low-share", hit.length > 0);
+    $("p-noisy").textContent = `${n.count} noisy${n.tenants?.length ? ` (${n.tenants.map((x) => x.tenant).join(", ")})` : ""} · ${n.quiet} quiet: noisy = holds well over its fair share while others wait`;
+  }
   $("p-running").textContent = p.totals.running;
   $("p-queued").textContent = p.totals.queued;
   $("p-parked").textContent = p.totals.parked;

@@ -24,6 +24,9 @@ import { startUsageService } from "../observability/usageService.ts";
 import { setUsageSource } from "../observability/usageMetrics.ts";
 import { DASHBOARD_PATH, tenantDashboardRouter } from "../../dashboard/tenantDashboard.ts";
 import { securityHeaders } from "./securityHeaders.ts";
+import { explainAdminRouter } from "./explainAdmin.ts";
+import { DEFAULT_EXPLAIN, type ExplainSettings } from "../workflows/explain.ts";
+import { setWaitingSource } from "../observability/waitingMetrics.ts";
 
 export interface AppDeps {
   /** A fail-fast connection (connectForRequests): a request answers 503 within 2 s while Redis is away. */
@@ -43,6 +46,10 @@ export interface AppDeps {
   cells: string[];
   bodyLimit: string;
   bulkBodyLimit: string;
+  /** The share options and capacity cap the dispatcher runs with (waitingReason, tenant explain); defaults otherwise. */
+  explain?: ExplainSettings;
+  /** FAIRLANE_CAPACITY_MIN_EVIDENCE, for the capacity report. */
+  capacityMinEvidence?: string;
 }
 
 /**
@@ -108,9 +115,11 @@ export function createApp(d: AppDeps): Express {
     bodyLimit: d.bodyLimit,
     bulkBodyLimit: d.bulkBodyLimit,
     recordTtlSec: d.recordTtlSec,
+    explain: d.explain ?? DEFAULT_EXPLAIN,
   };
   const usage = startUsageService({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry });
   setUsageSource((maxAgeMs) => usage.sampler.fresh(maxAgeMs));
+  setWaitingSource((maxAgeMs) => usage.sampler.fresh(maxAgeMs));
   // Prometheus scrapes with the admin token or FAIRLANE_METRICS_TOKEN (FAIRLANE_METRICS_AUTH=none: open).
   app.get("/metrics", metricsAuth(d.adminToken), metricsHandler);
   app.use(
@@ -118,7 +127,8 @@ export function createApp(d: AppDeps): Express {
     admin,
     adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }),
     backpressureAdminRouter({ redis: d.redis, keys: d.keys, health: d.health, audit: d.audit, clock: d.clock, cells: d.cells, recordTtlSec: d.recordTtlSec }),
-    operatorAdminRouter({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry, audit: d.audit, usage, recordTtlSec: d.recordTtlSec }),
+    operatorAdminRouter({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry, audit: d.audit, usage, recordTtlSec: d.recordTtlSec, capacityMinEvidence: d.capacityMinEvidence }),
+    explainAdminRouter({ ...producerDeps, registry: d.registry, cells: d.cells }),
     adminWorkflowsRouter(producerDeps),
     notFoundHandler,
   );

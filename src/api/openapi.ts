@@ -5,6 +5,7 @@ import { TENANT_ID } from "../../queues/names.ts";
 import { PolicySpecSchema, ResolvedPolicySchema } from "../tenancy/policy.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
 import { USAGE_SORTS } from "./usageView.ts";
+import { REASON_CODES } from "../scheduler/policy/explain.ts";
 
 /**
  * The OpenAPI 3.1 document of the producer, admin and operations APIs, built from the zod schemas that
@@ -13,7 +14,7 @@ import { USAGE_SORTS } from "./usageView.ts";
  * at /docs; test/integration/api.contract.test.ts checks every route's real answers against it.
  * API version: the `/v1` path is the major; `info.version` moves with compatible additions (CHANGELOG.md).
  */
-export const API_VERSION = "1.1.0";
+export const API_VERSION = "1.2.0";
 
 const iso = z.iso.datetime({ offset: true });
 const isoOrNull = iso.nullable();
@@ -46,9 +47,40 @@ const Workflow = z
     result: z.unknown().meta({ description: "The handler's return value once completed; null before." }),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     cancelRequested: z.boolean().optional(),
-    waitingReason: z.string().optional().meta({ description: "Why a queued workflow is not running yet (its own cap, the batch share, a pause...)." }),
+    waitingReason: z.string().optional().meta({ description: "Why a queued workflow is not running yet (its own cap, the batch share, a pause...), or why a parked one is parked." }),
+    waitingCode: z
+      .enum([...REASON_CODES, "cell_moved"])
+      .optional()
+      .meta({ description: "The constraint holding it, as a code (README, Admin API: reason codes); with every queued or parked workflow." }),
+    parkReason: z.string().optional().meta({ description: "A parked workflow: why it was parked." }),
+    parkedSince: iso.optional().meta({ description: "A parked workflow: since when." }),
   })
   .meta({ id: "Workflow" });
+
+const WaitingReason = z
+  .looseObject({
+    code: z.enum(REASON_CODES),
+    message: z.string(),
+    class: cls.optional(),
+    pool: z.string().optional(),
+  })
+  .meta({ id: "WaitingReason", description: "A constraint holding queued work, with its numbers (running/mca, usedC/maxC and holders, used/capacity/reserveA, dependency and since, deadlineAt...)." });
+const TenantExplain = z
+  .object({
+    tenant: z.string(),
+    cell: z.string(),
+    at: iso,
+    classes: z.object(
+      Object.fromEntries(
+        (["A", "B", "C"] as const).map((c) => [c, z.object({ queued: z.number().int(), running: z.number().int(), held: WaitingReason.nullable().meta({ description: "null: nothing of this class queued." }) })]),
+      ),
+    ),
+    reasons: z.array(WaitingReason).meta({ description: "Each held class's reason, then the next workflows' own (dependency down, deadline soon) and parked work per dependency." }),
+    settings: z
+      .looseObject({ reserveFraction: z.number(), batchMaxShare: z.number(), batchMinShare: z.number(), capacityCap: z.number(), source: z.enum(["dispatcher", "config"]) })
+      .meta({ description: "The share options and capacity cap the explanation used: the ones the cell's dispatcher published, or this api's configuration while none has." }),
+  })
+  .meta({ id: "TenantExplain" });
 
 const Accepted = z
   .object({
@@ -112,12 +144,24 @@ const UsageOne = z.object({
     .meta({ description: "The last 15 minutes: sample times (epoch ms) and one value per time for each series." }),
   queues: z.array(z.string()).meta({ description: "The tenant's ingress queue names (Bull Board)." }),
 });
+const CapRecommendation = z.object({ current: z.number(), recommended: z.number(), action: z.enum(["raise", "lower", "keep"]), reason: z.string() });
 const CapacityReport = z.object({
   window: z.string(),
   from: iso,
   to: iso,
   periods: z.number().int().meta({ description: "10-minute rollups the evidence covers." }),
-  tenants: z.array(z.looseObject({ tenant: z.string() })),
+  minEvidence: z.string().meta({ description: "How long a tenant must be observed before anything is raised or lowered (FAIRLANE_CAPACITY_MIN_EVIDENCE)." }),
+  enoughData: z.boolean(),
+  note: z.string().optional().meta({ description: "Present when some tenant has less data than minEvidence." }),
+  tenants: z.array(
+    z.object({
+      tenant: z.string(),
+      enoughData: z.boolean().meta({ description: "False: both actions are keep, with what is known so far." }),
+      mca: CapRecommendation,
+      mctc: CapRecommendation,
+      evidence: z.looseObject({ observedMs: z.number() }),
+    }),
+  ),
 });
 const Dependency = z.object({
   dependency: z.string(),
@@ -244,6 +288,14 @@ const paths: ZodOpenApiPathsObject = {
       requestParams: { query: ListQuerySchema.extend({ tenant: z.string().regex(TENANT_ID).meta({ description: "The tenant whose workflows to list." }) }) },
     }),
   },
+  "/v1/admin/workflows/{id}": {
+    get: op(
+      "admin",
+      "Read any tenant's workflow, with why it waits",
+      { "200": ok("The workflow and the cell holding it.", Workflow.extend({ cell: z.string() }).meta({ id: "AdminWorkflow" })), "400": invalid, "404": err("No such workflow in any cell.") },
+      { requestParams: { path: idPath } },
+    ),
+  },
   "/v1/admin/tenants": {
     get: op("admin", "List tenants and their policies", { "200": ok("Every tenant.", z.object({ tenants: z.array(TenantEntry) })) }),
   },
@@ -261,6 +313,12 @@ const paths: ZodOpenApiPathsObject = {
       { "200": ok("Changed (the merged spec was validated whole).", TenantEntry), "400": invalid, "404": tenantMissing },
       { requestParams: { path: tenantPath }, requestBody: { required: true, content: json(PolicySpecSchema.partial()) } },
     ),
+  },
+  "/v1/admin/tenants/{tenant}/explain": {
+    get: op("admin", "Why a tenant's queued work is not running", { "200": ok("Per class: queued, running and the constraint holding it.", TenantExplain), "400": invalid, "404": tenantMissing }, {
+      requestParams: { path: tenantPath },
+      description: "Computed from the dispatcher's own state (its caps in the cell, slots held, pool capacity and use, ready sets, dependency health) by the dispatch rule's own functions.",
+    }),
   },
   "/v1/admin/tenants/{tenant}/keys": {
     get: op("admin", "List a tenant's API keys (never the keys themselves)", { "200": ok("The keys.", z.object({ keys: z.array(ApiKey) })), "400": invalid, "404": tenantMissing }, { requestParams: { path: tenantPath } }),

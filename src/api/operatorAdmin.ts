@@ -5,7 +5,7 @@ import type { Keys } from "../../queues/keys.ts";
 import { resolveParked } from "../../queues/lua/parking.ts";
 import { ingressQueue, TENANT_ID } from "../../queues/names.ts";
 import { parkedIdsOfTenant } from "../backpressure/parkedByTenant.ts";
-import { capacityReport, parseWindow } from "../capacity/capacityReport.ts";
+import { capacityReport, DEFAULT_REPORT, parseDuration, parseWindow } from "../capacity/capacityReport.ts";
 import type { Clock } from "../lib/clock.ts";
 import { invalidRequest, notFound } from "../lib/errors.ts";
 import type { UsageService } from "../observability/usageService.ts";
@@ -27,6 +27,7 @@ import type { AuditLog } from "./audit.ts";
  *   POST  /tenants/:tenant/drain      { classes } | { all: true }   cancel its queued ingress workflows (an empty body drains nothing: 400)
  *   POST  /tenants/:tenant/parked/requeue | /fail { reason? }  every parked workflow of the tenant
  *   GET   /capacity-report?window=24h                     raise/lower mca and mctc, with the evidence
+ *                                                         (none below FAIRLANE_CAPACITY_MIN_EVIDENCE of data)
  * Every write is in the audit log (who, when, what). Bad input answers 400 naming the field.
  */
 export interface OperatorAdminDeps {
@@ -37,6 +38,8 @@ export interface OperatorAdminDeps {
   audit: AuditLog;
   usage: UsageService;
   recordTtlSec: number;
+  /** FAIRLANE_CAPACITY_MIN_EVIDENCE ("24h" when not given). */
+  capacityMinEvidence?: string;
 }
 
 // Which classes to drain, said outright: a missing or empty body must never mean "every class".
@@ -83,7 +86,7 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
   r.get("/usage", async (req, res) => {
     const q = UsageQuery.safeParse(req.query);
     if (!q.success) throw invalidRequest(`invalid query: ${formatIssues(issuesOf(q.error))}`, issuesOf(q.error));
-    const { snapshot, fairness } = await sampler.fresh(sampler.opts.tickMs / 2);
+    const { snapshot, fairness, noisy } = await sampler.fresh(sampler.opts.tickMs / 2);
     let rows: TenantUsage[] = snapshot.tenants;
     if (q.data.q) rows = rows.filter((t) => t.tenant.includes(q.data.q!));
     if (q.data.atCap === "1" || q.data.atCap === "true") rows = rows.filter((t) => t.atCap.any);
@@ -93,7 +96,7 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
       at: new Date(snapshot.at).toISOString(),
       readMs: snapshot.readMs,
       windowMs: snapshot.windowMs,
-      platform: platformSummary(snapshot, fairness),
+      platform: platformSummary(snapshot, fairness, noisy),
       total: rows.length,
       tenants: rows.slice(q.data.offset, q.data.offset + q.data.limit),
     });
@@ -103,13 +106,16 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
     const entry = tenantOf(d, req);
     const { snapshot } = await sampler.fresh(sampler.opts.tickMs / 2);
     const row = snapshot.tenants.find((t) => t.tenant === entry.tenant);
+    // Only queues that ever held a job: Bull Board answers "Queue Not found" for the others.
+    const names = (["A", "B", "C"] as const).map((c) => ingressQueue(entry.tenant, c));
+    const held = await d.redis.smismember(d.keys.cell(entry.policy.cell).queues, ...names);
     res.setHeader("Cache-Control", "no-store");
     res.json({
       at: new Date(snapshot.at).toISOString(),
       tenant: row ?? null,
       policy: entry.policy,
       history: sampler.historyOf(entry.tenant),
-      queues: (["A", "B", "C"] as const).map((c) => ingressQueue(entry.tenant, c)),
+      queues: names.filter((_, i) => held[i] === 1),
     });
   });
 
@@ -161,7 +167,9 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
     const window = typeof req.query.window === "string" ? req.query.window : "24h";
     const parsed = parseWindow(window);
     if ("error" in parsed) throw invalidRequest(parsed.error, [{ field: "window", message: parsed.error }]);
-    res.json(await capacityReport(d.usage.rollups, d.registry.list(), window, parsed.ms, d.clock.now()));
+    const minEvidence = d.capacityMinEvidence ?? DEFAULT_REPORT.minEvidence;
+    const minEvidenceMs = parseDuration(minEvidence) ?? DEFAULT_REPORT.minEvidenceMs;
+    res.json(await capacityReport(d.usage.rollups, d.registry.list(), window, parsed.ms, d.clock.now(), { minEvidence, minEvidenceMs, sampleMs: d.usage.sampler.opts.tickMs }));
   });
 
   return r;

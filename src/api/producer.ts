@@ -11,7 +11,7 @@ import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
 import { listWorkflows } from "../workflows/list.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
 import { readWorkflow, type WorkflowView } from "../workflows/record.ts";
-import { waitingReason } from "../workflows/waiting.ts";
+import { DEFAULT_EXPLAIN, waitingReason, type ExplainSettings } from "../workflows/explain.ts";
 import { producerContext } from "./trace.ts";
 
 export interface ProducerDeps {
@@ -23,6 +23,8 @@ export interface ProducerDeps {
   bulkBodyLimit: string;
   /** How long an ended workflow's record is kept (FAIRLANE_RECORD_TTL_SEC). */
   recordTtlSec: number;
+  /** The share options and capacity cap the dispatcher runs with (for waitingReason). */
+  explain?: ExplainSettings;
 }
 
 const json = (limit: string) => express.json({ limit, strict: true, type: ["application/json", "application/*+json"] });
@@ -73,14 +75,13 @@ export function producerRouter(d: ProducerDeps): Router {
     if (!found) throw notFound();
     const { cell, view } = found;
     const { policy } = d.admission.tenantEntry(req.tenant!);
-    if (view.state === "queued") {
-      const reason =
-        cell.cell === policy.cell
-          ? await waitingReason(d.redis, cell, policy, d.clock.now())
-          : `the tenant moved from cell ${cell.cell} to ${policy.cell}: work queued in ${cell.cell} waits there until the tenant moves back (it can still be read and cancelled)`;
-      if (reason) view.waitingReason = reason;
+    if (view.state === "queued" && cell.cell !== policy.cell) {
+      view.waitingReason = `the tenant moved from cell ${cell.cell} to ${policy.cell}: work queued in ${cell.cell} waits there until the tenant moves back (it can still be read and cancelled)`;
+      res.json({ ...view, waitingCode: "cell_moved" });
+      return;
     }
-    res.json(view);
+    const waiting = await waitingReason(d.redis, d.keys, cell.cell, req.tenant!, view.id, d.clock.now(), d.explain ?? DEFAULT_EXPLAIN);
+    res.json({ ...view, ...waiting });
   });
 
   r.delete("/workflows/:id", async (req, res) => {

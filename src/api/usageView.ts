@@ -1,3 +1,4 @@
+import type { NoisyReport } from "../observability/noisyNeighbour.ts";
 import type { Fairness } from "../observability/usageSampler.ts";
 import type { DependencyUsage, PoolUsage, TenantUsage, UsageSnapshot } from "../observability/usageSnapshot.ts";
 
@@ -35,11 +36,42 @@ export interface PlatformSummary {
   usedC: number;
   pools: PoolUsage[];
   fairness: Fairness;
+  noisy: NoisySummary;
   dependencies: DependencyUsage[];
   totals: { tenants: number; running: number; queued: number; parked: number; throttledPerMin: number; atCap: number };
 }
 
-export function platformSummary(s: UsageSnapshot, fairness: Fairness): PlatformSummary {
+/**
+ * The dashboard's noisy-neighbour card (src/observability/noisyNeighbour.ts):
+ * `tenants` hold far more than their fair share of a full pool while others
+ * wait (shares are fractions of the group's general slots, over the window's
+ * contested ticks); `isolationIncomplete` are those whose load moves the
+ * other tenants' enqueue→start p99 (the alert). Times are epoch ms; each list
+ * is the first NOISY_LIST, `count` says how many there are.
+ */
+export interface NoisySummary {
+  windowMs: number;
+  count: number;
+  quiet: number;
+  tenants: { tenant: string; share: number; fairShare: number; impact: number | null; since: number }[];
+  isolationIncomplete: { tenant: string; impact: number; othersP99Ms: number; baselineP99Ms: number; since: number }[];
+  isolationIncompleteCount: number;
+}
+
+export const NOISY_LIST = 20;
+
+export function noisySummary(n: NoisyReport): NoisySummary {
+  return {
+    windowMs: n.windowMs,
+    count: n.noisy.length,
+    quiet: n.quiet,
+    tenants: n.noisy.slice(0, NOISY_LIST).map((x) => ({ tenant: x.tenant, share: x.share, fairShare: x.fairShare, impact: x.impact, since: x.since })),
+    isolationIncomplete: n.isolationIncomplete.slice(0, NOISY_LIST),
+    isolationIncompleteCount: n.isolationIncomplete.length,
+  };
+}
+
+export function platformSummary(s: UsageSnapshot, fairness: Fairness, noisy: NoisyReport): PlatformSummary {
   const sum = (f: (p: PoolUsage) => number) => s.pools.reduce((n, p) => n + f(p), 0);
   const tsum = (f: (t: TenantUsage) => number) => s.tenants.reduce((n, t) => n + f(t), 0);
   return {
@@ -49,6 +81,7 @@ export function platformSummary(s: UsageSnapshot, fairness: Fairness): PlatformS
     usedC: sum((p) => p.usedC),
     pools: s.pools,
     fairness,
+    noisy: noisySummary(noisy),
     dependencies: s.dependencies,
     totals: {
       tenants: s.tenants.length,

@@ -1,12 +1,14 @@
 /**
  * The on-call CLI's HTTP client of the admin API: the admin token as a Bearer
- * token (--token or FAIRLANE_ADMIN_TOKEN), the operator's name in
+ * token (src/cli/adminToken.ts says where it comes from), the operator's name in
  * X-Fairlane-Operator (--operator, default $USER) so the audit log says who.
  */
 export interface AdminTarget {
   url: string;
   token?: string;
   operator?: string;
+  /** Where the token came from, named (never shown) when the API refuses it. */
+  tokenSource?: string;
 }
 
 export class AdminApiError extends Error {
@@ -43,7 +45,8 @@ export class AdminClient {
     }
     if (!res.ok) {
       const e = data?.error;
-      throw new AdminApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `HTTP ${res.status}`, e?.details);
+      const from = res.status === 401 && this.t.tokenSource ? ` (the admin token came from ${this.t.tokenSource})` : "";
+      throw new AdminApiError(res.status, e?.code ?? `HTTP_${res.status}`, (e?.message ?? `HTTP ${res.status}`) + from, e?.details);
     }
     return data as T;
   }

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * The Fairlane CLI (`npm run fairlane -- <command>`).
+ * The Fairlane CLI (`npx fairlane <command>` from a checkout: bin/fairlane.js; `npm run fairlane -- <command>`).
  *   enqueue <file.ndjson>   bulk-enqueue workflows for the API key's tenant
- * On-call commands, each a thin client of the admin API (--token or FAIRLANE_ADMIN_TOKEN;
- * tables by default, --json for scripts):
+ *   workflows list|get|cancel|wait   a tenant's workflows, by its API key or the admin token (workflowCommands.ts)
+ * On-call commands, each a thin client of the admin API (--token, FAIRLANE_ADMIN_TOKEN, or the
+ * admin-token file of a local npm start: adminToken.ts; tables by default, --json for scripts):
  *   tenants, tenant <id>, set <id> --mca ..., pause|resume <id>, drain <id> --yes   (tenantCommands.ts)
  *   parked list|requeue|fail                                                      (parkedCommands.ts)
  *   dependency list|down|up|clear <dep>                                           (dependencyCommands.ts)
  *   capacity --window 24h                                                         (capacityCommand.ts)
+ *   why <tenant|workflow-id>   what holds its queued work, in one glance            (whyCommand.ts)
  */
 import { Command, InvalidArgumentError } from "commander";
 import { enqueueFile } from "./enqueue.ts";
@@ -15,6 +17,8 @@ import { registerCapacityCommand } from "./capacityCommand.ts";
 import { registerDependencyCommands } from "./dependencyCommands.ts";
 import { registerParkedCommands } from "./parkedCommands.ts";
 import { registerTenantCommands } from "./tenantCommands.ts";
+import { registerWhyCommand } from "./whyCommand.ts";
+import { registerWorkflowCommands } from "./workflowCommands.ts";
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -45,6 +49,8 @@ program
     process.exitCode = s.rejected.length ? 2 : 0;
   });
 
+registerWorkflowCommands(program);
+registerWhyCommand(program);
 registerTenantCommands(program);
 registerParkedCommands(program);
 registerDependencyCommands(program);

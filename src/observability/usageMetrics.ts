@@ -1,4 +1,5 @@
 import { Gauge } from "prom-client";
+import type { NoisyReport } from "./noisyNeighbour.ts";
 import type { TenantUsage, UsageSnapshot } from "./usageSnapshot.ts";
 import type { Fairness, SampledUsage } from "./usageSampler.ts";
 import { registry } from "./metrics.ts";
@@ -12,8 +13,10 @@ import { registry } from "./metrics.ts";
  * tenants at scrape time (running + queued + parked, ties by id) get their
  * own `tenant` label; the rest are summed into `tenant="_other"`, except the
  * fair-share ratio, which is not a quantity to add: `_other` carries the
- * lowest ratio among them (a starved small tenant still shows). Per scrape
- * that is at most (N + 1) × 16 tenant series, whatever the tenant count;
+ * lowest ratio among them (a starved small tenant still shows), and the
+ * noisy-neighbour flags and impact, which are not quantities to add either:
+ * `_other` is flagged if any of them is, and carries their highest impact.
+ * Per scrape that is at most (N + 1) × 18 tenant series, whatever the tenant count;
  * series of a tenant that left the top N are dropped (gauges are reset and
  * rebuilt at each scrape). `fairlane_tenants_at_cap` counts every tenant.
  *
@@ -51,7 +54,16 @@ const gauges = {
     "Slot-time received ÷ capped weighted fair share over the last minute, counted only while the tenant was backlogged (1 = its fair share); only tenants with a ratio; _other is the lowest among the unlabelled",
     tenant,
   ),
+  noisy: g("fairlane_tenant_noisy", "1 while the tenant holds well above its fair share of a full pool while others wait (noisyNeighbour.ts); absent otherwise", tenant),
+  isolationIncomplete: g(
+    "fairlane_tenant_isolation_incomplete",
+    "1 while the tenant's load (slots held) moves other tenants' enqueue-to-start p99 (noisyNeighbour.ts); absent otherwise",
+    tenant,
+  ),
+  isolationImpact: g("fairlane_tenant_isolation_impact", "Rank correlation of the tenant's slots held with the other tenants' enqueue-to-start p99 over the last minute; only tenants that held slots", tenant),
   tenantsAtCap: g("fairlane_tenants_at_cap", "Tenants at a cap now (all tenants, no label)", []),
+  noisyTenants: g("fairlane_noisy_tenants", "Tenants noisy now (all tenants, no label)", []),
+  quietTenants: g("fairlane_quiet_tenants", "Tenants with work (running or queued) that are not noisy (all tenants, no label)", []),
   poolCapacity: g("fairlane_pool_capacity", "Slots live exec workers advertise", ["cell", "pool"] as const),
   poolUsed: g("fairlane_pool_used", "Slots held", ["cell", "pool"] as const),
   poolUsedA: g("fairlane_pool_used_class_a", "Slots held by Class A", ["cell", "pool"] as const),
@@ -72,7 +84,7 @@ export function labelledTenants(tenants: readonly TenantUsage[], n = TOP): Set<s
   );
 }
 
-function fill(s: UsageSnapshot, fairness: Fairness): void {
+function fill(s: UsageSnapshot, fairness: Fairness, noisy: NoisyReport): void {
   for (const x of Object.values(gauges)) x.reset();
   const own = labelledTenants(s.tenants);
   const other = { running: { A: 0, B: 0, C: 0 }, queued: { A: 0, B: 0, C: 0 }, inFlight: 0, waiting: 0, throttled: 0, parked: 0, minShare: null as number | null };
@@ -119,6 +131,7 @@ function fill(s: UsageSnapshot, fairness: Fairness): void {
     if (other.minShare !== null) gauges.fairShare.set(l, other.minShare);
   }
   gauges.tenantsAtCap.set(atCap);
+  fillNoisy(noisy, own, own.size < s.tenants.length);
   for (const p of s.pools) {
     const l = { cell: p.cell, pool: p.pool };
     gauges.poolCapacity.set(l, p.capacity);
@@ -133,11 +146,26 @@ function fill(s: UsageSnapshot, fairness: Fairness): void {
   else gauges.worstShare.remove();
 }
 
+/** The noisy-neighbour gauges: flags only while flagged, impact where it was computed; the unlabelled as one `_other`. */
+function fillNoisy(n: NoisyReport, own: ReadonlySet<string>, hasOther: boolean): void {
+  const l = (t: string) => ({ tenant: own.has(t) ? t : OTHER });
+  for (const x of n.noisy) gauges.noisy.set(l(x.tenant), 1);
+  for (const x of n.isolationIncomplete) gauges.isolationIncomplete.set(l(x.tenant), 1);
+  let otherImpact: number | null = null;
+  for (const [t, v] of n.impact) {
+    if (own.has(t)) gauges.isolationImpact.set({ tenant: t }, v);
+    else if (hasOther) otherImpact = Math.max(otherImpact ?? -1, v);
+  }
+  if (otherImpact !== null) gauges.isolationImpact.set({ tenant: OTHER }, otherImpact);
+  gauges.noisyTenants.set(n.noisy.length);
+  gauges.quietTenants.set(n.quiet);
+}
+
 let filling: Promise<void> | undefined;
 async function collect(): Promise<void> {
   if (!source) return;
   filling ??= source(2_000)
-    .then((u) => fill(u.snapshot, u.fairness))
+    .then((u) => fill(u.snapshot, u.fairness, u.noisy))
     .catch(() => undefined)
     .finally(() => (filling = undefined));
   await filling;

@@ -1,9 +1,10 @@
 import type { Clock } from "../lib/clock.ts";
 import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
 import { sumFairShares, tickFairShares, weightedSlotFairness, type FairnessSample, type TickShares } from "./fairness.ts";
+import { NoisyNeighbours, type NoisyOptions, type NoisyReport } from "./noisyNeighbour.ts";
 import { UsageHistory, type TenantHistory } from "./usageHistory.ts";
 import type { UsageRollups } from "./usageRollup.ts";
-import type { TenantUsage, UsageReader, UsageSnapshot } from "./usageSnapshot.ts";
+import type { PoolUsage, TenantUsage, UsageReader, UsageSnapshot } from "./usageSnapshot.ts";
 
 /**
  * The api process's usage sampler. Every `tickMs` (unref'd timer, injected
@@ -14,6 +15,9 @@ import type { TenantUsage, UsageReader, UsageSnapshot } from "./usageSnapshot.ts
  *   - keeps the last minute of ticks for Jain's fairness index and each
  *     tenant's fair-share ratio (each tick's fair shares computed once, then
  *     summed: fairShareRatios; written into its row);
+ *   - feeds the noisy-neighbour signal (noisyNeighbour.ts: who holds far more
+ *     than its fair share while others wait; whose load moves the others'
+ *     enqueue→start latency) over the same window;
  *   - feeds the 10-minute capacity rollups and writes the ended ones.
  * A tick still running when the next is due makes that one skip (no pile-up).
  */
@@ -23,6 +27,8 @@ export interface SamplerOptions {
   historyPoints: number;
   fairnessWindowMs: number;
   cells: string[];
+  /** The noisy-neighbour thresholds (noisyNeighbour.ts NOISY_DEFAULTS); its window is fairnessWindowMs. */
+  noisy?: Partial<Omit<NoisyOptions, "windowMs">>;
 }
 
 export interface Fairness {
@@ -38,6 +44,7 @@ export interface Fairness {
 export interface SampledUsage {
   snapshot: UsageSnapshot;
   fairness: Fairness;
+  noisy: NoisyReport;
 }
 
 export class UsageSampler {
@@ -47,7 +54,10 @@ export class UsageSampler {
   private current: SampledUsage | undefined;
   private lastHistoryAt = -Infinity;
   private readonly ticks: { at: number; samples: Map<string, FairnessSample>; shares: TickShares }[] = [];
+  private readonly neighbours: NoisyNeighbours;
   lastError: string | undefined;
+  /** How long the last tick's noisy-neighbour step took (ms). */
+  noisyMs = 0;
 
   constructor(
     private readonly reader: UsageReader,
@@ -57,6 +67,7 @@ export class UsageSampler {
     readonly opts: SamplerOptions,
   ) {
     this.history = new UsageHistory(opts.historyPoints);
+    this.neighbours = new NoisyNeighbours({ ...opts.noisy, windowMs: opts.fairnessWindowMs });
   }
 
   start(): void {
@@ -105,7 +116,8 @@ export class UsageSampler {
       const s = fairnessSampleOf(r, groups.get(r.tenant));
       if (s) samples.set(r.tenant, s);
     }
-    this.ticks.push({ at: now, samples, shares: tickFairShares(samples) });
+    const tickShares = tickFairShares(samples);
+    this.ticks.push({ at: now, samples, shares: tickShares });
     while (this.ticks.length && this.ticks[0]!.at <= now - this.opts.fairnessWindowMs) this.ticks.shift();
     const f = weightedSlotFairness(this.ticks.map((t) => t.samples));
     const shares = sumFairShares(this.ticks.map((t) => t.shares));
@@ -121,13 +133,22 @@ export class UsageSampler {
       ticks: this.ticks.length,
       worst: shares.worst && { tenant: shares.worst.tenant, ratio: round(shares.worst.ratio) },
     };
+    const n0 = performance.now();
+    const noisy = this.neighbours.observe({
+      at: now,
+      tenants: snapshot.tenants.map((r) => ({ tenant: r.tenant, running: r.running.total, queued: r.queued.total, p99: r.latency.p99, latencySamples: r.latency.samples })),
+      samples,
+      shares: tickShares,
+      groups: groupSlots(snapshot.pools, entries, groups),
+    });
+    this.noisyMs = performance.now() - n0;
     if (now - this.lastHistoryAt >= this.opts.historyEveryMs) {
       this.history.push(now, snapshot.tenants);
       this.lastHistoryAt = now;
     }
     this.rollups.observe(snapshot);
     await this.rollups.flush(now).catch(() => 0);
-    this.current = { snapshot, fairness };
+    this.current = { snapshot, fairness, noisy };
     return this.current;
   }
 }
@@ -146,6 +167,29 @@ export function fairnessSampleOf(t: TenantUsage, group?: string): FairnessSample
   const bcCap = t.burst.state === "open" || t.burst.state === "available" ? Math.max(t.mca, t.burstMca) : t.mca;
   const cap = t.paused ? t.running.total : Math.min(t.mcaUrgent, t.running.A + t.queued.A) + Math.min(bcCap, bc + t.queued.B + t.queued.C);
   return { running: t.running.total, backlogged: t.queued.total > 0, weight: t.weight, cap, ...(group === undefined ? {} : { group }) };
+}
+
+/**
+ * Per pool group (poolGroups): its general slots (capacity less the Class A
+ * reserve) and how many of them are free now (a reserve slot Class A does not
+ * use is not free for anyone else). Pure.
+ */
+export function groupSlots(pools: readonly PoolUsage[], entries: readonly TenantEntry[], groups: ReadonlyMap<string, string>): Map<string, { slots: number; free: number }> {
+  const groupOf = new Map<string, string>();
+  for (const e of entries) {
+    const g = groups.get(e.tenant);
+    if (g !== undefined) for (const p of e.policy.pools) groupOf.set(`${e.policy.cell}|${p}`, g);
+  }
+  const out = new Map<string, { slots: number; free: number }>();
+  for (const p of pools) {
+    const g = groupOf.get(`${p.cell}|${p.pool}`);
+    if (g === undefined) continue;
+    const x = out.get(g) ?? { slots: 0, free: 0 };
+    x.slots += Math.max(0, p.capacity - p.reserveA);
+    x.free += Math.max(0, p.capacity - p.used - Math.max(0, p.reserveA - p.usedA));
+    out.set(g, x);
+  }
+  return out;
 }
 
 /**

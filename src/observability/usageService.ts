@@ -12,8 +12,8 @@ import { UsageReader } from "./usageSnapshot.ts";
  * from the environment, parsed once here:
  *   FAIRLANE_USAGE_TICK_MS      1000     how often the sampler reads every tenant (the dashboard's refresh)
  *   FAIRLANE_USAGE_ROLLUP_MS    600000   capacity rollup period (a multiple of 10 s)
- *   FAIRLANE_CELLS, FAIRLANE_RESERVE_A, FAIRLANE_BATCH_MAX_SHARE, FAIRLANE_BATCH_MIN_SHARE
- *                                        as the dispatcher reads them (to show the Class A reserve)
+ *   FAIRLANE_CELLS, FAIRLANE_RESERVE_A, FAIRLANE_BATCH_MAX_SHARE, FAIRLANE_BATCH_MIN_SHARE,
+ *   FAIRLANE_POOL_CAPACITY_CAP           as the dispatcher reads them (the Class A reserve, what holds queued work)
  * The sampler stops when the Redis connection ends (the api role's shutdown).
  */
 const Env = z.object({
@@ -23,6 +23,7 @@ const Env = z.object({
   FAIRLANE_RESERVE_A: z.coerce.number().min(0).max(1).default(0.1),
   FAIRLANE_BATCH_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.5),
   FAIRLANE_BATCH_MIN_SHARE: z.coerce.number().min(0).max(1).default(0.05),
+  FAIRLANE_POOL_CAPACITY_CAP: z.coerce.number().int().nonnegative().default(0),
 });
 
 export interface UsageService {
@@ -37,7 +38,7 @@ export function startUsageService(d: { redis: Redis; keys: Keys; clock: Clock; r
   if (!parsed.success) throw new Error(`invalid environment: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   const e = parsed.data;
   const cells = e.FAIRLANE_CELLS.split(",");
-  const reader = new UsageReader(d.redis, d.keys, { reserveFraction: e.FAIRLANE_RESERVE_A, batchMaxShare: e.FAIRLANE_BATCH_MAX_SHARE, batchMinShare: e.FAIRLANE_BATCH_MIN_SHARE });
+  const reader = new UsageReader(d.redis, d.keys, { reserveFraction: e.FAIRLANE_RESERVE_A, batchMaxShare: e.FAIRLANE_BATCH_MAX_SHARE, batchMinShare: e.FAIRLANE_BATCH_MIN_SHARE }, e.FAIRLANE_POOL_CAPACITY_CAP);
   const rollups = new UsageRollups(d.redis, d.keys, e.FAIRLANE_USAGE_ROLLUP_MS);
   const sampler = new UsageSampler(reader, d.registry, d.clock, rollups, {
     tickMs: e.FAIRLANE_USAGE_TICK_MS,

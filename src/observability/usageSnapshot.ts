@@ -5,6 +5,8 @@ import type { TenantEntry } from "../tenancy/registry.ts";
 import { poolShares, type ShareOptions } from "../scheduler/policy/shares.ts";
 import { atCap, burstState, type AtCap, type BurstState } from "./capState.ts";
 import { SlotPipeline } from "../lib/slotPipeline.ts";
+import { capsFromHash, countByReason, explainTenantState, headlineReason, parkedReason, poolCapacity, type Holder, type PoolView, type ReasonCode } from "../scheduler/policy/explain.ts";
+import { publishedSettings } from "../workflows/explain.ts";
 import { summarizeLatency, type LatencySummary } from "./percentiles.ts";
 import { addBucket, bucketsInWindow, emptyEvents, type TenantEvents } from "./usageBuckets.ts";
 
@@ -17,7 +19,11 @@ import { addBucket, bucketsInWindow, emptyEvents, type TenantEvents } from "./us
  *      held (A/B and C), gate waiters, ingress depth per class (7 commands);
  *   2. per pool: workers, concurrency, used; per dependency: health, operator
  *      mark, parked ids;
- *   3. the tenant of parked ids not seen before (cached: an id's tenant never changes).
+ *   3. the tenant of parked ids not seen before (cached: an id's tenant never changes);
+ *   4. only for tenants with queued work: their caps as the dispatcher reads them
+ *      (tp:<t>) and slots held (run:<t>), to say what holds that work (`held`,
+ *      `waitingBy`: src/scheduler/policy/explain.ts, the dispatch rule's own
+ *      functions, over the pools read in 2 and the Class C holders of 1).
  * Only ids, tenants and counts are read: never a payload.
  */
 export interface TenantUsage {
@@ -43,6 +49,13 @@ export interface TenantUsage {
    * was not backlogged (or its share was 0). Filled by the sampler, not here.
    */
   fairShare: { ratio: number | null; backloggedTicks: number };
+  /**
+   * What holds its queued work, from the dispatcher's state: the first class's
+   * hold that is not just its turn (else `turn`); null with nothing queued.
+   */
+  held: { code: ReasonCode; message: string } | null;
+  /** Queued workflows by the reason code holding their class (fairlane_waiting_workflows). */
+  waitingBy: Partial<Record<ReasonCode, number>>;
 }
 
 export interface PoolUsage {
@@ -86,6 +99,8 @@ export class UsageReader {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly shares: ShareOptions,
+    /** FAIRLANE_POOL_CAPACITY_CAP as the dispatcher caps capacity (0 = none). */
+    private readonly capacityCap = 0,
   ) {}
 
   async read(entries: TenantEntry[], now: number, cells: string[] = ["default"]): Promise<UsageSnapshot> {
@@ -126,13 +141,19 @@ export class UsageReader {
       return v;
     };
     const running = new Map<string, Record<WorkflowClass, number>>();
+    const holdersC = new Map<string, Map<string, number>>(); // cell|pool -> tenant -> Class C slots
     const events = new Map<string, TenantEvents>();
     const poolsOf = new Map<string, string[]>();
     const depsOf = new Map<string, string[]>();
     for (const c of allCells) {
       for (const lease of Object.values(next() as Record<string, string>)) {
-        const [tenant, cls] = lease.split("|");
+        const [tenant, cls, pool] = lease.split("|");
         if (!tenant || (cls !== "A" && cls !== "B" && cls !== "C")) continue;
+        if (cls === "C") {
+          const h = holdersC.get(`${c}|${pool}`) ?? new Map<string, number>();
+          h.set(tenant, (h.get(tenant) ?? 0) + 1);
+          holdersC.set(`${c}|${pool}`, h);
+        }
         const key = `${c}|${tenant}`;
         const r = running.get(key) ?? { A: 0, B: 0, C: 0 };
         r[cls]++;
@@ -187,6 +208,8 @@ export class UsageReader {
         latency: summarizeLatency(ev.latency),
         atCap: atCap({ runningA: run.A, runningBC: run.B + run.C, mca: p.mca, mcaUrgent: p.mcaUrgent, toolsInFlight: held, mctc: p.mctc }),
         fairShare: { ratio: null, backloggedTicks: 0 },
+        held: null,
+        waitingBy: {},
       };
     });
 
@@ -194,6 +217,7 @@ export class UsageReader {
     const p2 = new SlotPipeline(this.redis);
     for (const c of allCells) {
       const ck = this.keys.cell(c);
+      p2.add(ck.dispatchSettings, (p) => p.hgetall(ck.dispatchSettings));
       for (const pool of poolsOf.get(c)!) {
         const [w, conc, used] = [ck.poolWorkers(pool), ck.poolConcurrency(pool), ck.poolUsed(pool)];
         p2.add(w, (p) => p.zrangebyscore(w, `(${now}`, "+inf"))
@@ -216,13 +240,18 @@ export class UsageReader {
     };
     const pools: PoolUsage[] = [];
     const dependencies: DependencyUsage[] = [];
-    const parkedIds: { cell: string; id: string }[] = [];
+    const parkedIds: { cell: string; id: string; dep: string }[] = [];
+    // Per cell: the share options and cap its dispatcher published (this process's own until one has).
+    const settings = new Map<string, { shares: ShareOptions; capacityCap: number }>();
     for (const c of allCells) {
+      const published = publishedSettings(next2() as Record<string, string>);
+      const { shares, capacityCap } = published ?? { shares: this.shares, capacityCap: this.capacityCap };
+      settings.set(c, { shares, capacityCap });
       for (const pool of poolsOf.get(c)!) {
         const live = next2() as string[];
         const conc = next2() as Record<string, string>;
         const used = next2() as Record<string, string>;
-        const capacity = live.reduce((s, w) => s + (Number(conc[w]) || 0), 0);
+        const capacity = poolCapacity(live.map((w) => Number(conc[w]) || 0), capacityCap);
         pools.push({
           cell: c,
           pool,
@@ -231,7 +260,7 @@ export class UsageReader {
           used: Number(used.total ?? 0),
           usedA: Number(used.A ?? 0),
           usedC: Number(used.C ?? 0),
-          reserveA: poolShares(capacity, this.shares).reserveA,
+          reserveA: poolShares(capacity, shares).reserveA,
         });
       }
       for (const dep of depsOf.get(c)!) {
@@ -241,7 +270,7 @@ export class UsageReader {
         const s = override.state ? override : measured.state ? measured : null;
         const state = s && ["healthy", "degraded", "down"].includes(s.state!) ? (s.state as DependencyUsage["state"]) : "missing";
         dependencies.push({ cell: c, dependency: dep, state, source: s?.source ?? null, since: s?.since ? Number(s.since) : null, parked: ids.length });
-        for (const id of ids) parkedIds.push({ cell: c, id });
+        for (const id of ids) parkedIds.push({ cell: c, id, dep });
       }
     }
 
@@ -261,13 +290,70 @@ export class UsageReader {
       if (this.parkedTenant.size > 200_000) this.parkedTenant.clear();
     }
     const byTenant = new Map(rows.map((r) => [`${r.cell}|${r.tenant}`, r]));
+    const parkedBy = new Map<TenantUsage, Map<string, number>>(); // row -> dependency -> parked
     for (const p of parkedIds) {
       const t = this.parkedTenant.get(p.id);
       const row = t ? byTenant.get(`${p.cell}|${t}`) : undefined;
-      if (row) row.parked++;
+      if (!row) continue;
+      row.parked++;
+      const m = parkedBy.get(row) ?? new Map<string, number>();
+      parkedBy.set(row, m.set(p.dep, (m.get(p.dep) ?? 0) + 1));
+    }
+    await this.explainHeld(rows, pools, holdersC, settings, now);
+    // A tenant whose work is parked and nothing queued held: its parked work is what waits, and why.
+    const depOf = new Map(dependencies.map((d) => [`${d.cell}|${d.dependency}`, d]));
+    for (const [row, byDep] of parkedBy) {
+      if (row.held) continue;
+      const [dep, n] = [...byDep].sort((a, b) => b[1] - a[1])[0]!;
+      const d = depOf.get(`${row.cell}|${dep}`);
+      const r = parkedReason(dep, n, undefined, d?.since != null ? { dependency: dep, since: d.since, source: d.source } : null, d?.state ?? "missing");
+      row.held = { code: r.code, message: r.message };
     }
     return { at: now, readMs: Math.round((performance.now() - t0) * 10) / 10, windowMs, tenants: rows, pools, dependencies };
   }
+
+  /** 4. What holds each tenant's queued work: two reads per tenant with queued work, none for the others. */
+  private async explainHeld(
+    rows: TenantUsage[],
+    pools: PoolUsage[],
+    holdersC: Map<string, Map<string, number>>,
+    settings: Map<string, { shares: ShareOptions }>,
+    now: number,
+  ): Promise<void> {
+    const queuedRows = rows.filter((r) => r.queued.total > 0);
+    if (!queuedRows.length) return;
+    const p4 = new SlotPipeline(this.redis);
+    for (const r of queuedRows) {
+      const ck = this.keys.cell(r.cell);
+      const [caps, run] = [ck.tenantCaps(r.tenant), ck.running(r.tenant)];
+      p4.add(caps, (p) => p.hgetall(caps)).add(run, (p) => p.hmget(run, "A", "BC"));
+    }
+    const r4 = await p4.exec();
+    const poolOf = new Map(pools.map((p) => [`${p.cell}|${p.pool}`, p]));
+    queuedRows.forEach((row, k) => {
+      const [e1, h] = r4[2 * k] ?? [new Error("missing reply"), null];
+      const [e2, run] = r4[2 * k + 1] ?? [new Error("missing reply"), null];
+      if (e1 || e2) return; // left unexplained this tick rather than explained wrong
+      const caps = capsFromHash(h as Record<string, string>);
+      const views: PoolView[] = (caps?.pools ?? []).map((pool) => {
+        const p = poolOf.get(`${row.cell}|${pool}`);
+        const state = p ? { capacity: p.capacity, used: p.used, usedA: p.usedA, usedC: p.usedC } : { capacity: 0, used: 0, usedA: 0, usedC: 0 };
+        return { pool, ...state, holdersC: topHolders(holdersC.get(`${row.cell}|${pool}`)) };
+      });
+      const [a, bc] = run as (string | null)[];
+      const queued = { A: row.queued.A, B: row.queued.B, C: row.queued.C };
+      const shares = settings.get(row.cell)?.shares ?? this.shares;
+      const { held } = explainTenantState({ now, caps, running: { A: Number(a ?? 0), BC: Number(bc ?? 0) }, queued, pools: views, shares });
+      const top = headlineReason(held);
+      row.held = top ? { code: top.code, message: top.message } : null;
+      row.waitingBy = countByReason(queued, held);
+    });
+  }
+}
+
+/** Top 3 holders of a pool's Class C slots, most first. */
+function topHolders(m: Map<string, number> | undefined): Holder[] {
+  return [...(m ?? [])].map(([tenant, slots]) => ({ tenant, slots })).sort((a, b) => b.slots - a.slots || (a.tenant < b.tenant ? -1 : 1)).slice(0, 3);
 }
 
 function mergeEvents(a: TenantEvents | undefined, b: TenantEvents): TenantEvents {

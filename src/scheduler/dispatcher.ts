@@ -108,6 +108,7 @@ export class Dispatcher {
 
   start(): void {
     const cells = this.opts.cells;
+    for (const cell of cells) void this.publishSettings(cell);
     const factory = typeof this.blocking === "function" ? this.blocking : undefined;
     this.loopDone = Promise.all(
       cells.map((cell, i) => {
@@ -117,6 +118,16 @@ export class Dispatcher {
         return this.loop(cell, conn);
       }),
     ).then(() => undefined);
+  }
+
+  /**
+   * The share options and capacity cap this dispatcher passes to the script, where explanations of
+   * held work read them (src/workflows/explain.ts): the rule's inputs as the dispatcher has them, not
+   * as another process's environment says. Rewritten with each reconcile (a Redis that lost it).
+   */
+  private publishSettings(cell: string): Promise<unknown> {
+    const { reserveFraction, batchMaxShare, batchMinShare, capacityCap } = this.opts;
+    return this.redis.hset(this.keys.cell(cell).dispatchSettings, { reserveFraction, batchMaxShare, batchMinShare, capacityCap }).catch(() => undefined);
   }
 
   async stop(): Promise<void> {
@@ -172,6 +183,7 @@ export class Dispatcher {
     let released = 0;
     for (const cellName of cells) {
       this.lastReconcile.set(cellName, this.clock.now());
+      void this.publishSettings(cellName);
       released += await reconcileSlots(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.reconcileGraceMs, this.opts.recordTtlSec);
     }
     if (released) this.log.warn({ released }, "reconciler released slots of runs that were gone");

@@ -4,12 +4,13 @@
  * observer's own Redis keys (payload.obs), ordered by an atomic sequence —
  * an independent record of what really ran, where and when, that the tests
  * check caps and double runs against (never Fairlane's own counters).
+ * `observed-gw` is the same run declaring the dependency `gw`.
  * payload: { obs: string, durationMs?: number }
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { connect, redisTargetFromEnv } from "../../src/lib/redis.ts";
-import { defineWorkflow } from "../../src/workflows/registry.ts";
+import { defineWorkflow, type WorkflowContext } from "../../src/workflows/registry.ts";
 
 const RECORD = "local s = redis.call('INCR', KEYS[1]) redis.call('RPUSH', KEYS[2], s .. '|' .. ARGV[1]) return s";
 let redis: Redis | undefined;
@@ -21,7 +22,7 @@ export function recordEvent(obs: string, fields: (string | number)[], redis: Red
   return redis.eval(RECORD, 2, `${obs}:seq`, `${obs}:log`, fields.join("|"));
 }
 
-defineWorkflow("observed", async (ctx) => {
+const observed = async (ctx: WorkflowContext) => {
   const obs = String(ctx.payload.obs);
   const pool = process.env.FAIRLANE_POOL ?? "default";
   const base = [ctx.workflowId, ctx.tenant, ctx.class, pool, process.pid];
@@ -32,4 +33,7 @@ defineWorkflow("observed", async (ctx) => {
     await recordEvent(obs, ["end", ...base, Date.now(), ctx.signal.aborted ? String(ctx.signal.reason) : "done"]);
   }
   return { ok: true };
-});
+};
+defineWorkflow("observed", observed);
+// The same, declaring a dependency (`gw`): the dispatcher parks it while gw is down.
+defineWorkflow("observed-gw", observed, { dependencies: ["gw"] });

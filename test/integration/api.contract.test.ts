@@ -108,6 +108,17 @@ describe("OpenAPI document and contract", () => {
     assert.equal((await call("GET", "/v1/admin/workflows", { path: "/v1/admin/workflows?tenant=clinic", headers: h })).status, 200);
     assert.equal((await call("GET", "/v1/admin/workflows", { headers: h })).status, 400);
     assert.equal((await call("GET", "/v1/admin/workflows", { path: "/v1/admin/workflows?tenant=ghost", headers: h })).status, 403);
+    const queued = (await api.platform.admission.admitBulk("clinic", [{ type: "prior-auth", class: "C" }], "0".repeat(32))).accepted[0]!.id;
+    const wf = "/v1/admin/workflows/{id}";
+    const read = await call("GET", wf, { path: `/v1/admin/workflows/${queued}`, headers: h });
+    assert.deepEqual([read.status, read.body.tenant, typeof read.body.waitingCode], [200, "clinic", "string"]);
+    assert.equal((await call("GET", wf, { path: "/v1/admin/workflows/wf_AAAAAAAAAAAAAAAAAAAA", headers: h })).status, 404);
+    assert.equal((await call("GET", wf, { path: "/v1/admin/workflows/wf_short", headers: h })).status, 400);
+    const explain = "/v1/admin/tenants/{tenant}/explain";
+    const why = await call("GET", explain, { path: "/v1/admin/tenants/clinic/explain", headers: h });
+    assert.deepEqual([why.status, why.body.classes.C.queued > 0, typeof why.body.classes.C.held?.code], [200, true, "string"]);
+    assert.equal((await call("GET", explain, { path: "/v1/admin/tenants/ghost/explain", headers: h })).status, 404);
+    assert.equal((await call("GET", explain, { path: "/v1/admin/tenants/Bad!/explain", headers: h })).status, 400);
 
     assert.equal((await call("GET", "/v1/admin/tenants", { headers: h })).status, 200);
     assert.equal((await call("GET", "/v1/admin/tenants")).status, 401);

@@ -60,7 +60,8 @@ describe("capacity report from recorded rollups", () => {
     };
     const entries = [entry("busy", 10), entry("idle", 20)];
     // A third process, which sampled nothing itself, reads the written rollup.
-    const report = await capacityReport(new UsageRollups(redis, keys, PERIOD), entries, "1h", 3_600_000, after);
+    // 40 samples of 250 ms: 10 s of evidence, made enough by the minimum this test configures.
+    const report = await capacityReport(new UsageRollups(redis, keys, PERIOD), entries, "1h", 3_600_000, after, { minEvidence: "10s", minEvidenceMs: 10_000, sampleMs: 250 });
     const busy = report.tenants.find((t) => t.tenant === "busy")!;
     const idle = report.tenants.find((t) => t.tenant === "idle")!;
     assert.equal(busy.mca.action, "raise");
@@ -69,5 +70,31 @@ describe("capacity report from recorded rollups", () => {
     assert.equal(idle.mca.action, "lower");
     assert.equal(idle.mca.recommended, 2, "peak 1 running of 20: the peak × 1.25");
     assert.equal(report.tenants[0]!.tenant, "busy", "raises are listed first");
+    assert.equal(report.enoughData, true);
+  });
+
+  it("on 90 s of recorded samples it says 'not enough data' for every tenant and recommends nothing", async () => {
+    const t0 = 1_900_000_000_000;
+    const rollups = new UsageRollups(redis, keys);
+    // 90 one-second ticks: the busy tenant waits at its cap throughout, the idle one peaks at 5 of 150.
+    for (let i = 0; i < 90; i++) rollups.observe({ at: t0 + i * 1_000, tenants: [row("busy", 10, 10, 25), row("idle", 150, i === 40 ? 5 : 1, 0)] } as unknown as UsageSnapshot);
+    const entry = (tenant: string, mca: number): TenantEntry => {
+      const r = resolvePolicy({ tier: "enterprise", mca, burst: { mca } });
+      assert.ok(r.ok);
+      return { tenant, spec: r.spec, policy: r.policy };
+    };
+    const report = await capacityReport(rollups, [entry("busy", 10), entry("idle", 150)], "24h", 86_400_000, t0 + 90_000);
+    assert.equal(report.enoughData, false);
+    assert.equal(report.minEvidence, "24h");
+    assert.match(report.note!, /not enough data for 2 of 2 tenants: at most 1\.5 min observed, need 24h/);
+    for (const t of report.tenants) {
+      assert.equal(t.enoughData, false, t.tenant);
+      assert.deepEqual([t.mca.action, t.mctc.action], ["keep", "keep"], t.tenant);
+      assert.equal(t.mca.recommended, t.mca.current, t.tenant);
+      assert.match(t.mca.reason, /^not enough data: observed 1\.5 min \(90 samples\)/);
+    }
+    const idle = report.tenants.find((t) => t.tenant === "idle")!;
+    assert.equal(idle.evidence.peakRunning, 5, "what is known is reported");
+    assert.match(idle.mca.reason, /peak running 5 of mca 150/);
   });
 });

@@ -122,7 +122,7 @@ describe("fairlane on-call CLI against a running api", () => {
     const report = await cli(api, ["capacity", "--window", "1h"]);
     assert.equal(report.code, 0, report.stderr);
     assert.match(report.stdout, /capacity report, window 1h/);
-    assert.match(report.stdout, /^clinic\s+keep 12\s+keep 60/m);
+    assert.match(report.stdout, /^clinic\s+12 \(not enough data\)\s+60 \(not enough data\)/m, "seconds of data: no raise or lower");
     const json = JSON.parse((await cli(api, ["capacity", "--json"])).stdout);
     assert.equal(json.window, "24h");
     assert.ok(json.tenants.every((t: { evidence: { samples: number } }) => typeof t.evidence.samples === "number"));
@@ -132,7 +132,8 @@ describe("fairlane on-call CLI against a running api", () => {
   });
 
   it("refuses to run without an admin token, and a tenant key is not one", async () => {
-    const none = await cli(api, ["tenants"], { FAIRLANE_ADMIN_TOKEN: "" });
+    // A data folder with no admin-token file in it: a developer's own .fairlane is not looked in.
+    const none = await cli(api, ["tenants"], { FAIRLANE_ADMIN_TOKEN: "", FAIRLANE_DATA_DIR: "/nonexistent/fairlane-data" });
     assert.equal(none.code, 1);
     assert.match(none.stderr, /admin token is required/);
     const tenantKey = await cli(api, ["tenants", "--token", api.keys.clinic!]);

@@ -28,6 +28,11 @@ const USAGE_GAUGES = [
   "fairlane_fairness_jain",
   "fairlane_tenant_fair_share_ratio",
   "fairlane_fairness_worst_share_ratio",
+  "fairlane_tenant_noisy",
+  "fairlane_tenant_isolation_incomplete",
+  "fairlane_tenant_isolation_impact",
+  "fairlane_noisy_tenants",
+  "fairlane_quiet_tenants",
 ];
 
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), "utf8");

@@ -203,16 +203,17 @@ describe("usage math (pure, fake clock)", () => {
 
   it("recommends raising a cap that is often hit, lowering one never approached, and nothing on thin data", () => {
     const e = { ...emptyEvidence(), samples: 600, capWait: 420, peakRunning: 10, mca: 10, mctc: 50, acquired: 900, throttled: 100, peakToolsInFlight: 50 };
-    const r = recommend("t", e, { mca: 10, mctc: 50 });
+    const tenMinutes = { minEvidenceMs: 600_000, sampleMs: 1_000 }; // 600 samples of 1 s (test/unit/recommend.test.ts: the 24 h default)
+    const r = recommend("t", e, { mca: 10, mctc: 50 }, tenMinutes);
     assert.equal(r.mca.action, "raise");
     assert.equal(r.mca.recommended, 15);
     assert.match(r.mca.reason, /70 %/);
     assert.equal(r.mctc.action, "raise");
     assert.equal(r.mctc.recommended, 75);
     assert.equal(r.evidence.throttleRate, 0.1);
-    const quiet = recommend("q", { ...emptyEvidence(), samples: 600, peakRunning: 2, peakToolsInFlight: 3, acquired: 50 }, { mca: 50, mctc: 200 });
+    const quiet = recommend("q", { ...emptyEvidence(), samples: 600, peakRunning: 2, peakToolsInFlight: 3, acquired: 50 }, { mca: 50, mctc: 200 }, tenMinutes);
     assert.deepEqual([quiet.mca.action, quiet.mca.recommended, quiet.mctc.action, quiet.mctc.recommended], ["lower", 3, "lower", 4]);
-    const thin = recommend("n", { ...e, samples: 5 }, { mca: 10, mctc: 50 });
+    const thin = recommend("n", { ...e, samples: 5 }, { mca: 10, mctc: 50 }, tenMinutes);
     assert.equal(thin.mca.action, "keep");
     assert.match(thin.mca.reason, /not enough data/);
   });

@@ -29,6 +29,7 @@ function sample(tenants: TenantUsage[], worst: Fairness["worst"]): SampledUsage 
   return {
     snapshot: { at: 0, readMs: 0, windowMs: 60_000, tenants, pools: [], dependencies: [] },
     fairness: { index: 0.9, tenants: tenants.length, windowMs: 60_000, ticks: 60, worst },
+    noisy: { windowMs: 60_000, ticks: 60, noisy: [], quiet: 0, isolationIncomplete: [], impact: new Map() },
   };
 }
 
