@@ -128,6 +128,44 @@ describe("run lists", () => {
     assert.equal(index.length, mine.length - 1);
   });
 
+  it("pages 10,000 workflows with stable cursors while more arrive, never another tenant's", { timeout: 120_000 }, async () => {
+    const big = await startTestApi({ bulk: { tier: "enterprise", maxQueueDepth: 20_000, paused: true }, neighbour: { tier: "free", paused: true } });
+    try {
+      const ids = new Set<string>();
+      for (let i = 0; i < 10; i++) {
+        const r = await big.platform.admission.admitBulk("bulk", Array.from({ length: 1000 }, (_, k) => ({ type: "noop", class: "C", payload: { n: i * 1000 + k } })));
+        for (const a of r.accepted) ids.add(a.id);
+      }
+      const theirs = (await big.platform.admission.admitBulk("neighbour", [{ type: "noop" }, { type: "noop" }])).accepted.map((a) => a.id);
+      assert.equal(ids.size, 10_000);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      let arrived = 0;
+      let previous = Infinity;
+      do {
+        const r = await http(big.base, "GET", `/v1/workflows?limit=200${cursor ? `&cursor=${cursor}` : ""}`, { key: big.keys.bulk });
+        assert.equal(r.status, 200);
+        for (const w of r.body.workflows) {
+          const at = Date.parse(w.enqueuedAt);
+          assert.ok(at <= previous, "newest first across pages");
+          previous = at;
+          seen.push(w.id);
+        }
+        cursor = r.body.nextCursor;
+        // New work arriving mid-listing is newer than the cursor: it never shifts or repeats a page.
+        if (pages++ % 10 === 5) arrived += (await big.platform.admission.admitBulk("bulk", [{ type: "noop", class: "C" }])).accepted.length;
+      } while (cursor && pages < 100);
+      assert.equal(seen.length, 10_000, `${pages} pages`);
+      assert.equal(new Set(seen).size, 10_000, "each workflow once");
+      assert.ok(seen.every((id) => ids.has(id)), "only this tenant's, only those there when the listing began");
+      assert.ok(!theirs.some((id) => seen.includes(id)));
+      assert.ok(arrived > 0 && pages <= 51, `${pages} pages, ${arrived} arrived meanwhile`);
+    } finally {
+      await big.stop();
+    }
+  });
+
   it("trims index entries older than the record TTL as workflows are admitted", async () => {
     const cell = api.platform.keys.cell("default");
     const redis = api.platform.redis;

@@ -126,6 +126,10 @@ describe("fairlane workflows and why against a running platform", () => {
 
   it("why <tenant> and why <workflow-id> name the constraint holding queued work", { timeout: 60_000 }, async () => {
     assert.equal((await cli(["pause", "lab"], admin())).code, 0);
+    // The dispatcher must have synced the pause into the cell before the work arrives, or it may start it.
+    const caps = api.platform.keys.cell("default").tenantCaps("lab");
+    for (let i = 0; i < 100 && (await api.platform.redis.hget(caps, "paused")) !== "1"; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await api.platform.redis.hget(caps, "paused"), "1", "the dispatcher synced the pause");
     const held = await enqueue("lab", { type: "noop", class: "B" });
     const tenant = await cli(["why", "lab"], admin());
     assert.equal(tenant.code, 0, tenant.stderr);
