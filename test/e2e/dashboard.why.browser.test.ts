@@ -3,13 +3,13 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startApiRole, type ApiRole } from "../../workers/api.ts";
 import { REPO_ROOT } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { http } from "../helpers/api.ts";
-import { CHROMIUM_ARGS, chromiumPath } from "../helpers/browser.ts";
+import { adminPage } from "../helpers/browser.ts";
 import { deployment, type Deployment } from "../helpers/deployment.ts";
 
 /**
@@ -37,23 +37,16 @@ describe("the dashboard says what holds each tenant's work", () => {
   let browser: Browser;
   let page: Page;
   const token = randomBytes(18).toString("hex");
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[] = [];
 
   before(async () => {
-    const executablePath = chromiumPath();
     d = await deployment(TENANTS);
     d.start("exec", { FAIRLANE_CONCURRENCY: "10" });
     d.start("dispatcher");
     api = await startApiRole(d.p, token, createLogger("api", "warn"));
     base = `http://127.0.0.1:${api.port}`;
     await d.waitCapacity(10);
-    browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
-    const context = await browser.newContext({ httpCredentials: { username: "oncall", password: token }, viewport: { width: 1280, height: 900 } });
-    page = await context.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text());
-    });
-    page.on("pageerror", (e) => consoleErrors.push(e.message));
+    ({ browser, page, errors: consoleErrors } = await adminPage(token, { width: 1280, height: 900 }));
   });
   after(async () => {
     await browser?.close();

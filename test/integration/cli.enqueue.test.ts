@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,20 +6,9 @@ import { after, before, describe, it } from "node:test";
 import { ingressQueue } from "../../queues/names.ts";
 import { FairlaneClient } from "../../src/client/index.ts";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
+import { runCli, type CliResult } from "../helpers/cli.ts";
 
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/index.ts", ...args], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], env: Record<string, string>): Promise<CliResult> => runCli(args, env);
 
 describe("bulk enqueue: CLI and client", () => {
   let api: TestApi;

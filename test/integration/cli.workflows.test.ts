@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { REPO_ROOT } from "../../src/lib/config.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
+import { runCli, type CliResult } from "../helpers/cli.ts";
 import { testRedisUrl } from "../helpers/redis.ts";
 import { spawnRole, type RoleProcess } from "../helpers/roles.ts";
 
@@ -16,26 +15,14 @@ import { spawnRole, type RoleProcess } from "../helpers/roles.ts";
  * Every run gets an empty data folder unless the test gives one, so a developer's own
  * .fairlane/admin-token never leaks in.
  */
-type Result = { code: number | null; stdout: string; stderr: string };
 
 describe("fairlane workflows and why against a running platform", () => {
   let api: TestApi;
   let roles: RoleProcess[] = [];
   let empty: string;
 
-  const cli = (args: string[], env: Record<string, string> = {}): Promise<Result> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, ["bin/fairlane.js", ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, FAIRLANE_URL: api.base, FAIRLANE_ADMIN_TOKEN: "", FAIRLANE_API_KEY: "", FAIRLANE_DATA_DIR: empty, USER: "night-oncall", ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("exit", (code) => resolve({ code, stdout, stderr }));
-    });
+  const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
+    runCli(args, { FAIRLANE_URL: api.base, FAIRLANE_ADMIN_TOKEN: "", FAIRLANE_API_KEY: "", FAIRLANE_DATA_DIR: empty, USER: "night-oncall", ...env });
   const admin = () => ({ FAIRLANE_ADMIN_TOKEN: api.adminToken });
   const key = (tenant: string) => ({ FAIRLANE_API_KEY: api.keys[tenant]! });
   const enqueue = async (tenant: string, body: Record<string, unknown>) => {
