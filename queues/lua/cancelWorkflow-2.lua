@@ -42,6 +42,7 @@ if state == "queued" or state == "parked" then
   end
   local dep = rcall("HGET", KEYS[1], "parkedDep")
   if state == "parked" and dep then rcall("ZREM", ARGV[6] .. ":parked:" .. dep, id) end
+  rcall("ZREM", ARGV[6] .. ":deadlines", id) -- ended: nothing left for the deadline sweep
   rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
         "errorCode", "CANCELLED", "errorMessage", ARGV[8])
   rcall("EXPIRE", KEYS[1], tonumber(ARGV[7]))

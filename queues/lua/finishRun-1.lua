@@ -35,6 +35,8 @@ rcall("HSET", KEYS[1], unpack(fields))
 -- Kept for the record's TTL: only what the API shows and the trace. Where it queued and ran, its run
 -- fence and its byte count served the run; they would only make each finished record bigger.
 rcall("HDEL", KEYS[1], "preemptRequested", "queue", "pool", "runId", "worker", "bytes", "runBudgetMs")
+-- An ended workflow needs no deadline sweep: its entry would otherwise stay (~116 B) until the deadline.
+rcall("ZREM", ARGV[9] .. ":deadlines", ARGV[1])
 releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
 rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
 rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[8]))

@@ -63,6 +63,7 @@ async function harness(): Promise<Harness> {
     execIds: (pool = "default") => p.redis.lrange(cell.queueKey(execQueue(pool), "wait"), 0, -1),
     async finish(id) {
       assert.equal(await finishRun(p.redis, cell, { id, now: clock.now(), runId: "", state: "completed", recordTtlSec: 60 }), "ok");
+      assert.equal(await p.redis.zscore(cell.deadlines, id), null, "an ended workflow leaves the deadline index");
     },
     close: () => p.close(),
   };
