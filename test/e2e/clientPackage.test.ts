@@ -145,7 +145,7 @@ describe("the client package, installed from its tarball", () => {
     const [packed] = JSON.parse(await run("npm", ["pack", "--json", "--pack-destination", project], PACKAGE)) as { filename: string; files: { path: string }[] }[];
     const files = packed!.files.map((f) => f.path).sort();
     assert.ok(files.includes("dist/index.js") && files.includes("dist/index.d.ts"), files.join());
-    assert.deepEqual(files.filter((f) => !f.startsWith("dist/")), ["README.md", "package.json"]);
+    assert.deepEqual(files.filter((f) => !f.startsWith("dist/")), ["LICENSE", "README.md", "package.json"]);
     tarball = join(project, packed!.filename);
 
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "producer", private: true, type: "module" }));
