@@ -37,7 +37,7 @@ export function runRole(role: string, start: (log: Logger) => Promise<() => Prom
   if (process.argv.includes("--help") || process.argv.includes("-h")) {
     process.stdout.write(
       `fairlane ${role}: ${role === "all" ? "every process role in one process (npm start)" : `the ${role} role`}; takes no arguments.\n` +
-        "Configured by environment variables (README, Configuration): REDIS_URL or REDIS_CLUSTER_NODES" +
+        "Configured by environment variables (docs/configuration.md): REDIS_URL or REDIS_CLUSTER_NODES" +
         `${role === "all" ? " (unset: an embedded redis-server)" : ""}, FAIRLANE_*. SIGTERM drains and exits 0.\n`,
     );
     process.exit(0);

@@ -51,7 +51,7 @@ const Workflow = z
     waitingCode: z
       .enum([...REASON_CODES, "cell_moved"])
       .optional()
-      .meta({ description: "The constraint holding it, as a code (README, Admin API: reason codes); with every queued or parked workflow." }),
+      .meta({ description: "The constraint holding it, as a code (docs/concepts.md, why does my workflow wait); with every queued or parked workflow." }),
     parkReason: z.string().optional().meta({ description: "A parked workflow: why it was parked." }),
     parkedSince: iso.optional().meta({ description: "A parked workflow: since when." }),
   })
