@@ -17,6 +17,8 @@ COPY src ./src
 COPY queues ./queues
 COPY workers ./workers
 COPY dashboard ./dashboard
+# The CLI imports the client package's source (src/client/index.ts re-exports it); build.sh builds the package too.
+COPY packages/client ./packages/client
 RUN npm run build
 
 # Runtime: production dependencies only, the compiled code and the files it reads by path.

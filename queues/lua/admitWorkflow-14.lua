@@ -42,7 +42,7 @@
   ARGV[13] tenant maxQueueBytes
   ARGV[14] request hash (sha256 hex of the canonical request; "" without an idempotency key)
   ARGV[15] run-list member "<13-digit now>|<id>"
-  ARGV[16] run-list cutoff: members below it ("<13-digit now - record TTL>") are trimmed now and then
+  ARGV[16] run-list cutoff: members below it ("<13-digit now - record TTL>") are trimmed
 
   Returns
     {"ok", id}              admitted
@@ -106,9 +106,11 @@ if fields.deadlineAt then rcall("ZADD", KEYS[13], fields.deadlineAt, id) end
 if tonumber(ARGV[8]) > 0 then
   rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))
 end
--- The run list: one entry per workflow, trimmed past the record TTL on one admission in 16 (cell-wide count).
+-- The run list: one entry per workflow, trimmed past the record TTL by every admission (in steady state
+-- about one entry each, so the trim never grows into one long script).
 rcall("ZADD", KEYS[14], 0, ARGV[15])
-if rcall("INCR", KEYS[5]) % 16 == 0 then rcall("ZREMRANGEBYLEX", KEYS[14], "-", "(" .. ARGV[16]) end
+rcall("ZREMRANGEBYLEX", KEYS[14], "-", "(" .. ARGV[16])
+rcall("INCR", KEYS[5])
 if bytes > 0 then rcall("INCRBY", KEYS[12], ARGV[12]) end
 -- A queue that already held a job is already in the set (every path that pushes adds it).
 if became then

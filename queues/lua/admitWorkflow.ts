@@ -25,7 +25,7 @@ export interface AdmitInput {
   maxQueueBytes?: number;
   maxQueuedTotal: number;
   record: Record<string, string>;
-  /** Run-list entries enqueued longer ago than this are trimmed: the record TTL (default 7 days). */
+  /** Run-list entries enqueued longer ago than this are trimmed (admission: twice the record TTL; default 7 days). */
   listRetentionMs?: number;
 }
 

@@ -311,7 +311,9 @@ export class Admission {
         maxQueueBytes: policy.maxQueueBytes,
         maxQueuedTotal: this.limits.maxQueuedTotal,
         record,
-        listRetentionMs: this.limits.recordTtlSec * 1000,
+        // Twice the record TTL: an entry outlives the record of a workflow that stayed open for up to a TTL
+        // (parked, paused); lists drop entries whose record expired as they read them.
+        listRetentionMs: 2 * this.limits.recordTtlSec * 1000,
       },
     };
   }

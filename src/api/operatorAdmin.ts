@@ -38,7 +38,7 @@ export interface OperatorAdminDeps {
   audit: AuditLog;
   usage: UsageService;
   recordTtlSec: number;
-  /** FAIRLANE_CAPACITY_MIN_EVIDENCE ("24h" when not given). */
+  /** FAIRLANE_CAPACITY_MIN_EVIDENCE ("20h" when not given). */
   capacityMinEvidence?: string;
 }
 

@@ -80,7 +80,7 @@ export function producerRouter(d: ProducerDeps): Router {
       res.json({ ...view, waitingCode: "cell_moved" });
       return;
     }
-    const waiting = await waitingReason(d.redis, d.keys, cell.cell, req.tenant!, view.id, d.clock.now(), d.explain ?? DEFAULT_EXPLAIN);
+    const waiting = await waitingReason(d.redis, d.keys, cell.cell, req.tenant!, view.id, d.clock.now(), d.explain ?? DEFAULT_EXPLAIN, "tenant");
     res.json({ ...view, ...waiting });
   });
 

@@ -47,7 +47,7 @@ export interface CapacityReportOptions extends RecommendOptions {
   minEvidence: string;
 }
 
-export const DEFAULT_REPORT: CapacityReportOptions = { ...DEFAULT_RECOMMEND, minEvidence: "24h" };
+export const DEFAULT_REPORT: CapacityReportOptions = { ...DEFAULT_RECOMMEND, minEvidence: "20h" };
 
 const rank = (r: TenantRecommendation) => (r.mca.action === "raise" || r.mctc.action === "raise" ? 0 : r.mca.action === "lower" || r.mctc.action === "lower" ? 1 : 2);
 

@@ -5,7 +5,7 @@ import type { Evidence } from "../observability/usageRollup.ts";
  * whether to raise, lower or keep its mca and mctc, and why (with the numbers).
  *
  *   evidence  first: how long the tenant was observed (samples × the sampler's
- *             tick). Below `minEvidenceMs` (FAIRLANE_CAPACITY_MIN_EVIDENCE, 24 h)
+ *             tick). Below `minEvidenceMs` (FAIRLANE_CAPACITY_MIN_EVIDENCE, 20 h)
  *             nothing is raised or lowered: the answer is "not enough data",
  *             with what is known so far (peaks, cap-wait, throttles). 90 s of
  *             a quiet tenant says nothing about its Monday morning.
@@ -46,7 +46,8 @@ export interface RecommendOptions {
   sampleMs: number;
 }
 
-export const DEFAULT_RECOMMEND: RecommendOptions = { minEvidenceMs: 24 * 3_600_000, sampleMs: 1_000 };
+// 20 h of samples: the default 24 h window still qualifies after a few hours of missed ticks (an api restart).
+export const DEFAULT_RECOMMEND: RecommendOptions = { minEvidenceMs: 20 * 3_600_000, sampleMs: 1_000 };
 
 const pct = (x: number) => `${Math.round(x * 1000) / 10} %`;
 const round3 = (x: number) => Math.round(x * 1000) / 1000;

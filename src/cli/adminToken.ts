@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { isIPv4 } from "node:net";
 import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../lib/config.ts";
 
@@ -9,7 +10,8 @@ import { REPO_ROOT } from "../lib/config.ts";
  *   3. the data folder of a local `npm start` (src/bootstrap.ts writes <data dir>/admin-token):
  *      only when the URL is this machine (a loopback host), so a token is never sent
  *      to a remote platform it does not belong to. The folders looked in, in order:
- *      FAIRLANE_DATA_DIR, <repo root>/.fairlane, <cwd>/.fairlane.
+ *      FAIRLANE_DATA_DIR alone when it is set (it names the platform meant), else
+ *      <repo root>/.fairlane, then <cwd>/.fairlane.
  * The token itself is never printed: `source` names where it came from (for
  * --verbose), and a failure says every place that was looked in.
  */
@@ -20,7 +22,8 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1", "0.0.0.0"]);
 export function isLocalUrl(url: string): boolean {
   try {
     const host = new URL(url).hostname;
-    return LOOPBACK.has(host) || host.startsWith("127.");
+    // 127.0.0.0/8 only as an address: "127.evil.example" is a remote name.
+    return LOOPBACK.has(host) || (isIPv4(host) && host.startsWith("127."));
   } catch {
     return false;
   }
@@ -28,7 +31,7 @@ export function isLocalUrl(url: string): boolean {
 
 /** The admin-token files a local platform may have written, most specific first, without repeats. */
 export function tokenFiles(env: NodeJS.ProcessEnv, cwd: string): string[] {
-  const dirs = [env.FAIRLANE_DATA_DIR || undefined, join(REPO_ROOT, ".fairlane"), join(cwd, ".fairlane")].filter((d): d is string => !!d);
+  const dirs = env.FAIRLANE_DATA_DIR ? [env.FAIRLANE_DATA_DIR] : [join(REPO_ROOT, ".fairlane"), join(cwd, ".fairlane")];
   return [...new Set(dirs.map((d) => resolve(cwd, d, "admin-token")))];
 }
 

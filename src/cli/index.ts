@@ -33,13 +33,15 @@ program
   .description("bulk-enqueue an NDJSON file of workflow requests ({type, class?, payload?, idempotencyKey?, deadlineAt?} per line)")
   .argument("<file>", "NDJSON file")
   .option("--url <url>", "API base URL (env FAIRLANE_URL)", process.env.FAIRLANE_URL ?? "http://127.0.0.1:3000")
-  .option("--key <key>", "tenant API key (env FAIRLANE_API_KEY)", process.env.FAIRLANE_API_KEY)
+  .option("--key <key>", "tenant API key (env FAIRLANE_API_KEY)")
   .option("--chunk <n>", "workflows per bulk request (1-1000)", positiveInt, 500)
   .option("--out <file>", "write {line, id} NDJSON for every accepted line")
   .option("--json", "print the summary as JSON on stdout")
   .action(async (file: string, o: { url: string; key?: string; chunk: number; out?: string; json?: boolean }) => {
-    if (!o.key) program.error("an API key is required: --key or FAIRLANE_API_KEY");
-    const s = await enqueueFile(file, { ...o, key: o.key! });
+    // The env var is read here, not as the option's default: commander prints defaults in --help.
+    const key = o.key || process.env.FAIRLANE_API_KEY;
+    if (!key) program.error("an API key is required: --key or FAIRLANE_API_KEY");
+    const s = await enqueueFile(file, { ...o, key: key! });
     if (o.json) process.stdout.write(JSON.stringify(s) + "\n");
     else {
       process.stderr.write(`${s.accepted} accepted (${s.duplicates} already known by idempotency key), ${s.rejected.length} rejected, of ${s.lines} lines\n`);

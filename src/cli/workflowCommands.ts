@@ -17,7 +17,7 @@ export const WAIT_EXIT = { completed: 0, failed: 3, cancelled: 4, timeout: 5 } a
 const STATES = ["queued", "running", "parked", "completed", "failed", "cancelled"];
 
 function withCredentials(c: Command): Command {
-  return withOperatorOptions(c).option("--api-key <key>", "a tenant API key (env FAIRLANE_API_KEY): that tenant's workflows, through the producer API", process.env.FAIRLANE_API_KEY || undefined);
+  return withOperatorOptions(c).option("--api-key <key>", "a tenant API key (env FAIRLANE_API_KEY): that tenant's workflows, through the producer API");
 }
 
 /** An ISO time, epoch ms, or how long ago: "90m" -> the time 90 minutes before now. */

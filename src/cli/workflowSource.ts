@@ -27,8 +27,10 @@ export interface WorkflowSource {
 }
 
 export function workflowSource(o: WorkflowOptions): WorkflowSource {
-  if (o.apiKey && !o.tenant) {
-    const c = new FairlaneClient({ baseUrl: o.url, apiKey: o.apiKey });
+  // Read here, never as an option default: commander prints defaults in --help.
+  const apiKey = o.apiKey || process.env.FAIRLANE_API_KEY || undefined;
+  if (apiKey && !o.tenant) {
+    const c = new FairlaneClient({ baseUrl: o.url, apiKey });
     const unreachable = <T>(p: Promise<T>) =>
       p.catch((err: unknown) => {
         // fetch's own "fetch failed" says nothing: name the URL, like the admin client.

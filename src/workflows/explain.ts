@@ -271,8 +271,19 @@ export interface WorkflowWaiting {
  * Why one workflow waits, for `GET /v1/workflows/:id`: a queued one gets its
  * class's hold (its own down dependency and a near deadline first); a parked
  * one its park reason and since when. Undefined for any other state.
+ * `audience` "tenant" (the tenant's own key) names no other tenant and counts
+ * none: no Class C holders, no tenants ahead — those are the admin's to see.
  */
-export async function waitingReason(redis: Redis, keys: Keys, cellName: string, tenant: string, id: string, now: number, configured: ExplainSettings): Promise<WorkflowWaiting | undefined> {
+export async function waitingReason(
+  redis: Redis,
+  keys: Keys,
+  cellName: string,
+  tenant: string,
+  id: string,
+  now: number,
+  configured: ExplainSettings,
+  audience: "tenant" | "admin" = "admin",
+): Promise<WorkflowWaiting | undefined> {
   const cell = keys.cell(cellName);
   const [state, cls, type, deadlineAt, parkedDep, parkedAt, parkReason] = await redis.hmget(cell.workflow(id), "state", "class", "type", "deadlineAt", "parkedDep", "parkedAt", "parkReason");
   if (state === "parked" && parkedDep) {
@@ -284,9 +295,24 @@ export async function waitingReason(redis: Redis, keys: Keys, cellName: string, 
   if (state !== "queued" || (cls !== "A" && cls !== "B" && cls !== "C")) return undefined;
   const [wfdeps, s] = await Promise.all([redis.hget(cell.workflowDeps, type ?? ""), dispatcherSettings(redis, cell, configured)]);
   const read = await readState(redis, cell, tenant, now, s, (wfdeps ?? "").split(",").filter(Boolean));
-  let classReason = explainClass(read.state, cls) ?? explainClass({ ...read.state, queued: { ...read.state.queued, [cls]: 1 } }, cls)!;
-  if (classReason.code === "class_c_share") classReason = explainClass(withHolders(read.state, (await readSlots(redis, cell, tenant)).holdersC), cls)!;
+  const seen = audience === "tenant" ? withoutOthers(read.state) : read.state;
+  let classReason = explainClass(seen, cls) ?? explainClass({ ...seen, queued: { ...seen.queued, [cls]: 1 } }, cls)!;
+  if (classReason.code === "class_c_share" && audience === "admin") classReason = explainClass(withHolders(seen, (await readSlots(redis, cell, tenant)).holdersC), cls)!;
+  // The script takes a tenant's oldest first: a workflow behind its own tenant's earlier work says so.
+  const head = read.heads[cls]?.id;
+  if (classReason.code === "turn" && head && head !== id)
+    classReason = { ...classReason, message: `behind its tenant's earlier Class ${cls} workflows (the oldest starts first); ${classReason.message}` };
   const down = firstDown({ [type ?? ""]: wfdeps ?? "" }, type ?? "", read.health);
   const r = explainWorkflow(classReason, { deadlineAt: deadlineAt ? Number(deadlineAt) : null, down }, now, s.deadlineSoonMs);
   return { waitingReason: r.message, waitingCode: r.code };
 }
+
+/** The state with nothing of other tenants in it: no ready-set ranks (how many wait ahead), no holders. */
+const withoutOthers = (state: TenantState): TenantState => ({
+  ...state,
+  pools: state.pools.map((p) => ({
+    ...p,
+    holdersC: [],
+    ready: p.ready && Object.fromEntries(Object.entries(p.ready).map(([c, r]) => [c, { size: r!.size, ahead: null }])),
+  })),
+});

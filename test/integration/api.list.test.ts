@@ -174,7 +174,8 @@ describe("run lists", () => {
     const old = listMember(now - 10_000, "wf_AAAAAAAAAAAAAAAAAAAA");
     const fresh = listMember(now - 500, "wf_BBBBBBBBBBBBBBBBBBBB");
     await redis.zadd(index, 0, old, 0, fresh);
-    const items = Array.from({ length: 16 }, (_, i) => ({
+    // One admission trims, whatever the cell's counters say (a cell that dispatches as fast as work arrives).
+    const items = Array.from({ length: 1 }, (_, i) => ({
       cell,
       input: {
         id: `wf_trim${String(i).padStart(16, "0")}`,
@@ -195,6 +196,6 @@ describe("run lists", () => {
     const members = await redis.zrange(index, 0, -1);
     assert.ok(!members.includes(old), "older than the TTL: trimmed");
     assert.ok(members.includes(fresh), "within the TTL: kept");
-    assert.equal(members.length, 17);
+    assert.equal(members.length, 2);
   });
 });

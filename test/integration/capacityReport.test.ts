@@ -85,8 +85,8 @@ describe("capacity report from recorded rollups", () => {
     };
     const report = await capacityReport(rollups, [entry("busy", 10), entry("idle", 150)], "24h", 86_400_000, t0 + 90_000);
     assert.equal(report.enoughData, false);
-    assert.equal(report.minEvidence, "24h");
-    assert.match(report.note!, /not enough data for 2 of 2 tenants: at most 1\.5 min observed, need 24h/);
+    assert.equal(report.minEvidence, "20h", "the default minimum evidence");
+    assert.match(report.note!, /not enough data for 2 of 2 tenants: at most 1\.5 min observed, need 20h/);
     for (const t of report.tenants) {
       assert.equal(t.enoughData, false, t.tenant);
       assert.deepEqual([t.mca.action, t.mctc.action], ["keep", "keep"], t.tenant);

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer } from "node:http";
-import { posix } from "node:path";
+import { join, posix, resolve } from "node:path";
 import { before, describe, it } from "node:test";
 import { validate } from "dockerfile-utils";
 import { parse } from "yaml";
@@ -137,6 +138,27 @@ describe("the container image (Dockerfile)", () => {
           assert.equal(ignoredBy(ignore, posix.normalize(src)), undefined, `${c.args}: ${src} is excluded by .dockerignore`);
         }
       }
+    }
+  });
+
+  it("builds from the build stage's context alone: only what its COPYs bring, minus .dockerignore", { timeout: 180_000 }, () => {
+    // What `docker build` would see: each build-stage COPY source, without ignored paths (dist, node_modules);
+    // node_modules linked in place of the stage's `npm ci`. A source the build imports but the Dockerfile does
+    // not copy (the client package once) fails here instead of in the first real image build.
+    const dir = mkdtempSync(join(tmpdir(), "fl-image-"));
+    try {
+      for (const c of all.filter((i) => i.stage === 0 && i.keyword === "COPY")) {
+        for (const src of copyParts(c.args).sources) {
+          mkdirSync(join(dir, posix.dirname(src)), { recursive: true });
+          execFileSync("cp", ["-rp", src, join(dir, posix.dirname(src))]);
+        }
+      }
+      execFileSync("bash", ["-c", "find . -path ./node_modules -prune -o \\( -name dist -o -name node_modules \\) -type d -prune -exec rm -rf {} +"], { cwd: dir });
+      symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
+      execFileSync("bash", ["src/bin/build.sh"], { cwd: dir, env: { ...process.env, REDIS_URL: "redis://unused" }, stdio: "pipe" });
+      for (const f of ["dist/workers/all.js", "dist/src/cli/index.js", "packages/client/dist/index.js"]) assert.ok(existsSync(join(dir, f)), f);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
