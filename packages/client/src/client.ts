@@ -1,6 +1,6 @@
 import { FairlaneApiError } from "./apiError.js";
 import { retryAfterSeconds, systemClock } from "./clock.js";
-import type { Accepted, BulkResult, ClientClock, FetchLike, ListQuery, Workflow, WorkflowPage, WorkflowRequest } from "./types.js";
+import type { AbortSignalLike, Accepted, BulkResult, ClientClock, FetchLike, ListQuery, Workflow, WorkflowPage, WorkflowRequest } from "./types.js";
 import { waitUntilEnded, type WaitOptions } from "./wait.js";
 
 export interface ClientOptions {
@@ -39,7 +39,8 @@ export class FairlaneClient {
 
   constructor(private readonly opts: ClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, "");
-    this.fetchImpl = opts.fetch ?? ((url, init) => fetch(url, init));
+    // The only signal the client passes is an AbortController's (wait.ts): the platform's AbortSignal.
+    this.fetchImpl = opts.fetch ?? ((url, init) => fetch(url, init as RequestInit));
     this.clock = opts.clock ?? systemClock;
   }
 
@@ -87,7 +88,8 @@ export class FairlaneClient {
    * waits out 429s; rejects with FairlaneWaitError after `timeoutMs` (5 minutes) or on abort.
    */
   wait(id: string, opts: WaitOptions = {}): Promise<Workflow> {
-    return waitUntilEnded(id, () => this.get(id), this.clock, opts);
+    // Each look carries a signal that fires at the wait's deadline or abort: a hung answer cannot outlast it.
+    return waitUntilEnded(id, (signal) => this.call<Workflow>("GET", `/v1/workflows/${encodeURIComponent(id)}`, undefined, signal), this.clock, opts);
   }
 
   /**
@@ -137,9 +139,10 @@ export class FairlaneClient {
     return out;
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignalLike): Promise<T> {
     const res = await this.fetchImpl(this.base + path, {
       method,
+      ...(signal ? { signal } : {}),
       headers: {
         authorization: `Bearer ${this.opts.apiKey}`,
         ...(body === undefined ? {} : { "content-type": "application/json" }),

@@ -40,7 +40,7 @@ function retryAfterMs(err: unknown): number | undefined {
  *   pause  sleep the pause, cut short at the deadline so that the last look falls on it;
  *          the pause then doubles (nextPollMs). An abort ends the pause and the wait at once.
  */
-export async function waitUntilEnded(id: string, look: () => Promise<Workflow>, clock: ClientClock, opts: WaitOptions = {}): Promise<Workflow> {
+export async function waitUntilEnded(id: string, look: (signal: AbortSignalLike) => Promise<Workflow>, clock: ClientClock, opts: WaitOptions = {}): Promise<Workflow> {
   const pollMs = Math.max(1, opts.pollMs ?? DEFAULT_POLL_MS);
   const start = clock.now();
   const deadline = start + Math.max(0, opts.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
@@ -49,14 +49,25 @@ export async function waitUntilEnded(id: string, look: () => Promise<Workflow>, 
   for (let pause = pollMs; ; pause = nextPollMs(pause, pollMs)) {
     if (opts.signal?.aborted) throw gaveUp("aborted");
     let delay = pause;
+    // A look that has not answered by the deadline (a proxy that accepts and never answers) is cut off there:
+    // a network guard in real time (setTimeout), cleared as soon as the look settles.
+    const cut = new AbortController();
+    const onAbort = () => cut.abort(opts.signal?.reason);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const guard = setTimeout(() => cut.abort(new Error("deadline")), Math.max(0, deadline - clock.now()));
     try {
-      const wf = await look();
+      const wf = await look(cut.signal);
       lastState = wf.state;
       if (FINAL_STATES.includes(wf.state)) return wf;
     } catch (err) {
+      if (opts.signal?.aborted) throw gaveUp("aborted");
+      if (cut.signal.aborted) throw gaveUp("timeout");
       const asked = retryAfterMs(err);
       if (asked === undefined) throw err;
       delay = Math.max(delay, asked);
+    } finally {
+      clearTimeout(guard);
+      opts.signal?.removeEventListener("abort", onAbort);
     }
     const left = deadline - clock.now();
     if (left <= 0) throw gaveUp("timeout");
