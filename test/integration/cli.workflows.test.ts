@@ -166,7 +166,7 @@ describe("fairlane workflows and why against a running platform", () => {
   it("the capacity report on a few seconds of data says 'not enough data' and recommends nothing", async () => {
     const r = await cli(["capacity"], admin());
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /minimum evidence 24h\nNOT ENOUGH DATA for 2 of 2 tenants/);
+    assert.match(r.stdout, /minimum evidence 20h\nNOT ENOUGH DATA for 2 of 2 tenants/);
     assert.match(r.stdout, /^clinic\s+\d+ \(not enough data\)\s+\d+ \(not enough data\)/m);
     const json = JSON.parse((await cli(["capacity", "--json"], admin())).stdout);
     assert.equal(json.enoughData, false);
