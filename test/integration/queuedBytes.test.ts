@@ -135,7 +135,7 @@ describe("queued payload bytes", () => {
       time: async () => clock.advance(Math.floor(random() * 3_000)),
     };
     const names = Object.keys(ops);
-    for (let step = 0; step < 800; step++) {
+    for (let step = 0; step < 1200; step++) {
       const name = names[Math.floor(random() * names.length)]!;
       await ops[name]!();
       for (const t of ["clinic", "other"]) assert.equal(await counter(t), await inQueues(t), `${t} after step ${step} (${name})`);
