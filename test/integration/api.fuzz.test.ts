@@ -84,7 +84,7 @@ describe("bad-input fuzzing", () => {
   const weirdString = fc.oneof(
     fc.string(),
     fc.string({ unit: "grapheme", maxLength: 50 }),
-    fc.constantFrom("../../etc/passwd", "%2e%2e%2f", "\u0000", "\uFFFF", "\uD800", "𝕗𝕒𝕚𝕣", "' OR 1=1 --", "<script>", "__proto__", "constructor"),
+    fc.constantFrom(".", "..", "../../etc/passwd", "%2e%2e%2f", "\u0000", "\uFFFF", "\uD800", "𝕗𝕒𝕚𝕣", "' OR 1=1 --", "<script>", "__proto__", "constructor"),
   );
   const json = fc.jsonValue({ maxDepth: 6 });
   const deep = fc.integer({ min: 50, max: 5_000 }).map((n) => "[".repeat(n) + "]".repeat(n));
@@ -170,8 +170,9 @@ describe("bad-input fuzzing", () => {
         const res = await fetch(`${api.base}/v1/workflows/${path}`, { method, headers: { authorization: `Bearer ${api.keys.attacker}` } });
         const text = await res.text();
         assert.ok(res.status < 500, `${res.status} for ${id}`);
-        // An empty id is GET /v1/workflows/: the attacker's own run list, which must not hold the victim's.
-        if (id === "" && method === "GET") assert.ok(res.status === 200 && !text.includes(mine.id), "only the caller's own workflows are listed");
+        // An empty id is GET /v1/workflows/, and so is "." ("%2e" is a dot segment the URL parser removes):
+        // the attacker's own run list, which must not hold the victim's.
+        if ((id === "" || id === ".") && method === "GET") assert.ok(res.status === 200 && !text.includes(mine.id), "only the caller's own workflows are listed");
         else assert.notEqual(res.status, 200, "another tenant's workflow is never shown or cancelled");
       }),
       { numRuns: RUNS },
