@@ -8,8 +8,11 @@
  *   GET|POST /fhir/:resource[/...]  headers X-Tenant-Id, Idempotency-Key, X-Request-Deadline;
  *                                   ?latencyMs=N overrides the latency of this request
  *   POST /model/stream              {tokens?, tokenMs?: {min,max}}: a token per chunk, text/plain
+ *   POST /v1/chat/completions       an OpenAI-compatible model with a deterministic agent policy, for
+ *   GET  /v1/models                 the Vercel AI SDK; Bearer llmApiKey if set (see chatCompletions.ts)
  *   GET  /health                    200 {ok:true}; 503 during an outage
- *   POST /admin/outage {on}  POST /admin/failure-rate {p}  GET /admin/stats  POST /admin/reset
+ *   POST /admin/outage {on}  POST /admin/failure-rate {p}  POST /admin/llm {down}
+ *   GET  /admin/stats (chat counters under `llm`)  POST /admin/reset
  *                                   (writes: Content-Type application/json, never cross-site; see adminWriteRefusal)
  *
  * Only node:http, and no logging at all: tenants and deadline headers must not
@@ -18,6 +21,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mulberry32 } from "../lib/random.ts";
+import { ChatCompletions, type LlmStats } from "./chatCompletions.ts";
 
 export interface DownstreamOptions {
   /** 0 = a free port (default 0). */
@@ -36,6 +40,8 @@ export interface DownstreamOptions {
    * Default 0: turned away at once.
    */
   queueTimeoutMs?: number;
+  /** When set, /v1/* requests need `Authorization: Bearer <llmApiKey>` (else 401). */
+  llmApiKey?: string;
 }
 
 export interface TenantStats {
@@ -86,7 +92,12 @@ export interface DownstreamStats {
   /** The client closed the connection before the response was sent. */
   aborted: number;
   modelStreams: { started: number; completed: number; cutMidway: number };
+  /** POST /v1/chat/completions, counted by chatCompletions.ts. */
+  llm: LlmStats;
 }
+
+/** The counters this file keeps itself; `llm` comes from ChatCompletions. */
+type OwnStats = Omit<DownstreamStats, "llm">;
 
 export type Latency = { min: number; max: number };
 
@@ -119,7 +130,7 @@ class HttpError extends Error {
   }
 }
 
-function freshStats(capacity: number): DownstreamStats {
+function freshStats(capacity: number): OwnStats {
   return {
     inFlight: 0,
     peakInFlight: 0,
@@ -153,7 +164,8 @@ export class Downstream {
   private readonly latencyRandom: () => number;
   private readonly failureRandom: () => number;
   private readonly tokenRandom: () => number;
-  private s: DownstreamStats;
+  private s: OwnStats;
+  private readonly llm: ChatCompletions;
   /** `<tenant>\n<Idempotency-Key>` -> the first successful response. Scoped by tenant, as a real API scopes keys by client. */
   private readonly completed = new Map<string, StoredResponse>();
   private server: Server | null = null;
@@ -172,6 +184,7 @@ export class Downstream {
     this.failureRandom = mulberry32(seed ^ 0x5bd1e995);
     this.tokenRandom = mulberry32(seed ^ 0x27d4eb2f);
     this.s = freshStats(this.capacity);
+    this.llm = new ChatCompletions({ apiKey: opts.llmApiKey });
   }
 
   async start(): Promise<string> {
@@ -207,7 +220,7 @@ export class Downstream {
   }
 
   stats(): DownstreamStats {
-    return structuredClone(this.s);
+    return { ...structuredClone(this.s), llm: this.llm.stats() };
   }
 
   /**
@@ -224,10 +237,16 @@ export class Downstream {
       if (t.inFlight > 0) next.byTenant[tenant] = { inFlight: t.inFlight, peakInFlight: t.inFlight, requests: 0 };
     }
     this.s = next;
+    this.llm.resetStats();
   }
 
   setOutage(on: boolean): void {
     this.outage = on;
+  }
+
+  /** While down, /v1/chat/completions answers 503. */
+  setLlmDown(down: boolean): void {
+    this.llm.setDown(down);
   }
 
   setFailureRate(p: number): void {
@@ -261,6 +280,10 @@ export class Downstream {
           return this.outage ? send(res, 503, { ok: false, code: "UNAVAILABLE" }) : send(res, 200, { ok: true });
         case "POST /model/stream":
           return this.modelStream(req, res);
+        case "POST /v1/chat/completions":
+          return this.llm.completions(req, res);
+        case "GET /v1/models":
+          return this.llm.models(req, res);
         case "POST /admin/outage":
           return readJson(req).then((b) => {
             if (typeof b.on !== "boolean") throw new HttpError(400, "BAD_REQUEST", "on must be a boolean");
@@ -272,6 +295,12 @@ export class Downstream {
             if (typeof b.p !== "number" || !(b.p >= 0 && b.p <= 1)) throw new HttpError(400, "BAD_REQUEST", "p must be a number within 0..1");
             this.setFailureRate(b.p);
             send(res, 200, { ok: true, p: b.p });
+          });
+        case "POST /admin/llm":
+          return readJson(req).then((b) => {
+            if (typeof b.down !== "boolean") throw new HttpError(400, "BAD_REQUEST", "down must be a boolean");
+            this.setLlmDown(b.down);
+            send(res, 200, { ok: true, down: b.down });
           });
         case "GET /admin/stats":
           return send(res, 200, this.stats());
