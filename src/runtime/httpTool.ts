@@ -66,7 +66,7 @@ export function httpTool<A extends Record<string, unknown>>(o: {
 }
 
 /** The tool-call span's context; outside a tool call (a direct run), the workflow's trace id. */
-function traceparentOf(ctx: ToolCallContext): string {
+export function traceparentOf(ctx: ToolCallContext): string {
   const sc = trace.getSpanContext(currentToolCallTrace() ?? context.active());
   return sc && isSpanContextValid(sc) ? formatTraceparent(sc) : `00-${ctx.traceId}-${"0".repeat(15)}1-01`;
 }
