@@ -13,6 +13,7 @@ import { DEFAULT_EXEC, ExecWorker } from "../src/exec/execWorker.ts";
 import type { Platform } from "../src/platform.ts";
 import { workflowTypes } from "../src/workflows/registry.ts";
 import { runtimePolicy } from "../src/tenancy/policy.ts";
+import { llmSettingsFromEnv } from "../src/agents/models.ts";
 import "../src/workflows/noop.ts";
 import "../src/examples/index.ts";
 import { isMain, runPlatformRole } from "./role.ts";
@@ -37,6 +38,7 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
     heartbeatMs: Math.max(200, Math.floor(c.FAIRLANE_HEARTBEAT_TTL_MS / 4)),
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
     modelUrl: c.FAIRLANE_MODEL_URL ?? `${c.FAIRLANE_DOWNSTREAM_URL}/model/stream`,
+    llm: llmSettingsFromEnv(process.env, `${c.FAIRLANE_DOWNSTREAM_URL}/v1`),
     livePolicy: async (tenant) => {
       const e = p.registry.get(tenant) ?? (await p.registry.fresh(tenant));
       return e && runtimePolicy(e.policy);

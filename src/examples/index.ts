@@ -3,3 +3,4 @@ import "./tools.ts";
 import "./priorAuth.ts";
 import "./eligibilityCheck.ts";
 import "./dischargeSummary.ts";
+import "./priorAuthAgent.ts";

@@ -35,14 +35,21 @@ export async function fanOut(ctx: WorkflowContext, calls: { tool: string; args?:
   return { results, throttled };
 }
 
-/** The agent itself, exported so a benchmark can wrap it with its own observer. */
-export async function priorAuthAgent(ctx: WorkflowContext): Promise<{ steps: number; calls: number; throttled: number }> {
+/**
+ * The agent itself, exported so a benchmark can wrap it with its own observer. Each reasoning step is one
+ * of the tier's `maxIterations`: a tenant whose tier allows fewer steps than asked stops there, submits
+ * nothing and answers `stoppedBy: "max_iterations"` (a human reviews what it gathered).
+ */
+export async function priorAuthAgent(
+  ctx: WorkflowContext,
+): Promise<{ steps: number; calls: number; throttled: number; stoppedBy: "finished" | "max_iterations" }> {
   const steps = Math.min(10, Math.max(1, Number(ctx.payload.steps ?? 3)));
   const width = Math.min(9, Math.max(4, Number(ctx.payload.fanout ?? 6)));
   const latencyMs = ctx.payload.latencyMs;
   let calls = 0;
   let throttled = 0;
   for (let s = 0; s < steps && !ctx.signal.aborted; s++) {
+    if (!ctx.iterations.next()) return { steps: s, calls, throttled, stoppedBy: "max_iterations" };
     const summary = await ctx.step(`reason-${s}`, async () => {
       const batch = Array.from({ length: width }, (_, i) => ({ tool: FHIR_RESOURCES[(s + i) % FHIR_RESOURCES.length]!, args: { step: s, latencyMs } }));
       const { results, throttled: t } = await fanOut(ctx, batch);
@@ -61,7 +68,7 @@ export async function priorAuthAgent(ctx: WorkflowContext): Promise<{ steps: num
       return true;
     });
   }
-  return { steps, calls, throttled };
+  return { steps, calls, throttled, stoppedBy: "finished" };
 }
 
 defineWorkflow("prior-auth", priorAuthAgent, { dependencies: ["fhir-gateway"] });

@@ -8,6 +8,7 @@ import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
+import type { LlmSettings } from "../agents/models.ts";
 import { workflowDependencies, workflowTypes, type AbortReason } from "../workflows/registry.ts";
 import { TenantBudget } from "../runtime/budget.ts";
 import { TenantRateLimits } from "../runtime/rateLimit.ts";
@@ -37,6 +38,8 @@ export interface ExecWorkerOptions {
   recordTtlSec: number;
   /** The streaming model endpoint behind ctx.model. */
   modelUrl: string;
+  /** The OpenAI-compatible endpoints behind ctx.agent (src/agents/models.ts). */
+  llm?: LlmSettings;
   /** A stable, unique name for this exec instance (FAIRLANE_WORKER_ID), kept across its restarts. */
   instance?: string;
   /** The tenant's policy now (live registry, reloaded once for a tenant not seen yet). */
@@ -175,6 +178,7 @@ export class ExecWorker {
         rateLimits: new TenantRateLimits(this.redis, cell.rateLimitPrefix),
         budget: new TenantBudget(this.redis, cell.budgetPrefix, this.clock),
         modelUrl: this.opts.modelUrl,
+        llm: this.opts.llm,
         cpu: this.cpu,
         health,
         onOutcome: (c: string, dep: string, ok: boolean, overloaded: boolean) => passive.record(c, dep, ok, overloaded),

@@ -7,6 +7,7 @@ import type { CellKeys, WorkflowClass } from "../../queues/keys.ts";
 import { parkRun } from "../../queues/lua/parking.ts";
 import { finishRun, requeueRun, startRun, type FinishInput, type StartOutcome } from "../../queues/lua/runLifecycle.ts";
 import type { LegacyJobData } from "../admission/admit.ts";
+import type { LlmSettings } from "../agents/models.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import { metrics } from "../observability/metrics.ts";
@@ -33,6 +34,7 @@ export interface RunDeps {
   rateLimits: TenantRateLimits;
   budget: TenantBudget;
   modelUrl: string;
+  llm?: LlmSettings;
   cpu?: CpuPool;
   health?: HealthCache;
   onOutcome?: (cell: string, dep: string, ok: boolean, overloaded: boolean) => void;
@@ -61,7 +63,16 @@ export interface RunDeps {
  * removes the exec job; the workflow record keeps the outcome.
  */
 /** Error codes a handler may throw to end its workflow with that code rather than WORKFLOW_ERROR. */
-const RUNTIME_CODES = new Set(["DEADLINE_EXCEEDED", "BUDGET_EXCEEDED", "RATE_LIMITED", "TOOL_NOT_ALLOWED", "THROTTLED"]);
+const RUNTIME_CODES = new Set([
+  "DEADLINE_EXCEEDED",
+  "BUDGET_EXCEEDED",
+  "RATE_LIMITED",
+  "TOOL_NOT_ALLOWED",
+  "THROTTLED",
+  "MAX_ITERATIONS",
+  "MODEL_UNAVAILABLE",
+  "RESIDENCY_UNAVAILABLE",
+]);
 
 /** A run's inputs: from the record (startRun's reply) and the job. */
 interface RunInput {
@@ -199,7 +210,7 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
   const timer =
     deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
   const { ctx, run, tracking } = createContext(
-    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget, modelUrl: d.modelUrl, cpu: d.cpu, health: d.health, onOutcome: d.onOutcome },
+    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget, modelUrl: d.modelUrl, llm: d.llm, cpu: d.cpu, health: d.health, onOutcome: d.onOutcome },
     {
       cellName,
       cell,

@@ -58,6 +58,14 @@ const EnvSchema = z.object({
   // the example workflows' downstream (npm start runs the simulated one on FAIRLANE_DOWNSTREAM_PORT)
   FAIRLANE_DOWNSTREAM_URL: z.string().url().default("http://127.0.0.1:4100"),
   FAIRLANE_MODEL_URL: z.string().url().optional(),
+  // ctx.agent's OpenAI-compatible model endpoints (src/agents/models.ts; parsed there, named here so a
+  // bad value stops the process at start): default endpoint, more by data-residency region, models
+  // and prices by tier; FAIRLANE_LLM_API_KEY (or FAIRLANE_LLM_API_KEY_<REGION>) is never logged
+  FAIRLANE_LLM_BASE_URL: z.string().url().optional(),
+  FAIRLANE_LLM_REGIONS: z.string().optional(),
+  FAIRLANE_LLM_API_KEY: z.string().optional(),
+  FAIRLANE_LLM_MODELS: z.string().optional(),
+  FAIRLANE_LLM_PRICES: z.string().optional(),
   FAIRLANE_DOWNSTREAM_PORT: int(4100),
   FAIRLANE_DOWNSTREAM_CAPACITY: z.coerce.number().int().min(1).default(50),
   // health role: probes (JSON, see workers/health.ts) and how often

@@ -19,7 +19,10 @@ import { metrics } from "../observability/metrics.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
 import { activeOr, ATTR, endSpan, tracer } from "../observability/tracing.ts";
 import type { ToolGate } from "./toolGate.ts";
-import { defaultTransient, toolDefinition, type ToolResult } from "./tools.ts";
+import { defaultTransient, toolDefinition, type ToolDefinition, type ToolResult } from "./tools.ts";
+import { createAgent, type WorkflowAgent } from "../agents/aiSdk.ts";
+import { IterationBudget } from "../agents/iterations.ts";
+import type { LlmSettings } from "../agents/models.ts";
 
 /** What every run shares: the process's gate, rate limiters, budget and Redis. */
 export interface RuntimeDeps {
@@ -30,6 +33,8 @@ export interface RuntimeDeps {
   budget: TenantBudget;
   /** The streaming model endpoint ctx.model calls. */
   modelUrl: string;
+  /** The OpenAI-compatible endpoints, models and prices ctx.agent uses (src/agents/models.ts). */
+  llm?: LlmSettings;
   /** Dependency health, when backpressure is on: a transient failure into an unhealthy dependency parks the workflow. */
   health?: HealthCache;
   /** Worker threads for CPU-heavy result processing (ctx.cpu); inline when absent. */
@@ -105,7 +110,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
   const runTrace = r.trace ?? ROOT_CONTEXT;
 
   /** One call in a `fairlane.tool_call` span, a child of the run (or of the handler's active span). */
-  async function callTool<R>(name: string, args: unknown, opts: { signal?: AbortSignal } = {}): Promise<ToolResult<R>> {
+  /** `def`: a tool defined for this call only (an AI SDK tool's execute), else the one registered as `name`. */
+  async function callTool<R>(name: string, args: unknown, opts: { signal?: AbortSignal; def?: ToolDefinition } = {}): Promise<ToolResult<R>> {
     const span = tracer.startSpan("fairlane.tool_call", { kind: SpanKind.CLIENT }, activeOr(runTrace));
     if (span.isRecording()) {
       const left = remainingMs();
@@ -127,8 +133,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     }
   }
 
-  async function callToolOnce<R>(name: string, args: unknown, opts: { signal?: AbortSignal }): Promise<ToolResult<R>> {
-    const def = toolDefinition(name);
+  async function callToolOnce<R>(name: string, args: unknown, opts: { signal?: AbortSignal; def?: ToolDefinition }): Promise<ToolResult<R>> {
+    const def = opts.def ?? toolDefinition(name);
     if (!def) return { ok: false, code: "UNKNOWN_TOOL", tool: name, message: `no tool "${name}" is defined` };
     if (!toolAllowed(name, r.policy.allowedTools, r.policy.deniedTools)) return { ok: false, code: "TOOL_NOT_ALLOWED", tool: name, message: `tool "${name}" is not allowed by the tenant's policy` };
     const s = scope();
@@ -249,6 +255,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     }
   }
 
+  const iterations = new IterationBudget(r.policy.deadline.maxIterations);
+  let agent: WorkflowAgent | undefined;
   const ctx: WorkflowContext = Object.freeze({
     workflowId: r.workflowId,
     tenant: r.tenant,
@@ -263,6 +271,33 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     remainingMs,
     get parallelism() {
       return hint.value;
+    },
+    iterations,
+    get agent() {
+      return (agent ??= createAgent({
+        tenant: r.tenant,
+        cellName: r.cellName,
+        deadlineAt: r.deadlineAt,
+        policy: r.policy,
+        signal: r.signal,
+        remainingMs,
+        parallelism: () => hint.value,
+        throttled() {
+          hint.throttled();
+          tracking.throttled++;
+        },
+        iterations,
+        callTool: (name, args, opts) => callTool(name, args, opts),
+        budget: budgetFor,
+        async charge(usd) {
+          if (usd <= 0) return;
+          tracking.spentUsd += usd;
+          await d.budget.record(r.tenant, usd);
+        },
+        dependencyHealthy: async (dep) => !d.health || d.health.check(r.cellName, dep),
+        park: r.park,
+        llm: d.llm,
+      }));
     },
     cpu<T>(task: CpuTaskName, input: unknown): Promise<T> {
       return d.cpu ? d.cpu.run<T>(task, input, r.signal) : Promise.resolve(runInline<T>(task, input));

@@ -9,6 +9,9 @@
  *                      window reopens only after the deadline (`retryAfterMs` says when)
  *   BUDGET_EXCEEDED    the step would exceed the per-workflow or monthly cost budget
  *   TOOL_NOT_ALLOWED   the tool is denied, or not in the tenant's allowed list
+ *   MAX_ITERATIONS     the agent used every model step its tier allows (policy.deadline.maxIterations)
+ *   MODEL_UNAVAILABLE  the model endpoint the tenant may use did not answer (no other region is tried)
+ *   RESIDENCY_UNAVAILABLE  no model endpoint is configured for the tenant's data residency
  */
 
 export class DeadlineExceededError extends Error {
@@ -48,5 +51,28 @@ export class ToolNotAllowedError extends Error {
   ) {
     super(message, options);
     this.name = "ToolNotAllowedError";
+  }
+}
+
+export class MaxIterationsError extends Error {
+  readonly code = "MAX_ITERATIONS" as const;
+  constructor(
+    readonly limit: number,
+    message = `the agent used all ${limit} model steps its tier allows`,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "MaxIterationsError";
+  }
+}
+
+export class ModelUnavailableError extends Error {
+  constructor(
+    readonly code: "MODEL_UNAVAILABLE" | "RESIDENCY_UNAVAILABLE",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "ModelUnavailableError";
   }
 }

@@ -214,13 +214,24 @@ export function formatIssues(issues: PolicyIssue[]): string {
   return issues.map((i) => `${i.field}: ${i.message}`).join("; ");
 }
 
-/** The part of a policy a running workflow needs; it travels in the job (the policy snapshot). */
+/** The part of a policy a running workflow needs (from the exec's live registry). */
 export type RuntimePolicy = Pick<
   TenantPolicy,
-  "tier" | "mctc" | "mctcBatch" | "toolQueueDepth" | "toolWaitTimeoutMs" | "deadline" | "rateLimits" | "budget" | "modelTier" | "allowedTools" | "deniedTools"
+  | "tier"
+  | "mctc"
+  | "mctcBatch"
+  | "toolQueueDepth"
+  | "toolWaitTimeoutMs"
+  | "deadline"
+  | "rateLimits"
+  | "budget"
+  | "modelTier"
+  | "dataResidency"
+  | "allowedTools"
+  | "deniedTools"
 >;
 
 export function runtimePolicy(p: TenantPolicy): RuntimePolicy {
-  const { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, allowedTools, deniedTools } = p;
-  return { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, allowedTools, deniedTools };
+  const { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, dataResidency, allowedTools, deniedTools } = p;
+  return { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, dataResidency, allowedTools, deniedTools };
 }

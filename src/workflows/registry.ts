@@ -3,6 +3,7 @@ import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { ToolResult } from "../runtime/tools.ts";
 import type { ModelRequest, ModelResult } from "../runtime/model.ts";
 import type { CpuTaskName } from "../runtime/cpuPool.ts";
+import type { WorkflowAgent } from "../agents/aiSdk.ts";
 
 /**
  * What a workflow handler sees. The deadline is absolute and can only be
@@ -40,6 +41,13 @@ export interface WorkflowContext {
   cpu<T>(task: CpuTaskName, input: unknown): Promise<T>;
   /** Streams a model answer, cut off when the deadline's time box (remaining − reserve) runs out. */
   model(req?: ModelRequest): Promise<ModelResult>;
+  /**
+   * Model steps against the tier's `maxIterations`: a hand-written agent loop calls `next()` before each
+   * reasoning step and stops when it answers false; ctx.agent counts its model requests here too.
+   */
+  readonly iterations: { readonly used: number; readonly limit: number; readonly left: number; next(): boolean };
+  /** The Vercel AI SDK under this workflow's gate, budget, deadline and model policy (src/agents/aiSdk.ts). */
+  readonly agent: WorkflowAgent;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--json] [--only storm,loan,throughput,outage] [--out <dir>] [--rounds <n>]
+ * npm run bench [-- --quick] [--json] [--only storm,loan,throughput,outage] [--out <dir>] [--rounds <n>] [--agent ai-sdk]
  *
  * Runs the four benchmark scenarios of issue 7 on the real system (a Redis of
  * its own, real exec/dispatcher/health/recovery processes, the simulated
@@ -12,6 +12,8 @@
  * times (default 1): the contract's ratios all come from the round with the
  * median drain ratio, `byRound` gives every round's; --only throughput
  * --rounds 3 takes about 4 minutes, a full run with one round about 7.
+ * --agent ai-sdk runs the storm's agents on Fairlane as the Vercel AI SDK agent
+ * (prior-auth-agent, ctx.agent) instead of the hand-written one.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -32,12 +34,15 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "storm,loan,throughput,outage" },
     out: { type: "string" },
     rounds: { type: "string", default: "1" },
+    agent: { type: "string", default: "handwritten" },
   },
 });
 const SCENARIOS = ["storm", "loan", "throughput", "outage"] as const;
 const only = new Set(args.only!.split(",").map((s) => s.trim()));
 for (const s of only) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario "${s}" (one of ${SCENARIOS.join(", ")})`);
 const quick = args.quick!;
+if (args.agent !== "handwritten" && args.agent !== "ai-sdk") throw new Error(`--agent: "handwritten" or "ai-sdk", not "${args.agent}"`);
+const agent = args.agent;
 const rounds = Number(args.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a whole number ≥ 1, not "${args.rounds}"`);
 const outDir = args.out ?? (quick ? ".fairlane/bench" : "docs/benchmarks");
@@ -63,7 +68,7 @@ const redis = await benchRedis();
 try {
   if (only.has("storm")) {
     log("1/4 fan-out storm (controls off, then on)...");
-    results.storm = await runStorm(redis.url, { quick, redisPid: redis.pid });
+    results.storm = await runStorm(redis.url, { quick, redisPid: redis.pid, agent });
   }
   if (only.has("loan")) {
     log("2/4 loan-platform burst (off, then on)...");

@@ -5,6 +5,9 @@
  *   bench-prior-auth  the product's prior-auth agent (src/examples/priorAuth.ts):
  *                     steps of fan-out tool calls through ctx.tool (gate, deadline,
  *                     backpressure), THROTTLED-aware. payload as prior-auth's.
+ *   bench-prior-auth-agent  the same agent built on the Vercel AI SDK (src/examples/priorAuthAgent.ts,
+ *                     ctx.agent), its model the simulated downstream's OpenAI-compatible
+ *                     endpoint: `npm run bench -- --agent ai-sdk` runs the storm with it.
  *   bench-sleep       holds its slot for payload.durationMs (a loan decision's
  *                     duration, time-scaled), no tool calls.
  *   bench-noop        the throughput benchmark's job: ticks the drain clock
@@ -13,6 +16,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { priorAuthAgent } from "../../src/examples/priorAuth.ts";
+import { priorAuthLlmAgent } from "../../src/examples/priorAuthAgent.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
 import { drainClock } from "./lib/drainClock.ts";
 import { observed } from "./lib/observer.ts";
@@ -21,6 +25,12 @@ defineWorkflow(
   "bench-prior-auth",
   // The end record carries the THROTTLED signals the agent itself received.
   (ctx) => observed(String(ctx.payload.obs), ctx.workflowId, ctx.tenant, ctx.class, () => priorAuthAgent(ctx), (r) => `throttled=${r.throttled}`),
+  { dependencies: ["fhir-gateway"] },
+);
+
+defineWorkflow(
+  "bench-prior-auth-agent",
+  (ctx) => observed(String(ctx.payload.obs), ctx.workflowId, ctx.tenant, ctx.class, () => priorAuthLlmAgent(ctx), (r) => `throttled=${Number(r.throttled ?? 0)}`),
   { dependencies: ["fhir-gateway"] },
 );
 

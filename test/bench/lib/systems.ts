@@ -23,7 +23,8 @@ import { spawnBenchRole, spawnScript } from "./spawn.ts";
  * Both run the same agent workload and write the same observer log.
  */
 export interface Item {
-  type: "bench-prior-auth" | "bench-sleep";
+  /** bench-prior-auth-agent: Fairlane only (the AI SDK agent; plain BullMQ's worker has no such type). */
+  type: "bench-prior-auth" | "bench-prior-auth-agent" | "bench-sleep";
   cls: "A" | "B" | "C";
   payload: Record<string, unknown>;
   /** Fairlane only (the soak): sent as the request's idempotencyKey. */

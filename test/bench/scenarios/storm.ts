@@ -143,8 +143,8 @@ async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<
 }
 
 /** The steady Class A and Class B trickle: each tenant one small agent every EVERY_MS. */
-function trickle(sys: System, forMs: number, into: Enqueued[]): Promise<void> {
-  const item = (cls: "A" | "B"): Item => ({ type: "bench-prior-auth", cls, payload: { steps: 1, fanout: 4, submit: false } });
+function trickle(sys: System, type: Item["type"], forMs: number, into: Enqueued[]): Promise<void> {
+  const item = (cls: "A" | "B"): Item => ({ type, cls, payload: { steps: 1, fanout: 4, submit: false } });
   return steady(forMs, EVERY_MS, () => Promise.all(TRICKLE.map(async (t) => into.push(...(await sys.enqueue(t.tenant, [item(t.cls)]))))));
 }
 
@@ -165,7 +165,13 @@ function processLoad(loopFile: string, from: number, to: number, waited: Map<num
   });
 }
 
-async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, scale: number, quick: boolean): Promise<StormRun> {
+/** The agent Fairlane runs: the hand-written one, or the same agent on the Vercel AI SDK (ctx.agent). */
+export type StormAgent = "handwritten" | "ai-sdk";
+const AGENT_TYPE: Record<StormAgent, Item["type"]> = { handwritten: "bench-prior-auth", "ai-sdk": "bench-prior-auth-agent" };
+
+async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, scale: number, quick: boolean, agent: StormAgent): Promise<StormRun> {
+  // Controls off is plain BullMQ with its own hand-written agent (test/bench/plainWorker.ts) either way.
+  const type = system === "on" ? AGENT_TYPE[agent] : "bench-prior-auth";
   const capacity = Math.round(600 * scale);
   const dir = mkdtempSync(join(tmpdir(), "fl-storm-"));
   const loopFile = join(dir, "loop.jsonl");
@@ -190,7 +196,7 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
     const base: Enqueued[] = [];
     const cpu0 = hostCpu();
     const [b0, w0] = [Date.now(), waitedNow()];
-    await trickle(sys, quick ? 4_000 : TRICKLE_MS, base);
+    await trickle(sys, type, quick ? 4_000 : TRICKLE_MS, base);
     const b1 = Date.now();
     const baseLoad = processLoad(loopFile, b0, b1, w0, pids);
     const cpuBase = busyFraction(cpu0, hostCpu());
@@ -202,9 +208,9 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
     const storm: Enqueued[] = [];
     const cpu1 = hostCpu();
     const [s0, w1] = [Date.now(), waitedNow()];
-    const trickling = trickle(sys, quick ? 8_000 : TRICKLE_MS, storm);
+    const trickling = trickle(sys, type, quick ? 8_000 : TRICKLE_MS, storm);
     await new Promise((r) => setTimeout(r, 500));
-    const batch = await sys.enqueue(BATCH, Array.from({ length: n }, () => ({ type: "bench-prior-auth", cls: "C", payload: { steps: 3, fanout: 6 } })));
+    const batch = await sys.enqueue(BATCH, Array.from({ length: n }, () => ({ type, cls: "C", payload: { steps: 3, fanout: 6 } })));
     await trickling;
     const s1 = Date.now();
     const stormLoad = processLoad(loopFile, s0, s1, w1, pids);
@@ -257,11 +263,13 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
   }
 }
 
-export async function runStorm(redisUrl: string, o: { quick: boolean; redisPid: number }): Promise<StormResult> {
+export async function runStorm(redisUrl: string, o: { quick: boolean; redisPid: number; agent?: StormAgent }): Promise<StormResult> {
   const scale = o.quick ? 0.25 : 1;
+  const agent = o.agent ?? "handwritten";
   return {
     scale,
     params: {
+      agent: agent === "ai-sdk" ? "Vercel AI SDK agent (ctx.agent, prior-auth-agent) on Fairlane; plain BullMQ keeps its hand-written one" : "hand-written",
       agents: Math.round(1200 * scale),
       fanout: 6,
       steps: 3,
@@ -271,7 +279,7 @@ export async function runStorm(redisUrl: string, o: { quick: boolean; redisPid: 
       timeScale: "1 s = 1 min",
       trickle: `${TRICKLE.filter((t) => t.cls === "A").length} Class A + ${TRICKLE.filter((t) => t.cls === "B").length} Class B tenants (mcaUrgent ${MCA_URGENT}), one agent each every ${EVERY_MS} ms`,
     },
-    off: await runOne("off", redisUrl, o.redisPid, scale, o.quick),
-    on: await runOne("on", redisUrl, o.redisPid, scale, o.quick),
+    off: await runOne("off", redisUrl, o.redisPid, scale, o.quick, agent),
+    on: await runOne("on", redisUrl, o.redisPid, scale, o.quick, agent),
   };
 }
