@@ -42,6 +42,9 @@ const NON_API_ROUTES = new Set([
   "GET /admin/stats",
   "POST /admin/reset",
   "GET /fhir/{resource}",
+  "POST /v1/chat/completions",
+  "GET /v1/models",
+  "POST /admin/llm",
   "POST /fhir/{resource}",
 ]);
 
