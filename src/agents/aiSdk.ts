@@ -18,8 +18,9 @@
  * - **Parallelism.** Before each model step the step hook reads
  *   `ctx.parallelism` and tells the model (the system prompt's last line); a
  *   step that emits more tool calls than that runs only the first ones and
- *   answers the rest THROTTLED (`reason: "step_cap"`, `retryAfterMs: 0`),
- *   which narrows the parallelism to 1 as a gate THROTTLED does.
+ *   answers the rest THROTTLED (`reason: "step_cap"`, `parallelism: 1`), and
+ *   the next step is capped at 1, as after a gate THROTTLED. Tools passed to
+ *   generate/stream without ctx.agent.tools are governed the same way.
  * - **Deadline.** Every model request is boxed by the workflow's remaining time
  *   minus a reserve (`reserveMs`, default 20% of what is left) and by the
  *   workflow's signal; a stream is cut mid-way (the endpoint sees the
@@ -34,16 +35,19 @@
  *   (counted per run with hand-written loops' `ctx.iterations`); the result's
  *   `fairlane.stoppedBy` says "max_iterations" when the model still wanted
  *   tools, and a generate with none left throws `MAX_ITERATIONS`.
- * Prompts and tool arguments never reach spans or logs (telemetry records neither).
+ * Prompts and tool arguments never reach spans or logs (telemetry records neither,
+ * whatever the caller asks), nor a step's stored request body.
+ * The per-generation mechanics (model, box, budget, errors) are in session.ts.
  */
-import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { APICallError, RetryError, generateText, stepCountIs, streamText, wrapLanguageModel, type LanguageModel, type ModelMessage, type StepResult, type StopCondition, type ToolSet } from "ai";
-import { modelTimeBox } from "../runtime/model.ts";
-import { BudgetExceededError, DeadlineExceededError, MaxIterationsError, ModelUnavailableError } from "../runtime/errors.ts";
+import { createHash } from "node:crypto";
+import { generateText, streamText, type Tool, type ToolExecutionOptions, type ToolSet, type StepResult } from "ai";
+import stableStringify from "safe-stable-stringify";
+import { DeadlineExceededError } from "../runtime/errors.ts";
 import { toolDefinition, type ToolDefinition, type ToolResult } from "../runtime/tools.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { IterationBudget } from "./iterations.ts";
-import { chooseModel, estimateStepUsd, usageCostUsd, type LlmEndpoint, type LlmSettings, type ModelChoice } from "./models.ts";
+import type { LlmSettings } from "./models.ts";
+import { openSession, stepState, type StepState } from "./session.ts";
 
 /**
  * What the model is told about THROTTLED and parallelism. The adapter adds it to the system prompt
@@ -97,7 +101,8 @@ export interface AgentHost {
   /** A step ran past its cap: counts as a THROTTLED signal and narrows ctx.parallelism to 1. */
   throttled(): void;
   iterations: IterationBudget;
-  callTool(name: string, args: unknown, opts: { signal?: AbortSignal; def?: ToolDefinition }): Promise<ToolResult>;
+  /** `keyPart`: the call's idempotency key within the current ctx.step (default: its call index). */
+  callTool(name: string, args: unknown, opts: { signal?: AbortSignal; def?: ToolDefinition; keyPart?: string }): Promise<ToolResult>;
   budget(estimateUsd: number): Promise<"ok" | "degrade" | "refuse">;
   charge(usd: number): Promise<void>;
   /** False when a watched dependency is down (a missing probe counts as healthy). */
@@ -106,9 +111,9 @@ export interface AgentHost {
   llm: LlmSettings | undefined;
 }
 
-type GenerateOptions<T extends ToolSet> = Omit<Parameters<typeof generateText<T>>[0], "model" | "abortSignal"> & AgentCallOptions;
-type StreamOptions<T extends ToolSet> = Omit<Parameters<typeof streamText<T>>[0], "model" | "abortSignal" | "onError"> & AgentCallOptions;
-interface AgentCallOptions {
+type GenerateOptions<T extends ToolSet> = Omit<Parameters<typeof generateText<T>>[0], "model"> & AgentCallOptions;
+type StreamOptions<T extends ToolSet> = Omit<Parameters<typeof streamText<T>>[0], "model"> & AgentCallOptions;
+export interface AgentCallOptions {
   /** Kept back from each model request's time box for the tool calls that follow (default 20% of what is left). */
   reserveMs?: number;
   /** Leave THROTTLE_PROMPT out of the system prompt. */
@@ -125,249 +130,176 @@ export interface WorkflowAgent {
   stream<T extends ToolSet>(options: StreamOptions<T>): ReturnType<typeof streamText<T>> & { fairlane: Promise<AgentOutcome> };
 }
 
-/** One provider per endpoint for the process's life (it holds no connection, only settings). */
-const providers = new Map<string, ReturnType<typeof createOpenAICompatible>>();
-function providerFor(e: LlmEndpoint): ReturnType<typeof createOpenAICompatible> {
-  const id = `${e.region}|${e.baseURL}`;
-  let p = providers.get(id);
-  if (!p) providers.set(id, (p = createOpenAICompatible({ name: `fairlane-${e.region}`, baseURL: e.baseURL, apiKey: e.apiKey, includeUsage: true })));
-  return p;
-}
+/** Marks a tool set wrapped by ctx.agent.tools with what it was made from, so a generation can bind it. */
+const GOVERNED = Symbol("fairlane.agent.tool");
+type Governed = { [GOVERNED]: { tool: Tool; options: AgentToolOptions } };
+const isGoverned = (t: unknown): t is Tool & Governed => typeof t === "object" && t !== null && GOVERNED in t;
 
-const THROTTLED_STATUSES = new Set(["THROTTLED", "RATE_LIMITED"]);
-/** Outcomes that stop the run rather than inform the model: the run's signal has fired or is about to. */
+/** Results that say the call did not run: the model reads them as they are, whatever the tool's toModelOutput does. */
+const isFairlaneStatus = (v: unknown): boolean => typeof v === "object" && v !== null && typeof (v as { status?: unknown }).status === "string" && ["THROTTLED", "RATE_LIMITED", "ERROR"].includes((v as { status: string }).status);
+/** Outcomes that stop the run rather than inform the model. */
 const STOPS_RUN = new Set(["PARKED", "ABORTED", "DEADLINE_EXCEEDED"]);
 
-export function createAgent(h: AgentHost): WorkflowAgent {
-  /** The current model step's cap and count (prepareStep sets it; calls outside a generation are uncapped). */
-  let step = { cap: Infinity, calls: 0 };
+/** A tool's value: an async-iterable execute (preliminary results) runs to its last value while the permit is held. */
+async function settle(out: unknown): Promise<unknown> {
+  if (out && typeof out === "object" && Symbol.asyncIterator in out && !(out instanceof Promise)) {
+    let last: unknown;
+    for await (const v of out as AsyncIterable<unknown>) last = v;
+    return last;
+  }
+  return out;
+}
 
-  function tools<T extends ToolSet>(set: T, options: { [K in keyof T]?: AgentToolOptions } = {}): T {
+export function createAgent(h: AgentHost): WorkflowAgent {
+  /** Tools called outside any generation (a handler calling execute itself) are not capped. */
+  const outside = stepState();
+
+  /** `t` governed by the run, counted against `state` (its generation's current step). */
+  function governed(name: string, t: Tool, o: AgentToolOptions, state: StepState): Tool {
+    const own = t.execute;
+    return {
+      ...t,
+      ...(t.toModelOutput && { toModelOutput: (x: Parameters<NonNullable<Tool["toModelOutput"]>>[0]) => (isFairlaneStatus(x.output) ? { type: "json", value: x.output } : t.toModelOutput!(x)) }),
+      execute: async (input: unknown, opts: ToolExecutionOptions) => {
+        if (++state.calls > state.cap) {
+          // More calls than the model was told it may run: a throttle like the gate's, so the next step runs one.
+          h.throttled();
+          state.narrowNext = true;
+          return { status: "THROTTLED", reason: "step_cap", retryAfterMs: 0, parallelism: 1, message: `at most ${state.cap} tool calls ran in this step; issue this one again` };
+        }
+        const args = o.args ? o.args(input) : input;
+        // The same call in a re-run of this generation gets the same key, whatever order the model emits it in.
+        const pair = `${name}:${createHash("sha256").update(stableStringify(args) ?? "").digest("base64url").slice(0, 16)}`;
+        const n = state.seen.get(pair) ?? 0;
+        state.seen.set(pair, n + 1);
+        const def: ToolDefinition | undefined = own && {
+          name,
+          dependency: o.dependency,
+          costUsd: o.costUsd,
+          timeoutMs: o.timeoutMs,
+          isTransient: o.isTransient,
+          // The call's own signal (deadline, cancel, attempt timeout) replaces the SDK's. A tool that fails because it
+          // fired (an AbortError of its own making) failed for that reason: a timed-out attempt is retried within the deadline.
+          run: async (a, c) => {
+            try {
+              return await settle(await own(a, { ...opts, abortSignal: c.signal }));
+            } catch (err) {
+              throw c.signal.aborted ? c.signal.reason : err;
+            }
+          },
+        };
+        const res = await h.callTool(name, args, { signal: opts.abortSignal, def, keyPart: `${pair}:${n}` });
+        if (res.ok) return res.value;
+        if (res.code === "THROTTLED" || res.code === "RATE_LIMITED") {
+          state.backoffMs = Math.max(state.backoffMs, res.retryAfterMs);
+          const why = res.code === "THROTTLED" ? { reason: res.reason } : {};
+          return { status: res.code, ...why, retryAfterMs: res.retryAfterMs, parallelism: h.parallelism(), message: res.message };
+        }
+        if (STOPS_RUN.has(res.code)) {
+          // The run is over (its signal fired, or its deadline leaves no time): no further model request.
+          const stop = res.code === "DEADLINE_EXCEEDED" ? new DeadlineExceededError(res.message) : Object.assign(new Error(res.message), { code: res.code });
+          state.stop.abort(stop);
+          throw stop;
+        }
+        return { status: "ERROR", code: res.code, message: res.message };
+      },
+    } as Tool;
+  }
+
+  /** The generation's tools: each governed and counted against its own steps; a raw AI SDK tool is governed too. */
+  function bind(set: ToolSet | undefined, state: StepState): ToolSet | undefined {
+    if (!set) return undefined;
     const out: ToolSet = {};
     for (const [name, t] of Object.entries(set)) {
-      const o: AgentToolOptions = options[name as keyof T] ?? {};
-      const own = t.execute;
-      if (!own && !toolDefinition(name)) throw new Error(`tool "${name}" has no execute and no Fairlane tool of that name is defined`);
-      out[name] = {
-        ...t,
-        execute: async (input: unknown, opts: { toolCallId: string; messages: ModelMessage[]; abortSignal?: AbortSignal }) => {
-          const mine = step;
-          if (++mine.calls > mine.cap) {
-            // More calls than the model was told it may run: a throttle like the gate's, so the next step narrows.
-            h.throttled();
-            return { status: "THROTTLED", reason: "step_cap", retryAfterMs: 0, parallelism: h.parallelism(), message: `at most ${mine.cap} tool calls ran in this step; issue this one again` };
-          }
-          const def: ToolDefinition | undefined = own && {
-            name,
-            dependency: o.dependency,
-            costUsd: o.costUsd,
-            timeoutMs: o.timeoutMs,
-            isTransient: o.isTransient,
-            // The call's own signal (deadline, cancel, attempt timeout) replaces the SDK's.
-            run: (args, c) => own(args, { ...opts, abortSignal: c.signal }) as Promise<unknown>,
-          };
-          const res = await h.callTool(name, o.args ? o.args(input) : input, { signal: opts.abortSignal, def });
-          if (res.ok) return res.value;
-          if (THROTTLED_STATUSES.has(res.code)) {
-            const retryAfterMs = "retryAfterMs" in res ? res.retryAfterMs : 0;
-            return { status: res.code, retryAfterMs, parallelism: h.parallelism(), message: res.message };
-          }
-          // The run's signal fires (park, deadline, cancel): the SDK records the error and the next request aborts.
-          if (STOPS_RUN.has(res.code)) throw Object.assign(new Error(res.message), { code: res.code });
-          return { status: "ERROR", code: res.code, message: res.message };
-        },
-      } as ToolSet[string];
+      if (isGoverned(t)) out[name] = governed(name, t[GOVERNED].tool, t[GOVERNED].options, state);
+      else if (t.execute || toolDefinition(name)) out[name] = governed(name, t, {}, state);
+      else out[name] = t; // a tool the caller answers itself (no execute): the generation stops at it, as in the SDK
     }
-    return out as T;
+    return out;
   }
 
-  /** Everything one generation shares: its model choice per step, time boxes, charges and outcome. */
-  function session(o: AgentCallOptions & { system?: unknown; maxOutputTokens?: number; prepareStep?: unknown; stopWhen?: unknown; onStepFinish?: unknown }) {
-    if (!h.llm) throw new ModelUnavailableError("MODEL_UNAVAILABLE", "this process has no model endpoint configured");
-    const llm = h.llm;
-    if (h.iterations.left === 0) throw new MaxIterationsError(h.iterations.limit);
-    const first = choose(false);
-    let current = first;
-    /** The current model request's time box: fires with DeadlineExceededError, so the SDK and a stream's reader throw that. */
-    let box: { signal: AbortSignal; timer: NodeJS.Timeout } | undefined;
-    const closeBox = () => box && clearTimeout(box.timer);
-    let spentUsd = 0;
-    let steps = 0;
-
-    function choose(degrade: boolean): Extract<ModelChoice, { ok: true }> {
-      const c = chooseModel(llm, { tier: h.policy.modelTier, residency: h.policy.dataResidency, degrade });
-      if (!c.ok) throw new ModelUnavailableError(c.code, c.message);
-      return c;
-    }
-    /** The chosen model, each request boxed by the deadline: remaining − reserve, and the run's signal. */
-    function boxed(c: Extract<ModelChoice, { ok: true }>): LanguageModel {
-      return wrapLanguageModel({
-        model: providerFor(c.endpoint).chatModel(c.modelId),
-        middleware: {
-          specificationVersion: "v3",
-          transformParams: async ({ params }) => {
-            const left = h.remainingMs();
-            const signals = [h.signal, ...(params.abortSignal ? [params.abortSignal] : [])];
-            if (left !== Infinity) {
-              closeBox();
-              const c = new AbortController();
-              const cut = new DeadlineExceededError("the model's time box (remaining time minus the reserve) ran out: the generation was cut");
-              box = { signal: c.signal, timer: setTimeout(() => c.abort(cut), modelTimeBox(left, o.reserveMs)) };
-              box.timer.unref();
-              signals.push(c.signal);
-            }
-            return { ...params, abortSignal: AbortSignal.any(signals) };
-          },
-        },
-      });
-    }
-    const system = (cap: number) =>
-      [typeof o.system === "string" ? o.system : "", o.fairlanePrompt === false ? "" : THROTTLE_PROMPT, `Tool-call parallelism for this step: ${cap}.`]
-        .filter(Boolean)
-        .join("\n\n");
-    const userPrepare = o.prepareStep as ((s: { stepNumber: number; messages: ModelMessage[] }) => unknown) | undefined;
-    const userFinish = o.onStepFinish as ((s: StepResult<ToolSet>) => unknown) | undefined;
-    const userStop = o.stopWhen as StopCondition<ToolSet> | StopCondition<ToolSet>[] | undefined;
-
-    return {
-      model: boxed(first),
-      /** As ctx.model and httpTool send them: who asks (for the endpoint's own fairness and audit) and by when. */
-      headers: { "X-Tenant-Id": h.tenant, ...(h.deadlineAt === null ? {} : { "X-Request-Deadline": new Date(h.deadlineAt).toISOString() }) } as Record<string, string>,
-      stopWhen: [stepCountIs(h.iterations.left), ...(userStop === undefined ? [] : Array.isArray(userStop) ? userStop : [userStop])],
-      prepareStep: async (s: { stepNumber: number; messages: ModelMessage[] }) => {
-        const mine = ((await userPrepare?.(s)) ?? {}) as Record<string, unknown>;
-        if (!h.iterations.next()) throw new MaxIterationsError(h.iterations.limit);
-        const chars = JSON.stringify(s.messages).length;
-        const decision = await h.budget(estimateStepUsd(choose(false).price, chars, o.maxOutputTokens ?? 1000));
-        if (decision === "refuse") throw new BudgetExceededError("the next model step would exceed the workflow's or the tenant's cost budget");
-        current = choose(decision === "degrade");
-        step = { cap: Math.max(1, h.parallelism()), calls: 0 };
-        return { ...mine, model: mine.model ?? boxed(current), system: mine.system ?? (o.system === undefined || typeof o.system === "string" ? system(step.cap) : undefined) };
-      },
-      onStepFinish: async (s: StepResult<ToolSet>) => {
-        steps++;
-        const usd = usageCostUsd(current.price, s.usage);
-        spentUsd += usd;
-        await h.charge(usd);
-        await userFinish?.(s);
-      },
-      outcome(all: StepResult<ToolSet>[]): AgentOutcome {
-        const last = all.at(-1);
-        const wantedMore = last?.finishReason === "tool-calls";
-        return {
-          steps,
-          iterations: { used: h.iterations.used, limit: h.iterations.limit },
-          stoppedBy: wantedMore && h.iterations.left === 0 ? "max_iterations" : "finished",
-          tier: current.tier,
-          model: current.modelId,
-          region: current.endpoint.region,
-          spentUsd,
-        };
-      },
-      /** What stopped a generation, in the runtime's codes. */
-      async translate(err: unknown): Promise<unknown> {
-        closeBox();
-        step = { cap: Infinity, calls: 0 };
-        if (h.signal.aborted) return err; // the runner reads why from the run's own signal
-        if (box?.signal.aborted) return box.signal.reason;
-        const code = (err as { code?: string }).code;
-        if (code === "BUDGET_EXCEEDED" || code === "MAX_ITERATIONS" || code === "MODEL_UNAVAILABLE" || code === "RESIDENCY_UNAVAILABLE") return err;
-        const status = statusOf(err);
-        if (isProviderFailure(err) && (status === undefined || status >= 500 || status === 429)) {
-          const region = current.endpoint.region;
-          const dependency = `llm-${region}`;
-          const residency = h.policy.dataResidency ? "; data residency forbids any other region" : "";
-          if (!(await h.dependencyHealthy(dependency))) {
-            h.park(dependency, `the ${region} model endpoint is not healthy`);
-            return err;
-          }
-          return new ModelUnavailableError("MODEL_UNAVAILABLE", `the ${region} model endpoint did not answer${status ? ` (HTTP ${status})` : ""}${residency}`, { cause: err });
-        }
-        return err;
-      },
-      done() {
-        closeBox();
-        step = { cap: Infinity, calls: 0 };
-      },
-    };
-  }
+  const telemetry = (t: { experimental_telemetry?: object }) => ({ ...t.experimental_telemetry, isEnabled: true, recordInputs: false, recordOutputs: false });
 
   return {
-    tools,
+    tools<T extends ToolSet>(set: T, options: { [K in keyof T]?: AgentToolOptions } = {}): T {
+      const out: ToolSet = {};
+      for (const [name, t] of Object.entries(set)) {
+        if (!t.execute && !toolDefinition(name)) throw new Error(`tool "${name}" has no execute and no Fairlane tool of that name is defined`);
+        const o: AgentToolOptions = options[name as keyof T] ?? {};
+        out[name] = Object.assign(governed(name, t, o, outside), { [GOVERNED]: { tool: t, options: o } });
+      }
+      return out as T;
+    },
+
     async generate(options) {
-      const s = session(options);
-      const { reserveMs: _r, fairlanePrompt: _p, ...rest } = options;
+      const { reserveMs: _r, fairlanePrompt: _p, tools, ...rest } = options;
+      const s = openSession(h, options, Object.keys(tools ?? {}));
       try {
         const result = await generateText({
           ...rest,
+          tools: bind(tools, s.state),
           model: s.model,
-          headers: { ...s.headers, ...options.headers },
-          abortSignal: h.signal,
+          abortSignal: s.abortSignal,
+          headers: { ...s.headers, ...rest.headers },
           stopWhen: s.stopWhen,
           prepareStep: s.prepareStep,
           onStepFinish: s.onStepFinish,
-          experimental_telemetry: { isEnabled: true, recordInputs: false, recordOutputs: false, ...options.experimental_telemetry },
+          experimental_telemetry: telemetry(rest),
+          // A step's request body is the whole prompt: not kept on the result, where a ctx.step could store it.
+          experimental_include: { requestBody: false, ...rest.experimental_include },
         } as Parameters<typeof generateText>[0]);
+        s.settle();
         return Object.assign(result, { fairlane: s.outcome(result.steps as StepResult<ToolSet>[]) }) as never;
       } catch (err) {
         throw await s.translate(err);
-      } finally {
-        s.done();
       }
     },
+
     stream(options) {
-      const s = session(options);
-      const { reserveMs: _r, fairlanePrompt: _p, ...rest } = options;
+      const { reserveMs: _r, fairlanePrompt: _p, tools, onError, ...rest } = options;
+      const s = openSession(h, options, Object.keys(tools ?? {}));
       let failure: unknown;
       const result = streamText({
         ...rest,
+        tools: bind(tools, s.state),
         model: s.model,
-        headers: { ...s.headers, ...options.headers },
-        abortSignal: h.signal,
+        abortSignal: s.abortSignal,
+        headers: { ...s.headers, ...rest.headers },
         stopWhen: s.stopWhen,
         prepareStep: s.prepareStep,
         onStepFinish: s.onStepFinish,
-        onError: ({ error }: { error: unknown }) => {
-          failure ??= error;
+        onError: async (e: { error: unknown }) => {
+          failure ??= e.error;
+          await onError?.(e);
         },
-        experimental_telemetry: { isEnabled: true, recordInputs: false, recordOutputs: false, ...options.experimental_telemetry },
+        experimental_telemetry: telemetry(rest),
+        experimental_include: { requestBody: false, ...rest.experimental_include },
       } as Parameters<typeof streamText>[0]);
       const fairlane = Promise.resolve(result.steps).then(
         async (steps) => {
-          s.done();
-          if (failure !== undefined || h.signal.aborted) throw await s.translate(failure ?? h.signal.reason);
+          if (failure !== undefined || s.wasCut()) throw await s.translate(failure);
+          s.settle();
           return s.outcome(steps as StepResult<ToolSet>[]);
         },
         async (err: unknown) => {
-          s.done();
           throw await s.translate(failure ?? err);
         },
       );
       fairlane.catch(() => undefined); // read by the caller; never an unhandled rejection
-      // Reading the text throws what stopped the run (DeadlineExceededError when the box cut it), not the SDK's wrapper.
-      const raw = result.textStream;
-      // ReadableStream.from is in Node 20.6+, not yet in the DOM typings TypeScript ships.
-      const textStream = (ReadableStream as unknown as { from<T>(it: AsyncIterable<T>): ReadableStream<T> }).from(
-        (async function* () {
-          try {
-            for await (const piece of raw) yield piece;
-          } catch (err) {
-            throw await s.translate(err);
-          }
-        })(),
-      );
-      return Object.create(result, { fairlane: { value: fairlane }, textStream: { value: textStream } }) as never;
+      /** Each read of textStream (a fresh copy, as the SDK's) throws what stopped the run, not the SDK's wrapper. */
+      const textStream = () =>
+        // ReadableStream.from is in Node 20.6+ (package.json engines), not yet in the typings TypeScript ships.
+        (ReadableStream as unknown as { from<T>(it: AsyncIterable<T>): ReadableStream<T> }).from(
+          (async function* () {
+            try {
+              for await (const piece of result.textStream) yield piece;
+            } catch (err) {
+              throw await s.translate(err);
+            }
+            if (s.wasCut()) throw await s.translate(undefined);
+          })(),
+        );
+      return Object.create(result, { fairlane: { value: fairlane }, textStream: { get: textStream } }) as never;
     },
   };
-}
-
-/** The provider's request failed (an HTTP error or no answer), as opposed to a bug or a bad option. */
-function isProviderFailure(err: unknown): boolean {
-  return APICallError.isInstance(err) || RetryError.isInstance(err);
-}
-
-/** The HTTP status of a provider error (APICallError, or the last one a RetryError wraps); undefined for a network failure. */
-function statusOf(err: unknown): number | undefined {
-  const e = err as { statusCode?: number; lastError?: { statusCode?: number }; cause?: unknown };
-  return e?.statusCode ?? e?.lastError?.statusCode;
 }

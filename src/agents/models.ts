@@ -62,12 +62,14 @@ export type ModelChoice =
 /** The endpoint and model for a tenant's tier and residency, one tier down when degrading. */
 export function chooseModel(s: LlmSettings, o: { tier: string; residency: string | null | undefined; degrade: boolean }): ModelChoice {
   const region = o.residency ? o.residency.toLowerCase() : "default";
-  const endpoint = s.endpoints[region];
+  // Policy strings are free-form: "constructor" must not find Object.prototype's.
+  const own = <T>(m: Record<string, T>, k: string): T | undefined => (Object.hasOwn(m, k) ? m[k] : undefined);
+  const endpoint = own(s.endpoints, region);
   if (!endpoint)
     return { ok: false, code: "RESIDENCY_UNAVAILABLE", message: `no model endpoint is configured for data residency "${region}"; calls are never sent to another region` };
   const tier = o.degrade ? cheaperTier(o.tier) : o.tier;
-  const modelId = s.models[tier];
-  const price = s.prices[tier];
+  const modelId = own(s.models, tier);
+  const price = own(s.prices, tier);
   if (!modelId || !price) return { ok: false, code: "MODEL_UNAVAILABLE", message: `no model is configured for tier "${tier}"` };
   return { ok: true, tier, modelId, endpoint, price };
 }

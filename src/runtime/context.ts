@@ -62,6 +62,12 @@ export interface RunInfo {
   park(dependency: string, reason: string): void;
 }
 
+interface CallOptions {
+  signal?: AbortSignal;
+  def?: ToolDefinition;
+  keyPart?: string;
+}
+
 interface StepScope {
   step: string;
   calls: number;
@@ -110,8 +116,11 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
   const runTrace = r.trace ?? ROOT_CONTEXT;
 
   /** One call in a `fairlane.tool_call` span, a child of the run (or of the handler's active span). */
-  /** `def`: a tool defined for this call only (an AI SDK tool's execute), else the one registered as `name`. */
-  async function callTool<R>(name: string, args: unknown, opts: { signal?: AbortSignal; def?: ToolDefinition } = {}): Promise<ToolResult<R>> {
+  /**
+   * `def`: a tool defined for this call only (an AI SDK tool's execute), else the one registered as `name`.
+   * `keyPart`: the call's idempotency key within its step (ctx.agent's: tool, arguments, occurrence), else its index.
+   */
+  async function callTool<R>(name: string, args: unknown, opts: CallOptions = {}): Promise<ToolResult<R>> {
     const span = tracer.startSpan("fairlane.tool_call", { kind: SpanKind.CLIENT }, activeOr(runTrace));
     if (span.isRecording()) {
       const left = remainingMs();
@@ -133,12 +142,12 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     }
   }
 
-  async function callToolOnce<R>(name: string, args: unknown, opts: { signal?: AbortSignal; def?: ToolDefinition }): Promise<ToolResult<R>> {
+  async function callToolOnce<R>(name: string, args: unknown, opts: CallOptions): Promise<ToolResult<R>> {
     const def = opts.def ?? toolDefinition(name);
     if (!def) return { ok: false, code: "UNKNOWN_TOOL", tool: name, message: `no tool "${name}" is defined` };
     if (!toolAllowed(name, r.policy.allowedTools, r.policy.deniedTools)) return { ok: false, code: "TOOL_NOT_ALLOWED", tool: name, message: `tool "${name}" is not allowed by the tenant's policy` };
     const s = scope();
-    const idempotencyKey = `${r.workflowId}:${s.step}:${s.calls++}`;
+    const idempotencyKey = `${r.workflowId}:${s.step}:${opts.keyPart ?? s.calls++}`;
     if (remainingMs() <= 0) return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: "the workflow's deadline has passed" };
     const signal = opts.signal ? AbortSignal.any([r.signal, opts.signal]) : r.signal;
     // A dependency this process knows is unhealthy gets no new call: park now, retry nothing.
@@ -291,8 +300,8 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
         budget: budgetFor,
         async charge(usd) {
           if (usd <= 0) return;
+          await untilAborted(d.budget.record(r.tenant, usd), r.signal);
           tracking.spentUsd += usd;
-          await d.budget.record(r.tenant, usd);
         },
         dependencyHealthy: async (dep) => !d.health || d.health.check(r.cellName, dep),
         park: r.park,

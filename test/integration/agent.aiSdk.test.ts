@@ -42,6 +42,7 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     await eu.stop();
   });
 
+  let runs = 0;
   function make(tenant: string, spec: PolicySpec, o: { deadlineMs?: number; health?: HealthCache } = {}) {
     const r = resolvePolicy(spec);
     assert.ok(r.ok, JSON.stringify(r));
@@ -49,17 +50,20 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     const controller = new AbortController();
     const parked: string[] = [];
     const budget = new TenantBudget(redis, cell.budgetPrefix, systemClock);
+    const deadlineAt = Date.now() + (o.deadlineMs ?? 20_000);
+    // As the runner does: the run's signal fires at the deadline.
+    setTimeout(() => controller.abort("deadline"), deadlineAt - Date.now()).unref();
     const made = createContext(
       { redis, gate, clock: systemClock, rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix), budget, modelUrl: "http://127.0.0.1:9/none", llm, health: o.health },
       {
         cellName: "default",
         cell,
-        workflowId: `wf_${tenant}`,
+        workflowId: `wf_${tenant}_${++runs}`,
         tenant,
         cls: "B",
         type: "agent",
         payload: {},
-        deadlineAt: Date.now() + (o.deadlineMs ?? 20_000),
+        deadlineAt,
         traceId: "0".repeat(32),
         attempt: 1,
         policy: runtimePolicy(r.policy),
@@ -223,5 +227,64 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     assert.equal(first.filter((x) => x === "step_cap").length, 3, "three came back THROTTLED step_cap");
     assert.equal(ran, 5, "every call ran in the end, in later steps");
     assert.ok(us.stats().llm.toolCallsPerResponse.slice(1, -1).every((n) => n <= 2), "later steps stayed within the cap");
+  });
+
+  it("a gate THROTTLED (another run holds the tenant's permits) reaches the model with its reason; the gate keeps the downstream within mctc", async () => {
+    us.resetStats();
+    const spec = { tier: "enterprise", mctc: 3, toolQueueDepth: 0 } as const;
+    const runs = [make("shared", spec), make("shared", spec)];
+    const results = await Promise.all(
+      runs.map(({ ctx, run }) => run(() => ctx.agent.generate({ prompt: "fanout=3 rounds=1", tools: { eligibility: fhir(us, "shared", "eligibility") }, stopWhen: () => false }))),
+    );
+    const reasons = results.flatMap((r) => r.steps.flatMap((st) => st.toolResults.map((t) => (t.output as { reason?: string }).reason)));
+    assert.ok(reasons.includes("queue_full"), `the gate itself throttled some calls: ${reasons.join(",")}`);
+    assert.ok(!reasons.includes("step_cap"), "no run went past its own step cap");
+    assert.ok(us.stats().byTenant.shared!.peakInFlight <= 3, "never more than mctc at the downstream");
+    assert.equal(us.stats().byTenant.shared!.requests, 6, "every call ran once in the end");
+    for (const r of results) assert.match(r.text, /^decision: approve/);
+  });
+
+  it("governs a raw AI SDK tool passed straight to generate, and refuses a prepareStep that picks its own model", async () => {
+    us.resetStats();
+    const { ctx, run } = make("raw", { tier: "enterprise", mctc: 2 });
+    const r = await run(() => ctx.agent.generate({ prompt: "fanout=4 rounds=1", tools: { eligibility: fhir(us, "raw", "eligibility") }, stopWhen: () => false }));
+    const first = r.steps[0]!.toolResults.map((x) => (x.output as { reason?: string }).reason ?? "ran");
+    assert.deepEqual([first.filter((x) => x === "ran").length, first.filter((x) => x === "step_cap").length], [2, 2], "capped at mctc 2 like a wrapped tool");
+    assert.ok(us.stats().byTenant.raw!.peakInFlight <= 2);
+
+    const euBefore = eu.stats().llm.requests;
+    const other = make("own-model", { tier: "professional", dataResidency: "eu" });
+    const err = await other
+      .run(() => other.ctx.agent.generate({ prompt: "hi", prepareStep: () => ({ model: "anything" as never }) }))
+      .catch((e: Error) => e);
+    assert.match((err as Error).message, /prepareStep may not return a model/);
+    assert.equal(eu.stats().llm.requests, euBefore, "nothing was sent");
+  });
+
+  it("when the deadline leaves a tool call no time, it is aborted, the run ends DEADLINE_EXCEEDED, the model is not asked again, nothing is left in flight", async () => {
+    us.resetStats();
+    let sawAbort = false;
+    const startedAt = Date.now();
+    const { ctx, run, tracking } = make("late", { tier: "enterprise" }, { deadlineMs: 1_200 });
+    const tools = ctx.agent.tools({
+      slow: tool({
+        description: "x",
+        inputSchema: z.object({ patientRef: z.string() }),
+        execute: async (_i, { abortSignal }) => {
+          await sleep(10_000, undefined, { signal: abortSignal }).catch((e: unknown) => {
+            sawAbort = true;
+            throw e;
+          });
+          return { ok: true };
+        },
+      }),
+    });
+    const err = await run(() => ctx.agent.generate({ prompt: "fanout=1 rounds=1", tools, stopWhen: () => false })).catch((e: { code?: string }) => e);
+    // The call's retries stop once too little time is left for another attempt: DEADLINE_EXCEEDED ends the run then.
+    assert.equal((err as { code?: string }).code, "DEADLINE_EXCEEDED");
+    assert.ok(Date.now() - startedAt < 1_200 + 1_000, "by the deadline");
+    assert.ok(sawAbort, "the tool's own signal fired");
+    assert.equal(tracking.active.size, 0, "no tool call outlived the run");
+    assert.equal(us.stats().llm.requests, 1, "the model was not asked again after the deadline");
   });
 });

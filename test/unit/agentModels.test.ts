@@ -28,6 +28,10 @@ describe("agent model policy", () => {
     assert.ok(!ch.ok);
     assert.equal(ch.code, "RESIDENCY_UNAVAILABLE");
     assert.match(ch.message, /"ch".*never sent to another region/);
+    for (const name of ["constructor", "__proto__", "toString"]) {
+      assert.equal(chooseModel(settings, { tier: "standard", residency: name, degrade: false }).ok, false, `residency "${name}" finds nothing`);
+      assert.equal(chooseModel(settings, { tier: name, residency: null, degrade: false }).ok, false, `tier "${name}" finds nothing`);
+    }
     const plain = chooseModel(settings, { tier: "standard", residency: null, degrade: false });
     assert.ok(plain.ok && plain.endpoint.apiKey === "k-all");
   });
