@@ -13,7 +13,8 @@
  * median drain ratio, `byRound` gives every round's; --only throughput
  * --rounds 3 takes about 4 minutes, a full run with one round about 7.
  * --agent ai-sdk runs the storm's agents on Fairlane as the Vercel AI SDK agent
- * (prior-auth-agent, ctx.agent) instead of the hand-written one.
+ * (prior-auth-agent, ctx.agent) instead of the hand-written one; ai-sdk-batch
+ * only the batch's (the other tenants' trickle stays hand-written).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -41,8 +42,9 @@ const SCENARIOS = ["storm", "loan", "throughput", "outage"] as const;
 const only = new Set(args.only!.split(",").map((s) => s.trim()));
 for (const s of only) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario "${s}" (one of ${SCENARIOS.join(", ")})`);
 const quick = args.quick!;
-if (args.agent !== "handwritten" && args.agent !== "ai-sdk") throw new Error(`--agent: "handwritten" or "ai-sdk", not "${args.agent}"`);
-const agent = args.agent;
+const AGENTS = ["handwritten", "ai-sdk", "ai-sdk-batch"] as const;
+const agent = AGENTS.find((a) => a === args.agent);
+if (!agent) throw new Error(`--agent: one of ${AGENTS.join(", ")}, not "${args.agent}"`);
 const rounds = Number(args.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a whole number ≥ 1, not "${args.rounds}"`);
 const outDir = args.out ?? (quick ? ".fairlane/bench" : "docs/benchmarks");

@@ -8,16 +8,20 @@ import type { DownstreamStats } from "../../../src/downstream/simulator.ts";
  */
 export interface DownstreamProcess {
   url: string;
+  pid: number;
   stats(): Promise<DownstreamStats>;
   reset(): Promise<void>;
   outage(on: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startDownstream(o: { capacity: number; latencyMs: [number, number]; queueTimeoutMs?: number; seed?: number }): Promise<DownstreamProcess> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/downstream/server.ts"], {
+/** `loopFile`: also record the downstream's event-loop delay there (lib/loopProbe.ts), as role "downstream". */
+export async function startDownstream(o: { capacity: number; latencyMs: [number, number]; queueTimeoutMs?: number; seed?: number; loopFile?: string }): Promise<DownstreamProcess> {
+  const probe = o.loopFile ? ["--import", "./test/bench/lib/loopProbe.ts"] : [];
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ...probe, "src/downstream/server.ts"], {
     env: {
       ...process.env,
+      ...(o.loopFile ? { BENCH_LOOP_FILE: o.loopFile, BENCH_ROLE: "downstream" } : {}),
       DOWNSTREAM_PORT: "0",
       DOWNSTREAM_CAPACITY: String(o.capacity),
       DOWNSTREAM_LATENCY_MS: `${o.latencyMs[0]}-${o.latencyMs[1]}`,
@@ -40,6 +44,7 @@ export async function startDownstream(o: { capacity: number; latencyMs: [number,
     fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.arrayBuffer());
   return {
     url,
+    pid: child.pid!,
     stats: async () => (await (await fetch(`${url}/admin/stats`)).json()) as DownstreamStats,
     reset: () => post("/admin/reset", {}).then(() => undefined),
     outage: (on) => post("/admin/outage", { on }).then(() => undefined),

@@ -165,18 +165,23 @@ function processLoad(loopFile: string, from: number, to: number, waited: Map<num
   });
 }
 
-/** The agent Fairlane runs: the hand-written one, or the same agent on the Vercel AI SDK (ctx.agent). */
-export type StormAgent = "handwritten" | "ai-sdk";
-const AGENT_TYPE: Record<StormAgent, Item["type"]> = { handwritten: "bench-prior-auth", "ai-sdk": "bench-prior-auth-agent" };
+/**
+ * The agent Fairlane runs: the hand-written one, the same agent on the Vercel AI SDK (ctx.agent) for every
+ * tenant, or for the batch only (the trickle keeps the hand-written agent, so its figures compare directly).
+ */
+export type StormAgent = "handwritten" | "ai-sdk" | "ai-sdk-batch";
+const SDK: Item["type"] = "bench-prior-auth-agent";
+const HAND: Item["type"] = "bench-prior-auth";
 
 async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, scale: number, quick: boolean, agent: StormAgent): Promise<StormRun> {
   // Controls off is plain BullMQ with its own hand-written agent (test/bench/plainWorker.ts) either way.
-  const type = system === "on" ? AGENT_TYPE[agent] : "bench-prior-auth";
+  const type = system === "on" && agent !== "handwritten" ? SDK : HAND;
+  const trickleType = system === "on" && agent === "ai-sdk" ? SDK : HAND;
   const capacity = Math.round(600 * scale);
   const dir = mkdtempSync(join(tmpdir(), "fl-storm-"));
   const loopFile = join(dir, "loop.jsonl");
   const stopProbe = startLoopProbe(loopFile, "producer");
-  const ds = await startDownstream({ capacity, latencyMs: [200, 400], queueTimeoutMs: 1000, seed: 7 });
+  const ds = await startDownstream({ capacity, latencyMs: [200, 400], queueTimeoutMs: 1000, seed: 7, loopFile });
   const workers = { processes: 3, concurrency: Math.round(100 * scale) };
   const env = { BENCH_LOOP_FILE: loopFile };
   const sys =
@@ -189,14 +194,15 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
           env: { FAIRLANE_BATCH_MAX_SHARE: "0.85", LOG_LEVEL: "error", ...env },
         })
       : await plainBullmq(redisUrl, { workers, downstreamUrl: ds.url, env });
-  const pids = [...sys.roles, { role: "producer", pid: process.pid }, { role: "redis", pid: redisPid }];
+  // The simulated downstream shares the machine's two cores too (and, with --agent ai-sdk, serves the model).
+  const pids = [...sys.roles, { role: "producer", pid: process.pid }, { role: "downstream", pid: ds.pid }, { role: "redis", pid: redisPid }];
   const waitedNow = () => new Map(pids.map((p) => [p.pid, runQueueSeconds(p.pid)]));
   try {
     // 1. The trickle alone: the other tenants' normal latency on this system.
     const base: Enqueued[] = [];
     const cpu0 = hostCpu();
     const [b0, w0] = [Date.now(), waitedNow()];
-    await trickle(sys, type, quick ? 4_000 : TRICKLE_MS, base);
+    await trickle(sys, trickleType, quick ? 4_000 : TRICKLE_MS, base);
     const b1 = Date.now();
     const baseLoad = processLoad(loopFile, b0, b1, w0, pids);
     const cpuBase = busyFraction(cpu0, hostCpu());
@@ -208,7 +214,7 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
     const storm: Enqueued[] = [];
     const cpu1 = hostCpu();
     const [s0, w1] = [Date.now(), waitedNow()];
-    const trickling = trickle(sys, type, quick ? 8_000 : TRICKLE_MS, storm);
+    const trickling = trickle(sys, trickleType, quick ? 8_000 : TRICKLE_MS, storm);
     await new Promise((r) => setTimeout(r, 500));
     const batch = await sys.enqueue(BATCH, Array.from({ length: n }, () => ({ type, cls: "C", payload: { steps: 3, fanout: 6 } })));
     await trickling;
@@ -269,7 +275,11 @@ export async function runStorm(redisUrl: string, o: { quick: boolean; redisPid: 
   return {
     scale,
     params: {
-      agent: agent === "ai-sdk" ? "Vercel AI SDK agent (ctx.agent, prior-auth-agent) on Fairlane; plain BullMQ keeps its hand-written one" : "hand-written",
+      agent: {
+        handwritten: "hand-written",
+        "ai-sdk": "Vercel AI SDK agent (ctx.agent, prior-auth-agent) for every tenant on Fairlane; plain BullMQ keeps its hand-written one",
+        "ai-sdk-batch": "Vercel AI SDK agent (ctx.agent, prior-auth-agent) for the batch on Fairlane, the trickle hand-written; plain BullMQ keeps its hand-written one",
+      }[agent],
       agents: Math.round(1200 * scale),
       fanout: 6,
       steps: 3,
