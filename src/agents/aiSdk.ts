@@ -220,7 +220,24 @@ export function createAgent(h: AgentHost): WorkflowAgent {
     return out;
   }
 
-  const telemetry = (t: { experimental_telemetry?: object }) => ({ ...t.experimental_telemetry, isEnabled: true, recordInputs: false, recordOutputs: false });
+  /** What generate and stream pass the SDK: the caller's options, with the generation's model, tools, signal and hooks. */
+  type CallerOptions = { headers?: Record<string, string | undefined>; experimental_include?: object; experimental_telemetry?: object };
+  function sdkOptions(rest: CallerOptions, tools: ToolSet | undefined, s: ReturnType<typeof openSession>): Record<string, unknown> {
+    return {
+      ...rest,
+      tools: bind(tools, s.state),
+      model: s.model,
+      abortSignal: s.abortSignal,
+      headers: { ...s.headers, ...rest.headers },
+      stopWhen: s.stopWhen,
+      prepareStep: s.prepareStep,
+      onStepFinish: s.onStepFinish,
+      // Never inputs or outputs in spans, whatever the caller asks: they hold the patient's data.
+      experimental_telemetry: { ...rest.experimental_telemetry, isEnabled: true, recordInputs: false, recordOutputs: false },
+      // A step's request body is the whole prompt: not kept on the result, where a ctx.step could store it.
+      experimental_include: { requestBody: false, ...rest.experimental_include },
+    };
+  }
 
   return {
     tools<T extends ToolSet>(set: T, options: { [K in keyof T]?: AgentToolOptions } = {}): T {
@@ -237,19 +254,7 @@ export function createAgent(h: AgentHost): WorkflowAgent {
       const { reserveMs: _r, fairlanePrompt: _p, tools, ...rest } = options;
       const s = openSession(h, options, Object.keys(tools ?? {}));
       try {
-        const result = await generateText({
-          ...rest,
-          tools: bind(tools, s.state),
-          model: s.model,
-          abortSignal: s.abortSignal,
-          headers: { ...s.headers, ...rest.headers },
-          stopWhen: s.stopWhen,
-          prepareStep: s.prepareStep,
-          onStepFinish: s.onStepFinish,
-          experimental_telemetry: telemetry(rest),
-          // A step's request body is the whole prompt: not kept on the result, where a ctx.step could store it.
-          experimental_include: { requestBody: false, ...rest.experimental_include },
-        } as Parameters<typeof generateText>[0]);
+        const result = await generateText(sdkOptions(rest, tools, s) as unknown as Parameters<typeof generateText>[0]);
         s.settle();
         return Object.assign(result, { fairlane: s.outcome(result.steps as StepResult<ToolSet>[]) }) as never;
       } catch (err) {
@@ -262,21 +267,12 @@ export function createAgent(h: AgentHost): WorkflowAgent {
       const s = openSession(h, options, Object.keys(tools ?? {}));
       let failure: unknown;
       const result = streamText({
-        ...rest,
-        tools: bind(tools, s.state),
-        model: s.model,
-        abortSignal: s.abortSignal,
-        headers: { ...s.headers, ...rest.headers },
-        stopWhen: s.stopWhen,
-        prepareStep: s.prepareStep,
-        onStepFinish: s.onStepFinish,
+        ...sdkOptions(rest, tools, s),
         onError: async (e: { error: unknown }) => {
           failure ??= e.error;
           await onError?.(e);
         },
-        experimental_telemetry: telemetry(rest),
-        experimental_include: { requestBody: false, ...rest.experimental_include },
-      } as Parameters<typeof streamText>[0]);
+      } as unknown as Parameters<typeof streamText>[0]);
       const fairlane = Promise.resolve(result.steps).then(
         async (steps) => {
           if (failure !== undefined || s.wasCut()) throw await s.translate(failure);

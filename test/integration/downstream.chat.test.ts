@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { APICallError, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
-import { Downstream, type DownstreamOptions } from "../../src/downstream/simulator.ts";
+import type { Downstream, DownstreamOptions } from "../../src/downstream/simulator.ts";
+import { waitFor, withDownstream } from "../helpers/downstream.ts";
 
 /**
  * The simulated downstream's OpenAI-compatible model, driven by the real
@@ -13,24 +13,8 @@ import { Downstream, type DownstreamOptions } from "../../src/downstream/simulat
  */
 const KEY = "sk-sim-test";
 
-async function withDownstream(opts: Partial<DownstreamOptions>, body: (ds: Downstream) => Promise<void>): Promise<void> {
-  const ds = new Downstream({ capacity: 50, latencyMs: { min: 0, max: 0 }, seed: 7, llmApiKey: KEY, ...opts });
-  await ds.start();
-  try {
-    await body(ds);
-  } finally {
-    await ds.stop();
-  }
-}
-
-/** Polls in short steps (never one long sleep) until `check` holds. */
-async function waitFor(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+/** A fresh simulated downstream that wants the test's API key. */
+const withKeyedDownstream = (opts: Partial<DownstreamOptions>, body: (ds: Downstream) => Promise<void>) => withDownstream({ llmApiKey: KEY, ...opts }, body);
 
 function model(ds: Downstream, apiKey = KEY, id = "sim-standard") {
   return createOpenAICompatible({ name: "sim", baseURL: `${ds.url}/v1`, apiKey, includeUsage: true })(id);
@@ -50,7 +34,7 @@ const postJson = (url: string, body: unknown, headers: Record<string, string> = 
 
 describe("simulated downstream: OpenAI-compatible chat completions", () => {
   it("runs a generateText agent through fanout × rounds tool calls, then answers with a decision", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       const members: unknown[] = [];
       let notified = 0;
       const result = await generateText({
@@ -103,7 +87,7 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
   });
 
   it("narrows to the THROTTLED result's parallelism, doubles the width back, and reissues refused calls (streamed)", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       let calls = 0;
       const succeeded: string[] = [];
       const result = streamText({
@@ -140,7 +124,7 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
   });
 
   it("stops streaming tokens when the client aborts, and counts the stream cut", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       const controller = new AbortController();
       // 200 tokens at 10 ms: about two seconds of stream if it were never cut.
       const result = streamText({ model: model(ds), prompt: "Decide. answerTokens=200 tokenMs=10", abortSignal: controller.signal, maxRetries: 0 });
@@ -165,7 +149,7 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
   });
 
   it("reports usage for generated and streamed answers, and honours x-sim-* headers over the prompt", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       const generated = await generateText({ model: model(ds), prompt: "Decide now. answerTokens=5", maxRetries: 0 });
       assert.equal(generated.text, "decision: approve token1 token2 token3");
       assert.ok((generated.usage.inputTokens ?? 0) > 0);
@@ -181,7 +165,7 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
   });
 
   it("answers a wrong or missing API key 401 in OpenAI's error shape and counts it unauthorized", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       await rejectsWithStatus(generateText({ model: model(ds, "sk-wrong"), prompt: "hello", maxRetries: 0 }), 401);
       const r = await postJson(`${ds.url}/v1/chat/completions`, { model: "sim-standard", messages: [{ role: "user", content: "hi" }] });
       assert.equal(r.status, 401);
@@ -194,7 +178,7 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
   });
 
   it("answers 503 while switched down by /admin/llm, and serves again once switched back", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       assert.equal((await postJson(`${ds.url}/admin/llm`, { down: true })).status, 200);
       await rejectsWithStatus(generateText({ model: model(ds), prompt: "hello", maxRetries: 0 }), 503);
       assert.equal(ds.stats().llm.refusedDown, 1);
@@ -206,7 +190,7 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
   });
 
   it("refuses a non-JSON or cross-site /admin/llm write, and POST /admin/reset zeroes the chat counters", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       const form = await fetch(`${ds.url}/admin/llm`, { method: "POST", headers: { "content-type": "text/plain" }, body: '{"down":true}' });
       assert.equal(form.status, 403);
       assert.equal((await postJson(`${ds.url}/admin/llm`, { down: true }, { "sec-fetch-site": "cross-site" })).status, 403);
@@ -221,7 +205,7 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
   });
 
   it("answers malformed requests 400 in OpenAI's error shape and lists its models", async () => {
-    await withDownstream({}, async (ds) => {
+    await withKeyedDownstream({}, async (ds) => {
       const auth = { authorization: `Bearer ${KEY}` };
       for (const body of [{ messages: [{ role: "user", content: "hi" }] }, { model: "sim-standard", messages: [] }]) {
         const r = await postJson(`${ds.url}/v1/chat/completions`, body, auth);

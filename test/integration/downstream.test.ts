@@ -4,29 +4,10 @@ import { once } from "node:events";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { Downstream, type DownstreamOptions, type DownstreamStats } from "../../src/downstream/simulator.ts";
+import type { DownstreamStats } from "../../src/downstream/simulator.ts";
+import { waitFor, withDownstream } from "../helpers/downstream.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-
-/** Runs `body` against a fresh simulator and always stops it, pass or fail. */
-async function withDownstream(opts: Partial<DownstreamOptions>, body: (ds: Downstream) => Promise<void>): Promise<void> {
-  const ds = new Downstream({ capacity: 50, latencyMs: { min: 0, max: 0 }, seed: 7, ...opts });
-  await ds.start();
-  try {
-    await body(ds);
-  } finally {
-    await ds.stop();
-  }
-}
-
-/** Polls in short steps (never one long sleep) until `check` holds. */
-async function waitFor(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 interface Answer {
   status: number;
