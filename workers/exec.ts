@@ -37,7 +37,6 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
     heartbeatTtlMs: c.FAIRLANE_HEARTBEAT_TTL_MS,
     heartbeatMs: Math.max(200, Math.floor(c.FAIRLANE_HEARTBEAT_TTL_MS / 4)),
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
-    batchYieldLagMs: c.FAIRLANE_BATCH_YIELD_LAG_MS,
     modelUrl: c.FAIRLANE_MODEL_URL ?? `${c.FAIRLANE_DOWNSTREAM_URL}/model/stream`,
     llm: llmSettingsFromEnv(process.env, `${c.FAIRLANE_DOWNSTREAM_URL}/v1`),
     livePolicy: async (tenant) => {

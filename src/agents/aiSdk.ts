@@ -108,8 +108,6 @@ export interface AgentHost {
   /** False when a watched dependency is down (a missing probe counts as healthy). */
   dependencyHealthy(dependency: string): Promise<boolean>;
   park(dependency: string, reason: string): void;
-  /** Class C: waits while this process's event loop is late (src/runtime/batchYield.ts); others return at once. */
-  yieldCpu(): Promise<void>;
   llm: LlmSettings | undefined;
 }
 

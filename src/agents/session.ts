@@ -168,7 +168,6 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
       const wait = Math.min(state.backoffMs, Math.max(0, h.remainingMs() - 1));
       state.backoffMs = 0;
       if (wait > 0) await sleep(wait, undefined, { signal: AbortSignal.any([h.signal, state.stop.signal]) });
-      await h.yieldCpu();
       state.cap = state.narrowNext ? 1 : Math.max(1, h.parallelism());
       state.narrowNext = false;
       state.calls = 0;

@@ -18,9 +18,8 @@ import { PassiveHealth } from "../backpressure/passiveHealth.ts";
 import { LogThrottle } from "../observability/logger.ts";
 import { setGateQueueDepthSource } from "../observability/metrics.ts";
 import { CpuPool } from "../runtime/cpuPool.ts";
-import { batchYielder, DEFAULT_BATCH_YIELD, LoopLag } from "../runtime/batchYield.ts";
 import { ToolGate } from "../runtime/toolGate.ts";
-import { runWorkflow } from "./runWorkflow.ts";
+import { runWorkflow, type RunDeps } from "./runWorkflow.ts";
 
 export interface ExecWorkerOptions {
   pool: string;
@@ -41,8 +40,6 @@ export interface ExecWorkerOptions {
   modelUrl: string;
   /** The OpenAI-compatible endpoints behind ctx.agent (src/agents/models.ts). */
   llm?: LlmSettings;
-  /** Class C yields to urgent work while this process's loop lags more than this (ms; 0 = never). */
-  batchYieldLagMs: number;
   /** A stable, unique name for this exec instance (FAIRLANE_WORKER_ID), kept across its restarts. */
   instance?: string;
   /** The tenant's policy now (live registry, reloaded once for a tenant not seen yet). */
@@ -57,7 +54,6 @@ export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cel
   maxStalledCount: 5,
   shutdownGraceMs: 10_000,
   flagPollMs: 1_000,
-  batchYieldLagMs: DEFAULT_BATCH_YIELD.targetLagMs,
   recordTtlSec: 7 * 24 * 3600,
 };
 
@@ -120,7 +116,6 @@ export class ExecWorker {
   private health: HealthCache | undefined;
   private gate: ToolGate | undefined;
   private readonly cpu = new CpuPool();
-  private readonly loopLag = new LoopLag();
   private readonly slots: Map<string, number>;
   /** Tool calls that outlived their workflow (must stay 0). */
   orphanedCalls = 0;
@@ -146,7 +141,6 @@ export class ExecWorker {
   }
 
   async start(): Promise<void> {
-    if (this.opts.batchYieldLagMs > 0) this.loopLag.start();
     this.subscriber = this.connect();
     this.subscriber.on("error", () => undefined);
     this.subscriber.on("message", (channel: string, message: string) => this.onSignal(channel, message));
@@ -172,7 +166,8 @@ export class ExecWorker {
       const connection = this.connect();
       connection.on("error", () => undefined);
       this.connections.push(connection);
-      const deps = {
+      // Typed, so a field runWorkflow does not know is an error here rather than silently dropped.
+      const deps: RunDeps = {
         redis: this.redis,
         clock: this.clock,
         log: this.log,
@@ -185,7 +180,6 @@ export class ExecWorker {
         budget: new TenantBudget(this.redis, cell.budgetPrefix, this.clock),
         modelUrl: this.opts.modelUrl,
         llm: this.opts.llm,
-        batchYield: this.opts.batchYieldLagMs > 0 ? batchYielder(this.loopLag, { ...DEFAULT_BATCH_YIELD, targetLagMs: this.opts.batchYieldLagMs }) : undefined,
         cpu: this.cpu,
         health,
         onOutcome: (c: string, dep: string, ok: boolean, overloaded: boolean) => passive.record(c, dep, ok, overloaded),
@@ -264,7 +258,6 @@ export class ExecWorker {
     clearTimeout(grace);
     this.gate?.stop();
     await this.cpu.destroy();
-    this.loopLag.stop();
     await this.subscriber?.quit().catch(() => undefined);
     await Promise.all(this.connections.map((c) => c.quit().catch(() => undefined)));
   }

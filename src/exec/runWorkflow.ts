@@ -1,43 +1,26 @@
 import { randomUUID } from "node:crypto";
 import { context, SpanKind, trace, type Context } from "@opentelemetry/api";
 import { WaitingError, type Job } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { CellKeys, WorkflowClass } from "../../queues/keys.ts";
 import { parkRun } from "../../queues/lua/parking.ts";
 import { finishRun, requeueRun, startRun, type FinishInput, type StartOutcome } from "../../queues/lua/runLifecycle.ts";
 import type { LegacyJobData } from "../admission/admit.ts";
-import type { LlmSettings } from "../agents/models.ts";
-import type { Clock } from "../lib/clock.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, tracer } from "../observability/tracing.ts";
-import { createContext } from "../runtime/context.ts";
-import type { HealthCache } from "../backpressure/healthCache.ts";
-import type { TenantBudget } from "../runtime/budget.ts";
-import type { CpuPool } from "../runtime/cpuPool.ts";
-import type { TenantRateLimits } from "../runtime/rateLimit.ts";
-import type { ToolGate } from "../runtime/toolGate.ts";
+import { createContext, type RuntimeDeps } from "../runtime/context.ts";
 import { workflowHandler, type AbortReason } from "../workflows/registry.ts";
 
-export interface RunDeps {
-  redis: Redis;
-  clock: Clock;
+/** What a run needs beyond the runtime's dependencies (RuntimeDeps: Redis, gate, budgets, models, health...). */
+export interface RunDeps extends RuntimeDeps {
   log: Logger;
   pool: string;
   workerId: string;
   recordTtlSec: number;
   /** Running workflows of this process, so signals (preempt, cancel) can reach them. */
   running: Map<string, AbortController>;
-  gate: ToolGate;
-  rateLimits: TenantRateLimits;
-  budget: TenantBudget;
-  modelUrl: string;
-  llm?: LlmSettings;
-  cpu?: CpuPool;
-  health?: HealthCache;
-  onOutcome?: (cell: string, dep: string, ok: boolean, overloaded: boolean) => void;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
   /**
@@ -210,7 +193,7 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
   const timer =
     deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
   const { ctx, run, tracking } = createContext(
-    { redis: d.redis, gate: d.gate, clock: d.clock, rateLimits: d.rateLimits, budget: d.budget, modelUrl: d.modelUrl, llm: d.llm, cpu: d.cpu, health: d.health, onOutcome: d.onOutcome },
+    d, // RunDeps is RuntimeDeps and more: every runtime dependency reaches the context, none is listed twice
     {
       cellName,
       cell,

@@ -49,9 +49,6 @@ const EnvSchema = z.object({
   FAIRLANE_SHUTDOWN_GRACE_MS: int(10_000),
   FAIRLANE_LOCK_MS: int(10_000),
   FAIRLANE_HEARTBEAT_TTL_MS: int(5_000),
-  // Class C waits before each tool call and model step while the exec loop lags more than this (ms; 0 = never):
-  // a batch that saturates the CPU slows itself down instead of the urgent work sharing the process
-  FAIRLANE_BATCH_YIELD_LAG_MS: int(25),
   // dispatcher role
   FAIRLANE_RESERVE_A: z.coerce.number().min(0).max(1).default(0.1),
   FAIRLANE_BATCH_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.5),

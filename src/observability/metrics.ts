@@ -100,7 +100,7 @@ export const metrics = {
   }),
   deadlinePhase: new Counter({
     name: "fairlane_deadline_budget_seconds_total",
-    help: "Deadline budget consumed, by phase: queue_wait (enqueue to start), gate_wait (tool-gate permits), tool (tool calls running), cpu_yield (Class C waiting for a late exec loop)",
+    help: "Deadline budget consumed, by phase: queue_wait (enqueue to start), gate_wait (tool-gate permits), tool (tool calls running)",
     labelNames: ["tenant", "phase"] as const,
     registers: [registry],
   }),

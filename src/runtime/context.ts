@@ -41,8 +41,6 @@ export interface RuntimeDeps {
   cpu?: CpuPool;
   /** Tool-call outcomes per dependency (passive health). */
   onOutcome?: (cell: string, dep: string, ok: boolean, overloaded: boolean) => void;
-  /** Class C waits here before each tool call and model step while the exec loop is late (batchYield.ts); resolves to ms waited. */
-  batchYield?: (remainingMs: () => number, signal: AbortSignal) => Promise<number>;
 }
 
 export interface RunInfo {
@@ -116,15 +114,9 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
   const scope = () => current.getStore()?.scope ?? rootScope;
   const tenant = tenantLabel(r.tenant, r.policy.tier); // once per run: inc and dec use the same series
   const runTrace = r.trace ?? ROOT_CONTEXT;
-  /** Class C gives the CPU to urgent work while this process's loop is late; A and B go straight on. */
-  async function yieldIfBatch(signal: AbortSignal): Promise<void> {
-    if (r.cls !== "C" || !d.batchYield) return;
-    const waited = await d.batchYield(remainingMs, signal);
-    if (waited > 0) metrics.deadlinePhase.inc({ tenant, phase: "cpu_yield" }, waited / 1000);
-  }
 
-  /** One call in a `fairlane.tool_call` span, a child of the run (or of the handler's active span). */
   /**
+   * One call in a `fairlane.tool_call` span, a child of the run (or of the handler's active span).
    * `def`: a tool defined for this call only (an AI SDK tool's execute), else the one registered as `name`.
    * `keyPart`: the call's idempotency key within its step (ctx.agent's: tool, arguments, occurrence), else its index.
    */
@@ -158,8 +150,6 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     const idempotencyKey = `${r.workflowId}:${s.step}:${opts.keyPart ?? s.calls++}`;
     if (remainingMs() <= 0) return { ok: false, code: "DEADLINE_EXCEEDED", tool: name, message: "the workflow's deadline has passed" };
     const signal = opts.signal ? AbortSignal.any([r.signal, opts.signal]) : r.signal;
-    await yieldIfBatch(signal);
-    if (signal.aborted) return { ok: false, code: "ABORTED", tool: name, message: String(signal.reason ?? "aborted") };
     // A dependency this process knows is unhealthy gets no new call: park now, retry nothing.
     if (def.dependency && d.health && !d.health.peek(r.cellName, def.dependency)) {
       r.park(def.dependency, `${def.dependency} is not healthy`);
@@ -314,7 +304,6 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
           tracking.spentUsd += usd;
         },
         dependencyHealthy: async (dep) => !d.health || d.health.check(r.cellName, dep),
-        yieldCpu: () => yieldIfBatch(r.signal),
         park: r.park,
         llm: d.llm,
       }));
