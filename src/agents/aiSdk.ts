@@ -98,6 +98,8 @@ export interface AgentHost {
   signal: AbortSignal;
   remainingMs(): number;
   parallelism(): number;
+  /** Numbers the generations of the current ctx.step (0, 1, ...): the same on a re-run of the step. */
+  nextGeneration(): number;
   /** A step ran past its cap: counts as a THROTTLED signal and narrows ctx.parallelism to 1. */
   throttled(): void;
   iterations: IterationBudget;
@@ -139,6 +141,8 @@ const isGoverned = (t: unknown): t is Tool & Governed => typeof t === "object" &
 const isFairlaneStatus = (v: unknown): boolean => typeof v === "object" && v !== null && typeof (v as { status?: unknown }).status === "string" && ["THROTTLED", "RATE_LIMITED", "ERROR"].includes((v as { status: string }).status);
 /** Outcomes that stop the run rather than inform the model. */
 const STOPS_RUN = new Set(["PARKED", "ABORTED", "DEADLINE_EXCEEDED"]);
+/** Below this, a DEADLINE_EXCEEDED call means the run is out of time (the runtime's two minimal attempts). */
+const NO_TIME_LEFT_MS = 500;
 
 /** A tool's value: an async-iterable execute (preliminary results) runs to its last value while the permit is held. */
 async function settle(out: unknown): Promise<unknown> {
@@ -188,14 +192,15 @@ export function createAgent(h: AgentHost): WorkflowAgent {
             }
           },
         };
-        const res = await h.callTool(name, args, { signal: opts.abortSignal, def, keyPart: `${pair}:${n}` });
+        const res = await h.callTool(name, args, { signal: opts.abortSignal, def, keyPart: `g${state.generation}:${pair}:${n}` });
         if (res.ok) return res.value;
         if (res.code === "THROTTLED" || res.code === "RATE_LIMITED") {
           state.backoffMs = Math.max(state.backoffMs, res.retryAfterMs);
           const why = res.code === "THROTTLED" ? { reason: res.reason } : {};
           return { status: res.code, ...why, retryAfterMs: res.retryAfterMs, parallelism: h.parallelism(), message: res.message };
         }
-        if (STOPS_RUN.has(res.code)) {
+        // A tool's own DEADLINE_EXCEEDED (say, a server's internal timeout) with time left is the model's to handle.
+        if (STOPS_RUN.has(res.code) && (res.code !== "DEADLINE_EXCEEDED" || h.remainingMs() < NO_TIME_LEFT_MS)) {
           // The run is over (its signal fired, or its deadline leaves no time): no further model request.
           const stop = res.code === "DEADLINE_EXCEEDED" ? new DeadlineExceededError(res.message) : Object.assign(new Error(res.message), { code: res.code });
           state.stop.abort(stop);
@@ -249,7 +254,8 @@ export function createAgent(h: AgentHost): WorkflowAgent {
     },
 
     async generate(options) {
-      const { reserveMs: _r, fairlanePrompt: _p, tools, ...rest } = options;
+      // `timeout`: the time box replaces it (and the SDK's would hold a listener on the run's signal).
+      const { reserveMs: _r, fairlanePrompt: _p, timeout: _t, tools, ...rest } = options;
       const s = openSession(h, options, Object.keys(tools ?? {}));
       try {
         const result = await generateText(sdkOptions(rest, tools, s) as unknown as Parameters<typeof generateText>[0]);
@@ -261,7 +267,7 @@ export function createAgent(h: AgentHost): WorkflowAgent {
     },
 
     stream(options) {
-      const { reserveMs: _r, fairlanePrompt: _p, tools, onError, ...rest } = options;
+      const { reserveMs: _r, fairlanePrompt: _p, timeout: _t, tools, onError, ...rest } = options;
       const s = openSession(h, options, Object.keys(tools ?? {}));
       let failure: unknown;
       const result = streamText({
@@ -283,19 +289,23 @@ export function createAgent(h: AgentHost): WorkflowAgent {
       );
       fairlane.catch(() => undefined); // read by the caller; never an unhandled rejection
       /** Each read of textStream (a fresh copy, as the SDK's) throws what stopped the run, not the SDK's wrapper. */
-      const textStream = () =>
+      const textStream = (raw: () => AsyncIterable<string>) =>
         // ReadableStream.from is in Node 20.6+ (package.json engines), not yet in the typings TypeScript ships.
         (ReadableStream as unknown as { from<T>(it: AsyncIterable<T>): ReadableStream<T> }).from(
           (async function* () {
             try {
-              for await (const piece of result.textStream) yield piece;
+              for await (const piece of raw()) yield piece;
             } catch (err) {
               throw await s.translate(err);
             }
-            if (s.wasCut()) throw await s.translate(undefined);
+            // The SDK ends the stream quietly when the run or the generation was stopped: say why.
+            if (s.wasCut() || s.stopped()) throw await s.translate(undefined);
           })(),
         );
-      return Object.create(result, { fairlane: { value: fairlane }, textStream: { get: textStream } }) as never;
+      // On the result itself (not a wrapper): the SDK's own getters tee `this.baseStream`, and must see one.
+      const sdkTextStream = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(result), "textStream")!.get!;
+      const raw = () => sdkTextStream.call(result) as AsyncIterable<string>;
+      return Object.defineProperties(result, { fairlane: { value: fairlane }, textStream: { get: () => textStream(raw) } }) as never;
     },
   };
 }

@@ -98,19 +98,21 @@ function pairs(name: string, raw: string): [string, string][] {
 }
 
 function url(name: string, raw: string): string {
+  let u: URL;
   try {
-    const u = new URL(raw);
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
-    if (u.username || u.password) throw new Error(`${name}: put the key in FAIRLANE_LLM_API_KEY, not in the URL`);
-    return raw.replace(/\/+$/, "");
-  } catch (err) {
-    throw new Error((err as Error).message || `${name}: not an http(s) URL`);
+    u = new URL(raw);
+  } catch {
+    throw new Error(`${name}: not a URL`);
   }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`${name}: not an http(s) URL`);
+  if (u.username || u.password) throw new Error(`${name}: put the key in FAIRLANE_LLM_API_KEY, not in the URL`);
+  return raw.replace(/\/+$/, "");
 }
 
 /** Settings from the environment; throws naming the variable on bad input. */
 export function llmSettingsFromEnv(env: NodeJS.ProcessEnv, defaultBaseURL: string): LlmSettings {
-  const key = (region: string) => env[`FAIRLANE_LLM_API_KEY_${region.toUpperCase()}`] || env.FAIRLANE_LLM_API_KEY || undefined;
+  // Region "eu-west" reads FAIRLANE_LLM_API_KEY_EU_WEST (a shell cannot export a name with "-").
+  const key = (region: string) => env[`FAIRLANE_LLM_API_KEY_${region.toUpperCase().replace(/-/g, "_")}`] || env.FAIRLANE_LLM_API_KEY || undefined;
   const endpoints: Record<string, LlmEndpoint> = {
     default: { region: "default", baseURL: url("FAIRLANE_LLM_BASE_URL", env.FAIRLANE_LLM_BASE_URL || defaultBaseURL), apiKey: key("default") },
   };

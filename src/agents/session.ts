@@ -14,7 +14,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { APICallError, RetryError, stepCountIs, wrapLanguageModel, type LanguageModel, type ModelMessage, type StepResult, type StopCondition, type SystemModelMessage, type ToolSet } from "ai";
+import { AISDKError, APICallError, RetryError, stepCountIs, wrapLanguageModel, type LanguageModel, type ModelMessage, type StepResult, type StopCondition, type SystemModelMessage, type ToolSet } from "ai";
 import { modelTimeBox } from "../runtime/model.ts";
 import { BudgetExceededError, DeadlineExceededError, MaxIterationsError, ModelUnavailableError } from "../runtime/errors.ts";
 import { toolAllowed } from "../runtime/budget.ts";
@@ -37,10 +37,12 @@ export interface StepState {
   seen: Map<string, number>;
   /** The longest retryAfterMs a THROTTLED or RATE_LIMITED call of this step was given: waited before the next step. */
   backoffMs: number;
+  /** This generation's number in its ctx.step (idempotency keys of two generations in one step differ). */
+  generation: number;
 }
 
 export function stepState(): StepState {
-  return { cap: Infinity, calls: 0, narrowNext: false, stop: new AbortController(), seen: new Map(), backoffMs: 0 };
+  return { cap: Infinity, calls: 0, narrowNext: false, stop: new AbortController(), seen: new Map(), backoffMs: 0, generation: -1 };
 }
 
 /**
@@ -77,6 +79,7 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
     return c;
   };
   const state = stepState();
+  state.generation = h.nextGeneration();
   let current = choose(false);
   let spentUsd = 0;
   let steps = 0;
@@ -105,6 +108,8 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
           const timer = setTimeout(() => {
             cuts.add(cut);
             box.abort(cut);
+            // The generation is over: its tool calls (a stream runs them while it reads) stop with it.
+            state.stop.abort(cut);
           }, modelTimeBox(left, o.reserveMs));
           timer.unref();
           const next = { ...params, abortSignal: params.abortSignal ? AbortSignal.any([params.abortSignal, box.signal]) : box.signal };
@@ -171,7 +176,9 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
       state.cap = state.narrowNext ? 1 : Math.max(1, h.parallelism());
       state.narrowNext = false;
       state.calls = 0;
-      return { ...mine, model: boxed(current), system: systemFor(base, state.cap), activeTools: mine.activeTools ?? activeTools };
+      // A prepareStep's own activeTools are kept within what the policy allows.
+      const own = mine.activeTools as string[] | undefined;
+      return { ...mine, model: boxed(current), system: systemFor(base, state.cap), activeTools: own ? own.filter((n) => allowed.includes(n)) : activeTools };
     },
     onStepFinish: async (s: StepResult<ToolSet>) => {
       // The SDK swallows what this callback throws: a failed charge stops the generation instead.
@@ -197,6 +204,7 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
       if (h.signal.aborted) throw new Error(`the run was stopped (${String(h.signal.reason)})`);
     },
     wasCut: () => cuts.size > 0,
+    stopped: () => state.stop.signal.aborted || h.signal.aborted,
     outcome(all: StepResult<ToolSet>[]): AgentOutcome {
       const wantedMore = all.at(-1)?.finishReason === "tool-calls";
       return {
@@ -211,7 +219,8 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
     },
     /** What stopped a generation, in the runtime's codes. */
     async translate(err: unknown): Promise<unknown> {
-      if (h.signal.aborted) return err; // the runner reads why from the run's own signal
+      // The runner reads why from the run's own signal; a handler still gets an Error to catch.
+      if (h.signal.aborted) return err ?? new Error(`the run was stopped (${String(h.signal.reason)})`);
       if (state.stop.signal.aborted) return state.stop.signal.reason;
       const cut = [...cuts].find((c) => causedBy(err, c));
       if (cut) return cut;
@@ -230,6 +239,10 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
         const residency = h.policy.dataResidency ? "; data residency forbids any other region" : "";
         return new ModelUnavailableError("MODEL_UNAVAILABLE", `the ${region} model endpoint did not answer${status ? ` (HTTP ${status})` : ""}${residency}`);
       }
+      // Any other provider or SDK error: its message may quote the provider's answer or the prompt, so the
+      // workflow's record gets a fixed one.
+      if (isProviderFailure(err) || AISDKError.isInstance(err))
+        return new ModelUnavailableError("MODEL_ERROR", `the model request failed${status ? ` (HTTP ${status})` : ""}: ${(err as Error).name}`);
       return err;
     },
   };

@@ -55,6 +55,7 @@ const RUNTIME_CODES = new Set([
   "MAX_ITERATIONS",
   "MODEL_UNAVAILABLE",
   "RESIDENCY_UNAVAILABLE",
+  "MODEL_ERROR",
 ]);
 
 /** A run's inputs: from the record (startRun's reply) and the job. */

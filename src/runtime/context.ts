@@ -71,6 +71,8 @@ interface CallOptions {
 interface StepScope {
   step: string;
   calls: number;
+  /** ctx.agent generations started in this step: part of their calls' idempotency keys. */
+  generations: number;
 }
 
 /** The running workflow, for code deep in a call stack or in background work it started. */
@@ -109,7 +111,7 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
     const month = r.policy.budget.monthlyUsd - (await d.budget.monthSpentUsd(r.tenant));
     return stepBudgetDecision(tracking.spentUsd, estimateUsd, r.policy.budget.perWorkflowUsd, month);
   }
-  const rootScope: StepScope = { step: "-", calls: 0 };
+  const rootScope: StepScope = { step: "-", calls: 0, generations: 0 };
   const remainingMs = () => (r.deadlineAt === null ? Infinity : Math.max(0, r.deadlineAt - d.clock.now()));
   const scope = () => current.getStore()?.scope ?? rootScope;
   const tenant = tenantLabel(r.tenant, r.policy.tier); // once per run: inc and dec use the same series
@@ -291,6 +293,7 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
         signal: r.signal,
         remainingMs,
         parallelism: () => hint.value,
+        nextGeneration: () => scope().generations++,
         throttled() {
           hint.throttled();
           tracking.throttled++;
@@ -349,7 +352,7 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       const done = await untilAborted(d.redis.hget(key, name), r.signal);
       if (done !== null) return (JSON.parse(done) as { v: T }).v;
       const store = current.getStore();
-      const result = await current.run({ ctx: store?.ctx ?? ctx, scope: { step: name, calls: 0 } }, fn);
+      const result = await current.run({ ctx: store?.ctx ?? ctx, scope: { step: name, calls: 0, generations: 0 } }, fn);
       await untilAborted(d.redis.hset(key, name, JSON.stringify({ v: result === undefined ? null : result })), r.signal);
       return result;
     },

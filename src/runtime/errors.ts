@@ -12,6 +12,7 @@
  *   MAX_ITERATIONS     the agent used every model step its tier allows (policy.deadline.maxIterations)
  *   MODEL_UNAVAILABLE  the model endpoint the tenant may use did not answer (no other region is tried)
  *   RESIDENCY_UNAVAILABLE  no model endpoint is configured for the tenant's data residency
+ *   MODEL_ERROR        the model request failed otherwise (a 4xx, an answer the SDK could not read)
  */
 
 export class DeadlineExceededError extends Error {
@@ -68,7 +69,7 @@ export class MaxIterationsError extends Error {
 
 export class ModelUnavailableError extends Error {
   constructor(
-    readonly code: "MODEL_UNAVAILABLE" | "RESIDENCY_UNAVAILABLE",
+    readonly code: "MODEL_UNAVAILABLE" | "RESIDENCY_UNAVAILABLE" | "MODEL_ERROR",
     message: string,
     options?: ErrorOptions,
   ) {

@@ -13,6 +13,7 @@ import { TenantBudget } from "../../src/runtime/budget.ts";
 import { createContext } from "../../src/runtime/context.ts";
 import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
 import type { ToolGate } from "../../src/runtime/toolGate.ts";
+import { defineTool } from "../../src/runtime/tools.ts";
 import { resolvePolicy, runtimePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
 import { startTestGate } from "../helpers/gate.ts";
 
@@ -286,5 +287,45 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     assert.ok(sawAbort, "the tool's own signal fired");
     assert.equal(tracking.active.size, 0, "no tool call outlived the run");
     assert.equal(us.stats().llm.requests, 1, "the model was not asked again after the deadline");
+  });
+
+  it("two generations in one step send different idempotency keys for the same call; a re-run of the step sends the same ones", async () => {
+    const keys: string[] = [];
+    defineTool({
+      name: "agent-keyed",
+      async run(_args, c) {
+        keys.push(c.idempotencyKey);
+        return { ok: true };
+      },
+    });
+    const tools = { "agent-keyed": tool({ description: "x", inputSchema: z.object({ patientRef: z.string() }) }) };
+    const twice = async (ctx: ReturnType<typeof make>["ctx"]) =>
+      ctx.step("plan-then-act", async () => {
+        for (let i = 0; i < 2; i++) await ctx.agent.generate({ prompt: "fanout=1 rounds=1", tools, stopWhen: () => false });
+        return null;
+      });
+    const first = make("keyed", { tier: "enterprise" });
+    await first.run(() => twice(first.ctx));
+    assert.equal(keys.length, 2);
+    assert.notEqual(keys[0], keys[1], "the second generation's identical call is not mistaken for the first");
+    // The same workflow run again (a resume whose step did not finish): the same keys, in the same order.
+    const again = keys.map((k) => k.replace(/^[^:]+/, ""));
+    keys.length = 0;
+    const rerun = make("keyed", { tier: "enterprise" });
+    await rerun.run(() => twice(rerun.ctx));
+    assert.deepEqual(keys.map((k) => k.replace(/^[^:]+/, "")), again);
+  });
+
+  it("a stream's textStream can be read after its promises (usage, steps), as with the SDK's own result", async () => {
+    const { ctx, run } = make("reader", { tier: "professional" });
+    await run(async () => {
+      const s = ctx.agent.stream({ prompt: "answerTokens=5" });
+      const usage = s.usage;
+      let text = "";
+      for await (const piece of s.textStream) text += piece;
+      assert.match(text, /^decision: approve/);
+      assert.ok((await usage).outputTokens! > 0);
+      assert.equal((await s.fairlane).steps, 1);
+    });
   });
 });
