@@ -43,6 +43,7 @@ import { createHash } from "node:crypto";
 import { generateText, streamText, type Tool, type ToolExecutionOptions, type ToolSet, type StepResult } from "ai";
 import stableStringify from "safe-stable-stringify";
 import { DeadlineExceededError } from "../runtime/errors.ts";
+import { DEFAULT_RETRY } from "../runtime/retry.ts";
 import { toolDefinition, type ToolDefinition, type ToolResult } from "../runtime/tools.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { IterationBudget } from "./iterations.ts";
@@ -141,11 +142,11 @@ const isGoverned = (t: unknown): t is Tool & Governed => typeof t === "object" &
 const isFairlaneStatus = (v: unknown): boolean => typeof v === "object" && v !== null && typeof (v as { status?: unknown }).status === "string" && ["THROTTLED", "RATE_LIMITED", "ERROR"].includes((v as { status: string }).status);
 /** Outcomes that stop the run rather than inform the model. */
 const STOPS_RUN = new Set(["PARKED", "ABORTED", "DEADLINE_EXCEEDED"]);
-/** Below this, a DEADLINE_EXCEEDED call means the run is out of time (the runtime's two minimal attempts). */
-const NO_TIME_LEFT_MS = 500;
+/** Below this, a DEADLINE_EXCEEDED call means the run is out of time: the runtime's own rule (context.ts, outOfTime). */
+const NO_TIME_LEFT_MS = 2 * DEFAULT_RETRY.minViableAttemptMs;
 
 /** A tool's value: an async-iterable execute (preliminary results) runs to its last value while the permit is held. */
-async function settle(out: unknown): Promise<unknown> {
+async function lastValue(out: unknown): Promise<unknown> {
   if (out && typeof out === "object" && Symbol.asyncIterator in out && !(out instanceof Promise)) {
     let last: unknown;
     for await (const v of out as AsyncIterable<unknown>) last = v;
@@ -186,7 +187,7 @@ export function createAgent(h: AgentHost): WorkflowAgent {
           // fired (an AbortError of its own making) failed for that reason: a timed-out attempt is retried within the deadline.
           run: async (a, c) => {
             try {
-              return await settle(await own(a, { ...opts, abortSignal: c.signal }));
+              return await lastValue(await own(a, { ...opts, abortSignal: c.signal }));
             } catch (err) {
               throw c.signal.aborted ? c.signal.reason : err;
             }
