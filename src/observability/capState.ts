@@ -1,8 +1,12 @@
 /**
  * Where a tenant stands against its caps, pure (the dashboard's highlight and
- * the capacity rollups use it). The burst state is the dispatch rule's own
- * (src/scheduler/policy/caps.ts), which the dispatch script is checked against.
+ * the capacity rollups use it). The burst state and the mca and mcaUrgent
+ * comparisons are the dispatch rule's own (src/scheduler/policy/caps.ts),
+ * which the dispatch script is checked against, so the dashboard's "at cap"
+ * cannot drift from the dispatcher's comparison.
  */
+import { aEligible, underMca } from "../scheduler/policy/caps.ts";
+
 export { burstWindow as burstState, type BurstCaps, type BurstState } from "../scheduler/policy/caps.ts";
 
 export interface CapInput {
@@ -26,8 +30,9 @@ export interface AtCap {
 }
 
 export function atCap(c: CapInput): AtCap {
-  const mca = c.runningBC >= c.mca;
-  const urgent = c.mcaUrgent > 0 && c.runningA >= c.mcaUrgent;
+  const mca = !underMca(c, c.runningBC);
+  // A tenant without Class A (mcaUrgent 0) is not held at that cap: it has nothing to hold.
+  const urgent = c.mcaUrgent > 0 && !aEligible(c, c.runningA);
   const mctc = c.toolsInFlight >= c.mctc;
   return { mca, urgent, mctc, any: mca || urgent || mctc };
 }

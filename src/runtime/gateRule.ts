@@ -1,6 +1,6 @@
 /**
  * The tool gate's rules, pure (queues/lua/acquirePermit-7.lua and
- * releasePermit-5.lua decide the same inside Redis; test/helpers/gateCases.ts
+ * releasePermit-5.lua decide the same inside Redis; test/conformance/gate.cases.ts
  * holds the cases both are tested with). A caller may take a permit when its
  * place in the FIFO wait queue is inside the free permits; Class C callers
  * also need a free batch permit (mctcBatch) and yield to waiting A/B callers.
@@ -14,10 +14,19 @@ export interface GateState {
   waitingAB: number;
 }
 
-export function mayAcquire(s: GateState, batch: boolean, position: number): boolean {
+/**
+ * How many places from the head of a class's queue may take a permit now:
+ * the free permits; for Class C also the free batch permits, and none while
+ * an A/B caller waits. May be 0 or negative (mctc lowered below what is held).
+ */
+function openPlaces(s: GateState, batch: boolean): number {
   const free = s.mctc - s.held;
-  if (!batch) return position < free;
-  return s.waitingAB === 0 && position < Math.min(free, s.mctcBatch - s.heldC);
+  if (!batch) return free;
+  return s.waitingAB === 0 ? Math.min(free, s.mctcBatch - s.heldC) : 0;
+}
+
+export function mayAcquire(s: GateState, batch: boolean, position: number): boolean {
+  return position < openPlaces(s, batch);
 }
 
 /**
@@ -27,10 +36,10 @@ export function mayAcquire(s: GateState, batch: boolean, position: number): bool
  * else: waking a waiter that cannot take a permit only costs it a script call.
  */
 export function eligibleWaiters(s: GateState & { waitingC: number }): { ab: number; c: number } {
-  const free = s.mctc - s.held;
-  const ab = Math.max(0, Math.min(s.waitingAB, free));
-  const c = s.waitingAB === 0 ? Math.max(0, Math.min(s.waitingC, free, s.mctcBatch - s.heldC)) : 0;
-  return { ab, c };
+  return {
+    ab: Math.max(0, Math.min(s.waitingAB, openPlaces(s, false))),
+    c: Math.max(0, Math.min(s.waitingC, openPlaces(s, true))),
+  };
 }
 
 /**

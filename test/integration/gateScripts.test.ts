@@ -6,14 +6,13 @@ import { acquirePermit, releasePermit } from "../../queues/lua/permits.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { bucketStart } from "../../src/observability/usageBuckets.ts";
 import { connect } from "../../src/lib/redis.ts";
-import { GATE_CASES, type GateCase } from "../helpers/gateCases.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /**
  * The tool gate's scripts (acquirePermit-7.lua, releasePermit-5.lua) on a real
- * Redis with a fake clock: the shared cases of the pure rule
- * (test/helpers/gateCases.ts), then what only the scripts do — lapsed leases,
- * expired waits and the wake-ups they publish.
+ * Redis with a fake clock: what only the scripts do — lapsed leases, expired
+ * waits and the wake-ups they publish. The cases they share with the pure rule
+ * are one table, test/conformance/gate.cases.ts (test/conformance/gate.test.ts).
  */
 describe("tool gate scripts", () => {
   let redis: Redis;
@@ -45,45 +44,6 @@ describe("tool gate scripts", () => {
     messages = [];
     return out;
   }
-
-  /** Writes a gate in state `st`: A/B holders h*, C holders hc*, A/B waiters w0.. and C waiters c0.. in FIFO order. */
-  async function seed(tenant: string, st: GateCase["state"], extraHolder?: string): Promise<void> {
-    const g = cell.gate(tenant);
-    const lease = clock.now() + 60_000;
-    const p = redis.multi();
-    for (let i = 0; i < st.held - st.heldC; i++) p.zadd(g.held, lease, `h${i}`);
-    for (let i = 0; i < st.heldC; i++) p.zadd(g.held, lease, `hc${i}`).zadd(g.heldC, lease, `hc${i}`);
-    if (extraHolder) p.zadd(g.held, lease, extraHolder);
-    let seq = 0;
-    for (let i = 0; i < st.waitingAB; i++) p.zadd(g.wait, ++seq, `w${i}`).zadd(g.waitExp, lease, `w${i}`);
-    for (let i = 0; i < st.waitingC; i++) p.zadd(g.waitC, ++seq, `c${i}`).zadd(g.waitExp, lease, `c${i}`);
-    p.set(g.seq, seq);
-    await p.exec();
-  }
-
-  const limitsOf = (st: GateCase["state"]) => ({ mctc: st.mctc, mctcBatch: st.mctcBatch, depth: 100 });
-
-  GATE_CASES.forEach((c, i) => {
-    it(`shared case: ${c.name}`, async () => {
-      for (const [j, m] of c.may.entries()) {
-        const tenant = `case${i}may${j}`;
-        await seed(tenant, c.state);
-        const waiting = m.batch ? c.state.waitingC : c.state.waitingAB;
-        const id = m.position < waiting ? `${m.batch ? "c" : "w"}${m.position}` : "newcomer";
-        const now = clock.now();
-        const out = await acquirePermit(redis, cell, tenant, { id, batch: m.batch, now, leaseUntil: now + 15_000, waitUntil: now + 60_000, limits: limitsOf(c.state) });
-        assert.equal(out.kind === "acquired", m.expected, `${JSON.stringify(m)} got ${JSON.stringify(out)}`);
-        if (!m.expected) assert.equal(out.kind, id === "newcomer" ? "queued" : "waiting");
-      }
-      await published(); // acquires may wake others; the release below is what this case checks
-      // A release that leaves the gate in this state wakes exactly the waiters that may go, by id.
-      const tenant = `case${i}wake`;
-      await seed(tenant, c.state, "x");
-      assert.equal(await releasePermit(redis, cell, tenant, { id: "x", batch: false, now: clock.now(), limits: limitsOf(c.state) }), true);
-      const ids = [...Array.from({ length: c.wakes.ab }, (_, k) => `w${k}`), ...Array.from({ length: c.wakes.c }, (_, k) => `c${k}`)];
-      assert.deepEqual(await published(), ids.length ? [ids.join(" ")] : [], "one message naming the waiters that may go, or none");
-    });
-  });
 
   const limits = { mctc: 1, mctcBatch: 1, depth: 10 };
   const ask = (tenant: string, id: string, o: { batch?: boolean; waitMs?: number; l?: typeof limits } = {}) =>

@@ -1,65 +1,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FakeClock } from "../../src/lib/clock.ts";
-import { aEligible, bcEligible } from "../../src/scheduler/policy/caps.ts";
-import { chooseClass, choosePreemptionVictim } from "../../src/scheduler/policy/dispatchRule.ts";
+import { choosePreemptionVictim } from "../../src/scheduler/policy/dispatchRule.ts";
 import { DEFAULT_SHARES, poolShares } from "../../src/scheduler/policy/shares.ts";
 import { waterFill } from "../../src/scheduler/policy/waterFill.ts";
 import { chargeFor, DEFAULT_CHARGE_MS, enterAt, heldMs, serve, settle } from "../../src/scheduler/policy/wfq.ts";
-import { caps } from "../helpers/simulate.ts";
 
-describe("burst window and cooldown (fake clock)", () => {
-  const c = caps({ mca: 150, burstMca: 250, burstMs: 60_000, cooldownMs: 600_000 });
-
-  it("lets a tenant under mca start work without touching the burst", () => {
-    assert.deepEqual(bcEligible(c, 149, 0), { eligible: true, startsBurst: false });
-  });
-
-  it("opens a window with the first dispatch above mca, up to burst.mca", () => {
-    const clock = new FakeClock(1_000_000);
-    assert.deepEqual(bcEligible(c, 150, clock.now()), { eligible: true, startsBurst: true });
-    const inWindow = { ...c, burstStart: clock.now() };
-    clock.advance(59_999);
-    assert.deepEqual(bcEligible(inWindow, 249, clock.now()), { eligible: true, startsBurst: false });
-    assert.equal(bcEligible(inWindow, 250, clock.now()).eligible, false, "never above burst.mca");
-  });
-
-  it("closes the window after burst.seconds and refuses until the cooldown ends", () => {
-    const start = 1_000_000;
-    const b = { ...c, burstStart: start };
-    const d = bcEligible(b, 150, start + 60_000);
-    assert.deepEqual(d, { eligible: false, startsBurst: false, retryAt: start + 660_000 });
-    assert.equal(bcEligible(b, 149, start + 60_000).eligible, true, "below mca is always fine");
-    assert.deepEqual(bcEligible(b, 150, start + 660_000), { eligible: true, startsBurst: true }, "a new window after cooldown");
-  });
-
-  it("has no burst when burst.seconds is 0", () => {
-    assert.equal(bcEligible(caps({ mca: 3, burstMca: 5 }), 3, 0).eligible, false);
-  });
-
-  it("caps Class A at mcaUrgent", () => {
-    assert.equal(aEligible(caps({ mcaUrgent: 2 }), 1), true);
-    assert.equal(aEligible(caps({ mcaUrgent: 2 }), 2), false);
-  });
-});
-
+// The rule's cases it shares with the dispatch script — caps and the burst window, the class a free
+// slot goes to, whole scenarios — are the tables in test/conformance/ (caps.cases.ts,
+// dispatch.cases.ts), checked against both there.
 describe("pool shares", () => {
   it("reserves at least one slot for Class A but never the whole pool", () => {
     assert.deepEqual(poolShares(100, DEFAULT_SHARES), { reserveA: 10, minC: 5, maxC: 50 });
     assert.deepEqual(poolShares(5, DEFAULT_SHARES), { reserveA: 1, minC: 1, maxC: 2 });
     assert.deepEqual(poolShares(1, DEFAULT_SHARES), { reserveA: 0, minC: 1, maxC: 1 });
     assert.deepEqual(poolShares(0, DEFAULT_SHARES), { reserveA: 0, minC: 0, maxC: 0 });
-  });
-
-  it("gives Class A any free slot, keeps B and C out of the reserve, and C within its shares", () => {
-    const all = () => true;
-    assert.equal(chooseClass({ capacity: 10, used: 9, usedA: 0, usedC: 0 }, DEFAULT_SHARES, all), "A");
-    assert.equal(chooseClass({ capacity: 10, used: 9, usedA: 0, usedC: 0 }, DEFAULT_SHARES, (c) => c !== "A"), null, "the last slot is A's reserve");
-    assert.equal(chooseClass({ capacity: 10, used: 10, usedA: 1, usedC: 0 }, DEFAULT_SHARES, all), null);
-    assert.equal(chooseClass({ capacity: 10, used: 4, usedA: 0, usedC: 0 }, DEFAULT_SHARES, (c) => c !== "A"), "C", "C's minimum comes first");
-    assert.equal(chooseClass({ capacity: 10, used: 4, usedA: 0, usedC: 1 }, DEFAULT_SHARES, (c) => c !== "A"), "B");
-    assert.equal(chooseClass({ capacity: 10, used: 4, usedA: 0, usedC: 4 }, DEFAULT_SHARES, (c) => c === "C"), "C");
-    assert.equal(chooseClass({ capacity: 10, used: 5, usedA: 0, usedC: 5 }, DEFAULT_SHARES, (c) => c === "C"), null, "C at its max share");
   });
 });
 

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeClock } from "../../src/lib/clock.ts";
-import { eligibleWaiters, mayAcquire, ParallelismHint, waitBound } from "../../src/runtime/gateRule.ts";
-import { GATE_CASES } from "../helpers/gateCases.ts";
+import { mayAcquire, ParallelismHint, waitBound } from "../../src/runtime/gateRule.ts";
 
+// The table of who may take a permit and whom a release wakes, checked against the scripts too, is
+// test/conformance/gate.cases.ts (test/conformance/gate.test.ts).
 describe("tool gate rules", () => {
   const s = { mctc: 4, mctcBatch: 2, held: 2, heldC: 0, waitingAB: 0 };
 
@@ -17,21 +18,6 @@ describe("tool gate rules", () => {
     assert.equal(mayAcquire({ ...s, heldC: 2 }, true, 0), false, "batch ceiling reached");
     assert.equal(mayAcquire({ ...s, waitingAB: 1 }, true, 0), false, "an A/B caller waits");
     assert.equal(mayAcquire(s, true, 1), true);
-  });
-
-  for (const c of GATE_CASES) {
-    it(`shared case: ${c.name}`, () => {
-      for (const m of c.may) assert.equal(mayAcquire(c.state, m.batch, m.position), m.expected, JSON.stringify(m));
-      assert.deepEqual(eligibleWaiters(c.state), c.wakes);
-    });
-  }
-
-  it("wakes exactly the waiters that may go, no one else", () => {
-    for (const c of GATE_CASES) {
-      const { ab, c: cw } = eligibleWaiters(c.state);
-      for (let p = 0; p < c.state.waitingAB; p++) assert.equal(p < ab, mayAcquire(c.state, false, p), `${c.name}: A/B waiter ${p}`);
-      for (let p = 0; p < c.state.waitingC; p++) assert.equal(p < cw, mayAcquire(c.state, true, p), `${c.name}: C waiter ${p}`);
-    }
   });
 
   it("bounds a wait by the tool wait timeout, or by the deadline when it comes first", () => {

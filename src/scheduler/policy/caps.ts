@@ -1,7 +1,9 @@
 /**
  * Per-tenant cap decisions, pure. The dispatch script (queues/lua/includes/
- * tenantCaps.lua) makes the same decisions inside Redis; test/unit and
- * test/integration check both against the same cases.
+ * tenantCaps.lua) makes the same decisions inside Redis; test/conformance/
+ * caps.test.ts checks both against one table (caps.cases.ts) and on generated
+ * cases. The dashboard's cap state (src/observability/capState.ts) is read
+ * from these functions, not restated.
  *
  * Burst window (DESIGN.md): a tenant at `mca` may start Class B/C work up to
  * `burstMca` during a window of `burstMs` that opens with the first dispatch
@@ -60,8 +62,13 @@ export function burstWindow(c: BurstCaps, now: number): { state: BurstState; unt
   return { state: "available", until: null };
 }
 
+/** Under mca: Class B/C work may start without a burst (the dashboard's "at cap" is the converse). */
+export function underMca(caps: Pick<SchedulingCaps, "mca">, runningBC: number): boolean {
+  return runningBC < caps.mca;
+}
+
 export function bcEligible(caps: SchedulingCaps, runningBC: number, now: number): BcDecision {
-  if (runningBC < caps.mca) return { eligible: true, startsBurst: false };
+  if (underMca(caps, runningBC)) return { eligible: true, startsBurst: false };
   if (runningBC >= caps.burstMca) return { eligible: false, startsBurst: false };
   const w = burstWindow(caps, now);
   if (w.state === "open") return { eligible: true, startsBurst: false };
@@ -70,6 +77,6 @@ export function bcEligible(caps: SchedulingCaps, runningBC: number, now: number)
   return { eligible: false, startsBurst: false };
 }
 
-export function aEligible(caps: SchedulingCaps, runningA: number): boolean {
+export function aEligible(caps: Pick<SchedulingCaps, "mcaUrgent">, runningA: number): boolean {
   return runningA < caps.mcaUrgent;
 }

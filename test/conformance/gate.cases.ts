@@ -1,9 +1,10 @@
 import type { GateState } from "../../src/runtime/gateRule.ts";
 
 /**
- * The tool gate's rule as one table, checked against the pure functions
- * (test/unit/gateRule.test.ts) and against the scripts on a real Redis
- * (test/integration/gateScripts.test.ts), so the two cannot drift.
+ * The tool gate's rule as one table: test/conformance/gate.test.ts checks
+ * every row against the pure functions (src/runtime/gateRule.ts) and against
+ * the scripts on a real Redis (acquirePermit-7.lua, releasePermit-5.lua), so
+ * the two cannot drift.
  *
  * `state` is the gate as a caller finds it (leases live, waits unexpired).
  * `may` lists, per caller, whether it may take a permit now: `position` is
