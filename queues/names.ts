@@ -1,4 +1,4 @@
-import type { WorkflowClass } from "./keys.ts";
+import { compilePattern, type WorkflowClass } from "./keys.ts";
 
 /**
  * BullMQ queue names. A cell's queues all live under the cell's prefix
@@ -6,16 +6,26 @@ import type { WorkflowClass } from "./keys.ts";
  *   ingress.<tenant>.<A|B|C>   one per tenant and class; producers write here
  *   exec.<pool>                one per exec pool; the dispatcher moves jobs here
  *   parked                     workflows set aside as pending-backpressure
+ * The names are patterns (placeholders as in queues/keys.ts), from which the builders below and
+ * the Lua scripts' `ingressQueue` / `execQueue` / `PARKED_QUEUE` (queues/lua/includes/keys.lua) derive.
  */
+export const QUEUE_NAME_PATTERNS = {
+  ingressQueue: "ingress.<tenant>.<cls>",
+  execQueue: "exec.<pool>",
+} as const;
+
 export const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 export const POOL_ID = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 
+const ingress = compilePattern("", QUEUE_NAME_PATTERNS.ingressQueue);
+const exec = compilePattern("", QUEUE_NAME_PATTERNS.execQueue);
+
 export function ingressQueue(tenant: string, cls: WorkflowClass): string {
-  return `ingress.${tenant}.${cls}`;
+  return ingress(tenant, cls);
 }
 
 export function execQueue(pool: string): string {
-  return `exec.${pool}`;
+  return exec(pool);
 }
 
 export const PARKED_QUEUE = "parked";

@@ -23,7 +23,9 @@
   Returns {"missing"} | {"cancelled"} | {"signalled"} | {"final", state}
 ]]
 local rcall = redis.call
+--- @include "keys"
 --- @include "queuedBytes"
+--- @include "moveJob"
 local id = ARGV[1]
 local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue")
 if not rec[1] or rec[1] ~= ARGV[2] then
@@ -31,22 +33,21 @@ if not rec[1] or rec[1] ~= ARGV[2] then
 end
 local state = rec[2]
 if state == "queued" or state == "parked" then
-  local qprefix = ARGV[4] .. ":" .. rec[3] .. ":"
-  local removed = rcall("LREM", qprefix .. "wait", 1, id)
+  local removed = rcall("LREM", bullQueueKey(ARGV[4], rec[3], "wait"), 1, id)
   if removed == 1 then
-    rcall("DEL", qprefix .. id, qprefix .. id .. ":logs")
+    deleteJob(bullJobKey(ARGV[4], rec[3], id))
     if state == "queued" then
       rcall("DECR", KEYS[2])
       queuedBytes(ARGV[6], KEYS[1], rec[1], -1)
     end
   end
   local dep = rcall("HGET", KEYS[1], "parkedDep")
-  if state == "parked" and dep then rcall("ZREM", ARGV[6] .. ":parked:" .. dep, id) end
-  rcall("ZREM", ARGV[6] .. ":deadlines", id) -- ended: nothing left for the deadline sweep
+  if state == "parked" and dep then rcall("ZREM", cellKey_parked(ARGV[6], dep), id) end
+  rcall("ZREM", cellKey_deadlines(ARGV[6]), id) -- ended: nothing left for the deadline sweep
   rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
         "errorCode", "CANCELLED", "errorMessage", ARGV[8])
   rcall("EXPIRE", KEYS[1], tonumber(ARGV[7]))
-  rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[7]))
+  rcall("EXPIRE", cellKey_steps(ARGV[6], id), tonumber(ARGV[7]))
   return {"cancelled"}
 end
 if state == "dispatched" or state == "running" then

@@ -28,8 +28,8 @@
   KEYS[8]  cell timers zset
   KEYS[9]  cell seq
   KEYS[10] cell slots hash
-  KEYS[11] exec queue wait list
-  KEYS[12] exec queue marker
+  KEYS[11] exec queue wait list   KEYS[12] exec queue marker (both written through
+           includes/moveJob.lua, which derives the same keys from ARGV[3] and the pool's queue name)
   KEYS[13] cell queued counter (and with it, derived from ARGV[2], the tenant's queued payload
            bytes <cell>:qbytes:<t>: includes/queuedBytes.lua; a counter only, never read here)
   KEYS[14] pool runC zset (running Class C id -> dispatch seq)
@@ -59,8 +59,10 @@ local pool = ARGV[4]
 local maxMoves = tonumber(ARGV[5])
 local recordTtl = tonumber(ARGV[13])
 
+--- @include "keys"
 --- @include "refreshTenant"
 --- @include "queuedBytes"
+--- @include "moveJob"
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
 local refreshed = 0
@@ -111,21 +113,21 @@ local function chooseClass()
 end
 
 local expired, parked = 0, 0
-local execName = "exec." .. pool
+local execName = execQueue(pool)
 
 -- The first declared dependency of a workflow type that is down, if any. Nothing to
 -- look up when no workflow type declares a dependency; each type looked up once per call.
-local hasDeps = rcall("EXISTS", own .. ":wfdeps") == 1
+local hasDeps = rcall("EXISTS", cellKey_workflowDeps(own)) == 1
 local depsOf = {}
 local function downDependency(jobKey)
   if not hasDeps then return nil end
   local name = rcall("HGET", jobKey, "name") or ""
-  if depsOf[name] == nil then depsOf[name] = rcall("HGET", own .. ":wfdeps", name) or false end
+  if depsOf[name] == nil then depsOf[name] = rcall("HGET", cellKey_workflowDeps(own), name) or false end
   local deps = depsOf[name]
   if not deps then return nil end
   for dep in string.gmatch(deps, "[^,]+") do
-    local mark = rcall("HGET", own .. ":health:" .. dep .. ":override", "state")
-    if mark == "down" or (mark ~= "healthy" and rcall("HGET", own .. ":health:" .. dep, "state") == "down") then
+    local mark = rcall("HGET", cellKey_healthOverride(own, dep), "state")
+    if mark == "down" or (mark ~= "healthy" and rcall("HGET", cellKey_health(own, dep), "state") == "down") then
       return dep
     end
   end
@@ -143,18 +145,19 @@ end
 
 -- Pops the oldest queued workflow of a tenant's class queue, failing the expired
 -- ones and parking those whose dependency is down, and moves its job into the exec
--- queue's key space: the ingress hash already has the layout BullMQ's addStandardJob
--- writes (name, data, opts, timestamp, delay, priority), and both keys share the cell's
--- hash tag, so it is renamed rather than copied through Lua. Returns its id, exec job
--- key, record key and the record's {deadlineAt, bytes, runBudgetMs}.
+-- queue (includes/moveJob.lua): the ingress hash already has the layout BullMQ's
+-- addStandardJob writes (name, data, opts, timestamp, delay, priority), and both keys
+-- share the cell's hash tag, so it is renamed rather than copied through Lua; Class A
+-- goes to the head of the exec queue's wait list (see below). Returns its id, record
+-- key and the record's {deadlineAt, bytes, runBudgetMs}.
 local function takeHead(tenant, cls)
-  local q = "ingress." .. tenant .. "." .. cls
-  local waitKey = bull .. ":" .. q .. ":wait"
+  local q = ingressQueue(tenant, cls)
+  local waitKey = bullQueueKey(bull, q, "wait")
   for _ = 1, 100 do
     local id = rcall("RPOP", waitKey)
     if not id then return nil end
-    local rec = own .. ":wf:" .. id
-    local jobKey = bull .. ":" .. q .. ":" .. id
+    local rec = cellKey_workflow(own, id)
+    local jobKey = bullJobKey(bull, q, id)
     local f = rcall("HMGET", rec, "deadlineAt", "bytes", "runBudgetMs")
     local deadline = tonumber(f[1] or "")
     if deadline and deadline <= now then
@@ -163,24 +166,22 @@ local function takeHead(tenant, cls)
     else
       local dep = downDependency(jobKey)
       if not dep then
-        local execKey = bull .. ":" .. execName .. ":" .. id
-        local renamed = redis.pcall("RENAME", jobKey, execKey)
-        if type(renamed) ~= "table" or not renamed.err then return id, execKey, rec, f end
+        -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
+        -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).
+        if moveJob(jobKey, bull, execName, id, ARGV[9], now, cls == "A" and "head" or "tail", "rename") then
+          return id, rec, f
+        end
         -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep
         -- every counter right, rather than stop the call half-way with its counters unwritten.
         failQueued(tenant, rec, f[2], "LOST", "its queued job was missing at dispatch")
       else
-        local job = rcall("HMGET", jobKey, "name", "data")
-        rcall("HMSET", bull .. ":parked:" .. id, "name", job[1], "data", job[2], "opts", "{}",
-          "timestamp", now, "delay", 0, "priority", 0)
-        rcall("LPUSH", bull .. ":parked:wait", id)
-        rcall("DEL", jobKey)
+        moveJob(jobKey, bull, PARKED_QUEUE, id, "{}", now, "tail", "copy")
         rcall("DECR", KEYS[13])
         queuedBytesBy(own, f[2], tenant, -1)
-        rcall("HSET", rec, "state", "parked", "queue", "parked", "parkedDep", dep, "parkedAt", now,
+        rcall("HSET", rec, "state", "parked", "queue", PARKED_QUEUE, "parkedDep", dep, "parkedAt", now,
           "parkReason", "held back at dispatch: " .. dep .. " is down")
-        rcall("ZADD", own .. ":parked:" .. dep, now, id)
-        rcall("SADD", own .. ":deps", dep)
+        rcall("ZADD", cellKey_parked(own, dep), now, id)
+        rcall("SADD", cellKey_deps(own), dep)
         parked = parked + 1
       end
     end
@@ -207,17 +208,13 @@ while moved < maxMoves and steps < maxMoves * 4 do
   if caps and caps.paused ~= "1" then
     if cls == "A" then ok = aEligible(caps, runA) else ok, startsBurst = bcEligible(caps, runBC, now) end
   end
-  local id, execKey, rec, f
-  if ok then id, execKey, rec, f = takeHead(tenant, cls) end
+  local id, rec, f
+  if ok then id, rec, f = takeHead(tenant, cls) end
   if not id then
     -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it.
     rcall("ZREM", readyKeys[cls], head)
     refreshTenant(own, bull, tenant, now)
   else
-    rcall("HSET", execKey, "opts", ARGV[9], "timestamp", now)
-    -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
-    -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).
-    rcall(cls == "A" and "RPUSH" or "LPUSH", KEYS[11], id)
     movedBytes[tenant] = (movedBytes[tenant] or 0) + (tonumber(f[2] or "0") or 0)
 
     -- The slot lease and the counters derived from it. The dispatch sequence orders
@@ -226,7 +223,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     seq = seq + 1
     local charge, inflight = wfqCharge(wfqKeys[cls], tenant)
     rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge))
-    local run = own .. ":run:" .. tenant
+    local run = cellKey_running(own, tenant)
     rcall("HINCRBY", run, "p:" .. pool, 1)
     used = used + 1
     if cls == "A" then
@@ -235,7 +232,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     else
       runBC = rcall("HINCRBY", run, "BC", 1)
       if startsBurst then
-        rcall("HSET", own .. ":tp:" .. tenant, "burstStart", now)
+        rcall("HSET", cellKey_tenantCaps(own, tenant), "burstStart", now)
         caps.burstStart = tostring(now)
       end
       if cls == "C" then
@@ -264,7 +261,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     local nv = wfqServe(wfqKeys[cls], tenant, v, charge, tonumber(caps.weight), inflight)
     local member = string.format("%014d:%s", seq, tenant)
     local old = memberFor(caps, tenant, pool)
-    rcall("HSET", own .. ":tp:" .. tenant, "m:" .. pool, member)
+    rcall("HSET", cellKey_tenantCaps(own, tenant), "m:" .. pool, member)
     local eligBC, _, retryAt = bcEligible(caps, runBC, now)
     if retryAt then rcall("ZADD", KEYS[8], retryAt, tenant) end
     local eligible = { A = aEligible(caps, runA), B = eligBC, C = eligBC }
@@ -274,7 +271,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       local backlog = score ~= false
       if backlog then rcall("ZREM", key, old) end
       if x == cls then
-        backlog = rcall("LLEN", bull .. ":ingress." .. tenant .. "." .. cls .. ":wait") > 0
+        backlog = rcall("LLEN", bullQueueKey(bull, ingressQueue(tenant, cls), "wait")) > 0
         score = wfqNum(nv)
       end
       if backlog and eligible[x] then rcall("ZADD", key, score, member) end
@@ -291,7 +288,7 @@ if moved > 0 then
     if d[2] > 0 then rcall("HINCRBY", KEYS[3], d[1], d[2]) end
   end
   -- One marker for the whole call wakes the pool's blocked BullMQ workers.
-  rcall("ZADD", KEYS[12], 0, "0")
+  addJobMarker(bull, execName)
 end
 
 -- 3. Preemption: Class A is ready but no slot is free for it.
@@ -302,14 +299,14 @@ if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then
   local caps = readCaps(own, tenant)
   local runA = readRunning(own, tenant)
   if caps and caps.paused ~= "1" and aEligible(caps, runA) then
-    local demand = rcall("LLEN", bull .. ":ingress." .. tenant .. ".A:wait") + rcall("ZCARD", KEYS[4]) - 1
+    local demand = rcall("LLEN", bullQueueKey(bull, ingressQueue(tenant, "A"), "wait")) + rcall("ZCARD", KEYS[4]) - 1
     local want = math.min(demand - rcall("ZCARD", KEYS[15]), maxMoves)
     while want > 0 do
       local victim = rcall("ZREVRANGE", KEYS[14], 0, 0)[1]
       if not victim then break end
       rcall("ZREM", KEYS[14], victim)
       rcall("ZADD", KEYS[15], now, victim)
-      rcall("HSET", own .. ":wf:" .. victim, "preemptRequested", now)
+      rcall("HSET", cellKey_workflow(own, victim), "preemptRequested", now)
       rcall("PUBLISH", ARGV[10], "preempt " .. victim)
       preempted = preempted + 1
       want = want - 1

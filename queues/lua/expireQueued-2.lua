@@ -22,20 +22,21 @@
   Returns {expired, popped}
 ]]
 local rcall = redis.call
+--- @include "keys"
 --- @include "queuedBytes"
+--- @include "moveJob"
 local now = tonumber(ARGV[1])
 local own, bull = ARGV[3], ARGV[4]
 local due = rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, tonumber(ARGV[2]))
 local expired = 0
 for _, id in ipairs(due) do
   rcall("ZREM", KEYS[1], id)
-  local rec = own .. ":wf:" .. id
+  local rec = cellKey_workflow(own, id)
   local r = rcall("HMGET", rec, "state", "queue", "deadlineAt", "tenant")
   local deadline = tonumber(r[3] or "")
   if r[1] == "queued" and r[2] and deadline and deadline <= now then
-    local q = bull .. ":" .. r[2]
-    if rcall("LREM", q .. ":wait", -1, id) == 1 then
-      rcall("DEL", q .. ":" .. id, q .. ":" .. id .. ":logs")
+    if rcall("LREM", bullQueueKey(bull, r[2], "wait"), -1, id) == 1 then
+      deleteJob(bullJobKey(bull, r[2], id))
       rcall("DECR", KEYS[2])
       queuedBytes(own, rec, r[4], -1)
     end

@@ -12,6 +12,7 @@
   Returns {"ok"} | {"final", state} | {"stale"}
 ]]
 local rcall = redis.call
+--- @include "keys"
 --- @include "releaseSlot"
 local r = rcall("HMGET", KEYS[1], "state", "runId")
 local state = r[1]
@@ -36,8 +37,8 @@ rcall("HSET", KEYS[1], unpack(fields))
 -- fence and its byte count served the run; they would only make each finished record bigger.
 rcall("HDEL", KEYS[1], "preemptRequested", "queue", "pool", "runId", "worker", "bytes", "runBudgetMs")
 -- An ended workflow needs no deadline sweep: its entry would otherwise stay (~116 B) until the deadline.
-rcall("ZREM", ARGV[9] .. ":deadlines", ARGV[1])
+rcall("ZREM", cellKey_deadlines(ARGV[9]), ARGV[1])
 releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
 rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
-rcall("EXPIRE", KEYS[1] .. ":steps", tonumber(ARGV[8]))
+rcall("EXPIRE", cellKey_steps(ARGV[9], ARGV[1]), tonumber(ARGV[8]))
 return { "ok" }

@@ -5,7 +5,7 @@
   job's data: tenant, class, type, payload, enqueue time, deadline; the
   record's attempts and checkpoints), gives its attempt back and releases
   its slot. The lock token must still be ours. The caller then throws
-  BullMQ's WaitingError.
+  BullMQ's WaitingError. The job's move: includes/moveJob.lua.
 
   KEYS[1] workflow record   KEYS[2] exec job hash   KEYS[3] exec active list   KEYS[4] exec stalled set
   ARGV[1] workflow id   ARGV[2] now   ARGV[3] lock token   ARGV[4] cell own-key prefix
@@ -14,26 +14,20 @@
   Returns {"ok"} | {"lostlock"} | {"final", state}
 ]]
 local rcall = redis.call
+--- @include "keys"
 --- @include "releaseSlot"
+--- @include "moveJob"
 local id, own, bull = ARGV[1], ARGV[4], ARGV[5]
 local state = rcall("HGET", KEYS[1], "state")
 if state ~= "running" and state ~= "dispatched" then return { "final", state or "missing" } end
-if rcall("GET", KEYS[2] .. ":lock") ~= ARGV[3] then return { "lostlock" } end
-rcall("DEL", KEYS[2] .. ":lock")
-rcall("SREM", KEYS[4], id)
-rcall("LREM", KEYS[3], 1, id)
+if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
+moveJob(KEYS[2], bull, PARKED_QUEUE, id, "{}", ARGV[2], "tail", "copy")
 
-local job = rcall("HMGET", KEYS[2], "name", "data")
-rcall("HMSET", bull .. ":parked:" .. id, "name", job[1], "data", job[2], "opts", "{}",
-  "timestamp", ARGV[2], "delay", 0, "priority", 0)
-rcall("LPUSH", bull .. ":parked:wait", id)
-rcall("DEL", KEYS[2], KEYS[2] .. ":logs")
-
-rcall("HSET", KEYS[1], "state", "parked", "queue", "parked", "parkedDep", ARGV[6], "parkedAt", ARGV[2],
+rcall("HSET", KEYS[1], "state", "parked", "queue", PARKED_QUEUE, "parkedDep", ARGV[6], "parkedAt", ARGV[2],
   "parkReason", ARGV[7])
 rcall("HDEL", KEYS[1], "runId", "preemptRequested")
 if ARGV[8] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
-rcall("ZADD", own .. ":parked:" .. ARGV[6], ARGV[2], id)
-rcall("SADD", own .. ":deps", ARGV[6])
+rcall("ZADD", cellKey_parked(own, ARGV[6]), ARGV[2], id)
+rcall("SADD", cellKey_deps(own), ARGV[6])
 releaseSlot(own, id, tonumber(ARGV[2]))
 return { "ok" }

@@ -12,6 +12,7 @@
   Returns {next cursor, released}
 ]]
 local rcall = redis.call
+--- @include "keys"
 --- @include "releaseSlot"
 local own, bull, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local scan = rcall("HSCAN", KEYS[1], ARGV[5], "COUNT", tonumber(ARGV[6]))
@@ -20,9 +21,9 @@ local items = scan[2]
 for i = 1, #items, 2 do
   local id, lease = items[i], items[i + 1]
   local pool, at = string.match(lease, "^[^|]+|[ABC]|([^|]+)|(%d+)")
-  local rec = own .. ":wf:" .. id
+  local rec = cellKey_workflow(own, id)
   local state = rcall("HGET", rec, "state")
-  local execKey = bull .. ":exec." .. pool .. ":" .. id
+  local execKey = bullJobKey(bull, execQueue(pool), id)
   if state == "completed" or state == "failed" or state == "cancelled" or not state then
     released = released + releaseSlot(own, id, now)
   elseif now - tonumber(at) > tonumber(ARGV[4]) then

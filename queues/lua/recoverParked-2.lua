@@ -16,13 +16,14 @@
   Returns {requeued, expired, ms parked of each requeued...}
 ]]
 local rcall = redis.call
+--- @include "keys"
 --- @include "unpark"
 local own, bull, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local requeued, expired = 0, 0
 local durations = {}
 local inLine = {}
 for _, id in ipairs(rcall("ZRANGE", KEYS[1], 0, tonumber(ARGV[4]) - 1)) do
-  local deadline = tonumber(rcall("HGET", own .. ":wf:" .. id, "deadlineAt") or "")
+  local deadline = tonumber(rcall("HGET", cellKey_workflow(own, id), "deadlineAt") or "")
   if deadline and deadline <= now then
     local out = unpark(own, bull, id, now, "fail", tonumber(ARGV[5]), "DEADLINE_EXCEEDED",
       "the deadline passed while the workflow was parked waiting for " .. ARGV[7] .. " to recover", inLine)

@@ -5,6 +5,7 @@
   finds its slot lease gone. The exec job's lock must still be ours (token),
   so a stalled worker that lost the job cannot requeue it a second time.
   The caller then throws BullMQ's WaitingError so the Worker leaves the job.
+  The job's move: includes/moveJob.lua.
 
   KEYS[1]  workflow record
   KEYS[2]  exec job hash
@@ -18,30 +19,24 @@
   Returns {"ok"} | {"lostlock"} | {"final", state}
 ]]
 local rcall = redis.call
+--- @include "keys"
 --- @include "releaseSlot"
 --- @include "queuedBytes"
-local id = ARGV[1]
+--- @include "moveJob"
+local id, own = ARGV[1], ARGV[4]
 local r = rcall("HMGET", KEYS[1], "state", "tenant", "class")
 if r[1] ~= "running" and r[1] ~= "dispatched" then return { "final", r[1] or "missing" } end
-if rcall("GET", KEYS[2] .. ":lock") ~= ARGV[3] then return { "lostlock" } end
-rcall("DEL", KEYS[2] .. ":lock")
-rcall("SREM", KEYS[4], id)
-rcall("LREM", KEYS[3], 1, id)
+if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
 
-local q = "ingress." .. r[2] .. "." .. r[3]
-local bull = ARGV[5]
-local job = rcall("HMGET", KEYS[2], "name", "data")
-rcall("HMSET", bull .. ":" .. q .. ":" .. id, "name", job[1], "data", job[2], "opts", "{}",
-  "timestamp", ARGV[2], "delay", 0, "priority", 0)
-rcall("RPUSH", bull .. ":" .. q .. ":wait", id)
-rcall("DEL", KEYS[2], KEYS[2] .. ":logs")
-rcall("INCR", ARGV[4] .. ":queued")
-queuedBytes(ARGV[4], KEYS[1], r[2], 1)
-rcall("SADD", ARGV[4] .. ":queues", q)
+local q = ingressQueue(r[2], r[3])
+moveJob(KEYS[2], ARGV[5], q, id, "{}", ARGV[2], "head", "copy")
+rcall("INCR", cellKey_queued(own))
+queuedBytes(own, KEYS[1], r[2], 1)
+rcall("SADD", cellKey_queues(own), q)
 
 rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "lastYieldAt", ARGV[2])
 rcall("HDEL", KEYS[1], "preemptRequested", "runId")
 if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
-releaseSlot(ARGV[4], id, tonumber(ARGV[2]))
-rcall("SADD", ARGV[4] .. ":dirty", r[2]) -- its queue may have been empty: recompute readiness
+releaseSlot(own, id, tonumber(ARGV[2]))
+rcall("SADD", cellKey_dirty(own), r[2]) -- its queue may have been empty: recompute readiness
 return { "ok" }

@@ -12,7 +12,8 @@ import { hashSlot } from "../../src/lib/hashSlot.ts";
  * must share one hash slot, checked here on every call (also against a single
  * Redis, so any test would catch a script that mixes a cell with the registry
  * or with another cell). Keys a script derives itself are built from a key or
- * prefix of the same cell (`<cell>` / the cell's BullMQ prefix in ARGV).
+ * prefix of the same cell (`<cell>` / the cell's BullMQ prefix in ARGV), with the key functions
+ * generated from queues/keys.ts (includes/keys.lua, `npm run gen:lua`).
  */
 const read = (file: string) => readFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), "utf8");
 
@@ -21,8 +22,53 @@ function withIncludes(lua: string, seen = new Set<string>()): string {
   return lua.replace(/^--- @include "([A-Za-z]+)"$/gm, (_m, name: string) => {
     if (seen.has(name)) return "";
     seen.add(name);
-    return withIncludes(read(`includes/${name}.lua`), seen);
+    return withIncludes(markPrunable(read(`includes/${name}.lua`)), seen);
   });
+}
+
+/*
+ * An include that has a line `--- @prune-unused` (the generated includes/keys.lua: one function
+ * per key of the schema) is a library: each of its one-line definitions (`local function f(...)
+ * ... end`, `local X = ...`) is kept only when the rest of the script names it, so a script
+ * carries the few key functions it uses rather than all of them (size, and Lua's limit of 200
+ * locals per function). Dropping a local nothing names cannot change what a script does.
+ */
+const PRUNABLE = "\u0000prunable:";
+const ONE_LINE_LOCAL = /^local (?:function [A-Za-z_][A-Za-z0-9_]*\(.*\) .* end|[A-Za-z_][A-Za-z0-9_]* = "[^"]*")$/;
+
+function markPrunable(lua: string): string {
+  if (!/^--- @prune-unused$/m.test(lua)) return lua;
+  return lua
+    .replace(/^--- @prune-unused\n?/m, "")
+    .split("\n")
+    .map((line) => {
+      if (!line.startsWith("local ")) return line;
+      if (!ONE_LINE_LOCAL.test(line)) throw new Error(`a --- @prune-unused include may only define one-line locals: ${line}`);
+      return PRUNABLE + line;
+    })
+    .join("\n");
+}
+
+function pruneUnused(lua: string): string {
+  const lines = lua.split("\n");
+  const defs = new Map<number, string>(); // line index -> name it defines
+  lines.forEach((line, i) => {
+    if (line.startsWith(PRUNABLE)) defs.set(i, /^local (?:function )?([A-Za-z_][A-Za-z0-9_]*)/.exec(line.slice(PRUNABLE.length))![1]!);
+  });
+  const named = (text: string, name: string) => new RegExp(`(?<![A-Za-z0-9_])${name}(?![A-Za-z0-9_])`).test(text);
+  // Kept: what the other lines name, then what kept definitions name, until nothing changes.
+  let text = lines.filter((_, i) => !defs.has(i)).join("\n");
+  const kept = new Set<number>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [i, name] of defs) {
+      if (kept.has(i) || !named(text, name)) continue;
+      kept.add(i);
+      text += "\n" + lines[i]!.slice(PRUNABLE.length).replace(/^local (?:function )?[A-Za-z_][A-Za-z0-9_]*/, "");
+      grew = true;
+    }
+  }
+  return lines.flatMap((line, i) => (!defs.has(i) ? [line] : kept.has(i) ? [line.slice(PRUNABLE.length)] : [])).join("\n");
 }
 
 export class LuaScript {
@@ -36,7 +82,7 @@ export class LuaScript {
     if (!m) throw new Error(`lua script ${file} must be named <name>-<numberOfKeys>.lua`);
     this.command = `fl_${m[1]}`;
     this.numberOfKeys = Number(m[2]);
-    this.lua = withIncludes(read(file));
+    this.lua = pruneUnused(withIncludes(read(file)));
   }
 
   /** Registers the command on a client; call before `redis.pipeline()` to use `queue`. */

@@ -14,7 +14,7 @@
 
   On the first start it also counts the enqueue->start latency in the cell's
   usage-event bucket (one HINCRBY of "<tenant>|l<b>", b the smallest with
-  latency <= 2^b ms; mirrored by src/observability/usageBuckets.ts).
+  latency <= 2^b ms; mirrored by queues/usageEvents.ts, one case table in test/conformance/latency.cases.ts).
 
   KEYS[1]  workflow record
   KEYS[2]  usage-event bucket of `now` (<cell>:ev:<bucketStart>)
@@ -23,6 +23,7 @@
   ARGV[6]  usage-event bucket TTL (seconds)
 ]]
 local rcall = redis.call
+--- @include "keys"
 local r = rcall("HMGET", KEYS[1], "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt",
   "startedAt", "attempts", "class", "traceparent")
 local function reply(kind, a, b, c)
@@ -31,7 +32,7 @@ end
 local state = r[1]
 if not state then return reply("final", "missing") end
 if state == "completed" or state == "failed" or state == "cancelled" then return reply("final", state) end
-if rcall("HEXISTS", ARGV[5] .. ":slots", ARGV[1]) == 0 then return reply("noslot") end
+if rcall("HEXISTS", cellKey_slots(ARGV[5]), ARGV[1]) == 0 then return reply("noslot") end
 if r[2] then return reply("cancel") end
 local now = tonumber(ARGV[2])
 if r[3] and tonumber(r[3]) <= now then return reply("expired") end

@@ -7,10 +7,11 @@
   match (a workflow admitted before the field existed counts 0 both ways).
   Only a counter: it never changes what the dispatcher decides.
 ]]
+--- @include "keys"
 local function queuedBytesBy(own, bytes, tenant, sign)
   bytes = tonumber(bytes or "0") or 0
   if bytes <= 0 or not tenant then return end
-  local key = own .. ":qbytes:" .. tenant
+  local key = cellKey_queuedBytes(own, tenant)
   if sign > 0 then
     rcall("INCRBY", key, bytes)
   elseif rcall("DECRBY", key, bytes) <= 0 then

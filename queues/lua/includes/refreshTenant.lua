@@ -8,6 +8,7 @@
   of lag kept across a cap (wfq.lua). Mirrors PoolScheduler.refresh
   (src/scheduler/policy/dispatchRule.ts).
 ]]
+--- @include "keys"
 --- @include "tenantCaps"
 --- @include "wfq"
 
@@ -20,20 +21,20 @@ local function refreshTenant(own, bull, tenant, now)
   local eligBC, _, retryAt = bcEligible(caps, runBC, now)
   eligBC = eligBC and not paused
   if retryAt and not paused then
-    rcall("ZADD", own .. ":timers", retryAt, tenant)
+    rcall("ZADD", cellKey_timers(own), retryAt, tenant)
   end
   local backlog = {}
   local eligible = { A = eligA, B = eligBC, C = eligBC }
   for _, cls in ipairs({ "A", "B", "C" }) do
-    backlog[cls] = rcall("LLEN", bull .. ":ingress." .. tenant .. "." .. cls .. ":wait") > 0
+    backlog[cls] = rcall("LLEN", bullQueueKey(bull, ingressQueue(tenant, cls), "wait")) > 0
   end
   for _, pool in ipairs(splitPools(caps.pools)) do
     local member = memberFor(caps, tenant, pool)
     for _, cls in ipairs({ "A", "B", "C" }) do
-      local ready = own .. ":pool:" .. pool .. ":ready:" .. cls
+      local ready = cellKey_ready(own, pool, cls)
       if backlog[cls] and eligible[cls] then
         if not rcall("ZSCORE", ready, member) then
-          rcall("ZADD", ready, wfqNum(wfqEnter(wfqKey(own, pool, cls), ready, tenant, tonumber(caps.weight))), member)
+          rcall("ZADD", ready, wfqNum(wfqEnter(cellKey_wfq(own, pool, cls), ready, tenant, tonumber(caps.weight))), member)
         end
       else
         rcall("ZREM", ready, member)

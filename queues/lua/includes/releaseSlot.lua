@@ -10,17 +10,18 @@
   eligible again (it is at or just under a cap) is it marked dirty for a full
   recompute. Mirrors PoolScheduler.release (src/scheduler/policy/dispatchRule.ts).
 ]]
+--- @include "keys"
 --- @include "wfq"
 
 local function releaseSlot(own, id, now)
-  local lease = rcall("HGET", own .. ":slots", id)
+  local lease = rcall("HGET", cellKey_slots(own), id)
   if not lease then return 0 end
-  rcall("HDEL", own .. ":slots", id)
+  rcall("HDEL", cellKey_slots(own), id)
   -- "tenant|class|pool|dispatchedAt|charge"; leases written before charges have none (0).
   local tenant, cls, pool, at, charge = string.match(lease, "^([^|]+)|([ABC])|([^|]+)|(%d+)|?([^|]*)$")
-  local used = own .. ":pool:" .. pool .. ":used"
-  local run = own .. ":run:" .. tenant
-  local caps = rcall("HMGET", own .. ":tp:" .. tenant, "mca", "mcaUrgent", "weight", "m:" .. pool)
+  local used = cellKey_poolUsed(own, pool)
+  local run = cellKey_running(own, tenant)
+  local caps = rcall("HMGET", cellKey_tenantCaps(own, tenant), "mca", "mcaUrgent", "weight", "m:" .. pool)
   rcall("HINCRBY", used, "total", -1)
   rcall("HINCRBY", run, "p:" .. pool, -1)
   local mayBecomeEligible
@@ -31,18 +32,18 @@ local function releaseSlot(own, id, now)
     mayBecomeEligible = rcall("HINCRBY", run, "BC", -1) >= tonumber(caps[1] or "0") - 1
     if cls == "C" then
       rcall("HINCRBY", used, "C", -1)
-      rcall("ZREM", own .. ":pool:" .. pool .. ":runC", id)
+      rcall("ZREM", cellKey_runningC(own, pool), id)
       -- Only Class C runs are ever asked to yield.
-      rcall("ZREM", own .. ":pool:" .. pool .. ":preempting", id)
+      rcall("ZREM", cellKey_preempting(own, pool), id)
     end
   end
   if caps[3] then
     local held = now - tonumber(at)
     if held < 0 then held = 0 end
-    local v = wfqSettle(wfqKey(own, pool, cls), tenant, tonumber(charge) or 0, held, tonumber(caps[3]))
-    if caps[4] then rcall("ZADD", own .. ":pool:" .. pool .. ":ready:" .. cls, "XX", wfqNum(v), caps[4]) end
+    local v = wfqSettle(cellKey_wfq(own, pool, cls), tenant, tonumber(charge) or 0, held, tonumber(caps[3]))
+    if caps[4] then rcall("ZADD", cellKey_ready(own, pool, cls), "XX", wfqNum(v), caps[4]) end
   end
-  if mayBecomeEligible or not caps[4] then rcall("SADD", own .. ":dirty", tenant) end
-  rcall("ZADD", own .. ":wake", 0, "w")
+  if mayBecomeEligible or not caps[4] then rcall("SADD", cellKey_dirty(own), tenant) end
+  rcall("ZADD", cellKey_wake(own), 0, "w")
   return 1
 end

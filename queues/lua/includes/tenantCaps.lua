@@ -2,6 +2,7 @@
   Reading a tenant's caps and deciding whether it may take one more slot.
   Mirrors src/scheduler/policy/caps.ts (the same cases are unit-tested there).
 ]]
+--- @include "keys"
 local function hashToTable(flat)
   local t = {}
   for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
@@ -9,13 +10,13 @@ local function hashToTable(flat)
 end
 
 local function readCaps(own, tenant)
-  local flat = rcall("HGETALL", own .. ":tp:" .. tenant)
+  local flat = rcall("HGETALL", cellKey_tenantCaps(own, tenant))
   if #flat == 0 then return nil end
   return hashToTable(flat)
 end
 
 local function readRunning(own, tenant)
-  local r = rcall("HMGET", own .. ":run:" .. tenant, "A", "BC")
+  local r = rcall("HMGET", cellKey_running(own, tenant), "A", "BC")
   return tonumber(r[1] or "0") or 0, tonumber(r[2] or "0") or 0
 end
 

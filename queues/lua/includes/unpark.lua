@@ -12,8 +12,11 @@
   earlier one still waiting, and a recovered Class A waits behind older Class
   A. Its class is unchanged, so a recovered Class B or C never goes before
   Class A: the dispatcher serves every ready Class A first (dispatch-18.lua).
+  The job's move: includes/moveJob.lua.
 ]]
+--- @include "keys"
 --- @include "queuedBytes"
+--- @include "moveJob"
 
 -- How far lineUp looks into the head of a queue for workflows admitted no later than the
 -- ones it places: normally only earlier recovered (or preempted) ones sit there, so it
@@ -21,41 +24,39 @@
 local LINE_SCAN = 100
 
 local function admittedAt(own, id)
-  return tonumber(rcall("HGET", own .. ":wf:" .. id, "enqueuedAt") or "") or 0
+  return tonumber(rcall("HGET", cellKey_workflow(own, id), "enqueuedAt") or "") or 0
 end
 
 -- `requeued`: ingress queue name -> list of { id, at = enqueuedAt, n = order taken }.
 local function unpark(own, bull, id, now, action, ttl, code, message, requeued)
-  local rec = own .. ":wf:" .. id
+  local rec = cellKey_workflow(own, id)
   local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt")
-  if r[4] then rcall("ZREM", own .. ":parked:" .. r[4], id) end
+  if r[4] then rcall("ZREM", cellKey_parked(own, r[4]), id) end
   if r[1] ~= "parked" then return "skipped" end
-  local parkedKey = bull .. ":parked:" .. id
-  rcall("LREM", bull .. ":parked:wait", 1, id)
+  local parkedKey = bullJobKey(bull, PARKED_QUEUE, id)
+  rcall("LREM", bullQueueKey(bull, PARKED_QUEUE, "wait"), 1, id)
   if action == "fail" then
-    rcall("DEL", parkedKey, parkedKey .. ":logs")
+    deleteJob(parkedKey)
     rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
     rcall("EXPIRE", rec, ttl)
-    rcall("EXPIRE", rec .. ":steps", ttl)
+    rcall("EXPIRE", cellKey_steps(own, id), ttl)
     return "failed", r[5]
   end
-  local q = "ingress." .. r[2] .. "." .. r[3]
-  local job = rcall("HMGET", parkedKey, "name", "data")
-  rcall("HMSET", bull .. ":" .. q .. ":" .. id, "name", job[1], "data", job[2], "opts", "{}",
-    "timestamp", now, "delay", 0, "priority", 0)
+  -- Not pushed on the ingress wait list here: lineUp puts the requeued ones in line.
+  local q = ingressQueue(r[2], r[3])
+  moveJob(parkedKey, bull, q, id, "{}", now, nil, "copy")
   local batch = requeued[q]
   if not batch then
     batch = {}
     requeued[q] = batch
   end
   batch[#batch + 1] = { id = id, at = tonumber(r[6] or "") or 0, n = #batch + 1 }
-  rcall("DEL", parkedKey, parkedKey .. ":logs")
-  rcall("INCR", own .. ":queued")
+  rcall("INCR", cellKey_queued(own))
   queuedBytes(own, rec, r[2], 1)
-  rcall("SADD", own .. ":queues", q)
+  rcall("SADD", cellKey_queues(own), q)
   rcall("HSET", rec, "state", "queued", "queue", q, "recoveredAt", now)
-  rcall("SADD", own .. ":dirty", r[2])
-  rcall("ZADD", own .. ":wake", 0, "w")
+  rcall("SADD", cellKey_dirty(own), r[2])
+  rcall("ZADD", cellKey_wake(own), 0, "w")
   return "requeued", r[5]
 end
 
@@ -69,7 +70,7 @@ local function lineUp(own, bull, requeued)
       if a.at ~= b.at then return a.at < b.at end
       return a.n < b.n
     end)
-    local wait = bull .. ":" .. q .. ":wait"
+    local wait = bullQueueKey(bull, q, "wait")
     local newest = batch[#batch].at
     local ahead = {}
     for i = 1, LINE_SCAN do

@@ -1,11 +1,11 @@
 --[[
   Weighted fair queuing by service received: the arithmetic of
   src/scheduler/policy/wfq.ts, in the same order, so the script and the pure
-  rule make bit-identical decisions (test/integration/dispatch.differential.test.ts).
+  rule make bit-identical decisions (test/conformance/dispatch.differential.test.ts).
   Numbers are written with %.17g: they round-trip exactly (Redis would format
   a Lua number with 14 digits).
 
-  One HASH per pool and class, <cell>:pool:<p>:wfq:<class>:
+  One HASH per pool and class, <cell>:pool:<p>:wfq:<class> (cellKey_wfq, includes/keys.lua):
     now          the v last served (the frontier when no tenant is ready)
     e            estimate of a run's slot-time over all tenants, ms
     v:<tenant>   the tenant's virtual time, slot-ms / weight
@@ -16,10 +16,6 @@ local WFQ_DEFAULT_CHARGE_MS = 0
 
 local function wfqNum(x)
   return string.format("%.17g", x)
-end
-
-local function wfqKey(own, pool, cls)
-  return own .. ":pool:" .. pool .. ":wfq:" .. cls
 end
 
 -- What a dispatch charges (the tenant's estimate, else the class's, else the
