@@ -2,7 +2,7 @@ import type { ChainableCommander, Redis } from "ioredis";
 import { CLASSES, type CellKeys, type WorkflowClass } from "../keys.ts";
 import { ingressQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
-import { listMember } from "../../src/workflows/listIndex.ts";
+import { listMember } from "../listMember.ts";
 
 const script = new LuaScript("admitWorkflow-14.lua");
 

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../keys.ts";
-import { BUCKET_TTL_SEC, bucketStart } from "../../src/observability/usageBuckets.ts";
+import { BUCKET_TTL_SEC, bucketStart } from "../usageEvents.ts";
 import { LuaScript } from "./script.ts";
 
 /**

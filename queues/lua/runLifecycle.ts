@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { CellKeys, WorkflowClass } from "../keys.ts";
 import { execQueue } from "../names.ts";
-import { BUCKET_TTL_SEC, bucketStart } from "../../src/observability/usageBuckets.ts";
+import { BUCKET_TTL_SEC, bucketStart } from "../usageEvents.ts";
 import { LuaScript } from "./script.ts";
 
 /** Typed wrappers of the three scripts an exec worker calls around one run. */

@@ -1,64 +1,24 @@
-import { createHash } from "node:crypto";
 import { ROOT_CONTEXT, SpanKind, type Context, type Span } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { admitWorkflows, type AdmitInput, type AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
 import type { Clock } from "../lib/clock.ts";
-import { randomToken } from "../lib/random.ts";
-import { backpressure, FairlaneError, invalidRequest, redisError, redisTrouble } from "../lib/errors.ts";
+import { FairlaneError, invalidRequest } from "../lib/errors.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel, tenantLabels } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, traceOrigin, tracer } from "../observability/tracing.ts";
 import { TenantBudget } from "../runtime/budget.ts";
-import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
-import { readWorkflow } from "../workflows/record.ts";
-import { deadlineAtAdmission } from "./deadline.ts";
-import { jsonShapeIssues } from "./jsonShape.ts";
-import { requestHash } from "./requestHash.ts";
-import { describeIssues, fieldIssues, WorkflowRequestSchema, type FieldIssue } from "./schema.ts";
+import { prepareWorkflow, type AdmissionLimits } from "./prepare.ts";
+import { refusal } from "./refusal.ts";
+import { describeIssues } from "./schema.ts";
+import { settle, type Accepted, type BulkResult } from "./settle.ts";
 import { TenantCells } from "./tenantCells.ts";
 import { WorkflowTypes } from "./workflowTypes.ts";
 
-export interface AdmissionLimits {
-  maxQueuedTotal: number;
-  idempotencyTtlSec: number;
-  retryAfterSec: number;
-  maxPayloadBytes: number;
-  /** How long an ended workflow's record is kept: run lists reach back this far (FAIRLANE_RECORD_TTL_SEC). */
-  recordTtlSec: number;
-}
-
-export interface Accepted {
-  id: string;
-  tenant: string;
-  class: string;
-  state: string;
-  enqueuedAt: string | null;
-  deadlineAt: string | null;
-  /** True when an earlier request with the same idempotency key created this workflow. */
-  duplicate?: boolean;
-}
-
-export interface BulkResult {
-  accepted: ({ index: number } & Accepted)[];
-  rejected: { index: number; error: { code: string; message: string; details?: unknown } }[];
-}
-
-/**
- * A workflow's job `data` is its payload, exactly as a plain BullMQ job would carry it: the id is the
- * job id, the type the job name, and everything else the run needs (tenant, class, enqueue time,
- * trace context, deadline) is in the workflow record, which startRun reads anyway; the policy comes
- * from the exec's live registry. Jobs admitted before this (their record has no `traceparent`)
- * carried an envelope instead, read by the exec for as long as any is still queued.
- */
-export interface LegacyJobData {
-  v: 1;
-  payload: Record<string, unknown>;
-  traceparent?: string;
-  traceId: string;
-  policy: RuntimePolicy;
-}
+export type { AdmissionLimits } from "./prepare.ts";
+export type { Accepted, BulkResult } from "./settle.ts";
+export { newWorkflowId, WORKFLOW_ID } from "./workflowId.ts";
 
 /** The admission outcome label of fairlane_admissions_total. */
 type AdmissionOutcome = "accepted" | "duplicate" | "backpressure_tenant" | "backpressure_platform" | "budget_exceeded" | "invalid" | "unavailable";
@@ -76,16 +36,14 @@ const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
 export type TraceParent = Context | string;
 const parentContext = (p: TraceParent) => (typeof p === "string" ? contextFromTraceparent(p) : p);
 
-export const newWorkflowId = () => `wf_${randomToken(15, "base64url")}`;
-export const WORKFLOW_ID = /^wf_[A-Za-z0-9_-]{20}$/;
-
 /**
- * Admission: validate one workflow request, fix its deadline, refuse work
- * that can never run (a type no live exec worker has, Class A for a tenant
+ * Admission: validate one workflow request, fix its deadline (prepare.ts), refuse work
+ * that can never run (refusal.ts: a type no live exec worker has, Class A for a tenant
  * with mcaUrgent 0), and hand it to the admitWorkflow script, which applies
  * idempotency, the tenant's queued count and bytes and the cell's safety
- * valve atomically with the enqueue. Nothing is written unless the script
- * admits (but the cell the tenant's work is in, remembered once per process).
+ * valve atomically with the enqueue; settle.ts turns its outcome into the answer.
+ * Nothing is written unless the script admits (but the cell the tenant's work is in,
+ * remembered once per process).
  */
 export class Admission {
   private readonly types: WorkflowTypes;
@@ -115,6 +73,11 @@ export class Admission {
     return entry;
   }
 
+  /** Cells that may hold the tenant's workflows, its current cell first (tenantCells.ts). */
+  workflowCells(tenant: string): Promise<string[]> {
+    return this.cells.of(tenant, this.tenantEntry(tenant).policy.cell);
+  }
+
   /** A tenant whose monthly cost budget is spent gets no new workflows (one GET). */
   private async checkBudget(entry: TenantEntry): Promise<void> {
     const budget = new TenantBudget(this.redis, this.keys.cell(entry.policy.cell).budgetPrefix, this.clock);
@@ -131,13 +94,13 @@ export class Admission {
     let code: string | undefined;
     try {
       const entry = this.tenantEntry(tenant);
-      const prepared = this.prepare(entry, body, traceOrigin(span));
+      const prepared = prepareWorkflow(entry, body, traceOrigin(span).traceparent, this.clock, this.limits);
       if (!prepared.ok) {
         this.count(entry, "none", "invalid");
         throw invalidRequest(`invalid workflow: ${describeIssues(prepared.issues)}`, prepared.issues);
       }
       const { input } = prepared;
-      const refused = await this.refusal(entry, input);
+      const refused = await refusal(this.types, entry, input);
       if (refused) {
         this.count(entry, "none", "invalid");
         throw refused;
@@ -152,7 +115,7 @@ export class Admission {
       if (outcome!.kind === "failed") throw outcome!.error; // the api's 503 (REDIS_FULL, ...), logged throttled
       this.countOutcome(entry, input, outcome!);
       if (span.isRecording()) span.setAttribute("fairlane.admission.outcome", OUTCOME[outcome!.kind]);
-      const result = await this.settle(entry, input, outcome!);
+      const result = await settle(this.settleDeps(), entry, input, outcome!);
       if (result instanceof FairlaneError) throw result;
       return { status: result.duplicate ? 200 : 202, body: result };
     } catch (err) {
@@ -182,14 +145,14 @@ export class Admission {
   private async admitBulkIn(span: Span, tenant: string, items: unknown[]): Promise<BulkResult> {
     const entry = this.tenantEntry(tenant);
     const cell = this.keys.cell(entry.policy.cell);
-    const origin = traceOrigin(span);
+    const { traceparent } = traceOrigin(span);
     const out: BulkResult = { accepted: [], rejected: [] };
     const valid: { index: number; input: AdmitInput }[] = [];
     // A bad item is rejected on its own (its index, code and details), as any invalid item always was:
     // one too-deep or unknown-type workflow does not cost the batch its good ones.
     for (const [index, item] of items.entries()) {
-      const p = this.prepare(entry, item, origin);
-      const refused = p.ok ? await this.refusal(entry, p.input) : invalidRequest(describeIssues(p.issues), p.issues);
+      const p = prepareWorkflow(entry, item, traceparent, this.clock, this.limits);
+      const refused = p.ok ? await refusal(this.types, entry, p.input) : invalidRequest(describeIssues(p.issues), p.issues);
       if (p.ok && !refused) valid.push({ index, input: p.input });
       else {
         this.count(entry, "none", "invalid");
@@ -211,12 +174,16 @@ export class Admission {
     for (const [i, outcome] of outcomes.entries()) {
       const { index, input } = valid[i]!;
       this.countOutcome(entry, input, outcome);
-      const r = await this.settle(entry, input, outcome);
+      const r = await settle(this.settleDeps(), entry, input, outcome);
       if (r instanceof FairlaneError) out.rejected.push({ index, error: { code: r.code, message: r.message, ...(r.details === undefined ? {} : { details: r.details }) } });
       else out.accepted.push({ index, ...r });
     }
     out.rejected.sort((a, b) => a.index - b.index);
     return out;
+  }
+
+  private settleDeps() {
+    return { redis: this.redis, keys: this.keys, retryAfterSec: this.limits.retryAfterSec };
   }
 
   private count(entry: TenantEntry, cls: string, outcome: AdmissionOutcome): void {
@@ -226,141 +193,6 @@ export class Admission {
   private countOutcome(entry: TenantEntry, input: AdmitInput, outcome: AdmitOutcome): void {
     const label = OUTCOME[outcome.kind];
     this.count(entry, label === "invalid" ? "none" : input.cls, label);
-  }
-
-  /**
-   * Work that can never run, refused before anything is written: Class A for a tenant whose
-   * mcaUrgent is 0 (the dispatcher starts Class A only under that cap), and a type no live exec
-   * worker of the cell can run (accepted while none advertises: src/admission/workflowTypes.ts).
-   */
-  private async refusal(entry: TenantEntry, input: AdmitInput): Promise<FairlaneError | undefined> {
-    if (input.cls === "A" && entry.policy.mcaUrgent === 0)
-      return new FairlaneError(
-        "CLASS_NOT_ALLOWED",
-        `tenant ${entry.tenant} may not run Class A: its policy's mcaUrgent is 0, so a Class A workflow would never start (send class B, or raise mcaUrgent)`,
-        422,
-        { field: "class", policy: "mcaUrgent", mcaUrgent: 0 },
-      );
-    const verdict = await this.types.check(entry.policy.cell, input.type);
-    if (!verdict.ok)
-      return new FairlaneError(
-        "UNKNOWN_WORKFLOW_TYPE",
-        `no exec worker can run workflow type "${input.type}"; known types: ${verdict.known.slice(0, 20).join(", ")}${verdict.known.length > 20 ? ", ..." : ""}`,
-        400,
-        { field: "type", type: input.type, known: verdict.known.slice(0, 100) },
-      );
-    return undefined;
-  }
-
-  /** Cells that may hold the tenant's workflows, its current cell first (tenantCells.ts). */
-  workflowCells(tenant: string): Promise<string[]> {
-    return this.cells.of(tenant, this.tenantEntry(tenant).policy.cell);
-  }
-
-  private prepare(
-    entry: TenantEntry,
-    body: unknown,
-    { traceparent }: { traceparent: string },
-  ): { ok: true; input: AdmitInput } | { ok: false; issues: FieldIssue[] } {
-    // Before anything that recurses (zod, JSON.stringify): too deep, __proto__, Infinity (jsonShape.ts).
-    const shape = jsonShapeIssues(body);
-    if (shape.length) return { ok: false, issues: shape };
-    const parsed = WorkflowRequestSchema.safeParse(body);
-    if (!parsed.success) return { ok: false, issues: fieldIssues(parsed.error) };
-    const req = parsed.data;
-    const now = this.clock.now();
-    const { policy } = entry;
-    const payloadJson = JSON.stringify(req.payload);
-    const payloadBytes = Buffer.byteLength(payloadJson);
-    if (payloadBytes > this.limits.maxPayloadBytes)
-      return { ok: false, issues: [{ field: "payload", message: `larger than ${this.limits.maxPayloadBytes} bytes` }] };
-    // Larger than all the tenant may ever have queued: no retry would help, so not a 429.
-    if (payloadBytes > policy.maxQueueBytes)
-      return { ok: false, issues: [{ field: "payload", message: `larger than the tenant's maxQueueBytes (${policy.maxQueueBytes} bytes)` }] };
-    const requested = req.deadlineAt === undefined ? undefined : Date.parse(req.deadlineAt);
-    if (requested !== undefined && requested <= now)
-      return { ok: false, issues: [{ field: "deadlineAt", message: "is already in the past" }] };
-    const deadlineAt = deadlineAtAdmission(req.class, now, policy.deadline.runBudgetMs, requested);
-    const id = newWorkflowId();
-    const record: Record<string, string> = {
-      tenant: entry.tenant,
-      type: req.type,
-      class: req.class,
-      state: "queued",
-      queue: `ingress.${entry.tenant}.${req.class}`,
-      enqueuedAt: String(now),
-      traceparent,
-    };
-    if (deadlineAt !== null) record.deadlineAt = String(deadlineAt);
-    // Class C's run budget starts at dispatch (dispatch-18.lua); A and B have it in their deadline already.
-    if (req.class === "C") record.runBudgetMs = String(policy.deadline.runBudgetMs);
-    return {
-      ok: true,
-      input: {
-        id,
-        tenant: entry.tenant,
-        cls: req.class,
-        type: req.type,
-        data: payloadJson,
-        now,
-        idempotencyHash: req.idempotencyKey && createHash("sha256").update(req.idempotencyKey).digest("hex"),
-        requestHash: req.idempotencyKey ? requestHash(req, requested) : undefined,
-        idempotencyTtlSec: this.limits.idempotencyTtlSec,
-        maxQueueDepth: policy.maxQueueDepth,
-        payloadBytes,
-        maxQueueBytes: policy.maxQueueBytes,
-        maxQueuedTotal: this.limits.maxQueuedTotal,
-        record,
-        // Twice the record TTL: an entry outlives the record of a workflow that stayed open for up to a TTL
-        // (parked, paused); lists drop entries whose record expired as they read them.
-        listRetentionMs: 2 * this.limits.recordTtlSec * 1000,
-      },
-    };
-  }
-
-  private async settle(entry: TenantEntry, input: AdmitInput, outcome: AdmitOutcome): Promise<Accepted | FairlaneError> {
-    const { retryAfterSec } = this.limits;
-    switch (outcome.kind) {
-      case "ok":
-        return {
-          id: outcome.id,
-          tenant: entry.tenant,
-          class: input.cls,
-          state: "queued",
-          enqueuedAt: new Date(input.now).toISOString(),
-          deadlineAt: input.record.deadlineAt ? new Date(Number(input.record.deadlineAt)).toISOString() : null,
-        };
-      case "duplicate": {
-        const view = await readWorkflow(this.redis, this.keys.cell(entry.policy.cell), outcome.id, entry.tenant);
-        if (!view) return new FairlaneError("CONFLICT", "idempotency key names a workflow that no longer exists", 409);
-        const { id, tenant, class: cls, state, enqueuedAt, deadlineAt } = view;
-        return { id, tenant, class: cls, state, enqueuedAt, deadlineAt, duplicate: true };
-      }
-      case "conflict":
-        return new FairlaneError(
-          "IDEMPOTENCY_KEY_REUSED",
-          "this idempotencyKey was already used for a different request (type, class, payload or deadlineAt differ); send the same request to replay it, or use a new key",
-          409,
-          { field: "idempotencyKey", id: outcome.id },
-        );
-      case "tenant_bytes_full":
-        return backpressure(
-          `tenant ${entry.tenant} has ${outcome.bytes} payload bytes queued; ${input.payloadBytes ?? 0} more would pass its maxQueueBytes of ${entry.policy.maxQueueBytes}`,
-          retryAfterSec,
-        );
-      case "tenant_full":
-        return backpressure(
-          `tenant ${entry.tenant} has ${outcome.depth} workflows queued, its maxQueueDepth is ${entry.policy.maxQueueDepth}`,
-          retryAfterSec,
-        );
-      case "cell_full":
-        return backpressure(`the platform has ${outcome.queued} workflows queued (safety valve)`, retryAfterSec);
-      case "failed": {
-        const trouble = redisTrouble(outcome.error);
-        if (!trouble) throw outcome.error; // not Redis being away or full: a bug, the request's 500
-        return redisError(trouble, retryAfterSec);
-      }
-    }
   }
 }
 

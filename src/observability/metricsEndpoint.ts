@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "pino";
-import { adminAuth } from "../api/auth.ts";
+import { adminAuth } from "../lib/adminAuth.ts";
 import type { Config } from "../lib/config.ts";
 import { registry } from "./metrics.ts";
 import { tenantLabels } from "./tenantLabel.ts";

@@ -1,23 +1,20 @@
-/**
- * The shape of the usage-event buckets (queues/keys.ts `<cell>:ev:<bucketStart>`), pure.
- *
- * Events happen in many processes (exec workers start runs and take permits), so
- * they are counted in Redis, inside the Lua scripts where they happen, as a few
- * HINCRBYs on one hash per 10 s per cell. Field names are "<tenant>|<name>":
- *   l<b>  a first start whose enqueue->start latency fell in bucket b (see latencyBucket)
- *   thr   a THROTTLED tool call (queue full, or the wait timed out)
- *   acq   a tool-gate permit granted;  gw  the gate wait of those permits, ms summed
- * The readers add up the buckets of a window, so any number of processes agree.
- */
-export const BUCKET_MS = 10_000;
-/** Event buckets live 20 minutes: the dashboard's 15-minute charts plus slack for a late rollup. */
-export const BUCKET_TTL_SEC = 20 * 60;
-/** Latency histogram buckets: b = 0..LATENCY_BUCKETS-1, upper bound 2^b ms (the last one is open). */
-export const LATENCY_BUCKETS = 24;
+import { BUCKET_MS, bucketStart } from "../../queues/usageEvents.ts";
 
-export function bucketStart(now: number): number {
-  return now - (now % BUCKET_MS);
-}
+/**
+ * Reading the usage-event buckets, pure: the buckets of a window and the sums over them. The
+ * buckets' size, lifetime and field names are the queues' contract (queues/usageEvents.ts, shared
+ * with the Lua scripts that write them), re-exported here for the readers.
+ */
+export {
+  addBucket,
+  BUCKET_MS,
+  BUCKET_TTL_SEC,
+  bucketStart,
+  emptyEvents,
+  LATENCY_BUCKETS,
+  latencyBucket,
+  type TenantEvents,
+} from "../../queues/usageEvents.ts";
 
 /** Bucket starts covering (now - windowMs, now], oldest first (the current one is partial). */
 export function bucketsInWindow(now: number, windowMs: number): number[] {
@@ -27,48 +24,6 @@ export function bucketsInWindow(now: number, windowMs: number): number[] {
   return out;
 }
 
-/** Mirrors startRun-2.lua: the smallest b with latency <= 2^b ms, capped at the last bucket. */
-export function latencyBucket(ms: number): number {
-  let b = 0;
-  let v = 1;
-  while (v < ms && b < LATENCY_BUCKETS - 1) {
-    v *= 2;
-    b++;
-  }
-  return b;
-}
-
 export const latencyUpperMs = (b: number): number => 2 ** b;
-
-export interface TenantEvents {
-  /** Latency histogram: counts per bucket (length LATENCY_BUCKETS). */
-  latency: number[];
-  throttled: number;
-  acquired: number;
-  gateWaitMs: number;
-}
-
-export const emptyEvents = (): TenantEvents => ({ latency: new Array<number>(LATENCY_BUCKETS).fill(0), throttled: 0, acquired: 0, gateWaitMs: 0 });
-
-/** Adds one bucket hash (as HGETALL returns it) into per-tenant totals. Unknown fields are ignored. */
-export function addBucket(into: Map<string, TenantEvents>, hash: Record<string, string>): void {
-  for (const [field, raw] of Object.entries(hash)) {
-    const bar = field.indexOf("|");
-    if (bar <= 0) continue;
-    const tenant = field.slice(0, bar);
-    const name = field.slice(bar + 1);
-    const n = Number(raw);
-    if (!Number.isFinite(n)) continue;
-    let e = into.get(tenant);
-    if (!e) into.set(tenant, (e = emptyEvents()));
-    if (name === "thr") e.throttled += n;
-    else if (name === "acq") e.acquired += n;
-    else if (name === "gw") e.gateWaitMs += n;
-    else if (name.startsWith("l")) {
-      const b = Number(name.slice(1));
-      if (Number.isInteger(b) && b >= 0 && b < LATENCY_BUCKETS) e.latency[b]! += n;
-    }
-  }
-}
 
 export const sumCounts = (xs: number[]): number => xs.reduce((s, x) => s + x, 0);

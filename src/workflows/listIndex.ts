@@ -1,21 +1,14 @@
 import { z } from "zod";
+import { parseMember } from "../../queues/listMember.ts";
 
 /**
  * The run-list index's members and cursors (queues/keys.ts `wfs:<t>`): every member has score 0 and reads
- * "<13-digit enqueuedAt>|<id>", so lex order is enqueue order (ties by id) and one bound both pages and
- * filters by time. A cursor is the last member a page examined, base64url-encoded: the next page starts
- * strictly below it. Pure: src/workflows/list.ts reads Redis.
+ * "<13-digit enqueuedAt>|<id>" (queues/listMember.ts, shared with admission's script), so lex order is
+ * enqueue order (ties by id) and one bound both pages and filters by time. A cursor is the last member a
+ * page examined, base64url-encoded: the next page starts strictly below it. Pure: src/workflows/list.ts
+ * reads Redis.
  */
-const MEMBER = /^(\d{13})\|(wf_[A-Za-z0-9_-]{20})$/;
-
-export function listMember(enqueuedAt: number, id: string): string {
-  return `${String(enqueuedAt).padStart(13, "0")}|${id}`;
-}
-
-export function parseMember(member: string): { enqueuedAt: number; id: string } | undefined {
-  const m = MEMBER.exec(member);
-  return m ? { enqueuedAt: Number(m[1]), id: m[2]! } : undefined;
-}
+export { listMember, parseMember } from "../../queues/listMember.ts";
 
 export const encodeCursor = (member: string): string => Buffer.from(member).toString("base64url");
 
