@@ -67,28 +67,39 @@ export function createApp(d: AppDeps): Express {
   app.disable("x-powered-by");
   app.use(securityHeaders());
   app.set("trust proxy", false);
-  app.use(
-    pinoHttp({
-      logger: d.log,
-      genReqId: (req, res) => {
-        const given = req.headers["x-request-id"];
-        const id = typeof given === "string" && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
-        res.setHeader("X-Request-Id", id);
-        return id;
-      },
-      // Only method, path and status: never bodies (PHI), query strings or auth headers.
-      serializers: {
-        req: (req) => ({ id: req.id, method: req.method, path: String(req.url).split("?")[0] }),
-        res: (res) => ({ statusCode: res.statusCode }),
-        err: serializeErr, // no Redis command args (src/observability/logger.ts)
-      },
-      // A 5xx was logged by the error handler; pino-http's stand-in error for it adds only a stack trace.
-      customErrorObject: (_req, _res, err, val) => (err.message.startsWith("failed with status code") ? { ...val, err: undefined } : val),
-      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
-    }),
-  );
-
+  app.use(requestLogging(d.log));
   app.use(apiDocsRouter());
+  probeRoutes(app, d);
+  apiRoutes(app, d);
+  app.use(notFoundHandler);
+  app.use(errorHandler(d.log, { retryAfterSec: d.admission.retryAfterSec }));
+  return app;
+}
+
+/** One log line per request, with an X-Request-Id (the caller's, when well-formed) on every answer. */
+function requestLogging(log: Logger) {
+  return pinoHttp({
+    logger: log,
+    genReqId: (req, res) => {
+      const given = req.headers["x-request-id"];
+      const id = typeof given === "string" && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+      res.setHeader("X-Request-Id", id);
+      return id;
+    },
+    // Only method, path and status: never bodies (PHI), query strings or auth headers.
+    serializers: {
+      req: (req) => ({ id: req.id, method: req.method, path: String(req.url).split("?")[0] }),
+      res: (res) => ({ statusCode: res.statusCode }),
+      err: serializeErr, // no Redis command args (src/observability/logger.ts)
+    },
+    // A 5xx was logged by the error handler; pino-http's stand-in error for it adds only a stack trace.
+    customErrorObject: (_req, _res, err, val) => (err.message.startsWith("failed with status code") ? { ...val, err: undefined } : val),
+    autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
+  });
+}
+
+/** GET /healthz and GET /readyz, open. */
+function probeRoutes(app: Express, d: AppDeps): void {
   app.get("/healthz", (_req, res) => {
     res.json({ ok: true });
   });
@@ -105,7 +116,10 @@ export function createApp(d: AppDeps): Express {
     const ok = r.redis && r.pending === 0;
     res.status(ok ? 200 : 503).json({ ok, redis: r.redis ? "up" : "down", ...(r.pending ? { firstProbesPending: r.pending } : {}) });
   });
+}
 
+/** /metrics, the admin API, the producer API, Bull Board and the dashboard, each behind its auth. */
+function apiRoutes(app: Express, d: AppDeps): void {
   const admin = adminAuth(d.adminToken);
   const producerDeps = {
     redis: d.redis,
@@ -139,10 +153,6 @@ export function createApp(d: AppDeps): Express {
   );
   app.use(BULL_BOARD_PATH, admin, d.bullBoard.router);
   app.use(DASHBOARD_PATH, admin, tenantDashboardRouter());
-
-  app.use(notFoundHandler);
-  app.use(errorHandler(d.log, { retryAfterSec: d.admission.retryAfterSec }));
-  return app;
 }
 
 /** Redis answers a PING; then how many watched dependencies still await their first probe (HealthStore.firstProbesPending). */

@@ -81,7 +81,17 @@ function body<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
 
 export function operatorAdminRouter(d: OperatorAdminDeps): Router {
   const r = Router();
+  usageRoutes(r, d);
+  tenantControlRoutes(r, d);
+  parkedRoutes(r, d);
+  capacityReportRoute(r, d);
+  return r;
+}
+
+/** GET /usage and GET /usage/:tenant: live usage from a fresh sample. */
+function usageRoutes(r: Router, d: OperatorAdminDeps): void {
   const sampler = d.usage.sampler;
+
 
   r.get("/usage", async (req, res) => {
     const q = UsageQuery.safeParse(req.query);
@@ -118,7 +128,10 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
       queues: names.filter((_, i) => held[i] === 1),
     });
   });
+}
 
+/** PATCH /tenants/:tenant, POST /tenants/:tenant/pause | /resume | /drain: audited policy and queue changes. */
+function tenantControlRoutes(r: Router, d: OperatorAdminDeps): void {
   r.patch("/tenants/:tenant", async (req, res) => {
     const entry = tenantOf(d, req);
     const merged = applySpecPatch(entry.spec, req.body);
@@ -145,7 +158,10 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
     await d.audit.record(req.operator!, "tenant.drain", entry.tenant, { classes: cls, ...out });
     res.json({ tenant: entry.tenant, ...out });
   });
+}
 
+/** POST /tenants/:tenant/parked/requeue | /fail: every parked workflow of the tenant, audited. */
+function parkedRoutes(r: Router, d: OperatorAdminDeps): void {
   for (const action of ["requeue", "fail"] as const) {
     r.post(`/tenants/:tenant/parked/${action}`, async (req, res) => {
       const entry = tenantOf(d, req);
@@ -162,7 +178,10 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
       res.json({ tenant: entry.tenant, [action === "requeue" ? "requeued" : "failed"]: done, skipped: ids.length - done });
     });
   }
+}
 
+/** GET /capacity-report?window=24h */
+function capacityReportRoute(r: Router, d: OperatorAdminDeps): void {
   r.get("/capacity-report", async (req, res) => {
     const window = typeof req.query.window === "string" ? req.query.window : "24h";
     const parsed = parseWindow(window);
@@ -171,6 +190,4 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
     const minEvidenceMs = parseDuration(minEvidence) ?? DEFAULT_REPORT.minEvidenceMs;
     res.json(await capacityReport(d.usage.rollups, d.registry.list(), window, parsed.ms, d.clock.now(), { minEvidence, minEvidenceMs, sampleMs: d.usage.sampler.opts.tickMs }));
   });
-
-  return r;
 }

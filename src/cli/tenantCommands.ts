@@ -31,6 +31,15 @@ export function tenantRows(tenants: any[]): string {
 }
 
 export function registerTenantCommands(program: Command): void {
+  registerTenantsList(program);
+  registerTenantShow(program);
+  registerSet(program);
+  registerPauseResume(program);
+  registerDrain(program);
+}
+
+/** fairlane tenants */
+function registerTenantsList(program: Command): void {
   withOperatorOptions(program.command("tenants").description("list tenants with live usage"))
     .option("--sort <key>", "tenant | running | mcaUse | tools | toolUse | throttled | queued | parked | p99", "running")
     .option("--at-cap", "only tenants at a cap")
@@ -49,7 +58,10 @@ export function registerTenantCommands(program: Command): void {
         });
       }),
     );
+}
 
+/** fairlane tenant <id> */
+function registerTenantShow(program: Command): void {
   withOperatorOptions(program.command("tenant").description("show one tenant's live usage and policy").argument("<tenant>"))
     .action(
       run(async (tenant: string, o: OperatorOptions) => {
@@ -77,7 +89,10 @@ export function registerTenantCommands(program: Command): void {
         });
       }),
     );
+}
 
+/** fairlane set <id> --mca 20 ... */
+function registerSet(program: Command): void {
   withOperatorOptions(program.command("set").description("change a tenant's policy live (only the fields given)").argument("<tenant>"))
     .option("--mca <n>", "max running Class B + C", positiveInt)
     .option("--burst-mca <n>", "burst ceiling", positiveInt)
@@ -109,7 +124,10 @@ export function registerTenantCommands(program: Command): void {
         print(o, d, () => `${tenant}: mca ${p.mca} (burst ${p.burst.mca}), mcaUrgent ${p.mcaUrgent}, mctc ${p.mctc} (batch ${p.mctcBatch}), weight ${p.weight}, budget $${p.budget.perWorkflowUsd}/workflow $${p.budget.monthlyUsd}/month\n`);
       }),
     );
+}
 
+/** fairlane pause|resume <id> */
+function registerPauseResume(program: Command): void {
   for (const action of ["pause", "resume"] as const) {
     withOperatorOptions(program.command(action).description(`${action} a tenant (its queued work ${action === "pause" ? "stays queued" : "flows again"})`).argument("<tenant>")).action(
       run(async (tenant: string, o: OperatorOptions) => {
@@ -118,7 +136,10 @@ export function registerTenantCommands(program: Command): void {
       }),
     );
   }
+}
 
+/** fairlane drain <id> [--class B,C] --yes */
+function registerDrain(program: Command): void {
   withOperatorOptions(program.command("drain").description("cancel every queued workflow of a tenant (running and parked work is untouched)").argument("<tenant>"))
     .option("--class <classes>", "only these classes, e.g. C or B,C")
     .option("--yes", "confirm")

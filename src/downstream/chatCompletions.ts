@@ -12,13 +12,15 @@
  *   chat/completions answers 503 while the model is down (POST /admin/llm {down}). Errors have
  *   OpenAI's shape {error:{message,type,code}}, so the SDK reports them as API errors.
  *
- * The agent policy (what the model answers) is in chatAgent.ts.
+ * The agent policy (what the model answers) is in chatAgent.ts; how an answer is written (whole or
+ * streamed) is in chatAnswer.ts.
  *
  * No logging, as in simulator.ts: tenants, prompts and keys end up only in counters.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { agentTurn, ChatError, isRecord, promptTokens, scenarioSettings, TOKENS_PER_TOOL_CALL, type AgentSettings, type ChatMessage, type ChatRequest } from "./chatAgent.ts";
+import { agentTurn, ChatError, isRecord, promptTokens, scenarioSettings, TOKENS_PER_TOOL_CALL, type AgentSettings, type AgentTurn, type ChatMessage, type ChatRequest } from "./chatAgent.ts";
+import { streamCompletion, wholeCompletion } from "./chatAnswer.ts";
 
 /** Chat-completion counters since start or the last reset (GET /admin/stats `llm`). */
 export interface LlmStats {
@@ -142,15 +144,10 @@ export class ChatCompletions {
     const s = this.s;
     s.requests++;
     bump(s.byTenant, headerOf(req, "x-tenant-id") ?? "-");
-    if (!this.authorized(req)) {
+    const refused = this.refusal(req);
+    if (refused) {
       req.resume();
-      s.unauthorized++;
-      return sendError(res, unauthorized());
-    }
-    if (this.down) {
-      req.resume();
-      s.refusedDown++;
-      return sendError(res, new ChatError(503, "server_error", "model_down", "the model is down (POST /admin/llm)"));
+      return sendError(res, refused);
     }
     let request: ChatRequest;
     let settings: AgentSettings;
@@ -163,6 +160,36 @@ export class ChatCompletions {
     }
 
     const turn = agentTurn(request, settings);
+    this.count(request, turn);
+    const completion = turn.kind === "tools" ? turn.calls.length * TOKENS_PER_TOOL_CALL : turn.tokens.length;
+    const prompt = promptTokens(request.messages);
+    const usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+    const base = { id: `chatcmpl-sim-${++this.answered}`, created: Math.floor(Date.now() / 1000), model: request.model };
+    let stop = () => {};
+    res.once("close", () => {
+      stop(); // stop generating for a reader that is gone
+      if (res.writableFinished) this.s.completed++;
+      else if (request.stream) this.s.streamsCut++;
+    });
+    if (!request.stream) return send(res, 200, wholeCompletion(base, turn, usage));
+    stop = streamCompletion(res, base, turn, request.includeUsage ? usage : null, settings.tokenMs);
+  }
+
+  /** The answer to a request without the key or while the model is down (counted), or null: answer it. */
+  private refusal(req: IncomingMessage): ChatError | null {
+    if (!this.authorized(req)) {
+      this.s.unauthorized++;
+      return unauthorized();
+    }
+    if (this.down) {
+      this.s.refusedDown++;
+      return new ChatError(503, "server_error", "model_down", "the model is down (POST /admin/llm)");
+    }
+    return null;
+  }
+
+  /** Counts an answered request's model and tool calls, in the window it is answered in. */
+  private count(request: ChatRequest, turn: AgentTurn): void {
     const calls = turn.kind === "tools" ? turn.calls.length : 0;
     const now = this.s;
     bump(now.byModel, request.model);
@@ -171,60 +198,6 @@ export class ChatCompletions {
     now.maxToolCallsInOneResponse = Math.max(now.maxToolCallsInOneResponse, calls);
     now.toolCallsPerResponse.push(calls);
     if (now.toolCallsPerResponse.length > PER_RESPONSE_HISTORY) now.toolCallsPerResponse.shift();
-
-    const completion = turn.kind === "tools" ? calls * TOKENS_PER_TOOL_CALL : turn.tokens.length;
-    const prompt = promptTokens(request.messages);
-    const usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-    const base = { id: `chatcmpl-sim-${++this.answered}`, created: Math.floor(Date.now() / 1000), model: request.model };
-    let timer: NodeJS.Timeout | undefined;
-    res.once("close", () => {
-      if (timer) clearTimeout(timer); // stop generating for a reader that is gone
-      if (res.writableFinished) this.s.completed++;
-      else if (request.stream) this.s.streamsCut++;
-    });
-
-    if (!request.stream) {
-      const message =
-        turn.kind === "tools"
-          ? { role: "assistant", content: null, tool_calls: turn.calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } })) }
-          : { role: "assistant", content: turn.tokens.join("") };
-      const finish = turn.kind === "tools" ? "tool_calls" : turn.finishReason;
-      return send(res, 200, { ...base, object: "chat.completion", choices: [{ index: 0, message, finish_reason: finish, logprobs: null }], usage });
-    }
-
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
-    res.flushHeaders(); // the client sees the stream start before the first token
-    const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-      event(res, { ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] });
-    const end = (finish: string) => {
-      chunk({}, finish);
-      if (request.includeUsage) event(res, { ...base, object: "chat.completion.chunk", choices: [], usage });
-      res.end("data: [DONE]\n\n");
-    };
-    if (turn.kind === "tools") {
-      // As OpenAI streams them: a call's id and name first, then its arguments.
-      chunk({ role: "assistant", content: null });
-      turn.calls.forEach((c, index) => {
-        chunk({ tool_calls: [{ index, id: c.id, type: "function", function: { name: c.name, arguments: "" } }] });
-        chunk({ tool_calls: [{ index, function: { arguments: c.arguments } }] });
-      });
-      return end("tool_calls");
-    }
-    const { tokens, finishReason } = turn;
-    const emit = (k: number) => chunk(k === 0 ? { role: "assistant", content: tokens[0] } : { content: tokens[k] });
-    if (settings.tokenMs === 0) {
-      tokens.forEach((_, k) => emit(k));
-      return end(finishReason);
-    }
-    // One token "generated" per tokenMs, each its own chunk; the first at once.
-    let k = 0;
-    const next = () => {
-      timer = undefined;
-      emit(k++);
-      if (k === tokens.length) end(finishReason);
-      else timer = setTimeout(next, settings.tokenMs);
-    };
-    next();
   }
 
   private authorized(req: IncomingMessage): boolean {
@@ -250,10 +223,6 @@ function headerOf(req: IncomingMessage, name: string): string | null {
   const v = req.headers[name];
   const one = Array.isArray(v) ? v[0] : v;
   return one === undefined || one === "" ? null : one;
-}
-
-function event(res: ServerResponse, data: unknown): void {
-  if (!res.destroyed) res.write(`data: ${JSON.stringify(data)}\n\n`);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

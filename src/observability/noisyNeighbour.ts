@@ -1,4 +1,11 @@
-import type { FairnessSample, TickShares } from "./fairness.ts";
+import { isolationImpact } from "./isolationImpact.ts";
+import { contestedOf, type Contested } from "./noisyContested.ts";
+import { medianWithout } from "./noisyStats.ts";
+import { NOISY_DEFAULTS, type IsolationIncomplete, type NoisyInput, type NoisyOptions, type NoisyReport, type NoisyTenant, type NoisyTick } from "./noisyTypes.ts";
+
+export { isolationImpact } from "./isolationImpact.ts";
+export { medianWithout, pearson, spearman } from "./noisyStats.ts";
+export { NOISY_DEFAULTS, type IsolationIncomplete, type NoisyInput, type NoisyOptions, type NoisyReport, type NoisyTenant, type NoisyTick } from "./noisyTypes.ts";
 
 /**
  * The noisy-neighbour signal, pure: no I/O, time comes in with each tick (the
@@ -47,103 +54,19 @@ import type { FairnessSample, TickShares } from "./fairness.ts";
  * tenants' p99 (it held nothing: it was not the busiest). Per tick that is one
  * pass over the tenants, one sort of their p99s, and O(maxTracked × window
  * ticks) for the correlations.
+ *
+ * Files: the options, input and report types (noisyTypes.ts), the contested
+ * ticks (noisyContested.ts), the isolation test (isolationImpact.ts) and the
+ * statistics (noisyStats.ts); this file keeps the rolling window and latches.
  */
-export interface NoisyOptions {
-  windowMs: number;
-  maxTracked: number;
-  minTicks: number;
-  minRegimeTicks: number;
-  minLatencySamples: number;
-  impactThreshold: number;
-  dominance: number;
-  minIncreaseMs: number;
-  minIncreaseRatio: number;
-  clearTicks: number;
-  noisyRatio: number;
-  noisyExcessSlots: number;
-  noisyMinTicks: number;
-}
 
-export const NOISY_DEFAULTS: NoisyOptions = {
-  windowMs: 60_000,
-  maxTracked: 100,
-  minTicks: 10,
-  minRegimeTicks: 3,
-  minLatencySamples: 5,
-  impactThreshold: 0.5,
-  dominance: 0.5,
-  minIncreaseMs: 100,
-  minIncreaseRatio: 2,
-  clearTicks: 3,
-  noisyRatio: 1.2,
-  noisyExcessSlots: 1,
-  noisyMinTicks: 5,
-};
-
-/** One tenant this tick (a snapshot row, reduced). */
-export interface NoisyInput {
-  tenant: string;
-  running: number;
-  queued: number;
-  /** Its enqueue→start p99 over the snapshot's latency window (ms), and the starts it is taken over. */
-  p99: number | null;
-  latencySamples: number;
-}
-
-export interface NoisyTick {
-  at: number;
-  tenants: readonly NoisyInput[];
-  /** The fairness math's view of this tick: samples (for their group) and the backlogged tenants' fair shares. */
-  samples: ReadonlyMap<string, FairnessSample>;
-  shares: TickShares;
-  /** Per group (FairnessSample.group, "" for none): its general slots (capacity less the Class A reserve) and how many are free. */
-  groups: ReadonlyMap<string, { slots: number; free: number }>;
-}
-
-export interface NoisyTenant {
-  tenant: string;
-  /** Mean fraction of its group's general slots it held, and its fair share of them, over the contested ticks. */
-  share: number;
-  fairShare: number;
-  contestedTicks: number;
-  /** Its isolation impact now (null: not tracked, or not computable). */
-  impact: number | null;
-  since: number;
-}
-
-export interface IsolationIncomplete {
-  tenant: string;
-  impact: number;
-  /** The others' p99 now, and their baseline while its load was low (ms). */
-  othersP99Ms: number;
-  baselineP99Ms: number;
-  since: number;
-}
-
-export interface NoisyReport {
-  windowMs: number;
-  ticks: number;
-  noisy: NoisyTenant[];
-  /** Tenants with work (running or queued) that are not noisy (SQS's quiet groups). */
-  quiet: number;
-  isolationIncomplete: IsolationIncomplete[];
-  /** Spearman's correlation of each tracked tenant's load with the others' p99, where computable. */
-  impact: Map<string, number>;
-}
-
+/** A tracked tenant's series over the window (its load and the others' p99, per tick) and its latch. */
 interface Tracked {
   load: number[];
   others: number[];
   lastLoadAt: number;
   peak: number;
   latch?: { since: number; baseline: number; quietLoad: number; impact: number; misses: number };
-}
-
-interface Contested {
-  tenant: string;
-  held: number;
-  fair: number;
-  slots: number;
 }
 
 export class NoisyNeighbours {
@@ -299,125 +222,6 @@ export class NoisyNeighbours {
     }
   }
 
-}
-
-/**
- * The isolation test over one tenant's window, pure: `load` and `others` are
- * paired per tick (no NaNs). See the header for the rule.
- */
-export function isolationImpact(
-  load: readonly number[],
-  others: readonly number[],
-  o: Pick<NoisyOptions, "minTicks" | "minRegimeTicks" | "impactThreshold" | "minIncreaseMs" | "minIncreaseRatio">,
-): { flagged: boolean; impact: number | null; baseline: number; elevated: number; mid: number; loadRise: number; quietLoad: number } {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const x of load) {
-    lo = Math.min(lo, x);
-    hi = Math.max(hi, x);
-  }
-  const mid = (lo + hi) / 2;
-  const out = { flagged: false, impact: null as number | null, baseline: NaN, elevated: NaN, mid, loadRise: 0, quietLoad: NaN };
-  if (load.length < o.minTicks || !(hi > lo)) return out;
-  const low: number[] = [];
-  const high: number[] = [];
-  const lowLoad: number[] = [];
-  const highLoad: number[] = [];
-  for (let k = 0; k < load.length; k++) {
-    (load[k]! > mid ? high : low).push(others[k]!);
-    (load[k]! > mid ? highLoad : lowLoad).push(load[k]!);
-  }
-  out.impact = spearman(load, others);
-  if (out.impact === null || out.impact < o.impactThreshold || low.length < o.minRegimeTicks || high.length < o.minRegimeTicks) return out;
-  out.baseline = median(low);
-  out.elevated = median(high);
-  out.quietLoad = median(lowLoad);
-  out.loadRise = median(highLoad) - out.quietLoad;
-  out.flagged = out.elevated >= out.baseline + o.minIncreaseMs && out.elevated >= out.baseline * o.minIncreaseRatio;
-  return out;
-}
-
-function median(xs: number[]): number {
-  const s = xs.sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** Spearman's rank correlation (Pearson's over average ranks, so ties count fairly); null when either side is constant. */
-export function spearman(xs: readonly number[], ys: readonly number[]): number | null {
-  return pearson(ranks(xs), ranks(ys));
-}
-
-export function pearson(xs: readonly number[], ys: readonly number[]): number | null {
-  const n = xs.length;
-  if (n < 2 || ys.length !== n) return null;
-  let mx = 0;
-  let my = 0;
-  for (let k = 0; k < n; k++) {
-    mx += xs[k]!;
-    my += ys[k]!;
-  }
-  mx /= n;
-  my /= n;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let k = 0; k < n; k++) {
-    const dx = xs[k]! - mx;
-    const dy = ys[k]! - my;
-    sxy += dx * dy;
-    sxx += dx * dx;
-    syy += dy * dy;
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : null;
-}
-
-function ranks(xs: readonly number[]): number[] {
-  const order = xs.map((_, k) => k).sort((a, b) => xs[a]! - xs[b]!);
-  const r = new Array<number>(xs.length);
-  for (let k = 0; k < order.length; ) {
-    let j = k;
-    while (j + 1 < order.length && xs[order[j + 1]!] === xs[order[k]!]) j++;
-    for (let m = k; m <= j; m++) r[order[m]!] = (k + j) / 2;
-    k = j + 1;
-  }
-  return r;
-}
-
-/** The median of a sorted array with one occurrence of `without` left out (undefined: none); NaN when nothing is left. */
-export function medianWithout(sorted: Float64Array, without: number | undefined): number {
-  let skip = -1;
-  if (without !== undefined) {
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const m = (lo + hi) >> 1;
-      if (sorted[m]! < without) lo = m + 1;
-      else hi = m;
-    }
-    if (lo < sorted.length && sorted[lo] === without) skip = lo;
-  }
-  const n = sorted.length - (skip >= 0 ? 1 : 0);
-  if (n <= 0) return NaN;
-  const at = (k: number) => sorted[skip >= 0 && k >= skip ? k + 1 : k]!;
-  return n % 2 ? at((n - 1) / 2) : (at(n / 2 - 1) + at(n / 2)) / 2;
-}
-
-/** This tick's contested tenants: backlogged, in a group with no general slot free and another tenant backlogged. */
-function contestedOf(t: NoisyTick): Contested[] {
-  const backlogged = new Map<string, number>();
-  for (const tenant of t.shares.keys()) {
-    const g = t.samples.get(tenant)?.group ?? "";
-    backlogged.set(g, (backlogged.get(g) ?? 0) + 1);
-  }
-  const out: Contested[] = [];
-  for (const [tenant, x] of t.shares) {
-    const g = t.samples.get(tenant)?.group ?? "";
-    const pool = t.groups.get(g);
-    if (!pool || pool.slots <= 0 || pool.free > 0 || backlogged.get(g)! < 2) continue;
-    out.push({ tenant, held: x.running, fair: x.share, slots: pool.slots });
-  }
-  return out;
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
