@@ -1,5 +1,5 @@
 /**
- * `npm start`: every role in one process (api, dispatcher, exec, health, recovery), for a laptop,
+ * `npm start`: every role in one process (src/lib/roles.ts), for a laptop,
  * plus the simulated downstream the example workflows call. With REDIS_URL unset it
  * runs a private redis-server (AOF on, appendfsync always) with its data under
  * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL (or REDIS_CLUSTER_NODES) set it uses that.
@@ -12,7 +12,9 @@
  */
 import { join } from "node:path";
 import { ensureDevKeys, resolveAdminToken, secretFile, seedTenants } from "../src/bootstrap.ts";
-import { loadConfig } from "../src/lib/config.ts";
+import type { Logger } from "pino";
+import { loadConfig, type Config } from "../src/lib/config.ts";
+import { ROLES, type Role } from "../src/lib/roles.ts";
 import { describeTarget, redisTargetFromEnv, type RedisTarget } from "../src/lib/redis.ts";
 import { Downstream } from "../src/downstream/simulator.ts";
 import { EmbeddedRedis } from "../src/lib/embeddedRedis.ts";
@@ -30,34 +32,12 @@ runRole("all", async (log) => {
   // Before anything is written or started: a second start on this folder changes nothing.
   const lock = InstanceLock.acquire(config.FAIRLANE_DATA_DIR);
   process.on("exit", () => lock.release());
-  const redisDir = join(config.FAIRLANE_DATA_DIR, "redis");
-  const passwordFile = join(config.FAIRLANE_DATA_DIR, "redis-password");
-  let embedded: EmbeddedRedis | undefined;
-  let target: RedisTarget | undefined = redisTargetFromEnv(config);
-  if (!target) {
-    embedded = new EmbeddedRedis({
-      dir: redisDir,
-      port: config.FAIRLANE_REDIS_PORT,
-      appendfsync: config.FAIRLANE_REDIS_APPENDFSYNC,
-      password: secretFile(passwordFile),
-      maxmemory: config.FAIRLANE_REDIS_MAXMEMORY,
-      supervise: {
-        onDeath: ({ pid, exit }) => log.error({ redisPid: pid, exit }, "embedded redis died; restarting it"),
-        onRestart: ({ pid, restarts }) => {
-          log.warn({ redisPid: pid, restarts }, "embedded redis restarted");
-          lock.update({ redisPid: pid });
-        },
-        // Never serve nothing silently: a Redis that will not stay up ends the whole process.
-        onGiveUp: (err) => {
-          log.fatal({ err: err.message }, "embedded redis keeps dying; exiting");
-          process.stderr.write(`fairlane all: ${err.message}; exiting\n`);
-          process.exit(1);
-        },
-      },
-    });
-    target = { kind: "single", url: await embedded.start() };
+  const fromEnv = redisTargetFromEnv(config);
+  const embedded = fromEnv ? undefined : embeddedRedis(config, lock, log);
+  const target: RedisTarget = fromEnv ?? { kind: "single", url: await embedded!.start() };
+  if (embedded) {
     lock.update({ redisPid: embedded.pid, redis: describeTarget(target) });
-    log.info({ redis: describeTarget(target), dir: redisDir }, "embedded redis started");
+    log.info({ redis: describeTarget(target), dir: join(config.FAIRLANE_DATA_DIR, "redis") }, "embedded redis started");
   }
   try {
     const p = await openPlatform(config, target, log);
@@ -72,36 +52,26 @@ runRole("all", async (log) => {
     const downstreamUrl = await downstream.start();
     process.env.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
     p.config.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
-    // Health first: its first probe is written before any work can be resumed (a restart on kept data).
-    const health = await startHealthRole(p, log.child({ role: "health" }));
-    const exec = await startExecRole(p, log.child({ role: "exec" }));
-    const dispatcher = await startDispatcherRole(p, log.child({ role: "dispatcher" }));
-    const recovery = await startRecoveryRole(p, log.child({ role: "recovery" }));
-    const api = await startApiRole(p, admin.token, log.child({ role: "api" }));
-    const base = `http://${config.HOST}:${api.port}`;
+    let apiPort = 0;
+    const starters: Record<Role, () => Promise<{ stop(): Promise<void> }>> = {
+      health: () => startHealthRole(p, log.child({ role: "health" })),
+      exec: () => startExecRole(p, log.child({ role: "exec" })),
+      dispatcher: () => startDispatcherRole(p, log.child({ role: "dispatcher" })),
+      recovery: () => startRecoveryRole(p, log.child({ role: "recovery" })),
+      api: async () => {
+        const api = await startApiRole(p, admin.token, log.child({ role: "api" }));
+        apiPort = api.port;
+        return api;
+      },
+    };
+    const started: { stop(): Promise<void> }[] = [];
+    for (const role of ROLES) started.push(await starters[role]());
+    const base = `http://${config.HOST}:${apiPort}`;
     lock.update({ apiUrl: base });
-    process.stdout.write(
-      [
-        "",
-        `Fairlane is running at ${base}`,
-        // Never the URL itself: the embedded one carries its password.
-        `  Redis:       ${describeTarget(target)}${embedded ? ` (embedded, data in ${redisDir}, password in ${passwordFile})` : ""}`,
-        `  Admin token: ${admin.file ? `in ${admin.file}` : "FAIRLANE_ADMIN_TOKEN"}`,
-        `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
-        `  API docs:    ${base}/docs (OpenAPI: ${base}/openapi.json)`,
-        `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,
-        devKeys ? `  Dev API keys (DEVELOPMENT ONLY): source ${devKeys}` : "",
-        "",
-      ]
-        .filter((l, i, a) => l !== "" || i === 0 || i === a.length - 1)
-        .join("\n") + "\n",
-    );
+    const redisLine = `${describeTarget(target)}${embedded ? ` (embedded, data in ${join(config.FAIRLANE_DATA_DIR, "redis")}, password in ${join(config.FAIRLANE_DATA_DIR, "redis-password")})` : ""}`;
+    process.stdout.write(banner(base, redisLine, admin.file, downstreamUrl, devKeys));
     return async () => {
-      await api.stop();
-      await recovery.stop();
-      await health.stop();
-      await dispatcher.stop();
-      await exec.stop();
+      for (const r of started.reverse()) await r.stop();
       await downstream.stop();
       await p.close();
       await embedded?.stop();
@@ -111,3 +81,47 @@ runRole("all", async (log) => {
     throw err;
   }
 });
+
+/** The private redis-server of `npm start` (AOF, a generated password, a memory bound), restarted if it dies. */
+function embeddedRedis(config: Config, lock: InstanceLock, log: Logger): EmbeddedRedis {
+  return new EmbeddedRedis({
+    dir: join(config.FAIRLANE_DATA_DIR, "redis"),
+    port: config.FAIRLANE_REDIS_PORT,
+    appendfsync: config.FAIRLANE_REDIS_APPENDFSYNC,
+    password: secretFile(join(config.FAIRLANE_DATA_DIR, "redis-password")),
+    maxmemory: config.FAIRLANE_REDIS_MAXMEMORY,
+    supervise: {
+      onDeath: ({ pid, exit }) => log.error({ redisPid: pid, exit }, "embedded redis died; restarting it"),
+      onRestart: ({ pid, restarts }) => {
+        log.warn({ redisPid: pid, restarts }, "embedded redis restarted");
+        lock.update({ redisPid: pid });
+      },
+      // Never serve nothing silently: a Redis that will not stay up ends the whole process.
+      onGiveUp: (err) => {
+        log.fatal({ err: err.message }, "embedded redis keeps dying; exiting");
+        process.stderr.write(`fairlane all: ${err.message}; exiting\n`);
+        process.exit(1);
+      },
+    },
+  });
+}
+
+/** What `npm start` prints once everything runs: where to go, and where the secrets are (never the secrets). */
+function banner(base: string, redis: string, adminFile: string | undefined, downstreamUrl: string, devKeys: string | undefined): string {
+  return (
+    [
+      "",
+      `Fairlane is running at ${base}`,
+      // Never the URL itself: the embedded one carries its password.
+      `  Redis:       ${redis}`,
+      `  Admin token: ${adminFile ? `in ${adminFile}` : "FAIRLANE_ADMIN_TOKEN"}`,
+      `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
+      `  API docs:    ${base}/docs (OpenAPI: ${base}/openapi.json)`,
+      `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,
+      devKeys ? `  Dev API keys (DEVELOPMENT ONLY): source ${devKeys}` : "",
+      "",
+    ]
+      .filter((l, i, a) => l !== "" || i === 0 || i === a.length - 1)
+      .join("\n") + "\n"
+  );
+}

@@ -1,25 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Worker, type Job, type Processor, type WorkerOptions } from "bullmq";
+import type { Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
-import type { RuntimePolicy } from "../tenancy/policy.ts";
-import type { LlmSettings } from "../agents/models.ts";
-import { workflowDependencies, workflowTypes, type AbortReason } from "../workflows/registry.ts";
-import { TenantBudget } from "../runtime/budget.ts";
-import { TenantRateLimits } from "../runtime/rateLimit.ts";
-import { HealthCache } from "../backpressure/healthCache.ts";
-import { HealthStore } from "../backpressure/healthStore.ts";
-import { PassiveHealth } from "../backpressure/passiveHealth.ts";
+import type { AbortReason } from "../runtime/workflowContext.ts";
+import { workflowDependencies, workflowTypes } from "../workflows/registry.ts";
+import type { HealthCache } from "../backpressure/healthCache.ts";
 import { LogThrottle } from "../observability/logger.ts";
-import { setGateQueueDepthSource } from "../observability/metrics.ts";
-import { CpuPool } from "../runtime/cpuPool.ts";
-import { ToolGate } from "../runtime/toolGate.ts";
 import { runWorkflow, type RunDeps } from "./runWorkflow.ts";
+import { cellSlots, LeaseTrackingWorker } from "./cellWorker.ts";
+
+export { cellSlots } from "./cellWorker.ts";
 
 export interface ExecWorkerOptions {
   pool: string;
@@ -36,17 +31,24 @@ export interface ExecWorkerOptions {
   /** How often running workflows' records are checked for a preempt/cancel flag (missed pub/sub). */
   flagPollMs: number;
   recordTtlSec: number;
-  /** The streaming model endpoint behind ctx.model. */
-  modelUrl: string;
-  /** The OpenAI-compatible endpoints behind ctx.agent (src/agents/models.ts). */
-  llm?: LlmSettings;
   /** A stable, unique name for this exec instance (FAIRLANE_WORKER_ID), kept across its restarts. */
   instance?: string;
-  /** The tenant's policy now (live registry, reloaded once for a tenant not seen yet). */
-  livePolicy: (tenant: string) => Promise<RuntimePolicy | undefined>;
 }
 
-export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells" | "modelUrl" | "livePolicy"> = {
+/**
+ * What runs need from the process, wired by the role's entrypoint (workers/exec.ts): the tool gate,
+ * dependency health, worker threads, the policy registry. The worker adds its own (pool, id, running runs).
+ */
+export interface ExecRuntime {
+  /** The subscriber connection the gate listens on; cell signals (preempt, cancel, degraded) arrive here too. */
+  subscriber: Redis;
+  /** Dependency health, so a "degraded" announcement stops calls into it at once. */
+  health?: HealthCache;
+  /** The runtime dependencies (and live policy) of runs in one cell. */
+  runtimeFor(cellName: string): Omit<RunDeps, "log" | "pool" | "workerId" | "recordTtlSec" | "running" | "onOrphans">;
+}
+
+export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cells"> = {
   heartbeatMs: 1_000,
   heartbeatTtlMs: 5_000,
   lockDurationMs: 10_000,
@@ -56,43 +58,6 @@ export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cel
   flagPollMs: 1_000,
   recordTtlSec: 7 * 24 * 3600,
 };
-
-/**
- * How a process's slots are split among the cells it serves: evenly, the
- * first cells taking the remainder (10 over 3 cells: 4, 3, 3). Each cell's
- * dispatcher sees only its own capacity, so the process never runs more than
- * `concurrency` workflows in all (DESIGN invariant 1: total never exceeds capacity).
- */
-export function cellSlots(concurrency: number, cells: string[]): Map<string, number> {
-  if (concurrency < cells.length)
-    throw new Error(`FAIRLANE_CONCURRENCY (${concurrency}) must be at least the number of cells served (${cells.length}: ${cells.join(",")})`);
-  const base = Math.floor(concurrency / cells.length);
-  return new Map(cells.map((c, i) => [c, base + (i < concurrency % cells.length ? 1 : 0)]));
-}
-
-/**
- * A BullMQ Worker that records, for each job in `lockedAt`, when each successful lock renewal was sent:
- * at or before the instant Redis extended the lock, so `lockedAt + lockDuration` never overstates how
- * long the lock lasts.
- */
-class LeaseTrackingWorker extends Worker {
-  constructor(
-    private readonly lockedAt: Map<string, number>,
-    private readonly now: () => number,
-    name: string,
-    processor: Processor,
-    opts: WorkerOptions,
-  ) {
-    super(name, processor, opts);
-  }
-
-  override async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
-    const sentAt = this.now();
-    const failed = await super.extendJobLocks(jobIds, tokens, duration);
-    for (const id of jobIds) if (!failed.includes(id) && this.lockedAt.has(id)) this.lockedAt.set(id, sentAt);
-    return failed;
-  }
-}
 
 /**
  * The exec role: a BullMQ Worker per cell on `exec.<pool>`, each with its
@@ -112,10 +77,6 @@ export class ExecWorker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private flagTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
-  private subscriber: Redis | undefined;
-  private health: HealthCache | undefined;
-  private gate: ToolGate | undefined;
-  private readonly cpu = new CpuPool();
   private readonly slots: Map<string, number>;
   /** Tool calls that outlived their workflow (must stay 0). */
   orphanedCalls = 0;
@@ -128,6 +89,7 @@ export class ExecWorker {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly opts: ExecWorkerOptions,
+    private readonly runtime: ExecRuntime,
   ) {
     // A stable instance name (a supervisor's process slot, a pod name) lets a restarted process take over its
     // predecessor's capacity entry at once; otherwise a killed worker's capacity lingers for its heartbeat TTL
@@ -141,93 +103,10 @@ export class ExecWorker {
   }
 
   async start(): Promise<void> {
-    this.subscriber = this.connect();
-    this.subscriber.on("error", () => undefined);
-    this.subscriber.on("message", (channel: string, message: string) => this.onSignal(channel, message));
-    await this.subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
-    this.gate = new ToolGate(this.redis, this.subscriber, this.keys, this.clock);
-    await this.gate.start(this.opts.cells);
-    const gate = this.gate;
-    setGateQueueDepthSource(() => gate.queueDepths());
-
-    const healthStore = new HealthStore(this.redis, this.keys, this.opts.cells, this.clock);
-    // A dependency no monitor watches (not in the cell's deps set) has no backpressure: healthy.
-    // A watched one whose signal is missing is not healthy (DESIGN: a missing signal counts as down).
-    const health = (this.health = new HealthCache(
-      {
-        isHealthy: async (cell, dep) => !(await this.redis.sismember(this.keys.cell(cell).deps, dep)) || healthStore.isHealthy(cell, dep),
-      },
-      () => this.clock.now(),
-      250,
-    ));
-    const passive = new PassiveHealth(healthStore, health, this.clock);
-    for (const cellName of this.opts.cells) {
-      const cell = this.keys.cell(cellName);
-      const connection = this.connect();
-      connection.on("error", () => undefined);
-      this.connections.push(connection);
-      // Typed, so a field runWorkflow does not know is an error here rather than silently dropped.
-      const deps: RunDeps = {
-        redis: this.redis,
-        clock: this.clock,
-        log: this.log,
-        pool: this.opts.pool,
-        workerId: this.workerId,
-        recordTtlSec: this.opts.recordTtlSec,
-        running: this.running,
-        gate: this.gate,
-        rateLimits: new TenantRateLimits(this.redis, cell.rateLimitPrefix),
-        budget: new TenantBudget(this.redis, cell.budgetPrefix, this.clock),
-        modelUrl: this.opts.modelUrl,
-        llm: this.opts.llm,
-        cpu: this.cpu,
-        health,
-        onOutcome: (c: string, dep: string, ok: boolean, overloaded: boolean) => passive.record(c, dep, ok, overloaded),
-        livePolicy: this.opts.livePolicy,
-        onOrphans: (n: number) => {
-          this.orphanedCalls += n;
-          this.log.error({ orphaned: n }, "tool calls outlived their workflow");
-        },
-      };
-      const worker = new LeaseTrackingWorker(
-        this.lockedAt,
-        () => this.clock.now(),
-        execQueue(this.opts.pool),
-        async (job: Job, token?: string) => {
-          const now = this.clock.now();
-          // processedOn is the timestamp the fetch that locked the job was sent with.
-          this.lockedAt.set(job.id!, Math.min(now, job.processedOn ?? now));
-          try {
-            return await runWorkflow(deps, cellName, cell, job, token!);
-          } finally {
-            this.lockedAt.delete(job.id!);
-          }
-        },
-        {
-          connection,
-          prefix: cell.bullPrefix,
-          concurrency: this.slots.get(cellName)!,
-          lockDuration: this.opts.lockDurationMs,
-          stalledInterval: this.opts.stalledIntervalMs,
-          maxStalledCount: this.opts.maxStalledCount,
-          name: this.workerId,
-          skipVersionCheck: true,
-        },
-      );
-      // BullMQ reports every failed reconnect while Redis is away: the first, then one line per 30 s with a count.
-      const workerErrors = new LogThrottle(this.log);
-      worker.on("error", (err) => workerErrors.warn({ err: err.message, cell: cellName }, "exec worker error"));
-      worker.on("ready", () => workerErrors.ok("exec worker connected again", { cell: cellName }));
-      // This process stalled past its lock (a GC pause, SIGSTOP, CPU starvation): BullMQ may already have given
-      // the job to another worker. Stop the run at once so it never executes twice at the same time.
-      worker.on("lockRenewalFailed", (ids: string[]) => {
-        for (const id of ids) {
-          const c = this.running.get(id);
-          if (c && !c.signal.aborted) c.abort("lost" satisfies AbortReason);
-        }
-      });
-      this.workers.push(worker);
-    }
+    const { subscriber } = this.runtime;
+    subscriber.on("message", (channel: string, message: string) => this.onSignal(channel, message));
+    await subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
+    for (const cellName of this.opts.cells) this.workers.push(this.cellWorker(cellName));
     // Publish which dependencies each workflow type needs (the dispatcher parks them while one is down).
     for (const c of this.opts.cells) {
       const deps = workflowDependencies();
@@ -238,6 +117,65 @@ export class ExecWorker {
     this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
     this.watchForStalls();
     this.log.info({ workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency, cells: Object.fromEntries(this.slots) }, "exec worker started");
+  }
+
+  /** The BullMQ Worker of one cell: its share of the slots, runs with the cell's runtime, a stalled run stopped at once. */
+  private cellWorker(cellName: string): Worker {
+    const cell = this.keys.cell(cellName);
+    const connection = this.connect();
+    connection.on("error", () => undefined);
+    this.connections.push(connection);
+    // Typed, so a field runWorkflow does not know is an error here rather than silently dropped.
+    const deps: RunDeps = {
+      ...this.runtime.runtimeFor(cellName),
+      log: this.log,
+      pool: this.opts.pool,
+      workerId: this.workerId,
+      recordTtlSec: this.opts.recordTtlSec,
+      running: this.running,
+      onOrphans: (n: number) => {
+        this.orphanedCalls += n;
+        this.log.error({ orphaned: n }, "tool calls outlived their workflow");
+      },
+    };
+    const worker = new LeaseTrackingWorker(
+      this.lockedAt,
+      () => this.clock.now(),
+      execQueue(this.opts.pool),
+      async (job: Job, token?: string) => {
+        const now = this.clock.now();
+        // processedOn is the timestamp the fetch that locked the job was sent with.
+        this.lockedAt.set(job.id!, Math.min(now, job.processedOn ?? now));
+        try {
+          return await runWorkflow(deps, cellName, cell, job, token!);
+        } finally {
+          this.lockedAt.delete(job.id!);
+        }
+      },
+      {
+        connection,
+        prefix: cell.bullPrefix,
+        concurrency: this.slots.get(cellName)!,
+        lockDuration: this.opts.lockDurationMs,
+        stalledInterval: this.opts.stalledIntervalMs,
+        maxStalledCount: this.opts.maxStalledCount,
+        name: this.workerId,
+        skipVersionCheck: true,
+      },
+    );
+    // BullMQ reports every failed reconnect while Redis is away: the first, then one line per 30 s with a count.
+    const workerErrors = new LogThrottle(this.log);
+    worker.on("error", (err) => workerErrors.warn({ err: err.message, cell: cellName }, "exec worker error"));
+    worker.on("ready", () => workerErrors.ok("exec worker connected again", { cell: cellName }));
+    // This process stalled past its lock (a GC pause, SIGSTOP, CPU starvation): BullMQ may already have given
+    // the job to another worker. Stop the run at once so it never executes twice at the same time.
+    worker.on("lockRenewalFailed", (ids: string[]) => {
+      for (const id of ids) {
+        const c = this.running.get(id);
+        if (c && !c.signal.aborted) c.abort("lost" satisfies AbortReason);
+      }
+    });
+    return worker;
   }
 
   /**
@@ -256,9 +194,6 @@ export class ExecWorker {
     }, this.opts.shutdownGraceMs);
     await closing;
     clearTimeout(grace);
-    this.gate?.stop();
-    await this.cpu.destroy();
-    await this.subscriber?.quit().catch(() => undefined);
     await Promise.all(this.connections.map((c) => c.quit().catch(() => undefined)));
   }
 
@@ -268,7 +203,7 @@ export class ExecWorker {
     if (kind === "degraded") {
       // Another process saw the dependency fail: stop calling it here too, without waiting for the cache.
       const cell = this.opts.cells.find((c) => this.keys.cell(c).signals === channel);
-      if (cell) this.health?.set(cell, id, false);
+      if (cell) this.runtime.health?.set(cell, id, false);
     } else this.signalRun(kind, id);
   }
 

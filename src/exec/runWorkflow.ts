@@ -1,77 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { context, SpanKind, trace, type Context } from "@opentelemetry/api";
+import { context, SpanKind, trace, type Context, type Span } from "@opentelemetry/api";
 import { WaitingError, type Job } from "bullmq";
-import type { Logger } from "pino";
-import type { CellKeys, WorkflowClass } from "../../queues/keys.ts";
-import { parkRun } from "../../queues/lua/parking.ts";
-import { finishRun, requeueRun, startRun, type FinishInput, type StartOutcome } from "../../queues/lua/runLifecycle.ts";
-import type { LegacyJobData } from "../admission/admit.ts";
+import type { CellKeys } from "../../queues/keys.ts";
+import { startRun } from "../../queues/lua/runLifecycle.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, tracer } from "../observability/tracing.ts";
-import { createContext, type RuntimeDeps } from "../runtime/context.ts";
-import { workflowHandler, type AbortReason } from "../workflows/registry.ts";
+import { createContext } from "../runtime/context.ts";
+import type { AbortReason } from "../runtime/workflowContext.ts";
+import { workflowHandler, type WorkflowHandler } from "../workflows/registry.ts";
+import { finish, handBack, settle } from "./runEnd.ts";
+import type { Ended, LegacyJobData, Run, RunDeps, RunInput, RunOutcome, Started } from "./runTypes.ts";
 
-/** What a run needs beyond the runtime's dependencies (RuntimeDeps: Redis, gate, budgets, models, health...). */
-export interface RunDeps extends RuntimeDeps {
-  log: Logger;
-  pool: string;
-  workerId: string;
-  recordTtlSec: number;
-  /** Running workflows of this process, so signals (preempt, cancel) can reach them. */
-  running: Map<string, AbortController>;
-  /** Tool calls still running when their workflow ended (must stay 0). */
-  onOrphans?: (n: number) => void;
-  /**
-   * The tenant's policy now (the process's live registry, reloaded once for a tenant it has not seen),
-   * so an operator's change of mctc, budgets or allowed tools reaches workflows already queued or
-   * running. Undefined when the tenant has no valid policy.
-   */
-  livePolicy: (tenant: string) => Promise<RuntimePolicy | undefined>;
-}
-
-/**
- * One run of one workflow on an exec worker. States:
- *   start     startRun decides atomically: run, or end/hand back at once
- *             (already ended, cancelled, expired, asked to yield, no slot)
- *   run       the handler, with an AbortSignal that fires at the deadline,
- *             on cancel, on preemption and on shutdown
- *   finish    completed / failed with a reason / cancelled: finishRun
- *             records it and releases the slot, once
- *   hand back preempted or shut down: requeueRun puts it at the head of its
- *             ingress queue with its attempt given back, then WaitingError
- *             tells BullMQ to leave the job alone
- * Every outcome but hand back returns normally, so BullMQ completes and
- * removes the exec job; the workflow record keeps the outcome.
- */
-/** Error codes a handler may throw to end its workflow with that code rather than WORKFLOW_ERROR. */
-const RUNTIME_CODES = new Set([
-  "DEADLINE_EXCEEDED",
-  "BUDGET_EXCEEDED",
-  "RATE_LIMITED",
-  "TOOL_NOT_ALLOWED",
-  "THROTTLED",
-  "MAX_ITERATIONS",
-  "MODEL_UNAVAILABLE",
-  "RESIDENCY_UNAVAILABLE",
-  "MODEL_ERROR",
-]);
-
-/** A run's inputs: from the record (startRun's reply) and the job. */
-interface RunInput {
-  job: Job;
-  token: string;
-  runId: string;
-  start: StartOutcome;
-  tenant: string;
-  cls: WorkflowClass;
-  enqueuedAt: number;
-  payload: Record<string, unknown>;
-  traceparent: string | undefined;
-  /** A job admitted before the record kept the trace context carries an envelope with its policy. */
-  legacy: LegacyJobData | undefined;
-}
+export type { RunDeps } from "./runTypes.ts";
 
 /**
  * The run in a `fairlane.workflow.run` span, a child of the context admission
@@ -114,58 +56,66 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   }
 }
 
-interface RunOutcome {
-  value?: string;
-  /** An error code: the span's status is ERROR. */
-  error?: string;
-}
-
 async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, runCtx: Context, outcome: RunOutcome): Promise<unknown> {
-  const span = trace.getSpan(runCtx)!;
-  const { job, token, runId, start } = w;
-  const id = job.id!;
   // The live registry's policy; a job admitted before jobs stopped carrying one falls back to its snapshot.
   const policy = (await d.livePolicy(w.tenant)) ?? w.legacy?.policy;
-  const traceId = w.traceparent?.slice(3, 35) ?? w.legacy?.traceId ?? "";
-  const tenant = tenantLabel(w.tenant, policy?.tier ?? "free"); // once per run: inc and dec use the same series
-  const log = () => d.log.child({ tenant: w.tenant, workflowId: id, class: w.cls });
-  let startedAt: number | undefined;
-  const finish = (f: Omit<FinishInput, "id" | "now" | "runId" | "recordTtlSec">, run = runId) => {
-    outcome.value = f.error?.code ?? f.state;
-    if (f.state === "failed") outcome.error = f.error?.code;
-    metrics.runs.inc({ tenant, class: w.cls, outcome: outcome.value });
-    if (startedAt !== undefined) metrics.runSeconds.observe({ class: w.cls }, (d.clock.now() - startedAt) / 1000);
-    if (f.error?.code === "DEADLINE_EXCEEDED") metrics.deadlineExpired.inc({ tier: policy?.tier ?? "free", where: run === "" ? "queued" : "running" });
-    return finishRun(d.redis, cell, { id, now: d.clock.now(), runId: run, recordTtlSec: d.recordTtlSec, ...f });
+  const id = w.job.id!;
+  const run: Run = {
+    d,
+    w,
+    cellName,
+    cell,
+    id,
+    policy,
+    tenant: tenantLabel(w.tenant, policy?.tier ?? "free"),
+    outcome,
+    log: () => d.log.child({ tenant: w.tenant, workflowId: id, class: w.cls }),
   };
-  const handBack = async (reason: string, started: boolean): Promise<never> => {
-    outcome.value = reason;
-    if (startedAt !== undefined) metrics.runSeconds.observe({ class: w.cls }, (d.clock.now() - startedAt) / 1000);
-    const r = await requeueRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, reason, started });
-    log().info({ reason, outcome: r }, "handed back to ingress");
-    throw new WaitingError();
-  };
+  const early = await beforeStart(run);
+  if (early.done) return early.value;
+  run.startedAt = d.clock.now();
+  recordStart(run, early.started, trace.getSpan(runCtx)!);
+  const handler = workflowHandler(w.job.name);
+  if (!handler) {
+    await finish(run, { state: "failed", error: { code: "UNKNOWN_WORKFLOW_TYPE", message: `no handler is registered for type "${w.job.name}"` } });
+    return null;
+  }
+  if (!policy) {
+    // The registry keeps a tenant whose spec no longer resolves out rather than run it half-configured.
+    await finish(run, { state: "failed", error: { code: "POLICY_UNAVAILABLE", message: "the tenant has no valid policy; an operator must correct it" } });
+    return null;
+  }
+  const ended = await execute(run, early.started, policy, handler, runCtx);
+  return settle(run, ended);
+}
 
+/** startRun's verdict before anything runs: skip, end at once, or hand back; `done: false` means run. */
+async function beforeStart(run: Run): Promise<{ done: true; value: unknown } | { done: false; started: Started }> {
+  const { start } = run.w;
   switch (start.kind) {
     case "final":
-      outcome.value = "skipped";
-      return { skipped: start.state };
+      run.outcome.value = "skipped";
+      return { done: true, value: { skipped: start.state } };
     case "cancel":
-      await finish({ state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer" } }, "");
-      return null;
+      await finish(run, { state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer" } }, "");
+      return { done: true, value: null };
     case "expired":
-      await finish({ state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the deadline passed before the workflow started" } }, "");
-      return null;
+      await finish(run, { state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the deadline passed before the workflow started" } }, "");
+      return { done: true, value: null };
     case "yield":
-      return handBack("preempted", false);
+      return handBack(run, "preempted", false);
     case "noslot":
-      return handBack("noslot", false);
+      return handBack(run, "noslot", false);
   }
+  return { done: false, started: start };
+}
 
-  startedAt = d.clock.now();
-  const queuedMs = Math.max(0, startedAt - w.enqueuedAt);
+/** The start's latencies: queue wait, pool wait and (on a first start only) enqueue->start. */
+function recordStart({ d, w, tenant, startedAt }: Run, start: Started, span: Span): void {
+  const { job } = w;
+  const queuedMs = Math.max(0, startedAt! - w.enqueuedAt);
   // The exec job's timestamp is the dispatch instant (the dispatch script writes it).
-  const poolWaitMs = Math.max(0, startedAt - job.timestamp);
+  const poolWaitMs = Math.max(0, startedAt! - job.timestamp);
   metrics.deadlinePhase.inc({ tenant, phase: "queue_wait" }, queuedMs / 1000);
   metrics.poolWait.observe({ tenant }, poolWaitMs / 1000);
   // Enqueue->start counts a workflow's first start only, not a resume (preempted, parked, crashed).
@@ -175,33 +125,29 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
   }
   if (span.isRecording()) {
     span.setAttributes({ "fairlane.attempt": start.attempts, "fairlane.pool": d.pool, "fairlane.queue_wait_ms": queuedMs, "fairlane.pool_wait_ms": poolWaitMs });
-    if (start.deadlineAt !== null) span.setAttribute(ATTR.remainingMs, Math.max(0, start.deadlineAt - startedAt));
+    if (start.deadlineAt !== null) span.setAttribute(ATTR.remainingMs, Math.max(0, start.deadlineAt - startedAt!));
   }
-  const handler = workflowHandler(job.name);
-  if (!handler) {
-    await finish({ state: "failed", error: { code: "UNKNOWN_WORKFLOW_TYPE", message: `no handler is registered for type "${job.name}"` } });
-    return null;
-  }
-  if (!policy) {
-    // The registry keeps a tenant whose spec no longer resolves out rather than run it half-configured.
-    await finish({ state: "failed", error: { code: "POLICY_UNAVAILABLE", message: "the tenant has no valid policy; an operator must correct it" } });
-    return null;
-  }
+}
+
+/** The handler, with an AbortSignal that fires at the deadline, on cancel, on preemption, on park and on shutdown. */
+async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: WorkflowHandler, runCtx: Context): Promise<Ended> {
+  const { d, w, id } = r;
   const controller = new AbortController();
   d.running.set(id, controller);
-  let parkOn: { dependency: string; reason: string } | undefined;
   const deadlineAt = start.deadlineAt;
+  const ended: Ended = { result: undefined, error: undefined, reason: undefined, parkOn: undefined, deadlineAt };
   const timer =
     deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
+  const traceId = w.traceparent?.slice(3, 35) ?? w.legacy?.traceId ?? "";
   const { ctx, run, tracking } = createContext(
     d, // RunDeps is RuntimeDeps and more: every runtime dependency reaches the context, none is listed twice
     {
-      cellName,
-      cell,
+      cellName: r.cellName,
+      cell: r.cell,
       workflowId: id,
       tenant: w.tenant,
       cls: w.cls,
-      type: job.name,
+      type: w.job.name,
       payload: w.payload,
       deadlineAt,
       traceId,
@@ -210,18 +156,15 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
       policy,
       signal: controller.signal,
       park(dependency, reason) {
-        parkOn ??= { dependency, reason };
+        ended.parkOn ??= { dependency, reason };
         if (!controller.signal.aborted) controller.abort("park" satisfies AbortReason);
       },
     },
   );
-
-  let result: unknown;
-  let error: Error | undefined;
   try {
-    result = await run(() => handler(ctx));
+    ended.result = await run(() => handler(ctx));
   } catch (err) {
-    error = err as Error;
+    ended.error = err as Error;
   } finally {
     clearTimeout(timer);
     d.running.delete(id);
@@ -230,37 +173,6 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
       d.onOrphans?.(tracking.active.size);
     }
   }
-
-  const reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
-  if (reason === "lost") {
-    // Another run owns the workflow now: write nothing (finishRun would answer "stale" anyway).
-    log().warn("run stopped: its lock was lost while the process stalled; another worker owns it");
-    metrics.runs.inc({ tenant, class: w.cls, outcome: "lost" });
-    return null;
-  }
-  if (reason === "preempted" || reason === "shutdown" || reason === "stalled") return handBack(reason, true);
-  if (reason === "park" && parkOn) {
-    const r = await parkRun(d.redis, cell, d.pool, { id, now: d.clock.now(), token, started: true, ...parkOn });
-    outcome.value = "parked";
-    metrics.runs.inc({ tenant, class: w.cls, outcome: "parked" });
-    metrics.runSeconds.observe({ class: w.cls }, (d.clock.now() - startedAt) / 1000);
-    metrics.parkedTotal.inc({ dependency: parkOn.dependency, where: "run" });
-    log().info({ dependency: parkOn.dependency, outcome: r }, "parked: dependency not healthy");
-    throw new WaitingError();
-  }
-  if (reason === "cancelled") {
-    await finish({ state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer while running" } });
-  } else if (reason === "deadline" || (deadlineAt !== null && d.clock.now() >= deadlineAt)) {
-    await finish({ state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the workflow's deadline passed while it ran" } });
-  } else if (error && RUNTIME_CODES.has((error as { code?: string }).code ?? "")) {
-    // A policy outcome the handler passed on (e.g. its tool calls ran out of deadline or budget).
-    await finish({ state: "failed", error: { code: (error as unknown as { code: string }).code, message: error.message } });
-  } else if (error) {
-    // The message is the handler's and goes to the tenant's own record; logs get only the error name (no PHI).
-    log().warn({ error: error.name }, "workflow failed");
-    await finish({ state: "failed", error: { code: "WORKFLOW_ERROR", message: error.message || error.name } });
-  } else {
-    await finish({ state: "completed", result: result === undefined ? null : result });
-  }
-  return null;
+  ended.reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
+  return ended;
 }

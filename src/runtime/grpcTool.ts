@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { context, propagation } from "@opentelemetry/api";
-import { currentToolCallTrace } from "./context.ts";
+import { currentToolCallTrace } from "./current.ts";
 import { traceparentOf } from "./httpTool.ts";
 import { defineTool, type ToolCallContext, type ToolDefinition } from "./tools.ts";
 

@@ -1,6 +1,6 @@
 import { context, isSpanContextValid, propagation, trace } from "@opentelemetry/api";
 import { formatTraceparent } from "../observability/tracing.ts";
-import { currentToolCallTrace } from "./context.ts";
+import { currentToolCallTrace } from "./current.ts";
 import { defineTool, type ToolCallContext, type ToolDefinition } from "./tools.ts";
 
 /** An HTTP answer a retry may help with (5xx, 429) or a network failure. */

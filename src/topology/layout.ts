@@ -4,7 +4,9 @@
  * health ×2, recovery ×2. `npm run topology` and the fault drill start it as
  * local OS processes (src/topology/supervisor.ts).
  */
-export type Role = "api" | "dispatcher" | "exec" | "health" | "recovery";
+import type { Role } from "../lib/roles.ts";
+
+export type { Role };
 
 export interface ProcessSpec {
   /** Unique, e.g. "exec-default-2". */

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { roleEntrypoint } from "../lib/roles.ts";
 import type { ProcessSpec } from "./layout.ts";
 
 /**
@@ -43,7 +44,7 @@ export class Supervisor {
 
   private launch(s: Supervised): void {
     const log = createWriteStream(join(this.o.logDir, `${s.spec.name}.log`), { flags: "a" });
-    const child = spawn(process.execPath, [...(this.o.nodeArgs ?? []), "--import", "tsx", `workers/${s.spec.role}.ts`], {
+    const child = spawn(process.execPath, [...(this.o.nodeArgs ?? []), "--import", "tsx", roleEntrypoint(s.spec.role)], {
       // Its name is a stable instance id: a restarted exec takes over its predecessor's capacity entry.
       env: { ...process.env, ...this.o.baseEnv, FAIRLANE_WORKER_ID: s.spec.name, ...s.spec.env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { roleEntrypoint, type Role } from "../../src/lib/roles.ts";
 
 export interface RoleProcess {
   child: ChildProcess;
@@ -12,8 +13,8 @@ export interface RoleProcess {
  * Starts one Fairlane role as a real OS process (node + tsx, like
  * production), with the observed test workflow loaded.
  */
-export function spawnRole(role: "exec" | "dispatcher" | "api" | "health" | "recovery", env: Record<string, string>): RoleProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", `workers/${role}.ts`], {
+export function spawnRole(role: Role, env: Record<string, string>): RoleProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", roleEntrypoint(role)], {
     env: {
       ...process.env,
       LOG_LEVEL: "warn",

@@ -1,0 +1,41 @@
+import { Worker, type Processor, type WorkerOptions } from "bullmq";
+
+/** The per-cell pieces of an exec process: its share of the slots and a BullMQ Worker that tracks its locks. */
+
+/**
+ * How a process's slots are split among the cells it serves: evenly, the
+ * first cells taking the remainder (10 over 3 cells: 4, 3, 3). Each cell's
+ * dispatcher sees only its own capacity, so the process never runs more than
+ * `concurrency` workflows in all (DESIGN invariant 1: total never exceeds capacity).
+ */
+export function cellSlots(concurrency: number, cells: string[]): Map<string, number> {
+  if (concurrency < cells.length)
+    throw new Error(`FAIRLANE_CONCURRENCY (${concurrency}) must be at least the number of cells served (${cells.length}: ${cells.join(",")})`);
+  const base = Math.floor(concurrency / cells.length);
+  return new Map(cells.map((c, i) => [c, base + (i < concurrency % cells.length ? 1 : 0)]));
+}
+
+/**
+ * A BullMQ Worker that records, for each job in `lockedAt`, when each successful lock renewal was sent:
+ * at or before the instant Redis extended the lock, so `lockedAt + lockDuration` never overstates how
+ * long the lock lasts.
+ */
+export class LeaseTrackingWorker extends Worker {
+  constructor(
+    private readonly lockedAt: Map<string, number>,
+    private readonly now: () => number,
+    name: string,
+    processor: Processor,
+    opts: WorkerOptions,
+  ) {
+    super(name, processor, opts);
+  }
+
+  override async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
+    const sentAt = this.now();
+    const failed = await super.extendJobLocks(jobIds, tokens, duration);
+    for (const id of jobIds) if (!failed.includes(id) && this.lockedAt.has(id)) this.lockedAt.set(id, sentAt);
+    return failed;
+  }
+}
+
