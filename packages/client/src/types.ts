@@ -1,6 +1,6 @@
 /**
  * The producer API's shapes, written by hand against the server's
- * (src/admission/schema.ts, src/admission/admit.ts, src/workflows/record.ts):
+ * (src/admission/schema.ts, src/admission/settle.ts, src/workflows/record.ts):
  * the client carries no server code and no server types. Times are ISO 8601.
  * The runtime objects it needs (fetch, an abort signal) are described by the
  * little they must do, so these types need nothing beyond the ES2022 lib.
