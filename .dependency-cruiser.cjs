@@ -4,17 +4,20 @@
  * and the ones below it, never one above (docs/architecture.md). Tests (test/) are not checked: they
  * may reach any layer.
  *
- *   roles        workers/, src/platform.ts, src/bootstrap.ts, src/topology/   wire everything, one role per entrypoint
- *   edge         src/api/, src/cli/, src/client/ + packages/client/, src/downstream/
- *   read models  src/observability/ (the rest: usage snapshot, rollups, history, sampler, capState, noisy
- *                neighbour, waiting metrics), src/capacity/, src/usage/, dashboard/   what the dashboard and reports show
- *   exec         src/exec/, src/examples/                                     the exec worker and the workflows it runs
+ *   dev tools    src/dev/topology/                                           runs the roles as the production layout
+ *   roles        workers/, src/platform.ts, src/bootstrap.ts                  wire everything, one role per entrypoint
+ *   dev          src/dev/ (simulated downstream, examples, embedded Redis;     development only: no product layer imports it
+ *                the scripts in src/dev/bin/ are not modules)
+ *   edge         src/api/, src/cli/, src/client/ + packages/client/
+ *   read models  src/usage/ (usage snapshot, rollups, history, sampler, cap     what the dashboard and reports show
+ *                state, noisy neighbours, capacity report), dashboard/
+ *   exec         src/exec/                                                    the exec worker and the run
  *   admission    src/admission/                                               validate, idempotency, enqueue
  *   workflows    src/workflows/                                               definitions registry, records, lists, explain
  *   runtime      src/runtime/, src/agents/                                    ctx, tool gate, budget, retry, agents
- *   dispatch     src/scheduler/ (not policy/), src/backpressure/              dispatch loop; health, park, recover
- *   instruments  src/observability/{logger,metrics,metricsEndpoint,tracing,tenantLabel}.ts
- *   policy       src/scheduler/policy/, src/observability/fairness.ts         pure functions: no Redis
+ *   dispatch     src/dispatch/ (not policy/), src/backpressure/              dispatch loop; health, park, recover
+ *   instruments  src/observability/ (logger, metrics, metrics endpoint, tracing, tenant label)
+ *   policy       src/dispatch/policy/                                         pure functions: no Redis
  *   tenancy      src/tenancy/
  *   queues       queues/ (keys, names, Lua wrappers, job data and usage-event contracts)
  *   lib          src/lib/
@@ -28,19 +31,18 @@ const LAYERS = [
   { name: "lib", path: ["^src/lib/"] },
   { name: "queues", path: ["^queues/"] },
   { name: "tenancy", path: ["^src/tenancy/"] },
-  { name: "policy", path: ["^src/scheduler/policy/", "^src/observability/fairness\\.ts$"] },
-  { name: "instruments", path: ["^src/observability/(logger|metrics|metricsEndpoint|tracing|tenantLabel)\\.ts$"] },
-  { name: "dispatch", path: ["^src/scheduler/(?!policy/)", "^src/backpressure/"] },
+  { name: "policy", path: ["^src/dispatch/policy/"] },
+  { name: "instruments", path: ["^src/observability/"] },
+  { name: "dispatch", path: ["^src/dispatch/(?!policy/)", "^src/backpressure/"] },
   { name: "runtime", path: ["^src/runtime/", "^src/agents/"] },
   { name: "workflows", path: ["^src/workflows/"] },
   { name: "admission", path: ["^src/admission/"] },
-  { name: "exec", path: ["^src/exec/", "^src/examples/"] },
-  {
-    name: "read models",
-    path: ["^src/observability/(?!(logger|metrics|metricsEndpoint|tracing|tenantLabel|fairness)\\.ts$)", "^src/capacity/", "^src/usage/", "^dashboard/"],
-  },
-  { name: "edge", path: ["^src/api/", "^src/cli/", "^src/client/", "^packages/client/", "^src/downstream/"] },
-  { name: "roles", path: ["^workers/", "^src/platform\\.ts$", "^src/bootstrap\\.ts$", "^src/topology/"] },
+  { name: "exec", path: ["^src/exec/"] },
+  { name: "read models", path: ["^src/usage/", "^dashboard/"] },
+  { name: "edge", path: ["^src/api/", "^src/cli/", "^src/client/", "^packages/client/"] },
+  { name: "dev", path: ["^src/dev/(?!topology/)"] },
+  { name: "roles", path: ["^workers/", "^src/platform\\.ts$", "^src/bootstrap\\.ts$"] },
+  { name: "dev tools", path: ["^src/dev/topology/"] },
 ];
 
 /**
@@ -109,8 +111,8 @@ module.exports = {
       name: "standalone-downstream",
       comment: "the simulated downstream service stands apart from the platform: it imports src/lib only",
       severity: "error",
-      from: { path: "^src/downstream/" },
-      to: { path: APP, pathNot: ["^src/downstream/", "^src/lib/"] },
+      from: { path: "^src/dev/downstream/" },
+      to: { path: APP, pathNot: ["^src/dev/downstream/", "^src/lib/"] },
     },
     {
       name: "not-to-test",

@@ -39,7 +39,7 @@
  *   <cell>:deadlines               ZSET workflow id -> deadlineAt, written at admission; the dispatcher's
  *                                  expireQueued-2.lua pops due entries and fails those still queued
  *   <cell>:queues                  SET ingress queue names that ever held a job
- *   <cell>:tenants                 SET tenants whose scheduling caps are synced into the cell
+ *   <cell>:tenants                 SET tenants whose dispatch caps are synced into the cell
  *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them
  *                                  (weight mca burstMca burstMs cooldownMs mcaUrgent paused pools
  *                                  burstStart m:<pool> = its member in that pool's ready sets)
@@ -86,7 +86,7 @@
  *                                  (<= 2^b ms; startRun-2.lua), thr THROTTLED tool calls (acquirePermit-7.lua
  *                                  queue full; src/runtime/toolGate.ts wait timeout), acq permits granted and
  *                                  gw their summed gate wait ms (acquirePermit-7.lua). EXPIRE 20 min.
- *                                  Read by src/observability/usageSnapshot.ts (dashboard, capacity rollups).
+ *                                  Read by src/usage/usageSnapshot.ts (dashboard, capacity rollups).
  *   <cell>:usage:<periodStartMs>   HASH one 10-minute capacity rollup: tenant -> JSON evidence (starts, throttled,
  *                                  acquired, gate wait, samples at cap with backlog, peaks). EXPIRE 8 days.
  *   <cell>:usage:lock:<periodStartMs>  STRING SET NX by the api process that writes that rollup (one writer)

@@ -10,7 +10,7 @@
  *   acq   a tool-gate permit granted;  gw  the gate wait of those permits, ms summed
  * The writers are startRun-2.lua (queues/lua/runLifecycle.ts) and the tool gate's scripts
  * (queues/lua/permits.ts), which get the bucket and its TTL from here as ARGV. The readers
- * (src/observability/usageBuckets.ts and its users) add up the buckets of a window, so any
+ * (src/usage/usageBuckets.ts and its users) add up the buckets of a window, so any
  * number of processes agree.
  */
 export const BUCKET_MS = 10_000;

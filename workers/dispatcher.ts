@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { Platform } from "../src/platform.ts";
-import { DEFAULT_DISPATCHER, Dispatcher } from "../src/scheduler/dispatcher.ts";
+import { DEFAULT_DISPATCHER, Dispatcher } from "../src/dispatch/dispatcher.ts";
 import { isMain, runPlatformRole } from "./role.ts";
 
 export async function startDispatcherRole(p: Platform, log: Logger): Promise<{ dispatcher: Dispatcher; stop(): Promise<void> }> {

@@ -24,7 +24,7 @@ import { workflowTypes } from "../src/workflows/registry.ts";
 import { runtimePolicy } from "../src/tenancy/policy.ts";
 import { llmSettingsFromEnv } from "../src/agents/models.ts";
 import "../src/workflows/noop.ts";
-import "../src/examples/index.ts";
+import "../src/dev/examples/index.ts";
 import { isMain, runPlatformRole } from "./role.ts";
 
 export async function loadWorkflowModules(list: string): Promise<void> {

@@ -74,7 +74,7 @@ function updateRow(row, t) {
   const bc = t.running.B + t.running.C;
   const atCap = t.atCap.any;
   if (row.tr.classList.contains("at-cap") !== atCap) row.tr.classList.toggle("at-cap", atCap);
-  // What holds its queued work (the scheduler's own reason), else its caps; "ok" only when nothing is held.
+  // What holds its queued work (the dispatcher's own reason), else its caps; "ok" only when nothing is held.
   const held = t.held ?? null;
   const stateKey = `${atCap}|${t.paused}|${t.atCap.mca}|${t.atCap.urgent}|${t.atCap.mctc}|${held?.code}|${held?.message}`;
   if (row.last.state !== stateKey) {

@@ -4,7 +4,7 @@
   taking a slot lease for each in the same script. Several dispatchers may
   run it concurrently: every decision and move is atomic, so no cap is
   exceeded and no job moves twice. The rule (DESIGN.md, mirrored by
-  src/scheduler/policy/dispatchRule.ts):
+  src/dispatch/policy/dispatchRule.ts):
     1. Class A from the head of ready:A, into any free slot (reserve first);
     2. else a general slot (not the Class A reserve) to Class C if it holds
        fewer than its guaranteed minimum share, else to Class B, else to
@@ -12,7 +12,7 @@
     among tenants of a class, the head of the ready set: the lowest virtual
     time (slot-time received / weight, with the estimate of its running
     work counted in: wfq.lua), ties to the least recently served. The same
-    steps as PoolScheduler.dispatch.
+    steps as PoolDispatch.dispatch.
   Jobs whose deadline passed while queued are failed DEADLINE_EXCEEDED and
   never started. Jobs whose workflow type declares a dependency that is down
   (health signal or operator mark) are parked instead of started, so a known

@@ -20,13 +20,13 @@ import { metricsAuth, metricsHandler } from "../observability/metricsEndpoint.ts
 import { apiDocsRouter } from "./apiDocs.ts";
 import { adminWorkflowsRouter, producerRouter } from "./producer.ts";
 import { operatorAdminRouter } from "./operatorAdmin.ts";
-import { startUsageService } from "../observability/usageService.ts";
-import { setUsageSource } from "../observability/usageMetrics.ts";
+import { startUsageService } from "../usage/usageService.ts";
+import { setUsageSource } from "../usage/usageMetrics.ts";
 import { DASHBOARD_PATH, tenantDashboardRouter } from "../../dashboard/tenantDashboard.ts";
 import { securityHeaders } from "./securityHeaders.ts";
 import { explainAdminRouter } from "./explainAdmin.ts";
 import { DEFAULT_EXPLAIN, type ExplainSettings } from "../workflows/explain.ts";
-import { setWaitingSource } from "../observability/waitingMetrics.ts";
+import { setWaitingSource } from "../usage/waitingMetrics.ts";
 
 export interface AppDeps {
   /** A fail-fast connection (connectForRequests): a request answers 503 within 2 s while Redis is away. */

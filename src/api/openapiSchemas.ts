@@ -3,7 +3,7 @@
  * send; the request schemas are the zod schemas that validate requests, imported where they are used.
  */
 import { z } from "zod";
-import { REASON_CODES } from "../scheduler/policy/explain.ts";
+import { REASON_CODES } from "../dispatch/policy/explain.ts";
 import { PolicySpecSchema, ResolvedPolicySchema } from "../tenancy/policy.ts";
 
 export const iso = z.iso.datetime({ offset: true });

@@ -1,6 +1,6 @@
-import type { NoisyReport } from "../observability/noisyNeighbour.ts";
-import type { Fairness } from "../observability/usageSampler.ts";
-import type { DependencyUsage, PoolUsage, TenantUsage, UsageSnapshot } from "../observability/usageSnapshot.ts";
+import type { NoisyReport } from "../usage/noisyNeighbour.ts";
+import type { Fairness } from "../usage/usageSampler.ts";
+import type { DependencyUsage, PoolUsage, TenantUsage, UsageSnapshot } from "../usage/usageSnapshot.ts";
 
 /** How GET /v1/admin/usage sorts and summarises a snapshot, pure. */
 export const USAGE_SORTS = ["tenant", "running", "mcaUse", "tools", "toolUse", "throttled", "queued", "parked", "p99"] as const;
@@ -42,7 +42,7 @@ export interface PlatformSummary {
 }
 
 /**
- * The dashboard's noisy-neighbour card (src/observability/noisyNeighbour.ts):
+ * The dashboard's noisy-neighbour card (src/usage/noisyNeighbour.ts):
  * `tenants` hold far more than their fair share of a full pool while others
  * wait (shares are fractions of the group's general slots, over the window's
  * contested ticks); `isolationIncomplete` are those whose load moves the

@@ -2,7 +2,7 @@
 /**
  * The fairness simulator (`npm run simulate -- ...`, docs/simulator.md): runs
  * a scenario through the real dispatch rule with a fake clock
- * (src/scheduler/simulator.ts) and prints each tenant's share of slot-time
+ * (src/dispatch/simulator.ts) and prints each tenant's share of slot-time
  * against its entitlement, Jain's index, the worst share and start latencies.
  * A scenario comes from flags (--slots 100 --tenants 200 --weights 1,2,4 ...)
  * or a YAML file (--scenario, simulateFile.ts); with a file, --slots, --for,
@@ -11,8 +11,8 @@
  * names the flag or field), 1 anything else.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { simulate } from "../scheduler/simulator.ts";
-import { DEFAULT_SHARES } from "../scheduler/policy/shares.ts";
+import { simulate } from "../dispatch/simulator.ts";
+import { DEFAULT_SHARES } from "../dispatch/policy/shares.ts";
 import { loadScenarioFile, ScenarioError } from "./simulateFile.ts";
 import { jsonReport, textReport } from "./simulateReport.ts";
 import { parseDuration, parseDurationRange, scenarioFromFlags, toSimTenants, type Scenario } from "./simulateScenario.ts";

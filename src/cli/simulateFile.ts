@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
 import { TENANT_ID } from "../../queues/names.ts";
-import { DEFAULT_SHARES } from "../scheduler/policy/shares.ts";
+import { DEFAULT_SHARES } from "../dispatch/policy/shares.ts";
 import { groupNames, parseDuration, parseDurationRange, type Scenario, type ScenarioTenant } from "./simulateScenario.ts";
 
 /**

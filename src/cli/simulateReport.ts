@@ -1,6 +1,6 @@
-import type { SimResult, SimTenantResult } from "../scheduler/simulator.ts";
-import { jainIndex } from "../observability/fairness.ts";
-import { poolShares } from "../scheduler/policy/shares.ts";
+import type { SimResult, SimTenantResult } from "../dispatch/simulator.ts";
+import { jainIndex } from "../dispatch/policy/fairness.ts";
+import { poolShares } from "../dispatch/policy/shares.ts";
 import { formatPairs, formatTable } from "./table.ts";
 import type { Scenario, ScenarioTenant } from "./simulateScenario.ts";
 

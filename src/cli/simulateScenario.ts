@@ -1,6 +1,6 @@
 import type { WorkflowClass } from "../../queues/keys.ts";
-import type { SimTenant } from "../scheduler/simulator.ts";
-import type { ShareOptions } from "../scheduler/policy/shares.ts";
+import type { SimTenant } from "../dispatch/simulator.ts";
+import type { ShareOptions } from "../dispatch/policy/shares.ts";
 
 /**
  * A simulator scenario as `npm run simulate` understands it, whichever way it

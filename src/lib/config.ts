@@ -87,7 +87,7 @@ const EnvSchema = z.object({
   FAIRLANE_METRICS_MAX_TENANTS: z.coerce.number().int().min(0).max(5000).default(100),
   FAIRLANE_METRICS_TENANTS: z.string().default(""),
   // api: the capacity report raises or lowers nothing for a tenant observed for less than this
-  // ("24h", "90m", "7d"; src/capacity/recommend.ts): 90 s of data says nothing about Monday morning
+  // ("24h", "90m", "7d"; src/usage/recommend.ts): 90 s of data says nothing about Monday morning
   FAIRLANE_CAPACITY_MIN_EVIDENCE: z.string().regex(/^\d{1,5}[smhd]$/, 'must be a number and a unit s, m, h or d, e.g. "20h"').default("20h"),
 });
 

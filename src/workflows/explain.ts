@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { CLASSES, type Keys, type WorkflowClass } from "../../queues/keys.ts";
-import { explainClass, explainTenantState, explainWorkflow, parkedReason, parkedWorkflowReason, dependencyReason, type Reason, type TenantState } from "../scheduler/policy/explain.ts";
+import { explainClass, explainTenantState, explainWorkflow, parkedReason, parkedWorkflowReason, dependencyReason, type Reason, type TenantState } from "../dispatch/policy/explain.ts";
 import { firstDown, readHealth, readParked, readSlots, readState, withHolders } from "./explainRead.ts";
 import { dispatcherSettings, type ExplainSettings } from "./explainSettings.ts";
 
@@ -9,7 +9,7 @@ export { DEFAULT_EXPLAIN, dispatcherSettings, explainSettings, publishedSettings
 /**
  * Why a tenant's work waits, read from the keys the dispatch script decides on
  * (dispatch-18.lua, read in explainRead.ts) and explained by the pure rule
- * (src/scheduler/policy/explain.ts). The share options and capacity cap are the
+ * (src/dispatch/policy/explain.ts). The share options and capacity cap are the
  * ones the cell's dispatcher published (`<cell>:dispatch`, what it passes the
  * script as ARGV); only while no dispatcher has written them does the caller's
  * configuration stand in (settings.source says which; explainSettings.ts).

@@ -11,7 +11,7 @@
 import type { Redis } from "ioredis";
 import { CLASSES, type CellKeys, type WorkflowClass } from "../../queues/keys.ts";
 import { ingressQueue } from "../../queues/names.ts";
-import { capsFromHash, poolCapacity, type DownDependency, type Holder, type PoolView, type TenantState } from "../scheduler/policy/explain.ts";
+import { capsFromHash, poolCapacity, type DownDependency, type Holder, type PoolView, type TenantState } from "../dispatch/policy/explain.ts";
 import type { ExplainSettings } from "./explainSettings.ts";
 
 type Reply = [Error | null, unknown][];
@@ -38,7 +38,7 @@ export interface Read {
   wfdeps: Record<string, string>;
 }
 
-/** Rounds 1 and 2: the tenant's scheduling state, its queue heads and the health of `deps` and the heads' dependencies. */
+/** Rounds 1 and 2: the tenant's dispatch state, its queue heads and the health of `deps` and the heads' dependencies. */
 export async function readState(redis: Redis, cell: CellKeys, tenant: string, now: number, s: ExplainSettings, deps: string[] = []): Promise<Read> {
   const p1 = redis.pipeline().hgetall(cell.tenantCaps(tenant)).hmget(cell.running(tenant), "A", "BC").hgetall(cell.workflowDeps);
   for (const c of CLASSES) p1.llen(cell.queueKey(ingressQueue(tenant, c), "wait")).lindex(cell.queueKey(ingressQueue(tenant, c), "wait"), -1);

@@ -5,7 +5,7 @@
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../../queues/keys.ts";
 import type { Config } from "../lib/config.ts";
-import { DEFAULT_SHARES, type ShareOptions } from "../scheduler/policy/shares.ts";
+import { DEFAULT_SHARES, type ShareOptions } from "../dispatch/policy/shares.ts";
 
 /** The share options and capacity cap an explanation judges by, and when a deadline counts as soon. */
 export interface ExplainSettings extends ShareOptions {
@@ -16,7 +16,7 @@ export interface ExplainSettings extends ShareOptions {
   source?: "dispatcher" | "config";
 }
 
-/** A cell's `<cell>:dispatch` hash (src/scheduler/dispatcher.ts) as share options and a cap; undefined while no dispatcher wrote it. */
+/** A cell's `<cell>:dispatch` hash (src/dispatch/dispatcher.ts) as share options and a cap; undefined while no dispatcher wrote it. */
 export function publishedSettings(h: Record<string, string>): { shares: ShareOptions; capacityCap: number } | undefined {
   const n = (k: string) => Number(h[k]);
   if (!["reserveFraction", "batchMaxShare", "batchMinShare", "capacityCap"].every((k) => h[k] !== undefined && Number.isFinite(n(k)))) return undefined;

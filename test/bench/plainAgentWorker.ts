@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
-import { FHIR_RESOURCES } from "../../src/examples/tools.ts";
+import { FHIR_RESOURCES } from "../../src/dev/examples/tools.ts";
 import { observed } from "./lib/observer.ts";
 
 const base = process.env.BENCH_DOWNSTREAM_URL!;

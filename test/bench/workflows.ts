@@ -2,10 +2,10 @@
  * Benchmark workflow types, loaded into Fairlane's exec workers with
  * FAIRLANE_WORKFLOW_MODULES. Each wraps real work in the benchmark's own
  * observer (lib/observer.ts):
- *   bench-prior-auth  the product's prior-auth agent (src/examples/priorAuth.ts):
+ *   bench-prior-auth  the product's prior-auth agent (src/dev/examples/priorAuth.ts):
  *                     steps of fan-out tool calls through ctx.tool (gate, deadline,
  *                     backpressure), THROTTLED-aware. payload as prior-auth's.
- *   bench-prior-auth-agent  the same agent built on the Vercel AI SDK (src/examples/priorAuthAgent.ts,
+ *   bench-prior-auth-agent  the same agent built on the Vercel AI SDK (src/dev/examples/priorAuthAgent.ts,
  *                     ctx.agent), its model the simulated downstream's OpenAI-compatible
  *                     endpoint: `npm run bench -- --agent ai-sdk` runs the storm with it.
  *   bench-sleep       holds its slot for payload.durationMs (a loan decision's
@@ -15,8 +15,8 @@
  *                     as plain BullMQ's test/bench/plainWorker.ts does.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { priorAuthAgent } from "../../src/examples/priorAuth.ts";
-import { priorAuthLlmAgent } from "../../src/examples/priorAuthAgent.ts";
+import { priorAuthAgent } from "../../src/dev/examples/priorAuth.ts";
+import { priorAuthLlmAgent } from "../../src/dev/examples/priorAuthAgent.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
 import { drainClock } from "./lib/drainClock.ts";
 import { observed } from "./lib/observer.ts";

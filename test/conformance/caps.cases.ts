@@ -1,9 +1,9 @@
-import type { BcDecision, SchedulingCaps } from "../../src/scheduler/policy/caps.ts";
+import type { BcDecision, DispatchCaps } from "../../src/dispatch/policy/caps.ts";
 
 /**
  * A tenant's caps as one table: may it start one more workflow now, and for
  * Class B/C does that open a burst window, or when does the cooldown that
- * stops it end. Two homes: bcEligible and aEligible (src/scheduler/policy/
+ * stops it end. Two homes: bcEligible and aEligible (src/dispatch/policy/
  * caps.ts) and includes/tenantCaps.lua inside dispatch-18.lua.
  * test/conformance/caps.test.ts checks each row against the pure functions
  * and through the real dispatch script (a tenant with these caps, this burst
@@ -13,7 +13,7 @@ import type { BcDecision, SchedulingCaps } from "../../src/scheduler/policy/caps
  * Class A for an "A" row. `burstStart` is when its current or last window
  * opened (absent: never).
  */
-export type CapsRow = Pick<SchedulingCaps, "mca" | "burstMca" | "burstMs" | "cooldownMs" | "mcaUrgent">;
+export type CapsRow = Pick<DispatchCaps, "mca" | "burstMca" | "burstMs" | "cooldownMs" | "mcaUrgent">;
 
 export type CapsCase = { name: string; caps: CapsRow; burstStart?: number; now: number; running: number } & (
   | { ask: "B/C"; expected: BcDecision }

@@ -5,8 +5,8 @@ import type { Redis } from "ioredis";
 import { createKeys, type CellKeys } from "../../queues/keys.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { connect } from "../../src/lib/redis.ts";
-import { aEligible, bcEligible, type BcDecision, type SchedulingCaps } from "../../src/scheduler/policy/caps.ts";
-import { capsFromHash } from "../../src/scheduler/policy/explain.ts";
+import { aEligible, bcEligible, type BcDecision, type DispatchCaps } from "../../src/dispatch/policy/caps.ts";
+import { capsFromHash } from "../../src/dispatch/policy/explain.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 import { CAPS_CASES, type CapsCase } from "./caps.cases.ts";
 import { harnessLua } from "./luaHarness.ts";
@@ -14,7 +14,7 @@ import { capsArb, capsHash, ScriptPool, TEST_SHARES, type Caps } from "./pools.t
 
 /**
  * A tenant's caps have two homes: bcEligible and aEligible
- * (src/scheduler/policy/caps.ts) and includes/tenantCaps.lua, which
+ * (src/dispatch/policy/caps.ts) and includes/tenantCaps.lua, which
  * dispatch-18.lua decides with (and refreshTenant.lua keeps the ready sets
  * by). Every row of the table is checked against both, the script side
  * through the real dispatch script, and against the pure rule on the caps hash
@@ -52,7 +52,7 @@ describe("tenant caps: caps.ts and tenantCaps.lua agree", () => {
   });
   after(() => redis.quit());
 
-  const full = (q: Question): SchedulingCaps => ({ ...q.caps, pools: ["default"], ...(q.burstStart === undefined ? {} : { burstStart: q.burstStart }) });
+  const full = (q: Question): DispatchCaps => ({ ...q.caps, pools: ["default"], ...(q.burstStart === undefined ? {} : { burstStart: q.burstStart }) });
 
   /**
    * The dispatch script's answer: a tenant in its own pool of 10 free slots with these caps, burst
@@ -83,7 +83,7 @@ describe("tenant caps: caps.ts and tenantCaps.lua agree", () => {
     return { decision: { eligible: false, startsBurst: false, ...(timer === null ? {} : { retryAt: Number(timer) }) }, explained };
   }
 
-  const decide = (q: Question, caps: SchedulingCaps): BcDecision | boolean => (q.ask === "A" ? aEligible(caps, q.running) : bcEligible(caps, q.running, q.now));
+  const decide = (q: Question, caps: DispatchCaps): BcDecision | boolean => (q.ask === "A" ? aEligible(caps, q.running) : bcEligible(caps, q.running, q.now));
   const pureDecision = (q: Question): BcDecision | boolean => decide(q, full(q));
 
   for (const c of CAPS_CASES) {
@@ -121,7 +121,7 @@ describe("tenant caps: caps.ts and tenantCaps.lua agree", () => {
       .map(({ clock, ...q }) => ({ ...q, ...clock }));
     await fc.assert(
       fc.asyncProperty(arb, async ({ caps, burstStart, now, runA, runBC }) => {
-        const full: SchedulingCaps = { ...caps, pools: ["default"], burstStart };
+        const full: DispatchCaps = { ...caps, pools: ["default"], burstStart };
         const fields = capsHash("t", "default", caps);
         if (burstStart !== undefined) fields.burstStart = String(burstStart);
         const [ok, starts, retryAt, a] = (await redis.eval(harness, 0, JSON.stringify(fields), now, runA, runBC)) as number[];

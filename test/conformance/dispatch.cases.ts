@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import type { WorkflowClass } from "../../queues/keys.ts";
-import type { PoolState } from "../../src/scheduler/policy/dispatchRule.ts";
-import type { ShareOptions } from "../../src/scheduler/policy/shares.ts";
+import type { PoolState } from "../../src/dispatch/policy/dispatchRule.ts";
+import type { ShareOptions } from "../../src/dispatch/policy/shares.ts";
 import type { Caps } from "./pools.ts";
 
 /**
  * The dispatch rule as two tables, each row checked against both homes by
  * test/conformance/dispatch.test.ts: the pure rule (chooseClass and
- * PoolScheduler, src/scheduler/policy/dispatchRule.ts) and the scripts on a
+ * PoolDispatch, src/dispatch/policy/dispatchRule.ts) and the scripts on a
  * real Redis (dispatch-18.lua, with admitWorkflow and finishRun).
  *
  * CLASS_CASES: which class a free slot goes to, from the pool's counts and
@@ -41,7 +41,7 @@ export const CLASS_CASES: ClassCase[] = [
 /**
  * A pool's capacity: the sum of its live exec workers' concurrency, capped by
  * FAIRLANE_CAPACITY_CAP when that is not 0. The script computes it for every
- * call (and returns it); poolCapacity (src/scheduler/policy/explain.ts)
+ * call (and returns it); poolCapacity (src/dispatch/policy/explain.ts)
  * restates it for the "why does it wait" answer.
  */
 export interface CapacityCase {

@@ -6,7 +6,7 @@ import { FakeClock } from "../../src/lib/clock.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import type { PoolScheduler } from "../../src/scheduler/policy/dispatchRule.ts";
+import type { PoolDispatch } from "../../src/dispatch/policy/dispatchRule.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 import { capsArb, ModelPool, ScriptPool, TEST_SHARES, type Caps, type ModelRun, type ScriptRun } from "./pools.ts";
 
@@ -14,15 +14,15 @@ import { capsArb, ModelPool, ScriptPool, TEST_SHARES, type Caps, type ModelRun, 
  * One rule, two implementations that cannot drift: fast-check generates pools,
  * tenants and event sequences (admissions, dispatch calls, finishes, cap and
  * weight changes, pauses, time passing — up to 10 idle minutes) and runs each
- * through the pure rule (PoolScheduler) and through the real scripts on a real
+ * through the pure rule (PoolDispatch) and through the real scripts on a real
  * Redis (admitWorkflow, dispatch, finishRun). After every step both must have
  * made the same dispatches (tenant, class, charge), hold the same ready sets
  * with bit-identical virtual times, and end with the same virtual times.
  *
  * What this covers on the script side, besides dispatch-18.lua's own steps:
- * includes/refreshTenant.lua against PoolScheduler.refresh (dirty tenants,
+ * includes/refreshTenant.lua against PoolDispatch.refresh (dirty tenants,
  * cap changes, due cooldown timers), includes/releaseSlot.lua against
- * PoolScheduler.release (every finish, checked by the ready sets right after
+ * PoolDispatch.release (every finish, checked by the ready sets right after
  * it), includes/wfq.lua against wfq.ts and includes/tenantCaps.lua inside
  * them. The scenarios both homes must also agree on are dispatch.cases.ts.
  */
@@ -73,7 +73,7 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
     return out;
   }
 
-  const modelSets = (m: PoolScheduler) =>
+  const modelSets = (m: PoolDispatch) =>
     Object.fromEntries(CLASSES.map((cls) => [cls, [...m.ready[cls]].sort((a, b) => (a[0] < b[0] ? -1 : 1))])) as Record<WorkflowClass, [string, number][]>;
 
   async function runCase(c: { capacity: number; tenants: Caps[]; events: Event[] }): Promise<void> {
@@ -118,17 +118,17 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
         await model.setCaps(tenant, e.caps);
         await script.setCaps(tenant, e.caps);
       }
-      if (e.kind === "dispatch" || e.kind === "finish") assert.deepEqual(await readySets(pool), modelSets(model.scheduler), `ready sets, ${at}`);
+      if (e.kind === "dispatch" || e.kind === "finish") assert.deepEqual(await readySets(pool), modelSets(model.rule), `ready sets, ${at}`);
     }
     for (const cls of CLASSES) {
       for (const tenant of names) {
         const v = await p.redis.hget(cell.wfq(pool, cls), `v:${tenant}`);
-        assert.equal(v === null ? undefined : Number(v), model.scheduler.tenants.get(tenant)!.wfq[cls].v, `v of ${tenant} ${cls}, case ${n}`);
+        assert.equal(v === null ? undefined : Number(v), model.rule.tenants.get(tenant)!.wfq[cls].v, `v of ${tenant} ${cls}, case ${n}`);
         const c = await p.redis.hget(cell.wfq(pool, cls), `c:${tenant}`);
-        assert.equal(Number(c ?? 0), model.scheduler.tenants.get(tenant)!.wfq[cls].inflight ?? 0, `in-flight charge of ${tenant} ${cls}, case ${n}`);
+        assert.equal(Number(c ?? 0), model.rule.tenants.get(tenant)!.wfq[cls].inflight ?? 0, `in-flight charge of ${tenant} ${cls}, case ${n}`);
       }
       const now = await p.redis.hget(cell.wfq(pool, cls), "now");
-      assert.equal(Number(now ?? 0), model.scheduler.classes[cls].now ?? 0, `now of ${cls}, case ${n}`);
+      assert.equal(Number(now ?? 0), model.rule.classes[cls].now ?? 0, `now of ${cls}, case ${n}`);
     }
   }
 

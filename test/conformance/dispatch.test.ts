@@ -7,15 +7,15 @@ import { dispatch } from "../../queues/lua/dispatch.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { connect } from "../../src/lib/redis.ts";
-import { chooseClass, type PoolState } from "../../src/scheduler/policy/dispatchRule.ts";
-import { poolCapacity } from "../../src/scheduler/policy/explain.ts";
-import type { ShareOptions } from "../../src/scheduler/policy/shares.ts";
+import { chooseClass, type PoolState } from "../../src/dispatch/policy/dispatchRule.ts";
+import { poolCapacity } from "../../src/dispatch/policy/explain.ts";
+import type { ShareOptions } from "../../src/dispatch/policy/shares.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 import { CAPACITY_CASES, CASE_CAPS, CLASS_CASES, DISPATCH_CASES, type DispatchCase } from "./dispatch.cases.ts";
 import { ModelPool, ScriptPool, scriptOptions, TEST_SHARES, type PoolDriver, type Started } from "./pools.ts";
 
 /**
- * The dispatch rule's two homes, the pure rule (chooseClass, PoolScheduler)
+ * The dispatch rule's two homes, the pure rule (chooseClass, PoolDispatch)
  * and dispatch-18.lua, on the tables of dispatch.cases.ts: the class a free
  * slot goes to, a pool's capacity (restated by explain.ts's poolCapacity),
  * then scenarios played on both, each asserting what its dispatch calls start

@@ -1,9 +1,9 @@
-import { LATENCY_BUCKETS } from "../../src/observability/usageBuckets.ts";
+import { LATENCY_BUCKETS } from "../../src/usage/usageBuckets.ts";
 
 /**
  * The latency histogram's bucket rule as one table: b is the smallest bucket
  * with latency <= 2^b ms, and the last bucket is open. Two homes:
- * latencyBucket (src/observability/usageBuckets.ts), which the readers use to
+ * latencyBucket (src/usage/usageBuckets.ts), which the readers use to
  * label the buckets, and the loop in queues/lua/startRun-2.lua, which counts a
  * first start's enqueue->start latency in "<tenant>|l<b>". Checked against
  * both by test/conformance/latency.test.ts.

@@ -5,13 +5,13 @@ import type { Redis } from "ioredis";
 import { createKeys, type CellKeys } from "../../queues/keys.ts";
 import { startRun } from "../../queues/lua/runLifecycle.ts";
 import { connect } from "../../src/lib/redis.ts";
-import { bucketStart, latencyBucket } from "../../src/observability/usageBuckets.ts";
+import { bucketStart, latencyBucket } from "../../src/usage/usageBuckets.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 import { LATENCY_CASES } from "./latency.cases.ts";
 
 /**
  * The latency bucket rule has two homes: latencyBucket
- * (src/observability/usageBuckets.ts) and startRun-2.lua's loop. Every row of
+ * (src/usage/usageBuckets.ts) and startRun-2.lua's loop. Every row of
  * the table is checked against both, through the real script: a workflow
  * enqueued `latencyMs` before `now` starts for the first time, and the field
  * it counts in the usage-event bucket names its latency bucket. Then

@@ -8,21 +8,21 @@ import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { finishRun } from "../../queues/lua/runLifecycle.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../../src/lib/clock.ts";
-import type { SchedulingCaps } from "../../src/scheduler/policy/caps.ts";
-import { PoolScheduler, type Lease } from "../../src/scheduler/policy/dispatchRule.ts";
-import type { ShareOptions } from "../../src/scheduler/policy/shares.ts";
-import { capsFields } from "../../src/scheduler/tenantSync.ts";
+import type { DispatchCaps } from "../../src/dispatch/policy/caps.ts";
+import { PoolDispatch, type Lease } from "../../src/dispatch/policy/dispatchRule.ts";
+import type { ShareOptions } from "../../src/dispatch/policy/shares.ts";
+import { capsFields } from "../../src/dispatch/tenantSync.ts";
 import type { TenantEntry } from "../../src/tenancy/registry.ts";
 import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 
 /**
  * One pool under the dispatch rule, driven the same way whichever home
- * decides: the pure rule (PoolScheduler, src/scheduler/policy/dispatchRule.ts)
+ * decides: the pure rule (PoolDispatch, src/dispatch/policy/dispatchRule.ts)
  * or the scripts on a real Redis (admitWorkflow, dispatch, finishRun, with
  * heartbeat for capacity and the caps written as TenantSync writes them). The
  * conformance tests run one scenario or one generated event sequence on both.
  */
-export type Caps = Omit<SchedulingCaps, "burstStart" | "pools">;
+export type Caps = Omit<DispatchCaps, "burstStart" | "pools">;
 
 /** One dispatch as both homes report it: what the slot lease records. */
 export interface Started {
@@ -50,7 +50,7 @@ export type ModelRun = Started & { lease: Lease };
 export type ScriptRun = Started & { id: string };
 
 export class ModelPool implements PoolDriver<ModelRun> {
-  readonly scheduler: PoolScheduler;
+  readonly rule: PoolDispatch;
 
   constructor(
     capacity: number,
@@ -58,23 +58,23 @@ export class ModelPool implements PoolDriver<ModelRun> {
     private readonly clock: Clock,
     private readonly pool: string,
   ) {
-    this.scheduler = new PoolScheduler(capacity, shares);
+    this.rule = new PoolDispatch(capacity, shares);
   }
 
   async setCaps(tenant: string, caps: Caps): Promise<void> {
-    this.scheduler.setCaps(tenant, { ...caps, pools: [this.pool] });
+    this.rule.setCaps(tenant, { ...caps, pools: [this.pool] });
   }
 
   async enqueue(tenant: string, cls: WorkflowClass, n: number): Promise<void> {
-    this.scheduler.enqueue(tenant, cls, n);
+    this.rule.enqueue(tenant, cls, n);
   }
 
   async dispatch(maxMoves: number): Promise<ModelRun[]> {
-    return this.scheduler.dispatch(this.clock.now(), maxMoves).map((lease) => ({ tenant: lease.tenant, cls: lease.cls, dispatchedAt: lease.dispatchedAt, charge: lease.charge, lease }));
+    return this.rule.dispatch(this.clock.now(), maxMoves).map((lease) => ({ tenant: lease.tenant, cls: lease.cls, dispatchedAt: lease.dispatchedAt, charge: lease.charge, lease }));
   }
 
   async finish(run: ModelRun): Promise<void> {
-    this.scheduler.release(run.lease, this.clock.now());
+    this.rule.release(run.lease, this.clock.now());
   }
 }
 

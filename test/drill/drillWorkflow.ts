@@ -11,7 +11,7 @@
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { priorAuthAgent } from "../../src/examples/priorAuth.ts";
+import { priorAuthAgent } from "../../src/dev/examples/priorAuth.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
 
 const file = join(process.env.DRILL_OBS_DIR ?? "/tmp", `${process.pid}.log`);

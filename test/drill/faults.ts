@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Topology } from "../../src/topology/topology.ts";
+import type { Topology } from "../../src/dev/topology/topology.ts";
 import type { FaultRecord } from "./invariants.ts";
 
 /**

@@ -24,12 +24,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { mulberry32 } from "../../src/downstream/simulator.ts";
+import { mulberry32 } from "../../src/dev/downstream/simulator.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
-import { poolShares, DEFAULT_SHARES } from "../../src/scheduler/policy/shares.ts";
+import { poolShares, DEFAULT_SHARES } from "../../src/dispatch/policy/shares.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
-import { startTopology, type Topology } from "../../src/topology/topology.ts";
+import { startTopology, type Topology } from "../../src/dev/topology/topology.ts";
 import { FAULT_KINDS, inject, type FaultKind } from "./faults.ts";
 import { overlaps, overshoots, runsFrom, type Caps, type FaultRecord, type RunLine } from "./invariants.ts";
 

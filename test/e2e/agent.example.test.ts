@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Downstream } from "../../src/downstream/simulator.ts";
+import { Downstream } from "../../src/dev/downstream/simulator.ts";
 import { deployment, type Deployment } from "../helpers/deployment.ts";
 
 /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Downstream } from "../../src/downstream/simulator.ts";
+import { Downstream } from "../../src/dev/downstream/simulator.ts";
 import { allZero, deployment, type Deployment } from "../helpers/deployment.ts";
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { alive } from "../../src/lib/embeddedRedis.ts";
+import { alive } from "../../src/dev/embeddedRedis.ts";
 import { http } from "../helpers/api.ts";
 
 /**
@@ -20,7 +20,7 @@ const plainNode = (): NodeJS.ProcessEnv => {
 
 describe("npm run build", () => {
   before(() => {
-    execFileSync("bash", ["src/bin/build.sh"], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+    execFileSync("bash", ["src/dev/bin/build.sh"], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
   });
 
   it("node dist/workers/all.js serves the same API as npm start: health, readiness, a workflow to completion, JSON 404", { timeout: 90_000 }, async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { poolShares, DEFAULT_SHARES } from "../../src/scheduler/policy/shares.ts";
+import { poolShares, DEFAULT_SHARES } from "../../src/dispatch/policy/shares.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { allZero, deployment, rng, type Deployment } from "../helpers/deployment.ts";
 

@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Downstream } from "../../src/downstream/simulator.ts";
+import { Downstream } from "../../src/dev/downstream/simulator.ts";
 import { deployment, type Deployment } from "../helpers/deployment.ts";
 
 /**

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { systemClock } from "../../src/lib/clock.ts";
-import type { NoisyReport } from "../../src/observability/noisyNeighbour.ts";
-import { UsageRollups } from "../../src/observability/usageRollup.ts";
-import { UsageSampler } from "../../src/observability/usageSampler.ts";
-import { UsageReader } from "../../src/observability/usageSnapshot.ts";
-import { DEFAULT_SHARES } from "../../src/scheduler/policy/shares.ts";
+import type { NoisyReport } from "../../src/usage/noisyNeighbour.ts";
+import { UsageRollups } from "../../src/usage/usageRollup.ts";
+import { UsageSampler } from "../../src/usage/usageSampler.ts";
+import { UsageReader } from "../../src/usage/usageSnapshot.ts";
+import { DEFAULT_SHARES } from "../../src/dispatch/policy/shares.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { deployment } from "../helpers/deployment.ts";
 

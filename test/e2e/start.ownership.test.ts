@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { freePort } from "../../src/lib/embeddedRedis.ts";
+import { freePort } from "../../src/dev/embeddedRedis.ts";
 import { alive, cmdlineOf } from "../../src/lib/processes.ts";
 import { http } from "../helpers/api.ts";
 
@@ -14,7 +14,7 @@ import { http } from "../helpers/api.ts";
  * `npm start` owns its data folder and its embedded Redis (issue 14): one
  * instance per folder, a foreign server on the port is never used nor stopped,
  * a dead Redis comes back with its data, and Ctrl-C stops every process.
- * Real processes: `bash src/bin/start.sh`, as a person runs it.
+ * Real processes: `bash src/dev/bin/start.sh`, as a person runs it.
  */
 
 interface Run {
@@ -40,7 +40,7 @@ function npmStart(dataDir: string, env: Record<string, string> = {}, detached = 
   delete e.REDIS_URL;
   delete e.REDIS_CLUSTER_NODES;
   delete e.FAIRLANE_ADMIN_TOKEN;
-  const child = spawn("bash", ["src/bin/start.sh"], { env: e, stdio: ["ignore", "pipe", "pipe"], detached });
+  const child = spawn("bash", ["src/dev/bin/start.sh"], { env: e, stdio: ["ignore", "pipe", "pipe"], detached });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

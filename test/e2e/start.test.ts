@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { alive } from "../../src/lib/embeddedRedis.ts";
+import { alive } from "../../src/dev/embeddedRedis.ts";
 import { http } from "../helpers/api.ts";
 
 
@@ -15,7 +15,7 @@ describe("npm start", () => {
     const env: NodeJS.ProcessEnv = { ...process.env, FAIRLANE_DATA_DIR: dataDir, PORT: "0", FAIRLANE_REDIS_PORT: "0", FAIRLANE_DOWNSTREAM_PORT: "0" };
     delete env.REDIS_URL;
     delete env.FAIRLANE_ADMIN_TOKEN;
-    const child = spawn("bash", ["src/bin/start.sh"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", ["src/dev/bin/start.sh"], { env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));

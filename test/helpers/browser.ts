@@ -13,7 +13,7 @@ export function chromiumPath(): string {
       return "";
     }
   };
-  if (!find()) execFileSync("bash", ["src/bin/ensure-deps.sh"], { cwd: REPO_ROOT, stdio: "inherit", env: { ...process.env, FAIRLANE_NEED_CHROMIUM: "1", REDIS_URL: "redis://unused" } });
+  if (!find()) execFileSync("bash", ["src/dev/bin/ensure-deps.sh"], { cwd: REPO_ROOT, stdio: "inherit", env: { ...process.env, FAIRLANE_NEED_CHROMIUM: "1", REDIS_URL: "redis://unused" } });
   const path = find();
   assert.ok(path, "chromium is installed");
   return path;

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { freePort } from "../../src/lib/embeddedRedis.ts";
+import { freePort } from "../../src/dev/embeddedRedis.ts";
 
 /**
  * A real local Redis Cluster for tests: `masters` redis-servers in cluster

@@ -1,5 +1,5 @@
 import type { DispatchOptions } from "../../queues/lua/dispatch.ts";
-import { EXEC_JOB_OPTS } from "../../src/scheduler/dispatcher.ts";
+import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
 
 /** The dispatch script's options as the dispatcher's defaults set them, for script-level tests. */
 export const TEST_DISPATCH_OPTS: DispatchOptions = {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Downstream, type DownstreamOptions } from "../../src/downstream/simulator.ts";
+import { Downstream, type DownstreamOptions } from "../../src/dev/downstream/simulator.ts";
 
 /** Runs `body` against a fresh simulated downstream (no latency, seed 7) and always stops it, pass or fail. */
 export async function withDownstream(opts: Partial<DownstreamOptions>, body: (ds: Downstream) => Promise<void>): Promise<void> {

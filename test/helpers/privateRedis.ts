@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { alive, EmbeddedRedis } from "../../src/lib/embeddedRedis.ts";
+import { alive, EmbeddedRedis } from "../../src/dev/embeddedRedis.ts";
 
 /**
  * A redis-server of one test's own, for tests that kill, fill or demote it

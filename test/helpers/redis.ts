@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { EmbeddedRedis } from "../../src/lib/embeddedRedis.ts";
+import { EmbeddedRedis } from "../../src/dev/embeddedRedis.ts";
 
 /**
  * One real redis-server per test process (node --test runs each file in its

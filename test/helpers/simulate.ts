@@ -1,7 +1,7 @@
-import type { SchedulingCaps } from "../../src/scheduler/policy/caps.ts";
-import { jainIndex } from "../../src/observability/fairness.ts";
+import type { DispatchCaps } from "../../src/dispatch/policy/caps.ts";
+import { jainIndex } from "../../src/dispatch/policy/fairness.ts";
 
-export const caps = (o: Partial<SchedulingCaps> = {}): Omit<SchedulingCaps, "burstStart"> => ({
+export const caps = (o: Partial<DispatchCaps> = {}): Omit<DispatchCaps, "burstStart"> => ({
   weight: 1,
   mca: 1000,
   burstMca: 1000,

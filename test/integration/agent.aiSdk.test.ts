@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { Keys } from "../../queues/keys.ts";
 import { llmSettingsFromEnv, type LlmSettings } from "../../src/agents/models.ts";
 import { HealthCache } from "../../src/backpressure/healthCache.ts";
-import { Downstream } from "../../src/downstream/simulator.ts";
+import { Downstream } from "../../src/dev/downstream/simulator.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import { TenantBudget } from "../../src/runtime/budget.ts";
 import { createContext } from "../../src/runtime/context.ts";

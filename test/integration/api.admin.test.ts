@@ -152,10 +152,10 @@ describe("admin API: backpressure controls", () => {
     await api.platform.redis.hset(cell.workflowDeps, "needs-gw", "gw");
     await api.platform.redis.hset(cell.healthOverride("gw"), "state", "down");
     const ids = (await api.platform.admission.admitBulk("clinic", [{ type: "needs-gw" }, { type: "needs-gw" }], "0".repeat(32))).accepted.map((a) => a.id);
-    await new (await import("../../src/scheduler/tenantSync.ts")).TenantSync(api.platform.redis, api.platform.keys).sync("default", api.platform.registry.list());
+    await new (await import("../../src/dispatch/tenantSync.ts")).TenantSync(api.platform.redis, api.platform.keys).sync("default", api.platform.registry.list());
     await (await import("../../queues/lua/heartbeat.ts")).heartbeat(api.platform.redis, cell, "default", "fake", 5, Date.now(), Date.now() + 60_000);
     const { dispatch } = await import("../../queues/lua/dispatch.ts");
-    const { EXEC_JOB_OPTS } = await import("../../src/scheduler/dispatcher.ts");
+    const { EXEC_JOB_OPTS } = await import("../../src/dispatch/dispatcher.ts");
     const r = await dispatch(api.platform.redis, cell, "default", Date.now(), { maxMoves: 10, reserveA: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05, execJobOpts: EXEC_JOB_OPTS, maxRefresh: 100, capacityCap: 0, recordTtlSec: 60 });
     assert.equal(r.parked, 2);
     const list = await http(api.base, "GET", "/v1/admin/parked?dependency=gw&tenant=clinic", { headers: admin() });

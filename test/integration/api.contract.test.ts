@@ -4,8 +4,8 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { dispatch } from "../../queues/lua/dispatch.ts";
-import { EXEC_JOB_OPTS } from "../../src/scheduler/dispatcher.ts";
-import { TenantSync } from "../../src/scheduler/tenantSync.ts";
+import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
+import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
 type Doc = { paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, unknown> }> }>> };

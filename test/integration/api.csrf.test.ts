@@ -7,7 +7,7 @@ import { adminRouter } from "../../src/api/admin.ts";
 import { backpressureAdminRouter } from "../../src/api/backpressureAdmin.ts";
 import { operatorAdminRouter } from "../../src/api/operatorAdmin.ts";
 import { BULL_BOARD_CSP, DASHBOARD_CSP } from "../../src/api/securityHeaders.ts";
-import { Downstream } from "../../src/downstream/simulator.ts";
+import { Downstream } from "../../src/dev/downstream/simulator.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
 /**
@@ -56,10 +56,10 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
     await redis.hset(c.workflowDeps, "needs-gw", "gw");
     await redis.hset(c.healthOverride("gw"), "state", "down");
     parkedId = (await admission.admitBulk("victim", [{ type: "needs-gw", class: "A" }], "0".repeat(32))).accepted[0]!.id;
-    await new (await import("../../src/scheduler/tenantSync.ts")).TenantSync(redis, keys).sync("default", registry.list());
+    await new (await import("../../src/dispatch/tenantSync.ts")).TenantSync(redis, keys).sync("default", registry.list());
     await (await import("../../queues/lua/heartbeat.ts")).heartbeat(redis, c, "default", "fake", 5, Date.now(), Date.now() + 60_000);
     const { dispatch } = await import("../../queues/lua/dispatch.ts");
-    const { EXEC_JOB_OPTS } = await import("../../src/scheduler/dispatcher.ts");
+    const { EXEC_JOB_OPTS } = await import("../../src/dispatch/dispatcher.ts");
     const r = await dispatch(redis, c, "default", Date.now(), { maxMoves: 10, reserveA: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05, execJobOpts: EXEC_JOB_OPTS, maxRefresh: 100, capacityCap: 0, recordTtlSec: 60 });
     assert.equal(r.parked, 1);
     for (const cls of ["A", "B", "C", "B"]) assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.victim, body: { type: "noop", class: cls } })).status, 202);

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { acquirePermit } from "../../queues/lua/permits.ts";
 import { startRun } from "../../queues/lua/runLifecycle.ts";
-import { bucketStart } from "../../src/observability/usageBuckets.ts";
-import { UsageReader } from "../../src/observability/usageSnapshot.ts";
-import { DEFAULT_SHARES } from "../../src/scheduler/policy/shares.ts";
+import { bucketStart } from "../../src/usage/usageBuckets.ts";
+import { UsageReader } from "../../src/usage/usageSnapshot.ts";
+import { DEFAULT_SHARES } from "../../src/dispatch/policy/shares.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 

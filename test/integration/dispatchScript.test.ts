@@ -13,7 +13,7 @@ import { connect } from "../../src/lib/redis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
-import { TenantSync } from "../../src/scheduler/tenantSync.ts";
+import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 

@@ -6,7 +6,7 @@ import { loadConfig } from "../../src/lib/config.ts";
 import { connect } from "../../src/lib/redis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import { DEFAULT_DISPATCHER, Dispatcher } from "../../src/scheduler/dispatcher.ts";
+import { DEFAULT_DISPATCHER, Dispatcher } from "../../src/dispatch/dispatcher.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /** The dispatcher loop's housekeeping, driven pass by pass with a fake clock (no exec workers). */

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { APICallError, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
-import type { Downstream, DownstreamOptions } from "../../src/downstream/simulator.ts";
+import type { Downstream, DownstreamOptions } from "../../src/dev/downstream/simulator.ts";
 import { waitFor, withDownstream } from "../helpers/downstream.ts";
 
 /**

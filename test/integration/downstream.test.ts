@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import type { DownstreamStats } from "../../src/downstream/simulator.ts";
+import type { DownstreamStats } from "../../src/dev/downstream/simulator.ts";
 import { waitFor, withDownstream } from "../helpers/downstream.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -317,7 +317,7 @@ describe("simulated downstream service", () => {
   });
 
   it("runs as a CLI from DOWNSTREAM_* settings, prints its URL and exits 0 on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/downstream/server.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/dev/downstream/server.ts"], {
       cwd: repoRoot,
       env: { ...process.env, DOWNSTREAM_PORT: "0", DOWNSTREAM_CAPACITY: "2", DOWNSTREAM_LATENCY_MS: "0-0" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -340,7 +340,7 @@ describe("simulated downstream service", () => {
   });
 
   it("refuses a bad DOWNSTREAM_LATENCY_MS naming the variable", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/downstream/server.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/dev/downstream/server.ts"], {
       cwd: repoRoot,
       env: { ...process.env, DOWNSTREAM_PORT: "0", DOWNSTREAM_LATENCY_MS: "80-20" },
       stdio: ["ignore", "ignore", "pipe"],

@@ -3,8 +3,8 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { dispatch, type DispatchResult } from "../../queues/lua/dispatch.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
-import { EXEC_JOB_OPTS } from "../../src/scheduler/dispatcher.ts";
-import { TenantSync } from "../../src/scheduler/tenantSync.ts";
+import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
+import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { DEFAULT_EXPLAIN } from "../../src/workflows/explain.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 

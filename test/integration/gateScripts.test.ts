@@ -4,7 +4,7 @@ import type { Redis } from "ioredis";
 import { createKeys, type CellKeys } from "../../queues/keys.ts";
 import { acquirePermit, releasePermit } from "../../queues/lua/permits.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
-import { bucketStart } from "../../src/observability/usageBuckets.ts";
+import { bucketStart } from "../../src/usage/usageBuckets.ts";
 import { connect } from "../../src/lib/redis.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 

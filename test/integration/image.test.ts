@@ -79,7 +79,7 @@ describe("the container image (Dockerfile)", () => {
 
   before(() => {
     // Self-sufficient: the paths COPY names under dist/ exist only after a build.
-    execFileSync("bash", ["src/bin/build.sh"], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+    execFileSync("bash", ["src/dev/bin/build.sh"], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
   });
 
   it("lints clean with dockerfile-utils: no error and no warning (and a broken Dockerfile does not)", () => {
@@ -155,7 +155,7 @@ describe("the container image (Dockerfile)", () => {
       }
       execFileSync("bash", ["-c", "find . -path ./node_modules -prune -o \\( -name dist -o -name node_modules \\) -type d -prune -exec rm -rf {} +"], { cwd: dir });
       symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
-      execFileSync("bash", ["src/bin/build.sh"], { cwd: dir, env: { ...process.env, REDIS_URL: "redis://unused" }, stdio: "pipe" });
+      execFileSync("bash", ["src/dev/bin/build.sh"], { cwd: dir, env: { ...process.env, REDIS_URL: "redis://unused" }, stdio: "pipe" });
       for (const f of ["dist/workers/all.js", "dist/src/cli/index.js", "packages/client/dist/index.js"]) assert.ok(existsSync(join(dir, f)), f);
     } finally {
       rmSync(dir, { recursive: true, force: true });

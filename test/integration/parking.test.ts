@@ -9,7 +9,7 @@ import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
-import { TenantSync } from "../../src/scheduler/tenantSync.ts";
+import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /** Parking at dispatch and recovery, script by script, on a real Redis with a fake clock. */

@@ -13,7 +13,7 @@ import { loadConfig } from "../../src/lib/config.ts";
 import { mulberry32 } from "../../src/lib/random.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import { TenantSync } from "../../src/scheduler/tenantSync.ts";
+import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 

@@ -9,7 +9,7 @@ import { FakeClock } from "../../src/lib/clock.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import { TenantSync } from "../../src/scheduler/tenantSync.ts";
+import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 

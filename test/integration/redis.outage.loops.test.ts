@@ -4,9 +4,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { capturedLogger } from "../helpers/api.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { loadConfig } from "../../src/lib/config.ts";
-import { freePort } from "../../src/lib/embeddedRedis.ts";
+import { freePort } from "../../src/dev/embeddedRedis.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import { DEFAULT_DISPATCHER, Dispatcher } from "../../src/scheduler/dispatcher.ts";
+import { DEFAULT_DISPATCHER, Dispatcher } from "../../src/dispatch/dispatcher.ts";
 import { privateRedis, type PrivateRedis } from "../helpers/privateRedis.ts";
 import { freshPrefix } from "../helpers/redis.ts";
 

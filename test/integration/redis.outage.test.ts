@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { loadConfig } from "../../src/lib/config.ts";
-import { freePort } from "../../src/lib/embeddedRedis.ts";
+import { freePort } from "../../src/dev/embeddedRedis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { checkEvictionPolicy, openPlatform, type Platform } from "../../src/platform.ts";
 import { startApiRole } from "../../workers/api.ts";

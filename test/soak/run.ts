@@ -27,7 +27,7 @@ import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { mulberry32 } from "../../src/downstream/simulator.ts";
+import { mulberry32 } from "../../src/dev/downstream/simulator.ts";
 import { startDownstream } from "../bench/lib/downstreamProcess.ts";
 import { benchRedis } from "../bench/lib/infra.ts";
 import { fairlane, type Workers } from "../bench/lib/systems.ts";

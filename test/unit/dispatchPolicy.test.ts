@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { choosePreemptionVictim } from "../../src/scheduler/policy/dispatchRule.ts";
-import { DEFAULT_SHARES, poolShares } from "../../src/scheduler/policy/shares.ts";
-import { waterFill } from "../../src/scheduler/policy/waterFill.ts";
-import { chargeFor, DEFAULT_CHARGE_MS, enterAt, heldMs, serve, settle } from "../../src/scheduler/policy/wfq.ts";
+import { choosePreemptionVictim } from "../../src/dispatch/policy/dispatchRule.ts";
+import { DEFAULT_SHARES, poolShares } from "../../src/dispatch/policy/shares.ts";
+import { waterFill } from "../../src/dispatch/policy/waterFill.ts";
+import { chargeFor, DEFAULT_CHARGE_MS, enterAt, heldMs, serve, settle } from "../../src/dispatch/policy/wfq.ts";
 
 // The rule's cases it shares with the dispatch script — caps and the burst window, the class a free
 // slot goes to, whole scenarios — are the tables in test/conformance/ (caps.cases.ts,

@@ -27,7 +27,7 @@ const OTHER_VARS = ["REDIS_URL", "REDIS_CLUSTER_NODES", "PORT", "HOST", "LOG_LEV
  * Routes that are not API operations, so not in the OpenAPI document, written as the docs write them:
  * - the api's own pages: the dashboard, Bull Board, the OpenAPI document and its rendering
  *   (src/api/apiDocs.ts, dashboard/);
- * - the simulated downstream's routes (src/downstream/simulator.ts, its `switch (key)` and /fhir/).
+ * - the simulated downstream's routes (src/dev/downstream/simulator.ts, its `switch (key)` and /fhir/).
  */
 const NON_API_ROUTES = new Set([
   "GET /dashboard",

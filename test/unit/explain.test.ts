@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { WorkflowClass } from "../../queues/keys.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
-import type { SchedulingCaps } from "../../src/scheduler/policy/caps.ts";
+import type { DispatchCaps } from "../../src/dispatch/policy/caps.ts";
 import {
   capsFromHash,
   countByReason,
@@ -13,8 +13,8 @@ import {
   poolCapacity,
   type PoolView,
   type TenantState,
-} from "../../src/scheduler/policy/explain.ts";
-import { DEFAULT_SHARES } from "../../src/scheduler/policy/shares.ts";
+} from "../../src/dispatch/policy/explain.ts";
+import { DEFAULT_SHARES } from "../../src/dispatch/policy/shares.ts";
 import { caps } from "../helpers/simulate.ts";
 
 /**
@@ -27,7 +27,7 @@ const T0 = clock.now();
 
 const pool = (o: Partial<PoolView> = {}): PoolView => ({ pool: "default", capacity: 10, used: 0, usedA: 0, usedC: 0, ...o });
 
-function state(o: { caps?: Partial<SchedulingCaps> | null; running?: { A?: number; BC?: number }; queued?: Partial<Record<WorkflowClass, number>>; pools?: PoolView[]; now?: number } = {}): TenantState {
+function state(o: { caps?: Partial<DispatchCaps> | null; running?: { A?: number; BC?: number }; queued?: Partial<Record<WorkflowClass, number>>; pools?: PoolView[]; now?: number } = {}): TenantState {
   return {
     now: o.now ?? T0,
     caps: o.caps === null ? null : { ...caps({ mca: 5, burstMca: 5, mcaUrgent: 2 }), ...o.caps },

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { simulate, type SimCaps, type SimTenant } from "../../src/scheduler/simulator.ts";
-import { DEFAULT_SHARES } from "../../src/scheduler/policy/shares.ts";
+import { simulate, type SimCaps, type SimTenant } from "../../src/dispatch/simulator.ts";
+import { DEFAULT_SHARES } from "../../src/dispatch/policy/shares.ts";
 import { caps, jain } from "../helpers/simulate.ts";
 
 /**

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { registry } from "../../src/observability/metrics.ts";
-import { setUsageSource } from "../../src/observability/usageMetrics.ts";
-import type { TenantUsage } from "../../src/observability/usageSnapshot.ts";
+import { setUsageSource } from "../../src/usage/usageMetrics.ts";
+import type { TenantUsage } from "../../src/usage/usageSnapshot.ts";
 import { assertPromtoolClean, promtoolCheckMetrics } from "../helpers/promtool.ts";
-import { tickFairShares, type FairnessSample } from "../../src/observability/fairness.ts";
-import { isolationImpact, medianWithout, NOISY_DEFAULTS, NoisyNeighbours, spearman, type NoisyInput, type NoisyReport } from "../../src/observability/noisyNeighbour.ts";
+import { tickFairShares, type FairnessSample } from "../../src/dispatch/policy/fairness.ts";
+import { isolationImpact, medianWithout, NOISY_DEFAULTS, NoisyNeighbours, spearman, type NoisyInput, type NoisyReport } from "../../src/usage/noisyNeighbour.ts";
 
 /**
  * The noisy-neighbour signal on synthetic series, one tick a second on a fake

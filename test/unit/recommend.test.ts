@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { recommend, type RecommendOptions } from "../../src/capacity/recommend.ts";
-import { parseDuration } from "../../src/capacity/capacityReport.ts";
-import { emptyEvidence, type Evidence } from "../../src/observability/usageRollup.ts";
+import { recommend, type RecommendOptions } from "../../src/usage/recommend.ts";
+import { parseDuration } from "../../src/usage/capacityReport.ts";
+import { emptyEvidence, type Evidence } from "../../src/usage/usageRollup.ts";
 
 /**
  * The capacity recommendation's evidence rules, pure: time is the sampler's

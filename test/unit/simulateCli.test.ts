@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { SimTenantResult } from "../../src/scheduler/simulator.ts";
+import type { SimTenantResult } from "../../src/dispatch/simulator.ts";
 
 /**
  * `npm run simulate` as a user runs it: the real CLI in a child process, its

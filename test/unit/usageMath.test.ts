@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { recommend } from "../../src/capacity/recommend.ts";
-import { parseWindow } from "../../src/capacity/capacityReport.ts";
+import { recommend } from "../../src/usage/recommend.ts";
+import { parseWindow } from "../../src/usage/capacityReport.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
-import { atCap, burstState } from "../../src/observability/capState.ts";
-import { waterFill } from "../../src/scheduler/policy/waterFill.ts";
-import { fairShareRatios, jainIndex, weightedSlotFairness, type FairnessSample } from "../../src/observability/fairness.ts";
-import { percentileFromBuckets, summarizeLatency } from "../../src/observability/percentiles.ts";
-import { addBucket, bucketsInWindow, bucketStart, LATENCY_BUCKETS, latencyBucket } from "../../src/observability/usageBuckets.ts";
-import { UsageHistory } from "../../src/observability/usageHistory.ts";
-import { fairnessSampleOf, poolGroups } from "../../src/observability/usageSampler.ts";
-import { emptyEvidence, mergeEvidence } from "../../src/observability/usageRollup.ts";
-import type { TenantUsage } from "../../src/observability/usageSnapshot.ts";
+import { atCap, burstState } from "../../src/usage/capState.ts";
+import { waterFill } from "../../src/dispatch/policy/waterFill.ts";
+import { fairShareRatios, jainIndex, weightedSlotFairness, type FairnessSample } from "../../src/dispatch/policy/fairness.ts";
+import { percentileFromBuckets, summarizeLatency } from "../../src/usage/percentiles.ts";
+import { addBucket, bucketsInWindow, bucketStart, LATENCY_BUCKETS, latencyBucket } from "../../src/usage/usageBuckets.ts";
+import { UsageHistory } from "../../src/usage/usageHistory.ts";
+import { fairnessSampleOf, poolGroups } from "../../src/usage/usageSampler.ts";
+import { emptyEvidence, mergeEvidence } from "../../src/usage/usageRollup.ts";
+import type { TenantUsage } from "../../src/usage/usageSnapshot.ts";
 import { applySpecPatch } from "../../src/tenancy/specPatch.ts";
 
 /** Equal within 1e-9 (water-filling divides). */

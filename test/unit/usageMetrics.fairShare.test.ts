@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { assertPromtoolClean, promtoolCheckMetrics } from "../helpers/promtool.ts";
 import { registry } from "../../src/observability/metrics.ts";
-import { setUsageSource } from "../../src/observability/usageMetrics.ts";
-import type { Fairness, SampledUsage } from "../../src/observability/usageSampler.ts";
-import type { TenantUsage } from "../../src/observability/usageSnapshot.ts";
+import { setUsageSource } from "../../src/usage/usageMetrics.ts";
+import type { Fairness, SampledUsage } from "../../src/usage/usageSampler.ts";
+import type { TenantUsage } from "../../src/usage/usageSnapshot.ts";
 
 /**
  * The fair-share gauges at a scrape, from a sample handed over as the api's

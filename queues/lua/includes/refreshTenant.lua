@@ -5,8 +5,8 @@
   (admission, slot release, policy sync) and when a cooldown timer is due.
   Entering a ready set starts the tenant at max(its virtual time, the
   frontier less its runs in flight): no credit banked while idle, one round
-  of lag kept across a cap (wfq.lua). Mirrors PoolScheduler.refresh
-  (src/scheduler/policy/dispatchRule.ts).
+  of lag kept across a cap (wfq.lua). Mirrors PoolDispatch.refresh
+  (src/dispatch/policy/dispatchRule.ts).
 ]]
 --- @include "keys"
 --- @include "tenantCaps"

@@ -8,7 +8,7 @@
   dispatch to the slot-time really received (wfq.lua), and its score in that
   ready set follows (ZADD XX). Only when the release may have made it
   eligible again (it is at or just under a cap) is it marked dirty for a full
-  recompute. Mirrors PoolScheduler.release (src/scheduler/policy/dispatchRule.ts).
+  recompute. Mirrors PoolDispatch.release (src/dispatch/policy/dispatchRule.ts).
 ]]
 --- @include "keys"
 --- @include "wfq"

@@ -1,6 +1,6 @@
 --[[
   Reading a tenant's caps and deciding whether it may take one more slot.
-  Mirrors src/scheduler/policy/caps.ts (the same cases are unit-tested there).
+  Mirrors src/dispatch/policy/caps.ts (the same cases are unit-tested there).
 ]]
 --- @include "keys"
 local function hashToTable(flat)

@@ -1,6 +1,6 @@
 --[[
   Weighted fair queuing by service received: the arithmetic of
-  src/scheduler/policy/wfq.ts, in the same order, so the script and the pure
+  src/dispatch/policy/wfq.ts, in the same order, so the script and the pure
   rule make bit-identical decisions (test/conformance/dispatch.differential.test.ts).
   Numbers are written with %.17g: they round-trip exactly (Redis would format
   a Lua number with 14 digits).

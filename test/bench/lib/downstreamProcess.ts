@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import type { DownstreamStats } from "../../../src/downstream/simulator.ts";
+import type { DownstreamStats } from "../../../src/dev/downstream/simulator.ts";
 
 /**
- * The simulated downstream as its own OS process (src/downstream/server.ts),
+ * The simulated downstream as its own OS process (src/dev/downstream/server.ts),
  * so serving thousands of tool calls never delays the benchmark's producer
  * and clock. Its counters are the benchmark's independent observer of load.
  */
@@ -18,7 +18,7 @@ export interface DownstreamProcess {
 /** `loopFile`: also record the downstream's event-loop delay there (lib/loopProbe.ts), as role "downstream". */
 export async function startDownstream(o: { capacity: number; latencyMs: [number, number]; queueTimeoutMs?: number; seed?: number; loopFile?: string }): Promise<DownstreamProcess> {
   const probe = o.loopFile ? ["--import", "./test/bench/lib/loopProbe.ts"] : [];
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ...probe, "src/downstream/server.ts"], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ...probe, "src/dev/downstream/server.ts"], {
     env: {
       ...process.env,
       ...(o.loopFile ? { BENCH_LOOP_FILE: o.loopFile, BENCH_ROLE: "downstream" } : {}),

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EmbeddedRedis } from "../../../src/lib/embeddedRedis.ts";
+import { EmbeddedRedis } from "../../../src/dev/embeddedRedis.ts";
 
 /** A redis-server of the benchmark's own, in a temp folder, removed at stop. */
 export async function benchRedis(appendfsync: "always" | "everysec" = "everysec"): Promise<{ url: string; pid: number; stop(): Promise<void> }> {

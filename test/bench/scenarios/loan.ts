@@ -19,7 +19,7 @@
  * share would call it fair; the slices see the others waiting while X runs.
  * X's cap of 20 is below its fair share by design, so Fairlane stays under 1.
  */
-import { mulberry32 } from "../../../src/downstream/simulator.ts";
+import { mulberry32 } from "../../../src/dev/downstream/simulator.ts";
 import type { PolicySpec } from "../../../src/tenancy/policy.ts";
 import { steady } from "../lib/infra.ts";
 import { mean, percentile, sliceJain, summarize, type Percentiles, type Span } from "../lib/stats.ts";

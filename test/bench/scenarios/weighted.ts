@@ -21,7 +21,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PolicySpec } from "../../../src/tenancy/policy.ts";
-import { waterFill } from "../../../src/scheduler/policy/waterFill.ts";
+import { waterFill } from "../../../src/dispatch/policy/waterFill.ts";
 import { jain, summarize, type Percentiles } from "../lib/stats.ts";
 import { fairlane, waitIdle, type Enqueued, type Item } from "../lib/systems.ts";
 
