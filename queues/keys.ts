@@ -1,3 +1,5 @@
+import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPattern.ts";
+
 /**
  * Every Redis key Fairlane uses is built here. Nothing else in the code base
  * concatenates key strings. The keys are data (the pattern tables below the
@@ -166,47 +168,7 @@ export const BULL_KEY_PATTERNS = {
   jobKey: "<queue>:<id>",
 } as const;
 
-/** Matches one placeholder of a pattern. */
-export const PLACEHOLDER = /<([A-Za-z][A-Za-z0-9]*)>/g;
-
-type KeyArg = string | number;
-type Placeholders<P extends string> = P extends `${string}<${string}>${infer Rest}` ? [KeyArg, ...Placeholders<Rest>] : [];
-/** What a pattern builds: a key, or a function of its placeholders. */
-export type Built<P extends string> = Placeholders<P> extends [] ? string : (...args: Placeholders<P>) => string;
-type BuiltAll<T extends Record<string, string>> = { -readonly [K in keyof T]: Built<T[K]> };
-
-/**
- * The builder of `prefix` + `pattern`. The literal pieces are joined once, here, so a call costs what
- * a template literal does (keys are built on every request and every run).
- */
-export function compilePattern<P extends string>(prefix: string, pattern: P): Built<P> {
-  const c = pattern.split(new RegExp(PLACEHOLDER.source));
-  // split keeps the captured names at the odd indexes: the literals are at the even ones.
-  const lit = c.filter((_, i) => i % 2 === 0);
-  lit[0] = prefix + lit[0];
-  const [a, b = "", d = ""] = lit;
-  let built: string | ((...args: KeyArg[]) => string);
-  switch (lit.length) {
-    case 1:
-      built = a!;
-      break;
-    case 2:
-      built = (x: KeyArg) => a + x + b;
-      break;
-    case 3:
-      built = (x: KeyArg, y: KeyArg) => a + x + b + y + d;
-      break;
-    default:
-      built = (...args: KeyArg[]) => lit.reduce((s, l, i) => (i === 0 ? l : s + args[i - 1] + l), "");
-  }
-  return built as Built<P>;
-}
-
-function compileAll<T extends Record<string, string>>(prefix: string, patterns: T): BuiltAll<T> {
-  const out: Record<string, unknown> = {};
-  for (const [name, pattern] of Object.entries(patterns)) out[name] = compilePattern(prefix, pattern);
-  return out as BuiltAll<T>;
-}
+export { compilePattern, PLACEHOLDER, type Built };
 
 export interface RegistryKeys {
   tenants: string;
@@ -310,6 +272,13 @@ function cellKeys(root: string, cell: string): CellKeys {
     budgetPrefix: own,
     ...compileAll(`${bullPrefix}:`, BULL_KEY_PATTERNS),
     ...keys,
-    gate: (t) => ({ held: gateHeld(t), heldC: gateHeldC(t), wait: gateWait(t), waitC: gateWaitC(t), waitExp: gateWaitExp(t), seq: gateSeq(t) }),
+    gate: (t) => ({
+      held: gateHeld(t),
+      heldC: gateHeldC(t),
+      wait: gateWait(t),
+      waitC: gateWaitC(t),
+      waitExp: gateWaitExp(t),
+      seq: gateSeq(t),
+    }),
   };
 }

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { FairlaneWaitError, type ListQuery, type Workflow, type WorkflowPage } from "../client/index.ts";
 import { formatPairs, formatTable } from "./table.ts";
 import { duration, ms, positiveInt, print, run, withOperatorOptions } from "./operatorOptions.ts";
@@ -17,7 +17,10 @@ export const WAIT_EXIT = { completed: 0, failed: 3, cancelled: 4, timeout: 5 } a
 const STATES = ["queued", "running", "parked", "completed", "failed", "cancelled"];
 
 function withCredentials(c: Command): Command {
-  return withOperatorOptions(c).option("--api-key <key>", "a tenant API key (env FAIRLANE_API_KEY): that tenant's workflows, through the producer API");
+  return withOperatorOptions(c).option(
+    "--api-key <key>",
+    "a tenant API key (env FAIRLANE_API_KEY): that tenant's workflows, through the producer API",
+  );
 }
 
 /** An ISO time, epoch ms, or how long ago: "90m" -> the time 90 minutes before now. */
@@ -29,7 +32,8 @@ const since = (v: string) => {
 
 const at = (iso: string | null) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–");
 const took = (w: Workflow) => (w.startedAt && w.finishedAt ? ms(Date.parse(w.finishedAt) - Date.parse(w.startedAt)) : "–");
-const note = (w: Workflow) => (w.error ? `${w.error.code}: ${w.error.message}` : (w.waitingReason ?? (w.cancelRequested ? "cancel requested" : "")));
+const note = (w: Workflow) =>
+  w.error ? `${w.error.code}: ${w.error.message}` : (w.waitingReason ?? (w.cancelRequested ? "cancel requested" : ""));
 
 export function workflowRows(workflows: Workflow[]): string {
   return formatTable(
@@ -62,8 +66,17 @@ export function workflowPairs(w: Workflow & { waitingCode?: string; parkReason?:
 }
 
 export function registerWorkflowCommands(program: Command): void {
-  const wf = program.command("workflows").description("a tenant's workflows: list, get, cancel, wait (tenant API key, or the admin token with --tenant)");
+  const wf = program
+    .command("workflows")
+    .description("a tenant's workflows: list, get, cancel, wait (tenant API key, or the admin token with --tenant)");
+  listCommand(wf);
+  getCommand(wf);
+  cancelCommand(wf);
+  waitCommand(wf);
+}
 
+/** `workflows list`: newest first, filtered, one page or --all. */
+function listCommand(wf: Command): void {
   withCredentials(wf.command("list").description("list workflows, newest first"))
     .option("--tenant <tenant>", "whose (with the admin token)")
     .addOption(new Option("--state <state>", "only in this state").choices(STATES))
@@ -92,25 +105,42 @@ export function registerWorkflowCommands(program: Command): void {
         });
       }),
     );
+}
 
+/** `workflows get`: one workflow, and why it waits. */
+function getCommand(wf: Command): void {
   withCredentials(wf.command("get").description("one workflow: state, times, error or result, and why it waits").argument("<id>")).action(
     run(async (id: string, o: WorkflowOptions) => {
       const w = await workflowSource(o).get(id);
       print(o, w, () => workflowPairs(w));
     }),
   );
+}
 
-  withCredentials(wf.command("cancel").description("cancel a queued workflow, or ask a running one to stop (tenant API key)").argument("<id>")).action(
+/** `workflows cancel`: a queued one at once, a running one at its next check. */
+function cancelCommand(wf: Command): void {
+  withCredentials(
+    wf.command("cancel").description("cancel a queued workflow, or ask a running one to stop (tenant API key)").argument("<id>"),
+  ).action(
     run(async (id: string, o: WorkflowOptions) => {
       const w = await workflowSource(o).cancel(id);
-      print(o, w, () => `${id}: ${w.state === "cancelled" ? "cancelled" : `cancel requested (it is ${w.state}; it stops at its next check)`}\n`);
+      print(
+        o,
+        w,
+        () => `${id}: ${w.state === "cancelled" ? "cancelled" : `cancel requested (it is ${w.state}; it stops at its next check)`}\n`,
+      );
     }),
   );
+}
 
+/** `workflows wait`: until it ends; the exit code says how (WAIT_EXIT). */
+function waitCommand(wf: Command): void {
   withCredentials(
     wf
       .command("wait")
-      .description(`wait until a workflow ends; exit ${WAIT_EXIT.completed} completed, ${WAIT_EXIT.failed} failed, ${WAIT_EXIT.cancelled} cancelled, ${WAIT_EXIT.timeout} still not ended at --timeout`)
+      .description(
+        `wait until a workflow ends; exit ${WAIT_EXIT.completed} completed, ${WAIT_EXIT.failed} failed, ${WAIT_EXIT.cancelled} cancelled, ${WAIT_EXIT.timeout} still not ended at --timeout`,
+      )
       .argument("<id>"),
   )
     .option("--timeout <duration>", 'give up after this long: "30s", "5m", "1h"', duration, 5 * 60_000)
@@ -121,13 +151,19 @@ export function registerWorkflowCommands(program: Command): void {
           w = await workflowSource(o).wait(id, { timeoutMs: o.timeout });
         } catch (err) {
           if (!(err instanceof FairlaneWaitError)) throw err;
-          if (o.json) process.stdout.write(JSON.stringify({ id, state: err.lastState ?? null, error: { code: "WAIT_TIMEOUT", message: err.message } }, null, 2) + "\n");
-          process.stderr.write(`fairlane: ${id}: WAIT_TIMEOUT: still ${err.lastState ?? "unseen"} after ${ms(err.waitedMs)} (the workflow goes on)\n`);
+          if (o.json)
+            process.stdout.write(
+              `${JSON.stringify({ id, state: err.lastState ?? null, error: { code: "WAIT_TIMEOUT", message: err.message } }, null, 2)}\n`,
+            );
+          process.stderr.write(
+            `fairlane: ${id}: WAIT_TIMEOUT: still ${err.lastState ?? "unseen"} after ${ms(err.waitedMs)} (the workflow goes on)\n`,
+          );
           process.exitCode = WAIT_EXIT.timeout;
           return;
         }
         print(o, w, () => (w.state === "completed" ? `${id}: completed (took ${took(w)})\n` : ""));
-        if (w.state !== "completed") process.stderr.write(`fairlane: ${id}: ${w.state}${w.error ? ` ${w.error.code}: ${w.error.message}` : ""}\n`);
+        if (w.state !== "completed")
+          process.stderr.write(`fairlane: ${id}: ${w.state}${w.error ? ` ${w.error.code}: ${w.error.message}` : ""}\n`);
         process.exitCode = WAIT_EXIT[w.state as keyof typeof WAIT_EXIT] ?? 1;
       }),
     );

@@ -1,11 +1,27 @@
 import { isolationImpact } from "./isolationImpact.ts";
 import { contestedOf, type Contested } from "./noisyContested.ts";
 import { medianWithout } from "./noisyStats.ts";
-import { NOISY_DEFAULTS, type IsolationIncomplete, type NoisyInput, type NoisyOptions, type NoisyReport, type NoisyTenant, type NoisyTick } from "./noisyTypes.ts";
+import {
+  NOISY_DEFAULTS,
+  type IsolationIncomplete,
+  type NoisyInput,
+  type NoisyOptions,
+  type NoisyReport,
+  type NoisyTenant,
+  type NoisyTick,
+} from "./noisyTypes.ts";
 
 export { isolationImpact } from "./isolationImpact.ts";
 export { medianWithout, pearson, spearman } from "./noisyStats.ts";
-export { NOISY_DEFAULTS, type IsolationIncomplete, type NoisyInput, type NoisyOptions, type NoisyReport, type NoisyTenant, type NoisyTick } from "./noisyTypes.ts";
+export {
+  NOISY_DEFAULTS,
+  type IsolationIncomplete,
+  type NoisyInput,
+  type NoisyOptions,
+  type NoisyReport,
+  type NoisyTenant,
+  type NoisyTick,
+} from "./noisyTypes.ts";
 
 /**
  * The noisy-neighbour signal, pure: no I/O, time comes in with each tick (the
@@ -96,28 +112,7 @@ export class NoisyNeighbours {
     const sorted = p99s.subarray(0, eligible).sort();
     const contested = contestedOf(t);
 
-    this.ticks.push({ at: t.at, medianAll: medianWithout(sorted, undefined), contested });
-    for (const c of contested) {
-      const s = this.sums.get(c.tenant) ?? { ticks: 0, held: 0, fair: 0, slots: 0 };
-      s.ticks++;
-      s.held += c.held;
-      s.fair += c.fair;
-      s.slots += c.slots;
-      this.sums.set(c.tenant, s);
-    }
-    let dropped = 0;
-    while (this.ticks.length && this.ticks[0]!.at <= t.at - o.windowMs) {
-      for (const c of this.ticks.shift()!.contested) {
-        const s = this.sums.get(c.tenant)!;
-        if (--s.ticks === 0) this.sums.delete(c.tenant);
-        else {
-          s.held -= c.held;
-          s.fair -= c.fair;
-          s.slots -= c.slots;
-        }
-      }
-      dropped++;
-    }
+    const dropped = this.slide(t.at, medianWithout(sorted, undefined), contested);
 
     this.track(t.at, dropped, loaded, rows, sorted);
     const impact = new Map<string, number>();
@@ -129,7 +124,14 @@ export class NoisyNeighbours {
       const v = verdicts[k++]!;
       this.latch(s, v, v.flagged && v.loadRise >= o.dominance * rise, t.at);
       if (v.impact !== null) impact.set(tenant, round(v.impact));
-      if (s.latch) isolationIncomplete.push({ tenant, impact: round(s.latch.impact), othersP99Ms: round(s.others.at(-1)!), baselineP99Ms: round(s.latch.baseline), since: s.latch.since });
+      if (s.latch)
+        isolationIncomplete.push({
+          tenant,
+          impact: round(s.latch.impact),
+          othersP99Ms: round(s.others.at(-1)!),
+          baselineP99Ms: round(s.latch.baseline),
+          since: s.latch.since,
+        });
     }
 
     const noisy: NoisyTenant[] = [];
@@ -140,13 +142,48 @@ export class NoisyNeighbours {
       const s = r.queued > 0 ? this.sums.get(r.tenant) : undefined;
       if (!s || s.ticks < o.noisyMinTicks || s.held < o.noisyRatio * s.fair || s.held - s.fair < o.noisyExcessSlots * s.ticks) continue;
       const since = this.noisySince.get(r.tenant) ?? t.at;
-      noisy.push({ tenant: r.tenant, share: round(s.held / s.slots), fairShare: round(s.fair / s.slots), contestedTicks: s.ticks, impact: impact.get(r.tenant) ?? null, since });
+      noisy.push({
+        tenant: r.tenant,
+        share: round(s.held / s.slots),
+        fairShare: round(s.fair / s.slots),
+        contestedTicks: s.ticks,
+        impact: impact.get(r.tenant) ?? null,
+        since,
+      });
     }
     this.noisySince.clear();
     for (const x of noisy) this.noisySince.set(x.tenant, x.since);
     noisy.sort((a, b) => b.share - a.share || (a.tenant < b.tenant ? -1 : 1));
     isolationIncomplete.sort((a, b) => b.impact - a.impact || (a.tenant < b.tenant ? -1 : 1));
     return { windowMs: o.windowMs, ticks: this.ticks.length, noisy, quiet: active - noisy.length, isolationIncomplete, impact };
+  }
+
+  /** Adds this tick's contested slots to the window's sums and drops the ticks older than the window; returns how many dropped. */
+  private slide(at: number, medianAll: number, contested: ReturnType<typeof contestedOf>): number {
+    const o = this.opts;
+    this.ticks.push({ at, medianAll, contested });
+    for (const c of contested) {
+      const s = this.sums.get(c.tenant) ?? { ticks: 0, held: 0, fair: 0, slots: 0 };
+      s.ticks++;
+      s.held += c.held;
+      s.fair += c.fair;
+      s.slots += c.slots;
+      this.sums.set(c.tenant, s);
+    }
+    let dropped = 0;
+    while (this.ticks.length && this.ticks[0]!.at <= at - o.windowMs) {
+      for (const c of this.ticks.shift()!.contested) {
+        const s = this.sums.get(c.tenant)!;
+        if (--s.ticks === 0) this.sums.delete(c.tenant);
+        else {
+          s.held -= c.held;
+          s.fair -= c.fair;
+          s.slots -= c.slots;
+        }
+      }
+      dropped++;
+    }
+    return dropped;
   }
 
   /**
@@ -183,7 +220,9 @@ export class NoisyNeighbours {
       rows.set(r.tenant, r);
     }
     if (this.tracked.size > o.maxTracked) {
-      const keep = [...this.tracked].sort(([a, x], [b, y]) => y.peak - x.peak || y.lastLoadAt - x.lastLoadAt || (a < b ? -1 : 1)).slice(0, o.maxTracked);
+      const keep = [...this.tracked]
+        .sort(([a, x], [b, y]) => y.peak - x.peak || y.lastLoadAt - x.lastLoadAt || (a < b ? -1 : 1))
+        .slice(0, o.maxTracked);
       this.tracked.clear();
       for (const [k, v] of keep) this.tracked.set(k, v);
     }
@@ -221,7 +260,6 @@ export class NoisyNeighbours {
       if (s.latch.misses >= o.clearTicks) s.latch = undefined;
     }
   }
-
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;

@@ -64,46 +64,99 @@ export function formatSpan(ms: number): string {
 /** The lowered value: the peak × 1.25, never below the peak itself nor 1. */
 export const lowerTo = (peak: number) => Math.max(1, peak, Math.ceil(peak * 1.25));
 
-export function recommend(tenant: string, e: Evidence, current: { mca: number; mctc: number }, o: RecommendOptions = DEFAULT_RECOMMEND): TenantRecommendation {
+export function recommend(
+  tenant: string,
+  e: Evidence,
+  current: { mca: number; mctc: number },
+  o: RecommendOptions = DEFAULT_RECOMMEND,
+): TenantRecommendation {
   const observedMs = e.samples * o.sampleMs;
   const capWaitShare = e.samples > 0 ? e.capWait / e.samples : 0;
   const calls = e.acquired + e.throttled;
   const throttleRate = calls > 0 ? e.throttled / calls : 0;
   const avgGateWaitMs = e.acquired > 0 ? Math.round(e.gateWaitMs / e.acquired) : null;
   const evidence = { ...e, observedMs, capWaitShare: round3(capWaitShare), throttleRate: round3(throttleRate), avgGateWaitMs };
-  const keep = (cur: number, reason: string): Recommendation => ({ current: cur, recommended: cur, action: "keep", reason });
 
   if (observedMs < o.minEvidenceMs || e.samples === 0) {
     const seen = `not enough data: observed ${formatSpan(observedMs)} (${e.samples} samples), need ${formatSpan(o.minEvidenceMs)}`;
     return {
       tenant,
       enoughData: false,
-      mca: keep(current.mca, `${seen}; so far peak running ${e.peakRunning} of mca ${current.mca}, at mca with work waiting in ${pct(capWaitShare)} of samples`),
-      mctc: keep(current.mctc, `${seen}; so far peak tool calls in flight ${e.peakToolsInFlight} of mctc ${current.mctc}, ${e.throttled} of ${calls} THROTTLED`),
+      mca: keep(
+        current.mca,
+        `${seen}; so far peak running ${e.peakRunning} of mca ${current.mca}, at mca with work waiting in ${pct(capWaitShare)} of samples`,
+      ),
+      mctc: keep(
+        current.mctc,
+        `${seen}; so far peak tool calls in flight ${e.peakToolsInFlight} of mctc ${current.mctc}, ${e.throttled} of ${calls} THROTTLED`,
+      ),
       evidence,
     };
   }
 
+  const mca = recommendMca(e, current.mca, capWaitShare, observedMs);
+  const mctc = recommendMctc(e, current.mctc, { throttleRate, avgGateWaitMs, calls }, observedMs);
+  return { tenant, enoughData: true, mca, mctc, evidence };
+}
+
+const keep = (cur: number, reason: string): Recommendation => ({ current: cur, recommended: cur, action: "keep", reason });
+
+/** mca: raise when at it with work waiting in 10 % of samples or more; lower when the peak never reached half. */
+function recommendMca(e: Evidence, cur: number, capWaitShare: number, observedMs: number): Recommendation {
   let mca: Recommendation;
   if (capWaitShare >= 0.1) {
     const factor = capWaitShare >= 0.5 ? 1.5 : 1.25;
-    mca = { current: current.mca, recommended: Math.max(current.mca + 1, Math.ceil(current.mca * factor)), action: "raise", reason: `at mca with work waiting in ${pct(capWaitShare)} of samples (${e.capWait}/${e.samples})` };
+    mca = {
+      current: cur,
+      recommended: Math.max(cur + 1, Math.ceil(cur * factor)),
+      action: "raise",
+      reason: `at mca with work waiting in ${pct(capWaitShare)} of samples (${e.capWait}/${e.samples})`,
+    };
   } else if (e.peakRunning === 0) {
-    mca = keep(current.mca, `nothing ran in ${formatSpan(observedMs)} observed: no use to size mca by`);
-  } else if (e.capWait === 0 && e.peakRunning * 2 < current.mca) {
+    mca = keep(cur, `nothing ran in ${formatSpan(observedMs)} observed: no use to size mca by`);
+  } else if (e.capWait === 0 && e.peakRunning * 2 < cur) {
     const to = lowerTo(e.peakRunning);
-    mca = to < current.mca ? { current: current.mca, recommended: to, action: "lower", reason: `peak running ${e.peakRunning} never reached half of mca ${current.mca} in ${formatSpan(observedMs)} observed` } : keep(current.mca, "headroom is small");
-  } else mca = keep(current.mca, `at mca with work waiting in ${pct(capWaitShare)} of samples; peak running ${e.peakRunning} of ${current.mca}`);
+    mca =
+      to < cur
+        ? {
+            current: cur,
+            recommended: to,
+            action: "lower",
+            reason: `peak running ${e.peakRunning} never reached half of mca ${cur} in ${formatSpan(observedMs)} observed`,
+          }
+        : keep(cur, "headroom is small");
+  } else mca = keep(cur, `at mca with work waiting in ${pct(capWaitShare)} of samples; peak running ${e.peakRunning} of ${cur}`);
+  return mca;
+}
 
+/** mctc: raise when 1 % of calls or more were THROTTLED (or gate waits are long); lower when the peak never reached half. */
+function recommendMctc(
+  e: Evidence,
+  cur: number,
+  { throttleRate, avgGateWaitMs, calls }: { throttleRate: number; avgGateWaitMs: number | null; calls: number },
+  observedMs: number,
+): Recommendation {
   let mctc: Recommendation;
   if (throttleRate >= 0.01 || (e.throttled > 0 && (avgGateWaitMs ?? 0) > 1000)) {
-    mctc = { current: current.mctc, recommended: Math.max(current.mctc + 1, Math.ceil(current.mctc * 1.5)), action: "raise", reason: `${e.throttled} of ${calls} tool calls THROTTLED (${pct(throttleRate)}), average gate wait ${avgGateWaitMs ?? 0} ms` };
+    mctc = {
+      current: cur,
+      recommended: Math.max(cur + 1, Math.ceil(cur * 1.5)),
+      action: "raise",
+      reason: `${e.throttled} of ${calls} tool calls THROTTLED (${pct(throttleRate)}), average gate wait ${avgGateWaitMs ?? 0} ms`,
+    };
   } else if (e.peakToolsInFlight === 0) {
-    mctc = keep(current.mctc, `no tool call in flight in ${formatSpan(observedMs)} observed: no use to size mctc by`);
-  } else if (e.throttled === 0 && e.peakToolsInFlight * 2 < current.mctc) {
+    mctc = keep(cur, `no tool call in flight in ${formatSpan(observedMs)} observed: no use to size mctc by`);
+  } else if (e.throttled === 0 && e.peakToolsInFlight * 2 < cur) {
     const to = lowerTo(e.peakToolsInFlight);
-    mctc = to < current.mctc ? { current: current.mctc, recommended: to, action: "lower", reason: `peak tool calls in flight ${e.peakToolsInFlight} never reached half of mctc ${current.mctc} in ${formatSpan(observedMs)} observed; none THROTTLED` } : keep(current.mctc, "headroom is small");
-  } else mctc = keep(current.mctc, `${pct(throttleRate)} THROTTLED; peak in flight ${e.peakToolsInFlight} of ${current.mctc}`);
-
-  return { tenant, enoughData: true, mca, mctc, evidence };
+    mctc =
+      to < cur
+        ? {
+            current: cur,
+            recommended: to,
+            action: "lower",
+            reason: `peak tool calls in flight ${e.peakToolsInFlight} never reached half of mctc ${cur} in ${formatSpan(observedMs)} observed; none THROTTLED`,
+          }
+        : keep(cur, "headroom is small");
+  } else mctc = keep(cur, `${pct(throttleRate)} THROTTLED; peak in flight ${e.peakToolsInFlight} of ${cur}`);
+  return mctc;
 }

@@ -1,6 +1,6 @@
 import { CLASSES, type WorkflowClass } from "../../../queues/keys.ts";
-import { aEligible, bcEligible, burstWindow, type BurstState, type DispatchCaps } from "./caps.ts";
-import { chooseClass, type PoolState } from "./dispatchRule.ts";
+import { aEligible, bcEligible, burstWindow, type DispatchCaps } from "./caps.ts";
+import { chooseClass } from "./dispatchRule.ts";
 import { poolShares, type ShareOptions } from "./shares.ts";
 
 /**
@@ -27,85 +27,16 @@ import { poolShares, type ShareOptions } from "./shares.ts";
  * Rate limits and budgets hold nothing here: rate limits apply per tool call
  * inside a running workflow, and a spent monthly budget refuses admission.
  */
-export type ReasonCode =
-  | "not_synced"
-  | "paused"
-  | "no_worker"
-  | "tenant_urgent_cap"
-  | "tenant_mca"
-  | "pool_full"
-  | "class_c_share"
-  | "dependency_down"
-  | "deadline_soon"
-  | "turn";
-
-export const REASON_CODES: readonly ReasonCode[] = [
-  "not_synced", "paused", "no_worker", "tenant_urgent_cap", "tenant_mca", "pool_full", "class_c_share", "dependency_down", "deadline_soon", "turn",
-];
-
-export interface Holder {
-  tenant: string;
-  slots: number;
-}
-
-export interface Reason {
-  code: ReasonCode;
-  message: string;
-  class?: WorkflowClass;
-  pool?: string;
-  pools?: string[];
-  running?: number;
-  mca?: number;
-  burstMca?: number;
-  mcaUrgent?: number;
-  burst?: { state: BurstState; until: number | null };
-  cooldownUntil?: number;
-  capacity?: number;
-  used?: number;
-  usedA?: number;
-  reserveA?: number;
-  usedC?: number;
-  maxC?: number;
-  /** Class C share: the tenants holding the pool's Class C slots, most first. */
-  holders?: Holder[];
-  /** turn: tenants ahead of it in the pool's ready set; null when not known. */
-  ahead?: number | null;
-  dependency?: string;
-  since?: number | null;
-  source?: string | null;
-  /** dependency_down: true while held back at dispatch (queued, or parked by the dispatcher). */
-  heldBack?: boolean;
-  parked?: number;
-  deadlineAt?: number;
-  inMs?: number;
-  /** deadline_soon: what holds it meanwhile. */
-  cause?: Reason;
-}
-
-export interface PoolView extends PoolState {
-  pool: string;
-  holdersC?: Holder[];
-  /** Per class: tenants in the pool's ready set and how many rank before this tenant (null: it is not in it). */
-  ready?: Partial<Record<WorkflowClass, { size: number; ahead: number | null }>>;
-}
-
-export interface TenantState {
-  now: number;
-  /** `tp:<t>` as the script reads it; null when missing. */
-  caps: DispatchCaps | null;
-  /** `run:<t>`: slots held, Class A and Class B+C. */
-  running: { A: number; BC: number };
-  queued: Record<WorkflowClass, number>;
-  /** The tenant's allowed pools (caps.pools), in that order. */
-  pools: PoolView[];
-  shares: ShareOptions;
-}
-
-export interface DownDependency {
-  dependency: string;
-  since: number | null;
-  source: string | null;
-}
+export {
+  REASON_CODES,
+  type DownDependency,
+  type Holder,
+  type PoolView,
+  type Reason,
+  type ReasonCode,
+  type TenantState,
+} from "./explainTypes.ts";
+import type { DownDependency, PoolView, Reason, ReasonCode, TenantState } from "./explainTypes.ts";
 
 const at = (ms: number) => new Date(ms).toISOString();
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -137,16 +68,32 @@ export function poolCapacity(concurrencies: number[], capacityCap: number): numb
 export function explainClass(s: TenantState, cls: WorkflowClass): Reason | null {
   if (s.queued[cls] <= 0) return null;
   const c = s.caps;
-  if (!c) return { code: "not_synced", class: cls, message: "the dispatcher has not synced this tenant's policy into its cell yet (is a dispatcher running for the cell?)" };
+  if (!c)
+    return {
+      code: "not_synced",
+      class: cls,
+      message: "the dispatcher has not synced this tenant's policy into its cell yet (is a dispatcher running for the cell?)",
+    };
   if (c.paused) return { code: "paused", class: cls, message: "the tenant is paused: nothing of it is dispatched until it is resumed" };
   const live = s.pools.filter((p) => p.capacity > 0);
   if (!live.length) {
     const names = c.pools.join(", ");
-    return { code: "no_worker", class: cls, pools: c.pools, message: `no live exec worker in the pools this tenant may run in (${names}); it stays queued until one starts` };
+    return {
+      code: "no_worker",
+      class: cls,
+      pools: c.pools,
+      message: `no live exec worker in the pools this tenant may run in (${names}); it stays queued until one starts`,
+    };
   }
   if (cls === "A") {
     if (!aEligible(c, s.running.A))
-      return { code: "tenant_urgent_cap", class: cls, running: s.running.A, mcaUrgent: c.mcaUrgent, message: `tenant at its mcaUrgent: ${s.running.A}/${c.mcaUrgent} Class A running` };
+      return {
+        code: "tenant_urgent_cap",
+        class: cls,
+        running: s.running.A,
+        mcaUrgent: c.mcaUrgent,
+        message: `tenant at its mcaUrgent: ${s.running.A}/${c.mcaUrgent} Class A running`,
+      };
   } else {
     const d = bcEligible(c, s.running.BC, s.now);
     if (!d.eligible) return mcaReason(c, s.running.BC, s.now, cls, d.retryAt);
@@ -159,10 +106,20 @@ function mcaReason(c: DispatchCaps, running: number, now: number, cls: WorkflowC
   const burst = burstWindow(c, now);
   const base = { code: "tenant_mca" as const, class: cls, running, mca: c.mca, burstMca: c.burstMca, burst };
   if (retryAt !== undefined)
-    return { ...base, cooldownUntil: retryAt, message: `tenant at its mca: ${running}/${c.mca} Class B/C running; burst used, cooldown until ${at(retryAt)}` };
+    return {
+      ...base,
+      cooldownUntil: retryAt,
+      message: `tenant at its mca: ${running}/${c.mca} Class B/C running; burst used, cooldown until ${at(retryAt)}`,
+    };
   if (burst.state !== "none" && running >= c.burstMca)
-    return { ...base, message: `tenant at its burst cap: ${running}/${c.burstMca} Class B/C running (mca ${c.mca}${burst.state === "open" ? `, burst window open until ${at(burst.until!)}` : ""})` };
-  return { ...base, message: `tenant at its mca: ${running}/${c.mca} Class B/C running${burst.state === "none" ? " (its policy has no burst)" : ""}` };
+    return {
+      ...base,
+      message: `tenant at its burst cap: ${running}/${c.burstMca} Class B/C running (mca ${c.mca}${burst.state === "open" ? `, burst window open until ${at(burst.until!)}` : ""})`,
+    };
+  return {
+    ...base,
+    message: `tenant at its mca: ${running}/${c.mca} Class B/C running${burst.state === "none" ? " (its policy has no burst)" : ""}`,
+  };
 }
 
 /** The pool's answer for this class, by chooseClass with only this class ready. */
@@ -184,7 +141,14 @@ function poolReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass): Reas
   }
   const holders = p.holdersC ?? [];
   const who = holders.length ? `; held by ${holders.map((h) => `${h.tenant} (${h.slots})`).join(", ")}` : "";
-  return { code: "class_c_share", ...nums, usedC: p.usedC, maxC, holders, message: `Class C share ${p.usedC}/${maxC} of pool ${p.pool}${who}` };
+  return {
+    code: "class_c_share",
+    ...nums,
+    usedC: p.usedC,
+    maxC,
+    holders,
+    message: `Class C share ${p.usedC}/${maxC} of pool ${p.pool}${who}`,
+  };
 }
 
 function turnReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, nums: Omit<Reason, "code" | "message">): Reason {
@@ -204,7 +168,10 @@ function turnReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, nums:
 }
 
 /** Every class's hold, and the tenant's reasons: each class's, then the given per-head and parked facts. */
-export function explainTenantState(s: TenantState, extra: Reason[] = []): { held: Record<WorkflowClass, Reason | null>; reasons: Reason[] } {
+export function explainTenantState(
+  s: TenantState,
+  extra: Reason[] = [],
+): { held: Record<WorkflowClass, Reason | null>; reasons: Reason[] } {
   const held = Object.fromEntries(CLASSES.map((c) => [c, explainClass(s, c)])) as Record<WorkflowClass, Reason | null>;
   const reasons = [...CLASSES.map((c) => held[c]).filter((r): r is Reason => r !== null), ...extra];
   return { held, reasons };
@@ -232,7 +199,13 @@ export function dependencyReason(d: DownDependency, cls?: WorkflowClass): Reason
 }
 
 /** A tenant's parked workflows of one dependency; `heldBack` (how many the dispatcher parked before they started) when known. */
-export function parkedReason(dep: string, parked: number, heldBack: number | undefined, health: DownDependency | null, state: string): Reason {
+export function parkedReason(
+  dep: string,
+  parked: number,
+  heldBack: number | undefined,
+  health: DownDependency | null,
+  state: string,
+): Reason {
   const now = health?.since != null ? ` (${state} since ${at(health.since)})` : ` (${state})`;
   return {
     code: "dependency_down",
@@ -261,19 +234,37 @@ export function parkedWorkflowReason(dep: string, reason: string | null, parkedA
  * One queued workflow: paused first, then its own down dependency, then its
  * class's hold; a deadline passing within `soonMs` wraps whatever holds it.
  */
-export function explainWorkflow(classReason: Reason, w: { deadlineAt: number | null; down: DownDependency | null }, now: number, soonMs: number): Reason {
+export function explainWorkflow(
+  classReason: Reason,
+  w: { deadlineAt: number | null; down: DownDependency | null },
+  now: number,
+  soonMs: number,
+): Reason {
   let r = classReason;
   if (w.down && r.code !== "paused" && r.code !== "not_synced") r = dependencyReason(w.down, classReason.class);
   if (w.deadlineAt !== null && w.deadlineAt - now <= soonMs) {
     const inMs = w.deadlineAt - now;
-    const when = inMs <= 0 ? `passed at ${at(w.deadlineAt)}: it fails DEADLINE_EXCEEDED at the next expiry pass, never started` : `passes in ${Math.ceil(inMs / 1000)} s (${at(w.deadlineAt)}) unless it starts`;
-    return { code: "deadline_soon", ...(r.class ? { class: r.class } : {}), deadlineAt: w.deadlineAt, inMs, cause: r, message: `deadline ${when}; ${r.message}` };
+    const when =
+      inMs <= 0
+        ? `passed at ${at(w.deadlineAt)}: it fails DEADLINE_EXCEEDED at the next expiry pass, never started`
+        : `passes in ${Math.ceil(inMs / 1000)} s (${at(w.deadlineAt)}) unless it starts`;
+    return {
+      code: "deadline_soon",
+      ...(r.class ? { class: r.class } : {}),
+      deadlineAt: w.deadlineAt,
+      inMs,
+      cause: r,
+      message: `deadline ${when}; ${r.message}`,
+    };
   }
   return r;
 }
 
 /** Queued workflows per reason code (the gauge): each class's queued count under its hold. */
-export function countByReason(queued: Record<WorkflowClass, number>, held: Record<WorkflowClass, Reason | null>): Partial<Record<ReasonCode, number>> {
+export function countByReason(
+  queued: Record<WorkflowClass, number>,
+  held: Record<WorkflowClass, Reason | null>,
+): Partial<Record<ReasonCode, number>> {
   const out: Partial<Record<ReasonCode, number>> = {};
   for (const c of CLASSES) {
     const r = held[c];
