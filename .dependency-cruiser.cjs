@@ -53,12 +53,20 @@ const EXCEPTIONS = [];
 
 const ruleName = (layer) => `layer-${layer.name.replace(/ /g, "-")}`;
 const comment = (i) =>
-  `${LAYERS[i].name} imports only its own layer and the ones below it, never ${LAYERS.slice(i + 1).map((l) => l.name).join(", ")} (.dependency-cruiser.cjs, docs/architecture.md)`;
+  `${LAYERS[i].name} imports only its own layer and the ones below it, never ${LAYERS.slice(i + 1)
+    .map((l) => l.name)
+    .join(", ")} (.dependency-cruiser.cjs, docs/architecture.md)`;
 const upward = LAYERS.slice(0, -1).flatMap((layer, i) => {
   const above = LAYERS.slice(i + 1).flatMap((l) => l.path);
   const own = EXCEPTIONS.filter((e) => e.layer === layer.name);
   return [
-    { name: ruleName(layer), comment: comment(i), severity: "error", from: { path: layer.path, pathNot: own.map((e) => e.from) }, to: { path: above } },
+    {
+      name: ruleName(layer),
+      comment: comment(i),
+      severity: "error",
+      from: { path: layer.path, pathNot: own.map((e) => e.from) },
+      to: { path: above },
+    },
     ...own.map((e) => ({
       name: ruleName(layer),
       comment: `${comment(i)}; known exception: ${e.from} -> ${e.to}`,
@@ -74,14 +82,16 @@ module.exports = {
     ...upward,
     {
       name: "layer-unassigned",
-      comment: "every module of the application belongs to a layer: add a new folder to LAYERS in .dependency-cruiser.cjs (and docs/architecture.md)",
+      comment:
+        "every module of the application belongs to a layer: add a new folder to LAYERS in .dependency-cruiser.cjs (and docs/architecture.md)",
       severity: "error",
       from: { path: APP, pathNot: LAYERS.flatMap((l) => l.path) },
       to: {},
     },
     {
       name: "policy-is-pure",
-      comment: "scheduling policy is pure functions over a snapshot (no Redis, no clock of its own): it imports only itself and queues/keys.ts",
+      comment:
+        "scheduling policy is pure functions over a snapshot (no Redis, no clock of its own): it imports only itself and queues/keys.ts",
       severity: "error",
       from: { path: LAYERS[3].path },
       to: { path: [APP, "(^|/)node_modules/(ioredis|bullmq)/"], pathNot: [...LAYERS[3].path, "^queues/keys\\.ts$"] },

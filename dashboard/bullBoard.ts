@@ -98,7 +98,13 @@ export class BullBoard {
     for (const cell of cells) {
       const ck = this.keys.cell(cell);
       const names = [...pools].map(execQueue).concat(PARKED_QUEUE, ...(await this.redis.smembers(ck.queues)).sort());
-      for (const name of names) this.add(ck.bullPrefix, name, cells.size > 1 ? `${cell}/${name}` : name, name === PARKED_QUEUE ? "parked" : name.startsWith("ingress.") ? "ingress" : undefined);
+      for (const name of names)
+        this.add(
+          ck.bullPrefix,
+          name,
+          cells.size > 1 ? `${cell}/${name}` : name,
+          name === PARKED_QUEUE ? "parked" : name.startsWith("ingress.") ? "ingress" : undefined,
+        );
     }
   }
 
@@ -111,7 +117,9 @@ export class BullBoard {
     queue.on("error", () => undefined);
     this.queues.set(id, queue);
     this.board.addQueue(
-      fedBy ? new ScriptFedQueue(queue, { readOnlyMode: true, displayName, description: DESCRIPTIONS[fedBy] }) : new BullMQAdapter(queue, { readOnlyMode: true, displayName }),
+      fedBy
+        ? new ScriptFedQueue(queue, { readOnlyMode: true, displayName, description: DESCRIPTIONS[fedBy] })
+        : new BullMQAdapter(queue, { readOnlyMode: true, displayName }),
     );
   }
 }

@@ -42,7 +42,12 @@ export interface TenantEvents {
   gateWaitMs: number;
 }
 
-export const emptyEvents = (): TenantEvents => ({ latency: new Array<number>(LATENCY_BUCKETS).fill(0), throttled: 0, acquired: 0, gateWaitMs: 0 });
+export const emptyEvents = (): TenantEvents => ({
+  latency: new Array<number>(LATENCY_BUCKETS).fill(0),
+  throttled: 0,
+  acquired: 0,
+  gateWaitMs: 0,
+});
 
 /** Adds one bucket hash (as HGETALL returns it) into per-tenant totals. Unknown fields are ignored. */
 export function addBucket(into: Map<string, TenantEvents>, hash: Record<string, string>): void {

@@ -22,7 +22,7 @@ export function resolveAdminToken(config: Config, generate: boolean): { token: s
 /** A random secret generated once into `file` (mode 600, folder 700) and read back ever after. */
 export function secretFile(file: string): string {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
   return readFileSync(file, "utf8").trim();
 }
 
@@ -56,7 +56,7 @@ export async function ensureDevKeys(p: Platform, tenants: string[]): Promise<str
     known.set(name, `${name}=${key}`);
   }
   const header = "# DEVELOPMENT ONLY: API keys npm start created for the example tenants. Never use in production.\n";
-  writeFileSync(file, header + [...known.values()].map((l) => `export ${l}`).join("\n") + "\n", {
+  writeFileSync(file, `${header + [...known.values()].map((l) => `export ${l}`).join("\n")}\n`, {
     mode: 0o600,
   });
   return file;

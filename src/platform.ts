@@ -5,7 +5,17 @@ import { Admission } from "./admission/admit.ts";
 import { AuditLog } from "./api/audit.ts";
 import { systemClock, type Clock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
-import { closeConnection, connect, connectForRequests, describeTarget, readMaxmemoryPolicy, serversOf, toTarget, whenReady, type RedisTarget } from "./lib/redis.ts";
+import {
+  closeConnection,
+  connect,
+  connectForRequests,
+  describeTarget,
+  readMaxmemoryPolicy,
+  serversOf,
+  toTarget,
+  whenReady,
+  type RedisTarget,
+} from "./lib/redis.ts";
 import { LogThrottle } from "./observability/logger.ts";
 import { ApiKeys } from "./tenancy/apiKeys.ts";
 import { PolicyRegistry } from "./tenancy/registry.ts";
@@ -56,7 +66,8 @@ export async function checkEvictionPolicy(redis: Redis, where: string, log: Logg
   await redis.ping(); // connected (a cluster: its masters known)
   for (const node of serversOf(redis)) {
     const policy = await readMaxmemoryPolicy(node);
-    if (policy === undefined) log.warn({ redis: where }, "cannot read maxmemory-policy (CONFIG GET and INFO refused); make sure it is noeviction");
+    if (policy === undefined)
+      log.warn({ redis: where }, "cannot read maxmemory-policy (CONFIG GET and INFO refused); make sure it is noeviction");
     else if (policy !== "noeviction")
       throw new Error(
         `Redis ${where} has maxmemory-policy "${policy}": when it is full it would evict queued workflows and their records. ` +
@@ -66,7 +77,12 @@ export async function checkEvictionPolicy(redis: Redis, where: string, log: Logg
 }
 
 /** `where`: a URL (`?cluster=1` for a cluster seeded by its host) or a target (src/lib/redis.ts). */
-export async function openPlatform(config: Config, where: string | RedisTarget, log: Logger, clock: Clock = systemClock): Promise<Platform> {
+export async function openPlatform(
+  config: Config,
+  where: string | RedisTarget,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<Platform> {
   const target = toTarget(where);
   const redis = connect(target);
   // Every reconnect attempt fails while Redis is away: one line, then one per 30 s with a count.

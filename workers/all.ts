@@ -44,11 +44,13 @@ runRole("all", async (log) => {
     const tenants = await seedTenants(p, log);
     const admin = resolveAdminToken(config, true);
     const devKeys =
-      config.FAIRLANE_DEV_KEYS === "on" || (config.FAIRLANE_DEV_KEYS === "auto" && embedded)
-        ? await ensureDevKeys(p, tenants)
-        : undefined;
+      config.FAIRLANE_DEV_KEYS === "on" || (config.FAIRLANE_DEV_KEYS === "auto" && embedded) ? await ensureDevKeys(p, tenants) : undefined;
     // The simulated FHIR gateway + model endpoint the example workflows call.
-    const downstream = new Downstream({ port: config.FAIRLANE_DOWNSTREAM_PORT, capacity: config.FAIRLANE_DOWNSTREAM_CAPACITY, latencyMs: { min: 20, max: 80 } });
+    const downstream = new Downstream({
+      port: config.FAIRLANE_DOWNSTREAM_PORT,
+      capacity: config.FAIRLANE_DOWNSTREAM_CAPACITY,
+      latencyMs: { min: 20, max: 80 },
+    });
     const downstreamUrl = await downstream.start();
     process.env.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
     p.config.FAIRLANE_DOWNSTREAM_URL = downstreamUrl;
@@ -108,20 +110,18 @@ function embeddedRedis(config: Config, lock: InstanceLock, log: Logger): Embedde
 
 /** What `npm start` prints once everything runs: where to go, and where the secrets are (never the secrets). */
 function banner(base: string, redis: string, adminFile: string | undefined, downstreamUrl: string, devKeys: string | undefined): string {
-  return (
-    [
-      "",
-      `Fairlane is running at ${base}`,
-      // Never the URL itself: the embedded one carries its password.
-      `  Redis:       ${redis}`,
-      `  Admin token: ${adminFile ? `in ${adminFile}` : "FAIRLANE_ADMIN_TOKEN"}`,
-      `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
-      `  API docs:    ${base}/docs (OpenAPI: ${base}/openapi.json)`,
-      `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,
-      devKeys ? `  Dev API keys (DEVELOPMENT ONLY): source ${devKeys}` : "",
-      "",
-    ]
-      .filter((l, i, a) => l !== "" || i === 0 || i === a.length - 1)
-      .join("\n") + "\n"
-  );
+  return `${[
+    "",
+    `Fairlane is running at ${base}`,
+    // Never the URL itself: the embedded one carries its password.
+    `  Redis:       ${redis}`,
+    `  Admin token: ${adminFile ? `in ${adminFile}` : "FAIRLANE_ADMIN_TOKEN"}`,
+    `  Bull Board:  ${base}/admin/queues (user: admin, password: the admin token)`,
+    `  API docs:    ${base}/docs (OpenAPI: ${base}/openapi.json)`,
+    `  Simulated downstream: ${downstreamUrl} (GET /admin/stats, POST /admin/outage {"on":true})`,
+    devKeys ? `  Dev API keys (DEVELOPMENT ONLY): source ${devKeys}` : "",
+    "",
+  ]
+    .filter((l, i, a) => l !== "" || i === 0 || i === a.length - 1)
+    .join("\n")}\n`;
 }

@@ -52,7 +52,10 @@ export async function startApiRole(p: Platform, adminToken: string, log: Logger)
   // these. Node looks for late requests every connectionsCheckingInterval (default 30 s).
   const requestTimeout = p.config.FAIRLANE_REQUEST_TIMEOUT_MS;
   const headersTimeout = Math.min(p.config.FAIRLANE_HEADERS_TIMEOUT_MS, requestTimeout);
-  const server = createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeout / 4)) }, app);
+  const server = createServer(
+    { requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeout / 4)) },
+    app,
+  );
   server.listen(p.config.PORT, p.config.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);

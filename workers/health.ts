@@ -74,7 +74,9 @@ export function parseHealthProbes(raw: string | undefined, downstreamUrl: string
   }
   const parsed = ProbesSchema.safeParse(json);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  FAIRLANE_HEALTH_PROBES${i.path.map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`)).join("")}: ${i.message}`);
+    const lines = parsed.error.issues.map(
+      (i) => `  FAIRLANE_HEALTH_PROBES${i.path.map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`)).join("")}: ${i.message}`,
+    );
     throw new Error(`invalid FAIRLANE_HEALTH_PROBES:\n${lines.join("\n")}`);
   }
   return parsed.data;

@@ -16,7 +16,11 @@ export async function startRecoveryRole(p: Platform, log: Logger): Promise<{ wor
   const cells = c.FAIRLANE_CELLS.split(",");
   const worker = new RecoveryWorker(p.redis, p.keys, new HealthStore(p.redis, p.keys, cells, p.clock), p.clock, log, {
     cells,
-    recovery: { stabilisationMs: c.FAIRLANE_RECOVERY_STABLE_MS, ratePerSec: c.FAIRLANE_RECOVERY_RATE, maxWave: c.FAIRLANE_RECOVERY_MAX_WAVE },
+    recovery: {
+      stabilisationMs: c.FAIRLANE_RECOVERY_STABLE_MS,
+      ratePerSec: c.FAIRLANE_RECOVERY_RATE,
+      maxWave: c.FAIRLANE_RECOVERY_MAX_WAVE,
+    },
     tickMs: 250,
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
   });

@@ -85,7 +85,10 @@ export function runPlatformRole(role: string, start: (p: Platform, log: Logger) 
     if (!target) throw new Error(`REDIS_URL or REDIS_CLUSTER_NODES is required for the ${role} role (npm start runs an embedded Redis)`);
     const p = await openPlatform(config, target, log);
     // Before the role starts, so a metrics port nobody could read refuses the start with nothing running.
-    const metricsServer = config.FAIRLANE_METRICS_PORT === undefined ? undefined : await serveMetrics(config.FAIRLANE_METRICS_PORT, config.HOST, config.FAIRLANE_ADMIN_TOKEN, log);
+    const metricsServer =
+      config.FAIRLANE_METRICS_PORT === undefined
+        ? undefined
+        : await serveMetrics(config.FAIRLANE_METRICS_PORT, config.HOST, config.FAIRLANE_ADMIN_TOKEN, log);
     const r = await start(p, log);
     return async () => {
       metricsServer?.close();

@@ -18,7 +18,10 @@ const num = (x) => (x === null || x === undefined ? "–" : String(x));
 const sortKeys = {
   tenant: (t) => t.tenant,
   // The default: tenants at a cap first, then by how close they are to one, then by backlog.
-  mcaUse: (t) => (t.atCap.any ? 1000 : 0) + Math.max((t.running.B + t.running.C) / t.mca, t.mcaUrgent ? t.running.A / t.mcaUrgent : 0) + Math.min(0.5, t.queued.total / 1e6),
+  mcaUse: (t) =>
+    (t.atCap.any ? 1000 : 0) +
+    Math.max((t.running.B + t.running.C) / t.mca, t.mcaUrgent ? t.running.A / t.mcaUrgent : 0) +
+    Math.min(0.5, t.queued.total / 1e6),
   classA: (t) => t.running.A,
   toolUse: (t) => t.tools.inFlight / t.tools.mctc,
   gate: (t) => t.tools.waiting,
@@ -103,7 +106,10 @@ function updateRow(row, t) {
       c.append(h);
     }
     if (!c.childNodes.length) c.textContent = "ok";
-    row.tr.setAttribute("aria-label", `${t.tenant}${atCap ? ", at cap" : ""}${t.paused ? ", paused" : ""}${held ? `, held: ${held.message}` : ""}`);
+    row.tr.setAttribute(
+      "aria-label",
+      `${t.tenant}${atCap ? ", at cap" : ""}${t.paused ? ", paused" : ""}${held ? `, held: ${held.message}` : ""}`,
+    );
   }
   set(row, 2, `${bc} / ${t.mca}`, row.runText);
   const pctW = `${Math.min(100, Math.round((bc / Math.max(1, t.mca)) * 100))}%`;
@@ -134,7 +140,7 @@ function render(data) {
     updateRow(row, t);
     seen.add(t.tenant);
   }
-  for (const [tenant, row] of rows) if (!seen.has(tenant)) (row.tr.remove(), rows.delete(tenant));
+  for (const [tenant, row] of rows) if (!seen.has(tenant)) row.tr.remove(), rows.delete(tenant);
   applyOrderAndFilter(tbody);
   renderPlatform(data);
   const took = performance.now() - t0;
@@ -148,7 +154,8 @@ function render(data) {
 function applyOrderAndFilter(tbody = $("rows")) {
   const key = sortKeys[state.sort];
   const list = [...rows.values()].sort((a, b) => {
-    const x = key(a.data), y = key(b.data);
+    const x = key(a.data),
+      y = key(b.data);
     return (x < y ? -1 : x > y ? 1 : 0) * state.dir || a.data.tenant.localeCompare(b.data.tenant);
   });
   const order = list.map((r) => r.data.tenant);
@@ -194,7 +201,8 @@ function renderPlatform(d) {
       ? `isolation incomplete: ${hit.map((x) => `${x.tenant} (others' p99 ${duration(x.othersP99Ms)} vs ${duration(x.baselineP99Ms)})`).join(", ")}`
       : "none: no tenant's load moves the others' latency";
     $("p-isolation").classList.toggle("low-share", hit.length > 0);
-    $("p-noisy").textContent = `${n.count} noisy${n.tenants?.length ? ` (${n.tenants.map((x) => x.tenant).join(", ")})` : ""} · ${n.quiet} quiet: noisy = holds well over its fair share while others wait`;
+    $("p-noisy").textContent =
+      `${n.count} noisy${n.tenants?.length ? ` (${n.tenants.map((x) => x.tenant).join(", ")})` : ""} · ${n.quiet} quiet: noisy = holds well over its fair share while others wait`;
   }
   $("p-running").textContent = p.totals.running;
   $("p-queued").textContent = p.totals.queued;

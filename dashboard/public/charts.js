@@ -6,7 +6,12 @@
 // chart and the text beside it use one unit (durations: `duration`). Each chart is a <figure> whose <figcaption> and
 // aria-label give the latest value in words, for a screen reader too.
 const NS = "http://www.w3.org/2000/svg";
-const W = 360, H = 140, L = 34, R = 6, T = 8, B = 18;
+const W = 360,
+  H = 140,
+  L = 34,
+  R = 6,
+  T = 8,
+  B = 18;
 
 function el(name, attrs, text) {
   const e = document.createElementNS(NS, name);
@@ -38,7 +43,8 @@ export function niceMax(peak) {
 }
 
 /** A duration in ms as the dashboard writes it everywhere: "840 ms", "2.4 s"; null/undefined: "–". */
-export const duration = (ms) => (ms === null || ms === undefined ? "–" : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
+export const duration = (ms) =>
+  ms === null || ms === undefined ? "–" : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 
 /** spec: { title, unit, t: number[], values: (number|null)[], cap?: (number|null)[], capLabel?, format?: (v) => string, axis?: (v) => string } */
 export function lineChart(spec) {
@@ -58,20 +64,28 @@ export function lineChart(spec) {
   legend.textContent = `latest ${last === undefined ? "–" : fmt(last)}${lastCap !== undefined ? ` · ${spec.capLabel} ${lastCap}${capInScale ? " (dashed)" : " (far above: not to scale)"}` : ""}`;
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": words, preserveAspectRatio: "none" });
   const t = spec.t.length ? spec.t : [Date.now() - 60_000, Date.now()];
-  const t0 = t[0], t1 = Math.max(t[t.length - 1], t0 + 1);
+  const t0 = t[0],
+    t1 = Math.max(t[t.length - 1], t0 + 1);
   const max = niceMax(capInScale ? Math.max(peak, capPeak) : peak) * 1.1;
   const x = (v) => L + ((v - t0) / (t1 - t0)) * (W - L - R);
   const y = (v) => H - B - (v / max) * (H - T - B);
   for (const g of [0, 0.5, 1]) {
-    svg.appendChild(el("line", { class: "grid", x1: L, x2: W - R, y1: y(max * g / 1.1), y2: y(max * g / 1.1) }));
+    svg.appendChild(el("line", { class: "grid", x1: L, x2: W - R, y1: y((max * g) / 1.1), y2: y((max * g) / 1.1) }));
     const label = (max * g) / 1.1;
-    svg.appendChild(el("text", { x: L - 4, y: y(label) + 3, "text-anchor": "end" }, spec.axis ? spec.axis(label) : label < 10 ? String(Math.round(label * 10) / 10) : String(Math.round(label))));
+    svg.appendChild(
+      el(
+        "text",
+        { x: L - 4, y: y(label) + 3, "text-anchor": "end" },
+        spec.axis ? spec.axis(label) : label < 10 ? String(Math.round(label * 10) / 10) : String(Math.round(label)),
+      ),
+    );
   }
   const mins = Math.max(1, Math.round((t1 - t0) / 60_000));
   svg.appendChild(el("text", { x: L, y: H - 4 }, `−${mins} min`));
   svg.appendChild(el("text", { x: W - R, y: H - 4, "text-anchor": "end" }, "now"));
   if (spec.cap && capInScale) svg.appendChild(el("path", { class: "cap", d: path(t, spec.cap, x, y) }));
-  else if (lastCap !== undefined) svg.appendChild(el("text", { class: "cap-label", x: W - R, y: T + 8, "text-anchor": "end" }, `${spec.capLabel} ${lastCap} ↑`));
+  else if (lastCap !== undefined)
+    svg.appendChild(el("text", { class: "cap-label", x: W - R, y: T + 8, "text-anchor": "end" }, `${spec.capLabel} ${lastCap} ↑`));
   svg.appendChild(el("path", { class: "line", d: path(t, spec.values, x, y) }));
   const lastIdx = spec.values.length - 1;
   if (lastIdx >= 0 && spec.values[lastIdx] !== null && spec.values[lastIdx] !== undefined)

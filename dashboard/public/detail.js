@@ -126,8 +126,18 @@ function fillTable(id, rows, cells, empty) {
 }
 
 function renderWorkflows(parked, failed) {
-  fillTable("parked-rows", parked, [(w) => w.id, (w) => w.class ?? "–", (w) => w.type ?? "–", (w) => w.dependency, (w) => w.reason ?? "–", (w) => when(w.parkedAt)], "none parked");
-  fillTable("failed-rows", failed, [(w) => w.id, (w) => w.class, (w) => w.type, (w) => w.error?.code ?? "–", (w) => w.error?.message ?? "–", (w) => when(w.finishedAt)], "none failed recently");
+  fillTable(
+    "parked-rows",
+    parked,
+    [(w) => w.id, (w) => w.class ?? "–", (w) => w.type ?? "–", (w) => w.dependency, (w) => w.reason ?? "–", (w) => when(w.parkedAt)],
+    "none parked",
+  );
+  fillTable(
+    "failed-rows",
+    failed,
+    [(w) => w.id, (w) => w.class, (w) => w.type, (w) => w.error?.code ?? "–", (w) => w.error?.message ?? "–", (w) => when(w.finishedAt)],
+    "none failed recently",
+  );
 }
 
 function confirmAction(text) {
@@ -158,9 +168,15 @@ async function act(label, method, pathSuffix, body, describe) {
 
 $("act-pause").addEventListener("click", () => act("Pause", "POST", "/pause", {}, (o) => `paused: ${o.paused}`));
 $("act-resume").addEventListener("click", () => act("Resume", "POST", "/resume", {}, (o) => `paused: ${o.paused}`));
-$("act-requeue").addEventListener("click", () => act("Requeue every parked workflow", "POST", "/parked/requeue", {}, (o) => `${o.requeued} requeued`));
-$("act-fail").addEventListener("click", () => act("Fail every parked workflow", "POST", "/parked/fail", { reason: "failed from the dashboard" }, (o) => `${o.failed} failed`));
-$("act-drain").addEventListener("click", () => act("Cancel every queued workflow (drain)", "POST", "/drain", { all: true }, (o) => `${o.cancelled} cancelled`));
+$("act-requeue").addEventListener("click", () =>
+  act("Requeue every parked workflow", "POST", "/parked/requeue", {}, (o) => `${o.requeued} requeued`),
+);
+$("act-fail").addEventListener("click", () =>
+  act("Fail every parked workflow", "POST", "/parked/fail", { reason: "failed from the dashboard" }, (o) => `${o.failed} failed`),
+);
+$("act-drain").addEventListener("click", () =>
+  act("Cancel every queued workflow (drain)", "POST", "/drain", { all: true }, (o) => `${o.cancelled} cancelled`),
+);
 $("caps-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const mca = Number($("in-mca").value);

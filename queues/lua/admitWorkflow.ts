@@ -104,10 +104,7 @@ export async function admitWorkflow(redis: Redis, cell: CellKeys, input: AdmitIn
  * atomic, so an item Redis refused (`failed`: out of memory part-way through a bulk) wrote nothing,
  * while the items before it are admitted: the caller reports each.
  */
-export async function admitWorkflows(
-  redis: Redis,
-  items: { cell: CellKeys; input: AdmitInput }[],
-): Promise<AdmitOutcome[]> {
+export async function admitWorkflows(redis: Redis, items: { cell: CellKeys; input: AdmitInput }[]): Promise<AdmitOutcome[]> {
   script.ensure(redis);
   const pipeline: ChainableCommander = redis.pipeline();
   for (const { cell, input } of items) {

@@ -4,11 +4,7 @@ import { LuaScript } from "./script.ts";
 
 const script = new LuaScript("cancelWorkflow-2.lua");
 
-export type CancelOutcome =
-  | { kind: "missing" }
-  | { kind: "cancelled" }
-  | { kind: "signalled" }
-  | { kind: "final"; state: string };
+export type CancelOutcome = { kind: "missing" } | { kind: "cancelled" } | { kind: "signalled" } | { kind: "final"; state: string };
 
 export async function cancelWorkflow(
   redis: Redis,

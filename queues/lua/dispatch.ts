@@ -66,5 +66,13 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
       o.recordTtlSec,
     ],
   );
-  return { moved: moved!, expired: expired!, preempted: preempted!, capacity: capacity!, used: used!, refreshed: refreshed!, parked: parked! };
+  return {
+    moved: moved!,
+    expired: expired!,
+    preempted: preempted!,
+    capacity: capacity!,
+    used: used!,
+    refreshed: refreshed!,
+    parked: parked!,
+  };
 }

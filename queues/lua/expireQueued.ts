@@ -11,7 +11,11 @@ const script = new LuaScript("expireQueued-2.lua");
 export async function expireQueued(redis: Redis, cell: CellKeys, now: number, recordTtlSec: number, chunk = 500): Promise<number> {
   let expired = 0;
   for (;;) {
-    const [n, popped] = await script.run<[number, number]>(redis, [cell.deadlines, cell.queued], [now, chunk, cell.own, cell.bullPrefix, recordTtlSec]);
+    const [n, popped] = await script.run<[number, number]>(
+      redis,
+      [cell.deadlines, cell.queued],
+      [now, chunk, cell.own, cell.bullPrefix, recordTtlSec],
+    );
     expired += Number(n);
     if (Number(popped) < chunk) return expired;
   }

@@ -65,7 +65,8 @@ export function generateKeysLua(): string {
   ];
   for (const [name, pattern] of Object.entries(CELL_KEY_PATTERNS)) lines.push(luaFunction(`cellKey_${name}`, "cell", `:${pattern}`));
   lines.push("", "-- A BullMQ queue of the cell: <bull>:<queue>:... (BullMQ's layout: includes/moveJob.lua)");
-  for (const [name, pattern] of Object.entries(BULL_KEY_PATTERNS)) lines.push(luaFunction(`bull${capitalized(name)}`, "bull", `:${pattern}`));
+  for (const [name, pattern] of Object.entries(BULL_KEY_PATTERNS))
+    lines.push(luaFunction(`bull${capitalized(name)}`, "bull", `:${pattern}`));
   lines.push("", "-- Queue names");
   for (const [name, pattern] of Object.entries(QUEUE_NAME_PATTERNS)) lines.push(luaFunction(name, null, pattern));
   lines.push(`local PARKED_QUEUE = "${PARKED_QUEUE}"`, "");

@@ -17,10 +17,7 @@ export interface GateLimits {
   depth: number;
 }
 
-export type AcquireOutcome =
-  | { kind: "acquired" }
-  | { kind: "queued" | "waiting"; position: number }
-  | { kind: "full"; queued: number };
+export type AcquireOutcome = { kind: "acquired" } | { kind: "queued" | "waiting"; position: number } | { kind: "full"; queued: number };
 
 export async function acquirePermit(
   redis: Redis,
@@ -32,7 +29,20 @@ export async function acquirePermit(
   const [kind, n] = await acquire.run<[string, number?]>(
     redis,
     [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq, cell.usageEvents(bucketStart(a.now))],
-    [a.id, a.batch ? 1 : 0, a.now, a.leaseUntil, a.waitUntil, a.limits.mctc, a.limits.mctcBatch, a.limits.depth, a.waitStartedAt ?? a.now, tenant, BUCKET_TTL_SEC, cell.gateChannel],
+    [
+      a.id,
+      a.batch ? 1 : 0,
+      a.now,
+      a.leaseUntil,
+      a.waitUntil,
+      a.limits.mctc,
+      a.limits.mctcBatch,
+      a.limits.depth,
+      a.waitStartedAt ?? a.now,
+      tenant,
+      BUCKET_TTL_SEC,
+      cell.gateChannel,
+    ],
   );
   if (kind === "acquired") return { kind };
   if (kind === "full") return { kind, queued: Number(n) };
@@ -56,7 +66,11 @@ export async function releasePermit(
   r: { id: string; batch: boolean; now: number; limits: Pick<GateLimits, "mctc" | "mctcBatch"> },
 ): Promise<boolean> {
   const g = cell.gate(tenant);
-  const out = await release.run<number>(redis, [g.held, g.heldC, g.wait, g.waitC, g.waitExp], [r.id, r.batch ? 1 : 0, r.now, r.limits.mctc, r.limits.mctcBatch, cell.gateChannel]);
+  const out = await release.run<number>(
+    redis,
+    [g.held, g.heldC, g.wait, g.waitC, g.waitExp],
+    [r.id, r.batch ? 1 : 0, r.now, r.limits.mctc, r.limits.mctcBatch, cell.gateChannel],
+  );
   return out === 1;
 }
 
@@ -66,7 +80,12 @@ export function wokenIds(message: string): string[] {
 }
 
 /** Extends the leases of permits this process holds (ZADD XX: a lapsed one is not revived). */
-export async function renewPermits(redis: Redis, cell: CellKeys, held: { tenant: string; id: string; batch: boolean }[], leaseUntil: number): Promise<void> {
+export async function renewPermits(
+  redis: Redis,
+  cell: CellKeys,
+  held: { tenant: string; id: string; batch: boolean }[],
+  leaseUntil: number,
+): Promise<void> {
   if (!held.length) return;
   const pipeline = redis.pipeline();
   for (const h of held) {

@@ -23,7 +23,14 @@ export type StartOutcome = (
   | { kind: "cancel" | "expired" | "yield" | "noslot" }
 ) & { meta: RunMeta | null };
 
-export async function startRun(redis: Redis, cell: CellKeys, id: string, now: number, runId: string, workerId: string): Promise<StartOutcome> {
+export async function startRun(
+  redis: Redis,
+  cell: CellKeys,
+  id: string,
+  now: number,
+  runId: string,
+  workerId: string,
+): Promise<StartOutcome> {
   const r = await start.run<[string, string, number, number, string, string, string, string]>(
     redis,
     [cell.workflow(id), cell.usageEvents(bucketStart(now))],

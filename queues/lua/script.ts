@@ -64,7 +64,7 @@ function pruneUnused(lua: string): string {
     for (const [i, name] of defs) {
       if (kept.has(i) || !named(text, name)) continue;
       kept.add(i);
-      text += "\n" + lines[i]!.slice(PRUNABLE.length).replace(/^local (?:function )?[A-Za-z_][A-Za-z0-9_]*/, "");
+      text += `\n${lines[i]!.slice(PRUNABLE.length).replace(/^local (?:function )?[A-Za-z_][A-Za-z0-9_]*/, "")}`;
       grew = true;
     }
   }
@@ -105,13 +105,13 @@ export class LuaScript {
   }
 
   private check(keys: string[]): void {
-    if (keys.length !== this.numberOfKeys)
-      throw new Error(`${this.command} takes ${this.numberOfKeys} keys, got ${keys.length}`);
+    if (keys.length !== this.numberOfKeys) throw new Error(`${this.command} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     // Keys with the same hash tag share a slot: compare tags, and hash only the odd one out (a CRC16 of
     // every key on every call was measurable on the hot path).
     const tag = hashTag(keys[0]!);
     const other = keys.find((k) => hashTag(k) !== tag && hashSlot(k) !== hashSlot(keys[0]!));
-    if (other !== undefined) throw new Error(`${this.command}: keys in different hash slots (CROSSSLOT on a Redis Cluster): ${keys[0]} and ${other}`);
+    if (other !== undefined)
+      throw new Error(`${this.command}: keys in different hash slots (CROSSSLOT on a Redis Cluster): ${keys[0]} and ${other}`);
   }
 }
 

@@ -21,7 +21,14 @@ export type { Accepted, BulkResult } from "./settle.ts";
 export { newWorkflowId, WORKFLOW_ID } from "./workflowId.ts";
 
 /** The admission outcome label of fairlane_admissions_total. */
-type AdmissionOutcome = "accepted" | "duplicate" | "backpressure_tenant" | "backpressure_platform" | "budget_exceeded" | "invalid" | "unavailable";
+type AdmissionOutcome =
+  | "accepted"
+  | "duplicate"
+  | "backpressure_tenant"
+  | "backpressure_platform"
+  | "budget_exceeded"
+  | "invalid"
+  | "unavailable";
 const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
   ok: "accepted",
   duplicate: "duplicate",
@@ -82,7 +89,11 @@ export class Admission {
   private async checkBudget(entry: TenantEntry): Promise<void> {
     const budget = new TenantBudget(this.redis, this.keys.cell(entry.policy.cell).budgetPrefix, this.clock);
     if (!(await budget.canAdmit(entry.tenant, entry.policy.budget.monthlyUsd)))
-      throw new FairlaneError("BUDGET_EXCEEDED", `tenant ${entry.tenant} has spent its monthly budget of $${entry.policy.budget.monthlyUsd}`, 402);
+      throw new FairlaneError(
+        "BUDGET_EXCEEDED",
+        `tenant ${entry.tenant} has spent its monthly budget of $${entry.policy.budget.monthlyUsd}`,
+        402,
+      );
   }
 
   /**
@@ -90,7 +101,11 @@ export class Admission {
    * request) whose context the workflow carries to its run and tool calls.
    */
   async admitOne(tenant: string, body: unknown, parent: TraceParent = ROOT_CONTEXT): Promise<{ status: 200 | 202; body: Accepted }> {
-    const span = tracer.startSpan("fairlane.enqueue", { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: tenant } }, parentContext(parent));
+    const span = tracer.startSpan(
+      "fairlane.enqueue",
+      { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: tenant } },
+      parentContext(parent),
+    );
     let code: string | undefined;
     try {
       const entry = this.tenantEntry(tenant);
@@ -128,11 +143,16 @@ export class Admission {
 
   /** A bulk request: one `fairlane.enqueue` span for the batch; every workflow carries its context. */
   async admitBulk(tenant: string, items: unknown[], parent: TraceParent = ROOT_CONTEXT): Promise<BulkResult> {
-    const span = tracer.startSpan("fairlane.enqueue", { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: tenant, "fairlane.bulk.size": items.length } }, parentContext(parent));
+    const span = tracer.startSpan(
+      "fairlane.enqueue",
+      { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: tenant, "fairlane.bulk.size": items.length } },
+      parentContext(parent),
+    );
     let code: string | undefined;
     try {
       const result = await this.admitBulkIn(span, tenant, items);
-      if (span.isRecording()) span.setAttributes({ "fairlane.bulk.accepted": result.accepted.length, "fairlane.bulk.rejected": result.rejected.length });
+      if (span.isRecording())
+        span.setAttributes({ "fairlane.bulk.accepted": result.accepted.length, "fairlane.bulk.rejected": result.rejected.length });
       return result;
     } catch (err) {
       code = (err as { code?: string }).code ?? "INTERNAL";
@@ -166,7 +186,12 @@ export class Admission {
         throw err;
       });
     if (valid.length) await this.cells.note(entry.tenant, entry.policy.cell);
-    const outcomes = valid.length ? await admitWorkflows(this.redis, valid.map((v) => ({ cell, input: v.input }))) : [];
+    const outcomes = valid.length
+      ? await admitWorkflows(
+          this.redis,
+          valid.map((v) => ({ cell, input: v.input })),
+        )
+      : [];
     // Redis refused every item (away, full, read-only): the request's 503. Refused part-way through
     // (memory ran out mid-bulk): the items it admitted are accepted, the rest rejected with the reason.
     const firstFailure = outcomes.find((o) => o.kind === "failed");
@@ -175,7 +200,11 @@ export class Admission {
       const { index, input } = valid[i]!;
       this.countOutcome(entry, input, outcome);
       const r = await settle(this.settleDeps(), entry, input, outcome);
-      if (r instanceof FairlaneError) out.rejected.push({ index, error: { code: r.code, message: r.message, ...(r.details === undefined ? {} : { details: r.details }) } });
+      if (r instanceof FairlaneError)
+        out.rejected.push({
+          index,
+          error: { code: r.code, message: r.message, ...(r.details === undefined ? {} : { details: r.details }) },
+        });
       else out.accepted.push({ index, ...r });
     }
     out.rejected.sort((a, b) => a.index - b.index);
@@ -202,7 +231,10 @@ function enqueueAttributes(...inputs: AdmitInput[]): Record<string, string | num
   const classes = new Set(inputs.map((i) => i.cls));
   if (classes.size === 1) a[ATTR.cls] = inputs[0]!.cls;
   if (inputs.length === 1) a[ATTR.workflowId] = inputs[0]!.id;
-  const deadlines = inputs.map((i) => i.record.deadlineAt).filter((d): d is string => d !== undefined).map(Number);
+  const deadlines = inputs
+    .map((i) => i.record.deadlineAt)
+    .filter((d): d is string => d !== undefined)
+    .map(Number);
   if (deadlines.length) a[ATTR.remainingMs] = Math.max(0, Math.min(...deadlines) - inputs[0]!.now);
   return a;
 }

@@ -7,12 +7,7 @@ import type { WorkflowClass } from "../../queues/keys.ts";
  * there is none yet (null); `atDispatch` fixes it then. A deadline only ever
  * shrinks.
  */
-export function deadlineAtAdmission(
-  cls: WorkflowClass,
-  now: number,
-  runBudgetMs: number,
-  requested: number | undefined,
-): number | null {
+export function deadlineAtAdmission(cls: WorkflowClass, now: number, runBudgetMs: number, requested: number | undefined): number | null {
   if (cls === "C") return requested ?? null;
   const budget = now + runBudgetMs;
   return requested === undefined ? budget : Math.min(requested, budget);

@@ -69,7 +69,10 @@ export function jsonShapeIssues(root: unknown, maxDepth = MAX_JSON_DEPTH, maxIss
       const k = keys[i]!;
       const child: Node = { value: (v as Record<string, unknown>)[k], key: k, parent: node, depth };
       if (k === "__proto__") {
-        issues.push({ field: pathOf(child), message: 'the key "__proto__" is not allowed (it would be dropped: the payload could not be stored as sent)' });
+        issues.push({
+          field: pathOf(child),
+          message: 'the key "__proto__" is not allowed (it would be dropped: the payload could not be stored as sent)',
+        });
         continue;
       }
       stack.push(child);

@@ -36,12 +36,14 @@ export function prepareWorkflow(entry: TenantEntry, body: unknown, traceparent: 
   const { policy } = entry;
   const payloadJson = JSON.stringify(req.payload);
   const payloadBytes = Buffer.byteLength(payloadJson);
-  if (payloadBytes > limits.maxPayloadBytes) return { ok: false, issues: [{ field: "payload", message: `larger than ${limits.maxPayloadBytes} bytes` }] };
+  if (payloadBytes > limits.maxPayloadBytes)
+    return { ok: false, issues: [{ field: "payload", message: `larger than ${limits.maxPayloadBytes} bytes` }] };
   // Larger than all the tenant may ever have queued: no retry would help, so not a 429.
   if (payloadBytes > policy.maxQueueBytes)
     return { ok: false, issues: [{ field: "payload", message: `larger than the tenant's maxQueueBytes (${policy.maxQueueBytes} bytes)` }] };
   const requested = req.deadlineAt === undefined ? undefined : Date.parse(req.deadlineAt);
-  if (requested !== undefined && requested <= now) return { ok: false, issues: [{ field: "deadlineAt", message: "is already in the past" }] };
+  if (requested !== undefined && requested <= now)
+    return { ok: false, issues: [{ field: "deadlineAt", message: "is already in the past" }] };
   const deadlineAt = deadlineAtAdmission(req.class, now, policy.deadline.runBudgetMs, requested);
   const id = newWorkflowId();
   const record: Record<string, string> = {

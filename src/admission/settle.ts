@@ -32,7 +32,12 @@ export interface SettleDeps {
  * earlier request with the same idempotency key created), or the error to answer with (409, 429,
  * 503). Throws what is not Redis being away or full: a bug, the request's 500.
  */
-export async function settle(d: SettleDeps, entry: TenantEntry, input: AdmitInput, outcome: AdmitOutcome): Promise<Accepted | FairlaneError> {
+export async function settle(
+  d: SettleDeps,
+  entry: TenantEntry,
+  input: AdmitInput,
+  outcome: AdmitOutcome,
+): Promise<Accepted | FairlaneError> {
   const { retryAfterSec } = d;
   switch (outcome.kind) {
     case "ok":
@@ -63,7 +68,10 @@ export async function settle(d: SettleDeps, entry: TenantEntry, input: AdmitInpu
         retryAfterSec,
       );
     case "tenant_full":
-      return backpressure(`tenant ${entry.tenant} has ${outcome.depth} workflows queued, its maxQueueDepth is ${entry.policy.maxQueueDepth}`, retryAfterSec);
+      return backpressure(
+        `tenant ${entry.tenant} has ${outcome.depth} workflows queued, its maxQueueDepth is ${entry.policy.maxQueueDepth}`,
+        retryAfterSec,
+      );
     case "cell_full":
       return backpressure(`the platform has ${outcome.queued} workflows queued (safety valve)`, retryAfterSec);
     case "failed": {

@@ -7,7 +7,10 @@ import type { AgentHost, AgentOutcome, StreamOptions } from "./agentTypes.ts";
 import { sdkOptions } from "./sdkOptions.ts";
 import { openSession, type Session } from "./session.ts";
 
-export function streamGeneration<T extends ToolSet>(h: AgentHost, options: StreamOptions<T>): ReturnType<typeof streamText<T>> & { fairlane: Promise<AgentOutcome> } {
+export function streamGeneration<T extends ToolSet>(
+  h: AgentHost,
+  options: StreamOptions<T>,
+): ReturnType<typeof streamText<T>> & { fairlane: Promise<AgentOutcome> } {
   const { reserveMs: _r, fairlanePrompt: _p, timeout: _t, tools, onError, ...rest } = options;
   const s = openSession(h, options, Object.keys(tools ?? {}));
   let failure: unknown;

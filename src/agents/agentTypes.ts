@@ -8,7 +8,6 @@ import type { RuntimePolicy } from "../tenancy/policy.ts";
 import type { IterationBudget } from "./iterations.ts";
 import type { LlmSettings } from "./models.ts";
 
-
 /** Per-tool settings a plain AI SDK tool does not carry. */
 export interface AgentToolOptions {
   /** The downstream it calls: rate limits, health and parking apply to it. */
@@ -72,7 +71,9 @@ export interface AgentCallOptions {
 
 export interface WorkflowAgent {
   tools<T extends ToolSet>(set: T, options?: { [K in keyof T]?: AgentToolOptions }): T;
-  generate<T extends ToolSet>(options: GenerateOptions<T>): Promise<Awaited<ReturnType<typeof generateText<T>>> & { fairlane: AgentOutcome }>;
+  generate<T extends ToolSet>(
+    options: GenerateOptions<T>,
+  ): Promise<Awaited<ReturnType<typeof generateText<T>>> & { fairlane: AgentOutcome }>;
   /**
    * As streamText's result; reading `textStream` throws what stopped the run (DEADLINE_EXCEEDED when the time
    * box cut it), and `await result.fairlane` gives the outcome or throws the same.

@@ -60,7 +60,8 @@ export function createAgent(h: AgentHost): WorkflowAgent {
     tools<T extends ToolSet>(set: T, options: { [K in keyof T]?: AgentToolOptions } = {}): T {
       const out: ToolSet = {};
       for (const [name, t] of Object.entries(set)) {
-        if (!t.execute && !toolDefinition(name)) throw new Error(`tool "${name}" has no execute and no Fairlane tool of that name is defined`);
+        if (!t.execute && !toolDefinition(name))
+          throw new Error(`tool "${name}" has no execute and no Fairlane tool of that name is defined`);
         const o: AgentToolOptions = options[name as keyof T] ?? {};
         out[name] = Object.assign(governed(h, name, t, o, outside), { [GOVERNED]: { tool: t, options: o } });
       }

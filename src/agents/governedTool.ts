@@ -19,7 +19,11 @@ type Governed = { [GOVERNED]: { tool: Tool; options: AgentToolOptions } };
 const isGoverned = (t: unknown): t is Tool & Governed => typeof t === "object" && t !== null && GOVERNED in t;
 
 /** Results that say the call did not run: the model reads them as they are, whatever the tool's toModelOutput does. */
-const isFairlaneStatus = (v: unknown): boolean => typeof v === "object" && v !== null && typeof (v as { status?: unknown }).status === "string" && ["THROTTLED", "RATE_LIMITED", "ERROR"].includes((v as { status: string }).status);
+const isFairlaneStatus = (v: unknown): boolean =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as { status?: unknown }).status === "string" &&
+  ["THROTTLED", "RATE_LIMITED", "ERROR"].includes((v as { status: string }).status);
 /** Outcomes that stop the run rather than inform the model. */
 const STOPS_RUN = new Set(["PARKED", "ABORTED", "DEADLINE_EXCEEDED"]);
 /** Below this, a DEADLINE_EXCEEDED call means the run is out of time: the runtime's own rule (context.ts, outOfTime). */
@@ -40,7 +44,10 @@ export function governed(h: AgentHost, name: string, t: Tool, o: AgentToolOption
   const own = t.execute;
   return {
     ...t,
-    ...(t.toModelOutput && { toModelOutput: (x: Parameters<NonNullable<Tool["toModelOutput"]>>[0]) => (isFairlaneStatus(x.output) ? { type: "json", value: x.output } : t.toModelOutput!(x)) }),
+    ...(t.toModelOutput && {
+      toModelOutput: (x: Parameters<NonNullable<Tool["toModelOutput"]>>[0]) =>
+        isFairlaneStatus(x.output) ? { type: "json", value: x.output } : t.toModelOutput!(x),
+    }),
     execute: async (input: unknown, opts: ToolExecutionOptions) => {
       if (++state.calls > state.cap) return overCap(h, state);
       const args = o.args ? o.args(input) : input;
@@ -56,12 +63,21 @@ export function governed(h: AgentHost, name: string, t: Tool, o: AgentToolOption
 function overCap(h: AgentHost, state: StepState): unknown {
   h.throttled();
   state.narrowNext = true;
-  return { status: "THROTTLED", reason: "step_cap", retryAfterMs: 0, parallelism: 1, message: `at most ${state.cap} tool calls ran in this step; issue this one again` };
+  return {
+    status: "THROTTLED",
+    reason: "step_cap",
+    retryAfterMs: 0,
+    parallelism: 1,
+    message: `at most ${state.cap} tool calls ran in this step; issue this one again`,
+  };
 }
 
 /** The call's idempotency key within the ctx.step: the same call in a re-run of this generation gets the same key, whatever order the model emits it in. */
 function callKey(name: string, args: unknown, state: StepState): string {
-  const pair = `${name}:${createHash("sha256").update(stableStringify(args) ?? "").digest("base64url").slice(0, 16)}`;
+  const pair = `${name}:${createHash("sha256")
+    .update(stableStringify(args) ?? "")
+    .digest("base64url")
+    .slice(0, 16)}`;
   const n = state.seen.get(pair) ?? 0;
   state.seen.set(pair, n + 1);
   return `g${state.generation}:${pair}:${n}`;
@@ -98,7 +114,8 @@ function forModel(h: AgentHost, state: StepState, res: ToolResult): unknown {
   // A tool's own DEADLINE_EXCEEDED (say, a server's internal timeout) with time left is the model's to handle.
   if (STOPS_RUN.has(res.code) && (res.code !== "DEADLINE_EXCEEDED" || h.remainingMs() < NO_TIME_LEFT_MS)) {
     // The run is over (its signal fired, or its deadline leaves no time): no further model request.
-    const stop = res.code === "DEADLINE_EXCEEDED" ? new DeadlineExceededError(res.message) : Object.assign(new Error(res.message), { code: res.code });
+    const stop =
+      res.code === "DEADLINE_EXCEEDED" ? new DeadlineExceededError(res.message) : Object.assign(new Error(res.message), { code: res.code });
     state.stop.abort(stop);
     throw stop;
   }

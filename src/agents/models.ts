@@ -66,7 +66,11 @@ export function chooseModel(s: LlmSettings, o: { tier: string; residency: string
   const own = <T>(m: Record<string, T>, k: string): T | undefined => (Object.hasOwn(m, k) ? m[k] : undefined);
   const endpoint = own(s.endpoints, region);
   if (!endpoint)
-    return { ok: false, code: "RESIDENCY_UNAVAILABLE", message: `no model endpoint is configured for data residency "${region}"; calls are never sent to another region` };
+    return {
+      ok: false,
+      code: "RESIDENCY_UNAVAILABLE",
+      message: `no model endpoint is configured for data residency "${region}"; calls are never sent to another region`,
+    };
   const tier = o.degrade ? cheaperTier(o.tier) : o.tier;
   const modelId = own(s.models, tier);
   const price = own(s.prices, tier);
@@ -112,12 +116,18 @@ function url(name: string, raw: string): string {
 /** Settings from the environment; throws naming the variable on bad input. */
 export function llmSettingsFromEnv(env: NodeJS.ProcessEnv, defaultBaseURL: string): LlmSettings {
   // Region "eu-west" reads FAIRLANE_LLM_API_KEY_EU_WEST (a shell cannot export a name with "-").
-  const key = (region: string) => env[`FAIRLANE_LLM_API_KEY_${region.toUpperCase().replace(/-/g, "_")}`] || env.FAIRLANE_LLM_API_KEY || undefined;
+  const key = (region: string) =>
+    env[`FAIRLANE_LLM_API_KEY_${region.toUpperCase().replace(/-/g, "_")}`] || env.FAIRLANE_LLM_API_KEY || undefined;
   const endpoints: Record<string, LlmEndpoint> = {
-    default: { region: "default", baseURL: url("FAIRLANE_LLM_BASE_URL", env.FAIRLANE_LLM_BASE_URL || defaultBaseURL), apiKey: key("default") },
+    default: {
+      region: "default",
+      baseURL: url("FAIRLANE_LLM_BASE_URL", env.FAIRLANE_LLM_BASE_URL || defaultBaseURL),
+      apiKey: key("default"),
+    },
   };
   for (const [region, u] of pairs("FAIRLANE_LLM_REGIONS", env.FAIRLANE_LLM_REGIONS ?? "")) {
-    if (!/^[a-z0-9_-]{1,32}$/.test(region)) throw new Error(`FAIRLANE_LLM_REGIONS: region "${region.slice(0, 40)}" must be 1-32 of a-z, 0-9, _ and -`);
+    if (!/^[a-z0-9_-]{1,32}$/.test(region))
+      throw new Error(`FAIRLANE_LLM_REGIONS: region "${region.slice(0, 40)}" must be 1-32 of a-z, 0-9, _ and -`);
     endpoints[region] = { region, baseURL: url(`FAIRLANE_LLM_REGIONS (${region})`, u), apiKey: key(region) };
   }
   const models = { ...DEFAULT_MODELS, ...Object.fromEntries(pairs("FAIRLANE_LLM_MODELS", env.FAIRLANE_LLM_MODELS ?? "")) };

@@ -4,7 +4,11 @@ import type { AgentHost } from "./agentTypes.ts";
 import { bind } from "./governedTool.ts";
 import type { Session } from "./session.ts";
 
-export type CallerOptions = { headers?: Record<string, string | undefined>; experimental_include?: object; experimental_telemetry?: object };
+export type CallerOptions = {
+  headers?: Record<string, string | undefined>;
+  experimental_include?: object;
+  experimental_telemetry?: object;
+};
 
 /** The caller's options, with the generation's model, tools, signal and hooks. */
 export function sdkOptions(h: AgentHost, rest: CallerOptions, tools: ToolSet | undefined, s: Session): Record<string, unknown> {

@@ -44,7 +44,10 @@ export function openSession(h: AgentHost, o: UserOptions, toolNames: string[]) {
     model: box.boxed(spend.current),
     abortSignal: AbortSignal.any([h.signal, state.stop.signal, ...(o.abortSignal ? [o.abortSignal] : [])]),
     /** As ctx.model and httpTool send them: who asks (for the endpoint's own fairness and audit) and by when. */
-    headers: { "X-Tenant-Id": h.tenant, ...(h.deadlineAt === null ? {} : { "X-Request-Deadline": new Date(h.deadlineAt).toISOString() }) } as Record<string, string>,
+    headers: {
+      "X-Tenant-Id": h.tenant,
+      ...(h.deadlineAt === null ? {} : { "X-Request-Deadline": new Date(h.deadlineAt).toISOString() }),
+    } as Record<string, string>,
     ...stepHooks(h, o, toolNames, state, spend, choose, box.boxed),
     /**
      * After the SDK returned normally: throws what stopped the generation anyway (the SDK ends a loop whose

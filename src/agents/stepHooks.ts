@@ -7,7 +7,15 @@
  * - onStepFinish: the charge for the step's tokens.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { stepCountIs, type LanguageModel, type ModelMessage, type StepResult, type StopCondition, type SystemModelMessage, type ToolSet } from "ai";
+import {
+  stepCountIs,
+  type LanguageModel,
+  type ModelMessage,
+  type StepResult,
+  type StopCondition,
+  type SystemModelMessage,
+  type ToolSet,
+} from "ai";
 import { toolAllowed } from "../runtime/budget.ts";
 import { BudgetExceededError, MaxIterationsError } from "../runtime/errors.ts";
 import type { AgentHost } from "./agentTypes.ts";
@@ -62,7 +70,12 @@ export function stepHooks(
   /** The caller's system prompt, then Fairlane's: what THROTTLED means and this step's parallelism. */
   const systemFor = (base: SystemPrompt, cap: number): SystemModelMessage[] => [
     ...asMessages(base),
-    { role: "system", content: [o.fairlanePrompt === false ? "" : THROTTLE_PROMPT, `Tool-call parallelism for this step: ${cap}.`].filter(Boolean).join("\n\n") },
+    {
+      role: "system",
+      content: [o.fairlanePrompt === false ? "" : THROTTLE_PROMPT, `Tool-call parallelism for this step: ${cap}.`]
+        .filter(Boolean)
+        .join("\n\n"),
+    },
   ];
   // Tools the tenant's policy forbids are not offered to the model at all.
   const allowed = toolNames.filter((n) => toolAllowed(n, h.policy.allowedTools, h.policy.deniedTools));
@@ -73,10 +86,14 @@ export function stepHooks(
 
   return {
     // The SDK's default of one step stays; the tier's limit is checked live, so generations sharing it stop in time.
-    stopWhen: [() => h.iterations.left === 0, ...(userStop === undefined ? [stepCountIs(1)] : Array.isArray(userStop) ? userStop : [userStop])],
+    stopWhen: [
+      () => h.iterations.left === 0,
+      ...(userStop === undefined ? [stepCountIs(1)] : Array.isArray(userStop) ? userStop : [userStop]),
+    ],
     prepareStep: async (s: { stepNumber: number; messages: ModelMessage[] }) => {
       const mine = ((await userPrepare?.(s)) ?? {}) as Record<string, unknown>;
-      if (mine.model !== undefined) throw new Error("ctx.agent picks the model from the tenant's tier and data residency: prepareStep may not return a model");
+      if (mine.model !== undefined)
+        throw new Error("ctx.agent picks the model from the tenant's tier and data residency: prepareStep may not return a model");
       const base = (mine.system ?? o.system) as SystemPrompt;
       const chars = JSON.stringify(s.messages).length + JSON.stringify(base ?? "").length;
       spend.current = await budgetStep(h, choose, chars, o.maxOutputTokens);
@@ -87,7 +104,12 @@ export function stepHooks(
       state.calls = 0;
       // A prepareStep's own activeTools are kept within what the policy allows.
       const own = mine.activeTools as string[] | undefined;
-      return { ...mine, model: boxed(spend.current), system: systemFor(base, state.cap), activeTools: own ? own.filter((n) => allowed.includes(n)) : activeTools };
+      return {
+        ...mine,
+        model: boxed(spend.current),
+        system: systemFor(base, state.cap),
+        activeTools: own ? own.filter((n) => allowed.includes(n)) : activeTools,
+      };
     },
     onStepFinish: async (s: StepResult<ToolSet>) => {
       // The SDK swallows what this callback throws: a failed charge stops the generation instead.
@@ -107,7 +129,12 @@ export function stepHooks(
 }
 
 /** The budget's say on the next step, estimated at the tier's price: refuse stops the run; degrade picks the cheaper tier. */
-async function budgetStep(h: AgentHost, choose: (degrade: boolean) => Choice, chars: number, maxOutputTokens: number | undefined): Promise<Choice> {
+async function budgetStep(
+  h: AgentHost,
+  choose: (degrade: boolean) => Choice,
+  chars: number,
+  maxOutputTokens: number | undefined,
+): Promise<Choice> {
   const decision = await h.budget(estimateStepUsd(choose(false).price, chars, maxOutputTokens ?? 1000));
   if (decision === "refuse") throw new BudgetExceededError("the next model step would exceed the workflow's or the tenant's cost budget");
   return choose(decision === "degrade");

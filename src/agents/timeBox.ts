@@ -31,12 +31,15 @@ export function timeBox(h: AgentHost, o: AgentCallOptions, state: StepState): Ti
           if (left === Infinity) return params;
           const box = new AbortController();
           const cut = new DeadlineExceededError("the model's time box (remaining time minus the reserve) ran out: the generation was cut");
-          const timer = setTimeout(() => {
-            cuts.add(cut);
-            box.abort(cut);
-            // The generation is over: its tool calls (a stream runs them while it reads) stop with it.
-            state.stop.abort(cut);
-          }, modelTimeBox(left, o.reserveMs));
+          const timer = setTimeout(
+            () => {
+              cuts.add(cut);
+              box.abort(cut);
+              // The generation is over: its tool calls (a stream runs them while it reads) stop with it.
+              state.stop.abort(cut);
+            },
+            modelTimeBox(left, o.reserveMs),
+          );
           timer.unref();
           const next = { ...params, abortSignal: params.abortSignal ? AbortSignal.any([params.abortSignal, box.signal]) : box.signal };
           timers.set(next, timer);

@@ -18,7 +18,8 @@ export async function translateError(h: AgentHost, state: StepState, cuts: Set<u
   if (cut) return cut;
   if (cuts.size && (err === undefined || isAbort(err))) return [...cuts][0];
   const code = (err as { code?: string }).code;
-  if (code === "BUDGET_EXCEEDED" || code === "MAX_ITERATIONS" || code === "MODEL_UNAVAILABLE" || code === "RESIDENCY_UNAVAILABLE") return err;
+  if (code === "BUDGET_EXCEEDED" || code === "MAX_ITERATIONS" || code === "MODEL_UNAVAILABLE" || code === "RESIDENCY_UNAVAILABLE")
+    return err;
   const status = statusOf(err);
   if (isProviderFailure(err) && (status === undefined || status >= 500 || status === 429)) {
     const region = current.endpoint.region;
@@ -29,7 +30,10 @@ export async function translateError(h: AgentHost, state: StepState, cuts: Set<u
     }
     // No cause: a provider error holds the request body (the prompt), which must not travel further.
     const residency = h.policy.dataResidency ? "; data residency forbids any other region" : "";
-    return new ModelUnavailableError("MODEL_UNAVAILABLE", `the ${region} model endpoint did not answer${status ? ` (HTTP ${status})` : ""}${residency}`);
+    return new ModelUnavailableError(
+      "MODEL_UNAVAILABLE",
+      `the ${region} model endpoint did not answer${status ? ` (HTTP ${status})` : ""}${residency}`,
+    );
   }
   // Any other provider or SDK error: its message may quote the provider's answer or the prompt, so the
   // workflow's record gets a fixed one.

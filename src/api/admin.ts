@@ -79,4 +79,3 @@ export function adminRouter(d: AdminDeps): Router {
 
   return r;
 }
-

@@ -140,23 +140,42 @@ function apiRoutes(app: Express, d: AppDeps): void {
     "/v1/admin",
     admin,
     adminRouter({ registry: d.registry, apiKeys: d.apiKeys, audit: d.audit, bodyLimit: d.bodyLimit }),
-    backpressureAdminRouter({ redis: d.redis, keys: d.keys, health: d.health, audit: d.audit, clock: d.clock, cells: d.cells, recordTtlSec: d.recordTtlSec }),
-    operatorAdminRouter({ redis: d.redis, keys: d.keys, clock: d.clock, registry: d.registry, audit: d.audit, usage, recordTtlSec: d.recordTtlSec, capacityMinEvidence: d.capacityMinEvidence }),
+    backpressureAdminRouter({
+      redis: d.redis,
+      keys: d.keys,
+      health: d.health,
+      audit: d.audit,
+      clock: d.clock,
+      cells: d.cells,
+      recordTtlSec: d.recordTtlSec,
+    }),
+    operatorAdminRouter({
+      redis: d.redis,
+      keys: d.keys,
+      clock: d.clock,
+      registry: d.registry,
+      audit: d.audit,
+      usage,
+      recordTtlSec: d.recordTtlSec,
+      capacityMinEvidence: d.capacityMinEvidence,
+    }),
     explainAdminRouter({ ...producerDeps, registry: d.registry, cells: d.cells }),
     adminWorkflowsRouter(producerDeps),
     notFoundHandler,
   );
-  app.use(
-    "/v1",
-    tenantAuth(d.apiKeys),
-    producerRouter(producerDeps),
-  );
+  app.use("/v1", tenantAuth(d.apiKeys), producerRouter(producerDeps));
   app.use(BULL_BOARD_PATH, admin, d.bullBoard.router);
   app.use(DASHBOARD_PATH, admin, tenantDashboardRouter());
 }
 
 /** Redis answers a PING; then how many watched dependencies still await their first probe (HealthStore.firstProbesPending). */
 async function readiness(d: AppDeps): Promise<{ redis: boolean; pending: number }> {
-  if (!(await d.redis.ping().then(() => true, () => false))) return { redis: false, pending: 0 };
+  if (
+    !(await d.redis.ping().then(
+      () => true,
+      () => false,
+    ))
+  )
+    return { redis: false, pending: 0 };
   return { redis: true, pending: await d.health.firstProbesPending() };
 }

@@ -34,12 +34,26 @@ const Mark = z.strictObject({ state: z.enum(["down", "healthy"]).nullable() });
 const Fail = z.strictObject({ reason: z.string().max(500).optional() });
 
 /** Up to `limit` parked workflows of one cell, oldest first per dependency, optionally of one dependency or tenant. */
-async function parkedRows(redis: Redis, cell: CellKeys, dep: string | undefined, tenant: string | undefined, limit: number): Promise<Record<string, unknown>[]> {
+async function parkedRows(
+  redis: Redis,
+  cell: CellKeys,
+  dep: string | undefined,
+  tenant: string | undefined,
+  limit: number,
+): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   for (const x of dep ? [dep] : await redis.smembers(cell.deps)) {
     for (const id of await redis.zrange(cell.parked(x), 0, -1)) {
       if (rows.length >= limit) return rows;
-      const [t, cls, type, parkedAt, reason, deadlineAt] = await redis.hmget(cell.workflow(id), "tenant", "class", "type", "parkedAt", "parkReason", "deadlineAt");
+      const [t, cls, type, parkedAt, reason, deadlineAt] = await redis.hmget(
+        cell.workflow(id),
+        "tenant",
+        "class",
+        "type",
+        "parkedAt",
+        "parkReason",
+        "deadlineAt",
+      );
       if (tenant && t !== tenant) continue;
       rows.push({
         id,
@@ -65,7 +79,15 @@ export function backpressureAdminRouter(d: BackpressureAdminDeps): Router {
       const health = await d.health.list(c);
       const deps = Object.keys(health).sort();
       const parked = await Promise.all(deps.map((dep) => d.redis.zcard(d.keys.cell(c).parked(dep))));
-      rows.push(...deps.map((dep, i) => ({ dependency: dep, ...(d.cells.length > 1 ? { cell: c } : {}), health: health[dep] ?? null, healthy: health[dep]?.state === "healthy", parked: parked[i] })));
+      rows.push(
+        ...deps.map((dep, i) => ({
+          dependency: dep,
+          ...(d.cells.length > 1 ? { cell: c } : {}),
+          health: health[dep] ?? null,
+          healthy: health[dep]?.state === "healthy",
+          parked: parked[i],
+        })),
+      );
     }
     res.json({ dependencies: rows });
   });

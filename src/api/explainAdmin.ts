@@ -41,7 +41,8 @@ export function explainAdminRouter(d: ExplainAdminDeps): Router {
 
   r.get("/workflows/:id", async (req, res) => {
     const id = req.params.id;
-    if (!WORKFLOW_ID.test(id)) throw invalidRequest("workflow id must be wf_ and 20 characters", [{ field: "id", message: "invalid workflow id" }]);
+    if (!WORKFLOW_ID.test(id))
+      throw invalidRequest("workflow id must be wf_ and 20 characters", [{ field: "id", message: "invalid workflow id" }]);
     const cells = new Set([...(d.cells ?? []), ...d.registry.list().map((e) => e.policy.cell), "default"]);
     for (const name of [...cells].sort()) {
       const cell = d.keys.cell(name);
@@ -51,7 +52,12 @@ export function explainAdminRouter(d: ExplainAdminDeps): Router {
       const current = d.registry.get(h.tenant)?.policy.cell;
       if (view.state === "queued" && current !== name) {
         const where = current ? `the tenant moved from cell ${name} to ${current}` : `the tenant has no policy now`;
-        res.json({ ...view, cell: name, waitingReason: `${where}: work queued in ${name} waits there (it can still be read and cancelled)`, waitingCode: "cell_moved" });
+        res.json({
+          ...view,
+          cell: name,
+          waitingReason: `${where}: work queued in ${name} waits there (it can still be read and cancelled)`,
+          waitingCode: "cell_moved",
+        });
         return;
       }
       const waiting = await waitingReason(d.redis, d.keys, name, h.tenant, id, d.clock.now(), d.explain);

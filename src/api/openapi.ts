@@ -21,7 +21,10 @@ const operationsPaths: ZodOpenApiPathsObject = {
   "/readyz": {
     get: op("none", "Readiness: Redis answers and every watched dependency has had its first probe", {
       "200": ok("Ready.", z.object({ ok: z.literal(true), redis: z.literal("up") })),
-      "503": ok("Not ready.", z.object({ ok: z.literal(false), redis: z.enum(["up", "down"]), firstProbesPending: z.number().int().optional() })),
+      "503": ok(
+        "Not ready.",
+        z.object({ ok: z.literal(false), redis: z.enum(["up", "down"]), firstProbesPending: z.number().int().optional() }),
+      ),
     }),
   },
   "/metrics": {
@@ -59,11 +62,16 @@ export function openApiDocument(): object {
     components: {
       securitySchemes: {
         apiKey: { type: "http", scheme: "bearer", description: "A tenant's API key (`flk_...`): `Authorization: Bearer <key>`." },
-        adminToken: { type: "http", scheme: "bearer", description: "The admin token: `Authorization: Bearer <token>`, with `X-Fairlane-Operator: <name>` for the audit log." },
+        adminToken: {
+          type: "http",
+          scheme: "bearer",
+          description: "The admin token: `Authorization: Bearer <token>`, with `X-Fairlane-Operator: <name>` for the audit log.",
+        },
         adminBasic: {
           type: "http",
           scheme: "basic",
-          description: "Browsers: the operator's name as user and the admin token as password. A state-changing request must then be same-origin JSON.",
+          description:
+            "Browsers: the operator's name as user and the admin token as password. A state-changing request must then be same-origin JSON.",
         },
         metricsToken: { type: "http", scheme: "bearer", description: "FAIRLANE_METRICS_TOKEN, for Prometheus." },
       },

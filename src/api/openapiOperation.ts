@@ -9,13 +9,20 @@ import { ErrorBody, workflowId } from "./openapiSchemas.ts";
 
 export const json = (schema: z.ZodType) => ({ "application/json": { schema } });
 export const retryAfter = z.object({ "Retry-After": z.string().meta({ description: "Seconds to wait before trying again." }) });
-export const err = (description: string, headers?: typeof retryAfter) => ({ description, content: json(ErrorBody), ...(headers ? { headers } : {}) });
+export const err = (description: string, headers?: typeof retryAfter) => ({
+  description,
+  content: json(ErrorBody),
+  ...(headers ? { headers } : {}),
+});
 export const ok = (description: string, schema: z.ZodType) => ({ description, content: json(schema) });
 
 /** Answers every route may give. */
 export const common = (auth: "tenant" | "admin" | "none"): ZodOpenApiResponsesObject => ({
   ...(auth !== "none" ? { "401": err(auth === "admin" ? "No or wrong admin credentials." : "No or unknown API key.") } : {}),
-  "503": err("Redis is unreachable (REDIS_UNAVAILABLE), full (REDIS_FULL) or read-only (REDIS_READ_ONLY): retry after Retry-After.", retryAfter),
+  "503": err(
+    "Redis is unreachable (REDIS_UNAVAILABLE), full (REDIS_FULL) or read-only (REDIS_READ_ONLY): retry after Retry-After.",
+    retryAfter,
+  ),
 });
 export const invalid = err("The request is invalid: `details` names each field and why (INVALID_REQUEST); nothing changed.");
 
@@ -28,7 +35,11 @@ export function op(
   return {
     summary,
     tags: [auth === "tenant" ? "Producer" : auth === "admin" ? "Admin" : "Operations"],
-    ...(auth === "tenant" ? { security: [{ apiKey: [] }] } : auth === "admin" ? { security: [{ adminToken: [] }, { adminBasic: [] }] } : { security: [] }),
+    ...(auth === "tenant"
+      ? { security: [{ apiKey: [] }] }
+      : auth === "admin"
+        ? { security: [{ adminToken: [] }, { adminBasic: [] }] }
+        : { security: [] }),
     ...more,
     responses: { ...responses, ...common(auth) },
   };

@@ -18,14 +18,19 @@ export const producerPaths: ZodOpenApiPathsObject = {
           content: json(Accepted),
           headers: z.object({ "Idempotent-Replayed": z.literal("true") }),
         },
-        "400": err("The request is invalid (INVALID_REQUEST, with each field and why), or no live worker runs its type (UNKNOWN_WORKFLOW_TYPE); nothing changed."),
+        "400": err(
+          "The request is invalid (INVALID_REQUEST, with each field and why), or no live worker runs its type (UNKNOWN_WORKFLOW_TYPE); nothing changed.",
+        ),
         "402": err("The tenant's monthly budget is spent (BUDGET_EXCEEDED)."),
         "403": err("The tenant has no policy (TENANT_UNKNOWN)."),
         "409": err("The idempotency key was used for a different request (IDEMPOTENCY_KEY_REUSED)."),
         "413": err("The body is larger than the limit (PAYLOAD_TOO_LARGE)."),
         "415": err("Unsupported encoding or charset."),
         "422": err("Valid, but it could never run: Class A for a tenant whose mcaUrgent is 0 (CLASS_NOT_ALLOWED)."),
-        "429": err("Backpressure: the tenant's queue (depth or bytes) or the cell is full (BACKPRESSURE); retry after Retry-After.", retryAfter),
+        "429": err(
+          "Backpressure: the tenant's queue (depth or bytes) or the cell is full (BACKPRESSURE); retry after Retry-After.",
+          retryAfter,
+        ),
       },
       {
         requestBody: { required: true, content: json(WorkflowRequestSchema.meta({ id: "WorkflowRequest" })) },
@@ -39,7 +44,8 @@ export const producerPaths: ZodOpenApiPathsObject = {
       { "200": ok("One page.", WorkflowPage), "400": invalid },
       {
         requestParams: { query: ListQuerySchema },
-        description: "Cursor pagination with a bounded cost per page; never another tenant's workflows. Lists reach back as far as records are kept (FAIRLANE_RECORD_TTL_SEC).",
+        description:
+          "Cursor pagination with a bounded cost per page; never another tenant's workflows. Lists reach back as far as records are kept (FAIRLANE_RECORD_TTL_SEC).",
       },
     ),
   },
@@ -58,11 +64,18 @@ export const producerPaths: ZodOpenApiPathsObject = {
           headers: retryAfter,
         },
       },
-      { requestBody: { required: true, content: json(z.strictObject({ workflows: z.array(WorkflowRequestSchema).min(1).max(MAX_BULK) })) } },
+      {
+        requestBody: { required: true, content: json(z.strictObject({ workflows: z.array(WorkflowRequestSchema).min(1).max(MAX_BULK) })) },
+      },
     ),
   },
   "/v1/workflows/{id}": {
-    get: op("tenant", "Read a workflow", { "200": ok("The workflow (a queued one says why it waits).", Workflow), "404": err("No such workflow for this tenant.") }, { requestParams: { path: idPath } }),
+    get: op(
+      "tenant",
+      "Read a workflow",
+      { "200": ok("The workflow (a queued one says why it waits).", Workflow), "404": err("No such workflow for this tenant.") },
+      { requestParams: { path: idPath } },
+    ),
     delete: op(
       "tenant",
       "Cancel a workflow",

@@ -9,7 +9,10 @@ import { PolicySpecSchema, ResolvedPolicySchema } from "../tenancy/policy.ts";
 export const iso = z.iso.datetime({ offset: true });
 export const isoOrNull = iso.nullable();
 export const cls = z.enum(["A", "B", "C"]);
-export const workflowId = z.string().regex(/^wf_[A-Za-z0-9_-]{20}$/).meta({ description: "A workflow id (`wf_` + 20 characters).", example: "wf_Q2x1Y2tzLWFuZC1zbGF" });
+export const workflowId = z
+  .string()
+  .regex(/^wf_[A-Za-z0-9_-]{20}$/)
+  .meta({ description: "A workflow id (`wf_` + 20 characters).", example: "wf_Q2x1Y2tzLWFuZC1zbGF" });
 
 export const ErrorBody = z
   .object({
@@ -37,11 +40,16 @@ export const Workflow = z
     result: z.unknown().meta({ description: "The handler's return value once completed; null before." }),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     cancelRequested: z.boolean().optional(),
-    waitingReason: z.string().optional().meta({ description: "Why a queued workflow is not running yet (its own cap, the batch share, a pause...), or why a parked one is parked." }),
+    waitingReason: z.string().optional().meta({
+      description: "Why a queued workflow is not running yet (its own cap, the batch share, a pause...), or why a parked one is parked.",
+    }),
     waitingCode: z
       .enum([...REASON_CODES, "cell_moved"])
       .optional()
-      .meta({ description: "The constraint holding it, as a code (docs/concepts.md, why does my workflow wait); with every queued or parked workflow." }),
+      .meta({
+        description:
+          "The constraint holding it, as a code (docs/concepts.md, why does my workflow wait); with every queued or parked workflow.",
+      }),
     parkReason: z.string().optional().meta({ description: "A parked workflow: why it was parked." }),
     parkedSince: iso.optional().meta({ description: "A parked workflow: since when." }),
   })
@@ -54,7 +62,11 @@ export const WaitingReason = z
     class: cls.optional(),
     pool: z.string().optional(),
   })
-  .meta({ id: "WaitingReason", description: "A constraint holding queued work, with its numbers (running/mca, usedC/maxC and holders, used/capacity/reserveA, dependency and since, deadlineAt...)." });
+  .meta({
+    id: "WaitingReason",
+    description:
+      "A constraint holding queued work, with its numbers (running/mca, usedC/maxC and holders, used/capacity/reserveA, dependency and since, deadlineAt...).",
+  });
 export const TenantExplain = z
   .object({
     tenant: z.string(),
@@ -62,13 +74,32 @@ export const TenantExplain = z
     at: iso,
     classes: z.object(
       Object.fromEntries(
-        (["A", "B", "C"] as const).map((c) => [c, z.object({ queued: z.number().int(), running: z.number().int(), held: WaitingReason.nullable().meta({ description: "null: nothing of this class queued." }) })]),
+        (["A", "B", "C"] as const).map((c) => [
+          c,
+          z.object({
+            queued: z.number().int(),
+            running: z.number().int(),
+            held: WaitingReason.nullable().meta({ description: "null: nothing of this class queued." }),
+          }),
+        ]),
       ),
     ),
-    reasons: z.array(WaitingReason).meta({ description: "Each held class's reason, then the next workflows' own (dependency down, deadline soon) and parked work per dependency." }),
+    reasons: z.array(WaitingReason).meta({
+      description:
+        "Each held class's reason, then the next workflows' own (dependency down, deadline soon) and parked work per dependency.",
+    }),
     settings: z
-      .looseObject({ reserveFraction: z.number(), batchMaxShare: z.number(), batchMinShare: z.number(), capacityCap: z.number(), source: z.enum(["dispatcher", "config"]) })
-      .meta({ description: "The share options and capacity cap the explanation used: the ones the cell's dispatcher published, or this api's configuration while none has." }),
+      .looseObject({
+        reserveFraction: z.number(),
+        batchMaxShare: z.number(),
+        batchMinShare: z.number(),
+        capacityCap: z.number(),
+        source: z.enum(["dispatcher", "config"]),
+      })
+      .meta({
+        description:
+          "The share options and capacity cap the explanation used: the ones the cell's dispatcher published, or this api's configuration while none has.",
+      }),
   })
   .meta({ id: "TenantExplain" });
 
@@ -80,7 +111,10 @@ export const Accepted = z
     state: z.string(),
     enqueuedAt: isoOrNull,
     deadlineAt: isoOrNull,
-    duplicate: z.boolean().optional().meta({ description: "True when an earlier request with the same idempotency key created this workflow." }),
+    duplicate: z
+      .boolean()
+      .optional()
+      .meta({ description: "True when an earlier request with the same idempotency key created this workflow." }),
   })
   .meta({ id: "Accepted" });
 
@@ -92,16 +126,26 @@ export const BulkResult = z
 export const WorkflowPage = z
   .object({
     workflows: z.array(Workflow),
-    nextCursor: z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null at the end. A filtered page may hold fewer than `limit` and still have one." }),
+    nextCursor: z.string().nullable().meta({
+      description: "Pass as `cursor` for the next page; null at the end. A filtered page may hold fewer than `limit` and still have one.",
+    }),
   })
   .meta({ id: "WorkflowPage" });
 
 export const PolicySpec = PolicySpecSchema.meta({ id: "PolicySpec", description: "A tier and any overrides of its defaults." });
 export const TenantEntry = z
-  .object({ tenant: z.string(), spec: PolicySpec, policy: ResolvedPolicySchema.meta({ id: "Policy", description: "The spec resolved over its tier's defaults." }) })
+  .object({
+    tenant: z.string(),
+    spec: PolicySpec,
+    policy: ResolvedPolicySchema.meta({ id: "Policy", description: "The spec resolved over its tier's defaults." }),
+  })
   .meta({ id: "TenantEntry" });
-export const ApiKey = z.object({ tenant: z.string(), keyId: z.string(), createdAt: iso, label: z.string().optional() }).meta({ id: "ApiKey" });
-export const AuditEntry = z.object({ at: iso, operator: z.string(), action: z.string(), target: z.string(), details: z.unknown().optional() }).meta({ id: "AuditEntry" });
+export const ApiKey = z
+  .object({ tenant: z.string(), keyId: z.string(), createdAt: iso, label: z.string().optional() })
+  .meta({ id: "ApiKey" });
+export const AuditEntry = z
+  .object({ at: iso, operator: z.string(), action: z.string(), target: z.string(), details: z.unknown().optional() })
+  .meta({ id: "AuditEntry" });
 
 // The usage views carry many nested figures (the dashboard's); the contract pins their outline.
 export const TenantUsage = z
@@ -121,7 +165,11 @@ export const UsageList = z.object({
   at: iso,
   readMs: z.number(),
   windowMs: z.number(),
-  platform: z.looseObject({ capacity: z.number(), used: z.number(), totals: z.looseObject({ tenants: z.number(), running: z.number(), queued: z.number() }) }),
+  platform: z.looseObject({
+    capacity: z.number(),
+    used: z.number(),
+    totals: z.looseObject({ tenants: z.number(), running: z.number(), queued: z.number() }),
+  }),
   total: z.number().int(),
   tenants: z.array(TenantUsage),
 });
@@ -134,13 +182,20 @@ export const UsageOne = z.object({
     .meta({ description: "The last 15 minutes: sample times (epoch ms) and one value per time for each series." }),
   queues: z.array(z.string()).meta({ description: "The tenant's ingress queue names (Bull Board)." }),
 });
-export const CapRecommendation = z.object({ current: z.number(), recommended: z.number(), action: z.enum(["raise", "lower", "keep"]), reason: z.string() });
+export const CapRecommendation = z.object({
+  current: z.number(),
+  recommended: z.number(),
+  action: z.enum(["raise", "lower", "keep"]),
+  reason: z.string(),
+});
 export const CapacityReport = z.object({
   window: z.string(),
   from: iso,
   to: iso,
   periods: z.number().int().meta({ description: "10-minute rollups the evidence covers." }),
-  minEvidence: z.string().meta({ description: "How long a tenant must be observed before anything is raised or lowered (FAIRLANE_CAPACITY_MIN_EVIDENCE)." }),
+  minEvidence: z
+    .string()
+    .meta({ description: "How long a tenant must be observed before anything is raised or lowered (FAIRLANE_CAPACITY_MIN_EVIDENCE)." }),
   enoughData: z.boolean(),
   note: z.string().optional().meta({ description: "Present when some tenant has less data than minEvidence." }),
   tenants: z.array(

@@ -44,11 +44,23 @@ export interface OperatorAdminDeps {
 
 // Which classes to drain, said outright: a missing or empty body must never mean "every class".
 const Drain = z
-  .strictObject({ classes: z.array(z.enum(["A", "B", "C"])).min(1).max(3).optional(), all: z.literal(true).optional() })
+  .strictObject({
+    classes: z
+      .array(z.enum(["A", "B", "C"]))
+      .min(1)
+      .max(3)
+      .optional(),
+    all: z.literal(true).optional(),
+  })
   .superRefine((b, ctx) => {
     if (b.classes === undefined && b.all === undefined)
-      ctx.addIssue({ code: "custom", path: ["classes"], message: 'required: the classes to drain (e.g. ["C"]), or "all": true for every class' });
-    if (b.classes !== undefined && b.all !== undefined) ctx.addIssue({ code: "custom", path: ["all"], message: 'give "classes" or "all": true, not both' });
+      ctx.addIssue({
+        code: "custom",
+        path: ["classes"],
+        message: 'required: the classes to drain (e.g. ["C"]), or "all": true for every class',
+      });
+    if (b.classes !== undefined && b.all !== undefined)
+      ctx.addIssue({ code: "custom", path: ["all"], message: 'give "classes" or "all": true, not both' });
   });
 const Reason = z.strictObject({ reason: z.string().max(500).optional() });
 const UsageQuery = z.object({
@@ -64,7 +76,8 @@ const issuesOf = (e: z.ZodError) => e.issues.map((i) => ({ field: i.path.join(".
 
 function tenantOf(d: OperatorAdminDeps, req: Request): TenantEntry {
   const t = req.params.tenant;
-  if (typeof t !== "string" || !TENANT_ID.test(t)) throw invalidRequest(`tenant id must match ${TENANT_ID}`, [{ field: "tenant", message: "invalid tenant id" }]);
+  if (typeof t !== "string" || !TENANT_ID.test(t))
+    throw invalidRequest(`tenant id must match ${TENANT_ID}`, [{ field: "tenant", message: "invalid tenant id" }]);
   const entry = d.registry.get(t);
   if (!entry) throw notFound("tenant");
   return entry;
@@ -91,7 +104,6 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
 /** GET /usage and GET /usage/:tenant: live usage from a fresh sample. */
 function usageRoutes(r: Router, d: OperatorAdminDeps): void {
   const sampler = d.usage.sampler;
-
 
   r.get("/usage", async (req, res) => {
     const q = UsageQuery.safeParse(req.query);
@@ -141,7 +153,10 @@ function tenantControlRoutes(r: Router, d: OperatorAdminDeps): void {
     res.json(updated);
   });
 
-  for (const [action, paused] of [["pause", true], ["resume", false]] as const) {
+  for (const [action, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const) {
     r.post(`/tenants/:tenant/${action}`, async (req, res) => {
       const entry = tenantOf(d, req);
       const updated = await d.registry.put(entry.tenant, { ...entry.spec, paused });
@@ -154,7 +169,15 @@ function tenantControlRoutes(r: Router, d: OperatorAdminDeps): void {
     const entry = tenantOf(d, req);
     const { classes } = body(Drain, req.body, "drain request");
     const cls = classes ?? (["A", "B", "C"] as const); // { all: true }
-    const out = await drainTenant(d.redis, d.keys.cell(entry.policy.cell), entry.tenant, cls, () => d.clock.now(), `cancelled by operator ${req.operator} (tenant drained)`, d.recordTtlSec);
+    const out = await drainTenant(
+      d.redis,
+      d.keys.cell(entry.policy.cell),
+      entry.tenant,
+      cls,
+      () => d.clock.now(),
+      `cancelled by operator ${req.operator} (tenant drained)`,
+      d.recordTtlSec,
+    );
     await d.audit.record(req.operator!, "tenant.drain", entry.tenant, { classes: cls, ...out });
     res.json({ tenant: entry.tenant, ...out });
   });
@@ -188,6 +211,12 @@ function capacityReportRoute(r: Router, d: OperatorAdminDeps): void {
     if ("error" in parsed) throw invalidRequest(parsed.error, [{ field: "window", message: parsed.error }]);
     const minEvidence = d.capacityMinEvidence ?? DEFAULT_REPORT.minEvidence;
     const minEvidenceMs = parseDuration(minEvidence) ?? DEFAULT_REPORT.minEvidenceMs;
-    res.json(await capacityReport(d.usage.rollups, d.registry.list(), window, parsed.ms, d.clock.now(), { minEvidence, minEvidenceMs, sampleMs: d.usage.sampler.opts.tickMs }));
+    res.json(
+      await capacityReport(d.usage.rollups, d.registry.list(), window, parsed.ms, d.clock.now(), {
+        minEvidence,
+        minEvidenceMs,
+        sampleMs: d.usage.sampler.opts.tickMs,
+      }),
+    );
   });
 }

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { CellKeys, Keys } from "../../queues/keys.ts";
 import { TENANT_ID } from "../../queues/names.ts";
 import { cancelWorkflow, type CancelOutcome } from "../../queues/lua/cancelWorkflow.ts";
-import { Admission, WORKFLOW_ID } from "../admission/admit.ts";
+import { type Admission, WORKFLOW_ID } from "../admission/admit.ts";
 import { BulkRequestSchema, describeIssues, fieldIssues } from "../admission/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
@@ -30,8 +30,7 @@ export interface ProducerDeps {
 const json = (limit: string) => express.json({ limit, strict: true, type: ["application/json", "application/*+json"] });
 
 function requireBody(req: Request): unknown {
-  if (req.body === undefined)
-    throw invalidRequest("the body must be JSON, sent with Content-Type: application/json");
+  if (req.body === undefined) throw invalidRequest("the body must be JSON, sent with Content-Type: application/json");
   return req.body;
 }
 
@@ -46,8 +45,7 @@ export function producerRouter(d: ProducerDeps): Router {
       throw invalidRequest(`invalid bulk request: ${describeIssues(issues)}`, issues);
     }
     const result = await d.admission.admitBulk(req.tenant!, parsed.data.workflows, producerContext(req));
-    const allBackpressure =
-      result.accepted.length === 0 && result.rejected.every((x) => x.error.code === "BACKPRESSURE");
+    const allBackpressure = result.accepted.length === 0 && result.rejected.every((x) => x.error.code === "BACKPRESSURE");
     if (allBackpressure) {
       const retryAfter = d.admission.retryAfterSec;
       res.setHeader("Retry-After", String(retryAfter));
@@ -80,7 +78,16 @@ export function producerRouter(d: ProducerDeps): Router {
       res.json({ ...view, waitingCode: "cell_moved" });
       return;
     }
-    const waiting = await waitingReason(d.redis, d.keys, cell.cell, req.tenant!, view.id, d.clock.now(), d.explain ?? DEFAULT_EXPLAIN, "tenant");
+    const waiting = await waitingReason(
+      d.redis,
+      d.keys,
+      cell.cell,
+      req.tenant!,
+      view.id,
+      d.clock.now(),
+      d.explain ?? DEFAULT_EXPLAIN,
+      "tenant",
+    );
     res.json({ ...view, ...waiting });
   });
 
@@ -112,7 +119,10 @@ export function adminWorkflowsRouter(d: ProducerDeps): Router {
   const r = Router();
   r.get("/workflows", async (req, res) => {
     const tenant = AdminListQuery.shape.tenant.safeParse(req.query.tenant);
-    if (!tenant.success) throw invalidRequest("query parameter tenant is required: the tenant whose workflows to list", [{ field: "tenant", message: "a tenant id" }]);
+    if (!tenant.success)
+      throw invalidRequest("query parameter tenant is required: the tenant whose workflows to list", [
+        { field: "tenant", message: "a tenant id" },
+      ]);
     d.admission.tenantEntry(tenant.data);
     const { tenant: _t, ...query } = req.query;
     res.json(await listFor(d, tenant.data, query));

@@ -65,7 +65,9 @@ export function noisySummary(n: NoisyReport): NoisySummary {
     windowMs: n.windowMs,
     count: n.noisy.length,
     quiet: n.quiet,
-    tenants: n.noisy.slice(0, NOISY_LIST).map((x) => ({ tenant: x.tenant, share: x.share, fairShare: x.fairShare, impact: x.impact, since: x.since })),
+    tenants: n.noisy
+      .slice(0, NOISY_LIST)
+      .map((x) => ({ tenant: x.tenant, share: x.share, fairShare: x.fairShare, impact: x.impact, since: x.since })),
     isolationIncomplete: n.isolationIncomplete.slice(0, NOISY_LIST),
     isolationIncompleteCount: n.isolationIncomplete.length,
   };

@@ -129,7 +129,10 @@ export class HealthMonitor {
     metrics.dependencyState.set({ dependency: spec.dep }, signal.state === "healthy" ? 2 : signal.state === "degraded" ? 1 : 0);
     if (after.state !== before.state) {
       const level = after.state === "healthy" ? "info" : "warn";
-      this.log[level]({ dep: spec.dep, from: before.state, to: after.state, detail: outcome.detail, latencyMs: Math.round(outcome.latencyMs) }, "dependency health changed");
+      this.log[level](
+        { dep: spec.dep, from: before.state, to: after.state, detail: outcome.detail, latencyMs: Math.round(outcome.latencyMs) },
+        "dependency health changed",
+      );
     }
     return signal;
   }

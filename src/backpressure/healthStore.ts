@@ -55,7 +55,7 @@ function checkDep(dep: string): void {
 
 /** A hash as HGETALL returns it, or null when it is missing or malformed (= not healthy). */
 function parseSignal(h: Record<string, string> | null | undefined): HealthSignal | null {
-  if (!h || !h.state || !STATES.includes(h.state) || !SOURCES.includes(h.source ?? "")) return null;
+  if (!h?.state || !STATES.includes(h.state) || !SOURCES.includes(h.source ?? "")) return null;
   const since = Number(h.since);
   if (!Number.isFinite(since)) return null;
   return { state: h.state as HealthState, since, detail: h.detail ?? "", source: h.source as HealthSignal["source"] };

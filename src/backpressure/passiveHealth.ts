@@ -31,6 +31,8 @@ export class PassiveHealth {
     this.cache.set(cell, dep, false);
     if (now - (this.lastMark.get(key) ?? 0) < 1_000) return; // one write a second is plenty
     this.lastMark.set(key, now);
-    void this.store.markDegraded(dep, `passive: ${list.filter((e) => !e.ok).length} of ${list.length} calls failed`, this.ttlMs).catch(() => undefined);
+    void this.store
+      .markDegraded(dep, `passive: ${list.filter((e) => !e.ok).length} of ${list.length} calls failed`, this.ttlMs)
+      .catch(() => undefined);
   }
 }

@@ -111,7 +111,8 @@ export class RecoveryWorker {
         metrics.recoveredTotal.inc({ dependency: dep, outcome: "requeued" }, r.requeued);
         metrics.recoveredTotal.inc({ dependency: dep, outcome: "expired" }, r.expired);
         for (const ms of r.parkedMs) metrics.timeParked.observe({ dependency: dep }, ms / 1000);
-        if (r.requeued || r.expired) this.log.info({ cell: cellName, dependency: dep, requeued: r.requeued, expired: r.expired }, "recovered parked workflows");
+        if (r.requeued || r.expired)
+          this.log.info({ cell: cellName, dependency: dep, requeued: r.requeued, expired: r.expired }, "recovered parked workflows");
       }
     }
   }

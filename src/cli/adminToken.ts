@@ -46,5 +46,7 @@ export function findAdminToken(o: { url: string; token?: string }, env: NodeJS.P
     const token = readFileSync(file, "utf8").trim();
     if (token) return { token, source: file };
   }
-  return { error: `${required}, or the admin-token file of a local npm start; looked in ${files.join(", ")}: none there (FAIRLANE_DATA_DIR names another data folder)` };
+  return {
+    error: `${required}, or the admin-token file of a local npm start; looked in ${files.join(", ")}: none there (FAIRLANE_DATA_DIR names another data folder)`,
+  };
 }

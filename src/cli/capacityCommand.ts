@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { formatTable } from "./table.ts";
 import { clientOf, print, run, withOperatorOptions, type OperatorOptions } from "./operatorOptions.ts";
 
@@ -8,13 +8,21 @@ import { clientOf, print, run, withOperatorOptions, type OperatorOptions } from 
  * shows "not enough data" in place of a change, and the report says so first.
  */
 export function registerCapacityCommand(program: Command): void {
-  withOperatorOptions(program.command("capacity").description("recommend raising or lowering each tenant's mca and mctc, with the evidence"))
+  withOperatorOptions(
+    program.command("capacity").description("recommend raising or lowering each tenant's mca and mctc, with the evidence"),
+  )
     .option("--window <w>", "how far back: e.g. 1h, 24h, 7d", "24h")
     .action(
       run(async (o: OperatorOptions & { window: string }) => {
         const d = await clientOf(o).call("GET", `/v1/admin/capacity-report?window=${encodeURIComponent(o.window)}`);
-        const change = (t: any, r: any) => (!t.enoughData ? `${r.current} (not enough data)` : r.action === "keep" ? `keep ${r.current}` : `${r.action} ${r.current} → ${r.recommended}`);
-        const observed = (x: number) => (x >= 3_600_000 ? `${Math.round(x / 360_000) / 10}h` : x >= 60_000 ? `${Math.round(x / 6_000) / 10}m` : `${Math.round(x / 1000)}s`);
+        const change = (t: any, r: any) =>
+          !t.enoughData
+            ? `${r.current} (not enough data)`
+            : r.action === "keep"
+              ? `keep ${r.current}`
+              : `${r.action} ${r.current} → ${r.recommended}`;
+        const observed = (x: number) =>
+          x >= 3_600_000 ? `${Math.round(x / 360_000) / 10}h` : x >= 60_000 ? `${Math.round(x / 6_000) / 10}m` : `${Math.round(x / 1000)}s`;
         print(o, d, () => {
           const table = formatTable(
             ["TENANT", "MCA", "MCTC", "OBSERVED", "CAP-WAIT", "PEAK RUN", "THROTTLED", "PEAK TOOLS"],
@@ -32,7 +40,14 @@ export function registerCapacityCommand(program: Command): void {
           );
           const why = d.tenants
             .filter((t: any) => t.mca.action !== "keep" || t.mctc.action !== "keep")
-            .map((t: any) => [t.mca.action !== "keep" && `  ${t.tenant} mca: ${t.mca.reason}`, t.mctc.action !== "keep" && `  ${t.tenant} mctc: ${t.mctc.reason}`].filter(Boolean).join("\n"))
+            .map((t: any) =>
+              [
+                t.mca.action !== "keep" && `  ${t.tenant} mca: ${t.mca.reason}`,
+                t.mctc.action !== "keep" && `  ${t.tenant} mctc: ${t.mctc.reason}`,
+              ]
+                .filter(Boolean)
+                .join("\n"),
+            )
             .join("\n");
           const head = `capacity report, window ${d.window} (${d.from} to ${d.to}), minimum evidence ${d.minEvidence}\n${d.note ? `${d.note.replace(/^not enough data/, "NOT ENOUGH DATA")}\n` : ""}`;
           return `${head}\n${table}${why ? `\nwhy:\n${why}\n` : ""}`;

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { formatTable } from "./table.ts";
 import { clientOf, print, run, withOperatorOptions, type OperatorOptions } from "./operatorOptions.ts";
 
@@ -16,15 +16,32 @@ export function registerDependencyCommands(program: Command): void {
       print(o, d, () =>
         formatTable(
           ["DEPENDENCY", "STATE", "SOURCE", "SINCE", "PARKED"],
-          d.dependencies.map((x: any) => [x.dependency, x.health?.state ?? "missing", x.health?.source ?? "–", x.health ? new Date(x.health.since).toISOString() : "–", x.parked]),
+          d.dependencies.map((x: any) => [
+            x.dependency,
+            x.health?.state ?? "missing",
+            x.health?.source ?? "–",
+            x.health ? new Date(x.health.since).toISOString() : "–",
+            x.parked,
+          ]),
         ),
       );
     }),
   );
 
-  for (const [action, state] of [["down", "down"], ["up", "healthy"], ["clear", null]] as const) {
+  for (const [action, state] of [
+    ["down", "down"],
+    ["up", "healthy"],
+    ["clear", null],
+  ] as const) {
     withOperatorOptions(
-      dep.command(action).description(action === "clear" ? "remove the operator's mark (probes decide again)" : `mark it ${state} by hand (wins over probes until cleared)`).argument("<dependency>"),
+      dep
+        .command(action)
+        .description(
+          action === "clear"
+            ? "remove the operator's mark (probes decide again)"
+            : `mark it ${state} by hand (wins over probes until cleared)`,
+        )
+        .argument("<dependency>"),
     ).action(
       run(async (name: string, o: OperatorOptions) => {
         const d = await clientOf(o).call("PUT", `/v1/admin/dependencies/${encodeURIComponent(name)}`, { state });

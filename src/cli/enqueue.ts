@@ -26,22 +26,29 @@ export interface EnqueueSummary {
  * `--out` writes `{"line":n,"id":"wf_..."}` per accepted line.
  */
 export async function enqueueFile(file: string, o: EnqueueFileOptions): Promise<EnqueueSummary> {
-  const total = readFileSync(file, "utf8").split("\n").filter((l) => l.trim()).length;
+  const total = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.trim()).length;
   const client = new FairlaneClient({ baseUrl: o.url, apiKey: o.key });
   const out = o.out ? createWriteStream(o.out) : undefined;
   const tty = process.stderr.isTTY && !o.json;
-  const bar = tty ? new SingleBar({ format: "enqueue [{bar}] {value}/{total} lines | {eta}s left", stream: process.stderr }, Presets.shades_classic) : undefined;
+  const bar = tty
+    ? new SingleBar({ format: "enqueue [{bar}] {value}/{total} lines | {eta}s left", stream: process.stderr }, Presets.shades_classic)
+    : undefined;
   bar?.start(total, 0);
   const summary: EnqueueSummary = { lines: 0, accepted: 0, duplicates: 0, rejected: [] };
   let batch: { line: number; req: WorkflowRequest }[] = [];
 
   const flush = async () => {
     if (!batch.length) return;
-    const result = await client.enqueueMany(batch.map((b) => b.req), { chunkSize: o.chunk });
+    const result = await client.enqueueMany(
+      batch.map((b) => b.req),
+      { chunkSize: o.chunk },
+    );
     for (const a of result.accepted) {
       summary.accepted++;
       if (a.duplicate) summary.duplicates++;
-      out?.write(JSON.stringify({ line: batch[a.index]!.line, id: a.id }) + "\n");
+      out?.write(`${JSON.stringify({ line: batch[a.index]!.line, id: a.id })}\n`);
     }
     for (const r of result.rejected) summary.rejected.push({ line: batch[r.index]!.line, ...r.error });
     batch = [];

@@ -42,9 +42,11 @@ program
     const key = o.key || process.env.FAIRLANE_API_KEY;
     if (!key) program.error("an API key is required: --key or FAIRLANE_API_KEY");
     const s = await enqueueFile(file, { ...o, key: key! });
-    if (o.json) process.stdout.write(JSON.stringify(s) + "\n");
+    if (o.json) process.stdout.write(`${JSON.stringify(s)}\n`);
     else {
-      process.stderr.write(`${s.accepted} accepted (${s.duplicates} already known by idempotency key), ${s.rejected.length} rejected, of ${s.lines} lines\n`);
+      process.stderr.write(
+        `${s.accepted} accepted (${s.duplicates} already known by idempotency key), ${s.rejected.length} rejected, of ${s.lines} lines\n`,
+      );
       for (const r of s.rejected.slice(0, 50)) process.stderr.write(`  line ${r.line}: ${r.code} ${r.message}\n`);
       if (s.rejected.length > 50) process.stderr.write(`  ... and ${s.rejected.length - 50} more\n`);
     }

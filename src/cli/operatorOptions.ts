@@ -38,10 +38,11 @@ export function clientOf(o: OperatorOptions): AdminClient {
 }
 
 export function print(o: OperatorOptions, data: unknown, human: () => string): void {
-  process.stdout.write(o.json ? JSON.stringify(data, null, 2) + "\n" : human());
+  process.stdout.write(o.json ? `${JSON.stringify(data, null, 2)}\n` : human());
 }
 
-const fieldLines = (details: unknown) => (Array.isArray(details) ? (details as { field?: string; message?: string }[]).map((d) => `\n  ${d.field}: ${d.message}`).join("") : "");
+const fieldLines = (details: unknown) =>
+  Array.isArray(details) ? (details as { field?: string; message?: string }[]).map((d) => `\n  ${d.field}: ${d.message}`).join("") : "";
 
 /** Wraps an action: API errors (admin or producer) and a wait given up become one readable line and exit code 1. */
 export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -49,8 +50,10 @@ export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (..
     try {
       await fn(...args);
     } catch (err) {
-      if (err instanceof AdminApiError) process.stderr.write(`fairlane: ${err.status ? `${err.status} ${err.code}: ` : ""}${err.message}${fieldLines(err.details)}\n`);
-      else if (err instanceof FairlaneApiError || err instanceof FairlaneWaitError) process.stderr.write(`fairlane: ${err.message}${err instanceof FairlaneApiError ? fieldLines(err.details) : ""}\n`);
+      if (err instanceof AdminApiError)
+        process.stderr.write(`fairlane: ${err.status ? `${err.status} ${err.code}: ` : ""}${err.message}${fieldLines(err.details)}\n`);
+      else if (err instanceof FairlaneApiError || err instanceof FairlaneWaitError)
+        process.stderr.write(`fairlane: ${err.message}${err instanceof FairlaneApiError ? fieldLines(err.details) : ""}\n`);
       else throw err;
       process.exitCode = 1;
     }
@@ -85,4 +88,5 @@ export const duration = (v: string) => {
   return Number(m[1]) * DURATION_MS[m[2] as keyof typeof DURATION_MS];
 };
 
-export const ms = (x: number | null | undefined) => (x === null || x === undefined ? "–" : x >= 1000 ? `${(x / 1000).toFixed(1)}s` : `${Math.round(x)}ms`);
+export const ms = (x: number | null | undefined) =>
+  x === null || x === undefined ? "–" : x >= 1000 ? `${(x / 1000).toFixed(1)}s` : `${Math.round(x)}ms`;

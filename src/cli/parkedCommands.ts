@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { formatTable } from "./table.ts";
 import { clientOf, needYes, print, run, withOperatorOptions, type OperatorOptions } from "./operatorOptions.ts";
 
@@ -22,14 +22,22 @@ export function registerParkedCommands(program: Command): void {
         const d = await clientOf(o).call("GET", `/v1/admin/parked?${q}`);
         print(o, d, () =>
           d.parked.length
-            ? formatTable(["ID", "TENANT", "CLASS", "TYPE", "DEPENDENCY", "PARKED AT", "DEADLINE"], d.parked.map((p: any) => [p.id, p.tenant, p.class, p.type, p.dependency, p.parkedAt ?? "–", p.deadlineAt ?? "–"]))
+            ? formatTable(
+                ["ID", "TENANT", "CLASS", "TYPE", "DEPENDENCY", "PARKED AT", "DEADLINE"],
+                d.parked.map((p: any) => [p.id, p.tenant, p.class, p.type, p.dependency, p.parkedAt ?? "–", p.deadlineAt ?? "–"]),
+              )
             : "no parked workflows\n",
         );
       }),
     );
 
   for (const action of ["requeue", "fail"] as const) {
-    withOperatorOptions(parked.command(action).description(action === "requeue" ? "put parked workflows back at the head of their queue now" : "end parked workflows failed").argument("[id]", "one workflow id"))
+    withOperatorOptions(
+      parked
+        .command(action)
+        .description(action === "requeue" ? "put parked workflows back at the head of their queue now" : "end parked workflows failed")
+        .argument("[id]", "one workflow id"),
+    )
       .option("--tenant <tenant>", "every parked workflow of this tenant")
       .option("--reason <text>", "why (recorded in the workflow's error)")
       .option("--yes", "confirm (required to fail)")
@@ -42,9 +50,15 @@ export function registerParkedCommands(program: Command): void {
           }
           if (action === "fail" && !needYes(o, `this fails ${id ?? `every parked workflow of ${o.tenant}`}`)) return;
           const body = o.reason ? { reason: o.reason } : {};
-          const path = id ? `/v1/admin/parked/${encodeURIComponent(id)}/${action}` : `/v1/admin/tenants/${encodeURIComponent(o.tenant!)}/parked/${action}`;
+          const path = id
+            ? `/v1/admin/parked/${encodeURIComponent(id)}/${action}`
+            : `/v1/admin/tenants/${encodeURIComponent(o.tenant!)}/parked/${action}`;
           const d = await clientOf(o).call("POST", path, body);
-          print(o, d, () => (id ? `${id}: ${d.outcome}\n` : `${o.tenant}: ${d.requeued ?? d.failed} ${action === "requeue" ? "requeued" : "failed"} (${d.skipped} skipped)\n`));
+          print(o, d, () =>
+            id
+              ? `${id}: ${d.outcome}\n`
+              : `${o.tenant}: ${d.requeued ?? d.failed} ${action === "requeue" ? "requeued" : "failed"} (${d.skipped} skipped)\n`,
+          );
         }),
       );
   }

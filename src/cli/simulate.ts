@@ -22,12 +22,15 @@ const int = (min: number, max: number) => (v: string) => {
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
   return n;
 };
-const num = (min: number, max: number, what = `a number from ${min} to ${max}`) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`must be ${what}`);
-  return n;
-};
-const weights = (v: string) => v.split(",").map(num(Number.MIN_VALUE, 1000, "comma-separated weights, each above 0 and at most 1000 (e.g. 1,2,4)"));
+const num =
+  (min: number, max: number, what = `a number from ${min} to ${max}`) =>
+  (v: string) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`must be ${what}`);
+    return n;
+  };
+const weights = (v: string) =>
+  v.split(",").map(num(Number.MIN_VALUE, 1000, "comma-separated weights, each above 0 and at most 1000 (e.g. 1,2,4)"));
 const durations = (v: string) =>
   v.split(",").map((s) => {
     const d = parseDurationRange(s, 1);
@@ -42,7 +45,19 @@ const duration = (v: string) => {
 const fraction = num(0, 1);
 
 /** Flags that describe tenants: a scenario file describes its own, so these are refused next to --scenario. */
-const TENANT_FLAGS = ["tenants", "weights", "durations", "mca", "burstMca", "burstSeconds", "cooldownSeconds", "mcaUrgent", "class", "jobs", "rate"];
+const TENANT_FLAGS = [
+  "tenants",
+  "weights",
+  "durations",
+  "mca",
+  "burstMca",
+  "burstSeconds",
+  "cooldownSeconds",
+  "mcaUrgent",
+  "class",
+  "jobs",
+  "rate",
+];
 
 const program = new Command("simulate")
   .description("simulate the dispatch rule's fairness for a scenario, with a fake clock (docs/simulator.md)")
@@ -51,7 +66,9 @@ const program = new Command("simulate")
   .option("--tenants <n>", "how many tenants, named t000, t001, ...", int(1, 100_000), 3)
   .addOption(new Option("--weights <list>", "weights, cycling over the tenants (e.g. 1,2,4)").argParser(weights).default([1], "1"))
   .addOption(
-    new Option("--durations <list>", "each run's slot-time, cycling over the tenants: 45s, or a range 30s-60s (ms, s, m, h)").argParser(durations).default([45_000], "45s"),
+    new Option("--durations <list>", "each run's slot-time, cycling over the tenants: 45s, or a range 30s-60s (ms, s, m, h)")
+      .argParser(durations)
+      .default([45_000], "45s"),
   )
   .option("--mca <n>", "every tenant's cap on running workflows (default: the pool, never binding)", int(1, 1_000_000))
   .option("--burst-mca <n>", "cap during a burst window (default: --mca)", int(1, 1_000_000))
@@ -60,7 +77,11 @@ const program = new Command("simulate")
   .option("--mca-urgent <n>", "Class A cap (default: --mca)", int(0, 1_000_000))
   .addOption(new Option("--class <class>", "workflow class of every tenant's work").choices(["A", "B", "C"]).default("B"))
   .option("--jobs <n>", "workflows per tenant (default: a backlog that never ends)", int(1, 1_000_000_000))
-  .option("--rate <r>", "arrivals per second per tenant (default: all at once)", num(Number.MIN_VALUE, 1_000_000, "a number of arrivals per second above 0"))
+  .option(
+    "--rate <r>",
+    "arrivals per second per tenant (default: all at once)",
+    num(Number.MIN_VALUE, 1_000_000, "a number of arrivals per second above 0"),
+  )
   .option("--for <duration>", "simulated time (default 10m)", duration)
   .option("--seed <n>", "seed for run times drawn from a range (default 1)", int(0, 2 ** 31 - 1))
   .option("--reserve <f>", `share of slots reserved for Class A, at least 1 (default ${DEFAULT_SHARES.reserveFraction})`, fraction)
@@ -98,7 +119,8 @@ function scenarioOf(o: Record<string, any>): Scenario {
     batchMaxShare: given("batchMaxShare") ? o.batchMaxShare : file.batchMaxShare,
     batchMinShare: given("batchMinShare") ? o.batchMinShare : file.batchMinShare,
   };
-  if (merged.batchMinShare > merged.batchMaxShare) fail(`batch min share (${merged.batchMinShare}) must be <= batch max share (${merged.batchMaxShare})`);
+  if (merged.batchMinShare > merged.batchMaxShare)
+    fail(`batch min share (${merged.batchMinShare}) must be <= batch max share (${merged.batchMaxShare})`);
   return { ...s, slots: o.slots ?? s.slots, forMs: o.for ?? s.forMs, seed: o.seed ?? s.seed, shares: merged };
 }
 
@@ -119,7 +141,12 @@ function main(): void {
     throw err;
   }
   const t0 = performance.now();
-  const result = simulate(toSimTenants(scenario), { capacity: scenario.slots, untilMs: scenario.forMs, seed: scenario.seed, shares: scenario.shares });
+  const result = simulate(toSimTenants(scenario), {
+    capacity: scenario.slots,
+    untilMs: scenario.forMs,
+    seed: scenario.seed,
+    shares: scenario.shares,
+  });
   const run = { scenario, result, wallMs: performance.now() - t0 };
   process.stdout.write(o.json ? jsonReport(run) : textReport(run, Boolean(o.all)));
 }

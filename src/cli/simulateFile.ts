@@ -46,7 +46,9 @@ const TenantEntry = z.strictObject({
   count: z.number().int().min(1).max(100_000).optional(),
   weight: z.number().positive().max(1000).default(1),
   mca: z.number().int().positive().optional(),
-  burst: z.strictObject({ mca: z.number().int().positive().optional(), seconds: nonNegInt.default(0), cooldownSeconds: nonNegInt.default(0) }).optional(),
+  burst: z
+    .strictObject({ mca: z.number().int().positive().optional(), seconds: nonNegInt.default(0), cooldownSeconds: nonNegInt.default(0) })
+    .optional(),
   mcaUrgent: nonNegInt.optional(),
   class: z.enum(["A", "B", "C"]).default("B"),
   jobs: z.number().int().positive().optional(),
@@ -92,7 +94,9 @@ export function parseScenarioDocument(doc: unknown, source: string): Scenario {
   if (!r.success) {
     // An unknown key is named as a field of its own, so a typo ("wieght") points at itself.
     const lines = r.error.issues.flatMap((i) =>
-      i.code === "unrecognized_keys" ? i.keys.map((k) => `${fieldPath([...i.path, k])}: unknown field`) : [`${fieldPath(i.path)}: ${i.message}`],
+      i.code === "unrecognized_keys"
+        ? i.keys.map((k) => `${fieldPath([...i.path, k])}: unknown field`)
+        : [`${fieldPath(i.path)}: ${i.message}`],
     );
     throw new ScenarioError(`scenario ${source} is invalid:\n  ${lines.join("\n  ")}`);
   }
@@ -125,7 +129,11 @@ export function parseScenarioDocument(doc: unknown, source: string): Scenario {
     });
   });
   if (errors.length) throw new ScenarioError(`scenario ${source} is invalid:\n  ${[...new Set(errors)].join("\n  ")}`);
-  const s = f.shares ?? { reserve: DEFAULT_SHARES.reserveFraction, batchMaxShare: DEFAULT_SHARES.batchMaxShare, batchMinShare: DEFAULT_SHARES.batchMinShare };
+  const s = f.shares ?? {
+    reserve: DEFAULT_SHARES.reserveFraction,
+    batchMaxShare: DEFAULT_SHARES.batchMaxShare,
+    batchMinShare: DEFAULT_SHARES.batchMinShare,
+  };
   return {
     source,
     slots: f.slots,

@@ -96,11 +96,17 @@ function groupTable(run: Run): string {
       lat(() => Math.max(...lats.map((l) => l.p99))),
     ];
   });
-  return formatTable(
-    ["GROUP", "TENANTS", "STARTS", "SHARE MIN", "MEDIAN", "MAX", "P50 (MEDIAN)", "P95 (MEDIAN)", "P99 (WORST)"],
-    rows,
-    [false, true, true, true, true, true, true, true, true],
-  );
+  return formatTable(["GROUP", "TENANTS", "STARTS", "SHARE MIN", "MEDIAN", "MAX", "P50 (MEDIAN)", "P95 (MEDIAN)", "P99 (WORST)"], rows, [
+    false,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+  ]);
 }
 
 export function textReport(run: Run, all: boolean): string {
@@ -137,7 +143,9 @@ export function textReport(run: Run, all: boolean): string {
  * however fair the rule; its latencies say more.
  */
 export function mostlyBacklogged(run: Run): { jain: number | null; tenants: number } {
-  const xs = Object.values(run.result.tenants).flatMap((t) => (t.share !== null && t.backloggedMs * 2 >= run.scenario.forMs ? [t.share] : []));
+  const xs = Object.values(run.result.tenants).flatMap((t) =>
+    t.share !== null && t.backloggedMs * 2 >= run.scenario.forMs ? [t.share] : [],
+  );
   return { jain: jainIndex(xs), tenants: xs.length };
 }
 
@@ -149,7 +157,12 @@ function summary(run: Run): string {
   const used = Object.values(result.tenants).reduce((n, t) => n + t.slotMs, 0) / (s.slots * s.forMs);
   const { reserveA, minC, maxC } = poolShares(s.slots, s.shares);
   return formatPairs([
-    ["Jain's index of shares", result.jain === null ? "- (no tenant was ever backlogged)" : `${result.jain.toFixed(4)} over ${counted} backlogged tenant${counted === 1 ? "" : "s"} (1 = every one got its entitlement)`],
+    [
+      "Jain's index of shares",
+      result.jain === null
+        ? "- (no tenant was ever backlogged)"
+        : `${result.jain.toFixed(4)} over ${counted} backlogged tenant${counted === 1 ? "" : "s"} (1 = every one got its entitlement)`,
+    ],
     ...(mostly.tenants < counted
       ? ([
           [
@@ -159,14 +172,30 @@ function summary(run: Run): string {
         ] as [string, string][])
       : []),
     ["worst share", result.worst ? `${formatShare(result.worst.share)} (${result.worst.tenant})` : "-"],
-    ["pool", `${s.slots} slots: ${reserveA} reserved for Class A, Class C ${minC} to ${maxC}; ${(used * 100).toFixed(1)}% of slot-time used`],
-    ["simulated", `${formatMs(s.forMs)}, ${starts.toLocaleString("en-US")} starts, in ${(wallMs / 1000).toFixed(2)}s of wall time (${Math.round(s.forMs / Math.max(wallMs, 1)).toLocaleString("en-US")}× real time)`],
+    [
+      "pool",
+      `${s.slots} slots: ${reserveA} reserved for Class A, Class C ${minC} to ${maxC}; ${(used * 100).toFixed(1)}% of slot-time used`,
+    ],
+    [
+      "simulated",
+      `${formatMs(s.forMs)}, ${starts.toLocaleString("en-US")} starts, in ${(wallMs / 1000).toFixed(2)}s of wall time (${Math.round(s.forMs / Math.max(wallMs, 1)).toLocaleString("en-US")}× real time)`,
+    ],
   ]);
 }
 
 /** The whole run for scripts: the scenario as understood (a backlog that never ends: jobs null), the simulator's result as is, wall time. */
 export function jsonReport(run: Run): string {
   const { source, slots, forMs, seed, shares, tenants } = run.scenario;
-  const scenario = { source, slots, forMs, seed, shares, tenants: Object.fromEntries(tenants.map(({ name, cls, ...t }) => [name, { class: cls, ...t }])) };
-  return JSON.stringify({ scenario, result: run.result, mostlyBacklogged: mostlyBacklogged(run), wallMs: Math.round(run.wallMs) }, null, 2) + "\n";
+  const scenario = {
+    source,
+    slots,
+    forMs,
+    seed,
+    shares,
+    tenants: Object.fromEntries(tenants.map(({ name, cls, ...t }) => [name, { class: cls, ...t }])),
+  };
+  return (
+    JSON.stringify({ scenario, result: run.result, mostlyBacklogged: mostlyBacklogged(run), wallMs: Math.round(run.wallMs) }, null, 2) +
+    "\n"
+  );
 }

@@ -11,11 +11,11 @@ export function formatTable(headers: string[], rows: (string | number)[][], righ
       .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd();
-  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n") + "\n";
+  return `${[line(headers), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n")}\n`;
 }
 
 /** "key: value" lines, keys aligned. */
 export function formatPairs(pairs: [string, string | number][]): string {
   const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n") + "\n";
+  return `${pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`;
 }

@@ -1,6 +1,16 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { formatPairs, formatTable } from "./table.ts";
-import { clientOf, ms, needYes, nonNegNumber, positiveInt, print, run, withOperatorOptions, type OperatorOptions } from "./operatorOptions.ts";
+import {
+  clientOf,
+  ms,
+  needYes,
+  nonNegNumber,
+  positiveInt,
+  print,
+  run,
+  withOperatorOptions,
+  type OperatorOptions,
+} from "./operatorOptions.ts";
 
 /**
  * fairlane tenants                      every tenant's live usage (GET /v1/admin/usage)
@@ -9,7 +19,8 @@ import { clientOf, ms, needYes, nonNegNumber, positiveInt, print, run, withOpera
  * fairlane pause|resume <id>            (POST /v1/admin/tenants/:tenant/pause|resume)
  * fairlane drain <id> [--class B,C] --yes   cancel its queued workflows (POST .../drain { classes } or { all: true })
  */
-const state = (t: any) => [t.atCap.any ? "AT CAP" : "", t.paused ? "PAUSED" : "", t.burst.state === "open" ? "BURST" : ""].filter(Boolean).join(",") || "ok";
+const state = (t: any) =>
+  [t.atCap.any ? "AT CAP" : "", t.paused ? "PAUSED" : "", t.burst.state === "open" ? "BURST" : ""].filter(Boolean).join(",") || "ok";
 
 export function tenantRows(tenants: any[]): string {
   return formatTable(
@@ -53,8 +64,10 @@ function registerTenantsList(program: Command): void {
         print(o, d, () => {
           const p = d.platform;
           const head = `pool ${p.used}/${p.capacity} slots · Class A ${p.reserveA.usedA} running (reserve ${p.reserveA.slots}) · fairness ${p.fairness.index ?? "–"} · ${p.totals.running} running, ${p.totals.queued} queued, ${p.totals.parked} parked, ${p.totals.atCap} at cap\n`;
-          const deps = p.dependencies.length ? `dependencies: ${p.dependencies.map((x: any) => `${x.dependency} ${x.state}`).join(", ")}\n` : "";
-          return head + deps + "\n" + tenantRows(d.tenants);
+          const deps = p.dependencies.length
+            ? `dependencies: ${p.dependencies.map((x: any) => `${x.dependency} ${x.state}`).join(", ")}\n`
+            : "";
+          return `${head + deps}\n${tenantRows(d.tenants)}`;
         });
       }),
     );
@@ -62,33 +75,35 @@ function registerTenantsList(program: Command): void {
 
 /** fairlane tenant <id> */
 function registerTenantShow(program: Command): void {
-  withOperatorOptions(program.command("tenant").description("show one tenant's live usage and policy").argument("<tenant>"))
-    .action(
-      run(async (tenant: string, o: OperatorOptions) => {
-        const d = await clientOf(o).call("GET", `/v1/admin/usage/${encodeURIComponent(tenant)}`);
-        const { history: _h, ...rest } = d;
-        print(o, rest, () => {
-          const t = d.tenant;
-          const p = d.policy;
-          return formatPairs([
-            ["tenant", tenant],
-            ["state", t ? state(t) : "–"],
-            ["tier / weight", `${p.tier} / ${p.weight}`],
-            ["running B+C / mca", t ? `${t.running.B + t.running.C} / ${p.mca} (burst ${p.burst.mca}, ${t.burst.state})` : "–"],
-            ["running A / mcaUrgent", t ? `${t.running.A} / ${p.mcaUrgent}` : "–"],
-            ["tools in flight / mctc", t ? `${t.tools.inFlight} / ${p.mctc} (batch ${p.mctcBatch})` : "–"],
-            ["gate queue · avg wait", t ? `${t.tools.waiting} · ${ms(t.tools.avgWaitMs)}` : "–"],
-            ["THROTTLED / min", t ? t.throttledPerMin : "–"],
-            ["queued A · B · C", t ? `${t.queued.A} · ${t.queued.B} · ${t.queued.C}` : "–"],
-            ["parked", t ? t.parked : "–"],
-            ["enqueue→start p50/p95/p99", t ? `${ms(t.latency.p50)} / ${ms(t.latency.p95)} / ${ms(t.latency.p99)} (${t.latency.samples} starts)` : "–"],
-            ["budget per workflow / month", `$${p.budget.perWorkflowUsd} / $${p.budget.monthlyUsd}`],
-            ["paused", String(p.paused)],
-            ["queues", d.queues.join(", ")],
-          ]);
-        });
-      }),
-    );
+  withOperatorOptions(program.command("tenant").description("show one tenant's live usage and policy").argument("<tenant>")).action(
+    run(async (tenant: string, o: OperatorOptions) => {
+      const d = await clientOf(o).call("GET", `/v1/admin/usage/${encodeURIComponent(tenant)}`);
+      const { history: _h, ...rest } = d;
+      print(o, rest, () => {
+        const t = d.tenant;
+        const p = d.policy;
+        return formatPairs([
+          ["tenant", tenant],
+          ["state", t ? state(t) : "–"],
+          ["tier / weight", `${p.tier} / ${p.weight}`],
+          ["running B+C / mca", t ? `${t.running.B + t.running.C} / ${p.mca} (burst ${p.burst.mca}, ${t.burst.state})` : "–"],
+          ["running A / mcaUrgent", t ? `${t.running.A} / ${p.mcaUrgent}` : "–"],
+          ["tools in flight / mctc", t ? `${t.tools.inFlight} / ${p.mctc} (batch ${p.mctcBatch})` : "–"],
+          ["gate queue · avg wait", t ? `${t.tools.waiting} · ${ms(t.tools.avgWaitMs)}` : "–"],
+          ["THROTTLED / min", t ? t.throttledPerMin : "–"],
+          ["queued A · B · C", t ? `${t.queued.A} · ${t.queued.B} · ${t.queued.C}` : "–"],
+          ["parked", t ? t.parked : "–"],
+          [
+            "enqueue→start p50/p95/p99",
+            t ? `${ms(t.latency.p50)} / ${ms(t.latency.p95)} / ${ms(t.latency.p99)} (${t.latency.samples} starts)` : "–",
+          ],
+          ["budget per workflow / month", `$${p.budget.perWorkflowUsd} / $${p.budget.monthlyUsd}`],
+          ["paused", String(p.paused)],
+          ["queues", d.queues.join(", ")],
+        ]);
+      });
+    }),
+  );
 }
 
 /** fairlane set <id> --mca 20 ... */
@@ -107,7 +122,15 @@ function registerSet(program: Command): void {
     .action(
       run(async (tenant: string, o: OperatorOptions & Record<string, number | undefined>) => {
         const patch: Record<string, unknown> = {};
-        for (const [opt, field] of [["mca", "mca"], ["mcaUrgent", "mcaUrgent"], ["mctc", "mctc"], ["mctcBatch", "mctcBatch"], ["weight", "weight"], ["maxQueueDepth", "maxQueueDepth"], ["maxQueueBytes", "maxQueueBytes"]] as const)
+        for (const [opt, field] of [
+          ["mca", "mca"],
+          ["mcaUrgent", "mcaUrgent"],
+          ["mctc", "mctc"],
+          ["mctcBatch", "mctcBatch"],
+          ["weight", "weight"],
+          ["maxQueueDepth", "maxQueueDepth"],
+          ["maxQueueBytes", "maxQueueBytes"],
+        ] as const)
           if (o[opt] !== undefined) patch[field] = o[opt];
         if (o.burstMca !== undefined) patch.burst = { mca: o.burstMca };
         const budget: Record<string, number> = {};
@@ -121,7 +144,12 @@ function registerSet(program: Command): void {
         }
         const d = await clientOf(o).call("PATCH", `/v1/admin/tenants/${encodeURIComponent(tenant)}`, patch);
         const p = d.policy;
-        print(o, d, () => `${tenant}: mca ${p.mca} (burst ${p.burst.mca}), mcaUrgent ${p.mcaUrgent}, mctc ${p.mctc} (batch ${p.mctcBatch}), weight ${p.weight}, budget $${p.budget.perWorkflowUsd}/workflow $${p.budget.monthlyUsd}/month\n`);
+        print(
+          o,
+          d,
+          () =>
+            `${tenant}: mca ${p.mca} (burst ${p.burst.mca}), mcaUrgent ${p.mcaUrgent}, mctc ${p.mctc} (batch ${p.mctcBatch}), weight ${p.weight}, budget $${p.budget.perWorkflowUsd}/workflow $${p.budget.monthlyUsd}/month\n`,
+        );
       }),
     );
 }
@@ -129,7 +157,12 @@ function registerSet(program: Command): void {
 /** fairlane pause|resume <id> */
 function registerPauseResume(program: Command): void {
   for (const action of ["pause", "resume"] as const) {
-    withOperatorOptions(program.command(action).description(`${action} a tenant (its queued work ${action === "pause" ? "stays queued" : "flows again"})`).argument("<tenant>")).action(
+    withOperatorOptions(
+      program
+        .command(action)
+        .description(`${action} a tenant (its queued work ${action === "pause" ? "stays queued" : "flows again"})`)
+        .argument("<tenant>"),
+    ).action(
       run(async (tenant: string, o: OperatorOptions) => {
         const d = await clientOf(o).call("POST", `/v1/admin/tenants/${encodeURIComponent(tenant)}/${action}`, {});
         print(o, d, () => `${tenant}: ${d.paused ? "paused" : "resumed"}\n`);
@@ -140,7 +173,12 @@ function registerPauseResume(program: Command): void {
 
 /** fairlane drain <id> [--class B,C] --yes */
 function registerDrain(program: Command): void {
-  withOperatorOptions(program.command("drain").description("cancel every queued workflow of a tenant (running and parked work is untouched)").argument("<tenant>"))
+  withOperatorOptions(
+    program
+      .command("drain")
+      .description("cancel every queued workflow of a tenant (running and parked work is untouched)")
+      .argument("<tenant>"),
+  )
     .option("--class <classes>", "only these classes, e.g. C or B,C")
     .option("--yes", "confirm")
     .action(

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { clientOf, print, run, withOperatorOptions, type OperatorOptions } from "./operatorOptions.ts";
 
 /**
@@ -79,7 +79,9 @@ export function explainText(d: TenantExplain, now = Date.now()): string {
     return `  ${c}  ${counts}  ${k.held ? `${k.held.code}: ${k.held.message}` : k.queued ? "not held" : "–"}`;
   });
   const shown = new Set(CLASSES.map((c) => d.classes[c].held && `${d.classes[c].held!.code}|${d.classes[c].held!.message}`));
-  const other = d.reasons.filter((r) => !shown.has(`${r.code}|${r.message}`)).map((r) => `  ${r.code}${r.class ? ` (class ${r.class})` : ""}: ${r.message}`);
+  const other = d.reasons
+    .filter((r) => !shown.has(`${r.code}|${r.message}`))
+    .map((r) => `  ${r.code}${r.class ? ` (class ${r.class})` : ""}: ${r.message}`);
   return `${headline}\n${lines.join("\n")}\n${other.length ? `also:\n${other.join("\n")}\n` : ""}cell ${d.cell}, as of ${d.at} (${since(d.at, now)})\n`;
 }
 
@@ -102,7 +104,12 @@ export function workflowWhyText(w: WorkflowRead, now = Date.now()): string {
 }
 
 export function registerWhyCommand(program: Command): void {
-  withOperatorOptions(program.command("why").description("what holds a tenant's queued work, or one workflow (admin token)").argument("<tenant|workflow-id>", "a tenant id, or a workflow id (wf_...)")).action(
+  withOperatorOptions(
+    program
+      .command("why")
+      .description("what holds a tenant's queued work, or one workflow (admin token)")
+      .argument("<tenant|workflow-id>", "a tenant id, or a workflow id (wf_...)"),
+  ).action(
     run(async (target: string, o: OperatorOptions) => {
       const admin = clientOf(o);
       if (WORKFLOW_ID.test(target)) {

@@ -50,14 +50,23 @@ export function workflowSource(o: WorkflowOptions): WorkflowSource {
   return {
     via: "admin token",
     async list(q) {
-      if (!o.tenant) throw new AdminApiError(0, "NO_TENANT", "with the admin token, say whose workflows: --tenant <tenant> (or give the tenant's --api-key)");
+      if (!o.tenant)
+        throw new AdminApiError(
+          0,
+          "NO_TENANT",
+          "with the admin token, say whose workflows: --tenant <tenant> (or give the tenant's --api-key)",
+        );
       const params = new URLSearchParams({ tenant: o.tenant });
       for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
       return admin.call<WorkflowPage>("GET", `/v1/admin/workflows?${params}`);
     },
     get,
     async cancel() {
-      throw new AdminApiError(0, "NO_API_KEY", "cancelling a workflow needs its tenant's API key (--api-key or FAIRLANE_API_KEY); an admin can drain a tenant's queued work: fairlane drain <tenant>");
+      throw new AdminApiError(
+        0,
+        "NO_API_KEY",
+        "cancelling a workflow needs its tenant's API key (--api-key or FAIRLANE_API_KEY); an admin can drain a tenant's queued work: fairlane drain <tenant>",
+      );
     },
     wait: (id, w) => waitUntilEnded(id, () => get(id).catch(asApiError), systemClock, w),
   };

@@ -117,19 +117,31 @@ export class EmbeddedRedis {
       bin,
       [
         ...conf,
-        "--bind", "127.0.0.1",
-        "--port", String(this.port),
-        "--dir", dir,
-        "--appendonly", "yes",
-        "--appendfsync", this.opts.appendfsync,
-        "--save", "",
-        "--protected-mode", "yes",
-        "--daemonize", "no",
-        "--maxmemory", this.opts.maxmemory ?? "0",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        String(this.port),
+        "--dir",
+        dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        this.opts.appendfsync,
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+        "--maxmemory",
+        this.opts.maxmemory ?? "0",
         // A queue refuses new work when full; it never drops what it acknowledged.
-        "--maxmemory-policy", "noeviction",
-        "--pidfile", join(dir, "redis.pid"),
-        "--logfile", join(dir, "redis.log"),
+        "--maxmemory-policy",
+        "noeviction",
+        "--pidfile",
+        join(dir, "redis.pid"),
+        "--logfile",
+        join(dir, "redis.log"),
       ],
       // Its own process group: a terminal's Ctrl-C must not stop Redis under a draining owner.
       { stdio: "ignore", detached: true },
@@ -162,7 +174,11 @@ export class EmbeddedRedis {
       const now = Date.now();
       this.deaths = [...this.deaths.filter((t) => now - t < 60_000), now];
       if (this.deaths.length > max) {
-        s.onGiveUp(new Error(`the embedded redis-server died ${this.deaths.length} times within a minute (last: ${reason}); giving up, see ${join(this.opts.dir, "redis.log")}`));
+        s.onGiveUp(
+          new Error(
+            `the embedded redis-server died ${this.deaths.length} times within a minute (last: ${reason}); giving up, see ${join(this.opts.dir, "redis.log")}`,
+          ),
+        );
         return;
       }
       await sleep([200, 500, 1_000, 2_000][this.deaths.length - 1] ?? 4_000);
@@ -185,7 +201,8 @@ export class EmbeddedRedis {
    */
   private startWatchdog(pid: number): void {
     this.watchdog?.kill("SIGKILL");
-    const script = 'cat >/dev/null; if [ -d /proc/self ]; then [ "$(readlink "/proc/$1/cwd")" = "$2" ] || exit 0; fi; kill -TERM "$1" 2>/dev/null';
+    const script =
+      'cat >/dev/null; if [ -d /proc/self ]; then [ "$(readlink "/proc/$1/cwd")" = "$2" ] || exit 0; fi; kill -TERM "$1" 2>/dev/null';
     this.watchdog = spawn("sh", ["-c", script, "fairlane-redis-watchdog", String(pid), realpathSync(this.opts.dir)], {
       stdio: ["pipe", "ignore", "ignore"],
       detached: true,
@@ -243,7 +260,8 @@ async function waitForPing(url: string, child: ChildProcess): Promise<void> {
   client.on("error", () => undefined);
   try {
     for (const until = Date.now() + 60_000; Date.now() < until; ) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server exited (${child.signalCode ?? `code ${child.exitCode}`}); see its redis.log`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`redis-server exited (${child.signalCode ?? `code ${child.exitCode}`}); see its redis.log`);
       try {
         if (client.status !== "ready") await client.connect();
         const info = await client.info("server");

@@ -127,7 +127,9 @@ export class Dispatcher {
    */
   private publishSettings(cell: string): Promise<unknown> {
     const { reserveFraction, batchMaxShare, batchMinShare, capacityCap } = this.opts;
-    return this.redis.hset(this.keys.cell(cell).dispatchSettings, { reserveFraction, batchMaxShare, batchMinShare, capacityCap }).catch(() => undefined);
+    return this.redis
+      .hset(this.keys.cell(cell).dispatchSettings, { reserveFraction, batchMaxShare, batchMinShare, capacityCap })
+      .catch(() => undefined);
   }
 
   async stop(): Promise<void> {
@@ -169,7 +171,8 @@ export class Dispatcher {
       if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");
       if (r.moved >= this.opts.maxMoves) more = true;
     }
-    if (ignored > (this.ignoredByCell.get(cellName) ?? 0)) this.log.warn({ cell: cellName, ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
+    if (ignored > (this.ignoredByCell.get(cellName) ?? 0))
+      this.log.warn({ cell: cellName, ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
     this.ignoredByCell.set(cellName, ignored);
     this.stats.preemptionsIgnored = [...this.ignoredByCell.values()].reduce((a, b) => a + b, 0);
     metrics.preemptionsIgnored.set(this.stats.preemptionsIgnored);
@@ -184,7 +187,13 @@ export class Dispatcher {
     for (const cellName of cells) {
       this.lastReconcile.set(cellName, this.clock.now());
       void this.publishSettings(cellName);
-      released += await reconcileSlots(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.reconcileGraceMs, this.opts.recordTtlSec);
+      released += await reconcileSlots(
+        this.redis,
+        this.keys.cell(cellName),
+        this.clock.now(),
+        this.opts.reconcileGraceMs,
+        this.opts.recordTtlSec,
+      );
     }
     if (released) this.log.warn({ released }, "reconciler released slots of runs that were gone");
     metrics.reconciled.inc(released);

@@ -87,7 +87,19 @@ export function simulate(tenants: Record<string, SimTenant>, o: SimOptions): Sim
   const live = new Map<string, Live>();
   for (const [name, spec] of Object.entries(tenants)) {
     sched.setCaps(name, { ...spec.caps, pools: ["sim"] });
-    live.set(name, { spec, arrived: 0, waiting: [], running: 0, received: 0, entitled: 0, backloggedMs: 0, slotMs: 0, starts: 0, maxRunning: 0, latencies: [] });
+    live.set(name, {
+      spec,
+      arrived: 0,
+      waiting: [],
+      running: 0,
+      received: 0,
+      entitled: 0,
+      backloggedMs: 0,
+      slotMs: 0,
+      starts: 0,
+      maxRunning: 0,
+      latencies: [],
+    });
   }
   const ends: { at: number; lease: Lease }[] = [];
   const nextArrival = (l: Live): number => {

@@ -10,7 +10,9 @@ import { Worker, type Processor, type WorkerOptions } from "bullmq";
  */
 export function cellSlots(concurrency: number, cells: string[]): Map<string, number> {
   if (concurrency < cells.length)
-    throw new Error(`FAIRLANE_CONCURRENCY (${concurrency}) must be at least the number of cells served (${cells.length}: ${cells.join(",")})`);
+    throw new Error(
+      `FAIRLANE_CONCURRENCY (${concurrency}) must be at least the number of cells served (${cells.length}: ${cells.join(",")})`,
+    );
   const base = Math.floor(concurrency / cells.length);
   return new Map(cells.map((c, i) => [c, base + (i < concurrency % cells.length ? 1 : 0)]));
 }
@@ -38,4 +40,3 @@ export class LeaseTrackingWorker extends Worker {
     return failed;
   }
 }
-

@@ -116,7 +116,10 @@ export class ExecWorker {
     this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
     this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
     this.watchForStalls();
-    this.log.info({ workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency, cells: Object.fromEntries(this.slots) }, "exec worker started");
+    this.log.info(
+      { workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency, cells: Object.fromEntries(this.slots) },
+      "exec worker started",
+    );
   }
 
   /** The BullMQ Worker of one cell: its share of the slots, runs with the cell's runtime, a stalled run stopped at once. */
@@ -252,7 +255,11 @@ export class ExecWorker {
       stopped++;
       oldest = Math.max(oldest, now - at);
     }
-    if (stopped) this.log.warn({ runs: stopped, unrenewedMs: oldest }, "could not renew run locks: stopping those runs before another worker may take them");
+    if (stopped)
+      this.log.warn(
+        { runs: stopped, unrenewedMs: oldest },
+        "could not renew run locks: stopping those runs before another worker may take them",
+      );
   }
 
   private async pollFlags(): Promise<void> {

@@ -77,4 +77,3 @@ export interface Ended {
 
 /** startRun's answer when the workflow may run. */
 export type Started = Extract<StartOutcome, { kind: "run" }>;
-

@@ -40,7 +40,10 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   };
   const span = tracer.startSpan(
     "fairlane.workflow.run",
-    { kind: SpanKind.CONSUMER, attributes: { [ATTR.tenant]: input.tenant, [ATTR.cls]: input.cls, [ATTR.workflowId]: job.id!, [ATTR.type]: job.name } },
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: { [ATTR.tenant]: input.tenant, [ATTR.cls]: input.cls, [ATTR.workflowId]: job.id!, [ATTR.type]: job.name },
+    },
     contextFromTraceparent(input.traceparent),
   );
   const outcome: RunOutcome = {};
@@ -77,12 +80,18 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
   recordStart(run, early.started, trace.getSpan(runCtx)!);
   const handler = workflowHandler(w.job.name);
   if (!handler) {
-    await finish(run, { state: "failed", error: { code: "UNKNOWN_WORKFLOW_TYPE", message: `no handler is registered for type "${w.job.name}"` } });
+    await finish(run, {
+      state: "failed",
+      error: { code: "UNKNOWN_WORKFLOW_TYPE", message: `no handler is registered for type "${w.job.name}"` },
+    });
     return null;
   }
   if (!policy) {
     // The registry keeps a tenant whose spec no longer resolves out rather than run it half-configured.
-    await finish(run, { state: "failed", error: { code: "POLICY_UNAVAILABLE", message: "the tenant has no valid policy; an operator must correct it" } });
+    await finish(run, {
+      state: "failed",
+      error: { code: "POLICY_UNAVAILABLE", message: "the tenant has no valid policy; an operator must correct it" },
+    });
     return null;
   }
   const ended = await execute(run, early.started, policy, handler, runCtx);
@@ -100,7 +109,11 @@ async function beforeStart(run: Run): Promise<{ done: true; value: unknown } | {
       await finish(run, { state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer" } }, "");
       return { done: true, value: null };
     case "expired":
-      await finish(run, { state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the deadline passed before the workflow started" } }, "");
+      await finish(
+        run,
+        { state: "failed", error: { code: "DEADLINE_EXCEEDED", message: "the deadline passed before the workflow started" } },
+        "",
+      );
       return { done: true, value: null };
     case "yield":
       return handBack(run, "preempted", false);
@@ -124,7 +137,12 @@ function recordStart({ d, w, tenant, startedAt }: Run, start: Started, span: Spa
     metrics.enqueueToStartByTenant.observe({ tenant, class: w.cls }, queuedMs / 1000);
   }
   if (span.isRecording()) {
-    span.setAttributes({ "fairlane.attempt": start.attempts, "fairlane.pool": d.pool, "fairlane.queue_wait_ms": queuedMs, "fairlane.pool_wait_ms": poolWaitMs });
+    span.setAttributes({
+      "fairlane.attempt": start.attempts,
+      "fairlane.pool": d.pool,
+      "fairlane.queue_wait_ms": queuedMs,
+      "fairlane.pool_wait_ms": poolWaitMs,
+    });
     if (start.deadlineAt !== null) span.setAttribute(ATTR.remainingMs, Math.max(0, start.deadlineAt - startedAt!));
   }
 }
@@ -137,7 +155,9 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
   const deadlineAt = start.deadlineAt;
   const ended: Ended = { result: undefined, error: undefined, reason: undefined, parkOn: undefined, deadlineAt };
   const timer =
-    deadlineAt === null ? undefined : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
+    deadlineAt === null
+      ? undefined
+      : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
   const traceId = w.traceparent?.slice(3, 35) ?? w.legacy?.traceId ?? "";
   const { ctx, run, tracking } = createContext(
     d, // RunDeps is RuntimeDeps and more: every runtime dependency reaches the context, none is listed twice

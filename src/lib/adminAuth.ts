@@ -80,7 +80,9 @@ export function adminAuth(adminToken: string) {
       const text = typeof named === "string" ? decodeUtf8(Buffer.from(named, "latin1")) : null;
       operator = text === null ? null : operatorName(text);
       if (!operator)
-        throw new FairlaneError("INVALID_OPERATOR", `X-Fairlane-Operator must be ${OPERATOR_NAME_RULE}`, 400, [{ field: "X-Fairlane-Operator", message: OPERATOR_NAME_RULE }]);
+        throw new FairlaneError("INVALID_OPERATOR", `X-Fairlane-Operator must be ${OPERATOR_NAME_RULE}`, 400, [
+          { field: "X-Fairlane-Operator", message: OPERATOR_NAME_RULE },
+        ]);
     }
     if (scheme === "basic") {
       const why = withoutIntent(req);

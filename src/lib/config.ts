@@ -17,9 +17,15 @@ const EnvSchema = z.object({
   // REDIS_URL does the same with that one node as the seed.
   REDIS_CLUSTER_NODES: z.preprocess(
     (v) => (v === "" ? undefined : v),
-    z.string().regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, "must be host:port[,host:port...]").optional(),
+    z
+      .string()
+      .regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, "must be host:port[,host:port...]")
+      .optional(),
   ),
-  FAIRLANE_PREFIX: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default("fl"),
+  FAIRLANE_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]+$/)
+    .default("fl"),
   FAIRLANE_DATA_DIR: z.string().default(resolve(REPO_ROOT, ".fairlane")),
   FAIRLANE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   FAIRLANE_TENANTS_FILE: z.string().default(resolve(REPO_ROOT, "src/tenancy/tenants.example.yaml")),
@@ -29,7 +35,10 @@ const EnvSchema = z.object({
   FAIRLANE_REDIS_APPENDFSYNC: z.enum(["always", "everysec", "no"]).default("always"),
   // the embedded Redis's memory bound (redis `maxmemory`: 512mb, 2gb; 0 = unbounded), noeviction:
   // when full, new work is refused and nothing acknowledged is dropped
-  FAIRLANE_REDIS_MAXMEMORY: z.string().regex(/^\d+(b|k|kb|m|mb|g|gb)?$/i, "must be a size like 512mb or 1gb (0 = unbounded)").default("1gb"),
+  FAIRLANE_REDIS_MAXMEMORY: z
+    .string()
+    .regex(/^\d+(b|k|kb|m|mb|g|gb)?$/i, "must be a size like 512mb or 1gb (0 = unbounded)")
+    .default("1gb"),
   FAIRLANE_MAX_QUEUED_TOTAL: int(200_000),
   FAIRLANE_RETRY_AFTER_SEC: int(5),
   FAIRLANE_BODY_LIMIT: z.string().default("1mb"),
@@ -39,11 +48,20 @@ const EnvSchema = z.object({
   FAIRLANE_MAX_PAYLOAD_BYTES: int(256 * 1024),
   FAIRLANE_IDEMPOTENCY_TTL_SEC: int(7 * 24 * 3600),
   FAIRLANE_POLICY_POLL_MS: int(250),
-  FAIRLANE_CELLS: z.string().regex(/^[a-z0-9_-]+(,[a-z0-9_-]+)*$/).default("default"),
+  FAIRLANE_CELLS: z
+    .string()
+    .regex(/^[a-z0-9_-]+(,[a-z0-9_-]+)*$/)
+    .default("default"),
   FAIRLANE_RECORD_TTL_SEC: int(7 * 24 * 3600),
   // exec role
-  FAIRLANE_POOL: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/).default("default"),
-  FAIRLANE_WORKER_ID: z.string().regex(/^[\w.:-]{1,100}$/).optional(),
+  FAIRLANE_POOL: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,47}$/)
+    .default("default"),
+  FAIRLANE_WORKER_ID: z
+    .string()
+    .regex(/^[\w.:-]{1,100}$/)
+    .optional(),
   FAIRLANE_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(10),
   FAIRLANE_WORKFLOW_MODULES: z.string().default(""),
   FAIRLANE_SHUTDOWN_GRACE_MS: int(10_000),
@@ -88,7 +106,10 @@ const EnvSchema = z.object({
   FAIRLANE_METRICS_TENANTS: z.string().default(""),
   // api: the capacity report raises or lowers nothing for a tenant observed for less than this
   // ("24h", "90m", "7d"; src/usage/recommend.ts): 90 s of data says nothing about Monday morning
-  FAIRLANE_CAPACITY_MIN_EVIDENCE: z.string().regex(/^\d{1,5}[smhd]$/, 'must be a number and a unit s, m, h or d, e.g. "20h"').default("20h"),
+  FAIRLANE_CAPACITY_MIN_EVIDENCE: z
+    .string()
+    .regex(/^\d{1,5}[smhd]$/, 'must be a number and a unit s, m, h or d, e.g. "20h"')
+    .default("20h"),
 });
 
 export type Config = z.infer<typeof EnvSchema>;

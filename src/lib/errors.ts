@@ -12,11 +12,9 @@ export class FairlaneError extends Error {
   }
 }
 
-export const invalidRequest = (message: string, details?: unknown) =>
-  new FairlaneError("INVALID_REQUEST", message, 400, details);
+export const invalidRequest = (message: string, details?: unknown) => new FairlaneError("INVALID_REQUEST", message, 400, details);
 
-export const notFound = (what = "workflow") =>
-  new FairlaneError("NOT_FOUND", `${what} not found`, 404);
+export const notFound = (what = "workflow") => new FairlaneError("NOT_FOUND", `${what} not found`, 404);
 
 export const unauthorized = (message = "a valid API key is required (Authorization: Bearer <key>)") =>
   new FairlaneError("UNAUTHORIZED", message, 401, undefined, { "WWW-Authenticate": "Bearer" });
@@ -44,7 +42,17 @@ const TROUBLE: [RegExp, RedisTrouble][] = [
     "unavailable",
   ],
 ];
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ECONNABORTED"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "ECONNABORTED",
+]);
 
 export function redisTrouble(err: unknown, depth = 0): RedisTrouble | undefined {
   if (err === null || typeof err !== "object" || depth > 3) return undefined;
@@ -61,11 +69,23 @@ export function redisTrouble(err: unknown, depth = 0): RedisTrouble | undefined 
 }
 
 const REDIS_ERRORS: Record<RedisTrouble, { code: string; message: string }> = {
-  unavailable: { code: "REDIS_UNAVAILABLE", message: "the queue's Redis is not reachable; try again (a retry with the same idempotencyKey is safe)" },
-  full: { code: "REDIS_FULL", message: "the queue's Redis is full (out of memory, or it cannot persist to disk) and takes no writes; try again later" },
+  unavailable: {
+    code: "REDIS_UNAVAILABLE",
+    message: "the queue's Redis is not reachable; try again (a retry with the same idempotencyKey is safe)",
+  },
+  full: {
+    code: "REDIS_FULL",
+    message: "the queue's Redis is full (out of memory, or it cannot persist to disk) and takes no writes; try again later",
+  },
   read_only: { code: "REDIS_READ_ONLY", message: "the queue's Redis is a read-only replica (a failover is under way); try again shortly" },
 };
 
 /** The 503 for a Redis in trouble, with Retry-After. */
 export const redisError = (trouble: RedisTrouble, retryAfterSec: number) =>
-  new FairlaneError(REDIS_ERRORS[trouble].code, REDIS_ERRORS[trouble].message, 503, { retryAfterSec }, { "Retry-After": String(retryAfterSec) });
+  new FairlaneError(
+    REDIS_ERRORS[trouble].code,
+    REDIS_ERRORS[trouble].message,
+    503,
+    { retryAfterSec },
+    { "Retry-After": String(retryAfterSec) },
+  );

@@ -38,7 +38,7 @@ export class InstanceLock {
     // Written aside, then linked into place: link(2) fails if the file exists, and the
     // file never exists half-written (an empty one would look like a crashed run's).
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(info) + "\n", { mode: 0o600 });
+    writeFileSync(tmp, `${JSON.stringify(info)}\n`, { mode: 0o600 });
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
@@ -51,7 +51,9 @@ export class InstanceLock {
         const other = parse(raw);
         // npm start (workers/all.ts) or the compiled build (node dist/workers/all.js)
         if (other && (isOtherNode(other.pid, "all.ts") || isOtherNode(other.pid, "all.js")))
-          throw new Error(`Fairlane is already running from this data folder (pid ${other.pid}, ${other.apiUrl ?? "still starting"}); stop it first`);
+          throw new Error(
+            `Fairlane is already running from this data folder (pid ${other.pid}, ${other.apiUrl ?? "still starting"}); stop it first`,
+          );
         if (readOr(file) === raw) rmSync(file, { force: true }); // a crashed run's file
       }
     } finally {
@@ -65,7 +67,7 @@ export class InstanceLock {
     if (this.released) return;
     this.info = { ...this.info, ...patch };
     const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.info) + "\n", { mode: 0o600 });
+    writeFileSync(tmp, `${JSON.stringify(this.info)}\n`, { mode: 0o600 });
     renameSync(tmp, this.file);
   }
 

@@ -65,7 +65,7 @@ export function isOtherNode(pid: number, running?: string): boolean {
   if (!pid || pid === process.pid || !alive(pid)) return false;
   if (!hasProc()) return true;
   const cmd = cmdlineOf(pid);
-  if (!cmd || !/(^|\/)(node|tsx)(\d+)?\s/.test(cmd + " ")) return false;
+  if (!cmd || !/(^|\/)(node|tsx)(\d+)?\s/.test(`${cmd} `)) return false;
   return !running || cmd.includes(running);
 }
 

@@ -27,7 +27,7 @@ export interface ClusterNode {
 /** Where Redis is: one server (a redis:// or rediss:// URL) or a cluster's seed nodes. */
 export type RedisTarget =
   | { kind: "single"; url: string }
-  | { kind: "cluster"; nodes: ClusterNode[]; /** credentials and TLS, from REDIS_URL when given */ url?: string };
+  | { kind: "cluster"; nodes: ClusterNode[] /** credentials and TLS, from REDIS_URL when given */; url?: string };
 
 /** `host:port,host:port` (REDIS_CLUSTER_NODES) as seed nodes. */
 export function parseClusterNodes(list: string): ClusterNode[] {
@@ -53,7 +53,8 @@ function wantsCluster(url: URL): boolean {
  * REDIS_URL, a cluster when it carries `?cluster=1`; undefined when neither is set.
  */
 export function redisTargetFromEnv(env: { REDIS_URL?: string; REDIS_CLUSTER_NODES?: string }): RedisTarget | undefined {
-  if (env.REDIS_CLUSTER_NODES) return { kind: "cluster", nodes: parseClusterNodes(env.REDIS_CLUSTER_NODES), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
+  if (env.REDIS_CLUSTER_NODES)
+    return { kind: "cluster", nodes: parseClusterNodes(env.REDIS_CLUSTER_NODES), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
   if (env.REDIS_URL) return toTarget(env.REDIS_URL);
   return undefined;
 }
@@ -99,7 +100,12 @@ export function connect(target: string | RedisTarget, opts: RedisOptions = {}): 
   // Reconnect at least every 500 ms (ioredis's default backs off to 2 s): after a Redis restart every
   // role resumes within half a second, and a running workflow's lock is renewed long before it
   // expires (the fault drill restarts Redis twice within one lock period).
-  const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (times) => Math.min(times * 50, 500), ...opts };
+  const base: RedisOptions = {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy: (times) => Math.min(times * 50, 500),
+    ...opts,
+  };
   let client: Redis;
   if (t.kind === "single") client = new Redis(t.url, base);
   else {

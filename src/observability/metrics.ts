@@ -47,16 +47,34 @@ export const metrics = {
     registers: [registry],
   }),
   // --- dispatch (dispatcher role) ---
-  dispatched: new Counter({ name: "fairlane_dispatched_total", help: "Workflows moved from ingress to exec, by pool", labelNames: ["pool"] as const, registers: [registry] }),
+  dispatched: new Counter({
+    name: "fairlane_dispatched_total",
+    help: "Workflows moved from ingress to exec, by pool",
+    labelNames: ["pool"] as const,
+    registers: [registry],
+  }),
   dispatchSeconds: new Histogram({
     name: "fairlane_dispatch_seconds",
     help: "Duration of one dispatch script call (decide and move up to FAIRLANE_DISPATCH_BATCH workflows)",
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: [registry],
   }),
-  preempted: new Counter({ name: "fairlane_preempted_total", help: "Class C workflows asked to yield to Class A, by pool", labelNames: ["pool"] as const, registers: [registry] }),
-  reconciled: new Counter({ name: "fairlane_reconciled_slots_total", help: "Slot leases the reconciler released because their run was gone", registers: [registry] }),
-  preemptionsIgnored: new Gauge({ name: "fairlane_preemptions_ignored", help: "Preemption requests older than 5 s whose workflow has not yielded", registers: [registry] }),
+  preempted: new Counter({
+    name: "fairlane_preempted_total",
+    help: "Class C workflows asked to yield to Class A, by pool",
+    labelNames: ["pool"] as const,
+    registers: [registry],
+  }),
+  reconciled: new Counter({
+    name: "fairlane_reconciled_slots_total",
+    help: "Slot leases the reconciler released because their run was gone",
+    registers: [registry],
+  }),
+  preemptionsIgnored: new Gauge({
+    name: "fairlane_preemptions_ignored",
+    help: "Preemption requests older than 5 s whose workflow has not yielded",
+    registers: [registry],
+  }),
   // --- runs (exec role) ---
   enqueueToStart: new Histogram({
     name: "fairlane_enqueue_to_start_seconds",
@@ -104,7 +122,11 @@ export const metrics = {
     labelNames: ["tenant", "phase"] as const,
     registers: [registry],
   }),
-  orphanedCalls: new Counter({ name: "fairlane_orphaned_tool_calls_total", help: "Tool calls still running when their workflow ended (must stay 0)", registers: [registry] }),
+  orphanedCalls: new Counter({
+    name: "fairlane_orphaned_tool_calls_total",
+    help: "Tool calls still running when their workflow ended (must stay 0)",
+    registers: [registry],
+  }),
   // --- tool calls (exec role, runtime) ---
   toolCalls: new Counter({
     name: "fairlane_tool_calls_total",
@@ -112,7 +134,12 @@ export const metrics = {
     labelNames: ["tenant", "outcome"] as const,
     registers: [registry],
   }),
-  toolCallsInFlight: new Gauge({ name: "fairlane_tool_calls_in_flight", help: "Tool calls holding a gate permit in this process", labelNames: tenant, registers: [registry] }),
+  toolCallsInFlight: new Gauge({
+    name: "fairlane_tool_calls_in_flight",
+    help: "Tool calls holding a gate permit in this process",
+    labelNames: tenant,
+    registers: [registry],
+  }),
   toolCallCeiling: new Gauge({
     name: "fairlane_tool_call_ceiling",
     help: "The tenant's mctc (Max Concurrent Tool Calls); tenants with their own label only",
@@ -153,7 +180,12 @@ export const metrics = {
     labelNames: ["dependency", "outcome"] as const,
     registers: [registry],
   }),
-  parked: new Gauge({ name: "fairlane_parked", help: "Workflows parked now, by dependency", labelNames: ["dependency"] as const, registers: [registry] }),
+  parked: new Gauge({
+    name: "fairlane_parked",
+    help: "Workflows parked now, by dependency",
+    labelNames: ["dependency"] as const,
+    registers: [registry],
+  }),
   /**
    * Refreshed whole (reset, then set per tenant): tenants without their own
    * label add up into their `_other_<tier>` series.

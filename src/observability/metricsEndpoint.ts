@@ -32,7 +32,9 @@ let access: MetricsAccess = { mode: "admin" };
 /** Applies the observability part of the config: who may scrape, and the tenant-label cap. */
 export function configureObservability(config: Config): void {
   access = { mode: config.FAIRLANE_METRICS_AUTH, token: config.FAIRLANE_METRICS_TOKEN };
-  const pinned = config.FAIRLANE_METRICS_TENANTS.split(",").map((t) => t.trim()).filter(Boolean);
+  const pinned = config.FAIRLANE_METRICS_TENANTS.split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
   tenantLabels.configure(config.FAIRLANE_METRICS_MAX_TENANTS, pinned);
 }
 

@@ -74,8 +74,17 @@ export class TenantBudget {
 }
 
 /** Pure: before a step, given the workflow's spend so far, the step's estimate and the budgets, decide "ok" | "degrade" | "refuse". */
-export function stepBudgetDecision(spentUsd: number, estimateUsd: number, perWorkflowUsd: number, monthRemainingUsd: number): "ok" | "degrade" | "refuse" {
-  for (const [name, v] of [["spentUsd", spentUsd], ["estimateUsd", estimateUsd], ["perWorkflowUsd", perWorkflowUsd]] as const)
+export function stepBudgetDecision(
+  spentUsd: number,
+  estimateUsd: number,
+  perWorkflowUsd: number,
+  monthRemainingUsd: number,
+): "ok" | "degrade" | "refuse" {
+  for (const [name, v] of [
+    ["spentUsd", spentUsd],
+    ["estimateUsd", estimateUsd],
+    ["perWorkflowUsd", perWorkflowUsd],
+  ] as const)
     if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a finite, non-negative amount of USD (got ${v})`);
   if (Number.isNaN(monthRemainingUsd)) throw new RangeError("monthRemainingUsd must be a number (got NaN)");
   const estimate = toMicro(estimateUsd);

@@ -20,7 +20,10 @@ export { currentToolCallTrace, currentWorkflow } from "./current.ts";
  * no call can extend it. `run(fn)` enters the context's AsyncLocalStorage scope.
  * A tool call is the pipeline of src/runtime/toolCall.ts; this file wires the rest.
  */
-export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContext; run<T>(fn: () => Promise<T>): Promise<T>; tracking: RunTracking } {
+export function createContext(
+  d: RuntimeDeps,
+  r: RunInfo,
+): { ctx: WorkflowContext; run<T>(fn: () => Promise<T>): Promise<T>; tracking: RunTracking } {
   const tracking: RunTracking = { active: new Set(), throttled: 0, rateLimited: 0, spentUsd: 0 };
   const rootScope: StepScope = { step: "-", calls: 0, generations: 0 };
   const run: ToolRun = {
@@ -70,7 +73,7 @@ export function createContext(d: RuntimeDeps, r: RunInfo): { ctx: WorkflowContex
       },
       decide: run.budgetFor,
     },
-    tool: <R,>(name: string, args?: unknown, opts?: { signal?: AbortSignal }) => callTool<R>(run, name, args, opts),
+    tool: <R>(name: string, args?: unknown, opts?: { signal?: AbortSignal }) => callTool<R>(run, name, args, opts),
     all: (calls: { tool: string; args?: unknown }[]) => callAll(run, calls),
     step: <T>(name: string, fn: () => Promise<T>) => durableStep(run, name, fn),
   });

@@ -47,9 +47,7 @@ const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
 /** The process's execArgv, minus what threads refuse, plus tsx if the threads would not get it (and run TypeScript). */
 function workerExecArgv(): string[] {
-  const argv = process.execArgv.filter(
-    (arg, i, all) => !arg.startsWith("--input-type") && all[i - 1] !== "--input-type",
-  );
+  const argv = process.execArgv.filter((arg, i, all) => !arg.startsWith("--input-type") && all[i - 1] !== "--input-type");
   const hasTsx = [...argv, process.env.NODE_OPTIONS ?? ""].some((arg) => arg.includes("tsx"));
   return hasTsx || COMPILED ? argv : [...argv, "--import", import.meta.resolve("tsx")];
 }

@@ -31,9 +31,11 @@ export interface ParseAndSummariseResult {
 const TOP_N = 20;
 const MIN_TOKEN_LENGTH = 3;
 const STOP_WORDS: ReadonlySet<string> = new Set(
-  ("the and for with was were are has had have not but this that from per " +
+  (
+    "the and for with was were are has had have not but this that from per " +
     "patient pt his her she him they them their its all any who denies reports noted " +
-    "today will would should been into than then there these those also").split(" "),
+    "today will would should been into than then there these those also"
+  ).split(" "),
 );
 
 /** Lower-cased runs of letters and digits; "B12" and "b12" are the same term. */

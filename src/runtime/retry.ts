@@ -88,7 +88,9 @@ export async function withDeadlineRetry<T>(fn: (signal: AbortSignal, attempt: nu
     const timeout = attemptTimeout(remaining, o.toolTimeoutMs, o.policy);
     if (timeout === null) {
       // No attempt was made yet (after a backoff the last error is thrown below instead).
-      throw new DeadlineExceededError(`${Math.max(0, remaining)} ms left before the deadline, less than the ${o.policy.minViableAttemptMs} ms an attempt needs`);
+      throw new DeadlineExceededError(
+        `${Math.max(0, remaining)} ms left before the deadline, less than the ${o.policy.minViableAttemptMs} ms an attempt needs`,
+      );
     }
     try {
       return await runAttempt(fn, attempt, timeout, o.signal);
@@ -110,11 +112,19 @@ export async function withDeadlineRetry<T>(fn: (signal: AbortSignal, attempt: nu
   }
 }
 
-async function runAttempt<T>(fn: (signal: AbortSignal, attempt: number) => Promise<T>, attempt: number, timeoutMs: number, outer?: AbortSignal): Promise<T> {
+async function runAttempt<T>(
+  fn: (signal: AbortSignal, attempt: number) => Promise<T>,
+  attempt: number,
+  timeoutMs: number,
+  outer?: AbortSignal,
+): Promise<T> {
   const ctl = new AbortController();
   const onOuter = () => ctl.abort(outer!.reason);
   outer?.addEventListener("abort", onOuter, { once: true });
-  const timer = setTimeout(() => ctl.abort(new DOMException(`tool attempt ${attempt} timed out after ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
+  const timer = setTimeout(
+    () => ctl.abort(new DOMException(`tool attempt ${attempt} timed out after ${timeoutMs} ms`, "TimeoutError")),
+    timeoutMs,
+  );
   try {
     return await fn(ctl.signal, attempt);
   } finally {

@@ -118,7 +118,9 @@ async function callToolOnce<R>(run: ToolRun, name: string, args: unknown, opts: 
 }
 
 const deadlineLeft: Stage = (run, call) =>
-  run.remainingMs() <= 0 ? { ok: false, code: "DEADLINE_EXCEEDED", tool: call.name, message: "the workflow's deadline has passed" } : undefined;
+  run.remainingMs() <= 0
+    ? { ok: false, code: "DEADLINE_EXCEEDED", tool: call.name, message: "the workflow's deadline has passed" }
+    : undefined;
 
 /** The call's dependency when this process knows it is unhealthy. */
 function unhealthyDependency({ d, r }: ToolRun, call: Call): string | undefined {
@@ -148,7 +150,13 @@ const withinRateLimits: Stage = async ({ d, r, tracking }, call) => {
     const rl = await untilAborted(d.rateLimits.consume(r.tenant, limited, r.policy.rateLimits, opts), call.signal);
     if (!rl.ok) {
       tracking.rateLimited++;
-      return { ok: false, code: "RATE_LIMITED", tool: call.name, retryAfterMs: rl.retryAfterMs, message: `tenant ${r.tenant} is over its rate limit for ${limited}` };
+      return {
+        ok: false,
+        code: "RATE_LIMITED",
+        tool: call.name,
+        retryAfterMs: rl.retryAfterMs,
+        message: `tenant ${r.tenant} is over its rate limit for ${limited}`,
+      };
     }
   }
   return undefined;
@@ -157,7 +165,10 @@ const withinRateLimits: Stage = async ({ d, r, tracking }, call) => {
 const BEFORE_PERMIT: Stage[] = [deadlineLeft, dependencyHealthy, withinBudget, withinRateLimits];
 
 /** The tenant's MCTC gate: a permit, or the result that says why not (THROTTLED, aborted, out of time). */
-async function acquirePermit(run: ToolRun, call: Call): Promise<{ ok: true; permit: Permit; waitedMs: number } | { ok: false; stop: Stop }> {
+async function acquirePermit(
+  run: ToolRun,
+  call: Call,
+): Promise<{ ok: true; permit: Permit; waitedMs: number } | { ok: false; stop: Stop }> {
   const { d, r, tenant } = run;
   const permit = await d.gate.acquire({
     cell: r.cellName,
@@ -175,10 +186,17 @@ async function acquirePermit(run: ToolRun, call: Call): Promise<{ ok: true; perm
     run.hint.throttled();
     run.tracking.throttled++;
     const message = `tenant ${r.tenant} is at its tool-call limit`;
-    return { ok: false, stop: { ok: false, code: "THROTTLED", tool: call.name, reason: permit.reason, retryAfterMs: permit.retryAfterMs, message } };
+    return {
+      ok: false,
+      stop: { ok: false, code: "THROTTLED", tool: call.name, reason: permit.reason, retryAfterMs: permit.retryAfterMs, message },
+    };
   }
-  if (permit.code === "ABORTED") return { ok: false, stop: { ok: false, code: "ABORTED", tool: call.name, message: String(call.signal.reason ?? "aborted") } };
-  return { ok: false, stop: { ok: false, code: "DEADLINE_EXCEEDED", tool: call.name, message: "the deadline came before a tool-call permit" } };
+  if (permit.code === "ABORTED")
+    return { ok: false, stop: { ok: false, code: "ABORTED", tool: call.name, message: String(call.signal.reason ?? "aborted") } };
+  return {
+    ok: false,
+    stop: { ok: false, code: "DEADLINE_EXCEEDED", tool: call.name, message: "the deadline came before a tool-call permit" },
+  };
 }
 
 /** The call itself, holding a permit: retries within the deadline, then its outcome; the permit goes back once. */

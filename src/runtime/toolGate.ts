@@ -120,7 +120,8 @@ export class ToolGate {
     const waited = () => this.clock.now() - start;
     // Only a call that queued has a place to give up (a release of an id Redis never saw changes nothing).
     let queued = false;
-    const leave = () => (queued ? releasePermit(this.redis, cell, r.tenant, { id, batch: r.batch, now: this.clock.now(), limits: r.limits }) : undefined);
+    const leave = () =>
+      queued ? releasePermit(this.redis, cell, r.tenant, { id, batch: r.batch, now: this.clock.now(), limits: r.limits }) : undefined;
     for (;;) {
       const now = this.clock.now();
       if (r.signal?.aborted) {
@@ -153,7 +154,13 @@ export class ToolGate {
       const out = await untilAborted(pending, r.signal).catch((err: unknown) => {
         if (!r.signal?.aborted) throw err;
         // Stopped while Redis had not answered (it may be away): give back whatever the call gets when it does.
-        void pending.then((o) => (o.kind === "full" ? undefined : releasePermit(this.redis, cell, r.tenant, { id, batch: r.batch, now: this.clock.now(), limits: r.limits }))).catch(() => undefined);
+        void pending
+          .then((o) =>
+            o.kind === "full"
+              ? undefined
+              : releasePermit(this.redis, cell, r.tenant, { id, batch: r.batch, now: this.clock.now(), limits: r.limits }),
+          )
+          .catch(() => undefined);
         return undefined;
       });
       if (!out) return { ok: false, code: "ABORTED", waitedMs: waited() };
@@ -211,7 +218,8 @@ export class ToolGate {
       if (list) list.push(p);
       else byCell.set(p.cell, [p]);
     }
-    for (const [cell, permits] of byCell) await renewPermits(this.redis, this.keys.cell(cell), permits, this.clock.now() + this.opts.leaseMs);
+    for (const [cell, permits] of byCell)
+      await renewPermits(this.redis, this.keys.cell(cell), permits, this.clock.now() + this.opts.leaseMs);
   }
 
   private sleepUntilWoken(wait: Wait, ms: number, signal?: AbortSignal): Promise<void> {

@@ -48,10 +48,8 @@ const ResolvedShape = {
 };
 
 export const ResolvedPolicySchema = z.strictObject(ResolvedShape).superRefine((p, ctx) => {
-  if (p.burst.mca < p.mca)
-    ctx.addIssue({ code: "custom", path: ["burst", "mca"], message: `must be >= mca (${p.mca})` });
-  if (p.mctcBatch > p.mctc)
-    ctx.addIssue({ code: "custom", path: ["mctcBatch"], message: `must be <= mctc (${p.mctc})` });
+  if (p.burst.mca < p.mca) ctx.addIssue({ code: "custom", path: ["burst", "mca"], message: `must be >= mca (${p.mca})` });
+  if (p.mctcBatch > p.mctc) ctx.addIssue({ code: "custom", path: ["mctcBatch"], message: `must be <= mctc (${p.mctc})` });
   const both = (p.allowedTools ?? []).filter((t) => p.deniedTools.includes(t));
   if (both.length) ctx.addIssue({ code: "custom", path: ["deniedTools"], message: `also allowed: ${both.join(", ")}` });
 });
@@ -232,6 +230,32 @@ export type RuntimePolicy = Pick<
 >;
 
 export function runtimePolicy(p: TenantPolicy): RuntimePolicy {
-  const { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, dataResidency, allowedTools, deniedTools } = p;
-  return { tier, mctc, mctcBatch, toolQueueDepth, toolWaitTimeoutMs, deadline, rateLimits, budget, modelTier, dataResidency, allowedTools, deniedTools };
+  const {
+    tier,
+    mctc,
+    mctcBatch,
+    toolQueueDepth,
+    toolWaitTimeoutMs,
+    deadline,
+    rateLimits,
+    budget,
+    modelTier,
+    dataResidency,
+    allowedTools,
+    deniedTools,
+  } = p;
+  return {
+    tier,
+    mctc,
+    mctcBatch,
+    toolQueueDepth,
+    toolWaitTimeoutMs,
+    deadline,
+    rateLimits,
+    budget,
+    modelTier,
+    dataResidency,
+    allowedTools,
+    deniedTools,
+  };
 }

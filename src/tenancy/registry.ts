@@ -77,11 +77,13 @@ export class PolicyRegistry {
   async put(tenant: string, input: unknown): Promise<TenantEntry> {
     const r = resolvePolicy(input);
     if (!r.ok) throw invalidRequest(`invalid policy for tenant "${tenant}": ${formatIssues(r.issues)}`, r.issues);
-    const [failed] = ((await this.writer
-      .multi()
-      .hset(this.keys.registry.tenants, tenant, JSON.stringify(r.spec))
-      .incr(this.keys.registry.version)
-      .exec()) ?? []).filter(([err]) => err);
+    const [failed] = (
+      (await this.writer
+        .multi()
+        .hset(this.keys.registry.tenants, tenant, JSON.stringify(r.spec))
+        .incr(this.keys.registry.version)
+        .exec()) ?? []
+    ).filter(([err]) => err);
     if (failed) throw failed[0];
     await this.load(this.writer);
     return { tenant, spec: r.spec, policy: r.policy };
@@ -113,11 +115,10 @@ export class PolicyRegistry {
   }
 
   private async load(redis: Redis = this.redis): Promise<void> {
-    const [[, v], [, all]] = (await redis
-      .multi()
-      .get(this.keys.registry.version)
-      .hgetall(this.keys.registry.tenants)
-      .exec()) as [[null, string | null], [null, Record<string, string>]];
+    const [[, v], [, all]] = (await redis.multi().get(this.keys.registry.version).hgetall(this.keys.registry.tenants).exec()) as [
+      [null, string | null],
+      [null, Record<string, string>],
+    ];
     const next = new Map<string, TenantEntry>();
     for (const [tenant, json] of Object.entries(all)) {
       // A spec that no longer resolves (a tier default changed under it) keeps the tenant out

@@ -15,7 +15,8 @@ export function applySpecPatch(spec: PolicySpec, patch: unknown): { ok: true; sp
     return { ok: false, issues: [{ field: "(body)", message: "must be a JSON object of policy fields to change" }] };
   if (Object.keys(patch).length === 0) return { ok: false, issues: [{ field: "(body)", message: "names no field to change" }] };
   const parsed = PatchSchema.safeParse(patch);
-  if (!parsed.success) return { ok: false, issues: parsed.error.issues.map((i) => ({ field: i.path.join(".") || "(body)", message: i.message })) };
+  if (!parsed.success)
+    return { ok: false, issues: parsed.error.issues.map((i) => ({ field: i.path.join(".") || "(body)", message: i.message })) };
   const merged: Record<string, unknown> = { ...spec };
   for (const [k, v] of Object.entries(parsed.data)) {
     if (v === undefined) continue;

@@ -49,7 +49,8 @@ export interface CapacityReportOptions extends RecommendOptions {
 
 export const DEFAULT_REPORT: CapacityReportOptions = { ...DEFAULT_RECOMMEND, minEvidence: "20h" };
 
-const rank = (r: TenantRecommendation) => (r.mca.action === "raise" || r.mctc.action === "raise" ? 0 : r.mca.action === "lower" || r.mctc.action === "lower" ? 1 : 2);
+const rank = (r: TenantRecommendation) =>
+  r.mca.action === "raise" || r.mctc.action === "raise" ? 0 : r.mca.action === "lower" || r.mctc.action === "lower" ? 1 : 2;
 
 export async function capacityReport(
   rollups: UsageRollups,
@@ -72,5 +73,14 @@ export async function capacityReport(
     : windowMs < o.minEvidenceMs
       ? `not enough data: the window ${window} is shorter than the minimum evidence ${o.minEvidence} (FAIRLANE_CAPACITY_MIN_EVIDENCE); showing what is known, recommending nothing`
       : `not enough data for ${thin.length} of ${tenants.length} tenants: at most ${formatSpan(most)} observed, need ${o.minEvidence} (FAIRLANE_CAPACITY_MIN_EVIDENCE); they get no raise or lower, only what is known`;
-  return { window, from: new Date(from).toISOString(), to: new Date(now).toISOString(), periods, minEvidence: o.minEvidence, enoughData: !thin.length, ...(note ? { note } : {}), tenants };
+  return {
+    window,
+    from: new Date(from).toISOString(),
+    to: new Date(now).toISOString(),
+    periods,
+    minEvidence: o.minEvidence,
+    enoughData: !thin.length,
+    ...(note ? { note } : {}),
+    tenants,
+  };
 }

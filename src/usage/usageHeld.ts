@@ -38,7 +38,9 @@ export async function explainHeld(
     const caps = capsFromHash(h as Record<string, string>);
     const views: PoolView[] = (caps?.pools ?? []).map((pool) => {
       const p = poolOf.get(`${row.cell}|${pool}`);
-      const state = p ? { capacity: p.capacity, used: p.used, usedA: p.usedA, usedC: p.usedC } : { capacity: 0, used: 0, usedA: 0, usedC: 0 };
+      const state = p
+        ? { capacity: p.capacity, used: p.used, usedA: p.usedA, usedC: p.usedC }
+        : { capacity: 0, used: 0, usedA: 0, usedC: 0 };
       return { pool, ...state, holdersC: topHolders(holdersC.get(`${row.cell}|${pool}`)) };
     });
     const [a, bc] = run as (string | null)[];
@@ -53,5 +55,8 @@ export async function explainHeld(
 
 /** Top 3 holders of a pool's Class C slots, most first. */
 function topHolders(m: Map<string, number> | undefined): Holder[] {
-  return [...(m ?? [])].map(([tenant, slots]) => ({ tenant, slots })).sort((a, b) => b.slots - a.slots || (a.tenant < b.tenant ? -1 : 1)).slice(0, 3);
+  return [...(m ?? [])]
+    .map(([tenant, slots]) => ({ tenant, slots }))
+    .sort((a, b) => b.slots - a.slots || (a.tenant < b.tenant ? -1 : 1))
+    .slice(0, 3);
 }

@@ -25,7 +25,8 @@ const values = (r: TenantUsage): number[] => [
   r.queued.total,
   r.latency.p99 ?? NaN,
 ];
-const active = (r: TenantUsage) => r.running.total > 0 || r.queued.total > 0 || r.tools.inFlight > 0 || r.throttledPerMin > 0 || r.latency.samples > 0 || r.parked > 0;
+const active = (r: TenantUsage) =>
+  r.running.total > 0 || r.queued.total > 0 || r.tools.inFlight > 0 || r.throttledPerMin > 0 || r.latency.samples > 0 || r.parked > 0;
 
 export class UsageHistory {
   private readonly times: Float64Array;

@@ -36,7 +36,8 @@ export function setUsageSource(fn: ((maxAgeMs: number) => Promise<SampledUsage>)
 const tenantClass = ["tenant", "class"] as const;
 const tenant = ["tenant"] as const;
 // Every gauge's collect (run before each scrape) waits for the same fill from one snapshot.
-const g = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Gauge<L>({ name, help, labelNames, registers: [registry], collect });
+const g = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+  new Gauge<L>({ name, help, labelNames, registers: [registry], collect });
 
 const gauges = {
   running: g("fairlane_tenant_running", "Workflows holding a slot (dispatched or running), by tenant and class", tenantClass),
@@ -54,13 +55,21 @@ const gauges = {
     "Slot-time received ÷ capped weighted fair share over the last minute, counted only while the tenant was backlogged (1 = its fair share); only tenants with a ratio; _other is the lowest among the unlabelled",
     tenant,
   ),
-  noisy: g("fairlane_tenant_noisy", "1 while the tenant holds well above its fair share of a full pool while others wait (noisyNeighbour.ts); absent otherwise", tenant),
+  noisy: g(
+    "fairlane_tenant_noisy",
+    "1 while the tenant holds well above its fair share of a full pool while others wait (noisyNeighbour.ts); absent otherwise",
+    tenant,
+  ),
   isolationIncomplete: g(
     "fairlane_tenant_isolation_incomplete",
     "1 while the tenant's load (slots held) moves other tenants' enqueue-to-start p99 (noisyNeighbour.ts); absent otherwise",
     tenant,
   ),
-  isolationImpact: g("fairlane_tenant_isolation_impact", "Rank correlation of the tenant's slots held with the other tenants' enqueue-to-start p99 over the last minute; only tenants that held slots", tenant),
+  isolationImpact: g(
+    "fairlane_tenant_isolation_impact",
+    "Rank correlation of the tenant's slots held with the other tenants' enqueue-to-start p99 over the last minute; only tenants that held slots",
+    tenant,
+  ),
   tenantsAtCap: g("fairlane_tenants_at_cap", "Tenants at a cap now (all tenants, no label)", []),
   noisyTenants: g("fairlane_noisy_tenants", "Tenants noisy now (all tenants, no label)", []),
   quietTenants: g("fairlane_quiet_tenants", "Tenants with work (running or queued) that are not noisy (all tenants, no label)", []),
@@ -69,7 +78,11 @@ const gauges = {
   poolUsedA: g("fairlane_pool_used_class_a", "Slots held by Class A", ["cell", "pool"] as const),
   poolReserveA: g("fairlane_pool_reserve_class_a", "Slots reserved for Class A", ["cell", "pool"] as const),
   jain: g("fairlane_fairness_jain", "Jain's fairness index over backlogged tenants' weighted slot shares, last minute", []),
-  worstShare: g("fairlane_fairness_worst_share_ratio", "The lowest fair-share ratio among tenants backlogged in at least half of the last minute (the tenants Jain's index counts)", []),
+  worstShare: g(
+    "fairlane_fairness_worst_share_ratio",
+    "The lowest fair-share ratio among tenants backlogged in at least half of the last minute (the tenants Jain's index counts)",
+    [],
+  ),
 };
 
 const activity = (t: TenantUsage) => t.running.total + t.queued.total + t.parked;
@@ -87,7 +100,15 @@ export function labelledTenants(tenants: readonly TenantUsage[], n = TOP): Set<s
 function fill(s: UsageSnapshot, fairness: Fairness, noisy: NoisyReport): void {
   for (const x of Object.values(gauges)) x.reset();
   const own = labelledTenants(s.tenants);
-  const other = { running: { A: 0, B: 0, C: 0 }, queued: { A: 0, B: 0, C: 0 }, inFlight: 0, waiting: 0, throttled: 0, parked: 0, minShare: null as number | null };
+  const other = {
+    running: { A: 0, B: 0, C: 0 },
+    queued: { A: 0, B: 0, C: 0 },
+    inFlight: 0,
+    waiting: 0,
+    throttled: 0,
+    parked: 0,
+    minShare: null as number | null,
+  };
   let atCap = 0;
   for (const t of s.tenants) {
     if (t.atCap.any) atCap++;

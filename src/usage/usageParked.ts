@@ -53,7 +53,13 @@ export function explainParked(parkedBy: ParkedByTenant, dependencies: Dependency
     if (row.held) continue;
     const [dep, n] = [...byDep].sort((a, b) => b[1] - a[1])[0]!;
     const d = depOf.get(`${row.cell}|${dep}`);
-    const r = parkedReason(dep, n, undefined, d?.since != null ? { dependency: dep, since: d.since, source: d.source } : null, d?.state ?? "missing");
+    const r = parkedReason(
+      dep,
+      n,
+      undefined,
+      d?.since != null ? { dependency: dep, since: d.since, source: d.source } : null,
+      d?.state ?? "missing",
+    );
     row.held = { code: r.code, message: r.message };
   }
 }

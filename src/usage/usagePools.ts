@@ -61,7 +61,10 @@ export async function readPools(
       const live = next() as string[];
       const conc = next() as Record<string, string>;
       const used = next() as Record<string, string>;
-      const capacity = poolCapacity(live.map((w) => Number(conc[w]) || 0), capacityCap);
+      const capacity = poolCapacity(
+        live.map((w) => Number(conc[w]) || 0),
+        capacityCap,
+      );
       out.pools.push({
         cell: c,
         pool,
@@ -79,7 +82,14 @@ export async function readPools(
       const ids = next() as string[];
       const s = override.state ? override : measured.state ? measured : null;
       const state = s && ["healthy", "degraded", "down"].includes(s.state!) ? (s.state as DependencyUsage["state"]) : "missing";
-      out.dependencies.push({ cell: c, dependency: dep, state, source: s?.source ?? null, since: s?.since ? Number(s.since) : null, parked: ids.length });
+      out.dependencies.push({
+        cell: c,
+        dependency: dep,
+        state,
+        source: s?.source ?? null,
+        since: s?.since ? Number(s.since) : null,
+        parked: ids.length,
+      });
       for (const id of ids) out.parkedIds.push({ cell: c, id, dep });
     }
   }

@@ -37,7 +37,19 @@ export interface Evidence {
 export const ROLLUP_TTL_SEC = 8 * 24 * 3600;
 const GRACE_MS = BUCKET_MS + 5_000;
 
-export const emptyEvidence = (): Evidence => ({ samples: 0, capWait: 0, urgentWait: 0, peakRunning: 0, peakToolsInFlight: 0, mca: 0, mctc: 0, throttled: 0, acquired: 0, gateWaitMs: 0, starts: 0 });
+export const emptyEvidence = (): Evidence => ({
+  samples: 0,
+  capWait: 0,
+  urgentWait: 0,
+  peakRunning: 0,
+  peakToolsInFlight: 0,
+  mca: 0,
+  mctc: 0,
+  throttled: 0,
+  acquired: 0,
+  gateWaitMs: 0,
+  starts: 0,
+});
 
 /** Adds b into a (sums, peaks; caps from b when b saw the tenant). Pure. */
 export function mergeEvidence(a: Evidence, b: Evidence): Evidence {

@@ -90,7 +90,11 @@ export class UsageSampler {
   }
 
   historyOf(tenant: string): TenantHistory {
-    return this.history.get(tenant, this.current?.snapshot.tenants.find((t) => t.tenant === tenant), this.current?.snapshot.at);
+    return this.history.get(
+      tenant,
+      this.current?.snapshot.tenants.find((t) => t.tenant === tenant),
+      this.current?.snapshot.at,
+    );
   }
 
   tick(): Promise<SampledUsage> {
@@ -136,7 +140,13 @@ export class UsageSampler {
     const n0 = performance.now();
     const noisy = this.neighbours.observe({
       at: now,
-      tenants: snapshot.tenants.map((r) => ({ tenant: r.tenant, running: r.running.total, queued: r.queued.total, p99: r.latency.p99, latencySamples: r.latency.samples })),
+      tenants: snapshot.tenants.map((r) => ({
+        tenant: r.tenant,
+        running: r.running.total,
+        queued: r.queued.total,
+        p99: r.latency.p99,
+        latencySamples: r.latency.samples,
+      })),
       samples,
       shares: tickShares,
       groups: groupSlots(snapshot.pools, entries, groups),
@@ -174,7 +184,11 @@ export function fairnessSampleOf(t: TenantUsage, group?: string): FairnessSample
  * reserve) and how many of them are free now (a reserve slot Class A does not
  * use is not free for anyone else). Pure.
  */
-export function groupSlots(pools: readonly PoolUsage[], entries: readonly TenantEntry[], groups: ReadonlyMap<string, string>): Map<string, { slots: number; free: number }> {
+export function groupSlots(
+  pools: readonly PoolUsage[],
+  entries: readonly TenantEntry[],
+  groups: ReadonlyMap<string, string>,
+): Map<string, { slots: number; free: number }> {
   const groupOf = new Map<string, string>();
   for (const e of entries) {
     const g = groups.get(e.tenant);
@@ -211,6 +225,7 @@ export function poolGroups(tenants: readonly { tenant: string; cell: string; poo
     for (const k of keys) find(k);
     for (const k of keys.slice(1)) {
       const [a, b] = [find(keys[0]!), find(k)];
+      // biome-ignore lint/complexity/useMathMinMax: tenant ids are strings (the larger points at the smaller)
       if (a !== b) parent.set(b < a ? a : b, b < a ? b : a);
     }
   }

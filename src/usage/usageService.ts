@@ -19,7 +19,10 @@ import { UsageReader } from "./usageSnapshot.ts";
 const Env = z.object({
   FAIRLANE_USAGE_TICK_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
   FAIRLANE_USAGE_ROLLUP_MS: z.coerce.number().int().min(10_000).multipleOf(10_000).default(600_000),
-  FAIRLANE_CELLS: z.string().regex(/^[a-z0-9_-]+(,[a-z0-9_-]+)*$/).default("default"),
+  FAIRLANE_CELLS: z
+    .string()
+    .regex(/^[a-z0-9_-]+(,[a-z0-9_-]+)*$/)
+    .default("default"),
   FAIRLANE_RESERVE_A: z.coerce.number().min(0).max(1).default(0.1),
   FAIRLANE_BATCH_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.5),
   FAIRLANE_BATCH_MIN_SHARE: z.coerce.number().min(0).max(1).default(0.05),
@@ -33,12 +36,21 @@ export interface UsageService {
   stop(): void;
 }
 
-export function startUsageService(d: { redis: Redis; keys: Keys; clock: Clock; registry: PolicyRegistry }, env: NodeJS.ProcessEnv = process.env): UsageService {
+export function startUsageService(
+  d: { redis: Redis; keys: Keys; clock: Clock; registry: PolicyRegistry },
+  env: NodeJS.ProcessEnv = process.env,
+): UsageService {
   const parsed = Env.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid environment: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new Error(`invalid environment: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   const e = parsed.data;
   const cells = e.FAIRLANE_CELLS.split(",");
-  const reader = new UsageReader(d.redis, d.keys, { reserveFraction: e.FAIRLANE_RESERVE_A, batchMaxShare: e.FAIRLANE_BATCH_MAX_SHARE, batchMinShare: e.FAIRLANE_BATCH_MIN_SHARE }, e.FAIRLANE_POOL_CAPACITY_CAP);
+  const reader = new UsageReader(
+    d.redis,
+    d.keys,
+    { reserveFraction: e.FAIRLANE_RESERVE_A, batchMaxShare: e.FAIRLANE_BATCH_MAX_SHARE, batchMinShare: e.FAIRLANE_BATCH_MIN_SHARE },
+    e.FAIRLANE_POOL_CAPACITY_CAP,
+  );
   const rollups = new UsageRollups(d.redis, d.keys, e.FAIRLANE_USAGE_ROLLUP_MS);
   const sampler = new UsageSampler(reader, d.registry, d.clock, rollups, {
     tickMs: e.FAIRLANE_USAGE_TICK_MS,

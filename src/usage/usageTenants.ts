@@ -117,7 +117,13 @@ function tenantRow(e: TenantEntry, next: () => unknown, reads: CellReads, perMin
     mca: p.mca,
     burstMca: p.burst.mca,
     burst: burstState(
-      { mca: p.mca, burstMca: p.burst.mca, burstMs: p.burst.seconds * 1000, cooldownMs: p.burst.cooldownSeconds * 1000, burstStart: Number.isFinite(burstStart) ? burstStart : null },
+      {
+        mca: p.mca,
+        burstMca: p.burst.mca,
+        burstMs: p.burst.seconds * 1000,
+        cooldownMs: p.burst.cooldownSeconds * 1000,
+        burstStart: Number.isFinite(burstStart) ? burstStart : null,
+      },
       now,
     ),
     mcaUrgent: p.mcaUrgent,

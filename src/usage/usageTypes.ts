@@ -19,7 +19,15 @@ export interface TenantUsage {
   burstMca: number;
   burst: { state: BurstState; until: number | null };
   mcaUrgent: number;
-  tools: { inFlight: number; inFlightC: number; mctc: number; mctcBatch: number; waiting: number; avgWaitMs: number | null; acquiredPerMin: number };
+  tools: {
+    inFlight: number;
+    inFlightC: number;
+    mctc: number;
+    mctcBatch: number;
+    waiting: number;
+    avgWaitMs: number | null;
+    acquiredPerMin: number;
+  };
   throttledPerMin: number;
   queued: Record<WorkflowClass | "total", number>;
   parked: number;

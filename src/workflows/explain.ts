@@ -1,6 +1,15 @@
 import type { Redis } from "ioredis";
 import { CLASSES, type Keys, type WorkflowClass } from "../../queues/keys.ts";
-import { explainClass, explainTenantState, explainWorkflow, parkedReason, parkedWorkflowReason, dependencyReason, type Reason, type TenantState } from "../dispatch/policy/explain.ts";
+import {
+  explainClass,
+  explainTenantState,
+  explainWorkflow,
+  parkedReason,
+  parkedWorkflowReason,
+  dependencyReason,
+  type Reason,
+  type TenantState,
+} from "../dispatch/policy/explain.ts";
 import { firstDown, readHealth, readParked, readSlots, readState, withHolders } from "./explainRead.ts";
 import { dispatcherSettings, type ExplainSettings } from "./explainSettings.ts";
 
@@ -31,7 +40,14 @@ export interface TenantExplain {
 }
 
 /** `GET /v1/admin/tenants/:t/explain`: every class's hold and the tenant's reasons, from its cell. */
-export async function explainTenant(redis: Redis, keys: Keys, cellName: string, tenant: string, now: number, configured: ExplainSettings): Promise<TenantExplain> {
+export async function explainTenant(
+  redis: Redis,
+  keys: Keys,
+  cellName: string,
+  tenant: string,
+  now: number,
+  configured: ExplainSettings,
+): Promise<TenantExplain> {
   const cell = keys.cell(cellName);
   const s = await dispatcherSettings(redis, cell, configured);
   const [parked, slots] = await Promise.all([readParked(redis, cell, tenant), readSlots(redis, cell, tenant)]);
@@ -42,7 +58,8 @@ export async function explainTenant(redis: Redis, keys: Keys, cellName: string, 
     const h = read.heads[c];
     if (!h || state.caps?.paused) continue;
     const classReason = explainClass(state, c)!;
-    if (h.down) extra.push({ ...dependencyReason(h.down, c), message: `next Class ${c} workflow ${h.id}: ${dependencyReason(h.down).message}` });
+    if (h.down)
+      extra.push({ ...dependencyReason(h.down, c), message: `next Class ${c} workflow ${h.id}: ${dependencyReason(h.down).message}` });
     const w = explainWorkflow(classReason, { deadlineAt: h.deadlineAt, down: null }, now, s.deadlineSoonMs);
     if (w.code === "deadline_soon") extra.push({ ...w, message: `next Class ${c} workflow ${h.id}: ${w.message}` });
   }
@@ -81,23 +98,41 @@ export async function waitingReason(
   audience: "tenant" | "admin" = "admin",
 ): Promise<WorkflowWaiting | undefined> {
   const cell = keys.cell(cellName);
-  const [state, cls, type, deadlineAt, parkedDep, parkedAt, parkReason] = await redis.hmget(cell.workflow(id), "state", "class", "type", "deadlineAt", "parkedDep", "parkedAt", "parkReason");
+  const [state, cls, type, deadlineAt, parkedDep, parkedAt, parkReason] = await redis.hmget(
+    cell.workflow(id),
+    "state",
+    "class",
+    "type",
+    "deadlineAt",
+    "parkedDep",
+    "parkedAt",
+    "parkReason",
+  );
   if (state === "parked" && parkedDep) {
     const since = parkedAt ? Number(parkedAt) : null;
     const h = (await readHealth(redis, cell, [parkedDep])).get(parkedDep)!;
     const r = parkedWorkflowReason(parkedDep, parkReason ?? null, since, h.state);
-    return { waitingReason: r.message, waitingCode: r.code, ...(parkReason ? { parkReason } : {}), ...(since !== null ? { parkedSince: new Date(since).toISOString() } : {}) };
+    return {
+      waitingReason: r.message,
+      waitingCode: r.code,
+      ...(parkReason ? { parkReason } : {}),
+      ...(since !== null ? { parkedSince: new Date(since).toISOString() } : {}),
+    };
   }
   if (state !== "queued" || (cls !== "A" && cls !== "B" && cls !== "C")) return undefined;
   const [wfdeps, s] = await Promise.all([redis.hget(cell.workflowDeps, type ?? ""), dispatcherSettings(redis, cell, configured)]);
   const read = await readState(redis, cell, tenant, now, s, (wfdeps ?? "").split(",").filter(Boolean));
   const seen = audience === "tenant" ? withoutOthers(read.state) : read.state;
   let classReason = explainClass(seen, cls) ?? explainClass({ ...seen, queued: { ...seen.queued, [cls]: 1 } }, cls)!;
-  if (classReason.code === "class_c_share" && audience === "admin") classReason = explainClass(withHolders(seen, (await readSlots(redis, cell, tenant)).holdersC), cls)!;
+  if (classReason.code === "class_c_share" && audience === "admin")
+    classReason = explainClass(withHolders(seen, (await readSlots(redis, cell, tenant)).holdersC), cls)!;
   // The script takes a tenant's oldest first: a workflow behind its own tenant's earlier work says so.
   const head = read.heads[cls]?.id;
   if (classReason.code === "turn" && head && head !== id)
-    classReason = { ...classReason, message: `behind its tenant's earlier Class ${cls} workflows (the oldest starts first); ${classReason.message}` };
+    classReason = {
+      ...classReason,
+      message: `behind its tenant's earlier Class ${cls} workflows (the oldest starts first); ${classReason.message}`,
+    };
   const down = firstDown({ [type ?? ""]: wfdeps ?? "" }, type ?? "", read.health);
   const r = explainWorkflow(classReason, { deadlineAt: deadlineAt ? Number(deadlineAt) : null, down }, now, s.deadlineSoonMs);
   return { waitingReason: r.message, waitingCode: r.code };

@@ -11,7 +11,14 @@
 import type { Redis } from "ioredis";
 import { CLASSES, type CellKeys, type WorkflowClass } from "../../queues/keys.ts";
 import { ingressQueue } from "../../queues/names.ts";
-import { capsFromHash, poolCapacity, type DownDependency, type Holder, type PoolView, type TenantState } from "../dispatch/policy/explain.ts";
+import {
+  capsFromHash,
+  poolCapacity,
+  type DownDependency,
+  type Holder,
+  type PoolView,
+  type TenantState,
+} from "../dispatch/policy/explain.ts";
 import type { ExplainSettings } from "./explainSettings.ts";
 
 type Reply = [Error | null, unknown][];
@@ -39,9 +46,17 @@ export interface Read {
 }
 
 /** Rounds 1 and 2: the tenant's dispatch state, its queue heads and the health of `deps` and the heads' dependencies. */
-export async function readState(redis: Redis, cell: CellKeys, tenant: string, now: number, s: ExplainSettings, deps: string[] = []): Promise<Read> {
+export async function readState(
+  redis: Redis,
+  cell: CellKeys,
+  tenant: string,
+  now: number,
+  s: ExplainSettings,
+  deps: string[] = [],
+): Promise<Read> {
   const p1 = redis.pipeline().hgetall(cell.tenantCaps(tenant)).hmget(cell.running(tenant), "A", "BC").hgetall(cell.workflowDeps);
-  for (const c of CLASSES) p1.llen(cell.queueKey(ingressQueue(tenant, c), "wait")).lindex(cell.queueKey(ingressQueue(tenant, c), "wait"), -1);
+  for (const c of CLASSES)
+    p1.llen(cell.queueKey(ingressQueue(tenant, c), "wait")).lindex(cell.queueKey(ingressQueue(tenant, c), "wait"), -1);
   const r1 = await replies(p1);
   const capsHash = r1[0] as Record<string, string>;
   const caps = capsFromHash(capsHash);
@@ -59,7 +74,9 @@ export async function readState(redis: Redis, cell: CellKeys, tenant: string, no
   const p2 = redis.pipeline();
   for (const pool of pools) {
     const member = capsHash[`m:${pool}`] ?? `${"0".repeat(14)}:${tenant}`;
-    p2.zrangebyscore(cell.poolWorkers(pool), `(${now}`, "+inf").hgetall(cell.poolConcurrency(pool)).hmget(cell.poolUsed(pool), "total", "A", "C");
+    p2.zrangebyscore(cell.poolWorkers(pool), `(${now}`, "+inf")
+      .hgetall(cell.poolConcurrency(pool))
+      .hmget(cell.poolUsed(pool), "total", "A", "C");
     for (const c of CLASSES) p2.zcard(cell.ready(pool, c)).zrank(cell.ready(pool, c), member);
   }
   const heads = Object.entries(headIds) as [WorkflowClass, string][];
@@ -76,7 +93,10 @@ export async function readState(redis: Redis, cell: CellKeys, tenant: string, no
       const rank = r2[i++] as number | null;
       ready[c] = { size, ahead: rank };
     }
-    const capacity = poolCapacity(live.map((w) => Number(conc[w] ?? 0)), s.capacityCap);
+    const capacity = poolCapacity(
+      live.map((w) => Number(conc[w] ?? 0)),
+      s.capacityCap,
+    );
     return { pool, capacity, used: Number(used[0] ?? 0), usedA: Number(used[1] ?? 0), usedC: Number(used[2] ?? 0), ready };
   });
   const headTypes = new Map<WorkflowClass, { id: string; type: string; deadlineAt: number | null }>();
@@ -121,7 +141,11 @@ export async function readHealth(redis: Redis, cell: CellKeys, deps: string[]): 
 }
 
 /** The slot leases: the tenant's running per class, and per pool the tenants holding Class C, most first (top 3). */
-export async function readSlots(redis: Redis, cell: CellKeys, tenant: string): Promise<{ running: Record<WorkflowClass, number>; holdersC: Map<string, Holder[]> }> {
+export async function readSlots(
+  redis: Redis,
+  cell: CellKeys,
+  tenant: string,
+): Promise<{ running: Record<WorkflowClass, number>; holdersC: Map<string, Holder[]> }> {
   const leases = await redis.hgetall(cell.slots);
   const running = { A: 0, B: 0, C: 0 };
   const perPool = new Map<string, Map<string, number>>();
@@ -136,7 +160,13 @@ export async function readSlots(redis: Redis, cell: CellKeys, tenant: string): P
   }
   const holdersC = new Map<string, Holder[]>();
   for (const [pool, m] of perPool)
-    holdersC.set(pool, [...m].map(([t, slots]) => ({ tenant: t, slots })).sort((a, b) => b.slots - a.slots || (a.tenant < b.tenant ? -1 : 1)).slice(0, 3));
+    holdersC.set(
+      pool,
+      [...m]
+        .map(([t, slots]) => ({ tenant: t, slots }))
+        .sort((a, b) => b.slots - a.slots || (a.tenant < b.tenant ? -1 : 1))
+        .slice(0, 3),
+    );
   return { running, holdersC };
 }
 

@@ -19,8 +19,12 @@ export interface ExplainSettings extends ShareOptions {
 /** A cell's `<cell>:dispatch` hash (src/dispatch/dispatcher.ts) as share options and a cap; undefined while no dispatcher wrote it. */
 export function publishedSettings(h: Record<string, string>): { shares: ShareOptions; capacityCap: number } | undefined {
   const n = (k: string) => Number(h[k]);
-  if (!["reserveFraction", "batchMaxShare", "batchMinShare", "capacityCap"].every((k) => h[k] !== undefined && Number.isFinite(n(k)))) return undefined;
-  return { shares: { reserveFraction: n("reserveFraction"), batchMaxShare: n("batchMaxShare"), batchMinShare: n("batchMinShare") }, capacityCap: n("capacityCap") };
+  if (!["reserveFraction", "batchMaxShare", "batchMinShare", "capacityCap"].every((k) => h[k] !== undefined && Number.isFinite(n(k))))
+    return undefined;
+  return {
+    shares: { reserveFraction: n("reserveFraction"), batchMaxShare: n("batchMaxShare"), batchMinShare: n("batchMinShare") },
+    capacityCap: n("capacityCap"),
+  };
 }
 
 /** The dispatcher's published share options and cap; the reader's configuration `s` while none is published. */
@@ -32,7 +36,9 @@ export async function dispatcherSettings(redis: Redis, cell: CellKeys, s: Explai
 export const DEFAULT_EXPLAIN: ExplainSettings = { ...DEFAULT_SHARES, capacityCap: 0, deadlineSoonMs: 10_000 };
 
 /** The settings from the config a dispatcher reads (workers/dispatcher.ts): the api process's own environment. */
-export function explainSettings(c: Pick<Config, "FAIRLANE_RESERVE_A" | "FAIRLANE_BATCH_MAX_SHARE" | "FAIRLANE_BATCH_MIN_SHARE" | "FAIRLANE_POOL_CAPACITY_CAP">): ExplainSettings {
+export function explainSettings(
+  c: Pick<Config, "FAIRLANE_RESERVE_A" | "FAIRLANE_BATCH_MAX_SHARE" | "FAIRLANE_BATCH_MIN_SHARE" | "FAIRLANE_POOL_CAPACITY_CAP">,
+): ExplainSettings {
   return {
     reserveFraction: c.FAIRLANE_RESERVE_A,
     batchMaxShare: c.FAIRLANE_BATCH_MAX_SHARE,

@@ -23,7 +23,10 @@ export const LIST_MAX_LIMIT = 200;
 export const LIST_SCAN = 500;
 
 const epochOrIso = z.union([
-  z.string().regex(/^\d{1,13}$/, "epoch ms or an ISO 8601 time").transform(Number),
+  z
+    .string()
+    .regex(/^\d{1,13}$/, "epoch ms or an ISO 8601 time")
+    .transform(Number),
   z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
 ]);
 

@@ -41,11 +41,13 @@ interface RunStats {
 
 /** ~`targetBytes` of notes: a skewed clinical vocabulary plus ids and numbers, so terms are many and uneven. */
 function clinicalNotesJson(targetBytes: number): string {
-  const vocab = ("patient presents with chronic hypertension diabetes mellitus type metformin insulin hba1c " +
+  const vocab = (
+    "patient presents with chronic hypertension diabetes mellitus type metformin insulin hba1c " +
     "glucose lisinopril creatinine egfr dyspnea exertion bilateral edema echocardiogram ejection fraction " +
     "reduced wound dressing changed sepsis ruled lactate ceftriaxone started mri lumbar spine radiculopathy " +
     "physiotherapy weeks failed conservative management prior authorization requested imaging approved " +
-    "denied appeal follow-up referral cardiology nephrology vitals stable afebrile tolerating diet plan").split(" ");
+    "denied appeal follow-up referral cardiology nephrology vitals stable afebrile tolerating diet plan"
+  ).split(" ");
   let seed = 42;
   const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const notes: object[] = [];
@@ -54,7 +56,7 @@ function clinicalNotesJson(targetBytes: number): string {
     const words = Array.from({ length: 60 + Math.floor(rand() * 60) }, () =>
       rand() < 0.08 ? `rx${Math.floor(rand() * 5_000)}` : vocab[Math.floor(rand() ** 1.7 * vocab.length)],
     );
-    const note = { id: `note-${i}`, patientId: `pt-${i % 400}`, author: `dr-${i % 37}`, text: words.join(" ") + "." };
+    const note = { id: `note-${i}`, patientId: `pt-${i % 400}`, author: `dr-${i % 37}`, text: `${words.join(" ")}.` };
     bytes += JSON.stringify(note).length + 1;
     notes.push(note);
   }
@@ -134,29 +136,41 @@ await Promise.all(Array.from({ length: HEAVY_LANES }, () => pool.run("parse-and-
 
 const runs = [
   await measure("light tenant alone", null),
-  await measure("heavy inline", heavyTenant(input, async (i) => {
-    await yieldToLoop();
-    return runInline<ParseAndSummariseResult>("parse-and-summarise", i);
-  })),
-  await measure("heavy offloaded (CpuPool)", heavyTenant(input, (i) => pool.run("parse-and-summarise", i))),
+  await measure(
+    "heavy inline",
+    heavyTenant(input, async (i) => {
+      await yieldToLoop();
+      return runInline<ParseAndSummariseResult>("parse-and-summarise", i);
+    }),
+  ),
+  await measure(
+    "heavy offloaded (CpuPool)",
+    heavyTenant(input, (i) => pool.run("parse-and-summarise", i)),
+  ),
 ];
 const threads = pool.threads;
 await pool.destroy();
 
 const f = (n: number) => n.toFixed(1);
-console.log(`\ninput ${(input.json.length / 1e6).toFixed(2)} MB, one parse-and-summarise ${f(inlineTaskMs)} ms (warm, inline); ` +
-  `${TASKS} tasks over ${HEAVY_LANES} lanes; light call every ${LIGHT_PERIOD_MS} ms; ` +
-  `${availableParallelism()} cores, pool threads ${threads}; Node ${process.version}\n`);
+console.log(
+  `\ninput ${(input.json.length / 1e6).toFixed(2)} MB, one parse-and-summarise ${f(inlineTaskMs)} ms (warm, inline); ` +
+    `${TASKS} tasks over ${HEAVY_LANES} lanes; light call every ${LIGHT_PERIOD_MS} ms; ` +
+    `${availableParallelism()} cores, pool threads ${threads}; Node ${process.version}\n`,
+);
 console.log("| run | wall s | loop delay p50 / p99 / max ms | light calls | light latency p50 / p99 / max ms |");
 console.log("|---|---:|---:|---:|---:|");
 for (const r of runs) {
-  console.log(`| ${r.name} | ${(r.wallMs / 1000).toFixed(2)} | ${f(r.loop.p50)} / ${f(r.loop.p99)} / ${f(r.loop.max)} | ` +
-    `${r.light.calls} | ${f(r.light.p50)} / ${f(r.light.p99)} / ${f(r.light.max)} |`);
+  console.log(
+    `| ${r.name} | ${(r.wallMs / 1000).toFixed(2)} | ${f(r.loop.p50)} / ${f(r.loop.p99)} / ${f(r.loop.max)} | ` +
+      `${r.light.calls} | ${f(r.light.p50)} / ${f(r.light.p99)} / ${f(r.light.max)} |`,
+  );
 }
 const [, inline, offload] = runs as [RunStats, RunStats, RunStats];
 const round = (n: number) => Math.round(n * 100) / 100;
-console.log(JSON.stringify({
-  inlineP99Ms: round(inline.loop.p99),
-  offloadP99Ms: round(offload.loop.p99),
-  ratio: round(inline.loop.p99 / offload.loop.p99),
-}));
+console.log(
+  JSON.stringify({
+    inlineP99Ms: round(inline.loop.p99),
+    offloadP99Ms: round(offload.loop.p99),
+    ratio: round(inline.loop.p99 / offload.loop.p99),
+  }),
+);

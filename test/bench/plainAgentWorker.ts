@@ -19,7 +19,12 @@ const RETRIES = Number(process.env.BENCH_RETRIES ?? 3);
 async function call(resource: string, tenant: string, latencyMs: unknown): Promise<void> {
   const url = `${base}/fhir/${resource}${latencyMs === undefined ? "" : `?latencyMs=${Number(latencyMs)}`}`;
   for (let attempt = 0; ; attempt++) {
-    const r = await fetch(url, { method: "POST", headers: { "x-tenant-id": tenant }, body: "{}", signal: AbortSignal.timeout(10_000) }).catch(() => null);
+    const r = await fetch(url, {
+      method: "POST",
+      headers: { "x-tenant-id": tenant },
+      body: "{}",
+      signal: AbortSignal.timeout(10_000),
+    }).catch(() => null);
     await r?.arrayBuffer().catch(() => undefined);
     if (r?.ok) return;
     if (attempt >= RETRIES) throw new Error(`${resource} failed after ${attempt + 1} attempts (${r?.status ?? "no answer"})`);
@@ -31,7 +36,9 @@ async function agent(tenant: string, payload: Record<string, unknown>): Promise<
   const steps = Math.min(10, Math.max(1, Number(payload.steps ?? 3)));
   const width = Math.min(9, Math.max(4, Number(payload.fanout ?? 6)));
   for (let s = 0; s < steps; s++)
-    await Promise.all(Array.from({ length: width }, (_, i) => call(FHIR_RESOURCES[(s + i) % FHIR_RESOURCES.length]!, tenant, payload.latencyMs)));
+    await Promise.all(
+      Array.from({ length: width }, (_, i) => call(FHIR_RESOURCES[(s + i) % FHIR_RESOURCES.length]!, tenant, payload.latencyMs)),
+    );
   if (payload.submit !== false) await call("prior-auth-submit", tenant, payload.latencyMs);
 }
 

@@ -24,7 +24,8 @@ export function hostCpu(): { busy: number; total: number } {
 }
 
 /** The fraction of the machine's CPU that was busy between two hostCpu() readings. */
-export const busyFraction = (a: ReturnType<typeof hostCpu>, b: ReturnType<typeof hostCpu>): number => (b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : NaN);
+export const busyFraction = (a: ReturnType<typeof hostCpu>, b: ReturnType<typeof hostCpu>): number =>
+  b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : NaN;
 
 /**
  * Write syscalls a process has made so far (/proc/<pid>/io syscw). For a role

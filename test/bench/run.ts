@@ -40,7 +40,8 @@ const { values: args } = parseArgs({
 });
 const SCENARIOS = ["storm", "loan", "throughput", "outage"] as const;
 const only = new Set(args.only!.split(",").map((s) => s.trim()));
-for (const s of only) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario "${s}" (one of ${SCENARIOS.join(", ")})`);
+for (const s of only)
+  if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario "${s}" (one of ${SCENARIOS.join(", ")})`);
 const quick = args.quick!;
 const AGENTS = ["handwritten", "ai-sdk", "ai-sdk-batch"] as const;
 const agent = AGENTS.find((a) => a === args.agent);
@@ -62,7 +63,13 @@ const redisVersion = () => {
 const results: BenchResults = {
   date: new Date().toISOString(),
   mode: quick ? "quick" : "full",
-  machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "?", memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, redis: redisVersion() },
+  machine: {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? "?",
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    redis: redisVersion(),
+  },
   seconds: 0,
 };
 const t0 = performance.now();
@@ -104,9 +111,11 @@ try {
 results.seconds = (performance.now() - t0) / 1000;
 
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, "results.json"), JSON.stringify({ contract: contract(results), results }, null, 2) + "\n");
+writeFileSync(join(outDir, "results.json"), `${JSON.stringify({ contract: contract(results), results }, null, 2)}\n`);
 writeFileSync(join(outDir, "report.md"), markdown(results));
-console.log(`\nFairlane benchmark, ${results.mode} run, ${results.date}, ${results.seconds.toFixed(0)} s (report: ${join(outDir, "report.md")})\n`);
+console.log(
+  `\nFairlane benchmark, ${results.mode} run, ${results.date}, ${results.seconds.toFixed(0)} s (report: ${join(outDir, "report.md")})\n`,
+);
 console.log(table(["measure", "controls off", "controls on (Fairlane)", "bar"], summaryRows(results)));
 if (args.json) console.log(JSON.stringify(contract(results)));
 process.exit(0);

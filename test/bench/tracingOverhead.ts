@@ -25,7 +25,11 @@ async function time(name: string, fn: (i: number) => unknown): Promise<number> {
 const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const baseline = await time("baseline: an awaited no-op", async () => undefined);
 const enqueue = await time("enqueue: span + traceparent + metric", async (i) => {
-  const span = tracer.startSpan("fairlane.enqueue", { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: "t" } }, contextFromTraceparent(tp));
+  const span = tracer.startSpan(
+    "fairlane.enqueue",
+    { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: "t" } },
+    contextFromTraceparent(tp),
+  );
   traceOrigin(span);
   metrics.admissions.inc({ tenant: tenantLabel(`t${i % 50}`, "free"), class: "B", outcome: "accepted" });
   endSpan(span);
@@ -48,4 +52,10 @@ const tool = await time("tool call: span + ALS + context", async () => {
   await als.run({ toolTrace: ctx }, () => context.with(ctx, async () => undefined));
   endSpan(span);
 });
-console.log(JSON.stringify({ perEnqueueUs: +(enqueue - baseline).toFixed(3), perRunUs: +(run - baseline).toFixed(3), perToolCallUs: +(tool - baseline).toFixed(3) }));
+console.log(
+  JSON.stringify({
+    perEnqueueUs: +(enqueue - baseline).toFixed(3),
+    perRunUs: +(run - baseline).toFixed(3),
+    perToolCallUs: +(tool - baseline).toFixed(3),
+  }),
+);

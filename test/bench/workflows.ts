@@ -24,13 +24,29 @@ import { observed } from "./lib/observer.ts";
 defineWorkflow(
   "bench-prior-auth",
   // The end record carries the THROTTLED signals the agent itself received.
-  (ctx) => observed(String(ctx.payload.obs), ctx.workflowId, ctx.tenant, ctx.class, () => priorAuthAgent(ctx), (r) => `throttled=${r.throttled}`),
+  (ctx) =>
+    observed(
+      String(ctx.payload.obs),
+      ctx.workflowId,
+      ctx.tenant,
+      ctx.class,
+      () => priorAuthAgent(ctx),
+      (r) => `throttled=${r.throttled}`,
+    ),
   { dependencies: ["fhir-gateway"] },
 );
 
 defineWorkflow(
   "bench-prior-auth-agent",
-  (ctx) => observed(String(ctx.payload.obs), ctx.workflowId, ctx.tenant, ctx.class, () => priorAuthLlmAgent(ctx), (r) => `throttled=${Number(r.throttled ?? 0)}`),
+  (ctx) =>
+    observed(
+      String(ctx.payload.obs),
+      ctx.workflowId,
+      ctx.tenant,
+      ctx.class,
+      () => priorAuthLlmAgent(ctx),
+      (r) => `throttled=${Number(r.throttled ?? 0)}`,
+    ),
   { dependencies: ["fhir-gateway"] },
 );
 

@@ -34,9 +34,16 @@ type Question = Omit<CapsCase, "name" | "expected" | "caps"> & { caps: Caps };
  * where an off-by-one would show.
  */
 function clockFor(c: Caps): fc.Arbitrary<{ burstStart: number | undefined; now: number }> {
-  const anywhere = fc.record({ burstStart: fc.option(fc.integer({ min: 0, max: 20_000 }), { nil: undefined }), now: fc.integer({ min: 0, max: 30_000 }) });
+  const anywhere = fc.record({
+    burstStart: fc.option(fc.integer({ min: 0, max: 20_000 }), { nil: undefined }),
+    now: fc.integer({ min: 0, max: 30_000 }),
+  });
   const atEdge = fc
-    .record({ burstStart: fc.integer({ min: 0, max: 20_000 }), edge: fc.constantFrom(0, c.burstMs, c.burstMs + c.cooldownMs), before: fc.boolean() })
+    .record({
+      burstStart: fc.integer({ min: 0, max: 20_000 }),
+      edge: fc.constantFrom(0, c.burstMs, c.burstMs + c.cooldownMs),
+      before: fc.boolean(),
+    })
     .map(({ burstStart, edge, before }) => ({ burstStart, now: burstStart + edge - (before ? 1 : 0) }));
   return fc.oneof(anywhere, atEdge);
 }
@@ -52,7 +59,11 @@ describe("tenant caps: caps.ts and tenantCaps.lua agree", () => {
   });
   after(() => redis.quit());
 
-  const full = (q: Question): DispatchCaps => ({ ...q.caps, pools: ["default"], ...(q.burstStart === undefined ? {} : { burstStart: q.burstStart }) });
+  const full = (q: Question): DispatchCaps => ({
+    ...q.caps,
+    pools: ["default"],
+    ...(q.burstStart === undefined ? {} : { burstStart: q.burstStart }),
+  });
 
   /**
    * The dispatch script's answer: a tenant in its own pool of 10 free slots with these caps, burst
@@ -76,14 +87,19 @@ describe("tenant caps: caps.ts and tenantCaps.lua agree", () => {
     const explained = decide(q, read);
     await script.enqueue(tenant, q.ask === "A" ? "A" : "B", 1);
     const started = await script.dispatch(1);
-    assert.ok(started.every((s) => s.tenant === tenant), "only the tenant asked about");
+    assert.ok(
+      started.every((s) => s.tenant === tenant),
+      "only the tenant asked about",
+    );
     if (q.ask === "A") return { decision: started.length === 1, explained };
-    if (started.length === 1) return { decision: { eligible: true, startsBurst: (await redis.hget(cell.tenantCaps(tenant), "burstStart")) !== before }, explained };
+    if (started.length === 1)
+      return { decision: { eligible: true, startsBurst: (await redis.hget(cell.tenantCaps(tenant), "burstStart")) !== before }, explained };
     const timer = await redis.zscore(cell.timers, tenant);
     return { decision: { eligible: false, startsBurst: false, ...(timer === null ? {} : { retryAt: Number(timer) }) }, explained };
   }
 
-  const decide = (q: Question, caps: DispatchCaps): BcDecision | boolean => (q.ask === "A" ? aEligible(caps, q.running) : bcEligible(caps, q.running, q.now));
+  const decide = (q: Question, caps: DispatchCaps): BcDecision | boolean =>
+    q.ask === "A" ? aEligible(caps, q.running) : bcEligible(caps, q.running, q.now);
   const pureDecision = (q: Question): BcDecision | boolean => decide(q, full(q));
 
   for (const c of CAPS_CASES) {
@@ -99,7 +115,14 @@ describe("tenant caps: caps.ts and tenantCaps.lua agree", () => {
   it(`decide ${RUNS} generated cases the same way through the dispatch script`, { timeout: 120_000 }, async () => {
     const arb = capsArb
       .map((c) => ({ ...c, paused: false })) // pausing is the dispatch rule's, not the caps'
-      .chain((caps) => fc.record({ caps: fc.constant(caps), clock: clockFor(caps), running: fc.integer({ min: 0, max: 10 }), ask: fc.constantFrom("A" as const, "B/C" as const) }))
+      .chain((caps) =>
+        fc.record({
+          caps: fc.constant(caps),
+          clock: clockFor(caps),
+          running: fc.integer({ min: 0, max: 10 }),
+          ask: fc.constantFrom("A" as const, "B/C" as const),
+        }),
+      )
       .map(({ clock, ...q }) => ({ ...q, ...clock }));
     await fc.assert(
       fc.asyncProperty(arb, async (q) => {
@@ -117,7 +140,14 @@ describe("tenant caps: caps.ts and tenantCaps.lua agree", () => {
 
   it("decide every generated case the same way (eligible, opens a burst, retry time, Class A)", { timeout: 120_000 }, async () => {
     const arb = capsArb
-      .chain((caps) => fc.record({ caps: fc.constant(caps), clock: clockFor(caps), runA: fc.integer({ min: 0, max: 5 }), runBC: fc.integer({ min: 0, max: 10 }) }))
+      .chain((caps) =>
+        fc.record({
+          caps: fc.constant(caps),
+          clock: clockFor(caps),
+          runA: fc.integer({ min: 0, max: 5 }),
+          runBC: fc.integer({ min: 0, max: 10 }),
+        }),
+      )
       .map(({ clock, ...q }) => ({ ...q, ...clock }));
     await fc.assert(
       fc.asyncProperty(arb, async ({ caps, burstStart, now, runA, runBC }) => {

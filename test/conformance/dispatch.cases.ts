@@ -27,14 +27,54 @@ const ALL: WorkflowClass[] = ["A", "B", "C"];
 
 export const CLASS_CASES: ClassCase[] = [
   { name: "Class A takes any free slot, the reserve too", pool: { capacity: 10, used: 9, usedA: 0, usedC: 0 }, ready: ALL, expected: "A" },
-  { name: "the last slot is Class A's reserve: B and C wait", pool: { capacity: 10, used: 9, usedA: 0, usedC: 0 }, ready: ["B", "C"], expected: null },
-  { name: "a full pool starts nothing, not even Class A", pool: { capacity: 10, used: 10, usedA: 1, usedC: 0 }, ready: ALL, expected: null },
-  { name: "Class C below its guaranteed minimum share goes before Class B", pool: { capacity: 10, used: 4, usedA: 0, usedC: 0 }, ready: ["B", "C"], expected: "C" },
-  { name: "Class B goes before Class C once C holds its minimum", pool: { capacity: 10, used: 4, usedA: 0, usedC: 1 }, ready: ["B", "C"], expected: "B" },
-  { name: "Class C alone takes general slots up to its maximum share", pool: { capacity: 10, used: 4, usedA: 0, usedC: 4 }, ready: ["C"], expected: "C" },
-  { name: "Class C at its maximum share waits even with slots free", pool: { capacity: 10, used: 5, usedA: 0, usedC: 5 }, ready: ["C"], expected: null },
-  { name: "running Class A does not count against the general slots", pool: { capacity: 10, used: 9, usedA: 1, usedC: 0 }, ready: ["B"], expected: "B" },
-  { name: "a one-slot pool has no reserve: Class B may take it", pool: { capacity: 1, used: 0, usedA: 0, usedC: 0 }, ready: ["B"], expected: "B" },
+  {
+    name: "the last slot is Class A's reserve: B and C wait",
+    pool: { capacity: 10, used: 9, usedA: 0, usedC: 0 },
+    ready: ["B", "C"],
+    expected: null,
+  },
+  {
+    name: "a full pool starts nothing, not even Class A",
+    pool: { capacity: 10, used: 10, usedA: 1, usedC: 0 },
+    ready: ALL,
+    expected: null,
+  },
+  {
+    name: "Class C below its guaranteed minimum share goes before Class B",
+    pool: { capacity: 10, used: 4, usedA: 0, usedC: 0 },
+    ready: ["B", "C"],
+    expected: "C",
+  },
+  {
+    name: "Class B goes before Class C once C holds its minimum",
+    pool: { capacity: 10, used: 4, usedA: 0, usedC: 1 },
+    ready: ["B", "C"],
+    expected: "B",
+  },
+  {
+    name: "Class C alone takes general slots up to its maximum share",
+    pool: { capacity: 10, used: 4, usedA: 0, usedC: 4 },
+    ready: ["C"],
+    expected: "C",
+  },
+  {
+    name: "Class C at its maximum share waits even with slots free",
+    pool: { capacity: 10, used: 5, usedA: 0, usedC: 5 },
+    ready: ["C"],
+    expected: null,
+  },
+  {
+    name: "running Class A does not count against the general slots",
+    pool: { capacity: 10, used: 9, usedA: 1, usedC: 0 },
+    ready: ["B"],
+    expected: "B",
+  },
+  {
+    name: "a one-slot pool has no reserve: Class B may take it",
+    pool: { capacity: 1, used: 0, usedA: 0, usedC: 0 },
+    ready: ["B"],
+    expected: "B",
+  },
   { name: "a pool without live workers starts nothing", pool: { capacity: 0, used: 0, usedA: 0, usedC: 0 }, ready: ALL, expected: null },
 ];
 
@@ -85,14 +125,21 @@ export interface DispatchCase {
 /** Caps a case does not name: no cap is reached unless the case says so. */
 export const CASE_CAPS: Caps = { weight: 1, mca: 1000, burstMca: 1000, burstMs: 0, cooldownMs: 0, mcaUrgent: 1000, paused: false };
 
-const within = (got: number | undefined, want: number, by: number, what: string) => assert.ok(Math.abs((got ?? 0) - want) <= by, `${what}: ${got} not within ${by} of ${want}`);
+const within = (got: number | undefined, want: number, by: number, what: string) =>
+  assert.ok(Math.abs((got ?? 0) - want) <= by, `${what}: ${got} not within ${by} of ${want}`);
 
 export const DISPATCH_CASES: DispatchCase[] = [
   {
     name: "a tenant moves no more workflows than its mca, and a freed slot goes to its next",
     capacity: 10,
     tenants: { capped: { mca: 2, burstMca: 2 } },
-    steps: [{ admit: "capped", n: 5 }, { dispatch: { moved: 2 } }, { dispatch: { moved: 0 } }, { finishAll: true }, { dispatch: { moved: 2 } }],
+    steps: [
+      { admit: "capped", n: 5 },
+      { dispatch: { moved: 2 } },
+      { dispatch: { moved: 0 } },
+      { finishAll: true },
+      { dispatch: { moved: 2 } },
+    ],
   },
   {
     name: "a tenant bursts to burst.mca inside the window, then holds to mca through the cooldown",

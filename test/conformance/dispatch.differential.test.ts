@@ -36,10 +36,21 @@ type Event =
   | { kind: "caps"; t: number; caps: Caps };
 
 const eventArb: fc.Arbitrary<Event> = fc.oneof(
-  { arbitrary: fc.record({ kind: fc.constant("enqueue" as const), t: fc.nat(), cls: fc.constantFrom<WorkflowClass>("A", "B", "C"), n: fc.integer({ min: 1, max: 4 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("enqueue" as const),
+      t: fc.nat(),
+      cls: fc.constantFrom<WorkflowClass>("A", "B", "C"),
+      n: fc.integer({ min: 1, max: 4 }),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ kind: fc.constant("dispatch" as const), maxMoves: fc.integer({ min: 1, max: 6 }) }), weight: 4 },
   { arbitrary: fc.record({ kind: fc.constant("finish" as const), pick: fc.nat() }), weight: 4 },
-  { arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.oneof(fc.integer({ min: 0, max: 3_000 }), fc.constant(600_000)) }), weight: 3 },
+  {
+    arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.oneof(fc.integer({ min: 0, max: 3_000 }), fc.constant(600_000)) }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ kind: fc.constant("caps" as const), t: fc.nat(), caps: capsArb }), weight: 1 },
 );
 
@@ -74,7 +85,10 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
   }
 
   const modelSets = (m: PoolDispatch) =>
-    Object.fromEntries(CLASSES.map((cls) => [cls, [...m.ready[cls]].sort((a, b) => (a[0] < b[0] ? -1 : 1))])) as Record<WorkflowClass, [string, number][]>;
+    Object.fromEntries(CLASSES.map((cls) => [cls, [...m.ready[cls]].sort((a, b) => (a[0] < b[0] ? -1 : 1))])) as Record<
+      WorkflowClass,
+      [string, number][]
+    >;
 
   async function runCase(c: { capacity: number; tenants: Caps[]; events: Event[] }): Promise<void> {
     const n = ++caseNo;
@@ -125,7 +139,11 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
         const v = await p.redis.hget(cell.wfq(pool, cls), `v:${tenant}`);
         assert.equal(v === null ? undefined : Number(v), model.rule.tenants.get(tenant)!.wfq[cls].v, `v of ${tenant} ${cls}, case ${n}`);
         const c = await p.redis.hget(cell.wfq(pool, cls), `c:${tenant}`);
-        assert.equal(Number(c ?? 0), model.rule.tenants.get(tenant)!.wfq[cls].inflight ?? 0, `in-flight charge of ${tenant} ${cls}, case ${n}`);
+        assert.equal(
+          Number(c ?? 0),
+          model.rule.tenants.get(tenant)!.wfq[cls].inflight ?? 0,
+          `in-flight charge of ${tenant} ${cls}, case ${n}`,
+        );
       }
       const now = await p.redis.hget(cell.wfq(pool, cls), "now");
       assert.equal(Number(now ?? 0), model.rule.classes[cls].now ?? 0, `now of ${cls}, case ${n}`);

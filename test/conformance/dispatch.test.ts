@@ -109,7 +109,11 @@ describe("dispatch rule: the pure rule and dispatch-18.lua agree", () => {
 
   for (const c of CLASS_CASES) {
     it(c.name, async () => {
-      assert.equal(chooseClass(c.pool, TEST_SHARES, (x) => c.ready.includes(x)), c.expected, "pure rule");
+      assert.equal(
+        chooseClass(c.pool, TEST_SHARES, (x) => c.ready.includes(x)),
+        c.expected,
+        "pure rule",
+      );
       assert.equal(await scriptClass(c.pool, TEST_SHARES, c.ready), c.expected, "dispatch script");
     });
   }
@@ -118,7 +122,9 @@ describe("dispatch rule: the pure rule and dispatch-18.lua agree", () => {
     const poolArb = fc
       .integer({ min: 0, max: 12 })
       .chain((capacity) => fc.record({ capacity: fc.constant(capacity), used: fc.integer({ min: 0, max: capacity }) }))
-      .chain(({ capacity, used }) => fc.record({ capacity: fc.constant(capacity), used: fc.constant(used), usedA: fc.integer({ min: 0, max: used }) }))
+      .chain(({ capacity, used }) =>
+        fc.record({ capacity: fc.constant(capacity), used: fc.constant(used), usedA: fc.integer({ min: 0, max: used }) }),
+      )
       .chain((p) => fc.integer({ min: 0, max: p.used - p.usedA }).map((usedC): PoolState => ({ ...p, usedC })));
     const sharesArb: fc.Arbitrary<ShareOptions> = fc.record({
       reserveFraction: fc.constantFrom(0, 0.1, 0.25, 0.5),
@@ -128,7 +134,10 @@ describe("dispatch rule: the pure rule and dispatch-18.lua agree", () => {
     const readyArb = fc.subarray<WorkflowClass>(["A", "B", "C"]);
     await fc.assert(
       fc.asyncProperty(poolArb, sharesArb, readyArb, async (pool, shares, ready) => {
-        assert.equal(await scriptClass(pool, shares, ready), chooseClass(pool, shares, (x) => ready.includes(x)));
+        assert.equal(
+          await scriptClass(pool, shares, ready),
+          chooseClass(pool, shares, (x) => ready.includes(x)),
+        );
       }),
       { numRuns: RUNS },
     );
@@ -149,7 +158,10 @@ describe("dispatch rule: the pure rule and dispatch-18.lua agree", () => {
   }
 
   it(`count the same capacity for ${RUNS} generated pools`, { timeout: 120_000 }, async () => {
-    const arb = fc.record({ concurrencies: fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 4 }), capacityCap: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 120 })) });
+    const arb = fc.record({
+      concurrencies: fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 4 }),
+      capacityCap: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 120 })),
+    });
     await fc.assert(
       fc.asyncProperty(arb, async ({ concurrencies, capacityCap }) => {
         assert.equal(await scriptCapacity(concurrencies, capacityCap), poolCapacity(concurrencies, capacityCap));
@@ -166,7 +178,12 @@ describe("dispatch rule: the pure rule and dispatch-18.lua agree", () => {
       // A cell of its own: the case's tenant names are its own too.
       const scriptClock = new FakeClock(T0);
       const own = createKeys(freshPrefix()).cell("default");
-      const script = await play(await ScriptPool.open(redis, own, "default", c.capacity, shares, scriptClock), c, scriptClock, "dispatch script");
+      const script = await play(
+        await ScriptPool.open(redis, own, "default", c.capacity, shares, scriptClock),
+        c,
+        scriptClock,
+        "dispatch script",
+      );
       assert.deepEqual(script, model, "both homes start the same workflows in the same order, charged the same");
     });
   }

@@ -19,7 +19,15 @@ export interface GateCase {
   wakes: { ab: number; c: number };
 }
 
-const s = (o: Partial<GateCase["state"]>): GateCase["state"] => ({ mctc: 4, mctcBatch: 2, held: 0, heldC: 0, waitingAB: 0, waitingC: 0, ...o });
+const s = (o: Partial<GateCase["state"]>): GateCase["state"] => ({
+  mctc: 4,
+  mctcBatch: 2,
+  held: 0,
+  heldC: 0,
+  waitingAB: 0,
+  waitingC: 0,
+  ...o,
+});
 
 export const GATE_CASES: GateCase[] = [
   {

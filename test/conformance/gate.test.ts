@@ -79,8 +79,16 @@ describe("tool gate: the pure rule and the scripts agree", () => {
     const waiting = batch ? st.waitingC : st.waitingAB;
     const id = position < waiting ? `${batch ? "c" : "w"}${position}` : "newcomer";
     const now = clock.now();
-    const out = await acquirePermit(redis, cell, tenant, { id, batch, now, leaseUntil: now + 15_000, waitUntil: now + 60_000, limits: limitsOf(st) });
-    if (out.kind !== "acquired") assert.equal(out.kind, id === "newcomer" ? "queued" : "waiting", `a refused caller keeps or takes its place, ${JSON.stringify(out)}`);
+    const out = await acquirePermit(redis, cell, tenant, {
+      id,
+      batch,
+      now,
+      leaseUntil: now + 15_000,
+      waitUntil: now + 60_000,
+      limits: limitsOf(st),
+    });
+    if (out.kind !== "acquired")
+      assert.equal(out.kind, id === "newcomer" ? "queued" : "waiting", `a refused caller keeps or takes its place, ${JSON.stringify(out)}`);
     return out.kind === "acquired";
   }
 
@@ -93,7 +101,10 @@ describe("tool gate: the pure rule and the scripts agree", () => {
   }
 
   /** The ids eligibleWaiters names, in the order the script publishes them: A/B from the head, then C. */
-  const wakeIds = (w: { ab: number; c: number }) => [...Array.from({ length: w.ab }, (_, k) => `w${k}`), ...Array.from({ length: w.c }, (_, k) => `c${k}`)];
+  const wakeIds = (w: { ab: number; c: number }) => [
+    ...Array.from({ length: w.ab }, (_, k) => `w${k}`),
+    ...Array.from({ length: w.c }, (_, k) => `c${k}`),
+  ];
 
   for (const c of GATE_CASES) {
     it(c.name, async () => {
@@ -103,7 +114,11 @@ describe("tool gate: the pure rule and the scripts agree", () => {
       }
       assert.deepEqual(eligibleWaiters(c.state), c.wakes, "pure rule: whom a release wakes");
       const ids = wakeIds(c.wakes);
-      assert.deepEqual(await scriptWakes(c.state), ids.length ? [ids.join(" ")] : [], "script: one message naming the waiters that may go, or none");
+      assert.deepEqual(
+        await scriptWakes(c.state),
+        ids.length ? [ids.join(" ")] : [],
+        "script: one message naming the waiters that may go, or none",
+      );
     });
   }
 
@@ -136,7 +151,11 @@ describe("tool gate: the pure rule and the scripts agree", () => {
       fc.asyncProperty(arb, async ({ state, batch, place }) => {
         // Any waiter of the caller's queue, or a newcomer (position = the queue's length).
         const position = Math.min(place, batch ? state.waitingC : state.waitingAB);
-        assert.equal(await scriptMay(state, batch, position), mayAcquire(state, batch, position), `may acquire: ${JSON.stringify({ state, batch, position })}`);
+        assert.equal(
+          await scriptMay(state, batch, position),
+          mayAcquire(state, batch, position),
+          `may acquire: ${JSON.stringify({ state, batch, position })}`,
+        );
         const ids = wakeIds(eligibleWaiters(state));
         assert.deepEqual(await scriptWakes(state), ids.length ? [ids.join(" ")] : [], `wakes: ${JSON.stringify(state)}`);
       }),

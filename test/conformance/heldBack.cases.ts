@@ -30,6 +30,10 @@ export const HELD_BACK_CASES: HeldBackCase[] = [
   { name: "an operator's down mark holds back with no probe signal", deps: [{ mark: "down" }], expected: 0 },
   { name: "an operator's healthy mark wins over a probe's down", deps: [{ mark: "healthy", probe: "down" }], expected: null },
   { name: "an operator mark other than healthy does not hide a probe's down", deps: [{ mark: "degraded", probe: "down" }], expected: 0 },
-  { name: "the first declared dependency that is down is the one named", deps: [{ probe: "healthy" }, { probe: "down" }, { mark: "down" }], expected: 1 },
+  {
+    name: "the first declared dependency that is down is the one named",
+    deps: [{ probe: "healthy" }, { probe: "down" }, { mark: "down" }],
+    expected: 1,
+  },
   { name: "a type that declares no dependency is never held back", deps: [], expected: null },
 ];

@@ -69,7 +69,10 @@ describe("held back at dispatch: dispatch-18.lua and explainRead.ts agree", () =
 
   it(`agree on ${RUNS} generated dependency signals`, { timeout: 120_000 }, async () => {
     const signalArb: fc.Arbitrary<Signal> = fc.record(
-      { mark: fc.constantFrom("down" as const, "healthy" as const, "degraded" as const), probe: fc.constantFrom("unknown" as const, "healthy" as const, "degraded" as const, "down" as const) },
+      {
+        mark: fc.constantFrom("down" as const, "healthy" as const, "degraded" as const),
+        probe: fc.constantFrom("unknown" as const, "healthy" as const, "degraded" as const, "down" as const),
+      },
       { requiredKeys: [] },
     );
     await fc.assert(

@@ -30,5 +30,9 @@ export const LATENCY_CASES: LatencyCase[] = [
   { name: "just over 2^22 ms is in the last bucket", latencyMs: 2 ** 22 + 1, bucket: LAST },
   { name: "just over the last bound is still in the last bucket: it is open", latencyMs: 2 ** LAST + 1, bucket: LAST },
   { name: "a latency of years is capped at the last bucket", latencyMs: 1e12, bucket: LAST },
-  { name: "a negative latency (the starting process's clock behind the admitting one's) is in the first bucket", latencyMs: -250, bucket: 0 },
+  {
+    name: "a negative latency (the starting process's clock behind the admitting one's) is in the first bucket",
+    latencyMs: -250,
+    bucket: 0,
+  },
 ];

@@ -42,9 +42,18 @@ export interface PoolDriver<R extends Started = Started> {
 }
 
 /** The dispatch script's options with these shares (the rest as the dispatcher's defaults). */
-export const scriptOptions = (s: ShareOptions): DispatchOptions => ({ ...TEST_DISPATCH_OPTS, reserveA: s.reserveFraction, batchMaxShare: s.batchMaxShare, batchMinShare: s.batchMinShare });
+export const scriptOptions = (s: ShareOptions): DispatchOptions => ({
+  ...TEST_DISPATCH_OPTS,
+  reserveA: s.reserveFraction,
+  batchMaxShare: s.batchMaxShare,
+  batchMinShare: s.batchMinShare,
+});
 
-export const TEST_SHARES: ShareOptions = { reserveFraction: TEST_DISPATCH_OPTS.reserveA, batchMaxShare: TEST_DISPATCH_OPTS.batchMaxShare, batchMinShare: TEST_DISPATCH_OPTS.batchMinShare };
+export const TEST_SHARES: ShareOptions = {
+  reserveFraction: TEST_DISPATCH_OPTS.reserveA,
+  batchMaxShare: TEST_DISPATCH_OPTS.batchMaxShare,
+  batchMinShare: TEST_DISPATCH_OPTS.batchMinShare,
+};
 
 export type ModelRun = Started & { lease: Lease };
 export type ScriptRun = Started & { id: string };
@@ -70,7 +79,9 @@ export class ModelPool implements PoolDriver<ModelRun> {
   }
 
   async dispatch(maxMoves: number): Promise<ModelRun[]> {
-    return this.rule.dispatch(this.clock.now(), maxMoves).map((lease) => ({ tenant: lease.tenant, cls: lease.cls, dispatchedAt: lease.dispatchedAt, charge: lease.charge, lease }));
+    return this.rule
+      .dispatch(this.clock.now(), maxMoves)
+      .map((lease) => ({ tenant: lease.tenant, cls: lease.cls, dispatchedAt: lease.dispatchedAt, charge: lease.charge, lease }));
   }
 
   async finish(run: ModelRun): Promise<void> {
@@ -110,7 +121,12 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
 
   async setCaps(tenant: string, caps: Caps): Promise<void> {
     const { redis, cell } = this;
-    await redis.multi().hset(cell.tenantCaps(tenant), capsHash(tenant, this.pool, caps)).sadd(cell.tenants, tenant).sadd(cell.dirty, tenant).exec();
+    await redis
+      .multi()
+      .hset(cell.tenantCaps(tenant), capsHash(tenant, this.pool, caps))
+      .sadd(cell.tenants, tenant)
+      .sadd(cell.dirty, tenant)
+      .exec();
   }
 
   /** Admits `n` workflows of `type`; returns their ids. */
@@ -156,7 +172,10 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
   }
 
   async finish(run: ScriptRun): Promise<void> {
-    assert.equal(await finishRun(this.redis, this.cell, { id: run.id, now: this.clock.now(), runId: "", state: "completed", recordTtlSec: 60 }), "ok");
+    assert.equal(
+      await finishRun(this.redis, this.cell, { id: run.id, now: this.clock.now(), runId: "", state: "completed", recordTtlSec: 60 }),
+      "ok",
+    );
   }
 }
 

@@ -23,7 +23,10 @@ defineWorkflow(
   "drill-agent",
   async (ctx) => {
     const line = (kind: string, extra = "") =>
-      appendFileSync(file, `${kind}|${ctx.workflowId}|${ctx.tenant}|${ctx.class}|${pool}|${process.pid}|${preciseNow().toFixed(3)}|${extra}\n`);
+      appendFileSync(
+        file,
+        `${kind}|${ctx.workflowId}|${ctx.tenant}|${ctx.class}|${pool}|${process.pid}|${preciseNow().toFixed(3)}|${extra}\n`,
+      );
     line("start");
     let how = "done";
     try {

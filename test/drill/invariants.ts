@@ -110,9 +110,12 @@ export function overlaps(runs: Run[], faults: FaultRecord[], now: number): Overl
     for (let i = 0; i < rs.length; i++)
       for (let j = i + 1; j < rs.length; j++) {
         let ms = 0;
-        for (const [a0, a1] of executing(rs[i]!, faults, now)) for (const [b0, b1] of executing(rs[j]!, faults, now)) ms += Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
+        for (const [a0, a1] of executing(rs[i]!, faults, now))
+          for (const [b0, b1] of executing(rs[j]!, faults, now)) ms += Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
         if (ms <= 0) continue;
-        const stall = faults.find((f) => f.kind === "sigstop-exec" && (f.pid === rs[i]!.pid || f.pid === rs[j]!.pid) && f.until !== undefined);
+        const stall = faults.find(
+          (f) => f.kind === "sigstop-exec" && (f.pid === rs[i]!.pid || f.pid === rs[j]!.pid) && f.until !== undefined,
+        );
         const stalled = stall ? rs.find((r) => r.pid === stall.pid) : undefined;
         out.push({ id, ms, afterResumeMs: stall && stalled?.end !== undefined ? stalled.end - stall.until! : undefined });
       }

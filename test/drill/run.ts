@@ -49,12 +49,20 @@ const LOCK_MS = 3_000;
 const CONCURRENCY = 6;
 const LOAD_MS = quick ? 20_000 : 30_000;
 const kinds = (args.faults ? args.faults.split(",") : [...FAULT_KINDS]) as FaultKind[];
-for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault "${k}" (one of ${FAULT_KINDS.join(", ")})`);
+for (const k of kinds)
+  if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault "${k}" (one of ${FAULT_KINDS.join(", ")})`);
 const log = (m: string) => process.stderr.write(`drill: ${m}\n`);
 process.setMaxListeners(0);
 
 const TENANTS: Record<string, PolicySpec> = {
-  "meridian-health": { tier: "enterprise", mca: 8, burst: { mca: 10, seconds: 5, cooldownSeconds: 10 }, mcaUrgent: 3, mctc: 30, mctcBatch: 20 },
+  "meridian-health": {
+    tier: "enterprise",
+    mca: 8,
+    burst: { mca: 10, seconds: 5, cooldownSeconds: 10 },
+    mcaUrgent: 3,
+    mctc: 30,
+    mctcBatch: 20,
+  },
   "lakeside-clinics": { tier: "professional", mca: 4, burst: { mca: 4 }, mcaUrgent: 2, mctc: 20 },
   "cedar-practice": { tier: "free", mca: 3, burst: { mca: 3 }, mcaUrgent: 1, mctc: 10 },
   "eu-clinic": { tier: "professional", mca: 4, burst: { mca: 4 }, mcaUrgent: 2, mctc: 20, pools: ["eu-west-1"] },
@@ -72,7 +80,12 @@ async function submit(t: Topology, key: string, items: Record<string, unknown>[]
   for (let attempt = 0; attempt < 240; attempt++) {
     const url = t.apiUrls[Math.floor(rnd() * t.apiUrls.length)]!;
     try {
-      const r = await fetch(`${url}/v1/workflows/bulk`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body, signal: AbortSignal.timeout(5_000) });
+      const r = await fetch(`${url}/v1/workflows/bulk`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body,
+        signal: AbortSignal.timeout(5_000),
+      });
       const j = (await r.json()) as { accepted?: { id: string }[]; rejected?: unknown[] };
       if (r.status === 202 && j.accepted && !j.rejected?.length) return j.accepted.map((a) => a.id);
     } catch {
@@ -88,7 +101,8 @@ function readLines(dir: string): RunLine[] {
   for (const f of readdirSync(dir))
     for (const l of readFileSync(join(dir, f), "utf8").split("\n")) {
       const [kind, id, tenant, cls, pool, pid, at, how] = l.split("|");
-      if (kind === "start" || kind === "end") out.push({ kind, id: id!, tenant: tenant!, cls: cls as RunLine["cls"], pool: pool!, pid: Number(pid), at: Number(at), how });
+      if (kind === "start" || kind === "end")
+        out.push({ kind, id: id!, tenant: tenant!, cls: cls as RunLine["cls"], pool: pool!, pid: Number(pid), at: Number(at), how });
     }
   return out;
 }
@@ -122,9 +136,12 @@ async function countersZero(t: Topology, timeoutMs: number): Promise<string[]> {
   for (;;) {
     const left: string[] = [];
     if (await t.platform.redis.hlen(cell.slots)) left.push(`slots ${await t.platform.redis.hlen(cell.slots)}`);
-    for (const pool of Object.keys(POOLS)) for (const [k, v] of Object.entries(await t.platform.redis.hgetall(cell.poolUsed(pool)))) if (Number(v) !== 0) left.push(`pool ${pool} used.${k}=${v}`);
+    for (const pool of Object.keys(POOLS))
+      for (const [k, v] of Object.entries(await t.platform.redis.hgetall(cell.poolUsed(pool))))
+        if (Number(v) !== 0) left.push(`pool ${pool} used.${k}=${v}`);
     for (const tn of Object.keys(TENANTS)) {
-      for (const [k, v] of Object.entries(await t.platform.redis.hgetall(cell.running(tn)))) if (Number(v) !== 0) left.push(`${tn} running.${k}=${v}`);
+      for (const [k, v] of Object.entries(await t.platform.redis.hgetall(cell.running(tn))))
+        if (Number(v) !== 0) left.push(`${tn} running.${k}=${v}`);
       const held = await t.platform.redis.zcard(cell.gate(tn).held);
       if (held) left.push(`${tn} permits ${held}`);
     }
@@ -159,7 +176,9 @@ const config = loadConfig({
 });
 const caps: Caps = {
   tenants: Object.fromEntries(Object.entries(TENANTS).map(([t, s]) => [t, { bc: s.burst?.mca ?? s.mca!, a: s.mcaUrgent! }])),
-  pools: Object.fromEntries(Object.entries(POOLS).map(([p, n]) => [p, { slots: n * CONCURRENCY, maxC: poolShares(n * CONCURRENCY, DEFAULT_SHARES).maxC }])),
+  pools: Object.fromEntries(
+    Object.entries(POOLS).map(([p, n]) => [p, { slots: n * CONCURRENCY, maxC: poolShares(n * CONCURRENCY, DEFAULT_SHARES).maxC }]),
+  ),
 };
 const rows = new Map<FaultKind, KindRow>(kinds.map((k) => [k, { injected: 0, survived: 0, lost: 0, doubleRuns: 0, overshoots: 0 }]));
 const violations: string[] = [];
@@ -187,7 +206,9 @@ const t = await startTopology(config, createLogger("drill", "fatal"), {
 });
 try {
   for (const [tn, spec] of Object.entries(TENANTS)) await t.platform.registry.put(tn, spec);
-  const keys = Object.fromEntries(await Promise.all(Object.keys(TENANTS).map(async (tn) => [tn, (await t.platform.apiKeys.create(tn)).key] as const)));
+  const keys = Object.fromEntries(
+    await Promise.all(Object.keys(TENANTS).map(async (tn) => [tn, (await t.platform.apiKeys.create(tn)).key] as const)),
+  );
   await t.supervisor.settled();
   await sleep(3_000); // every role up, policies loaded
   for (let it = 0; it < ITERATIONS; it++) {
@@ -200,14 +221,20 @@ try {
     const start = Date.now();
     const producing = (async () => {
       for (let tick = 0; Date.now() - start < LOAD_MS; tick++) {
-        const item = (cls: "A" | "B" | "C", durationMs: number) => ({ type: "drill-agent", class: cls, payload: { steps: 1, fanout: 3, latencyMs: 40, submit: false, durationMs } });
+        const item = (cls: "A" | "B" | "C", durationMs: number) => ({
+          type: "drill-agent",
+          class: cls,
+          payload: { steps: 1, fanout: 3, latencyMs: 40, submit: false, durationMs },
+        });
         const batches: [string, Record<string, unknown>[]][] = [
           ["meridian-health", [item("C", 500 + rnd() * 1500), item("C", 500 + rnd() * 1500), ...(tick % 4 === 0 ? [item("A", 200)] : [])]],
           ["lakeside-clinics", [item(tick % 2 ? "A" : "B", 200 + rnd() * 400)]],
           ["cedar-practice", [item("B", 300 + rnd() * 600)]],
           ["eu-clinic", [item(tick % 3 ? "B" : "C", 300 + rnd() * 600)]],
         ];
-        await Promise.all(batches.map(async ([tn, items]) => acked.push(...(await submit(t, keys[tn]!, items, rnd)).map((id) => ({ id, tenant: tn })))));
+        await Promise.all(
+          batches.map(async ([tn, items]) => acked.push(...(await submit(t, keys[tn]!, items, rnd)).map((id) => ({ id, tenant: tn })))),
+        );
         await sleep(Math.max(0, start + (tick + 1) * 250 - Date.now()));
       }
     })();
@@ -246,16 +273,26 @@ try {
       row.doubleRuns += real.length;
       row.overshoots += over.length;
     }
-    if (lost.length) violations.push(`iteration ${it + 1}: ${lost.length} not ended: ${lost.slice(0, 5).map((a) => `${a.id}=${states.get(a.id)!.state}`).join(", ")}`);
+    if (lost.length)
+      violations.push(
+        `iteration ${it + 1}: ${lost.length} not ended: ${lost
+          .slice(0, 5)
+          .map((a) => `${a.id}=${states.get(a.id)!.state}`)
+          .join(", ")}`,
+      );
     for (const o of real) violations.push(`iteration ${it + 1}: ${o.id} ran twice at once for ${o.ms.toFixed(0)} ms`);
     for (const o of over) {
       const tenant = o.what.startsWith("tenant ") ? o.what.split(" ")[1] : undefined;
       const at = runs.filter((r) => r.start <= o.at && (r.end ?? now) >= o.at && (!tenant || r.tenant === tenant));
       const faultAt = faults.map((f) => `${f.kind}@${(f.at - o.at).toFixed(0)}ms`).join(" ");
-      violations.push(`iteration ${it + 1}: ${o.what} reached ${o.seen} (cap ${o.limit}); running then: ${at.map((r) => `${r.id.slice(-6)}/${r.cls}/pid${r.pid}/${(r.start - o.at).toFixed(0)}..${((r.end ?? now) - o.at).toFixed(0)}ms/${r.how}`).join(" ")}; faults ${faultAt}`);
+      violations.push(
+        `iteration ${it + 1}: ${o.what} reached ${o.seen} (cap ${o.limit}); running then: ${at.map((r) => `${r.id.slice(-6)}/${r.cls}/pid${r.pid}/${(r.start - o.at).toFixed(0)}..${((r.end ?? now) - o.at).toFixed(0)}ms/${r.how}`).join(" ")}; faults ${faultAt}`,
+      );
     }
     if (left.length) violations.push(`iteration ${it + 1}: counters not zero: ${left.join(", ")}`);
-    log(`iteration ${it + 1}: ${acked.length} acknowledged, ${[...states.values()].filter((s) => s.state === "completed").length} completed, ${bad ? "VIOLATIONS" : "ok"}`);
+    log(
+      `iteration ${it + 1}: ${acked.length} acknowledged, ${[...states.values()].filter((s) => s.state === "completed").length} completed, ${bad ? "VIOLATIONS" : "ok"}`,
+    );
   }
 } finally {
   await t.stop();
@@ -264,11 +301,31 @@ try {
   else rmSync(root, { recursive: true, force: true });
 }
 
-console.log(`\nFairlane fault drill, seed ${SEED}, ${ITERATIONS} iteration(s), ${total} workflows acknowledged, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+console.log(
+  `\nFairlane fault drill, seed ${SEED}, ${ITERATIONS} iteration(s), ${total} workflows acknowledged, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+);
 console.log("| fault | injected | survived | lost | double runs | cap overshoots |\n|---|---:|---:|---:|---:|---:|");
-for (const [k, r] of rows) if (r.injected) console.log(`| ${k} | ${r.injected} | ${r.survived} | ${r.lost} | ${r.doubleRuns} | ${r.overshoots} |`);
-console.log(`re-runs (at-least-once): ${reruns}, after a run that ended ${Object.entries(rerunCauses).map(([k, v]) => `${k} ×${v}`).join(", ") || "—"}; stalled copies that ran on after SIGCONT before stopping: ${stallOverlaps.length} (at most ${Math.max(0, ...stallOverlaps).toFixed(0)} ms)`);
+for (const [k, r] of rows)
+  if (r.injected) console.log(`| ${k} | ${r.injected} | ${r.survived} | ${r.lost} | ${r.doubleRuns} | ${r.overshoots} |`);
+console.log(
+  `re-runs (at-least-once): ${reruns}, after a run that ended ${
+    Object.entries(rerunCauses)
+      .map(([k, v]) => `${k} ×${v}`)
+      .join(", ") || "—"
+  }; stalled copies that ran on after SIGCONT before stopping: ${stallOverlaps.length} (at most ${Math.max(0, ...stallOverlaps).toFixed(0)} ms)`,
+);
 for (const v of violations) console.log(`VIOLATION ${v}`);
 if (args.json)
-  console.log(JSON.stringify({ seed: SEED, iterations: ITERATIONS, workflows: total, faults: Object.fromEntries(rows), reruns, rerunCauses, stallOverlapMaxMs: Math.max(0, ...stallOverlaps), violations }));
+  console.log(
+    JSON.stringify({
+      seed: SEED,
+      iterations: ITERATIONS,
+      workflows: total,
+      faults: Object.fromEntries(rows),
+      reruns,
+      rerunCauses,
+      stallOverlapMaxMs: Math.max(0, ...stallOverlaps),
+      violations,
+    }),
+  );
 process.exit(violations.length ? 1 : 0);

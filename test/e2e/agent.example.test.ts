@@ -31,7 +31,9 @@ describe("prior-auth-agent: an AI SDK agent run by Fairlane", () => {
     await ds?.stop();
   });
 
-  it("decides within the tier's model steps: professional approves and submits, free stops after 2 steps for review", { timeout: 60_000 }, async () => {
+  it("decides within the tier's model steps: professional approves and submits, free stops after 2 steps for review", {
+    timeout: 60_000,
+  }, async () => {
     const [pro] = await d.admit("pro-clinic", [{ type: "prior-auth-agent", class: "B", payload: { fanout: 4, steps: 2 } }]);
     const [free] = await d.admit("free-clinic", [{ type: "prior-auth-agent", class: "B", payload: { fanout: 6, steps: 2 } }]);
     const [proView, freeView] = await d.waitEnded(
@@ -48,7 +50,10 @@ describe("prior-auth-agent: an AI SDK agent run by Fairlane", () => {
     assert.equal(proResult.model, "sim-standard", "professional's model tier");
     const s = ds.stats();
     assert.equal(s.llm.byTenant["pro-clinic"], proResult.modelSteps, "the endpoint saw each of its model requests once");
-    assert.ok(s.byTenant["pro-clinic"]!.peakInFlight <= 4, `its tool calls stayed within mctc 4 at the downstream (peak ${s.byTenant["pro-clinic"]!.peakInFlight})`);
+    assert.ok(
+      s.byTenant["pro-clinic"]!.peakInFlight <= 4,
+      `its tool calls stayed within mctc 4 at the downstream (peak ${s.byTenant["pro-clinic"]!.peakInFlight})`,
+    );
     assert.equal(s.byTenant["pro-clinic"]!.requests, 8 + 1, "8 evidence calls (fanout 4 × 2 rounds) and one submit reached the downstream");
 
     assert.equal(freeView!.state, "completed");
@@ -65,9 +70,12 @@ describe("prior-auth-agent: an AI SDK agent run by Fairlane", () => {
     const [view] = await d.waitEnded(new Map([[id!, "thin-budget"]]), 45_000);
     assert.equal(view!.state, "completed", JSON.stringify(view!.error));
     assert.ok((view!.result as { spentUsd: number }).spentUsd > 0.003, "the tokens it used were charged");
-    await assert.rejects(d.admit("thin-budget", [{ type: "prior-auth-agent", class: "B", payload: {} }]), (err: { status?: number; code?: string }) => {
-      assert.equal(err.status, 402, "the monthly budget is spent");
-      return true;
-    });
+    await assert.rejects(
+      d.admit("thin-budget", [{ type: "prior-auth-agent", class: "B", payload: {} }]),
+      (err: { status?: number; code?: string }) => {
+        assert.equal(err.status, 402, "the monthly budget is spent");
+        return true;
+      },
+    );
   });
 });

@@ -48,11 +48,20 @@ describe("backpressure: park instead of retry, recover in waves", () => {
     await ds.stop();
   });
 
-  it("parks workflows during an outage with bounded calls to the failing dependency, then recovers them all in waves, oldest first", { timeout: 120_000 }, async () => {
+  it("parks workflows during an outage with bounded calls to the failing dependency, then recovers them all in waves, oldest first", {
+    timeout: 120_000,
+  }, async () => {
     const cell = d.p.keys.cell("default");
-    const batch = Array.from({ length: 24 }, () => ({ type: "prior-auth", class: "C", payload: { steps: 3, fanout: 4, latencyMs: 150, submit: false } }));
+    const batch = Array.from({ length: 24 }, () => ({
+      type: "prior-auth",
+      class: "C",
+      payload: { steps: 3, fanout: 4, latencyMs: 150, submit: false },
+    }));
     const ids = await d.admit("hospital", batch);
-    const quiet = await d.admit("quiet", Array.from({ length: 10 }, () => ({ type: "noop", payload: { durationMs: 50 } })));
+    const quiet = await d.admit(
+      "quiet",
+      Array.from({ length: 10 }, () => ({ type: "noop", payload: { durationMs: 50 } })),
+    );
     await sleep(250);
     ds.setOutage(true);
     const outageAt = Date.now();
@@ -87,7 +96,17 @@ describe("backpressure: park instead of retry, recover in waves", () => {
     let newCalls = 0;
     for (const keys of keysOf.values()) newCalls += Math.max(0, new Set(keys).size - 4) + (keys.length - new Set(keys).size);
     const perWorkflow = failed / ids.length;
-    console.log(JSON.stringify({ parkedAfterMs, parked, failedCalls: failed, arrivedDuringOutage: after.length, newCallsAfterFailure: newCalls, workflows: ids.length, failedPerWorkflow: perWorkflow }));
+    console.log(
+      JSON.stringify({
+        parkedAfterMs,
+        parked,
+        failedCalls: failed,
+        arrivedDuringOutage: after.length,
+        newCallsAfterFailure: newCalls,
+        workflows: ids.length,
+        failedPerWorkflow: perWorkflow,
+      }),
+    );
     assert.ok(failed > 0, "the outage was hit");
     assert.ok(perWorkflow <= 4, `at most the one fan-out batch (4) in flight per workflow failed: ${perWorkflow}`);
     assert.ok(newCalls <= ids.length, `at most one new call per workflow after the failure: ${newCalls}`);
@@ -97,7 +116,11 @@ describe("backpressure: park instead of retry, recover in waves", () => {
     // Recovery: everything completes, in waves no larger than configured, oldest parked first.
     ds.setOutage(false);
     const views = await d.waitEnded(new Map(ids.map((id) => [id, "hospital"])), 90_000);
-    assert.deepEqual([...new Set(views.map((v) => v.state))], ["completed"], JSON.stringify(views.find((v) => v.state !== "completed")?.error));
+    assert.deepEqual(
+      [...new Set(views.map((v) => v.state))],
+      ["completed"],
+      JSON.stringify(views.find((v) => v.state !== "completed")?.error),
+    );
     const recs = await Promise.all(ids.map((id) => d.p.redis.hmget(cell.workflow(id), "recoveredAt", "parkedAt")));
     const recovered = recs.filter((r) => r[0]).map((r) => ({ at: Number(r[0]), parkedAt: Number(r[1]) }));
     const waves = new Map<number, number>();
@@ -105,8 +128,12 @@ describe("backpressure: park instead of retry, recover in waves", () => {
     assert.ok(Math.max(...waves.values()) <= WAVE, `waves: ${[...waves.values()].join(",")}`);
     const byRecovery = [...recovered].sort((a, b) => a.at - b.at);
     for (let i = 1; i < byRecovery.length; i++)
-      if (byRecovery[i]!.at > byRecovery[i - 1]!.at) assert.ok(byRecovery[i]!.parkedAt >= byRecovery[i - 1]!.parkedAt, "oldest parked first");
-    assert.ok(views.every((v) => v.attempts === 1), "parking used no attempt");
+      if (byRecovery[i]!.at > byRecovery[i - 1]!.at)
+        assert.ok(byRecovery[i]!.parkedAt >= byRecovery[i - 1]!.parkedAt, "oldest parked first");
+    assert.ok(
+      views.every((v) => v.attempts === 1),
+      "parking used no attempt",
+    );
     await sleep(300);
     const c = await d.counters();
     assert.ok(allZero(c), JSON.stringify(c));

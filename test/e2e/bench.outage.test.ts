@@ -17,12 +17,21 @@ describe("benchmark harness", () => {
   it("runs the backpressure drill, prints the JSON contract last and writes results.json and report.md", { timeout: 240_000 }, async () => {
     const out = mkdtempSync(join(tmpdir(), "fl-bench-test-"));
     try {
-      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "test/bench/run.ts", "--quick", "--only", "outage", "--json", "--out", out], {
-        maxBuffer: 10 * 2 ** 20,
-      });
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ["--import", "tsx", "test/bench/run.ts", "--quick", "--only", "outage", "--json", "--out", out],
+        {
+          maxBuffer: 10 * 2 ** 20,
+        },
+      );
       const last = stdout.trim().split("\n").at(-1)!;
-      const c = JSON.parse(last) as { outage: { amplificationOn: number; amplificationOff: number; completedOn: number; probesOn: number } };
-      assert.ok(c.outage.amplificationOff > 5 * Math.max(1, c.outage.amplificationOn), `naive retries ${c.outage.amplificationOff} vs parking ${c.outage.amplificationOn} calls per workflow`);
+      const c = JSON.parse(last) as {
+        outage: { amplificationOn: number; amplificationOff: number; completedOn: number; probesOn: number };
+      };
+      assert.ok(
+        c.outage.amplificationOff > 5 * Math.max(1, c.outage.amplificationOn),
+        `naive retries ${c.outage.amplificationOff} vs parking ${c.outage.amplificationOn} calls per workflow`,
+      );
       assert.equal(c.outage.completedOn, 40, "every parked workflow completed after recovery");
       assert.ok(c.outage.probesOn > 0, "health probes are counted apart");
       const saved = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { contract: unknown };

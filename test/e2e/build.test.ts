@@ -23,9 +23,18 @@ describe("npm run build", () => {
     execFileSync("bash", ["src/dev/bin/build.sh"], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
   });
 
-  it("node dist/workers/all.js serves the same API as npm start: health, readiness, a workflow to completion, JSON 404", { timeout: 90_000 }, async () => {
+  it("node dist/workers/all.js serves the same API as npm start: health, readiness, a workflow to completion, JSON 404", {
+    timeout: 90_000,
+  }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "fl-build-"));
-    const env: NodeJS.ProcessEnv = { ...plainNode(), FAIRLANE_DATA_DIR: dataDir, PORT: "0", FAIRLANE_REDIS_PORT: "0", FAIRLANE_DOWNSTREAM_PORT: "0", LOG_LEVEL: "warn" };
+    const env: NodeJS.ProcessEnv = {
+      ...plainNode(),
+      FAIRLANE_DATA_DIR: dataDir,
+      PORT: "0",
+      FAIRLANE_REDIS_PORT: "0",
+      FAIRLANE_DOWNSTREAM_PORT: "0",
+      LOG_LEVEL: "warn",
+    };
     delete env.REDIS_URL;
     delete env.REDIS_CLUSTER_NODES;
     delete env.FAIRLANE_ADMIN_TOKEN;

@@ -32,7 +32,9 @@ describe("caps under a randomized mixed load (real processes, independent observ
   });
   after(() => d.close());
 
-  it("never exceeds a tenant's cap, mcaUrgent, the Class C share or the pool's capacity, and ends every workflow", { timeout: 120_000 }, async () => {
+  it("never exceeds a tenant's cap, mcaUrgent, the Class C share or the pool's capacity, and ends every workflow", {
+    timeout: 120_000,
+  }, async () => {
     const random = rng(20261124);
     const names = Object.keys(TENANTS);
     const ids = new Map<string, string>();

@@ -9,7 +9,9 @@ const percentile = (xs: number[], p: number) => {
 };
 
 describe("Class A isolation", () => {
-  it("starts other tenants' Class A work within one job-duration while 1,200 Class C jobs fill the pool", { timeout: 180_000 }, async () => {
+  it("starts other tenants' Class A work within one job-duration while 1,200 Class C jobs fill the pool", {
+    timeout: 180_000,
+  }, async () => {
     const JOB_MS = 80;
     const d = await deployment(
       {
@@ -54,7 +56,9 @@ describe("Class A isolation", () => {
     }
   });
 
-  it("preempts the newest Class C workflows when Class A arrives to a full pool; they resume without using an attempt", { timeout: 120_000 }, async () => {
+  it("preempts the newest Class C workflows when Class A arrives to a full pool; they resume without using an attempt", {
+    timeout: 120_000,
+  }, async () => {
     const C_MS = 8_000;
     const d = await deployment(
       { night: { tier: "enterprise", mca: 50 }, er: { tier: "professional", mcaUrgent: 5 } },
@@ -65,11 +69,17 @@ describe("Class A isolation", () => {
       d.start("dispatcher");
       await d.waitCapacity(4);
       const ids = new Map<string, string>();
-      const cs = await d.admit("night", Array.from({ length: 3 }, () => ({ type: "observed", class: "C", payload: { obs: d.obs, durationMs: C_MS } })));
+      const cs = await d.admit(
+        "night",
+        Array.from({ length: 3 }, () => ({ type: "observed", class: "C", payload: { obs: d.obs, durationMs: C_MS } })),
+      );
       for (const id of cs) ids.set(id, "night");
       for (let i = 0; i < 100 && (await d.observation()).events.length < 3; i++) await sleep(50);
       const sent = Date.now();
-      const as = await d.admit("er", Array.from({ length: 3 }, () => ({ type: "observed", class: "A", payload: { obs: d.obs, durationMs: 100 } })));
+      const as = await d.admit(
+        "er",
+        Array.from({ length: 3 }, () => ({ type: "observed", class: "A", payload: { obs: d.obs, durationMs: 100 } })),
+      );
       for (const id of as) ids.set(id, "er");
       const views = await d.waitEnded(ids, 90_000);
       const o = await d.observation();

@@ -142,10 +142,16 @@ describe("the client package, installed from its tarball", () => {
 
   it("builds, packs only dist/, and installs with no dependencies into an empty project", { timeout: 120_000 }, async () => {
     await run("npm", ["--prefix", PACKAGE, "run", "build"], REPO);
-    const [packed] = JSON.parse(await run("npm", ["pack", "--json", "--pack-destination", project], PACKAGE)) as { filename: string; files: { path: string }[] }[];
+    const [packed] = JSON.parse(await run("npm", ["pack", "--json", "--pack-destination", project], PACKAGE)) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     const files = packed!.files.map((f) => f.path).sort();
     assert.ok(files.includes("dist/index.js") && files.includes("dist/index.d.ts"), files.join());
-    assert.deepEqual(files.filter((f) => !f.startsWith("dist/")), ["LICENSE", "README.md", "package.json"]);
+    assert.deepEqual(
+      files.filter((f) => !f.startsWith("dist/")),
+      ["LICENSE", "README.md", "package.json"],
+    );
     tarball = join(project, packed!.filename);
 
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "producer", private: true, type: "module" }));
@@ -157,7 +163,10 @@ describe("the client package, installed from its tarball", () => {
     assert.deepEqual(Object.keys(lock.packages).sort(), ["", "node_modules/@fairlane/client"]);
 
     // The declarations need nothing beyond the ES2022 lib: no DOM, no @types/node.
-    writeFileSync(join(project, "bare.ts"), `import { FairlaneClient, type Workflow } from "@fairlane/client";\nexport const fl = new FairlaneClient({ baseUrl: "http://x", apiKey: "k" });\nexport type W = Workflow;\n`);
+    writeFileSync(
+      join(project, "bare.ts"),
+      `import { FairlaneClient, type Workflow } from "@fairlane/client";\nexport const fl = new FairlaneClient({ baseUrl: "http://x", apiKey: "k" });\nexport type W = Workflow;\n`,
+    );
     const bare = { compilerOptions: { ...CONSUMER_TSCONFIG.compilerOptions, lib: ["ES2022"], noEmit: true }, files: ["bare.ts"] };
     writeFileSync(join(project, "tsconfig.bare.json"), JSON.stringify(bare));
     await run(process.execPath, [TSC, "-p", "tsconfig.bare.json"], project);
@@ -178,7 +187,13 @@ describe("the client package, installed from its tarball", () => {
 
   it("runs the producer against a real Fairlane: enqueue, bulk, get, wait, replay, cancel, 429, list", { timeout: 120_000 }, async () => {
     await run(process.execPath, [TSC, "-p", "tsconfig.json"], project);
-    const env = { ...cleanEnv(), FAIRLANE_URL: `http://127.0.0.1:${api.port}`, KEY_CLINIC: keys.clinic, KEY_HELD: keys.held, KEY_TINY: keys.tiny };
+    const env = {
+      ...cleanEnv(),
+      FAIRLANE_URL: `http://127.0.0.1:${api.port}`,
+      KEY_CLINIC: keys.clinic,
+      KEY_HELD: keys.held,
+      KEY_TINY: keys.tiny,
+    };
     const out = JSON.parse((await run(process.execPath, ["build/producer.js"], project, env)).trim().split("\n").pop()!);
 
     assert.match(out.one, /^wf_/);
@@ -210,8 +225,14 @@ describe("the client package, installed from its tarball", () => {
     assert.equal(all[0]![0], out.first, "the last enqueued comes first");
     assert.equal(all.at(-1)![0], out.one, "the first enqueued comes last");
     const times = all.map(([, at]) => Date.parse(at));
-    assert.deepEqual(times, [...times].sort((a, b) => b - a));
-    assert.deepEqual([...out.list.page1, ...out.list.page2], all.slice(0, 4).map(([id]) => id));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => b - a),
+    );
+    assert.deepEqual(
+      [...out.list.page1, ...out.list.page2],
+      all.slice(0, 4).map(([id]) => id),
+    );
     assert.deepEqual([...out.list.classC].sort(), [...out.bulk].sort());
     assert.ok(out.list.completed.includes(out.one));
     assert.deepEqual(out.list.heldCancelled, [out.held[0]]);

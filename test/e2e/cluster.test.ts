@@ -57,7 +57,13 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
 
   before(async () => {
     cluster = await startCluster(3);
-    const config = loadConfig({ ...process.env, REDIS_CLUSTER_NODES: cluster.nodesEnv, FAIRLANE_PREFIX: PREFIX, FAIRLANE_MAX_QUEUED_TOTAL: "1000000", PORT: "0" });
+    const config = loadConfig({
+      ...process.env,
+      REDIS_CLUSTER_NODES: cluster.nodesEnv,
+      FAIRLANE_PREFIX: PREFIX,
+      FAIRLANE_MAX_QUEUED_TOTAL: "1000000",
+      PORT: "0",
+    });
     p = await openPlatform(config, { kind: "cluster", nodes: cluster.nodes }, createLogger("test", "silent"));
     await p.registry.seed(new Map(Object.entries(TENANTS)), true);
     // The observer's keys go on the registry's master, so the cell masters' counts are the cells' own.
@@ -83,10 +89,15 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
     cluster?.stop();
   });
 
-  it("places each cell on its own master, keeps every cap and shares slot-time fairly across both cells", { timeout: 120_000 }, async () => {
+  it("places each cell on its own master, keeps every cap and shares slot-time fairly across both cells", {
+    timeout: 120_000,
+  }, async () => {
     // Placement, from the live cluster.
     const owner: Record<string, number> = {};
-    for (const [name, tag] of [["registry", `{${PREFIX}.reg}`], ...CELLS.map((c) => [c, `{${PREFIX}.${c}}`]), ["observer", obs]] as [string, string][]) {
+    for (const [name, tag] of [["registry", `{${PREFIX}.reg}`], ...CELLS.map((c) => [c, `{${PREFIX}.${c}}`]), ["observer", obs]] as [
+      string,
+      string,
+    ][]) {
       const slot = Number(await p.redis.cluster("KEYSLOT", tag));
       assert.equal(slot, hashSlot(tag), `our hash-slot function agrees with Redis for ${tag}`);
       owner[name] = await cluster.ownerOfSlot(slot);
@@ -104,14 +115,27 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
     };
     const item = (cls: string, ms = JOB_MS) => ({ type: "observed", class: cls, payload: { obs, durationMs: ms } });
     const began = Date.now();
-    await Promise.all(BIG.map((t) => admit(t, Array.from({ length: BIG_JOBS }, () => item("B")))));
-    for (const t of ["n-practice", "s-rural"]) await admit(t, [...Array.from({ length: 8 }, () => item("B", 150)), ...Array.from({ length: 4 }, () => item("C", 100))]);
+    await Promise.all(
+      BIG.map((t) =>
+        admit(
+          t,
+          Array.from({ length: BIG_JOBS }, () => item("B")),
+        ),
+      ),
+    );
+    for (const t of ["n-practice", "s-rural"])
+      await admit(t, [...Array.from({ length: 8 }, () => item("B", 150)), ...Array.from({ length: 4 }, () => item("C", 100))]);
     const admittedAt = Date.now();
     await sleep(1_000);
-    for (const t of ["n-practice", "s-rural"]) await admit(t, [...Array.from({ length: 3 }, () => item("A", 100)), ...Array.from({ length: 4 }, () => item("B", 100))]);
+    for (const t of ["n-practice", "s-rural"])
+      await admit(t, [...Array.from({ length: 3 }, () => item("A", 100)), ...Array.from({ length: 4 }, () => item("B", 100))]);
 
     // The dashboard's reader spans both cells (one pipeline per cell: a cluster refuses a mixed one).
-    const usage = await new UsageReader(p.redis, p.keys, { reserveFraction: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05 }).read(p.registry.list(), Date.now(), [...CELLS]);
+    const usage = await new UsageReader(p.redis, p.keys, { reserveFraction: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05 }).read(
+      p.registry.list(),
+      Date.now(),
+      [...CELLS],
+    );
     assert.deepEqual([...new Set(usage.pools.map((x) => x.cell))].sort(), [...CELLS].sort());
     assert.ok(usage.tenants.reduce((s, t) => s + t.running.total + t.queued.total, 0) > 0, "the reader sees the storm");
 
@@ -133,7 +157,11 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
     const poolCapacity = EXEC * CONCURRENCY;
     const cellCapacity = poolCapacity / CELLS.length;
     assert.equal(o.doubleRuns.length, 0, `ran twice at once: ${o.doubleRuns.join()}`);
-    assert.equal(Object.values(o.starts).reduce((a, b) => a + b, 0), ids.size, "each workflow started exactly once");
+    assert.equal(
+      Object.values(o.starts).reduce((a, b) => a + b, 0),
+      ids.size,
+      "each workflow started exactly once",
+    );
     assert.ok(o.maxTotal <= poolCapacity, `pool total ${o.maxTotal} > ${poolCapacity}`);
     for (const c of CELLS) assert.ok((cellPeak[c] ?? 0) <= cellCapacity, `cell ${c} ran ${cellPeak[c]} > its ${cellCapacity} slots`);
     assert.ok(o.maxC <= 2 * poolShares(cellCapacity, DEFAULT_SHARES).maxC, `Class C ${o.maxC}`);
@@ -163,7 +191,11 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
     const counters: Record<string, unknown> = {};
     for (const c of CELLS) {
       const ck = p.keys.cell(c);
-      const running = await Promise.all(Object.keys(TENANTS).filter((t) => cellOf(t) === c).map((t) => p.redis.hgetall(ck.running(t))));
+      const running = await Promise.all(
+        Object.keys(TENANTS)
+          .filter((t) => cellOf(t) === c)
+          .map((t) => p.redis.hgetall(ck.running(t))),
+      );
       const used = await p.redis.hgetall(ck.poolUsed("default"));
       const slots = await p.redis.hlen(ck.slots);
       const queued = Number((await p.redis.get(ck.queued)) ?? 0);
@@ -176,10 +208,14 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
     const rows = [];
     for (const n of cluster.nodes) {
       const node = cluster.node(n.port);
-      const holds = Object.entries(owner).filter(([, port]) => port === n.port).map(([k]) => k);
+      const holds = Object.entries(owner)
+        .filter(([, port]) => port === n.port)
+        .map(([k]) => k);
       const stats = await node.info("commandstats");
       const calls = (name?: string) =>
-        [...stats.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)].filter(([, c]) => !name || c === name).reduce((s, [, , v]) => s + Number(v), 0);
+        [...stats.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)]
+          .filter(([, c]) => !name || c === name)
+          .reduce((s, [, , v]) => s + Number(v), 0);
       const cellKeys: Record<string, number> = {};
       for (const c of [...CELLS, "registry"]) {
         const tag = c === "registry" ? `{${PREFIX}.reg}` : `{${PREFIX}.${c}}`;
@@ -205,7 +241,9 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
       do {
         const [next, keys] = await cluster.node(n.port).scan(cursor, "COUNT", 1000);
         cursor = next;
-        stray.push(...keys.filter((k) => !k.includes(`{${PREFIX}.reg}`) && !CELLS.some((c) => k.includes(`{${PREFIX}.${c}}`)) && !k.startsWith(obs)));
+        stray.push(
+          ...keys.filter((k) => !k.includes(`{${PREFIX}.reg}`) && !CELLS.some((c) => k.includes(`{${PREFIX}.${c}}`)) && !k.startsWith(obs)),
+        );
       } while (cursor !== "0");
     }
     assert.deepEqual(stray, [], "every key carries a cell's, the registry's or the observer's hash tag");
@@ -250,7 +288,10 @@ async function waitEnded(p: Platform, ids: Map<string, string>, timeoutMs: numbe
     const views = await Promise.all([...ids].map(([id, t]) => readWorkflow(p.redis, p.keys.cell(cellOf(t)), id, t)));
     const states = views.map((v) => v?.state ?? "missing");
     if (states.every((s) => ["completed", "failed", "cancelled"].includes(s))) return states;
-    if (Date.now() > until) throw new Error(`not ended after ${timeoutMs} ms: ${[...new Set(states)].join(",")}\n${roles.map((r) => r.output().slice(-2000)).join("\n")}`);
+    if (Date.now() > until)
+      throw new Error(
+        `not ended after ${timeoutMs} ms: ${[...new Set(states)].join(",")}\n${roles.map((r) => r.output().slice(-2000)).join("\n")}`,
+      );
     await sleep(200);
   }
 }

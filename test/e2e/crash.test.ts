@@ -18,15 +18,25 @@ const TENANTS = {
 
 async function storm(d: Awaited<ReturnType<typeof deployment>>): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
-  for (const [tenant, cls] of [["hospital", "C"], ["clinic", "B"], ["hospital", "B"]] as const) {
-    const items = Array.from({ length: 40 }, (_, i) => ({ type: "observed", class: cls, payload: { obs: d.obs, durationMs: 100 + (i % 5) * 50 } }));
+  for (const [tenant, cls] of [
+    ["hospital", "C"],
+    ["clinic", "B"],
+    ["hospital", "B"],
+  ] as const) {
+    const items = Array.from({ length: 40 }, (_, i) => ({
+      type: "observed",
+      class: cls,
+      payload: { obs: d.obs, durationMs: 100 + (i % 5) * 50 },
+    }));
     for (const id of await d.admit(tenant, items)) ids.set(id, tenant);
   }
   return ids;
 }
 
 describe("crash safety", () => {
-  it("survives kill -9 of an exec worker mid-storm: nothing lost, nothing run twice at once, counters back to zero", { timeout: 120_000 }, async () => {
+  it("survives kill -9 of an exec worker mid-storm: nothing lost, nothing run twice at once, counters back to zero", {
+    timeout: 120_000,
+  }, async () => {
     const d = await deployment(TENANTS, { FAIRLANE_BATCH_MAX_SHARE: "1" });
     try {
       const victim = d.start("exec", { FAIRLANE_CONCURRENCY: "6" });
@@ -47,7 +57,8 @@ describe("crash safety", () => {
       const o = await d.observation();
       assert.equal(o.doubleRuns.length, 0, `ran twice at once: ${o.doubleRuns.join()}`);
       const reruns = views.filter((v) => v.attempts > 1).length;
-      const cut = o.events.filter((e) => e.pid === victim.child.pid && e.kind === "start").length -
+      const cut =
+        o.events.filter((e) => e.pid === victim.child.pid && e.kind === "start").length -
         o.events.filter((e) => e.pid === victim.child.pid && e.kind === "end").length;
       assert.ok(cut > 0, "the kill interrupted running workflows");
       // Re-runs: every run the kill cut, plus runs the victim had started but not yet reported (at most its concurrency).
@@ -77,7 +88,10 @@ describe("crash safety", () => {
       const o = await d.observation();
       assert.equal(o.doubleRuns.length, 0);
       assert.equal(new Set(o.events.map((e) => e.id)).size, ids.size, "every workflow ran");
-      assert.ok(views.every((v) => v.attempts === 1), "none ran twice: the move is atomic");
+      assert.ok(
+        views.every((v) => v.attempts === 1),
+        "none ran twice: the move is atomic",
+      );
       await sleep(200);
       const c = await d.counters();
       assert.ok(allZero(c), JSON.stringify(c));

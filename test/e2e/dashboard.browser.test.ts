@@ -54,7 +54,10 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     base = `http://127.0.0.1:${api.port}`;
     await d.waitCapacity(8);
     browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
-    const context = await browser.newContext({ httpCredentials: { username: "oncall", password: token }, viewport: { width: 1500, height: 950 } });
+    const context = await browser.newContext({
+      httpCredentials: { username: "oncall", password: token },
+      viewport: { width: 1500, height: 950 },
+    });
     page = await context.newPage();
     page.on("console", (m) => {
       if (m.type() === "error") consoleErrors.push(m.text());
@@ -62,7 +65,11 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     page.on("pageerror", (e) => consoleErrors.push(e.message));
     await page.exposeFunction("__cspViolation", (v: string) => cspViolations.push(v));
     await page.addInitScript(() =>
-      document.addEventListener("securitypolicyviolation", (e) => (window as unknown as { __cspViolation(v: string): void }).__cspViolation(`${e.violatedDirective} ${e.blockedURI} on ${location.pathname}`)),
+      document.addEventListener("securitypolicyviolation", (e) =>
+        (window as unknown as { __cspViolation(v: string): void }).__cspViolation(
+          `${e.violatedDirective} ${e.blockedURI} on ${location.pathname}`,
+        ),
+      ),
     );
   });
   after(async () => {
@@ -73,13 +80,19 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
 
   it("refuses the dashboard without admin credentials, including with a tenant key", async () => {
     const key = (await d.p.apiKeys.create("stormco")).key;
-    for (const headers of [{} as Record<string, string>, { authorization: `Bearer ${key}` }, { authorization: "Basic " + Buffer.from(`x:${key}`).toString("base64") }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: `Bearer ${key}` },
+      { authorization: `Basic ${Buffer.from(`x:${key}`).toString("base64")}` },
+    ]) {
       assert.equal((await fetch(`${base}/dashboard/`, { headers })).status, 401);
       assert.equal((await fetch(`${base}/dashboard/app.js`, { headers })).status, 401);
     }
   });
 
-  it("shows a storm forming, a Class A counter, a tenant's charts, and a confirmed action in the audit log", { timeout: 90_000 }, async () => {
+  it("shows a storm forming, a Class A counter, a tenant's charts, and a confirmed action in the audit log", {
+    timeout: 90_000,
+  }, async () => {
     const t0 = Date.now();
     // The storm: far more than the tenant's mca of 3, each running 1.2 s.
     const storm = Array.from({ length: 36 }, () => ({ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 1200 } }));
@@ -88,7 +101,9 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     await page.goto(`${base}/dashboard/`);
     const row = page.locator('tr[data-tenant="stormco"]');
     await row.waitFor({ timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelector('tr[data-tenant="stormco"]')?.classList.contains("at-cap"), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('tr[data-tenant="stormco"]')?.classList.contains("at-cap"), undefined, {
+      timeout: 15_000,
+    });
     assert.match(await row.locator("td").nth(1).innerText(), /AT CAP/, "the at-cap mark is text, not only color");
     assert.match(await row.locator('td[data-field="running"]').innerText(), /^3 \/ 3/);
     const rowsShown = await page.locator("#rows tr").count();
@@ -96,7 +111,11 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
 
     // Its numbers change between refreshes (the queue drains 3 at a time).
     const queued1 = await row.locator('td[data-field="queued"]').innerText();
-    await page.waitForFunction((q) => document.querySelector('tr[data-tenant="stormco"] td[data-field="queued"]')?.textContent !== q, queued1, { timeout: 8_000 });
+    await page.waitForFunction(
+      (q) => document.querySelector('tr[data-tenant="stormco"] td[data-field="queued"]')?.textContent !== q,
+      queued1,
+      { timeout: 8_000 },
+    );
     const queued2 = await row.locator('td[data-field="queued"]').innerText();
     assert.notEqual(queued1, queued2);
 
@@ -108,13 +127,19 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     // Fair share: stormco is the only backlogged tenant, so the slots backlogged tenants hold are all its
     // (capped) fair share: 1.00×, in its row and as the header's worst; an idle tenant has no ratio.
     const fairCell = row.locator('td[data-field="fairShare"]');
-    await page.waitForFunction(() => /×/.test(document.querySelector('tr[data-tenant="stormco"] td[data-field="fairShare"]')?.textContent ?? ""), undefined, { timeout: 8_000 });
+    await page.waitForFunction(
+      () => /×/.test(document.querySelector('tr[data-tenant="stormco"] td[data-field="fairShare"]')?.textContent ?? ""),
+      undefined,
+      { timeout: 8_000 },
+    );
     const ratio = Number(/^(\d+\.\d\d)×$/.exec(await fairCell.innerText())?.[1]);
     // 1.00 unless a tick caught urgentco's Class A workflow queued (capped at 1, the rest is stormco's).
     assert.ok(ratio >= 0.99 && ratio <= 1.1, `stormco's fair share ${ratio}`);
     assert.equal(await page.locator('tr[data-tenant="idle-0001"] td[data-field="fairShare"]').innerText(), "–", "not backlogged: no ratio");
     // The worst counts tenants backlogged in at least half the minute's samples: stormco, once its storm has run that long.
-    await page.waitForFunction(() => /^stormco\b/.test(document.getElementById("p-worst-n")?.textContent ?? ""), undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => /^stormco\b/.test(document.getElementById("p-worst-n")?.textContent ?? ""), undefined, {
+      timeout: 20_000,
+    });
     assert.match(await page.locator('[data-testid="worst-fair-share"]').innerText(), /^1\.\d\d×$/);
     const scrape = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     const gauge = /^fairlane_tenant_fair_share_ratio\{tenant="stormco"\} (\S+)$/m.exec(scrape);
@@ -137,18 +162,29 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     // The tenant's detail: charts, Bull Board links, an action with confirmation.
     await row.locator("button.tenant").click();
     await page.locator("#detail").waitFor({ state: "visible" });
-    await page.waitForFunction(() => document.querySelectorAll("#charts figure.chart svg path.line").length === 5, undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelectorAll("#charts figure.chart svg path.line").length === 5, undefined, {
+      timeout: 10_000,
+    });
     // A few history points (one every 3 s) so the screenshot shows the storm as a line.
-    await page.waitForFunction(() => (document.querySelector("#charts figure.chart path.line")?.getAttribute("d")?.split("L").length ?? 0) >= 4, undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => (document.querySelector("#charts figure.chart path.line")?.getAttribute("d")?.split("L").length ?? 0) >= 4,
+      undefined,
+      { timeout: 15_000 },
+    );
     const linePath = await page.locator("#charts figure.chart").first().locator("path.line").getAttribute("d");
-    assert.ok(linePath && linePath.startsWith("M"), "the running-vs-MCA chart has a line");
+    assert.ok(linePath?.startsWith("M"), "the running-vs-MCA chart has a line");
     assert.equal(await page.locator('#detail-links a[href="/admin/queues/queue/ingress.stormco.B"]').count(), 1);
-    assert.match(await page.locator("#detail-summary").innerText(), /fair share \d+\.\d\d× \(slot-time ÷ weighted fair share over the \d+ samples/);
+    assert.match(
+      await page.locator("#detail-summary").innerText(),
+      /fair share \d+\.\d\d× \(slot-time ÷ weighted fair share over the \d+ samples/,
+    );
 
     await page.click("#act-pause");
     await page.locator("#confirm").waitFor({ state: "visible" });
     await page.click("#confirm-ok");
-    await page.waitForFunction(() => /Pause: done/.test(document.getElementById("action-result")?.textContent ?? ""), undefined, { timeout: 5_000 });
+    await page.waitForFunction(() => /Pause: done/.test(document.getElementById("action-result")?.textContent ?? ""), undefined, {
+      timeout: 5_000,
+    });
     await page.screenshot({ path: resolve(SHOTS, "dashboard-tenant.png"), fullPage: true });
     const audit = await http(base, "GET", "/v1/admin/audit?limit=20", { headers: { authorization: `Bearer ${token}` } });
     const entry = audit.body.entries.find((e: { action: string; target: string }) => e.action === "tenant.pause" && e.target === "stormco");
@@ -160,7 +196,11 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     await page.click("#act-drain");
     await page.locator("#confirm").waitFor({ state: "visible" });
     await page.click("#confirm-ok");
-    await page.waitForFunction(() => /drain\): done\. \d+ cancelled/.test(document.getElementById("action-result")?.textContent ?? ""), undefined, { timeout: 5_000 });
+    await page.waitForFunction(
+      () => /drain\): done\. \d+ cancelled/.test(document.getElementById("action-result")?.textContent ?? ""),
+      undefined,
+      { timeout: 5_000 },
+    );
 
     assert.deepEqual(consoleErrors, [], "no console errors");
     assert.deepEqual(cspViolations, [], "no Content-Security-Policy violations");
@@ -175,7 +215,9 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     assert.ok(existsSync(shot));
   });
 
-  it("renders Bull Board under its Content-Security-Policy, and refuses a cross-site form that carries the browser's credentials", { timeout: 60_000 }, async () => {
+  it("renders Bull Board under its Content-Security-Policy, and refuses a cross-site form that carries the browser's credentials", {
+    timeout: 60_000,
+  }, async () => {
     consoleErrors.length = 0;
     cspViolations.length = 0;
     await d.admit("idle-0002", [{ type: "observed", class: "C", payload: { obs: d.obs, durationMs: 100 } }]);
@@ -194,7 +236,9 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     const target = `${base}/v1/admin/tenants/urgentco/pause`;
     const evil: Server = createServer((_req, res) => {
       res.setHeader("content-type", "text/html");
-      res.end(`<form method="POST" action="${target}" enctype="text/plain"><input name='{"x":"' value='"}'></form><script>document.forms[0].submit()</script>`);
+      res.end(
+        `<form method="POST" action="${target}" enctype="text/plain"><input name='{"x":"' value='"}'></form><script>document.forms[0].submit()</script>`,
+      );
     });
     await new Promise<void>((r) => evil.listen(0, "127.0.0.1", r));
     try {

@@ -54,14 +54,28 @@ describe("the dashboard says what holds each tenant's work", () => {
     await d?.close();
   });
 
-  it("names the Class C share, the tenant's mca, a pause and a down dependency, with every column at 1280 px", { timeout: 120_000 }, async () => {
+  it("names the Class C share, the tenant's mca, a pause and a down dependency, with every column at 1280 px", {
+    timeout: 120_000,
+  }, async () => {
     const admin = { authorization: `Bearer ${token}` };
     assert.equal((await http(base, "PUT", "/v1/admin/dependencies/gw", { headers: admin, body: { state: "down" } })).status, 200);
     const run = (type: string, cls: string) => ({ type, class: cls, payload: { obs: d.obs, durationMs: LONG } });
-    await d.admit("batchco", Array.from({ length: 8 }, () => run("observed", "C")));
-    await d.admit("cappedco", Array.from({ length: 4 }, () => run("observed", "B")));
-    await d.admit("pausedco", Array.from({ length: 2 }, () => run("observed", "B")));
-    const parkedIds = await d.admit("depco", Array.from({ length: 2 }, () => run("observed-gw", "B")));
+    await d.admit(
+      "batchco",
+      Array.from({ length: 8 }, () => run("observed", "C")),
+    );
+    await d.admit(
+      "cappedco",
+      Array.from({ length: 4 }, () => run("observed", "B")),
+    );
+    await d.admit(
+      "pausedco",
+      Array.from({ length: 2 }, () => run("observed", "B")),
+    );
+    const parkedIds = await d.admit(
+      "depco",
+      Array.from({ length: 2 }, () => run("observed-gw", "B")),
+    );
 
     // What really started, from the workflows' own log: 5 of batchco's 8 (half of 10 slots), 2 of cappedco's 4, nothing else.
     const deadline = Date.now() + 30_000;
@@ -78,7 +92,13 @@ describe("the dashboard says what holds each tenant's work", () => {
     await page.goto(`${base}/dashboard/`);
     const state = (t: string) => page.locator(`tr[data-tenant="${t}"] td[data-field="state"]`);
     const says = async (t: string, re: RegExp) => {
-      await page.waitForFunction(([sel, src]) => new RegExp(src).test(document.querySelector(sel)?.textContent ?? ""), [`tr[data-tenant="${t}"] td[data-field="state"]`, re.source] as const, { timeout: 20_000 }).catch(() => undefined);
+      await page
+        .waitForFunction(
+          ([sel, src]) => new RegExp(src).test(document.querySelector(sel)?.textContent ?? ""),
+          [`tr[data-tenant="${t}"] td[data-field="state"]`, re.source] as const,
+          { timeout: 20_000 },
+        )
+        .catch(() => undefined);
       assert.match(await state(t).innerText(), re, t);
     };
     await says("batchco", /held: Class C share 5\/5 of pool default/);
@@ -99,9 +119,19 @@ describe("the dashboard says what holds each tenant's work", () => {
     // depco's detail: its parked workflows, each with its reason; only the actions that apply.
     await page.locator('tr[data-tenant="depco"] button.tenant').click();
     await page.locator("#detail").waitFor({ state: "visible" });
-    await page.waitForFunction(() => document.querySelectorAll("#parked-rows tr").length === 2 && !/none parked/.test(document.getElementById("parked-rows")?.textContent ?? ""), undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () =>
+        document.querySelectorAll("#parked-rows tr").length === 2 &&
+        !/none parked/.test(document.getElementById("parked-rows")?.textContent ?? ""),
+      undefined,
+      { timeout: 10_000 },
+    );
     const rows = await page.locator("#parked-rows tr").allInnerTexts();
-    for (const id of parkedIds) assert.ok(rows.some((r) => r.includes(id) && /gw/.test(r)), `${id} listed with its dependency: ${rows.join(" / ")}`);
+    for (const id of parkedIds)
+      assert.ok(
+        rows.some((r) => r.includes(id) && /gw/.test(r)),
+        `${id} listed with its dependency: ${rows.join(" / ")}`,
+      );
     assert.match(await page.locator("#detail-held").innerText(), /parked on dependency gw/);
     assert.deepEqual([await page.locator("#act-pause").isVisible(), await page.locator("#act-resume").isVisible()], [true, false]);
     // Only queues that held a job are linked: depco's B (where its work was admitted), not A or C.

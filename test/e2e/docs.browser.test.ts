@@ -36,7 +36,9 @@ describe("API reference at /docs in a real browser", () => {
     });
     await page.exposeFunction("__csp", (v: string) => errors.push(`CSP: ${v}`));
     await page.addInitScript(() =>
-      document.addEventListener("securitypolicyviolation", (e) => (window as unknown as { __csp(v: string): void }).__csp(`${e.violatedDirective} ${e.blockedURI}`)),
+      document.addEventListener("securitypolicyviolation", (e) =>
+        (window as unknown as { __csp(v: string): void }).__csp(`${e.violatedDirective} ${e.blockedURI}`),
+      ),
     );
     await page.goto(`${api.base}/docs`);
     await page.locator(".opblock").first().waitFor({ timeout: 20_000 });

@@ -11,15 +11,27 @@ import { promisify } from "node:util";
  * downstream outage — and the invariants checked from the workflows' own files.
  */
 describe("fault drill", () => {
-  it("loses nothing, runs nothing twice at once, exceeds no cap and leaves every counter at zero under every fault kind", { timeout: 300_000 }, async () => {
-    const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "test/drill/run.ts", "--iterations", "1", "--seed", "7", "--quick", "--json"], { maxBuffer: 10 * 2 ** 20 }).catch(
-      (err: { stdout: string; stderr: string; code: number }) => err,
-    );
+  it("loses nothing, runs nothing twice at once, exceeds no cap and leaves every counter at zero under every fault kind", {
+    timeout: 300_000,
+  }, async () => {
+    const run = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "test/drill/run.ts", "--iterations", "1", "--seed", "7", "--quick", "--json"],
+      { maxBuffer: 10 * 2 ** 20 },
+    ).catch((err: { stdout: string; stderr: string; code: number }) => err);
     const last = run.stdout.trim().split("\n").at(-1)!;
-    const r = JSON.parse(last) as { workflows: number; violations: string[]; faults: Record<string, { injected: number; survived: number }> };
+    const r = JSON.parse(last) as {
+      workflows: number;
+      violations: string[];
+      faults: Record<string, { injected: number; survived: number }>;
+    };
     assert.deepEqual(r.violations, [], run.stdout);
     assert.ok(r.workflows > 100, `${r.workflows} workflows acknowledged`);
     for (const [kind, row] of Object.entries(r.faults)) assert.equal(row.survived, row.injected, kind);
-    assert.equal(Object.values(r.faults).reduce((s, x) => s + x.injected, 0), 8, "every fault kind injected");
+    assert.equal(
+      Object.values(r.faults).reduce((s, x) => s + x.injected, 0),
+      8,
+      "every fault kind injected",
+    );
   });
 });

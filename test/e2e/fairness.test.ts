@@ -85,7 +85,10 @@ async function run(
     // the others are still being admitted, and pay it back in the window. A few
     // runs first, as in any pool that has been up for a while.
     const minJob = Math.min(...Object.values(jobs).map((j) => j.ms));
-    const warm = await d.admit("warmup", Array.from({ length: concurrency * 2 }, () => ({ type: "observed", class: "B", payload: { obs: d.obs, durationMs: minJob } })));
+    const warm = await d.admit(
+      "warmup",
+      Array.from({ length: concurrency * 2 }, () => ({ type: "observed", class: "B", payload: { obs: d.obs, durationMs: minJob } })),
+    );
     await d.waitEnded(new Map(warm.map((id) => [id, "warmup"])), 30_000);
     const ids = new Map<string, string>();
     for (const [t, j] of Object.entries(jobs)) {
@@ -102,7 +105,9 @@ async function run(
     // Sampling ends when the first tenant runs out of backlog.
     const drained = async () => {
       for (;;) {
-        const depths = await Promise.all(Object.keys(jobs).map((t) => d.p.redis.llen(d.p.keys.cell("default").queueKey(`ingress.${t}.B`, "wait"))));
+        const depths = await Promise.all(
+          Object.keys(jobs).map((t) => d.p.redis.llen(d.p.keys.cell("default").queueKey(`ingress.${t}.B`, "wait"))),
+        );
         if (depths.some((x) => x === 0)) return;
         await sleep(10);
       }
@@ -123,7 +128,9 @@ describe("fairness (real processes, observer)", () => {
   // Equal work, equal weights: equal slot-time (what the rule charges), and so
   // about equal starts — each run's slot-time includes its few ms of dispatch and
   // start overhead, which varies from run to run, so starts are held to 0.98.
-  it("gives 50 equal-weight backlogged tenants equal slot-time (Jain >= 0.99) and equal starts (>= 0.98)", { timeout: 120_000 }, async () => {
+  it("gives 50 equal-weight backlogged tenants equal slot-time (Jain >= 0.99) and equal starts (>= 0.98)", {
+    timeout: 120_000,
+  }, async () => {
     const tenants: Record<string, PolicySpec> = {};
     const jobs: Record<string, { n: number; ms: number }> = {};
     for (let i = 0; i < 50; i++) {
@@ -136,7 +143,9 @@ describe("fairness (real processes, observer)", () => {
     const slots = Object.keys(tenants).map((t) => held!.held[t] ?? 0);
     const j = jain(counts);
     const js = jain(slots);
-    console.log(JSON.stringify({ jainStarts: j, jainSlotTime: js, min: Math.min(...counts), max: Math.max(...counts), samples: held!.samples }));
+    console.log(
+      JSON.stringify({ jainStarts: j, jainSlotTime: js, min: Math.min(...counts), max: Math.max(...counts), samples: held!.samples }),
+    );
     assert.ok(held!.samples >= 50, `${held!.samples} samples`);
     assert.ok(js >= 0.99, `Jain of slot-time ${js}`);
     assert.ok(j >= 0.98, `Jain of starts ${j}`);
@@ -144,7 +153,9 @@ describe("fairness (real processes, observer)", () => {
 
   // Capacity 10 leaves 9 general slots (one is Class A's reserve): no whole-slot
   // split is 1:2:4, so only service-based WFQ gets it right.
-  it("splits a 9-slot pool 1:2:4 by slot-time over a minute for weights 1:2:4 (±5%, Jain of share ÷ weight >= 0.99)", { timeout: 240_000 }, async () => {
+  it("splits a 9-slot pool 1:2:4 by slot-time over a minute for weights 1:2:4 (±5%, Jain of share ÷ weight >= 0.99)", {
+    timeout: 240_000,
+  }, async () => {
     const weights = { w1: 1, w2: 2, w4: 4 } as const;
     const { o, from } = await run(
       {
@@ -162,12 +173,18 @@ describe("fairness (real processes, observer)", () => {
     const j = jain(Object.entries(weights).map(([t, wt]) => busy[t]! / wt));
     console.log(JSON.stringify({ shares, jain: j, windowMs: w.to - w.from }));
     assert.ok(w.to - w.from >= 60_000, `all three backlogged for ${w.to - w.from} ms`);
-    for (const [t, want] of [["w1", 1 / 7], ["w2", 2 / 7], ["w4", 4 / 7]] as const)
+    for (const [t, want] of [
+      ["w1", 1 / 7],
+      ["w2", 2 / 7],
+      ["w4", 4 / 7],
+    ] as const)
       assert.ok(Math.abs(shares[t] - want) / want <= 0.05, `${t}: ${shares[t].toFixed(3)} vs ${want.toFixed(3)}`);
     assert.ok(j >= 0.99, `Jain ${j}`);
   });
 
-  it("keeps weights with fewer slots than tenants: six of weight 4 get 4× the slot-time of six of weight 1 on 9 slots (±10%)", { timeout: 240_000 }, async () => {
+  it("keeps weights with fewer slots than tenants: six of weight 4 get 4× the slot-time of six of weight 1 on 9 slots (±10%)", {
+    timeout: 240_000,
+  }, async () => {
     const tenants: Record<string, PolicySpec> = {};
     const jobs: Record<string, { n: number; ms: number }> = {};
     for (let i = 0; i < 6; i++) {
@@ -179,7 +196,10 @@ describe("fairness (real processes, observer)", () => {
     const { o, from } = await run(tenants, jobs, 10);
     const w = backloggedWindow(o, from);
     const busy = o.busyMs(w.from, w.to);
-    const sum = (prefix: string) => Object.keys(tenants).filter((t) => t.startsWith(prefix)).reduce((s, t) => s + (busy[t] ?? 0), 0);
+    const sum = (prefix: string) =>
+      Object.keys(tenants)
+        .filter((t) => t.startsWith(prefix))
+        .reduce((s, t) => s + (busy[t] ?? 0), 0);
     const ratio = sum("heavy") / sum("light");
     const j = jain(Object.entries(tenants).map(([t, spec]) => (busy[t] ?? 0) / spec.weight!));
     console.log(JSON.stringify({ heavyOverLight: ratio, jain: j, windowMs: w.to - w.from, busy }));

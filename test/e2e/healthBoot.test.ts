@@ -30,7 +30,9 @@ describe("boot: a dependency whose first probe is under way", () => {
         FAIRLANE_DOWNSTREAM_URL: url,
         // One probe in the test's time (the next would come 10 s later); the unknown mark lives 3 intervals.
         FAIRLANE_HEALTH_INTERVAL_MS: "10000",
-        FAIRLANE_HEALTH_PROBES: JSON.stringify([{ dep: "fhir-gateway", kind: "http", url: probeUrl, timeoutMs: 60_000, latencyThresholdMs: 60_000 }]),
+        FAIRLANE_HEALTH_PROBES: JSON.stringify([
+          { dep: "fhir-gateway", kind: "http", url: probeUrl, timeoutMs: 60_000, latencyThresholdMs: 60_000 },
+        ]),
       },
     );
     await d.p.redis.sadd(d.p.keys.cell("default").deps, "fhir-gateway");
@@ -54,11 +56,18 @@ describe("boot: a dependency whose first probe is under way", () => {
     assert.equal(held.length, 1, "the health role probed at start");
     assert.equal(await state(), "unknown", "announced before probing");
 
-    const ids = await d.admit("clinic", Array.from({ length: 6 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 2, fanout: 4, submit: false } })));
+    const ids = await d.admit(
+      "clinic",
+      Array.from({ length: 6 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 2, fanout: 4, submit: false } })),
+    );
     const views = await d.waitEnded(new Map(ids.map((id) => [id, "clinic"])), 25_000);
     assert.deepEqual([...new Set(views.map((v) => v.state))], ["completed"]);
     const parkedAt = await Promise.all(ids.map((id) => d.p.redis.hget(cell.workflow(id), "parkedAt")));
-    assert.deepEqual(parkedAt, ids.map(() => null), "none was parked");
+    assert.deepEqual(
+      parkedAt,
+      ids.map(() => null),
+      "none was parked",
+    );
     assert.ok(ds.stats().deadlines.filter((x) => x.tenant === "clinic").length >= ids.length * 8, "their calls reached the dependency");
     assert.equal(await state(), "unknown", "all of that while the first probe was still under way");
 

@@ -12,7 +12,9 @@ async function liveCapacity(d: Deployment): Promise<number> {
 }
 
 describe("workflow lifecycle on real processes", () => {
-  it("pool capacity follows live workers: a killed worker's share disappears within its heartbeat TTL, a new one adds at once", { timeout: 60_000 }, async () => {
+  it("pool capacity follows live workers: a killed worker's share disappears within its heartbeat TTL, a new one adds at once", {
+    timeout: 60_000,
+  }, async () => {
     const d = await deployment({ t: { tier: "free" } });
     try {
       const a = d.start("exec", { FAIRLANE_CONCURRENCY: "3" });
@@ -51,7 +53,9 @@ describe("workflow lifecycle on real processes", () => {
     }
   });
 
-  it("on SIGTERM an exec worker hands unfinished workflows back after its grace period; they finish elsewhere with no attempt used", { timeout: 60_000 }, async () => {
+  it("on SIGTERM an exec worker hands unfinished workflows back after its grace period; they finish elsewhere with no attempt used", {
+    timeout: 60_000,
+  }, async () => {
     const d = await deployment({ t: { tier: "professional", mca: 10 } }, { FAIRLANE_SHUTDOWN_GRACE_MS: "500" });
     try {
       const first = d.start("exec", { FAIRLANE_CONCURRENCY: "2" });
@@ -66,7 +70,13 @@ describe("workflow lifecycle on real processes", () => {
       assert.equal(await first.stop(), 0, "clean exit");
       d.start("exec", { FAIRLANE_CONCURRENCY: "2" });
       const views = await d.waitEnded(new Map(ids.map((id) => [id, "t"])), 30_000);
-      assert.deepEqual(views.map((v) => [v.state, v.attempts]), [["completed", 1], ["completed", 1]]);
+      assert.deepEqual(
+        views.map((v) => [v.state, v.attempts]),
+        [
+          ["completed", 1],
+          ["completed", 1],
+        ],
+      );
       const o = await d.observation();
       assert.equal(o.events.filter((e) => e.kind === "end" && e.reason === "shutdown").length, 1);
       assert.equal(o.doubleRuns.length, 0);

@@ -28,7 +28,7 @@ async function listeningPort(role: RoleProcess, msg: string): Promise<number> {
 
 /** The value of one sample line, e.g. `fairlane_dispatched_total{pool="default"}`. */
 function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
@@ -49,7 +49,11 @@ describe("/metrics from every role", () => {
     const roles = {
       exec: d.start("exec", { ...withPort, FAIRLANE_CONCURRENCY: "4" }),
       dispatcher: d.start("dispatcher", withPort),
-      health: d.start("health", { ...withPort, FAIRLANE_HEALTH_INTERVAL_MS: "200", FAIRLANE_HEALTH_PROBES: '[{"dep":"fhir-gateway","kind":"tcp","host":"127.0.0.1","port":1}]' }),
+      health: d.start("health", {
+        ...withPort,
+        FAIRLANE_HEALTH_INTERVAL_MS: "200",
+        FAIRLANE_HEALTH_PROBES: '[{"dep":"fhir-gateway","kind":"tcp","host":"127.0.0.1","port":1}]',
+      }),
       recovery: d.start("recovery", withPort),
     };
     api = spawnRole("api", { ...d.env, FAIRLANE_ADMIN_TOKEN: adminToken, PORT: "0", LOG_LEVEL: "info" });
@@ -60,7 +64,10 @@ describe("/metrics from every role", () => {
     // Traffic: 2 workflows per class, one invalid request, then wait for all to finish.
     const ids = new Map<string, string>();
     for (const cls of ["A", "A", "B", "B", "C", "C"]) {
-      const r = await http(base, "POST", "/v1/workflows", { key: clinicKey, body: { type: "noop", class: cls, payload: { durationMs: 20 } } });
+      const r = await http(base, "POST", "/v1/workflows", {
+        key: clinicKey,
+        body: { type: "noop", class: cls, payload: { durationMs: 20 } },
+      });
       assert.equal(r.status, 202, JSON.stringify(r.body));
       ids.set(r.body.id, "clinic");
     }
@@ -103,13 +110,18 @@ describe("/metrics from every role", () => {
     }
     assert.equal(sample(scraped.exec!, 'fairlane_pool_wait_seconds_count{tenant="clinic"}'), 6);
     assert.equal(sample(scraped.exec!, "fairlane_orphaned_tool_calls_total"), 0);
-    assert.equal(sample(scraped.health!, 'fairlane_dependency_state{dependency="fhir-gateway"}'), 0, "a dependency nobody listens for is down");
+    assert.equal(
+      sample(scraped.health!, 'fairlane_dependency_state{dependency="fhir-gateway"}'),
+      0,
+      "a dependency nobody listens for is down",
+    );
     // The api seeded the example tenants too; all are under the cap (100), so each has its own label.
     assert.equal(sample(scraped.exec!, "fairlane_metrics_labelled_tenants"), d.p.registry.list().length);
   });
 
   it("refuses /metrics without admin or metrics credentials; a tenant API key is neither", async () => {
-    const get = (url: string, authorization?: string) => fetch(url, { headers: authorization ? { authorization } : {} }).then((r) => r.status);
+    const get = (url: string, authorization?: string) =>
+      fetch(url, { headers: authorization ? { authorization } : {} }).then((r) => r.status);
     const basic = (secret: string) => `Basic ${Buffer.from(`prometheus:${secret}`).toString("base64")}`;
     assert.equal(await get(`${base}/metrics`), 401);
     assert.equal(await get(`${base}/metrics`, `Bearer ${clinicKey}`), 401);

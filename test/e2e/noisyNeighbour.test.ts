@@ -42,13 +42,19 @@ async function stormRun(storm: PolicySpec): Promise<Run> {
   const tenants: Record<string, PolicySpec> = { storm };
   for (const q of QUIET) tenants[q] = { tier: "professional", weight: 1, mca: 4, burst: { mca: 4 } };
   const d = await deployment({ ...tenants, warmup: { tier: "professional" } });
-  const sampler = new UsageSampler(new UsageReader(d.p.redis, d.p.keys, DEFAULT_SHARES), d.p.registry, systemClock, new UsageRollups(d.p.redis, d.p.keys, 600_000), {
-    tickMs: 500,
-    historyEveryMs: 3_000,
-    historyPoints: 10,
-    fairnessWindowMs: 60_000,
-    cells: ["default"],
-  });
+  const sampler = new UsageSampler(
+    new UsageReader(d.p.redis, d.p.keys, DEFAULT_SHARES),
+    d.p.registry,
+    systemClock,
+    new UsageRollups(d.p.redis, d.p.keys, 600_000),
+    {
+      tickMs: 500,
+      historyEveryMs: 3_000,
+      historyPoints: 10,
+      fairnessWindowMs: 60_000,
+      cells: ["default"],
+    },
+  );
   const admitted = new Map<string, number>();
   const reports: Run["reports"] = [];
   const noisyMs: number[] = [];
@@ -58,7 +64,10 @@ async function stormRun(storm: PolicySpec): Promise<Run> {
     d.start("dispatcher");
     await d.waitCapacity(SLOTS);
     // A few runs first, so the processes' cold first starts do not sit in the quiet tenants' p99 for the whole minute.
-    const warm = await d.admit("warmup", Array.from({ length: SLOTS * 2 }, () => ({ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 20 } })));
+    const warm = await d.admit(
+      "warmup",
+      Array.from({ length: SLOTS * 2 }, () => ({ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 20 } })),
+    );
     await d.waitEnded(new Map(warm.map((id) => [id, "warmup"])), 30_000);
     const t0 = Date.now();
     // The sampler, as the api runs it (one tick at a time), keeping every report.
@@ -85,7 +94,10 @@ async function stormRun(storm: PolicySpec): Promise<Run> {
     await sleep(BASELINE_MS);
     const stormAt = Date.now();
     // More 1.5 s workflows than five slots finish in the storm: it is backlogged throughout.
-    await d.admit("storm", Array.from({ length: 120 }, () => ({ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 1_500 } })));
+    await d.admit(
+      "storm",
+      Array.from({ length: 120 }, () => ({ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 1_500 } })),
+    );
     await sleep(STORM_MS);
     on = false;
     await Promise.all([sampling, ...trickle]);
@@ -128,13 +140,18 @@ function summary(name: string, r: Run) {
       last: { isolationIncomplete: last.isolationIncomplete, noisy: last.noisy, impact: Object.fromEntries(last.impact) },
       noisyMsMax: Math.round(Math.max(...r.noisyMs) * 100) / 100,
       // The storm's impact per tick from its start ("F": flagged then).
-      stormImpact: r.reports.filter((x) => x.at >= r.stormAt).map((x) => `${x.report.impact.get("storm") ?? "-"}${x.report.isolationIncomplete.length ? "F" : ""}`).join(" "),
+      stormImpact: r.reports
+        .filter((x) => x.at >= r.stormAt)
+        .map((x) => `${x.report.impact.get("storm") ?? "-"}${x.report.isolationIncomplete.length ? "F" : ""}`)
+        .join(" "),
     }),
   );
 }
 
 describe("the noisy-neighbour signal (real processes, independent observer)", () => {
-  it("flags a storm that raises the others' enqueue→start latency when controls are loosened, and not the same storm under Fairlane's controls", { timeout: 150_000 }, async () => {
+  it("flags a storm that raises the others' enqueue→start latency when controls are loosened, and not the same storm under Fairlane's controls", {
+    timeout: 150_000,
+  }, async () => {
     // 1. Loosened: the whole pool, no burst limit.
     const loose = await stormRun({ tier: "professional", weight: 1, mca: SLOTS, burst: { mca: SLOTS, seconds: 600, cooldownSeconds: 0 } });
     summary("loosened", loose);
@@ -149,11 +166,17 @@ describe("the noisy-neighbour signal (real processes, independent observer)", ()
     assert.equal(end?.tenant, "storm", "flagged at the end of the storm");
     assert.ok(end.othersP99Ms >= 2 * end.baselineP99Ms && end.since >= loose.stormAt, JSON.stringify(end));
     const firstAt = loose.reports.findIndex((x) => x.report.isolationIncomplete.length);
-    assert.ok(loose.reports[firstAt]!.at - loose.stormAt <= 16_000, `flagged ${loose.reports[firstAt]!.at - loose.stormAt} ms into the storm`);
+    assert.ok(
+      loose.reports[firstAt]!.at - loose.stormAt <= 16_000,
+      `flagged ${loose.reports[firstAt]!.at - loose.stormAt} ms into the storm`,
+    );
     // And it stays flagged (an alert's `for` needs it to), through the ticks its victims catch up.
     const since = loose.reports.slice(firstAt);
     // (Three in four ticks, not all: a busy 2-core machine can delay a sampler tick past a victim's catch-up.)
-    assert.ok(since.filter((x) => x.report.isolationIncomplete.length).length >= 0.75 * since.length, "flagged from its first flag to the end");
+    assert.ok(
+      since.filter((x) => x.report.isolationIncomplete.length).length >= 0.75 * since.length,
+      "flagged from its first flag to the end",
+    );
 
     // 2. Fairlane's controls: the same storm, capped at 2 of the 5 general slots.
     const capped = await stormRun({ tier: "professional", weight: 1, mca: 2, burst: { mca: 2, seconds: 0, cooldownSeconds: 0 } });
@@ -167,7 +190,11 @@ describe("the noisy-neighbour signal (real processes, independent observer)", ()
       "nobody is flagged isolation-incomplete",
     );
     // Capped, it never holds a full pool's slots while others wait: not noisy either.
-    assert.deepEqual(capped.reports.flatMap((x) => x.report.noisy.map((n) => n.tenant)), [], "nobody is noisy");
+    assert.deepEqual(
+      capped.reports.flatMap((x) => x.report.noisy.map((n) => n.tenant)),
+      [],
+      "nobody is noisy",
+    );
     // It held slots the whole storm, so the signal did look at it.
     assert.ok(capped.reports.at(-1)!.report.impact.has("storm"), "the storm's impact was computed");
   });

@@ -7,7 +7,9 @@ import { allZero, deployment } from "../helpers/deployment.ts";
 import { http } from "../helpers/api.ts";
 
 describe("exec pools and data residency", () => {
-  it("runs an eu-only tenant only on eu workers, under load, with the us pool idle; a tenant with no live pool stays queued and says why", { timeout: 120_000 }, async () => {
+  it("runs an eu-only tenant only on eu workers, under load, with the us pool idle; a tenant with no live pool stays queued and says why", {
+    timeout: 120_000,
+  }, async () => {
     const d = await deployment({
       gdpr: { tier: "professional", mca: 10, pools: ["eu"] },
       us: { tier: "professional", mca: 10, pools: ["us"] },
@@ -20,15 +22,26 @@ describe("exec pools and data residency", () => {
       await d.waitCapacity(2, "eu");
       await d.waitCapacity(8, "us");
       const ids = new Map<string, string>();
-      for (const id of await d.admit("gdpr", Array.from({ length: 30 }, () => ({ type: "observed", payload: { obs: d.obs, durationMs: 60 } })))) ids.set(id, "gdpr");
-      for (const id of await d.admit("us", Array.from({ length: 5 }, () => ({ type: "observed", payload: { obs: d.obs, durationMs: 60 } })))) ids.set(id, "us");
+      for (const id of await d.admit(
+        "gdpr",
+        Array.from({ length: 30 }, () => ({ type: "observed", payload: { obs: d.obs, durationMs: 60 } })),
+      ))
+        ids.set(id, "gdpr");
+      for (const id of await d.admit(
+        "us",
+        Array.from({ length: 5 }, () => ({ type: "observed", payload: { obs: d.obs, durationMs: 60 } })),
+      ))
+        ids.set(id, "us");
       const [stranded] = await d.admit("apac", [{ type: "observed", payload: { obs: d.obs } }]);
       await d.waitEnded(ids, 60_000);
       const o = await d.observation();
       const gdprPools = new Set(o.events.filter((e) => e.tenant === "gdpr").map((e) => e.pool));
       assert.deepEqual([...gdprPools], ["eu"]);
       assert.ok((o.maxByPool.eu ?? 0) <= 2);
-      assert.equal(o.events.filter((e) => e.tenant === "us").every((e) => e.pool === "us"), true);
+      assert.equal(
+        o.events.filter((e) => e.tenant === "us").every((e) => e.pool === "us"),
+        true,
+      );
 
       const api = await startApiRole(d.p, "x".repeat(32), createLogger("api", "silent"));
       try {

@@ -40,12 +40,24 @@ describe("workflow runtime against the simulated downstream", () => {
     await ds.stop();
   });
 
-  it("never lets a tenant's concurrent tool calls exceed mctc (mctcBatch for Class C), across exec processes", { timeout: 120_000 }, async () => {
+  it("never lets a tenant's concurrent tool calls exceed mctc (mctcBatch for Class C), across exec processes", {
+    timeout: 120_000,
+  }, async () => {
     ds.resetStats();
-    const b = await d.admit("clinic", Array.from({ length: 8 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 2, fanout: 6 } })));
-    const l = await d.admit("lab", Array.from({ length: 8 }, () => ({ type: "prior-auth", class: "C", payload: { steps: 2, fanout: 6 } })));
+    const b = await d.admit(
+      "clinic",
+      Array.from({ length: 8 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 2, fanout: 6 } })),
+    );
+    const l = await d.admit(
+      "lab",
+      Array.from({ length: 8 }, () => ({ type: "prior-auth", class: "C", payload: { steps: 2, fanout: 6 } })),
+    );
     const views = await d.waitEnded(new Map([...ended(b, "clinic"), ...ended(l, "lab")]), 90_000);
-    assert.deepEqual([...new Set(views.map((v) => v.state))], ["completed"], JSON.stringify(views.find((v) => v.state !== "completed")?.error));
+    assert.deepEqual(
+      [...new Set(views.map((v) => v.state))],
+      ["completed"],
+      JSON.stringify(views.find((v) => v.state !== "completed")?.error),
+    );
     const s = ds.stats();
     assert.equal(s.byTenant.clinic!.peakInFlight, 5, "clinic reaches its mctc of 5 and never more");
     assert.ok(s.byTenant.lab!.peakInFlight <= 3, `lab's Class C calls peak at ${s.byTenant.lab!.peakInFlight} (mctcBatch 3)`);
@@ -53,10 +65,19 @@ describe("workflow runtime against the simulated downstream", () => {
     assert.equal(held, 0, "no permit left held");
   });
 
-  it("applies an operator's mctc change to workflows admitted before it (the live policy, not the admission snapshot)", { timeout: 60_000 }, async () => {
+  it("applies an operator's mctc change to workflows admitted before it (the live policy, not the admission snapshot)", {
+    timeout: 60_000,
+  }, async () => {
     ds.resetStats();
     // Admitted under mctc 2 while the tenant is paused; the operator raises mctc, then resumes.
-    const ids = await d.admit("live", Array.from({ length: 4 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 1, fanout: 6, latencyMs: 300, submit: false } })));
+    const ids = await d.admit(
+      "live",
+      Array.from({ length: 4 }, () => ({
+        type: "prior-auth",
+        class: "B",
+        payload: { steps: 1, fanout: 6, latencyMs: 300, submit: false },
+      })),
+    );
     await d.p.registry.put("live", { tier: "professional", mca: 20, mctc: 6, toolWaitTimeoutMs: 20_000, paused: true });
     await sleep(800); // every exec process sees the new policy (polled every 250 ms)
     await d.p.registry.put("live", { tier: "professional", mca: 20, mctc: 6, toolWaitTimeoutMs: 20_000, paused: false });
@@ -68,7 +89,9 @@ describe("workflow runtime against the simulated downstream", () => {
   it("sends the workflow's deadline with every call, and no call outlives its workflow", { timeout: 60_000 }, async () => {
     ds.resetStats();
     const deadlineAt = new Date(Date.now() + 1_500).toISOString();
-    const ids = await d.admit("short", [{ type: "prior-auth", class: "B", deadlineAt, payload: { steps: 3, fanout: 6, latencyMs: 5_000 } }]);
+    const ids = await d.admit("short", [
+      { type: "prior-auth", class: "B", deadlineAt, payload: { steps: 3, fanout: 6, latencyMs: 5_000 } },
+    ]);
     const [view] = await d.waitEnded(ended(ids, "short"), 30_000);
     assert.equal(view!.state, "failed");
     assert.equal(view!.error!.code, "DEADLINE_EXCEEDED");
@@ -81,13 +104,21 @@ describe("workflow runtime against the simulated downstream", () => {
     assert.equal(await d.p.redis.zcard(d.p.keys.cell("default").gate("short").held), 0);
   });
 
-  it("re-runs only the unfinished step after the worker running it is killed (counted at the downstream)", { timeout: 120_000 }, async () => {
+  it("re-runs only the unfinished step after the worker running it is killed (counted at the downstream)", {
+    timeout: 120_000,
+  }, async () => {
     ds.resetStats();
     const victim = d.start("exec", { FAIRLANE_CONCURRENCY: "1", FAIRLANE_POOL: "durable" });
     await d.p.registry.put("durable", { tier: "professional", mca: 5, mctc: 50, pools: ["durable"] });
     await d.waitCapacity(1, "durable");
-    const [id] = await d.admit("durable", [{ type: "prior-auth", class: "B", payload: { steps: 3, fanout: 4, latencyMs: 400, submit: false } }]);
-    const keysOf = () => ds.stats().deadlines.filter((x) => x.idempotencyKey?.startsWith(`${id}:`)).map((x) => x.idempotencyKey!);
+    const [id] = await d.admit("durable", [
+      { type: "prior-auth", class: "B", payload: { steps: 3, fanout: 4, latencyMs: 400, submit: false } },
+    ]);
+    const keysOf = () =>
+      ds
+        .stats()
+        .deadlines.filter((x) => x.idempotencyKey?.startsWith(`${id}:`))
+        .map((x) => x.idempotencyKey!);
     while (!keysOf().some((k) => k.includes(":reason-2:"))) await sleep(20);
     await victim.kill9();
     d.start("exec", { FAIRLANE_CONCURRENCY: "1", FAIRLANE_POOL: "durable" });
@@ -112,13 +143,24 @@ describe("workflow runtime against the simulated downstream", () => {
     assert.equal(ds.stats().modelStreams.cutMidway, 1);
   });
 
-  it("drops an agent's fan-out to sequential after THROTTLED and widens again as calls pass (arrivals at the downstream)", { timeout: 60_000 }, async () => {
+  it("drops an agent's fan-out to sequential after THROTTLED and widens again as calls pass (arrivals at the downstream)", {
+    timeout: 60_000,
+  }, async () => {
     ds.resetStats();
     // Two short agents take the 2 permits and the 1-deep queue; a long agent arriving next is throttled,
     // then runs alone once they finish.
-    const short = await d.admit("narrow", Array.from({ length: 2 }, () => ({ type: "prior-auth", class: "B", payload: { steps: 1, fanout: 8, latencyMs: 150, submit: false } })));
+    const short = await d.admit(
+      "narrow",
+      Array.from({ length: 2 }, () => ({
+        type: "prior-auth",
+        class: "B",
+        payload: { steps: 1, fanout: 8, latencyMs: 150, submit: false },
+      })),
+    );
     await sleep(100);
-    const [id] = await d.admit("narrow", [{ type: "prior-auth", class: "B", payload: { steps: 4, fanout: 8, latencyMs: 150, submit: false } }]);
+    const [id] = await d.admit("narrow", [
+      { type: "prior-auth", class: "B", payload: { steps: 4, fanout: 8, latencyMs: 150, submit: false } },
+    ]);
     const views = await d.waitEnded(ended([...short, id!], "narrow"), 60_000);
     assert.deepEqual([...new Set(views.map((v) => v.state))], ["completed"], JSON.stringify(views.map((v) => v.error)));
     const long = views.find((v) => v.id === id)!;
@@ -138,7 +180,10 @@ describe("workflow runtime against the simulated downstream", () => {
     }
     const firstOne = widths.indexOf(1);
     assert.ok(firstOne >= 0, `went sequential: ${widths.join(",")}`);
-    assert.ok(widths.slice(firstOne).some((w) => w >= 2), `widened again: ${widths.join(",")}`);
+    assert.ok(
+      widths.slice(firstOne).some((w) => w >= 2),
+      `widened again: ${widths.join(",")}`,
+    );
     assert.ok(Math.max(...widths) <= 2, "never wider than mctc");
   });
 });

@@ -21,10 +21,15 @@ interface Verdict {
 function soak(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     // The soak exits 1 on any violation; its JSON line is what this test reads either way.
-    execFile(process.execPath, ["--import", "tsx", "test/soak/run.ts", ...args], { maxBuffer: 20 * 2 ** 20, timeout: 110_000 }, (err, stdout, stderr) => {
-      if (err && !stdout.trim().endsWith("}")) reject(new Error(`${err.message}\n${stderr.slice(-3000)}`));
-      else resolve(stdout);
-    });
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "test/soak/run.ts", ...args],
+      { maxBuffer: 20 * 2 ** 20, timeout: 110_000 },
+      (err, stdout, stderr) => {
+        if (err && !stdout.trim().endsWith("}")) reject(new Error(`${err.message}\n${stderr.slice(-3000)}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 

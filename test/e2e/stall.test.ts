@@ -42,7 +42,7 @@ describe("a stalled exec worker", () => {
 
       // The first worker's run ends at once on resuming, long before its 20 s of work: the stall watchdog
       // stops it in the first timer pass ("stalled"), or failing that the lost lock renewal ("lost").
-      let aEnd;
+      let aEnd: Awaited<ReturnType<typeof runsOf>>[number] | undefined;
       for (let i = 0; i < 100 && !aEnd; i++) {
         aEnd = (await runsOf()).find((e) => e.kind === "end" && e.pid === a.child.pid);
         if (!aEnd) await sleep(50);
@@ -54,7 +54,11 @@ describe("a stalled exec worker", () => {
       const [view] = await d.waitEnded(new Map([[id, "clinic"]]), 60_000);
       assert.equal(view!.state, "completed");
       const ends = (await runsOf()).filter((e) => e.kind === "end");
-      assert.deepEqual(ends.filter((e) => e.pid === b.child.pid).map((e) => e.reason), ["done"], "the second worker's run completed");
+      assert.deepEqual(
+        ends.filter((e) => e.pid === b.child.pid).map((e) => e.reason),
+        ["done"],
+        "the second worker's run completed",
+      );
       assert.equal(ends.filter((e) => e.pid === a.child.pid).length, 1);
       for (let i = 0; i < 50 && !allZero(await d.counters()); i++) await sleep(100);
       assert.ok(allZero(await d.counters()), JSON.stringify(await d.counters()));
@@ -63,7 +67,9 @@ describe("a stalled exec worker", () => {
     }
   });
 
-  it("stops a run it cannot renew the lock of (Redis frozen past the lock) before another worker can take it", { timeout: 90_000 }, async () => {
+  it("stops a run it cannot renew the lock of (Redis frozen past the lock) before another worker can take it", {
+    timeout: 90_000,
+  }, async () => {
     const redis = await privateRedis();
     const d = await deployment({ clinic: { tier: "professional", mca: 4 } }, { FAIRLANE_LOCK_MS: "2000" }, redis.url);
     const redisPid = redis.server().pid!;
@@ -87,11 +93,15 @@ describe("a stalled exec worker", () => {
       assert.ok(aEnd, "the first run ended");
       assert.equal(aEnd.reason, "stalled");
       // Its worker stopped it while Redis was still frozen, before the lock (2 s from its last renewal) lapsed.
-      assert.ok(aEnd.at > frozenAt && aEnd.at < frozenAt + 2_000 && aEnd.at < resumedAt, `stopped ${aEnd.at - frozenAt} ms into the freeze`);
+      assert.ok(
+        aEnd.at > frozenAt && aEnd.at < frozenAt + 2_000 && aEnd.at < resumedAt,
+        `stopped ${aEnd.at - frozenAt} ms into the freeze`,
+      );
       // Every run of it began after the one before had ended: never two at once.
       const starts = events.filter((e) => e.kind === "start");
       const ends = events.filter((e) => e.kind === "end");
-      for (let i = 1; i < starts.length; i++) assert.ok(starts[i]!.at >= ends[i - 1]!.at, `run ${i + 1} started ${ends[i - 1]!.at - starts[i]!.at} ms before run ${i} ended`);
+      for (let i = 1; i < starts.length; i++)
+        assert.ok(starts[i]!.at >= ends[i - 1]!.at, `run ${i + 1} started ${ends[i - 1]!.at - starts[i]!.at} ms before run ${i} ended`);
       assert.equal(ends.at(-1)!.reason, "done");
       assert.ok([a.child.pid, b.child.pid].includes(ends.at(-1)!.pid));
       for (let i = 0; i < 50 && !allZero(await d.counters()); i++) await sleep(100);

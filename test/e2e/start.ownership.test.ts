@@ -36,7 +36,14 @@ function newDataDir(): string {
 }
 
 function npmStart(dataDir: string, env: Record<string, string> = {}, detached = false): Run {
-  const e: NodeJS.ProcessEnv = { ...process.env, FAIRLANE_DATA_DIR: dataDir, PORT: "0", FAIRLANE_REDIS_PORT: "0", FAIRLANE_DOWNSTREAM_PORT: "0", ...env };
+  const e: NodeJS.ProcessEnv = {
+    ...process.env,
+    FAIRLANE_DATA_DIR: dataDir,
+    PORT: "0",
+    FAIRLANE_REDIS_PORT: "0",
+    FAIRLANE_DOWNSTREAM_PORT: "0",
+    ...env,
+  };
   delete e.REDIS_URL;
   delete e.REDIS_CLUSTER_NODES;
   delete e.FAIRLANE_ADMIN_TOKEN;
@@ -142,7 +149,12 @@ describe("npm start owns its data folder and its embedded Redis", () => {
     assert.match(first.out(), /Redis: +redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ \(embedded/);
     // It needs that password, and it is bounded: FAIRLANE_REDIS_MAXMEMORY (1gb), never evicting.
     const port = Number(new URL(JSON.parse(instance).redis).port);
-    const anonymous = new Redis(port, "127.0.0.1", { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const anonymous = new Redis(port, "127.0.0.1", {
+      lazyConnect: true,
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     anonymous.on("error", () => undefined);
     const owner = new Redis(port, "127.0.0.1", { password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
@@ -180,7 +192,11 @@ describe("npm start owns its data folder and its embedded Redis", () => {
   it("a foreign redis-server on the configured port is neither used nor stopped: npm start refuses", { timeout: 120_000 }, async () => {
     const port = await freePort();
     const foreignDir = newDataDir();
-    const foreign = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", foreignDir], { stdio: "ignore" });
+    const foreign = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", foreignDir],
+      { stdio: "ignore" },
+    );
     others.push(foreign);
     const client = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on("error", () => undefined);
@@ -208,7 +224,9 @@ describe("npm start owns its data folder and its embedded Redis", () => {
     }
   });
 
-  it("a kill -9 of the embedded Redis is repaired within 10 s with every accepted workflow, and so is a kill -9 of npm start", { timeout: 150_000 }, async (t) => {
+  it("a kill -9 of the embedded Redis is repaired within 10 s with every accepted workflow, and so is a kill -9 of npm start", {
+    timeout: 150_000,
+  }, async (t) => {
     const dataDir = newDataDir();
     const first = npmStart(dataDir);
     const base = await banner(first);
@@ -254,7 +272,8 @@ describe("npm start owns its data folder and its embedded Redis", () => {
     await until("the orphaned redis-server stops", 10_000, () => gone(newRedisPid));
     const second = npmStart(dataDir);
     const base2 = await banner(second);
-    for (const id of ids) assert.equal((await http(base2, "GET", `/v1/workflows/${id}`, { key })).status, 200, `workflow ${id} after kill -9`);
+    for (const id of ids)
+      assert.equal((await http(base2, "GET", `/v1/workflows/${id}`, { key })).status, 200, `workflow ${id} after kill -9`);
 
     // Both npm start and the watchdog killed -9: the orphaned server is this folder's, its owner is
     // dead, so the next start stops it and takes over its data.
@@ -268,7 +287,8 @@ describe("npm start owns its data folder and its embedded Redis", () => {
     const base3 = await banner(third);
     assert.ok(gone(orphan), "the orphan was stopped");
     assert.notEqual(redisPidOf(dataDir), orphan);
-    for (const id of ids) assert.equal((await http(base3, "GET", `/v1/workflows/${id}`, { key })).status, 200, `workflow ${id} after the orphan`);
+    for (const id of ids)
+      assert.equal((await http(base3, "GET", `/v1/workflows/${id}`, { key })).status, 200, `workflow ${id} after the orphan`);
     await stopWithSigterm(third);
   });
 
@@ -293,7 +313,9 @@ describe("npm start owns its data folder and its embedded Redis", () => {
     assert.ok(!existsSync(join(dataDir, "instance.json")), "the folder is released");
   });
 
-  it("Ctrl-C (SIGINT to the whole process group) stops every process within 15 s, and a restart keeps queued work", { timeout: 120_000 }, async () => {
+  it("Ctrl-C (SIGINT to the whole process group) stops every process within 15 s, and a restart keeps queued work", {
+    timeout: 120_000,
+  }, async () => {
     const dataDir = newDataDir();
     const first = npmStart(dataDir, {}, true);
     const base = await banner(first);

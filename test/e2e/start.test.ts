@@ -8,11 +8,18 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { alive } from "../../src/dev/embeddedRedis.ts";
 import { http } from "../helpers/api.ts";
 
-
 describe("npm start", () => {
-  it("starts the platform on an embedded Redis, serves producers and admins, and stops cleanly on SIGTERM", { timeout: 120_000 }, async () => {
+  it("starts the platform on an embedded Redis, serves producers and admins, and stops cleanly on SIGTERM", {
+    timeout: 120_000,
+  }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "fl-start-"));
-    const env: NodeJS.ProcessEnv = { ...process.env, FAIRLANE_DATA_DIR: dataDir, PORT: "0", FAIRLANE_REDIS_PORT: "0", FAIRLANE_DOWNSTREAM_PORT: "0" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      FAIRLANE_DATA_DIR: dataDir,
+      PORT: "0",
+      FAIRLANE_REDIS_PORT: "0",
+      FAIRLANE_DOWNSTREAM_PORT: "0",
+    };
     delete env.REDIS_URL;
     delete env.FAIRLANE_ADMIN_TOKEN;
     const child = spawn("bash", ["src/dev/bin/start.sh"], { env, stdio: ["ignore", "pipe", "pipe"] });

@@ -34,10 +34,7 @@ export function capturedLogger(role: string): { log: ReturnType<typeof createLog
   return { log: createLogger(role, "info", sink), lines };
 }
 
-export async function startTestApi(
-  tenants: Record<string, PolicySpec>,
-  env: Record<string, string> = {},
-): Promise<TestApi> {
+export async function startTestApi(tenants: Record<string, PolicySpec>, env: Record<string, string> = {}): Promise<TestApi> {
   const adminToken = randomBytes(18).toString("hex");
   const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: freshPrefix(), PORT: "0", FAIRLANE_ADMIN_TOKEN: adminToken, ...env });
   const { log, lines: logs } = capturedLogger("api");

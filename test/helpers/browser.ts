@@ -13,7 +13,12 @@ export function chromiumPath(): string {
       return "";
     }
   };
-  if (!find()) execFileSync("bash", ["src/dev/bin/ensure-deps.sh"], { cwd: REPO_ROOT, stdio: "inherit", env: { ...process.env, FAIRLANE_NEED_CHROMIUM: "1", REDIS_URL: "redis://unused" } });
+  if (!find())
+    execFileSync("bash", ["src/dev/bin/ensure-deps.sh"], {
+      cwd: REPO_ROOT,
+      stdio: "inherit",
+      env: { ...process.env, FAIRLANE_NEED_CHROMIUM: "1", REDIS_URL: "redis://unused" },
+    });
   const path = find();
   assert.ok(path, "chromium is installed");
   return path;
@@ -25,7 +30,10 @@ export const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-sh
  * Headless Chromium with a page that has the admin's Basic credentials (user "oncall"), collecting
  * console errors and uncaught page errors in `errors`.
  */
-export async function adminPage(token: string, viewport = { width: 1500, height: 950 }): Promise<{ browser: Browser; page: Page; errors: string[] }> {
+export async function adminPage(
+  token: string,
+  viewport = { width: 1500, height: 950 },
+): Promise<{ browser: Browser; page: Page; errors: string[] }> {
   const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
   const context = await browser.newContext({ httpCredentials: { username: "oncall", password: token }, viewport });
   const page = await context.newPage();

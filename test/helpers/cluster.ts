@@ -26,7 +26,8 @@ export interface LocalCluster {
 
 export async function startCluster(masters = 3): Promise<LocalCluster> {
   for (const bin of ["redis-server", "redis-cli"])
-    if (!spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).stdout.trim()) throw new Error(`${bin} is not installed (Debian: apt-get install redis-server)`);
+    if (!spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).stdout.trim())
+      throw new Error(`${bin} is not installed (Debian: apt-get install redis-server)`);
   const dir = mkdtempSync(join(tmpdir(), "fl-test-cluster-"));
   const children: ChildProcess[] = [];
   const clients: Redis[] = [];
@@ -45,18 +46,30 @@ export async function startCluster(masters = 3): Promise<LocalCluster> {
     const child = spawn(
       "redis-server",
       [
-        "--bind", "127.0.0.1",
-        "--port", String(port),
-        "--cluster-enabled", "yes",
-        "--cluster-port", String(busPort),
-        "--cluster-config-file", join(nodeDir, "nodes.conf"),
-        "--cluster-node-timeout", "5000",
-        "--dir", nodeDir,
-        "--appendonly", "no",
-        "--save", "",
-        "--protected-mode", "yes",
-        "--daemonize", "no",
-        "--logfile", join(nodeDir, "redis.log"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--cluster-enabled",
+        "yes",
+        "--cluster-port",
+        String(busPort),
+        "--cluster-config-file",
+        join(nodeDir, "nodes.conf"),
+        "--cluster-node-timeout",
+        "5000",
+        "--dir",
+        nodeDir,
+        "--appendonly",
+        "no",
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+        "--logfile",
+        join(nodeDir, "redis.log"),
       ],
       { stdio: "ignore" },
     );

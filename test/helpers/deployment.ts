@@ -33,7 +33,11 @@ export interface Deployment {
 }
 
 /** `redisUrl`: a Redis of the test's own (helpers/privateRedis.ts) instead of the shared one. */
-export async function deployment(tenants: Record<string, PolicySpec>, env: Record<string, string> = {}, redisUrl?: string): Promise<Deployment> {
+export async function deployment(
+  tenants: Record<string, PolicySpec>,
+  env: Record<string, string> = {},
+  redisUrl?: string,
+): Promise<Deployment> {
   const prefix = freshPrefix();
   redisUrl ??= await testRedisUrl();
   const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, FAIRLANE_MAX_QUEUED_TOTAL: "1000000", PORT: "0" });
@@ -77,7 +81,9 @@ export async function deployment(tenants: Record<string, PolicySpec>, env: Recor
         if (!open.length) return views as WorkflowView[];
         if (Date.now() > until) {
           const states = open.map((v) => v?.state ?? "missing");
-          throw new Error(`${open.length} workflows not ended after ${timeoutMs} ms: ${[...new Set(states)].join(",")}\n${roles.map((r) => r.output().slice(-2000)).join("\n")}`);
+          throw new Error(
+            `${open.length} workflows not ended after ${timeoutMs} ms: ${[...new Set(states)].join(",")}\n${roles.map((r) => r.output().slice(-2000)).join("\n")}`,
+          );
         }
         await sleep(100);
       }

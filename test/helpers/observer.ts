@@ -40,7 +40,17 @@ export async function readObservation(redis: Redis, obs: string): Promise<Observ
       return { seq: Number(seq), kind, id, tenant, cls, pool, pid: Number(pid), at: Number(at), reason } as ObservedEvent;
     })
     .sort((a, b) => a.seq - b.seq);
-  const o: Observation = { events, maxTotal: 0, maxByPool: {}, maxC: 0, maxA: {}, maxBC: {}, doubleRuns: [], starts: {}, busyMs: () => ({}) };
+  const o: Observation = {
+    events,
+    maxTotal: 0,
+    maxByPool: {},
+    maxC: 0,
+    maxA: {},
+    maxBC: {},
+    doubleRuns: [],
+    starts: {},
+    busyMs: () => ({}),
+  };
   const running = new Map<string, ObservedEvent>();
   const count = { total: 0, C: 0, pool: {} as Record<string, number>, A: {} as Record<string, number>, BC: {} as Record<string, number> };
   const bump = (m: Record<string, number>, k: string, d: number) => (m[k] = (m[k] ?? 0) + d);

@@ -16,7 +16,7 @@ const tick = () => {
   const mca = registry.get(tenant)?.policy.mca;
   if (mca !== last) {
     last = mca;
-    process.stdout.write(JSON.stringify({ mca: mca ?? null, at: Date.now() }) + "\n");
+    process.stdout.write(`${JSON.stringify({ mca: mca ?? null, at: Date.now() })}\n`);
   }
 };
 tick();

@@ -18,7 +18,12 @@ export function assertPromtoolClean(status: number | null, output: string): void
   assert.notEqual(status, 1, `promtool could not parse the output:\n${output}`);
   const findings = output
     .split("\n")
-    .filter((l) => l.trim() && !l.endsWith(":") && !/^fairlane_process_nodejs_active_\w+_total non-counter metrics should not have "_total" suffix$/.test(l.trim()));
+    .filter(
+      (l) =>
+        l.trim() &&
+        !l.endsWith(":") &&
+        !/^fairlane_process_nodejs_active_\w+_total non-counter metrics should not have "_total" suffix$/.test(l.trim()),
+    );
   assert.deepEqual(findings, [], "promtool lint findings on Fairlane's metrics");
   assert.ok(status === 0 || status === 3, `promtool exit ${status}`);
 }

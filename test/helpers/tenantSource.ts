@@ -3,7 +3,10 @@ import { resolvePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
 import type { TenantEntry } from "../../src/tenancy/registry.ts";
 
 /** A policy registry's view for tenantLabels (pure: resolved specs and a version to move). */
-export function tenantSource(specs: Record<string, PolicySpec>, version = "1"): TenantSource & { set(v: string, s: Record<string, PolicySpec>): void } {
+export function tenantSource(
+  specs: Record<string, PolicySpec>,
+  version = "1",
+): TenantSource & { set(v: string, s: Record<string, PolicySpec>): void } {
   let entries = toEntries(specs);
   let v = version;
   return {

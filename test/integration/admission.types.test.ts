@@ -32,7 +32,8 @@ describe("workflow types at admission", () => {
     return n;
   };
   /** Calls of one Redis command so far (INFO commandstats), to count round trips. */
-  const calls = async (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await api.platform.redis.info("commandstats"))?.[1] ?? 0);
+  const calls = async (cmd: string) =>
+    Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await api.platform.redis.info("commandstats"))?.[1] ?? 0);
 
   it("accepts any type while no exec worker is live in the cell: the work waits for a worker", async () => {
     const r = await post({ type: "not-deployed-yet" });
@@ -51,10 +52,19 @@ describe("workflow types at admission", () => {
     assert.equal(r.body.error.details.field, "type");
     assert.ok(r.body.error.details.known.includes("noop"), "it lists the types that can run");
     assert.equal((await post({ type: "noop" })).status, 202);
-    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.clinic, body: { workflows: [{ type: "noop" }, { type: "no-such-type" }] } });
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.clinic,
+      body: { workflows: [{ type: "noop" }, { type: "no-such-type" }] },
+    });
     assert.equal(bulk.status, 202);
-    assert.deepEqual(bulk.body.accepted.map((a: { index: number }) => a.index), [0]);
-    assert.deepEqual(bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]), [[1, "UNKNOWN_WORKFLOW_TYPE"]]);
+    assert.deepEqual(
+      bulk.body.accepted.map((a: { index: number }) => a.index),
+      [0],
+    );
+    assert.deepEqual(
+      bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]),
+      [[1, "UNKNOWN_WORKFLOW_TYPE"]],
+    );
     assert.equal(await queued(), before + 2);
   });
 

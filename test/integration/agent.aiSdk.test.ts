@@ -55,7 +55,16 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     // As the runner does: the run's signal fires at the deadline.
     setTimeout(() => controller.abort("deadline"), deadlineAt - Date.now()).unref();
     const made = createContext(
-      { redis, gate, clock: systemClock, rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix), budget, modelUrl: "http://127.0.0.1:9/none", llm, health: o.health },
+      {
+        redis,
+        gate,
+        clock: systemClock,
+        rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
+        budget,
+        modelUrl: "http://127.0.0.1:9/none",
+        llm,
+        health: o.health,
+      },
       {
         cellName: "default",
         cell,
@@ -103,11 +112,23 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     const perResponse = s.llm.toolCallsPerResponse;
     assert.equal(perResponse[0], 8, "the model's first step asked for 8 calls at once");
     assert.equal(perResponse[1], 1, "after THROTTLED results it issued one call at a time");
-    assert.ok(perResponse.slice(2, -1).some((n) => n >= 2), `then widened again as calls passed: ${perResponse.join(",")}`);
+    assert.ok(
+      perResponse.slice(2, -1).some((n) => n >= 2),
+      `then widened again as calls passed: ${perResponse.join(",")}`,
+    );
     assert.equal(perResponse.at(-1), 0, "and answered once every call had passed");
-    const throttledResults = result.steps[0]!.toolResults.map((r) => r.output as { status?: string; parallelism?: number }).filter((o) => o.status === "THROTTLED");
-    assert.equal(throttledResults.length, 5, "the 5 calls past parallelism 3 came back to the model as THROTTLED tool results, not exceptions");
-    assert.ok(throttledResults.every((o) => o.parallelism === 1), "each telling the model to go sequential");
+    const throttledResults = result.steps[0]!.toolResults.map((r) => r.output as { status?: string; parallelism?: number }).filter(
+      (o) => o.status === "THROTTLED",
+    );
+    assert.equal(
+      throttledResults.length,
+      5,
+      "the 5 calls past parallelism 3 came back to the model as THROTTLED tool results, not exceptions",
+    );
+    assert.ok(
+      throttledResults.every((o) => o.parallelism === 1),
+      "each telling the model to go sequential",
+    );
     assert.equal(tracking.throttled, 5);
     assert.match(result.text, /^decision: approve/);
     assert.equal(tracking.active.size, 0, "no tool call left in flight");
@@ -142,7 +163,9 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
       { eligibility: tool({ description: "x", inputSchema: z.object({ patientRef: z.string() }), execute: async () => ({ ok: true }) }) },
       { eligibility: { costUsd: 0.01 } },
     );
-    const first = await run(() => ctx.agent.generate({ prompt: "fanout=1 rounds=1", tools, maxOutputTokens: 1_000, stopWhen: () => false }));
+    const first = await run(() =>
+      ctx.agent.generate({ prompt: "fanout=1 rounds=1", tools, maxOutputTokens: 1_000, stopWhen: () => false }),
+    );
     assert.equal(first.steps.length, 2);
     assert.deepEqual(us.stats().llm.byModel, { "sim-premium": 1, "sim-standard": 1 }, "the step after the tool call was degraded one tier");
     assert.equal(first.fairlane.model, "sim-standard");
@@ -152,7 +175,10 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     const charged = first.fairlane.spentUsd + second.fairlane.spentUsd;
     assert.ok(charged > 0, "token usage was charged");
     const monthAfter = await budget.monthSpentUsd("spender");
-    assert.ok(Math.abs(monthAfter - monthBefore - (charged + 0.01)) < 1e-5, `the tenant's month grew by tokens + the tool (${monthAfter - monthBefore})`);
+    assert.ok(
+      Math.abs(monthAfter - monthBefore - (charged + 0.01)) < 1e-5,
+      `the tenant's month grew by tokens + the tool (${monthAfter - monthBefore})`,
+    );
     assert.ok(Math.abs(ctx.budget.spentUsd - (charged + 0.01)) < 1e-9, "and so did the run's own spend");
   });
 
@@ -168,12 +194,16 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     eu.setLlmDown(true);
     try {
       const down = make("gdpr", gdpr);
-      const err = await down.run(() => down.ctx.agent.generate({ prompt: "Decide.", maxRetries: 0 })).catch((e: { code?: string; message: string }) => e);
+      const err = await down
+        .run(() => down.ctx.agent.generate({ prompt: "Decide.", maxRetries: 0 }))
+        .catch((e: { code?: string; message: string }) => e);
       assert.equal((err as { code?: string }).code, "MODEL_UNAVAILABLE");
       assert.match((err as Error).message, /eu model endpoint did not answer \(HTTP 503\); data residency forbids any other region/);
 
       // With a probe watching the EU endpoint and saying it is down, the workflow parks instead.
-      const watched = make("gdpr", gdpr, { health: new HealthCache({ isHealthy: async (_c, dep) => dep !== "llm-eu" }, () => Date.now(), 250) });
+      const watched = make("gdpr", gdpr, {
+        health: new HealthCache({ isHealthy: async (_c, dep) => dep !== "llm-eu" }, () => Date.now(), 250),
+      });
       await watched.run(() => watched.ctx.agent.generate({ prompt: "Decide.", maxRetries: 0 })).catch(() => undefined);
       assert.deepEqual(watched.parked, ["llm-eu"]);
       assert.equal(watched.controller.signal.reason, "park");
@@ -191,7 +221,9 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
 
   it("stops after the tier's maxIterations model steps: free 2, professional 5, with a clear outcome", async () => {
     const tools = (ctx: ReturnType<typeof make>["ctx"]) =>
-      ctx.agent.tools({ eligibility: tool({ description: "x", inputSchema: z.object({ patientRef: z.string() }), execute: async () => ({ ok: true }) }) });
+      ctx.agent.tools({
+        eligibility: tool({ description: "x", inputSchema: z.object({ patientRef: z.string() }), execute: async () => ({ ok: true }) }),
+      });
     for (const [tier, limit] of [
       ["free", 2],
       ["professional", 5],
@@ -227,7 +259,13 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     assert.equal(first.filter((x) => x === "ran").length, 2, "parallelism is min(16, mctc) = 2: two ran");
     assert.equal(first.filter((x) => x === "step_cap").length, 3, "three came back THROTTLED step_cap");
     assert.equal(ran, 5, "every call ran in the end, in later steps");
-    assert.ok(us.stats().llm.toolCallsPerResponse.slice(1, -1).every((n) => n <= 2), "later steps stayed within the cap");
+    assert.ok(
+      us
+        .stats()
+        .llm.toolCallsPerResponse.slice(1, -1)
+        .every((n) => n <= 2),
+      "later steps stayed within the cap",
+    );
   });
 
   it("a gate THROTTLED (another run holds the tenant's permits) reaches the model with its reason; the gate keeps the downstream within mctc", async () => {
@@ -235,7 +273,15 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     const spec = { tier: "enterprise", mctc: 3, toolQueueDepth: 0 } as const;
     const runs = [make("shared", spec), make("shared", spec)];
     const results = await Promise.all(
-      runs.map(({ ctx, run }) => run(() => ctx.agent.generate({ prompt: "fanout=3 rounds=1", tools: { eligibility: fhir(us, "shared", "eligibility") }, stopWhen: () => false }))),
+      runs.map(({ ctx, run }) =>
+        run(() =>
+          ctx.agent.generate({
+            prompt: "fanout=3 rounds=1",
+            tools: { eligibility: fhir(us, "shared", "eligibility") },
+            stopWhen: () => false,
+          }),
+        ),
+      ),
     );
     const reasons = results.flatMap((r) => r.steps.flatMap((st) => st.toolResults.map((t) => (t.output as { reason?: string }).reason)));
     assert.ok(reasons.includes("queue_full"), `the gate itself throttled some calls: ${reasons.join(",")}`);
@@ -248,9 +294,15 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
   it("governs a raw AI SDK tool passed straight to generate, and refuses a prepareStep that picks its own model", async () => {
     us.resetStats();
     const { ctx, run } = make("raw", { tier: "enterprise", mctc: 2 });
-    const r = await run(() => ctx.agent.generate({ prompt: "fanout=4 rounds=1", tools: { eligibility: fhir(us, "raw", "eligibility") }, stopWhen: () => false }));
+    const r = await run(() =>
+      ctx.agent.generate({ prompt: "fanout=4 rounds=1", tools: { eligibility: fhir(us, "raw", "eligibility") }, stopWhen: () => false }),
+    );
     const first = r.steps[0]!.toolResults.map((x) => (x.output as { reason?: string }).reason ?? "ran");
-    assert.deepEqual([first.filter((x) => x === "ran").length, first.filter((x) => x === "step_cap").length], [2, 2], "capped at mctc 2 like a wrapped tool");
+    assert.deepEqual(
+      [first.filter((x) => x === "ran").length, first.filter((x) => x === "step_cap").length],
+      [2, 2],
+      "capped at mctc 2 like a wrapped tool",
+    );
     assert.ok(us.stats().byTenant.raw!.peakInFlight <= 2);
 
     const euBefore = eu.stats().llm.requests;
@@ -280,7 +332,9 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
         },
       }),
     });
-    const err = await run(() => ctx.agent.generate({ prompt: "fanout=1 rounds=1", tools, stopWhen: () => false })).catch((e: { code?: string }) => e);
+    const err = await run(() => ctx.agent.generate({ prompt: "fanout=1 rounds=1", tools, stopWhen: () => false })).catch(
+      (e: { code?: string }) => e,
+    );
     // The call's retries stop once too little time is left for another attempt: DEADLINE_EXCEEDED ends the run then.
     assert.equal((err as { code?: string }).code, "DEADLINE_EXCEEDED");
     assert.ok(Date.now() - startedAt < 1_200 + 1_000, "by the deadline");
@@ -313,7 +367,10 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
     keys.length = 0;
     const rerun = make("keyed", { tier: "enterprise" });
     await rerun.run(() => twice(rerun.ctx));
-    assert.deepEqual(keys.map((k) => k.replace(/^[^:]+/, "")), again);
+    assert.deepEqual(
+      keys.map((k) => k.replace(/^[^:]+/, "")),
+      again,
+    );
   });
 
   it("a stream's textStream can be read after its promises (usage, steps), as with the SDK's own result", async () => {

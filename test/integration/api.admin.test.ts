@@ -21,7 +21,11 @@ describe("admin API", () => {
       ["GET", "/admin/queues/api/queues"],
       ["GET", "/metrics"],
     ] as const) {
-      for (const headers of [{} as Record<string, string>, { authorization: `Bearer ${api.keys.clinic}` }, { authorization: "Basic " + Buffer.from("admin:wrong").toString("base64") }]) {
+      for (const headers of [
+        {} as Record<string, string>,
+        { authorization: `Bearer ${api.keys.clinic}` },
+        { authorization: `Basic ${Buffer.from("admin:wrong").toString("base64")}` },
+      ]) {
         const r = await http(api.base, method, path, { headers });
         assert.equal(r.status, 401, `${method} ${path} ${JSON.stringify(headers)}`);
       }
@@ -31,7 +35,10 @@ describe("admin API", () => {
   it("lists and reads tenants with their resolved policy", async () => {
     const list = await http(api.base, "GET", "/v1/admin/tenants", { headers: admin() });
     assert.equal(list.status, 200);
-    assert.deepEqual(list.body.tenants.map((t: { tenant: string }) => t.tenant), ["clinic"]);
+    assert.deepEqual(
+      list.body.tenants.map((t: { tenant: string }) => t.tenant),
+      ["clinic"],
+    );
     const one = await http(api.base, "GET", "/v1/admin/tenants/clinic", { headers: admin() });
     assert.equal(one.body.policy.mca, 10);
     assert.equal(one.body.spec.tier, "professional");
@@ -63,7 +70,10 @@ describe("admin API", () => {
     assert.equal(k.status, 201);
     assert.match(k.body.key, /^flk_/);
     const listed = await http(api.base, "GET", "/v1/admin/tenants/keyed/keys", { headers: admin() });
-    assert.deepEqual(listed.body.keys.map((x: { keyId: string }) => x.keyId), [k.body.keyId]);
+    assert.deepEqual(
+      listed.body.keys.map((x: { keyId: string }) => x.keyId),
+      [k.body.keyId],
+    );
     assert.ok(!JSON.stringify(listed.body).includes(k.body.key), "the key itself is never shown again");
     const ok = await http(api.base, "POST", "/v1/workflows", { key: k.body.key, body: { type: "noop" } });
     assert.equal(ok.status, 202);
@@ -91,7 +101,7 @@ describe("admin API", () => {
   it("shows Bull Board with each ingress queue after an enqueue (Basic auth for browsers)", async () => {
     await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", class: "A" } });
     await api.bullBoard.refresh();
-    const basic = "Basic " + Buffer.from(`alice:${api.adminToken}`).toString("base64");
+    const basic = `Basic ${Buffer.from(`alice:${api.adminToken}`).toString("base64")}`;
     const page = await http(api.base, "GET", "/admin/queues", { headers: { authorization: basic } });
     assert.equal(page.status, 200);
     assert.match(String(page.body), /<html/i);
@@ -131,7 +141,10 @@ describe("admin API: backpressure controls", () => {
   after(() => api.stop());
 
   it("marks a dependency down and up by hand, lists it, and audits who did it", async () => {
-    const down = await http(api.base, "PUT", "/v1/admin/dependencies/fhir-gateway", { headers: { ...admin(), "x-fairlane-operator": "oncall.bob" }, body: { state: "down" } });
+    const down = await http(api.base, "PUT", "/v1/admin/dependencies/fhir-gateway", {
+      headers: { ...admin(), "x-fairlane-operator": "oncall.bob" },
+      body: { state: "down" },
+    });
     assert.equal(down.status, 200);
     assert.equal(down.body.health.state, "down");
     assert.equal(down.body.health.source, "operator");
@@ -143,7 +156,9 @@ describe("admin API: backpressure controls", () => {
     const bad = await http(api.base, "PUT", "/v1/admin/dependencies/x:override", { headers: admin(), body: { state: "down" } });
     assert.equal(bad.status, 400);
     const audit = await http(api.base, "GET", "/v1/admin/audit?limit=5", { headers: admin() });
-    assert.ok(audit.body.entries.some((e: { operator: string; action: string }) => e.operator === "oncall.bob" && e.action === "dependency.mark"));
+    assert.ok(
+      audit.body.entries.some((e: { operator: string; action: string }) => e.operator === "oncall.bob" && e.action === "dependency.mark"),
+    );
   });
 
   it("lists parked workflows and lets an operator requeue or fail one", async () => {
@@ -151,17 +166,43 @@ describe("admin API: backpressure controls", () => {
     // Park two workflows the way the dispatcher does while their dependency is down.
     await api.platform.redis.hset(cell.workflowDeps, "needs-gw", "gw");
     await api.platform.redis.hset(cell.healthOverride("gw"), "state", "down");
-    const ids = (await api.platform.admission.admitBulk("clinic", [{ type: "needs-gw" }, { type: "needs-gw" }], "0".repeat(32))).accepted.map((a) => a.id);
-    await new (await import("../../src/dispatch/tenantSync.ts")).TenantSync(api.platform.redis, api.platform.keys).sync("default", api.platform.registry.list());
-    await (await import("../../queues/lua/heartbeat.ts")).heartbeat(api.platform.redis, cell, "default", "fake", 5, Date.now(), Date.now() + 60_000);
+    const ids = (
+      await api.platform.admission.admitBulk("clinic", [{ type: "needs-gw" }, { type: "needs-gw" }], "0".repeat(32))
+    ).accepted.map((a) => a.id);
+    await new (await import("../../src/dispatch/tenantSync.ts")).TenantSync(api.platform.redis, api.platform.keys).sync(
+      "default",
+      api.platform.registry.list(),
+    );
+    await (await import("../../queues/lua/heartbeat.ts")).heartbeat(
+      api.platform.redis,
+      cell,
+      "default",
+      "fake",
+      5,
+      Date.now(),
+      Date.now() + 60_000,
+    );
     const { dispatch } = await import("../../queues/lua/dispatch.ts");
     const { EXEC_JOB_OPTS } = await import("../../src/dispatch/dispatcher.ts");
-    const r = await dispatch(api.platform.redis, cell, "default", Date.now(), { maxMoves: 10, reserveA: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05, execJobOpts: EXEC_JOB_OPTS, maxRefresh: 100, capacityCap: 0, recordTtlSec: 60 });
+    const r = await dispatch(api.platform.redis, cell, "default", Date.now(), {
+      maxMoves: 10,
+      reserveA: 0.1,
+      batchMaxShare: 0.5,
+      batchMinShare: 0.05,
+      execJobOpts: EXEC_JOB_OPTS,
+      maxRefresh: 100,
+      capacityCap: 0,
+      recordTtlSec: 60,
+    });
     assert.equal(r.parked, 2);
     const list = await http(api.base, "GET", "/v1/admin/parked?dependency=gw&tenant=clinic", { headers: admin() });
     assert.deepEqual(list.body.parked.map((p: { id: string }) => p.id).sort(), [...ids].sort());
     assert.equal((await http(api.base, "POST", `/v1/admin/parked/${ids[0]}/requeue`, { headers: admin() })).body.outcome, "requeued");
-    assert.equal((await http(api.base, "POST", `/v1/admin/parked/${ids[1]}/fail`, { headers: admin(), body: { reason: "payer retired" } })).body.outcome, "failed");
+    assert.equal(
+      (await http(api.base, "POST", `/v1/admin/parked/${ids[1]}/fail`, { headers: admin(), body: { reason: "payer retired" } })).body
+        .outcome,
+      "failed",
+    );
     assert.equal((await http(api.base, "POST", `/v1/admin/parked/${ids[1]}/fail`, { headers: admin() })).status, 404, "no longer parked");
     const failed = await http(api.base, "GET", `/v1/workflows/${ids[1]}`, { key: api.keys.clinic });
     assert.equal(failed.body.error.code, "FAILED_BY_OPERATOR");

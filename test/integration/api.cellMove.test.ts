@@ -21,7 +21,10 @@ describe("reads and cancels after a cell move", () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
   };
   const enqueue = async () => {
-    const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.mover, body: { type: "noop", payload: { n: "x".repeat(100) } } });
+    const r = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.mover,
+      body: { type: "noop", payload: { n: "x".repeat(100) } },
+    });
     assert.equal(r.status, 202);
     return r.body.id as string;
   };

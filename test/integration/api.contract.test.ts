@@ -8,7 +8,15 @@ import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
 import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
-type Doc = { paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, unknown> }> }>> };
+type Doc = {
+  paths: Record<
+    string,
+    Record<
+      string,
+      { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, unknown> }> }
+    >
+  >;
+};
 const METHODS = ["get", "put", "post", "patch", "delete"];
 
 /**
@@ -53,10 +61,16 @@ describe("OpenAPI document and contract", () => {
     for (const h of Object.keys(response.headers ?? {})) assert.ok(r.headers.get(h), `${method} ${template} ${r.status}: header ${h}`);
     const media = Object.keys(response.content ?? {})[0];
     if (media) {
-      assert.ok(r.headers.get("content-type")?.startsWith(media), `${method} ${template} ${r.status}: content type ${r.headers.get("content-type")}`);
+      assert.ok(
+        r.headers.get("content-type")?.startsWith(media),
+        `${method} ${template} ${r.status}: content type ${r.headers.get("content-type")}`,
+      );
       const ref = `openapi#/${pointer("paths", template, method.toLowerCase(), "responses", String(r.status), "content", media, "schema")}`;
       const validate = ajv.getSchema(ref) ?? ajv.compile({ $ref: ref });
-      assert.ok(validate(r.body), `${method} ${template} ${r.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(r.body).slice(0, 600)}`);
+      assert.ok(
+        validate(r.body),
+        `${method} ${template} ${r.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(r.body).slice(0, 600)}`,
+      );
     } else assert.equal(r.body, undefined, `${method} ${template} ${r.status} has no body`);
     const key = `${method.toUpperCase()} ${template}`;
     if (!seen.has(key)) seen.set(key, new Set());
@@ -73,15 +87,28 @@ describe("OpenAPI document and contract", () => {
 
   it("producer routes answer as documented", async () => {
     const key = api.keys.clinic;
-    const first = await call("POST", "/v1/workflows", { key, body: { type: "prior-auth", class: "B", payload: { m: 1 }, idempotencyKey: "k-1" } });
+    const first = await call("POST", "/v1/workflows", {
+      key,
+      body: { type: "prior-auth", class: "B", payload: { m: 1 }, idempotencyKey: "k-1" },
+    });
     assert.equal(first.status, 202);
-    const replay = await call("POST", "/v1/workflows", { key, body: { type: "prior-auth", class: "B", payload: { m: 1 }, idempotencyKey: "k-1" } });
+    const replay = await call("POST", "/v1/workflows", {
+      key,
+      body: { type: "prior-auth", class: "B", payload: { m: 1 }, idempotencyKey: "k-1" },
+    });
     assert.deepEqual([replay.status, replay.body.id], [200, first.body.id]);
-    assert.equal((await call("POST", "/v1/workflows", { key, body: { type: "prior-auth", class: "B", payload: { m: 2 }, idempotencyKey: "k-1" } })).status, 409);
+    assert.equal(
+      (await call("POST", "/v1/workflows", { key, body: { type: "prior-auth", class: "B", payload: { m: 2 }, idempotencyKey: "k-1" } }))
+        .status,
+      409,
+    );
     assert.equal((await call("POST", "/v1/workflows", { key, body: { type: "Bad Type" } })).status, 400);
     assert.equal((await call("POST", "/v1/workflows", { key, raw: "{not json" })).status, 400);
     assert.equal((await call("POST", "/v1/workflows", { body: { type: "prior-auth" } })).status, 401);
-    assert.equal((await call("POST", "/v1/workflows", { key, raw: JSON.stringify({ type: "x", payload: { big: "y".repeat(2_000_000) } }) })).status, 413);
+    assert.equal(
+      (await call("POST", "/v1/workflows", { key, raw: JSON.stringify({ type: "x", payload: { big: "y".repeat(2_000_000) } }) })).status,
+      413,
+    );
     assert.equal((await call("POST", "/v1/workflows", { key: api.keys.nourgent, body: { type: "prior-auth", class: "A" } })).status, 422);
     assert.equal((await call("POST", "/v1/workflows", { key: api.keys.tiny, body: { type: "prior-auth" } })).status, 202);
     assert.equal((await call("POST", "/v1/workflows", { key: api.keys.tiny, body: { type: "prior-auth" } })).status, 429);
@@ -89,7 +116,10 @@ describe("OpenAPI document and contract", () => {
     const bulk = await call("POST", "/v1/workflows/bulk", { key, body: { workflows: [{ type: "prior-auth" }, { type: "BAD" }] } });
     assert.deepEqual([bulk.status, bulk.body.accepted.length, bulk.body.rejected.length], [202, 1, 1]);
     assert.equal((await call("POST", "/v1/workflows/bulk", { key, body: { workflows: [] } })).status, 400);
-    assert.equal((await call("POST", "/v1/workflows/bulk", { key: api.keys.tiny, body: { workflows: [{ type: "prior-auth" }] } })).status, 429);
+    assert.equal(
+      (await call("POST", "/v1/workflows/bulk", { key: api.keys.tiny, body: { workflows: [{ type: "prior-auth" }] } })).status,
+      429,
+    );
 
     const list = await call("GET", "/v1/workflows", { path: "/v1/workflows?limit=2", key });
     assert.equal(list.body.workflows.length, 2);
@@ -97,7 +127,11 @@ describe("OpenAPI document and contract", () => {
 
     const id = first.body.id as string;
     assert.equal((await call("GET", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 200);
-    assert.equal((await call("GET", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key: api.keys.tiny })).status, 404, "another tenant's");
+    assert.equal(
+      (await call("GET", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key: api.keys.tiny })).status,
+      404,
+      "another tenant's",
+    );
     assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 200);
     assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 409);
     assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: "/v1/workflows/wf_AAAAAAAAAAAAAAAAAAAA", key })).status, 404);
@@ -136,7 +170,10 @@ describe("OpenAPI document and contract", () => {
     const keys = "/v1/admin/tenants/{tenant}/keys";
     const created = await call("POST", keys, { path: "/v1/admin/tenants/newco/keys", headers: h, body: { label: "ci" } });
     assert.equal(created.status, 201);
-    assert.equal((await call("POST", keys, { path: "/v1/admin/tenants/newco/keys", headers: h, body: { label: "x".repeat(101) } })).status, 400);
+    assert.equal(
+      (await call("POST", keys, { path: "/v1/admin/tenants/newco/keys", headers: h, body: { label: "x".repeat(101) } })).status,
+      400,
+    );
     assert.equal((await call("GET", keys, { path: "/v1/admin/tenants/newco/keys", headers: h })).status, 200);
     assert.equal((await call("GET", keys, { path: "/v1/admin/tenants/ghost/keys", headers: h })).status, 404);
     const one = "/v1/admin/tenants/{tenant}/keys/{keyId}";
@@ -144,8 +181,14 @@ describe("OpenAPI document and contract", () => {
     assert.equal((await call("DELETE", one, { path: `/v1/admin/tenants/newco/keys/${created.body.keyId}`, headers: h })).status, 404);
 
     for (const a of ["pause", "resume"]) {
-      assert.equal((await call("POST", `/v1/admin/tenants/{tenant}/${a}`, { path: `/v1/admin/tenants/newco/${a}`, headers: h })).status, 200);
-      assert.equal((await call("POST", `/v1/admin/tenants/{tenant}/${a}`, { path: `/v1/admin/tenants/ghost/${a}`, headers: h })).status, 404);
+      assert.equal(
+        (await call("POST", `/v1/admin/tenants/{tenant}/${a}`, { path: `/v1/admin/tenants/newco/${a}`, headers: h })).status,
+        200,
+      );
+      assert.equal(
+        (await call("POST", `/v1/admin/tenants/{tenant}/${a}`, { path: `/v1/admin/tenants/ghost/${a}`, headers: h })).status,
+        404,
+      );
     }
     const drain = "/v1/admin/tenants/{tenant}/drain";
     assert.equal((await call("POST", drain, { path: "/v1/admin/tenants/newco/drain", headers: h, body: { classes: ["C"] } })).status, 200);
@@ -163,7 +206,10 @@ describe("OpenAPI document and contract", () => {
     assert.equal((await call("GET", "/v1/admin/usage/{tenant}", { path: "/v1/admin/usage/clinic", headers: h })).status, 200);
     assert.equal((await call("GET", "/v1/admin/usage/{tenant}", { path: "/v1/admin/usage/ghost", headers: h })).status, 404);
     assert.equal((await call("GET", "/v1/admin/capacity-report", { headers: h })).status, 200);
-    assert.equal((await call("GET", "/v1/admin/capacity-report", { path: "/v1/admin/capacity-report?window=forever", headers: h })).status, 400);
+    assert.equal(
+      (await call("GET", "/v1/admin/capacity-report", { path: "/v1/admin/capacity-report?window=forever", headers: h })).status,
+      400,
+    );
   });
 
   it("backpressure admin routes answer as documented", async () => {
@@ -172,12 +218,31 @@ describe("OpenAPI document and contract", () => {
     const redis = api.platform.redis;
     // Park two workflows the way the dispatcher does while their dependency is down.
     await redis.hset(cell.workflowDeps, "needs-gw", "gw");
-    assert.equal((await call("PUT", "/v1/admin/dependencies/{dep}", { path: "/v1/admin/dependencies/gw", headers: h, body: { state: "down" } })).status, 200);
-    assert.equal((await call("PUT", "/v1/admin/dependencies/{dep}", { path: "/v1/admin/dependencies/gw", headers: h, body: { state: "sideways" } })).status, 400);
-    const ids = (await api.platform.admission.admitBulk("clinic", [{ type: "needs-gw" }, { type: "needs-gw" }], "0".repeat(32))).accepted.map((a) => a.id);
+    assert.equal(
+      (await call("PUT", "/v1/admin/dependencies/{dep}", { path: "/v1/admin/dependencies/gw", headers: h, body: { state: "down" } }))
+        .status,
+      200,
+    );
+    assert.equal(
+      (await call("PUT", "/v1/admin/dependencies/{dep}", { path: "/v1/admin/dependencies/gw", headers: h, body: { state: "sideways" } }))
+        .status,
+      400,
+    );
+    const ids = (
+      await api.platform.admission.admitBulk("clinic", [{ type: "needs-gw" }, { type: "needs-gw" }], "0".repeat(32))
+    ).accepted.map((a) => a.id);
     await new TenantSync(redis, api.platform.keys).sync("default", api.platform.registry.list());
     await heartbeat(redis, cell, "default", "fake", 5, Date.now(), Date.now() + 60_000);
-    const moved = await dispatch(redis, cell, "default", Date.now(), { maxMoves: 10, reserveA: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05, execJobOpts: EXEC_JOB_OPTS, maxRefresh: 100, capacityCap: 0, recordTtlSec: 60 });
+    const moved = await dispatch(redis, cell, "default", Date.now(), {
+      maxMoves: 10,
+      reserveA: 0.1,
+      batchMaxShare: 0.5,
+      batchMinShare: 0.05,
+      execJobOpts: EXEC_JOB_OPTS,
+      maxRefresh: 100,
+      capacityCap: 0,
+      recordTtlSec: 60,
+    });
     assert.equal(moved.parked, 2);
 
     const deps = await call("GET", "/v1/admin/dependencies", { headers: h });
@@ -186,9 +251,24 @@ describe("OpenAPI document and contract", () => {
     const parked = await call("GET", "/v1/admin/parked", { path: "/v1/admin/parked?dependency=gw", headers: h });
     assert.equal(parked.body.parked.length, 2);
     assert.equal((await call("GET", "/v1/admin/parked", { path: "/v1/admin/parked?dependency=a:b", headers: h })).status, 400);
-    assert.equal((await call("POST", "/v1/admin/parked/{id}/requeue", { path: `/v1/admin/parked/${ids[0]}/requeue`, headers: h })).status, 200);
-    assert.equal((await call("POST", "/v1/admin/parked/{id}/requeue", { path: `/v1/admin/parked/${ids[0]}/requeue`, headers: h })).status, 404);
-    assert.equal((await call("POST", "/v1/admin/parked/{id}/fail", { path: `/v1/admin/parked/${ids[1]}/fail`, headers: h, body: { reason: "payer retired" } })).status, 200);
+    assert.equal(
+      (await call("POST", "/v1/admin/parked/{id}/requeue", { path: `/v1/admin/parked/${ids[0]}/requeue`, headers: h })).status,
+      200,
+    );
+    assert.equal(
+      (await call("POST", "/v1/admin/parked/{id}/requeue", { path: `/v1/admin/parked/${ids[0]}/requeue`, headers: h })).status,
+      404,
+    );
+    assert.equal(
+      (
+        await call("POST", "/v1/admin/parked/{id}/fail", {
+          path: `/v1/admin/parked/${ids[1]}/fail`,
+          headers: h,
+          body: { reason: "payer retired" },
+        })
+      ).status,
+      200,
+    );
     assert.equal((await call("POST", "/v1/admin/parked/{id}/fail", { path: `/v1/admin/parked/${ids[1]}/fail`, headers: h })).status, 404);
   });
 

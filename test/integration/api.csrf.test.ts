@@ -26,9 +26,14 @@ type Route = { method: string; path: string };
 /** Every route of an express router (or app), depth first. */
 function routesOf(handler: unknown, out: Route[] = []): Route[] {
   const h = handler as { stack?: unknown[]; router?: { stack?: unknown[] } };
-  for (const layer of (h?.stack ?? h?.router?.stack ?? []) as { route?: { path: string | string[]; methods: Record<string, boolean> }; handle: unknown }[]) {
+  for (const layer of (h?.stack ?? h?.router?.stack ?? []) as {
+    route?: { path: string | string[]; methods: Record<string, boolean> };
+    handle: unknown;
+  }[]) {
     if (!layer.route) routesOf(layer.handle, out);
-    else for (const m of Object.keys(layer.route.methods)) for (const p of ([] as string[]).concat(layer.route.path)) out.push({ method: m.toUpperCase(), path: p });
+    else
+      for (const m of Object.keys(layer.route.methods))
+        for (const p of ([] as string[]).concat(layer.route.path)) out.push({ method: m.toUpperCase(), path: p });
   }
   return out;
 }
@@ -42,7 +47,7 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
   let jobId: string;
   let keyId: string;
   const bearer = () => ({ authorization: `Bearer ${api.adminToken}` });
-  const basicAs = (user: string) => "Basic " + Buffer.from(`${user}:${api.adminToken}`).toString("base64");
+  const basicAs = (user: string) => `Basic ${Buffer.from(`${user}:${api.adminToken}`).toString("base64")}`;
   const cell = () => api.platform.keys.cell("default");
 
   before(async () => {
@@ -60,9 +65,22 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
     await (await import("../../queues/lua/heartbeat.ts")).heartbeat(redis, c, "default", "fake", 5, Date.now(), Date.now() + 60_000);
     const { dispatch } = await import("../../queues/lua/dispatch.ts");
     const { EXEC_JOB_OPTS } = await import("../../src/dispatch/dispatcher.ts");
-    const r = await dispatch(redis, c, "default", Date.now(), { maxMoves: 10, reserveA: 0.1, batchMaxShare: 0.5, batchMinShare: 0.05, execJobOpts: EXEC_JOB_OPTS, maxRefresh: 100, capacityCap: 0, recordTtlSec: 60 });
+    const r = await dispatch(redis, c, "default", Date.now(), {
+      maxMoves: 10,
+      reserveA: 0.1,
+      batchMaxShare: 0.5,
+      batchMinShare: 0.05,
+      execJobOpts: EXEC_JOB_OPTS,
+      maxRefresh: 100,
+      capacityCap: 0,
+      recordTtlSec: 60,
+    });
     assert.equal(r.parked, 1);
-    for (const cls of ["A", "B", "C", "B"]) assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.victim, body: { type: "noop", class: cls } })).status, 202);
+    for (const cls of ["A", "B", "C", "B"])
+      assert.equal(
+        (await http(api.base, "POST", "/v1/workflows", { key: api.keys.victim, body: { type: "noop", class: cls } })).status,
+        202,
+      );
     jobId = (await redis.lrange(c.queueKey(ingressQueue("victim", "B"), "wait"), 0, 0))[0]!;
     assert.ok(jobId, "an ingress job to aim Bull Board's job routes at");
     await api.bullBoard.refresh();
@@ -93,7 +111,9 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
   /** Every state-changing route under /v1/admin and Bull Board's API, with real targets filled in. */
   function targets(): Route[] {
     const stub = { bodyLimit: "1mb", usage: { sampler: {} } } as never;
-    const admin = [adminRouter(stub), backpressureAdminRouter(stub), operatorAdminRouter(stub)].flatMap((r) => writes(routesOf(r))).map((r) => ({ ...r, path: `/v1/admin${r.path}` }));
+    const admin = [adminRouter(stub), backpressureAdminRouter(stub), operatorAdminRouter(stub)]
+      .flatMap((r) => writes(routesOf(r)))
+      .map((r) => ({ ...r, path: `/v1/admin${r.path}` }));
     const board = writes(routesOf(api.bullBoard.router)).map((r) => ({ ...r, path: `/admin/queues${r.path}` }));
     assert.ok(admin.length >= 12 && board.length >= 20, `${admin.length} admin and ${board.length} Bull Board writes found`);
     const fill: Record<string, string> = {
@@ -106,7 +126,10 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
       jobId,
       schedulerId: "any",
     };
-    return [...admin, ...board].map((r) => ({ method: r.method, path: r.path.replace(/:(\w+)/g, (_m, k: string) => encodeURIComponent(fill[k] ?? "x")) }));
+    return [...admin, ...board].map((r) => ({
+      method: r.method,
+      path: r.path.replace(/:(\w+)/g, (_m, k: string) => encodeURIComponent(fill[k] ?? "x")),
+    }));
   }
 
   async function send(method: string, path: string, headers: Record<string, string>, body?: string) {
@@ -125,14 +148,42 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
     const before = await snapshot();
     const routes = targets();
     const shapes: { name: string; headers: Record<string, string>; body: string }[] = [
-      { name: "urlencoded form", headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://evil.example" }, body: "all=true&classes=A&state=down&mca=1" },
-      { name: "multipart form", headers: { "content-type": "multipart/form-data; boundary=x", origin: "http://evil.example", "sec-fetch-site": "cross-site" }, body: '--x\r\nContent-Disposition: form-data; name="all"\r\n\r\ntrue\r\n--x--\r\n' },
-      { name: "text/plain JSON (the enctype trick)", headers: { "content-type": "text/plain", origin: "http://evil.example" }, body: '{"all":true,"state":"down","mca":1}' },
-      { name: "empty form body", headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://evil.example" }, body: "" },
-      { name: "JSON from another origin", headers: { "content-type": "application/json", origin: "http://evil.example" }, body: '{"all":true}' },
-      { name: "JSON from a same-site page", headers: { "content-type": "application/json", "sec-fetch-site": "same-site" }, body: '{"all":true}' },
+      {
+        name: "urlencoded form",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://evil.example" },
+        body: "all=true&classes=A&state=down&mca=1",
+      },
+      {
+        name: "multipart form",
+        headers: { "content-type": "multipart/form-data; boundary=x", origin: "http://evil.example", "sec-fetch-site": "cross-site" },
+        body: '--x\r\nContent-Disposition: form-data; name="all"\r\n\r\ntrue\r\n--x--\r\n',
+      },
+      {
+        name: "text/plain JSON (the enctype trick)",
+        headers: { "content-type": "text/plain", origin: "http://evil.example" },
+        body: '{"all":true,"state":"down","mca":1}',
+      },
+      {
+        name: "empty form body",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://evil.example" },
+        body: "",
+      },
+      {
+        name: "JSON from another origin",
+        headers: { "content-type": "application/json", origin: "http://evil.example" },
+        body: '{"all":true}',
+      },
+      {
+        name: "JSON from a same-site page",
+        headers: { "content-type": "application/json", "sec-fetch-site": "same-site" },
+        body: '{"all":true}',
+      },
       { name: "JSON from an opaque origin", headers: { "content-type": "application/json", origin: "null" }, body: '{"all":true}' },
-      { name: "same-origin form", headers: { "content-type": "application/x-www-form-urlencoded", origin: api.base, "sec-fetch-site": "same-origin" }, body: "all=true" },
+      {
+        name: "same-origin form",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: api.base, "sec-fetch-site": "same-origin" },
+        body: "all=true",
+      },
     ];
     for (const { method, path } of routes)
       for (const s of shapes) {
@@ -151,15 +202,32 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
     const shape = fc
       .record({
         route: fc.constantFrom(...routes),
-        type: fc.constantFrom("application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", "text/plain;charset=UTF-8", "", "application/json", "application/json; charset=utf-8", "APPLICATION/JSON"),
-        origin: fc.constantFrom(undefined, "http://evil.example", "null", api.base, api.base.replace(/:\d+$/, ":1"), `${api.base.replace("127.0.0.1", "localhost")}`),
+        type: fc.constantFrom(
+          "application/x-www-form-urlencoded",
+          "multipart/form-data; boundary=x",
+          "text/plain",
+          "text/plain;charset=UTF-8",
+          "",
+          "application/json",
+          "application/json; charset=utf-8",
+          "APPLICATION/JSON",
+        ),
+        origin: fc.constantFrom(
+          undefined,
+          "http://evil.example",
+          "null",
+          api.base,
+          api.base.replace(/:\d+$/, ":1"),
+          `${api.base.replace("127.0.0.1", "localhost")}`,
+        ),
         site: fc.constantFrom(undefined, "cross-site", "same-site", "same-origin", "none"),
         body: fc.oneof(fc.constant('{"all":true}'), fc.constant(""), fc.string({ maxLength: 200 })),
       })
       .filter((s) => {
         // The model of intent: refused unless same-origin (by Sec-Fetch-Site, else Origin) and JSON.
         const json = s.type.split(";")[0]!.trim().toLowerCase() === "application/json";
-        const sameSite = s.site !== undefined ? s.site === "same-origin" || s.site === "none" : s.origin === undefined || s.origin === api.base;
+        const sameSite =
+          s.site !== undefined ? s.site === "same-origin" || s.site === "none" : s.origin === undefined || s.origin === api.base;
         return !(json && sameSite);
       });
     await fc.assert(
@@ -177,26 +245,60 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
   });
 
   it("lets same-origin JSON with Basic act, names the Basic user in the audit log, and lets Bearer act on any body", async () => {
-    const viaFetchMetadata = await send("POST", "/v1/admin/tenants/bystander/pause", { authorization: basicAs("oncall.alice"), "content-type": "application/json", "sec-fetch-site": "same-origin", origin: api.base }, "{}");
+    const viaFetchMetadata = await send(
+      "POST",
+      "/v1/admin/tenants/bystander/pause",
+      { authorization: basicAs("oncall.alice"), "content-type": "application/json", "sec-fetch-site": "same-origin", origin: api.base },
+      "{}",
+    );
     assert.equal(viaFetchMetadata.status, 200, JSON.stringify(viaFetchMetadata.body));
     assert.equal(api.platform.registry.get("bystander")!.policy.paused, true);
-    const viaOrigin = await send("POST", "/v1/admin/tenants/bystander/resume", { authorization: basic, "content-type": "application/json; charset=utf-8", origin: api.base }, "{}");
+    const viaOrigin = await send(
+      "POST",
+      "/v1/admin/tenants/bystander/resume",
+      { authorization: basic, "content-type": "application/json; charset=utf-8", origin: api.base },
+      "{}",
+    );
     assert.equal(viaOrigin.status, 200);
     // No Origin and no Sec-Fetch-Site: no browser (curl -u); JSON is enough.
-    const curl = await send("PATCH", "/v1/admin/tenants/bystander", { authorization: basic, "content-type": "application/json" }, '{"mca":7}');
+    const curl = await send(
+      "PATCH",
+      "/v1/admin/tenants/bystander",
+      { authorization: basic, "content-type": "application/json" },
+      '{"mca":7}',
+    );
     assert.equal(curl.status, 200, JSON.stringify(curl.body));
     // Bearer is never sent by a browser on its own: no body, a form type, even a foreign Origin act.
     const scripted = await send("POST", "/v1/admin/tenants/bystander/pause", { ...bearer(), origin: "http://elsewhere.example" });
     assert.equal(scripted.status, 200);
-    const form = await send("POST", "/v1/admin/tenants/bystander/resume", { ...bearer(), "content-type": "application/x-www-form-urlencoded" }, "x=1");
+    const form = await send(
+      "POST",
+      "/v1/admin/tenants/bystander/resume",
+      { ...bearer(), "content-type": "application/x-www-form-urlencoded" },
+      "x=1",
+    );
     assert.equal(form.status, 200);
-    const entries = (await http(api.base, "GET", "/v1/admin/audit?limit=5", { headers: bearer() })).body.entries as { operator: string; action: string; target: string }[];
+    const entries = (await http(api.base, "GET", "/v1/admin/audit?limit=5", { headers: bearer() })).body.entries as {
+      operator: string;
+      action: string;
+      target: string;
+    }[];
     assert.deepEqual(
       entries.map((e) => `${e.operator} ${e.action} ${e.target}`),
-      ["admin tenant.resume bystander", "admin tenant.pause bystander", "oncall tenant.patch bystander", "oncall tenant.resume bystander", "oncall.alice tenant.pause bystander"],
+      [
+        "admin tenant.resume bystander",
+        "admin tenant.pause bystander",
+        "oncall tenant.patch bystander",
+        "oncall tenant.resume bystander",
+        "oncall.alice tenant.pause bystander",
+      ],
     );
     // Reading with Basic needs nothing more (a cross-site page cannot read the answer anyway).
-    assert.equal((await send("GET", "/v1/admin/tenants", { authorization: basic, origin: "http://evil.example", "sec-fetch-site": "cross-site" })).status, 200);
+    assert.equal(
+      (await send("GET", "/v1/admin/tenants", { authorization: basic, origin: "http://evil.example", "sec-fetch-site": "cross-site" }))
+        .status,
+      200,
+    );
   });
 
   it("drains nothing on an empty body: drain names its classes or says all", async () => {
@@ -213,15 +315,28 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
       if (body !== undefined) headers["content-type"] = "application/json";
       const r = await send("POST", "/v1/admin/tenants/victim/drain", headers, body);
       assert.equal(r.status, 400, `${body}: ${JSON.stringify(r.body)}`);
-      assert.ok(r.body.error.details.some((d: { field: string }) => d.field === "classes" || d.field === "all"), JSON.stringify(r.body.error));
+      assert.ok(
+        r.body.error.details.some((d: { field: string }) => d.field === "classes" || d.field === "all"),
+        JSON.stringify(r.body.error),
+      );
     }
     const empty = await send("POST", "/v1/admin/tenants/victim/drain", bearer());
     assert.match(empty.body.error.message, /classes.*"all": true/);
     assert.equal(await waiting(), queued, "nothing was drained");
-    const onlyC = await send("POST", "/v1/admin/tenants/victim/drain", { ...bearer(), "content-type": "application/json" }, '{"classes":["C"]}');
+    const onlyC = await send(
+      "POST",
+      "/v1/admin/tenants/victim/drain",
+      { ...bearer(), "content-type": "application/json" },
+      '{"classes":["C"]}',
+    );
     assert.equal(onlyC.status, 200);
     assert.equal(onlyC.body.cancelled, 1);
-    const all = await send("POST", "/v1/admin/tenants/victim/drain", { authorization: basic, "content-type": "application/json", "sec-fetch-site": "same-origin" }, '{"all":true}');
+    const all = await send(
+      "POST",
+      "/v1/admin/tenants/victim/drain",
+      { authorization: basic, "content-type": "application/json", "sec-fetch-site": "same-origin" },
+      '{"all":true}',
+    );
     assert.equal(all.status, 200, JSON.stringify(all.body));
     assert.equal(await waiting(), 0);
     const entry = (await http(api.base, "GET", "/v1/admin/audit?limit=1", { headers: bearer() })).body.entries[0];
@@ -246,10 +361,20 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
     assert.equal(await api.platform.redis.llen(api.platform.keys.registry.audit), auditBefore, "no action, no audit entry");
     assert.equal(api.platform.registry.get("bystander")!.policy.paused, false);
     // Names in any script pass, normalized (NFC): "zoe" + combining diaeresis is stored as "zoë".
-    assert.equal((await send("POST", "/v1/admin/tenants/bystander/pause", { ...json, authorization: basicAs("zoe\u0308 o'neil") }, "{}")).status, 200);
-    assert.equal((await send("POST", "/v1/admin/tenants/bystander/resume", { ...json, ...bearer(), "x-fairlane-operator": latin1("Łukasz.k") }, "{}")).status, 200);
+    assert.equal(
+      (await send("POST", "/v1/admin/tenants/bystander/pause", { ...json, authorization: basicAs("zoe\u0308 o'neil") }, "{}")).status,
+      200,
+    );
+    assert.equal(
+      (await send("POST", "/v1/admin/tenants/bystander/resume", { ...json, ...bearer(), "x-fairlane-operator": latin1("Łukasz.k") }, "{}"))
+        .status,
+      200,
+    );
     const entries = (await http(api.base, "GET", "/v1/admin/audit?limit=2", { headers: bearer() })).body.entries as { operator: string }[];
-    assert.deepEqual(entries.map((e) => e.operator), ["Łukasz.k", "zo\u00eb o'neil"]);
+    assert.deepEqual(
+      entries.map((e) => e.operator),
+      ["Łukasz.k", "zo\u00eb o'neil"],
+    );
   });
 
   it("sends CSP, frame and sniffing protection on the dashboard, Bull Board and the API", async () => {
@@ -309,7 +434,9 @@ describe("slow requests time out", () => {
   }
 
   it("answers 408 and hangs up on a body dribbled slower than FAIRLANE_REQUEST_TIMEOUT_MS", async () => {
-    const r = await dribble(`POST /v1/workflows HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${api.keys.victim}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"type":"noop",`);
+    const r = await dribble(
+      `POST /v1/workflows HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${api.keys.victim}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"type":"noop",`,
+    );
     assert.match(r.answer, /^HTTP\/1\.1 408/);
     assert.ok(r.ms >= 1400 && r.ms < 3500, `closed after ${r.ms} ms`);
   });
@@ -327,7 +454,11 @@ describe("the simulated downstream's switches refuse cross-site writes", () => {
     const ds = new Downstream({ capacity: 2, latencyMs: { min: 0, max: 0 } });
     const url = await ds.start();
     try {
-      const post = (path: string, headers: Record<string, string>, body: string) => fetch(`${url}${path}`, { method: "POST", headers, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { code?: string } }));
+      const post = (path: string, headers: Record<string, string>, body: string) =>
+        fetch(`${url}${path}`, { method: "POST", headers, body }).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { code?: string },
+        }));
       for (const [headers, body] of [
         [{ "content-type": "text/plain" }, '{"on":true}'],
         [{ "content-type": "application/x-www-form-urlencoded", origin: "http://evil.example" }, "on=true"],
@@ -341,9 +472,17 @@ describe("the simulated downstream's switches refuse cross-site writes", () => {
         assert.equal((await post("/admin/failure-rate", headers, '{"p":1}')).status, 403);
       }
       assert.equal((await fetch(`${url}/health`)).status, 200, "no outage was switched on");
-      assert.equal((await post("/admin/outage", { "content-type": "application/json" }, '{"on":true}')).status, 200, "tests, bench and scripts post JSON");
+      assert.equal(
+        (await post("/admin/outage", { "content-type": "application/json" }, '{"on":true}')).status,
+        200,
+        "tests, bench and scripts post JSON",
+      );
       assert.equal((await fetch(`${url}/health`)).status, 503);
-      assert.equal((await post("/admin/outage", { "content-type": "application/json", origin: url }, '{"on":false}')).status, 200, "a same-origin page may");
+      assert.equal(
+        (await post("/admin/outage", { "content-type": "application/json", origin: url }, '{"on":false}')).status,
+        200,
+        "a same-origin page may",
+      );
       assert.equal((await fetch(`${url}/admin/stats`)).status, 200);
     } finally {
       await ds.stop();

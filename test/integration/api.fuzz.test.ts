@@ -27,7 +27,9 @@ interface Shaped {
 }
 const leaf: fc.Arbitrary<Shaped> = fc.oneof(
   fc.jsonValue({ maxDepth: 1 }).map((v) => ({ text: JSON.stringify(v), depth: typeof v === "object" && v !== null ? 1 : 0, bad: false })),
-  fc.constantFrom("1e308", "-1e308", "5e-324", "123456789012345678901234567890", "1E+2", "0.1e-400").map((t) => ({ text: t, depth: 0, bad: false })),
+  fc
+    .constantFrom("1e308", "-1e308", "5e-324", "123456789012345678901234567890", "1E+2", "0.1e-400")
+    .map((t) => ({ text: t, depth: 0, bad: false })),
   fc.constantFrom("1e400", "-1e400", "1e99999", "-2E+999").map((t) => ({ text: t, depth: 0, bad: true })),
 );
 const keyName = fc.oneof(
@@ -53,11 +55,13 @@ const { shaped } = fc.letrec<{ shaped: Shaped; node: Shaped }>((tie) => ({
       bad: items.some((v) => v.bad),
     })),
     // A chain of arrays or objects around the limit or far past it.
-    fc.tuple(fc.oneof(fc.integer({ min: 55, max: 70 }), fc.integer({ min: 1_000, max: 20_000 })), fc.boolean(), tie("node")).map(([n, arrays, inner]) => ({
-      text: arrays ? "[".repeat(n) + inner.text + "]".repeat(n) : '{"d":'.repeat(n) + inner.text + "}".repeat(n),
-      depth: n + inner.depth,
-      bad: inner.bad,
-    })),
+    fc
+      .tuple(fc.oneof(fc.integer({ min: 55, max: 70 }), fc.integer({ min: 1_000, max: 20_000 })), fc.boolean(), tie("node"))
+      .map(([n, arrays, inner]) => ({
+        text: arrays ? "[".repeat(n) + inner.text + "]".repeat(n) : '{"d":'.repeat(n) + inner.text + "}".repeat(n),
+        depth: n + inner.depth,
+        bad: inner.bad,
+      })),
   ),
   shaped: shapedObject(tie("node")),
 }));
@@ -84,18 +88,44 @@ describe("bad-input fuzzing", () => {
   const weirdString = fc.oneof(
     fc.string(),
     fc.string({ unit: "grapheme", maxLength: 50 }),
-    fc.constantFrom(".", "..", "../../etc/passwd", "%2e%2e%2f", "\u0000", "\uFFFF", "\uD800", "𝕗𝕒𝕚𝕣", "' OR 1=1 --", "<script>", "__proto__", "constructor"),
+    fc.constantFrom(
+      ".",
+      "..",
+      "../../etc/passwd",
+      "%2e%2e%2f",
+      "\u0000",
+      "\uFFFF",
+      "\uD800",
+      "𝕗𝕒𝕚𝕣",
+      "' OR 1=1 --",
+      "<script>",
+      "__proto__",
+      "constructor",
+    ),
   );
   const json = fc.jsonValue({ maxDepth: 6 });
   const deep = fc.integer({ min: 50, max: 5_000 }).map((n) => "[".repeat(n) + "]".repeat(n));
   const body = fc.oneof(
     json.map((v) => JSON.stringify(v)),
-    fc.record({ type: fc.oneof(weirdString, json), class: fc.oneof(weirdString, json), payload: json, deadlineAt: fc.oneof(weirdString, json), idempotencyKey: json }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+    fc
+      .record(
+        {
+          type: fc.oneof(weirdString, json),
+          class: fc.oneof(weirdString, json),
+          payload: json,
+          deadlineAt: fc.oneof(weirdString, json),
+          idempotencyKey: json,
+        },
+        { requiredKeys: [] },
+      )
+      .map((v) => JSON.stringify(v)),
     weirdString,
     deep,
-    fc.constant('{"type":"noop","payload":' + '{"a":'.repeat(2_000) + "1" + "}".repeat(2_001)),
+    fc.constant(`{"type":"noop","payload":${'{"a":'.repeat(2_000)}1${"}".repeat(2_001)}`),
     shaped.map((p) => `{"type":"noop","payload":${p.text}}`),
-    fc.array(shaped, { minLength: 1, maxLength: 3 }).map((ps) => `{"workflows":[${ps.map((p) => `{"type":"noop","payload":${p.text}}`).join(",")}]}`),
+    fc
+      .array(shaped, { minLength: 1, maxLength: 3 })
+      .map((ps) => `{"workflows":[${ps.map((p) => `{"type":"noop","payload":${p.text}}`).join(",")}]}`),
   );
 
   async function send(method: string, path: string, headers: Record<string, string>, raw?: string): Promise<number> {
@@ -108,15 +138,24 @@ describe("bad-input fuzzing", () => {
     const before = await depth("attacker");
     let accepted = 0;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("/v1/workflows", "/v1/workflows/bulk"), body, fc.constantFrom("application/json", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-16"), async (path, raw, ct) => {
-        const res = await fetch(api.base + path, { method: "POST", headers: { authorization: `Bearer ${api.keys.attacker}`, "content-type": ct }, body: raw });
-        const text = await res.text();
-        assert.ok(res.status < 500, `${res.status} for ${raw.slice(0, 200)}`);
-        if (res.status === 202) {
-          const b = JSON.parse(text) as { accepted?: { duplicate?: boolean }[]; duplicate?: boolean };
-          accepted += b.accepted ? b.accepted.filter((a) => !a.duplicate).length : b.duplicate ? 0 : 1;
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("/v1/workflows", "/v1/workflows/bulk"),
+        body,
+        fc.constantFrom("application/json", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-16"),
+        async (path, raw, ct) => {
+          const res = await fetch(api.base + path, {
+            method: "POST",
+            headers: { authorization: `Bearer ${api.keys.attacker}`, "content-type": ct },
+            body: raw,
+          });
+          const text = await res.text();
+          assert.ok(res.status < 500, `${res.status} for ${raw.slice(0, 200)}`);
+          if (res.status === 202) {
+            const b = JSON.parse(text) as { accepted?: { duplicate?: boolean }[]; duplicate?: boolean };
+            accepted += b.accepted ? b.accepted.filter((a) => !a.duplicate).length : b.duplicate ? 0 : 1;
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
     // Generated bodies are almost never valid workflows; whatever was accepted is exactly what is queued.
@@ -131,13 +170,20 @@ describe("bad-input fuzzing", () => {
       fc.asyncProperty(shaped, fc.nat(3), async (p, good) => {
         const expectBad = p.bad || p.depth > MAX_DEPTH;
         const before = await depth("shaper");
-        const one = await fetch(`${api.base}/v1/workflows`, { method: "POST", headers: { authorization: `Bearer ${api.keys.shaper}`, "content-type": "application/json" }, body: `{"type":"noop","payload":${p.text}}` });
+        const one = await fetch(`${api.base}/v1/workflows`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${api.keys.shaper}`, "content-type": "application/json" },
+          body: `{"type":"noop","payload":${p.text}}`,
+        });
         const body = (await one.json()) as { id?: string; error?: { code: string; details: { field: string }[] } };
         assert.ok(one.status < 500, `${one.status} for ${p.text.slice(0, 200)}`);
         if (expectBad) {
           assert.equal(one.status, 400, `${one.status} for ${p.text.slice(0, 200)}`);
           assert.equal(body.error!.code, "INVALID_REQUEST");
-          assert.ok(body.error!.details.every((d) => d.field.startsWith("payload")), JSON.stringify(body.error!.details).slice(0, 300));
+          assert.ok(
+            body.error!.details.every((d) => d.field.startsWith("payload")),
+            JSON.stringify(body.error!.details).slice(0, 300),
+          );
           assert.equal(await depth("shaper"), before, "a refused workflow enqueues nothing");
         } else {
           assert.equal(one.status, 202, `${one.status} ${JSON.stringify(body).slice(0, 300)} for ${p.text.slice(0, 200)}`);
@@ -147,10 +193,17 @@ describe("bad-input fuzzing", () => {
         }
         // In a bulk request the same payload is that item's own verdict, between good items.
         const items = [...Array.from({ length: good }, () => '{"type":"noop"}'), `{"type":"noop","payload":${p.text}}`, '{"type":"noop"}'];
-        const bulk = await fetch(`${api.base}/v1/workflows/bulk`, { method: "POST", headers: { authorization: `Bearer ${api.keys.shaper}`, "content-type": "application/json" }, body: `{"workflows":[${items.join(",")}]}` });
+        const bulk = await fetch(`${api.base}/v1/workflows/bulk`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${api.keys.shaper}`, "content-type": "application/json" },
+          body: `{"workflows":[${items.join(",")}]}`,
+        });
         const result = (await bulk.json()) as { accepted: { index: number }[]; rejected: { index: number; error: { code: string } }[] };
         assert.equal(bulk.status, 202);
-        assert.deepEqual(result.rejected.map((r) => [r.index, r.error.code]), expectBad ? [[good, "INVALID_REQUEST"]] : []);
+        assert.deepEqual(
+          result.rejected.map((r) => [r.index, r.error.code]),
+          expectBad ? [[good, "INVALID_REQUEST"]] : [],
+        );
         assert.equal(result.accepted.length, items.length - (expectBad ? 1 : 0));
       }),
       { numRuns: Math.ceil(RUNS / 2) },
@@ -160,7 +213,11 @@ describe("bad-input fuzzing", () => {
 
   it("never answers 5xx to reads and cancels, and never shows another tenant's workflow", async () => {
     const { body: mine } = await (async () => {
-      const res = await fetch(`${api.base}/v1/workflows`, { method: "POST", headers: { authorization: `Bearer ${api.keys.victim}`, "content-type": "application/json" }, body: '{"type":"noop"}' });
+      const res = await fetch(`${api.base}/v1/workflows`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${api.keys.victim}`, "content-type": "application/json" },
+        body: '{"type":"noop"}',
+      });
       return { body: (await res.json()) as { id: string } };
     })();
     await fc.assert(
@@ -172,7 +229,8 @@ describe("bad-input fuzzing", () => {
         assert.ok(res.status < 500, `${res.status} for ${id}`);
         // An empty id is GET /v1/workflows/, and so is "." ("%2e" is a dot segment the URL parser removes):
         // the attacker's own run list, which must not hold the victim's.
-        if ((id === "" || id === ".") && method === "GET") assert.ok(res.status === 200 && !text.includes(mine.id), "only the caller's own workflows are listed");
+        if ((id === "" || id === ".") && method === "GET")
+          assert.ok(res.status === 200 && !text.includes(mine.id), "only the caller's own workflows are listed");
         else assert.notEqual(res.status, 200, "another tenant's workflow is never shown or cancelled");
       }),
       { numRuns: RUNS },
@@ -189,11 +247,30 @@ describe("bad-input fuzzing", () => {
       fc.constant(`bearer   ${api?.adminToken ?? ""}x`),
     );
     await fc.assert(
-      fc.asyncProperty(auth, fc.constantFrom("/v1/workflows", "/v1/admin/tenants", "/admin/queues/api/queues", "/metrics", "/v1/admin/audit", "/v1/admin/usage", "/v1/admin/usage/victim", "/v1/admin/capacity-report", "/dashboard/"), async (a, path) => {
-        const headers: Record<string, string> = a ? { authorization: a.replace(/[^\x20-\x7e]/g, "?") } : {};
-        const status = await send(path === "/v1/workflows" ? "POST" : "GET", path, { ...headers, "content-type": "application/json" }, path === "/v1/workflows" ? '{"type":"noop"}' : undefined);
-        assert.ok(status === 401 || status === 400 || status === 404, `${status} for ${a.slice(0, 80)} ${path}`);
-      }),
+      fc.asyncProperty(
+        auth,
+        fc.constantFrom(
+          "/v1/workflows",
+          "/v1/admin/tenants",
+          "/admin/queues/api/queues",
+          "/metrics",
+          "/v1/admin/audit",
+          "/v1/admin/usage",
+          "/v1/admin/usage/victim",
+          "/v1/admin/capacity-report",
+          "/dashboard/",
+        ),
+        async (a, path) => {
+          const headers: Record<string, string> = a ? { authorization: a.replace(/[^\x20-\x7e]/g, "?") } : {};
+          const status = await send(
+            path === "/v1/workflows" ? "POST" : "GET",
+            path,
+            { ...headers, "content-type": "application/json" },
+            path === "/v1/workflows" ? '{"type":"noop"}' : undefined,
+          );
+          assert.ok(status === 401 || status === 400 || status === 404, `${status} for ${a.slice(0, 80)} ${path}`);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -224,7 +301,8 @@ describe("bad-input fuzzing", () => {
         async (target, raw) => {
           const [verb, rest] = target.includes(" ") ? target.split(" ") : [undefined, target];
           // GET targets take the generated text as a query value or path segment instead of a body.
-          const path = verb === "GET" ? rest! + [...Buffer.from(raw.slice(0, 200))].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("") : rest!;
+          const path =
+            verb === "GET" ? rest! + [...Buffer.from(raw.slice(0, 200))].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("") : rest!;
           const method = verb ?? (/\/(keys|fail|drain|pause|resume|requeue)$/.test(path) ? "POST" : "PUT");
           if (method === "GET") {
             const status = await send(method, path, admin);

@@ -41,13 +41,21 @@ describe("run lists", () => {
       ["C", "prior-auth"],
     ];
     for (const [cls, type] of kinds) {
-      const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type, class: cls, payload: { n: mine.length } } });
+      const r = await http(api.base, "POST", "/v1/workflows", {
+        key: api.keys.clinic,
+        body: { type, class: cls, payload: { n: mine.length } },
+      });
       assert.equal(r.status, 202);
       mine.push({ id: r.body.id, cls: cls!, type: type! });
     }
     const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
       key: api.keys.other,
-      body: { workflows: [{ type: "prior-auth", class: "B", payload: {} }, { type: "prior-auth", class: "B", payload: {} }] },
+      body: {
+        workflows: [
+          { type: "prior-auth", class: "B", payload: {} },
+          { type: "prior-auth", class: "B", payload: {} },
+        ],
+      },
     });
     theirs = bulk.body.accepted.map((a: { id: string }) => a.id);
   });
@@ -66,9 +74,21 @@ describe("run lists", () => {
 
   it("filters by class, type, state and time", async () => {
     const a = await allPages(api, "/v1/workflows?class=A", { key: api.keys.clinic });
-    assert.deepEqual(a.ids.sort(), mine.filter((w) => w.cls === "A").map((w) => w.id).sort());
+    assert.deepEqual(
+      a.ids.sort(),
+      mine
+        .filter((w) => w.cls === "A")
+        .map((w) => w.id)
+        .sort(),
+    );
     const elig = await allPages(api, "/v1/workflows?type=eligibility&limit=1", { key: api.keys.clinic });
-    assert.deepEqual(elig.ids.sort(), mine.filter((w) => w.type === "eligibility").map((w) => w.id).sort());
+    assert.deepEqual(
+      elig.ids.sort(),
+      mine
+        .filter((w) => w.type === "eligibility")
+        .map((w) => w.id)
+        .sort(),
+    );
 
     const cancelled = mine[3]!.id;
     assert.equal((await http(api.base, "DELETE", `/v1/workflows/${cancelled}`, { key: api.keys.clinic })).status, 200);
@@ -113,7 +133,11 @@ describe("run lists", () => {
       const r = await http(api.base, "GET", `/v1/workflows?${query}`, { key: api.keys.clinic });
       assert.equal(r.status, 400, query);
       assert.equal(r.body.error.code, "INVALID_REQUEST", query);
-      if (field) assert.ok(r.body.error.details.some((d: { field: string }) => d.field === field), `${query}: ${JSON.stringify(r.body.error)}`);
+      if (field)
+        assert.ok(
+          r.body.error.details.some((d: { field: string }) => d.field === field),
+          `${query}: ${JSON.stringify(r.body.error)}`,
+        );
     }
   });
 
@@ -129,11 +153,17 @@ describe("run lists", () => {
   });
 
   it("pages 10,000 workflows with stable cursors while more arrive, never another tenant's", { timeout: 120_000 }, async () => {
-    const big = await startTestApi({ bulk: { tier: "enterprise", maxQueueDepth: 20_000, paused: true }, neighbour: { tier: "free", paused: true } });
+    const big = await startTestApi({
+      bulk: { tier: "enterprise", maxQueueDepth: 20_000, paused: true },
+      neighbour: { tier: "free", paused: true },
+    });
     try {
       const ids = new Set<string>();
       for (let i = 0; i < 10; i++) {
-        const r = await big.platform.admission.admitBulk("bulk", Array.from({ length: 1000 }, (_, k) => ({ type: "noop", class: "C", payload: { n: i * 1000 + k } })));
+        const r = await big.platform.admission.admitBulk(
+          "bulk",
+          Array.from({ length: 1000 }, (_, k) => ({ type: "noop", class: "C", payload: { n: i * 1000 + k } })),
+        );
         for (const a of r.accepted) ids.add(a.id);
       }
       const theirs = (await big.platform.admission.admitBulk("neighbour", [{ type: "noop" }, { type: "noop" }])).accepted.map((a) => a.id);
@@ -158,7 +188,10 @@ describe("run lists", () => {
       } while (cursor && pages < 100);
       assert.equal(seen.length, 10_000, `${pages} pages`);
       assert.equal(new Set(seen).size, 10_000, "each workflow once");
-      assert.ok(seen.every((id) => ids.has(id)), "only this tenant's, only those there when the listing began");
+      assert.ok(
+        seen.every((id) => ids.has(id)),
+        "only this tenant's, only those there when the listing began",
+      );
       assert.ok(!theirs.some((id) => seen.includes(id)));
       assert.ok(arrived > 0 && pages <= 51, `${pages} pages, ${arrived} arrived meanwhile`);
     } finally {

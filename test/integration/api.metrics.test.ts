@@ -9,7 +9,8 @@ import { startTestApi, type TestApi } from "../helpers/api.ts";
 describe("api /metrics access", () => {
   let api: TestApi;
   const metricsToken = randomBytes(18).toString("hex");
-  const status = (authorization?: string) => fetch(`${api.base}/metrics`, { headers: authorization ? { authorization } : {} }).then((r) => r.status);
+  const status = (authorization?: string) =>
+    fetch(`${api.base}/metrics`, { headers: authorization ? { authorization } : {} }).then((r) => r.status);
   before(async () => {
     api = await startTestApi({ clinic: { tier: "free" } });
   });

@@ -35,7 +35,11 @@ describe("operator admin API", () => {
       ["GET", "/dashboard/"],
       ["GET", "/dashboard/app.js"],
     ] as const) {
-      for (const headers of [{} as Record<string, string>, { authorization: `Bearer ${api.keys.clinic}` }, { authorization: "Basic " + Buffer.from(`admin:${api.keys.clinic}`).toString("base64") }]) {
+      for (const headers of [
+        {} as Record<string, string>,
+        { authorization: `Bearer ${api.keys.clinic}` },
+        { authorization: `Basic ${Buffer.from(`admin:${api.keys.clinic}`).toString("base64")}` },
+      ]) {
         const r = await http(api.base, method, path, { headers, body: method === "GET" ? undefined : {} });
         assert.equal(r.status, 401, `${method} ${path} ${JSON.stringify(headers)}`);
       }
@@ -100,14 +104,20 @@ describe("operator admin API", () => {
   });
 
   it("changes part of a policy live, pauses and resumes, and audits every write", async () => {
-    const r = await http(api.base, "PATCH", "/v1/admin/tenants/clinic", { headers: { ...admin(), "x-fairlane-operator": "alice" }, body: { mca: 12, budget: { perWorkflowUsd: 1 } } });
+    const r = await http(api.base, "PATCH", "/v1/admin/tenants/clinic", {
+      headers: { ...admin(), "x-fairlane-operator": "alice" },
+      body: { mca: 12, budget: { perWorkflowUsd: 1 } },
+    });
     assert.equal(r.status, 200);
     assert.equal(r.body.policy.mca, 12);
     assert.deepEqual(r.body.policy.budget, { perWorkflowUsd: 1, monthlyUsd: 2000 });
     assert.equal((await http(api.base, "POST", "/v1/admin/tenants/clinic/pause", { headers: admin() })).body.paused, true);
     assert.equal((await http(api.base, "POST", "/v1/admin/tenants/clinic/resume", { headers: admin() })).body.paused, false);
     const entries = (await http(api.base, "GET", "/v1/admin/audit?limit=5", { headers: admin() })).body.entries;
-    assert.deepEqual(entries.slice(0, 3).map((e: { action: string }) => e.action), ["tenant.resume", "tenant.pause", "tenant.patch"]);
+    assert.deepEqual(
+      entries.slice(0, 3).map((e: { action: string }) => e.action),
+      ["tenant.resume", "tenant.pause", "tenant.patch"],
+    );
     assert.equal(entries[2].operator, "alice");
     assert.deepEqual(entries[2].details, { changes: { mca: 12, budget: { perWorkflowUsd: 1 } } });
   });
@@ -140,7 +150,8 @@ describe("operator admin API", () => {
   });
 
   it("drains a tenant's queued ingress through the cancel path, and no one else's", async () => {
-    for (let i = 0; i < 5; i++) await http(api.base, "POST", "/v1/workflows", { key: api.keys.lab, body: { type: "noop", class: i % 2 ? "B" : "C" } });
+    for (let i = 0; i < 5; i++)
+      await http(api.base, "POST", "/v1/workflows", { key: api.keys.lab, body: { type: "noop", class: i % 2 ? "B" : "C" } });
     const other = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop" } });
     const onlyC = await http(api.base, "POST", "/v1/admin/tenants/lab/drain", { headers: admin(), body: { classes: ["C"] } });
     assert.deepEqual(onlyC.body, { tenant: "lab", cancelled: 3, skipped: 0 });
@@ -162,7 +173,9 @@ describe("operator admin API", () => {
     const p = redis.pipeline();
     for (let i = 0; i < 1000; i += 3) {
       const t = `scale-${String(i).padStart(4, "0")}`;
-      p.hset(cell.slots, `wf_s${i}`, `${t}|B|default|0`).lpush(cell.queueKey(`ingress.${t}.C`, "wait"), `wf_q${i}`).zadd(cell.gate(t).held, Date.now() + 60_000, `p${i}`);
+      p.hset(cell.slots, `wf_s${i}`, `${t}|B|default|0`)
+        .lpush(cell.queueKey(`ingress.${t}.C`, "wait"), `wf_q${i}`)
+        .zadd(cell.gate(t).held, Date.now() + 60_000, `p${i}`);
     }
     await p.exec();
     const reader = new UsageReader(redis, keys, DEFAULT_SHARES);
@@ -176,7 +189,9 @@ describe("operator admin API", () => {
       assert.equal(s.tenants.find((x) => x.tenant === "scale-0003")?.running.B, 1);
     }
     times.sort((a, b) => a - b);
-    console.log(JSON.stringify({ snapshotTenants: tenants, medianMs: Math.round(times[3]! * 10) / 10, maxMs: Math.round(times[6]! * 10) / 10 }));
+    console.log(
+      JSON.stringify({ snapshotTenants: tenants, medianMs: Math.round(times[3]! * 10) / 10, maxMs: Math.round(times[6]! * 10) / 10 }),
+    );
     assert.ok(tenants >= 1000);
     assert.ok(times[3]! < 1000, `median ${times[3]} ms`);
   });

@@ -39,10 +39,7 @@ describe("producer API", () => {
     assert.deepEqual([r.body.tenant, r.body.class, r.body.state, r.body.deadlineAt], ["clinic", "A", "queued", deadlineAt]);
     assert.equal(await ingressDepth(api, "clinic", "A"), 1);
 
-    const job = await api.platform.redis.hget(
-      api.platform.keys.cell("default").jobKey(ingressQueue("clinic", "A"), r.body.id),
-      "data",
-    );
+    const job = await api.platform.redis.hget(api.platform.keys.cell("default").jobKey(ingressQueue("clinic", "A"), r.body.id), "data");
     // The job carries the payload as a plain BullMQ job would; the rest is in the record, the policy in the registry.
     assert.deepEqual(JSON.parse(job!), { member: "M-1" });
 
@@ -80,7 +77,10 @@ describe("producer API", () => {
     const depth0 = await ingressDepth(api, "clinic", "C");
     const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body });
     // The same request: object keys in another order are the same request.
-    const again = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, raw: '{"payload":{"tags":["x","y"],"n":1},"idempotencyKey":"batch-7/row-1","class":"C","type":"prior-auth"}' });
+    const again = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.clinic,
+      raw: '{"payload":{"tags":["x","y"],"n":1},"idempotencyKey":"batch-7/row-1","class":"C","type":"prior-auth"}',
+    });
     assert.equal(first.status, 202);
     assert.equal(again.status, 200);
     assert.equal(again.headers.get("idempotent-replayed"), "true");
@@ -93,7 +93,12 @@ describe("producer API", () => {
   });
 
   it("refuses an idempotency key reused for a different request with 409 IDEMPOTENCY_KEY_REUSED, enqueuing nothing", async () => {
-    const body = { type: "prior-auth", idempotencyKey: "claim-88", payload: { n: 1 }, deadlineAt: new Date(Date.now() + 60_000).toISOString() };
+    const body = {
+      type: "prior-auth",
+      idempotencyKey: "claim-88",
+      payload: { n: 1 },
+      deadlineAt: new Date(Date.now() + 60_000).toISOString(),
+    };
     const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body });
     assert.equal(first.status, 202);
     const depth = await totalIngress(api, "clinic");
@@ -116,20 +121,35 @@ describe("producer API", () => {
     assert.equal(same.status, 200, JSON.stringify(same.body));
     assert.equal(same.body.id, first.body.id);
     // In a bulk request, the reuse is that item's error.
-    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.clinic, body: { workflows: [body, { ...body, payload: { n: 3 } }] } });
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.clinic,
+      body: { workflows: [body, { ...body, payload: { n: 3 } }] },
+    });
     assert.equal(bulk.status, 202);
-    assert.deepEqual(bulk.body.accepted.map((a: { index: number; id: string; duplicate?: boolean }) => [a.index, a.id, a.duplicate]), [[0, first.body.id, true]]);
-    assert.deepEqual(bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]), [[1, "IDEMPOTENCY_KEY_REUSED"]]);
+    assert.deepEqual(
+      bulk.body.accepted.map((a: { index: number; id: string; duplicate?: boolean }) => [a.index, a.id, a.duplicate]),
+      [[0, first.body.id, true]],
+    );
+    assert.deepEqual(
+      bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]),
+      [[1, "IDEMPOTENCY_KEY_REUSED"]],
+    );
     assert.equal(await totalIngress(api, "clinic"), depth, "nothing was enqueued");
   });
 
   it("still replays a key stored before requests were hashed, whatever the body", async () => {
-    const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", idempotencyKey: "legacy-1" } });
+    const first = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.clinic,
+      body: { type: "noop", idempotencyKey: "legacy-1" },
+    });
     const { createHash } = await import("node:crypto");
     const idem = api.platform.keys.cell("default").idempotency("clinic", createHash("sha256").update("legacy-1").digest("hex"));
     assert.match((await api.platform.redis.get(idem))!, new RegExp(`^${first.body.id} [0-9a-f]{64}$`));
     await api.platform.redis.set(idem, first.body.id, "KEEPTTL");
-    const again = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", idempotencyKey: "legacy-1", payload: { other: true } } });
+    const again = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.clinic,
+      body: { type: "noop", idempotencyKey: "legacy-1", payload: { other: true } },
+    });
     assert.equal(again.status, 200);
     assert.equal(again.body.id, first.body.id);
   });
@@ -141,9 +161,23 @@ describe("producer API", () => {
     assert.equal(r.body.error.code, "CLASS_NOT_ALLOWED");
     assert.match(r.body.error.message, /mcaUrgent is 0/);
     assert.deepEqual(r.body.error.details, { field: "class", policy: "mcaUrgent", mcaUrgent: 0 });
-    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.nourgent, body: { workflows: [{ type: "noop", class: "A" }, { type: "noop", class: "B" }] } });
-    assert.deepEqual(bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]), [[0, "CLASS_NOT_ALLOWED"]]);
-    assert.deepEqual(bulk.body.accepted.map((a: { index: number }) => a.index), [1]);
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.nourgent,
+      body: {
+        workflows: [
+          { type: "noop", class: "A" },
+          { type: "noop", class: "B" },
+        ],
+      },
+    });
+    assert.deepEqual(
+      bulk.body.rejected.map((x: { index: number; error: { code: string } }) => [x.index, x.error.code]),
+      [[0, "CLASS_NOT_ALLOWED"]],
+    );
+    assert.deepEqual(
+      bulk.body.accepted.map((a: { index: number }) => a.index),
+      [1],
+    );
     assert.equal(await totalIngress(api, "nourgent"), depth + 1);
     assert.equal(await ingressDepth(api, "nourgent", "A"), 0);
     // A tenant with Class A slots of its own is not affected.
@@ -165,8 +199,14 @@ describe("producer API", () => {
       },
     });
     assert.equal(r.status, 202);
-    assert.deepEqual(r.body.accepted.map((a: { index: number }) => a.index), [0, 3]);
-    assert.deepEqual(r.body.rejected.map((x: { index: number }) => x.index), [1, 2, 4]);
+    assert.deepEqual(
+      r.body.accepted.map((a: { index: number }) => a.index),
+      [0, 3],
+    );
+    assert.deepEqual(
+      r.body.rejected.map((x: { index: number }) => x.index),
+      [1, 2, 4],
+    );
     assert.match(r.body.rejected[0].error.message, /class/);
     assert.match(r.body.rejected[1].error.message, /payload/);
     assert.equal(await totalIngress(api, "other"), depth0 + 2);
@@ -214,12 +254,37 @@ describe("producer API", () => {
       ["no content type", { raw: '{"type":"noop"}', headers: { "content-type": "text/plain" } }, 400, /Content-Type: application\/json/],
       ["an oversize body", { raw: JSON.stringify({ type: "noop", payload: { x: "y".repeat(1_100_000) } }) }, 413, /larger than/],
       ["an oversize payload", { body: { type: "noop", payload: { x: "y".repeat(300_000) } } }, 400, /payload: larger than/],
-      ["a payload nested 65 levels deep", { raw: '{"type":"noop","payload":' + '{"a":'.repeat(65) + "1" + "}".repeat(66) }, 400, /payload(\.a){64}: nests deeper than 64 levels/],
-      ["a payload nested 20,000 levels deep (it crashed JSON.stringify: a 500)", { raw: '{"type":"noop","payload":{"x":' + "[".repeat(20_000) + "]".repeat(20_000) + "}}" }, 400, /payload\.x(\.0){63}: nests deeper than 64 levels/],
-      ["a __proto__ key in the payload (it would be dropped)", { raw: '{"type":"noop","payload":{"ok":1,"__proto__":{"admin":true}}}' }, 400, /payload\.__proto__: the key "__proto__" is not allowed/],
+      [
+        "a payload nested 65 levels deep",
+        { raw: `{"type":"noop","payload":${'{"a":'.repeat(65)}1${"}".repeat(66)}` },
+        400,
+        /payload(\.a){64}: nests deeper than 64 levels/,
+      ],
+      [
+        "a payload nested 20,000 levels deep (it crashed JSON.stringify: a 500)",
+        { raw: `{"type":"noop","payload":{"x":${"[".repeat(20_000)}${"]".repeat(20_000)}}}` },
+        400,
+        /payload\.x(\.0){63}: nests deeper than 64 levels/,
+      ],
+      [
+        "a __proto__ key in the payload (it would be dropped)",
+        { raw: '{"type":"noop","payload":{"ok":1,"__proto__":{"admin":true}}}' },
+        400,
+        /payload\.__proto__: the key "__proto__" is not allowed/,
+      ],
       ["a nested __proto__ key", { raw: '{"type":"noop","payload":{"a":[{"__proto__":1}]}}' }, 400, /payload\.a\.0\.__proto__/],
-      ["a number JSON cannot hold (1e400 would become null)", { raw: '{"type":"noop","payload":{"score":1e400}}' }, 400, /payload\.score: is not a finite number/],
-      ["a negative number JSON cannot hold", { raw: '{"type":"noop","payload":{"a":[1,-1e999]}}' }, 400, /payload\.a\.1: is not a finite number/],
+      [
+        "a number JSON cannot hold (1e400 would become null)",
+        { raw: '{"type":"noop","payload":{"score":1e400}}' },
+        400,
+        /payload\.score: is not a finite number/,
+      ],
+      [
+        "a negative number JSON cannot hold",
+        { raw: '{"type":"noop","payload":{"a":[1,-1e999]}}' },
+        400,
+        /payload\.a\.1: is not a finite number/,
+      ],
     ];
     for (const [name, req, status, message] of cases) {
       it(`refuses ${name} with ${status}`, async () => {
@@ -234,13 +299,22 @@ describe("producer API", () => {
 
     it("names the field in details", async () => {
       const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", class: "Z" } });
-      assert.deepEqual(r.body.error.details.map((d: { field: string }) => d.field), ["class"]);
-      const bad = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, raw: '{"type":"noop","payload":{"x":1e400,"y":{"__proto__":2}}}' });
-      assert.deepEqual(bad.body.error.details.map((d: { field: string }) => d.field), ["payload.x", "payload.y.__proto__"]);
+      assert.deepEqual(
+        r.body.error.details.map((d: { field: string }) => d.field),
+        ["class"],
+      );
+      const bad = await http(api.base, "POST", "/v1/workflows", {
+        key: api.keys.clinic,
+        raw: '{"type":"noop","payload":{"x":1e400,"y":{"__proto__":2}}}',
+      });
+      assert.deepEqual(
+        bad.body.error.details.map((d: { field: string }) => d.field),
+        ["payload.x", "payload.y.__proto__"],
+      );
     });
 
     it("accepts a payload exactly 64 levels deep and keys named constructor and prototype, storing them as sent", async () => {
-      const payload = JSON.parse('{"a":'.repeat(61) + '{"constructor":{"prototype":{"toString":1}}}' + "}".repeat(61));
+      const payload = JSON.parse(`${'{"a":'.repeat(61)}{"constructor":{"prototype":{"toString":1}}}${"}".repeat(61)}`);
       const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.clinic, body: { type: "noop", payload } });
       assert.equal(r.status, 202, JSON.stringify(r.body).slice(0, 300));
       const job = await api.platform.redis.hget(api.platform.keys.cell("default").jobKey(ingressQueue("clinic", "B"), r.body.id), "data");
@@ -249,12 +323,19 @@ describe("producer API", () => {
 
     it("rejects only the too-deep, __proto__ and non-finite items of a bulk request, each with its field", async () => {
       const depth = await totalIngress(api, "clinic");
-      const deep = '{"type":"noop","payload":' + '{"a":'.repeat(5_000) + "1" + "}".repeat(5_001);
+      const deep = `{"type":"noop","payload":${'{"a":'.repeat(5_000)}1${"}".repeat(5_001)}`;
       const raw = `{"workflows":[{"type":"noop"},${deep},{"type":"noop","payload":{"__proto__":{}}},{"type":"noop","payload":{"n":1e400}},{"type":"noop","class":"C"}]}`;
       const r = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.clinic, raw });
       assert.equal(r.status, 202, JSON.stringify(r.body).slice(0, 300));
-      assert.deepEqual(r.body.accepted.map((a: { index: number }) => a.index), [0, 4]);
-      const rejected = r.body.rejected.map((x: { index: number; error: { code: string; details: { field: string }[] } }) => [x.index, x.error.code, x.error.details[0]!.field]);
+      assert.deepEqual(
+        r.body.accepted.map((a: { index: number }) => a.index),
+        [0, 4],
+      );
+      const rejected = r.body.rejected.map((x: { index: number; error: { code: string; details: { field: string }[] } }) => [
+        x.index,
+        x.error.code,
+        x.error.details[0]!.field,
+      ]);
       assert.deepEqual(rejected, [
         [1, "INVALID_REQUEST", `payload${".a".repeat(64)}`],
         [2, "INVALID_REQUEST", "payload.__proto__"],
@@ -264,7 +345,11 @@ describe("producer API", () => {
     });
 
     it("refuses requests without a valid key with 401", async () => {
-      for (const headers of [{} as Record<string, string>, { authorization: "Bearer flk_000000000000_" + "x".repeat(32) }, { authorization: "Basic Zm9vOmJhcg==" }]) {
+      for (const headers of [
+        {} as Record<string, string>,
+        { authorization: `Bearer flk_000000000000_${"x".repeat(32)}` },
+        { authorization: "Basic Zm9vOmJhcg==" },
+      ]) {
         const r = await http(api.base, "POST", "/v1/workflows", { body: { type: "noop" }, headers });
         assert.equal(r.status, 401);
         assert.equal(r.body.error.code, "UNAUTHORIZED");
@@ -310,17 +395,28 @@ describe("producer API", () => {
     assert.equal(r.headers.get("retry-after"), "5");
     assert.deepEqual(r.body.error.details, { retryAfterSec: 5 });
     // What still fits is taken: a small payload within the bytes left.
-    assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload: { n: 1 } } })).status, 202);
-    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", { key: api.keys.lean, body: { workflows: [{ type: "noop", payload }] } });
+    assert.equal(
+      (await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload: { n: 1 } } })).status,
+      202,
+    );
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.lean,
+      body: { workflows: [{ type: "noop", payload }] },
+    });
     assert.equal(bulk.status, 429);
     assert.equal(bulk.headers.get("retry-after"), "5");
-    const huge = await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload: { blob: "x".repeat(2_000) } } });
+    const huge = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.lean,
+      body: { type: "noop", payload: { blob: "x".repeat(2_000) } },
+    });
     assert.equal(huge.status, 400);
     assert.match(huge.body.error.message, /payload: larger than the tenant's maxQueueBytes \(1000 bytes\)/);
     assert.equal(await totalIngress(api, "lean"), 3);
     assert.equal(Number(await api.platform.redis.get(api.platform.keys.cell("default").queuedBytes("lean"))), 802 + 7);
     // Cancelling gives the bytes back.
-    const first = (await api.platform.redis.lrange(api.platform.keys.cell("default").queueKey(ingressQueue("lean", "B"), "wait"), -1, -1))[0]!;
+    const first = (
+      await api.platform.redis.lrange(api.platform.keys.cell("default").queueKey(ingressQueue("lean", "B"), "wait"), -1, -1)
+    )[0]!;
     assert.equal((await http(api.base, "DELETE", `/v1/workflows/${first}`, { key: api.keys.lean })).status, 200);
     assert.equal(Number(await api.platform.redis.get(api.platform.keys.cell("default").queuedBytes("lean"))), 401 + 7);
     assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.lean, body: { type: "noop", payload } })).status, 202);
@@ -333,7 +429,10 @@ describe("producer API", () => {
     for (const bad of [0, -1, 1.5, "1mb"]) {
       const r = await http(api.base, "PUT", "/v1/admin/tenants/capped", { headers: admin, body: { tier: "free", maxQueueBytes: bad } });
       assert.equal(r.status, 400, `${bad}`);
-      assert.ok(r.body.error.details.some((d: { field: string }) => d.field === "maxQueueBytes"), JSON.stringify(r.body));
+      assert.ok(
+        r.body.error.details.some((d: { field: string }) => d.field === "maxQueueBytes"),
+        JSON.stringify(r.body),
+      );
     }
     const put = await http(api.base, "PUT", "/v1/admin/tenants/capped", { headers: admin, body: { tier: "free", maxQueueBytes: 20 } });
     assert.equal(put.status, 201, JSON.stringify(put.body));
@@ -371,7 +470,10 @@ describe("global safety valve", () => {
     });
     assert.equal(bulk.status, 202);
     assert.equal(bulk.body.accepted.length, 4);
-    assert.deepEqual(bulk.body.rejected.map((r: { error: { code: string } }) => r.error.code), ["BACKPRESSURE", "BACKPRESSURE"]);
+    assert.deepEqual(
+      bulk.body.rejected.map((r: { error: { code: string } }) => r.error.code),
+      ["BACKPRESSURE", "BACKPRESSURE"],
+    );
     const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.b, body: { type: "noop" } });
     assert.equal(r.status, 429);
     assert.match(r.body.error.message, /safety valve/);

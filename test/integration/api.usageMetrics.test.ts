@@ -11,7 +11,9 @@ import { startTestApi, type TestApi } from "../helpers/api.ts";
 describe("per-tenant usage gauges on /metrics", () => {
   let api: TestApi;
   const N = 130;
-  const tenants: Record<string, PolicySpec> = Object.fromEntries(Array.from({ length: N }, (_, i) => [`t${String(i).padStart(3, "0")}`, { tier: "free" }]));
+  const tenants: Record<string, PolicySpec> = Object.fromEntries(
+    Array.from({ length: N }, (_, i) => [`t${String(i).padStart(3, "0")}`, { tier: "free" }]),
+  );
   before(async () => {
     api = await startTestApi(tenants);
   });
@@ -22,7 +24,11 @@ describe("per-tenant usage gauges on /metrics", () => {
   it("labels at most 100 tenants and sums the rest into _other, with exact totals", async () => {
     // No dispatcher runs: each tenant's workflows stay queued. t000 gets 3 (the busiest), the others 1.
     for (const [i, t] of Object.keys(tenants).entries())
-      await api.platform.admission.admitBulk(t, Array.from({ length: i === 0 ? 3 : 1 }, () => ({ type: "noop", class: "B" })), "0".repeat(32));
+      await api.platform.admission.admitBulk(
+        t,
+        Array.from({ length: i === 0 ? 3 : 1 }, () => ({ type: "noop", class: "B" })),
+        "0".repeat(32),
+      );
     let text = "";
     for (let i = 0; i < 50; i++) {
       text = await (await fetch(`${api.base}/metrics`, { headers: { authorization: `Bearer ${api.adminToken}` } })).text();
@@ -30,9 +36,16 @@ describe("per-tenant usage gauges on /metrics", () => {
       if (text.includes('fairlane_tenant_queued{tenant="t000",class="B"} 3')) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const queued = [...text.matchAll(/^fairlane_tenant_queued\{tenant="([^"]+)",class="B"\} (\d+)$/gm)].map((m) => ({ tenant: m[1]!, n: Number(m[2]) }));
+    const queued = [...text.matchAll(/^fairlane_tenant_queued\{tenant="([^"]+)",class="B"\} (\d+)$/gm)].map((m) => ({
+      tenant: m[1]!,
+      n: Number(m[2]),
+    }));
     assert.equal(queued.length, 101, "100 own labels and _other");
-    assert.equal(queued.reduce((s, q) => s + q.n, 0), N + 2, "the sum over all series is every queued workflow");
+    assert.equal(
+      queued.reduce((s, q) => s + q.n, 0),
+      N + 2,
+      "the sum over all series is every queued workflow",
+    );
     assert.equal(queued.find((q) => q.tenant === "t000")?.n, 3, "the busiest tenant has its own label");
     assert.equal(queued.find((q) => q.tenant === "_other")?.n, N - 100);
     assert.match(text, /^fairlane_tenant_mca\{tenant="t000"\} 3$/m);

@@ -61,7 +61,11 @@ describe("capacity report from recorded rollups", () => {
     const entries = [entry("busy", 10), entry("idle", 20)];
     // A third process, which sampled nothing itself, reads the written rollup.
     // 40 samples of 250 ms: 10 s of evidence, made enough by the minimum this test configures.
-    const report = await capacityReport(new UsageRollups(redis, keys, PERIOD), entries, "1h", 3_600_000, after, { minEvidence: "10s", minEvidenceMs: 10_000, sampleMs: 250 });
+    const report = await capacityReport(new UsageRollups(redis, keys, PERIOD), entries, "1h", 3_600_000, after, {
+      minEvidence: "10s",
+      minEvidenceMs: 10_000,
+      sampleMs: 250,
+    });
     const busy = report.tenants.find((t) => t.tenant === "busy")!;
     const idle = report.tenants.find((t) => t.tenant === "idle")!;
     assert.equal(busy.mca.action, "raise");
@@ -77,7 +81,11 @@ describe("capacity report from recorded rollups", () => {
     const t0 = 1_900_000_000_000;
     const rollups = new UsageRollups(redis, keys);
     // 90 one-second ticks: the busy tenant waits at its cap throughout, the idle one peaks at 5 of 150.
-    for (let i = 0; i < 90; i++) rollups.observe({ at: t0 + i * 1_000, tenants: [row("busy", 10, 10, 25), row("idle", 150, i === 40 ? 5 : 1, 0)] } as unknown as UsageSnapshot);
+    for (let i = 0; i < 90; i++)
+      rollups.observe({
+        at: t0 + i * 1_000,
+        tenants: [row("busy", 10, 10, 25), row("idle", 150, i === 40 ? 5 : 1, 0)],
+      } as unknown as UsageSnapshot);
     const entry = (tenant: string, mca: number): TenantEntry => {
       const r = resolvePolicy({ tier: "enterprise", mca, burst: { mca } });
       assert.ok(r.ok);

@@ -29,7 +29,7 @@ describe("bulk enqueue: CLI and client", () => {
     lines.splice(100, 0, "{not json");
     lines.splice(500, 0, JSON.stringify({ type: "prior-auth", class: "X" }));
     const file = join(dir, "batch.ndjson");
-    writeFileSync(file, lines.join("\n") + "\n\n");
+    writeFileSync(file, `${lines.join("\n")}\n\n`);
     const out = join(dir, "ids.ndjson");
     const r = await run(["enqueue", file, "--url", api.base, "--chunk", "250", "--out", out, "--json"], {
       FAIRLANE_API_KEY: api.keys.meridian!,
@@ -38,10 +38,13 @@ describe("bulk enqueue: CLI and client", () => {
     const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
     assert.equal(summary.lines, 1202);
     assert.equal(summary.accepted, 1200);
-    assert.deepEqual(summary.rejected.map((x: { line: number; code: string }) => [x.line, x.code]), [
-      [101, "INVALID_JSON"],
-      [501, "INVALID_REQUEST"],
-    ]);
+    assert.deepEqual(
+      summary.rejected.map((x: { line: number; code: string }) => [x.line, x.code]),
+      [
+        [101, "INVALID_JSON"],
+        [501, "INVALID_REQUEST"],
+      ],
+    );
     const depth = await api.platform.redis.llen(api.platform.keys.cell("default").queueKey(ingressQueue("meridian", "C"), "wait"));
     assert.equal(depth, 1200);
     assert.equal(readFileSync(out, "utf8").trim().split("\n").length, 1200);
@@ -75,6 +78,9 @@ describe("bulk enqueue: CLI and client", () => {
     assert.equal(result.accepted.length, 12);
     assert.equal(result.rejected.length, 0);
     assert.ok(waits >= 2, `waited ${waits} times`);
-    assert.deepEqual(result.accepted.map((a) => a.index), [...Array(12).keys()]);
+    assert.deepEqual(
+      result.accepted.map((a) => a.index),
+      [...Array(12).keys()],
+    );
   });
 });

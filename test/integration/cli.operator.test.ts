@@ -15,7 +15,11 @@ function cli(api: TestApi, args: string[], env: Record<string, string> = {}): Pr
     execFile(
       process.execPath,
       ["--import", "tsx", "src/cli/index.ts", ...args],
-      { cwd: REPO_ROOT, env: { ...process.env, FAIRLANE_URL: api.base, FAIRLANE_ADMIN_TOKEN: api.adminToken, USER: "night-oncall", ...env }, timeout: 30_000 },
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, FAIRLANE_URL: api.base, FAIRLANE_ADMIN_TOKEN: api.adminToken, USER: "night-oncall", ...env },
+        timeout: 30_000,
+      },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -30,7 +34,12 @@ describe("fairlane on-call CLI against a running api", () => {
   });
   after(() => api.stop());
 
-  const audit = async () => (await http(api.base, "GET", "/v1/admin/audit?limit=50", { headers: { authorization: `Bearer ${api.adminToken}` } })).body.entries as { action: string; target: string; operator: string }[];
+  const audit = async () =>
+    (await http(api.base, "GET", "/v1/admin/audit?limit=50", { headers: { authorization: `Bearer ${api.adminToken}` } })).body.entries as {
+      action: string;
+      target: string;
+      operator: string;
+    }[];
 
   it("lists tenants with live usage as a table, and as JSON with --json", async () => {
     const table = await cli(api, ["tenants"]);
@@ -40,7 +49,10 @@ describe("fairlane on-call CLI against a running api", () => {
     assert.match(table.stdout, /^clinic\s+ok\s+0\/10\s.*\s3\s+0\s+–$/m, table.stdout);
     const json = await cli(api, ["tenants", "--json", "--sort", "tenant"]);
     const body = JSON.parse(json.stdout);
-    assert.deepEqual(body.tenants.map((t: { tenant: string }) => t.tenant), ["clinic", "lab"]);
+    assert.deepEqual(
+      body.tenants.map((t: { tenant: string }) => t.tenant),
+      ["clinic", "lab"],
+    );
     assert.equal(body.tenants[0].queued.C, 3);
     const bad = await cli(api, ["tenants", "--sort", "nonsense"]);
     assert.equal(bad.code, 1);

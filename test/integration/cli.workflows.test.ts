@@ -22,7 +22,14 @@ describe("fairlane workflows and why against a running platform", () => {
   let empty: string;
 
   const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
-    runCli(args, { FAIRLANE_URL: api.base, FAIRLANE_ADMIN_TOKEN: "", FAIRLANE_API_KEY: "", FAIRLANE_DATA_DIR: empty, USER: "night-oncall", ...env });
+    runCli(args, {
+      FAIRLANE_URL: api.base,
+      FAIRLANE_ADMIN_TOKEN: "",
+      FAIRLANE_API_KEY: "",
+      FAIRLANE_DATA_DIR: empty,
+      USER: "night-oncall",
+      ...env,
+    });
   const admin = () => ({ FAIRLANE_ADMIN_TOKEN: api.adminToken });
   const key = (tenant: string) => ({ FAIRLANE_API_KEY: api.keys[tenant]! });
   const enqueue = async (tenant: string, body: Record<string, unknown>) => {
@@ -34,7 +41,12 @@ describe("fairlane workflows and why against a running platform", () => {
   before(async () => {
     empty = mkdtempSync(join(tmpdir(), "fl-cli-wf-"));
     api = await startTestApi({ clinic: { tier: "professional" }, lab: { tier: "free", mca: 2, burst: { mca: 2 } } });
-    const env = { REDIS_URL: await testRedisUrl(), FAIRLANE_PREFIX: api.platform.config.FAIRLANE_PREFIX, FAIRLANE_HEARTBEAT_TTL_MS: "2000", FAIRLANE_SHUTDOWN_GRACE_MS: "1000" };
+    const env = {
+      REDIS_URL: await testRedisUrl(),
+      FAIRLANE_PREFIX: api.platform.config.FAIRLANE_PREFIX,
+      FAIRLANE_HEARTBEAT_TTL_MS: "2000",
+      FAIRLANE_SHUTDOWN_GRACE_MS: "1000",
+    };
     roles = [spawnRole("exec", { ...env, FAIRLANE_CONCURRENCY: "4" }), spawnRole("dispatcher", env)];
   });
   after(async () => {
@@ -43,7 +55,9 @@ describe("fairlane workflows and why against a running platform", () => {
     rmSync(empty, { recursive: true, force: true });
   });
 
-  it("waits for a workflow: exit 0 when it completes, 3 with its error code when it fails, 5 when it outlasts --timeout", { timeout: 60_000 }, async () => {
+  it("waits for a workflow: exit 0 when it completes, 3 with its error code when it fails, 5 when it outlasts --timeout", {
+    timeout: 60_000,
+  }, async () => {
     const ok = await enqueue("clinic", { type: "noop", class: "B", payload: { durationMs: 200 } });
     const done = await cli(["workflows", "wait", ok, "--timeout", "30s"], key("clinic"));
     assert.equal(done.code, 0, done.stderr + roles.map((r) => r.output()).join("\n"));
@@ -77,7 +91,10 @@ describe("fairlane workflows and why against a running platform", () => {
     const one = JSON.parse((await cli(["workflows", "list", "--limit", "2", "--type", "eligibility-check", "--json"], key("lab"))).stdout);
     assert.equal(one.workflows.length, 2);
     assert.ok(one.nextCursor, "a next page");
-    const next = JSON.parse((await cli(["workflows", "list", "--limit", "2", "--type", "eligibility-check", "--cursor", one.nextCursor, "--json"], key("lab"))).stdout);
+    const next = JSON.parse(
+      (await cli(["workflows", "list", "--limit", "2", "--type", "eligibility-check", "--cursor", one.nextCursor, "--json"], key("lab")))
+        .stdout,
+    );
     assert.equal(next.workflows.length, 2);
     assert.equal(new Set([...one.workflows, ...next.workflows].map((w: { id: string }) => w.id)).size, 4, "no repeats across pages");
     const all = JSON.parse((await cli(["workflows", "list", "--all", "--limit", "2", "--json"], key("lab"))).stdout);
@@ -140,7 +157,7 @@ describe("fairlane workflows and why against a running platform", () => {
   it("finds the admin token in a local data folder, says where with --verbose, and never prints it", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "fl-cli-data-"));
     try {
-      writeFileSync(join(dataDir, "admin-token"), api.adminToken + "\n", { mode: 0o600 });
+      writeFileSync(join(dataDir, "admin-token"), `${api.adminToken}\n`, { mode: 0o600 });
       const r = await cli(["tenants", "--verbose"], { FAIRLANE_DATA_DIR: dataDir });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`admin token from ${join(dataDir, "admin-token")}`));
@@ -170,6 +187,8 @@ describe("fairlane workflows and why against a running platform", () => {
     assert.match(r.stdout, /^clinic\s+\d+ \(not enough data\)\s+\d+ \(not enough data\)/m);
     const json = JSON.parse((await cli(["capacity", "--json"], admin())).stdout);
     assert.equal(json.enoughData, false);
-    assert.ok(json.tenants.every((t: { mca: { action: string }; mctc: { action: string } }) => t.mca.action === "keep" && t.mctc.action === "keep"));
+    assert.ok(
+      json.tenants.every((t: { mca: { action: string }; mctc: { action: string } }) => t.mca.action === "keep" && t.mctc.action === "keep"),
+    );
   });
 });

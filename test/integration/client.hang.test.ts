@@ -24,7 +24,10 @@ describe("client wait against a server that never answers", () => {
   it("gives up at its timeout with FairlaneWaitError, the request cut off", async () => {
     const client = new FairlaneClient({ baseUrl: base, apiKey: "flk_test" });
     const t0 = Date.now();
-    await assert.rejects(client.wait("wf_AAAAAAAAAAAAAAAAAAAA", { timeoutMs: 300 }), (err: unknown) => err instanceof FairlaneWaitError && err.reason === "timeout");
+    await assert.rejects(
+      client.wait("wf_AAAAAAAAAAAAAAAAAAAA", { timeoutMs: 300 }),
+      (err: unknown) => err instanceof FairlaneWaitError && err.reason === "timeout",
+    );
     const took = Date.now() - t0;
     assert.ok(took >= 250 && took < 5_000, `gave up after ${took} ms`);
   });
@@ -34,7 +37,10 @@ describe("client wait against a server that never answers", () => {
     const ctrl = new AbortController();
     setTimeout(() => ctrl.abort(), 100);
     const t0 = Date.now();
-    await assert.rejects(client.wait("wf_AAAAAAAAAAAAAAAAAAAA", { timeoutMs: 60_000, signal: ctrl.signal }), (err: unknown) => err instanceof FairlaneWaitError && err.reason === "aborted");
+    await assert.rejects(
+      client.wait("wf_AAAAAAAAAAAAAAAAAAAA", { timeoutMs: 60_000, signal: ctrl.signal }),
+      (err: unknown) => err instanceof FairlaneWaitError && err.reason === "aborted",
+    );
     assert.ok(Date.now() - t0 < 5_000);
   });
 });

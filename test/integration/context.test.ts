@@ -8,7 +8,7 @@ import { metrics, registry } from "../../src/observability/metrics.ts";
 import { TenantBudget } from "../../src/runtime/budget.ts";
 import { createContext, currentWorkflow } from "../../src/runtime/context.ts";
 import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
-import { ToolGate } from "../../src/runtime/toolGate.ts";
+import type { ToolGate } from "../../src/runtime/toolGate.ts";
 import { defineTool } from "../../src/runtime/tools.ts";
 import { resolvePolicy, runtimePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
 import { startTestGate } from "../helpers/gate.ts";
@@ -55,7 +55,14 @@ describe("workflow context", () => {
     const cell = keys.cell("default");
     const controller = new AbortController();
     return createContext(
-      { redis, gate, clock: systemClock, rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix), budget: new TenantBudget(redis, cell.budgetPrefix, systemClock), modelUrl: "http://127.0.0.1:9/none" },
+      {
+        redis,
+        gate,
+        clock: systemClock,
+        rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
+        budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
+        modelUrl: "http://127.0.0.1:9/none",
+      },
       {
         cellName: "default",
         cell,
@@ -91,7 +98,10 @@ describe("workflow context", () => {
         { tool: "ctx-slow", args: { ms: 20, fail: true } },
       ]),
     );
-    assert.deepEqual(out.map((r) => (r.ok ? "ok" : r.code)), ["ABORTED", "ABORTED", "TOOL_ERROR"]);
+    assert.deepEqual(
+      out.map((r) => (r.ok ? "ok" : r.code)),
+      ["ABORTED", "ABORTED", "TOOL_ERROR"],
+    );
     assert.equal(tracking.active.size, 0, "no orphaned call");
     assert.equal(running, 0);
     assert.equal(await redis.zcard(keys.cell("default").gate("fan").held), 0, "no permit left held");
@@ -119,7 +129,10 @@ describe("workflow context", () => {
     const second = await limited.run(() => limited.ctx.tool("ctx-slow", { ms: 1 }));
     const others = await other.run(() => other.ctx.tool("ctx-slow", { ms: 1 }));
     assert.equal(first.ok, true);
-    assert.ok(!second.ok && second.code === "RATE_LIMITED" && second.retryAfterMs > 0, "the hour window does not reopen before the deadline");
+    assert.ok(
+      !second.ok && second.code === "RATE_LIMITED" && second.retryAfterMs > 0,
+      "the hour window does not reopen before the deadline",
+    );
     assert.equal(others.ok, true, "another tenant's limit is its own");
   });
 
@@ -144,7 +157,12 @@ describe("workflow context", () => {
   it("exports per-tenant gate waits and in-flight calls", async () => {
     metrics.toolCalls.reset();
     const { ctx, run } = make("metered", { tier: "professional", mctc: 2 });
-    await run(() => ctx.all([{ tool: "ctx-slow", args: { ms: 30 } }, { tool: "ctx-slow", args: { ms: 30 } }]));
+    await run(() =>
+      ctx.all([
+        { tool: "ctx-slow", args: { ms: 30 } },
+        { tool: "ctx-slow", args: { ms: 30 } },
+      ]),
+    );
     const text = await registry.metrics();
     assert.match(text, /fairlane_tool_calls_total\{tenant="metered",outcome="ok"\} 2/);
     assert.match(text, /fairlane_tool_gate_wait_seconds_count\{tenant="metered"\} 2/);

@@ -13,9 +13,11 @@ import type { ParseAndSummariseResult } from "../../src/runtime/cpuTasks.ts";
  */
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const WORDS = ("metformin insulin hba1c glucose hypertension lisinopril creatinine dyspnea edema " +
+const WORDS = (
+  "metformin insulin hba1c glucose hypertension lisinopril creatinine dyspnea edema " +
   "echocardiogram ejection fraction wound dressing sepsis lactate antibiotic ceftriaxone mri " +
-  "lumbar radiculopathy physiotherapy authorization denied approved follow-up referral").split(" ");
+  "lumbar radiculopathy physiotherapy authorization denied approved follow-up referral"
+).split(" ");
 
 /** A deterministic clinical-notes document of about `notes` × 600 bytes. */
 function notesJson(notes: number, seed = 7): string {
@@ -26,7 +28,7 @@ function notesJson(notes: number, seed = 7): string {
     notes: Array.from({ length: notes }, (_, i) => ({
       id: `n${i}`,
       patientId: `p${i % 97}`,
-      text: Array.from({ length: 80 }, pick).join(" ") + ". The patient denies chest pain.",
+      text: `${Array.from({ length: 80 }, pick).join(" ")}. The patient denies chest pain.`,
     })),
   });
 }

@@ -58,7 +58,11 @@ async function harness(): Promise<Harness> {
       await heartbeat(p.redis, cell, pool, `fake-${pool}`, n, clock.now(), clock.now() + 3_600_000);
     },
     async admit(tenant, n, body = {}) {
-      const r = await p.admission.admitBulk(tenant, Array.from({ length: n }, () => ({ type: "noop", ...body })), "0".repeat(32));
+      const r = await p.admission.admitBulk(
+        tenant,
+        Array.from({ length: n }, () => ({ type: "noop", ...body })),
+        "0".repeat(32),
+      );
       assert.equal(r.rejected.length, 0, JSON.stringify(r.rejected));
       return r.accepted.map((a) => a.id);
     },
@@ -205,7 +209,10 @@ describe("dispatch script: preemption and concurrent dispatchers", () => {
     const clients = Array.from({ length: 8 }, () => connect(url));
     const results = await Promise.all(clients.map((c) => dispatch(c, h.cell, "burst-pool", h.clock.now(), { ...OPTS, maxMoves: 3 })));
     await Promise.all(clients.map((c) => c.quit()));
-    assert.equal(results.reduce((s, r) => s + r.moved, 0), 7);
+    assert.equal(
+      results.reduce((s, r) => s + r.moved, 0),
+      7,
+    );
     assert.equal(new Set(await h.execIds("burst-pool")).size, 7, "no job moved twice");
   });
 });

@@ -14,7 +14,8 @@ import { waitFor, withDownstream } from "../helpers/downstream.ts";
 const KEY = "sk-sim-test";
 
 /** A fresh simulated downstream that wants the test's API key. */
-const withKeyedDownstream = (opts: Partial<DownstreamOptions>, body: (ds: Downstream) => Promise<void>) => withDownstream({ llmApiKey: KEY, ...opts }, body);
+const withKeyedDownstream = (opts: Partial<DownstreamOptions>, body: (ds: Downstream) => Promise<void>) =>
+  withDownstream({ llmApiKey: KEY, ...opts }, body);
 
 function model(ds: Downstream, apiKey = KEY, id = "sim-standard") {
   return createOpenAICompatible({ name: "sim", baseURL: `${ds.url}/v1`, apiKey, includeUsage: true })(id);
@@ -115,7 +116,11 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
         [4, 1, 2, 3, 0],
       );
       assert.match(await result.text, /^decision: approve/);
-      assert.deepEqual(succeeded.sort(), ["sim-0", "sim-1", "sim-2", "sim-3", "sim-4", "sim-5", "sim-6", "sim-7"], "every planned call succeeds once");
+      assert.deepEqual(
+        succeeded.sort(),
+        ["sim-0", "sim-1", "sim-2", "sim-3", "sim-4", "sim-5", "sim-6", "sim-7"],
+        "every planned call succeeds once",
+      );
       await waitFor("every stream to be counted completed", () => ds.stats().llm.completed === 5);
       const s = ds.stats().llm;
       assert.deepEqual(s.toolCallsPerResponse, [4, 1, 2, 3, 0]);
@@ -127,7 +132,12 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
     await withKeyedDownstream({}, async (ds) => {
       const controller = new AbortController();
       // 200 tokens at 10 ms: about two seconds of stream if it were never cut.
-      const result = streamText({ model: model(ds), prompt: "Decide. answerTokens=200 tokenMs=10", abortSignal: controller.signal, maxRetries: 0 });
+      const result = streamText({
+        model: model(ds),
+        prompt: "Decide. answerTokens=200 tokenMs=10",
+        abortSignal: controller.signal,
+        maxRetries: 0,
+      });
       // The clock starts at the first token, so a slow start on a busy machine cannot abort before the stream exists.
       let timer: NodeJS.Timeout | undefined;
       let received = 0;
@@ -155,7 +165,12 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
       assert.ok((generated.usage.inputTokens ?? 0) > 0);
       assert.equal(generated.usage.outputTokens, 5);
 
-      const streamed = streamText({ model: model(ds), prompt: "Decide now. answerTokens=5", headers: { "x-sim-answer-tokens": "3" }, maxRetries: 0 });
+      const streamed = streamText({
+        model: model(ds),
+        prompt: "Decide now. answerTokens=5",
+        headers: { "x-sim-answer-tokens": "3" },
+        maxRetries: 0,
+      });
       assert.equal(await streamed.text, "decision: approve token1");
       const usage = await streamed.usage;
       assert.ok((usage.inputTokens ?? 0) > 0);
@@ -212,7 +227,11 @@ describe("simulated downstream: OpenAI-compatible chat completions", () => {
         assert.equal(r.status, 400);
         assert.equal(((await r.json()) as { error: { type: string } }).error.type, "invalid_request_error");
       }
-      const badHeader = await postJson(`${ds.url}/v1/chat/completions`, { model: "sim-standard", messages: [{ role: "user", content: "hi" }] }, { ...auth, "x-sim-fanout": "many" });
+      const badHeader = await postJson(
+        `${ds.url}/v1/chat/completions`,
+        { model: "sim-standard", messages: [{ role: "user", content: "hi" }] },
+        { ...auth, "x-sim-fanout": "many" },
+      );
       assert.equal(badHeader.status, 400);
       assert.equal(ds.stats().llm.invalid, 3);
 

@@ -35,7 +35,8 @@ function assertBalanced(s: DownstreamStats): void {
 describe("simulated downstream service", () => {
   it("measures peak concurrency as the most requests in flight at once, not the total", async () => {
     await withDownstream({ capacity: 50, latencyMs: { min: 200, max: 200 } }, async (ds) => {
-      const fire = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => call(`${ds.url}/fhir/eligibility`, { headers: { "x-tenant-id": `t${i % 2}` } })));
+      const fire = (n: number) =>
+        Promise.all(Array.from({ length: n }, (_, i) => call(`${ds.url}/fhir/eligibility`, { headers: { "x-tenant-id": `t${i % 2}` } })));
       const answers = await fire(20);
       assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
       assert.equal(answers[0]?.body.resource, "eligibility");
@@ -59,14 +60,20 @@ describe("simulated downstream service", () => {
     await withDownstream({ capacity: 3, latencyMs: { min: 300, max: 300 } }, async (ds) => {
       const holding = Array.from({ length: 3 }, () => call(`${ds.url}/fhir/clinical-notes`));
       await waitFor("the pool to fill", () => ds.stats().inFlight === 3);
-      const extra = await Promise.all([call(`${ds.url}/fhir/clinical-notes`), call(`${ds.url}/fhir/formulary`, { method: "POST", body: "{}" })]);
+      const extra = await Promise.all([
+        call(`${ds.url}/fhir/clinical-notes`),
+        call(`${ds.url}/fhir/formulary`, { method: "POST", body: "{}" }),
+      ]);
       for (const a of extra) {
         assert.equal(a.status, 503);
         assert.equal(a.body.code, "POOL_EXHAUSTED");
         assert.ok(a.ms < 150, `answered in ${a.ms} ms, without waiting out the 300 ms latency`);
       }
       assert.equal(ds.stats().rejected, 2);
-      assert.deepEqual((await Promise.all(holding)).map((a) => a.status), [200, 200, 200]);
+      assert.deepEqual(
+        (await Promise.all(holding)).map((a) => a.status),
+        [200, 200, 200],
+      );
       const s = ds.stats();
       assert.equal(s.peakInFlight, 3, "rejected requests never held a connection");
       assert.equal(s.served, 3);
@@ -238,12 +245,17 @@ describe("simulated downstream service", () => {
       for (const d of s.deadlines) assert.ok(d.receivedAt >= before && d.receivedAt <= Date.now());
 
       for (let batch = 0; batch < 10; batch++) {
-        await Promise.all(Array.from({ length: 100 }, (_, i) => call(`${ds.url}/fhir/x`, { headers: { "x-request-deadline": `d${batch * 100 + i}` } })));
+        await Promise.all(
+          Array.from({ length: 100 }, (_, i) => call(`${ds.url}/fhir/x`, { headers: { "x-request-deadline": `d${batch * 100 + i}` } })),
+        );
       }
       const kept = ds.stats().deadlines;
       assert.equal(kept.length, 1000);
       // 1,004 requests in all: the first four (and four of the first batch) were dropped.
-      assert.ok(kept.every((d) => d.deadlineHeader?.startsWith("d")), "the oldest were dropped");
+      assert.ok(
+        kept.every((d) => d.deadlineHeader?.startsWith("d")),
+        "the oldest were dropped",
+      );
       assert.equal(new Set(kept.map((d) => d.deadlineHeader)).size, 1000);
       assert.equal(kept.at(-1)?.deadlineHeader?.slice(0, 2), "d9", "the newest are kept");
     });
@@ -252,7 +264,10 @@ describe("simulated downstream service", () => {
   it("counts a request whose client aborts mid-way as aborted and releases its in-flight slot", async () => {
     await withDownstream({ capacity: 1 }, async (ds) => {
       const controller = new AbortController();
-      const pending = fetch(`${ds.url}/fhir/clinical-notes?latencyMs=5000`, { headers: { "x-tenant-id": "meridian" }, signal: controller.signal });
+      const pending = fetch(`${ds.url}/fhir/clinical-notes?latencyMs=5000`, {
+        headers: { "x-tenant-id": "meridian" },
+        signal: controller.signal,
+      });
       await waitFor("the request to be in flight", () => ds.stats().inFlight === 1);
       controller.abort();
       await assert.rejects(pending, { name: "AbortError" });
@@ -282,7 +297,10 @@ describe("simulated downstream service", () => {
 
   it("streams a model response one token per chunk and counts it completed", async () => {
     await withDownstream({}, async (ds) => {
-      const r = await fetch(`${ds.url}/model/stream`, { method: "POST", body: JSON.stringify({ tokens: 5, tokenMs: { min: 5, max: 15 } }) });
+      const r = await fetch(`${ds.url}/model/stream`, {
+        method: "POST",
+        body: JSON.stringify({ tokens: 5, tokenMs: { min: 5, max: 15 } }),
+      });
       assert.equal(r.status, 200);
       assert.match(r.headers.get("content-type") ?? "", /^text\/plain/);
       assert.equal(await r.text(), "tok0 tok1 tok2 tok3 tok4 ");
@@ -296,7 +314,11 @@ describe("simulated downstream service", () => {
     await withDownstream({}, async (ds) => {
       const controller = new AbortController();
       // 100 tokens at 10 ms: about a second of stream if it were never cut.
-      const r = await fetch(`${ds.url}/model/stream`, { method: "POST", body: JSON.stringify({ tokens: 100, tokenMs: { min: 10, max: 10 } }), signal: controller.signal });
+      const r = await fetch(`${ds.url}/model/stream`, {
+        method: "POST",
+        body: JSON.stringify({ tokens: 100, tokenMs: { min: 10, max: 10 } }),
+        signal: controller.signal,
+      });
       const reader = r.body!.getReader();
       const decoder = new TextDecoder();
       let text = "";

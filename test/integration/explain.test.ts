@@ -79,7 +79,10 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
 
   it("a tenant whose Class C holds its pool share: class_c_share, with who holds the pool", async () => {
     await workers("p-share", 10);
-    const ids = await admit("batch", Array.from({ length: 6 }, () => ({ type: "nightly", class: "C" })));
+    const ids = await admit(
+      "batch",
+      Array.from({ length: 6 }, () => ({ type: "nightly", class: "C" })),
+    );
     const r = await dispatchPool("p-share");
     assert.equal(r.moved, 5, "capacity 10, batchMaxShare 0.5: 5 Class C start, the 6th is held");
     const states = await Promise.all(ids.map((id) => read("batch", id)));
@@ -112,7 +115,12 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     const [id] = (await admit("batch", [{ type: "nightly", class: "C" }])).slice(-1);
     try {
       // A dispatcher running with batchMaxShare 0.8 gives Class C 8 of the 10 slots: 5 held is no longer the share.
-      await api.platform.redis.hset(cell.dispatchSettings, { reserveFraction: 0.1, batchMaxShare: 0.8, batchMinShare: 0.05, capacityCap: 0 });
+      await api.platform.redis.hset(cell.dispatchSettings, {
+        reserveFraction: 0.1,
+        batchMaxShare: 0.8,
+        batchMinShare: 0.05,
+        capacityCap: 0,
+      });
       const e = await explain("batch");
       assert.deepEqual([e.settings.batchMaxShare, e.settings.source], [0.8, "dispatcher"]);
       assert.notEqual(e.classes.C.held?.code, "class_c_share", JSON.stringify(e.classes.C.held));
@@ -162,7 +170,10 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
 
   it("Class A at the tenant's mcaUrgent: tenant_urgent_cap", async () => {
     await workers("p-urgent", 10);
-    const ids = await admit("urgent", [{ type: "t", class: "A" }, { type: "t", class: "A" }]);
+    const ids = await admit("urgent", [
+      { type: "t", class: "A" },
+      { type: "t", class: "A" },
+    ]);
     assert.equal((await dispatchPool("p-urgent")).moved, 1);
     const w = await read("urgent", ids[1]!);
     assert.deepEqual([w.waitingCode, w.waitingReason], ["tenant_urgent_cap", "tenant at its mcaUrgent: 1/1 Class A running"]);
@@ -181,7 +192,10 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     const full = await read("full", ids[1]!);
     assert.deepEqual([full.waitingCode, full.waitingReason], ["pool_full", "pool p-full full: 2/2 slots in use"]);
     const e = await explain("full");
-    assert.deepEqual([e.classes.B.held.code, e.classes.B.held.used, e.classes.B.held.capacity, e.classes.B.held.reserveA], ["pool_full", 2, 2, 1]);
+    assert.deepEqual(
+      [e.classes.B.held.code, e.classes.B.held.used, e.classes.B.held.capacity, e.classes.B.held.reserveA],
+      ["pool_full", 2, 2, 1],
+    );
   });
 
   it("a paused tenant: paused", async () => {
@@ -202,7 +216,11 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
   });
 
   it("a tenant no dispatcher has synced yet: not_synced", async () => {
-    assert.equal((await http(api.base, "PUT", "/v1/admin/tenants/fresh", { headers: admin(), body: { tier: "professional", pools: ["p-fresh"] } })).status, 201);
+    assert.equal(
+      (await http(api.base, "PUT", "/v1/admin/tenants/fresh", { headers: admin(), body: { tier: "professional", pools: ["p-fresh"] } }))
+        .status,
+      201,
+    );
     api.keys.fresh = (await api.platform.apiKeys.create("fresh")).key;
     const [id] = await admit("fresh", [{ type: "t" }]);
     const w = await read("fresh", id!);
@@ -223,7 +241,10 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
 
     assert.equal((await dispatchPool("p-dep")).parked, 1);
     const parked = await read("deps", id!);
-    assert.deepEqual([parked.state, parked.waitingCode, parked.parkReason], ["parked", "dependency_down", "held back at dispatch: gw2 is down"]);
+    assert.deepEqual(
+      [parked.state, parked.waitingCode, parked.parkReason],
+      ["parked", "dependency_down", "held back at dispatch: gw2 is down"],
+    );
     assert.ok(Math.abs(Date.parse(parked.parkedSince) - Date.now()) < 10_000);
     assert.match(parked.waitingReason, /^parked since .*: held back at dispatch: gw2 is down; gw2 is down now/);
     const e2 = await explain("deps");
@@ -242,7 +263,9 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     assert.match(w.waitingReason, /^deadline passes in [1-5] s \(.*\) unless it starts; tenant at its mca: 1\/1 Class B\/C running/);
     const e = await explain("late");
     assert.equal(e.classes.B.held.code, "tenant_mca");
-    assert.ok(e.reasons.some((r: { code: string; cause?: { code: string } }) => r.code === "deadline_soon" && r.cause?.code === "tenant_mca"));
+    assert.ok(
+      e.reasons.some((r: { code: string; cause?: { code: string } }) => r.code === "deadline_soon" && r.cause?.code === "tenant_mca"),
+    );
   });
 
   it("answers 400 for a bad id and 404 for an unknown tenant or workflow", async () => {
@@ -251,6 +274,10 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     assert.equal((await http(api.base, "GET", "/v1/admin/workflows/nope", { headers: admin() })).status, 400);
     assert.equal((await http(api.base, "GET", "/v1/admin/workflows/wf_AAAAAAAAAAAAAAAAAAAA", { headers: admin() })).status, 404);
     assert.equal((await http(api.base, "GET", "/v1/admin/tenants/batch/explain", { key: api.keys.batch })).status, 401);
-    assert.equal((await http(api.base, "GET", "/v1/admin/workflows?tenant=batch", { headers: admin() })).status, 200, "the list is still the list");
+    assert.equal(
+      (await http(api.base, "GET", "/v1/admin/workflows?tenant=batch", { headers: admin() })).status,
+      200,
+      "the list is still the list",
+    );
   });
 });

@@ -47,7 +47,14 @@ describe("tool gate scripts", () => {
 
   const limits = { mctc: 1, mctcBatch: 1, depth: 10 };
   const ask = (tenant: string, id: string, o: { batch?: boolean; waitMs?: number; l?: typeof limits } = {}) =>
-    acquirePermit(redis, cell, tenant, { id, batch: o.batch ?? false, now: clock.now(), leaseUntil: clock.now() + 15_000, waitUntil: clock.now() + (o.waitMs ?? 60_000), limits: o.l ?? limits });
+    acquirePermit(redis, cell, tenant, {
+      id,
+      batch: o.batch ?? false,
+      now: clock.now(),
+      leaseUntil: clock.now() + 15_000,
+      waitUntil: clock.now() + (o.waitMs ?? 60_000),
+      limits: o.l ?? limits,
+    });
   const give = (tenant: string, id: string, o: { batch?: boolean; l?: typeof limits } = {}) =>
     releasePermit(redis, cell, tenant, { id, batch: o.batch ?? false, now: clock.now(), limits: o.l ?? limits });
 
@@ -127,7 +134,15 @@ describe("tool gate scripts", () => {
   it("counts a granted permit and its wait in the usage bucket, with the bucket's TTL set once", async () => {
     const key = cell.usageEvents(bucketStart(clock.now()));
     const now = clock.now();
-    const out = await acquirePermit(redis, cell, "usage", { id: "u1", batch: false, now, leaseUntil: now + 15_000, waitUntil: now + 60_000, waitStartedAt: now - 40, limits });
+    const out = await acquirePermit(redis, cell, "usage", {
+      id: "u1",
+      batch: false,
+      now,
+      leaseUntil: now + 15_000,
+      waitUntil: now + 60_000,
+      waitStartedAt: now - 40,
+      limits,
+    });
     assert.equal(out.kind, "acquired");
     assert.equal(await redis.hget(key, "usage|acq"), "1");
     assert.equal(await redis.hget(key, "usage|gw"), "40");

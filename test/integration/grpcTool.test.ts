@@ -41,7 +41,9 @@ interface Seen {
   cancelledAt?: number;
 }
 
-const packageDefinition = protoLoader.loadSync(fileURLToPath(new URL("../fixtures/grpc/lookup.proto", import.meta.url)), { defaults: true });
+const packageDefinition = protoLoader.loadSync(fileURLToPath(new URL("../fixtures/grpc/lookup.proto", import.meta.url)), {
+  defaults: true,
+});
 const proto = grpc.loadPackageDefinition(packageDefinition) as { fairlane: { test: { Lookup: grpc.ServiceClientConstructor } } };
 const Lookup = proto.fairlane.test.Lookup;
 
@@ -75,7 +77,8 @@ function find(call: grpc.ServerUnaryCall<FindRequest, { answer: string }>, callb
   const timer = setTimeout(() => {
     finish();
     const { failCode, failTimes, query } = call.request;
-    if (failCode && attempt <= failTimes) callback({ code: grpc.status[failCode as keyof typeof grpc.status], details: `no answer for ${query}` });
+    if (failCode && attempt <= failTimes)
+      callback({ code: grpc.status[failCode as keyof typeof grpc.status], details: `no answer for ${query}` });
     else callback(null, { answer: `found ${query}` });
   }, call.request.delayMs);
   call.on("cancelled", () => {
@@ -104,7 +107,10 @@ const seenFor = (query: string) => seen.filter((s) => s.query === query);
 function assertDeadline(s: Seen, expected: number, sentAt: number): void {
   const skew = s.deadline - expected;
   const transit = s.receivedAt - sentAt;
-  assert.ok(skew >= -5 && skew <= transit + 5, `the server's deadline is ${skew} ms off ${new Date(expected).toISOString()} (transit at most ${transit} ms)`);
+  assert.ok(
+    skew >= -5 && skew <= transit + 5,
+    `the server's deadline is ${skew} ms off ${new Date(expected).toISOString()} (transit at most ${transit} ms)`,
+  );
 }
 
 async function until(what: string, check: () => boolean, ms = 2_000): Promise<void> {
@@ -147,7 +153,14 @@ describe("grpcTool", () => {
     const deadlineAt = deadlineMs === null ? null : Date.now() + deadlineMs;
     if (deadlineMs !== null) timers.push(setTimeout(() => controller.abort("deadline"), deadlineMs));
     const made = createContext(
-      { redis, gate, clock: systemClock, rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix), budget: new TenantBudget(redis, cell.budgetPrefix, systemClock), modelUrl: "http://127.0.0.1:9/none" },
+      {
+        redis,
+        gate,
+        clock: systemClock,
+        rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
+        budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
+        modelUrl: "http://127.0.0.1:9/none",
+      },
       {
         cellName: "default",
         cell,
@@ -218,9 +231,20 @@ describe("grpcTool", () => {
     const err = await def
       .run(
         { query: "q-wire-deadline", delayMs: 10_000 },
-        { tenant: "direct", workflowId: "wf_direct", deadlineAt, signal: new AbortController().signal, idempotencyKey: "wf_direct:-:0", traceId: "1".repeat(32), remainingMs: () => deadlineAt - Date.now() },
+        {
+          tenant: "direct",
+          workflowId: "wf_direct",
+          deadlineAt,
+          signal: new AbortController().signal,
+          idempotencyKey: "wf_direct:-:0",
+          traceId: "1".repeat(32),
+          remainingMs: () => deadlineAt - Date.now(),
+        },
       )
-      .then(() => assert.fail("the call outlived its deadline"), (e: unknown) => e as { code?: string; transient?: boolean; message?: string });
+      .then(
+        () => assert.fail("the call outlived its deadline"),
+        (e: unknown) => e as { code?: string; transient?: boolean; message?: string },
+      );
     assert.equal(err.code, "DEADLINE_EXCEEDED");
     assert.equal(err.transient, false);
     assert.ok(Date.now() >= deadlineAt - 20 && Date.now() <= deadlineAt + 1_000, "it ended at the deadline");
@@ -265,7 +289,9 @@ describe("grpcTool", () => {
     await until("no call in flight at the server", () => inFlight === 0);
     peak = 0;
     const w = make("grpc-mctc", { tier: "professional", mctc: 2 }, 15_000);
-    const out = await w.run(() => w.ctx.all(Array.from({ length: 5 }, (_, i) => ({ tool: "grpc-find", args: { query: `q-mctc-${i}`, delayMs: 300 } }))));
+    const out = await w.run(() =>
+      w.ctx.all(Array.from({ length: 5 }, (_, i) => ({ tool: "grpc-find", args: { query: `q-mctc-${i}`, delayMs: 300 } }))),
+    );
     assert.deepEqual(
       out.map((r) => (r.ok ? "ok" : r.code)),
       ["ok", "ok", "ok", "ok", "ok"],

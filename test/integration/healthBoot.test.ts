@@ -59,7 +59,11 @@ describe("health at boot", () => {
     try {
       await probe.asked;
       for (const cell of cells) {
-        assert.deepEqual(await store.read(cell, "gateway"), { state: "unknown", since: clock.now(), detail: "first probe under way", source: "probe" }, cell);
+        assert.deepEqual(
+          await store.read(cell, "gateway"),
+          { state: "unknown", since: clock.now(), detail: "first probe under way", source: "probe" },
+          cell,
+        );
         assert.equal(await store.isHealthy(cell, "gateway"), true, `${cell}: called, not parked, before the first verdict`);
         const ttl = await redis.pttl(keys.cell(cell).health("gateway"));
         assert.ok(ttl > 0 && ttl <= 3 * INTERVAL, `expires like a probe signal if the monitor dies: ${ttl}`);
@@ -70,7 +74,11 @@ describe("health at boot", () => {
       probe.answer(ok);
       await monitor.firstRound;
       for (const cell of cells)
-        assert.deepEqual(await store.read(cell, "gateway"), { state: "healthy", since: clock.now(), detail: "status 200", source: "probe" }, "one good probe at boot is healthy");
+        assert.deepEqual(
+          await store.read(cell, "gateway"),
+          { state: "healthy", since: clock.now(), detail: "status 200", source: "probe" },
+          "one good probe at boot is healthy",
+        );
       assert.equal(await store.firstProbesPending(), 0);
     } finally {
       await monitor.stop();

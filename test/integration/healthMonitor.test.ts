@@ -74,7 +74,8 @@ describe("HealthMonitor", () => {
   });
 
   const newStore = (clock: FakeClock) => new HealthStore(redis, keys, cells, clock);
-  const states = async (store: HealthStore, name: string) => Promise.all(cells.map(async (c) => (await store.read(c, name))?.state ?? "missing"));
+  const states = async (store: HealthStore, name: string) =>
+    Promise.all(cells.map(async (c) => (await store.read(c, name))?.state ?? "missing"));
 
   it("drives a dependency from degraded to down after 3 failing rounds and back to healthy after 2 good ones", async () => {
     const clock = new FakeClock();
@@ -125,7 +126,7 @@ describe("HealthMonitor", () => {
       },
     };
     const monitor = new HealthMonitor(store, [probe], clock, log, { intervalMs: 5_000 });
-    for (let round = 0; round < 2; round++) (clock.advance(5_000), await monitor.probeOnce());
+    for (let round = 0; round < 2; round++) clock.advance(5_000), await monitor.probeOnce();
     assert.deepEqual(await states(store, "claims"), ["healthy", "healthy"]);
     markDuringProbe = true;
     clock.advance(5_000);
@@ -184,7 +185,12 @@ describe("HealthMonitor", () => {
     const healthySince = clock.now();
     await store.write("payer", { state: "healthy", since: healthySince, detail: "status 200", source: "probe" }, 60_000);
     clock.advance(5_000);
-    const fresh = new HealthMonitor(store, [{ dep: "payer", kind: "fn", fn: async () => ({ ok: true, latencyMs: 1, detail: "ok" }) }], clock, log);
+    const fresh = new HealthMonitor(
+      store,
+      [{ dep: "payer", kind: "fn", fn: async () => ({ ok: true, latencyMs: 1, detail: "ok" }) }],
+      clock,
+      log,
+    );
     const r = await fresh.probeOnce();
     assert.deepEqual(r["payer"], { state: "healthy", since: healthySince, detail: "ok", source: "probe" }, "healthy at once, since kept");
   });
@@ -193,7 +199,12 @@ describe("HealthMonitor", () => {
     const clock = new FakeClock();
     const store = newStore(clock);
     let ok = true;
-    const monitor = new HealthMonitor(store, [{ dep: "bureau", kind: "fn", fn: async () => ({ ok, latencyMs: 1, detail: ok ? "ok" : "boom" }) }], clock, log);
+    const monitor = new HealthMonitor(
+      store,
+      [{ dep: "bureau", kind: "fn", fn: async () => ({ ok, latencyMs: 1, detail: ok ? "ok" : "boom" }) }],
+      clock,
+      log,
+    );
     await monitor.probeOnce();
     await monitor.probeOnce();
     assert.equal(await store.isHealthy("east", "bureau"), true);
@@ -213,7 +224,13 @@ describe("HealthMonitor", () => {
     const clock = new FakeClock();
     const store = newStore(clock);
     let calls = 0;
-    const monitor = new HealthMonitor(store, [{ dep: "ticker", kind: "fn", fn: async () => ({ ok: true, latencyMs: 0, detail: `call ${++calls}` }) }], clock, log, { intervalMs: 30, ttlMultiplier: 100 });
+    const monitor = new HealthMonitor(
+      store,
+      [{ dep: "ticker", kind: "fn", fn: async () => ({ ok: true, latencyMs: 0, detail: `call ${++calls}` }) }],
+      clock,
+      log,
+      { intervalMs: 30, ttlMultiplier: 100 },
+    );
     monitor.start();
     try {
       for (let i = 0; i < 40 && calls < 3; i++) await sleep(20);
@@ -232,7 +249,9 @@ describe("HealthMonitor", () => {
 
 describe("the health role", () => {
   it("probes the downstream's /health when FAIRLANE_HEALTH_PROBES is unset", () => {
-    assert.deepEqual(parseHealthProbes(undefined, "http://127.0.0.1:4100"), [{ dep: "fhir-gateway", kind: "http", url: "http://127.0.0.1:4100/health" }]);
+    assert.deepEqual(parseHealthProbes(undefined, "http://127.0.0.1:4100"), [
+      { dep: "fhir-gateway", kind: "http", url: "http://127.0.0.1:4100/health" },
+    ]);
     assert.deepEqual(parseHealthProbes("  ", "http://gw:8080/"), [{ dep: "fhir-gateway", kind: "http", url: "http://gw:8080/health" }]);
   });
 
@@ -246,10 +265,19 @@ describe("the health role", () => {
 
   it("refuses a malformed FAIRLANE_HEALTH_PROBES naming the bad field", () => {
     assert.throws(() => parseHealthProbes("not json", "http://x"), /FAIRLANE_HEALTH_PROBES is not valid JSON/);
-    assert.throws(() => parseHealthProbes('[{"dep":"db","kind":"tcp","host":"db","port":70000}]', "http://x"), /FAIRLANE_HEALTH_PROBES\[0\]\.port/);
-    assert.throws(() => parseHealthProbes('[{"dep":"gw","kind":"http","url":"ftp://gw"}]', "http://x"), /FAIRLANE_HEALTH_PROBES\[0\]\.url: must be an http\(s\) URL/);
+    assert.throws(
+      () => parseHealthProbes('[{"dep":"db","kind":"tcp","host":"db","port":70000}]', "http://x"),
+      /FAIRLANE_HEALTH_PROBES\[0\]\.port/,
+    );
+    assert.throws(
+      () => parseHealthProbes('[{"dep":"gw","kind":"http","url":"ftp://gw"}]', "http://x"),
+      /FAIRLANE_HEALTH_PROBES\[0\]\.url: must be an http\(s\) URL/,
+    );
     assert.throws(() => parseHealthProbes('[{"dep":"gw","kind":"smtp"}]', "http://x"), /FAIRLANE_HEALTH_PROBES\[0\]\.kind/);
-    assert.throws(() => parseHealthProbes('[{"dep":"a b","kind":"tcp","host":"h","port":1}]', "http://x"), /FAIRLANE_HEALTH_PROBES\[0\]\.dep/);
+    assert.throws(
+      () => parseHealthProbes('[{"dep":"a b","kind":"tcp","host":"h","port":1}]', "http://x"),
+      /FAIRLANE_HEALTH_PROBES\[0\]\.dep/,
+    );
     assert.throws(
       () => parseHealthProbes('[{"dep":"a","kind":"tcp","host":"h","port":1},{"dep":"a","kind":"tcp","host":"h","port":2}]', "http://x"),
       /FAIRLANE_HEALTH_PROBES\[1\]\.dep: "a" is probed twice/,

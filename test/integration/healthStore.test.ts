@@ -27,7 +27,12 @@ describe("HealthStore", () => {
   });
   after(() => redis.quit());
 
-  const probe = (state: HealthSignal["state"], detail = "status 200"): HealthSignal => ({ state, since: clock.now(), detail, source: "probe" });
+  const probe = (state: HealthSignal["state"], detail = "status 200"): HealthSignal => ({
+    state,
+    since: clock.now(),
+    detail,
+    source: "probe",
+  });
 
   it("treats a dependency nobody has written as missing and not healthy", async () => {
     assert.equal(await store.read("east", "never-probed"), null);
@@ -59,7 +64,12 @@ describe("HealthStore", () => {
     clock.advance(500);
     await store.markDegraded("ocr", "3 of 5 calls failed", 5_000);
     for (const cell of cells) {
-      assert.deepEqual(await store.read(cell, "ocr"), { state: "degraded", since: clock.now(), detail: "3 of 5 calls failed", source: "passive" });
+      assert.deepEqual(await store.read(cell, "ocr"), {
+        state: "degraded",
+        since: clock.now(),
+        detail: "3 of 5 calls failed",
+        source: "passive",
+      });
       const ttl = await redis.pttl(keys.cell(cell).health("ocr"));
       assert.ok(ttl > 55_000, `the probe's longer TTL stays: ${ttl}`);
     }
@@ -68,7 +78,9 @@ describe("HealthStore", () => {
   it("announces every verdict workflows may not call on each cell's signals channel, so exec processes stop at once", async () => {
     const sub = connect(await testRedisUrl());
     const heard: string[] = [];
-    sub.on("message", (channel: string, message: string) => heard.push(`${cells.find((c) => keys.cell(c).signals === channel)} ${message}`));
+    sub.on("message", (channel: string, message: string) =>
+      heard.push(`${cells.find((c) => keys.cell(c).signals === channel)} ${message}`),
+    );
     await sub.subscribe(...cells.map((c) => keys.cell(c).signals));
     const expect = async (what: string[], why: string) => {
       await sub.ping(); // its reply comes after every message published before it

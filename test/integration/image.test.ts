@@ -33,7 +33,7 @@ function instructions(text: string): Instruction[] {
     const line = raw.trim();
     if (!pending && (line === "" || line.startsWith("#"))) continue;
     if (line.endsWith("\\")) {
-      pending += line.slice(0, -1) + " ";
+      pending += `${line.slice(0, -1)} `;
       continue;
     }
     const full = (pending + line).trim();
@@ -83,12 +83,20 @@ describe("the container image (Dockerfile)", () => {
   });
 
   it("lints clean with dockerfile-utils: no error and no warning (and a broken Dockerfile does not)", () => {
-    const problems = validate(text).map((d) => `${d.severity === ERROR ? "error" : "warning"} line ${d.range.start.line + 1}: ${d.message}`);
+    const problems = validate(text).map(
+      (d) => `${d.severity === ERROR ? "error" : "warning"} line ${d.range.start.line + 1}: ${d.message}`,
+    );
     assert.deepEqual(problems, []);
     const broken = text.replace("HEALTHCHECK --interval=10s", "HEALTHCHECK --interval=ten").replace("USER node", "user node\nUSER");
     const found = validate(broken);
-    assert.ok(found.some((d) => d.severity === ERROR), "the linter can fail");
-    assert.ok(found.some((d) => d.severity === WARNING), "and warn");
+    assert.ok(
+      found.some((d) => d.severity === ERROR),
+      "the linter can fail",
+    );
+    assert.ok(
+      found.some((d) => d.severity === WARNING),
+      "and warn",
+    );
   });
 
   it("is multi-stage: a build stage runs npm run build, the slim runtime installs production dependencies only and copies dist", () => {
@@ -96,9 +104,15 @@ describe("the container image (Dockerfile)", () => {
     assert.ok(froms.length >= 2, froms.join());
     assert.match(froms[0]!, /^node:20-bookworm-slim AS build$/i);
     assert.match(froms.at(-1)!, /^node:20-bookworm-slim\b/);
-    assert.ok(all.some((i) => i.stage < last && i.keyword === "RUN" && /\bnpm run build\b/.test(i.args)), "the build stage builds");
+    assert.ok(
+      all.some((i) => i.stage < last && i.keyword === "RUN" && /\bnpm run build\b/.test(i.args)),
+      "the build stage builds",
+    );
     const runs = runtime.filter((i) => i.keyword === "RUN").map((i) => i.args);
-    assert.ok(runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r)), runs.join("\n"));
+    assert.ok(
+      runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r)),
+      runs.join("\n"),
+    );
     assert.ok(!runs.some((r) => /npm run build|\btsc\b|\btsx\b/.test(r)), "the runtime stage compiles nothing");
     assert.ok(runtime.some((i) => i.keyword === "COPY" && /^--from=build \/app\/dist \.\/dist$/.test(i.args)));
   });
@@ -119,7 +133,9 @@ describe("the container image (Dockerfile)", () => {
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith("#"));
     const workdirOf = (stage: number) => all.filter((i) => i.stage === stage && i.keyword === "WORKDIR").at(-1)?.args ?? "/";
-    const stageIndex = new Map(all.filter((i) => i.keyword === "FROM").map((i) => [/\bAS\s+(\S+)$/i.exec(i.args)?.[1]?.toLowerCase(), i.stage] as const));
+    const stageIndex = new Map(
+      all.filter((i) => i.keyword === "FROM").map((i) => [/\bAS\s+(\S+)$/i.exec(i.args)?.[1]?.toLowerCase(), i.stage] as const),
+    );
     const copies = all.filter((i) => i.keyword === "COPY" || i.keyword === "ADD");
     assert.ok(copies.length > 0);
     for (const c of copies) {
@@ -153,17 +169,24 @@ describe("the container image (Dockerfile)", () => {
           execFileSync("cp", ["-rp", src, join(dir, posix.dirname(src))]);
         }
       }
-      execFileSync("bash", ["-c", "find . -path ./node_modules -prune -o \\( -name dist -o -name node_modules \\) -type d -prune -exec rm -rf {} +"], { cwd: dir });
+      execFileSync(
+        "bash",
+        ["-c", "find . -path ./node_modules -prune -o \\( -name dist -o -name node_modules \\) -type d -prune -exec rm -rf {} +"],
+        { cwd: dir },
+      );
       symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
       execFileSync("bash", ["src/dev/bin/build.sh"], { cwd: dir, env: { ...process.env, REDIS_URL: "redis://unused" }, stdio: "pipe" });
-      for (const f of ["dist/workers/all.js", "dist/src/cli/index.js", "packages/client/dist/index.js"]) assert.ok(existsSync(join(dir, f)), f);
+      for (const f of ["dist/workers/all.js", "dist/src/cli/index.js", "packages/client/dist/index.js"])
+        assert.ok(existsSync(join(dir, f)), f);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it("has, after npm run build, every entrypoint the image and docker-compose.yml run", () => {
-    const compose = parse(readFileSync("docker-compose.yml", "utf8"), { merge: true }) as { services: Record<string, { image?: string; command?: string[] }> };
+    const compose = parse(readFileSync("docker-compose.yml", "utf8"), { merge: true }) as {
+      services: Record<string, { image?: string; command?: string[] }>;
+    };
     const entries = [JSON.parse(one("CMD"))[0] as string];
     for (const [name, svc] of Object.entries(compose.services)) {
       if (name === "redis") continue;
@@ -181,7 +204,9 @@ describe("the container image (Dockerfile)", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const port = String((server.address() as { port: number }).port);
     const check = (env: Record<string, string>) =>
-      new Promise<number | null>((resolve) => spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: "ignore" }).once("exit", resolve));
+      new Promise<number | null>((resolve) =>
+        spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: "ignore" }).once("exit", resolve),
+      );
     try {
       assert.equal(await check({ PORT: port }), 0);
       status = 503;

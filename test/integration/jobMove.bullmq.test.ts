@@ -186,12 +186,30 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
   }
 
   it("the generated Lua key functions build exactly the keys queues/keys.ts and queues/names.ts build", async () => {
-    const sample: Record<string, string | number> = { id: "wf_1", tenant: "acme", keyHash: "ab12", pool: "eu-1", cls: "C", dep: "fhir", bucketStart: 1_750_000_000_000, periodStart: 1_750_000_200_000, queue: "ingress.acme.C", kind: "wait" };
+    const sample: Record<string, string | number> = {
+      id: "wf_1",
+      tenant: "acme",
+      keyHash: "ab12",
+      pool: "eu-1",
+      cls: "C",
+      dep: "fhir",
+      bucketStart: 1_750_000_000_000,
+      periodStart: 1_750_000_200_000,
+      queue: "ingress.acme.C",
+      kind: "wait",
+    };
     const placeholders = (pattern: string) => [...pattern.matchAll(/<([A-Za-z0-9]+)>/g)].map((m) => sample[m[1]!]!);
     const calls: { lua: string; expected: string }[] = [];
     const lit = (x: string | number) => (typeof x === "number" ? String(x) : JSON.stringify(x));
     const gate = cell.gate("acme");
-    const gateKeys: Record<string, string> = { gateHeld: gate.held, gateHeldC: gate.heldC, gateWait: gate.wait, gateWaitC: gate.waitC, gateWaitExp: gate.waitExp, gateSeq: gate.seq };
+    const gateKeys: Record<string, string> = {
+      gateHeld: gate.held,
+      gateHeldC: gate.heldC,
+      gateWait: gate.wait,
+      gateWaitC: gate.waitC,
+      gateWaitExp: gate.waitExp,
+      gateSeq: gate.seq,
+    };
     for (const [name, pattern] of Object.entries(CELL_KEY_PATTERNS)) {
       const args = placeholders(pattern);
       const ts = (cell as unknown as Record<string, unknown>)[name];
@@ -201,13 +219,26 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
     for (const [name, pattern] of Object.entries(BULL_KEY_PATTERNS)) {
       const args = placeholders(pattern);
       const ts = (cell as unknown as Record<string, (...a: unknown[]) => string>)[name]!;
-      calls.push({ lua: `bull${name[0]!.toUpperCase()}${name.slice(1)}(ARGV[2]${args.map((a) => `, ${lit(a)}`).join("")})`, expected: ts(...args) });
+      calls.push({
+        lua: `bull${name[0]!.toUpperCase()}${name.slice(1)}(ARGV[2]${args.map((a) => `, ${lit(a)}`).join("")})`,
+        expected: ts(...args),
+      });
     }
-    calls.push({ lua: `ingressQueue("acme", "C")`, expected: ingressQueue("acme", "C") }, { lua: `execQueue("eu-1")`, expected: execQueue("eu-1") }, { lua: "PARKED_QUEUE", expected: PARKED_QUEUE });
-    assert.equal(calls.length, Object.keys(CELL_KEY_PATTERNS).length + Object.keys(BULL_KEY_PATTERNS).length + Object.keys(QUEUE_NAME_PATTERNS).length + 1);
+    calls.push(
+      { lua: `ingressQueue("acme", "C")`, expected: ingressQueue("acme", "C") },
+      { lua: `execQueue("eu-1")`, expected: execQueue("eu-1") },
+      { lua: "PARKED_QUEUE", expected: PARKED_QUEUE },
+    );
+    assert.equal(
+      calls.length,
+      Object.keys(CELL_KEY_PATTERNS).length + Object.keys(BULL_KEY_PATTERNS).length + Object.keys(QUEUE_NAME_PATTERNS).length + 1,
+    );
     const lua = `${generateKeysLua()}\nreturn { ${calls.map((c) => c.lua).join(",\n ")} }`;
     const got = (await (p.redis as Redis).eval(lua, 0, cell.own, cell.bullPrefix)) as string[];
-    assert.deepEqual(got, calls.map((c) => c.expected));
+    assert.deepEqual(
+      got,
+      calls.map((c) => c.expected),
+    );
   });
 
   it("a dispatched job (ingress -> exec) is on Bull Board and a stock Worker runs it, Class A first, woken by the marker", async () => {
@@ -225,7 +256,11 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
     const w = consume(EXEC, 3, { drainDelay: 60 });
     const drained = new Promise<void>((resolve) => w.worker.once("drained", () => resolve()));
     await within(20_000, drained, `the stock Worker did not run the two dispatched jobs: ${LAYOUT_HINT}`);
-    assert.deepEqual(w.ran.map((j) => j.id), [a!.id, c!.id], "Class A went to the head of the wait list (the end BullMQ takes), though dispatched after Class C");
+    assert.deepEqual(
+      w.ran.map((j) => j.id),
+      [a!.id, c!.id],
+      "Class A went to the head of the wait list (the end BullMQ takes), though dispatched after Class C",
+    );
     assertRan(w.ran[0]!, a!);
     assertRan(w.ran[1]!, c!);
 
@@ -237,10 +272,22 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
   });
 
   it("a requeued job (exec -> the head of its ingress queue) is on Bull Board and a stock Worker runs it before older work", async () => {
-    const [first, second] = await admit("solo", [{ type: "noop", payload: payload("first") }, { type: "noop", payload: payload("second") }]);
+    const [first, second] = await admit("solo", [
+      { type: "noop", payload: payload("first") },
+      { type: "noop", payload: payload("second") },
+    ]);
     assert.equal((await run()).moved, 1, "solo's mca of 1 leaves its second workflow in ingress");
     await takeExecJob(first!.id, "tok-requeue");
-    assert.equal(await requeueRun(p.redis, cell, "default", { id: first!.id, now: clock.now(), token: "tok-requeue", reason: "preempted", started: false }), "ok");
+    assert.equal(
+      await requeueRun(p.redis, cell, "default", {
+        id: first!.id,
+        now: clock.now(),
+        token: "tok-requeue",
+        reason: "preempted",
+        started: false,
+      }),
+      "ok",
+    );
 
     const q = ingressQueue("solo", "B");
     await assertJobHash(q, first!.id, {});
@@ -248,7 +295,11 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
     assert.equal(await p.redis.exists(cell.jobKey(EXEC, first!.id)), 0, "gone from the exec queue");
     const w = consume(q, 2);
     await within(20_000, w.all, `the stock Worker did not run the requeued job: ${LAYOUT_HINT}`);
-    assert.deepEqual(w.ran.map((j) => j.id), [first!.id, second!.id], "requeued at the head: taken before the workflow that waited");
+    assert.deepEqual(
+      w.ran.map((j) => j.id),
+      [first!.id, second!.id],
+      "requeued at the head: taken before the workflow that waited",
+    );
     assertRan(w.ran[0]!, first!);
     assertRan(w.ran[1]!, second!);
     await w.worker.close();
@@ -258,7 +309,14 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
     const [job] = await admit("acme", [{ type: "noop", class: "B", payload: payload("parked") }]);
     assert.equal((await run()).moved, 1);
     await takeExecJob(job!.id, "tok-park");
-    const parked = await parkRun(p.redis, cell, "default", { id: job!.id, now: clock.now(), token: "tok-park", dependency: "fhir-gateway", reason: "fhir-gateway is down", started: false });
+    const parked = await parkRun(p.redis, cell, "default", {
+      id: job!.id,
+      now: clock.now(),
+      token: "tok-park",
+      dependency: "fhir-gateway",
+      reason: "fhir-gateway is down",
+      started: false,
+    });
     assert.equal(parked, "ok");
     await assertJobHash(PARKED_QUEUE, job!.id, {});
     await assertOnBoard(PARKED_QUEUE, job!);
@@ -283,7 +341,10 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
     await assertJobHash(PARKED_QUEUE, job!.id, {});
     await assertOnBoard(PARKED_QUEUE, job!);
 
-    assert.equal(await resolveParked(p.redis, cell, job!.id, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }), "requeued");
+    assert.equal(
+      await resolveParked(p.redis, cell, job!.id, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }),
+      "requeued",
+    );
     const q = ingressQueue("acme", "C");
     await assertJobHash(q, job!.id, {});
     await assertOnBoard(q, job!);

@@ -16,8 +16,7 @@ import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 describe("parking and recovery scripts", () => {
   let p: Platform;
   const clock = new FakeClock(Date.now());
-  const run = () =>
-    dispatch(p.redis, p.keys.cell("default"), "default", clock.now(), TEST_DISPATCH_OPTS);
+  const run = () => dispatch(p.redis, p.keys.cell("default"), "default", clock.now(), TEST_DISPATCH_OPTS);
   before(async () => {
     const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: freshPrefix() });
     p = await openPlatform(config, await testRedisUrl(), createLogger("test", "silent"), clock);
@@ -32,7 +31,11 @@ describe("parking and recovery scripts", () => {
   it("parks workflows whose declared dependency is down instead of starting them; others still flow", async () => {
     const cell = p.keys.cell("default");
     await p.redis.hset(cell.health("fhir-gateway"), { state: "down", since: clock.now(), detail: "probe", source: "probe" });
-    const blocked = await p.admission.admitBulk("clinic", [{ type: "needs-fhir" }, { type: "needs-fhir" }, { type: "needs-fhir" }], "0".repeat(32));
+    const blocked = await p.admission.admitBulk(
+      "clinic",
+      [{ type: "needs-fhir" }, { type: "needs-fhir" }, { type: "needs-fhir" }],
+      "0".repeat(32),
+    );
     clock.advance(10);
     const other = await p.admission.admitBulk("clinic", [{ type: "noop" }], "0".repeat(32));
     const r = await run();
@@ -53,8 +56,12 @@ describe("parking and recovery scripts", () => {
     assert.deepEqual([w1.requeued, w1.expired], [2, 0]);
     assert.equal(w1.parkedMs.length, 2, "how long each was parked, for the time-parked histogram");
     const ingress = await p.redis.lrange(cell.queueKey("ingress.clinic.B", "wait"), 0, -1);
-    assert.deepEqual(ingress.slice(-2).reverse(), oldest.slice(0, 2), "oldest first, here at the head (the tail is taken next); order against other work: recovery.order.test.ts");
-    assert.equal((await p.redis.hget(cell.workflow(oldest[0]!), "state")), "queued");
+    assert.deepEqual(
+      ingress.slice(-2).reverse(),
+      oldest.slice(0, 2),
+      "oldest first, here at the head (the tail is taken next); order against other work: recovery.order.test.ts",
+    );
+    assert.equal(await p.redis.hget(cell.workflow(oldest[0]!), "state"), "queued");
     const again = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 10, recordTtlSec: 60, expireOnly: false });
     assert.deepEqual([again.requeued, again.expired], [1, 0], "nothing is requeued twice");
     assert.equal(await p.redis.zcard(cell.parked("fhir-gateway")), 0);
@@ -63,7 +70,13 @@ describe("parking and recovery scripts", () => {
   it("fails a workflow whose deadline passed while parked, saying so", async () => {
     const cell = p.keys.cell("default");
     await p.redis.del(cell.queueKey("ingress.clinic.B", "wait"));
-    const [wf] = (await p.admission.admitBulk("clinic", [{ type: "needs-fhir", deadlineAt: new Date(clock.now() + 5_000).toISOString() }], "0".repeat(32))).accepted;
+    const [wf] = (
+      await p.admission.admitBulk(
+        "clinic",
+        [{ type: "needs-fhir", deadlineAt: new Date(clock.now() + 5_000).toISOString() }],
+        "0".repeat(32),
+      )
+    ).accepted;
     assert.equal((await run()).parked, 1);
     clock.advance(6_000);
     const r = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 10, recordTtlSec: 60, expireOnly: true });
@@ -75,11 +88,22 @@ describe("parking and recovery scripts", () => {
 
   it("lets an operator requeue or fail one parked workflow", async () => {
     const cell = p.keys.cell("default");
-    const ids = (await p.admission.admitBulk("clinic", [{ type: "needs-fhir" }, { type: "needs-fhir" }], "0".repeat(32))).accepted.map((a) => a.id);
+    const ids = (await p.admission.admitBulk("clinic", [{ type: "needs-fhir" }, { type: "needs-fhir" }], "0".repeat(32))).accepted.map(
+      (a) => a.id,
+    );
     await run();
-    assert.equal(await resolveParked(p.redis, cell, ids[0]!, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }), "requeued");
-    assert.equal(await resolveParked(p.redis, cell, ids[1]!, { now: clock.now(), action: "fail", recordTtlSec: 60, message: "failed by alice" }), "failed");
-    assert.equal(await resolveParked(p.redis, cell, ids[1]!, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }), "skipped");
+    assert.equal(
+      await resolveParked(p.redis, cell, ids[0]!, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }),
+      "requeued",
+    );
+    assert.equal(
+      await resolveParked(p.redis, cell, ids[1]!, { now: clock.now(), action: "fail", recordTtlSec: 60, message: "failed by alice" }),
+      "failed",
+    );
+    assert.equal(
+      await resolveParked(p.redis, cell, ids[1]!, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }),
+      "skipped",
+    );
     assert.equal(await p.redis.hget(cell.workflow(ids[1]!), "errorCode"), "FAILED_BY_OPERATOR");
     const left = await p.redis.zrange(cell.parked("fhir-gateway"), 0, -1);
     assert.ok(!left.includes(ids[0]!) && !left.includes(ids[1]!), `still indexed: ${left}`);

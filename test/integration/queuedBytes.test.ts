@@ -36,7 +36,13 @@ describe("queued payload bytes", () => {
     const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: freshPrefix() });
     p = await openPlatform(config, await testRedisUrl(), createLogger("test", "silent"), clock);
     const big = { mca: 100_000, mcaUrgent: 100_000, maxQueueDepth: 1_000_000 };
-    await p.registry.seed(new Map([["clinic", { tier: "professional" as const, ...big }], ["other", { tier: "professional" as const, ...big }]]), true);
+    await p.registry.seed(
+      new Map([
+        ["clinic", { tier: "professional" as const, ...big }],
+        ["other", { tier: "professional" as const, ...big }],
+      ]),
+      true,
+    );
     await new TenantSync(p.redis, p.keys).sync("default", p.registry.list());
     cell = p.keys.cell("default");
     await heartbeat(p.redis, cell, POOL, "fake", 100_000, clock.now(), clock.now() + 3_600_000_000);
@@ -87,7 +93,16 @@ describe("queued payload bytes", () => {
       const states = await Promise.all(ids.map((id) => p.redis.hget(cell.workflow(id), "state")));
       return ids.filter((_, i) => states[i] === state);
     };
-    const paths = { moved: 0, expiredAtDispatch: 0, parkedAtDispatch: 0, expiredBySweep: 0, requeued: 0, parkedFromRun: 0, recovered: 0, cancelledQueued: 0 };
+    const paths = {
+      moved: 0,
+      expiredAtDispatch: 0,
+      parkedAtDispatch: 0,
+      expiredBySweep: 0,
+      requeued: 0,
+      parkedFromRun: 0,
+      recovered: 0,
+      cancelledQueued: 0,
+    };
     const ops: Record<string, () => Promise<unknown>> = {
       admit: async () => {
         const items = Array.from({ length: 1 + Math.floor(random() * 4) }, () => ({
@@ -104,29 +119,67 @@ describe("queued payload bytes", () => {
         paths.expiredAtDispatch += r.expired;
         paths.parkedAtDispatch += r.parked;
       },
-      outage: () => p.redis.hset(cell.health("fhir-gateway"), { state: random() < 0.5 ? "down" : "healthy", since: clock.now(), detail: "probe", source: "probe" }),
+      outage: () =>
+        p.redis.hset(cell.health("fhir-gateway"), {
+          state: random() < 0.5 ? "down" : "healthy",
+          since: clock.now(),
+          detail: "probe",
+          source: "probe",
+        }),
       cancel: async () => {
         const id = pick(await byState("queued"));
-        if (id && (await cancelWorkflow(p.redis, cell, id, (await p.redis.hget(cell.workflow(id), "tenant"))!, clock.now(), { recordTtlSec: 600 })).kind === "cancelled")
+        if (
+          id &&
+          (await cancelWorkflow(p.redis, cell, id, (await p.redis.hget(cell.workflow(id), "tenant"))!, clock.now(), { recordTtlSec: 600 }))
+            .kind === "cancelled"
+        )
           paths.cancelledQueued++;
       },
       requeue: async () => {
         const id = pick(await byState("dispatched"));
-        if (id) assert.equal(await requeueRun(p.redis, cell, POOL, { id, now: clock.now(), token: await lock(id), reason: "preempted", started: false }), "ok");
+        if (id)
+          assert.equal(
+            await requeueRun(p.redis, cell, POOL, { id, now: clock.now(), token: await lock(id), reason: "preempted", started: false }),
+            "ok",
+          );
         if (id) paths.requeued++;
       },
       park: async () => {
         const id = pick(await byState("dispatched"));
-        if (id) assert.equal(await parkRun(p.redis, cell, POOL, { id, now: clock.now(), token: await lock(id), dependency: "fhir-gateway", reason: "fhir-gateway is down", started: false }), "ok");
+        if (id)
+          assert.equal(
+            await parkRun(p.redis, cell, POOL, {
+              id,
+              now: clock.now(),
+              token: await lock(id),
+              dependency: "fhir-gateway",
+              reason: "fhir-gateway is down",
+              started: false,
+            }),
+            "ok",
+          );
         if (id) paths.parkedFromRun++;
       },
       recover: async () => {
-        const r = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 1 + Math.floor(random() * 5), recordTtlSec: 600, expireOnly: random() < 0.3 });
+        const r = await recoverParked(p.redis, cell, "fhir-gateway", {
+          now: clock.now(),
+          max: 1 + Math.floor(random() * 5),
+          recordTtlSec: 600,
+          expireOnly: random() < 0.3,
+        });
         paths.recovered += r.requeued;
       },
       operator: async () => {
         const id = pick(await byState("parked"));
-        if (id && (await resolveParked(p.redis, cell, id, { now: clock.now(), action: random() < 0.7 ? "requeue" : "fail", recordTtlSec: 600, message: "by alice" })) === "requeued")
+        if (
+          id &&
+          (await resolveParked(p.redis, cell, id, {
+            now: clock.now(),
+            action: random() < 0.7 ? "requeue" : "fail",
+            recordTtlSec: 600,
+            message: "by alice",
+          })) === "requeued"
+        )
           paths.recovered++;
       },
       expire: async () => {
@@ -143,7 +196,8 @@ describe("queued payload bytes", () => {
     // The walk went every way in and out of ingress, several times.
     for (const [path, n] of Object.entries(paths)) assert.ok(n >= 3, `${path}: ${n} (${JSON.stringify(paths)})`);
     // Drained, every counter is back at zero.
-    for (const id of ids) await cancelWorkflow(p.redis, cell, id, (await p.redis.hget(cell.workflow(id), "tenant"))!, clock.now(), { recordTtlSec: 600 });
+    for (const id of ids)
+      await cancelWorkflow(p.redis, cell, id, (await p.redis.hget(cell.workflow(id), "tenant"))!, clock.now(), { recordTtlSec: 600 });
     for (const t of ["clinic", "other"]) assert.equal(await counter(t), 0, t);
   });
 });

@@ -38,7 +38,8 @@ describe("TenantRateLimits", () => {
     const refused = await limits.consume("acme", "bureau", bureau, o);
     assert.equal(refused.ok, false);
 
-    for (let i = 0; i < 3; i++) assert.deepEqual(await limits.consume("beta", "bureau", bureau, o), { ok: true, waitedMs: 0 }, `beta call ${i + 1}`);
+    for (let i = 0; i < 3; i++)
+      assert.deepEqual(await limits.consume("beta", "bureau", bureau, o), { ok: true, waitedMs: 0 }, `beta call ${i + 1}`);
     assert.equal((await limits.consume("beta", "bureau", bureau, o)).ok, false, "beta has its own 3 per hour");
 
     const keys = (await redis.keys(`${prefix}:*`)).sort();

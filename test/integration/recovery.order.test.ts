@@ -55,7 +55,8 @@ describe("recovered workflows back in line", () => {
     return id;
   }
 
-  const recover = (max: number) => recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max, recordTtlSec: 60, expireOnly: false });
+  const recover = (max: number) =>
+    recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max, recordTtlSec: 60, expireOnly: false });
 
   /** Dispatches into the one slot until nothing moves, finishing each run first: the start order. */
   async function startOrder(ids: string[]): Promise<string[]> {
@@ -68,7 +69,10 @@ describe("recovered workflows back in line", () => {
       const started = ids.filter((_, k) => states[k] === "dispatched");
       assert.equal(started.length, 1, `one dispatched at a time: ${started}`);
       order.push(started[0]!);
-      assert.equal(await finishRun(p.redis, cell, { id: started[0]!, now: clock.now(), runId: "", state: "completed", recordTtlSec: 60 }), "ok");
+      assert.equal(
+        await finishRun(p.redis, cell, { id: started[0]!, now: clock.now(), runId: "", state: "completed", recordTtlSec: 60 }),
+        "ok",
+      );
     }
     return order;
   }
@@ -78,8 +82,14 @@ describe("recovered workflows back in line", () => {
     for (let i = 0; i < 5; i++) parked.push(await admitParked("er", "A"));
     const fresh = [await admit("er", "A"), await admit("er", "A")];
     assert.deepEqual([(await recover(2)).requeued, (await recover(2)).requeued], [2, 2], "two waves");
-    assert.equal(await resolveParked(p.redis, cell, parked[4]!, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }), "requeued");
-    const names = new Map([...parked.map((id, i) => [id, `parked${i + 1}`] as const), ...fresh.map((id, i) => [id, `fresh${i + 1}`] as const)]);
+    assert.equal(
+      await resolveParked(p.redis, cell, parked[4]!, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }),
+      "requeued",
+    );
+    const names = new Map([
+      ...parked.map((id, i) => [id, `parked${i + 1}`] as const),
+      ...fresh.map((id, i) => [id, `fresh${i + 1}`] as const),
+    ]);
     const order = (await startOrder([...parked, ...fresh])).map((id) => names.get(id));
     assert.deepEqual(order, ["parked1", "parked2", "parked3", "parked4", "parked5", "fresh1", "fresh2"]);
   });
@@ -99,7 +109,14 @@ describe("recovered workflows back in line", () => {
     assert.equal((await recover(10)).requeued, 4);
     const fresh = [await admit("ward", "A"), await admit("ward", "A")];
     const order = await startOrder([...parked, ...fresh]);
-    assert.ok(order.indexOf(fresh[0]!) <= 1, `weighted fair queuing between tenants: ${order.map((id) => (fresh.includes(id) ? "fresh" : "recovered"))}`);
-    assert.deepEqual(order.filter((id) => parked.includes(id)), parked, "the recovered keep their admission order");
+    assert.ok(
+      order.indexOf(fresh[0]!) <= 1,
+      `weighted fair queuing between tenants: ${order.map((id) => (fresh.includes(id) ? "fresh" : "recovered"))}`,
+    );
+    assert.deepEqual(
+      order.filter((id) => parked.includes(id)),
+      parked,
+      "the recovered keep their admission order",
+    );
   });
 });

@@ -38,7 +38,13 @@ interface Api {
 async function startApi(url: string): Promise<Api> {
   const adminToken = randomBytes(18).toString("hex");
   const prefix = freshPrefix();
-  const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: prefix, PORT: "0", FAIRLANE_ADMIN_TOKEN: adminToken, FAIRLANE_RETRY_AFTER_SEC: "5" });
+  const config = loadConfig({
+    ...process.env,
+    FAIRLANE_PREFIX: prefix,
+    PORT: "0",
+    FAIRLANE_ADMIN_TOKEN: adminToken,
+    FAIRLANE_RETRY_AFTER_SEC: "5",
+  });
   const { log, lines: logs } = capturedLogger("api");
   const platform = await openPlatform(config, url, log);
   await platform.registry.seed(new Map([["clinic", { tier: "enterprise" as const, maxQueueDepth: 100_000 }]]), true);
@@ -111,7 +117,9 @@ describe("the api when Redis is away, full or read-only", () => {
 
       const post = () => http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow({ n: 2 }) });
       await assert503("REDIS_UNAVAILABLE", "POST /v1/workflows", post);
-      await assert503("REDIS_UNAVAILABLE", "GET /v1/workflows/:id", () => http(api.base, "GET", `/v1/workflows/${before.body.id}`, { key: api.key }));
+      await assert503("REDIS_UNAVAILABLE", "GET /v1/workflows/:id", () =>
+        http(api.base, "GET", `/v1/workflows/${before.body.id}`, { key: api.key }),
+      );
       await assert503("REDIS_UNAVAILABLE", "POST /v1/workflows/bulk", () =>
         http(api.base, "POST", "/v1/workflows/bulk", { key: api.key, body: { workflows: [workflow(), workflow()] } }),
       );
@@ -120,7 +128,10 @@ describe("the api when Redis is away, full or read-only", () => {
       );
       // A policy write goes through the registry, whose polling connection waits for Redis: not the write.
       await assert503("REDIS_UNAVAILABLE", "PUT /v1/admin/tenants/:t", () =>
-        http(api.base, "PUT", "/v1/admin/tenants/outage-new", { headers: { authorization: `Bearer ${api.platform.config.FAIRLANE_ADMIN_TOKEN}` }, body: { tier: "professional" } }),
+        http(api.base, "PUT", "/v1/admin/tenants/outage-new", {
+          headers: { authorization: `Bearer ${api.platform.config.FAIRLANE_ADMIN_TOKEN}` },
+          body: { tier: "professional" },
+        }),
       );
       const [ready, readyMs] = await timed(() => http(api.base, "GET", "/readyz"));
       assert.equal(ready.status, 503);
@@ -140,8 +151,13 @@ describe("the api when Redis is away, full or read-only", () => {
       const lines = api.logs.join("");
       assert.equal(lines.split("REDIS_UNAVAILABLE: requests answer 503").length - 1, 1, "one line for seven refused requests");
       const connectionErrors = lines.split('"msg":"redis connection error').length - 1;
-      assert.ok(connectionErrors >= 1 && connectionErrors <= 4, `${connectionErrors} connection error lines (first per connection, then one per 30 s)`);
-      t.diagnostic(`slowest 503 ${Math.round(slowestMs)} ms, /readyz ${Math.round(readyMs)} ms, admitting again ${backMs} ms after the restart`);
+      assert.ok(
+        connectionErrors >= 1 && connectionErrors <= 4,
+        `${connectionErrors} connection error lines (first per connection, then one per 30 s)`,
+      );
+      t.diagnostic(
+        `slowest 503 ${Math.round(slowestMs)} ms, /readyz ${Math.round(readyMs)} ms, admitting again ${backMs} ms after the restart`,
+      );
     });
   });
 
@@ -154,14 +170,22 @@ describe("the api when Redis is away, full or read-only", () => {
       const before = await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() });
       assert.equal(before.status, 202);
       process.kill(pid, "SIGSTOP"); // connected, but nothing answers: only the command timeout ends a request
-      await assert503("REDIS_UNAVAILABLE", "POST /v1/workflows", () => http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() }));
-      await assert503("REDIS_UNAVAILABLE", "GET /v1/workflows/:id", () => http(api.base, "GET", `/v1/workflows/${before.body.id}`, { key: api.key }));
+      await assert503("REDIS_UNAVAILABLE", "POST /v1/workflows", () =>
+        http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() }),
+      );
+      await assert503("REDIS_UNAVAILABLE", "GET /v1/workflows/:id", () =>
+        http(api.base, "GET", `/v1/workflows/${before.body.id}`, { key: api.key }),
+      );
       const [ready, readyMs] = await timed(() => http(api.base, "GET", "/readyz"));
       assert.equal(ready.status, 503);
       assert.ok(readyMs < SPEC_MS, `/readyz answered in ${Math.round(readyMs)} ms`);
       t.diagnostic(`slowest 503 ${Math.round(slowestMs)} ms, /readyz ${Math.round(readyMs)} ms`);
       process.kill(pid, "SIGCONT");
-      await eventually("admission after SIGCONT", 5_000, async () => (await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() })).status === 202);
+      await eventually(
+        "admission after SIGCONT",
+        5_000,
+        async () => (await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() })).status === 202,
+      );
       assert.equal((await http(api.base, "GET", `/v1/workflows/${before.body.id}`, { key: api.key })).status, 200);
     } finally {
       process.kill(pid, "SIGCONT");
@@ -194,8 +218,12 @@ describe("the api when Redis is away, full or read-only", () => {
       // At the limit, freed request buffers let a small write through now and then: hold it over the limit.
       await r.admin.config("SET", "maxmemory", String((await usedMemory(r.admin)) - 512 * 1024));
 
-      await assert503("REDIS_FULL", "POST /v1/workflows", () => http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow({ member: sentinel }) }));
-      await assert503("REDIS_FULL", "POST /v1/workflows/bulk", () => http(api.base, "POST", "/v1/workflows/bulk", { key: api.key, body: bulk() }));
+      await assert503("REDIS_FULL", "POST /v1/workflows", () =>
+        http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow({ member: sentinel }) }),
+      );
+      await assert503("REDIS_FULL", "POST /v1/workflows/bulk", () =>
+        http(api.base, "POST", "/v1/workflows/bulk", { key: api.key, body: bulk() }),
+      );
       assert.equal((await http(api.base, "GET", `/v1/workflows/${acknowledged[0]}`, { key: api.key })).status, 200, "reads still work");
 
       const lines = api.logs.join("");
@@ -209,8 +237,14 @@ describe("the api when Redis is away, full or read-only", () => {
       const again = await http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() });
       assert.equal(again.status, 202, JSON.stringify(again.body));
       for (let i = 0; i < acknowledged.length; i += 50) {
-        const reads = await Promise.all(acknowledged.slice(i, i + 50).map((id) => http(api.base, "GET", `/v1/workflows/${id}`, { key: api.key })));
-        assert.deepEqual(reads.map((x) => x.status).filter((s) => s !== 200), [], "every acknowledged workflow is still there");
+        const reads = await Promise.all(
+          acknowledged.slice(i, i + 50).map((id) => http(api.base, "GET", `/v1/workflows/${id}`, { key: api.key })),
+        );
+        assert.deepEqual(
+          reads.map((x) => x.status).filter((s) => s !== 200),
+          [],
+          "every acknowledged workflow is still there",
+        );
       }
     });
   });
@@ -225,7 +259,9 @@ describe("the api when Redis is away, full or read-only", () => {
       await r.admin.bgsave();
       await eventually("the snapshot to fail", 10_000, async () => /rdb_last_bgsave_status:err/.test(await r.admin.info("persistence")));
 
-      await assert503("REDIS_FULL", "POST /v1/workflows", () => http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() }));
+      await assert503("REDIS_FULL", "POST /v1/workflows", () =>
+        http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() }),
+      );
 
       rmSync(blocker, { recursive: true, force: true });
       await r.admin.bgsave();
@@ -240,7 +276,9 @@ describe("the api when Redis is away, full or read-only", () => {
       assert.equal(before.status, 202);
       // A replica of a master that does not answer keeps its data and refuses writes, as after a failover.
       await r.admin.call("REPLICAOF", "127.0.0.1", String(await freePort()));
-      await assert503("REDIS_READ_ONLY", "POST /v1/workflows", () => http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() }));
+      await assert503("REDIS_READ_ONLY", "POST /v1/workflows", () =>
+        http(api.base, "POST", "/v1/workflows", { key: api.key, body: workflow() }),
+      );
       await assert503("REDIS_READ_ONLY", "POST /v1/workflows/bulk", () =>
         http(api.base, "POST", "/v1/workflows/bulk", { key: api.key, body: { workflows: [workflow()] } }),
       );
@@ -299,7 +337,9 @@ describe("stopping with Redis gone", () => {
       assert.equal((await http(base, "GET", "/readyz")).status, 200);
       await r.kill();
       const someKey = `flk_${"0".repeat(12)}_${"a".repeat(32)}`;
-      await assert503("REDIS_UNAVAILABLE", "POST /v1/workflows", () => http(base, "POST", "/v1/workflows", { key: someKey, body: workflow() }));
+      await assert503("REDIS_UNAVAILABLE", "POST /v1/workflows", () =>
+        http(base, "POST", "/v1/workflows", { key: someKey, body: workflow() }),
+      );
       await sleep(2_000); // reconnect attempts under way on every connection
 
       const [code, ms] = await timed(() => role.stop());

@@ -42,7 +42,10 @@ describe("tool gate (MCTC) against a real Redis", () => {
     assert.ok(Date.now() - t0 < 1_000, "immediate, not after the 2 s wait timeout");
     for (const h of held) if (h.ok) await gate.release(h.permit);
     const served = await Promise.all(waiting);
-    assert.ok(served.every((s) => s.ok), "the queued callers got the freed permits, in order");
+    assert.ok(
+      served.every((s) => s.ok),
+      "the queued callers got the freed permits, in order",
+    );
     for (const s of served) if (s.ok) await gate.release(s.permit);
   });
 
@@ -75,14 +78,29 @@ describe("tool gate (MCTC) against a real Redis", () => {
     const clock = new FakeClock(1_000_000);
     const cell = keys.cell("default");
     const a = { batch: false, waitUntil: 0, limits: { mctc: 1, mctcBatch: 1, depth: 5 } };
-    assert.equal((await acquirePermit(redis, cell, "dead", { ...a, id: "holder", now: clock.now(), leaseUntil: clock.now() + 15_000 })).kind, "acquired");
+    assert.equal(
+      (await acquirePermit(redis, cell, "dead", { ...a, id: "holder", now: clock.now(), leaseUntil: clock.now() + 15_000 })).kind,
+      "acquired",
+    );
     // The holder's process dies: nobody renews. Before the lease ends the permit is still taken...
     clock.advance(10_000);
-    const before = await acquirePermit(redis, cell, "dead", { ...a, id: "next", now: clock.now(), leaseUntil: clock.now() + 15_000, waitUntil: clock.now() + 60_000 });
+    const before = await acquirePermit(redis, cell, "dead", {
+      ...a,
+      id: "next",
+      now: clock.now(),
+      leaseUntil: clock.now() + 15_000,
+      waitUntil: clock.now() + 60_000,
+    });
     assert.equal(before.kind, "queued");
     // ...after it, the next caller gets it.
     clock.advance(5_001);
-    const afterLapse = await acquirePermit(redis, cell, "dead", { ...a, id: "next", now: clock.now(), leaseUntil: clock.now() + 15_000, waitUntil: clock.now() + 60_000 });
+    const afterLapse = await acquirePermit(redis, cell, "dead", {
+      ...a,
+      id: "next",
+      now: clock.now(),
+      leaseUntil: clock.now() + 15_000,
+      waitUntil: clock.now() + 60_000,
+    });
     assert.equal(afterLapse.kind, "acquired");
   });
 

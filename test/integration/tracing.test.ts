@@ -114,7 +114,11 @@ describe("traces from the producer's request to tool calls", () => {
     assert.equal(enqueue.parentSpanContext, undefined, "a new trace");
     assert.equal(run.spanContext().traceId, enqueue.spanContext().traceId);
     const rec = await api.platform.redis.hget(api.platform.keys.cell("default").workflow(r.body.id), "traceparent");
-    assert.equal(rec, `00-${enqueue.spanContext().traceId}-${enqueue.spanContext().spanId}-01`, "the record keeps the enqueue span's context");
+    assert.equal(
+      rec,
+      `00-${enqueue.spanContext().traceId}-${enqueue.spanContext().spanId}-01`,
+      "the record keeps the enqueue span's context",
+    );
     const dispatch = spans.find((s) => s.name === "fairlane.dispatch" && s.attributes["fairlane.dispatch.moved"] === 1);
     assert.ok(dispatch, "a dispatch span");
     assert.equal(dispatch.parentSpanContext, undefined, "its own trace");

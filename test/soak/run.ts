@@ -79,7 +79,9 @@ const params: SoakParams = {
   slots,
   workers,
   recordTtlSec: ttlSec,
-  tenants: TENANTS.map((t) => `${t.tenant} (${t.spec.tier}${t.spec.paused ? ", paused: its every workflow is cancelled while queued" : ""})`),
+  tenants: TENANTS.map(
+    (t) => `${t.tenant} (${t.spec.tier}${t.spec.paused ? ", paused: its every workflow is cancelled while queued" : ""})`,
+  ),
   mix: `classes A 15% / B 50% / C 35%; half bench-prior-auth (1–2 steps × 4 tool calls, 100–200 ms), half bench-sleep (0.3–1.5 s); 10% keyed, 2% replays of a key sent in the last TTL/2, ${Number(args.cancel) * 100}% cancelled`,
 };
 
@@ -130,12 +132,25 @@ try {
       const at = Date.now();
       const rss = Object.fromEntries(roles.map(([name, pid]) => [name, rssMiB(pid)]));
       const c: Census = await census(r, sys.prefix, tenantNames);
-      const mem = await redisMemoryMiB(r, observerLog, [...c.noTtlKeys].filter((k) => k.endsWith(":events")));
+      const mem = await redisMemoryMiB(
+        r,
+        observerLog,
+        [...c.noTtlKeys].filter((k) => k.endsWith(":events")),
+      );
       await endings.poll(loadLog.accepted.keys());
       const perWorkflowNoTtl = Object.values(c.byKind).reduce((s, k) => s + (PER_WORKFLOW.has(k.kind) ? k.noTtl : 0), 0);
-      return { at, min: (at - t0) / 60_000, rss, redis: mem, redisRss: rssMiB(redis.pid), keys: { total: c.total, noTtl: c.noTtlKeys.size, perWorkflowNoTtl } };
+      return {
+        at,
+        min: (at - t0) / 60_000,
+        rss,
+        redis: mem,
+        redisRss: rssMiB(redis.pid),
+        keys: { total: c.total, noTtl: c.noTtlKeys.size, perWorkflowNoTtl },
+      };
     };
-    log(`load: ${ratePerSec.toFixed(1)} workflows/s (${Math.round(utilization * 100)}% of ${slots} slots) for ${runSec} s, a sample every ${sampleSec} s`);
+    log(
+      `load: ${ratePerSec.toFixed(1)} workflows/s (${Math.round(utilization * 100)}% of ${slots} slots) for ${runSec} s, a sample every ${sampleSec} s`,
+    );
     const sampling = (async () => {
       for (let k = 0; ; k++) {
         const due = t0 + k * sampleSec * 1000;
@@ -143,10 +158,19 @@ try {
         await sleep(Math.max(0, due - Date.now()));
         samples.push(await sampleOnce());
         if (k % Math.max(1, Math.round(60 / sampleSec)) === 0 && k > 0)
-          log(`${samples.at(-1)!.min.toFixed(1)} min: ${loadLog.accepted.size} accepted, redis ${samples.at(-1)!.redis.net.toFixed(2)} MiB, ${samples.at(-1)!.keys.total} keys`);
+          log(
+            `${samples.at(-1)!.min.toFixed(1)} min: ${loadLog.accepted.size} accepted, redis ${samples.at(-1)!.redis.net.toFixed(2)} MiB, ${samples.at(-1)!.keys.total} keys`,
+          );
       }
     })();
-    await Promise.all([drive(sys, { seconds: runSec, ratePerSec, rng: mulberry32(seed), idempotencyTtlSec: ttlSec, cancelled: Number(args.cancel) }, loadLog), sampling]);
+    await Promise.all([
+      drive(
+        sys,
+        { seconds: runSec, ratePerSec, rng: mulberry32(seed), idempotencyTtlSec: ttlSec, cancelled: Number(args.cancel) },
+        loadLog,
+      ),
+      sampling,
+    ]);
     const loadEnd = Date.now();
 
     log("load stopped; draining...");
@@ -154,7 +178,9 @@ try {
     const after = await census(r, sys.prefix, tenantNames);
     const runs = await sys.runs();
     // What the leaked records say (state, reason): the clue to which path ended them without a TTL.
-    const leakedRecords = [...after.noTtlKeys].filter((k) => !before.noTtlKeys.has(k) && classify(k, sys.prefix).kind === "workflow record");
+    const leakedRecords = [...after.noTtlKeys].filter(
+      (k) => !before.noTtlKeys.has(k) && classify(k, sys.prefix).kind === "workflow record",
+    );
     const leakedRecordStates: Record<string, number> = {};
     for (const k of leakedRecords) {
       const [state, code, message] = await r.hmget(k, "state", "errorCode", "errorMessage");
@@ -162,11 +188,25 @@ try {
       leakedRecordStates[label] = (leakedRecordStates[label] ?? 0) + 1;
     }
 
-    const result = analyse({ params, samples, before, after, t0, loadEnd, drained, runs, load: loadLog, endings, prefix: sys.prefix, tenants: tenantNames, leakedRecordStates });
+    const result = analyse({
+      params,
+      samples,
+      before,
+      after,
+      t0,
+      loadEnd,
+      drained,
+      runs,
+      load: loadLog,
+      endings,
+      prefix: sys.prefix,
+      tenants: tenantNames,
+      leakedRecordStates,
+    });
     result.seconds = (Date.now() - t00) / 1000;
     result.machine = { cpus: cpus().length, node: process.version };
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, "results.json"), JSON.stringify({ ...result, samples }, null, 2) + "\n");
+    writeFileSync(join(outDir, "results.json"), `${JSON.stringify({ ...result, samples }, null, 2)}\n`);
     writeFileSync(join(outDir, "report.md"), markdown(result, samples));
     console.log(`\nFairlane load soak, ${runSec} s, seed ${seed} (report: ${join(outDir, "report.md")})\n`);
     console.log(summaryTable(result));
@@ -192,7 +232,7 @@ function reanalyse(file: string, out: string): never {
   result.verdict.failures = [...result.memory.failures, ...others];
   result.verdict.pass = result.verdict.failures.length === 0;
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "results.json"), JSON.stringify({ ...result, samples }, null, 2) + "\n");
+  writeFileSync(join(out, "results.json"), `${JSON.stringify({ ...result, samples }, null, 2)}\n`);
   writeFileSync(join(out, "report.md"), markdown(result, samples));
   console.log(summaryTable(result));
   console.log(`\nverdict: ${result.verdict.pass ? "PASS" : `FAIL (${result.verdict.failures.join("; ")})`}`);

@@ -5,7 +5,10 @@ import { chooseModel, DEFAULT_PRICES, estimateStepUsd, llmSettingsFromEnv, usage
 
 /** ctx.agent's model policy (pure): tier, degrade, residency without fallback, prices, settings. */
 describe("agent model policy", () => {
-  const settings = llmSettingsFromEnv({ FAIRLANE_LLM_REGIONS: "eu=http://eu.local/v1/", FAIRLANE_LLM_API_KEY: "k-all", FAIRLANE_LLM_API_KEY_EU: "k-eu" }, "http://us.local/v1");
+  const settings = llmSettingsFromEnv(
+    { FAIRLANE_LLM_REGIONS: "eu=http://eu.local/v1/", FAIRLANE_LLM_API_KEY: "k-all", FAIRLANE_LLM_API_KEY_EU: "k-eu" },
+    "http://us.local/v1",
+  );
 
   it("picks the tier's model on the default endpoint, one tier down when degrading, never below small", () => {
     const pick = (tier: string, degrade: boolean) => {
@@ -29,7 +32,11 @@ describe("agent model policy", () => {
     assert.equal(ch.code, "RESIDENCY_UNAVAILABLE");
     assert.match(ch.message, /"ch".*never sent to another region/);
     for (const name of ["constructor", "__proto__", "toString"]) {
-      assert.equal(chooseModel(settings, { tier: "standard", residency: name, degrade: false }).ok, false, `residency "${name}" finds nothing`);
+      assert.equal(
+        chooseModel(settings, { tier: "standard", residency: name, degrade: false }).ok,
+        false,
+        `residency "${name}" finds nothing`,
+      );
       assert.equal(chooseModel(settings, { tier: name, residency: null, degrade: false }).ok, false, `tier "${name}" finds nothing`);
     }
     const plain = chooseModel(settings, { tier: "standard", residency: null, degrade: false });
@@ -49,7 +56,10 @@ describe("agent model policy", () => {
     assert.deepEqual(s.prices.small, { inputPerMTok: 0.1, outputPerMTok: 0.4 });
     assert.throws(() => llmSettingsFromEnv({ FAIRLANE_LLM_PRICES: "small=cheap" }, "http://h/v1"), /FAIRLANE_LLM_PRICES: "small"/);
     assert.throws(() => llmSettingsFromEnv({ FAIRLANE_LLM_REGIONS: "eu" }, "http://h/v1"), /FAIRLANE_LLM_REGIONS/);
-    assert.throws(() => llmSettingsFromEnv({ FAIRLANE_LLM_BASE_URL: "https://user:secret@h/v1" }, "http://h/v1"), (e: Error) => !e.message.includes("secret") && /FAIRLANE_LLM_API_KEY/.test(e.message));
+    assert.throws(
+      () => llmSettingsFromEnv({ FAIRLANE_LLM_BASE_URL: "https://user:secret@h/v1" }, "http://h/v1"),
+      (e: Error) => !e.message.includes("secret") && /FAIRLANE_LLM_API_KEY/.test(e.message),
+    );
     assert.throws(() => llmSettingsFromEnv({ FAIRLANE_LLM_REGIONS: "eu=ftp://h" }, "http://h/v1"), /FAIRLANE_LLM_REGIONS \(eu\)/);
   });
 });

@@ -12,7 +12,11 @@ import { REPO_ROOT } from "../../src/lib/config.ts";
  * it a tenant flagged for 2 minutes straight (fires), one flagged on and off
  * (does not) and a noisy tenant with a high impact but no flag (does not).
  */
-const rules = (parse(readFileSync(join(REPO_ROOT, "deploy/prometheus/alerts.yml"), "utf8")) as { groups: { rules: { alert: string; expr: string; for?: string }[] }[] }).groups.flatMap((g) => g.rules);
+const rules = (
+  parse(readFileSync(join(REPO_ROOT, "deploy/prometheus/alerts.yml"), "utf8")) as {
+    groups: { rules: { alert: string; expr: string; for?: string }[] }[];
+  }
+).groups.flatMap((g) => g.rules);
 
 describe("the isolation-incomplete alert", () => {
   it("alerts on the flag alone, per tenant, after it has held for 2 minutes", () => {

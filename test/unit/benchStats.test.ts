@@ -34,6 +34,15 @@ describe("benchmark statistics", () => {
     // Slice 1: both want 1000, fair 500 each, a got 1000 (capped 1), b got 0: Jain 0.5. Slice 2: only b wants: 1.
     assert.equal(sliceJain(fifo, 1, 0, 2000, 1000), 0.75);
     // Two slots, both served at once: 1 in every slice.
-    assert.equal(sliceJain(fifo.map((s) => ({ ...s, start: 0, end: 1000 })), 2, 0, 1000, 1000), 1);
+    assert.equal(
+      sliceJain(
+        fifo.map((s) => ({ ...s, start: 0, end: 1000 })),
+        2,
+        0,
+        1000,
+        1000,
+      ),
+      1,
+    );
   });
 });

@@ -39,7 +39,10 @@ function scripted(answers: Answer[], opts: { onSleep?: (ms: number, sleeps: numb
     looks.push(now);
     const a = answers[Math.min(i++, answers.length - 1)]!;
     const status = a.status ?? 200;
-    const body = status === 200 ? { id: "wf_1", state: a.state ?? "queued" } : { error: { code: status === 429 ? "RATE_LIMITED" : "NOT_FOUND", message: "no" } };
+    const body =
+      status === 200
+        ? { id: "wf_1", state: a.state ?? "queued" }
+        : { error: { code: status === 429 ? "RATE_LIMITED" : "NOT_FOUND", message: "no" } };
     return {
       ok: status < 400,
       status,
@@ -82,7 +85,10 @@ describe("client wait", () => {
   });
 
   it("a 429 without Retry-After waits 1 s; a Retry-After shorter than the pause does not shorten it", async () => {
-    const s = scripted([{ status: 429 }, { state: "queued" }, { state: "queued" }, { status: 429, retryAfter: "0" }, { state: "completed" }], {});
+    const s = scripted(
+      [{ status: 429 }, { state: "queued" }, { state: "queued" }, { status: 429, retryAfter: "0" }, { state: "completed" }],
+      {},
+    );
     await s.client.wait("wf_1", { pollMs: 200 });
     assert.deepEqual(s.sleeps, [1000, 400, 800, 1600]);
   });
@@ -121,7 +127,10 @@ describe("client wait", () => {
 
   it("an already aborted signal rejects without looking", async () => {
     const s = scripted([{ state: "completed" }]);
-    await assert.rejects(s.client.wait("wf_1", { signal: AbortSignal.abort() }), (err) => err instanceof FairlaneWaitError && err.reason === "aborted" && err.lastState === undefined);
+    await assert.rejects(
+      s.client.wait("wf_1", { signal: AbortSignal.abort() }),
+      (err) => err instanceof FairlaneWaitError && err.reason === "aborted" && err.lastState === undefined,
+    );
     assert.equal(s.looks.length, 0);
   });
 

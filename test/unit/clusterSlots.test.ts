@@ -19,7 +19,16 @@ describe("Redis Cluster safety (DESIGN invariant 5)", () => {
     const keys = createKeys("fl");
     const cell = keys.cell("north");
     const slot = hashSlot(cell.own);
-    for (const k of [cell.wake, cell.slots, cell.workflow("x"), cell.queueKey("ingress.t.B", "wait"), cell.jobKey("exec.default", "1"), cell.gate("t").held, cell.parked("dep"), cell.rateLimitPrefix])
+    for (const k of [
+      cell.wake,
+      cell.slots,
+      cell.workflow("x"),
+      cell.queueKey("ingress.t.B", "wait"),
+      cell.jobKey("exec.default", "1"),
+      cell.gate("t").held,
+      cell.parked("dep"),
+      cell.rateLimitPrefix,
+    ])
       assert.equal(hashSlot(k), slot, k);
     assert.notEqual(hashSlot(keys.registry.tenants), slot, "the registry is a slot of its own");
   });
@@ -28,14 +37,27 @@ describe("Redis Cluster safety (DESIGN invariant 5)", () => {
     const keys = createKeys("fl");
     const script = new LuaScript("markDegraded-2.lua");
     const redis = {} as Redis; // never touched: the check comes first
-    await assert.rejects(async () => script.run(redis, [keys.cell("north").health("db"), keys.cell("south").deps], [1, "x", 1000, "db"]), /different hash slots/);
-    await assert.rejects(async () => script.run(redis, [keys.cell("north").health("db"), keys.registry.tenants], [1, "x", 1000, "db"]), /CROSSSLOT/);
+    await assert.rejects(
+      async () => script.run(redis, [keys.cell("north").health("db"), keys.cell("south").deps], [1, "x", 1000, "db"]),
+      /different hash slots/,
+    );
+    await assert.rejects(
+      async () => script.run(redis, [keys.cell("north").health("db"), keys.registry.tenants], [1, "x", 1000, "db"]),
+      /CROSSSLOT/,
+    );
   });
 
   it("reads the cluster from REDIS_CLUSTER_NODES, or from REDIS_URL with ?cluster=1", () => {
-    assert.deepEqual(parseClusterNodes("10.0.0.1:7000, 10.0.0.2:7001"), [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7001 }]);
+    assert.deepEqual(parseClusterNodes("10.0.0.1:7000, 10.0.0.2:7001"), [
+      { host: "10.0.0.1", port: 7000 },
+      { host: "10.0.0.2", port: 7001 },
+    ]);
     assert.equal(redisTargetFromEnv({ REDIS_CLUSTER_NODES: "a:1,b:2", REDIS_URL: "redis://:pw@a:1" })?.kind, "cluster");
-    assert.deepEqual(redisTargetFromEnv({ REDIS_URL: "redis://h:7000?cluster=1" }), { kind: "cluster", nodes: [{ host: "h", port: 7000 }], url: "redis://h:7000?cluster=1" });
+    assert.deepEqual(redisTargetFromEnv({ REDIS_URL: "redis://h:7000?cluster=1" }), {
+      kind: "cluster",
+      nodes: [{ host: "h", port: 7000 }],
+      url: "redis://h:7000?cluster=1",
+    });
     assert.deepEqual(redisTargetFromEnv({ REDIS_URL: "redis://h:6379" }), { kind: "single", url: "redis://h:6379" });
     assert.equal(redisTargetFromEnv({}), undefined);
     assert.throws(() => parseClusterNodes("nohost"), /host:port/);

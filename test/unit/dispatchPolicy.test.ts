@@ -52,9 +52,30 @@ describe("virtual time (service received ÷ weight)", () => {
 
 describe("water-filling (capped weighted fair shares)", () => {
   it("splits by weight, and gives what a capped tenant cannot use to the others by weight", () => {
-    assert.deepEqual(waterFill(70, [{ weight: 1, cap: Infinity }, { weight: 2, cap: Infinity }, { weight: 4, cap: Infinity }]), [10, 20, 40]);
-    assert.deepEqual(waterFill(30, [{ weight: 1, cap: 2 }, { weight: 1, cap: Infinity }, { weight: 2, cap: Infinity }]), [2, 28 / 3, 56 / 3]);
-    assert.deepEqual(waterFill(10, [{ weight: 1, cap: 3 }, { weight: 1, cap: 3 }]), [3, 3], "more slots than caps: everyone at cap");
+    assert.deepEqual(
+      waterFill(70, [
+        { weight: 1, cap: Infinity },
+        { weight: 2, cap: Infinity },
+        { weight: 4, cap: Infinity },
+      ]),
+      [10, 20, 40],
+    );
+    assert.deepEqual(
+      waterFill(30, [
+        { weight: 1, cap: 2 },
+        { weight: 1, cap: Infinity },
+        { weight: 2, cap: Infinity },
+      ]),
+      [2, 28 / 3, 56 / 3],
+    );
+    assert.deepEqual(
+      waterFill(10, [
+        { weight: 1, cap: 3 },
+        { weight: 1, cap: 3 },
+      ]),
+      [3, 3],
+      "more slots than caps: everyone at cap",
+    );
   });
 });
 
@@ -69,4 +90,3 @@ describe("preemption choice", () => {
     assert.equal(choosePreemptionVictim([]), null);
   });
 });
-

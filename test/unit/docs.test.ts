@@ -150,8 +150,9 @@ describe("the documentation names only what exists", () => {
   it("every route the docs name is in the OpenAPI document or is a known page", () => {
     const doc = openApiDocument() as { paths: Record<string, Record<string, unknown>> };
     const routes = new Set<string>(NON_API_ROUTES);
-    for (const [path, ops] of Object.entries(doc.paths)) for (const method of Object.keys(ops)) routes.add(`${method.toUpperCase()} ${path}`);
-    const named = mentions(DOCS, /\b(GET|POST|PUT|PATCH|DELETE) (\/[A-Za-z0-9_.:{}\/-]*)/g, (m) => {
+    for (const [path, ops] of Object.entries(doc.paths))
+      for (const method of Object.keys(ops)) routes.add(`${method.toUpperCase()} ${path}`);
+    const named = mentions(DOCS, /\b(GET|POST|PUT|PATCH|DELETE) (\/[A-Za-z0-9_.:{}/-]*)/g, (m) => {
       const path = m[2]!.replace(/:([A-Za-z]\w*)/g, "{$1}").replace(/(.)\/$/, "$1");
       return `${m[1]} ${path}`;
     });

@@ -27,7 +27,15 @@ const T0 = clock.now();
 
 const pool = (o: Partial<PoolView> = {}): PoolView => ({ pool: "default", capacity: 10, used: 0, usedA: 0, usedC: 0, ...o });
 
-function state(o: { caps?: Partial<DispatchCaps> | null; running?: { A?: number; BC?: number }; queued?: Partial<Record<WorkflowClass, number>>; pools?: PoolView[]; now?: number } = {}): TenantState {
+function state(
+  o: {
+    caps?: Partial<DispatchCaps> | null;
+    running?: { A?: number; BC?: number };
+    queued?: Partial<Record<WorkflowClass, number>>;
+    pools?: PoolView[];
+    now?: number;
+  } = {},
+): TenantState {
   return {
     now: o.now ?? T0,
     caps: o.caps === null ? null : { ...caps({ mca: 5, burstMca: 5, mcaUrgent: 2 }), ...o.caps },
@@ -45,7 +53,11 @@ describe("explain: the constraint holding a tenant's queued class", () => {
     { name: "a paused tenant", s: state({ caps: { paused: true }, queued: { C: 3 } }), cls: "C", code: "paused", message: /paused/ },
     {
       name: "no live worker in its pools",
-      s: state({ caps: { pools: ["eu", "eu-dedicated"] }, queued: { B: 1 }, pools: [pool({ pool: "eu", capacity: 0 }), pool({ pool: "eu-dedicated", capacity: 0 })] }),
+      s: state({
+        caps: { pools: ["eu", "eu-dedicated"] },
+        queued: { B: 1 },
+        pools: [pool({ pool: "eu", capacity: 0 }), pool({ pool: "eu-dedicated", capacity: 0 })],
+      }),
       cls: "B",
       code: "no_worker",
       message: /\(eu, eu-dedicated\)/,
@@ -58,33 +70,68 @@ describe("explain: the constraint holding a tenant's queued class", () => {
       message: /^tenant at its mcaUrgent: 2\/2 Class A running$/,
       fields: { running: 2, mcaUrgent: 2 },
     },
-    { name: "at mca with no burst", s: state({ running: { BC: 5 }, queued: { B: 1 } }), cls: "B", code: "tenant_mca", message: /^tenant at its mca: 5\/5 Class B\/C running \(its policy has no burst\)$/ },
+    {
+      name: "at mca with no burst",
+      s: state({ running: { BC: 5 }, queued: { B: 1 } }),
+      cls: "B",
+      code: "tenant_mca",
+      message: /^tenant at its mca: 5\/5 Class B\/C running \(its policy has no burst\)$/,
+    },
     {
       name: "at burst.mca while the window is open",
-      s: state({ caps: { burstMca: 8, burstMs: 60_000, cooldownMs: 600_000, burstStart: T0 - 1_000 }, running: { BC: 8 }, queued: { C: 1 } }),
+      s: state({
+        caps: { burstMca: 8, burstMs: 60_000, cooldownMs: 600_000, burstStart: T0 - 1_000 },
+        running: { BC: 8 },
+        queued: { C: 1 },
+      }),
       cls: "C",
       code: "tenant_mca",
       message: /^tenant at its burst cap: 8\/8 Class B\/C running \(mca 5, burst window open until 2026-01-01T00:00:59\.000Z\)$/,
     },
     {
       name: "at mca, burst used, cooling down",
-      s: state({ caps: { burstMca: 8, burstMs: 60_000, cooldownMs: 600_000, burstStart: T0 - 61_000 }, running: { BC: 5 }, queued: { B: 2 } }),
+      s: state({
+        caps: { burstMca: 8, burstMs: 60_000, cooldownMs: 600_000, burstStart: T0 - 61_000 },
+        running: { BC: 5 },
+        queued: { B: 2 },
+      }),
       cls: "B",
       code: "tenant_mca",
       message: /burst used, cooldown until 2026-01-01T00:09:59\.000Z$/,
       fields: { cooldownUntil: T0 - 61_000 + 660_000 },
     },
-    { name: "under mca with a burst available: not held by its cap", s: state({ caps: { burstMca: 8, burstMs: 60_000, cooldownMs: 600_000 }, running: { BC: 5 }, queued: { B: 1 } }), cls: "B", code: "turn" },
+    {
+      name: "under mca with a burst available: not held by its cap",
+      s: state({ caps: { burstMca: 8, burstMs: 60_000, cooldownMs: 600_000 }, running: { BC: 5 }, queued: { B: 1 } }),
+      cls: "B",
+      code: "turn",
+    },
     {
       name: "Class C at its pool share",
-      s: state({ queued: { C: 76 }, running: { BC: 5 }, caps: { mca: 150, burstMca: 150 }, pools: [pool({ used: 5, usedC: 5, holdersC: [{ tenant: "acme", slots: 5 }] })] }),
+      s: state({
+        queued: { C: 76 },
+        running: { BC: 5 },
+        caps: { mca: 150, burstMca: 150 },
+        pools: [pool({ used: 5, usedC: 5, holdersC: [{ tenant: "acme", slots: 5 }] })],
+      }),
       cls: "C",
       code: "class_c_share",
       message: /^Class C share 5\/5 of pool default; held by acme \(5\)$/,
       fields: { usedC: 5, maxC: 5 },
     },
-    { name: "Class B is not held by the Class C share", s: state({ queued: { B: 1 }, pools: [pool({ used: 5, usedC: 5 })] }), cls: "B", code: "turn" },
-    { name: "pool full", s: state({ queued: { B: 1 }, pools: [pool({ used: 10 })] }), cls: "B", code: "pool_full", message: /^pool default full: 10\/10 slots in use$/ },
+    {
+      name: "Class B is not held by the Class C share",
+      s: state({ queued: { B: 1 }, pools: [pool({ used: 5, usedC: 5 })] }),
+      cls: "B",
+      code: "turn",
+    },
+    {
+      name: "pool full",
+      s: state({ queued: { B: 1 }, pools: [pool({ used: 10 })] }),
+      cls: "B",
+      code: "pool_full",
+      message: /^pool default full: 10\/10 slots in use$/,
+    },
     {
       name: "only the Class A reserve is free",
       s: state({ queued: { C: 1 }, pools: [pool({ used: 9 })] }),
@@ -93,7 +140,13 @@ describe("explain: the constraint holding a tenant's queued class", () => {
       message: /the 1 free slot is the Class A reserve \(1\)$/,
     },
     { name: "Class A takes the reserve", s: state({ queued: { A: 1 }, pools: [pool({ used: 9 })] }), cls: "A", code: "turn" },
-    { name: "Class A in a full pool asks Class C to yield", s: state({ queued: { A: 1 }, pools: [pool({ used: 10, usedC: 4 })] }), cls: "A", code: "pool_full", message: /asked to yield/ },
+    {
+      name: "Class A in a full pool asks Class C to yield",
+      s: state({ queued: { A: 1 }, pools: [pool({ used: 10, usedC: 4 })] }),
+      cls: "A",
+      code: "pool_full",
+      message: /asked to yield/,
+    },
     {
       name: "eligible: its fair turn behind tenants with lower virtual time",
       s: state({ queued: { B: 1 }, pools: [pool({ used: 3, ready: { B: { size: 4, ahead: 3 } } })] }),
@@ -102,17 +155,31 @@ describe("explain: the constraint holding a tenant's queued class", () => {
       message: /3 tenants ahead of it in Class B/,
       fields: { ahead: 3 },
     },
-    { name: "Class C behind ready Class B above its minimum", s: state({ queued: { C: 1 }, pools: [pool({ used: 2, usedC: 2, ready: { B: { size: 1, ahead: null } } })] }), cls: "C", code: "turn", message: /Class B goes first/ },
+    {
+      name: "Class C behind ready Class B above its minimum",
+      s: state({ queued: { C: 1 }, pools: [pool({ used: 2, usedC: 2, ready: { B: { size: 1, ahead: null } } })] }),
+      cls: "C",
+      code: "turn",
+      message: /Class B goes first/,
+    },
     {
       name: "several pools: the one closest to starting it",
-      s: state({ caps: { pools: ["a", "b"] }, queued: { C: 1 }, pools: [pool({ pool: "a", used: 5, usedC: 5 }), pool({ pool: "b", capacity: 4 })] }),
+      s: state({
+        caps: { pools: ["a", "b"] },
+        queued: { C: 1 },
+        pools: [pool({ pool: "a", used: 5, usedC: 5 }), pool({ pool: "b", capacity: 4 })],
+      }),
       cls: "C",
       code: "turn",
       fields: { pool: "b" },
     },
     {
       name: "several pools, held in every one: the first pool's reason",
-      s: state({ caps: { pools: ["a", "b"] }, queued: { C: 1 }, pools: [pool({ pool: "a", used: 5, usedC: 5 }), pool({ pool: "b", used: 10 })] }),
+      s: state({
+        caps: { pools: ["a", "b"] },
+        queued: { C: 1 },
+        pools: [pool({ pool: "a", used: 5, usedC: 5 }), pool({ pool: "b", used: 10 })],
+      }),
       cls: "C",
       code: "class_c_share",
       fields: { pool: "a" },
@@ -147,7 +214,10 @@ describe("explain: one workflow and the tenant headline", () => {
 
   it("keeps paused above everything a workflow has of its own", () => {
     const paused = explainClass(state({ caps: { paused: true }, queued: { B: 1 } }), "B")!;
-    assert.equal(explainWorkflow(paused, { deadlineAt: null, down: { dependency: "gw", since: null, source: "probe" } }, T0, 10_000).code, "paused");
+    assert.equal(
+      explainWorkflow(paused, { deadlineAt: null, down: { dependency: "gw", since: null, source: "probe" } }, T0, 10_000).code,
+      "paused",
+    );
   });
 
   it("headlines the first hold that is not a turn, and counts queued work per reason", () => {
@@ -164,7 +234,17 @@ describe("explain: one workflow and the tenant headline", () => {
 describe("explain: reading the script's state", () => {
   it("parses tp:<t> as tenantCaps.lua does", () => {
     assert.equal(capsFromHash({}), null);
-    const c = capsFromHash({ weight: "2", mca: "5", burstMca: "8", burstMs: "60000", cooldownMs: "0", mcaUrgent: "1", paused: "0", pools: "a,b", burstStart: "17" })!;
+    const c = capsFromHash({
+      weight: "2",
+      mca: "5",
+      burstMca: "8",
+      burstMs: "60000",
+      cooldownMs: "0",
+      mcaUrgent: "1",
+      paused: "0",
+      pools: "a,b",
+      burstStart: "17",
+    })!;
     assert.deepEqual([c.mca, c.paused, c.pools, c.burstStart], [5, false, ["a", "b"], 17]);
     assert.equal(capsFromHash({ mca: "1", paused: "1" })!.paused, true);
   });

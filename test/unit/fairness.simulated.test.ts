@@ -25,9 +25,16 @@ const slotShares = (r: ReturnType<typeof simulate>, names: string[]) => {
 
 describe("weighted fair queuing by service received (simulated, fake clock)", () => {
   it("splits 9 slots 1:2:4 for weights 1:2:4 (±5%), though no whole-slot split is exact", () => {
-    const r = simulate({ w1: backlog({ weight: 1 }, 50), w2: backlog({ weight: 2 }, 50), w4: backlog({ weight: 4 }, 50) }, { capacity: 10, untilMs: 60_000 });
+    const r = simulate(
+      { w1: backlog({ weight: 1 }, 50), w2: backlog({ weight: 2 }, 50), w4: backlog({ weight: 4 }, 50) },
+      { capacity: 10, untilMs: 60_000 },
+    );
     const shares = slotShares(r, ["w1", "w2", "w4"]);
-    for (const [n, want] of [["w1", 1 / 7], ["w2", 2 / 7], ["w4", 4 / 7]] as const)
+    for (const [n, want] of [
+      ["w1", 1 / 7],
+      ["w2", 2 / 7],
+      ["w4", 4 / 7],
+    ] as const)
       assert.ok(Math.abs(shares[n]! - want) / want <= 0.05, `${n}: ${shares[n]!.toFixed(3)} vs ${want.toFixed(3)}`);
     assert.ok(r.jain! >= 0.99, `jain ${r.jain}`);
   });
@@ -39,7 +46,10 @@ describe("weighted fair queuing by service received (simulated, fake clock)", ()
       tenants[`heavy${i}`] = backlog({ weight: 4 }, 50);
     }
     const r = simulate(tenants, { capacity: 10, untilMs: 60_000 });
-    const sum = (p: string) => Object.entries(r.tenants).filter(([n]) => n.startsWith(p)).reduce((s, [, t]) => s + t.slotMs, 0);
+    const sum = (p: string) =>
+      Object.entries(r.tenants)
+        .filter(([n]) => n.startsWith(p))
+        .reduce((s, [, t]) => s + t.slotMs, 0);
     const ratio = sum("heavy") / sum("light");
     assert.ok(Math.abs(ratio - 4) / 4 <= 0.1, `heavy ÷ light ${ratio.toFixed(3)}`);
     assert.ok(r.jain! >= 0.98, `jain ${r.jain}`);
@@ -98,7 +108,8 @@ describe("weighted fair queuing by service received (simulated, fake clock)", ()
   });
 
   it("replays exactly from a seed", () => {
-    const run = () => simulate({ a: backlog({ weight: 2 }, [10, 500]), b: backlog({}, [10, 500]) }, { capacity: 5, untilMs: 20_000, seed: 3 });
+    const run = () =>
+      simulate({ a: backlog({ weight: 2 }, [10, 500]), b: backlog({}, [10, 500]) }, { capacity: 5, untilMs: 20_000, seed: 3 });
     assert.deepEqual(run(), run());
   });
 });

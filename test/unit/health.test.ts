@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HYSTERESIS, initialTracker, mayCall, nextHealth, passiveVerdict, type HealthTracker, type ProbeOutcome } from "../../src/backpressure/healthRule.ts";
+import {
+  HYSTERESIS,
+  initialTracker,
+  mayCall,
+  nextHealth,
+  passiveVerdict,
+  type HealthTracker,
+  type ProbeOutcome,
+} from "../../src/backpressure/healthRule.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 
 /** Health hysteresis and passive verdicts, pure: a FakeClock moves by hand, nothing sleeps. */
@@ -27,16 +35,21 @@ describe("health hysteresis (fake clock)", () => {
     const t = initialTracker(1_000);
     assert.deepEqual(t, { state: "unknown", since: 1_000, okStreak: 0, failStreak: 0 });
     assert.deepEqual(HYSTERESIS, { degradeAfter: 1, downAfter: 3, recoverAfter: 2 });
-    assert.deepEqual(nextHealth(t, ok, 1_200), { state: "healthy", since: 1_200, okStreak: 1, failStreak: 0 }, "one good probe at boot is enough");
+    assert.deepEqual(
+      nextHealth(t, ok, 1_200),
+      { state: "healthy", since: 1_200, okStreak: 1, failStreak: 0 },
+      "one good probe at boot is enough",
+    );
     assert.deepEqual(nextHealth(t, fail, 1_200), { state: "degraded", since: 1_200, okStreak: 0, failStreak: 1 });
-    assert.equal(nextHealth(t, fail, 1_200, { degradeAfter: 1, downAfter: 1, recoverAfter: 2 }).state, "down", "down at once when one failure is down");
+    assert.equal(
+      nextHealth(t, fail, 1_200, { degradeAfter: 1, downAfter: 1, recoverAfter: 2 }).state,
+      "down",
+      "down at once when one failure is down",
+    );
   });
 
   it("calls a healthy or unknown dependency and parks on degraded, down or a missing signal", () => {
-    assert.deepEqual(
-      (["healthy", "unknown", "degraded", "down", undefined] as const).map(mayCall),
-      [true, true, false, false, false],
-    );
+    assert.deepEqual((["healthy", "unknown", "degraded", "down", undefined] as const).map(mayCall), [true, true, false, false, false]);
   });
 
   it("never reaches healthy again after the first failure while probes flap ok, fail, ok, fail", () => {
@@ -69,7 +82,10 @@ describe("health hysteresis (fake clock)", () => {
   it("does not count failures that a success interrupted toward down", () => {
     const clock = new FakeClock();
     const seen = run(clock, healthyAt(clock.now()), [fail, fail, ok, fail, fail]);
-    assert.ok(seen.every((t) => t.state !== "down"), seen.map((t) => t.state).join(","));
+    assert.ok(
+      seen.every((t) => t.state !== "down"),
+      seen.map((t) => t.state).join(","),
+    );
   });
 
   it("needs two successes in a row to recover from down, and a failure between them starts over", () => {
@@ -129,7 +145,13 @@ describe("passive health verdict (fake clock)", () => {
   it("says degraded when 3 of 5 calls in the window failed", () => {
     const clock = new FakeClock();
     const now = clock.now();
-    const events = [call(now - 9_000, true), call(now - 8_000, false), call(now - 5_000, true), call(now - 2_000, false), call(now - 1, false)];
+    const events = [
+      call(now - 9_000, true),
+      call(now - 8_000, false),
+      call(now - 5_000, true),
+      call(now - 2_000, false),
+      call(now - 1, false),
+    ];
     assert.equal(passiveVerdict(events, now), "degraded");
   });
 

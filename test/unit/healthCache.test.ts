@@ -5,7 +5,10 @@ import { HealthCache } from "../../src/backpressure/healthCache.ts";
 /** A reader whose answers the test releases by hand, to order a Redis read against a local downgrade. */
 function pendingReader() {
   const waiting: ((healthy: boolean) => void)[] = [];
-  return { reader: { isHealthy: () => new Promise<boolean>((r) => waiting.push(r)) }, answer: (healthy: boolean) => waiting.shift()!(healthy) };
+  return {
+    reader: { isHealthy: () => new Promise<boolean>((r) => waiting.push(r)) },
+    answer: (healthy: boolean) => waiting.shift()!(healthy),
+  };
 }
 
 describe("HealthCache (the hot path's view of dependency health)", () => {

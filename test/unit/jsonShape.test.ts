@@ -48,7 +48,11 @@ describe("the request an idempotency key stands for (requestHash)", () => {
 
   it("differs when type, class, payload or deadline differ", () => {
     const h = requestHash(base, undefined);
-    for (const other of [{ ...base, type: "u" }, { ...base, class: "A" as const }, { ...base, payload: { a: 2, b: [] } }])
+    for (const other of [
+      { ...base, type: "u" },
+      { ...base, class: "A" as const },
+      { ...base, payload: { a: 2, b: [] } },
+    ])
       assert.notEqual(requestHash(other, undefined), h);
     assert.notEqual(requestHash(base, 1), h);
     assert.notEqual(requestHash({ ...base, payload: { a: 1, b: [{ c: 2, d: 3 }, 1] } }, undefined), h, "array order matters");

@@ -34,7 +34,9 @@ describe("the logger never writes a Redis command's args", () => {
     log.error(oom, "as the first argument");
     log.warn({ failure: oom }, "under another key");
     log.warn({ command: oom.command, n: 1 }, "a bare command object");
-    const execAbort = Object.assign(new ReplyError("EXECABORT Transaction discarded because of previous errors."), { previousErrors: [oom] });
+    const execAbort = Object.assign(new ReplyError("EXECABORT Transaction discarded because of previous errors."), {
+      previousErrors: [oom],
+    });
     log.error({ err: execAbort }, "nested in previousErrors");
     log.error({ err: new Error("wrapped", { cause: oom }) }, "as a cause");
     assert.equal(lines.length, 6);
@@ -58,7 +60,10 @@ describe("redisTrouble", () => {
   it("reads full, read-only and away from Redis's errors, wrapped in a script or a MULTI too", () => {
     const cases: [string, ReturnType<typeof redisTrouble>][] = [
       ["OOM command not allowed when used memory > 'maxmemory'.", "full"],
-      ["ERR Error running script (call to f_3c2f): @user_script:40: @user_script: 40: -OOM command not allowed when used memory > 'maxmemory'.", "full"],
+      [
+        "ERR Error running script (call to f_3c2f): @user_script:40: @user_script: 40: -OOM command not allowed when used memory > 'maxmemory'.",
+        "full",
+      ],
       ["MISCONF Errors writing to the AOF file: No space left on device", "full"],
       ["MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.", "full"],
       ["READONLY You can't write against a read only replica. script: 3c2f, on @user_script:40.", "read_only"],
@@ -101,7 +106,10 @@ describe("LogThrottle", () => {
     const logged = lines.map((l) => JSON.parse(l));
     assert.equal(logged.length, 4, "at 0, 30, 60 and 90 s");
     assert.equal(logged[0].suppressed, undefined);
-    assert.deepEqual(logged.slice(1).map((l) => l.suppressed), [29, 29, 29]);
+    assert.deepEqual(
+      logged.slice(1).map((l) => l.suppressed),
+      [29, 29, 29],
+    );
     t.ok("redis connection restored");
     assert.equal(JSON.parse(lines.at(-1)!).failures, 100);
     assert.equal(t.failing, false);

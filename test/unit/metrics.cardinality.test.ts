@@ -13,8 +13,31 @@ import { tenantSource as source } from "../helpers/tenantSource.ts";
  * in the /metrics text are counted.
  */
 const CLASSES = ["A", "B", "C"] as const;
-const TOOL_OUTCOMES = ["ok", "THROTTLED", "RATE_LIMITED", "DEADLINE_EXCEEDED", "BUDGET_EXCEEDED", "TOOL_NOT_ALLOWED", "TOOL_ERROR", "ABORTED", "UNKNOWN_TOOL", "PARKED", "INTERNAL"];
-const RUN_OUTCOMES = ["completed", "parked", "CANCELLED", "DEADLINE_EXCEEDED", "BUDGET_EXCEEDED", "RATE_LIMITED", "TOOL_NOT_ALLOWED", "THROTTLED", "WORKFLOW_ERROR", "UNKNOWN_WORKFLOW_TYPE"];
+const TOOL_OUTCOMES = [
+  "ok",
+  "THROTTLED",
+  "RATE_LIMITED",
+  "DEADLINE_EXCEEDED",
+  "BUDGET_EXCEEDED",
+  "TOOL_NOT_ALLOWED",
+  "TOOL_ERROR",
+  "ABORTED",
+  "UNKNOWN_TOOL",
+  "PARKED",
+  "INTERNAL",
+];
+const RUN_OUTCOMES = [
+  "completed",
+  "parked",
+  "CANCELLED",
+  "DEADLINE_EXCEEDED",
+  "BUDGET_EXCEEDED",
+  "RATE_LIMITED",
+  "TOOL_NOT_ALLOWED",
+  "THROTTLED",
+  "WORKFLOW_ERROR",
+  "UNKNOWN_WORKFLOW_TYPE",
+];
 const ADMISSION_OUTCOMES = ["accepted", "duplicate", "backpressure_tenant", "backpressure_platform", "budget_exceeded"];
 const PHASES = ["queue_wait", "gate_wait", "tool"];
 
@@ -75,7 +98,10 @@ describe("metric cardinality with 10,000 tenants", () => {
     const small = await measure(1_000, 100);
     const large = await measure(10_000, 100);
     console.log(
-      JSON.stringify({ tenants1000: { total: small.total, tenantSeries: small.tenantSeries }, tenants10000: { total: large.total, tenantSeries: large.tenantSeries, labelValues: large.tenantValues.size } }),
+      JSON.stringify({
+        tenants1000: { total: small.total, tenantSeries: small.tenantSeries },
+        tenants10000: { total: large.total, tenantSeries: large.tenantSeries, labelValues: large.tenantValues.size },
+      }),
     );
     assert.equal(large.tenantValues.size, 100 + 3, "100 own labels and _other_<tier> for three tiers");
     assert.equal(large.tenantSeries, 100 * PER_OWN + 3 * PER_AGGREGATE, "every series accounted for");
@@ -85,9 +111,17 @@ describe("metric cardinality with 10,000 tenants", () => {
 
     // Enterprise tenants rank first and fill all 100 labels: every free tenant (i % 3 == 0) is in _other_free.
     const freeTenants = Math.ceil(10_000 / 3);
-    assert.match(large.text, new RegExp(`fairlane_tool_calls_total\\{tenant="_other_free",outcome="ok"\\} ${freeTenants}\n`), "an aggregate counts its tenants' events");
+    assert.match(
+      large.text,
+      new RegExp(`fairlane_tool_calls_total\\{tenant="_other_free",outcome="ok"\\} ${freeTenants}\n`),
+      "an aggregate counts its tenants' events",
+    );
     assert.match(large.text, new RegExp(`fairlane_tool_gate_queue_depth\\{tenant="_other_free"\\} ${freeTenants}\n`), "gate depths add up");
-    assert.match(large.text, new RegExp(`fairlane_parked_by_tenant\\{tenant="_other_free"\\} ${2 * freeTenants}\n`), "parked counts add up");
+    assert.match(
+      large.text,
+      new RegExp(`fairlane_parked_by_tenant\\{tenant="_other_free"\\} ${2 * freeTenants}\n`),
+      "parked counts add up",
+    );
   });
 
   it("scales with the cap, not the tenant count", async () => {

@@ -6,7 +6,15 @@ import { setUsageSource } from "../../src/usage/usageMetrics.ts";
 import type { TenantUsage } from "../../src/usage/usageSnapshot.ts";
 import { assertPromtoolClean, promtoolCheckMetrics } from "../helpers/promtool.ts";
 import { tickFairShares, type FairnessSample } from "../../src/dispatch/policy/fairness.ts";
-import { isolationImpact, medianWithout, NOISY_DEFAULTS, NoisyNeighbours, spearman, type NoisyInput, type NoisyReport } from "../../src/usage/noisyNeighbour.ts";
+import {
+  isolationImpact,
+  medianWithout,
+  NOISY_DEFAULTS,
+  NoisyNeighbours,
+  spearman,
+  type NoisyInput,
+  type NoisyReport,
+} from "../../src/usage/noisyNeighbour.ts";
 
 /**
  * The noisy-neighbour signal on synthetic series, one tick a second on a fake
@@ -19,16 +27,34 @@ interface Row extends NoisyInput {
   cap?: number;
 }
 
-const row = (tenant: string, running: number, p99: number | null, queued = 0): Row => ({ tenant, running, queued, p99, latencySamples: p99 === null ? 0 : 50 });
+const row = (tenant: string, running: number, p99: number | null, queued = 0): Row => ({
+  tenant,
+  running,
+  queued,
+  p99,
+  latencySamples: p99 === null ? 0 : 50,
+});
 
 /** Feeds one tick: every tenant in one pool group of `slots` general slots, `free` of them free. */
 function tick(n: NoisyNeighbours, clock: FakeClock, rows: Row[], pool = { slots: 8, free: 4 }): NoisyReport {
   const samples = new Map<string, FairnessSample>();
   for (const r of rows) {
     if (r.running + r.queued === 0) continue;
-    samples.set(r.tenant, { running: r.running, backlogged: r.queued > 0, weight: r.weight ?? 1, cap: Math.min(r.cap ?? Infinity, r.running + r.queued), group: "default|default" });
+    samples.set(r.tenant, {
+      running: r.running,
+      backlogged: r.queued > 0,
+      weight: r.weight ?? 1,
+      cap: Math.min(r.cap ?? Infinity, r.running + r.queued),
+      group: "default|default",
+    });
   }
-  const report = n.observe({ at: clock.now(), tenants: rows, samples, shares: tickFairShares(samples), groups: new Map([["default|default", pool]]) });
+  const report = n.observe({
+    at: clock.now(),
+    tenants: rows,
+    samples,
+    shares: tickFairShares(samples),
+    groups: new Map([["default|default", pool]]),
+  });
   clock.advance(1_000);
   return report;
 }
@@ -42,7 +68,12 @@ describe("noisy-neighbour signal (pure, fake clock)", () => {
     assert.ok(Math.abs(spearman([0, 0, 1, 1], [1, 2, 3, 4])! - 0.894) < 0.001, "ties get their average rank");
     // A storm's first 4 ticks of 32, the others' latency following it exactly: a short step caps ρ.
     const step = Array.from({ length: 32 }, (_, k) => (k < 28 ? 0 : 5));
-    assert.ok(spearman(step, step.map((x, k) => (x ? 500 + k : 10 + (k % 3))))! < 0.6);
+    assert.ok(
+      spearman(
+        step,
+        step.map((x, k) => (x ? 500 + k : 10 + (k % 3))),
+      )! < 0.6,
+    );
     const s = Float64Array.from([1, 5, 9, 100]);
     assert.equal(medianWithout(s, undefined), 7);
     assert.equal(medianWithout(s, 100), 5, "its own value is not the others'");
@@ -58,7 +89,7 @@ describe("noisy-neighbour signal (pure, fake clock)", () => {
       const storm = k >= 20;
       // The victims wait longer, and once their work queues they hold a little more too: their
       // load follows the others' latency as well as the storm's does, but rises far less.
-      const quiet = QUIET.map((q, i) => row(q, (k + i) % 2 + (storm ? 1 : 0), storm ? 400 + 10 * i : 10 + i, storm ? 1 : 0));
+      const quiet = QUIET.map((q, i) => row(q, ((k + i) % 2) + (storm ? 1 : 0), storm ? 400 + 10 * i : 10 + i, storm ? 1 : 0));
       r = tick(n, clock, [row("storm", storm ? 8 : 0, storm ? 9_000 : null, storm ? 500 : 0), ...quiet], { slots: 8, free: storm ? 0 : 6 });
       if (k === 21) assert.equal(r.isolationIncomplete.length, 0, "not on two ticks of evidence");
     }
@@ -81,7 +112,12 @@ describe("noisy-neighbour signal (pure, fake clock)", () => {
     for (let k = 0; k < 40; k++) {
       const storm = k >= 20;
       // Capped at 4 slots, the storm leaves free slots: the others' 5 ms p99 becomes 9 ms.
-      r = tick(n, clock, [row("storm", storm ? 4 : 0, storm ? 20_000 : null, storm ? 500 : 0), ...QUIET.map((q) => row(q, 1, storm ? 9 : 5))], { slots: 8, free: storm ? 1 : 5 });
+      r = tick(
+        n,
+        clock,
+        [row("storm", storm ? 4 : 0, storm ? 20_000 : null, storm ? 500 : 0), ...QUIET.map((q) => row(q, 1, storm ? 9 : 5))],
+        { slots: 8, free: storm ? 1 : 5 },
+      );
     }
     assert.equal(r!.impact.get("storm"), 1, "perfectly correlated");
     assert.deepEqual(r!.isolationIncomplete, [], "but 4 ms is no harm");
@@ -98,7 +134,12 @@ describe("noisy-neighbour signal (pure, fake clock)", () => {
     for (let k = 0; k < 40; k++) {
       const storm = k >= 20;
       // q1's load happens to rise with the storm; the storm's own p99 soars (its cap), q2 and q3 stay flat.
-      r = tick(n, clock, [row("storm", storm ? 4 : 0, storm ? 30_000 : null, storm ? 900 : 0), row("q1", storm ? 2 : 0, 10), row("q2", 1, 10), row("q3", 1, 12)]);
+      r = tick(n, clock, [
+        row("storm", storm ? 4 : 0, storm ? 30_000 : null, storm ? 900 : 0),
+        row("q1", storm ? 2 : 0, 10),
+        row("q2", 1, 10),
+        row("q3", 1, 12),
+      ]);
     }
     assert.ok((r!.impact.get("q1") ?? 0) <= 1);
     assert.deepEqual(r!.isolationIncomplete, [], "the median of q1's others is q2/q3's, not the storm's");
@@ -132,13 +173,19 @@ describe("noisy-neighbour signal (pure, fake clock)", () => {
   it("keeps a storm longer than the window flagged while the others still wait, and clears it when they recover", () => {
     const clock = new FakeClock();
     const n = new NoisyNeighbours({ windowMs: 30_000 });
-    const at = (k: number, load: number, others: number) => tick(n, clock, [row("storm", load, 5_000, 100), ...QUIET.map((q) => row(q, 1, others))]);
+    const at = (_k: number, load: number, others: number) =>
+      tick(n, clock, [row("storm", load, 5_000, 100), ...QUIET.map((q) => row(q, 1, others))]);
     for (let k = 0; k < 10; k++) at(k, 0, 8);
     let r: NoisyReport | undefined;
     for (let k = 0; k < 60; k++) {
       r = at(k, 6, 600);
       if (k === 40) assert.equal(r.impact.get("storm"), undefined, "a flat window has no correlation left");
-      if (k >= 10) assert.deepEqual(r.isolationIncomplete.map((x) => x.tenant), ["storm"], `tick ${k}`);
+      if (k >= 10)
+        assert.deepEqual(
+          r.isolationIncomplete.map((x) => x.tenant),
+          ["storm"],
+          `tick ${k}`,
+        );
     }
     assert.equal(r!.isolationIncomplete[0]!.baselineP99Ms, 8, "the baseline latched when it was flagged");
     // One tick in which it holds nothing does not end it; three ticks back at baseline do.
@@ -158,7 +205,9 @@ describe("noisy-neighbour signal (pure, fake clock)", () => {
       // Half hold slots (1 to 4, changing), all have a p99; a tenth have work queued, in a full pool.
       const rows = tenants.map((t, i) => row(t, i % 2 ? 1 + ((i + k) % 4) : 0, 5 + ((i * 7 + k) % 50), i % 10 === 0 ? 3 : 0));
       const samples = new Map<string, FairnessSample>();
-      for (const x of rows) if (x.running + x.queued) samples.set(x.tenant, { running: x.running, backlogged: x.queued > 0, weight: 1, cap: x.running + x.queued, group: "g" });
+      for (const x of rows)
+        if (x.running + x.queued)
+          samples.set(x.tenant, { running: x.running, backlogged: x.queued > 0, weight: 1, cap: x.running + x.queued, group: "g" });
       const shares = tickFairShares(samples);
       const t0 = performance.now();
       r = n.observe({ at: clock.now(), tenants: rows, samples, shares, groups: new Map([["g", { slots: 12_000, free: 0 }]]) });
@@ -168,7 +217,14 @@ describe("noisy-neighbour signal (pure, fake clock)", () => {
     assert.ok(r!.impact.size <= NOISY_DEFAULTS.maxTracked, `${r!.impact.size} tracked`);
     const steady = times.slice(60).sort((a, b) => a - b);
     const median = steady[steady.length >> 1]!;
-    console.log(JSON.stringify({ tenants: 10_000, tracked: r!.impact.size, medianMs: Math.round(median * 100) / 100, maxMs: Math.round(steady.at(-1)! * 100) / 100 }));
+    console.log(
+      JSON.stringify({
+        tenants: 10_000,
+        tracked: r!.impact.size,
+        medianMs: Math.round(median * 100) / 100,
+        maxMs: Math.round(steady.at(-1)! * 100) / 100,
+      }),
+    );
     assert.ok(median < 25, `median ${median} ms per tick`);
   });
 });
@@ -205,12 +261,20 @@ describe("noisy-neighbour gauges on /metrics", () => {
         ["small", 0.66],
       ]),
     };
-    setUsageSource(async () => ({ snapshot: { at: 0, readMs: 0, windowMs: 60_000, tenants, pools: [], dependencies: [] }, fairness: { index: null, tenants: 0, windowMs: 60_000, ticks: 0, worst: null }, noisy: report }));
+    setUsageSource(async () => ({
+      snapshot: { at: 0, readMs: 0, windowMs: 60_000, tenants, pools: [], dependencies: [] },
+      fairness: { index: null, tenants: 0, windowMs: 60_000, ticks: 0, worst: null },
+      noisy: report,
+    }));
     const text = await registry.metrics();
-    const series = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{tenant="([^"]+)"\\})? (\\S+)$`, "gm"))].map((m) => [m[1], Number(m[2])]);
+    const series = (name: string) =>
+      [...text.matchAll(new RegExp(`^${name}(?:\\{tenant="([^"]+)"\\})? (\\S+)$`, "gm"))].map((m) => [m[1], Number(m[2])]);
     assert.deepEqual(series("fairlane_tenant_noisy"), [["busy-000", 1]]);
     assert.deepEqual(series("fairlane_tenant_isolation_incomplete"), [["_other", 1]], "an unlabelled tenant's flag shows through _other");
-    assert.deepEqual(series("fairlane_tenant_isolation_impact"), [["busy-000", 0.7], ["_other", 0.66]]);
+    assert.deepEqual(series("fairlane_tenant_isolation_impact"), [
+      ["busy-000", 0.7],
+      ["_other", 0.66],
+    ]);
     assert.deepEqual(series("fairlane_noisy_tenants"), [[undefined, 1]]);
     assert.deepEqual(series("fairlane_quiet_tenants"), [[undefined, 101]]);
     const check = promtoolCheckMetrics(text);

@@ -82,9 +82,6 @@ describe("tenants file", () => {
       [meridian.policy.tier, meridian.policy.mca, meridian.policy.burst.mca, meridian.policy.burst.seconds, meridian.policy.mctc],
       ["enterprise", 150, 250, 60, 400],
     );
-    assert.deepEqual(
-      [...specs.values()].map((s) => s.tier).sort(),
-      ["enterprise", "free", "professional"],
-    );
+    assert.deepEqual([...specs.values()].map((s) => s.tier).sort(), ["enterprise", "free", "professional"]);
   });
 });

@@ -54,16 +54,29 @@ describe("capacity recommendation with enough data", () => {
     const e = { ...emptyEvidence(), ...day, capWait: 60_480, peakRunning: 10, acquired: 900, throttled: 100, peakToolsInFlight: 50 };
     const r = recommend("t", e, { mca: 10, mctc: 50 }, opts);
     assert.deepEqual([r.mca.action, r.mca.recommended, r.mctc.action, r.mctc.recommended], ["raise", 15, "raise", 75]);
-    const quiet = recommend("q", { ...emptyEvidence(), ...day, peakRunning: 2, peakToolsInFlight: 3, acquired: 50, starts: 40 }, { mca: 50, mctc: 200 }, opts);
+    const quiet = recommend(
+      "q",
+      { ...emptyEvidence(), ...day, peakRunning: 2, peakToolsInFlight: 3, acquired: 50, starts: 40 },
+      { mca: 50, mctc: 200 },
+      opts,
+    );
     assert.deepEqual([quiet.mca.action, quiet.mca.recommended, quiet.mctc.action, quiet.mctc.recommended], ["lower", 3, "lower", 4]);
     assert.match(quiet.mca.reason, /peak running 2 never reached half of mca 50 in 1 d observed/);
   });
 
   it("never recommends a value below the observed peak use", () => {
     for (const peak of [1, 2, 3, 4, 5, 7, 10, 33, 99]) {
-      const r = recommend("t", { ...emptyEvidence(), ...day, peakRunning: peak, peakToolsInFlight: peak, acquired: 1_000 }, { mca: 1_000, mctc: 1_000 }, opts);
+      const r = recommend(
+        "t",
+        { ...emptyEvidence(), ...day, peakRunning: peak, peakToolsInFlight: peak, acquired: 1_000 },
+        { mca: 1_000, mctc: 1_000 },
+        opts,
+      );
       assert.equal(r.mca.action, "lower");
-      assert.ok(r.mca.recommended >= peak && r.mctc.recommended >= peak, `peak ${peak}: mca ${r.mca.recommended}, mctc ${r.mctc.recommended}`);
+      assert.ok(
+        r.mca.recommended >= peak && r.mctc.recommended >= peak,
+        `peak ${peak}: mca ${r.mca.recommended}, mctc ${r.mctc.recommended}`,
+      );
     }
   });
 

@@ -56,15 +56,33 @@ describe("nextRetry", () => {
   it("allows exactly maxRetries retries", () => {
     assert.equal(nextRetry(1, 60_000, p, () => 0.5).retry, true);
     assert.equal(nextRetry(2, 60_000, p, () => 0.5).retry, true);
-    assert.deepEqual(nextRetry(3, 60_000, p, () => 0.5), { retry: false, reason: "NO_RETRIES_LEFT" });
-    assert.deepEqual(nextRetry(1, 60_000, { ...p, maxRetries: 0 }, () => 0.5), { retry: false, reason: "NO_RETRIES_LEFT" });
+    assert.deepEqual(
+      nextRetry(3, 60_000, p, () => 0.5),
+      { retry: false, reason: "NO_RETRIES_LEFT" },
+    );
+    assert.deepEqual(
+      nextRetry(1, 60_000, { ...p, maxRetries: 0 }, () => 0.5),
+      { retry: false, reason: "NO_RETRIES_LEFT" },
+    );
   });
 
   it("doubles the backoff cap per attempt and applies full jitter from the supplied random", () => {
-    assert.deepEqual(nextRetry(1, 60_000, p, () => 0.5), { retry: true, backoffMs: 50 });
-    assert.deepEqual(nextRetry(2, 60_000, p, () => 0.5), { retry: true, backoffMs: 100 });
-    assert.deepEqual(nextRetry(2, 60_000, p, () => 0), { retry: true, backoffMs: 0 });
-    assert.deepEqual(nextRetry(2, 60_000, p, () => 0.999), { retry: true, backoffMs: 199 });
+    assert.deepEqual(
+      nextRetry(1, 60_000, p, () => 0.5),
+      { retry: true, backoffMs: 50 },
+    );
+    assert.deepEqual(
+      nextRetry(2, 60_000, p, () => 0.5),
+      { retry: true, backoffMs: 100 },
+    );
+    assert.deepEqual(
+      nextRetry(2, 60_000, p, () => 0),
+      { retry: true, backoffMs: 0 },
+    );
+    assert.deepEqual(
+      nextRetry(2, 60_000, p, () => 0.999),
+      { retry: true, backoffMs: 199 },
+    );
   });
 
   it("never backs off for more than the fraction of the remaining time", () => {
@@ -75,15 +93,27 @@ describe("nextRetry", () => {
         if (d.retry) assert.ok(d.backoffMs <= wide.backoffFraction * remaining, `attempt ${attempt}, ${remaining} ms left: ${d.backoffMs}`);
       }
     }
-    assert.deepEqual(nextRetry(3, 1_000, wide, () => 1), { retry: true, backoffMs: 100 });
+    assert.deepEqual(
+      nextRetry(3, 1_000, wide, () => 1),
+      { retry: true, backoffMs: 100 },
+    );
   });
 
   it("skips a retry that would leave less than the minimum viable time, with DEADLINE_TOO_CLOSE", () => {
     // 260 ms left: backoff min(50, 26) = 26 would leave 234 ms < 250 ms.
-    assert.deepEqual(nextRetry(1, 260, p, () => 0.5), { retry: false, reason: "DEADLINE_TOO_CLOSE" });
+    assert.deepEqual(
+      nextRetry(1, 260, p, () => 0.5),
+      { retry: false, reason: "DEADLINE_TOO_CLOSE" },
+    );
     // With no jitter the backoff is 0 and 260 ms is still enough for one more attempt.
-    assert.deepEqual(nextRetry(1, 260, p, () => 0), { retry: true, backoffMs: 0 });
-    assert.deepEqual(nextRetry(1, 100, p, () => 0), { retry: false, reason: "DEADLINE_TOO_CLOSE" });
+    assert.deepEqual(
+      nextRetry(1, 260, p, () => 0),
+      { retry: true, backoffMs: 0 },
+    );
+    assert.deepEqual(
+      nextRetry(1, 100, p, () => 0),
+      { retry: false, reason: "DEADLINE_TOO_CLOSE" },
+    );
   });
 });
 
@@ -116,7 +146,10 @@ describe("withDeadlineRetry", () => {
       { message: "failure 3" },
     );
     assert.deepEqual(attempts, [1, 2, 3]);
-    assert.deepEqual(h.slept.map((s) => s.ms), [50, 100]);
+    assert.deepEqual(
+      h.slept.map((s) => s.ms),
+      [50, 100],
+    );
   });
 
   it("returns the result of a retry that succeeds", async () => {
@@ -168,7 +201,10 @@ describe("withDeadlineRetry", () => {
 
     // Backoff min(100, 0.1 × 500) = 50 ms; attempt 2: 450 ms left → 225 ms.
     await flush();
-    assert.deepEqual(h.slept.map((s) => s.ms), [50]);
+    assert.deepEqual(
+      h.slept.map((s) => s.ms),
+      [50],
+    );
     mock.timers.tick(224);
     assert.equal(signals[1]!.aborted, false);
     mock.timers.tick(1);
@@ -184,9 +220,12 @@ describe("withDeadlineRetry", () => {
     const h = harness("enterprise", 3_000);
     const policy = { ...h.policy, backoffBaseMs: 10_000 };
     await assert.rejects(
-      withDeadlineRetry(async () => {
-        throw new TransientError("down");
-      }, { ...h.opts, policy, random: () => 1 }),
+      withDeadlineRetry(
+        async () => {
+          throw new TransientError("down");
+        },
+        { ...h.opts, policy, random: () => 1 },
+      ),
     );
     assert.equal(h.slept.length, 2);
     for (const s of h.slept) assert.ok(s.ms <= policy.backoffFraction * s.remainingBefore, JSON.stringify(s));
@@ -226,12 +265,15 @@ describe("withDeadlineRetry", () => {
     let seen: unknown;
     let calls = 0;
     await assert.rejects(
-      withDeadlineRetry(async (signal) => {
-        calls++;
-        outer.abort("cancelled");
-        seen = signal.reason;
-        throw new TransientError("interrupted");
-      }, { ...h.opts, signal: outer.signal }),
+      withDeadlineRetry(
+        async (signal) => {
+          calls++;
+          outer.abort("cancelled");
+          seen = signal.reason;
+          throw new TransientError("interrupted");
+        },
+        { ...h.opts, signal: outer.signal },
+      ),
       (e) => e === "cancelled",
     );
     assert.equal(calls, 1);
@@ -249,15 +291,21 @@ describe("withDeadlineRetry", () => {
       signal?.throwIfAborted();
     };
     await assert.rejects(
-      withDeadlineRetry(async () => {
-        calls++;
-        throw new TransientError("flaky");
-      }, { ...h.opts, sleep, signal: outer.signal }),
+      withDeadlineRetry(
+        async () => {
+          calls++;
+          throw new TransientError("flaky");
+        },
+        { ...h.opts, sleep, signal: outer.signal },
+      ),
       (e) => e === "preempted",
     );
     assert.equal(calls, 1);
 
-    await assert.rejects(withDeadlineRetry(async () => ++calls, { ...h.opts, signal: outer.signal }), (e) => e === "preempted");
+    await assert.rejects(
+      withDeadlineRetry(async () => ++calls, { ...h.opts, signal: outer.signal }),
+      (e) => e === "preempted",
+    );
     assert.equal(calls, 1);
   });
 });

@@ -16,7 +16,11 @@ import type { SimTenantResult } from "../../src/dispatch/simulator.ts";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 function simulate(...args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/simulate.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/simulate.ts", ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -91,7 +95,19 @@ describe("npm run simulate", () => {
 
   it("refuses a malformed scenario file with exit code 2, naming each bad field", () => {
     const file = join(tmp, "bad.yaml");
-    writeFileSync(file, ["slots: 10", "tenants:", "  - name: a", "    weight: -1", "    duration: 45s", "  - name: b", "    wieght: 2", "    duration: 45"].join("\n"));
+    writeFileSync(
+      file,
+      [
+        "slots: 10",
+        "tenants:",
+        "  - name: a",
+        "    weight: -1",
+        "    duration: 45s",
+        "  - name: b",
+        "    wieght: 2",
+        "    duration: 45",
+      ].join("\n"),
+    );
     const r = simulate("--scenario", file);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /tenants\[0\]\.weight: /);

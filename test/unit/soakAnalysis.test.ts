@@ -5,7 +5,14 @@ import { classify, diff, type Census } from "../soak/lib/keyCensus.ts";
 
 describe("soak analysis", () => {
   it("fits the least-squares slope per minute, and judges only the second half of the run", () => {
-    assert.equal(slope([{ min: 0, y: 1 }, { min: 1, y: 3 }, { min: 2, y: 5 }]), 2);
+    assert.equal(
+      slope([
+        { min: 0, y: 1 },
+        { min: 1, y: 3 },
+        { min: 2, y: 5 },
+      ]),
+      2,
+    );
     assert.ok(Number.isNaN(slope([{ min: 1, y: 1 }])));
     // Warm-up growth in the first half, flat after: no trend.
     const pts = Array.from({ length: 11 }, (_, i) => ({ min: i, y: i < 5 ? 50 + 10 * i : 100 }));
@@ -14,7 +21,10 @@ describe("soak analysis", () => {
     assert.equal(t.relative, 0);
     assert.ok(memoryOk(t));
     // 2 MiB a minute on 100 MiB over a 10-minute run is 20%: a leak.
-    const leak = trend(Array.from({ length: 11 }, (_, i) => ({ min: i, y: 100 + 2 * (i - 7.5) })), 10);
+    const leak = trend(
+      Array.from({ length: 11 }, (_, i) => ({ min: i, y: 100 + 2 * (i - 7.5) })),
+      10,
+    );
     assert.ok(Math.abs(leak.relative - 0.2) < 1e-9);
     assert.equal(memoryOk(leak), false);
   });
@@ -22,7 +32,10 @@ describe("soak analysis", () => {
   it("takes p99 enqueue→start per window and per third", () => {
     const starts = Array.from({ length: 300 }, (_, i) => ({ at: i, latencyMs: i < 100 ? 10 : i >= 200 ? 30 : 20 }));
     assert.deepEqual(thirds(starts, 0, 300), { first: { n: 100, p99: 10 }, last: { n: 100, p99: 30 } });
-    assert.deepEqual(windowP99(starts, [0, 150, 300]), [{ from: 0, n: 150, p99: 20 }, { from: 150, n: 150, p99: 30 }]);
+    assert.deepEqual(windowP99(starts, [0, 150, 300]), [
+      { from: 0, n: 150, p99: 20 },
+      { from: 150, n: 150, p99: 30 },
+    ]);
   });
 
   it("allows p99 to double, or to grow by less than 100 ms of jitter, and no more", () => {
@@ -50,9 +63,26 @@ describe("soak analysis", () => {
 
   it("calls a per-workflow key without a TTL that appeared a leak, and new per-tenant state only grown", () => {
     const P = "bonabc";
-    const census = (keys: string[]): Census => ({ at: 0, total: keys.length, byKind: {}, noTtlByPattern: {}, noTtlKeys: new Set(keys.map((k) => `${P}:{${P}.default}:${k}`)) });
-    const { leaks, grown } = diff(census(["fl:tp:acme"]), census(["fl:tp:acme", "fl:wf:wf_AAAAAAAAAAAAAAAAAAAA", "fl:wf:wf_BBBBBBBBBBBBBBBBBBBB", "fl:timers"]), P, ["acme"]);
-    assert.deepEqual(leaks.map((l) => [l.kind, l.count]), [["workflow record", 2]]);
-    assert.deepEqual(grown.map((l) => l.pattern), ["{bonabc.default}:fl:timers"]);
+    const census = (keys: string[]): Census => ({
+      at: 0,
+      total: keys.length,
+      byKind: {},
+      noTtlByPattern: {},
+      noTtlKeys: new Set(keys.map((k) => `${P}:{${P}.default}:${k}`)),
+    });
+    const { leaks, grown } = diff(
+      census(["fl:tp:acme"]),
+      census(["fl:tp:acme", "fl:wf:wf_AAAAAAAAAAAAAAAAAAAA", "fl:wf:wf_BBBBBBBBBBBBBBBBBBBB", "fl:timers"]),
+      P,
+      ["acme"],
+    );
+    assert.deepEqual(
+      leaks.map((l) => [l.kind, l.count]),
+      [["workflow record", 2]],
+    );
+    assert.deepEqual(
+      grown.map((l) => l.pattern),
+      ["{bonabc.default}:fl:timers"],
+    );
   });
 });

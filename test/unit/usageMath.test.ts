@@ -35,7 +35,10 @@ describe("usage math (pure, fake clock)", () => {
   it("computes percentiles from bucket counts across processes, within one bucket", () => {
     assert.equal(percentileFromBuckets(hist([]), 0.99), null);
     // 100 samples: 90 in (4, 8] ms, 10 in (512, 1024] ms.
-    const h = hist([[3, 90], [10, 10]]);
+    const h = hist([
+      [3, 90],
+      [10, 10],
+    ]);
     const p50 = percentileFromBuckets(h, 0.5)!;
     assert.ok(p50 > 4 && p50 <= 8, `${p50}`);
     const p99 = percentileFromBuckets(h, 0.99)!;
@@ -86,22 +89,51 @@ describe("usage math (pure, fake clock)", () => {
     // Caps that bind in turn: a at 1 (level 2.5), then b at 2 (level 3), c takes the 7 left.
     assert.deepEqual(waterFill(10, [{ weight: 1, cap: 1 }, { weight: 1, cap: 2 }, { weight: 2 }]), [1, 2, 7]);
     // Caps adding up to less than the slots: everyone gets its cap, the rest is nobody's share.
-    assert.deepEqual(waterFill(6, [{ weight: 1, cap: 1 }, { weight: 5, cap: 2 }]), [1, 2]);
+    assert.deepEqual(
+      waterFill(6, [
+        { weight: 1, cap: 1 },
+        { weight: 5, cap: 2 },
+      ]),
+      [1, 2],
+    );
     assert.deepEqual(waterFill(4, [{ weight: 4, cap: 0 }, { weight: 1 }]), [0, 4], "a cap of 0 takes nothing");
     assert.deepEqual(waterFill(0, [{ weight: 1 }, { weight: 2 }]), [0, 0]);
   });
 
   it("fair-share ratio: slot-time held ÷ capped weighted fair share, counted only over the ticks a tenant was backlogged in", () => {
-    const s = (running: number, backlogged: boolean, weight = 1, extra: Partial<FairnessSample> = {}): FairnessSample => ({ running, backlogged, weight, ...extra });
+    const s = (running: number, backlogged: boolean, weight = 1, extra: Partial<FairnessSample> = {}): FairnessSample => ({
+      running,
+      backlogged,
+      weight,
+      ...extra,
+    });
     // Weights 1:2:4 holding 3 slots each (the issue's "held now ÷ weight" outcome): S = 9, shares 9/7, 18/7, 36/7.
-    const equal = fairShareRatios([new Map([["w1", s(3, true, 1)], ["w2", s(3, true, 2)], ["w4", s(3, true, 4)]])]);
-    close([..."124"].map((w) => equal.tenants.get(`w${w}`)!.ratio!), [7 / 3, 7 / 6, 7 / 12]);
+    const equal = fairShareRatios([
+      new Map([
+        ["w1", s(3, true, 1)],
+        ["w2", s(3, true, 2)],
+        ["w4", s(3, true, 4)],
+      ]),
+    ]);
+    close(
+      [..."124"].map((w) => equal.tenants.get(`w${w}`)!.ratio!),
+      [7 / 3, 7 / 6, 7 / 12],
+    );
     assert.equal(equal.worst!.tenant, "w4");
     close([equal.worst!.ratio], [7 / 12]);
 
     // A capped tenant at its cap gets ratio 1; the slot its weight would have given it goes to b and c by weight.
-    const capped = fairShareRatios([new Map([["a", s(1, true, 1, { cap: 1 })], ["b", s(3, true, 1)], ["c", s(4, true, 2)]])]);
-    close(["a", "b", "c"].map((t) => capped.tenants.get(t)!.ratio!), [1, 3 / (7 / 3), 4 / (14 / 3)]);
+    const capped = fairShareRatios([
+      new Map([
+        ["a", s(1, true, 1, { cap: 1 })],
+        ["b", s(3, true, 1)],
+        ["c", s(4, true, 2)],
+      ]),
+    ]);
+    close(
+      ["a", "b", "c"].map((t) => capped.tenants.get(t)!.ratio!),
+      [1, 3 / (7 / 3), 4 / (14 / 3)],
+    );
     assert.equal(capped.worst!.tenant, "c");
 
     // Three ticks. idle holds 5 slots with nothing queued: no ratio, and its slots are not shared out.
@@ -109,9 +141,20 @@ describe("usage math (pure, fake clock)", () => {
     //   tick 2: a 4 backlogged, b idle (absent)   -> a's share 4
     //   tick 3: a 4, b 0, both backlogged         -> shares 2, 2
     const ticks = [
-      new Map([["a", s(2, true)], ["b", s(2, true)], ["idle", s(5, false)]]),
-      new Map([["a", s(4, true)], ["idle", s(5, false)]]),
-      new Map([["a", s(4, true)], ["b", s(0, true)], ["idle", s(5, false)]]),
+      new Map([
+        ["a", s(2, true)],
+        ["b", s(2, true)],
+        ["idle", s(5, false)],
+      ]),
+      new Map([
+        ["a", s(4, true)],
+        ["idle", s(5, false)],
+      ]),
+      new Map([
+        ["a", s(4, true)],
+        ["b", s(0, true)],
+        ["idle", s(5, false)],
+      ]),
     ];
     const r = fairShareRatios(ticks);
     assert.deepEqual(r.tenants.get("a"), { ratio: 10 / 8, received: 10, fairShare: 8, backloggedTicks: 3 });
@@ -121,19 +164,41 @@ describe("usage math (pure, fake clock)", () => {
   });
 
   it("fair-share ratio: groups that share no pool are split apart, a zero share has no ratio, a brief backlog is not the worst", () => {
-    const s = (running: number, weight: number, group?: string, backlogged = true): FairnessSample => ({ running, backlogged, weight, ...(group ? { group } : {}) });
+    const s = (running: number, weight: number, group?: string, backlogged = true): FairnessSample => ({
+      running,
+      backlogged,
+      weight,
+      ...(group ? { group } : {}),
+    });
     // a and b share the default pool (4 slots, weights 1:4 -> 0.8 and 3.2); eu is alone in its pool.
-    const g = fairShareRatios([new Map([["a", s(2, 1, "default|default")], ["b", s(2, 4, "default|default")], ["eu", s(1, 4, "default|eu")]])]);
-    close(["a", "b", "eu"].map((t) => g.tenants.get(t)!.ratio!), [2.5, 0.625, 1]);
+    const g = fairShareRatios([
+      new Map([
+        ["a", s(2, 1, "default|default")],
+        ["b", s(2, 4, "default|default")],
+        ["eu", s(1, 4, "default|eu")],
+      ]),
+    ]);
+    close(
+      ["a", "b", "eu"].map((t) => g.tenants.get(t)!.ratio!),
+      [2.5, 0.625, 1],
+    );
 
     // Nobody backlogged holds a slot: the share is 0, so there is no ratio (not 0, not Infinity).
-    const none = fairShareRatios([new Map([["a", s(0, 1)], ["idle", s(3, 1, undefined, false)]])]);
+    const none = fairShareRatios([
+      new Map([
+        ["a", s(0, 1)],
+        ["idle", s(3, 1, undefined, false)],
+      ]),
+    ]);
     assert.deepEqual(none.tenants.get("a"), { ratio: null, received: 0, fairShare: 0, backloggedTicks: 1 });
     assert.equal(none.worst, null);
 
     // new joined in the last of 4 ticks and waits for its first slot: ratio 0, but the worst is
     // taken over tenants backlogged in at least half the ticks (Jain's set).
-    const steady = new Map([["a", s(3, 1)], ["b", s(1, 1)]]);
+    const steady = new Map([
+      ["a", s(3, 1)],
+      ["b", s(1, 1)],
+    ]);
     const late = fairShareRatios([steady, steady, steady, new Map([...steady, ["new", s(0, 1)]])]);
     assert.equal(late.tenants.get("new")!.ratio, 0);
     assert.deepEqual(late.worst, { tenant: "b", ratio: 4 / (2 + 2 + 2 + 4 / 3) });
@@ -153,13 +218,21 @@ describe("usage math (pure, fake clock)", () => {
         queued: { A: 0, B: 20, C: 0, total: 20 },
         ...over,
       }) as unknown as TenantUsage;
-    assert.deepEqual(fairnessSampleOf(row()), { running: 5, backlogged: true, weight: 2, cap: 1 + 10 }, "Class A: what it holds + queues, within mcaUrgent; B + C: mca");
+    assert.deepEqual(
+      fairnessSampleOf(row()),
+      { running: 5, backlogged: true, weight: 2, cap: 1 + 10 },
+      "Class A: what it holds + queues, within mcaUrgent; B + C: mca",
+    );
     assert.equal(fairnessSampleOf(row({ burst: { state: "open", until: 1 } }))!.cap, 1 + 15, "an open burst raises B + C to burst.mca");
     assert.equal(fairnessSampleOf(row({ burst: { state: "available", until: null } }))!.cap, 1 + 15, "so does one it may still open");
     assert.equal(fairnessSampleOf(row({ queued: { A: 5, B: 1, C: 0, total: 6 } }))!.cap, 3 + 5, "never more than it holds + has queued");
     assert.equal(fairnessSampleOf(row({ paused: true }))!.cap, 5, "a paused tenant starts nothing: its cap is what it holds");
     assert.equal(fairnessSampleOf(row({ queued: { A: 0, B: 0, C: 0, total: 0 } }))!.backlogged, false);
-    assert.equal(fairnessSampleOf(row({ running: { A: 0, B: 0, C: 0, total: 0 }, queued: { A: 0, B: 0, C: 0, total: 0 } })), undefined, "idle: not sampled");
+    assert.equal(
+      fairnessSampleOf(row({ running: { A: 0, B: 0, C: 0, total: 0 }, queued: { A: 0, B: 0, C: 0, total: 0 } })),
+      undefined,
+      "idle: not sampled",
+    );
     assert.equal(fairnessSampleOf(row(), "default|default")!.group, "default|default");
   });
 
@@ -202,7 +275,17 @@ describe("usage math (pure, fake clock)", () => {
   });
 
   it("recommends raising a cap that is often hit, lowering one never approached, and nothing on thin data", () => {
-    const e = { ...emptyEvidence(), samples: 600, capWait: 420, peakRunning: 10, mca: 10, mctc: 50, acquired: 900, throttled: 100, peakToolsInFlight: 50 };
+    const e = {
+      ...emptyEvidence(),
+      samples: 600,
+      capWait: 420,
+      peakRunning: 10,
+      mca: 10,
+      mctc: 50,
+      acquired: 900,
+      throttled: 100,
+      peakToolsInFlight: 50,
+    };
     const tenMinutes = { minEvidenceMs: 600_000, sampleMs: 1_000 }; // 600 samples of 1 s (test/unit/recommend.test.ts: the 24 h default)
     const r = recommend("t", e, { mca: 10, mctc: 50 }, tenMinutes);
     assert.equal(r.mca.action, "raise");
@@ -211,7 +294,12 @@ describe("usage math (pure, fake clock)", () => {
     assert.equal(r.mctc.action, "raise");
     assert.equal(r.mctc.recommended, 75);
     assert.equal(r.evidence.throttleRate, 0.1);
-    const quiet = recommend("q", { ...emptyEvidence(), samples: 600, peakRunning: 2, peakToolsInFlight: 3, acquired: 50 }, { mca: 50, mctc: 200 }, tenMinutes);
+    const quiet = recommend(
+      "q",
+      { ...emptyEvidence(), samples: 600, peakRunning: 2, peakToolsInFlight: 3, acquired: 50 },
+      { mca: 50, mctc: 200 },
+      tenMinutes,
+    );
     assert.deepEqual([quiet.mca.action, quiet.mca.recommended, quiet.mctc.action, quiet.mctc.recommended], ["lower", 3, "lower", 4]);
     const thin = recommend("n", { ...e, samples: 5 }, { mca: 10, mctc: 50 }, tenMinutes);
     assert.equal(thin.mca.action, "keep");
@@ -244,7 +332,16 @@ describe("usage math (pure, fake clock)", () => {
   it("keeps a 15-minute ring of history per active tenant, idle tenants cost nothing", () => {
     const clock = new FakeClock();
     const row = (tenant: string, running: number): TenantUsage =>
-      ({ tenant, mca: 3, running: { A: 0, B: running, C: 0, total: running }, queued: { A: 0, B: 0, C: 0, total: 0 }, tools: { inFlight: 0, mctc: 10 }, throttledPerMin: 0, latency: { p99: null, samples: 0 }, parked: 0 }) as unknown as TenantUsage;
+      ({
+        tenant,
+        mca: 3,
+        running: { A: 0, B: running, C: 0, total: running },
+        queued: { A: 0, B: 0, C: 0, total: 0 },
+        tools: { inFlight: 0, mctc: 10 },
+        throttledPerMin: 0,
+        latency: { p99: null, samples: 0 },
+        parked: 0,
+      }) as unknown as TenantUsage;
     const h = new UsageHistory(4);
     for (let i = 0; i < 6; i++) {
       h.push(clock.now(), [row("busy", i), row("idle", 0)]);

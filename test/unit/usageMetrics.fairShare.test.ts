@@ -33,7 +33,8 @@ function sample(tenants: TenantUsage[], worst: Fairness["worst"]): SampledUsage 
   };
 }
 
-const series = (text: string, name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{tenant="([^"]+)"\\})? (\\S+)$`, "gm"))].map((m) => ({ tenant: m[1], value: Number(m[2]) }));
+const series = (text: string, name: string) =>
+  [...text.matchAll(new RegExp(`^${name}(?:\\{tenant="([^"]+)"\\})? (\\S+)$`, "gm"))].map((m) => ({ tenant: m[1], value: Number(m[2]) }));
 
 describe("fair-share gauges on /metrics", () => {
   after(() => setUsageSource(undefined));
@@ -47,7 +48,11 @@ describe("fair-share gauges on /metrics", () => {
 
     const ratios = series(text, "fairlane_tenant_fair_share_ratio");
     assert.equal(ratios.length, 99 + 1, "99 labelled tenants with a ratio (busy-000 has none) and _other");
-    assert.equal(ratios.find((r) => r.tenant === "busy-000"), undefined, "no ratio, no series");
+    assert.equal(
+      ratios.find((r) => r.tenant === "busy-000"),
+      undefined,
+      "no ratio, no series",
+    );
     assert.equal(ratios.find((r) => r.tenant === "busy-042")?.value, 1.042);
     assert.equal(ratios.find((r) => r.tenant === "_other")?.value, 0.3, "the starved small tenant shows through _other");
     assert.deepEqual(series(text, "fairlane_fairness_worst_share_ratio"), [{ tenant: undefined, value: 1.001 }]);

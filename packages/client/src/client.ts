@@ -1,6 +1,16 @@
 import { FairlaneApiError } from "./apiError.js";
 import { retryAfterSeconds, systemClock } from "./clock.js";
-import type { AbortSignalLike, Accepted, BulkResult, ClientClock, FetchLike, ListQuery, Workflow, WorkflowPage, WorkflowRequest } from "./types.js";
+import type {
+  AbortSignalLike,
+  Accepted,
+  BulkResult,
+  ClientClock,
+  FetchLike,
+  ListQuery,
+  Workflow,
+  WorkflowPage,
+  WorkflowRequest,
+} from "./types.js";
 import { waitUntilEnded, type WaitOptions } from "./wait.js";
 
 export interface ClientOptions {
@@ -89,7 +99,12 @@ export class FairlaneClient {
    */
   wait(id: string, opts: WaitOptions = {}): Promise<Workflow> {
     // Each look carries a signal that fires at the wait's deadline or abort: a hung answer cannot outlast it.
-    return waitUntilEnded(id, (signal) => this.call<Workflow>("GET", `/v1/workflows/${encodeURIComponent(id)}`, undefined, signal), this.clock, opts);
+    return waitUntilEnded(
+      id,
+      (signal) => this.call<Workflow>("GET", `/v1/workflows/${encodeURIComponent(id)}`, undefined, signal),
+      this.clock,
+      opts,
+    );
   }
 
   /**
@@ -156,7 +171,15 @@ export class FairlaneClient {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       // Not JSON (a proxy's HTML page): an error below, with the text as its body.
-      if (res.ok) throw new FairlaneApiError(res.status, "INVALID_RESPONSE", "the API answered with something that is not JSON", undefined, undefined, text);
+      if (res.ok)
+        throw new FairlaneApiError(
+          res.status,
+          "INVALID_RESPONSE",
+          "the API answered with something that is not JSON",
+          undefined,
+          undefined,
+          text,
+        );
       parsed = text;
     }
     if (!res.ok) {

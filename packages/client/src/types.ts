@@ -100,7 +100,10 @@ export interface ResponseLike {
 }
 
 /** What the client asks of fetch; the global fetch (Node 20+, browsers) is one. */
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignalLike }) => Promise<ResponseLike>;
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignalLike },
+) => Promise<ResponseLike>;
 
 /** What the client asks of an AbortSignal. */
 export interface AbortSignalLike {

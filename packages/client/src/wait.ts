@@ -40,7 +40,12 @@ function retryAfterMs(err: unknown): number | undefined {
  *   pause  sleep the pause, cut short at the deadline so that the last look falls on it;
  *          the pause then doubles (nextPollMs). An abort ends the pause and the wait at once.
  */
-export async function waitUntilEnded(id: string, look: (signal: AbortSignalLike) => Promise<Workflow>, clock: ClientClock, opts: WaitOptions = {}): Promise<Workflow> {
+export async function waitUntilEnded(
+  id: string,
+  look: (signal: AbortSignalLike) => Promise<Workflow>,
+  clock: ClientClock,
+  opts: WaitOptions = {},
+): Promise<Workflow> {
   const pollMs = Math.max(1, opts.pollMs ?? DEFAULT_POLL_MS);
   const start = clock.now();
   const deadline = start + Math.max(0, opts.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);

@@ -67,7 +67,6 @@ export interface ToolCall {
 
 export type AgentTurn = { kind: "tools"; calls: ToolCall[] } | { kind: "text"; tokens: string[]; finishReason: "stop" | "length" };
 
-
 const SETTING = /\b(fanout|rounds|tokenMs|answerTokens)=(\d+)/g;
 const LIMITS: Record<keyof AgentSettings, { header: string; fallback: number; min: number; max: number }> = {
   fanout: { header: "x-sim-fanout", fallback: 6, min: 1, max: 32 },
@@ -77,7 +76,6 @@ const LIMITS: Record<keyof AgentSettings, { header: string; fallback: number; mi
 };
 const CALL_ID = /^call_(\d+)_(\d+)$/;
 export const TOKENS_PER_TOOL_CALL = 10;
-
 
 // ---- Policy: pure functions of the request ----
 
@@ -93,7 +91,8 @@ export function scenarioSettings(messages: ChatMessage[], headers: Record<string
     const h = headers[limit.header];
     const fromHeader = Array.isArray(h) ? h[0] : h;
     if (fromHeader !== undefined && fromHeader !== "") {
-      if (!/^\d+$/.test(fromHeader.trim())) throw new ChatError(400, "invalid_request_error", "invalid_header", `${limit.header} must be a non-negative integer`);
+      if (!/^\d+$/.test(fromHeader.trim()))
+        throw new ChatError(400, "invalid_request_error", "invalid_header", `${limit.header} must be a non-negative integer`);
       raw[name] = Number(fromHeader.trim());
     }
     out[name] = Math.min(limit.max, Math.max(limit.min, raw[name] ?? limit.fallback));
@@ -109,7 +108,8 @@ export function agentTurn(request: ChatRequest, settings: AgentSettings): AgentT
   const planned = settings.fanout * settings.rounds;
 
   const results = new Map<string, string>(); // tool_call_id -> result text
-  for (const m of request.messages) if (m.role === "tool" && typeof m.tool_call_id === "string") results.set(m.tool_call_id, textOf(m.content));
+  for (const m of request.messages)
+    if (m.role === "tool" && typeof m.tool_call_id === "string") results.set(m.tool_call_id, textOf(m.content));
   const done = new Set<number>();
   for (const [id, content] of results) {
     const i = planIndex(id, planned);

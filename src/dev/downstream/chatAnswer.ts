@@ -22,7 +22,11 @@ export interface Usage {
 export function wholeCompletion(base: CompletionBase, turn: AgentTurn, usage: Usage): Record<string, unknown> {
   const message =
     turn.kind === "tools"
-      ? { role: "assistant", content: null, tool_calls: turn.calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } })) }
+      ? {
+          role: "assistant",
+          content: null,
+          tool_calls: turn.calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } })),
+        }
       : { role: "assistant", content: turn.tokens.join("") };
   const finish = turn.kind === "tools" ? "tool_calls" : turn.finishReason;
   return { ...base, object: "chat.completion", choices: [{ index: 0, message, finish_reason: finish, logprobs: null }], usage };
@@ -32,7 +36,13 @@ export function wholeCompletion(base: CompletionBase, turn: AgentTurn, usage: Us
  * Streams the turn as SSE: tool calls and, with `tokenMs` 0, text at once; else one text token per
  * `tokenMs`, the first at once. Returns what stops the generation (for a reader that is gone).
  */
-export function streamCompletion(res: ServerResponse, base: CompletionBase, turn: AgentTurn, usage: Usage | null, tokenMs: number): () => void {
+export function streamCompletion(
+  res: ServerResponse,
+  base: CompletionBase,
+  turn: AgentTurn,
+  usage: Usage | null,
+  tokenMs: number,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
   const stop = () => {
     if (timer) clearTimeout(timer);

@@ -19,7 +19,18 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { agentTurn, ChatError, isRecord, promptTokens, scenarioSettings, TOKENS_PER_TOOL_CALL, type AgentSettings, type AgentTurn, type ChatMessage, type ChatRequest } from "./chatAgent.ts";
+import {
+  agentTurn,
+  ChatError,
+  isRecord,
+  promptTokens,
+  scenarioSettings,
+  TOKENS_PER_TOOL_CALL,
+  type AgentSettings,
+  type AgentTurn,
+  type ChatMessage,
+  type ChatRequest,
+} from "./chatAgent.ts";
 import { streamCompletion, wholeCompletion } from "./chatAnswer.ts";
 
 /** Chat-completion counters since start or the last reset (GET /admin/stats `llm`). */
@@ -47,13 +58,11 @@ export interface LlmStats {
   toolCallsPerResponse: number[];
 }
 
-
 const PER_RESPONSE_HISTORY = 10_000;
 /** An agent's conversation carries every tool result so far: far larger than an /admin body. */
 const BODY_LIMIT = 4 * 1024 * 1024;
 /** The model ids Fairlane asks for by default (src/agents/models.ts DEFAULT_MODELS); any id is answered. */
 const MODELS = ["sim-small", "sim-standard", "sim-premium"];
-
 
 // ---- Edge: validating the OpenAI body ----
 
@@ -136,7 +145,10 @@ export class ChatCompletions {
 
   models(req: IncomingMessage, res: ServerResponse): void {
     req.resume();
-    if (!this.authorized(req)) return sendError(res, unauthorized());
+    if (!this.authorized(req)) {
+      sendError(res, unauthorized());
+      return;
+    }
     send(res, 200, { object: "list", data: MODELS.map((id) => ({ id, object: "model", created: 0, owned_by: "fairlane-sim" })) });
   }
 
@@ -156,7 +168,10 @@ export class ChatCompletions {
       settings = scenarioSettings(request.messages, req.headers);
     } catch (err) {
       this.s.invalid++; // this.s, not s: a reset while the body arrived starts a new window
-      return sendError(res, err instanceof ChatError ? err : new ChatError(400, "invalid_request_error", "invalid_request", "unreadable body"));
+      return sendError(
+        res,
+        err instanceof ChatError ? err : new ChatError(400, "invalid_request_error", "invalid_request", "unreadable body"),
+      );
     }
 
     const turn = agentTurn(request, settings);

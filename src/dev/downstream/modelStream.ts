@@ -8,10 +8,16 @@ import type { OwnStats } from "./downstreamStats.ts";
 import { HttpError, readJson } from "./simulatorHttp.ts";
 
 /** `stats` is read when counting (a reset replaces it); `tokenRandom` draws each token's delay. */
-export async function modelStream(req: IncomingMessage, res: ServerResponse, stats: () => OwnStats, tokenRandom: () => number): Promise<void> {
+export async function modelStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  stats: () => OwnStats,
+  tokenRandom: () => number,
+): Promise<void> {
   const b = await readJson(req);
   const tokens = b.tokens ?? 50;
-  if (typeof tokens !== "number" || !Number.isInteger(tokens) || tokens < 0) throw new HttpError(400, "BAD_REQUEST", "tokens must be an integer >= 0");
+  if (typeof tokens !== "number" || !Number.isInteger(tokens) || tokens < 0)
+    throw new HttpError(400, "BAD_REQUEST", "tokens must be an integer >= 0");
   let tokenMs: Latency;
   try {
     const raw = (b.tokenMs ?? { min: 20, max: 60 }) as Partial<Latency>;

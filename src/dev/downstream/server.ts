@@ -18,7 +18,8 @@ function optionsFromEnv(env: NodeJS.ProcessEnv): DownstreamOptions {
   };
   const rawLatency = env.DOWNSTREAM_LATENCY_MS?.trim() || "20-80";
   const m = /^(\d+)-(\d+)$/.exec(rawLatency);
-  if (!m || Number(m[1]) > Number(m[2])) throw new Error(`DOWNSTREAM_LATENCY_MS must be "min-max" in ms with min <= max, got "${rawLatency}"`);
+  if (!m || Number(m[1]) > Number(m[2]))
+    throw new Error(`DOWNSTREAM_LATENCY_MS must be "min-max" in ms with min <= max, got "${rawLatency}"`);
   return {
     port: int("DOWNSTREAM_PORT", 4100, 0),
     capacity: int("DOWNSTREAM_CAPACITY", 50, 1),

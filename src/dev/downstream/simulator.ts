@@ -63,12 +63,14 @@ export class Downstream {
   private baseUrl: string | null = null;
 
   constructor(opts: DownstreamOptions) {
-    if (!Number.isInteger(opts.capacity) || opts.capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${opts.capacity}`);
+    if (!Number.isInteger(opts.capacity) || opts.capacity < 1)
+      throw new RangeError(`capacity must be a positive integer, got ${opts.capacity}`);
     this.host = opts.host ?? "127.0.0.1";
     this.port = opts.port ?? 0;
     this.capacity = opts.capacity;
     const queueTimeoutMs = opts.queueTimeoutMs ?? 0;
-    if (!Number.isInteger(queueTimeoutMs) || queueTimeoutMs < 0) throw new RangeError(`queueTimeoutMs must be an integer >= 0, got ${opts.queueTimeoutMs}`);
+    if (!Number.isInteger(queueTimeoutMs) || queueTimeoutMs < 0)
+      throw new RangeError(`queueTimeoutMs must be an integer >= 0, got ${opts.queueTimeoutMs}`);
     this.latency = checkLatency(opts.latencyMs, "latencyMs");
     const seed = opts.seed ?? 1;
     this.latencyRandom = mulberry32(seed);
@@ -184,7 +186,8 @@ export class Downstream {
           });
         case "POST /admin/failure-rate":
           return readJson(req).then((b) => {
-            if (typeof b.p !== "number" || !(b.p >= 0 && b.p <= 1)) throw new HttpError(400, "BAD_REQUEST", "p must be a number within 0..1");
+            if (typeof b.p !== "number" || !(b.p >= 0 && b.p <= 1))
+              throw new HttpError(400, "BAD_REQUEST", "p must be a number within 0..1");
             this.setFailureRate(b.p);
             send(res, 200, { ok: true, p: b.p });
           });
@@ -218,7 +221,8 @@ export class Downstream {
     let latency: number;
     if (latencyParam !== null) {
       latency = Number(latencyParam);
-      if (latencyParam.trim() === "" || !Number.isFinite(latency) || latency < 0) throw new HttpError(400, "BAD_REQUEST", "latencyMs must be a number >= 0");
+      if (latencyParam.trim() === "" || !Number.isFinite(latency) || latency < 0)
+        throw new HttpError(400, "BAD_REQUEST", "latencyMs must be a number >= 0");
     } else {
       const { min, max } = this.latency;
       latency = Math.round(min + (max - min) * this.latencyRandom());

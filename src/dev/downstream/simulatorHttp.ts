@@ -81,6 +81,7 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   } catch {
     throw new HttpError(400, "BAD_REQUEST", "body is not JSON");
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new HttpError(400, "BAD_REQUEST", "body must be a JSON object");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new HttpError(400, "BAD_REQUEST", "body must be a JSON object");
   return parsed as Record<string, unknown>;
 }

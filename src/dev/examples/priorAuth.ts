@@ -11,7 +11,10 @@ import { FHIR_RESOURCES } from "./tools.ts";
  * retries the throttled calls after retryAfterMs, widening again as calls pass.
  * payload: { steps?: 3, fanout?: 6, latencyMs?: number, submit?: true }
  */
-export async function fanOut(ctx: WorkflowContext, calls: { tool: string; args?: unknown }[]): Promise<{ results: ToolResult[]; throttled: number }> {
+export async function fanOut(
+  ctx: WorkflowContext,
+  calls: { tool: string; args?: unknown }[],
+): Promise<{ results: ToolResult[]; throttled: number }> {
   const results: ToolResult[] = [];
   let pending = calls;
   let throttled = 0;
@@ -51,10 +54,14 @@ export async function priorAuthAgent(
   for (let s = 0; s < steps && !ctx.signal.aborted; s++) {
     if (!ctx.iterations.next()) return { steps: s, calls, throttled, stoppedBy: "max_iterations" };
     const summary = await ctx.step(`reason-${s}`, async () => {
-      const batch = Array.from({ length: width }, (_, i) => ({ tool: FHIR_RESOURCES[(s + i) % FHIR_RESOURCES.length]!, args: { step: s, latencyMs } }));
+      const batch = Array.from({ length: width }, (_, i) => ({
+        tool: FHIR_RESOURCES[(s + i) % FHIR_RESOURCES.length]!,
+        args: { step: s, latencyMs },
+      }));
       const { results, throttled: t } = await fanOut(ctx, batch);
       const failed = results.filter((r) => !r.ok).map((r) => (r.ok ? "" : r.code));
-      if (failed.includes("DEADLINE_EXCEEDED") || results.length < batch.length) throw new DeadlineExceededError(`step ${s}: the deadline ran out during the fan-out`);
+      if (failed.includes("DEADLINE_EXCEEDED") || results.length < batch.length)
+        throw new DeadlineExceededError(`step ${s}: the deadline ran out during the fan-out`);
       if (failed.length) throw new Error(`step ${s}: ${failed.length} tool calls failed (${[...new Set(failed)].join(", ")})`);
       return { calls: results.length, throttled: t };
     });

@@ -53,7 +53,15 @@ export async function priorAuthLlmAgent(ctx: WorkflowContext): Promise<Record<st
     const decision = /decision:\s*(approve|deny|needs_review)/i.exec(result.text)?.[1]?.toLowerCase();
     const f = result.fairlane;
     if (f.stoppedBy === "max_iterations")
-      return { decision: "needs_review", reason: "MAX_ITERATIONS", modelSteps: f.steps, toolCalls, throttled, model: f.model, spentUsd: f.spentUsd };
+      return {
+        decision: "needs_review",
+        reason: "MAX_ITERATIONS",
+        modelSteps: f.steps,
+        toolCalls,
+        throttled,
+        model: f.model,
+        spentUsd: f.spentUsd,
+      };
     return { decision: decision ?? "needs_review", modelSteps: f.steps, toolCalls, throttled, model: f.model, spentUsd: f.spentUsd };
   });
   if (run.decision === "approve" && ctx.payload.submit !== false) {

@@ -6,7 +6,17 @@ import { httpTool } from "../../runtime/httpTool.ts";
  * the dependency "fhir-gateway". The URL is read per call, so a process can
  * point them elsewhere at start.
  */
-export const FHIR_RESOURCES = ["eligibility", "clinical-notes", "formulary", "payer-rules", "demographics", "coverage", "prior-auth-history", "lab-results", "medications"];
+export const FHIR_RESOURCES = [
+  "eligibility",
+  "clinical-notes",
+  "formulary",
+  "payer-rules",
+  "demographics",
+  "coverage",
+  "prior-auth-history",
+  "lab-results",
+  "medications",
+];
 
 const base = () => process.env.FAIRLANE_DOWNSTREAM_URL ?? "http://127.0.0.1:4100";
 

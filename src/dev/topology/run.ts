@@ -14,10 +14,13 @@ import { startTopology } from "./topology.ts";
 const config = loadConfig({ PORT: "3001", FAIRLANE_REDIS_PORT: "0", ...process.env });
 const log = createLogger("topology", process.env.LOG_LEVEL ?? "info");
 const dataDir = join(config.FAIRLANE_DATA_DIR, "topology");
-const t = await startTopology({ ...config, FAIRLANE_DATA_DIR: dataDir }, log, { dataDir, layout: { apiPort: config.PORT, execConcurrency: config.FAIRLANE_CONCURRENCY } });
+const t = await startTopology({ ...config, FAIRLANE_DATA_DIR: dataDir }, log, {
+  dataDir,
+  layout: { apiPort: config.PORT, execConcurrency: config.FAIRLANE_CONCURRENCY },
+});
 await t.supervisor.settled();
 process.stdout.write(
-  [
+  `${[
     "",
     `Fairlane topology: ${t.supervisor.list().length} processes on ${t.redisUrl} (AOF, appendfsync always)`,
     ...t.apiUrls.map((u, i) => `  api-${i + 1}: ${u}`),
@@ -25,7 +28,7 @@ process.stdout.write(
     `  logs: ${join(dataDir, "logs")}/<process>.log`,
     ...t.supervisor.list().map((s) => `  ${s.spec.name.padEnd(18)} pid ${s.pid}`),
     "",
-  ].join("\n") + "\n",
+  ].join("\n")}\n`,
 );
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const)

@@ -25,9 +25,7 @@ export class Supervisor {
   private readonly procs = new Map<string, Supervised>();
   private stopping = false;
 
-  constructor(
-    private readonly o: { baseEnv: Record<string, string>; logDir: string; restartDelayMs?: number; nodeArgs?: string[] },
-  ) {
+  constructor(private readonly o: { baseEnv: Record<string, string>; logDir: string; restartDelayMs?: number; nodeArgs?: string[] }) {
     mkdirSync(o.logDir, { recursive: true });
     process.on("exit", () => {
       for (const p of this.procs.values()) p.child?.kill("SIGKILL");

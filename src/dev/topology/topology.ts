@@ -35,14 +35,24 @@ export async function startTopology(
   const redis = new EmbeddedRedis({ dir: join(o.dataDir, "redis"), port: config.FAIRLANE_REDIS_PORT, appendfsync: "always" });
   const redisUrl = await redis.start();
   const port = Number(new URL(redisUrl).port);
-  const downstream = new Downstream({ port: 0, capacity: o.downstreamCapacity ?? config.FAIRLANE_DOWNSTREAM_CAPACITY, latencyMs: { min: 20, max: 80 } });
+  const downstream = new Downstream({
+    port: 0,
+    capacity: o.downstreamCapacity ?? config.FAIRLANE_DOWNSTREAM_CAPACITY,
+    latencyMs: { min: 20, max: 80 },
+  });
   const downstreamUrl = await downstream.start();
   const platform = await openPlatform(config, redisUrl, log);
   await seedTenants(platform, log);
   const admin = resolveAdminToken(config, true);
   const supervisor = new Supervisor({
     logDir: join(o.dataDir, "logs"),
-    baseEnv: { REDIS_URL: redisUrl, FAIRLANE_ADMIN_TOKEN: admin.token, FAIRLANE_DOWNSTREAM_URL: downstreamUrl, FAIRLANE_PREFIX: config.FAIRLANE_PREFIX, ...o.env },
+    baseEnv: {
+      REDIS_URL: redisUrl,
+      FAIRLANE_ADMIN_TOKEN: admin.token,
+      FAIRLANE_DOWNSTREAM_URL: downstreamUrl,
+      FAIRLANE_PREFIX: config.FAIRLANE_PREFIX,
+      ...o.env,
+    },
   });
   const specs = productionLayout(o.layout);
   supervisor.start(specs);

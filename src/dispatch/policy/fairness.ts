@@ -75,7 +75,10 @@ export type TickShares = Map<string, { running: number; share: number }>;
  * index counts: a tenant that queued a moment ago and waits for its first slot
  * to free is not yet a fairness problem.
  */
-export function fairShareRatios(ticks: readonly Map<string, FairnessSample>[]): { tenants: Map<string, FairShare>; worst: { tenant: string; ratio: number } | null } {
+export function fairShareRatios(ticks: readonly Map<string, FairnessSample>[]): {
+  tenants: Map<string, FairShare>;
+  worst: { tenant: string; ratio: number } | null;
+} {
   return sumFairShares(ticks.map(tickFairShares));
 }
 
@@ -91,14 +94,20 @@ export function tickFairShares(tick: ReadonlyMap<string, FairnessSample>): TickS
   const out: TickShares = new Map();
   for (const members of groups.values()) {
     const slots = members.reduce((n, [, s]) => n + s.running, 0);
-    const shares = waterFill(slots, members.map(([, s]) => s));
+    const shares = waterFill(
+      slots,
+      members.map(([, s]) => s),
+    );
     members.forEach(([tenant, s], k) => out.set(tenant, { running: s.running, share: shares[k]! }));
   }
   return out;
 }
 
 /** Step 2, over the window: the sums, the ratios and the worst. */
-export function sumFairShares(ticks: readonly TickShares[]): { tenants: Map<string, FairShare>; worst: { tenant: string; ratio: number } | null } {
+export function sumFairShares(ticks: readonly TickShares[]): {
+  tenants: Map<string, FairShare>;
+  worst: { tenant: string; ratio: number } | null;
+} {
   const tenants = new Map<string, FairShare>();
   for (const tick of ticks) {
     for (const [tenant, x] of tick) {

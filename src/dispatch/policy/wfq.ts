@@ -82,7 +82,13 @@ export function serve(t: WfqTenant, v: number, charge: number, weight: number): 
 const ewma = (est: number | undefined, sample: number, gain: number) => (est === undefined ? sample : est + (sample - est) / gain);
 
 /** A run that was charged `charge` held its slot for `heldMs`: the tenant's v, estimates and in-flight charge after. */
-export function settle(t: WfqTenant, c: WfqClass, charge: number, heldMs: number, weight: number): { v: number; est: number; inflight: number; classEst: number } {
+export function settle(
+  t: WfqTenant,
+  c: WfqClass,
+  charge: number,
+  heldMs: number,
+  weight: number,
+): { v: number; est: number; inflight: number; classEst: number } {
   return {
     v: (t.v ?? 0) + (heldMs - charge) / weight,
     est: ewma(t.est, heldMs, TENANT_GAIN),

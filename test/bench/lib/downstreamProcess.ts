@@ -16,7 +16,13 @@ export interface DownstreamProcess {
 }
 
 /** `loopFile`: also record the downstream's event-loop delay there (lib/loopProbe.ts), as role "downstream". */
-export async function startDownstream(o: { capacity: number; latencyMs: [number, number]; queueTimeoutMs?: number; seed?: number; loopFile?: string }): Promise<DownstreamProcess> {
+export async function startDownstream(o: {
+  capacity: number;
+  latencyMs: [number, number];
+  queueTimeoutMs?: number;
+  seed?: number;
+  loopFile?: string;
+}): Promise<DownstreamProcess> {
   const probe = o.loopFile ? ["--import", "./test/bench/lib/loopProbe.ts"] : [];
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ...probe, "src/dev/downstream/server.ts"], {
     env: {
@@ -41,7 +47,9 @@ export async function startDownstream(o: { capacity: number; latencyMs: [number,
     child.once("exit", (code) => reject(new Error(`downstream exited ${code}`)));
   });
   const post = (path: string, body: unknown) =>
-    fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.arrayBuffer());
+    fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) =>
+      r.arrayBuffer(),
+    );
   return {
     url,
     pid: child.pid!,

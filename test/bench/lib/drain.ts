@@ -54,7 +54,14 @@ export interface DrainResult {
 }
 
 /** A prior-auth request's size: ids and codes, no free text (≈ 270 bytes of JSON); the same on both sides. */
-export const PAYLOAD = { patientRef: "pt-00012345", payer: "payer-77", codes: ["J3490", "99213", "E11.9"], steps: 3, fanout: 6, note: "x".repeat(160) };
+export const PAYLOAD = {
+  patientRef: "pt-00012345",
+  payer: "payer-77",
+  codes: ["J3490", "99213", "E11.9"],
+  steps: 3,
+  fanout: 6,
+  note: "x".repeat(160),
+};
 const BULK = 100;
 const IN_FLIGHT = 16;
 
@@ -74,12 +81,14 @@ export function keyKind(key: string): string {
 export async function pool<T>(tasks: (() => Promise<T>)[], n: number): Promise<T[]> {
   const out: T[] = new Array(tasks.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      const i = next++;
-      out[i] = await tasks[i]!();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, tasks.length) }, async () => {
+      while (next < tasks.length) {
+        const i = next++;
+        out[i] = await tasks[i]!();
+      }
+    }),
+  );
   return out;
 }
 
@@ -114,7 +123,10 @@ async function until(what: string, timeoutMs: number, ok: () => Promise<boolean>
 
 // ---------------------------------------------------------------- plain BullMQ
 
-export async function plainDrain(c: Ctx, o: { name: string; tag: string; jobs: number; layout: Workers; census?: boolean }): Promise<DrainResult> {
+export async function plainDrain(
+  c: Ctx,
+  o: { name: string; tag: string; jobs: number; layout: Workers; census?: boolean },
+): Promise<DrainResult> {
   const prefix = `bp-${o.tag}`;
   const clock = `clock:${prefix}`;
   const producer = new Redis(c.url, { maxRetriesPerRequest: null });
@@ -125,18 +137,36 @@ export async function plainDrain(c: Ctx, o: { name: string; tag: string; jobs: n
 
   await meter.begin([{ role: "producer", pid: process.pid }]);
   const t0 = performance.now();
-  await pool(bulks(["plain"], o.jobs).map(([, k]) => () => queue.addBulk(Array.from({ length: k }, () => ({ name: "bench-noop", data: PAYLOAD, opts: { removeOnComplete: true } })))), IN_FLIGHT);
+  await pool(
+    bulks(["plain"], o.jobs).map(
+      ([, k]) =>
+        () =>
+          queue.addBulk(Array.from({ length: k }, () => ({ name: "bench-noop", data: PAYLOAD, opts: { removeOnComplete: true } }))),
+    ),
+    IN_FLIGHT,
+  );
   const enqueue = await meter.end(o.jobs, (performance.now() - t0) / 1000);
   const queued = (await keyspaceBytes(c.admin, `${prefix}:*`, keyKind)).bytes;
 
-  const env = { REDIS_URL: c.url, BENCH_QUEUE: "plain", BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(o.layout.concurrency), BENCH_DRAIN_KEY: clock, BENCH_HOLD: "1" };
+  const env = {
+    REDIS_URL: c.url,
+    BENCH_QUEUE: "plain",
+    BENCH_PREFIX: prefix,
+    BENCH_CONCURRENCY: String(o.layout.concurrency),
+    BENCH_DRAIN_KEY: clock,
+    BENCH_HOLD: "1",
+  };
   const children: ChildProcess[] = Array.from({ length: o.layout.processes }, () => spawnScript("test/bench/plainWorker.ts", env));
   try {
     await until("plain workers ready", 120_000, async () => (await c.admin.scard(`${clock}:ready`)) >= o.layout.processes);
     await meter.begin(children.map((ch) => ({ role: "worker", pid: ch.pid! })));
     for (const ch of children) ch.kill("SIGUSR2");
     const r = await awaitDrain(c.admin, clock, o.jobs, 600_000, `plain drain ${o.name}`);
-    await until("plain queue empty", 30_000, async () => (await c.admin.llen(`${prefix}:plain:wait`)) + (await c.admin.llen(`${prefix}:plain:active`)) === 0);
+    await until(
+      "plain queue empty",
+      30_000,
+      async () => (await c.admin.llen(`${prefix}:plain:wait`)) + (await c.admin.llen(`${prefix}:plain:active`)) === 0,
+    );
     const drain = await meter.end(o.jobs, (r.last - r.first) / 1000);
     const finished = (await keyspaceBytes(c.admin, `${prefix}:*`, keyKind)).bytes;
     const counted = await census?.stop([...children.map((ch) => ({ role: "worker", pid: ch.pid! }))], o.jobs);
@@ -147,7 +177,10 @@ export async function plainDrain(c: Ctx, o: { name: string; tag: string; jobs: n
 }
 
 /** Stops a plain phase's workers and clients and removes its keys and drain clock. */
-export async function closePlain(c: Ctx, p: { children: ChildProcess[]; queue: Queue; producer: Redis; prefix: string; clock: string }): Promise<void> {
+export async function closePlain(
+  c: Ctx,
+  p: { children: ChildProcess[]; queue: Queue; producer: Redis; prefix: string; clock: string },
+): Promise<void> {
   await stopAll(p.children);
   await p.queue.close();
   await p.producer.quit();
@@ -169,7 +202,17 @@ function result(
   const q = bytesPer(before, queued, o.jobs);
   const f = bytesPer(before, finished, o.jobs);
   const bounded = (by: Record<string, number>) => sum(by) - (by["events stream"] ?? 0);
-  return { system, name: o.name, tenants, layout: o.layout, jobs: o.jobs, enqueue, drain, bytes: { queued: bounded(q), queuedByKind: q, finished: bounded(f), finishedByKind: f }, ...(census ? { census } : {}) };
+  return {
+    system,
+    name: o.name,
+    tenants,
+    layout: o.layout,
+    jobs: o.jobs,
+    enqueue,
+    drain,
+    bytes: { queued: bounded(q), queuedByKind: q, finished: bounded(f), finishedByKind: f },
+    ...(census ? { census } : {}),
+  };
 }
 
 // ---------------------------------------------------------------- Fairlane
@@ -207,7 +250,11 @@ export async function openFair(c: Ctx, prefix: string, tenants: number, jobs: nu
 export async function admitAll(d: FairDeployment, jobs: number): Promise<void> {
   await pool(
     bulks(d.names, jobs).map(([t, k]) => async () => {
-      const r = await d.platform.admission.admitBulk(t, Array.from({ length: k }, () => ({ type: "bench-noop", class: "B", payload: PAYLOAD })), "0".repeat(32));
+      const r = await d.platform.admission.admitBulk(
+        t,
+        Array.from({ length: k }, () => ({ type: "bench-noop", class: "B", payload: PAYLOAD })),
+        "0".repeat(32),
+      );
       if (r.rejected.length) throw new Error(`admission refused: ${JSON.stringify(r.rejected[0])}`);
     }),
     IN_FLIGHT,
@@ -216,7 +263,9 @@ export async function admitAll(d: FairDeployment, jobs: number): Promise<void> {
 
 /** Exec processes (added to `into` at once, so a failed start still stops them), once all their slots are in the pool. */
 export async function startExec(c: Ctx, d: FairDeployment, layout: Workers, into: RoleProcess[]): Promise<RoleProcess[]> {
-  const roles = Array.from({ length: layout.processes }, () => spawnBenchRole("exec", { ...d.env, FAIRLANE_CONCURRENCY: String(layout.concurrency) }));
+  const roles = Array.from({ length: layout.processes }, () =>
+    spawnBenchRole("exec", { ...d.env, FAIRLANE_CONCURRENCY: String(layout.concurrency) }),
+  );
   into.push(...roles);
   const cell = createKeys(d.prefix).cell("default");
   const slots = layout.processes * layout.concurrency;
@@ -244,7 +293,10 @@ export async function fairIdle(c: Ctx, d: FairDeployment): Promise<boolean> {
   return Number((await c.admin.get(cell.queued)) ?? 0) === 0 && (await c.admin.hlen(cell.slots)) === 0;
 }
 
-export async function fairDrain(c: Ctx, o: { name: string; tag: string; jobs: number; tenants: number; layout: Workers; census?: boolean }): Promise<DrainResult> {
+export async function fairDrain(
+  c: Ctx,
+  o: { name: string; tag: string; jobs: number; tenants: number; layout: Workers; census?: boolean },
+): Promise<DrainResult> {
   const d = await openFair(c, `bf-${o.tag}`, o.tenants, o.jobs);
   const clock = `clock:${d.prefix}`;
   const roles: RoleProcess[] = [];
@@ -267,11 +319,13 @@ export async function fairDrain(c: Ctx, o: { name: string; tag: string; jobs: nu
     await until("Fairlane idle", 30_000, () => fairIdle(c, d));
     const drain = await meter.end(o.jobs, (r.last - r.first) / 1000);
     const finished = (await keyspaceBytes(c.admin, `${d.prefix}:*`, keyKind)).bytes;
-    const counted = await census?.stop(roles.map((x, i) => ({ role: i < o.layout.processes ? "exec" : "dispatcher", pid: x.child.pid! })), o.jobs);
+    const counted = await census?.stop(
+      roles.map((x, i) => ({ role: i < o.layout.processes ? "exec" : "dispatcher", pid: x.child.pid! })),
+      o.jobs,
+    );
     return result("fairlane", o, o.tenants, enqueue, drain, kinds0, queued, finished, counted);
   } finally {
     await Promise.all(roles.map((r) => r.stop()));
     await d.close();
   }
 }
-

@@ -31,7 +31,14 @@ export async function plainEndToEnd(c: Ctx, o: { tag: string; jobs: number; layo
   const clock = `clock:${prefix}`;
   const producer = new Redis(c.url, { maxRetriesPerRequest: null });
   const queue = new Queue("plain", { connection: producer, prefix });
-  const env = { REDIS_URL: c.url, BENCH_QUEUE: "plain", BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(o.layout.concurrency), BENCH_DRAIN_KEY: clock, BENCH_HOLD: "0" };
+  const env = {
+    REDIS_URL: c.url,
+    BENCH_QUEUE: "plain",
+    BENCH_PREFIX: prefix,
+    BENCH_CONCURRENCY: String(o.layout.concurrency),
+    BENCH_DRAIN_KEY: clock,
+    BENCH_HOLD: "0",
+  };
   const children: ChildProcess[] = Array.from({ length: o.layout.processes }, () => spawnScript("test/bench/plainWorker.ts", env));
   try {
     for (let i = 0; (await c.admin.scard(`${clock}:ready`)) < o.layout.processes; i++) {
@@ -41,9 +48,21 @@ export async function plainEndToEnd(c: Ctx, o: { tag: string; jobs: number; layo
     const meter = new Meter(c.admin, c.redisPid);
     await meter.begin([{ role: "producer", pid: process.pid }, ...children.map((ch) => ({ role: "worker", pid: ch.pid! }))]);
     const t0 = Date.now();
-    await pool(bulks(["plain"], o.jobs).map(([, k]) => () => queue.addBulk(Array.from({ length: k }, () => ({ name: "bench-noop", data: PAYLOAD, opts: { removeOnComplete: true } })))), 16);
+    await pool(
+      bulks(["plain"], o.jobs).map(
+        ([, k]) =>
+          () =>
+            queue.addBulk(Array.from({ length: k }, () => ({ name: "bench-noop", data: PAYLOAD, opts: { removeOnComplete: true } }))),
+      ),
+      16,
+    );
     const r = await awaitDrain(c.admin, clock, o.jobs, 600_000, "plain end to end");
-    return { name: `plain BullMQ ${o.layout.processes}×${o.layout.concurrency}`, via: "in-process", jobs: o.jobs, cost: await meter.end(o.jobs, (r.last - t0) / 1000) };
+    return {
+      name: `plain BullMQ ${o.layout.processes}×${o.layout.concurrency}`,
+      via: "in-process",
+      jobs: o.jobs,
+      cost: await meter.end(o.jobs, (r.last - t0) / 1000),
+    };
   } finally {
     await closePlain(c, { children, queue, producer, prefix, clock });
   }
@@ -67,13 +86,17 @@ async function viaHttp(base: string, keys: Map<string, string>, jobs: number, na
         body: JSON.stringify({ workflows: Array.from({ length: k }, () => ({ type: "bench-noop", class: "B", payload: PAYLOAD })) }),
       });
       const body = (await res.json()) as { rejected?: unknown[] };
-      if (res.status !== 202 || body.rejected?.length) throw new Error(`POST /v1/workflows/bulk: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+      if (res.status !== 202 || body.rejected?.length)
+        throw new Error(`POST /v1/workflows/bulk: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
     }),
     16,
   );
 }
 
-export async function fairEndToEnd(c: Ctx, o: { tag: string; jobs: number; tenants: number; layout: Workers; via: EndToEnd["via"] }): Promise<EndToEnd> {
+export async function fairEndToEnd(
+  c: Ctx,
+  o: { tag: string; jobs: number; tenants: number; layout: Workers; via: EndToEnd["via"] },
+): Promise<EndToEnd> {
   const d = await openFair(c, `bfe-${o.tag}`, o.tenants, o.jobs);
   const roles: RoleProcess[] = [];
   try {
@@ -87,7 +110,13 @@ export async function fairEndToEnd(c: Ctx, o: { tag: string; jobs: number; tenan
       const keys = new Map<string, string>();
       for (const t of d.names) keys.set(t, (await d.platform.apiKeys.create(t)).key);
       const base = `http://127.0.0.1:${port}`;
-      for (let i = 0; (await fetch(`${base}/healthz`).then((r) => r.status).catch(() => 0)) !== 200; i++) {
+      for (
+        let i = 0;
+        (await fetch(`${base}/healthz`)
+          .then((r) => r.status)
+          .catch(() => 0)) !== 200;
+        i++
+      ) {
         if (i > 6000 || api.child.exitCode !== null) throw new Error(`api did not start:\n${api.output().slice(-1500)}`);
         await sleep(20);
       }
@@ -95,7 +124,13 @@ export async function fairEndToEnd(c: Ctx, o: { tag: string; jobs: number; tenan
     }
     await sleep(500); // the dispatcher's first passes over an empty cell
     const meter = new Meter(c.admin, c.redisPid);
-    await meter.begin([{ role: "producer", pid: process.pid }, ...roles.map((r, i) => ({ role: i < o.layout.processes ? "exec" : i === o.layout.processes ? "dispatcher" : "api", pid: r.child.pid! }))]);
+    await meter.begin([
+      { role: "producer", pid: process.pid },
+      ...roles.map((r, i) => ({
+        role: i < o.layout.processes ? "exec" : i === o.layout.processes ? "dispatcher" : "api",
+        pid: r.child.pid!,
+      })),
+    ]);
     const t0 = Date.now();
     await produce();
     const r = await awaitDrain(c.admin, d.env.BENCH_DRAIN_KEY!, o.jobs, 600_000, `Fairlane end to end (${o.via})`);

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { EmbeddedRedis } from "../../../src/dev/embeddedRedis.ts";
 
 /** A redis-server of the benchmark's own, in a temp folder, removed at stop. */
-export async function benchRedis(appendfsync: "always" | "everysec" = "everysec"): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+export async function benchRedis(
+  appendfsync: "always" | "everysec" = "everysec",
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "fl-bench-"));
   const redis = new EmbeddedRedis({ dir, port: 0, appendfsync });
   const url = await redis.start();

@@ -39,7 +39,7 @@ export function startLoopProbe(file: string, role: string): () => void {
     const line: Line = { role, pid: process.pid, t: Date.now(), b: Object.fromEntries(buckets) };
     buckets = new Map();
     try {
-      appendFileSync(file, JSON.stringify(line) + "\n");
+      appendFileSync(file, `${JSON.stringify(line)}\n`);
     } catch {
       // the benchmark removed its folder: nothing left to report to
     }
@@ -53,7 +53,10 @@ export function startLoopProbe(file: string, role: string): () => void {
 }
 
 if (isMainThread && process.env.BENCH_LOOP_FILE)
-  startLoopProbe(process.env.BENCH_LOOP_FILE, process.env.BENCH_ROLE ?? (process.argv[1] ?? "node").split("/").at(-1)!.replace(/\.ts$/, ""));
+  startLoopProbe(
+    process.env.BENCH_LOOP_FILE,
+    process.env.BENCH_ROLE ?? (process.argv[1] ?? "node").split("/").at(-1)!.replace(/\.ts$/, ""),
+  );
 
 /** One process's event-loop delay over a window (ms late per 10 ms tick). */
 export interface LoopDelay {
@@ -94,15 +97,23 @@ export function readLoopDelay(file: string, from: number, to: number): LoopDelay
 }
 
 /** Per role: the processes' p99s summarised (median and worst) and the worst single stall. */
-export function loopDelayByRole(ps: LoopDelay[]): { role: string; processes: number; p50: number; p99: number; p99Worst: number; max: number }[] {
+export function loopDelayByRole(
+  ps: LoopDelay[],
+): { role: string; processes: number; p50: number; p99: number; p99Worst: number; max: number }[] {
   const roles = [...new Set(ps.map((p) => p.role))];
   return roles.map((role) => {
     const mine = ps.filter((p) => p.role === role);
     return {
       role,
       processes: mine.length,
-      p50: quantile(mine.map((p) => p.p50), 0.5),
-      p99: quantile(mine.map((p) => p.p99), 0.5),
+      p50: quantile(
+        mine.map((p) => p.p50),
+        0.5,
+      ),
+      p99: quantile(
+        mine.map((p) => p.p99),
+        0.5,
+      ),
       p99Worst: Math.max(...mine.map((p) => p.p99)),
       max: Math.max(...mine.map((p) => p.max)),
     };

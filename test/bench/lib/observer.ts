@@ -25,7 +25,14 @@ export function recordRun(obs: string, e: RunEvent): Promise<unknown> {
 }
 
 /** Runs `fn` between a start and an end record; the end says ok (with `note(result)`) or the error. */
-export async function observed<T>(obs: string, id: string, tenant: string, cls: string, fn: () => Promise<T>, note?: (r: T) => string): Promise<T> {
+export async function observed<T>(
+  obs: string,
+  id: string,
+  tenant: string,
+  cls: string,
+  fn: () => Promise<T>,
+  note?: (r: T) => string,
+): Promise<T> {
   await recordRun(obs, { kind: "start", id, tenant, cls, at: Date.now() });
   let outcome = "ok";
   try {
@@ -33,7 +40,9 @@ export async function observed<T>(obs: string, id: string, tenant: string, cls: 
     if (note) outcome = `ok ${note(r)}`;
     return r;
   } catch (err) {
-    outcome = String((err as Error).message ?? err).slice(0, 60).replaceAll("|", "/");
+    outcome = String((err as Error).message ?? err)
+      .slice(0, 60)
+      .replaceAll("|", "/");
     throw err;
   } finally {
     await recordRun(obs, { kind: "end", id, tenant, cls, at: Date.now(), outcome });

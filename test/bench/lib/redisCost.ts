@@ -19,7 +19,18 @@ export interface CommandStats {
   usec: { cmd: string; calls: number; usec: number }[];
 }
 
-const OWN = new Set(["info", "config|resetstat", "config|get", "config|set", "memory|usage", "scan", "monitor", "ping", "client|setname", "client|list"]);
+const OWN = new Set([
+  "info",
+  "config|resetstat",
+  "config|get",
+  "config|set",
+  "memory|usage",
+  "scan",
+  "monitor",
+  "ping",
+  "client|setname",
+  "client|list",
+]);
 const SCRIPT = new Set(["evalsha", "eval", "fcall", "evalsha_ro", "eval_ro", "fcall_ro"]);
 
 export async function commandStats(admin: Redis): Promise<CommandStats> {
@@ -45,7 +56,11 @@ export function topCommands(s: CommandStats, jobs: number, k = 4): string {
 export type KeyKind = (key: string) => string;
 
 /** Bytes of every key matching `pattern`, summed by kind (`kind(key)`), and the key count. */
-export async function keyspaceBytes(admin: Redis, pattern: string, kind: KeyKind): Promise<{ bytes: Record<string, number>; keys: number; total: number }> {
+export async function keyspaceBytes(
+  admin: Redis,
+  pattern: string,
+  kind: KeyKind,
+): Promise<{ bytes: Record<string, number>; keys: number; total: number }> {
   const bytes: Record<string, number> = {};
   let keys = 0;
   let cursor = "0";

@@ -19,7 +19,8 @@ export interface BenchResults {
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const classOf = (run: StormRun, which: "baseline" | "storm", cls: string) => run[which].find((t) => t.cls === cls)!;
-const p99Ratio = (run: StormRun, cls: string, what: "startMs" | "endToEndMs") => classOf(run, "storm", cls)[what].p99 / classOf(run, "baseline", cls)[what].p99;
+const p99Ratio = (run: StormRun, cls: string, what: "startMs" | "endToEndMs") =>
+  classOf(run, "storm", cls)[what].p99 / classOf(run, "baseline", cls)[what].p99;
 
 /** The `--json` contract (issue 7), plus more detail under each key. */
 export function contract(r: BenchResults): Record<string, unknown> {
@@ -98,29 +99,99 @@ export function summaryRows(r: BenchResults): Row[] {
   const pct = (x: number) => `${fmt(x * 100)}%`;
   if (r.storm) {
     const { on, off } = r.storm;
-    rows.push(["storm: downstream peak utilisation", pct(off.downstream.peakUtil), pct(on.downstream.peakUtil), "seed 000: ≤ 71% on, > 100% off"]);
-    rows.push(["storm: Class A start p99, storm ÷ no storm", `${fmt(p99Ratio(off, "A", "startMs"), 1)}×`, `${fmt(p99Ratio(on, "A", "startMs"), 1)}×`, "no cross-tenant impact"]);
-    rows.push(["storm: Class A end-to-end p99, storm ÷ no storm", `${fmt(p99Ratio(off, "A", "endToEndMs"), 2)}×`, `${fmt(p99Ratio(on, "A", "endToEndMs"), 2)}×`, "no cross-tenant impact"]);
-    rows.push(["storm: Class B end-to-end p99, storm ÷ no storm", `${fmt(p99Ratio(off, "B", "endToEndMs"), 2)}×`, `${fmt(p99Ratio(on, "B", "endToEndMs"), 2)}×`, "no cross-tenant impact"]);
-    rows.push(["storm: batch completion", `${fmt(off.batch.completionSec, 1)} s`, `${fmt(on.batch.completionSec, 1)} s`, "seed: longer, accepted"]);
-    rows.push(["storm: THROTTLED signals / batch failures", `— / ${off.batch.failed}`, `${on.throttled} / ${on.batch.failed}`, "agents adapt, none lost"]);
+    rows.push([
+      "storm: downstream peak utilisation",
+      pct(off.downstream.peakUtil),
+      pct(on.downstream.peakUtil),
+      "seed 000: ≤ 71% on, > 100% off",
+    ]);
+    rows.push([
+      "storm: Class A start p99, storm ÷ no storm",
+      `${fmt(p99Ratio(off, "A", "startMs"), 1)}×`,
+      `${fmt(p99Ratio(on, "A", "startMs"), 1)}×`,
+      "no cross-tenant impact",
+    ]);
+    rows.push([
+      "storm: Class A end-to-end p99, storm ÷ no storm",
+      `${fmt(p99Ratio(off, "A", "endToEndMs"), 2)}×`,
+      `${fmt(p99Ratio(on, "A", "endToEndMs"), 2)}×`,
+      "no cross-tenant impact",
+    ]);
+    rows.push([
+      "storm: Class B end-to-end p99, storm ÷ no storm",
+      `${fmt(p99Ratio(off, "B", "endToEndMs"), 2)}×`,
+      `${fmt(p99Ratio(on, "B", "endToEndMs"), 2)}×`,
+      "no cross-tenant impact",
+    ]);
+    rows.push([
+      "storm: batch completion",
+      `${fmt(off.batch.completionSec, 1)} s`,
+      `${fmt(on.batch.completionSec, 1)} s`,
+      "seed: longer, accepted",
+    ]);
+    rows.push([
+      "storm: THROTTLED signals / batch failures",
+      `— / ${off.batch.failed}`,
+      `${on.throttled} / ${on.batch.failed}`,
+      "agents adapt, none lost",
+    ]);
   }
   if (r.loan) {
     const { on, off } = r.loan;
-    rows.push(["loan: others breaching SLA (p95 > 2× normal)", `${off.others.breaches} of ${off.others.tenants}`, `${on.others.breaches} of ${on.others.tenants}`, "seed 002: 47 → 0"]);
-    rows.push(["loan: others' mean / p95 end-to-end", `${fmt(off.others.endToEndMs.mean)} / ${fmt(off.others.endToEndMs.p95)} ms`, `${fmt(on.others.endToEndMs.mean)} / ${fmt(on.others.endToEndMs.p95)} ms`, `normal ≈ ${fmt(on.normalMs)} ms`]);
+    rows.push([
+      "loan: others breaching SLA (p95 > 2× normal)",
+      `${off.others.breaches} of ${off.others.tenants}`,
+      `${on.others.breaches} of ${on.others.tenants}`,
+      "seed 002: 47 → 0",
+    ]);
+    rows.push([
+      "loan: others' mean / p95 end-to-end",
+      `${fmt(off.others.endToEndMs.mean)} / ${fmt(off.others.endToEndMs.p95)} ms`,
+      `${fmt(on.others.endToEndMs.mean)} / ${fmt(on.others.endToEndMs.p95)} ms`,
+      `normal ≈ ${fmt(on.normalMs)} ms`,
+    ]);
     rows.push(["loan: Jain's index (1 s slices)", fmt(off.jain, 3), fmt(on.jain, 3), "1 = fair"]);
-    rows.push(["loan: burst completion", `${fmt(off.burst.completionSec, 1)} s`, `${fmt(on.burst.completionSec, 1)} s`, "capped at 20: longer"]);
+    rows.push([
+      "loan: burst completion",
+      `${fmt(off.burst.completionSec, 1)} s`,
+      `${fmt(on.burst.completionSec, 1)} s`,
+      "capped at 20: longer",
+    ]);
     const w = r.loan.weighted;
-    rows.push(["loan at scale, weights 1/2/4/400: share of fair share, worst / best", "–", `${fmt(w.worst.share, 3)} / ${fmt(w.shares.max, 3)}`, `±10% asked; ${w.outside10} outside`]);
+    rows.push([
+      "loan at scale, weights 1/2/4/400: share of fair share, worst / best",
+      "–",
+      `${fmt(w.worst.share, 3)} / ${fmt(w.shares.max, 3)}`,
+      `±10% asked; ${w.outside10} outside`,
+    ]);
   }
   if (r.throughput) rows.push(...throughputRows(r.throughput));
   if (r.outage) {
     const { on, off } = r.outage;
-    rows.push(["outage: calls to the failed dependency per workflow", fmt(off.amplification, 1), fmt(on.amplification, 1), `probes apart: ${on.probesDuringOutage}`]);
-    rows.push(["outage: of which started after its first failed answer, per workflow", fmt(off.afterFirstFailurePerWorkflow, 2), fmt(on.afterFirstFailurePerWorkflow, 2), "≤ 1"]);
-    rows.push(["outage: calls in flight when it failed, per workflow", fmt(off.inFlightPerWorkflow, 2), fmt(on.inFlightPerWorkflow, 2), "could not be avoided"]);
-    rows.push(["outage: completed after recovery", `${off.completed} of ${off.workflows}`, `${on.completed} of ${on.workflows}`, "none lost"]);
+    rows.push([
+      "outage: calls to the failed dependency per workflow",
+      fmt(off.amplification, 1),
+      fmt(on.amplification, 1),
+      `probes apart: ${on.probesDuringOutage}`,
+    ]);
+    rows.push([
+      "outage: of which started after its first failed answer, per workflow",
+      fmt(off.afterFirstFailurePerWorkflow, 2),
+      fmt(on.afterFirstFailurePerWorkflow, 2),
+      "≤ 1",
+    ]);
+    rows.push([
+      "outage: calls in flight when it failed, per workflow",
+      fmt(off.inFlightPerWorkflow, 2),
+      fmt(on.inFlightPerWorkflow, 2),
+      "could not be avoided",
+    ]);
+    rows.push([
+      "outage: completed after recovery",
+      `${off.completed} of ${off.workflows}`,
+      `${on.completed} of ${on.workflows}`,
+      "none lost",
+    ]);
   }
   return rows;
 }
@@ -131,7 +202,18 @@ export function table(head: string[], rows: string[][]): string {
 
 const p99Cell = (d: ClassLatency["startMs"]) => `${fmt(d.p99)} [${fmt(d.p99Low)}–${fmt(d.p99High)}]`;
 const latRows = (system: string, ts: ClassLatency[]) =>
-  ts.map((t) => [system, `${t.cls} (${t.tenants.length} tenant${t.tenants.length === 1 ? "" : "s"})`, fmt(t.startMs.n), fmt(t.startMs.p50), fmt(t.startMs.p90), p99Cell(t.startMs), fmt(t.endToEndMs.p50), fmt(t.endToEndMs.p90), p99Cell(t.endToEndMs), String(t.failed)]);
+  ts.map((t) => [
+    system,
+    `${t.cls} (${t.tenants.length} tenant${t.tenants.length === 1 ? "" : "s"})`,
+    fmt(t.startMs.n),
+    fmt(t.startMs.p50),
+    fmt(t.startMs.p90),
+    p99Cell(t.startMs),
+    fmt(t.endToEndMs.p50),
+    fmt(t.endToEndMs.p90),
+    p99Cell(t.endToEndMs),
+    String(t.failed),
+  ]);
 
 const stageRows = (phase: string, ts: ClassLatency[]) =>
   ts.flatMap((t) =>
@@ -140,7 +222,9 @@ const stageRows = (phase: string, ts: ClassLatency[]) =>
           [
             phase,
             t.cls,
-            ...[t.stages.queueMs, t.stages.pickupMs, t.stages.startRunToHandlerMs, t.stages.runMs].map((d) => `${fmt(d.p50)} / ${fmt(d.p90)} / ${fmt(d.p99)}`),
+            ...[t.stages.queueMs, t.stages.pickupMs, t.stages.startRunToHandlerMs, t.stages.runMs].map(
+              (d) => `${fmt(d.p50)} / ${fmt(d.p90)} / ${fmt(d.p99)}`,
+            ),
             t.ownCapFull === undefined ? "–" : `${t.ownCapFull} of ${t.startMs.n}`,
           ],
         ]
@@ -148,12 +232,48 @@ const stageRows = (phase: string, ts: ClassLatency[]) =>
   );
 
 const loadRows = (system: string, phase: string, ps: ProcessLoad[]) =>
-  ps.map((p) => [system, phase, `${p.role} ×${p.processes}`, Number.isFinite(p.loop.p99) ? `${fmt(p.loop.p50)} / ${fmt(p.loop.p99)} / ${fmt(p.loop.p99Worst)} / ${fmt(p.loop.max)}` : "–", `${fmt(p.runQueueWait * 100)}%`]);
+  ps.map((p) => [
+    system,
+    phase,
+    `${p.role} ×${p.processes}`,
+    Number.isFinite(p.loop.p99) ? `${fmt(p.loop.p50)} / ${fmt(p.loop.p99)} / ${fmt(p.loop.p99Worst)} / ${fmt(p.loop.max)}` : "–",
+    `${fmt(p.runQueueWait * 100)}%`,
+  ]);
 
 function stormSection(s: StormResult): string {
-  const head = ["system", "class (tenants)", "samples", "start p50", "start p90", "start p99 [95% range]", "e2e p50", "e2e p90", "e2e p99 [95% range]", "failed"];
-  const d = (x: StormRun) => [x.system, fmt(x.downstream.capacity), fmt(x.downstream.peakInFlight), fmt(x.downstream.peakDemand), `${fmt(x.downstream.peakUtil * 100)}%`, fmt(x.downstream.batchPeakInFlight), fmt(x.downstream.requests), fmt(x.downstream.logicalCalls), fmt(x.downstream.rejected)];
-  const b = (x: StormRun) => [x.system, fmt(x.batch.workflows), fmt(x.batch.peakRunning), `${fmt(x.batch.completionSec, 1)} s`, fmt(x.batch.completed), fmt(x.batch.failed), fmt(x.batch.reruns), fmt(x.throttled)];
+  const head = [
+    "system",
+    "class (tenants)",
+    "samples",
+    "start p50",
+    "start p90",
+    "start p99 [95% range]",
+    "e2e p50",
+    "e2e p90",
+    "e2e p99 [95% range]",
+    "failed",
+  ];
+  const d = (x: StormRun) => [
+    x.system,
+    fmt(x.downstream.capacity),
+    fmt(x.downstream.peakInFlight),
+    fmt(x.downstream.peakDemand),
+    `${fmt(x.downstream.peakUtil * 100)}%`,
+    fmt(x.downstream.batchPeakInFlight),
+    fmt(x.downstream.requests),
+    fmt(x.downstream.logicalCalls),
+    fmt(x.downstream.rejected),
+  ];
+  const b = (x: StormRun) => [
+    x.system,
+    fmt(x.batch.workflows),
+    fmt(x.batch.peakRunning),
+    `${fmt(x.batch.completionSec, 1)} s`,
+    fmt(x.batch.completed),
+    fmt(x.batch.failed),
+    fmt(x.batch.reruns),
+    fmt(x.throttled),
+  ];
   return [
     `## 1. Fan-out storm (seed 000)`,
     "",
@@ -171,24 +291,46 @@ function stormSection(s: StormResult): string {
     "",
     "Fairlane's samples split at their record's times (ms, p50 / p90 / p99): waiting in ingress (enqueue→dispatchedAt), pickup from the exec queue (dispatchedAt→startedAt, the worker's startRun), startRun→handler, and the handler's run; and how many Class A samples were enqueued while their own tenant already held its mcaUrgent Class A slots (its own cap, not another tenant, made them wait):",
     "",
-    table(["phase", "class", "enqueue→dispatch", "dispatch→start", "start→handler", "run", "own urgent cap full"], [...stageRows("no storm", s.on.baseline), ...stageRows("storm", s.on.storm)]),
+    table(
+      ["phase", "class", "enqueue→dispatch", "dispatch→start", "start→handler", "run", "own urgent cap full"],
+      [...stageRows("no storm", s.on.baseline), ...stageRows("storm", s.on.storm)],
+    ),
     "",
     "Per process role: event-loop delay (ms late per 10 ms timer: median of the processes' p50 / median p99 / worst p99 / longest stall) and the share of the phase a process spent runnable but waiting for a CPU (/proc/<pid>/schedstat):",
     "",
-    table(["system", "phase", "role", "loop delay p50 / p99 / worst p99 / max", "run-queue wait"], [
-      ...loadRows("off", "no storm", s.off.processes.baseline),
-      ...loadRows("off", "storm", s.off.processes.storm),
-      ...loadRows("on", "no storm", s.on.processes.baseline),
-      ...loadRows("on", "storm", s.on.processes.storm),
-    ]),
+    table(
+      ["system", "phase", "role", "loop delay p50 / p99 / worst p99 / max", "run-queue wait"],
+      [
+        ...loadRows("off", "no storm", s.off.processes.baseline),
+        ...loadRows("off", "storm", s.off.processes.storm),
+        ...loadRows("on", "no storm", s.on.processes.baseline),
+        ...loadRows("on", "storm", s.on.processes.storm),
+      ],
+    ),
     "",
     "The downstream's own counters (demand = calls in flight plus calls queued for a connection):",
     "",
-    table(["system", "pool", "peak in flight", "peak demand", "peak utilisation", "batch tenant peak in flight", "requests", "calls the agents meant", "refused"], [d(s.off), d(s.on)]),
+    table(
+      [
+        "system",
+        "pool",
+        "peak in flight",
+        "peak demand",
+        "peak utilisation",
+        "batch tenant peak in flight",
+        "requests",
+        "calls the agents meant",
+        "refused",
+      ],
+      [d(s.off), d(s.on)],
+    ),
     "",
     "The batch:",
     "",
-    table(["system", "agents", "peak running at once", "completion", "completed", "failed", "re-runs", "THROTTLED signals"], [b(s.off), b(s.on)]),
+    table(
+      ["system", "agents", "peak running at once", "completion", "completed", "failed", "re-runs", "THROTTLED signals"],
+      [b(s.off), b(s.on)],
+    ),
     "",
     `Machine CPU busy (every process of the run shares the same cores): off ${fmt(s.off.hostCpuBusy.baseline * 100)}% with no storm, ${fmt(s.off.hostCpuBusy.storm * 100)}% during it; on ${fmt(s.on.hostCpuBusy.baseline * 100)}% and ${fmt(s.on.hostCpuBusy.storm * 100)}%.`,
   ].join("\n");
@@ -214,7 +356,19 @@ function loanSection(l: LoanResult): string {
     `Parameters: ${JSON.stringify(l.params)}.`,
     "",
     table(
-      ["system", "normal (ms)", "others mean", "others p50", "others p95", "others p99", "tenants breaching SLA", "per-tenant p95: median / p95 / worst", "Jain", "burst completion", "burst's slot share"],
+      [
+        "system",
+        "normal (ms)",
+        "others mean",
+        "others p50",
+        "others p95",
+        "others p99",
+        "tenants breaching SLA",
+        "per-tenant p95: median / p95 / worst",
+        "Jain",
+        "burst completion",
+        "burst's slot share",
+      ],
       [row(l.off), row(l.on)],
     ),
     "",
@@ -223,32 +377,83 @@ function loanSection(l: LoanResult): string {
     `Parameters: ${JSON.stringify(l.weighted.params)}. Every institution backlogged over a ${fmt(l.weighted.windowSec, 1)} s window (${fmt(l.weighted.workflows)} workflows), from the observer's start/end times: the three large ones (weighted share above their cap) against their cap, the other 197 against a by-weight split of what the large ones leave.`,
     "",
     table(
-      ["share: worst", "median", "p95", "best", "outside ±10%", "Jain of shares", "large ones: most running (cap 20), lowest share of their cap"],
-      [[`${fmt(l.weighted.worst.share, 3)} (${l.weighted.worst.tenant})`, fmt(l.weighted.shares.p50, 3), fmt(l.weighted.shares.p95, 3), fmt(l.weighted.shares.max, 3), `${l.weighted.outside10} of ${l.weighted.shares.n}`, fmt(l.weighted.jain, 4), `${l.weighted.largeMaxRunning}, ${fmt(l.weighted.largeCapShare, 3)}`]],
+      [
+        "share: worst",
+        "median",
+        "p95",
+        "best",
+        "outside ±10%",
+        "Jain of shares",
+        "large ones: most running (cap 20), lowest share of their cap",
+      ],
+      [
+        [
+          `${fmt(l.weighted.worst.share, 3)} (${l.weighted.worst.tenant})`,
+          fmt(l.weighted.shares.p50, 3),
+          fmt(l.weighted.shares.p95, 3),
+          fmt(l.weighted.shares.max, 3),
+          `${l.weighted.outside10} of ${l.weighted.shares.n}`,
+          fmt(l.weighted.jain, 4),
+          `${l.weighted.largeMaxRunning}, ${fmt(l.weighted.largeCapShare, 3)}`,
+        ],
+      ],
     ),
   ].join("\n");
 }
 
 function outageSection(o: OutageResult): string {
-  const row = (x: OutageResult["on"]) => [x.system, fmt(x.affected), fmt(x.callsDuringOutage), fmt(x.amplification, 1), fmt(x.probesDuringOutage), `${x.completed} of ${x.workflows}`, fmt(x.failed), `${fmt(x.recoverySec, 1)} s`];
+  const row = (x: OutageResult["on"]) => [
+    x.system,
+    fmt(x.affected),
+    fmt(x.callsDuringOutage),
+    fmt(x.amplification, 1),
+    fmt(x.probesDuringOutage),
+    `${x.completed} of ${x.workflows}`,
+    fmt(x.failed),
+    `${fmt(x.recoverySec, 1)} s`,
+  ];
   const split = (x: OutageResult["on"]) => [
     x.system,
     `${fmt(x.inFlightAtFailure)} (${fmt(x.inFlightPerWorkflow, 2)})`,
     fmt(x.beforeFirstFailure),
     `${fmt(x.firstFailureMs)} ms`,
     `${fmt(x.afterFirstFailure)} (${fmt(x.afterFirstFailurePerWorkflow, 2)})`,
-    x.afterFirstFailureMaxPerWorkflow === undefined ? "–" : `${x.afterFirstFailureMaxPerWorkflow} (${x.workflowsCallingAfterFirstFailure} workflows sent any)`,
+    x.afterFirstFailureMaxPerWorkflow === undefined
+      ? "–"
+      : `${x.afterFirstFailureMaxPerWorkflow} (${x.workflowsCallingAfterFirstFailure} workflows sent any)`,
   ];
   return [
     `## 4. Backpressure drill`,
     "",
     `Parameters: ${JSON.stringify(o.params)}.`,
     "",
-    table(["system", "affected workflows", "calls that reached the failed dependency", "per workflow", "health probes", "completed", "failed", "last one done after healing"], [row(o.off), row(o.on)]),
+    table(
+      [
+        "system",
+        "affected workflows",
+        "calls that reached the failed dependency",
+        "per workflow",
+        "health probes",
+        "completed",
+        "failed",
+        "last one done after healing",
+      ],
+      [row(o.off), row(o.on)],
+    ),
     "",
     "The same calls by when they reached the dependency, on its own counters and clock: in flight when it failed (they fail as they finish; per affected workflow), arrived after it failed but before its first failed answer, and arrived after that answer (the calls a caller could have held back; per affected workflow). The cut is the last 10 ms poll of its counters that saw no failure, so a call near it counts as after:",
     "",
-    table(["system", "in flight at failure (per workflow)", "before the first failed answer", "first failed answer after", "after it (per workflow)", "most from one workflow after it"], [split(o.off), split(o.on)]),
+    table(
+      [
+        "system",
+        "in flight at failure (per workflow)",
+        "before the first failed answer",
+        "first failed answer after",
+        "after it (per workflow)",
+        "most from one workflow after it",
+      ],
+      [split(o.off), split(o.on)],
+    ),
   ].join("\n");
 }
 
@@ -256,7 +461,11 @@ export function markdown(r: BenchResults): string {
   return [
     `# Fairlane benchmark report (${r.mode} run, ${r.date})`,
     "",
-    `Machine: ${Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join(", ")}. The run took ${fmt(r.seconds)} s. Generated by \`npm run bench\`${r.mode === "quick" ? " -- --quick" : ""}; every figure is from this one run.`,
+    `Machine: ${Object.entries(r.machine)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ", ",
+      )}. The run took ${fmt(r.seconds)} s. Generated by \`npm run bench\`${r.mode === "quick" ? " -- --quick" : ""}; every figure is from this one run.`,
     "",
     "## Summary",
     "",

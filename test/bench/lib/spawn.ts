@@ -7,7 +7,12 @@ import { roleProcess, type RoleProcess } from "../../helpers/roles.ts";
  * when the environment names BENCH_LOOP_FILE (event-loop delay, per process).
  * Like test/helpers/roles.ts's spawnRole, which cannot take the extra import.
  */
-const args = (script: string, env: Record<string, string>) => ["--import", "tsx", ...(env.BENCH_LOOP_FILE ? ["--import", "./test/bench/lib/loopProbe.ts"] : []), script];
+const args = (script: string, env: Record<string, string>) => [
+  "--import",
+  "tsx",
+  ...(env.BENCH_LOOP_FILE ? ["--import", "./test/bench/lib/loopProbe.ts"] : []),
+  script,
+];
 
 export function spawnBenchRole(role: "exec" | "dispatcher" | "api" | "health" | "recovery", env: Record<string, string>): RoleProcess {
   const child = spawn(process.execPath, args(`workers/${role}.ts`, env), {
@@ -19,20 +24,28 @@ export function spawnBenchRole(role: "exec" | "dispatcher" | "api" | "health" | 
 
 /** A benchmark script (plain BullMQ workers), its output to ours. */
 export function spawnScript(script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, args(script, env), { env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] });
+  const child = spawn(process.execPath, args(script, env), {
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   process.on("exit", () => child.kill("SIGKILL"));
   return child;
 }
 
 export async function stopAll(children: ChildProcess[]): Promise<void> {
-  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : (c.once("exit", r), c.kill("SIGTERM"))))));
+  await Promise.all(
+    children.map(
+      (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : (c.once("exit", r), c.kill("SIGTERM")))),
+    ),
+  );
 }
 
 /** Resolves once `proc`'s output contains `text`; throws after `timeoutMs`. */
 export async function waitForOutput(proc: RoleProcess, text: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!proc.output().includes(text)) {
-    if (Date.now() > until || proc.child.exitCode !== null) throw new Error(`no "${text}" within ${timeoutMs / 1000} s:\n${proc.output().slice(-2000)}`);
+    if (Date.now() > until || proc.child.exitCode !== null)
+      throw new Error(`no "${text}" within ${timeoutMs / 1000} s:\n${proc.output().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -20,7 +20,14 @@ export interface Percentiles {
 }
 
 export function summarize(xs: readonly number[]): Percentiles {
-  return { n: xs.length, p50: percentile(xs, 50), p95: percentile(xs, 95), p99: percentile(xs, 99), mean: mean(xs), max: xs.length ? Math.max(...xs) : NaN };
+  return {
+    n: xs.length,
+    p50: percentile(xs, 50),
+    p95: percentile(xs, 95),
+    p99: percentile(xs, 99),
+    mean: mean(xs),
+    max: xs.length ? Math.max(...xs) : NaN,
+  };
 }
 
 /** Jain's fairness index (Σx)² / (n·Σx²): 1 when all equal, 1/n when one takes everything. */
@@ -57,7 +64,9 @@ export function maxMinFair(demands: readonly number[], capacity: number): number
 
 /** A number for a table: "—" for NaN, fixed digits otherwise. */
 export function fmt(x: number | undefined, digits = 0): string {
-  return x === undefined || !Number.isFinite(x) ? "—" : x.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return x === undefined || !Number.isFinite(x)
+    ? "—"
+    : x.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
 export interface Span {
@@ -92,7 +101,10 @@ export function sliceJain(spans: readonly Span[], slots: number, from: number, t
     }
     if (!want.size) continue;
     const names = [...want.keys()];
-    const fair = maxMinFair(names.map((t) => want.get(t)!), slots * sliceMs);
+    const fair = maxMinFair(
+      names.map((t) => want.get(t)!),
+      slots * sliceMs,
+    );
     scores.push(jain(names.map((t, i) => Math.min(1, (got.get(t) ?? 0) / fair[i]!))));
   }
   return mean(scores);

@@ -90,7 +90,9 @@ export async function fairlane(
   };
   const roles: RoleProcess[] = [];
   const names: string[] = [];
-  const start = (role: Parameters<typeof spawnBenchRole>[0], e: Record<string, string>) => (roles.push(spawnBenchRole(role, e)), names.push(role));
+  const start = (role: Parameters<typeof spawnBenchRole>[0], e: Record<string, string>) => (
+    roles.push(spawnBenchRole(role, e)), names.push(role)
+  );
   for (let i = 0; i < o.workers.processes; i++) start("exec", { ...env, FAIRLANE_CONCURRENCY: String(o.workers.concurrency) });
   start("dispatcher", env);
   if (o.backpressure) for (const r of ["health", "recovery"] as const) start(r, env);
@@ -115,10 +117,16 @@ export async function fairlane(
       for (let i = 0; i < items.length; i += 1000) {
         const chunk = items.slice(i, i + 1000);
         const at = Date.now();
-        const requests = chunk.map((x) => ({ type: x.type, class: x.cls, payload: { ...x.payload, obs }, ...(x.idempotencyKey ? { idempotencyKey: x.idempotencyKey } : {}) }));
+        const requests = chunk.map((x) => ({
+          type: x.type,
+          class: x.cls,
+          payload: { ...x.payload, obs },
+          ...(x.idempotencyKey ? { idempotencyKey: x.idempotencyKey } : {}),
+        }));
         const r = await p.admission.admitBulk(tenant, requests, "0".repeat(32));
         if (r.rejected.length) throw new Error(`admission refused: ${JSON.stringify(r.rejected[0])}`);
-        for (const a of r.accepted) out.push({ id: a.id, tenant, cls: chunk[a.index]!.cls, at, ...(a.duplicate ? { duplicate: true } : {}) });
+        for (const a of r.accepted)
+          out.push({ id: a.id, tenant, cls: chunk[a.index]!.cls, at, ...(a.duplicate ? { duplicate: true } : {}) });
       }
       return out;
     },
@@ -137,7 +145,12 @@ export async function fairlane(
       for (const id of ids) pipeline.hmget(cell.workflow(id), ...fields);
       const out = new Map<string, Record<string, string>>();
       for (const [i, [, values]] of ((await pipeline.exec()) ?? []).entries())
-        out.set(ids[i]!, Object.fromEntries(fields.flatMap((f, k) => ((values as (string | null)[] | null)?.[k] == null ? [] : [[f, (values as string[])[k]!]]))));
+        out.set(
+          ids[i]!,
+          Object.fromEntries(
+            fields.flatMap((f, k) => ((values as (string | null)[] | null)?.[k] == null ? [] : [[f, (values as string[])[k]!]])),
+          ),
+        );
       return out;
     },
     runs: () => readRuns(p.redis, obs),
@@ -148,7 +161,10 @@ export async function fairlane(
   };
 }
 
-export async function plainBullmq(redisUrl: string, o: { workers: Workers; downstreamUrl: string; env?: Record<string, string> }): Promise<System> {
+export async function plainBullmq(
+  redisUrl: string,
+  o: { workers: Workers; downstreamUrl: string; env?: Record<string, string> },
+): Promise<System> {
   const prefix = `boff${randomBytes(3).toString("hex")}`;
   const obs = `obs:{${prefix}}`;
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -179,7 +195,13 @@ export async function plainBullmq(redisUrl: string, o: { workers: Workers; downs
           name: x.type,
           data: { tenant, cls: x.cls, payload: { ...x.payload, obs } },
           // What the platform had: a few job-level retries with exponential backoff on top of the agent's own.
-          opts: { jobId: `j${++seq}`, attempts: 3, backoff: { type: "exponential", delay: 500 }, removeOnComplete: true, removeOnFail: true },
+          opts: {
+            jobId: `j${++seq}`,
+            attempts: 3,
+            backoff: { type: "exponential", delay: 500 },
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
         }));
         await queue.addBulk(jobs);
         for (const [k, j] of jobs.entries()) out.push({ id: j.opts.jobId, tenant, cls: chunk[k]!.cls, at });

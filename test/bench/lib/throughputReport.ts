@@ -56,7 +56,8 @@ function middle(t: ThroughputResult): { round: Round; ratios: RoundRatios; all: 
   return { round: t.rounds[i]!, ratios: all[i]!, all };
 }
 
-const e2e = (t: ThroughputResult, prefix: string, via: "in-process" | "http") => t.endToEnd.find((e) => e.name.startsWith(prefix) && e.via === via);
+const e2e = (t: ThroughputResult, prefix: string, via: "in-process" | "http") =>
+  t.endToEnd.find((e) => e.name.startsWith(prefix) && e.via === via);
 
 export function throughputContract(t: ThroughputResult): Record<string, unknown> {
   const { round, ratios: x, all } = middle(t);
@@ -84,8 +85,18 @@ export function throughputContract(t: ThroughputResult): Record<string, unknown>
       e2eFair: Math.round(eFair?.cost.perSec ?? NaN),
       e2eFairHttp: Math.round(eHttp?.cost.perSec ?? NaN),
     },
-    cpuUsPerWorkflow: { plain: Math.round(cpu(best)), fair: Math.round(cpu(ten)), plainDrain: Math.round(best.drain.cpuUs), fairDrain: Math.round(ten.drain.cpuUs) },
-    commandsPerWorkflow: { plain: r3(commands(best)), fair: r3(commands(ten)), plainScripts: r3(scripts(best)), fairScripts: r3(scripts(ten)) },
+    cpuUsPerWorkflow: {
+      plain: Math.round(cpu(best)),
+      fair: Math.round(cpu(ten)),
+      plainDrain: Math.round(best.drain.cpuUs),
+      fairDrain: Math.round(ten.drain.cpuUs),
+    },
+    commandsPerWorkflow: {
+      plain: r3(commands(best)),
+      fair: r3(commands(ten)),
+      plainScripts: r3(scripts(best)),
+      fairScripts: r3(scripts(ten)),
+    },
     // From the MONITOR census: commands sent to Redis, a script call counting as one.
     commandsSentPerWorkflow: { plain: r3(t.census.plain.sent), fair: r3(t.census.fair.sent) },
     // Per role while draining: CPU µs and write syscalls (≈ round trips) per workflow.
@@ -103,7 +114,14 @@ export function throughputContract(t: ThroughputResult): Record<string, unknown>
     admissionAlwaysVsEverysec: r3(t.durability.alwaysPerSec / t.durability.everysecPerSec),
   };
   if (Number.isFinite(x.tenants1kVs10)) out.tenants1kVs10 = r3(x.tenants1kVs10);
-  if (all.length > 1) out.byRound = all.map((a) => Object.fromEntries(Object.entries(a).filter(([, v]) => Number.isFinite(v)).map(([k, v]) => [k, r3(v)])));
+  if (all.length > 1)
+    out.byRound = all.map((a) =>
+      Object.fromEntries(
+        Object.entries(a)
+          .filter(([, v]) => Number.isFinite(v))
+          .map(([k, v]) => [k, r3(v)]),
+      ),
+    );
   return out;
 }
 
@@ -113,18 +131,54 @@ export function throughputRows(t: ThroughputResult): Row[] {
   const { round, ratios: x, all } = middle(t);
   const best = plainBest(round);
   const ten = fairAt(round, t.params.tenants[0]!)!;
-  const spread = (k: keyof RoundRatios) => (all.length > 1 ? ` (rounds ${fmt(Math.min(...all.map((a) => a[k])), 2)}–${fmt(Math.max(...all.map((a) => a[k])), 2)})` : "");
+  const spread = (k: keyof RoundRatios) =>
+    all.length > 1 ? ` (rounds ${fmt(Math.min(...all.map((a) => a[k])), 2)}–${fmt(Math.max(...all.map((a) => a[k])), 2)})` : "";
   const [ePlain, eFair, eHttp] = [e2e(t, "plain", "in-process"), e2e(t, "Fairlane", "in-process"), e2e(t, "Fairlane", "http")];
   return [
-    [`throughput: backlog drain, jobs/s (plain's best ${layout(best)}; Fairlane ${layout(ten)} + dispatcher)`, fmt(best.drain.perSec), fmt(ten.drain.perSec), `ratio ${fmt(x.drainVsPlainBest, 2)}${spread("drainVsPlainBest")} (target 0.8)`],
-    ["throughput: CPU µs per workflow, enqueue + drain, every process + Redis", fmt(cpu(best)), fmt(cpu(ten)), `ratio ${fmt(x.cpuPerWorkflowVsPlain, 2)}${spread("cpuPerWorkflowVsPlain")} (target ≤ 1.25)`],
-    ["throughput: Redis commands per workflow (script calls)", `${fmt(commands(best), 1)} (${fmt(scripts(best), 1)})`, `${fmt(commands(ten), 1)} (${fmt(scripts(ten), 1)})`, `ratio ${fmt(x.commandsPerWorkflowVsPlain, 2)}${spread("commandsPerWorkflowVsPlain")} (target ≤ 1.25)`],
+    [
+      `throughput: backlog drain, jobs/s (plain's best ${layout(best)}; Fairlane ${layout(ten)} + dispatcher)`,
+      fmt(best.drain.perSec),
+      fmt(ten.drain.perSec),
+      `ratio ${fmt(x.drainVsPlainBest, 2)}${spread("drainVsPlainBest")} (target 0.8)`,
+    ],
+    [
+      "throughput: CPU µs per workflow, enqueue + drain, every process + Redis",
+      fmt(cpu(best)),
+      fmt(cpu(ten)),
+      `ratio ${fmt(x.cpuPerWorkflowVsPlain, 2)}${spread("cpuPerWorkflowVsPlain")} (target ≤ 1.25)`,
+    ],
+    [
+      "throughput: Redis commands per workflow (script calls)",
+      `${fmt(commands(best), 1)} (${fmt(scripts(best), 1)})`,
+      `${fmt(commands(ten), 1)} (${fmt(scripts(ten), 1)})`,
+      `ratio ${fmt(x.commandsPerWorkflowVsPlain, 2)}${spread("commandsPerWorkflowVsPlain")} (target ≤ 1.25)`,
+    ],
     ["throughput: 10,000 tenants ÷ 10 tenants, drain", "", fmt(x.tenants10kVs10, 2), `target 0.9${spread("tenants10kVs10")}`],
-    ["memory: Redis bytes per queued workflow", fmt(best.bytes.queued), fmt(ten.bytes.queued), `ratio ${fmt(x.redisBytesPerQueuedVsPlain, 2)} (target ≤ 1.2)`],
+    [
+      "memory: Redis bytes per queued workflow",
+      fmt(best.bytes.queued),
+      fmt(ten.bytes.queued),
+      `ratio ${fmt(x.redisBytesPerQueuedVsPlain, 2)} (target ≤ 1.2)`,
+    ],
     ["memory: Redis bytes left per finished workflow", fmt(best.bytes.finished), fmt(ten.bytes.finished), "bounded by policy"],
-    ["throughput end to end, admission in process, jobs/s", fmt(ePlain?.cost.perSec), fmt(eFair?.cost.perSec), `ratio ${fmt((eFair?.cost.perSec ?? NaN) / (ePlain?.cost.perSec ?? NaN), 2)}; over HTTP ${fmt(eHttp?.cost.perSec)}/s`],
-    ["tool gate: acquire+release pairs/s", "", `${fmt(t.gate.uncontendedPairsPerSec)} (${fmt(t.gate.contendedPairsPerSec)} contended)`, `${t.gate.callers} callers`],
-    ["admission/s: appendfsync everysec vs always", fmt(t.durability.everysecPerSec), fmt(t.durability.alwaysPerSec), `always costs ${fmt((1 - t.durability.alwaysPerSec / t.durability.everysecPerSec) * 100)}%`],
+    [
+      "throughput end to end, admission in process, jobs/s",
+      fmt(ePlain?.cost.perSec),
+      fmt(eFair?.cost.perSec),
+      `ratio ${fmt((eFair?.cost.perSec ?? NaN) / (ePlain?.cost.perSec ?? NaN), 2)}; over HTTP ${fmt(eHttp?.cost.perSec)}/s`,
+    ],
+    [
+      "tool gate: acquire+release pairs/s",
+      "",
+      `${fmt(t.gate.uncontendedPairsPerSec)} (${fmt(t.gate.contendedPairsPerSec)} contended)`,
+      `${t.gate.callers} callers`,
+    ],
+    [
+      "admission/s: appendfsync everysec vs always",
+      fmt(t.durability.everysecPerSec),
+      fmt(t.durability.alwaysPerSec),
+      `always costs ${fmt((1 - t.durability.alwaysPerSec / t.durability.everysecPerSec) * 100)}%`,
+    ],
   ];
 }
 
@@ -164,7 +218,14 @@ export function throughputSection(t: ThroughputResult): string {
   const { round, all } = middle(t);
   const best = plainBest(round);
   const ten = fairAt(round, t.params.tenants[0]!)!;
-  const rr = (a: RoundRatios) => [fmt(a.drainVsPlainBest, 3), fmt(a.drainVsPlainSameLayout, 3), fmt(a.cpuPerWorkflowVsPlain, 3), fmt(a.commandsPerWorkflowVsPlain, 3), fmt(a.tenants10kVs10, 3), fmt(a.redisBytesPerQueuedVsPlain, 3)];
+  const rr = (a: RoundRatios) => [
+    fmt(a.drainVsPlainBest, 3),
+    fmt(a.drainVsPlainSameLayout, 3),
+    fmt(a.cpuPerWorkflowVsPlain, 3),
+    fmt(a.commandsPerWorkflowVsPlain, 3),
+    fmt(a.tenants10kVs10, 3),
+    fmt(a.redisBytesPerQueuedVsPlain, 3),
+  ];
   const census = (who: string, c: ThroughputResult["census"]["plain"]) =>
     c.processes.map((p) => [who, p.role, fmt(p.sent, 2), fmt(p.scripts, 2), fmt(p.inScripts, 1), fmt(p.sent + p.inScripts, 1)]);
   return [
@@ -172,19 +233,59 @@ export function throughputSection(t: ThroughputResult): string {
     "",
     `Backlog drain: ${fmt(t.params.jobs)} no-op jobs (${t.params.payloadBytes}-byte payload) prefilled with no consumer running, then drained; timed from the first handler call to the last, in the workers' own clock (test/bench/lib/drainClock.ts). Plain BullMQ in ${t.params.plainLayouts.map((l) => `${l.processes}×${l.concurrency}`).join(" and ")} (processes × concurrency; the fastest is "plain's best"), Fairlane in ${t.params.fairLayout.processes}×${t.params.fairLayout.concurrency} exec + its dispatcher, Class B, caps that never bind. CPU is µs per workflow from /proc (enqueue: the producer and Redis while admitting; drain: every worker process from when it had booted, the dispatcher from its "started" line, and Redis); writes are write syscalls per workflow (≈ round trips to Redis); commands are Redis's own counts per workflow, enqueue + drain, script-internal commands included (Redis 7), and script calls among them. ${t.params.rounds} round(s); the ratios come from one round (the median drain ratio).`,
     "",
-    table(["round", "run", "drain s", "jobs/s", "enqueue CPU µs", "drain CPU µs (all)", "of it Redis", "per process: CPU µs, writes", "commands (enqueue + drain)", "script calls", "top Redis commands while draining"], t.rounds.flatMap((r, i) => drainRows(i + 1, r))),
+    table(
+      [
+        "round",
+        "run",
+        "drain s",
+        "jobs/s",
+        "enqueue CPU µs",
+        "drain CPU µs (all)",
+        "of it Redis",
+        "per process: CPU µs, writes",
+        "commands (enqueue + drain)",
+        "script calls",
+        "top Redis commands while draining",
+      ],
+      t.rounds.flatMap((r, i) => drainRows(i + 1, r)),
+    ),
     "",
-    table(["round", "drain ÷ plain's best", "drain ÷ plain same layout", "CPU/workflow ÷ plain", "commands/workflow ÷ plain", "10,000 ÷ 10 tenants", "bytes queued ÷ plain"], all.map((a, i) => [String(i + 1), ...rr(a)])),
+    table(
+      [
+        "round",
+        "drain ÷ plain's best",
+        "drain ÷ plain same layout",
+        "CPU/workflow ÷ plain",
+        "commands/workflow ÷ plain",
+        "10,000 ÷ 10 tenants",
+        "bytes queued ÷ plain",
+      ],
+      all.map((a, i) => [String(i + 1), ...rr(a)]),
+    ),
     "",
     `Redis bytes per workflow (MEMORY USAGE of every key under the deployment's prefix, less what was there before; lists and indexes shared by all jobs are divided among them; BullMQ's events streams are shown but not counted, being capped at 10,000 entries whatever the backlog). Queued: plain ${fmt(best.bytes.queued)} B (${kinds(best.bytes.queuedByKind)}); Fairlane ${fmt(ten.bytes.queued)} B (${kinds(ten.bytes.queuedByKind)}). Left after completion: plain ${fmt(best.bytes.finished)} B (${kinds(best.bytes.finishedByKind)}); Fairlane ${fmt(ten.bytes.finished)} B (${kinds(ten.bytes.finishedByKind)}).`,
     "",
     "End to end: consumers running, first enqueue to last handler call, every process's CPU and the producer's:",
     "",
-    table(["run", "seconds", "jobs/s", "CPU µs/workflow (all)", "Redis CPU µs", "commands/workflow", "script calls"], t.endToEnd.map((e) => [e.name, fmt(e.cost.seconds, 2), fmt(e.cost.perSec), fmt(e.cost.cpuUs), fmt(e.cost.redisCpuUs), fmt(e.cost.commands, 1), fmt(e.cost.scripts, 2)])),
+    table(
+      ["run", "seconds", "jobs/s", "CPU µs/workflow (all)", "Redis CPU µs", "commands/workflow", "script calls"],
+      t.endToEnd.map((e) => [
+        e.name,
+        fmt(e.cost.seconds, 2),
+        fmt(e.cost.perSec),
+        fmt(e.cost.cpuUs),
+        fmt(e.cost.redisCpuUs),
+        fmt(e.cost.commands, 1),
+        fmt(e.cost.scripts, 2),
+      ]),
+    ),
     "",
     `Who sends what, per workflow, counted with MONITOR over ${fmt(t.params.censusJobs)} more jobs each (enqueue and drain; plain in ${t.census.plainLayout.processes}×${t.census.plainLayout.concurrency}): commands a process sent (a script call counts as one), script calls among them, and the commands those scripts ran inside Redis:`,
     "",
-    table(["system", "process", "sent", "script calls", "run inside scripts", "commands executed"], [...census("plain", t.census.plain), ...census("Fairlane", t.census.fair)]),
+    table(
+      ["system", "process", "sent", "script calls", "run inside scripts", "commands executed"],
+      [...census("plain", t.census.plain), ...census("Fairlane", t.census.fair)],
+    ),
     "",
     `Tool gate, ${t.gate.callers} concurrent callers in one process: ${fmt(t.gate.uncontendedPairsPerSec)} acquire+release pairs/s when the MCTC never binds, ${fmt(t.gate.contendedPairsPerSec)}/s at MCTC ${t.gate.contendedMctc} (every release hands over to a waiter).`,
     "",

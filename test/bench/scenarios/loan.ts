@@ -76,7 +76,12 @@ async function runOne(system: "on" | "off", redisUrl: string, quick: boolean): P
   // All work is Class B: the 100 slots are the seed's worker pool, none reserved.
   const sys =
     system === "on"
-      ? await fairlane(redisUrl, { tenants: tenants(), workers, downstreamUrl: "http://127.0.0.1:9", env: { FAIRLANE_RESERVE_A: "0", LOG_LEVEL: "error" } })
+      ? await fairlane(redisUrl, {
+          tenants: tenants(),
+          workers,
+          downstreamUrl: "http://127.0.0.1:9",
+          env: { FAIRLANE_RESERVE_A: "0", LOG_LEVEL: "error" },
+        })
       : await plainBullmq(redisUrl, { workers, downstreamUrl: "http://127.0.0.1:9" });
   try {
     // Warm up (first dispatches of 200 tenants, JIT) unmeasured, so "normal" is the steady state.
@@ -104,8 +109,16 @@ async function runOne(system: "on" | "off", redisUrl: string, quick: boolean): P
     if (!(await waitIdle(sys, quick ? 120_000 : 600_000))) throw new Error(`loan ${system}: did not drain`);
     const runs = await sys.runs();
 
-    const e2e = (list: Enqueued[]) => list.map((e) => runs.get(e.id)).map((r, i) => (r?.lastEnd ?? NaN) - list[i]!.at).filter(Number.isFinite);
-    const starts = (list: Enqueued[]) => list.map((e) => runs.get(e.id)).map((r, i) => (r?.firstStart ?? NaN) - list[i]!.at).filter(Number.isFinite);
+    const e2e = (list: Enqueued[]) =>
+      list
+        .map((e) => runs.get(e.id))
+        .map((r, i) => (r?.lastEnd ?? NaN) - list[i]!.at)
+        .filter(Number.isFinite);
+    const starts = (list: Enqueued[]) =>
+      list
+        .map((e) => runs.get(e.id))
+        .map((r, i) => (r?.firstStart ?? NaN) - list[i]!.at)
+        .filter(Number.isFinite);
     const normalMs = mean(e2e(base));
     const slaMs = 2 * normalMs;
     const byTenant = new Map<string, Enqueued[]>();
@@ -118,7 +131,8 @@ async function runOne(system: "on" | "off", redisUrl: string, quick: boolean): P
       const r = runs.get(e.id);
       if (r?.lastEnd !== undefined) spans.push({ tenant: e.tenant, enq: e.at, start: r.firstStart, end: r.lastEnd });
     }
-    const held = (t?: string) => spans.filter((x) => !t || x.tenant === t).reduce((sum, x) => sum + Math.max(0, Math.min(x.end, t1) - Math.max(x.start, t0)), 0);
+    const held = (t?: string) =>
+      spans.filter((x) => !t || x.tenant === t).reduce((sum, x) => sum + Math.max(0, Math.min(x.end, t1) - Math.max(x.start, t0)), 0);
     const xEnds = xs.map((e) => runs.get(e.id)?.lastEnd ?? NaN);
     return {
       system,
@@ -143,7 +157,15 @@ async function runOne(system: "on" | "off", redisUrl: string, quick: boolean): P
 export async function runLoan(redisUrl: string, o: { quick: boolean }): Promise<LoanResult> {
   return {
     scale: o.quick ? 0.25 : 1,
-    params: { tenants: 200, slots: SLOTS, cap: 20, burst: o.quick ? 1_250 : 5_000, decisionMs: DURATION_MS, othersPerSec: 200, timeScale: "1:225 (45 s decision = 200 ms)" },
+    params: {
+      tenants: 200,
+      slots: SLOTS,
+      cap: 20,
+      burst: o.quick ? 1_250 : 5_000,
+      decisionMs: DURATION_MS,
+      othersPerSec: 200,
+      timeScale: "1:225 (45 s decision = 200 ms)",
+    },
     off: await runOne("off", redisUrl, o.quick),
     on: await runOne("on", redisUrl, o.quick),
     weighted: await runWeighted(redisUrl, o),

@@ -84,7 +84,9 @@ async function firstFailure(ds: DownstreamProcess, until: number): Promise<{ at:
 
 async function runOne(system: "on" | "off", redisUrl: string, n: number, outageMs: number): Promise<OutageRun> {
   const ds = await startDownstream({ capacity: 500, latencyMs: [100, 200], seed: 3 });
-  const tenants: Record<string, PolicySpec> = { [TENANT]: { tier: "enterprise", mca: n, burst: { mca: n, seconds: 0, cooldownSeconds: 0 }, mctc: n * 6, mctcBatch: n * 6 } };
+  const tenants: Record<string, PolicySpec> = {
+    [TENANT]: { tier: "enterprise", mca: n, burst: { mca: n, seconds: 0, cooldownSeconds: 0 }, mctc: n * 6, mctcBatch: n * 6 },
+  };
   const workers = { processes: 2, concurrency: Math.ceil(n / 2) };
   const sys: System =
     system === "on"
@@ -93,11 +95,20 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
           workers,
           downstreamUrl: ds.url,
           backpressure: true,
-          env: { FAIRLANE_HEALTH_INTERVAL_MS: "300", FAIRLANE_RECOVERY_STABLE_MS: "1000", FAIRLANE_RECOVERY_RATE: "50", FAIRLANE_RECOVERY_MAX_WAVE: "20", LOG_LEVEL: "error" },
+          env: {
+            FAIRLANE_HEALTH_INTERVAL_MS: "300",
+            FAIRLANE_RECOVERY_STABLE_MS: "1000",
+            FAIRLANE_RECOVERY_RATE: "50",
+            FAIRLANE_RECOVERY_MAX_WAVE: "20",
+            LOG_LEVEL: "error",
+          },
         })
       : await plainBullmq(redisUrl, { workers, downstreamUrl: ds.url });
   try {
-    const enq = await sys.enqueue(TENANT, Array.from({ length: n }, () => ({ type: "bench-prior-auth" as const, cls: "B" as const, payload: { steps: 3, fanout: 6 } })));
+    const enq = await sys.enqueue(
+      TENANT,
+      Array.from({ length: n }, () => ({ type: "bench-prior-auth" as const, cls: "B" as const, payload: { steps: 3, fanout: 6 } })),
+    );
     await new Promise((r) => setTimeout(r, 400)); // mid first fan-out
     await ds.reset();
     await ds.outage(true);
@@ -119,7 +130,8 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
     const lateByWorkflow = new Map<string, number>();
     if (complete && first)
       for (const d of during.deadlines)
-        if (d.receivedAt >= first.at && d.idempotencyKey) lateByWorkflow.set(d.idempotencyKey.split(":")[0]!, (lateByWorkflow.get(d.idempotencyKey.split(":")[0]!) ?? 0) + 1);
+        if (d.receivedAt >= first.at && d.idempotencyKey)
+          lateByWorkflow.set(d.idempotencyKey.split(":")[0]!, (lateByWorkflow.get(d.idempotencyKey.split(":")[0]!) ?? 0) + 1);
     const after = during.requests - cutRequests;
     return {
       system,
@@ -137,7 +149,12 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
       afterFirstFailurePerWorkflow: after / Math.max(1, affected),
       inFlightPerWorkflow: atFailure.inFlight / Math.max(1, affected),
       firstFailureMs: first ? first.at - outageAt : NaN,
-      ...(complete ? { afterFirstFailureMaxPerWorkflow: Math.max(0, ...lateByWorkflow.values()), workflowsCallingAfterFirstFailure: lateByWorkflow.size } : {}),
+      ...(complete
+        ? {
+            afterFirstFailureMaxPerWorkflow: Math.max(0, ...lateByWorkflow.values()),
+            workflowsCallingAfterFirstFailure: lateByWorkflow.size,
+          }
+        : {}),
     };
   } finally {
     await sys.close();
@@ -149,7 +166,13 @@ export async function runOutage(redisUrl: string, o: { quick: boolean }): Promis
   const n = 40;
   const outageMs = o.quick ? 5_000 : 15_000;
   return {
-    params: { workflows: n, steps: 3, fanout: 6, outageMs, naiveRetry: "3 per call (100 ms × 2^n, jitter) × 3 job attempts (500 ms × 2^n)" },
+    params: {
+      workflows: n,
+      steps: 3,
+      fanout: 6,
+      outageMs,
+      naiveRetry: "3 per call (100 ms × 2^n, jitter) × 3 job attempts (500 ms × 2^n)",
+    },
     off: await runOne("off", redisUrl, n, outageMs),
     on: await runOne("on", redisUrl, n, outageMs),
   };

@@ -64,7 +64,17 @@ export interface StormRun {
   system: "on" | "off";
   baseline: ClassLatency[];
   storm: ClassLatency[];
-  downstream: { capacity: number; peakInFlight: number; peakDemand: number; peakUtil: number; requests: number; rejected: number; failed: number; logicalCalls: number; batchPeakInFlight: number };
+  downstream: {
+    capacity: number;
+    peakInFlight: number;
+    peakDemand: number;
+    peakUtil: number;
+    requests: number;
+    rejected: number;
+    failed: number;
+    logicalCalls: number;
+    batchPeakInFlight: number;
+  };
   batch: { workflows: number; completionSec: number; completed: number; failed: number; reruns: number; peakRunning: number };
   throttled: number;
   /** The machine's CPU busy fraction during the no-storm and the storm phase (all processes share it). */
@@ -93,7 +103,15 @@ const TRICKLE_MS = 26_000;
 function tenants(scale: number): Record<string, PolicySpec> {
   const n = (x: number) => Math.max(1, Math.round(x * scale));
   const out: Record<string, PolicySpec> = {
-    [BATCH]: { tier: "enterprise", mca: n(150), burst: { mca: n(250), seconds: 1, cooldownSeconds: 10 }, mcaUrgent: 20, mctc: n(400), mctcBatch: n(400), maxQueueDepth: 100_000 },
+    [BATCH]: {
+      tier: "enterprise",
+      mca: n(150),
+      burst: { mca: n(250), seconds: 1, cooldownSeconds: 10 },
+      mcaUrgent: 20,
+      mctc: n(400),
+      mctcBatch: n(400),
+      maxQueueDepth: 100_000,
+    },
   };
   for (const t of TRICKLE) out[t.tenant] = { tier: "professional", mca: 10, mcaUrgent: MCA_URGENT, mctc: 40 };
   return out;
@@ -102,7 +120,13 @@ function tenants(scale: number): Record<string, PolicySpec> {
 const FIELDS = ["enqueuedAt", "dispatchedAt", "startedAt"];
 
 async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<System["runs"]>>): Promise<ClassLatency[]> {
-  const records = sys.name === "on" ? await (sys as FairlaneSystem).records(enq.map((e) => e.id), FIELDS) : undefined;
+  const records =
+    sys.name === "on"
+      ? await (sys as FairlaneSystem).records(
+          enq.map((e) => e.id),
+          FIELDS,
+        )
+      : undefined;
   // Every Class A hold of a slot (dispatch → end) per tenant, to tell when its own urgent cap was full.
   const holds = new Map<string, [number, number][]>();
   for (const e of enq) {
@@ -133,9 +157,20 @@ async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<
       }
       if (cls === "A" && (holds.get(e.tenant) ?? []).filter(([a, b]) => a <= e.at && e.at < b).length >= MCA_URGENT) capFull++;
     }
-    const out: ClassLatency = { cls, tenants: [...new Set(mine.map((e) => e.tenant))], startMs: distribution(start), endToEndMs: distribution(e2e), failed };
+    const out: ClassLatency = {
+      cls,
+      tenants: [...new Set(mine.map((e) => e.tenant))],
+      startMs: distribution(start),
+      endToEndMs: distribution(e2e),
+      failed,
+    };
     if (records) {
-      out.stages = { queueMs: distribution(stage.queueMs), pickupMs: distribution(stage.pickupMs), startRunToHandlerMs: distribution(stage.startRunToHandlerMs), runMs: distribution(stage.runMs) };
+      out.stages = {
+        queueMs: distribution(stage.queueMs),
+        pickupMs: distribution(stage.pickupMs),
+        startRunToHandlerMs: distribution(stage.startRunToHandlerMs),
+        runMs: distribution(stage.runMs),
+      };
       if (cls === "A") out.ownCapFull = capFull;
     }
     return out;
@@ -149,7 +184,13 @@ function trickle(sys: System, type: Item["type"], forMs: number, into: Enqueued[
 }
 
 /** Event-loop delay and run-queue wait per role over one phase (Redis: run-queue wait only). */
-function processLoad(loopFile: string, from: number, to: number, waited: Map<number, number>, pids: { role: string; pid: number }[]): ProcessLoad[] {
+function processLoad(
+  loopFile: string,
+  from: number,
+  to: number,
+  waited: Map<number, number>,
+  pids: { role: string; pid: number }[],
+): ProcessLoad[] {
   const secs = (to - from) / 1000;
   const loops = loopDelayByRole(readLoopDelay(loopFile, from, to));
   return [...new Set(pids.map((p) => p.role))].map((role) => {
@@ -173,7 +214,14 @@ export type StormAgent = "handwritten" | "ai-sdk" | "ai-sdk-batch";
 const SDK: Item["type"] = "bench-prior-auth-agent";
 const HAND: Item["type"] = "bench-prior-auth";
 
-async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, scale: number, quick: boolean, agent: StormAgent): Promise<StormRun> {
+async function runOne(
+  system: "on" | "off",
+  redisUrl: string,
+  redisPid: number,
+  scale: number,
+  quick: boolean,
+  agent: StormAgent,
+): Promise<StormRun> {
   // Controls off is plain BullMQ with its own hand-written agent (test/bench/plainWorker.ts) either way.
   const type = system === "on" && agent !== "handwritten" ? SDK : HAND;
   const trickleType = system === "on" && agent === "ai-sdk" ? SDK : HAND;
@@ -195,7 +243,12 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
         })
       : await plainBullmq(redisUrl, { workers, downstreamUrl: ds.url, env });
   // The simulated downstream shares the machine's two cores too (and, with --agent ai-sdk, serves the model).
-  const pids = [...sys.roles, { role: "producer", pid: process.pid }, { role: "downstream", pid: ds.pid }, { role: "redis", pid: redisPid }];
+  const pids = [
+    ...sys.roles,
+    { role: "producer", pid: process.pid },
+    { role: "downstream", pid: ds.pid },
+    { role: "redis", pid: redisPid },
+  ];
   const waitedNow = () => new Map(pids.map((p) => [p.pid, runQueueSeconds(p.pid)]));
   try {
     // 1. The trickle alone: the other tenants' normal latency on this system.
@@ -216,7 +269,10 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
     const [s0, w1] = [Date.now(), waitedNow()];
     const trickling = trickle(sys, trickleType, quick ? 8_000 : TRICKLE_MS, storm);
     await new Promise((r) => setTimeout(r, 500));
-    const batch = await sys.enqueue(BATCH, Array.from({ length: n }, () => ({ type, cls: "C", payload: { steps: 3, fanout: 6 } })));
+    const batch = await sys.enqueue(
+      BATCH,
+      Array.from({ length: n }, () => ({ type, cls: "C", payload: { steps: 3, fanout: 6 } })),
+    );
     await trickling;
     const s1 = Date.now();
     const stormLoad = processLoad(loopFile, s0, s1, w1, pids);
@@ -228,7 +284,9 @@ async function runOne(system: "on" | "off", redisUrl: string, redisPid: number, 
     const batchRuns = batch.map((e) => runs.get(e.id)).filter((r) => r !== undefined);
     const ends = batchRuns.map((r) => r.lastEnd ?? 0);
     // Peak of batch agents running at once, from the observer's start/end times.
-    const edges = batchRuns.flatMap((r) => [[r.firstStart, 1] as const, [r.lastEnd ?? Infinity, -1] as const]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const edges = batchRuns
+      .flatMap((r) => [[r.firstStart, 1] as const, [r.lastEnd ?? Infinity, -1] as const])
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     let running = 0;
     let peakRunning = 0;
     for (const [, d] of edges) peakRunning = Math.max(peakRunning, (running += d));
@@ -278,7 +336,8 @@ export async function runStorm(redisUrl: string, o: { quick: boolean; redisPid: 
       agent: {
         handwritten: "hand-written",
         "ai-sdk": "Vercel AI SDK agent (ctx.agent, prior-auth-agent) for every tenant on Fairlane; plain BullMQ keeps its hand-written one",
-        "ai-sdk-batch": "Vercel AI SDK agent (ctx.agent, prior-auth-agent) for the batch on Fairlane, the trickle hand-written; plain BullMQ keeps its hand-written one",
+        "ai-sdk-batch":
+          "Vercel AI SDK agent (ctx.agent, prior-auth-agent) for the batch on Fairlane, the trickle hand-written; plain BullMQ keeps its hand-written one",
       }[agent],
       agents: Math.round(1200 * scale),
       fanout: 6,

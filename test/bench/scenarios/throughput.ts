@@ -38,7 +38,15 @@ export interface Round {
 }
 
 export interface ThroughputResult {
-  params: { jobs: number; plainLayouts: Workers[]; fairLayout: Workers; tenants: number[]; rounds: number; payloadBytes: number; censusJobs: number };
+  params: {
+    jobs: number;
+    plainLayouts: Workers[];
+    fairLayout: Workers;
+    tenants: number[];
+    rounds: number;
+    payloadBytes: number;
+    censusJobs: number;
+  };
   rounds: Round[];
   endToEnd: EndToEnd[];
   census: { plain: Census; fair: Census; plainLayout: Workers };
@@ -73,7 +81,15 @@ async function round(c: Ctx, o: ThroughputOptions, i: number): Promise<Round> {
   const fair: DrainResult[] = [];
   for (const tenants of o.tenants) {
     o.log(`  round ${i}: Fairlane ${tenants} tenants drain`);
-    fair.push(await fairDrain(c, { name: `Fairlane ${tag(o.fairLayout)} + dispatcher, ${tenants.toLocaleString("en")} tenants`, tag: `r${i}-t${tenants}`, jobs: o.jobs, tenants, layout: o.fairLayout }));
+    fair.push(
+      await fairDrain(c, {
+        name: `Fairlane ${tag(o.fairLayout)} + dispatcher, ${tenants.toLocaleString("en")} tenants`,
+        tag: `r${i}-t${tenants}`,
+        jobs: o.jobs,
+        tenants,
+        layout: o.fairLayout,
+      }),
+    );
   }
   return { plain, fair };
 }
@@ -91,7 +107,14 @@ async function gateRate(url: string, forMs: number): Promise<ThroughputResult["g
     await Promise.all(
       Array.from({ length: callers }, async () => {
         while (Date.now() < until) {
-          const r = await gate.acquire({ cell: "default", tenant, batch: false, limits: { mctc, mctcBatch: mctc, depth: callers * 2 }, deadlineAt: null, waitTimeoutMs: 10_000 });
+          const r = await gate.acquire({
+            cell: "default",
+            tenant,
+            batch: false,
+            limits: { mctc, mctcBatch: mctc, depth: callers * 2 },
+            deadlineAt: null,
+            waitTimeoutMs: 10_000,
+          });
           if (r.ok) {
             await gate.release(r.permit);
             pairs++;
@@ -155,10 +178,25 @@ export async function runThroughput(url: string, redisPid: number, o: Throughput
     ];
     o.log("  census under MONITOR");
     const plainCensus = await plainDrain(c, { name: "census", tag: "census", jobs: o.censusJobs, layout: best, census: true });
-    const fairCensus = await fairDrain(c, { name: "census", tag: "census", jobs: o.censusJobs, tenants: ten, layout: o.fairLayout, census: true });
+    const fairCensus = await fairDrain(c, {
+      name: "census",
+      tag: "census",
+      jobs: o.censusJobs,
+      tenants: ten,
+      layout: o.fairLayout,
+      census: true,
+    });
     o.log("  tool gate, durability");
     return {
-      params: { jobs: o.jobs, plainLayouts: o.plainLayouts, fairLayout: o.fairLayout, tenants: o.tenants, rounds: o.rounds, payloadBytes: JSON.stringify(PAYLOAD).length, censusJobs: o.censusJobs },
+      params: {
+        jobs: o.jobs,
+        plainLayouts: o.plainLayouts,
+        fairLayout: o.fairLayout,
+        tenants: o.tenants,
+        rounds: o.rounds,
+        payloadBytes: JSON.stringify(PAYLOAD).length,
+        censusJobs: o.censusJobs,
+      },
       rounds,
       endToEnd,
       census: { plain: plainCensus.census!, fair: fairCensus.census!, plainLayout: best },

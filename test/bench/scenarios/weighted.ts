@@ -63,7 +63,10 @@ export async function runWeighted(redisUrl: string, o: { quick: boolean }): Prom
   const names = Object.keys(tenants);
   const windowMs = o.quick ? 15_000 : 60_000;
   const warmMs = 3_000;
-  const fair = waterFill(SLOTS, names.map((t) => ({ weight: tenants[t]!.weight, cap: CAP })));
+  const fair = waterFill(
+    SLOTS,
+    names.map((t) => ({ weight: tenants[t]!.weight, cap: CAP })),
+  );
   const sys = await fairlane(redisUrl, {
     tenants,
     workers: { processes: 2, concurrency: SLOTS / 2 },
@@ -104,7 +107,9 @@ export async function runWeighted(redisUrl: string, o: { quick: boolean }): Prom
     const to = Math.min(...lastStart.values());
     const busy = new Map<string, number>();
     let running = 0;
-    const large = spans.filter((s) => s.tenant.startsWith("large-")).flatMap((s) => [[s.start, 1, s.tenant] as const, [s.end, -1, s.tenant] as const]);
+    const large = spans
+      .filter((s) => s.tenant.startsWith("large-"))
+      .flatMap((s) => [[s.start, 1, s.tenant] as const, [s.end, -1, s.tenant] as const]);
     const perLarge = new Map<string, number>();
     let largeMaxRunning = 0;
     for (const [, d, t] of large.sort((a, b) => a[0] - b[0] || a[1] - b[1])) {
@@ -122,12 +127,25 @@ export async function runWeighted(redisUrl: string, o: { quick: boolean }): Prom
     const capped = names.filter((_, i) => fair[i]! >= CAP);
     const others = names.filter((_, i) => fair[i]! < CAP);
     const left = inUse - capped.reduce((s, t) => s + (busy.get(t) ?? 0) / span, 0);
-    const entitled = new Map(waterFill(left, others.map((t) => ({ weight: tenants[t]!.weight }))).map((e, i) => [others[i]!, e]));
+    const entitled = new Map(
+      waterFill(
+        left,
+        others.map((t) => ({ weight: tenants[t]!.weight })),
+      ).map((e, i) => [others[i]!, e]),
+    );
     for (const t of capped) entitled.set(t, CAP * runFraction);
     const shares = names.map((t) => (busy.get(t) ?? 0) / (entitled.get(t)! * span));
     const w = shares.indexOf(Math.min(...shares));
     return {
-      params: { institutions: names.length, weights: "1, 2, 4 (197) and 400 (3)", slots: SLOTS, cap: CAP, decisionMs: DURATION_MS, windowMs, runFraction: Math.round(runFraction * 1000) / 1000 },
+      params: {
+        institutions: names.length,
+        weights: "1, 2, 4 (197) and 400 (3)",
+        slots: SLOTS,
+        cap: CAP,
+        decisionMs: DURATION_MS,
+        windowMs,
+        runFraction: Math.round(runFraction * 1000) / 1000,
+      },
       windowSec: span / 1000,
       workflows: enqueued.length,
       shares: summarize(shares),

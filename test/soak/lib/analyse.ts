@@ -27,12 +27,43 @@ export interface SoakResult {
   /** Set when `--reanalyse` judged the stored samples again (the memory verdict is then the later rule's). */
   reanalysedAt?: string;
   machine?: { cpus: number; node: string };
-  load: { arrivals: number; accepted: number; keyed: number; replays: number; cancels: Record<string, number>; measuredUtilization: number; errors: string[] };
+  load: {
+    arrivals: number;
+    accepted: number;
+    keyed: number;
+    replays: number;
+    cancels: Record<string, number>;
+    measuredUtilization: number;
+    errors: string[];
+  };
   memory: MemoryResult;
-  latency: { n: number; first: { n: number; p99: number }; last: { n: number; p99: number }; ratio: number; windows: { from: number; n: number; p99: number }[]; p99Trend: Trend };
-  keys: { before: ReturnType<typeof serializeCensus>; after: ReturnType<typeof serializeCensus>; leaks: Leak[]; grown: Leak[]; leakedRecordStates: Record<string, number>; workflowRecordsAfter: { total: number; withoutTtl: number } };
+  latency: {
+    n: number;
+    first: { n: number; p99: number };
+    last: { n: number; p99: number };
+    ratio: number;
+    windows: { from: number; n: number; p99: number }[];
+    p99Trend: Trend;
+  };
+  keys: {
+    before: ReturnType<typeof serializeCensus>;
+    after: ReturnType<typeof serializeCensus>;
+    leaks: Leak[];
+    grown: Leak[];
+    leakedRecordStates: Record<string, number>;
+    workflowRecordsAfter: { total: number; withoutTtl: number };
+  };
   workflows: { byState: Record<string, number>; open: number; failedWithoutReason: number; drained: boolean; openExamples: string[] };
-  verdict: { pass: boolean; memoryFlat: boolean; p99Flat: boolean; noLeakedKeys: boolean; allEnded: boolean; idempotent: boolean; noRefusals: boolean; failures: string[] };
+  verdict: {
+    pass: boolean;
+    memoryFlat: boolean;
+    p99Flat: boolean;
+    noLeakedKeys: boolean;
+    allEnded: boolean;
+    idempotent: boolean;
+    noRefusals: boolean;
+    failures: string[];
+  };
 }
 
 export interface MemoryResult {
@@ -54,20 +85,51 @@ export function memoryTrends(samples: readonly Sample[], runSec: number): Memory
   const runMin = runSec / 60;
   const series = (f: (s: Sample) => number) => samples.map((s) => ({ min: s.min, y: f(s) }));
   const roles = Object.keys(samples[0]?.rss ?? {});
-  const rss = Object.fromEntries(roles.map((role) => [role, trend(series((s) => s.rss[role]!), runMin)]));
-  const rssPeak = Object.fromEntries(roles.map((role) => [role, trend(envelope(series((s) => s.rss[role]!), runMin / 10, runMin), runMin)]));
-  const redisNet = trend(series((s) => s.redis.net), runMin);
+  const rss = Object.fromEntries(
+    roles.map((role) => [
+      role,
+      trend(
+        series((s) => s.rss[role]!),
+        runMin,
+      ),
+    ]),
+  );
+  const rssPeak = Object.fromEntries(
+    roles.map((role) => [
+      role,
+      trend(
+        envelope(
+          series((s) => s.rss[role]!),
+          runMin / 10,
+          runMin,
+        ),
+        runMin,
+      ),
+    ]),
+  );
+  const redisNet = trend(
+    series((s) => s.redis.net),
+    runMin,
+  );
   const rssJudged = runSec >= TOLERANCE.rssMinRunSec;
   const failures: string[] = [];
-  if (rssJudged) for (const [role, t] of Object.entries(rssPeak)) if (!memoryOk(t)) failures.push(`${role} RSS peaks grow ${(t.relative * 100).toFixed(1)}% per run`);
+  if (rssJudged)
+    for (const [role, t] of Object.entries(rssPeak))
+      if (!memoryOk(t)) failures.push(`${role} RSS peaks grow ${(t.relative * 100).toFixed(1)}% per run`);
   if (!memoryOk(redisNet)) failures.push(`Redis memory grows ${(redisNet.relative * 100).toFixed(1)}% per run`);
   return {
     rss,
     rssPeak,
     rssJudged,
     redisNet,
-    redisUsed: trend(series((s) => s.redis.used), runMin),
-    noTtlKeys: trend(series((s) => s.keys.perWorkflowNoTtl), runMin),
+    redisUsed: trend(
+      series((s) => s.redis.used),
+      runMin,
+    ),
+    noTtlKeys: trend(
+      series((s) => s.keys.perWorkflowNoTtl),
+      runMin,
+    ),
     eventStreamMaxLen: Math.max(0, ...samples.map((s) => s.redis.eventStreamMaxLen)),
     failures,
   };
@@ -126,7 +188,10 @@ export function analyse(x: AnalyseInput): SoakResult {
   const noLeakedKeys = leaks.length === 0;
   if (!noLeakedKeys) failures.push(`keys without TTL left after draining: ${leaks.map((l) => `${l.count} × ${l.pattern}`).join(", ")}`);
   const allEnded = x.drained && ends.open.length === 0 && ends.failedWithoutReason.length === 0;
-  if (!allEnded) failures.push(`${ends.open.length} workflows never ended, ${ends.failedWithoutReason.length} failed without a reason${x.drained ? "" : ", queues never drained"}`);
+  if (!allEnded)
+    failures.push(
+      `${ends.open.length} workflows never ended, ${ends.failedWithoutReason.length} failed without a reason${x.drained ? "" : ", queues never drained"}`,
+    );
   const badReplays = x.load.replays.filter((rp) => !rp.duplicate || rp.id !== rp.firstId);
   const idempotent = badReplays.length === 0;
   if (!idempotent) failures.push(`${badReplays.length} idempotency replays created a new workflow`);
@@ -147,9 +212,21 @@ export function analyse(x: AnalyseInput): SoakResult {
     },
     memory,
     latency: { n: starts.length, first: th.first, last: th.last, ratio: th.last.p99 / th.first.p99, windows, p99Trend },
-    keys: { before: serializeCensus(x.before), after: serializeCensus(x.after), leaks, grown, leakedRecordStates: x.leakedRecordStates, workflowRecordsAfter: { total: rec?.total ?? 0, withoutTtl: rec?.noTtl ?? 0 } },
-    workflows: { byState: ends.byState, open: ends.open.length, failedWithoutReason: ends.failedWithoutReason.length, drained: x.drained, openExamples: ends.open.slice(0, 5) },
+    keys: {
+      before: serializeCensus(x.before),
+      after: serializeCensus(x.after),
+      leaks,
+      grown,
+      leakedRecordStates: x.leakedRecordStates,
+      workflowRecordsAfter: { total: rec?.total ?? 0, withoutTtl: rec?.noTtl ?? 0 },
+    },
+    workflows: {
+      byState: ends.byState,
+      open: ends.open.length,
+      failedWithoutReason: ends.failedWithoutReason.length,
+      drained: x.drained,
+      openExamples: ends.open.slice(0, 5),
+    },
     verdict: { pass: failures.length === 0, memoryFlat, p99Flat, noLeakedKeys, allEnded, idempotent, noRefusals, failures },
   };
 }
-

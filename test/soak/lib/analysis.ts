@@ -81,7 +81,11 @@ export function windowP99(starts: readonly Start[], edges: readonly number[]): {
 }
 
 /** p99 (and n) of the starts in the first and the last third of [t0, t1). */
-export function thirds(starts: readonly Start[], t0: number, t1: number): { first: { n: number; p99: number }; last: { n: number; p99: number } } {
+export function thirds(
+  starts: readonly Start[],
+  t0: number,
+  t1: number,
+): { first: { n: number; p99: number }; last: { n: number; p99: number } } {
   const third = (t1 - t0) / 3;
   const pick = (a: number, b: number) => {
     const xs = starts.filter((s) => s.at >= a && s.at < b).map((s) => s.latencyMs);

@@ -28,14 +28,29 @@ export type KeyKind =
   | "other";
 
 /** Kinds with one key (or a few) per workflow: growth here is growth with the load. */
-export const PER_WORKFLOW: ReadonlySet<KeyKind> = new Set(["workflow record", "workflow steps", "idempotency key", "ingress job", "exec job", "parked job"]);
+export const PER_WORKFLOW: ReadonlySet<KeyKind> = new Set([
+  "workflow record",
+  "workflow steps",
+  "idempotency key",
+  "ingress job",
+  "exec job",
+  "parked job",
+]);
 
 const WF = /wf_[A-Za-z0-9_-]{20}/g;
 
 /** The kind of one key of the deployment `prefix`, and its pattern (ids, times and hashes as placeholders). */
 export function classify(key: string, prefix: string, tenants: readonly string[] = []): { kind: KeyKind; pattern: string } {
-  let pattern = key.slice(prefix.length + 1).replace(WF, "<wf>").replace(/\b\d{13}\b/g, "<ms>").replace(/\b[0-9a-f]{64}\b/g, "<sha>");
-  for (const t of tenants) pattern = pattern.replaceAll(`:${t}:`, ":<t>:").replace(new RegExp(`:${t}$`), ":<t>").replaceAll(`.${t}.`, ".<t>.");
+  let pattern = key
+    .slice(prefix.length + 1)
+    .replace(WF, "<wf>")
+    .replace(/\b\d{13}\b/g, "<ms>")
+    .replace(/\b[0-9a-f]{64}\b/g, "<sha>");
+  for (const t of tenants)
+    pattern = pattern
+      .replaceAll(`:${t}:`, ":<t>:")
+      .replace(new RegExp(`:${t}$`), ":<t>")
+      .replaceAll(`.${t}.`, ".<t>.");
   const kind = kindOf(key, prefix);
   return { kind, pattern };
 }
@@ -50,7 +65,15 @@ function kindOf(key: string, prefix: string): KeyKind {
     if (/^wf:[^:]+:steps$/.test(own)) return "workflow steps";
     if (/^wf:[^:]+$/.test(own)) return "workflow record";
     const head = own.split(":")[0]!;
-    const byHead: Record<string, KeyKind> = { idem: "idempotency key", ev: "usage event bucket", usage: "usage rollup", spend: "spend", rl: "rate limit", gate: "tool gate", health: "health signal" };
+    const byHead: Record<string, KeyKind> = {
+      idem: "idempotency key",
+      ev: "usage event bucket",
+      usage: "usage rollup",
+      spend: "spend",
+      rl: "rate limit",
+      gate: "tool gate",
+      health: "health signal",
+    };
     return byHead[head] ?? "cell state";
   }
   const q = /^(ingress\.[^:]+|exec\.[^:]+|parked):(.*)$/.exec(rest);

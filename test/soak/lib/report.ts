@@ -18,7 +18,8 @@ const trendRow = (name: string, unit: string, t: Trend, judged: boolean | string
   judged === true ? ok(memoryOk(t)) : typeof judged === "string" ? judged : "info",
 ];
 /** RSS rows are judged only in runs long enough to get past a Node process's heap warm-up (analysis.ts). */
-const rssVerdict = (r: SoakResult, t: Trend): boolean | string => (r.memory.rssJudged ? true : `info (run < ${TOLERANCE.rssMinRunSec / 60} min${memoryOk(t) ? "" : ", would fail"})`);
+const rssVerdict = (r: SoakResult, t: Trend): boolean | string =>
+  r.memory.rssJudged ? true : `info (run < ${TOLERANCE.rssMinRunSec / 60} min${memoryOk(t) ? "" : ", would fail"})`;
 
 export function trendTable(r: SoakResult): string {
   const rows = [
@@ -48,7 +49,11 @@ export function keysTable(r: SoakResult): string {
 export function summaryTable(r: SoakResult): string {
   const lat = r.latency;
   const rows = [
-    ["load", `${r.load.accepted} workflows (${r.load.arrivals} arrivals, ${r.load.replays} replays) at ${fmt(r.params.ratePerSec, 1)}/s; measured utilization ${pct(r.load.measuredUtilization)}`, ok(r.verdict.noRefusals)],
+    [
+      "load",
+      `${r.load.accepted} workflows (${r.load.arrivals} arrivals, ${r.load.replays} replays) at ${fmt(r.params.ratePerSec, 1)}/s; measured utilization ${pct(r.load.measuredUtilization)}`,
+      ok(r.verdict.noRefusals),
+    ],
     ...Object.entries(r.memory.rssPeak).map(([role, t]) => {
       const v = rssVerdict(r, t);
       const raw = r.memory.rss[role]!;
@@ -58,15 +63,39 @@ export function summaryTable(r: SoakResult): string {
         v === true ? ok(memoryOk(t)) : String(v),
       ];
     }),
-    ["Redis memory (net)", `${fmt(r.memory.redisNet.mean, 2)} MiB, ${r.memory.redisNet.slopePerMin.toFixed(4)} MiB/min, ${pct(r.memory.redisNet.relative)} per run`, ok(memoryOk(r.memory.redisNet))],
+    [
+      "Redis memory (net)",
+      `${fmt(r.memory.redisNet.mean, 2)} MiB, ${r.memory.redisNet.slopePerMin.toFixed(4)} MiB/min, ${pct(r.memory.redisNet.relative)} per run`,
+      ok(memoryOk(r.memory.redisNet)),
+    ],
     ["BullMQ event streams", `longest ${r.memory.eventStreamMaxLen} entries (trimmed at maxLenEvents, 10,000 by default)`, "info"],
-    ["p99 enqueue→start", `first third ${fmt(lat.first.p99)} ms (n ${lat.first.n}), last third ${fmt(lat.last.p99)} ms (n ${lat.last.n})`, ok(r.verdict.p99Flat)],
-    ["keys", `${r.keys.before.total} before, ${r.keys.after.total} after; workflow records left ${r.keys.workflowRecordsAfter.total} (${r.keys.workflowRecordsAfter.withoutTtl} without TTL)`, ok(r.verdict.noLeakedKeys)],
+    [
+      "p99 enqueue→start",
+      `first third ${fmt(lat.first.p99)} ms (n ${lat.first.n}), last third ${fmt(lat.last.p99)} ms (n ${lat.last.n})`,
+      ok(r.verdict.p99Flat),
+    ],
+    [
+      "keys",
+      `${r.keys.before.total} before, ${r.keys.after.total} after; workflow records left ${r.keys.workflowRecordsAfter.total} (${r.keys.workflowRecordsAfter.withoutTtl} without TTL)`,
+      ok(r.verdict.noLeakedKeys),
+    ],
     ...r.keys.leaks.map((l) => ["  leaked", `${l.count} × ${l.pattern} (${l.kind}), e.g. ${l.examples[0]}`, "**FAIL**"]),
     ...Object.entries(r.keys.leakedRecordStates).map(([s, n]) => ["  leaked records say", `${n} × ${s}`, "**FAIL**"]),
     ...r.keys.grown.map((l) => ["  new, bounded", `${l.count} × ${l.pattern} (${l.kind})`, "info"]),
-    ["workflows", Object.entries(r.workflows.byState).map(([s, n]) => `${n} ${s}`).join(", ") + `; ${r.workflows.open} not ended`, ok(r.verdict.allEnded)],
-    ["cancels", Object.entries(r.load.cancels).map(([s, n]) => `${n} ${s}`).join(", ") || "none", "info"],
+    [
+      "workflows",
+      `${Object.entries(r.workflows.byState)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(", ")}; ${r.workflows.open} not ended`,
+      ok(r.verdict.allEnded),
+    ],
+    [
+      "cancels",
+      Object.entries(r.load.cancels)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(", ") || "none",
+      "info",
+    ],
     ["idempotency replays", `${r.load.replays} replays of ${r.load.keyed} keyed requests`, ok(r.verdict.idempotent)],
   ];
   return table(["measure", "value", "verdict"], rows);
@@ -77,7 +106,13 @@ export function markdown(r: SoakResult, samples: Sample[]): string {
   const step = Math.max(1, Math.round(samples.length / 20));
   const sampleRows = samples
     .filter((_, i) => i % step === 0 || i === samples.length - 1)
-    .map((s) => [s.min.toFixed(2), ...Object.values(s.rss).map((v) => v.toFixed(1)), s.redis.net.toFixed(2), String(s.keys.total), String(s.keys.perWorkflowNoTtl)]);
+    .map((s) => [
+      s.min.toFixed(2),
+      ...Object.values(s.rss).map((v) => v.toFixed(1)),
+      s.redis.net.toFixed(2),
+      String(s.keys.total),
+      String(s.keys.perWorkflowNoTtl),
+    ]);
   return [
     `# Fairlane load soak`,
     "",
@@ -124,11 +159,16 @@ export function markdown(r: SoakResult, samples: Sample[]): string {
     r.keys.leaks.length
       ? `Leaked (no TTL, new since before): ${r.keys.leaks.map((l) => `${l.count} × \`${l.pattern}\` (${l.kind}; e.g. \`${l.examples[0]}\`)`).join("; ")}.`
       : "No per-workflow key without a TTL was left.",
-    r.keys.grown.length ? `New bounded state keys (not per workflow): ${r.keys.grown.map((l) => `${l.count} × \`${l.pattern}\``).join(", ")}.` : "",
+    r.keys.grown.length
+      ? `New bounded state keys (not per workflow): ${r.keys.grown.map((l) => `${l.count} × \`${l.pattern}\``).join(", ")}.`
+      : "",
     "",
     "## Samples",
     "",
-    table(["min", ...Object.keys(samples[0]?.rss ?? {}).map((k) => `RSS ${k} MiB`), "Redis net MiB", "keys", "per-wf keys w/o TTL"], sampleRows),
+    table(
+      ["min", ...Object.keys(samples[0]?.rss ?? {}).map((k) => `RSS ${k} MiB`), "Redis net MiB", "keys", "per-wf keys w/o TTL"],
+      sampleRows,
+    ),
     "",
   ].join("\n");
 }

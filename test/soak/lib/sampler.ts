@@ -39,7 +39,13 @@ export async function redisMemoryMiB(redis: Redis, observerLog: string, eventStr
   const log = replies[0]!;
   const streams = replies.slice(1, 1 + eventStreams.length).reduce((s, x) => s + x, 0);
   const mib = (b: number) => b / 2 ** 20;
-  return { used: mib(used), net: mib(used - log - streams), observerLog: mib(log), eventStreams: mib(streams), eventStreamMaxLen: Math.max(0, ...replies.slice(1 + eventStreams.length)) };
+  return {
+    used: mib(used),
+    net: mib(used - log - streams),
+    observerLog: mib(log),
+    eventStreams: mib(streams),
+    eventStreamMaxLen: Math.max(0, ...replies.slice(1 + eventStreams.length)),
+  };
 }
 
 /** One sample of the soak. */
