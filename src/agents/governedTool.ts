@@ -26,7 +26,7 @@ const isFairlaneStatus = (v: unknown): boolean =>
   ["THROTTLED", "RATE_LIMITED", "ERROR"].includes((v as { status: string }).status);
 /** Outcomes that stop the run rather than inform the model. */
 const STOPS_RUN = new Set(["PARKED", "ABORTED", "DEADLINE_EXCEEDED"]);
-/** Below this, a DEADLINE_EXCEEDED call means the run is out of time: the runtime's own rule (context.ts, outOfTime). */
+/** Below this, a DEADLINE_EXCEEDED call means the run is out of time: the runtime's own rule (toolCall.ts, outOfTime). */
 const NO_TIME_LEFT_MS = 2 * DEFAULT_RETRY.minViableAttemptMs;
 
 /** A tool's value: an async-iterable execute (preliminary results) runs to its last value while the permit is held. */

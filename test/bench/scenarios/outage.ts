@@ -23,7 +23,7 @@
  * the downstream's `failed` counter every 10 ms; the cut is the last poll
  * that still saw none, so a call within those 10 ms counts as "after"
  * (the error is on the strict side). Fairlane's calls carry their workflow
- * in the Idempotency-Key (src/runtime/context.ts), so the downstream's list
+ * in the Idempotency-Key (src/runtime/toolCall.ts), so the downstream's list
  * of its last 1,000 calls (receivedAt) also gives the most any one workflow
  * sent after the first failure, while that list holds the whole outage.
  */
