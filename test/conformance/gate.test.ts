@@ -2,12 +2,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import type { Redis } from "ioredis";
-import { createKeys, type CellKeys } from "../../queues/keys.ts";
+import type { CellKeys } from "../../queues/keys.ts";
 import { acquirePermit, releasePermit } from "../../queues/lua/permits.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
-import { connect } from "../../src/lib/redis.ts";
 import { eligibleWaiters, mayAcquire } from "../../src/runtime/gateRule.ts";
-import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+import { openGateChannel, type GateChannel } from "../helpers/gate.ts";
 import { GATE_CASES, type GateCase } from "./gate.cases.ts";
 
 /**
@@ -24,35 +23,17 @@ type State = GateCase["state"];
 
 describe("tool gate: the pure rule and the scripts agree", () => {
   let redis: Redis;
-  let sub: Redis;
   let cell: CellKeys;
+  let channel: GateChannel;
   const clock = new FakeClock(1_700_000_000_000);
-  let messages: string[] = [];
   let tenantNo = 0;
+  const published = () => channel.published();
 
   before(async () => {
-    redis = connect(await testRedisUrl());
-    sub = connect(await testRedisUrl());
-    cell = createKeys(freshPrefix()).cell("default");
-    sub.on("message", (channel: string, m: string) => {
-      if (channel === cell.gateChannel) messages.push(m);
-    });
-    await sub.subscribe(cell.gateChannel);
+    channel = await openGateChannel();
+    ({ redis, cell } = channel);
   });
-  after(async () => {
-    await sub.quit();
-    await redis.quit();
-  });
-
-  /** What was published on the gate channel since the last call (a sentinel marks the end: one connection delivers in order). */
-  async function published(): Promise<string[]> {
-    const end = `end-${Math.random()}`;
-    await redis.publish(cell.gateChannel, end);
-    while (!messages.includes(end)) await new Promise((r) => setImmediate(r));
-    const out = messages.slice(0, messages.indexOf(end));
-    messages = [];
-    return out;
-  }
+  after(() => channel.close());
 
   /** A new tenant whose gate is in state `st`: A/B holders h*, C holders hc*, A/B waiters w0.. and C waiters c0.. in FIFO order. */
   async function seed(st: State, extraHolder?: string): Promise<string> {

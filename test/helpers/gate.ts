@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { createKeys, type Keys } from "../../queues/keys.ts";
+import { createKeys, type CellKeys, type Keys } from "../../queues/keys.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import { connect } from "../../src/lib/redis.ts";
 import { ToolGate } from "../../src/runtime/toolGate.ts";
@@ -18,6 +18,45 @@ export async function startTestGate(): Promise<{ redis: Redis; keys: Keys; gate:
     gate,
     async close() {
       gate.stop();
+      await sub.quit();
+      await redis.quit();
+    },
+  };
+}
+
+/**
+ * The gate scripts' view for script tests: a Redis connection, a fresh cell, and what the scripts
+ * published on the cell's gate channel (its own subscriber connection).
+ */
+export interface GateChannel {
+  redis: Redis;
+  cell: CellKeys;
+  /** What was published on the gate channel since the last call (a sentinel marks the end: one connection delivers in order). */
+  published(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function openGateChannel(): Promise<GateChannel> {
+  const redis = connect(await testRedisUrl());
+  const sub = connect(await testRedisUrl());
+  const cell = createKeys(freshPrefix()).cell("default");
+  let messages: string[] = [];
+  sub.on("message", (channel: string, m: string) => {
+    if (channel === cell.gateChannel) messages.push(m);
+  });
+  await sub.subscribe(cell.gateChannel);
+  return {
+    redis,
+    cell,
+    async published() {
+      const end = `end-${Math.random()}`;
+      await redis.publish(cell.gateChannel, end);
+      while (!messages.includes(end)) await new Promise((r) => setImmediate(r));
+      const out = messages.slice(0, messages.indexOf(end));
+      messages = [];
+      return out;
+    },
+    async close() {
       await sub.quit();
       await redis.quit();
     },

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Redis } from "ioredis";
-import { createKeys, type CellKeys } from "../../queues/keys.ts";
+import type { CellKeys } from "../../queues/keys.ts";
 import { acquirePermit, releasePermit } from "../../queues/lua/permits.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { bucketStart } from "../../src/usage/usageBuckets.ts";
-import { connect } from "../../src/lib/redis.ts";
-import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+import { openGateChannel, type GateChannel } from "../helpers/gate.ts";
 
 /**
  * The tool gate's scripts (acquirePermit-7.lua, releasePermit-5.lua) on a real
@@ -16,34 +15,16 @@ import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
  */
 describe("tool gate scripts", () => {
   let redis: Redis;
-  let sub: Redis;
   let cell: CellKeys;
+  let channel: GateChannel;
   const clock = new FakeClock(1_700_000_000_000);
-  let messages: string[] = [];
+  const published = () => channel.published();
 
   before(async () => {
-    redis = connect(await testRedisUrl());
-    sub = connect(await testRedisUrl());
-    cell = createKeys(freshPrefix()).cell("default");
-    sub.on("message", (channel: string, m: string) => {
-      if (channel === cell.gateChannel) messages.push(m);
-    });
-    await sub.subscribe(cell.gateChannel);
+    channel = await openGateChannel();
+    ({ redis, cell } = channel);
   });
-  after(async () => {
-    await sub.quit();
-    await redis.quit();
-  });
-
-  /** What was published on the gate channel since the last call (a sentinel marks the end: one connection delivers in order). */
-  async function published(): Promise<string[]> {
-    const end = `end-${Math.random()}`;
-    await redis.publish(cell.gateChannel, end);
-    while (!messages.includes(end)) await new Promise((r) => setImmediate(r));
-    const out = messages.slice(0, messages.indexOf(end));
-    messages = [];
-    return out;
-  }
+  after(() => channel.close());
 
   const limits = { mctc: 1, mctcBatch: 1, depth: 10 };
   const ask = (tenant: string, id: string, o: { batch?: boolean; waitMs?: number; l?: typeof limits } = {}) =>
