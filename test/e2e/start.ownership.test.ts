@@ -253,9 +253,12 @@ describe("npm start owns its data folder and its embedded Redis", () => {
       if (during.status === 202) ids.push(during.body.id);
     }
 
-    const tookMs = await until("the embedded redis is back", 10_000, async () => {
+    // The supervisor logs the restart once its own readiness check passes, which can come a poll after the
+    // api's connection (and /readyz) is back: wait for both, so the log line is not raced.
+    const tookMs = await until("the embedded redis is back and its restart logged", 10_000, async () => {
       const pid = existsSync(join(dataDir, "redis", "redis.pid")) ? redisPidOf(dataDir) : 0;
-      return pid !== redisPid && !gone(pid) && (await http(base, "GET", "/readyz")).status === 200;
+      const back = pid !== redisPid && !gone(pid) && (await http(base, "GET", "/readyz")).status === 200;
+      return back && /embedded redis restarted/.test(first.out());
     });
     const newRedisPid = redisPidOf(dataDir);
     assert.match(first.out(), /embedded redis restarted/);
