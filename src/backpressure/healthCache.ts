@@ -12,7 +12,7 @@ export interface HealthReader {
 export class HealthCache {
   /** `version` orders writes: a read from Redis that started before a set() must not undo it. */
   private readonly entries = new Map<string, { healthy: boolean; at: number; version: number }>();
-  private readonly inFlight = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<boolean>>();
   private version = 0;
 
   constructor(
@@ -31,20 +31,26 @@ export class HealthCache {
   async check(cell: string, dep: string): Promise<boolean> {
     const key = `${cell}|${dep}`;
     const e = this.entries.get(key);
-    if (e && this.now() - e.at <= this.maxAgeMs && !this.inFlight.has(key)) return e.healthy;
-    this.inFlight.add(key);
-    const version = ++this.version;
-    try {
-      const healthy = await this.reader.isHealthy(cell, dep);
-      // A downgrade seen while this read was under way (this process's own failed call, another
-      // process's announcement) is newer than what Redis said: keep it.
-      const newer = this.entries.get(key);
-      if (newer && newer.version > version) return newer.healthy;
-      this.entries.set(key, { healthy, at: this.now(), version });
-      return healthy;
-    } finally {
-      this.inFlight.delete(key);
+    if (e && this.now() - e.at <= this.maxAgeMs) return e.healthy;
+    // One read per key at a time: every caller that finds the entry stale while it is under way shares it
+    // (a busy exec process peeks thousands of times a second; each used to start its own read).
+    let read = this.inFlight.get(key);
+    if (!read) {
+      read = this.read(key, cell, dep).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, read);
     }
+    return read;
+  }
+
+  private async read(key: string, cell: string, dep: string): Promise<boolean> {
+    const version = ++this.version;
+    const healthy = await this.reader.isHealthy(cell, dep);
+    // A downgrade seen while this read was under way (this process's own failed call, another
+    // process's announcement) is newer than what Redis said: keep it.
+    const newer = this.entries.get(key);
+    if (newer && newer.version > version) return newer.healthy;
+    this.entries.set(key, { healthy, at: this.now(), version });
+    return healthy;
   }
 
   /** A passive downgrade seen in this process applies here at once. */

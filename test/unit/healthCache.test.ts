@@ -6,7 +6,7 @@ import { HealthCache } from "../../src/backpressure/healthCache.ts";
 function pendingReader() {
   const waiting: ((healthy: boolean) => void)[] = [];
   return {
-    reader: { isHealthy: () => new Promise<boolean>((r) => waiting.push(r)) },
+    reader: { isHealthy: (_cell: string, _dep: string) => new Promise<boolean>((r) => waiting.push(r)) },
     answer: (healthy: boolean) => waiting.shift()!(healthy),
   };
 }
@@ -36,5 +36,25 @@ describe("HealthCache (the hot path's view of dependency health)", () => {
     answer(true); // recovered since
     assert.equal(await check, true);
     assert.equal(cache.peek("default", "fhir"), true);
+  });
+
+  it("reads Redis once per stale key however many calls peek or check meanwhile, and all of them get that answer", async () => {
+    let now = 0;
+    let reads = 0;
+    const { reader, answer } = pendingReader();
+    const counting = { isHealthy: (cell: string, dep: string) => (reads++, reader.isHealthy(cell, dep)) };
+    const cache = new HealthCache(counting, () => now, 250);
+    for (let i = 0; i < 100; i++) cache.peek("default", "fhir");
+    const checks = Array.from({ length: 10 }, () => cache.check("default", "fhir"));
+    assert.equal(reads, 1);
+    answer(false);
+    assert.deepEqual(await Promise.all(checks), Array(10).fill(false));
+    now = 300; // stale again: the next look starts one new read
+    cache.peek("default", "fhir");
+    cache.peek("default", "fhir");
+    assert.equal(reads, 2);
+    answer(true);
+    assert.equal(await cache.check("default", "fhir"), true);
+    assert.equal(reads, 2);
   });
 });
