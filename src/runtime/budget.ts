@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { recordSpend } from "../../queues/lua/spend.ts";
 
 /**
  * Cost budgets (`policy.budget: { perWorkflowUsd, monthlyUsd }`) and tool
@@ -10,6 +11,12 @@ import type { Redis } from "ioredis";
  *   spend (EXPIRE NX, Redis ≥ 7): a month is at most 31 days, so a key outlives its
  *   month by at least 9 days and never needs cleaning up.
  * A workflow's own spend is the caller's (in memory, for the run).
+ *
+ * On the tool-call path (`monthSpentUsd`) a process reads a tenant's month total at most once per
+ * `maxAgeMs` (one read in flight, shared), and each of its own records updates what it knows at once;
+ * another process's spend shows within `maxAgeMs`. The month budget was never exact across
+ * concurrent workflows (a month can be overspent by the calls already under way); this keeps that
+ * bound small while taking a Redis round trip off every costed call. Admission (`canAdmit`) reads Redis.
  *
  * stepBudgetDecision, with remaining = max(0, min(perWorkflowUsd − spent, monthRemainingUsd)):
  *   estimate > remaining        → "refuse"  (the step would exceed a budget)
@@ -35,11 +42,16 @@ export function monthOf(epochMs: number): string {
 }
 
 export class TenantBudget {
+  /** Per month key: the highest month total this process has seen (spend only grows) and when. */
+  private readonly known = new Map<string, { micro: number; at: number }>();
+  private readonly reads = new Map<string, Promise<number>>();
+
   constructor(
     private readonly redis: Redis,
     /** e.g. the tenant's cell's own prefix `<root>:{<root>.<cell>}:fl`; the caller builds it (queues/keys.ts owns key names). */
     private readonly prefix: string,
     private readonly clock: { now(): number },
+    private readonly maxAgeMs = 250,
   ) {}
 
   /** The key holding the tenant's spend for the current UTC month. */
@@ -47,29 +59,44 @@ export class TenantBudget {
     return `${this.prefix}:spend:${tenant}:${monthOf(this.clock.now())}`;
   }
 
+  /** The month's spend as this process knows it: Redis's, at most `maxAgeMs` old, plus its own records since. */
   async monthSpentUsd(tenant: string): Promise<number> {
-    return (await this.monthSpentMicro(tenant)) / MICRO_PER_USD;
+    const key = this.spendKey(tenant);
+    const k = this.known.get(key);
+    if (k && this.clock.now() - k.at <= this.maxAgeMs) return k.micro / MICRO_PER_USD;
+    let read = this.reads.get(key);
+    if (!read) {
+      read = this.read(key).finally(() => this.reads.delete(key));
+      this.reads.set(key, read);
+    }
+    return (await read) / MICRO_PER_USD;
   }
 
-  /** Admission check: true when the tenant's month spend is below monthlyUsd. */
+  /** Admission check: true when the tenant's month spend in Redis is below monthlyUsd. */
   async canAdmit(tenant: string, monthlyUsd: number): Promise<boolean> {
-    return (await this.monthSpentMicro(tenant)) < toMicro(monthlyUsd);
+    return (await this.read(this.spendKey(tenant))) < toMicro(monthlyUsd);
   }
 
   /** Records spend (after a tool/model call) atomically; returns the new month total in USD. */
   async record(tenant: string, usd: number): Promise<number> {
     if (!Number.isFinite(usd) || usd < 0) throw new RangeError(`spend must be a finite, non-negative amount of USD (got ${usd})`);
     const key = this.spendKey(tenant);
-    const replies = await this.redis.multi().incrby(key, toMicro(usd)).expire(key, SPEND_TTL_SEC, "NX").exec();
-    const [incr] = replies ?? [];
-    if (!incr) throw new Error("spend was not recorded: the transaction was aborted");
-    if (incr[0]) throw incr[0];
-    return Number(incr[1]) / MICRO_PER_USD;
+    const total = await recordSpend(this.redis, key, toMicro(usd), SPEND_TTL_SEC);
+    this.learn(key, total);
+    return total / MICRO_PER_USD;
   }
 
-  private async monthSpentMicro(tenant: string): Promise<number> {
-    const v = await this.redis.get(this.spendKey(tenant));
-    return v === null ? 0 : Number(v);
+  private async read(key: string): Promise<number> {
+    const v = await this.redis.get(key);
+    return this.learn(key, v === null ? 0 : Number(v));
+  }
+
+  private learn(key: string, micro: number): number {
+    const k = this.known.get(key);
+    const best = Math.max(micro, k?.micro ?? 0);
+    this.known.set(key, { micro: best, at: this.clock.now() });
+    if (this.known.size > 10_000) this.known.delete(this.known.keys().next().value!); // bounded: oldest first
+    return best;
   }
 }
 

@@ -66,4 +66,25 @@ describe("TenantBudget", () => {
     await assert.rejects(budget.record("theta", Number.NaN), RangeError);
     assert.equal(await budget.monthSpentUsd("theta"), 0);
   });
+
+  it("on the tool-call path reads Redis at most once per maxAge, sees its own records at once and others' after maxAge", async () => {
+    const clock = new FakeClock(Date.UTC(2026, 6, 1));
+    const mine = new TenantBudget(redis, prefix, clock, 250);
+    const other = new TenantBudget(redis, prefix, clock, 250);
+    const key = mine.spendKey("iota");
+    await other.record("iota", 1);
+    const before = Number((await redis.info("commandstats")).match(/cmdstat_get:calls=(\d+)/)?.[1] ?? 0);
+    const reads = await Promise.all(Array.from({ length: 20 }, () => mine.monthSpentUsd("iota")));
+    const after = Number((await redis.info("commandstats")).match(/cmdstat_get:calls=(\d+)/)?.[1] ?? 0);
+    assert.deepEqual(reads, Array(20).fill(1));
+    assert.equal(after - before, 1, "twenty concurrent looks, one GET");
+    await mine.record("iota", 0.5);
+    assert.equal(await mine.monthSpentUsd("iota"), 1.5, "its own record counts at once");
+    await other.record("iota", 2);
+    assert.equal(await mine.monthSpentUsd("iota"), 1.5, "another process's spend: not yet");
+    clock.advance(251);
+    assert.equal(await mine.monthSpentUsd("iota"), 3.5, "after maxAge: Redis's total");
+    assert.equal(await redis.get(key), "3500000");
+    assert.equal(await mine.canAdmit("iota", 3.5), false, "admission reads Redis");
+  });
 });
