@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { createKeys, type Keys } from "../queues/keys.ts";
 import { Admission } from "./admission/admit.ts";
@@ -29,7 +29,7 @@ export interface Platform {
   target: RedisTarget;
   redis: Redis;
   /** Another connection to the same Redis (or cluster): blocking waits, subscribers, BullMQ workers. */
-  connect(): Redis;
+  connect(opts?: Pick<RedisOptions, "enableAutoPipelining">): Redis;
   keys: Keys;
   clock: Clock;
   registry: PolicyRegistry;
@@ -111,7 +111,7 @@ export async function openPlatform(
     redisUrl: target.kind === "single" ? target.url : describeTarget(target),
     target,
     redis,
-    connect: () => connect(target),
+    connect: (opts) => connect(target, opts),
     keys,
     clock,
     registry,

@@ -43,12 +43,20 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
   const cells = c.FAIRLANE_CELLS.split(",");
   const subscriber = p.connect();
   subscriber.on("error", () => undefined);
-  const gate = new ToolGate(p.redis, subscriber, p.keys, p.clock);
+  // The runs' own commands (start and finish, the tool gate, spend, health reads, durable steps) on one
+  // connection with ioredis's auto-pipelining: what the process's runs send in the same tick goes out in one
+  // write and comes back in one read. A busy process sends thousands of these a second; one write each was
+  // the largest cost of a tool call (the storm benchmark's profiles; docs/benchmarks.md). Scripts are sent as
+  // EVALSHA (queues/lua/script.ts), which an automatic pipeline can carry; rate limits stay on the platform's
+  // connection, since rate-limiter-flexible defines its script on first use.
+  const hot = p.connect({ enableAutoPipelining: true });
+  hot.on("error", () => undefined);
+  const gate = new ToolGate(hot, subscriber, p.keys, p.clock);
   await gate.start(cells);
   setGateQueueDepthSource(() => gate.queueDepths());
   const healthStore = new HealthStore(p.redis, p.keys, cells, p.clock);
   const health = new HealthCache(
-    { isHealthy: async (cell, dep) => !(await p.redis.sismember(p.keys.cell(cell).deps, dep)) || healthStore.isHealthy(cell, dep) },
+    { isHealthy: async (cell, dep) => !(await hot.sismember(p.keys.cell(cell).deps, dep)) || healthStore.isHealthy(cell, dep) },
     () => p.clock.now(),
     250,
   );
@@ -59,11 +67,11 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
     subscriber,
     health,
     runtimeFor: (cellName) => ({
-      redis: p.redis,
+      redis: hot,
       clock: p.clock,
       gate,
       rateLimits: new TenantRateLimits(p.redis, p.keys.cell(cellName).rateLimitPrefix),
-      budget: new TenantBudget(p.redis, p.keys.cell(cellName).budgetPrefix, p.clock),
+      budget: new TenantBudget(hot, p.keys.cell(cellName).budgetPrefix, p.clock),
       modelUrl: c.FAIRLANE_MODEL_URL ?? `${c.FAIRLANE_DOWNSTREAM_URL}/model/stream`,
       llm,
       cpu,
@@ -85,6 +93,7 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
       gate.stop();
       await cpu.destroy();
       await subscriber.quit().catch(() => undefined);
+      await hot.quit().catch(() => undefined);
     },
   };
 }

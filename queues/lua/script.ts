@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ChainableCommander, Redis } from "ioredis";
@@ -74,6 +75,7 @@ function pruneUnused(lua: string): string {
 export class LuaScript {
   readonly command: string;
   private readonly lua: string;
+  private readonly sha: string;
   private readonly numberOfKeys: number;
   private readonly defined = new WeakSet<object>();
 
@@ -83,6 +85,7 @@ export class LuaScript {
     this.command = `fl_${m[1]}`;
     this.numberOfKeys = Number(m[2]);
     this.lua = pruneUnused(withIncludes(read(file)));
+    this.sha = createHash("sha1").update(this.lua).digest("hex");
   }
 
   /** Registers the command on a client; call before `redis.pipeline()` to use `queue`. */
@@ -92,10 +95,20 @@ export class LuaScript {
     this.defined.add(redis);
   }
 
-  run<T>(redis: Redis, keys: string[], args: (string | number)[]): Promise<T> {
+  /**
+   * One call: EVALSHA, and EVAL once when Redis does not know the script (first use, or after a
+   * restart or SCRIPT FLUSH). Built-in commands rather than the custom command, so a client with
+   * auto-pipelining may carry it (ioredis builds each automatic pipeline with the custom commands
+   * defined so far: one defined while a pipeline is pending made that pipeline throw).
+   */
+  async run<T>(redis: Redis, keys: string[], args: (string | number)[]): Promise<T> {
     this.check(keys);
-    this.ensure(redis);
-    return (redis as unknown as Record<string, (...a: unknown[]) => Promise<T>>)[this.command]!(...keys, ...args);
+    try {
+      return (await redis.evalsha(this.sha, this.numberOfKeys, ...keys, ...args)) as T;
+    } catch (err) {
+      if (!String((err as Error).message).startsWith("NOSCRIPT")) throw err;
+      return (await redis.eval(this.lua, this.numberOfKeys, ...keys, ...args)) as T;
+    }
   }
 
   /** Queues the script on a pipeline made after `ensure(redis)`. */

@@ -8,7 +8,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis"
  *
  * A cluster connection is an ioredis `Cluster`, typed as `Redis` so every role,
  * wrapper and BullMQ queue runs unchanged: Fairlane only calls commands, Lua
- * scripts (`defineCommand`), pipelines/MULTI on one cell's keys, pub/sub and
+ * scripts (EVALSHA; `defineCommand` inside pipelines), pipelines/MULTI on one cell's keys, pub/sub and
  * `quit`/`disconnect`, which a Cluster has with the same signatures. It routes
  * each command, script and pipeline by its keys' hash slot; a pipeline or MULTI
  * must stay within one slot (one cell's `{<root>.<cell>}` tag, or the registry's).
@@ -112,12 +112,14 @@ export function connect(target: string | RedisTarget, opts: RedisOptions = {}): 
     // A node keeps its own offline queue on (ioredis's default: nodes connect lazily, on their first
     // command). Whether a command may wait for a node, or the cluster, that is not connected is the
     // cluster's `enableOfflineQueue` below.
-    const { enableOfflineQueue: _cluster, ...nodeOpts } = base;
+    const { enableOfflineQueue: _cluster, enableAutoPipelining, ...nodeOpts } = base;
     const clusterOpts: ClusterOptions = {
       redisOptions: { ...urlOptions(t.url), ...nodeOpts },
       // Commands wait (offline queue) while the slot map is fetched or refreshed after a failover,
       // like a single connection waits for its reconnect.
       enableOfflineQueue: opts.enableOfflineQueue ?? true,
+      // Automatic pipelines are the cluster's (grouped per node), not a node's.
+      enableAutoPipelining,
       enableReadyCheck: true,
       maxRedirections: 16,
       retryDelayOnFailover: 100,
