@@ -4,10 +4,13 @@ import { roleProcess, type RoleProcess } from "../../helpers/roles.ts";
 /**
  * Benchmark processes: a Fairlane role (workers/<role>.ts) or a benchmark
  * script, as `node --import tsx`, plus `--import ./test/bench/lib/loopProbe.ts`
- * when the environment names BENCH_LOOP_FILE (event-loop delay, per process).
+ * when the environment names BENCH_LOOP_FILE (event-loop delay, per process), and `--cpu-prof`
+ * when it names BENCH_CPU_PROF (a folder for V8 CPU profiles).
  * Like test/helpers/roles.ts's spawnRole, which cannot take the extra import.
  */
 const args = (script: string, env: Record<string, string>) => [
+  // BENCH_CPU_PROF=<dir>: each benchmark process writes a V8 CPU profile there when it exits.
+  ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : []),
   "--import",
   "tsx",
   ...(env.BENCH_LOOP_FILE ? ["--import", "./test/bench/lib/loopProbe.ts"] : []),
