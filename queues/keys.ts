@@ -57,6 +57,9 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <cell>:pools                   SET pool names seen (heartbeats, policies)
  *   <cell>:pool:<p>:workers        ZSET exec worker id -> heartbeat expiry (epoch ms)
  *   <cell>:pool:<p>:conc           HASH exec worker id -> concurrency
+ *   <cell>:pool:<p>:batch          HASH exec worker id -> its batch limit: how many of its slots Class C may take now
+ *                                  (lowered while its event loop lags, src/exec/batchLimit.ts); the pool's Class C
+ *                                  share is at most the sum over live workers (a worker with no entry: its concurrency)
  *   <cell>:pool:<p>:used           HASH slots held in the pool: total, A, C
  *   <cell>:pool:<p>:ready:<class>  ZSET backlogged, eligible tenants; score its virtual time in the pool and class,
  *                                  member "<14-digit last dispatch seq>:<tenant>" (ties: least recently served)
@@ -136,6 +139,7 @@ export const CELL_KEY_PATTERNS = {
   pools: "pools",
   poolWorkers: "pool:<pool>:workers",
   poolConcurrency: "pool:<pool>:conc",
+  poolBatch: "pool:<pool>:batch",
   poolUsed: "pool:<pool>:used",
   ready: "pool:<pool>:ready:<cls>",
   wfq: "pool:<pool>:wfq:<cls>",
@@ -214,6 +218,7 @@ export interface CellKeys {
   pools: string;
   poolWorkers(pool: string): string;
   poolConcurrency(pool: string): string;
+  poolBatch(pool: string): string;
   poolUsed(pool: string): string;
   ready(pool: string, cls: WorkflowClass): string;
   wfq(pool: string, cls: WorkflowClass): string;

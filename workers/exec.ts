@@ -111,6 +111,7 @@ function execOptions(c: Config, cells: string[]): ExecWorkerOptions {
     heartbeatTtlMs: c.FAIRLANE_HEARTBEAT_TTL_MS,
     heartbeatMs: Math.max(200, Math.floor(c.FAIRLANE_HEARTBEAT_TTL_MS / 4)),
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
+    lagTargetMs: c.FAIRLANE_EXEC_LAG_TARGET_MS,
   };
 }
 

@@ -6,9 +6,9 @@
   exceeded and no job moves twice. The rule (DESIGN.md, mirrored by
   src/dispatch/policy/dispatchRule.ts):
     1. Class A from the head of ready:A, into any free slot (reserve first);
-    2. else a general slot (not the Class A reserve) to Class C if it holds
-       fewer than its guaranteed minimum share, else to Class B, else to
-       Class C within its maximum share;
+    2. else a general slot (not the Class A reserve) to Class C below its
+       guaranteed minimum share, else to Class B, else to Class C within its
+       maximum share and the workers' batch limits (lowered while they lag);
     among tenants of a class, the head of the ready set: the lowest virtual
     time (slot-time received / weight, with the estimate of its running
     work counted in: wfq.lua), ties to the least recently served. The same
@@ -76,12 +76,15 @@ for _, t in ipairs(rcall("ZRANGEBYSCORE", KEYS[8], "-inf", now, "LIMIT", 0, 100)
   refreshed = refreshed + 1
 end
 
--- 2. Capacity: the concurrency of live exec workers of the pool.
-local capacity = 0
+-- 2. Capacity: the live workers' concurrency; their batch limits bound Class C (none: its concurrency).
+local capacity, batchCap = 0, 0
 local live = rcall("ZRANGEBYSCORE", KEYS[1], "(" .. now, "+inf")
 if #live > 0 then
-  for _, c in ipairs(rcall("HMGET", KEYS[2], unpack(live))) do
-    capacity = capacity + (tonumber(c or "0") or 0)
+  local conc = rcall("HMGET", KEYS[2], unpack(live))
+  local lim = rcall("HMGET", cellKey_poolBatch(own, pool), unpack(live))
+  for i = 1, #live do
+    local c = tonumber(conc[i] or "0") or 0
+    capacity, batchCap = capacity + c, batchCap + math.min(c, tonumber(lim[i] or "") or c)
   end
 end
 local capCap = tonumber(ARGV[12])
@@ -93,7 +96,7 @@ if capacity >= 2 then
 end
 local minC = 0
 if capacity > 0 then minC = math.max(1, math.ceil(capacity * tonumber(ARGV[8]))) end
-local maxC = math.max(minC, math.floor(capacity * tonumber(ARGV[7])))
+local maxC = math.max(minC, math.min(math.floor(capacity * tonumber(ARGV[7])), batchCap))
 
 local u = rcall("HMGET", KEYS[3], "total", "A", "C")
 local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumber(u[3] or "0")

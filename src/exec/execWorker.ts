@@ -13,6 +13,8 @@ import type { HealthCache } from "../backpressure/healthCache.ts";
 import { LogThrottle } from "../observability/logger.ts";
 import { runWorkflow, type RunDeps } from "./runWorkflow.ts";
 import { cellSlots, LeaseTrackingWorker } from "./cellWorker.ts";
+import { cellBatch } from "./batchLimit.ts";
+import { BatchLimiter } from "./batchLimiter.ts";
 
 export { cellSlots } from "./cellWorker.ts";
 
@@ -33,6 +35,9 @@ export interface ExecWorkerOptions {
   recordTtlSec: number;
   /** A stable, unique name for this exec instance (FAIRLANE_WORKER_ID), kept across its restarts. */
   instance?: string;
+  /** Loop delay p99 (ms) over which Class C backs off (FAIRLANE_EXEC_LAG_TARGET_MS, src/exec/batchLimit.ts); 0 = off. */
+  lagTargetMs: number;
+  batchAdaptMs: number;
 }
 
 /**
@@ -57,6 +62,8 @@ export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cel
   shutdownGraceMs: 10_000,
   flagPollMs: 1_000,
   recordTtlSec: 7 * 24 * 3600,
+  lagTargetMs: 0,
+  batchAdaptMs: 500,
 };
 
 /**
@@ -71,12 +78,14 @@ export class ExecWorker {
   readonly workerId: string;
   private readonly workers: Worker[] = [];
   private readonly running = new Map<string, AbortController>();
+  private readonly runningC = new Set<string>();
   /** Per running job: an instant at or before Redis last set its lock (the fetch, then each renewal that succeeded). */
   private readonly lockedAt = new Map<string, number>();
   private readonly connections: Redis[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private flagTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
+  private readonly batch: BatchLimiter; // how many of its slots Class C may take now
   private readonly slots: Map<string, number>;
   /** Tool calls that outlived their workflow (must stay 0). */
   orphanedCalls = 0;
@@ -96,6 +105,8 @@ export class ExecWorker {
     // next to its replacement's, and the pool looks bigger than it is (the drill caught Class C over its share).
     this.workerId = opts.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
     this.slots = cellSlots(opts.concurrency, opts.cells);
+    const limits = { concurrency: opts.concurrency, targetLagMs: opts.lagTargetMs, intervalMs: opts.batchAdaptMs };
+    this.batch = new BatchLimiter(limits, this.runningC, () => void this.beat().catch(() => undefined));
   }
 
   get runningCount(): number {
@@ -116,6 +127,7 @@ export class ExecWorker {
     this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
     this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
     this.watchForStalls();
+    this.batch.start();
     this.log.info(
       { workerId: this.workerId, pool: this.opts.pool, concurrency: this.opts.concurrency, cells: Object.fromEntries(this.slots) },
       "exec worker started",
@@ -136,6 +148,7 @@ export class ExecWorker {
       workerId: this.workerId,
       recordTtlSec: this.opts.recordTtlSec,
       running: this.running,
+      runningC: this.runningC,
       onOrphans: (n: number) => {
         this.orphanedCalls += n;
         this.log.error({ orphaned: n }, "tool calls outlived their workflow");
@@ -190,6 +203,7 @@ export class ExecWorker {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.flagTimer);
     clearInterval(this.stallTimer);
+    this.batch.stop();
     await Promise.all(this.opts.cells.map((c) => this.leave(c))).catch(() => undefined);
     const closing = Promise.all(this.workers.map((w) => w.close()));
     const grace = setTimeout(() => {
@@ -284,7 +298,9 @@ export class ExecWorker {
     const types = workflowTypes();
     for (const c of this.opts.cells) {
       const cell = this.keys.cell(c);
-      await heartbeat(this.redis, cell, this.opts.pool, this.workerId, this.slots.get(c)!, now, until);
+      const slots = this.slots.get(c)!;
+      const batch = cellBatch(this.batch.value, this.opts.concurrency, slots);
+      await heartbeat(this.redis, cell, this.opts.pool, this.workerId, slots, now, until, batch);
       // Advertise the types this process can run for as long as its capacity entry lives (GT: another
       // worker's later expiry stands); admission refuses the others (src/admission/workflowTypes.ts).
       if (types.length)

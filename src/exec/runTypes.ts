@@ -19,6 +19,8 @@ export interface RunDeps extends RuntimeDeps {
   recordTtlSec: number;
   /** Running workflows of this process, so signals (preempt, cancel) can reach them. */
   running: Map<string, AbortController>;
+  /** The Class C ones among them (the batch limit grows only while Class C uses it: src/exec/batchLimit.ts). */
+  runningC?: Set<string>;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
   /**

@@ -152,6 +152,7 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
   const { d, w, id } = r;
   const controller = new AbortController();
   d.running.set(id, controller);
+  if (w.cls === "C") d.runningC?.add(id);
   const deadlineAt = start.deadlineAt;
   const ended: Ended = { result: undefined, error: undefined, reason: undefined, parkOn: undefined, deadlineAt };
   const timer =
@@ -188,6 +189,7 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
   } finally {
     clearTimeout(timer);
     d.running.delete(id);
+    d.runningC?.delete(id);
     if (tracking.active.size) {
       metrics.orphanedCalls.inc(tracking.active.size);
       d.onOrphans?.(tracking.active.size);

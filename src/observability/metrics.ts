@@ -134,6 +134,11 @@ export const metrics = {
     labelNames: ["tenant", "outcome"] as const,
     registers: [registry],
   }),
+  execBatchLimit: new Gauge({
+    name: "fairlane_exec_batch_limit",
+    help: "How many of this exec process's slots Class C may take now: lowered while its event loop lags (FAIRLANE_EXEC_LAG_TARGET_MS)",
+    registers: [registry],
+  }),
   toolCallsInFlight: new Gauge({
     name: "fairlane_tool_calls_in_flight",
     help: "Tool calls holding a gate permit in this process",

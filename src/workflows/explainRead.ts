@@ -76,6 +76,7 @@ export async function readState(
     const member = capsHash[`m:${pool}`] ?? `${"0".repeat(14)}:${tenant}`;
     p2.zrangebyscore(cell.poolWorkers(pool), `(${now}`, "+inf")
       .hgetall(cell.poolConcurrency(pool))
+      .hgetall(cell.poolBatch(pool))
       .hmget(cell.poolUsed(pool), "total", "A", "C");
     for (const c of CLASSES) p2.zcard(cell.ready(pool, c)).zrank(cell.ready(pool, c), member);
   }
@@ -86,6 +87,7 @@ export async function readState(
   const views: PoolView[] = pools.map((pool) => {
     const live = r2[i++] as string[];
     const conc = r2[i++] as Record<string, string>;
+    const batch = r2[i++] as Record<string, string>;
     const used = r2[i++] as (string | null)[];
     const ready: PoolView["ready"] = {};
     for (const c of CLASSES) {
@@ -97,7 +99,10 @@ export async function readState(
       live.map((w) => Number(conc[w] ?? 0)),
       s.capacityCap,
     );
-    return { pool, capacity, used: Number(used[0] ?? 0), usedA: Number(used[1] ?? 0), usedC: Number(used[2] ?? 0), ready };
+    // As the dispatch script sums them: each live worker's batch limit, at most its concurrency.
+    const batchCapacity = live.reduce((sum, w) => sum + Math.min(Number(conc[w] ?? 0), Number(batch[w] ?? conc[w] ?? 0)), 0);
+    const [usedAll, usedA, usedC] = used.map((u) => Number(u ?? 0)) as [number, number, number];
+    return { pool, capacity, used: usedAll, usedA, usedC, batchCapacity, ready };
   });
   const headTypes = new Map<WorkflowClass, { id: string; type: string; deadlineAt: number | null }>();
   for (const [c, id] of heads) {

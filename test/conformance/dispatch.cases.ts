@@ -76,6 +76,30 @@ export const CLASS_CASES: ClassCase[] = [
     expected: "B",
   },
   { name: "a pool without live workers starts nothing", pool: { capacity: 0, used: 0, usedA: 0, usedC: 0 }, ready: ALL, expected: null },
+  {
+    name: "Class C at the workers' batch limit waits below its maximum share (their event loops lag)",
+    pool: { capacity: 10, used: 3, usedA: 0, usedC: 3, batchCapacity: 3 },
+    ready: ["C"],
+    expected: null,
+  },
+  {
+    name: "below the batch limit Class C takes a general slot as before",
+    pool: { capacity: 10, used: 2, usedA: 0, usedC: 2, batchCapacity: 3 },
+    ready: ["C"],
+    expected: "C",
+  },
+  {
+    name: "a batch limit holds Class C only: Class B takes the slot",
+    pool: { capacity: 10, used: 3, usedA: 0, usedC: 3, batchCapacity: 3 },
+    ready: ["B", "C"],
+    expected: "B",
+  },
+  {
+    name: "a batch limit of 0 never takes Class C below its guaranteed minimum",
+    pool: { capacity: 10, used: 0, usedA: 0, usedC: 0, batchCapacity: 0 },
+    ready: ["B", "C"],
+    expected: "C",
+  },
 ];
 
 /**

@@ -97,7 +97,7 @@ describe("dispatch rule: the pure rule and dispatch-18.lua agree", () => {
   async function scriptClass(pool: PoolState, shares: ShareOptions, ready: WorkflowClass[]): Promise<WorkflowClass | null> {
     const n = ++caseNo;
     const name = `cls${n}`;
-    const script = await ScriptPool.open(redis, cell, name, pool.capacity, shares, new FakeClock(T0));
+    const script = await ScriptPool.open(redis, cell, name, pool.capacity, shares, new FakeClock(T0), pool.batchCapacity);
     await redis.hset(cell.poolUsed(name), { total: pool.used, A: pool.usedA, C: pool.usedC });
     for (const cls of ready) {
       await script.setCaps(`${name}${cls}`, CASE_CAPS);
@@ -125,7 +125,12 @@ describe("dispatch rule: the pure rule and dispatch-18.lua agree", () => {
       .chain(({ capacity, used }) =>
         fc.record({ capacity: fc.constant(capacity), used: fc.constant(used), usedA: fc.integer({ min: 0, max: used }) }),
       )
-      .chain((p) => fc.integer({ min: 0, max: p.used - p.usedA }).map((usedC): PoolState => ({ ...p, usedC })));
+      .chain((p) => fc.integer({ min: 0, max: p.used - p.usedA }).map((usedC) => ({ ...p, usedC })))
+      .chain((p) =>
+        fc
+          .option(fc.integer({ min: 0, max: p.capacity }), { nil: undefined })
+          .map((batchCapacity): PoolState => (batchCapacity === undefined ? p : { ...p, batchCapacity })),
+      );
     const sharesArb: fc.Arbitrary<ShareOptions> = fc.record({
       reserveFraction: fc.constantFrom(0, 0.1, 0.25, 0.5),
       batchMaxShare: fc.constantFrom(0.3, 0.5, 1),

@@ -106,8 +106,17 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
   private admitted = 0;
 
   /** A pool of `capacity` slots (one exec worker's heartbeat, live for good). */
-  static async open(redis: Redis, cell: CellKeys, pool: string, capacity: number, shares: ShareOptions, clock: Clock): Promise<ScriptPool> {
-    await heartbeat(redis, cell, pool, "w", capacity, clock.now(), clock.now() + 1e12);
+  /** `batch`: the worker's batch limit (how many slots Class C may take now); default all. */
+  static async open(
+    redis: Redis,
+    cell: CellKeys,
+    pool: string,
+    capacity: number,
+    shares: ShareOptions,
+    clock: Clock,
+    batch = capacity,
+  ): Promise<ScriptPool> {
+    await heartbeat(redis, cell, pool, "w", capacity, clock.now(), clock.now() + 1e12, batch);
     return new ScriptPool(redis, cell, pool, scriptOptions(shares), clock);
   }
 

@@ -5,7 +5,8 @@
  * an independent record of what really ran, where and when, that the tests
  * check caps and double runs against (never Fairlane's own counters).
  * `observed-gw` is the same run declaring the dependency `gw`.
- * payload: { obs: string, durationMs?: number }
+ * payload: { obs: string, durationMs?: number, spinMs?: number } (spinMs: first keep the CPU busy that long,
+ * blocking the process's event loop, as a CPU-heavy step would)
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
@@ -27,6 +28,8 @@ const observed = async (ctx: WorkflowContext) => {
   const pool = process.env.FAIRLANE_POOL ?? "default";
   const base = [ctx.workflowId, ctx.tenant, ctx.class, pool, process.pid];
   await recordEvent(obs, ["start", ...base, Date.now()]);
+  const spinUntil = Date.now() + Number(ctx.payload.spinMs ?? 0);
+  while (Date.now() < spinUntil); // busy on purpose: the event loop waits for it
   try {
     await sleep(Number(ctx.payload.durationMs ?? 0), undefined, { signal: ctx.signal }).catch(() => undefined);
   } finally {

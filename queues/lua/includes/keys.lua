@@ -34,6 +34,7 @@ local function cellKey_slots(cell) return cell .. ":slots" end
 local function cellKey_pools(cell) return cell .. ":pools" end
 local function cellKey_poolWorkers(cell, pool) return cell .. ":pool:" .. pool .. ":workers" end
 local function cellKey_poolConcurrency(cell, pool) return cell .. ":pool:" .. pool .. ":conc" end
+local function cellKey_poolBatch(cell, pool) return cell .. ":pool:" .. pool .. ":batch" end
 local function cellKey_poolUsed(cell, pool) return cell .. ":pool:" .. pool .. ":used" end
 local function cellKey_ready(cell, pool, cls) return cell .. ":pool:" .. pool .. ":ready:" .. cls end
 local function cellKey_wfq(cell, pool, cls) return cell .. ":pool:" .. pool .. ":wfq:" .. cls end

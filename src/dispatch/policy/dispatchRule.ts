@@ -49,12 +49,14 @@ export interface PoolState {
   used: number;
   usedA: number;
   usedC: number;
+  /** The sum of the live workers' batch limits (`<cell>:pool:<p>:batch`); absent: no limit beyond the share. */
+  batchCapacity?: number;
 }
 
 export function chooseClass(pool: PoolState, shares: ShareOptions, ready: (cls: WorkflowClass) => boolean): WorkflowClass | null {
   if (pool.capacity - pool.used <= 0) return null;
   if (ready("A")) return "A";
-  const { reserveA, minC, maxC } = poolShares(pool.capacity, shares);
+  const { reserveA, minC, maxC } = poolShares(pool.capacity, shares, pool.batchCapacity);
   if (pool.capacity - reserveA - (pool.used - pool.usedA) <= 0) return null;
   if (ready("C") && pool.usedC < minC) return "C";
   if (ready("B")) return "B";

@@ -124,7 +124,7 @@ function mcaReason(c: DispatchCaps, running: number, now: number, cls: WorkflowC
 
 /** The pool's answer for this class, by chooseClass with only this class ready. */
 function poolReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass): Reason {
-  const { reserveA, maxC } = poolShares(p.capacity, shares);
+  const { reserveA, maxC } = poolShares(p.capacity, shares, p.batchCapacity);
   const nums = { class: cls, pool: p.pool, capacity: p.capacity, used: p.used, usedA: p.usedA, reserveA };
   if (chooseClass(p, shares, (x) => x === cls) === cls) return turnReason(p, shares, cls, nums);
   if (p.capacity - p.used <= 0) {
@@ -147,8 +147,14 @@ function poolReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass): Reas
     usedC: p.usedC,
     maxC,
     holders,
-    message: `Class C share ${p.usedC}/${maxC} of pool ${p.pool}${who}`,
+    message: `Class C share ${p.usedC}/${maxC} of pool ${p.pool}${lagged(p, shares, maxC)}${who}`,
   };
+}
+
+/** When the workers' batch limits, not the share, set Class C's maximum: say so (the machine is busy). */
+function lagged(p: PoolView, shares: ShareOptions, maxC: number): string {
+  const byShare = poolShares(p.capacity, shares).maxC;
+  return maxC < byShare ? `, lowered from ${byShare} while its exec workers' event loops lag (CPU busy)` : "";
 }
 
 function turnReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, nums: Omit<Reason, "code" | "message">): Reason {
@@ -156,7 +162,7 @@ function turnReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, nums:
   const ahead = ready ? ready.ahead : null;
   const first: string[] = [];
   if (ahead) first.push(`${plural(ahead, "tenant")} ahead of it in Class ${cls}`);
-  const { minC } = poolShares(p.capacity, shares);
+  const { minC } = poolShares(p.capacity, shares, p.batchCapacity);
   const others = (x: WorkflowClass) => (p.ready?.[x]?.size ?? 0) > 0;
   if (cls === "B" && others("C") && p.usedC < minC) first.push("Class C's guaranteed share goes first");
   if (cls === "C" && others("B") && p.usedC >= minC) first.push("Class B goes first");
