@@ -78,7 +78,7 @@ export class ExecWorker {
   readonly workerId: string;
   private readonly workers: Worker[] = [];
   private readonly running = new Map<string, AbortController>();
-  private readonly runningC = new Set<string>();
+  private readonly runningC = new Map<string, Set<string>>(); // per cell: its running Class C workflows
   /** Per running job: an instant at or before Redis last set its lock (the fetch, then each renewal that succeeded). */
   private readonly lockedAt = new Map<string, number>();
   private readonly connections: Redis[] = [];
@@ -87,8 +87,7 @@ export class ExecWorker {
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly batch: BatchLimiter; // how many of its slots Class C may take now
   private readonly slots: Map<string, number>;
-  /** Tool calls that outlived their workflow (must stay 0). */
-  orphanedCalls = 0;
+  orphanedCalls = 0; // tool calls that outlived their workflow (must stay 0)
 
   constructor(
     /** Opens a new connection to the same Redis or cluster (subscriber, BullMQ workers). */
@@ -106,7 +105,9 @@ export class ExecWorker {
     this.workerId = opts.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
     this.slots = cellSlots(opts.concurrency, opts.cells);
     const limits = { concurrency: opts.concurrency, targetLagMs: opts.lagTargetMs, intervalMs: opts.batchAdaptMs };
-    this.batch = new BatchLimiter(limits, this.runningC, () => void this.beat().catch(() => undefined));
+    // The busiest cell's Class C runs, scaled to the process (each cell advertises its share of the limit).
+    const usedC = () => Math.max(0, ...[...this.runningC].map(([c, ids]) => Math.ceil((ids.size * opts.concurrency) / this.slots.get(c)!)));
+    this.batch = new BatchLimiter(limits, usedC, () => void this.beat().catch(() => undefined));
   }
 
   get runningCount(): number {
@@ -148,7 +149,7 @@ export class ExecWorker {
       workerId: this.workerId,
       recordTtlSec: this.opts.recordTtlSec,
       running: this.running,
-      runningC: this.runningC,
+      runningC: this.runningC.set(cellName, new Set()).get(cellName),
       onOrphans: (n: number) => {
         this.orphanedCalls += n;
         this.log.error({ orphaned: n }, "tool calls outlived their workflow");

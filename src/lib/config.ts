@@ -63,8 +63,8 @@ const EnvSchema = z.object({
     .regex(/^[\w.:-]{1,100}$/)
     .optional(),
   FAIRLANE_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(10),
-  /** Exec: event-loop delay p99 (ms) above which Class C backs off (src/exec/batchLimit.ts); 0 = off. */
-  FAIRLANE_EXEC_LAG_TARGET_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+  /** Exec: how late (ms, p99) its event loop may run before Class C backs off (src/exec/batchLimit.ts); 0 = off. */
+  FAIRLANE_EXEC_LAG_TARGET_MS: z.coerce.number().int().min(0).max(10_000).default(10),
   FAIRLANE_WORKFLOW_MODULES: z.string().default(""),
   FAIRLANE_SHUTDOWN_GRACE_MS: int(10_000),
   FAIRLANE_LOCK_MS: int(10_000),

@@ -39,7 +39,7 @@ export async function explainHeld(
     const views: PoolView[] = (caps?.pools ?? []).map((pool) => {
       const p = poolOf.get(`${row.cell}|${pool}`);
       const state = p
-        ? { capacity: p.capacity, used: p.used, usedA: p.usedA, usedC: p.usedC }
+        ? { capacity: p.capacity, used: p.used, usedA: p.usedA, usedC: p.usedC, batchCapacity: p.batchCapacity }
         : { capacity: 0, used: 0, usedA: 0, usedC: 0 };
       return { pool, ...state, holdersC: topHolders(holdersC.get(`${row.cell}|${pool}`)) };
     });

@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { replyCursor } from "../lib/replyCursor.ts";
 import { SlotPipeline } from "../lib/slotPipeline.ts";
-import { poolCapacity } from "../dispatch/policy/explain.ts";
+import { poolBatchCapacity, poolCapacity } from "../dispatch/policy/explain.ts";
 import { poolShares, type ShareOptions } from "../dispatch/policy/shares.ts";
 import { publishedSettings } from "../workflows/explain.ts";
 import type { DependencyUsage, PoolUsage } from "./usageTypes.ts";
@@ -39,9 +39,10 @@ export async function readPools(
     const ck = keys.cell(c);
     p2.add(ck.dispatchSettings, (p) => p.hgetall(ck.dispatchSettings));
     for (const pool of found.poolsOf.get(c)!) {
-      const [w, conc, used] = [ck.poolWorkers(pool), ck.poolConcurrency(pool), ck.poolUsed(pool)];
+      const [w, conc, batch, used] = [ck.poolWorkers(pool), ck.poolConcurrency(pool), ck.poolBatch(pool), ck.poolUsed(pool)];
       p2.add(w, (p) => p.zrangebyscore(w, `(${now}`, "+inf"))
         .add(conc, (p) => p.hgetall(conc))
+        .add(batch, (p) => p.hgetall(batch))
         .add(used, (p) => p.hgetall(used));
     }
     for (const dep of found.depsOf.get(c)!) {
@@ -60,6 +61,7 @@ export async function readPools(
     for (const pool of found.poolsOf.get(c)!) {
       const live = next() as string[];
       const conc = next() as Record<string, string>;
+      const batch = next() as Record<string, string>;
       const used = next() as Record<string, string>;
       const capacity = poolCapacity(
         live.map((w) => Number(conc[w]) || 0),
@@ -74,6 +76,7 @@ export async function readPools(
         usedA: Number(used.A ?? 0),
         usedC: Number(used.C ?? 0),
         reserveA: poolShares(capacity, shares).reserveA,
+        batchCapacity: poolBatchCapacity(live, conc, batch),
       });
     }
     for (const dep of found.depsOf.get(c)!) {

@@ -57,6 +57,8 @@ export interface PoolUsage {
   usedA: number;
   usedC: number;
   reserveA: number;
+  /** The live workers' batch limits summed: Class C holds no more (its guaranteed minimum aside). */
+  batchCapacity: number;
 }
 
 export interface DependencyUsage {

@@ -13,6 +13,7 @@ import { CLASSES, type CellKeys, type WorkflowClass } from "../../queues/keys.ts
 import { ingressQueue } from "../../queues/names.ts";
 import {
   capsFromHash,
+  poolBatchCapacity,
   poolCapacity,
   type DownDependency,
   type Holder,
@@ -99,8 +100,7 @@ export async function readState(
       live.map((w) => Number(conc[w] ?? 0)),
       s.capacityCap,
     );
-    // As the dispatch script sums them: each live worker's batch limit, at most its concurrency.
-    const batchCapacity = live.reduce((sum, w) => sum + Math.min(Number(conc[w] ?? 0), Number(batch[w] ?? conc[w] ?? 0)), 0);
+    const batchCapacity = poolBatchCapacity(live, conc, batch);
     const [usedAll, usedA, usedC] = used.map((u) => Number(u ?? 0)) as [number, number, number];
     return { pool, capacity, used: usedAll, usedA, usedC, batchCapacity, ready };
   });

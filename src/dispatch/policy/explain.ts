@@ -64,6 +64,18 @@ export function poolCapacity(concurrencies: number[], capacityCap: number): numb
   return capacityCap > 0 && sum > capacityCap ? capacityCap : sum;
 }
 
+/**
+ * The sum of the live workers' batch limits, as the dispatch script sums them: each at most its
+ * concurrency, a worker without one (or without a number) counting its concurrency.
+ */
+export function poolBatchCapacity(live: string[], conc: Record<string, string>, batch: Record<string, string>): number {
+  const num = (v: string | undefined, or: number) => (v && Number.isFinite(Number(v)) ? Number(v) : or); // Lua's tonumber
+  return live.reduce((sum, w) => {
+    const c = num(conc[w], 0);
+    return sum + Math.min(c, num(batch[w], c));
+  }, 0);
+}
+
 /** What holds the tenant's queued Class `cls` work; null when it has none queued. */
 export function explainClass(s: TenantState, cls: WorkflowClass): Reason | null {
   if (s.queued[cls] <= 0) return null;
@@ -151,10 +163,12 @@ function poolReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass): Reas
   };
 }
 
-/** When the workers' batch limits, not the share, set Class C's maximum: say so (the machine is busy). */
+/** When the workers' batch limits, not the share, set Class C's maximum: say so, and how they move. */
 function lagged(p: PoolView, shares: ShareOptions, maxC: number): string {
   const byShare = poolShares(p.capacity, shares).maxC;
-  return maxC < byShare ? `, lowered from ${byShare} while its exec workers' event loops lag (CPU busy)` : "";
+  return maxC < byShare
+    ? `, lowered from ${byShare} by the exec workers' batch limits (they fall while their event loops run late and grow a step every half second while Class C uses them)`
+    : "";
 }
 
 function turnReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, nums: Omit<Reason, "code" | "message">): Reason {
