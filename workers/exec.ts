@@ -48,7 +48,8 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
   // write and comes back in one read. A busy process sends thousands of these a second; one write each was
   // the largest cost of a tool call (the storm benchmark's profiles; docs/benchmarks.md). Scripts are sent as
   // EVALSHA (queues/lua/script.ts), which an automatic pipeline can carry; rate limits stay on the platform's
-  // connection, since rate-limiter-flexible defines its script on first use.
+  // connection, since rate-limiter-flexible defines its script on first use. On a Redis Cluster the option is
+  // dropped (src/lib/redis.ts: a resharding would fail commands).
   const hot = p.connect({ enableAutoPipelining: true });
   hot.on("error", () => undefined);
   const gate = new ToolGate(hot, subscriber, p.keys, p.clock);

@@ -112,14 +112,15 @@ export function connect(target: string | RedisTarget, opts: RedisOptions = {}): 
     // A node keeps its own offline queue on (ioredis's default: nodes connect lazily, on their first
     // command). Whether a command may wait for a node, or the cluster, that is not connected is the
     // cluster's `enableOfflineQueue` below.
-    const { enableOfflineQueue: _cluster, enableAutoPipelining, ...nodeOpts } = base;
+    // No automatic pipelines on a cluster, even when asked: ioredis groups them per node, across slots,
+    // and retries a redirected pipeline only when every command in it was redirected, so during a
+    // resharding (how a cell moves, docs/cluster.md) some commands would fail with MOVED/ASK.
+    const { enableOfflineQueue: _cluster, enableAutoPipelining: _notOnCluster, ...nodeOpts } = base;
     const clusterOpts: ClusterOptions = {
       redisOptions: { ...urlOptions(t.url), ...nodeOpts },
       // Commands wait (offline queue) while the slot map is fetched or refreshed after a failover,
       // like a single connection waits for its reconnect.
       enableOfflineQueue: opts.enableOfflineQueue ?? true,
-      // Automatic pipelines are the cluster's (grouped per node), not a node's.
-      enableAutoPipelining,
       enableReadyCheck: true,
       maxRedirections: 16,
       retryDelayOnFailover: 100,
