@@ -56,6 +56,7 @@ export function httpTool<A extends Record<string, unknown>>(o: {
           headers: method === "POST" ? { ...headers, "Content-Type": "application/json" } : headers,
           body: method === "POST" ? JSON.stringify(args) : undefined,
           signal: ctx.signal,
+          maxRedirections: 5, // as fetch did (it followed up to 20); a 30x beyond them is an error
         });
         status = res.statusCode;
         text = await res.body.text();
