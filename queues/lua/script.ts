@@ -5,9 +5,10 @@ import type { ChainableCommander, Redis } from "ioredis";
 import { hashSlot } from "../../src/lib/hashSlot.ts";
 
 /**
- * Loads `queues/lua/<name>-<numberOfKeys>.lua` and registers it on a client as
- * an ioredis custom command (EVALSHA with an EVAL fallback, pipeline-able).
- * Each script has one typed wrapper next to it; nothing else calls `run`.
+ * Loads `queues/lua/<name>-<numberOfKeys>.lua` and runs it: `run` as EVALSHA with an
+ * EVAL fallback (safe on an auto-pipelined client), `queue` on a pipeline as an ioredis
+ * custom command registered by `ensure`. Each script has one typed wrapper next to it;
+ * nothing else calls `run`.
  *
  * Redis Cluster safety (DESIGN invariant 5, docs/cluster.md): every call's KEYS
  * must share one hash slot, checked here on every call (also against a single
