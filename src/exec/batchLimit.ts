@@ -5,7 +5,8 @@
  * late is a process whose runs wait for a CPU, whatever else on the machine keeps it busy.
  *
  * Additive increase, multiplicative decrease (as TCP and adaptive concurrency limiters do), once per
- * interval, from the delay's p99 over that interval and the Class C runs the process holds (`usedC`):
+ * interval, from how late the loop ran (p99 over that interval, batchLimiter.ts) and the Class C runs
+ * the process holds (`usedC`):
  *   p99 > target          limit := max(floor, ⌊limit × 0.8⌋)
  *   p99 ≤ target / 2      limit := min(concurrency, max(floor, min(limit, usedC) + step)),
  *                         step = max(1, ⌈concurrency × 0.05⌉)
@@ -20,7 +21,7 @@
  */
 export interface BatchLimitOptions {
   concurrency: number;
-  /** Event-loop delay p99 (ms) above which the batch backs off; 0 = off. */
+  /** How late (ms, p99) the event loop may run before the batch backs off; 0 = off. */
   targetLagMs: number;
 }
 

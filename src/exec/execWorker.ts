@@ -35,7 +35,7 @@ export interface ExecWorkerOptions {
   recordTtlSec: number;
   /** A stable, unique name for this exec instance (FAIRLANE_WORKER_ID), kept across its restarts. */
   instance?: string;
-  /** Loop delay p99 (ms) over which Class C backs off (FAIRLANE_EXEC_LAG_TARGET_MS, src/exec/batchLimit.ts); 0 = off. */
+  /** How late (ms, p99) the loop may run before Class C backs off (FAIRLANE_EXEC_LAG_TARGET_MS, batchLimit.ts); 0 = off. */
   lagTargetMs: number;
   batchAdaptMs: number;
 }
