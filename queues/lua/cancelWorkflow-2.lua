@@ -26,8 +26,9 @@ local rcall = redis.call
 --- @include "keys"
 --- @include "queuedBytes"
 --- @include "moveJob"
+--- @include "endRecord"
 local id = ARGV[1]
-local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue")
+local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue", "idem")
 if not rec[1] or rec[1] ~= ARGV[2] then
   return {"missing"}
 end
@@ -46,8 +47,7 @@ if state == "queued" or state == "parked" then
   rcall("ZREM", cellKey_deadlines(ARGV[6]), id) -- ended: nothing left for the deadline sweep
   rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
         "errorCode", "CANCELLED", "errorMessage", ARGV[8])
-  rcall("EXPIRE", KEYS[1], tonumber(ARGV[7]))
-  rcall("EXPIRE", cellKey_steps(ARGV[6], id), tonumber(ARGV[7]))
+  expireEnded(ARGV[6], id, rec[1], rec[4], tonumber(ARGV[7]))
   return {"cancelled"}
 end
 if state == "dispatched" or state == "running" then

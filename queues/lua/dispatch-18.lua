@@ -47,15 +47,12 @@
   ARGV[10] signals channel
   ARGV[11] max dirty tenants refreshed per call
   ARGV[12] capacity cap (0 = none)
-  ARGV[13] record TTL in seconds once a workflow ends
+  ARGV[13] record TTL in seconds once a workflow ends (the tenant's retention wins: includes/endRecord.lua)
 
   Returns {moved, expired, preempted, capacity, used, refreshed, parked}
 ]]
 local rcall = redis.call
-local now = tonumber(ARGV[1])
-local own = ARGV[2]
-local bull = ARGV[3]
-local pool = ARGV[4]
+local now, own, bull, pool = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local maxMoves = tonumber(ARGV[5])
 local recordTtl = tonumber(ARGV[13])
 
@@ -63,6 +60,7 @@ local recordTtl = tonumber(ARGV[13])
 --- @include "refreshTenant"
 --- @include "queuedBytes"
 --- @include "moveJob"
+--- @include "endRecord"
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
 local refreshed = 0
@@ -138,11 +136,11 @@ local function downDependency(jobKey)
 end
 
 -- Ends a workflow that leaves ingress without running: out of the queued counts, its record failed.
-local function failQueued(tenant, rec, bytes, code, message)
+local function failQueued(tenant, id, rec, bytes, code, message)
   rcall("DECR", KEYS[13])
   queuedBytesBy(own, bytes, tenant, -1)
   rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
-  rcall("EXPIRE", rec, recordTtl)
+  expireEnded(own, id, tenant, rcall("HGET", rec, "idem"), recordTtl)
   expired = expired + 1
 end
 
@@ -165,7 +163,7 @@ local function takeHead(tenant, cls)
     local deadline = tonumber(f[1] or "")
     if deadline and deadline <= now then
       rcall("DEL", jobKey)
-      failQueued(tenant, rec, f[2], "DEADLINE_EXCEEDED", "the deadline passed while the workflow was queued; it was never started")
+      failQueued(tenant, id, rec, f[2], "DEADLINE_EXCEEDED", "the deadline passed while the workflow was queued; it was never started")
     else
       local dep = downDependency(jobKey)
       if not dep then
@@ -176,7 +174,7 @@ local function takeHead(tenant, cls)
         end
         -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep
         -- every counter right, rather than stop the call half-way with its counters unwritten.
-        failQueued(tenant, rec, f[2], "LOST", "its queued job was missing at dispatch")
+        failQueued(tenant, id, rec, f[2], "LOST", "its queued job was missing at dispatch")
       else
         moveJob(jobKey, bull, PARKED_QUEUE, id, "{}", now, "tail", "copy")
         rcall("DECR", KEYS[13])

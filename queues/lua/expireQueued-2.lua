@@ -25,6 +25,7 @@ local rcall = redis.call
 --- @include "keys"
 --- @include "queuedBytes"
 --- @include "moveJob"
+--- @include "endRecord"
 local now = tonumber(ARGV[1])
 local own, bull = ARGV[3], ARGV[4]
 local due = rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, tonumber(ARGV[2]))
@@ -32,7 +33,7 @@ local expired = 0
 for _, id in ipairs(due) do
   rcall("ZREM", KEYS[1], id)
   local rec = cellKey_workflow(own, id)
-  local r = rcall("HMGET", rec, "state", "queue", "deadlineAt", "tenant")
+  local r = rcall("HMGET", rec, "state", "queue", "deadlineAt", "tenant", "idem")
   local deadline = tonumber(r[3] or "")
   if r[1] == "queued" and r[2] and deadline and deadline <= now then
     if rcall("LREM", bullQueueKey(bull, r[2], "wait"), -1, id) == 1 then
@@ -42,7 +43,7 @@ for _, id in ipairs(due) do
     end
     rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
       "errorMessage", "the deadline passed while the workflow was queued; it was never started")
-    rcall("EXPIRE", rec, tonumber(ARGV[5]))
+    expireEnded(own, id, r[4], r[5], tonumber(ARGV[5]))
     expired = expired + 1
   end
 end

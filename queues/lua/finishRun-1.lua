@@ -7,14 +7,15 @@
   ARGV[1]  workflow id   ARGV[2] now   ARGV[3] run id ("" = any)
   ARGV[4]  state: completed | failed | cancelled
   ARGV[5]  result JSON ("" = none)   ARGV[6] error code   ARGV[7] error message
-  ARGV[8]  record TTL in seconds     ARGV[9] cell own-key prefix
+  ARGV[8]  record TTL in seconds (the tenant's retention wins: includes/endRecord.lua)     ARGV[9] cell own-key prefix
 
   Returns {"ok"} | {"final", state} | {"stale"}
 ]]
 local rcall = redis.call
 --- @include "keys"
 --- @include "releaseSlot"
-local r = rcall("HMGET", KEYS[1], "state", "runId")
+--- @include "endRecord"
+local r = rcall("HMGET", KEYS[1], "state", "runId", "tenant", "idem")
 local state = r[1]
 if state == "completed" or state == "failed" or state == "cancelled" or not state then
   releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
@@ -39,6 +40,5 @@ rcall("HDEL", KEYS[1], "preemptRequested", "queue", "pool", "runId", "worker", "
 -- An ended workflow needs no deadline sweep: its entry would otherwise stay (~116 B) until the deadline.
 rcall("ZREM", cellKey_deadlines(ARGV[9]), ARGV[1])
 releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
-rcall("EXPIRE", KEYS[1], tonumber(ARGV[8]))
-rcall("EXPIRE", cellKey_steps(ARGV[9], ARGV[1]), tonumber(ARGV[8]))
+expireEnded(ARGV[9], ARGV[1], r[3], r[4], tonumber(ARGV[8]))
 return { "ok" }

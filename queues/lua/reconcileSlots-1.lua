@@ -14,6 +14,7 @@
 local rcall = redis.call
 --- @include "keys"
 --- @include "releaseSlot"
+--- @include "endRecord"
 local own, bull, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local scan = rcall("HSCAN", KEYS[1], ARGV[5], "COUNT", tonumber(ARGV[6]))
 local released = 0
@@ -33,7 +34,8 @@ for i = 1, #items, 2 do
       local reason = (exists and rcall("HGET", execKey, "failedReason")) or "the exec job disappeared"
       rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "LOST",
         "errorMessage", "the workflow's run was lost: " .. reason)
-      rcall("EXPIRE", rec, tonumber(ARGV[7]))
+      local who = rcall("HMGET", rec, "tenant", "idem")
+      expireEnded(own, id, who[1], who[2], tonumber(ARGV[7]))
       released = released + releaseSlot(own, id, now)
     end
   end

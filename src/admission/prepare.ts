@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { AdmitInput } from "../../queues/lua/admitWorkflow.ts";
 import { ingressQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
+import { retentionSec } from "../tenancy/policy.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
 import { deadlineAtAdmission } from "./deadline.ts";
 import { jsonShapeIssues } from "./jsonShape.ts";
@@ -56,6 +57,9 @@ export function prepareWorkflow(entry: TenantEntry, body: unknown, traceparent: 
     traceparent,
   };
   if (deadlineAt !== null) record.deadlineAt = String(deadlineAt);
+  const idempotencyHash = req.idempotencyKey && createHash("sha256").update(req.idempotencyKey).digest("hex");
+  // Where its idempotency key is, so the key expires with the workflow's data (includes/endRecord.lua).
+  if (idempotencyHash) record.idem = idempotencyHash;
   // Class C's run budget starts at dispatch (dispatch-18.lua); A and B have it in their deadline already.
   if (req.class === "C") record.runBudgetMs = String(policy.deadline.runBudgetMs);
   return {
@@ -67,7 +71,7 @@ export function prepareWorkflow(entry: TenantEntry, body: unknown, traceparent: 
       type: req.type,
       data: payloadJson,
       now,
-      idempotencyHash: req.idempotencyKey && createHash("sha256").update(req.idempotencyKey).digest("hex"),
+      idempotencyHash,
       requestHash: req.idempotencyKey ? requestHash(req, requested) : undefined,
       idempotencyTtlSec: limits.idempotencyTtlSec,
       maxQueueDepth: policy.maxQueueDepth,
@@ -75,9 +79,9 @@ export function prepareWorkflow(entry: TenantEntry, body: unknown, traceparent: 
       maxQueueBytes: policy.maxQueueBytes,
       maxQueuedTotal: limits.maxQueuedTotal,
       record,
-      // Twice the record TTL: an entry outlives the record of a workflow that stayed open for up to a TTL
-      // (parked, paused); lists drop entries whose record expired as they read them.
-      listRetentionMs: 2 * limits.recordTtlSec * 1000,
+      // Twice the record TTL (the tenant's retention if it has one): an entry outlives the record of a
+      // workflow that stayed open for up to a TTL (parked, paused); lists drop entries whose record expired.
+      listRetentionMs: 2 * (retentionSec(policy) ?? limits.recordTtlSec) * 1000,
     },
   };
 }

@@ -160,6 +160,33 @@ export const adminPaths: ZodOpenApiPathsObject = {
       },
     ]),
   ),
+  "/v1/admin/tenants/{tenant}/data": {
+    delete: op(
+      "admin",
+      "Erase a tenant's workflows that ended before a time",
+      {
+        "200": ok(
+          "What was erased, and what was kept because it has not ended (never erased).",
+          z.object({
+            tenant: z.string(),
+            before: z.string(),
+            cells: z.array(z.string()),
+            erased: z.number().int(),
+            alreadyGone: z.number().int(),
+            kept: z.object({ queued: z.number().int(), running: z.number().int(), parked: z.number().int(), endedLater: z.number().int() }),
+          }),
+        ),
+        "400": invalid,
+        "404": tenantMissing,
+      },
+      {
+        requestParams: {
+          path: tenantPath,
+          query: z.object({ before: z.string().meta({ description: "ISO 8601 or epoch ms, not in the future (required)." }) }),
+        },
+      },
+    ),
+  },
   "/v1/admin/audit": {
     get: op(
       "admin",

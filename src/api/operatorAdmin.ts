@@ -14,6 +14,9 @@ import { formatIssues } from "../tenancy/policy.ts";
 import type { PolicyRegistry, TenantEntry } from "../tenancy/registry.ts";
 import { applySpecPatch } from "../tenancy/specPatch.ts";
 import { drainTenant } from "../workflows/drain.ts";
+import { epochOrIso } from "../workflows/listIndex.ts";
+import { eraseEnded, type ErasureCounts } from "../../queues/lua/erase.ts";
+import { TenantCells } from "../admission/tenantCells.ts";
 import { platformSummary, sortUsage, USAGE_SORTS, type UsageSort } from "./usageView.ts";
 import type { AuditLog } from "./audit.ts";
 
@@ -26,6 +29,8 @@ import type { AuditLog } from "./audit.ts";
  *   POST  /tenants/:tenant/pause | /resume                set `paused`
  *   POST  /tenants/:tenant/drain      { classes } | { all: true }   cancel its queued ingress workflows (an empty body drains nothing: 400)
  *   POST  /tenants/:tenant/parked/requeue | /fail { reason? }  every parked workflow of the tenant
+ *   DELETE /tenants/:tenant/data?before=<time>             erase its workflows that ended before then (never queued,
+ *                                                         running or parked work), in every cell that held them
  *   GET   /capacity-report?window=24h                     raise/lower mca and mctc, with the evidence
  *                                                         (none below FAIRLANE_CAPACITY_MIN_EVIDENCE of data)
  * Every write is in the audit log (who, when, what). Bad input answers 400 naming the field.
@@ -63,6 +68,9 @@ const Drain = z
       ctx.addIssue({ code: "custom", path: ["all"], message: 'give "classes" or "all": true, not both' });
   });
 const Reason = z.strictObject({ reason: z.string().max(500).optional() });
+const Erasure = z.strictObject({
+  before: epochOrIso.meta({ description: "Erase workflows that ended before this time (ISO 8601 or epoch ms)." }),
+});
 const UsageQuery = z.object({
   sort: z.enum(USAGE_SORTS).default("running"),
   order: z.enum(["asc", "desc"]).optional(),
@@ -98,6 +106,7 @@ export function operatorAdminRouter(d: OperatorAdminDeps): Router {
   tenantControlRoutes(r, d);
   parkedRoutes(r, d);
   capacityReportRoute(r, d);
+  erasureRoute(r, d);
   return r;
 }
 
@@ -218,5 +227,33 @@ function capacityReportRoute(r: Router, d: OperatorAdminDeps): void {
         sampleMs: d.usage.sampler.opts.tickMs,
       }),
     );
+  });
+}
+
+/**
+ * DELETE /tenants/:tenant/data?before=: the right to erasure, on demand. Every key of the tenant's
+ * workflows that ended before `before` goes, in every cell that ever held its work; what has not
+ * ended is counted in `kept`, never erased. Audited with the counts (no workflow ids, no data).
+ */
+function erasureRoute(r: Router, d: OperatorAdminDeps): void {
+  const cellsOf = new TenantCells(d.redis, d.keys, d.registry);
+  r.delete("/tenants/:tenant/data", async (req, res) => {
+    const entry = tenantOf(d, req);
+    const q = Erasure.safeParse(req.query);
+    if (!q.success) throw invalidRequest(`invalid erasure request: ${formatIssues(issuesOf(q.error))}`, issuesOf(q.error));
+    const { before } = q.data;
+    if (before > d.clock.now())
+      throw invalidRequest("invalid erasure request: before: is in the future", [{ field: "before", message: "is in the future" }]);
+    const total: ErasureCounts = { erased: 0, alreadyGone: 0, kept: { queued: 0, running: 0, parked: 0, endedLater: 0 } };
+    const cells = await cellsOf.of(entry.tenant, entry.policy.cell);
+    for (const c of cells) {
+      const n = await eraseEnded(d.redis, d.keys.cell(c), entry.tenant, before);
+      total.erased += n.erased;
+      total.alreadyGone += n.alreadyGone;
+      for (const k of Object.keys(total.kept) as (keyof ErasureCounts["kept"])[]) total.kept[k] += n.kept[k];
+    }
+    const report = { tenant: entry.tenant, before: new Date(before).toISOString(), cells, ...total };
+    await d.audit.record(req.operator!, "tenant.erase", entry.tenant, { before: report.before, erased: total.erased, kept: total.kept });
+    res.json(report);
   });
 }

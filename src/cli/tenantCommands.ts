@@ -18,6 +18,7 @@ import {
  * fairlane set <id> --mca 20 ...        change its policy live (PATCH /v1/admin/tenants/:tenant)
  * fairlane pause|resume <id>            (POST /v1/admin/tenants/:tenant/pause|resume)
  * fairlane drain <id> [--class B,C] --yes   cancel its queued workflows (POST .../drain { classes } or { all: true })
+ * fairlane erase <id> --before <time> --yes  erase its workflows that ended before then (DELETE .../data?before=)
  */
 const state = (t: any) =>
   [t.atCap.any ? "AT CAP" : "", t.paused ? "PAUSED" : "", t.burst.state === "open" ? "BURST" : ""].filter(Boolean).join(",") || "ok";
@@ -47,6 +48,7 @@ export function registerTenantCommands(program: Command): void {
   registerSet(program);
   registerPauseResume(program);
   registerDrain(program);
+  registerErase(program);
 }
 
 /** fairlane tenants */
@@ -188,6 +190,33 @@ function registerDrain(program: Command): void {
         const body = o.class ? { classes: o.class.split(",").map((c) => c.trim()) } : { all: true };
         const d = await clientOf(o).call("POST", `/v1/admin/tenants/${encodeURIComponent(tenant)}/drain`, body);
         print(o, d, () => `${tenant}: ${d.cancelled} queued workflows cancelled (${d.skipped} no longer queued)\n`);
+      }),
+    );
+}
+
+/** fairlane erase <id> --before <time> --yes */
+function registerErase(program: Command): void {
+  withOperatorOptions(
+    program
+      .command("erase")
+      .description("erase every key of a tenant's workflows that ended before a time (queued, running and parked work is kept)")
+      .argument("<tenant>"),
+  )
+    .requiredOption("--before <time>", "ISO 8601 or epoch ms, not in the future")
+    .option("--yes", "confirm")
+    .action(
+      run(async (tenant: string, o: OperatorOptions & { before: string; yes?: boolean }) => {
+        if (!needYes(o, `this erases the records, results and step results of ${tenant}'s workflows that ended before ${o.before}`)) return;
+        const q = new URLSearchParams({ before: o.before });
+        const d = await clientOf(o).call("DELETE", `/v1/admin/tenants/${encodeURIComponent(tenant)}/data?${q}`);
+        const k = d.kept;
+        print(
+          o,
+          d,
+          () =>
+            `${tenant}: ${d.erased} ended workflows erased (${d.alreadyGone} already expired); kept, not ended: ` +
+            `${k.queued} queued, ${k.running} running, ${k.parked} parked; ${k.endedLater} ended since\n`,
+        );
       }),
     );
 }

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
+import { retentionSec } from "../tenancy/policy.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
 
 /**
@@ -9,6 +10,8 @@ import type { TenantEntry } from "../tenancy/registry.ts";
  * caps changed are written. A tenant that left the registry or moved to
  * another cell is paused in the old cell: its queued work stays visible.
  * Fields the script owns (burstStart, m:<pool>) are never overwritten.
+ * `retainSec` is not a dispatch cap: it is the tenant's retention, read where a workflow ends
+ * (queues/lua/includes/endRecord.lua); "" = the deployment's record TTL.
  */
 export function capsFields(e: TenantEntry): Record<string, string> {
   const p = e.policy;
@@ -21,6 +24,7 @@ export function capsFields(e: TenantEntry): Record<string, string> {
     mcaUrgent: String(p.mcaUrgent),
     paused: p.paused ? "1" : "0",
     pools: p.pools.join(","),
+    retainSec: String(retentionSec(p) ?? ""),
   };
 }
 

@@ -45,6 +45,11 @@ const ResolvedShape = {
   maxQueueBytes: posInt,
   cell: z.string().regex(POOL_ID, "cell names are lowercase [a-z0-9_-]"),
   paused: z.boolean(),
+  /**
+   * Days an ended workflow's data (record, result, step results, idempotency key) is kept before Redis
+   * erases it; null: the deployment's FAIRLANE_RECORD_TTL_SEC. Fractions allowed (0.5 = 12 hours).
+   */
+  erasureAfterDays: z.number().positive().max(3650).nullable(),
 };
 
 export const ResolvedPolicySchema = z.strictObject(ResolvedShape).superRefine((p, ctx) => {
@@ -78,6 +83,7 @@ export const PolicySpecSchema = z.strictObject({
   maxQueueBytes: ResolvedShape.maxQueueBytes.optional(),
   cell: ResolvedShape.cell.optional(),
   paused: ResolvedShape.paused.optional(),
+  erasureAfterDays: ResolvedShape.erasureAfterDays.optional(),
   description: z.string().max(200).optional(),
 });
 export type PolicySpec = z.infer<typeof PolicySpecSchema>;
@@ -112,6 +118,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     maxQueueBytes: 16 * MiB,
     cell: "default",
     paused: false,
+    erasureAfterDays: null,
   },
   professional: {
     weight: 2,
@@ -133,6 +140,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     maxQueueBytes: 256 * MiB,
     cell: "default",
     paused: false,
+    erasureAfterDays: null,
   },
   enterprise: {
     weight: 4,
@@ -154,6 +162,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     maxQueueBytes: 1024 * MiB,
     cell: "default",
     paused: false,
+    erasureAfterDays: null,
   },
 };
 
@@ -202,10 +211,17 @@ export function resolvePolicy(input: unknown): ResolveResult {
     maxQueueBytes: spec.maxQueueBytes ?? d.maxQueueBytes,
     cell: spec.cell ?? d.cell,
     paused: spec.paused ?? d.paused,
+    erasureAfterDays: spec.erasureAfterDays === undefined ? d.erasureAfterDays : spec.erasureAfterDays,
   };
   const resolved = ResolvedPolicySchema.safeParse(merged);
   if (!resolved.success) return { ok: false, issues: toIssues(resolved.error) };
   return { ok: true, policy: resolved.data, spec };
+}
+
+/** How long an ended workflow's data is kept, in whole seconds (at least 1); null: the deployment's record TTL. */
+export function retentionSec(p: Pick<TenantPolicy, "erasureAfterDays">): number | null {
+  const days = p.erasureAfterDays ?? null; // a policy written before the field: none
+  return days === null ? null : Math.max(1, Math.round(days * 86_400));
 }
 
 export function formatIssues(issues: PolicyIssue[]): string {

@@ -22,7 +22,8 @@ export const LIST_MAX_LIMIT = 200;
 /** Index entries one page examines at most when it filters (state, class, type): bounded cost per page. */
 export const LIST_SCAN = 500;
 
-const epochOrIso = z.union([
+/** A time as epoch ms or ISO 8601 with an offset, as epoch ms. */
+export const epochOrIso = z.union([
   z
     .string()
     .regex(/^\d{1,13}$/, "epoch ms or an ISO 8601 time")

@@ -5,8 +5,8 @@
  * an independent record of what really ran, where and when, that the tests
  * check caps and double runs against (never Fairlane's own counters).
  * `observed-gw` is the same run declaring the dependency `gw`.
- * payload: { obs: string, durationMs?: number, spinMs?: number } (spinMs: first keep the CPU busy that long,
- * blocking the process's event loop, as a CPU-heavy step would)
+ * payload: { obs: string, durationMs?: number, spinMs?: number, step?: boolean } (spinMs: first keep the CPU
+ * busy that long, blocking the process's event loop, as a CPU-heavy step would; step: checkpoint a durable step)
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
@@ -31,6 +31,7 @@ const observed = async (ctx: WorkflowContext) => {
   const spinUntil = Date.now() + Number(ctx.payload.spinMs ?? 0);
   while (Date.now() < spinUntil); // busy on purpose: the event loop waits for it
   try {
+    if (ctx.payload.step) await ctx.step("observed", async () => ({ at: Date.now() }));
     await sleep(Number(ctx.payload.durationMs ?? 0), undefined, { signal: ctx.signal }).catch(() => undefined);
   } finally {
     await recordEvent(obs, ["end", ...base, Date.now(), ctx.signal.aborted ? String(ctx.signal.reason) : "done"]);

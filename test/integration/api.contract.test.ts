@@ -198,6 +198,11 @@ describe("OpenAPI document and contract", () => {
       assert.equal((await call("POST", p, { path: `/v1/admin/tenants/newco/parked/${a}`, headers: h })).status, 200);
       assert.equal((await call("POST", p, { path: `/v1/admin/tenants/newco/parked/${a}`, headers: h, body: { reason: 7 } })).status, 400);
     }
+    const erase = "/v1/admin/tenants/{tenant}/data";
+    const before = new Date().toISOString();
+    assert.equal((await call("DELETE", erase, { path: `/v1/admin/tenants/newco/data?before=${before}`, headers: h })).status, 200);
+    assert.equal((await call("DELETE", erase, { path: "/v1/admin/tenants/newco/data?before=soon", headers: h })).status, 400);
+    assert.equal((await call("DELETE", erase, { path: `/v1/admin/tenants/ghost/data?before=${before}`, headers: h })).status, 404);
     assert.equal((await call("GET", "/v1/admin/audit", { path: "/v1/admin/audit?limit=5", headers: h })).status, 200);
     assert.equal((await call("GET", "/v1/admin/audit")).status, 401);
 

@@ -109,6 +109,22 @@ describe("fairlane on-call CLI against a running api", () => {
     assert.equal(await api.platform.redis.llen(cell.queueKey("ingress.clinic.C", "wait")), 0);
   });
 
+  it("erases a tenant's ended workflows only with --yes: the drained ones go, their records with them", async () => {
+    const cell = api.platform.keys.cell("default");
+    const ids = (await api.platform.redis.zrange(cell.workflowsByTenant("clinic"), 0, -1)).map((m) => m.split("|")[1]!);
+    assert.equal(ids.length, 3, "the three workflows the drain above cancelled");
+    const refused = await cli(api, ["erase", "clinic", "--before", new Date().toISOString()]);
+    assert.equal(refused.code, 2);
+    assert.equal(await api.platform.redis.exists(...ids.map((id) => cell.workflow(id))), 3, "nothing erased without --yes");
+    const done = await cli(api, ["erase", "clinic", "--before", new Date().toISOString(), "--yes"]);
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /clinic: 3 ended workflows erased \(0 already expired\); kept, not ended: 0 queued/);
+    assert.equal(await api.platform.redis.exists(...ids.map((id) => cell.workflow(id))), 0);
+    const future = await cli(api, ["erase", "clinic", "--before", String(Date.now() + 3_600_000), "--yes"]);
+    assert.notEqual(future.code, 0);
+    assert.match(future.stderr, /future/);
+  });
+
   it("lists, requeues and fails parked workflows", async () => {
     const list = await cli(api, ["parked", "list", "--tenant", "clinic"]);
     assert.equal(list.code, 0, list.stderr);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { resolvePolicy, TIER_DEFAULTS } from "../../src/tenancy/policy.ts";
+import { resolvePolicy, retentionSec, TIER_DEFAULTS } from "../../src/tenancy/policy.ts";
 import { parseTenantsDocument } from "../../src/tenancy/tenantsFile.ts";
 import { loadTenantsFile } from "../../src/tenancy/tenantsFile.ts";
 import { loadConfig } from "../../src/lib/config.ts";
@@ -49,6 +49,19 @@ describe("tenant policy", () => {
     assert.ok(!r.ok && r.issues.some((i) => i.field === "burst.mca" && /mca \(150\)/.test(i.message)));
   });
 
+  it("keeps ended workflows for the deployment's record TTL unless the tenant's erasureAfterDays says otherwise", () => {
+    const keep = (spec: Record<string, unknown>) => {
+      const r = resolvePolicy({ tier: "professional", ...spec });
+      assert.ok(r.ok);
+      return [r.policy.erasureAfterDays, retentionSec(r.policy)];
+    };
+    assert.deepEqual(keep({}), [null, null]);
+    assert.deepEqual(keep({ erasureAfterDays: 30 }), [30, 30 * 86_400]);
+    assert.deepEqual(keep({ erasureAfterDays: 0.5 }), [0.5, 43_200], "fractions of a day");
+    assert.deepEqual(keep({ erasureAfterDays: 1e-9 }), [1e-9, 1], "never below one second");
+    assert.deepEqual(keep({ erasureAfterDays: null }), [null, null], "null: back to the deployment's");
+  });
+
   it("refuses mctcBatch above mctc, unknown fields and wrong types", () => {
     for (const [input, field] of [
       [{ tier: "free", mctc: 5, mctcBatch: 6 }, "mctcBatch"],
@@ -56,6 +69,8 @@ describe("tenant policy", () => {
       [{ tier: "free", mca: "ten" }, "mca"],
       [{ tier: "gold" }, "tier"],
       [{ tier: "free", pools: ["EU West"] }, "pools.0"],
+      [{ tier: "free", erasureAfterDays: 0 }, "erasureAfterDays"],
+      [{ tier: "free", erasureAfterDays: 3651 }, "erasureAfterDays"],
     ] as const) {
       const r = resolvePolicy(input);
       assert.equal(r.ok, false, JSON.stringify(input));

@@ -17,6 +17,7 @@
 --- @include "keys"
 --- @include "queuedBytes"
 --- @include "moveJob"
+--- @include "endRecord"
 
 -- How far lineUp looks into the head of a queue for workflows admitted no later than the
 -- ones it places: normally only earlier recovered (or preempted) ones sit there, so it
@@ -30,7 +31,7 @@ end
 -- `requeued`: ingress queue name -> list of { id, at = enqueuedAt, n = order taken }.
 local function unpark(own, bull, id, now, action, ttl, code, message, requeued)
   local rec = cellKey_workflow(own, id)
-  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt")
+  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt", "idem")
   if r[4] then rcall("ZREM", cellKey_parked(own, r[4]), id) end
   if r[1] ~= "parked" then return "skipped" end
   local parkedKey = bullJobKey(bull, PARKED_QUEUE, id)
@@ -38,8 +39,7 @@ local function unpark(own, bull, id, now, action, ttl, code, message, requeued)
   if action == "fail" then
     deleteJob(parkedKey)
     rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
-    rcall("EXPIRE", rec, ttl)
-    rcall("EXPIRE", cellKey_steps(own, id), ttl)
+    expireEnded(own, id, r[2], r[7], ttl)
     return "failed", r[5]
   end
   -- Not pushed on the ingress wait list here: lineUp puts the requeued ones in line.

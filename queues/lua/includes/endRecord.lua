@@ -1,0 +1,17 @@
+--[[
+  A workflow ended: what it leaves behind is kept for its tenant's retention, then Redis erases it.
+  Its record, its step results and its idempotency key (the record's `idem`, the key's sha256)
+  expire after the tenant's `retainSec` (<cell>:tp:<t>, synced from the policy's erasureAfterDays),
+  else `defaultTtl` (the deployment's FAIRLANE_RECORD_TTL_SEC). An idempotency key only ever
+  expires sooner than it would have (EXPIRE LT). Every way a workflow ends calls this; the
+  explicit erasure (eraseEnded-1.lua) deletes the same keys at once.
+]]
+--- @include "keys"
+
+local function expireEnded(own, id, tenant, idem, defaultTtl)
+  local ttl = defaultTtl
+  if tenant then ttl = tonumber(rcall("HGET", cellKey_tenantCaps(own, tenant), "retainSec") or "") or defaultTtl end
+  rcall("EXPIRE", cellKey_workflow(own, id), ttl)
+  rcall("EXPIRE", cellKey_steps(own, id), ttl)
+  if tenant and idem then rcall("EXPIRE", cellKey_idempotency(own, tenant, idem), ttl, "LT") end
+end
