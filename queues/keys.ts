@@ -30,6 +30,9 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <cell>:wfs:<t>                 ZSET the tenant's workflows for run lists, every score 0, member
  *                                  "<13-digit enqueuedAt>|<id>" (newest last by lex order); admission adds,
  *                                  trims those older than the record TTL now and then, and lists drop gone ones
+ *   <cell>:trail:<t>               STREAM the tenant's audit trail: one entry per state transition of each of its
+ *                                  workflows and per admin action on it (fields wf ev by why; includes/trail.lua),
+ *                                  trimmed to its auditRetentionDays by the dispatcher (queues/trail.ts), read by src/workflows/trail.ts
  *   <cell>:idem:<t>:<sha256(key)>  STRING "<workflow id> <sha256 of the canonical request>" for an idempotency key (TTL;
  *                                  a bare id, written before requests were hashed, still replays)
  *   <cell>:queued                  STRING workflows queued in ingress, whole cell
@@ -121,6 +124,7 @@ export const REGISTRY_KEY_PATTERNS = {
 export const CELL_KEY_PATTERNS = {
   workflow: "wf:<id>",
   workflowsByTenant: "wfs:<tenant>",
+  trail: "trail:<tenant>",
   idempotency: "idem:<tenant>:<keyHash>",
   queued: "queued",
   queuedBytes: "qbytes:<tenant>",
@@ -194,6 +198,8 @@ export interface CellKeys {
   workflow(id: string): string;
   /** The tenant's run-list index (src/workflows/list.ts). */
   workflowsByTenant(tenant: string): string;
+  /** The tenant's audit trail (a stream; includes/trail.lua, src/workflows/trail.ts). */
+  trail(tenant: string): string;
   idempotency(tenant: string, keyHash: string): string;
   queued: string;
   /** Payload bytes the tenant has queued in ingress (Lua derives it: cellKey_queuedBytes, includes/queuedBytes.lua). */

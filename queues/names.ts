@@ -15,6 +15,8 @@ export const QUEUE_NAME_PATTERNS = {
 } as const;
 
 export const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,47}$/;
+/** A workflow's id, which is also its job's id: "wf_" and 20 base64url characters (src/admission/workflowId.ts). */
+export const WORKFLOW_ID = /^wf_[A-Za-z0-9_-]{20}$/;
 export const POOL_ID = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 
 const ingress = compilePattern("", QUEUE_NAME_PATTERNS.ingressQueue);

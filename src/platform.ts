@@ -106,6 +106,10 @@ export async function openPlatform(
     recordTtlSec: config.FAIRLANE_RECORD_TTL_SEC,
   };
   const admission = new Admission(redis, keys, registry, clock, limits);
+  const trailCell = (tenant: string) => {
+    const cell = registry.get(tenant)?.policy.cell;
+    return cell === undefined ? undefined : keys.cell(cell);
+  };
   return {
     config,
     redisUrl: target.kind === "single" ? target.url : describeTarget(target),
@@ -116,7 +120,7 @@ export async function openPlatform(
     clock,
     registry,
     apiKeys: new ApiKeys(redis, keys),
-    audit: new AuditLog(redis, keys, clock),
+    audit: new AuditLog(redis, keys, clock, trailCell),
     admission,
     async forRequests() {
       const fast = connectForRequests(target);
@@ -130,7 +134,7 @@ export async function openPlatform(
       return {
         redis: fast,
         apiKeys: new ApiKeys(fast, keys),
-        audit: new AuditLog(fast, keys, clock),
+        audit: new AuditLog(fast, keys, clock, trailCell),
         admission: new Admission(fast, keys, registry, clock, limits),
         close: () => closeConnection(fast),
       };

@@ -43,6 +43,8 @@
   ARGV[14] request hash (sha256 hex of the canonical request; "" without an idempotency key)
   ARGV[15] run-list member "<13-digit now>|<id>"
   ARGV[16] run-list cutoff: members below it ("<13-digit now - record TTL>") are trimmed
+  ARGV[17] who admits it, for the tenant's audit trail (key:<api key id>; includes/trail.lua)
+  ARGV[18] the cell's own-key prefix (the trail's key derives from it)
 
   Returns
     {"ok", id}              admitted
@@ -53,6 +55,7 @@
     {"cell_full", queued}   the cell's queued total reached the safety valve
 ]]
 local rcall = redis.call
+--- @include "trail"
 local id = ARGV[1]
 
 if tonumber(ARGV[8]) > 0 then
@@ -117,6 +120,7 @@ if became then
   rcall("SADD", KEYS[6], ARGV[10])
   rcall("SADD", KEYS[7], ARGV[9])
 end
+trail(ARGV[18], ARGV[9], id, "admitted", ARGV[17])
 -- Class A is always worth a look: more urgent demand may call for preemption.
 if became or string.sub(ARGV[10], -2) == ".A" then rcall("ZADD", KEYS[11], 0, "w") end
 return {"ok", id}

@@ -27,6 +27,8 @@ export interface AdmitInput {
   record: Record<string, string>;
   /** Run-list entries enqueued longer ago than this are trimmed (admission: twice the record TTL; default 7 days). */
   listRetentionMs?: number;
+  /** Who admits it, for the tenant's audit trail: key:<api key id> through the API (default "producer"). */
+  by?: string;
 }
 
 export type AdmitOutcome =
@@ -72,6 +74,8 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     a.idempotencyHash ? (a.requestHash ?? "") : "",
     listMember(a.now, a.id),
     listMember(Math.max(0, a.now - (a.listRetentionMs ?? 7 * 24 * 3600_000)), ""),
+    a.by ?? "producer",
+    cell.own,
   ];
   return [keys, args];
 }

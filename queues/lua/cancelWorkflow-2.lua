@@ -16,6 +16,7 @@
            a queued one's payload bytes leave <cell>:qbytes:<t>, includes/queuedBytes.lua)
   ARGV[7]  record TTL in seconds (an ended record expires, like every other way a workflow ends)
   ARGV[8]  the record's error message (who cancelled)
+  ARGV[9]  who cancels, for the tenant's trail (key:<api key id>, operator:<name>)
 
   The queue's wait list and job hash are derived from the record's `queue`
   field; they share the cell's hash tag, so the script stays on one slot.
@@ -27,6 +28,7 @@ local rcall = redis.call
 --- @include "queuedBytes"
 --- @include "moveJob"
 --- @include "endRecord"
+--- @include "trail"
 local id = ARGV[1]
 local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue", "idem")
 if not rec[1] or rec[1] ~= ARGV[2] then
@@ -48,11 +50,13 @@ if state == "queued" or state == "parked" then
   rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
         "errorCode", "CANCELLED", "errorMessage", ARGV[8])
   expireEnded(ARGV[6], id, rec[1], rec[4], tonumber(ARGV[7]))
+  trail(ARGV[6], rec[1], id, "ended", ARGV[9], "cancelled")
   return {"cancelled"}
 end
 if state == "dispatched" or state == "running" then
   rcall("HSET", KEYS[1], "cancelRequested", ARGV[3])
   rcall("PUBLISH", ARGV[5], "cancel " .. id)
+  trail(ARGV[6], rec[1], id, "cancel-requested", ARGV[9])
   return {"signalled"}
 end
 return {"final", state}

@@ -12,12 +12,23 @@ export async function cancelWorkflow(
   id: string,
   tenant: string,
   now: number,
-  o: { recordTtlSec: number; message?: string },
+  /** `by`: who cancels, for the tenant's trail (key:<api key id>, operator:<name>; default "producer"). */
+  o: { recordTtlSec: number; message?: string; by?: string },
 ): Promise<CancelOutcome> {
   const [kind, state] = await script.run<[string, string?]>(
     redis,
     [cell.workflow(id), cell.queued],
-    [id, tenant, now, cell.bullPrefix, cell.signals, cell.own, o.recordTtlSec, o.message ?? "cancelled by the producer"],
+    [
+      id,
+      tenant,
+      now,
+      cell.bullPrefix,
+      cell.signals,
+      cell.own,
+      o.recordTtlSec,
+      o.message ?? "cancelled by the producer",
+      o.by ?? "producer",
+    ],
   );
   if (kind === "final") return { kind, state: state ?? "unknown" };
   if (kind === "missing" || kind === "cancelled" || kind === "signalled") return { kind };

@@ -18,16 +18,13 @@
   (health signal or operator mark) are parked instead of started, so a known
   outage gets no new fan-out while the tenant's other work flows. When Class
   A waits and no slot is free, the most recently dispatched Class C workflows
-  are asked to yield (PUBLISH "preempt <id>").
+  are asked to yield (PUBLISH "preempt <id>"). Each is in its tenant's trail.
 
   KEYS[1]  pool workers zset (id -> heartbeat expiry)
   KEYS[2]  pool concurrency hash
   KEYS[3]  pool used hash (total, A, C)
   KEYS[4]  pool ready:A    KEYS[5] pool ready:B    KEYS[6] pool ready:C
-  KEYS[7]  cell dirty set
-  KEYS[8]  cell timers zset
-  KEYS[9]  cell seq
-  KEYS[10] cell slots hash
+  KEYS[7]  cell dirty set    KEYS[8] cell timers zset    KEYS[9] cell seq    KEYS[10] cell slots hash
   KEYS[11] exec queue wait list   KEYS[12] exec queue marker (both written through
            includes/moveJob.lua, which derives the same keys from ARGV[3] and the pool's queue name)
   KEYS[13] cell queued counter (and with it, derived from ARGV[2], the tenant's queued payload
@@ -39,8 +36,7 @@
   ARGV[1]  now (epoch ms)
   ARGV[2]  cell own-key prefix (<root>:{<root>.<cell>}:fl)
   ARGV[3]  cell BullMQ prefix (<root>:{<root>.<cell>})
-  ARGV[4]  pool
-  ARGV[5]  max workflows to move in this call
+  ARGV[4]  pool    ARGV[5] max workflows to move in this call
   ARGV[6]  Class A reserve fraction (at least 1 slot when capacity >= 2)
   ARGV[7]  Class C max share     ARGV[8] Class C min share
   ARGV[9]  exec job opts (JSON)
@@ -53,14 +49,14 @@
 ]]
 local rcall = redis.call
 local now, own, bull, pool = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
-local maxMoves = tonumber(ARGV[5])
-local recordTtl = tonumber(ARGV[13])
+local maxMoves, recordTtl = tonumber(ARGV[5]), tonumber(ARGV[13])
 
 --- @include "keys"
 --- @include "refreshTenant"
 --- @include "queuedBytes"
 --- @include "moveJob"
 --- @include "endRecord"
+--- @include "trail"
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
 local refreshed = 0
@@ -141,6 +137,7 @@ local function failQueued(tenant, id, rec, bytes, code, message)
   queuedBytesBy(own, bytes, tenant, -1)
   rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
   expireEnded(own, id, tenant, rcall("HGET", rec, "idem"), recordTtl)
+  trail(own, tenant, id, "ended", "dispatcher", "failed " .. code)
   expired = expired + 1
 end
 
@@ -183,6 +180,7 @@ local function takeHead(tenant, cls)
           "parkReason", "held back at dispatch: " .. dep .. " is down")
         rcall("ZADD", cellKey_parked(own, dep), now, id)
         rcall("SADD", cellKey_deps(own), dep)
+        trail(own, tenant, id, "parked", "dispatcher", dep .. " down")
         parked = parked + 1
       end
     end
@@ -253,6 +251,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       end
     end
     rcall("HSET", rec, unpack(fields))
+    trail(own, tenant, id, "dispatched", "dispatcher", pool)
 
     -- WFQ bookkeeping in this pool: the served tenant's virtual time grows by
     -- its charge / weight, and it gets a new "last served" member. Only the
@@ -308,6 +307,8 @@ if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then
       rcall("ZREM", KEYS[14], victim)
       rcall("ZADD", KEYS[15], now, victim)
       rcall("HSET", cellKey_workflow(own, victim), "preemptRequested", now)
+      local of = rcall("HGET", cellKey_workflow(own, victim), "tenant")
+      if of then trail(own, of, victim, "preempt-requested", "dispatcher", "Class A waiting") end
       rcall("PUBLISH", ARGV[10], "preempt " .. victim)
       preempted = preempted + 1
       want = want - 1

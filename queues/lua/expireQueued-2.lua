@@ -26,6 +26,7 @@ local rcall = redis.call
 --- @include "queuedBytes"
 --- @include "moveJob"
 --- @include "endRecord"
+--- @include "trail"
 local now = tonumber(ARGV[1])
 local own, bull = ARGV[3], ARGV[4]
 local due = rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, tonumber(ARGV[2]))
@@ -44,6 +45,7 @@ for _, id in ipairs(due) do
     rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", "DEADLINE_EXCEEDED",
       "errorMessage", "the deadline passed while the workflow was queued; it was never started")
     expireEnded(own, id, r[4], r[5], tonumber(ARGV[5]))
+    trail(own, r[4], id, "ended", "dispatcher", "failed DEADLINE_EXCEEDED")
     expired = expired + 1
   end
 end

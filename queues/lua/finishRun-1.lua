@@ -15,7 +15,8 @@ local rcall = redis.call
 --- @include "keys"
 --- @include "releaseSlot"
 --- @include "endRecord"
-local r = rcall("HMGET", KEYS[1], "state", "runId", "tenant", "idem")
+--- @include "trail"
+local r = rcall("HMGET", KEYS[1], "state", "runId", "tenant", "idem", "worker")
 local state = r[1]
 if state == "completed" or state == "failed" or state == "cancelled" or not state then
   releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
@@ -41,4 +42,5 @@ rcall("HDEL", KEYS[1], "preemptRequested", "queue", "pool", "runId", "worker", "
 rcall("ZREM", cellKey_deadlines(ARGV[9]), ARGV[1])
 releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
 expireEnded(ARGV[9], ARGV[1], r[3], r[4], tonumber(ARGV[8]))
+if r[3] then trail(ARGV[9], r[3], ARGV[1], "ended", r[5], ARGV[4] .. (ARGV[6] ~= "" and " " .. ARGV[6] or "")) end
 return { "ok" }

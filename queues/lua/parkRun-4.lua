@@ -17,8 +17,10 @@ local rcall = redis.call
 --- @include "keys"
 --- @include "releaseSlot"
 --- @include "moveJob"
+--- @include "trail"
 local id, own, bull = ARGV[1], ARGV[4], ARGV[5]
-local state = rcall("HGET", KEYS[1], "state")
+local r = rcall("HMGET", KEYS[1], "state", "tenant", "worker")
+local state = r[1]
 if state ~= "running" and state ~= "dispatched" then return { "final", state or "missing" } end
 if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
 moveJob(KEYS[2], bull, PARKED_QUEUE, id, "{}", ARGV[2], "tail", "copy")
@@ -30,4 +32,5 @@ if ARGV[8] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
 rcall("ZADD", cellKey_parked(own, ARGV[6]), ARGV[2], id)
 rcall("SADD", cellKey_deps(own), ARGV[6])
 releaseSlot(own, id, tonumber(ARGV[2]))
+trail(own, r[2], id, "parked", r[3], ARGV[6])
 return { "ok" }

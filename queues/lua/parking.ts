@@ -43,7 +43,8 @@ export async function resolveParked(
   redis: Redis,
   cell: CellKeys,
   id: string,
-  o: { now: number; action: "requeue" | "fail"; recordTtlSec: number; message: string },
+  o: { now: number; action: "requeue" | "fail"; recordTtlSec: number; message: string; by?: string },
 ): Promise<"requeued" | "failed" | "skipped"> {
-  return resolve.run(redis, [cell.workflow(id)], [id, cell.own, cell.bullPrefix, o.now, o.action, o.recordTtlSec, o.message]);
+  const args = [id, cell.own, cell.bullPrefix, o.now, o.action, o.recordTtlSec, o.message, o.by ?? "operator"];
+  return resolve.run(redis, [cell.workflow(id)], args);
 }

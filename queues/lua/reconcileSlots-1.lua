@@ -15,6 +15,7 @@ local rcall = redis.call
 --- @include "keys"
 --- @include "releaseSlot"
 --- @include "endRecord"
+--- @include "trail"
 local own, bull, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local scan = rcall("HSCAN", KEYS[1], ARGV[5], "COUNT", tonumber(ARGV[6]))
 local released = 0
@@ -36,6 +37,7 @@ for i = 1, #items, 2 do
         "errorMessage", "the workflow's run was lost: " .. reason)
       local who = rcall("HMGET", rec, "tenant", "idem")
       expireEnded(own, id, who[1], who[2], tonumber(ARGV[7]))
+      if who[1] then trail(own, who[1], id, "ended", "dispatcher", "failed LOST") end
       released = released + releaseSlot(own, id, now)
     end
   end

@@ -26,10 +26,10 @@ for _, id in ipairs(rcall("ZRANGE", KEYS[1], 0, tonumber(ARGV[4]) - 1)) do
   local deadline = tonumber(rcall("HGET", cellKey_workflow(own, id), "deadlineAt") or "")
   if deadline and deadline <= now then
     local out = unpark(own, bull, id, now, "fail", tonumber(ARGV[5]), "DEADLINE_EXCEEDED",
-      "the deadline passed while the workflow was parked waiting for " .. ARGV[7] .. " to recover", inLine)
+      "the deadline passed while the workflow was parked waiting for " .. ARGV[7] .. " to recover", inLine, "recovery")
     if out == "failed" then expired = expired + 1 end
   elseif ARGV[6] ~= "1" then
-    local out, parkedAt = unpark(own, bull, id, now, "requeue", 0, "", "", inLine)
+    local out, parkedAt = unpark(own, bull, id, now, "requeue", 0, "", "", inLine, "recovery")
     if out == "requeued" then
       requeued = requeued + 1
       durations[#durations + 1] = now - tonumber(parkedAt or now)

@@ -23,8 +23,9 @@ local rcall = redis.call
 --- @include "releaseSlot"
 --- @include "queuedBytes"
 --- @include "moveJob"
+--- @include "trail"
 local id, own = ARGV[1], ARGV[4]
-local r = rcall("HMGET", KEYS[1], "state", "tenant", "class")
+local r = rcall("HMGET", KEYS[1], "state", "tenant", "class", "worker")
 if r[1] ~= "running" and r[1] ~= "dispatched" then return { "final", r[1] or "missing" } end
 if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
 
@@ -39,4 +40,5 @@ rcall("HDEL", KEYS[1], "preemptRequested", "runId")
 if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
 releaseSlot(own, id, tonumber(ARGV[2]))
 rcall("SADD", cellKey_dirty(own), r[2]) -- its queue may have been empty: recompute readiness
+trail(own, r[2], id, "handed-back", r[4], ARGV[6])
 return { "ok" }

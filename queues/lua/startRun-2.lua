@@ -24,6 +24,7 @@
 ]]
 local rcall = redis.call
 --- @include "keys"
+--- @include "trail"
 local r = rcall("HMGET", KEYS[1], "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt",
   "startedAt", "attempts", "class", "traceparent")
 local function reply(kind, a, b, c)
@@ -55,4 +56,5 @@ if not r[7] then
   end
 end
 rcall("HSET", KEYS[1], unpack(fields))
+trail(ARGV[5], r[5], ARGV[1], "started", ARGV[4], "attempt " .. attempts)
 return reply("run", r[3], attempts, first)

@@ -74,6 +74,10 @@ export class Admission {
     return this.limits.retryAfterSec;
   }
 
+  hasTenant(tenant: string): boolean {
+    return this.registry.get(tenant) !== undefined;
+  }
+
   tenantEntry(tenant: string): TenantEntry {
     const entry = this.registry.get(tenant);
     if (!entry) throw new FairlaneError("TENANT_UNKNOWN", `tenant "${tenant}" has no policy`, 403);
@@ -100,7 +104,12 @@ export class Admission {
    * One workflow, in a `fairlane.enqueue` span (child of `parent`: the producer's
    * request) whose context the workflow carries to its run and tool calls.
    */
-  async admitOne(tenant: string, body: unknown, parent: TraceParent = ROOT_CONTEXT): Promise<{ status: 200 | 202; body: Accepted }> {
+  async admitOne(
+    tenant: string,
+    body: unknown,
+    parent: TraceParent = ROOT_CONTEXT,
+    by?: string,
+  ): Promise<{ status: 200 | 202; body: Accepted }> {
     const span = tracer.startSpan(
       "fairlane.enqueue",
       { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: tenant } },
@@ -115,6 +124,7 @@ export class Admission {
         throw invalidRequest(`invalid workflow: ${describeIssues(prepared.issues)}`, prepared.issues);
       }
       const { input } = prepared;
+      input.by = by;
       const refused = await refusal(this.types, entry, input);
       if (refused) {
         this.count(entry, "none", "invalid");
@@ -142,7 +152,8 @@ export class Admission {
   }
 
   /** A bulk request: one `fairlane.enqueue` span for the batch; every workflow carries its context. */
-  async admitBulk(tenant: string, items: unknown[], parent: TraceParent = ROOT_CONTEXT): Promise<BulkResult> {
+  /** `by`: who admits, for the tenant's audit trail (key:<api key id>). */
+  async admitBulk(tenant: string, items: unknown[], parent: TraceParent = ROOT_CONTEXT, by?: string): Promise<BulkResult> {
     const span = tracer.startSpan(
       "fairlane.enqueue",
       { kind: SpanKind.PRODUCER, attributes: { [ATTR.tenant]: tenant, "fairlane.bulk.size": items.length } },
@@ -150,7 +161,7 @@ export class Admission {
     );
     let code: string | undefined;
     try {
-      const result = await this.admitBulkIn(span, tenant, items);
+      const result = await this.admitBulkIn(span, tenant, items, by);
       if (span.isRecording())
         span.setAttributes({ "fairlane.bulk.accepted": result.accepted.length, "fairlane.bulk.rejected": result.rejected.length });
       return result;
@@ -162,7 +173,7 @@ export class Admission {
     }
   }
 
-  private async admitBulkIn(span: Span, tenant: string, items: unknown[]): Promise<BulkResult> {
+  private async admitBulkIn(span: Span, tenant: string, items: unknown[], by: string | undefined): Promise<BulkResult> {
     const entry = this.tenantEntry(tenant);
     const cell = this.keys.cell(entry.policy.cell);
     const { traceparent } = traceOrigin(span);
@@ -173,7 +184,7 @@ export class Admission {
     for (const [index, item] of items.entries()) {
       const p = prepareWorkflow(entry, item, traceparent, this.clock, this.limits);
       const refused = p.ok ? await refusal(this.types, entry, p.input) : invalidRequest(describeIssues(p.issues), p.issues);
-      if (p.ok && !refused) valid.push({ index, input: p.input });
+      if (p.ok && !refused) valid.push({ index, input: { ...p.input, by } });
       else {
         this.count(entry, "none", "invalid");
         out.rejected.push({ index, error: { code: refused!.code, message: refused!.message, details: refused!.details } });

@@ -2,4 +2,4 @@ import { randomToken } from "../lib/random.ts";
 
 /** A workflow's id, which is also its job's id: "wf_" and 20 base64url characters, minted at admission. */
 export const newWorkflowId = () => `wf_${randomToken(15, "base64url")}`;
-export const WORKFLOW_ID = /^wf_[A-Za-z0-9_-]{20}$/;
+export { WORKFLOW_ID } from "../../queues/names.ts";

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Keys } from "../../queues/keys.ts";
+import type { CellKeys, Keys } from "../../queues/keys.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { OperatorName } from "../lib/operatorName.ts";
 
@@ -14,12 +14,21 @@ export interface AuditEntry {
   details?: unknown;
 }
 
-/** Who did what, when: every admin write is recorded here (newest first, capped). */
+/** The longest `why` an admin action writes into a tenant's trail (a policy spec can be long). */
+const TRAIL_WHY_MAX = 1000;
+
+/**
+ * Who did what, when: every admin write is recorded here (newest first, capped). An action on a tenant
+ * (`tenant.*`, `key.*`: the target is the tenant) also goes into that tenant's own audit trail
+ * (`admin:<action>`, src/workflows/trail.ts), which the tenant reads with its key.
+ */
 export class AuditLog {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly clock: Clock,
+    /** The cell holding a tenant's trail (its current cell); undefined for an unknown tenant. */
+    private readonly trailCell: (tenant: string) => CellKeys | undefined = () => undefined,
     private readonly cap = 10_000,
   ) {}
 
@@ -31,6 +40,11 @@ export class AuditLog {
       .lpush(this.keys.registry.audit, JSON.stringify(entry))
       .ltrim(this.keys.registry.audit, 0, this.cap - 1)
       .exec();
+    const cell = /^(tenant|key)\./.test(action) ? this.trailCell(target) : undefined;
+    if (cell) {
+      const why = details === undefined ? "" : JSON.stringify(details).slice(0, TRAIL_WHY_MAX);
+      await this.redis.xadd(cell.trail(target), "*", "wf", "", "ev", `admin:${action}`, "by", `operator:${operator}`, "why", why);
+    }
   }
 
   async list(limit = 100): Promise<AuditEntry[]> {

@@ -9,6 +9,8 @@ export { adminAuth, withoutIntent } from "../lib/adminAuth.ts";
 declare module "express-serve-static-core" {
   interface Request {
     tenant?: string;
+    /** The API key's id (never the key): who did it, in the tenant's audit trail. */
+    keyId?: string;
   }
 }
 
@@ -19,6 +21,7 @@ export function tenantAuth(apiKeys: ApiKeys) {
     const record = key ? await apiKeys.lookup(key) : null;
     if (!record) throw unauthorized();
     req.tenant = record.tenant;
+    req.keyId = record.keyId;
     next();
   };
 }

@@ -122,7 +122,13 @@ export function backpressureAdminRouter(d: BackpressureAdminDeps): Router {
       // The id says nothing of its cell: ask each (a workflow is parked in at most one).
       let out = "skipped";
       for (const c of d.cells) {
-        out = await resolveParked(d.redis, d.keys.cell(c), id, { now: d.clock.now(), action, recordTtlSec: d.recordTtlSec, message });
+        out = await resolveParked(d.redis, d.keys.cell(c), id, {
+          now: d.clock.now(),
+          action,
+          recordTtlSec: d.recordTtlSec,
+          message,
+          by: `operator:${req.operator}`,
+        });
         if (out !== "skipped") break;
       }
       if (out === "skipped") throw notFound("parked workflow");

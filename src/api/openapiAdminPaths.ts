@@ -4,6 +4,7 @@ import type { ZodOpenApiPathsObject } from "zod-openapi";
 import { TENANT_ID } from "../../queues/names.ts";
 import { PolicySpecSchema } from "../tenancy/policy.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
+import { TrailQuerySchema } from "../workflows/trail.ts";
 import { USAGE_SORTS } from "./usageView.ts";
 import { err, idPath, invalid, json, ok, op, reasonBody, tenantMissing, tenantPath } from "./openapiOperation.ts";
 import {
@@ -16,6 +17,7 @@ import {
   PolicySpec,
   TenantEntry,
   TenantExplain,
+  TrailPage,
   UsageList,
   UsageOne,
   Workflow,
@@ -160,6 +162,26 @@ export const adminPaths: ZodOpenApiPathsObject = {
       },
     ]),
   ),
+  "/v1/admin/tenants/{tenant}/audit": {
+    get: op(
+      "admin",
+      "Read a tenant's audit trail, oldest first",
+      { "200": ok("One page, as the tenant's own GET /v1/audit.", TrailPage), "400": invalid, "404": tenantMissing },
+      { requestParams: { path: tenantPath, query: TrailQuerySchema } },
+    ),
+  },
+  "/v1/admin/tenants/{tenant}/audit/export": {
+    get: op(
+      "admin",
+      "Export a tenant's audit trail as NDJSON (resumable with cursor)",
+      {
+        "200": { description: "One TrailEntry per line, oldest first.", content: { "application/x-ndjson": { schema: z.string() } } },
+        "400": invalid,
+        "404": tenantMissing,
+      },
+      { requestParams: { path: tenantPath, query: TrailQuerySchema.omit({ limit: true }) } },
+    ),
+  },
   "/v1/admin/tenants/{tenant}/data": {
     delete: op(
       "admin",

@@ -3,8 +3,9 @@ import { z } from "zod";
 import type { ZodOpenApiPathsObject } from "zod-openapi";
 import { MAX_BULK, WorkflowRequestSchema } from "../admission/schema.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
+import { TrailQuerySchema } from "../workflows/trail.ts";
 import { err, idPath, invalid, json, ok, op, retryAfter } from "./openapiOperation.ts";
-import { Accepted, BulkResult, ErrorBody, Workflow, WorkflowPage } from "./openapiSchemas.ts";
+import { Accepted, BulkResult, ErrorBody, TrailPage, Workflow, WorkflowPage } from "./openapiSchemas.ts";
 
 export const producerPaths: ZodOpenApiPathsObject = {
   "/v1/workflows": {
@@ -86,6 +87,35 @@ export const producerPaths: ZodOpenApiPathsObject = {
         "409": err("It already ended (ALREADY_FINISHED)."),
       },
       { requestParams: { path: idPath } },
+    ),
+  },
+  "/v1/audit": {
+    get: op(
+      "tenant",
+      "Read the tenant's audit trail, oldest first",
+      { "200": ok("One page.", TrailPage), "400": invalid },
+      {
+        requestParams: { query: TrailQuerySchema },
+        description:
+          "Every state transition of the tenant's workflows and every admin action on the tenant, as far back as its auditRetentionDays; never another tenant's.",
+      },
+    ),
+  },
+  "/v1/audit/export": {
+    get: op(
+      "tenant",
+      "Export the tenant's audit trail as NDJSON",
+      {
+        "200": {
+          description: "One TrailEntry per line, oldest first, to the newest.",
+          content: { "application/x-ndjson": { schema: z.string() } },
+        },
+        "400": invalid,
+      },
+      {
+        requestParams: { query: TrailQuerySchema.omit({ limit: true }) },
+        description: "Resumable: pass the last `id` written as `cursor` and the export goes on from the next entry, none twice.",
+      },
     ),
   },
 };

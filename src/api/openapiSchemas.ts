@@ -123,6 +123,22 @@ export const BulkResult = z
   .object({ accepted: z.array(Accepted.extend({ index: z.number().int().min(0) })), rejected: z.array(Rejected) })
   .meta({ id: "BulkResult", description: "`index` refers to the request's `workflows` array." });
 
+export const TrailEntry = z
+  .object({
+    id: z.string().meta({ description: "`<ms>-<seq>`: the order, and the cursor to resume after." }),
+    at: z.string(),
+    workflow: z.string().nullable().meta({ description: "null for an admin action on the tenant." }),
+    event: z.string().meta({
+      description:
+        "admitted, dispatched, started, preempt-requested, handed-back, parked, recovered, cancel-requested, ended, admin:<action>",
+    }),
+    by: z.string().meta({ description: "key:<api key id>, dispatcher, an exec worker's id, recovery, operator:<name>" }),
+    why: z.string().meta({ description: "The cause: a pool, a dependency, a reason, an outcome and its code. Never a payload." }),
+  })
+  .meta({ id: "TrailEntry" });
+
+export const TrailPage = z.object({ entries: z.array(TrailEntry), nextCursor: z.string().nullable() }).meta({ id: "TrailPage" });
+
 export const WorkflowPage = z
   .object({
     workflows: z.array(Workflow),

@@ -184,7 +184,7 @@ function tenantControlRoutes(r: Router, d: OperatorAdminDeps): void {
       entry.tenant,
       cls,
       () => d.clock.now(),
-      `cancelled by operator ${req.operator} (tenant drained)`,
+      { note: `cancelled by operator ${req.operator} (tenant drained)`, by: `operator:${req.operator}` },
       d.recordTtlSec,
     );
     await d.audit.record(req.operator!, "tenant.drain", entry.tenant, { classes: cls, ...out });
@@ -203,7 +203,13 @@ function parkedRoutes(r: Router, d: OperatorAdminDeps): void {
       const message = action === "fail" ? `failed by ${req.operator}${reason ? `: ${reason}` : ""}` : "";
       let done = 0;
       for (const id of ids) {
-        const out = await resolveParked(d.redis, cell, id, { now: d.clock.now(), action, recordTtlSec: d.recordTtlSec, message });
+        const out = await resolveParked(d.redis, cell, id, {
+          now: d.clock.now(),
+          action,
+          recordTtlSec: d.recordTtlSec,
+          message,
+          by: `operator:${req.operator}`,
+        });
         if (out !== "skipped") done++;
       }
       await d.audit.record(req.operator!, `tenant.parked.${action}`, entry.tenant, { count: done });

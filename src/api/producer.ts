@@ -13,6 +13,7 @@ import { ListQuerySchema } from "../workflows/listIndex.ts";
 import { readWorkflow, type WorkflowView } from "../workflows/record.ts";
 import { DEFAULT_EXPLAIN, waitingReason, type ExplainSettings } from "../workflows/explain.ts";
 import { producerContext } from "./trace.ts";
+import { trailRoutes, type TrailOwner } from "./trail.ts";
 
 export interface ProducerDeps {
   redis: Redis;
@@ -34,7 +35,13 @@ function requireBody(req: Request): unknown {
   return req.body;
 }
 
-/** The producer API under /v1. Every route runs after tenantAuth has set req.tenant. */
+/** Who did it, in the tenant's audit trail: the API key's id (never the key). */
+const byKey = (req: Request) => `key:${req.keyId}`;
+
+/**
+ * The producer API under /v1: workflows, and the tenant's own audit trail (GET /v1/audit, /v1/audit/export:
+ * src/api/trail.ts). Every route runs after tenantAuth has set req.tenant.
+ */
 export function producerRouter(d: ProducerDeps): Router {
   const r = Router();
 
@@ -44,7 +51,7 @@ export function producerRouter(d: ProducerDeps): Router {
       const issues = fieldIssues(parsed.error);
       throw invalidRequest(`invalid bulk request: ${describeIssues(issues)}`, issues);
     }
-    const result = await d.admission.admitBulk(req.tenant!, parsed.data.workflows, producerContext(req));
+    const result = await d.admission.admitBulk(req.tenant!, parsed.data.workflows, producerContext(req), byKey(req));
     const allBackpressure = result.accepted.length === 0 && result.rejected.every((x) => x.error.code === "BACKPRESSURE");
     if (allBackpressure) {
       const retryAfter = d.admission.retryAfterSec;
@@ -59,7 +66,7 @@ export function producerRouter(d: ProducerDeps): Router {
   });
 
   r.post("/workflows", json(d.bodyLimit), async (req, res) => {
-    const { status, body } = await d.admission.admitOne(req.tenant!, requireBody(req), producerContext(req));
+    const { status, body } = await d.admission.admitOne(req.tenant!, requireBody(req), producerContext(req), byKey(req));
     if (body.duplicate) res.setHeader("Idempotent-Replayed", "true");
     res.status(status).json(body);
   });
@@ -95,7 +102,10 @@ export function producerRouter(d: ProducerDeps): Router {
     if (!WORKFLOW_ID.test(req.params.id)) throw notFound();
     let found: { cell: CellKeys; outcome: CancelOutcome } | undefined;
     for await (const cell of tenantCells(d, req.tenant!)) {
-      const outcome = await cancelWorkflow(d.redis, cell, req.params.id, req.tenant!, d.clock.now(), { recordTtlSec: d.recordTtlSec });
+      const outcome = await cancelWorkflow(d.redis, cell, req.params.id, req.tenant!, d.clock.now(), {
+        recordTtlSec: d.recordTtlSec,
+        by: byKey(req),
+      });
       if (outcome.kind !== "missing") {
         found = { cell, outcome };
         break;
@@ -109,7 +119,14 @@ export function producerRouter(d: ProducerDeps): Router {
     res.status(outcome.kind === "cancelled" ? 200 : 202).json(view);
   });
 
+  trailRoutes(r, "/audit", { redis: d.redis, clock: d.clock, ownerOf: (req) => trailOwner(d, req.tenant!) });
   return r;
+}
+
+async function trailOwner(d: ProducerDeps, tenant: string): Promise<TrailOwner> {
+  const cells: CellKeys[] = [];
+  for await (const cell of tenantCells(d, tenant)) cells.push(cell);
+  return { tenant, policy: d.admission.tenantEntry(tenant).policy, cells };
 }
 
 const AdminListQuery = ListQuerySchema.extend({ tenant: z.string().regex(TENANT_ID, "a tenant id") });
@@ -126,6 +143,18 @@ export function adminWorkflowsRouter(d: ProducerDeps): Router {
     d.admission.tenantEntry(tenant.data);
     const { tenant: _t, ...query } = req.query;
     res.json(await listFor(d, tenant.data, query));
+  });
+  // Any tenant's audit trail: GET /v1/admin/tenants/:tenant/audit and .../audit/export.
+  trailRoutes(r, "/tenants/:tenant/audit", {
+    redis: d.redis,
+    clock: d.clock,
+    ownerOf: (req) => {
+      const t = String(req.params.tenant);
+      if (!TENANT_ID.test(t))
+        throw invalidRequest(`tenant id must match ${TENANT_ID}`, [{ field: "tenant", message: "invalid tenant id" }]);
+      if (!d.admission.hasTenant(t)) throw notFound("tenant");
+      return trailOwner(d, t);
+    },
   });
   return r;
 }

@@ -19,6 +19,7 @@ import {
  * fairlane pause|resume <id>            (POST /v1/admin/tenants/:tenant/pause|resume)
  * fairlane drain <id> [--class B,C] --yes   cancel its queued workflows (POST .../drain { classes } or { all: true })
  * fairlane erase <id> --before <time> --yes  erase its workflows that ended before then (DELETE .../data?before=)
+ * fairlane audit <id> [--workflow wf] [--since t] [--cursor id] [--limit n]   its audit trail, oldest first (GET .../audit)
  */
 const state = (t: any) =>
   [t.atCap.any ? "AT CAP" : "", t.paused ? "PAUSED" : "", t.burst.state === "open" ? "BURST" : ""].filter(Boolean).join(",") || "ok";
@@ -49,6 +50,7 @@ export function registerTenantCommands(program: Command): void {
   registerPauseResume(program);
   registerDrain(program);
   registerErase(program);
+  registerAudit(program);
 }
 
 /** fairlane tenants */
@@ -217,6 +219,28 @@ function registerErase(program: Command): void {
             `${tenant}: ${d.erased} ended workflows erased (${d.alreadyGone} already expired); kept, not ended: ` +
             `${k.queued} queued, ${k.running} running, ${k.parked} parked; ${k.endedLater} ended since\n`,
         );
+      }),
+    );
+}
+
+/** fairlane audit <id> [--workflow wf] [--since t] [--cursor id] [--limit n] */
+function registerAudit(program: Command): void {
+  withOperatorOptions(program.command("audit").description("a tenant's audit trail, oldest first").argument("<tenant>"))
+    .option("--workflow <id>", "only this workflow's transitions")
+    .option("--since <time>", "ISO 8601 or epoch ms")
+    .option("--cursor <id>", "only entries after this one (the `more:` line of the previous page)")
+    .option("--limit <n>", "entries, 1-1000", positiveInt, 100)
+    .action(
+      run(async (tenant: string, o: OperatorOptions & { workflow?: string; since?: string; cursor?: string; limit: number }) => {
+        const q = new URLSearchParams({ limit: String(o.limit) });
+        for (const k of ["workflow", "since", "cursor"] as const) if (o[k]) q.set(k, o[k]);
+        const d = await clientOf(o).call("GET", `/v1/admin/tenants/${encodeURIComponent(tenant)}/audit?${q}`);
+        print(o, d, () => {
+          if (!d.entries.length) return `${tenant}: no audit entries\n`;
+          const rows = d.entries.map((e: any) => [e.at, e.workflow ?? "-", e.event, e.by, e.why]);
+          const more = d.nextCursor ? `more: --cursor ${d.nextCursor}\n` : "";
+          return formatTable(["AT", "WORKFLOW", "EVENT", "BY", "WHY"], rows) + more;
+        });
       }),
     );
 }

@@ -12,6 +12,8 @@ import { metrics } from "../observability/metrics.ts";
 import { tracer } from "../observability/tracing.ts";
 import { DEFAULT_SHARES } from "./policy/shares.ts";
 import { TenantSync } from "./tenantSync.ts";
+import { trimTrails } from "../../queues/trail.ts";
+import { trailRetentionMs } from "../tenancy/policy.ts";
 
 export interface DispatcherOptions {
   cells: string[];
@@ -30,6 +32,8 @@ export interface DispatcherOptions {
   idleWakeMs: number;
   /** A preemption request older than this whose workflow has not yielded counts as ignored. */
   ignoredAfterMs: number;
+  /** How often the tenants' audit trails are trimmed to their auditRetentionDays. */
+  trailTrimMs: number;
 }
 
 export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
@@ -44,6 +48,7 @@ export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
   reconcileGraceMs: 10_000,
   idleWakeMs: 500,
   ignoredAfterMs: 5_000,
+  trailTrimMs: 60_000,
 };
 
 /** Exec jobs: one BullMQ attempt (Fairlane retries inside the runtime), removed once done. */
@@ -72,6 +77,7 @@ export class Dispatcher {
   private readonly registryVersion = new Map<string, string>(); // cell -> registry version synced
   private readonly lastReconcile = new Map<string, number>();
   private readonly lastExpire = new Map<string, number>();
+  private readonly lastTrim = new Map<string, number>();
   private readonly ignoredByCell = new Map<string, number>();
   private readonly blockingConnections: Redis[] = [];
   private readonly sync: TenantSync;
@@ -179,7 +185,19 @@ export class Dispatcher {
     this.stats.passes++;
     if (this.clock.now() - (this.lastReconcile.get(cellName) ?? 0) >= this.opts.reconcileMs) await this.reconcile([cellName]);
     if (this.clock.now() - (this.lastExpire.get(cellName) ?? 0) >= this.opts.expireMs) await this.expire(cellName);
+    if (this.clock.now() - (this.lastTrim.get(cellName) ?? 0) >= this.opts.trailTrimMs) await this.trimTrails(cellName);
     return more;
+  }
+
+  /** Every tenant ever synced into the cell (a moved one keeps its trail here): entries past its retention go. */
+  async trimTrails(cellName: string): Promise<void> {
+    this.lastTrim.set(cellName, this.clock.now());
+    const cell = this.keys.cell(cellName);
+    const retention = (t: string) => {
+      const p = this.registry.get(t)?.policy;
+      return p ? trailRetentionMs(p) : null;
+    };
+    await trimTrails(this.redis, cell, await this.redis.smembers(cell.tenants), retention, this.clock.now());
   }
 
   async reconcile(cells: string[] = this.opts.cells): Promise<number> {

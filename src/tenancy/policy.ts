@@ -50,6 +50,11 @@ const ResolvedShape = {
    * erases it; null: the deployment's FAIRLANE_RECORD_TTL_SEC. Fractions allowed (0.5 = 12 hours).
    */
   erasureAfterDays: z.number().positive().max(3650).nullable(),
+  /**
+   * Days its audit trail (every transition of its workflows, every admin action on it) is kept in Redis.
+   * Redis is a hot store: a regulator's years are the export's job (docs/concepts.md#audit-trail).
+   */
+  auditRetentionDays: z.number().positive().max(400),
 };
 
 export const ResolvedPolicySchema = z.strictObject(ResolvedShape).superRefine((p, ctx) => {
@@ -84,6 +89,7 @@ export const PolicySpecSchema = z.strictObject({
   cell: ResolvedShape.cell.optional(),
   paused: ResolvedShape.paused.optional(),
   erasureAfterDays: ResolvedShape.erasureAfterDays.optional(),
+  auditRetentionDays: ResolvedShape.auditRetentionDays.optional(),
   description: z.string().max(200).optional(),
 });
 export type PolicySpec = z.infer<typeof PolicySpecSchema>;
@@ -119,6 +125,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     cell: "default",
     paused: false,
     erasureAfterDays: null,
+    auditRetentionDays: 7,
   },
   professional: {
     weight: 2,
@@ -141,6 +148,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     cell: "default",
     paused: false,
     erasureAfterDays: null,
+    auditRetentionDays: 7,
   },
   enterprise: {
     weight: 4,
@@ -163,6 +171,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     cell: "default",
     paused: false,
     erasureAfterDays: null,
+    auditRetentionDays: 30,
   },
 };
 
@@ -212,6 +221,7 @@ export function resolvePolicy(input: unknown): ResolveResult {
     cell: spec.cell ?? d.cell,
     paused: spec.paused ?? d.paused,
     erasureAfterDays: spec.erasureAfterDays === undefined ? d.erasureAfterDays : spec.erasureAfterDays,
+    auditRetentionDays: spec.auditRetentionDays ?? d.auditRetentionDays,
   };
   const resolved = ResolvedPolicySchema.safeParse(merged);
   if (!resolved.success) return { ok: false, issues: toIssues(resolved.error) };
@@ -223,6 +233,9 @@ export function retentionSec(p: Pick<TenantPolicy, "erasureAfterDays">): number 
   const days = p.erasureAfterDays ?? null; // a policy written before the field: none
   return days === null ? null : Math.max(1, Math.round(days * 86_400));
 }
+
+/** How far back a tenant's audit trail reaches (auditRetentionDays), in ms. */
+export const trailRetentionMs = (p: Pick<TenantPolicy, "auditRetentionDays">) => Math.round(p.auditRetentionDays * 86_400_000);
 
 export function formatIssues(issues: PolicyIssue[]): string {
   return issues.map((i) => `${i.field}: ${i.message}`).join("; ");

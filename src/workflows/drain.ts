@@ -23,7 +23,7 @@ export async function drainTenant(
   tenant: string,
   classes: readonly WorkflowClass[],
   now: () => number,
-  note: string,
+  who: { note: string; by: string },
   recordTtlSec: number,
   page = 500,
 ): Promise<DrainResult> {
@@ -35,7 +35,9 @@ export async function drainTenant(
       // Cancelled ids leave the list, so always read from its tail (oldest) end.
       const ids = (await redis.lrange(wait, -page, -1)).filter((id) => !seen.has(id));
       if (!ids.length) break;
-      const outcomes = await Promise.all(ids.map((id) => cancelWorkflow(redis, cell, id, tenant, now(), { recordTtlSec, message: note })));
+      const outcomes = await Promise.all(
+        ids.map((id) => cancelWorkflow(redis, cell, id, tenant, now(), { recordTtlSec, message: who.note, by: who.by })),
+      );
       const cancelledIds: string[] = [];
       outcomes.forEach((o, i) => {
         seen.add(ids[i]!);

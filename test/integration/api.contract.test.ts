@@ -135,6 +135,16 @@ describe("OpenAPI document and contract", () => {
     assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 200);
     assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: `/v1/workflows/${id}`, key })).status, 409);
     assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: "/v1/workflows/wf_AAAAAAAAAAAAAAAAAAAA", key })).status, 404);
+
+    const trail = await call("GET", "/v1/audit", { path: `/v1/audit?workflow=${id}`, key });
+    assert.deepEqual(
+      trail.body.entries.map((e: { event: string }) => e.event),
+      ["admitted", "ended"],
+    );
+    assert.equal((await call("GET", "/v1/audit", { path: "/v1/audit?since=never", key })).status, 400);
+    const exported = await call("GET", "/v1/audit/export", { key });
+    assert.ok(String(exported.body).split("\n").length > 2, "one entry per line");
+    assert.equal((await call("GET", "/v1/audit/export", { path: "/v1/audit/export?cursor=last", key })).status, 400);
   });
 
   it("admin routes answer as documented", async () => {
@@ -198,6 +208,14 @@ describe("OpenAPI document and contract", () => {
       assert.equal((await call("POST", p, { path: `/v1/admin/tenants/newco/parked/${a}`, headers: h })).status, 200);
       assert.equal((await call("POST", p, { path: `/v1/admin/tenants/newco/parked/${a}`, headers: h, body: { reason: 7 } })).status, 400);
     }
+    const audit = "/v1/admin/tenants/{tenant}/audit";
+    assert.equal((await call("GET", audit, { path: "/v1/admin/tenants/clinic/audit?limit=2", headers: h })).status, 200);
+    assert.equal((await call("GET", audit, { path: "/v1/admin/tenants/ghost/audit", headers: h })).status, 404);
+    assert.equal((await call("GET", audit, { path: "/v1/admin/tenants/clinic/audit?limit=0", headers: h })).status, 400);
+    const auditExport = "/v1/admin/tenants/{tenant}/audit/export";
+    assert.equal((await call("GET", auditExport, { path: "/v1/admin/tenants/clinic/audit/export", headers: h })).status, 200);
+    assert.equal((await call("GET", auditExport, { path: "/v1/admin/tenants/ghost/audit/export", headers: h })).status, 404);
+    assert.equal((await call("GET", auditExport, { path: "/v1/admin/tenants/clinic/audit/export?since=x", headers: h })).status, 400);
     const erase = "/v1/admin/tenants/{tenant}/data";
     const before = new Date().toISOString();
     assert.equal((await call("DELETE", erase, { path: `/v1/admin/tenants/newco/data?before=${before}`, headers: h })).status, 200);

@@ -123,6 +123,11 @@ describe("fairlane on-call CLI against a running api", () => {
     const future = await cli(api, ["erase", "clinic", "--before", String(Date.now() + 3_600_000), "--yes"]);
     assert.notEqual(future.code, 0);
     assert.match(future.stderr, /future/);
+    // The erasure is in the tenant's own audit trail; the workflows' transitions stay (no data in them).
+    const audit = await cli(api, ["audit", "clinic", "--limit", "1000"]);
+    assert.equal(audit.code, 0, audit.stderr);
+    assert.match(audit.stdout, /admin:tenant\.erase\s+operator:\S+/);
+    assert.equal(audit.stdout.match(/ ended /g)?.length, 3, "the three drained workflows ended cancelled");
   });
 
   it("lists, requeues and fails parked workflows", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { resolvePolicy, retentionSec, TIER_DEFAULTS } from "../../src/tenancy/policy.ts";
+import { resolvePolicy, retentionSec, TIER_DEFAULTS, trailRetentionMs } from "../../src/tenancy/policy.ts";
 import { parseTenantsDocument } from "../../src/tenancy/tenantsFile.ts";
 import { loadTenantsFile } from "../../src/tenancy/tenantsFile.ts";
 import { loadConfig } from "../../src/lib/config.ts";
@@ -62,6 +62,17 @@ describe("tenant policy", () => {
     assert.deepEqual(keep({ erasureAfterDays: null }), [null, null], "null: back to the deployment's");
   });
 
+  it("keeps the audit trail 7 days (free, professional) or 30 (enterprise) unless the tenant says otherwise", () => {
+    const days = (spec: Record<string, unknown>) => {
+      const r = resolvePolicy(spec);
+      assert.ok(r.ok);
+      return [r.policy.auditRetentionDays, trailRetentionMs(r.policy)];
+    };
+    assert.deepEqual(days({ tier: "free" }), [7, 7 * 86_400_000]);
+    assert.deepEqual(days({ tier: "enterprise" }), [30, 30 * 86_400_000]);
+    assert.deepEqual(days({ tier: "professional", auditRetentionDays: 400 }), [400, 400 * 86_400_000], "past that: the export");
+  });
+
   it("refuses mctcBatch above mctc, unknown fields and wrong types", () => {
     for (const [input, field] of [
       [{ tier: "free", mctc: 5, mctcBatch: 6 }, "mctcBatch"],
@@ -71,6 +82,8 @@ describe("tenant policy", () => {
       [{ tier: "free", pools: ["EU West"] }, "pools.0"],
       [{ tier: "free", erasureAfterDays: 0 }, "erasureAfterDays"],
       [{ tier: "free", erasureAfterDays: 3651 }, "erasureAfterDays"],
+      [{ tier: "free", auditRetentionDays: 0 }, "auditRetentionDays"],
+      [{ tier: "enterprise", auditRetentionDays: 2555 }, "auditRetentionDays"],
     ] as const) {
       const r = resolvePolicy(input);
       assert.equal(r.ok, false, JSON.stringify(input));

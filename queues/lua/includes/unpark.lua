@@ -2,7 +2,7 @@
   Takes one parked workflow out of the parked queue and its dependency's
   index: "requeue" makes it queued again (it resumes after its last finished
   step) and adds it to `requeued`, which lineUp then puts in its ingress
-  queue; "fail" ends it failed with `code` and `message`.
+  queue; "fail" ends it failed with `code` and `message`. Either is in its tenant's trail, by `by`.
   Returns "requeued" | "failed" | "skipped" (not parked), and when it was parked.
 
   Where a requeued workflow goes: back in line by admission time (the record's
@@ -18,6 +18,7 @@
 --- @include "queuedBytes"
 --- @include "moveJob"
 --- @include "endRecord"
+--- @include "trail"
 
 -- How far lineUp looks into the head of a queue for workflows admitted no later than the
 -- ones it places: normally only earlier recovered (or preempted) ones sit there, so it
@@ -29,7 +30,7 @@ local function admittedAt(own, id)
 end
 
 -- `requeued`: ingress queue name -> list of { id, at = enqueuedAt, n = order taken }.
-local function unpark(own, bull, id, now, action, ttl, code, message, requeued)
+local function unpark(own, bull, id, now, action, ttl, code, message, requeued, by)
   local rec = cellKey_workflow(own, id)
   local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt", "idem")
   if r[4] then rcall("ZREM", cellKey_parked(own, r[4]), id) end
@@ -40,6 +41,7 @@ local function unpark(own, bull, id, now, action, ttl, code, message, requeued)
     deleteJob(parkedKey)
     rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
     expireEnded(own, id, r[2], r[7], ttl)
+    trail(own, r[2], id, "ended", by, "failed " .. code)
     return "failed", r[5]
   end
   -- Not pushed on the ingress wait list here: lineUp puts the requeued ones in line.
@@ -55,6 +57,7 @@ local function unpark(own, bull, id, now, action, ttl, code, message, requeued)
   queuedBytes(own, rec, r[2], 1)
   rcall("SADD", cellKey_queues(own), q)
   rcall("HSET", rec, "state", "queued", "queue", q, "recoveredAt", now)
+  trail(own, r[2], id, "recovered", by, r[4])
   rcall("SADD", cellKey_dirty(own), r[2])
   rcall("ZADD", cellKey_wake(own), 0, "w")
   return "requeued", r[5]
