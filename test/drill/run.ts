@@ -96,6 +96,17 @@ async function submit(t: Topology, key: string, items: Record<string, unknown>[]
   throw new Error("could not submit for 60 s");
 }
 
+async function untilAnswers(url: string, timeoutMs: number): Promise<void> {
+  for (const until = Date.now() + timeoutMs; Date.now() < until; await sleep(100)) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
 function readLines(dir: string): RunLine[] {
   const out: RunLine[] = [];
   for (const f of readdirSync(dir))
@@ -210,6 +221,9 @@ try {
     await Promise.all(Object.keys(TENANTS).map(async (tn) => [tn, (await t.platform.apiKeys.create(tn)).key] as const)),
   );
   await t.supervisor.settled();
+  // Every api listening before the load starts: 13 processes booting at once on 2 cores can take longer
+  // than the load window's first faults, and a load that found no api would prove nothing.
+  for (const url of t.apiUrls) await untilAnswers(`${url}/healthz`, 60_000);
   await sleep(3_000); // every role up, policies loaded
   for (let it = 0; it < ITERATIONS; it++) {
     // Each iteration takes the next kinds in turn (every kind gets its share), at random times in the load window.
