@@ -235,7 +235,7 @@ export class ExecWorker {
   /**
    * A process frozen for half its lock or more (GC pause, SIGSTOP, a starved VM) may have lost its
    * jobs to other workers. Timers that fell due during the freeze run in due order when it resumes,
-   * and this one (every 100 ms) is among the first, so it stops every run before their own timers
+   * and this one (every 10 ms) is among the first, so it stops every run before their own timers
    * let them do more work: each goes back to its queue if its lock is still ours, else to nobody
    * (another worker has it). Work resumes after the last durable step.
    */
@@ -249,7 +249,7 @@ export class ExecWorker {
       }
       last = now;
       this.stopUnrenewedRuns(now);
-    }, 100);
+    }, 10);
     this.stallTimer.unref();
   }
 
