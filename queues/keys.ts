@@ -16,6 +16,8 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <root>:{<root>.reg}:keys               HASH sha256(apiKey) -> {tenant,keyId,createdAt}
  *   <root>:{<root>.reg}:tenantkeys:<t>     HASH keyId -> sha256(apiKey)
  *   <root>:{<root>.reg}:audit              LIST of admin actions (newest first, capped)
+ *   <root>:{<root>.reg}:reviewerkeys       HASH sha256(reviewer key) -> {pool,keyId,createdAt} (src/tenancy/reviewerKeys.ts)
+ *   <root>:{<root>.reg}:poolkeys:<p>       HASH keyId -> sha256(reviewer key) of reviewer pool <p>
  *   <root>:{<root>.reg}:cells:<t>          SET cells that ever held the tenant's workflows (admission adds
  *                                          the cell before its first workflow there), so reads and cancels
  *                                          still find work left in a cell the tenant moved away from
@@ -44,6 +46,11 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <cell>:deadlines               ZSET workflow id -> deadlineAt, written at admission; the dispatcher's
  *                                  expireQueued-2.lua pops due entries and fails those still queued
  *   <cell>:queues                  SET ingress queue names that ever held a job
+ *   <cell>:wf:<id>:review          HASH the workflow's open review item: its request, pool, due time, claim (includes/review.lua)
+ *   <cell>:rvt:<p>:<cls>           ZSET tenants with review items waiting in reviewer pool <p> -> virtual time (fair claims)
+ *   <cell>:rvq:<p>:<cls>:<t>       ZSET the tenant's waiting review items in the pool and class -> createdAt (oldest first)
+ *   <cell>:rvl:<p>                 ZSET claimed review items of the pool -> lease expiry;  <cell>:rvv:<p>  HASH <cls> -> virtual now
+ *   <cell>:rvdue / <cell>:rvpools  ZSET review item -> when it escalates or fails;  SET pools that ever held an item
  *   <cell>:tenants                 SET tenants whose dispatch caps are synced into the cell
  *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them
  *                                  (weight mca burstMca burstMs cooldownMs mcaUrgent paused pools
@@ -118,6 +125,8 @@ export const REGISTRY_KEY_PATTERNS = {
   tenantKeys: "tenantkeys:<tenant>",
   audit: "audit",
   tenantCells: "cells:<tenant>",
+  reviewerKeys: "reviewerkeys",
+  poolKeys: "poolkeys:<pool>",
 } as const;
 
 /** Fairlane's own keys of a cell, under `<cell>:` (the `own` prefix). Lua: `cellKey_<name>(cell, ...)`. */
@@ -151,6 +160,13 @@ export const CELL_KEY_PATTERNS = {
   preempting: "pool:<pool>:preempting",
   signals: "signals",
   steps: "wf:<id>:steps",
+  review: "wf:<id>:review",
+  reviewTenants: "rvt:<pool>:<cls>",
+  reviewQueue: "rvq:<pool>:<cls>:<tenant>",
+  reviewLeases: "rvl:<pool>",
+  reviewClock: "rvv:<pool>",
+  reviewDue: "rvdue",
+  reviewPools: "rvpools",
   gateHeld: "gate:<tenant>:held",
   gateHeldC: "gate:<tenant>:heldC",
   gateWait: "gate:<tenant>:wait",
@@ -185,6 +201,8 @@ export interface RegistryKeys {
   tenantKeys(tenant: string): string;
   audit: string;
   tenantCells(tenant: string): string;
+  reviewerKeys: string;
+  poolKeys(pool: string): string;
 }
 
 export interface CellKeys {
@@ -232,6 +250,13 @@ export interface CellKeys {
   preempting(pool: string): string;
   signals: string;
   steps(id: string): string;
+  review(id: string): string;
+  reviewTenants(pool: string, cls: WorkflowClass): string;
+  reviewQueue(pool: string, cls: WorkflowClass, tenant: string): string;
+  reviewLeases(pool: string): string;
+  reviewClock(pool: string): string;
+  reviewDue: string;
+  reviewPools: string;
   gate(tenant: string): { held: string; heldC: string; wait: string; waitC: string; waitExp: string; seq: string };
   gateChannel: string;
   /** Prefix for src/runtime/rateLimit.ts and src/runtime/budget.ts keys. */

@@ -6,6 +6,7 @@ import { compilePattern, type WorkflowClass } from "./keys.ts";
  *   ingress.<tenant>.<A|B|C>   one per tenant and class; producers write here
  *   exec.<pool>                one per exec pool; the dispatcher moves jobs here
  *   parked                     workflows set aside as pending-backpressure
+ *   review                     workflows suspended until a human decides (ctx.review)
  * The names are patterns (placeholders as in queues/keys.ts), from which the builders below and
  * the Lua scripts' `ingressQueue` / `execQueue` / `PARKED_QUEUE` (queues/lua/includes/keys.lua) derive.
  */
@@ -31,6 +32,7 @@ export function execQueue(pool: string): string {
 }
 
 export const PARKED_QUEUE = "parked";
+export const REVIEW_QUEUE = "review";
 
 export function parseIngressQueue(name: string): { tenant: string; cls: WorkflowClass } | null {
   const m = /^ingress\.([a-z0-9_-]+)\.([ABC])$/.exec(name);

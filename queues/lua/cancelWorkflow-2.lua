@@ -1,7 +1,7 @@
 --[[
   Cancels a workflow for its tenant.
-  A queued or parked workflow is taken out of its queue and ends `cancelled`
-  here, atomically. A dispatched or running one gets `cancelRequested`, and
+  A queued, parked or in-review workflow is taken out of its queue (and its
+  review item closed) and ends `cancelled` here, atomically. A dispatched or running one gets `cancelRequested`, and
   the caller signals its exec worker, which ends it `cancelled`.
 
   KEYS[1]  workflow record              <cell>:fl:wf:<id>
@@ -29,13 +29,14 @@ local rcall = redis.call
 --- @include "moveJob"
 --- @include "endRecord"
 --- @include "trail"
+--- @include "review"
 local id = ARGV[1]
 local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue", "idem")
 if not rec[1] or rec[1] ~= ARGV[2] then
   return {"missing"}
 end
 local state = rec[2]
-if state == "queued" or state == "parked" then
+if state == "queued" or state == "parked" or state == "review" then
   local removed = rcall("LREM", bullQueueKey(ARGV[4], rec[3], "wait"), 1, id)
   if removed == 1 then
     deleteJob(bullJobKey(ARGV[4], rec[3], id))
@@ -46,6 +47,8 @@ if state == "queued" or state == "parked" then
   end
   local dep = rcall("HGET", KEYS[1], "parkedDep")
   if state == "parked" and dep then rcall("ZREM", cellKey_parked(ARGV[6], dep), id) end
+  local item = state == "review" and reviewItem(ARGV[6], id)
+  if item then reviewClose(ARGV[6], id, item) end
   rcall("ZREM", cellKey_deadlines(ARGV[6]), id) -- ended: nothing left for the deadline sweep
   rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
         "errorCode", "CANCELLED", "errorMessage", ARGV[8])

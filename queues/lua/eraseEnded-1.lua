@@ -1,9 +1,9 @@
 --[[
   Erases one page of a tenant's ended workflows, oldest first: every key a workflow that ended
   before ARGV[4] left behind (its record with result and error, its step results, its
-  idempotency key, any job hash of it left in an ingress, exec or parked queue, with its logs,
-  and its entry in BullMQ's completed/failed sets), and its run-list entry. Queued, running and
-  parked workflows, and those that ended at or after ARGV[4], are counted and left as they are:
+  idempotency key, any job hash of it left in an ingress, exec, parked or review queue, with its logs,
+  and its entry in BullMQ's completed/failed sets, a review item), and its run-list entry. Queued,
+  running, parked and in-review workflows, and those that ended at or after ARGV[4], are counted and left as they are:
   erasure never touches work that has not ended. Entries whose record already expired (its
   tenant's retention, includes/endRecord.lua) are dropped from the run list.
 
@@ -13,7 +13,7 @@
   ARGV[6]  lex end: "(" .. "<13-digit before>|" (a workflow that ended before then was enqueued before it)
   ARGV[7]  page size
 
-  Returns {examined, erased, alreadyGone, queued, running, parked, endedLater, last member or ""}
+  Returns {examined, erased, alreadyGone, queued, running, parked (or in review), endedLater, last member or ""}
 ]]
 local rcall = redis.call
 --- @include "keys"
@@ -24,7 +24,7 @@ local erased, gone, queued, running, parked, later = 0, 0, 0, 0, 0, 0
 local ENDED = { completed = true, failed = true, cancelled = true }
 
 local function deleteJobEverywhere(id, cls)
-  local queues = { PARKED_QUEUE }
+  local queues = { PARKED_QUEUE, REVIEW_QUEUE }
   if cls then queues[#queues + 1] = ingressQueue(tenant, cls) end
   for _, p in ipairs(pools) do queues[#queues + 1] = execQueue(p) end
   for _, q in ipairs(queues) do
@@ -50,13 +50,13 @@ for _, member in ipairs(page) do
         -- Only the key that still names this workflow (a key is reused once it expired).
         if v and (v == id or string.sub(v, 1, #id + 1) == id .. " ") then rcall("DEL", idemKey) end
       end
-      rcall("DEL", rec, cellKey_steps(own, id))
+      rcall("DEL", rec, cellKey_steps(own, id), cellKey_review(own, id))
       deleteJobEverywhere(id, r[5])
       rcall("ZREM", KEYS[1], member)
       erased = erased + 1
     elseif r[2] == "queued" then
       queued = queued + 1
-    elseif r[2] == "parked" then
+    elseif r[2] == "parked" or r[2] == "review" then
       parked = parked + 1
     elseif ENDED[r[2]] then
       later = later + 1

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { BULL_KEY_PATTERNS, CELL_KEY_PATTERNS, PLACEHOLDER } from "../keys.ts";
-import { PARKED_QUEUE, QUEUE_NAME_PATTERNS } from "../names.ts";
+import { PARKED_QUEUE, QUEUE_NAME_PATTERNS, REVIEW_QUEUE } from "../names.ts";
 
 /**
  * Generates queues/lua/includes/keys.lua, the Lua scripts' key functions, from the pattern tables
@@ -69,7 +69,7 @@ export function generateKeysLua(): string {
     lines.push(luaFunction(`bull${capitalized(name)}`, "bull", `:${pattern}`));
   lines.push("", "-- Queue names");
   for (const [name, pattern] of Object.entries(QUEUE_NAME_PATTERNS)) lines.push(luaFunction(name, null, pattern));
-  lines.push(`local PARKED_QUEUE = "${PARKED_QUEUE}"`, "");
+  lines.push(`local PARKED_QUEUE = "${PARKED_QUEUE}"`, `local REVIEW_QUEUE = "${REVIEW_QUEUE}"`, "");
   return lines.join("\n");
 }
 

@@ -27,6 +27,10 @@ import { securityHeaders } from "./securityHeaders.ts";
 import { explainAdminRouter } from "./explainAdmin.ts";
 import { DEFAULT_EXPLAIN, type ExplainSettings } from "../workflows/explain.ts";
 import { setWaitingSource } from "../usage/waitingMetrics.ts";
+import { setReviewDepthSource } from "../observability/metrics.ts";
+import { ReviewerKeys } from "../tenancy/apiKeys.ts";
+import { ReviewQueues } from "../workflows/reviewQueues.ts";
+import { reviewerPoolsAdminRouter, reviewerRouter } from "./reviews.ts";
 
 export interface AppDeps {
   /** A fail-fast connection (connectForRequests): a request answers 503 within 2 s while Redis is away. */
@@ -57,6 +61,7 @@ export interface AppDeps {
  *   /healthz, /readyz             open (liveness; readiness = Redis answers and no dependency
  *                                 awaits its first health probe)
  *   /v1/workflows...              producers, tenant API key
+ *   /v1/reviews...                reviewers, reviewer key (one pool)
  *   /v1/admin/...                 admin token
  *   /admin/queues                 Bull Board, admin token or Basic auth
  *   /dashboard                    Tenant Concurrency Dashboard, admin token or Basic auth
@@ -136,6 +141,15 @@ function apiRoutes(app: Express, d: AppDeps): void {
   setWaitingSource((maxAgeMs) => usage.sampler.fresh(maxAgeMs));
   // Prometheus scrapes with the admin token or FAIRLANE_METRICS_TOKEN (FAIRLANE_METRICS_AUTH=none: open).
   app.get("/metrics", metricsAuth(d.adminToken), metricsHandler);
+  const reviewQueues = new ReviewQueues(d.redis, d.keys, d.cells);
+  setReviewDepthSource(async () => (await reviewQueues.depth()).waiting);
+  const reviews = {
+    reviewerKeys: new ReviewerKeys(d.redis, d.keys),
+    queues: reviewQueues,
+    clock: d.clock,
+    audit: d.audit,
+    bodyLimit: d.bodyLimit,
+  };
   app.use(
     "/v1/admin",
     admin,
@@ -161,8 +175,10 @@ function apiRoutes(app: Express, d: AppDeps): void {
     }),
     explainAdminRouter({ ...producerDeps, registry: d.registry, cells: d.cells }),
     adminWorkflowsRouter(producerDeps),
+    reviewerPoolsAdminRouter(reviews),
     notFoundHandler,
   );
+  app.use("/v1/reviews", reviewerRouter(reviews), notFoundHandler);
   app.use("/v1", tenantAuth(d.apiKeys), producerRouter(producerDeps));
   app.use(BULL_BOARD_PATH, admin, d.bullBoard.router);
   app.use(DASHBOARD_PATH, admin, tenantDashboardRouter());

@@ -30,7 +30,7 @@ export const Workflow = z
     tenant: z.string(),
     type: z.string(),
     class: cls,
-    state: z.enum(["queued", "running", "parked", "completed", "failed", "cancelled"]),
+    state: z.enum(["queued", "running", "parked", "review", "completed", "failed", "cancelled"]),
     enqueuedAt: isoOrNull,
     dispatchedAt: isoOrNull,
     startedAt: isoOrNull,

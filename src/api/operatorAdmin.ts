@@ -91,7 +91,7 @@ function tenantOf(d: OperatorAdminDeps, req: Request): TenantEntry {
   return entry;
 }
 
-function body<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
+export function body<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
   const r = schema.safeParse(raw ?? {});
   if (!r.success) {
     const issues = issuesOf(r.error);

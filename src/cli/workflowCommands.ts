@@ -14,7 +14,7 @@ import { workflowSource, type WorkflowOptions } from "./workflowSource.ts";
  */
 export const WAIT_EXIT = { completed: 0, failed: 3, cancelled: 4, timeout: 5 } as const;
 
-const STATES = ["queued", "running", "parked", "completed", "failed", "cancelled"];
+const STATES = ["queued", "running", "parked", "review", "completed", "failed", "cancelled"];
 
 function withCredentials(c: Command): Command {
   return withOperatorOptions(c).option(

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
 import { dispatch, type DispatchOptions, type DispatchResult } from "../../queues/lua/dispatch.ts";
 import { expireQueued } from "../../queues/lua/expireQueued.ts";
+import { expireReviews } from "../../queues/lua/review.ts";
 import { reconcileSlots } from "../../queues/lua/reconcileSlots.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { PolicyRegistry } from "../tenancy/registry.ts";
@@ -221,12 +222,16 @@ export class Dispatcher {
 
   /**
    * Fails the queued workflows whose deadline passed while their tenant could not be dispatched
-   * (paused, at its cap, no capacity): the dispatch script only fails those it takes.
+   * (paused, at its cap, no capacity): the dispatch script only fails those it takes. Then review items
+   * past their SLA or their workflow's deadline escalate or fail (queues/lua/expireReviews-1.lua).
    */
   async expire(cellName: string): Promise<number> {
     this.lastExpire.set(cellName, this.clock.now());
     const n = await expireQueued(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.recordTtlSec);
     if (n) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, n);
+    const rv = await expireReviews(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.recordTtlSec);
+    if (rv.escalated) metrics.reviewTimeouts.inc({ outcome: "escalated" }, rv.escalated);
+    if (rv.failed) metrics.reviewTimeouts.inc({ outcome: "failed" }, rv.failed);
     this.stats.expired += n;
     return n;
   }

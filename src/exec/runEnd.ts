@@ -1,5 +1,7 @@
 import { WaitingError } from "bullmq";
 import { parkRun } from "../../queues/lua/parking.ts";
+import { awaitReview } from "../../queues/lua/review.ts";
+import { REVIEW_DEFAULTS } from "../tenancy/policy.ts";
 import { finishRun, requeueRun, type FinishInput } from "../../queues/lua/runLifecycle.ts";
 import { metrics } from "../observability/metrics.ts";
 import type { Ended, Run } from "./runTypes.ts";
@@ -65,8 +67,38 @@ async function park(run: Run, parkOn: { dependency: string; reason: string }): P
   throw new WaitingError();
 }
 
+/**
+ * Suspends the workflow until a reviewer decides (ctx.review): due at the tenant's review SLA or at the
+ * workflow's deadline, whichever comes first (queues/lua/expireReviews-1.lua then escalates or fails it).
+ */
+async function suspendForReview(run: Run, on: { step: string; request: string }, deadlineAt: number | null): Promise<never> {
+  const { d, w, tenant } = run;
+  const now = d.clock.now();
+  const policy = run.policy?.review ?? REVIEW_DEFAULTS;
+  const slaAt = policy.slaSeconds === null ? null : now + policy.slaSeconds * 1000;
+  const dueWhy = slaAt !== null && (deadlineAt === null || slaAt < deadlineAt) ? "sla" : "deadline";
+  const r = await awaitReview(d.redis, run.cell, d.pool, {
+    id: run.id,
+    now,
+    token: w.token,
+    pool: policy.pool,
+    ...on,
+    dueAt: dueWhy === "sla" ? slaAt : deadlineAt,
+    dueWhy,
+    onTimeout: policy.onTimeout,
+    escalateTo: policy.escalateTo,
+    deadlineAt,
+  });
+  run.outcome.value = "review";
+  metrics.runs.inc({ tenant, class: w.cls, outcome: "review" });
+  metrics.runSeconds.observe({ class: w.cls }, (now - run.startedAt!) / 1000);
+  // The request is the tenant's data: never logged.
+  run.log().info({ pool: policy.pool, outcome: r }, "awaiting review");
+  throw new WaitingError();
+}
+
 /** The run's end, from how its handler ended: lost, handed back, parked, or finished with its outcome. */
-export async function settle(run: Run, { result, error, reason, parkOn, deadlineAt }: Ended): Promise<unknown> {
+export async function settle(run: Run, { result, error, reason, parkOn, reviewOn, deadlineAt }: Ended): Promise<unknown> {
   const { d, w } = run;
   if (reason === "lost") {
     // Another run owns the workflow now: write nothing (finishRun would answer "stale" anyway).
@@ -76,6 +108,7 @@ export async function settle(run: Run, { result, error, reason, parkOn, deadline
   }
   if (reason === "preempted" || reason === "shutdown" || reason === "stalled") return handBack(run, reason, true);
   if (reason === "park" && parkOn) return park(run, parkOn);
+  if (reason === "review" && reviewOn) return suspendForReview(run, reviewOn, deadlineAt);
   if (reason === "cancelled") {
     await finish(run, { state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer while running" } });
   } else if (reason === "deadline" || (deadlineAt !== null && d.clock.now() >= deadlineAt)) {

@@ -73,6 +73,8 @@ export interface Ended {
   error: Error | undefined;
   reason: AbortReason | undefined;
   parkOn: { dependency: string; reason: string } | undefined;
+  /** The review step and its request (JSON) when the handler asked for a review (ctx.review). */
+  reviewOn?: { step: string; request: string };
   /** The deadline the run started with (startRun's reply). */
   deadlineAt: number | null;
 }

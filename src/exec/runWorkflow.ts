@@ -180,6 +180,10 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
         ended.parkOn ??= { dependency, reason };
         if (!controller.signal.aborted) controller.abort("park" satisfies AbortReason);
       },
+      review(step, request) {
+        ended.reviewOn ??= { step, request };
+        if (!controller.signal.aborted) controller.abort("review" satisfies AbortReason);
+      },
     },
   );
   try {

@@ -25,6 +25,12 @@ export function setGateQueueDepthSource(fn: () => Promise<Map<string, number>>):
   gateDepthSource = fn;
 }
 
+let reviewDepthSource: (() => Promise<{ pool: string; tenant: string; cls: string; waiting: number }[]>) | undefined;
+/** The api role tells the reviewer-queue-depth gauge where to read from (src/workflows/reviewQueues.ts). */
+export function setReviewDepthSource(fn: typeof reviewDepthSource): void {
+  reviewDepthSource = fn;
+}
+
 /** Enqueue→start for the Class A p99 alert: fine buckets around the target (deploy/prometheus/alerts.yml). */
 const LATENCY_FINE = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 /** Per-tenant histograms: few buckets, since every bucket is a series per labelled tenant. */
@@ -171,6 +177,25 @@ export const metrics = {
       for (const [t, n] of depths) byLabel.set(tenantLabel(t), (byLabel.get(tenantLabel(t)) ?? 0) + n);
       for (const [t, n] of byLabel) this.set({ tenant: t }, n);
     },
+  }),
+  // --- human review (api role reads the queues; dispatcher times them out) ---
+  reviewQueueDepth: new Gauge({
+    name: "fairlane_review_queue_depth",
+    help: "Review items waiting for a reviewer, by reviewer pool, tenant and class (read from Redis at scrape)",
+    labelNames: ["pool", "tenant", "class"] as const,
+    registers: [registry],
+    async collect() {
+      if (!reviewDepthSource) return;
+      const rows = await reviewDepthSource().catch(() => []);
+      this.reset();
+      for (const r of rows) this.inc({ pool: r.pool, tenant: tenantLabel(r.tenant), class: r.cls }, r.waiting);
+    },
+  }),
+  reviewTimeouts: new Counter({
+    name: "fairlane_review_timeouts_total",
+    help: "Review items past their SLA or their workflow's deadline, by outcome: escalated or failed",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
   }),
   // --- backpressure (exec, dispatcher, recovery, health roles) ---
   parkedTotal: new Counter({

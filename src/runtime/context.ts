@@ -1,5 +1,5 @@
 import { context, ROOT_CONTEXT } from "@opentelemetry/api";
-import type { RunInfo, RunTracking, RuntimeDeps, WorkflowContext } from "./workflowContext.ts";
+import type { ReviewRequest, RunInfo, RunTracking, RuntimeDeps, WorkflowContext } from "./workflowContext.ts";
 import { stepBudgetDecision } from "./budget.ts";
 import { ParallelismHint } from "./gateRule.ts";
 import { untilAborted } from "../lib/abortable.ts";
@@ -11,6 +11,7 @@ import { callTool, type ToolRun } from "./toolCall.ts";
 import { current, type StepScope } from "./current.ts";
 import { createAgent, type WorkflowAgent } from "../agents/aiSdk.ts";
 import { IterationBudget } from "../agents/iterations.ts";
+import { requestReview } from "./review.ts";
 
 export type { RunInfo, RunTracking, RuntimeDeps } from "./workflowContext.ts";
 export { currentToolCallTrace, currentWorkflow } from "./current.ts";
@@ -76,6 +77,7 @@ export function createContext(
     tool: <R>(name: string, args?: unknown, opts?: { signal?: AbortSignal }) => callTool<R>(run, name, args, opts),
     all: (calls: { tool: string; args?: unknown }[]) => callAll(run, calls),
     step: <T>(name: string, fn: () => Promise<T>) => durableStep(run, name, fn),
+    review: (req: ReviewRequest) => requestReview(d, r, req),
   });
   return {
     ctx,

@@ -24,7 +24,8 @@ import type { ToolResult } from "./tools.ts";
  * What a workflow handler sees. The deadline is absolute and can only be
  * read; `signal` fires at the deadline, on cancel and on preemption, with
  * reason "deadline" | "cancelled" | "preempted" | "shutdown" | "park" (a
- * dependency is unhealthy: the workflow is set aside and resumes later).
+ * dependency is unhealthy: the workflow is set aside and resumes later) | "review"
+ * (it awaits a person's decision: ctx.review).
  */
 export interface WorkflowContext {
   readonly workflowId: string;
@@ -44,6 +45,12 @@ export interface WorkflowContext {
   all(calls: { tool: string; args?: unknown }[]): Promise<ToolResult[]>;
   /** A durable step: its result is checkpointed, so a re-run (after preemption, parking, a crash) skips it. */
   step<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Asks a person (the tenant's reviewer pool) to decide. The first time, the workflow is suspended: the
+   * call throws REVIEW_PENDING, the slot and permits are released, and when a reviewer decides the workflow
+   * runs again from the top, its durable steps skipping, and this call answers with the decision.
+   */
+  review(request: ReviewRequest): Promise<ReviewDecision>;
   /** How many tool calls to run at once now: 1 right after a THROTTLED, back up as calls pass. */
   readonly parallelism: number;
   /**
@@ -70,7 +77,25 @@ export interface WorkflowContext {
  * enough that its lock may have lapsed, so its runs stop before doing anything more and go back to their
  * queue (or to whoever took them over). "lost": the lock renewal said another worker owns the run.
  */
-export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown" | "park" | "stalled" | "lost";
+export type AbortReason = "deadline" | "cancelled" | "preempted" | "shutdown" | "park" | "review" | "stalled" | "lost";
+
+/** What a reviewer sees: a summary and any JSON data (the tenant's, shown only to its reviewer pool; at most 64 KB). */
+export interface ReviewRequest {
+  /** Names the review step when a workflow asks more than once (default "review"). */
+  name?: string;
+  summary: string;
+  data?: unknown;
+}
+
+/** A reviewer's decision, as ctx.review answers it. */
+export interface ReviewDecision {
+  decision: "approve" | "reject";
+  note: string | null;
+  /** The reviewer key's id. */
+  reviewer: string;
+  decidedAt: number;
+  escalations: number;
+}
 
 /** What every run shares: the process's gate, rate limiters, budget and Redis. */
 export interface RuntimeDeps {
@@ -108,6 +133,8 @@ export interface RunInfo {
   signal: AbortSignal;
   /** Ends the run as parked (pending-backpressure) on `dependency`: the runner moves it to the parked queue. */
   park(dependency: string, reason: string): void;
+  /** Ends the run as awaiting review: the runner suspends it (queues/lua/awaitReview-4.lua). */
+  review(step: string, request: string): void;
 }
 
 export interface RunTracking {

@@ -16,6 +16,8 @@ const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const toolName = z.string().regex(/^[a-zA-Z0-9_.:-]{1,64}$/, "tool names are 1-64 of [a-zA-Z0-9_.:-]");
 
+const poolName = z.string().regex(POOL_ID, "pool names are lowercase [a-z0-9_-]");
+
 const RateLimit = z.strictObject({
   limit: posInt,
   per: z.enum(["second", "minute", "hour", "day"]),
@@ -39,7 +41,7 @@ const ResolvedShape = {
   allowedTools: z.array(toolName).nullable(),
   deniedTools: z.array(toolName),
   dataResidency: z.string().min(1).max(32).nullable(),
-  pools: z.array(z.string().regex(POOL_ID, "pool names are lowercase [a-z0-9_-]")).min(1),
+  pools: z.array(poolName).min(1),
   maxQueueDepth: posInt,
   /** Payload bytes it may have queued in ingress, all classes (a count alone lets 256 KB payloads fill Redis). */
   maxQueueBytes: posInt,
@@ -55,6 +57,13 @@ const ResolvedShape = {
    * Redis is a hot store: a regulator's years are the export's job (docs/concepts.md#audit-trail).
    */
   auditRetentionDays: z.number().positive().max(400),
+  /** Human review (ctx.review): its reviewer pool, an SLA, and what an item not decided within it does. */
+  review: z.strictObject({
+    pool: poolName,
+    slaSeconds: posInt.nullable(),
+    onTimeout: z.enum(["escalate", "fail"]),
+    escalateTo: poolName.nullable(),
+  }),
 };
 
 export const ResolvedPolicySchema = z.strictObject(ResolvedShape).superRefine((p, ctx) => {
@@ -90,11 +99,15 @@ export const PolicySpecSchema = z.strictObject({
   paused: ResolvedShape.paused.optional(),
   erasureAfterDays: ResolvedShape.erasureAfterDays.optional(),
   auditRetentionDays: ResolvedShape.auditRetentionDays.optional(),
+  review: ResolvedShape.review.partial().optional(),
   description: z.string().max(200).optional(),
 });
 export type PolicySpec = z.infer<typeof PolicySpecSchema>;
 
 const MiB = 1024 * 1024;
+
+/** Reviews go to the shared pool, with no SLA (an item waits until its workflow's deadline). */
+export const REVIEW_DEFAULTS = { pool: "shared", slaSeconds: null, onTimeout: "fail", escalateTo: null } as const;
 
 type TierDefaults = Omit<TenantPolicy, "tier" | "toolQueueDepth"> & { toolQueueDepth?: number };
 
@@ -126,6 +139,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     paused: false,
     erasureAfterDays: null,
     auditRetentionDays: 7,
+    review: REVIEW_DEFAULTS,
   },
   professional: {
     weight: 2,
@@ -149,6 +163,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     paused: false,
     erasureAfterDays: null,
     auditRetentionDays: 7,
+    review: REVIEW_DEFAULTS,
   },
   enterprise: {
     weight: 4,
@@ -172,6 +187,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     paused: false,
     erasureAfterDays: null,
     auditRetentionDays: 30,
+    review: REVIEW_DEFAULTS,
   },
 };
 
@@ -222,6 +238,7 @@ export function resolvePolicy(input: unknown): ResolveResult {
     paused: spec.paused ?? d.paused,
     erasureAfterDays: spec.erasureAfterDays === undefined ? d.erasureAfterDays : spec.erasureAfterDays,
     auditRetentionDays: spec.auditRetentionDays ?? d.auditRetentionDays,
+    review: { ...d.review, ...spec.review },
   };
   const resolved = ResolvedPolicySchema.safeParse(merged);
   if (!resolved.success) return { ok: false, issues: toIssues(resolved.error) };
@@ -256,6 +273,7 @@ export type RuntimePolicy = Pick<
   | "dataResidency"
   | "allowedTools"
   | "deniedTools"
+  | "review"
 >;
 
 export function runtimePolicy(p: TenantPolicy): RuntimePolicy {
@@ -272,6 +290,7 @@ export function runtimePolicy(p: TenantPolicy): RuntimePolicy {
     dataResidency,
     allowedTools,
     deniedTools,
+    review,
   } = p;
   return {
     tier,
@@ -286,5 +305,6 @@ export function runtimePolicy(p: TenantPolicy): RuntimePolicy {
     dataResidency,
     allowedTools,
     deniedTools,
+    review,
   };
 }

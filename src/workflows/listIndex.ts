@@ -17,7 +17,7 @@ export function decodeCursor(cursor: string): string | undefined {
   return parseMember(member) ? member : undefined;
 }
 
-export const LIST_STATES = ["queued", "running", "parked", "completed", "failed", "cancelled"] as const;
+export const LIST_STATES = ["queued", "running", "parked", "review", "completed", "failed", "cancelled"] as const;
 export const LIST_MAX_LIMIT = 200;
 /** Index entries one page examines at most when it filters (state, class, type): bounded cost per page. */
 export const LIST_SCAN = 500;

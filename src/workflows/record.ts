@@ -4,16 +4,17 @@ import type { CellKeys, WorkflowClass } from "../../queues/keys.ts";
 /**
  * The workflow record: one Redis hash per workflow (queues/keys.ts `wf:<id>`),
  * the stable place the API reads while the job itself moves between ingress,
- * exec and parked queues. Times are epoch ms strings.
+ * exec, parked and review queues. Times are epoch ms strings.
  */
-export type WorkflowState = "queued" | "dispatched" | "running" | "parked" | "completed" | "failed" | "cancelled";
+export type WorkflowState = "queued" | "dispatched" | "running" | "parked" | "review" | "completed" | "failed" | "cancelled";
 
 export interface WorkflowView {
   id: string;
   tenant: string;
   type: string;
   class: WorkflowClass;
-  state: "queued" | "running" | "parked" | "completed" | "failed" | "cancelled";
+  /** "review": suspended until a reviewer decides (ctx.review). */
+  state: "queued" | "running" | "parked" | "review" | "completed" | "failed" | "cancelled";
   enqueuedAt: string | null;
   dispatchedAt: string | null;
   startedAt: string | null;

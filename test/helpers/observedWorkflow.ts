@@ -39,5 +39,13 @@ const observed = async (ctx: WorkflowContext) => {
   return { ok: true };
 };
 defineWorkflow("observed", observed);
+// Asks for a review at once (payload.case names it), then records the decision it resumed with.
+defineWorkflow("reviewed", async (ctx: WorkflowContext) => {
+  const obs = String(ctx.payload.obs);
+  await recordEvent(obs, ["asked", ctx.workflowId, ctx.tenant, Date.now()]);
+  const d = await ctx.review({ summary: `case ${String(ctx.payload.case)}`, data: { case: ctx.payload.case } });
+  await recordEvent(obs, ["decided", ctx.workflowId, d.decision, Date.now()]);
+  return { decision: d.decision, note: d.note };
+});
 // The same, declaring a dependency (`gw`): the dispatcher parks it while gw is down.
 defineWorkflow("observed-gw", observed, { dependencies: ["gw"] });

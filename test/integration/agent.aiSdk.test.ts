@@ -78,6 +78,7 @@ describe("ctx.agent: the Vercel AI SDK under the tenant's gate, deadline, budget
         attempt: 1,
         policy: runtimePolicy(r.policy),
         signal: controller.signal,
+        review: () => {},
         park: (dep) => {
           parked.push(dep);
           controller.abort("park");

@@ -77,6 +77,7 @@ describe("workflow context", () => {
         policy: runtimePolicy(r.policy),
         signal: controller.signal,
         park: () => controller.abort("park"),
+        review: () => controller.abort("review"),
       },
     );
   }

@@ -175,6 +175,7 @@ describe("grpcTool", () => {
         policy: runtimePolicy(r.policy),
         signal: controller.signal,
         park: () => controller.abort("park"),
+        review: () => controller.abort("review"),
       },
     );
     return { ...made, controller, deadlineAt };

@@ -9,7 +9,7 @@
 /** A (urgent), B (standard), C (batch). */
 export type WorkflowClass = "A" | "B" | "C";
 
-export type WorkflowState = "queued" | "running" | "parked" | "completed" | "failed" | "cancelled";
+export type WorkflowState = "queued" | "running" | "parked" | "review" | "completed" | "failed" | "cancelled";
 
 /** The states a workflow never leaves. */
 export const FINAL_STATES: readonly WorkflowState[] = ["completed", "failed", "cancelled"];

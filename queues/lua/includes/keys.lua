@@ -43,6 +43,13 @@ local function cellKey_runningC(cell, pool) return cell .. ":pool:" .. pool .. "
 local function cellKey_preempting(cell, pool) return cell .. ":pool:" .. pool .. ":preempting" end
 local function cellKey_signals(cell) return cell .. ":signals" end
 local function cellKey_steps(cell, id) return cell .. ":wf:" .. id .. ":steps" end
+local function cellKey_review(cell, id) return cell .. ":wf:" .. id .. ":review" end
+local function cellKey_reviewTenants(cell, pool, cls) return cell .. ":rvt:" .. pool .. ":" .. cls end
+local function cellKey_reviewQueue(cell, pool, cls, tenant) return cell .. ":rvq:" .. pool .. ":" .. cls .. ":" .. tenant end
+local function cellKey_reviewLeases(cell, pool) return cell .. ":rvl:" .. pool end
+local function cellKey_reviewClock(cell, pool) return cell .. ":rvv:" .. pool end
+local function cellKey_reviewDue(cell) return cell .. ":rvdue" end
+local function cellKey_reviewPools(cell) return cell .. ":rvpools" end
 local function cellKey_gateHeld(cell, tenant) return cell .. ":gate:" .. tenant .. ":held" end
 local function cellKey_gateHeldC(cell, tenant) return cell .. ":gate:" .. tenant .. ":heldC" end
 local function cellKey_gateWait(cell, tenant) return cell .. ":gate:" .. tenant .. ":wait" end
@@ -69,3 +76,4 @@ local function bullJobKey(bull, queue, id) return bull .. ":" .. queue .. ":" ..
 local function ingressQueue(tenant, cls) return "ingress." .. tenant .. "." .. cls end
 local function execQueue(pool) return "exec." .. pool end
 local PARKED_QUEUE = "parked"
+local REVIEW_QUEUE = "review"

@@ -29,37 +29,50 @@ local function admittedAt(own, id)
   return tonumber(rcall("HGET", cellKey_workflow(own, id), "enqueuedAt") or "") or 0
 end
 
+-- Puts workflow `id`, waiting in queue `from` (parked, review), back in its ingress queue: queued again
+-- (it resumes after its last finished step), and in `requeued`, which lineUp then puts in line.
 -- `requeued`: ingress queue name -> list of { id, at = enqueuedAt, n = order taken }.
-local function unpark(own, bull, id, now, action, ttl, code, message, requeued, by)
+local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, now, requeued)
   local rec = cellKey_workflow(own, id)
-  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt", "idem")
-  if r[4] then rcall("ZREM", cellKey_parked(own, r[4]), id) end
-  if r[1] ~= "parked" then return "skipped" end
-  local parkedKey = bullJobKey(bull, PARKED_QUEUE, id)
-  rcall("LREM", bullQueueKey(bull, PARKED_QUEUE, "wait"), 1, id)
-  if action == "fail" then
-    deleteJob(parkedKey)
-    rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
-    expireEnded(own, id, r[2], r[7], ttl)
-    trail(own, r[2], id, "ended", by, "failed " .. code)
-    return "failed", r[5]
-  end
+  rcall("LREM", bullQueueKey(bull, from, "wait"), 1, id)
   -- Not pushed on the ingress wait list here: lineUp puts the requeued ones in line.
-  local q = ingressQueue(r[2], r[3])
-  moveJob(parkedKey, bull, q, id, "{}", now, nil, "copy")
+  local q = ingressQueue(tenant, cls)
+  moveJob(bullJobKey(bull, from, id), bull, q, id, "{}", now, nil, "copy")
   local batch = requeued[q]
   if not batch then
     batch = {}
     requeued[q] = batch
   end
-  batch[#batch + 1] = { id = id, at = tonumber(r[6] or "") or 0, n = #batch + 1 }
+  batch[#batch + 1] = { id = id, at = tonumber(enqueuedAt or "") or 0, n = #batch + 1 }
   rcall("INCR", cellKey_queued(own))
-  queuedBytes(own, rec, r[2], 1)
+  queuedBytes(own, rec, tenant, 1)
   rcall("SADD", cellKey_queues(own), q)
-  rcall("HSET", rec, "state", "queued", "queue", q, "recoveredAt", now)
-  trail(own, r[2], id, "recovered", by, r[4])
-  rcall("SADD", cellKey_dirty(own), r[2])
+  rcall("HSET", rec, "state", "queued", "queue", q)
+  rcall("SADD", cellKey_dirty(own), tenant)
   rcall("ZADD", cellKey_wake(own), 0, "w")
+end
+
+-- Ends workflow `id`, waiting in queue `from` (parked, review), failed with `code`: its job deleted, its trail told.
+local function failWaiting(own, bull, id, from, tenant, idem, now, code, message, ttl, by)
+  rcall("LREM", bullQueueKey(bull, from, "wait"), 1, id)
+  deleteJob(bullJobKey(bull, from, id))
+  rcall("HSET", cellKey_workflow(own, id), "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
+  expireEnded(own, id, tenant, idem, ttl)
+  trail(own, tenant, id, "ended", by, "failed " .. code)
+end
+
+local function unpark(own, bull, id, now, action, ttl, code, message, requeued, by)
+  local rec = cellKey_workflow(own, id)
+  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt", "idem")
+  if r[4] then rcall("ZREM", cellKey_parked(own, r[4]), id) end
+  if r[1] ~= "parked" then return "skipped" end
+  if action == "fail" then
+    failWaiting(own, bull, id, PARKED_QUEUE, r[2], r[7], now, code, message, ttl, by)
+    return "failed", r[5]
+  end
+  requeueWaiting(own, bull, id, PARKED_QUEUE, r[2], r[3], r[6], now, requeued)
+  rcall("HSET", rec, "recoveredAt", now)
+  trail(own, r[2], id, "recovered", by, r[4])
   return "requeued", r[5]
 end
 

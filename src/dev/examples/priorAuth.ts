@@ -9,7 +9,9 @@ import { FHIR_RESOURCES } from "./tools.ts";
  * reasoning step (a durable step) fans out 4–9 tool calls, at most
  * ctx.parallelism at a time: after a THROTTLED the agent goes sequential and
  * retries the throttled calls after retryAfterMs, widening again as calls pass.
- * payload: { steps?: 3, fanout?: 6, latencyMs?: number, submit?: true }
+ * With `review: true` a person decides before it submits (ctx.review): the workflow is suspended
+ * until a reviewer of its tenant's pool approves (it submits) or rejects (it stops, submitting nothing).
+ * payload: { steps?: 3, fanout?: 6, latencyMs?: number, submit?: true, review?: false }
  */
 export async function fanOut(
   ctx: WorkflowContext,
@@ -45,7 +47,7 @@ export async function fanOut(
  */
 export async function priorAuthAgent(
   ctx: WorkflowContext,
-): Promise<{ steps: number; calls: number; throttled: number; stoppedBy: "finished" | "max_iterations" }> {
+): Promise<{ steps: number; calls: number; throttled: number; stoppedBy: "finished" | "max_iterations" | "rejected" }> {
   const steps = Math.min(10, Math.max(1, Number(ctx.payload.steps ?? 3)));
   const width = Math.min(9, Math.max(4, Number(ctx.payload.fanout ?? 6)));
   const latencyMs = ctx.payload.latencyMs;
@@ -67,6 +69,10 @@ export async function priorAuthAgent(
     });
     calls += summary.calls;
     throttled += summary.throttled;
+  }
+  if (ctx.payload.review === true) {
+    const r = await ctx.review({ summary: `prior authorization ready: ${calls} records gathered in ${steps} steps`, data: { steps, calls } });
+    if (r.decision === "reject") return { steps, calls, throttled, stoppedBy: "rejected" };
   }
   if (ctx.payload.submit !== false && !ctx.signal.aborted) {
     await ctx.step("submit", async () => {
