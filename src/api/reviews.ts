@@ -36,7 +36,7 @@ declare module "express-serve-static-core" {
   }
 }
 
-const Claim = z.strictObject({ leaseSec: z.coerce.number().int().min(10).max(3600).default(300) });
+const Claim = z.strictObject({ leaseSec: z.coerce.number().int().min(1).max(3600).default(300) });
 const Decision = z.strictObject({
   decision: z.enum(["approve", "reject", "escalate"]),
   note: z.string().max(2000).nullable().optional(),
