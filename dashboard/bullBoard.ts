@@ -5,7 +5,7 @@ import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { Router, type NextFunction, type Request, type Response } from "express";
 import type { Keys } from "../queues/keys.ts";
-import { PARKED_QUEUE, execQueue } from "../queues/names.ts";
+import { PARKED_QUEUE, REVIEW_QUEUE, execQueue } from "../queues/names.ts";
 import type { PolicyRegistry } from "../src/tenancy/registry.ts";
 
 export const BULL_BOARD_PATH = "/admin/queues";
@@ -22,9 +22,11 @@ class ScriptFedQueue extends BullMQAdapter {
   }
 }
 
-const DESCRIPTIONS: Record<"ingress" | "parked", string> = {
+type FedBy = "ingress" | "parked" | "review";
+const DESCRIPTIONS: Record<FedBy, string> = {
   ingress: "Ingress: the dispatcher moves jobs from here to exec by script (no BullMQ worker consumes it, by design).",
   parked: "Parked: workflows waiting for a dependency; the recovery worker requeues them by script (no BullMQ worker, by design).",
+  review: "Review: workflows waiting for a reviewer's decision; a decision requeues them by script (no BullMQ worker, by design).",
 };
 
 /**
@@ -97,18 +99,18 @@ export class BullBoard {
     const pools = new Set(["default", ...tenants.flatMap((t) => t.policy.pools)]);
     for (const cell of cells) {
       const ck = this.keys.cell(cell);
-      const names = [...pools].map(execQueue).concat(PARKED_QUEUE, ...(await this.redis.smembers(ck.queues)).sort());
+      const names = [...pools].map(execQueue).concat(PARKED_QUEUE, REVIEW_QUEUE, ...(await this.redis.smembers(ck.queues)).sort());
       for (const name of names)
         this.add(
           ck.bullPrefix,
           name,
           cells.size > 1 ? `${cell}/${name}` : name,
-          name === PARKED_QUEUE ? "parked" : name.startsWith("ingress.") ? "ingress" : undefined,
+          name === PARKED_QUEUE ? "parked" : name === REVIEW_QUEUE ? "review" : name.startsWith("ingress.") ? "ingress" : undefined,
         );
     }
   }
 
-  private add(prefix: string, name: string, displayName: string, fedBy?: "ingress" | "parked"): void {
+  private add(prefix: string, name: string, displayName: string, fedBy?: FedBy): void {
     const id = `${prefix}|${name}`;
     if (this.queues.has(id)) return;
     const queue = new Queue(name, { connection: this.redis, prefix, skipVersionCheck: true });

@@ -178,6 +178,9 @@ describe("human review queues", () => {
     const before = callsOf();
     assert.deepEqual([before.filter((s) => s === "reason-0").length, before.filter((s) => s === "reason-1").length], [4, 4]);
     assert.ok(!before.includes("submit"), "nothing submitted before the decision");
+    await api.bullBoard.refresh();
+    const board = await http(base, "GET", `/admin/queues/api/queues/review/${id}`, { headers: admin });
+    assert.deepEqual([board.status, board.body.status], [200, "waiting"], "Bull Board shows it in the review queue");
     const item = await claim("clinic-reviewers");
     assert.equal(item.body.id, id);
     assert.match(item.body.request.summary, /8 records gathered in 2 steps/);

@@ -62,6 +62,30 @@ describe("tenant policy", () => {
     assert.deepEqual(keep({ erasureAfterDays: null }), [null, null], "null: back to the deployment's");
   });
 
+  it("sends reviews to the shared pool with no SLA unless the tenant says otherwise; a partial review spec merges", () => {
+    const r = resolvePolicy({ tier: "free" });
+    assert.ok(r.ok);
+    assert.deepEqual(r.policy.review, { pool: "shared", slaSeconds: null, onTimeout: "fail", escalateTo: null });
+    const own = resolvePolicy({
+      tier: "enterprise",
+      review: { pool: "bank-a", slaSeconds: 3600, onTimeout: "escalate", escalateTo: "compliance" },
+    });
+    assert.ok(own.ok);
+    assert.deepEqual(own.policy.review, { pool: "bank-a", slaSeconds: 3600, onTimeout: "escalate", escalateTo: "compliance" });
+    const partial = resolvePolicy({ tier: "professional", review: { slaSeconds: 60 } });
+    assert.ok(partial.ok && partial.policy.review.pool === "shared" && partial.policy.review.slaSeconds === 60);
+    for (const [review, field] of [
+      [{ pool: "Bank A" }, "review.pool"],
+      [{ slaSeconds: 0 }, "review.slaSeconds"],
+      [{ onTimeout: "ignore" }, "review.onTimeout"],
+      [{ escalateTo: "x y" }, "review.escalateTo"],
+      [{ reviewers: 3 }, "review"],
+    ] as const) {
+      const bad = resolvePolicy({ tier: "professional", review });
+      assert.ok(!bad.ok && bad.issues.some((i) => i.field === field), `${JSON.stringify(review)} names ${field}`);
+    }
+  });
+
   it("keeps the audit trail 7 days (free, professional) or 30 (enterprise) unless the tenant says otherwise", () => {
     const days = (spec: Record<string, unknown>) => {
       const r = resolvePolicy(spec);
