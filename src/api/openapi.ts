@@ -3,12 +3,13 @@ import { createDocument, type ZodOpenApiPathsObject } from "zod-openapi";
 import { adminPaths } from "./openapiAdminPaths.ts";
 import { err, ok, op } from "./openapiOperation.ts";
 import { producerPaths } from "./openapiProducerPaths.ts";
+import { reviewPaths } from "./openapiReviewPaths.ts";
 
 /**
- * The OpenAPI 3.1 document of the producer, admin and operations APIs, built from the zod schemas that
+ * The OpenAPI 3.1 document of the producer, reviewer, admin and operations APIs, built from the zod schemas that
  * validate the requests (src/admission/schema.ts, src/tenancy/policy.ts, src/workflows/listIndex.ts) and
  * response schemas written against what the handlers send (openapiSchemas.ts). The paths live in
- * openapiProducerPaths.ts and openapiAdminPaths.ts (operations below), each built with `op`
+ * openapiProducerPaths.ts, openapiReviewPaths.ts and openapiAdminPaths.ts (operations below), each built with `op`
  * (openapiOperation.ts). Served at GET /openapi.json and rendered at /docs;
  * test/integration/api.contract.test.ts checks every route's real answers against it.
  * API version: the `/v1` path is the major; `info.version` moves with compatible additions (CHANGELOG.md).
@@ -40,7 +41,7 @@ const operationsPaths: ZodOpenApiPathsObject = {
   },
 };
 
-const paths: ZodOpenApiPathsObject = { ...producerPaths, ...adminPaths, ...operationsPaths };
+const paths: ZodOpenApiPathsObject = { ...producerPaths, ...reviewPaths, ...adminPaths, ...operationsPaths };
 
 let built: object | undefined;
 
@@ -52,16 +53,23 @@ export function openApiDocument(): object {
       title: "Fairlane API",
       version: API_VERSION,
       description:
-        "Producer API (a tenant's API key), admin and operator API (the admin token), and operations endpoints of Fairlane, a multi-tenant fair job queue for agentic workflows. Every error is `{ error: { code, message, details? } }`; every answer carries `X-Request-Id`.",
+        "Producer API (a tenant's API key), reviewer API (a reviewer pool's key), admin and operator API (the admin token), and operations endpoints of Fairlane, a multi-tenant fair job queue for agentic workflows. Every error is `{ error: { code, message, details? } }`; every answer carries `X-Request-Id`.",
     },
     tags: [
       { name: "Producer", description: "Enqueue, read, list and cancel a tenant's workflows." },
-      { name: "Admin", description: "Tenants, keys, usage, dependencies and parked work." },
+      { name: "Reviewer", description: "Human review: claim and decide the review items of a reviewer pool." },
+      { name: "Admin", description: "Tenants, keys, usage, dependencies, parked work and reviewer pools." },
       { name: "Operations", description: "Liveness, readiness and metrics." },
     ],
     components: {
       securitySchemes: {
         apiKey: { type: "http", scheme: "bearer", description: "A tenant's API key (`flk_...`): `Authorization: Bearer <key>`." },
+        reviewerKey: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "A reviewer pool's key (`flr_...`): `Authorization: Bearer <key>`. It reads and decides that pool's review items only.",
+        },
         adminToken: {
           type: "http",
           scheme: "bearer",

@@ -16,9 +16,24 @@ export const err = (description: string, headers?: typeof retryAfter) => ({
 });
 export const ok = (description: string, schema: z.ZodType) => ({ description, content: json(schema) });
 
+/** Who calls a route: a producer (tenant API key), an operator (admin token), a reviewer (reviewer key), anyone. */
+export type Auth = "tenant" | "admin" | "reviewer" | "none";
+const TAG: Record<Auth, string> = { tenant: "Producer", admin: "Admin", reviewer: "Reviewer", none: "Operations" };
+const SECURITY: Record<Auth, Record<string, string[]>[]> = {
+  tenant: [{ apiKey: [] }],
+  admin: [{ adminToken: [] }, { adminBasic: [] }],
+  reviewer: [{ reviewerKey: [] }],
+  none: [],
+};
+const UNAUTHORIZED: Record<Exclude<Auth, "none">, string> = {
+  tenant: "No or unknown API key.",
+  admin: "No or wrong admin credentials.",
+  reviewer: "No, unknown or revoked reviewer key.",
+};
+
 /** Answers every route may give. */
-export const common = (auth: "tenant" | "admin" | "none"): ZodOpenApiResponsesObject => ({
-  ...(auth !== "none" ? { "401": err(auth === "admin" ? "No or wrong admin credentials." : "No or unknown API key.") } : {}),
+export const common = (auth: Auth): ZodOpenApiResponsesObject => ({
+  ...(auth !== "none" ? { "401": err(UNAUTHORIZED[auth]) } : {}),
   "503": err(
     "Redis is unreachable (REDIS_UNAVAILABLE), full (REDIS_FULL) or read-only (REDIS_READ_ONLY): retry after Retry-After.",
     retryAfter,
@@ -27,22 +42,12 @@ export const common = (auth: "tenant" | "admin" | "none"): ZodOpenApiResponsesOb
 export const invalid = err("The request is invalid: `details` names each field and why (INVALID_REQUEST); nothing changed.");
 
 export function op(
-  auth: "tenant" | "admin" | "none",
+  auth: Auth,
   summary: string,
   responses: ZodOpenApiResponsesObject,
   more: Omit<ZodOpenApiOperationObject, "responses" | "summary"> = {},
 ): ZodOpenApiOperationObject {
-  return {
-    summary,
-    tags: [auth === "tenant" ? "Producer" : auth === "admin" ? "Admin" : "Operations"],
-    ...(auth === "tenant"
-      ? { security: [{ apiKey: [] }] }
-      : auth === "admin"
-        ? { security: [{ adminToken: [] }, { adminBasic: [] }] }
-        : { security: [] }),
-    ...more,
-    responses: { ...responses, ...common(auth) },
-  };
+  return { summary, tags: [TAG[auth]], security: SECURITY[auth], ...more, responses: { ...responses, ...common(auth) } };
 }
 
 export const tenantPath = z.object({ tenant: z.string().regex(TENANT_ID).meta({ description: "A tenant id." }) });

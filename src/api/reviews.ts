@@ -36,10 +36,23 @@ declare module "express-serve-static-core" {
   }
 }
 
-const Claim = z.strictObject({ leaseSec: z.coerce.number().int().min(1).max(3600).default(300) });
-const Decision = z.strictObject({
+export const Claim = z.strictObject({
+  leaseSec: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(300)
+    .meta({ description: "How long the claim holds, in seconds (default 300): then the item goes back in line." }),
+});
+export const Decision = z.strictObject({
   decision: z.enum(["approve", "reject", "escalate"]),
-  note: z.string().max(2000).nullable().optional(),
+  note: z
+    .string()
+    .max(2000)
+    .nullable()
+    .optional()
+    .meta({ description: "For the workflow (approve, reject) or the next reviewer (escalate)." }),
 });
 const KeyRequest = z.strictObject({ label: z.string().max(100).optional() });
 

@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { dispatch } from "../../queues/lua/dispatch.ts";
 import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
 import { TenantSync } from "../../src/dispatch/tenantSync.ts";
+import { defineWorkflow } from "../../src/workflows/registry.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { startDispatcherRole } from "../../workers/dispatcher.ts";
+import { startExecRole } from "../../workers/exec.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
 type Doc = {
@@ -18,6 +23,13 @@ type Doc = {
   >;
 };
 const METHODS = ["get", "put", "post", "patch", "delete"];
+
+// Asks for a review, then answers with the decision it resumed with. (test/helpers/observedWorkflow.ts's
+// `reviewed` does the same but records to a Redis connection of its own that nothing here could close.)
+defineWorkflow("contract-reviewed", async (ctx) => {
+  const d = await ctx.review({ summary: `case ${String(ctx.payload.case)}`, data: { case: ctx.payload.case } });
+  return { decision: d.decision, note: d.note };
+});
 
 /**
  * The OpenAPI document (GET /openapi.json) is valid OpenAPI 3.1 (a real validator), and the running API
@@ -37,6 +49,8 @@ describe("OpenAPI document and contract", () => {
       clinic: { tier: "professional" },
       tiny: { tier: "free", maxQueueDepth: 1 },
       nourgent: { tier: "professional", mcaUrgent: 0 },
+      // Its work runs only on the exec pool the review test starts; its reviews go to pool "triage".
+      reviewco: { tier: "professional", pools: ["review-exec"], review: { pool: "triage" } },
     });
     const r = await http(api.base, "GET", "/openapi.json");
     assert.equal(r.status, 200);
@@ -303,6 +317,95 @@ describe("OpenAPI document and contract", () => {
     assert.match(String(m.body), /fairlane_/);
     assert.equal((await call("GET", "/metrics")).status, 401);
   });
+
+  /** Polls `read` every 50 ms until it answers something, for at most `ms`. */
+  async function until<T>(what: string, read: () => Promise<T | undefined>, ms = 5000): Promise<T> {
+    for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) {
+      const got = await read();
+      if (got !== undefined) return got;
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  }
+
+  it("human review routes answer as documented", async () => {
+    const h = admin();
+    const keys = "/v1/admin/reviewer-pools/{pool}/keys";
+    const triage = await call("POST", keys, { path: "/v1/admin/reviewer-pools/triage/keys", headers: h, body: { label: "night" } });
+    assert.deepEqual([triage.status, triage.body.pool], [201, "triage"]);
+    const other = (await call("POST", keys, { path: "/v1/admin/reviewer-pools/other/keys", headers: h })).body;
+    assert.equal((await call("POST", keys, { path: "/v1/admin/reviewer-pools/Bad!/keys", headers: h })).status, 400);
+    const listed = await call("GET", keys, { path: "/v1/admin/reviewer-pools/triage/keys", headers: h });
+    assert.deepEqual(
+      listed.body.keys.map((k: { keyId: string; label?: string }) => [k.keyId, k.label]),
+      [[triage.body.keyId, "night"]],
+    );
+    assert.equal((await call("GET", keys, { path: "/v1/admin/reviewer-pools/Bad!/keys", headers: h })).status, 400);
+    const key = triage.body.key as string;
+    assert.equal((await call("GET", "/v1/reviews/next", { key })).status, 204, "nothing waits yet");
+    assert.equal((await call("GET", "/v1/reviews/next", { path: "/v1/reviews/next?leaseSec=0", key })).status, 400);
+    assert.equal((await call("GET", "/v1/reviews/next", { key: api.keys.reviewco })).status, 401, "a tenant key is no reviewer key");
+
+    // A real workflow asks for a review: an exec worker of its own pool runs it, the dispatcher moves it.
+    const posted = await http(api.base, "POST", "/v1/workflows", {
+      key: api.keys.reviewco,
+      body: { type: "contract-reviewed", class: "B", payload: { case: 7 } },
+    });
+    assert.equal(posted.status, 202);
+    const id = posted.body.id as string;
+    const log = createLogger("test", "silent");
+    const p = { ...api.platform, config: { ...api.platform.config, FAIRLANE_POOL: "review-exec", FAIRLANE_CONCURRENCY: 2 } };
+    const roles = [await startExecRole(p, log), await startDispatcherRole(p, log)];
+    try {
+      await until("the review item", async () => {
+        const depth = await call("GET", "/v1/admin/reviewer-pools", { headers: h });
+        return depth.body.waiting.find((w: { pool: string; waiting: number }) => w.pool === "triage" && w.waiting > 0);
+      });
+      assert.equal((await call("GET", "/v1/admin/reviewer-pools")).status, 401);
+      await decideTheReview(id, key, other.key);
+      const done = await until("the workflow to resume and complete", async () => {
+        const wf = await http(api.base, "GET", `/v1/workflows/${id}`, { key: api.keys.reviewco });
+        return wf.body.state === "completed" ? wf.body : undefined;
+      });
+      assert.deepEqual(done.result, { decision: "approve", note: "looks right" });
+    } finally {
+      for (const r of roles.reverse()) await r.stop();
+    }
+
+    const one = "/v1/admin/reviewer-pools/{pool}/keys/{keyId}";
+    assert.equal(
+      (await call("DELETE", one, { path: `/v1/admin/reviewer-pools/triage/keys/${triage.body.keyId}`, headers: h })).status,
+      204,
+    );
+    assert.equal(
+      (await call("DELETE", one, { path: `/v1/admin/reviewer-pools/triage/keys/${triage.body.keyId}`, headers: h })).status,
+      404,
+    );
+    assert.equal((await call("DELETE", one, { path: `/v1/admin/reviewer-pools/Bad!/keys/${other.keyId}`, headers: h })).status, 400);
+    assert.equal((await call("GET", "/v1/reviews/{id}", { path: `/v1/reviews/${id}`, key })).status, 401, "revoked at once");
+  });
+
+  /** Reads, claims, escalates, claims again and approves the item `id`, with the errors on the way. */
+  async function decideTheReview(id: string, key: string, otherPoolKey: string): Promise<void> {
+    const item = "/v1/reviews/{id}";
+    const read = await call("GET", item, { path: `/v1/reviews/${id}`, key });
+    assert.deepEqual([read.status, read.body.state, read.body.request], [200, "pending", { summary: "case 7", data: { case: 7 } }]);
+    assert.equal((await call("GET", item, { path: `/v1/reviews/${id}`, key: otherPoolKey })).status, 404, "another pool's item");
+    const approve = { decision: "approve", note: "looks right" };
+    const early = await call("POST", item, { path: `/v1/reviews/${id}`, key, body: approve });
+    assert.deepEqual([early.status, early.body.error.code], [409, "REVIEW_NOT_CLAIMED"]);
+    assert.equal((await call("POST", item, { path: `/v1/reviews/${id}`, key, body: { decision: "maybe" } })).status, 400);
+    assert.equal((await call("POST", item, { path: `/v1/reviews/${id}`, key: otherPoolKey, body: approve })).status, 404);
+
+    const claimed = await call("GET", "/v1/reviews/next", { path: "/v1/reviews/next?leaseSec=60", key });
+    assert.deepEqual([claimed.status, claimed.body.id, claimed.body.state], [200, id, "claimed"]);
+    const escalated = await call("POST", item, { path: `/v1/reviews/${id}`, key, body: { decision: "escalate", note: "second look" } });
+    assert.deepEqual(escalated.body, { id, decision: "escalate", state: "pending", pool: "triage" });
+    const again = await call("GET", "/v1/reviews/next", { key });
+    assert.deepEqual([again.body.id, again.body.escalations, again.body.note], [id, 1, "second look"]);
+    const decided = await call("POST", item, { path: `/v1/reviews/${id}`, key, body: approve });
+    assert.deepEqual(decided.body, { id, decision: "approve", state: "decided" });
+    assert.equal((await call("GET", item, { path: `/v1/reviews/${id}`, key })).status, 404, "a decided item is closed");
+  }
 
   it("every documented operation was seen answering a success and an error", () => {
     const missing: string[] = [];
