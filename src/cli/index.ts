@@ -10,12 +10,14 @@
  *   dependency list|down|up|clear <dep>                                           (dependencyCommands.ts)
  *   capacity --window 24h                                                         (capacityCommand.ts)
  *   why <tenant|workflow-id>   what holds its queued work, in one glance            (whyCommand.ts)
+ *   reviews, reviewer-key create|list|revoke <pool>   human review queues and keys  (reviewCommands.ts)
  */
 import { Command, InvalidArgumentError } from "commander";
 import { enqueueFile } from "./enqueue.ts";
 import { registerCapacityCommand } from "./capacityCommand.ts";
 import { registerDependencyCommands } from "./dependencyCommands.ts";
 import { registerParkedCommands } from "./parkedCommands.ts";
+import { registerReviewCommands } from "./reviewCommands.ts";
 import { registerTenantCommands } from "./tenantCommands.ts";
 import { registerWhyCommand } from "./whyCommand.ts";
 import { registerWorkflowCommands } from "./workflowCommands.ts";
@@ -59,6 +61,7 @@ registerTenantCommands(program);
 registerParkedCommands(program);
 registerDependencyCommands(program);
 registerCapacityCommand(program);
+registerReviewCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`fairlane: ${err.message}\n`);

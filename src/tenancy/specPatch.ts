@@ -3,11 +3,11 @@ import { PolicySpecSchema, type PolicyIssue, type PolicySpec } from "./policy.ts
 /**
  * A partial policy change (PATCH /v1/admin/tenants/:tenant, `fairlane set`),
  * pure: the patch is validated field by field against the spec schema, then
- * merged into the stored spec — the nested objects `burst`, `deadline` and
- * `budget` merge key by key, every other field is replaced. The caller
+ * merged into the stored spec — the nested objects `burst`, `deadline`,
+ * `budget` and `review` merge key by key, every other field is replaced. The caller
  * validates the merged spec whole (cross-field rules: burst.mca >= mca, ...).
  */
-const NESTED = new Set(["burst", "deadline", "budget"]);
+const NESTED = new Set(["burst", "deadline", "budget", "review"]);
 const PatchSchema = PolicySpecSchema.partial();
 
 export function applySpecPatch(spec: PolicySpec, patch: unknown): { ok: true; spec: PolicySpec } | { ok: false; issues: PolicyIssue[] } {

@@ -21,7 +21,8 @@ import { deployment, type Deployment } from "../helpers/deployment.ts";
  * to a storming one. The page must mark the storming tenant at its cap, show
  * its numbers moving, count a Class A workflow, show its fair-share ratio in its
  * row, the header and /metrics, draw the tenant's charts, run
- * one confirmed action that lands in the audit log, and log no console error.
+ * one confirmed action that lands in the audit log, show a tenant's review item
+ * waiting for its class in the Reviewer queues panel, and log no console error.
  * Bull Board renders under its Content-Security-Policy with no violation, and
  * a cross-site page's form cannot act with the browser's Basic credentials.
  * Saves docs/screenshots/dashboard.png (and dashboard-tenant.png).
@@ -147,6 +148,10 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     assert.match(scrape, /^fairlane_fairness_worst_share_ratio 1(\.\d+)?$/m);
     assert.doesNotMatch(scrape, /fairlane_tenant_fair_share_ratio\{tenant="idle-/);
 
+    // A real review item (the `reviewed` workflow calls ctx.review): it waits in the tenant's pool
+    // (shared, the default) while the steps below run; the panel is checked at the end.
+    const [reviewId] = await d.admit("urgentco", [{ type: "reviewed", class: "B", payload: { obs: d.obs, case: "dashboard" } }]);
+
     mkdirSync(SHOTS, { recursive: true });
     const shot = resolve(SHOTS, "dashboard.png");
     await page.screenshot({ path: shot });
@@ -201,6 +206,17 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
       undefined,
       { timeout: 5_000 },
     );
+
+    // The Reviewer queues panel (shown with the tenant list and with a tenant's detail): urgentco's
+    // Class B item waits in the shared pool, and /metrics says the same.
+    const reviewRow = page.locator('tr[data-review="shared|urgentco|B"]');
+    await reviewRow.waitFor({ timeout: 15_000 });
+    assert.equal(await reviewRow.locator('td[data-field="waiting"]').innerText(), "1");
+    assert.match(await page.locator('#review-pools li[data-pool="shared"]').innerText(), /^shared: 1 waiting · 0 claimed$/);
+    const review = await http(base, "GET", `/v1/workflows/${reviewId}`, { key: (await d.p.apiKeys.create("urgentco")).key });
+    assert.equal(review.body.state, "review", "the item is the workflow's review");
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    assert.match(metrics, /^fairlane_review_queue_depth\{pool="shared",tenant="urgentco",class="B"\} 1$/m);
 
     assert.deepEqual(consoleErrors, [], "no console errors");
     assert.deepEqual(cspViolations, [], "no Content-Security-Policy violations");

@@ -325,6 +325,11 @@ describe("usage math (pure, fake clock)", () => {
     const bad = applySpecPatch(spec, { mca: -1, nope: 1 });
     assert.equal(bad.ok, false);
     assert.deepEqual(!bad.ok && bad.issues.map((i) => i.field).sort(), ["(body)", "mca"]);
+    const reviewed = { tier: "professional" as const, review: { pool: "prior-auth", onTimeout: "escalate" as const, escalateTo: "leads" } };
+    assert.deepEqual(applySpecPatch(reviewed, { review: { slaSeconds: 1200 } }), {
+      ok: true,
+      spec: { tier: "professional", review: { pool: "prior-auth", onTimeout: "escalate", escalateTo: "leads", slaSeconds: 1200 } },
+    });
     assert.equal(applySpecPatch(spec, []).ok, false);
     assert.equal(applySpecPatch(spec, {}).ok, false);
   });
