@@ -11,16 +11,15 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  * (and tests) sharing one Redis.
  *
  * Registry — global, one hash tag `{<root>.reg}` so multi-key updates are atomic:
- *   <root>:{<root>.reg}:tenants            HASH tenant -> policy spec (JSON, as written)
+ *   <root>:{<root>.reg}:tenants            HASH tenant -> policy spec (JSON, as written);  :orgs  HASH org -> its spec
  *   <root>:{<root>.reg}:version            STRING counter, bumped on every policy change
  *   <root>:{<root>.reg}:keys               HASH sha256(apiKey) -> {tenant,keyId,createdAt}
  *   <root>:{<root>.reg}:tenantkeys:<t>     HASH keyId -> sha256(apiKey)
  *   <root>:{<root>.reg}:audit              LIST of admin actions (newest first, capped)
- *   <root>:{<root>.reg}:reviewerkeys       HASH sha256(reviewer key) -> {pool,keyId,createdAt} (src/tenancy/reviewerKeys.ts)
- *   <root>:{<root>.reg}:poolkeys:<p>       HASH keyId -> sha256(reviewer key) of reviewer pool <p>
- *   <root>:{<root>.reg}:cells:<t>          SET cells that ever held the tenant's workflows (admission adds
- *                                          the cell before its first workflow there), so reads and cancels
- *                                          still find work left in a cell the tenant moved away from
+ *   <root>:{<root>.reg}:reviewerkeys       HASH sha256(reviewer key) -> {pool,keyId,createdAt};  :poolkeys:<p>  HASH keyId
+ *                                          -> sha256(reviewer key) of reviewer pool <p> (src/tenancy/apiKeys.ts)
+ *   <root>:{<root>.reg}:cells:<t>          SET cells that ever held the tenant's workflows (admission adds the cell before its
+ *                                          first workflow there): reads and cancels find work left in a cell it moved from
  *
  * Cell — everything one dispatcher moves atomically shares the hash tag
  * `{<root>.<cell>}` (DESIGN invariant 5). BullMQ queues of the cell use the
@@ -29,18 +28,16 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <root>:{<root>.<cell>}:<queueName>:<jobId>
  * and Fairlane's own cell keys (`<cell>` = `<root>:{<root>.<cell>}:fl`; no queue is named "fl") are
  *   <cell>:wf:<id>                 HASH the workflow record (state, times, result)
- *   <cell>:wfs:<t>                 ZSET the tenant's workflows for run lists, every score 0, member
- *                                  "<13-digit enqueuedAt>|<id>" (newest last by lex order); admission adds,
- *                                  trims those older than the record TTL now and then, and lists drop gone ones
+ *   <cell>:wfs:<t>                 ZSET the tenant's workflows for run lists, every score 0, member "<13-digit enqueuedAt>|<id>"
+ *                                  (newest last by lex order); admission adds and trims now and then, lists drop gone ones
  *   <cell>:trail:<t>               STREAM the tenant's audit trail: one entry per state transition of each of its
  *                                  workflows and per admin action on it (fields wf ev by why; includes/trail.lua),
  *                                  trimmed to its auditRetentionDays by the dispatcher (queues/trail.ts), read by src/workflows/trail.ts
  *   <cell>:idem:<t>:<sha256(key)>  STRING "<workflow id> <sha256 of the canonical request>" for an idempotency key (TTL;
  *                                  a bare id, written before requests were hashed, still replays)
  *   <cell>:queued                  STRING workflows queued in ingress, whole cell
- *   <cell>:qbytes:<t>              STRING payload bytes of the tenant's workflows queued in ingress (maxQueueBytes):
- *                                  INCRBY where `queued` is INCR'd, DECRBY where it is DECR'd, by the record's
- *                                  `bytes` field (includes/queuedBytes.lua)
+ *   <cell>:qbytes:<t>              STRING payload bytes of the tenant's workflows queued in ingress (maxQueueBytes): changed
+ *                                  where `queued` is, by the record's `bytes` field (includes/queuedBytes.lua)
  *   <cell>:types                   ZSET workflow type -> until when a live exec worker advertises it (its
  *                                  heartbeat, src/exec/execWorker.ts); admission refuses other types
  *   <cell>:deadlines               ZSET workflow id -> deadlineAt, written at admission; the dispatcher's
@@ -52,16 +49,15 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <cell>:rvl:<p>                 ZSET claimed review items of the pool -> lease expiry;  <cell>:rvv:<p>  HASH <cls> -> virtual now
  *   <cell>:rvdue / <cell>:rvpools  ZSET review item -> when it escalates or fails;  SET pools that ever held an item
  *   <cell>:tenants                 SET tenants whose dispatch caps are synced into the cell
- *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them
- *                                  (weight mca burstMca burstMs cooldownMs mcaUrgent paused pools
- *                                  burstStart m:<pool> = its member in that pool's ready sets)
- *   <cell>:run:<t>                 HASH the tenant's slots held: A, BC, p:<pool>
+ *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them (weight mca burstMca burstMs
+ *                                  cooldownMs mcaUrgent paused pools org burstStart m:<pool> = its member in that pool's
+ *                                  ready sets); tp:@<org> an org's (weight mca mcaUrgent pools tenants m:<pool>)
+ *   <cell>:run:<t>                 HASH the tenant's slots held: A, BC, p:<pool>; run:@<org> the org's: A, BC
  *   <cell>:dirty                   SET tenants whose readiness must be recomputed
  *   <cell>:timers                  ZSET tenant -> time its readiness must be recomputed (cooldown end)
  *   <cell>:wake                    ZSET wake-up marker dispatchers block on (BZPOPMIN)
- *   <cell>:dispatch                HASH the share options and capacity cap this cell's dispatchers run with
- *                                  (reserveFraction batchMaxShare batchMinShare capacityCap, written at start and
- *                                  every reconcile), so explanations use the dispatcher's values, not the reader's
+ *   <cell>:dispatch                HASH the share options and capacity cap this cell's dispatchers run with (reserveFraction
+ *                                  batchMaxShare batchMinShare capacityCap, written at start and every reconcile)
  *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break: least recently served)
  *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt|charge": the slot leases
  *   <cell>:pools                   SET pool names seen (heartbeats, policies)
@@ -71,37 +67,35 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *                                  (lowered while its event loop lags, src/exec/batchLimit.ts); the pool's Class C
  *                                  share is at most the sum over live workers (a worker with no entry: its concurrency)
  *   <cell>:pool:<p>:used           HASH slots held in the pool: total, A, C
- *   <cell>:pool:<p>:ready:<class>  ZSET backlogged, eligible tenants; score its virtual time in the pool and class,
- *                                  member "<14-digit last dispatch seq>:<tenant>" (ties: least recently served)
+ *   <cell>:pool:<p>:ready:<class>  ZSET backlogged, eligible flows: tenants without an org, and orgs ("@<org>"); score
+ *                                  its virtual time in the pool and class, member "<14-digit last dispatch seq>:<flow>"
+ *                                  (ties: least recently served); pool:<p>:oready:<class>:<org> the org's tenants, the same way
  *   <cell>:pool:<p>:wfq:<class>    HASH weighted fair queuing by service received (includes/wfq.lua): now (system
  *                                  virtual time), e (estimated slot-ms of a run), v:<t> (virtual time,
- *                                  slot-ms / weight), e:<t> (the tenant's estimate), c:<t> (charged for its runs in flight)
+ *                                  slot-ms / weight), e:<t> (the tenant's estimate), c:<t> (charged for its runs in flight);
+ *                                  pool:<p>:owfq:<class>:<org> the same among an org's tenants (includes/flows.lua)
  *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatch seq (preemption victims, newest first)
  *   <cell>:pool:<p>:preempting     ZSET workflow id -> when it was asked to yield
  *   <cell>:signals                 pub/sub channel: "preempt <id>" / "cancel <id>" for exec workers
  *   <cell>:wf:<id>:steps           HASH durable step name -> result JSON (the workflow's checkpoints)
- *   <cell>:gate:<t>:held           ZSET tool-gate permit id -> lease expiry (MCTC holders)
- *   <cell>:gate:<t>:heldC          ZSET the Class C holders among them (mctcBatch)
- *   <cell>:gate:<t>:wait           ZSET A/B waiters -> FIFO seq;  :waitC the Class C waiters
+ *   <cell>:gate:<t>:held           ZSET tool-gate permit id -> lease expiry (MCTC holders);  :heldC the Class C ones (mctcBatch)
+ *   <cell>:gate:<t>:wait           ZSET A/B waiters -> FIFO seq;  :waitC the Class C waiters;  :seq STRING the FIFO sequence
  *   <cell>:gate:<t>:waitExp        ZSET waiter -> expiry (a dead waiter stops blocking)
- *   <cell>:gate:<t>:seq            STRING FIFO sequence
  *   <cell>:gate                    pub/sub channel: the ids (space-separated) of the tool-gate waiters a release,
  *                                  an abandoned wait or a lapsed lease lets in; nothing when nobody may go
  *   <cell>:rl:<per>:<t>:<name>     rate-limiter-flexible counters, per tenant and tool/dependency
  *   <cell>:spend:<t>:<yyyymm>      STRING the tenant's spend this UTC month, micro-dollars
- *   <cell>:health:<dep>            HASH state since detail source (unknown|healthy|degraded|down), PEXPIRE a
- *                                  few probe intervals: a missing signal counts as not healthy; unknown
- *                                  (a starting monitor's first probe under way) is called, not parked
+ *   <cell>:health:<dep>            HASH state since detail source (unknown|healthy|degraded|down), PEXPIRE a few probe
+ *                                  intervals: missing counts as not healthy; unknown (first probe under way) is called
  *   <cell>:health:<dep>:override   HASH an operator's manual mark (down/up), no TTL, wins over probes
  *   <cell>:deps                    SET dependency names seen (probes, tools, parked workflows)
  *   <cell>:parked:<dep>            ZSET parked workflow id -> parkedAt (recovery takes the oldest first)
  *   <cell>:wfdeps                  HASH workflow type -> the dependencies it declares (comma-separated)
- *   <cell>:ev:<bucketStartMs>      HASH one 10 s bucket of the cell's usage events, field "<tenant>|<name>":
- *                                  l<b> first starts whose enqueue->start latency fell in histogram bucket b
- *                                  (<= 2^b ms; startRun-2.lua), thr THROTTLED tool calls (acquirePermit-7.lua
- *                                  queue full; src/runtime/toolGate.ts wait timeout), acq permits granted and
- *                                  gw their summed gate wait ms (acquirePermit-7.lua). EXPIRE 20 min.
- *                                  Read by src/usage/usageSnapshot.ts (dashboard, capacity rollups).
+ *   <cell>:ev:<bucketStartMs>      HASH one 10 s bucket of the cell's usage events, field "<tenant>|<name>": l<b> first
+ *                                  starts whose enqueue->start latency fell in histogram bucket b (<= 2^b ms; startRun-2.lua),
+ *                                  thr THROTTLED tool calls (acquirePermit-7.lua queue full; src/runtime/toolGate.ts wait
+ *                                  timeout), acq permits granted and gw their summed gate wait ms (acquirePermit-7.lua).
+ *                                  EXPIRE 20 min. Read by src/usage/usageSnapshot.ts (dashboard, capacity rollups).
  *   <cell>:usage:<periodStartMs>   HASH one 10-minute capacity rollup: tenant -> JSON evidence (starts, throttled,
  *                                  acquired, gate wait, samples at cap with backlog, peaks). EXPIRE 8 days.
  *   <cell>:usage:lock:<periodStartMs>  STRING SET NX by the api process that writes that rollup (one writer)
@@ -120,6 +114,7 @@ export const CLASSES: readonly WorkflowClass[] = ["A", "B", "C"];
 /** Registry keys, under `<root>:{<root>.reg}:`. Never built in Lua: the registry is another hash slot than any cell. */
 export const REGISTRY_KEY_PATTERNS = {
   tenants: "tenants",
+  orgs: "orgs",
   version: "version",
   apiKeys: "keys",
   tenantKeys: "tenantkeys:<tenant>",
@@ -156,6 +151,8 @@ export const CELL_KEY_PATTERNS = {
   poolUsed: "pool:<pool>:used",
   ready: "pool:<pool>:ready:<cls>",
   wfq: "pool:<pool>:wfq:<cls>",
+  orgReady: "pool:<pool>:oready:<cls>:<org>",
+  orgWfq: "pool:<pool>:owfq:<cls>:<org>",
   runningC: "pool:<pool>:runC",
   preempting: "pool:<pool>:preempting",
   signals: "signals",
@@ -196,6 +193,7 @@ export { compilePattern, PLACEHOLDER, type Built };
 
 export interface RegistryKeys {
   tenants: string;
+  orgs: string;
   version: string;
   apiKeys: string;
   tenantKeys(tenant: string): string;
@@ -246,6 +244,8 @@ export interface CellKeys {
   poolUsed(pool: string): string;
   ready(pool: string, cls: WorkflowClass): string;
   wfq(pool: string, cls: WorkflowClass): string;
+  orgReady(pool: string, cls: WorkflowClass, org: string): string;
+  orgWfq(pool: string, cls: WorkflowClass, org: string): string;
   runningC(pool: string): string;
   preempting(pool: string): string;
   signals: string;

@@ -11,8 +11,10 @@
        maximum share and the workers' batch limits (lowered while they lag);
     among tenants of a class, the head of the ready set: the lowest virtual
     time (slot-time received / weight, with the estimate of its running
-    work counted in: wfq.lua), ties to the least recently served. The same
-    steps as PoolDispatch.dispatch.
+    work counted in: wfq.lua), ties to the least recently served. An org is
+    one flow in that set, under its own caps, and its tenants take turns in
+    the org's own set the same way (includes/flows.lua). The same steps as
+    PoolDispatch.dispatch.
   Jobs whose deadline passed while queued are failed DEADLINE_EXCEEDED and
   never started. Jobs whose workflow type declares a dependency that is down
   (health signal or operator mark) are parked instead of started, so a known
@@ -57,6 +59,7 @@ local maxMoves, recordTtl = tonumber(ARGV[5]), tonumber(ARGV[13])
 --- @include "moveJob"
 --- @include "endRecord"
 --- @include "trail"
+--- @include "flows"
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
 local refreshed = 0
@@ -111,82 +114,7 @@ end
 
 local expired, parked = 0, 0
 local execName = execQueue(pool)
-
--- The first declared dependency of a workflow type that is down, if any. Nothing to
--- look up when no workflow type declares a dependency; each type looked up once per call.
-local hasDeps = rcall("EXISTS", cellKey_workflowDeps(own)) == 1
-local depsOf = {}
-local function downDependency(jobKey)
-  if not hasDeps then return nil end
-  local name = rcall("HGET", jobKey, "name") or ""
-  if depsOf[name] == nil then depsOf[name] = rcall("HGET", cellKey_workflowDeps(own), name) or false end
-  local deps = depsOf[name]
-  if not deps then return nil end
-  for dep in string.gmatch(deps, "[^,]+") do
-    local mark = rcall("HGET", cellKey_healthOverride(own, dep), "state")
-    if mark == "down" or (mark ~= "healthy" and rcall("HGET", cellKey_health(own, dep), "state") == "down") then
-      return dep
-    end
-  end
-  return nil
-end
-
--- Ends a workflow that leaves ingress without running: out of the queued counts, its record failed.
-local function failQueued(tenant, id, rec, bytes, code, message)
-  rcall("DECR", KEYS[13])
-  queuedBytesBy(own, bytes, tenant, -1)
-  rcall("HSET", rec, "state", "failed", "finishedAt", now, "errorCode", code, "errorMessage", message)
-  expireEnded(own, id, tenant, rcall("HGET", rec, "idem"), recordTtl)
-  trail(own, tenant, id, "ended", "dispatcher", "failed " .. code)
-  expired = expired + 1
-end
-
--- Pops the oldest queued workflow of a tenant's class queue, failing the expired
--- ones and parking those whose dependency is down, and moves its job into the exec
--- queue (includes/moveJob.lua): the ingress hash already has the layout BullMQ's
--- addStandardJob writes (name, data, opts, timestamp, delay, priority), and both keys
--- share the cell's hash tag, so it is renamed rather than copied through Lua; Class A
--- goes to the head of the exec queue's wait list (see below). Returns its id, record
--- key and the record's {deadlineAt, bytes, runBudgetMs}.
-local function takeHead(tenant, cls)
-  local q = ingressQueue(tenant, cls)
-  local waitKey = bullQueueKey(bull, q, "wait")
-  for _ = 1, 100 do
-    local id = rcall("RPOP", waitKey)
-    if not id then return nil end
-    local rec = cellKey_workflow(own, id)
-    local jobKey = bullJobKey(bull, q, id)
-    local f = rcall("HMGET", rec, "deadlineAt", "bytes", "runBudgetMs")
-    local deadline = tonumber(f[1] or "")
-    if deadline and deadline <= now then
-      rcall("DEL", jobKey)
-      failQueued(tenant, id, rec, f[2], "DEADLINE_EXCEEDED", "the deadline passed while the workflow was queued; it was never started")
-    else
-      local dep = downDependency(jobKey)
-      if not dep then
-        -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
-        -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).
-        if moveJob(jobKey, bull, execName, id, ARGV[9], now, cls == "A" and "head" or "tail", "rename") then
-          return id, rec, f
-        end
-        -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep
-        -- every counter right, rather than stop the call half-way with its counters unwritten.
-        failQueued(tenant, id, rec, f[2], "LOST", "its queued job was missing at dispatch")
-      else
-        moveJob(jobKey, bull, PARKED_QUEUE, id, "{}", now, "tail", "copy")
-        rcall("DECR", KEYS[13])
-        queuedBytesBy(own, f[2], tenant, -1)
-        rcall("HSET", rec, "state", "parked", "queue", PARKED_QUEUE, "parkedDep", dep, "parkedAt", now,
-          "parkReason", "held back at dispatch: " .. dep .. " is down")
-        rcall("ZADD", cellKey_parked(own, dep), now, id)
-        rcall("SADD", cellKey_deps(own), dep)
-        trail(own, tenant, id, "parked", "dispatcher", dep .. " down")
-        parked = parked + 1
-      end
-    end
-  end
-  return nil
-end
+--- @include "dispatchTake"
 
 local moved = 0
 local steps = 0
@@ -194,34 +122,72 @@ local steps = 0
 local used0, usedA0, usedC0 = used, usedA, usedC
 local seq = tonumber(rcall("GET", KEYS[9]) or "0")
 local movedBytes = {}
+-- The head of class `cls`: the flow at the head of the pool's ready set and, when that flow is an
+-- org, the tenant at the head of the org's own set (includes/flows.lua).
+local function headOf(cls)
+  local top = rcall("ZRANGE", readyKeys[cls], 0, 0, "WITHSCORES")
+  local h = { member = top[1], v = tonumber(top[2]), flow = string.match(top[1], "^%d+:(.+)$") }
+  if string.sub(h.flow, 1, 1) == "@" then
+    h.org = string.sub(h.flow, 2)
+    h.inner = cellKey_orgReady(own, pool, cls, h.org)
+    local t = rcall("ZRANGE", h.inner, 0, 0, "WITHSCORES")
+    h.imember, h.iv = t[1], tonumber(t[2])
+    h.tenant = t[1] and string.match(t[1], "^%d+:(.+)$")
+  else
+    h.tenant = h.flow
+  end
+  return h
+end
+
 while moved < maxMoves and steps < maxMoves * 4 do
   steps = steps + 1
   local cls = chooseClass()
   if not cls then break end
-  local top = rcall("ZRANGE", readyKeys[cls], 0, 0, "WITHSCORES")
-  local head, v = top[1], tonumber(top[2])
-  local tenant = string.match(head, "^%d+:(.+)$")
-  local caps = readCaps(own, tenant)
-  local runA, runBC = readRunning(own, tenant)
+  local h = headOf(cls)
+  local tenant, org = h.tenant, h.org
+  local caps = tenant and readCaps(own, tenant)
+  local runA, runBC = 0, 0
   local ok, startsBurst = false, false
-  if caps and caps.paused ~= "1" then
+  if caps and caps.paused ~= "1" and (caps.org or "") == (org or "") then
+    runA, runBC = readRunning(own, tenant)
     if cls == "A" then ok = aEligible(caps, runA) else ok, startsBurst = bcEligible(caps, runBC, now) end
   end
+  local ocaps, orunA, orunBC, orgOk = nil, 0, 0, true
+  if ok and org then
+    ocaps = readCaps(own, h.flow)
+    orunA, orunBC = readRunning(own, h.flow)
+    orgOk = ocaps ~= nil and ((cls == "A" and aEligible(ocaps, orunA)) or (cls ~= "A" and (bcEligible(ocaps, orunBC, now))))
+  end
   local id, rec, f
-  if ok then id, rec, f = takeHead(tenant, cls) end
+  if ok and orgOk then id, rec, f = takeHead(tenant, cls) end
   if not id then
-    -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it.
-    rcall("ZREM", readyKeys[cls], head)
-    refreshTenant(own, bull, tenant, now)
+    -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it. In an
+    -- org, the tenant at its head leaves the org's set, unless the org itself is at its cap.
+    if org and tenant and orgOk then
+      rcall("ZREM", h.inner, h.imember)
+      refreshTenant(own, bull, tenant, now)
+    else
+      rcall("ZREM", readyKeys[cls], h.member)
+      refreshTenant(own, bull, h.flow, now)
+    end
   else
     movedBytes[tenant] = (movedBytes[tenant] or 0) + (tonumber(f[2] or "0") or 0)
 
     -- The slot lease and the counters derived from it. The dispatch sequence orders
     -- Class C runs for preemption (newest first) and is the WFQ tie-break below.
-    -- The lease keeps what was charged, for the release to settle.
+    -- The lease keeps what was charged (the org's too), for the release to settle.
     seq = seq + 1
-    local charge, inflight = wfqCharge(wfqKeys[cls], tenant)
-    rcall("HSET", KEYS[10], id, tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge))
+    local tReady, tWfq = levelOf(own, pool, cls, org)
+    local charge, inflight = wfqCharge(tWfq, tenant)
+    local lease = tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge)
+    local ocharge, oinflight
+    if org then
+      ocharge, oinflight = wfqCharge(wfqKeys[cls], h.flow)
+      lease = lease .. "|" .. org .. "|" .. wfqNum(ocharge)
+      if cls == "A" then orunA = rcall("HINCRBY", cellKey_running(own, h.flow), "A", 1)
+      else orunBC = rcall("HINCRBY", cellKey_running(own, h.flow), "BC", 1) end
+    end
+    rcall("HSET", KEYS[10], id, lease)
     local run = cellKey_running(own, tenant)
     rcall("HINCRBY", run, "p:" .. pool, 1)
     used = used + 1
@@ -253,28 +219,27 @@ while moved < maxMoves and steps < maxMoves * 4 do
     rcall("HSET", rec, unpack(fields))
     trail(own, tenant, id, "dispatched", "dispatcher", pool)
 
-    -- WFQ bookkeeping in this pool: the served tenant's virtual time grows by
-    -- its charge / weight, and it gets a new "last served" member. Only the
-    -- ready sets the tenant was in can keep it (more load never makes it
-    -- eligible elsewhere), each with its own score; other pools notice a
-    -- reached cap when they pick it.
-    local nv = wfqServe(wfqKeys[cls], tenant, v, charge, tonumber(caps.weight), inflight)
+    -- WFQ bookkeeping in this pool: the served tenant's virtual time (in its org's sets, for a
+    -- tenant of an org; then the org's, in the pool's) grows by its charge / weight, and it gets a
+    -- new "last served" member. Only the ready sets it was in can keep it (more load never makes
+    -- it eligible elsewhere), each with its own score; other pools notice a reached cap when they
+    -- pick it.
     local member = string.format("%014d:%s", seq, tenant)
+    local nv = wfqServe(tWfq, tenant, org and h.iv or h.v, charge, tonumber(caps.weight), inflight)
     local old = memberFor(caps, tenant, pool)
     rcall("HSET", cellKey_tenantCaps(own, tenant), "m:" .. pool, member)
     local eligBC, _, retryAt = bcEligible(caps, runBC, now)
     if retryAt then rcall("ZADD", KEYS[8], retryAt, tenant) end
-    local eligible = { A = aEligible(caps, runA), B = eligBC, C = eligBC }
-    for x, key in pairs(readyKeys) do
-      -- The served class's ready set holds the head read above: no need to ask for its score.
-      local score = (x == cls and old == head) and v or rcall("ZSCORE", key, old)
-      local backlog = score ~= false
-      if backlog then rcall("ZREM", key, old) end
-      if x == cls then
-        backlog = rcall("LLEN", bullQueueKey(bull, ingressQueue(tenant, cls), "wait")) > 0
-        score = wfqNum(nv)
-      end
-      if backlog and eligible[x] then rcall("ZADD", key, score, member) end
+    local queue = bullQueueKey(bull, ingressQueue(tenant, cls), "wait")
+    reseat(function(x) return (levelOf(own, pool, x, org)) end, old, member, org and h.imember or h.member, cls, nv,
+      function() return rcall("LLEN", queue) > 0 end, { A = aEligible(caps, runA), B = eligBC, C = eligBC })
+    if org then
+      local onv = wfqServe(wfqKeys[cls], h.flow, h.v, ocharge, tonumber(ocaps.weight), oinflight)
+      local omember = string.format("%014d:%s", seq, h.flow)
+      rcall("HSET", cellKey_tenantCaps(own, h.flow), "m:" .. pool, omember)
+      local oBC = bcEligible(ocaps, orunBC, now)
+      reseat(function(x) return readyKeys[x] end, h.member, omember, h.member, cls, onv,
+        function() return rcall("EXISTS", h.inner) == 1 end, { A = aEligible(ocaps, orunA), B = oBC, C = oBC })
     end
     moved = moved + 1
   end
@@ -293,27 +258,6 @@ end
 
 -- 3. Preemption: Class A is ready but no slot is free for it.
 local preempted = 0
-if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then
-  local head = rcall("ZRANGE", KEYS[4], 0, 0)[1]
-  local tenant = string.match(head, "^%d+:(.+)$")
-  local caps = readCaps(own, tenant)
-  local runA = readRunning(own, tenant)
-  if caps and caps.paused ~= "1" and aEligible(caps, runA) then
-    local demand = rcall("LLEN", bullQueueKey(bull, ingressQueue(tenant, "A"), "wait")) + rcall("ZCARD", KEYS[4]) - 1
-    local want = math.min(demand - rcall("ZCARD", KEYS[15]), maxMoves)
-    while want > 0 do
-      local victim = rcall("ZREVRANGE", KEYS[14], 0, 0)[1]
-      if not victim then break end
-      rcall("ZREM", KEYS[14], victim)
-      rcall("ZADD", KEYS[15], now, victim)
-      rcall("HSET", cellKey_workflow(own, victim), "preemptRequested", now)
-      local of = rcall("HGET", cellKey_workflow(own, victim), "tenant")
-      if of then trail(own, of, victim, "preempt-requested", "dispatcher", "Class A waiting") end
-      rcall("PUBLISH", ARGV[10], "preempt " .. victim)
-      preempted = preempted + 1
-      want = want - 1
-    end
-  end
-end
+if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then preempted = preemptForA(headOf("A")) end
 
 return { moved, expired, preempted, capacity, used, refreshed, parked }

@@ -260,7 +260,7 @@ export class Dispatcher {
   private async syncPolicies(cell: string): Promise<void> {
     const v = this.registry.currentVersion;
     if (v === this.registryVersion.get(cell)) return;
-    await this.sync.sync(cell, this.registry.list());
+    await this.sync.sync(cell, this.registry.list(), this.registry.orgs());
     this.registryVersion.set(cell, v); // only once written: a sync refused (Redis full, read-only) is retried next pass
   }
 

@@ -2,7 +2,8 @@ import type { WorkflowClass } from "../../queues/keys.ts";
 import { mulberry32 } from "../lib/random.ts";
 import { jainIndex } from "./policy/fairness.ts";
 import type { DispatchCaps } from "./policy/caps.ts";
-import { PoolDispatch, type Lease } from "./policy/dispatchRule.ts";
+import type { Lease } from "./policy/dispatchRule.ts";
+import { PoolDispatch } from "./policy/poolDispatch.ts";
 import { DEFAULT_SHARES, type ShareOptions } from "./policy/shares.ts";
 import { waterFill } from "./policy/waterFill.ts";
 

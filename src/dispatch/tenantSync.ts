@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { retentionSec } from "../tenancy/policy.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
+import { UNBOUNDED, type OrgEntry } from "../tenancy/orgs.ts";
 
 /**
  * Copies each tenant's dispatch caps from the policy registry into its
@@ -25,6 +26,27 @@ export function capsFields(e: TenantEntry): Record<string, string> {
     paused: p.paused ? "1" : "0",
     pools: p.pools.join(","),
     retainSec: String(retentionSec(p) ?? ""),
+    org: p.org ?? "",
+  };
+}
+
+/**
+ * An org's caps as the dispatch script reads them (`tp:@<org>`, includes/flows.lua): read as a
+ * tenant's with no burst (burstMca = mca); a cap the org does not set is UNBOUNDED. `pools`: its
+ * tenants' pools in this cell; `tenants`: their names.
+ */
+export function orgCapsFields(o: OrgEntry, tenants: TenantEntry[]): Record<string, string> {
+  const mca = String(o.policy.mca ?? UNBOUNDED);
+  return {
+    weight: String(o.policy.weight),
+    mca,
+    burstMca: mca,
+    burstMs: "0",
+    cooldownMs: "0",
+    mcaUrgent: String(o.policy.mcaUrgent ?? UNBOUNDED),
+    paused: "0",
+    pools: [...new Set(tenants.flatMap((t) => t.policy.pools))].sort().join(","),
+    tenants: tenants.map((t) => t.tenant).join(","),
   };
 }
 
@@ -36,16 +58,31 @@ export class TenantSync {
     private readonly keys: Keys,
   ) {}
 
-  async sync(cellName: string, entries: TenantEntry[]): Promise<number> {
+  /** `orgs`: the registry's; a tenant whose org is not among them runs as a lone tenant. */
+  async sync(cellName: string, entries: TenantEntry[], orgs: OrgEntry[] = []): Promise<number> {
     const cell = this.keys.cell(cellName);
     const pipeline = this.redis.pipeline();
     const present = new Set<string>();
     const pending = new Map<string, string>(); // what `written` learns once the pipeline went through
     let changed = 0;
-    for (const e of entries) {
-      if (e.policy.cell !== cellName) continue;
+    const here = entries.filter((e) => e.policy.cell === cellName);
+    // Orgs first: a tenant names its org only once the org's caps are in the cell.
+    for (const o of orgs) {
+      const members = here.filter((e) => e.policy.org === o.org);
+      if (!members.length) continue;
+      const fields = orgCapsFields(o, members);
+      const json = JSON.stringify(fields);
+      const id = `${cellName}/@${o.org}`;
+      if (this.written.get(id) === json) continue;
+      pending.set(id, json);
+      pipeline.hset(cell.tenantCaps(`@${o.org}`), fields).sadd(cell.dirty, `@${o.org}`);
+      changed++;
+    }
+    const known = new Set(orgs.map((o) => o.org));
+    for (const e of here) {
       present.add(e.tenant);
       const fields = capsFields(e);
+      if (!known.has(fields.org!)) fields.org = "";
       const json = JSON.stringify(fields);
       const id = `${cellName}/${e.tenant}`;
       if (this.written.get(id) === json) continue;

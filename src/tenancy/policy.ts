@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { POOL_ID } from "../../queues/names.ts";
+import { POOL_ID, TENANT_ID } from "../../queues/names.ts";
 
 /**
  * Tenant policy: what an operator writes (a *spec*: a tier plus overrides) and
@@ -57,6 +57,8 @@ const ResolvedShape = {
    * Redis is a hot store: a regulator's years are the export's job (docs/concepts.md#audit-trail).
    */
   auditRetentionDays: z.number().positive().max(400),
+  /** The organisation it belongs to (src/tenancy/orgs.ts): the org's caps bound its tenants together; null: none. */
+  org: z.string().regex(TENANT_ID, "org names are lowercase [a-z0-9_-]").nullable(),
   /** Human review (ctx.review): its reviewer pool, an SLA, and what an item not decided within it does. */
   review: z.strictObject({
     pool: poolName,
@@ -100,6 +102,7 @@ export const PolicySpecSchema = z.strictObject({
   erasureAfterDays: ResolvedShape.erasureAfterDays.optional(),
   auditRetentionDays: ResolvedShape.auditRetentionDays.optional(),
   review: ResolvedShape.review.partial().optional(),
+  org: ResolvedShape.org.optional(),
   description: z.string().max(200).optional(),
 });
 export type PolicySpec = z.infer<typeof PolicySpecSchema>;
@@ -109,7 +112,7 @@ const MiB = 1024 * 1024;
 /** Reviews go to the shared pool, with no SLA (an item waits until its workflow's deadline). */
 export const REVIEW_DEFAULTS = { pool: "shared", slaSeconds: null, onTimeout: "fail", escalateTo: null } as const;
 
-type TierDefaults = Omit<TenantPolicy, "tier" | "toolQueueDepth"> & { toolQueueDepth?: number };
+type TierDefaults = Omit<TenantPolicy, "tier" | "toolQueueDepth" | "org"> & { toolQueueDepth?: number };
 
 /**
  * Tier defaults. Deadlines, iterations and retries are seed 001's; caps are sized for a shared pool.
@@ -239,6 +242,7 @@ export function resolvePolicy(input: unknown): ResolveResult {
     erasureAfterDays: spec.erasureAfterDays === undefined ? d.erasureAfterDays : spec.erasureAfterDays,
     auditRetentionDays: spec.auditRetentionDays ?? d.auditRetentionDays,
     review: { ...d.review, ...spec.review },
+    org: spec.org ?? null,
   };
   const resolved = ResolvedPolicySchema.safeParse(merged);
   if (!resolved.success) return { ok: false, issues: toIssues(resolved.error) };

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import { invalidRequest } from "../lib/errors.ts";
 import { formatIssues, resolvePolicy, type PolicySpec, type TenantPolicy } from "./policy.ts";
+import { resolveOrg, type OrgEntry } from "./orgs.ts";
 
 export interface TenantEntry {
   tenant: string;
@@ -19,6 +20,7 @@ export interface TenantEntry {
  */
 export class PolicyRegistry {
   private entries = new Map<string, TenantEntry>();
+  private orgEntries = new Map<string, OrgEntry>();
   private version = "";
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
@@ -73,20 +75,63 @@ export class PolicyRegistry {
     return [...this.entries.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
   }
 
-  /** Validates and stores a spec; returns the resolved entry. Throws INVALID_REQUEST naming the field. */
+  org(name: string): OrgEntry | undefined {
+    return this.orgEntries.get(name);
+  }
+
+  orgs(): OrgEntry[] {
+    return [...this.orgEntries.values()].sort((a, b) => a.org.localeCompare(b.org));
+  }
+
+  /** The tenants of an org, by name. */
+  tenantsOf(org: string): TenantEntry[] {
+    return this.list().filter((e) => e.policy.org === org);
+  }
+
+  /**
+   * Validates and stores a spec; returns the resolved entry. Throws INVALID_REQUEST naming the field:
+   * an org that does not exist, or whose tenants live in another cell (an org's caps are enforced in
+   * the scripts of one cell), is refused like any invalid field.
+   */
   async put(tenant: string, input: unknown): Promise<TenantEntry> {
     const r = resolvePolicy(input);
     if (!r.ok) throw invalidRequest(`invalid policy for tenant "${tenant}": ${formatIssues(r.issues)}`, r.issues);
-    const [failed] = (
-      (await this.writer
-        .multi()
-        .hset(this.keys.registry.tenants, tenant, JSON.stringify(r.spec))
-        .incr(this.keys.registry.version)
-        .exec()) ?? []
-    ).filter(([err]) => err);
+    const org = r.policy.org;
+    if (org !== null) {
+      if (!this.orgEntries.has(org)) throw invalidRequest(`no org "${org}": create it first`, [{ field: "org", message: "unknown org" }]);
+      const other = this.tenantsOf(org).find((e) => e.tenant !== tenant && e.policy.cell !== r.policy.cell);
+      if (other)
+        throw invalidRequest(
+          `org "${org}" has its tenants in cell ${other.policy.cell} (${other.tenant}): an org's tenants share one cell`,
+          [{ field: "cell", message: `must be ${other.policy.cell}, the cell of org ${org}` }],
+        );
+    }
+    await this.write(this.keys.registry.tenants, tenant, JSON.stringify(r.spec));
+    return { tenant, spec: r.spec, policy: r.policy };
+  }
+
+  /** Validates and stores an org's policy (PUT /v1/admin/orgs/:org). */
+  async putOrg(org: string, input: unknown): Promise<OrgEntry> {
+    const r = resolveOrg(input);
+    if (!r.ok) throw invalidRequest(`invalid policy for org "${org}": ${formatIssues(r.issues)}`, r.issues);
+    await this.write(this.keys.registry.orgs, org, JSON.stringify(input));
+    return { org, policy: r.policy };
+  }
+
+  /** Deletes an org no tenant belongs to; false when it has tenants (or does not exist). */
+  async deleteOrg(org: string): Promise<boolean> {
+    if (!this.orgEntries.has(org) || this.tenantsOf(org).length) return false;
+    await this.writer.multi().hdel(this.keys.registry.orgs, org).incr(this.keys.registry.version).exec();
+    await this.load(this.writer);
+    return true;
+  }
+
+  private async write(hash: string, field: string, json: string): Promise<void> {
+    const [failed] = ((await this.writer.multi().hset(hash, field, json).incr(this.keys.registry.version).exec()) ?? []).filter(
+      ([err]) => err,
+    );
     if (failed) throw failed[0];
     await this.load(this.writer);
-    return { tenant, spec: r.spec, policy: r.policy };
   }
 
   /** Creates the tenants in `specs` that Redis does not have yet (or all of them with `replace`). */
@@ -115,10 +160,18 @@ export class PolicyRegistry {
   }
 
   private async load(redis: Redis = this.redis): Promise<void> {
-    const [[, v], [, all]] = (await redis.multi().get(this.keys.registry.version).hgetall(this.keys.registry.tenants).exec()) as [
-      [null, string | null],
-      [null, Record<string, string>],
-    ];
+    const [[, v], [, all], [, orgs]] = (await redis
+      .multi()
+      .get(this.keys.registry.version)
+      .hgetall(this.keys.registry.tenants)
+      .hgetall(this.keys.registry.orgs)
+      .exec()) as [[null, string | null], [null, Record<string, string>], [null, Record<string, string>]];
+    const nextOrgs = new Map<string, OrgEntry>();
+    for (const [org, json] of Object.entries(orgs)) {
+      const r = resolveOrg(JSON.parse(json));
+      if (r.ok) nextOrgs.set(org, { org, policy: r.policy });
+    }
+    this.orgEntries = nextOrgs;
     const next = new Map<string, TenantEntry>();
     for (const [tenant, json] of Object.entries(all)) {
       // A spec that no longer resolves (a tier default changed under it) keeps the tenant out

@@ -6,9 +6,9 @@ import { FakeClock } from "../../src/lib/clock.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
-import type { PoolDispatch } from "../../src/dispatch/policy/dispatchRule.ts";
+import type { PoolDispatch } from "../../src/dispatch/policy/poolDispatch.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
-import { capsArb, ModelPool, ScriptPool, TEST_SHARES, type Caps, type ModelRun, type ScriptRun } from "./pools.ts";
+import { capsArb, ModelPool, ScriptPool, TEST_SHARES, type Caps, type ModelRun, type OrgSpec, type ScriptRun } from "./pools.ts";
 
 /**
  * One rule, two implementations that cannot drift: fast-check generates pools,
@@ -24,7 +24,8 @@ import { capsArb, ModelPool, ScriptPool, TEST_SHARES, type Caps, type ModelRun, 
  * cap changes, due cooldown timers), includes/releaseSlot.lua against
  * PoolDispatch.release (every finish, checked by the ready sets right after
  * it), includes/wfq.lua against wfq.ts and includes/tenantCaps.lua inside
- * them. The scenarios both homes must also agree on are dispatch.cases.ts.
+ * them. Tenants may belong to orgs (two-level fair queuing, org caps: includes/flows.lua), join and
+ * leave them, and orgs' caps change. The scenarios both homes must also agree on are dispatch.cases.ts.
  */
 const RUNS = Number(process.env.FAIRLANE_DIFF_RUNS ?? 1000);
 
@@ -33,7 +34,16 @@ type Event =
   | { kind: "dispatch"; maxMoves: number }
   | { kind: "finish"; pick: number }
   | { kind: "advance"; ms: number }
-  | { kind: "caps"; t: number; caps: Caps };
+  | { kind: "caps"; t: number; caps: Caps }
+  | { kind: "org"; o: number; spec: OrgSpec };
+
+const orgSpecArb: fc.Arbitrary<OrgSpec> = fc.record({
+  weight: fc.constantFrom(1, 2, 3, 0.5),
+  mca: fc.option(fc.integer({ min: 1, max: 5 })),
+  mcaUrgent: fc.option(fc.integer({ min: 0, max: 3 })),
+});
+/** A tenant's caps with the org it belongs to (an index into the case's orgs, or none). */
+const memberCapsArb = fc.record({ caps: capsArb, org: fc.option(fc.nat(), { freq: 2 }) });
 
 const eventArb: fc.Arbitrary<Event> = fc.oneof(
   {
@@ -52,11 +62,13 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
     weight: 3,
   },
   { arbitrary: fc.record({ kind: fc.constant("caps" as const), t: fc.nat(), caps: capsArb }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant("org" as const), o: fc.nat(), spec: orgSpecArb }), weight: 1 },
 );
 
 const caseArb = fc.record({
   capacity: fc.integer({ min: 1, max: 8 }),
-  tenants: fc.array(capsArb, { minLength: 1, maxLength: 4 }),
+  tenants: fc.array(memberCapsArb, { minLength: 1, maxLength: 4 }),
+  orgs: fc.array(orgSpecArb, { minLength: 0, maxLength: 2 }),
   events: fc.array(eventArb, { minLength: 5, maxLength: 40 }),
 });
 
@@ -90,17 +102,47 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
       [string, number][]
     >;
 
-  async function runCase(c: { capacity: number; tenants: Caps[]; events: Event[] }): Promise<void> {
+  async function innerSets(pool: string, m: PoolDispatch, orgs: string[]): Promise<[unknown, unknown]> {
+    const got: Record<string, [string, number][]> = {};
+    const want: Record<string, [string, number][]> = {};
+    for (const org of orgs)
+      for (const cls of CLASSES) {
+        const flat = await p.redis.zrange(cell.orgReady(pool, cls, org), 0, -1, "WITHSCORES");
+        const list: [string, number][] = [];
+        for (let i = 0; i < flat.length; i += 2) list.push([/^\d+:(.+)$/.exec(flat[i]!)![1]!, Number(flat[i + 1])]);
+        got[`${org} ${cls}`] = list.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        want[`${org} ${cls}`] = [...(m.orgs.get(org)?.ready[cls] ?? [])].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      }
+    return [got, want];
+  }
+
+  async function runCase(c: {
+    capacity: number;
+    tenants: { caps: Caps; org: number | null }[];
+    orgs: OrgSpec[];
+    events: Event[];
+  }): Promise<void> {
     const n = ++caseNo;
     const pool = `diff${n}`;
     const names = c.tenants.map((_, i) => `d${n}t${i}`);
+    const orgNames = c.orgs.map((_, i) => `d${n}o${i}`);
+    const orgOf = (i: number | null) => (i === null || !orgNames.length ? undefined : orgNames[i % orgNames.length]);
+    const capsOf = (m: { caps: Caps; org: number | null }): Caps => ({ ...m.caps, org: orgOf(m.org) });
     // Cell-wide sets from earlier cases would be refreshed here too: start them empty.
     await p.redis.del(cell.dirty, cell.timers);
     const model = new ModelPool(c.capacity, TEST_SHARES, clock, pool);
     const script = await ScriptPool.open(p.redis, cell, pool, c.capacity, TEST_SHARES, clock);
-    for (const [i, caps] of c.tenants.entries()) {
-      await model.setCaps(names[i]!, caps);
-      await script.setCaps(names[i]!, caps);
+    const orgSpecs = [...c.orgs];
+    const tenants = [...c.tenants];
+    // As TenantSync does: an org's caps are rewritten when its members change (its pools are theirs).
+    const members = (o: number) => names.filter((_, i) => orgOf(tenants[i]!.org) === orgNames[o]);
+    for (const [o, spec] of orgSpecs.entries()) {
+      await model.setOrg(orgNames[o]!, spec, members(o));
+      await script.setOrg(orgNames[o]!, spec, members(o));
+    }
+    for (const [i, m] of tenants.entries()) {
+      await model.setCaps(names[i]!, capsOf(m));
+      await script.setCaps(names[i]!, capsOf(m));
     }
     const running: { model: ModelRun; script: ScriptRun }[] = [];
     const trace: string[] = [];
@@ -127,12 +169,29 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
         await script.finish(run!.script);
       } else if (e.kind === "advance") {
         clock.advance(e.ms);
-      } else {
-        const tenant = names[e.t % names.length]!;
-        await model.setCaps(tenant, e.caps);
-        await script.setCaps(tenant, e.caps);
+      } else if (e.kind === "caps") {
+        // New caps, and it may join or leave an org (the case's org of the event's index, when there are orgs).
+        const i = e.t % names.length;
+        const was = orgOf(tenants[i]!.org);
+        tenants[i] = { caps: e.caps, org: e.t % 3 === 0 ? null : e.t };
+        for (const [o, org] of orgNames.entries())
+          if (org === was || org === orgOf(tenants[i]!.org)) {
+            await model.setOrg(org, orgSpecs[o]!, members(o));
+            await script.setOrg(org, orgSpecs[o]!, members(o));
+          }
+        await model.setCaps(names[i]!, capsOf(tenants[i]!));
+        await script.setCaps(names[i]!, capsOf(tenants[i]!));
+      } else if (orgNames.length) {
+        const o = e.o % orgNames.length;
+        orgSpecs[o] = e.spec;
+        await model.setOrg(orgNames[o]!, e.spec, members(o));
+        await script.setOrg(orgNames[o]!, e.spec, members(o));
       }
-      if (e.kind === "dispatch" || e.kind === "finish") assert.deepEqual(await readySets(pool), modelSets(model.rule), `ready sets, ${at}`);
+      if (e.kind === "dispatch" || e.kind === "finish") {
+        assert.deepEqual(await readySets(pool), modelSets(model.rule), `ready sets, ${at}`);
+        const [got, want] = await innerSets(pool, model.rule, orgNames);
+        assert.deepEqual(got, want, `orgs' ready sets, ${at}`);
+      }
     }
     for (const cls of CLASSES) {
       for (const tenant of names) {
@@ -147,11 +206,26 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
       }
       const now = await p.redis.hget(cell.wfq(pool, cls), "now");
       assert.equal(Number(now ?? 0), model.rule.classes[cls].now ?? 0, `now of ${cls}, case ${n}`);
+      for (const org of orgNames) {
+        const o = model.rule.orgs.get(org)!;
+        const v = await p.redis.hget(cell.wfq(pool, cls), `v:@${org}`);
+        assert.equal(v === null ? undefined : Number(v), o.wfq[cls].v, `v of org ${org} ${cls}, case ${n}`);
+        const inner = await p.redis.hget(cell.orgWfq(pool, cls, org), "now");
+        assert.equal(Number(inner ?? 0), o.classes[cls].now ?? 0, `now inside org ${org} ${cls}, case ${n}`);
+        for (const tenant of names) {
+          const tv = await p.redis.hget(cell.orgWfq(pool, cls, org), `v:${tenant}`);
+          const mv = model.rule.tenants.get(tenant)!.orgWfq.get(org)?.[cls].v;
+          assert.equal(tv === null ? undefined : Number(tv), mv, `v of ${tenant} in org ${org} ${cls}, case ${n}`);
+        }
+      }
     }
   }
 
   it(`agree on ${RUNS} generated pools and event sequences`, { timeout: 240_000 }, async () => {
-    await fc.assert(fc.asyncProperty(caseArb, runCase), { numRuns: RUNS });
+    await fc.assert(fc.asyncProperty(caseArb, runCase), {
+      numRuns: RUNS,
+      ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true } : {}),
+    });
     assert.equal(caseNo >= RUNS, true);
   });
 });

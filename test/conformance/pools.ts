@@ -9,9 +9,11 @@ import { finishRun } from "../../queues/lua/runLifecycle.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../../src/lib/clock.ts";
 import type { DispatchCaps } from "../../src/dispatch/policy/caps.ts";
-import { PoolDispatch, type Lease } from "../../src/dispatch/policy/dispatchRule.ts";
+import type { Lease } from "../../src/dispatch/policy/dispatchRule.ts";
+import { PoolDispatch } from "../../src/dispatch/policy/poolDispatch.ts";
 import type { ShareOptions } from "../../src/dispatch/policy/shares.ts";
-import { capsFields } from "../../src/dispatch/tenantSync.ts";
+import { capsFields, orgCapsFields } from "../../src/dispatch/tenantSync.ts";
+import { UNBOUNDED } from "../../src/tenancy/orgs.ts";
 import type { TenantEntry } from "../../src/tenancy/registry.ts";
 import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 
@@ -24,6 +26,9 @@ import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
  */
 export type Caps = Omit<DispatchCaps, "burstStart" | "pools">;
 
+/** An org's caps (null: unbounded), as an operator writes them. */
+export type OrgSpec = { weight: number; mca: number | null; mcaUrgent: number | null };
+
 /** One dispatch as both homes report it: what the slot lease records. */
 export interface Started {
   tenant: string;
@@ -34,6 +39,8 @@ export interface Started {
 
 export interface PoolDriver<R extends Started = Started> {
   setCaps(tenant: string, caps: Caps): Promise<void>;
+  /** An org of these tenants, with these caps. */
+  setOrg(org: string, spec: OrgSpec, tenants: string[]): Promise<void>;
   /** Admits `n` workflows; the script's side returns their ids. */
   enqueue(tenant: string, cls: WorkflowClass, n: number): Promise<unknown>;
   /** One dispatch call: what it started, in the order it decided. */
@@ -74,6 +81,10 @@ export class ModelPool implements PoolDriver<ModelRun> {
     this.rule.setCaps(tenant, { ...caps, pools: [this.pool] });
   }
 
+  async setOrg(org: string, spec: OrgSpec, _tenants: string[]): Promise<void> {
+    this.rule.setOrg(org, { weight: spec.weight, mca: spec.mca ?? UNBOUNDED, mcaUrgent: spec.mcaUrgent ?? UNBOUNDED });
+  }
+
   async enqueue(tenant: string, cls: WorkflowClass, n: number): Promise<void> {
     this.rule.enqueue(tenant, cls, n);
   }
@@ -98,8 +109,18 @@ export function capsHash(tenant: string, pool: string, c: Caps): Record<string, 
     mcaUrgent: c.mcaUrgent,
     paused: c.paused,
     pools: [pool],
+    org: c.org ?? null,
   };
   return capsFields({ tenant, policy } as unknown as TenantEntry);
+}
+
+/**
+ * The fields TenantSync writes for an org of these tenants in one pool. Its pools stay the pool's when
+ * its last tenant leaves: TenantSync leaves an org with no tenant in the cell as it was.
+ */
+export function orgHash(org: string, pool: string, spec: OrgSpec, tenants: string[]): Record<string, string> {
+  const members = tenants.map((tenant) => ({ tenant, policy: { pools: [pool] } }) as unknown as TenantEntry);
+  return { ...orgCapsFields({ org, policy: { ...spec, mctc: null, budget: { monthlyUsd: null } } }, members), pools: pool };
 }
 
 export class ScriptPool implements PoolDriver<ScriptRun> {
@@ -135,6 +156,15 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
       .hset(cell.tenantCaps(tenant), capsHash(tenant, this.pool, caps))
       .sadd(cell.tenants, tenant)
       .sadd(cell.dirty, tenant)
+      .exec();
+  }
+
+  async setOrg(org: string, spec: OrgSpec, tenants: string[]): Promise<void> {
+    const { redis, cell } = this;
+    await redis
+      .multi()
+      .hset(cell.tenantCaps(`@${org}`), orgHash(org, this.pool, spec, tenants))
+      .sadd(cell.dirty, `@${org}`)
       .exec();
   }
 

@@ -39,6 +39,8 @@ local function cellKey_poolBatch(cell, pool) return cell .. ":pool:" .. pool .. 
 local function cellKey_poolUsed(cell, pool) return cell .. ":pool:" .. pool .. ":used" end
 local function cellKey_ready(cell, pool, cls) return cell .. ":pool:" .. pool .. ":ready:" .. cls end
 local function cellKey_wfq(cell, pool, cls) return cell .. ":pool:" .. pool .. ":wfq:" .. cls end
+local function cellKey_orgReady(cell, pool, cls, org) return cell .. ":pool:" .. pool .. ":oready:" .. cls .. ":" .. org end
+local function cellKey_orgWfq(cell, pool, cls, org) return cell .. ":pool:" .. pool .. ":owfq:" .. cls .. ":" .. org end
 local function cellKey_runningC(cell, pool) return cell .. ":pool:" .. pool .. ":runC" end
 local function cellKey_preempting(cell, pool) return cell .. ":pool:" .. pool .. ":preempting" end
 local function cellKey_signals(cell) return cell .. ":signals" end

@@ -5,16 +5,55 @@
   (admission, slot release, policy sync) and when a cooldown timer is due.
   Entering a ready set starts the tenant at max(its virtual time, the
   frontier less its runs in flight): no credit banked while idle, one round
-  of lag kept across a cap (wfq.lua). Mirrors PoolDispatch.refresh
+  of lag kept across a cap (wfq.lua). A tenant of an org is in its org's
+  ready sets, and the org ("@<org>", refreshed after it) is in the pool's
+  exactly when one of its tenants is ready there and the org is under its
+  cap for the class (includes/flows.lua). Mirrors PoolDispatch.refresh
   (src/dispatch/policy/dispatchRule.ts).
 ]]
 --- @include "keys"
 --- @include "tenantCaps"
 --- @include "wfq"
+--- @include "flows"
+
+local REFRESH_CLASSES = { "A", "B", "C" }
+
+-- An org's place in the pool's ready sets: where one of its tenants is ready and it is under its cap.
+local function refreshOrg(own, org, now)
+  local caps = readCaps(own, org)
+  if not caps then return end
+  local runA, runBC = readRunning(own, org)
+  local eligBC = bcEligible(caps, runBC, now)
+  local eligible = { A = aEligible(caps, runA), B = eligBC, C = eligBC }
+  for _, pool in ipairs(splitPools(caps.pools)) do
+    local member = memberFor(caps, org, pool)
+    for _, cls in ipairs(REFRESH_CLASSES) do
+      local ready = cellKey_ready(own, pool, cls)
+      if eligible[cls] and rcall("EXISTS", cellKey_orgReady(own, pool, cls, string.sub(org, 2))) == 1 then
+        if not rcall("ZSCORE", ready, member) then
+          rcall("ZADD", ready, wfqNum(wfqEnter(cellKey_wfq(own, pool, cls), ready, org, tonumber(caps.weight))), member)
+        end
+      else
+        rcall("ZREM", ready, member)
+      end
+    end
+  end
+end
 
 local function refreshTenant(own, bull, tenant, now)
+  if string.sub(tenant, 1, 1) == "@" then return refreshOrg(own, tenant, now) end
   local caps = readCaps(own, tenant)
   if not caps then return end
+  local org = caps.org or ""
+  local was = caps.inOrg or ""
+  if was ~= org then
+    -- It joined, left or changed its org: out of the sets it was in, then in its new ones below.
+    for _, pool in ipairs(splitPools(caps.pools)) do
+      for _, cls in ipairs(REFRESH_CLASSES) do rcall("ZREM", (levelOf(own, pool, cls, was)), memberFor(caps, tenant, pool)) end
+    end
+    rcall("HSET", cellKey_tenantCaps(own, tenant), "inOrg", org)
+    if was ~= "" then refreshOrg(own, "@" .. was, now) end
+  end
   local runA, runBC = readRunning(own, tenant)
   local paused = caps.paused == "1"
   local eligA = (not paused) and aEligible(caps, runA)
@@ -25,20 +64,21 @@ local function refreshTenant(own, bull, tenant, now)
   end
   local backlog = {}
   local eligible = { A = eligA, B = eligBC, C = eligBC }
-  for _, cls in ipairs({ "A", "B", "C" }) do
+  for _, cls in ipairs(REFRESH_CLASSES) do
     backlog[cls] = rcall("LLEN", bullQueueKey(bull, ingressQueue(tenant, cls), "wait")) > 0
   end
   for _, pool in ipairs(splitPools(caps.pools)) do
     local member = memberFor(caps, tenant, pool)
-    for _, cls in ipairs({ "A", "B", "C" }) do
-      local ready = cellKey_ready(own, pool, cls)
+    for _, cls in ipairs(REFRESH_CLASSES) do
+      local ready, wfq = levelOf(own, pool, cls, org)
       if backlog[cls] and eligible[cls] then
         if not rcall("ZSCORE", ready, member) then
-          rcall("ZADD", ready, wfqNum(wfqEnter(cellKey_wfq(own, pool, cls), ready, tenant, tonumber(caps.weight))), member)
+          rcall("ZADD", ready, wfqNum(wfqEnter(wfq, ready, tenant, tonumber(caps.weight))), member)
         end
       else
         rcall("ZREM", ready, member)
       end
     end
   end
+  if org ~= "" then refreshOrg(own, "@" .. org, now) end
 end

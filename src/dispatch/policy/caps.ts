@@ -22,7 +22,20 @@ export interface DispatchCaps {
   pools: string[];
   /** When the current or last burst window opened; undefined = never. */
   burstStart?: number;
+  /** The org it belongs to (its caps bound the org's tenants together: dispatchRule.ts); undefined = none. */
+  org?: string;
 }
+
+/** An org's dispatch caps (`tp:@<org>`): they bound the sum over its tenants; it has no burst. */
+export interface OrgCaps {
+  weight: number;
+  mca: number;
+  mcaUrgent: number;
+}
+
+/** May the org start one more workflow of `cls`, with these slots held by its tenants? */
+export const orgEligible = (c: OrgCaps, runningA: number, runningBC: number, cls: "A" | "B" | "C") =>
+  cls === "A" ? runningA < c.mcaUrgent : runningBC < c.mca;
 
 export interface BcDecision {
   eligible: boolean;

@@ -1,0 +1,38 @@
+--[[
+  Organisations: two-level fair queuing and org caps (docs/concepts.md "Organisations").
+
+  A pool's ready set for a class holds flows: each tenant without an org, as before
+  ("<seq>:<tenant>"), and each org ("<seq>:@<org>"). An org's tenants have a ready set of their
+  own per pool and class (pool:<p>:oready:<cls>:<org>) and virtual times among themselves
+  (pool:<p>:owfq:<cls>:<org>). So orgs (and lone tenants) share the pool by weight, and an org's
+  tenants share what the org receives by their weights. An org's caps are tp:@<org> (weight mca
+  mcaUrgent pools, written by src/dispatch/tenantSync.ts; burstMca = mca, no burst) and its
+  slots held run:@<org> (A, BC), so readCaps, readRunning, aEligible and bcEligible read an org
+  as a tenant: an org in a ready set is under its cap for that class, like a tenant.
+  Mirrors src/dispatch/policy/dispatchRule.ts (PoolDispatch).
+]]
+--- @include "keys"
+
+-- The ready set and WFQ hash a tenant is in, in `pool` and `cls`: its org's, or the pool's.
+local function levelOf(own, pool, cls, org)
+  if org and org ~= "" then return cellKey_orgReady(own, pool, cls, org), cellKey_orgWfq(own, pool, cls, org) end
+  return cellKey_ready(own, pool, cls), cellKey_wfq(own, pool, cls)
+end
+
+-- Re-seats a flow served in class `cls`: its member `old` becomes `member` in each class's set
+-- (setOf(x)), keeping its score there, with `nv` (its new virtual time) in `cls` while
+-- hasBacklog() says it still has work of that class; only where `eligible` says it may run.
+-- `head`, `v`: the set's head as read before serving, so its own score needs no read.
+local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible)
+  for _, x in ipairs({ "A", "B", "C" }) do
+    local key = setOf(x)
+    local score = (x == cls and old == head) or rcall("ZSCORE", key, old)
+    local backlog = score ~= false
+    if backlog then rcall("ZREM", key, old) end
+    if x == cls then
+      backlog = hasBacklog()
+      score = wfqNum(nv)
+    end
+    if backlog and eligible[x] then rcall("ZADD", key, score, member) end
+  end
+end
