@@ -71,7 +71,10 @@ export async function priorAuthAgent(
     throttled += summary.throttled;
   }
   if (ctx.payload.review === true) {
-    const r = await ctx.review({ summary: `prior authorization ready: ${calls} records gathered in ${steps} steps`, data: { steps, calls } });
+    const r = await ctx.review({
+      summary: `prior authorization ready: ${calls} records gathered in ${steps} steps`,
+      data: { steps, calls },
+    });
     if (r.decision === "reject") return { steps, calls, throttled, stoppedBy: "rejected" };
   }
   if (ctx.payload.submit !== false && !ctx.signal.aborted) {
