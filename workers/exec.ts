@@ -80,7 +80,10 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
       onOutcome: (cell, dep, ok, overloaded) => passive.record(cell, dep, ok, overloaded),
       livePolicy: async (tenant) => {
         const e = p.registry.get(tenant) ?? (await p.registry.fresh(tenant));
-        return e && runtimePolicy(e.policy);
+        if (!e) return undefined;
+        const org = e.policy.org === null ? undefined : p.registry.org(e.policy.org);
+        const mctc = org?.policy.mctc;
+        return { ...runtimePolicy(e.policy), ...(org && mctc ? { orgGate: { name: org.org, mctc } } : {}) };
       },
     }),
   };

@@ -8,13 +8,20 @@ import { LuaScript } from "./script.ts";
  * release publishes on the cell's gate channel only when it lets a waiter in,
  * and then the ids of the waiters that may go (space-separated).
  */
-const acquire = new LuaScript("acquirePermit-7.lua");
-const release = new LuaScript("releasePermit-5.lua");
+const acquire = new LuaScript("acquirePermit-8.lua");
+const release = new LuaScript("releasePermit-6.lua");
 
 export interface GateLimits {
   mctc: number;
   mctcBatch: number;
   depth: number;
+  /** The tenant's org and its mctc, when the org bounds its tenants' tool calls together. */
+  org?: { name: string; mctc: number };
+}
+
+/** The org holders key and mctc the scripts take (the tenant's own holders and 0 when no org bounds it). */
+function orgGate(cell: CellKeys, g: { held: string }, limits: Pick<GateLimits, "org">): [string, number] {
+  return limits.org ? [cell.gate(`@${limits.org.name}`).held, limits.org.mctc] : [g.held, 0];
 }
 
 export type AcquireOutcome = { kind: "acquired" } | { kind: "queued" | "waiting"; position: number } | { kind: "full"; queued: number };
@@ -26,9 +33,10 @@ export async function acquirePermit(
   a: { id: string; batch: boolean; now: number; leaseUntil: number; waitUntil: number; limits: GateLimits; waitStartedAt?: number },
 ): Promise<AcquireOutcome> {
   const g = cell.gate(tenant);
+  const [orgHeld, orgMctc] = orgGate(cell, g, a.limits);
   const [kind, n] = await acquire.run<[string, number?]>(
     redis,
-    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq, cell.usageEvents(bucketStart(a.now))],
+    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq, cell.usageEvents(bucketStart(a.now)), orgHeld],
     [
       a.id,
       a.batch ? 1 : 0,
@@ -42,6 +50,7 @@ export async function acquirePermit(
       tenant,
       BUCKET_TTL_SEC,
       cell.gateChannel,
+      orgMctc,
     ],
   );
   if (kind === "acquired") return { kind };
@@ -63,13 +72,14 @@ export async function releasePermit(
   redis: Redis,
   cell: CellKeys,
   tenant: string,
-  r: { id: string; batch: boolean; now: number; limits: Pick<GateLimits, "mctc" | "mctcBatch"> },
+  r: { id: string; batch: boolean; now: number; limits: Pick<GateLimits, "mctc" | "mctcBatch" | "org"> },
 ): Promise<boolean> {
   const g = cell.gate(tenant);
+  const [orgHeld, orgMctc] = orgGate(cell, g, r.limits);
   const out = await release.run<number>(
     redis,
-    [g.held, g.heldC, g.wait, g.waitC, g.waitExp],
-    [r.id, r.batch ? 1 : 0, r.now, r.limits.mctc, r.limits.mctcBatch, cell.gateChannel],
+    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, orgHeld],
+    [r.id, r.batch ? 1 : 0, r.now, r.limits.mctc, r.limits.mctcBatch, cell.gateChannel, orgMctc],
   );
   return out === 1;
 }
@@ -83,7 +93,7 @@ export function wokenIds(message: string): string[] {
 export async function renewPermits(
   redis: Redis,
   cell: CellKeys,
-  held: { tenant: string; id: string; batch: boolean }[],
+  held: { tenant: string; id: string; batch: boolean; limits?: Pick<GateLimits, "org"> }[],
   leaseUntil: number,
 ): Promise<void> {
   if (!held.length) return;
@@ -92,6 +102,7 @@ export async function renewPermits(
     const g = cell.gate(h.tenant);
     pipeline.zadd(g.held, "XX", leaseUntil, h.id);
     if (h.batch) pipeline.zadd(g.heldC, "XX", leaseUntil, h.id);
+    if (h.limits?.org) pipeline.zadd(cell.gate(`@${h.limits.org.name}`).held, "XX", leaseUntil, h.id);
   }
   await pipeline.exec();
 }

@@ -1,9 +1,10 @@
 /**
- * The tool gate's rules, pure (queues/lua/acquirePermit-7.lua and
- * releasePermit-5.lua decide the same inside Redis; test/conformance/gate.cases.ts
+ * The tool gate's rules, pure (queues/lua/acquirePermit-8.lua and
+ * releasePermit-6.lua decide the same inside Redis; test/conformance/gate.cases.ts
  * holds the cases both are tested with). A caller may take a permit when its
  * place in the FIFO wait queue is inside the free permits; Class C callers
  * also need a free batch permit (mctcBatch) and yield to waiting A/B callers.
+ * A tenant of an org with an mctc also needs a free permit of the org's.
  */
 export interface GateState {
   mctc: number;
@@ -12,6 +13,8 @@ export interface GateState {
   heldC: number;
   /** A/B callers waiting. */
   waitingAB: number;
+  /** The tenant's org, when its mctc bounds its tenants together: that mctc, and the permits all of them hold. */
+  org?: { mctc: number; held: number };
 }
 
 /**
@@ -20,7 +23,7 @@ export interface GateState {
  * an A/B caller waits. May be 0 or negative (mctc lowered below what is held).
  */
 function openPlaces(s: GateState, batch: boolean): number {
-  const free = s.mctc - s.held;
+  const free = Math.min(s.mctc - s.held, s.org ? s.org.mctc - s.org.held : Infinity);
   if (!batch) return free;
   return s.waitingAB === 0 ? Math.min(free, s.mctcBatch - s.heldC) : 0;
 }

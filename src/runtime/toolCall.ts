@@ -174,7 +174,12 @@ async function acquirePermit(
     cell: r.cellName,
     tenant: r.tenant,
     batch: r.cls === "C",
-    limits: { mctc: r.policy.mctc, mctcBatch: r.policy.mctcBatch, depth: r.policy.toolQueueDepth },
+    limits: {
+      mctc: r.policy.mctc,
+      mctcBatch: r.policy.mctcBatch,
+      depth: r.policy.toolQueueDepth,
+      ...(r.policy.orgGate ? { org: r.policy.orgGate } : {}),
+    },
     deadlineAt: r.deadlineAt,
     waitTimeoutMs: r.policy.toolWaitTimeoutMs,
     signal: call.signal,

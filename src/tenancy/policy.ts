@@ -262,8 +262,11 @@ export function formatIssues(issues: PolicyIssue[]): string {
   return issues.map((i) => `${i.field}: ${i.message}`).join("; ");
 }
 
-/** The part of a policy a running workflow needs (from the exec's live registry). */
-export type RuntimePolicy = Pick<
+/**
+ * The part of a policy a running workflow needs (from the exec's live registry), and its org's tool-call
+ * bound when its org sets an mctc (added by the exec's live registry: workers/exec.ts).
+ */
+export type RuntimePolicy = { orgGate?: { name: string; mctc: number } } & Pick<
   TenantPolicy,
   | "tier"
   | "mctc"

@@ -3,7 +3,7 @@ import type { GateState } from "../../src/runtime/gateRule.ts";
 /**
  * The tool gate's rule as one table: test/conformance/gate.test.ts checks
  * every row against the pure functions (src/runtime/gateRule.ts) and against
- * the scripts on a real Redis (acquirePermit-7.lua, releasePermit-5.lua), so
+ * the scripts on a real Redis (acquirePermit-8.lua, releasePermit-6.lua), so
  * the two cannot drift.
  *
  * `state` is the gate as a caller finds it (leases live, waits unexpired).
@@ -104,6 +104,25 @@ export const GATE_CASES: GateCase[] = [
   {
     name: "over the limit (mctc lowered while permits were held) nobody goes",
     state: s({ mctc: 2, mctcBatch: 1, held: 3, heldC: 2, waitingAB: 1, waitingC: 1 }),
+    may: [
+      { batch: false, position: 0, expected: false },
+      { batch: true, position: 0, expected: false },
+    ],
+    wakes: { ab: 0, c: 0 },
+  },
+  {
+    name: "a tenant of an org takes no permit its org has not free, though its own are",
+    state: s({ held: 1, waitingAB: 2, waitingC: 1, org: { mctc: 3, held: 2 } }),
+    may: [
+      { batch: false, position: 0, expected: true },
+      { batch: false, position: 1, expected: false },
+      { batch: true, position: 0, expected: false },
+    ],
+    wakes: { ab: 1, c: 0 },
+  },
+  {
+    name: "an org at its mctc lets none of its tenants in, and wakes no one",
+    state: s({ held: 0, waitingAB: 1, waitingC: 1, org: { mctc: 5, held: 5 } }),
     may: [
       { batch: false, position: 0, expected: false },
       { batch: true, position: 0, expected: false },

@@ -11,8 +11,8 @@ import { GATE_CASES, type GateCase } from "./gate.cases.ts";
 
 /**
  * The tool gate's rule has two homes: mayAcquire and eligibleWaiters
- * (src/runtime/gateRule.ts) and the scripts (acquirePermit-7.lua,
- * releasePermit-5.lua with includes/gate.lua). Every row of the table is
+ * (src/runtime/gateRule.ts) and the scripts (acquirePermit-8.lua,
+ * releasePermit-6.lua with includes/gate.lua). Every row of the table is
  * checked against both; then fast-check generates gate states and asks both
  * the same questions: may this caller take a permit, and whom does a release
  * that leaves the gate in this state wake.
@@ -44,6 +44,14 @@ describe("tool gate: the pure rule and the scripts agree", () => {
     for (let i = 0; i < st.held - st.heldC; i++) p.zadd(g.held, lease, `h${i}`);
     for (let i = 0; i < st.heldC; i++) p.zadd(g.held, lease, `hc${i}`).zadd(g.heldC, lease, `hc${i}`);
     if (extraHolder) p.zadd(g.held, lease, extraHolder);
+    if (st.org) {
+      // The org's holders: this tenant's, and the other tenants' (o*).
+      const org = cell.gate(`@${tenant}-org`).held;
+      for (let i = 0; i < st.held - st.heldC; i++) p.zadd(org, lease, `h${i}`);
+      for (let i = 0; i < st.heldC; i++) p.zadd(org, lease, `hc${i}`);
+      for (let i = 0; i < st.org.held - st.held; i++) p.zadd(org, lease, `o${i}`);
+      if (extraHolder) p.zadd(org, lease, extraHolder);
+    }
     let seq = 0;
     for (let i = 0; i < st.waitingAB; i++) p.zadd(g.wait, ++seq, `w${i}`).zadd(g.waitExp, lease, `w${i}`);
     for (let i = 0; i < st.waitingC; i++) p.zadd(g.waitC, ++seq, `c${i}`).zadd(g.waitExp, lease, `c${i}`);
@@ -52,7 +60,12 @@ describe("tool gate: the pure rule and the scripts agree", () => {
     return tenant;
   }
 
-  const limitsOf = (st: State) => ({ mctc: st.mctc, mctcBatch: st.mctcBatch, depth: 100 });
+  const limitsOf = (st: State, tenant: string) => ({
+    mctc: st.mctc,
+    mctcBatch: st.mctcBatch,
+    depth: 100,
+    ...(st.org ? { org: { name: `${tenant}-org`, mctc: st.org.mctc } } : {}),
+  });
 
   /** The script's answer to "may the caller at `position` of its queue take a permit now", on a fresh copy of the gate. */
   async function scriptMay(st: State, batch: boolean, position: number): Promise<boolean> {
@@ -66,7 +79,7 @@ describe("tool gate: the pure rule and the scripts agree", () => {
       now,
       leaseUntil: now + 15_000,
       waitUntil: now + 60_000,
-      limits: limitsOf(st),
+      limits: limitsOf(st, tenant),
     });
     if (out.kind !== "acquired")
       assert.equal(out.kind, id === "newcomer" ? "queued" : "waiting", `a refused caller keeps or takes its place, ${JSON.stringify(out)}`);
@@ -77,7 +90,7 @@ describe("tool gate: the pure rule and the scripts agree", () => {
   async function scriptWakes(st: State): Promise<string[]> {
     await published(); // earlier acquires may have woken others; only this release counts
     const tenant = await seed(st, "x");
-    assert.equal(await releasePermit(redis, cell, tenant, { id: "x", batch: false, now: clock.now(), limits: limitsOf(st) }), true);
+    assert.equal(await releasePermit(redis, cell, tenant, { id: "x", batch: false, now: clock.now(), limits: limitsOf(st, tenant) }), true);
     return published();
   }
 
@@ -124,8 +137,18 @@ describe("tool gate: the pure rule and the scripts agree", () => {
             heldC: fc.integer({ min: 0, max: mctcBatch + 1 }),
             waitingAB: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 4 })),
             waitingC: fc.integer({ min: 0, max: 4 }),
+            // A tenant of an org whose mctc bounds it: the org's holders include this tenant's.
+            org: fc.option(fc.record({ mctc: fc.integer({ min: 1, max: 8 }), others: fc.integer({ min: 0, max: 6 }) })),
           })
-          .map((s) => ({ mctc, mctcBatch, held: s.held, heldC: Math.min(s.heldC, s.held), waitingAB: s.waitingAB, waitingC: s.waitingC }));
+          .map((s) => ({
+            mctc,
+            mctcBatch,
+            held: s.held,
+            heldC: Math.min(s.heldC, s.held),
+            waitingAB: s.waitingAB,
+            waitingC: s.waitingC,
+            ...(s.org ? { org: { mctc: s.org.mctc, held: s.held + s.org.others } } : {}),
+          }));
       });
     const arb = fc.record({ state: stateArb, batch: fc.boolean(), place: fc.integer({ min: 0, max: 4 }) });
     await fc.assert(

@@ -1,6 +1,10 @@
 --[[
-  What both tool-gate scripts share (acquirePermit-7.lua, releasePermit-5.lua).
-  `g` names one tenant's gate keys: held, heldC, wait, waitC, waitExp.
+  What both tool-gate scripts share (acquirePermit-8.lua, releasePermit-6.lua).
+  `g` names one tenant's gate keys: held, heldC, wait, waitC, waitExp; and, for a tenant of an
+  org with an mctc (orgMctc > 0), orgHeld: the org's holders, every tenant's permits of the org
+  (<cell>:gate:@<org>:held), so the org's bound holds across its tenants. A waiter held back by
+  its org's bound rather than its tenant's is let in by its poll (src/runtime/toolGate.ts): another
+  tenant's release wakes only that tenant's waiters.
 
   Lapsed leases and expired waits are dropped before any decision, so a dead
   holder's permit comes back and a dead waiter stops blocking the queue. A
@@ -16,7 +20,15 @@
 local function expireHolders(g, now)
   local n = rcall("ZREMRANGEBYSCORE", g.held, "-inf", now)
   if n > 0 then rcall("ZREMRANGEBYSCORE", g.heldC, "-inf", now) end
+  if g.orgMctc > 0 then n = n + rcall("ZREMRANGEBYSCORE", g.orgHeld, "-inf", now) end
   return n
+end
+
+-- Permits free now: the tenant's, and no more than its org's.
+local function freePermits(g, mctc)
+  local free = mctc - rcall("ZCARD", g.held)
+  if g.orgMctc > 0 then free = math.min(free, g.orgMctc - rcall("ZCARD", g.orgHeld)) end
+  return free
 end
 
 local function expireWaiters(g, now)
@@ -32,7 +44,7 @@ local function expireWaiters(g, now)
 end
 
 local function wakeEligible(g, mctc, mctcBatch, channel)
-  local free = mctc - rcall("ZCARD", g.held)
+  local free = freePermits(g, mctc)
   if free <= 0 then return 0 end
   local ids = rcall("ZRANGE", g.wait, 0, free - 1)
   if #ids == 0 then

@@ -23,19 +23,22 @@
   KEYS[7] usage-event bucket of `now` (<cell>:ev:<bucketStart>): counts
           "<tenant>|acq" and "<tenant>|gw" (wait ms) when a permit is granted,
           "<tenant>|thr" when the queue is full (THROTTLED)
+  KEYS[8] the org's holders zset (every permit of its tenants; KEYS[1] when no org bound)
 
   ARGV[1] permit / waiter id   ARGV[2] 1 when the caller is Class C
   ARGV[3] now   ARGV[4] lease until   ARGV[5] wait until (if it has to queue)
   ARGV[6] mctc   ARGV[7] mctcBatch   ARGV[8] queue depth
   ARGV[9] when the caller began waiting (epoch ms)   ARGV[10] tenant
   ARGV[11] usage-event bucket TTL (seconds)   ARGV[12] the cell's gate channel
+  ARGV[13] the org's mctc (0: no org bound)
 
   Returns {"acquired"} | {"queued", position} | {"waiting", position} | {"full", queued}
 ]]
 local rcall = redis.call
 --- @include "gate"
 
-local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], waitExp = KEYS[5] }
+local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], waitExp = KEYS[5], orgHeld = KEYS[8],
+  orgMctc = tonumber(ARGV[13]) }
 local id, isC, now = ARGV[1], ARGV[2] == "1", tonumber(ARGV[3])
 local mctc, mctcBatch = tonumber(ARGV[6]), tonumber(ARGV[7])
 local queue = isC and g.waitC or g.wait
@@ -49,7 +52,7 @@ end
 
 local rank = anyWaiting and rcall("ZRANK", queue, id) or nil
 local position = rank or (anyWaiting and rcall("ZCARD", queue) or 0)
-local free = mctc - rcall("ZCARD", g.held)
+local free = freePermits(g, mctc)
 
 local can
 if isC then
@@ -66,6 +69,7 @@ end
 if can then
   rcall("ZADD", g.held, ARGV[4], id)
   if isC then rcall("ZADD", g.heldC, ARGV[4], id) end
+  if g.orgMctc > 0 then rcall("ZADD", g.orgHeld, ARGV[4], id) end
   if rank then
     rcall("ZREM", queue, id)
     rcall("ZREM", g.waitExp, id)

@@ -5,21 +5,24 @@
   expiry set does not exist) that is all: two commands, nothing published.
 
   KEYS[1] holders   KEYS[2] Class C holders   KEYS[3] A/B waiters
-  KEYS[4] Class C waiters   KEYS[5] waiter expiry
+  KEYS[4] Class C waiters   KEYS[5] waiter expiry   KEYS[6] the org's holders (KEYS[1] when no org bound)
   ARGV[1] permit / waiter id   ARGV[2] 1 when it is a Class C caller's
   ARGV[3] now   ARGV[4] mctc   ARGV[5] mctcBatch   ARGV[6] the cell's gate channel
+  ARGV[7] the org's mctc (0: no org bound)
 
   Returns 1 when a held permit was released, else 0.
 ]]
 local rcall = redis.call
 --- @include "gate"
 
-local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], waitExp = KEYS[5] }
+local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], waitExp = KEYS[5], orgHeld = KEYS[6],
+  orgMctc = tonumber(ARGV[7]) }
 local id, isC, now = ARGV[1], ARGV[2] == "1", tonumber(ARGV[3])
 
 local released = rcall("ZREM", g.held, id)
 if released == 1 then
   if isC then rcall("ZREM", g.heldC, id) end
+  if g.orgMctc > 0 then rcall("ZREM", g.orgHeld, id) end
 elseif rcall("ZREM", g.waitExp, id) == 1 then
   rcall("ZREM", isC and g.waitC or g.wait, id)
 else
