@@ -84,7 +84,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <cell>:gate                    pub/sub channel: the ids (space-separated) of the tool-gate waiters a release,
  *                                  an abandoned wait or a lapsed lease lets in; nothing when nobody may go
  *   <cell>:rl:<per>:<t>:<name>     rate-limiter-flexible counters, per tenant and tool/dependency
- *   <cell>:spend:<t>:<yyyymm>      STRING the tenant's spend this UTC month, micro-dollars
+ *   <cell>:spend:<t>:<yyyymm>      STRING the tenant's spend this UTC month, micro-dollars; spend:@<org>:<yyyymm> its org's
  *   <cell>:health:<dep>            HASH state since detail source (unknown|healthy|degraded|down), PEXPIRE a few probe
  *                                  intervals: missing counts as not healthy; unknown (first probe under way) is called
  *   <cell>:health:<dep>:override   HASH an operator's manual mark (down/up), no TTL, wins over probes
@@ -93,8 +93,8 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <cell>:wfdeps                  HASH workflow type -> the dependencies it declares (comma-separated)
  *   <cell>:ev:<bucketStartMs>      HASH one 10 s bucket of the cell's usage events, field "<tenant>|<name>": l<b> first
  *                                  starts whose enqueue->start latency fell in histogram bucket b (<= 2^b ms; startRun-2.lua),
- *                                  thr THROTTLED tool calls (acquirePermit-7.lua queue full; src/runtime/toolGate.ts wait
- *                                  timeout), acq permits granted and gw their summed gate wait ms (acquirePermit-7.lua).
+ *                                  thr THROTTLED tool calls (acquirePermit-8.lua queue full; src/runtime/toolGate.ts wait
+ *                                  timeout), acq permits granted and gw their summed gate wait ms (acquirePermit-8.lua).
  *                                  EXPIRE 20 min. Read by src/usage/usageSnapshot.ts (dashboard, capacity rollups).
  *   <cell>:usage:<periodStartMs>   HASH one 10-minute capacity rollup: tenant -> JSON evidence (starts, throttled,
  *                                  acquired, gate wait, samples at cap with backlog, peaks). EXPIRE 8 days.

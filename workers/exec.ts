@@ -72,7 +72,7 @@ export async function startExecRole(p: Platform, log: Logger): Promise<{ worker:
       clock: p.clock,
       gate,
       rateLimits: new TenantRateLimits(p.redis, p.keys.cell(cellName).rateLimitPrefix),
-      budget: new TenantBudget(hot, p.keys.cell(cellName).budgetPrefix, p.clock),
+      budget: new TenantBudget(hot, p.keys.cell(cellName).budgetPrefix, p.clock, undefined, p.registry),
       modelUrl: c.FAIRLANE_MODEL_URL ?? `${c.FAIRLANE_DOWNSTREAM_URL}/model/stream`,
       llm,
       cpu,

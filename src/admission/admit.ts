@@ -89,13 +89,19 @@ export class Admission {
     return this.cells.of(tenant, this.tenantEntry(tenant).policy.cell);
   }
 
-  /** A tenant whose monthly cost budget is spent gets no new workflows (one GET). */
+  /**
+   * A tenant whose monthly cost budget is spent, or whose org's is (src/tenancy/orgs.ts), gets no new
+   * workflows (one MGET). The answer names whose budget it is, never another tenant's spend.
+   */
   private async checkBudget(entry: TenantEntry): Promise<void> {
-    const budget = new TenantBudget(this.redis, this.keys.cell(entry.policy.cell).budgetPrefix, this.clock);
-    if (!(await budget.canAdmit(entry.tenant, entry.policy.budget.monthlyUsd)))
+    const budget = new TenantBudget(this.redis, this.keys.cell(entry.policy.cell).budgetPrefix, this.clock, undefined, this.registry);
+    const spent = await budget.spentBudget(entry.tenant, entry.policy.budget.monthlyUsd);
+    if (spent)
       throw new FairlaneError(
         "BUDGET_EXCEEDED",
-        `tenant ${entry.tenant} has spent its monthly budget of $${entry.policy.budget.monthlyUsd}`,
+        spent.org === null
+          ? `tenant ${entry.tenant} has spent its monthly budget of $${spent.monthlyUsd}`
+          : `org ${spent.org} (of tenant ${entry.tenant}) has spent its monthly budget of $${spent.monthlyUsd}`,
         402,
       );
   }

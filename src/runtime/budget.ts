@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { recordSpend } from "../../queues/lua/spend.ts";
+import type { PolicyRegistry } from "../tenancy/registry.ts";
 
 /**
  * Cost budgets (`policy.budget: { perWorkflowUsd, monthlyUsd }`) and tool
@@ -12,11 +13,20 @@ import { recordSpend } from "../../queues/lua/spend.ts";
  *   month by at least 9 days and never needs cleaning up.
  * A workflow's own spend is the caller's (in memory, for the run).
  *
+ * Orgs (src/tenancy/orgs.ts): a tenant's spend also counts toward its org's month,
+ *   `<prefix>:spend:@<org>:<yyyymm>`  the tenant pattern with the tenant `@<org>`, as the org's dispatch
+ *   keys are (tp:@<org>, run:@<org>); tenant ids never start with "@".
+ * The same script call adds to both (queues/lua/recordSpend-2.lua: an org's tenants share its cell, so one
+ * slot). Only spend recorded while the tenant is in the org counts. An org's `budget.monthlyUsd` (null:
+ * unbounded) bounds its tenants together: once its month is spent admission refuses every one of them, and
+ * what remains of a tenant's month at run time is min(its own remaining, its org's remaining)
+ * (`monthRemainingUsd`). A budget finds a tenant's org in the policy registry it is given.
+ *
  * On the tool-call path (`monthSpentUsd`) a process reads a tenant's month total at most once per
  * `maxAgeMs` (one read in flight, shared), and each of its own records updates what it knows at once;
  * another process's spend shows within `maxAgeMs`. The month budget was never exact across
  * concurrent workflows (a month can be overspent by the calls already under way); this keeps that
- * bound small while taking a Redis round trip off every costed call. Admission (`canAdmit`) reads Redis.
+ * bound small while taking a Redis round trip off every costed call. Admission (`spentBudget`) reads Redis.
  *
  * stepBudgetDecision, with remaining = max(0, min(perWorkflowUsd − spent, monthRemainingUsd)):
  *   estimate > remaining        → "refuse"  (the step would exceed a budget)
@@ -41,6 +51,23 @@ export function monthOf(epochMs: number): string {
   return `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
 }
 
+/** Where a budget finds a tenant's org and the org's policy: the policy registry (src/tenancy/registry.ts). */
+export type OrgLookup = Pick<PolicyRegistry, "get" | "org">;
+
+/** A tenant's org as its budget sees it; amounts in micro-dollars, null: unbounded. */
+interface OrgMonth {
+  org: string;
+  key: string;
+  orgMonthly: number | null;
+  tenantMonthly: number;
+}
+
+/** Which monthly budget is spent: the tenant's own (`org` null) or its org's, with that budget in USD. */
+export interface SpentBudget {
+  org: string | null;
+  monthlyUsd: number;
+}
+
 export class TenantBudget {
   /** Per month key: the highest month total this process has seen (spend only grows) and when. */
   private readonly known = new Map<string, { micro: number; at: number }>();
@@ -52,6 +79,8 @@ export class TenantBudget {
     private readonly prefix: string,
     private readonly clock: { now(): number },
     private readonly maxAgeMs = 250,
+    /** Where tenants' orgs are found (the policy registry); without it no org budget counts. */
+    private readonly orgs?: OrgLookup,
   ) {}
 
   /** The key holding the tenant's spend for the current UTC month. */
@@ -59,31 +88,82 @@ export class TenantBudget {
     return `${this.prefix}:spend:${tenant}:${monthOf(this.clock.now())}`;
   }
 
-  /** The month's spend as this process knows it: Redis's, at most `maxAgeMs` old, plus its own records since. */
+  /** The key holding the org's spend (all its tenants') for the current UTC month. */
+  orgSpendKey(org: string): string {
+    return this.spendKey(`@${org}`);
+  }
+
+  /** The tenant's month spend as this process knows it: Redis's, at most `maxAgeMs` old, plus its own records since. */
   async monthSpentUsd(tenant: string): Promise<number> {
+    return (await this.knownMicro(this.spendKey(tenant))) / MICRO_PER_USD;
+  }
+
+  /**
+   * What remains of the month for the tenant's work, as this process knows it: its `monthlyUsd` less its
+   * spend, and for a tenant of an org with a monthly budget no more than the org has left. The runtime's
+   * budget decision (budgetFor in src/runtime/context.ts) works from it. May be negative (overspent).
+   */
+  async monthRemainingUsd(tenant: string, monthlyUsd: number): Promise<number> {
+    const org = this.orgMonth(tenant);
+    const own = toMicro(monthlyUsd) - (await this.knownMicro(this.spendKey(tenant)));
+    if (!org || org.orgMonthly === null) return own / MICRO_PER_USD;
+    return Math.min(own, org.orgMonthly - (await this.knownMicro(org.key))) / MICRO_PER_USD;
+  }
+
+  /**
+   * Admission: the monthly budget already spent in Redis, the tenant's own (`monthlyUsd`) first, then its
+   * org's; null while neither is (one MGET).
+   */
+  async spentBudget(tenant: string, monthlyUsd: number): Promise<SpentBudget | null> {
+    const o = this.orgMonth(tenant);
+    const org = o && o.orgMonthly !== null ? { name: o.org, key: o.key, monthly: o.orgMonthly } : undefined;
+    const keys = [this.spendKey(tenant), ...(org ? [org.key] : [])];
+    const [own = 0, orgSpent = 0] = (await this.redis.mget(...keys)).map((v, i) => this.learn(keys[i]!, v === null ? 0 : Number(v)));
+    if (own >= toMicro(monthlyUsd)) return { org: null, monthlyUsd };
+    if (org && orgSpent >= org.monthly) return { org: org.name, monthlyUsd: org.monthly / MICRO_PER_USD };
+    return null;
+  }
+
+  /** Admission check: true while neither the tenant's month spend in Redis reaches monthlyUsd nor its org's the org's. */
+  async canAdmit(tenant: string, monthlyUsd: number): Promise<boolean> {
+    return (await this.spentBudget(tenant, monthlyUsd)) === null;
+  }
+
+  /** Records spend (after a tool/model call) atomically, to its org's month too; returns the tenant's new month total in USD. */
+  async record(tenant: string, usd: number): Promise<number> {
+    if (!Number.isFinite(usd) || usd < 0) throw new RangeError(`spend must be a finite, non-negative amount of USD (got ${usd})`);
     const key = this.spendKey(tenant);
+    const orgKey = this.orgMonth(tenant)?.key ?? null;
+    const total = await recordSpend(this.redis, key, orgKey, toMicro(usd), SPEND_TTL_SEC);
+    this.learn(key, total.tenant);
+    if (orgKey !== null) this.learn(orgKey, total.org!);
+    return total.tenant / MICRO_PER_USD;
+  }
+
+  private orgMonth(tenant: string): OrgMonth | undefined {
+    const registry = this.orgs;
+    const entry = registry?.get(tenant);
+    const org = entry?.policy.org;
+    if (!registry || !entry || !org) return undefined;
+    const orgMonthly = registry.org(org)?.policy.budget.monthlyUsd ?? null; // an org gone from the registry: unbounded
+    return {
+      org,
+      key: this.orgSpendKey(org),
+      orgMonthly: orgMonthly === null ? null : toMicro(orgMonthly),
+      tenantMonthly: toMicro(entry.policy.budget.monthlyUsd),
+    };
+  }
+
+  /** A month total, from what this process knows when at most `maxAgeMs` old, else one shared read. */
+  private async knownMicro(key: string): Promise<number> {
     const k = this.known.get(key);
-    if (k && this.clock.now() - k.at <= this.maxAgeMs) return k.micro / MICRO_PER_USD;
+    if (k && this.clock.now() - k.at <= this.maxAgeMs) return k.micro;
     let read = this.reads.get(key);
     if (!read) {
       read = this.read(key).finally(() => this.reads.delete(key));
       this.reads.set(key, read);
     }
-    return (await read) / MICRO_PER_USD;
-  }
-
-  /** Admission check: true when the tenant's month spend in Redis is below monthlyUsd. */
-  async canAdmit(tenant: string, monthlyUsd: number): Promise<boolean> {
-    return (await this.read(this.spendKey(tenant))) < toMicro(monthlyUsd);
-  }
-
-  /** Records spend (after a tool/model call) atomically; returns the new month total in USD. */
-  async record(tenant: string, usd: number): Promise<number> {
-    if (!Number.isFinite(usd) || usd < 0) throw new RangeError(`spend must be a finite, non-negative amount of USD (got ${usd})`);
-    const key = this.spendKey(tenant);
-    const total = await recordSpend(this.redis, key, toMicro(usd), SPEND_TTL_SEC);
-    this.learn(key, total);
-    return total / MICRO_PER_USD;
+    return read;
   }
 
   private async read(key: string): Promise<number> {

@@ -37,7 +37,7 @@ export function createContext(
     /** Per-workflow and monthly budget before spending `estimateUsd`. */
     async budgetFor(estimateUsd: number) {
       if (estimateUsd <= 0) return "ok";
-      const month = r.policy.budget.monthlyUsd - (await d.budget.monthSpentUsd(r.tenant));
+      const month = await d.budget.monthRemainingUsd(r.tenant, r.policy.budget.monthlyUsd);
       return stepBudgetDecision(tracking.spentUsd, estimateUsd, r.policy.budget.perWorkflowUsd, month);
     },
     scope: () => current.getStore()?.scope ?? rootScope,
