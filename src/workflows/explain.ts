@@ -52,7 +52,7 @@ export async function explainTenant(
   const s = await dispatcherSettings(redis, cell, configured);
   const [parked, slots] = await Promise.all([readParked(redis, cell, tenant), readSlots(redis, cell, tenant)]);
   const read = await readState(redis, cell, tenant, now, s, [...parked.keys()]);
-  const state = withHolders(read.state, slots.holdersC);
+  const state = withHolders(read.state, slots);
   const extra: Reason[] = [];
   for (const c of CLASSES) {
     const h = read.heads[c];
@@ -80,12 +80,17 @@ export interface WorkflowWaiting {
   parkedSince?: string;
 }
 
+/** The codes whose reason names the tenants holding the slots, read from the slot leases for the admin. */
+const HELD_BY_OTHERS = new Set<Reason["code"]>(["class_c_share", "org_mca", "org_urgent_cap"]);
+
 /**
  * Why one workflow waits, for `GET /v1/workflows/:id`: a queued one gets its
  * class's hold (its own down dependency and a near deadline first); a parked
  * one its park reason and since when. Undefined for any other state.
  * `audience` "tenant" (the tenant's own key) names no other tenant and counts
- * none: no Class C holders, no tenants ahead — those are the admin's to see.
+ * none: no Class C holders, no tenants ahead, none of its org's tenants by name
+ * or rank — those are the admin's to see. Its org's totals (slots held, caps)
+ * are the tenant's to see: they bound it.
  */
 export async function waitingReason(
   redis: Redis,
@@ -124,8 +129,8 @@ export async function waitingReason(
   const read = await readState(redis, cell, tenant, now, s, (wfdeps ?? "").split(",").filter(Boolean));
   const seen = audience === "tenant" ? withoutOthers(read.state) : read.state;
   let classReason = explainClass(seen, cls) ?? explainClass({ ...seen, queued: { ...seen.queued, [cls]: 1 } }, cls)!;
-  if (classReason.code === "class_c_share" && audience === "admin")
-    classReason = explainClass(withHolders(seen, (await readSlots(redis, cell, tenant)).holdersC), cls)!;
+  if (HELD_BY_OTHERS.has(classReason.code) && audience === "admin")
+    classReason = explainClass(withHolders(seen, await readSlots(redis, cell, tenant)), cls)!;
   // The script takes a tenant's oldest first: a workflow behind its own tenant's earlier work says so.
   const head = read.heads[cls]?.id;
   if (classReason.code === "turn" && head && head !== id)
@@ -138,9 +143,13 @@ export async function waitingReason(
   return { waitingReason: r.message, waitingCode: r.code };
 }
 
-/** The state with nothing of other tenants in it: no ready-set ranks (how many wait ahead), no holders. */
+/**
+ * The state with nothing of other tenants in it: no ready-set ranks (how many wait ahead, in the pool
+ * or in its org), no holders; its org's caps and slots held stay.
+ */
 const withoutOthers = (state: TenantState): TenantState => ({
   ...state,
+  ...(state.org ? { org: { org: state.org.org, caps: state.org.caps, running: state.org.running } } : {}),
   pools: state.pools.map((p) => ({
     ...p,
     holdersC: [],

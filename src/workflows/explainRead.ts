@@ -3,10 +3,15 @@
  * script decides on (dispatch-18.lua), each round one pipeline in the cell's hash slot:
  *   1. tp:<t> (caps), run:<t> (slots held), ingress wait lengths and heads, wfdeps;
  *   2. per allowed pool: live workers and their concurrency, used {total,A,C},
- *      the ready sets (size, this tenant's rank); per queued head: its job's type
- *      and deadline; per dependency in question: health and operator mark;
- *   3. only when needed: the slot leases (who holds the Class C share) and the
- *      tenant's parked workflows (the tenant explain, not a workflow read).
+ *      the ready sets (size, this tenant's rank; for a tenant of an org, its rank
+ *      in the org's sets); per queued head: its job's type and deadline; for a
+ *      tenant of an org, the org's caps and slots held (tp:@<org>, run:@<org>)
+ *      beside its own;
+ *   3. per dependency in question: health and operator mark; for a tenant of an
+ *      org, the org's rank in each pool's ready sets (its member is in tp:@<org>);
+ *   4. only when needed: the slot leases (who holds the Class C share, which of an
+ *      org's tenants hold its slots) and the tenant's parked workflows (the tenant
+ *      explain, not a workflow read).
  */
 import type { Redis } from "ioredis";
 import { CLASSES, type CellKeys, type WorkflowClass } from "../../queues/keys.ts";
@@ -15,8 +20,10 @@ import {
   capsFromHash,
   poolBatchCapacity,
   poolCapacity,
+  orgCapsFromHash,
   type DownDependency,
   type Holder,
+  type OrgState,
   type PoolView,
   type TenantState,
 } from "../dispatch/policy/explain.ts";
@@ -46,45 +53,62 @@ export interface Read {
   wfdeps: Record<string, string>;
 }
 
-/** Rounds 1 and 2: the tenant's dispatch state, its queue heads and the health of `deps` and the heads' dependencies. */
-export async function readState(
-  redis: Redis,
-  cell: CellKeys,
-  tenant: string,
-  now: number,
-  s: ExplainSettings,
-  deps: string[] = [],
-): Promise<Read> {
+/** Round 1: the tenant's caps (`tp:<t>`, raw and parsed), slots held, workflow dependencies, queue lengths and heads. */
+async function readTenant(redis: Redis, cell: CellKeys, tenant: string) {
   const p1 = redis.pipeline().hgetall(cell.tenantCaps(tenant)).hmget(cell.running(tenant), "A", "BC").hgetall(cell.workflowDeps);
   for (const c of CLASSES)
     p1.llen(cell.queueKey(ingressQueue(tenant, c), "wait")).lindex(cell.queueKey(ingressQueue(tenant, c), "wait"), -1);
   const r1 = await replies(p1);
   const capsHash = r1[0] as Record<string, string>;
-  const caps = capsFromHash(capsHash);
   const run = r1[1] as (string | null)[];
-  const wfdeps = r1[2] as Record<string, string>;
   const queued = {} as Record<WorkflowClass, number>;
-  const headIds: Partial<Record<WorkflowClass, string>> = {};
+  const headIds: [WorkflowClass, string][] = [];
   CLASSES.forEach((c, k) => {
     queued[c] = Number(r1[3 + 2 * k]);
     const id = r1[4 + 2 * k] as string | null;
-    if (id) headIds[c] = id;
+    if (id) headIds.push([c, id]);
   });
+  const running = { A: Number(run[0] ?? 0), BC: Number(run[1] ?? 0) };
+  return { capsHash, caps: capsFromHash(capsHash), running, wfdeps: r1[2] as Record<string, string>, queued, headIds };
+}
 
-  const pools = caps?.pools ?? [];
+/** A member's place in a ready set as the script writes it: `m:<pool>` of its caps hash, else the entry member. */
+const memberOf = (capsHash: Record<string, string>, pool: string, name: string) => capsHash[`m:${pool}`] ?? `${"0".repeat(14)}:${name}`;
+
+/**
+ * Round 2: per allowed pool, its workers, use and ready sets (for a tenant of an org, the pool's set
+ * sizes and its rank in the org's own sets); per queued head, its type and deadline; the org's
+ * `tp:@<org>` and `run:@<org>` beside the tenant's pools.
+ */
+async function readPools(
+  redis: Redis,
+  cell: CellKeys,
+  tenant: string,
+  t: Awaited<ReturnType<typeof readTenant>>,
+  now: number,
+  capacityCap: number,
+) {
+  const pools = t.caps?.pools ?? [];
+  const org = t.caps?.org;
   const p2 = redis.pipeline();
+  if (org) p2.hgetall(cell.tenantCaps(`@${org}`)).hmget(cell.running(`@${org}`), "A", "BC");
   for (const pool of pools) {
-    const member = capsHash[`m:${pool}`] ?? `${"0".repeat(14)}:${tenant}`;
+    const member = memberOf(t.capsHash, pool, tenant);
     p2.zrangebyscore(cell.poolWorkers(pool), `(${now}`, "+inf")
       .hgetall(cell.poolConcurrency(pool))
       .hgetall(cell.poolBatch(pool))
       .hmget(cell.poolUsed(pool), "total", "A", "C");
-    for (const c of CLASSES) p2.zcard(cell.ready(pool, c)).zrank(cell.ready(pool, c), member);
+    for (const c of CLASSES) {
+      p2.zcard(cell.ready(pool, c));
+      if (org) p2.zcard(cell.orgReady(pool, c, org)).zrank(cell.orgReady(pool, c, org), member);
+      else p2.zrank(cell.ready(pool, c), member);
+    }
   }
-  const heads = Object.entries(headIds) as [WorkflowClass, string][];
-  for (const [c, id] of heads) p2.hget(cell.jobKey(ingressQueue(tenant, c), id), "name").hget(cell.workflow(id), "deadlineAt");
+  for (const [c, id] of t.headIds) p2.hget(cell.jobKey(ingressQueue(tenant, c), id), "name").hget(cell.workflow(id), "deadlineAt");
   const r2 = await replies(p2);
   let i = 0;
+  const orgHash = org ? (r2[i++] as Record<string, string>) : {};
+  const orgRun = org ? (r2[i++] as (string | null)[]) : [];
   const views: PoolView[] = pools.map((pool) => {
     const live = r2[i++] as string[];
     const conc = r2[i++] as Record<string, string>;
@@ -93,31 +117,67 @@ export async function readState(
     const ready: PoolView["ready"] = {};
     for (const c of CLASSES) {
       const size = Number(r2[i++]);
-      const rank = r2[i++] as number | null;
-      ready[c] = { size, ahead: rank };
+      // A tenant of an org is in its org's set; the org's rank in the pool's set is read in round 3.
+      if (org) ready[c] = { size, ahead: null, inOrg: { size: Number(r2[i++]), ahead: r2[i++] as number | null } };
+      else ready[c] = { size, ahead: r2[i++] as number | null };
     }
     const capacity = poolCapacity(
       live.map((w) => Number(conc[w] ?? 0)),
-      s.capacityCap,
+      capacityCap,
     );
-    const batchCapacity = poolBatchCapacity(live, conc, batch);
     const [usedAll, usedA, usedC] = used.map((u) => Number(u ?? 0)) as [number, number, number];
-    return { pool, capacity, used: usedAll, usedA, usedC, batchCapacity, ready };
+    return { pool, capacity, used: usedAll, usedA, usedC, batchCapacity: poolBatchCapacity(live, conc, batch), ready };
   });
-  const headTypes = new Map<WorkflowClass, { id: string; type: string; deadlineAt: number | null }>();
-  for (const [c, id] of heads) {
+  const heads = t.headIds.map(([c, id]) => {
     const type = (r2[i++] as string | null) ?? "";
     const d = r2[i++] as string | null;
-    headTypes.set(c, { id, type, deadlineAt: d ? Number(d) : null });
-  }
+    return { c, id, type, deadlineAt: d ? Number(d) : null };
+  });
+  const orgState: OrgState | undefined = org
+    ? { org, caps: orgCapsFromHash(orgHash), running: { A: Number(orgRun[0] ?? 0), BC: Number(orgRun[1] ?? 0) } }
+    : undefined;
+  return { views, heads, org: orgState, orgHash };
+}
 
+/**
+ * Rounds 1 to 3: the tenant's dispatch state, its queue heads and the health of `deps` and the heads'
+ * dependencies; round 3 (health, and a tenant of an org's org rank in each pool's ready sets) only when
+ * there is one to read.
+ */
+export async function readState(
+  redis: Redis,
+  cell: CellKeys,
+  tenant: string,
+  now: number,
+  s: ExplainSettings,
+  deps: string[] = [],
+): Promise<Read> {
+  const t = await readTenant(redis, cell, tenant);
+  const r = await readPools(redis, cell, tenant, t, now, s.capacityCap);
   const wanted = new Set(deps);
-  for (const h of headTypes.values()) for (const dep of depsOf(wfdeps, h.type)) wanted.add(dep);
-  const health = await readHealth(redis, cell, [...wanted]);
+  for (const h of r.heads) for (const dep of depsOf(t.wfdeps, h.type)) wanted.add(dep);
+  const p3 = redis.pipeline();
+  const orgRanks = r.org ? r.views.flatMap((v) => CLASSES.map((c) => ({ v, c }))) : [];
+  for (const { v, c } of orgRanks) p3.zrank(cell.ready(v.pool, c), memberOf(r.orgHash, v.pool, `@${r.org!.org}`));
+  addHealth(p3, cell, [...wanted]);
+  const r3 = orgRanks.length || wanted.size ? await replies(p3) : [];
+  orgRanks.forEach(({ v, c }, k) => {
+    const ready = v.ready![c]!;
+    v.ready![c] = { ...ready, ahead: r3[k] as number | null };
+  });
+  const health = parseHealth([...wanted], r3.slice(orgRanks.length));
   const headsOut: Read["heads"] = {};
-  for (const [c, h] of headTypes) headsOut[c] = { id: h.id, deadlineAt: h.deadlineAt, down: firstDown(wfdeps, h.type, health) };
-  const state: TenantState = { now, caps, running: { A: Number(run[0] ?? 0), BC: Number(run[1] ?? 0) }, queued, pools: views, shares: s };
-  return { state, heads: headsOut, health, wfdeps };
+  for (const h of r.heads) headsOut[h.c] = { id: h.id, deadlineAt: h.deadlineAt, down: firstDown(t.wfdeps, h.type, health) };
+  const state: TenantState = {
+    now,
+    caps: t.caps,
+    running: t.running,
+    queued: t.queued,
+    ...(r.org ? { org: r.org } : {}),
+    pools: r.views,
+    shares: s,
+  };
+  return { state, heads: headsOut, health, wfdeps: t.wfdeps };
 }
 
 const depsOf = (wfdeps: Record<string, string>, type: string) => (wfdeps[type] ?? "").split(",").filter(Boolean);
@@ -131,12 +191,13 @@ export function firstDown(wfdeps: Record<string, string>, type: string, health: 
   return null;
 }
 
-export async function readHealth(redis: Redis, cell: CellKeys, deps: string[]): Promise<Read["health"]> {
-  const out: Read["health"] = new Map();
-  if (!deps.length) return out;
-  const p = redis.pipeline();
+/** Queues the reads of each dependency's operator mark and measured health on `p`. */
+function addHealth(p: ReturnType<Redis["pipeline"]>, cell: CellKeys, deps: string[]): void {
   for (const dep of deps) p.hgetall(cell.healthOverride(dep)).hgetall(cell.health(dep));
-  const r = await replies(p);
+}
+
+function parseHealth(deps: string[], r: unknown[]): Read["health"] {
+  const out: Read["health"] = new Map();
   deps.forEach((dep, k) => {
     const o = r[2 * k] as Record<string, string>;
     const m = r[2 * k + 1] as Record<string, string>;
@@ -145,39 +206,64 @@ export async function readHealth(redis: Redis, cell: CellKeys, deps: string[]): 
   return out;
 }
 
-/** The slot leases: the tenant's running per class, and per pool the tenants holding Class C, most first (top 3). */
-export async function readSlots(
-  redis: Redis,
-  cell: CellKeys,
-  tenant: string,
-): Promise<{ running: Record<WorkflowClass, number>; holdersC: Map<string, Holder[]> }> {
+export async function readHealth(redis: Redis, cell: CellKeys, deps: string[]): Promise<Read["health"]> {
+  if (!deps.length) return new Map();
+  const p = redis.pipeline();
+  addHealth(p, cell, deps);
+  return parseHealth(deps, await replies(p));
+}
+
+/** Top 3 of a count per tenant, most first. */
+const top = (m: Map<string, number>): Holder[] =>
+  [...m]
+    .map(([tenant, slots]) => ({ tenant, slots }))
+    .sort((a, b) => b.slots - a.slots || (a.tenant < b.tenant ? -1 : 1))
+    .slice(0, 3);
+
+const bump = <K>(m: Map<K, Map<string, number>>, k: K, t: string) => {
+  const n = m.get(k) ?? new Map<string, number>();
+  n.set(t, (n.get(t) ?? 0) + 1);
+  m.set(k, n);
+};
+
+export interface Slots {
+  /** The tenant's slots held per class. */
+  running: Record<WorkflowClass, number>;
+  /** Per pool, the tenants holding Class C, most first (top 3). */
+  holdersC: Map<string, Holder[]>;
+  /** Per org, its tenants holding its Class A and its Class B/C slots, most first (top 3 each). */
+  holdersOrg: Map<string, { A: Holder[]; BC: Holder[] }>;
+}
+
+/** The slot leases ("tenant|class|pool|at|charge[|org|org charge]"): who holds what. */
+export async function readSlots(redis: Redis, cell: CellKeys, tenant: string): Promise<Slots> {
   const leases = await redis.hgetall(cell.slots);
   const running = { A: 0, B: 0, C: 0 };
   const perPool = new Map<string, Map<string, number>>();
+  const perOrg = new Map<string, Map<string, number>>();
   for (const lease of Object.values(leases)) {
-    const [t, cls, pool] = lease.split("|");
+    const [t, cls, pool, , , org] = lease.split("|");
     if (!t || !pool || (cls !== "A" && cls !== "B" && cls !== "C")) continue;
     if (t === tenant) running[cls]++;
-    if (cls !== "C") continue;
-    const m = perPool.get(pool) ?? new Map<string, number>();
-    m.set(t, (m.get(t) ?? 0) + 1);
-    perPool.set(pool, m);
+    if (org) bump(perOrg, `${org}|${cls === "A" ? "A" : "BC"}`, t);
+    if (cls === "C") bump(perPool, pool, t);
   }
-  const holdersC = new Map<string, Holder[]>();
-  for (const [pool, m] of perPool)
-    holdersC.set(
-      pool,
-      [...m]
-        .map(([t, slots]) => ({ tenant: t, slots }))
-        .sort((a, b) => b.slots - a.slots || (a.tenant < b.tenant ? -1 : 1))
-        .slice(0, 3),
-    );
-  return { running, holdersC };
+  const holdersC = new Map([...perPool].map(([pool, m]) => [pool, top(m)]));
+  const holdersOrg = new Map<string, { A: Holder[]; BC: Holder[] }>();
+  for (const [k, m] of perOrg) {
+    const [org, group] = k.split("|") as [string, "A" | "BC"];
+    const h = holdersOrg.get(org) ?? { A: [], BC: [] };
+    h[group] = top(m);
+    holdersOrg.set(org, h);
+  }
+  return { running, holdersC, holdersOrg };
 }
 
-export const withHolders = (state: TenantState, holdersC: Map<string, Holder[]>): TenantState => ({
+/** The state with who holds what (the admin's to see): each pool's Class C holders, its org's holders. */
+export const withHolders = (state: TenantState, slots: Pick<Slots, "holdersC" | "holdersOrg">): TenantState => ({
   ...state,
-  pools: state.pools.map((p) => ({ ...p, holdersC: holdersC.get(p.pool) ?? [] })),
+  ...(state.org ? { org: { ...state.org, holders: slots.holdersOrg.get(state.org.org) ?? { A: [], BC: [] } } } : {}),
+  pools: state.pools.map((p) => ({ ...p, holdersC: slots.holdersC.get(p.pool) ?? [] })),
 });
 
 /** The tenant's parked workflows in the cell, per dependency: how many, and how many the dispatcher held back. */

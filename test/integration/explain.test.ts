@@ -35,6 +35,19 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
       deps: pro({ pools: ["p-dep"] }),
       late: pro({ mca: 1, burst: { ...noBurst, mca: 1 }, pools: ["p-late"] }),
     } as never);
+    // Orgs: "holding" bounds its tenants together (mca 2, mcaUrgent 1), "group" bounds nothing.
+    await api.platform.registry.putOrg("holding", { mca: 2, mcaUrgent: 1 });
+    await api.platform.registry.putOrg("group", {});
+    const members = {
+      bank1: pro({ mca: 5, burst: { ...noBurst, mca: 5 }, mcaUrgent: 2, org: "holding", pools: ["p-org"] }),
+      bank2: pro({ mca: 5, burst: { ...noBurst, mca: 5 }, mcaUrgent: 2, org: "holding", pools: ["p-org"] }),
+      team1: pro({ org: "group", pools: ["p-turn"] }),
+      team2: pro({ org: "group", pools: ["p-turn"] }),
+    };
+    for (const [t, spec] of Object.entries(members)) {
+      await api.platform.registry.put(t, spec);
+      api.keys[t] = (await api.platform.apiKeys.create(t)).key;
+    }
   });
   after(() => api.stop());
 
@@ -42,9 +55,14 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
   async function workers(pool: string, slots: number) {
     await heartbeat(api.platform.redis, cell(), pool, `w-${pool}`, slots, Date.now(), Date.now() + 60_000);
   }
+  /** The policy sync a dispatcher does: tenants and orgs into the cell. */
+  async function sync() {
+    const { registry } = api.platform;
+    await new TenantSync(api.platform.redis, api.platform.keys).sync("default", registry.list(), registry.orgs());
+  }
   /** One real dispatch call for the pool, after the policy sync a dispatcher does first. */
   async function dispatchPool(pool: string, maxMoves = 50): Promise<DispatchResult> {
-    await new TenantSync(api.platform.redis, api.platform.keys).sync("default", api.platform.registry.list());
+    await sync();
     const s = DEFAULT_EXPLAIN;
     return dispatch(api.platform.redis, cell(), pool, Date.now(), {
       maxMoves,
@@ -134,7 +152,7 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
   it("negative control: with the share free, Class C is only waiting its turn, then runs", async () => {
     await workers("p-free", 10);
     const [id] = await admit("quiet", [{ type: "nightly", class: "C" }]);
-    await new TenantSync(api.platform.redis, api.platform.keys).sync("default", api.platform.registry.list());
+    await sync();
     const before = await read("quiet", id!);
     assert.equal(before.waitingCode, "turn", before.waitingReason);
     assert.match(before.waitingReason, /^eligible; .*pool p-free/);
@@ -178,6 +196,85 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     const w = await read("urgent", ids[1]!);
     assert.deepEqual([w.waitingCode, w.waitingReason], ["tenant_urgent_cap", "tenant at its mcaUrgent: 1/1 Class A running"]);
     assert.equal((await explain("urgent")).classes.A.held.code, "tenant_urgent_cap");
+  });
+
+  it("a tenant of an org under its own mca, the org at its mca: org_mca, with the org's totals and no other tenant's name", async () => {
+    await workers("p-org", 10);
+    await admit("bank1", [{ type: "t" }, { type: "t" }]);
+    assert.equal((await dispatchPool("p-org")).moved, 2, "bank1 under its own mca of 5: both start, the org reaches its mca of 2");
+    const [own] = await admit("bank2", [{ type: "t" }]);
+    const [sibling] = await admit("bank1", [{ type: "t" }]);
+    assert.equal((await dispatchPool("p-org")).moved, 0, "the org's cap holds both of its tenants");
+
+    const w = await read("bank2", own!);
+    assert.deepEqual(
+      [w.waitingCode, w.waitingReason],
+      ["org_mca", "org holding at its mca: 2/2 Class B/C running across its tenants, 0 of them this tenant's"],
+    );
+    const adminRead = await http(api.base, "GET", `/v1/admin/workflows/${own}`, { headers: admin() });
+    assert.equal(
+      adminRead.body.waitingReason,
+      `${w.waitingReason}; held by bank1 (2)`,
+      "the admin reads which tenants hold the org's slots",
+    );
+    const s = await read("bank1", sibling!);
+    assert.deepEqual(
+      [s.waitingCode, s.waitingReason],
+      ["org_mca", "org holding at its mca: 2/2 Class B/C running across its tenants, 2 of them this tenant's"],
+    );
+
+    const e = await explain("bank2");
+    const held = e.classes.B.held;
+    assert.deepEqual(
+      [held.code, held.org, held.running, held.mca, held.holders],
+      ["org_mca", "holding", 2, 2, [{ tenant: "bank1", slots: 2 }]],
+    );
+    assert.deepEqual([e.classes.B.queued, e.classes.B.running], [1, 0]);
+
+    // The dashboard's State column (the usage snapshot) names the org's cap too.
+    await sleep(600);
+    const usage = await http(api.base, "GET", "/v1/admin/usage/bank2", { headers: admin() });
+    assert.equal(usage.body.tenant.held?.code, "org_mca");
+  });
+
+  it("Class A of a tenant of an org at the org's mcaUrgent: org_urgent_cap", async () => {
+    await workers("p-org", 10);
+    await admit("bank1", [{ type: "t", class: "A" }]);
+    assert.equal((await dispatchPool("p-org")).moved, 1, "the org's mcaUrgent is 1");
+    const [id] = await admit("bank2", [{ type: "t", class: "A" }]);
+    assert.equal((await dispatchPool("p-org")).moved, 0);
+    const w = await read("bank2", id!);
+    assert.deepEqual(
+      [w.waitingCode, w.waitingReason],
+      ["org_urgent_cap", "org holding at its mcaUrgent: 1/1 Class A running across its tenants, 0 of them this tenant's"],
+    );
+    const held = (await explain("bank2")).classes.A.held;
+    assert.deepEqual([held.code, held.running, held.mcaUrgent, held.holders], ["org_urgent_cap", 1, 1, [{ tenant: "bank1", slots: 1 }]]);
+  });
+
+  it("tenants of an org take turns in the org's ready set: turn says who is ahead, to the admin only", async () => {
+    await workers("p-turn", 10);
+    const ids = { team1: (await admit("team1", [{ type: "t" }]))[0]!, team2: (await admit("team2", [{ type: "t" }]))[0]! };
+    assert.equal(
+      (await dispatchPool("p-turn", 0)).moved,
+      0,
+      "no moves: the refresh puts both in the org's ready set, the org in the pool's",
+    );
+    const held = { team1: (await explain("team1")).classes.B.held, team2: (await explain("team2")).classes.B.held };
+    for (const h of Object.values(held)) assert.deepEqual([h.code, h.org, h.ahead], ["turn", "group", 0], h.message);
+    assert.deepEqual([held.team1.aheadInOrg, held.team2.aheadInOrg].sort(), [0, 1], "one of the two is first in the org's set");
+    const second = held.team1.aheadInOrg === 1 ? "team1" : "team2";
+    assert.match(held[second].message, /^eligible; waiting its fair turn in pool p-turn: 1 other tenant of org group ahead of it/);
+    const adminRead = await http(api.base, "GET", `/v1/admin/workflows/${ids[second]}`, { headers: admin() });
+    assert.match(adminRead.body.waitingReason, /1 other tenant of org group ahead of it/);
+    const own = await read(second, ids[second]);
+    assert.equal(own.waitingCode, "turn");
+    assert.match(
+      own.waitingReason,
+      /^eligible; waiting its fair turn in pool p-turn: its org group takes its turn among the pool's tenants and orgs/,
+    );
+    assert.doesNotMatch(own.waitingReason, /ahead of it|team/, "the tenant's own read counts and names no other tenant");
+    assert.equal((await dispatchPool("p-turn")).moved, 2);
   });
 
   it("a full pool: pool_full, naming the Class A reserve when that is all that is free", async () => {
@@ -232,7 +329,7 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     await api.platform.redis.hset(cell().workflowDeps, "needs-gw2", "gw2");
     assert.equal((await http(api.base, "PUT", "/v1/admin/dependencies/gw2", { headers: admin(), body: { state: "down" } })).status, 200);
     const [id] = await admit("deps", [{ type: "needs-gw2" }]);
-    await new TenantSync(api.platform.redis, api.platform.keys).sync("default", api.platform.registry.list());
+    await sync();
     const queued = await read("deps", id!);
     assert.equal(queued.waitingCode, "dependency_down");
     assert.match(queued.waitingReason, /^held back: dependency gw2 is down since .*\(operator mark\); the dispatcher parks it/);

@@ -11,6 +11,9 @@ import {
   explainWorkflow,
   headlineReason,
   poolCapacity,
+  orgCapsFromHash,
+  REASON_CODES,
+  type OrgState,
   type PoolView,
   type TenantState,
 } from "../../src/dispatch/policy/explain.ts";
@@ -34,6 +37,7 @@ function state(
     queued?: Partial<Record<WorkflowClass, number>>;
     pools?: PoolView[];
     now?: number;
+    org?: OrgState;
   } = {},
 ): TenantState {
   return {
@@ -41,6 +45,7 @@ function state(
     caps: o.caps === null ? null : { ...caps({ mca: 5, burstMca: 5, mcaUrgent: 2 }), ...o.caps },
     running: { A: 0, BC: 0, ...o.running },
     queued: { A: 0, B: 0, C: 0, ...o.queued },
+    ...(o.org ? { org: o.org } : {}),
     pools: o.pools ?? [pool()],
     shares: DEFAULT_SHARES,
   };
@@ -152,7 +157,7 @@ describe("explain: the constraint holding a tenant's queued class", () => {
       s: state({ queued: { B: 1 }, pools: [pool({ used: 3, ready: { B: { size: 4, ahead: 3 } } })] }),
       cls: "B",
       code: "turn",
-      message: /3 tenants ahead of it in Class B/,
+      message: /3 tenants or orgs ahead of it in Class B/,
       fields: { ahead: 3 },
     },
     {
@@ -192,6 +197,100 @@ describe("explain: the constraint holding a tenant's queued class", () => {
       if (c.message) assert.match(r!.message, c.message);
       for (const [k, v] of Object.entries(c.fields ?? {})) assert.deepEqual((r as unknown as Record<string, unknown>)[k], v, k);
     });
+});
+
+/** Org "holding" (mca 4, mcaUrgent 1 by default), its tenants holding `running` slots together. */
+const holding = (o: { mca?: number; mcaUrgent?: number; A?: number; BC?: number; holders?: OrgState["holders"] } = {}): OrgState => ({
+  org: "holding",
+  caps: { weight: 1, mca: o.mca ?? 4, mcaUrgent: o.mcaUrgent ?? 1 },
+  running: { A: o.A ?? 0, BC: o.BC ?? 0 },
+  ...(o.holders ? { holders: o.holders } : {}),
+});
+
+describe("explain: a tenant of an org", () => {
+  it("org_mca: under its own mca, held because its org's tenants run the org's mca together", () => {
+    const r = explainClass(state({ caps: { org: "holding" }, running: { BC: 1 }, queued: { B: 1 }, org: holding({ BC: 4 }) }), "B")!;
+    assert.equal(r.code, "org_mca");
+    assert.equal(r.message, "org holding at its mca: 4/4 Class B/C running across its tenants, 1 of them this tenant's");
+    assert.deepEqual([r.org, r.running, r.mca], ["holding", 4, 4]);
+  });
+
+  it("org_urgent_cap: Class A at the org's mcaUrgent, Class B/C of the same tenant not held by it", () => {
+    const s = state({ caps: { org: "holding" }, queued: { A: 1, C: 1 }, org: holding({ A: 1, BC: 2 }) });
+    const r = explainClass(s, "A")!;
+    assert.equal(r.code, "org_urgent_cap");
+    assert.equal(r.message, "org holding at its mcaUrgent: 1/1 Class A running across its tenants, 0 of them this tenant's");
+    assert.deepEqual([r.running, r.mcaUrgent], [1, 1]);
+    assert.equal(explainClass(s, "C")?.code, "turn");
+  });
+
+  it("names which of its tenants hold the org's slots when the holders were read (the admin's read)", () => {
+    const holders = {
+      A: [],
+      BC: [
+        { tenant: "bank1", slots: 3 },
+        { tenant: "bank2", slots: 1 },
+      ],
+    };
+    const r = explainClass(state({ caps: { org: "holding" }, queued: { B: 1 }, org: holding({ BC: 4, holders }) }), "B")!;
+    assert.match(r.message, /this tenant's; held by bank1 \(3\), bank2 \(1\)$/);
+    assert.deepEqual(r.holders, holders.BC);
+  });
+
+  it("its own caps come first: at its own mca, tenant_mca even with the org at its cap", () => {
+    const r = explainClass(state({ caps: { org: "holding" }, running: { BC: 5 }, queued: { B: 1 }, org: holding({ BC: 9, mca: 9 }) }), "B");
+    assert.equal(r?.code, "tenant_mca");
+  });
+
+  it("the org's cap comes before the pool: org_mca in a full pool", () => {
+    const r = explainClass(
+      state({ caps: { org: "holding" }, queued: { B: 1 }, pools: [pool({ used: 10 })], org: holding({ BC: 4 }) }),
+      "B",
+    );
+    assert.equal(r?.code, "org_mca");
+  });
+
+  it("an org without caps in the cell holds its tenants as not_synced", () => {
+    const r = explainClass(state({ caps: { org: "holding" }, queued: { B: 1 }, org: { ...holding(), caps: null } }), "B");
+    assert.equal(r?.code, "not_synced");
+    assert.match(r!.message, /org holding/);
+  });
+
+  it("turn behind other flows: flows ahead of its org in the pool's ready set", () => {
+    const ready = { B: { size: 3, ahead: 2, inOrg: { size: 1, ahead: 0 } } };
+    const r = explainClass(state({ caps: { org: "holding" }, queued: { B: 1 }, pools: [pool({ ready })], org: holding() }), "B")!;
+    assert.equal(r.code, "turn");
+    assert.match(r.message, /: its org holding behind 2 tenants or orgs in Class B \(0\/10 slots in use\)$/);
+    assert.deepEqual([r.org, r.ahead, r.aheadInOrg], ["holding", 2, 0]);
+  });
+
+  it("turn behind its org's other tenants: the org is next, they rank before it in the org's set", () => {
+    const ready = { B: { size: 3, ahead: 0, inOrg: { size: 2, ahead: 1 } } };
+    const r = explainClass(state({ caps: { org: "holding" }, queued: { B: 1 }, pools: [pool({ ready })], org: holding() }), "B")!;
+    assert.match(r.message, /: 1 other tenant of org holding ahead of it \(/);
+    assert.doesNotMatch(r.message, /behind/);
+  });
+
+  it("turn with no ranks known (the tenant's own read): the two turns it takes, no numbers", () => {
+    const ready = { B: { size: 3, ahead: null } };
+    const r = explainClass(state({ caps: { org: "holding" }, queued: { B: 1 }, pools: [pool({ ready })], org: holding() }), "B")!;
+    assert.equal(r.code, "turn");
+    assert.match(
+      r.message,
+      /: its org holding takes its turn among the pool's tenants and orgs, then this tenant among the org's tenants \(/,
+    );
+  });
+
+  it("an org that does not bound a class (UNBOUNDED caps) holds nothing", () => {
+    const org = holding({ mca: 1_000_000_000, mcaUrgent: 1_000_000_000, A: 3, BC: 40 });
+    const s = state({ caps: { org: "holding", mca: 50, burstMca: 50, mcaUrgent: 5 }, queued: { A: 1, B: 1 }, org });
+    assert.deepEqual([explainClass(s, "A")?.code, explainClass(s, "B")?.code], ["turn", "turn"]);
+  });
+
+  it("registers the org codes after the tenant's own caps, before the pool's", () => {
+    const i = (c: string) => REASON_CODES.indexOf(c as never);
+    assert.ok(i("tenant_mca") < i("org_urgent_cap") && i("org_urgent_cap") < i("org_mca") && i("org_mca") < i("pool_full"));
+  });
 });
 
 describe("explain: one workflow and the tenant headline", () => {
@@ -247,6 +346,15 @@ describe("explain: reading the script's state", () => {
     })!;
     assert.deepEqual([c.mca, c.paused, c.pools, c.burstStart], [5, false, ["a", "b"], 17]);
     assert.equal(capsFromHash({ mca: "1", paused: "1" })!.paused, true);
+    assert.equal(c.org, undefined, "no org field: no org");
+    assert.equal(capsFromHash({ mca: "1", org: "" })!.org, undefined, 'org "": none');
+    assert.equal(capsFromHash({ mca: "1", org: "holding" })!.org, "holding");
+  });
+
+  it("parses tp:@<org> as the script reads an org's caps", () => {
+    assert.equal(orgCapsFromHash({}), null);
+    const h = { weight: "3", mca: "12", burstMca: "12", burstMs: "0", cooldownMs: "0", mcaUrgent: "1000000000", paused: "0", pools: "a" };
+    assert.deepEqual(orgCapsFromHash(h), { weight: 3, mca: 12, mcaUrgent: 1_000_000_000 });
   });
 
   it("caps pool capacity as the script does", () => {

@@ -15,9 +15,12 @@ import { poolShares, type ShareOptions } from "./shares.ts";
  *   no_worker          no allowed pool has a live exec worker (capacity 0 everywhere)
  *   tenant_urgent_cap  Class A: aEligible fails (running A at mcaUrgent)
  *   tenant_mca         Class B/C: bcEligible fails (at mca, burst used or cooling down, or at burst.mca)
+ *   org_urgent_cap     a tenant of an org, Class A: its org's tenants run the org's mcaUrgent (explainOrg.ts)
+ *   org_mca            a tenant of an org, Class B/C: its org's tenants run the org's mca
  *   pool_full          chooseClass gives this class nothing: no slot free, or only the Class A reserve
  *   class_c_share      Class C: chooseClass gives nothing because Class C holds its maximum share
- *   turn               eligible: it waits its fair turn (tenants ahead in the ready set, another class first)
+ *   turn               eligible: it waits its fair turn (tenants or orgs ahead in the ready set, its org's
+ *                      other tenants ahead in the org's, another class first)
  * A pool decision is chooseClass itself, asked with only this class ready: a
  * tenant allowed several pools is held only if held in every one, and is
  * reported by the pool closest to starting it.
@@ -31,12 +34,16 @@ export {
   REASON_CODES,
   type DownDependency,
   type Holder,
+  type OrgState,
   type PoolView,
   type Reason,
   type ReasonCode,
   type TenantState,
 } from "./explainTypes.ts";
 import type { DownDependency, PoolView, Reason, ReasonCode, TenantState } from "./explainTypes.ts";
+import { orgReason, orgTurn } from "./explainOrg.ts";
+
+export { orgCapsFromHash } from "./explainOrg.ts";
 
 const at = (ms: number) => new Date(ms).toISOString();
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -55,6 +62,7 @@ export function capsFromHash(h: Record<string, string>): DispatchCaps | null {
     paused: h.paused === "1",
     pools: (h.pools ?? "").split(",").filter(Boolean),
     ...(Number.isFinite(start) ? { burstStart: start } : {}),
+    ...(h.org ? { org: h.org } : {}),
   };
 }
 
@@ -110,7 +118,9 @@ export function explainClass(s: TenantState, cls: WorkflowClass): Reason | null 
     const d = bcEligible(c, s.running.BC, s.now);
     if (!d.eligible) return mcaReason(c, s.running.BC, s.now, cls, d.retryAt);
   }
-  const perPool = live.map((p) => poolReason(p, s.shares, cls));
+  const org = orgReason(s, cls);
+  if (org) return org;
+  const perPool = live.map((p) => poolReason(p, s.shares, cls, s.org?.org));
   return perPool.find((r) => r.code === "turn") ?? perPool[0]!;
 }
 
@@ -135,10 +145,10 @@ function mcaReason(c: DispatchCaps, running: number, now: number, cls: WorkflowC
 }
 
 /** The pool's answer for this class, by chooseClass with only this class ready. */
-function poolReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass): Reason {
+function poolReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, org: string | undefined): Reason {
   const { reserveA, maxC } = poolShares(p.capacity, shares, p.batchCapacity);
   const nums = { class: cls, pool: p.pool, capacity: p.capacity, used: p.used, usedA: p.usedA, reserveA };
-  if (chooseClass(p, shares, (x) => x === cls) === cls) return turnReason(p, shares, cls, nums);
+  if (chooseClass(p, shares, (x) => x === cls) === cls) return turnReason(p, shares, cls, nums, org);
   if (p.capacity - p.used <= 0) {
     const yielding = cls === "A" && p.usedC > 0 ? "; running Class C workflows are asked to yield to it" : "";
     return { code: "pool_full", ...nums, message: `pool ${p.pool} full: ${p.used}/${p.capacity} slots in use${yielding}` };
@@ -171,11 +181,18 @@ function lagged(p: PoolView, shares: ShareOptions, maxC: number): string {
     : "";
 }
 
-function turnReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, nums: Omit<Reason, "code" | "message">): Reason {
-  const ready = p.ready?.[cls];
-  const ahead = ready ? ready.ahead : null;
-  const first: string[] = [];
-  if (ahead) first.push(`${plural(ahead, "tenant")} ahead of it in Class ${cls}`);
+/** Eligible in pool `p`: what goes first (flows ahead of it or of its org `org`, its org's tenants, another class). */
+function turnReason(
+  p: PoolView,
+  shares: ShareOptions,
+  cls: WorkflowClass,
+  nums: Omit<Reason, "code" | "message">,
+  org: string | undefined,
+): Reason {
+  const ahead = p.ready?.[cls]?.ahead ?? null;
+  const inOrg = org ? orgTurn(p, cls, org) : null;
+  const first: string[] = inOrg ? [...inOrg.parts] : [];
+  if (ahead && !inOrg) first.push(`${plural(ahead, "tenant or org", "tenants or orgs")} ahead of it in Class ${cls}`);
   const { minC } = poolShares(p.capacity, shares, p.batchCapacity);
   const others = (x: WorkflowClass) => (p.ready?.[x]?.size ?? 0) > 0;
   if (cls === "B" && others("C") && p.usedC < minC) first.push("Class C's guaranteed share goes first");
@@ -184,7 +201,7 @@ function turnReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, nums:
   const message = first.length
     ? `eligible; waiting its fair turn in pool ${p.pool}: ${first.join(", ")} (${p.used}/${p.capacity} slots in use)`
     : `eligible; starts at the dispatcher's next pass in pool ${p.pool} (${p.used}/${p.capacity} slots in use)`;
-  return { code: "turn", ...nums, ahead, message };
+  return { code: "turn", ...nums, ahead, ...(inOrg ? { org, aheadInOrg: inOrg.aheadInOrg } : {}), message };
 }
 
 /** Every class's hold, and the tenant's reasons: each class's, then the given per-head and parked facts. */

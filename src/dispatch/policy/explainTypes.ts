@@ -1,5 +1,5 @@
 import type { WorkflowClass } from "../../../queues/keys.ts";
-import type { BurstState, DispatchCaps } from "./caps.ts";
+import type { BurstState, DispatchCaps, OrgCaps } from "./caps.ts";
 import type { PoolState } from "./dispatchRule.ts";
 import type { ShareOptions } from "./shares.ts";
 
@@ -11,6 +11,8 @@ export type ReasonCode =
   | "no_worker"
   | "tenant_urgent_cap"
   | "tenant_mca"
+  | "org_urgent_cap"
+  | "org_mca"
   | "pool_full"
   | "class_c_share"
   | "dependency_down"
@@ -23,6 +25,8 @@ export const REASON_CODES: readonly ReasonCode[] = [
   "no_worker",
   "tenant_urgent_cap",
   "tenant_mca",
+  "org_urgent_cap",
+  "org_mca",
   "pool_full",
   "class_c_share",
   "dependency_down",
@@ -53,10 +57,14 @@ export interface Reason {
   reserveA?: number;
   usedC?: number;
   maxC?: number;
-  /** Class C share: the tenants holding the pool's Class C slots, most first. */
+  /** The org it belongs to (org caps; turn of a tenant of an org). */
+  org?: string;
+  /** Class C share: the tenants holding the pool's Class C slots; org caps: its tenants holding the org's; most first (admin only). */
   holders?: Holder[];
-  /** turn: tenants ahead of it in the pool's ready set; null when not known. */
+  /** turn: flows (tenants, orgs) ahead of its own in the pool's ready set (its org's, for a tenant of one); null when not known. */
   ahead?: number | null;
+  /** turn, a tenant of an org: the org's other tenants ahead of it in the org's ready set; null when not known. */
+  aheadInOrg?: number | null;
   dependency?: string;
   since?: number | null;
   source?: string | null;
@@ -72,8 +80,22 @@ export interface Reason {
 export interface PoolView extends PoolState {
   pool: string;
   holdersC?: Holder[];
-  /** Per class: tenants in the pool's ready set and how many rank before this tenant (null: it is not in it). */
-  ready?: Partial<Record<WorkflowClass, { size: number; ahead: number | null }>>;
+  /**
+   * Per class: flows in the pool's ready set and how many rank before this tenant's (its org's, for a
+   * tenant of an org; null: not in it); `inOrg`: the same in its org's ready set (`oready`).
+   */
+  ready?: Partial<Record<WorkflowClass, { size: number; ahead: number | null; inOrg?: { size: number; ahead: number | null } }>>;
+}
+
+/** The tenant's org as the script reads it: `tp:@<org>` and `run:@<org>`. */
+export interface OrgState {
+  org: string;
+  /** `tp:@<org>`; null when missing (the org's flow never enters a pool's ready set). */
+  caps: OrgCaps | null;
+  /** `run:@<org>`: slots its tenants hold together, Class A and Class B+C. */
+  running: { A: number; BC: number };
+  /** Its tenants holding those slots, most first (from the slot leases; the admin's to see). */
+  holders?: { A: Holder[]; BC: Holder[] };
 }
 
 export interface TenantState {
@@ -83,6 +105,8 @@ export interface TenantState {
   /** `run:<t>`: slots held, Class A and Class B+C. */
   running: { A: number; BC: number };
   queued: Record<WorkflowClass, number>;
+  /** Its org (caps.org), when it has one and it was read; undefined: no org check. */
+  org?: OrgState;
   /** The tenant's allowed pools (caps.pools), in that order. */
   pools: PoolView[];
   shares: ShareOptions;
