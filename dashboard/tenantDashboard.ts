@@ -7,7 +7,8 @@ export const DASHBOARD_PATH = "/dashboard";
  * The Tenant Concurrency Dashboard at /dashboard (the caller puts admin auth in
  * front of it): static HTML, CSS and vanilla JS modules in dashboard/public/,
  * which poll GET /v1/admin/usage (and, for the Reviewer queues panel,
- * GET /v1/admin/reviewer-pools) with the browser's Basic credentials and act
+ * GET /v1/admin/reviewer-pools; for the Organisations panel, GET /v1/admin/orgs)
+ * with the browser's Basic credentials and act
  * through the admin API. No framework, no build step, no third-party script:
  * the Content-Security-Policy (src/api/securityHeaders.ts, for the whole app)
  * allows only this origin.

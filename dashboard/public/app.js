@@ -5,6 +5,7 @@
 // changed, so 1,000 tenants update in a few milliseconds.
 import { duration } from "./charts.js";
 import { openDetail, closeDetail, refreshDetail, share, LOW_SHARE } from "./detail.js";
+import { startOrgs } from "./orgs.js";
 import { startReviews } from "./reviews.js";
 
 const POLL_MS = 1000;
@@ -281,4 +282,5 @@ $("back").addEventListener("click", (e) => {
 route();
 poll();
 startReviews();
+startOrgs();
 setInterval(refreshDetail, 2000);

@@ -20,6 +20,7 @@ import { metricsAuth, metricsHandler } from "../observability/metricsEndpoint.ts
 import { apiDocsRouter } from "./apiDocs.ts";
 import { adminWorkflowsRouter, producerRouter } from "./producer.ts";
 import { operatorAdminRouter } from "./operatorAdmin.ts";
+import { orgsRouter } from "./orgs.ts";
 import { startUsageService } from "../usage/usageService.ts";
 import { setUsageSource } from "../usage/usageMetrics.ts";
 import { DASHBOARD_PATH, tenantDashboardRouter } from "../../dashboard/tenantDashboard.ts";
@@ -173,6 +174,7 @@ function apiRoutes(app: Express, d: AppDeps): void {
       recordTtlSec: d.recordTtlSec,
       capacityMinEvidence: d.capacityMinEvidence,
     }),
+    orgsRouter({ redis: d.redis, keys: d.keys, registry: d.registry, audit: d.audit }),
     explainAdminRouter({ ...producerDeps, registry: d.registry, cells: d.cells }),
     adminWorkflowsRouter(producerDeps),
     reviewerPoolsAdminRouter(reviews),

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { createDocument, type ZodOpenApiPathsObject } from "zod-openapi";
 import { adminPaths } from "./openapiAdminPaths.ts";
 import { err, ok, op } from "./openapiOperation.ts";
+import { orgPaths } from "./openapiOrgPaths.ts";
 import { producerPaths } from "./openapiProducerPaths.ts";
 import { reviewPaths } from "./openapiReviewPaths.ts";
 
@@ -9,7 +10,7 @@ import { reviewPaths } from "./openapiReviewPaths.ts";
  * The OpenAPI 3.1 document of the producer, reviewer, admin and operations APIs, built from the zod schemas that
  * validate the requests (src/admission/schema.ts, src/tenancy/policy.ts, src/workflows/listIndex.ts) and
  * response schemas written against what the handlers send (openapiSchemas.ts). The paths live in
- * openapiProducerPaths.ts, openapiReviewPaths.ts and openapiAdminPaths.ts (operations below), each built with `op`
+ * openapiProducerPaths.ts, openapiReviewPaths.ts, openapiAdminPaths.ts and openapiOrgPaths.ts (operations below), each built with `op`
  * (openapiOperation.ts). Served at GET /openapi.json and rendered at /docs;
  * test/integration/api.contract.test.ts checks every route's real answers against it.
  * API version: the `/v1` path is the major; `info.version` moves with compatible additions (CHANGELOG.md).
@@ -41,7 +42,7 @@ const operationsPaths: ZodOpenApiPathsObject = {
   },
 };
 
-const paths: ZodOpenApiPathsObject = { ...producerPaths, ...reviewPaths, ...adminPaths, ...operationsPaths };
+const paths: ZodOpenApiPathsObject = { ...producerPaths, ...reviewPaths, ...adminPaths, ...orgPaths, ...operationsPaths };
 
 let built: object | undefined;
 
@@ -58,7 +59,7 @@ export function openApiDocument(): object {
     tags: [
       { name: "Producer", description: "Enqueue, read, list and cancel a tenant's workflows." },
       { name: "Reviewer", description: "Human review: claim and decide the review items of a reviewer pool." },
-      { name: "Admin", description: "Tenants, keys, usage, dependencies, parked work and reviewer pools." },
+      { name: "Admin", description: "Tenants, orgs, keys, usage, dependencies, parked work and reviewer pools." },
       { name: "Operations", description: "Liveness, readiness and metrics." },
     ],
     components: {

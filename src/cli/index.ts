@@ -11,11 +11,13 @@
  *   capacity --window 24h                                                         (capacityCommand.ts)
  *   why <tenant|workflow-id>   what holds its queued work, in one glance            (whyCommand.ts)
  *   reviews, reviewer-key create|list|revoke <pool>   human review queues and keys  (reviewCommands.ts)
+ *   orgs, org get|put|delete <org>   organisations: caps over several tenants, live   (orgCommands.ts)
  */
 import { Command, InvalidArgumentError } from "commander";
 import { enqueueFile } from "./enqueue.ts";
 import { registerCapacityCommand } from "./capacityCommand.ts";
 import { registerDependencyCommands } from "./dependencyCommands.ts";
+import { registerOrgCommands } from "./orgCommands.ts";
 import { registerParkedCommands } from "./parkedCommands.ts";
 import { registerReviewCommands } from "./reviewCommands.ts";
 import { registerTenantCommands } from "./tenantCommands.ts";
@@ -62,6 +64,7 @@ registerParkedCommands(program);
 registerDependencyCommands(program);
 registerCapacityCommand(program);
 registerReviewCommands(program);
+registerOrgCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`fairlane: ${err.message}\n`);

@@ -22,7 +22,8 @@ import { deployment, type Deployment } from "../helpers/deployment.ts";
  * its numbers moving, count a Class A workflow, show its fair-share ratio in its
  * row, the header and /metrics, draw the tenant's charts, run
  * one confirmed action that lands in the audit log, show a tenant's review item
- * waiting for its class in the Reviewer queues panel, and log no console error.
+ * waiting for its class in the Reviewer queues panel, list an org with its tenant in the Organisations
+ * panel, and log no console error.
  * Bull Board renders under its Content-Security-Policy with no violation, and
  * a cross-site page's form cannot act with the browser's Basic credentials.
  * Saves docs/screenshots/dashboard.png (and dashboard-tenant.png).
@@ -53,6 +54,11 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     d.start("dispatcher");
     api = await startApiRole(d.p, token, createLogger("api", "warn"));
     base = `http://127.0.0.1:${api.port}`;
+    // An org over one of the idle tenants, for the Organisations panel.
+    const admin = { authorization: `Bearer ${token}` };
+    assert.equal((await http(base, "PUT", "/v1/admin/orgs/holding", { headers: admin, body: { mca: 4, mcaUrgent: 1 } })).status, 201);
+    const joined = await http(base, "PUT", "/v1/admin/tenants/idle-0003", { headers: admin, body: { tier: "free", org: "holding" } });
+    assert.equal(joined.status, 200, JSON.stringify(joined.body));
     await d.waitCapacity(8);
     browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
     const context = await browser.newContext({
@@ -217,6 +223,18 @@ describe("Tenant Concurrency Dashboard in a real browser", () => {
     assert.equal(review.body.state, "review", "the item is the workflow's review");
     const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     assert.match(metrics, /^fairlane_review_queue_depth\{pool="shared",tenant="urgentco",class="B"\} 1$/m);
+
+    // The Organisations panel lists the org with its tenant and its running work against its caps.
+    const orgRow = page.locator('tr[data-org="holding"]');
+    await orgRow.waitFor({ timeout: 10_000 });
+    assert.deepEqual(
+      [
+        await orgRow.locator('td[data-field="running"]').innerText(),
+        await orgRow.locator('td[data-field="classA"]').innerText(),
+        await orgRow.locator('td[data-field="tenants"] a[data-tenant]').allInnerTexts(),
+      ],
+      ["0 / 4", "0 / 1", ["idle-0003"]],
+    );
 
     assert.deepEqual(consoleErrors, [], "no console errors");
     assert.deepEqual(cspViolations, [], "no Content-Security-Policy violations");

@@ -23,6 +23,17 @@ type Doc = {
   >;
 };
 const METHODS = ["get", "put", "post", "patch", "delete"];
+/** One pass of the dispatch script, as the dispatcher runs it. */
+const DISPATCH_OPTS = {
+  maxMoves: 10,
+  reserveA: 0.1,
+  batchMaxShare: 0.5,
+  batchMinShare: 0.05,
+  execJobOpts: EXEC_JOB_OPTS,
+  maxRefresh: 100,
+  capacityCap: 0,
+  recordTtlSec: 60,
+};
 
 // Asks for a review, then answers with the decision it resumed with. (test/helpers/observedWorkflow.ts's
 // `reviewed` does the same but records to a Redis connection of its own that nothing here could close.)
@@ -249,6 +260,76 @@ describe("OpenAPI document and contract", () => {
     );
   });
 
+  it("org routes answer as documented, with an org's live slots against its caps", async () => {
+    const h = admin();
+    const one = "/v1/admin/orgs/{org}";
+    const created = await call("PUT", one, { path: "/v1/admin/orgs/holdco", headers: h, body: { mca: 2, description: "ten banks" } });
+    assert.deepEqual([created.status, created.body.policy.mca, created.body.policy.mcaUrgent, created.body.tenants], [201, 2, null, []]);
+    const replaced = await call("PUT", one, { path: "/v1/admin/orgs/holdco", headers: h, body: { mca: 3, mcaUrgent: 1 } });
+    assert.deepEqual([replaced.status, replaced.body.policy.mca, replaced.body.policy.mcaUrgent], [200, 3, 1]);
+    const bad = await call("PUT", one, { path: "/v1/admin/orgs/holdco", headers: h, body: { mca: 0, weight: "heavy", colour: 1 } });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.error.details.map((d: { field: string }) => d.field).sort(), ["(body)", "mca", "weight"]);
+    assert.equal(bad.body.error.details.length, 3, JSON.stringify(bad.body.error.details));
+    const badName = await call("PUT", one, { path: "/v1/admin/orgs/Hold!Co", headers: h, body: {} });
+    assert.deepEqual([badName.status, badName.body.error.details[0].field], [400, "org"]);
+    assert.equal((await call("GET", one, { path: "/v1/admin/orgs/ghost", headers: h })).status, 404);
+    assert.equal((await call("GET", one, { path: "/v1/admin/orgs/Bad!", headers: h })).status, 400);
+    assert.equal((await call("GET", "/v1/admin/orgs")).status, 401);
+
+    // Two banks join it (their own mca is 10 each), on a pool of their own so nothing else here dispatches there.
+    const t = "/v1/admin/tenants/{tenant}";
+    const unknown = await call("PUT", t, { path: "/v1/admin/tenants/bank-a", headers: h, body: { tier: "professional", org: "nope" } });
+    assert.deepEqual([unknown.status, unknown.body.error.details[0].field], [400, "org"]);
+    for (const bank of ["bank-a", "bank-b"]) {
+      const put = await call("PUT", t, {
+        path: `/v1/admin/tenants/${bank}`,
+        headers: h,
+        body: { tier: "professional", pools: ["org-pool"], org: "holdco" },
+      });
+      assert.deepEqual([put.status, put.body.policy.org], [201, "holdco"]);
+    }
+    // Three workflows each; a real dispatch on a 10-slot pool starts only the org's mca of 3, across both.
+    const { platform } = api;
+    for (const bank of ["bank-a", "bank-b"])
+      await platform.admission.admitBulk(
+        bank,
+        Array.from({ length: 3 }, () => ({ type: "prior-auth", class: "B" })),
+        "0".repeat(32),
+      );
+    const cell = platform.keys.cell("default");
+    await new TenantSync(platform.redis, platform.keys).sync("default", platform.registry.list(), platform.registry.orgs());
+    await heartbeat(platform.redis, cell, "org-pool", "fake-org", 10, Date.now(), Date.now() + 60_000);
+    const moved = await dispatch(platform.redis, cell, "org-pool", Date.now(), { ...DISPATCH_OPTS, maxMoves: 10 });
+    assert.equal(moved.moved, 3, JSON.stringify(moved));
+
+    const read = await call("GET", one, { path: "/v1/admin/orgs/holdco", headers: h });
+    assert.equal(read.status, 200);
+    assert.deepEqual(read.body.tenants, ["bank-a", "bank-b"]);
+    const live = read.body.live;
+    assert.deepEqual([live.cell, live.running, live.caps], ["default", { A: 0, BC: 3 }, { mca: 3, mcaUrgent: 1 }]);
+    assert.equal(live.byTenant["bank-a"].BC + live.byTenant["bank-b"].BC, 3, JSON.stringify(live.byTenant));
+    const list = await call("GET", "/v1/admin/orgs", { headers: h });
+    assert.deepEqual(
+      list.body.orgs.map((o: { org: string; live: { running: unknown } }) => [o.org, o.live.running]),
+      [["holdco", { A: 0, BC: 3 }]],
+    );
+    const audit = await http(api.base, "GET", "/v1/admin/audit?limit=50", { headers: h });
+    assert.ok(audit.body.entries.some((e: { action: string; target: string }) => e.action === "org.put" && e.target === "holdco"));
+
+    const refused = await call("DELETE", one, { path: "/v1/admin/orgs/holdco", headers: h });
+    assert.deepEqual(
+      [refused.status, refused.body.error.code, refused.body.error.details.tenants],
+      [409, "ORG_HAS_TENANTS", ["bank-a", "bank-b"]],
+    );
+    for (const bank of ["bank-a", "bank-b"])
+      assert.equal((await call("PATCH", t, { path: `/v1/admin/tenants/${bank}`, headers: h, body: { org: null } })).status, 200);
+    assert.equal((await call("DELETE", one, { path: "/v1/admin/orgs/holdco", headers: h })).status, 204);
+    assert.equal((await call("DELETE", one, { path: "/v1/admin/orgs/holdco", headers: h })).status, 404);
+    assert.equal((await call("DELETE", one, { path: "/v1/admin/orgs/Bad!", headers: h })).status, 400);
+    assert.deepEqual((await call("GET", "/v1/admin/orgs", { headers: h })).body, { orgs: [] });
+  });
+
   it("backpressure admin routes answer as documented", async () => {
     const h = admin();
     const cell = api.platform.keys.cell("default");
@@ -270,16 +351,7 @@ describe("OpenAPI document and contract", () => {
     ).accepted.map((a) => a.id);
     await new TenantSync(redis, api.platform.keys).sync("default", api.platform.registry.list());
     await heartbeat(redis, cell, "default", "fake", 5, Date.now(), Date.now() + 60_000);
-    const moved = await dispatch(redis, cell, "default", Date.now(), {
-      maxMoves: 10,
-      reserveA: 0.1,
-      batchMaxShare: 0.5,
-      batchMinShare: 0.05,
-      execJobOpts: EXEC_JOB_OPTS,
-      maxRefresh: 100,
-      capacityCap: 0,
-      recordTtlSec: 60,
-    });
+    const moved = await dispatch(redis, cell, "default", Date.now(), { ...DISPATCH_OPTS, maxMoves: 10 });
     assert.equal(moved.parked, 2);
 
     const deps = await call("GET", "/v1/admin/dependencies", { headers: h });
