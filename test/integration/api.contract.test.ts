@@ -5,7 +5,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { dispatch } from "../../queues/lua/dispatch.ts";
-import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
+import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -24,16 +24,7 @@ type Doc = {
 };
 const METHODS = ["get", "put", "post", "patch", "delete"];
 /** One pass of the dispatch script, as the dispatcher runs it. */
-const DISPATCH_OPTS = {
-  maxMoves: 10,
-  reserveA: 0.1,
-  batchMaxShare: 0.5,
-  batchMinShare: 0.05,
-  execJobOpts: EXEC_JOB_OPTS,
-  maxRefresh: 100,
-  capacityCap: 0,
-  recordTtlSec: 60,
-};
+const DISPATCH_OPTS = { ...TEST_DISPATCH_OPTS, maxMoves: 10 };
 
 // Asks for a review, then answers with the decision it resumed with. (test/helpers/observedWorkflow.ts's
 // `reviewed` does the same but records to a Redis connection of its own that nothing here could close.)

@@ -14,7 +14,7 @@ import { generateKeysLua } from "../../queues/lua/generateKeys.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { parkRun, recoverParked, resolveParked } from "../../queues/lua/parking.ts";
 import { requeueRun } from "../../queues/lua/runLifecycle.ts";
-import { execQueue, ingressQueue, PARKED_QUEUE, QUEUE_NAME_PATTERNS } from "../../queues/names.ts";
+import { execQueue, ingressQueue, PARKED_QUEUE, QUEUE_NAME_PATTERNS, REVIEW_QUEUE } from "../../queues/names.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -193,6 +193,7 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       pool: "eu-1",
       cls: "C",
       dep: "fhir",
+      org: "holding",
       bucketStart: 1_750_000_000_000,
       periodStart: 1_750_000_200_000,
       queue: "ingress.acme.C",
@@ -228,10 +229,11 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       { lua: `ingressQueue("acme", "C")`, expected: ingressQueue("acme", "C") },
       { lua: `execQueue("eu-1")`, expected: execQueue("eu-1") },
       { lua: "PARKED_QUEUE", expected: PARKED_QUEUE },
+      { lua: "REVIEW_QUEUE", expected: REVIEW_QUEUE },
     );
     assert.equal(
       calls.length,
-      Object.keys(CELL_KEY_PATTERNS).length + Object.keys(BULL_KEY_PATTERNS).length + Object.keys(QUEUE_NAME_PATTERNS).length + 1,
+      Object.keys(CELL_KEY_PATTERNS).length + Object.keys(BULL_KEY_PATTERNS).length + Object.keys(QUEUE_NAME_PATTERNS).length + 2,
     );
     const lua = `${generateKeysLua()}\nreturn { ${calls.map((c) => c.lua).join(",\n ")} }`;
     const got = (await (p.redis as Redis).eval(lua, 0, cell.own, cell.bullPrefix)) as string[];

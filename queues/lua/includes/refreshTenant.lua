@@ -18,6 +18,15 @@
 
 local REFRESH_CLASSES = { "A", "B", "C" }
 
+-- Puts `member` (flow `name`) in `ready` when it may run there, entering at max(v, frontier); else takes it out.
+local function placeIn(ready, wfq, name, member, weight, may)
+  if not may then
+    rcall("ZREM", ready, member)
+  elseif not rcall("ZSCORE", ready, member) then
+    rcall("ZADD", ready, wfqNum(wfqEnter(wfq, ready, name, weight)), member)
+  end
+end
+
 -- An org's place in the pool's ready sets: where one of its tenants is ready and it is under its cap.
 local function refreshOrg(own, org, now)
   local caps = readCaps(own, org)
@@ -28,14 +37,8 @@ local function refreshOrg(own, org, now)
   for _, pool in ipairs(splitPools(caps.pools)) do
     local member = memberFor(caps, org, pool)
     for _, cls in ipairs(REFRESH_CLASSES) do
-      local ready = cellKey_ready(own, pool, cls)
-      if eligible[cls] and rcall("EXISTS", cellKey_orgReady(own, pool, cls, string.sub(org, 2))) == 1 then
-        if not rcall("ZSCORE", ready, member) then
-          rcall("ZADD", ready, wfqNum(wfqEnter(cellKey_wfq(own, pool, cls), ready, org, tonumber(caps.weight))), member)
-        end
-      else
-        rcall("ZREM", ready, member)
-      end
+      local may = eligible[cls] and rcall("EXISTS", cellKey_orgReady(own, pool, cls, string.sub(org, 2))) == 1
+      placeIn(cellKey_ready(own, pool, cls), cellKey_wfq(own, pool, cls), org, member, tonumber(caps.weight), may)
     end
   end
 end
@@ -71,13 +74,7 @@ local function refreshTenant(own, bull, tenant, now)
     local member = memberFor(caps, tenant, pool)
     for _, cls in ipairs(REFRESH_CLASSES) do
       local ready, wfq = levelOf(own, pool, cls, org)
-      if backlog[cls] and eligible[cls] then
-        if not rcall("ZSCORE", ready, member) then
-          rcall("ZADD", ready, wfqNum(wfqEnter(wfq, ready, tenant, tonumber(caps.weight))), member)
-        end
-      else
-        rcall("ZREM", ready, member)
-      end
+      placeIn(ready, wfq, tenant, member, tonumber(caps.weight), backlog[cls] and eligible[cls])
     end
   end
   if org ~= "" then refreshOrg(own, "@" .. org, now) end

@@ -231,7 +231,10 @@ export class PoolDispatch {
 
   /** Recomputes a flow's membership in every ready set; entering one starts it at max(v, frontier). */
   private refresh(name: string, now: number): void {
-    if (name.startsWith("@")) return this.refreshOrg(name.slice(1), now);
+    if (name.startsWith("@")) {
+      this.refreshOrg(name.slice(1), now);
+      return;
+    }
     const t = this.tenants.get(name);
     if (!t) return;
     const org = t.caps.org ?? "";
