@@ -13,7 +13,8 @@
   ARGV[10] why due then: "sla" | "deadline"   ARGV[11] on SLA timeout: "escalate" | "fail"
   ARGV[12] escalation pool ("" : the same pool)   ARGV[13] the workflow's deadline (0: none)
 
-  Returns {"ok"} | {"lostlock"} | {"final", state}
+  Returns {"ok"} | {"lostlock"} | {"final", state} | {"cancel"} (the producer cancelled it as it asked:
+  nothing moved, the caller ends it cancelled)
 ]]
 local rcall = redis.call
 --- @include "keys"
@@ -22,8 +23,9 @@ local rcall = redis.call
 --- @include "trail"
 --- @include "review"
 local id, now, own, bull, pool = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
-local r = rcall("HMGET", KEYS[1], "state", "tenant", "worker", "class")
+local r = rcall("HMGET", KEYS[1], "state", "tenant", "worker", "class", "cancelRequested")
 if r[1] ~= "running" then return { "final", r[1] or "missing" } end
+if r[5] then return { "cancel" } end
 if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
 moveJob(KEYS[2], bull, REVIEW_QUEUE, id, "{}", now, "tail", "copy")
 rcall("HSET", KEYS[1], "state", "review", "queue", REVIEW_QUEUE, "reviewAt", now)

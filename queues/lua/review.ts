@@ -25,13 +25,13 @@ export interface ReviewSuspension {
   deadlineAt: number | null;
 }
 
-/** A running workflow suspends until a person decides; "ok" when it now waits for review. */
+/** A running workflow suspends until a person decides; "ok" when it now waits for review, "cancel" when it was cancelled first. */
 export async function awaitReview(
   redis: Redis,
   cell: CellKeys,
   execPool: string,
   s: ReviewSuspension,
-): Promise<"ok" | "lostlock" | "final"> {
+): Promise<"ok" | "lostlock" | "final" | "cancel"> {
   const q = execQueue(execPool);
   const [kind] = await suspend.run<[string]>(
     redis,
@@ -44,7 +44,7 @@ export async function awaitReview(
       s.deadlineAt ?? 0,
     ]),
   );
-  return kind as "ok" | "lostlock" | "final";
+  return kind as "ok" | "lostlock" | "final" | "cancel";
 }
 
 /** An open review item as Redis holds it (every field a string). */

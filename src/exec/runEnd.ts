@@ -71,7 +71,7 @@ async function park(run: Run, parkOn: { dependency: string; reason: string }): P
  * Suspends the workflow until a reviewer decides (ctx.review): due at the tenant's review SLA or at the
  * workflow's deadline, whichever comes first (queues/lua/expireReviews-1.lua then escalates or fails it).
  */
-async function suspendForReview(run: Run, on: { step: string; request: string }, deadlineAt: number | null): Promise<never> {
+async function suspendForReview(run: Run, on: { step: string; request: string }, deadlineAt: number | null): Promise<unknown> {
   const { d, w, tenant } = run;
   const now = d.clock.now();
   const policy = run.policy?.review ?? REVIEW_DEFAULTS;
@@ -89,6 +89,9 @@ async function suspendForReview(run: Run, on: { step: string; request: string },
     escalateTo: policy.escalateTo,
     deadlineAt,
   });
+  // Cancelled while it asked: it ends as a cancel that reached it running would have ended it.
+  if (r === "cancel")
+    return finish(run, { state: "cancelled", error: { code: "CANCELLED", message: "cancelled by the producer while running" } });
   run.outcome.value = "review";
   metrics.runs.inc({ tenant, class: w.cls, outcome: "review" });
   metrics.runSeconds.observe({ class: w.cls }, (now - run.startedAt!) / 1000);

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Worker } from "bullmq";
+import { cancelWorkflow } from "../../queues/lua/cancelWorkflow.ts";
+import { dispatch } from "../../queues/lua/dispatch.ts";
+import { heartbeat } from "../../queues/lua/heartbeat.ts";
+import { awaitReview, claimReview, expireReviews, type ReviewSuspension } from "../../queues/lua/review.ts";
+import { startRun } from "../../queues/lua/runLifecycle.ts";
+import { execQueue } from "../../queues/names.ts";
+import { TenantSync } from "../../src/dispatch/tenantSync.ts";
+import { FakeClock } from "../../src/lib/clock.ts";
+import { loadConfig } from "../../src/lib/config.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { openPlatform, type Platform } from "../../src/platform.ts";
+import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
+import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+
+/** The review scripts one by one, on a real Redis with a fake clock: suspension, a cancel that came first, leases, the due sweep. */
+describe("review scripts", () => {
+  let p: Platform;
+  const clock = new FakeClock(Date.UTC(2026, 11, 2));
+  const EXEC = execQueue("default");
+
+  before(async () => {
+    const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: freshPrefix() });
+    p = await openPlatform(config, await testRedisUrl(), createLogger("test", "silent"), clock);
+    await p.registry.seed(new Map([["clinic", { tier: "professional" as const, mca: 20 }]]), true);
+    await new TenantSync(p.redis, p.keys).sync("default", p.registry.list());
+    await heartbeat(p.redis, p.keys.cell("default"), "default", "w", 20, clock.now(), clock.now() + 3_600_000);
+  });
+  after(async () => {
+    await workerConnection?.quit();
+    await p.close();
+  });
+  let workerConnection: ReturnType<Platform["redis"]["duplicate"]> | undefined;
+
+  /** A workflow admitted, dispatched, taken by a worker under `token` and started: as a run holds it. */
+  async function running(token: string): Promise<string> {
+    const cell = p.keys.cell("default");
+    const [admitted] = (await p.admission.admitBulk("clinic", [{ type: "noop" }], "0".repeat(32))).accepted;
+    await dispatch(p.redis, cell, "default", clock.now(), TEST_DISPATCH_OPTS);
+    workerConnection ??= p.redis.duplicate();
+    const worker = new Worker(EXEC, null, { connection: workerConnection, prefix: cell.bullPrefix });
+    const job = await worker.getNextJob(token, { block: false });
+    await worker.close();
+    assert.equal(job?.id, admitted!.id);
+    assert.equal((await startRun(p.redis, cell, admitted!.id, clock.now(), `run-${token}`, "w")).kind, "run");
+    return admitted!.id;
+  }
+
+  const suspension = (id: string, token: string, o: Partial<ReviewSuspension> = {}): ReviewSuspension => ({
+    id,
+    now: clock.now(),
+    token,
+    pool: "shared",
+    step: "review:review",
+    request: JSON.stringify({ summary: "s", data: null }),
+    dueAt: null,
+    dueWhy: "deadline",
+    onTimeout: "fail",
+    escalateTo: null,
+    deadlineAt: null,
+    ...o,
+  });
+
+  it("suspends a running workflow: its slot is free, its job in the review queue, its item in line", async () => {
+    const cell = p.keys.cell("default");
+    const id = await running("t1");
+    assert.equal(await p.redis.hexists(cell.slots, id), 1);
+    assert.equal(await awaitReview(p.redis, cell, "default", suspension(id, "t1")), "ok");
+    assert.equal(await p.redis.hget(cell.workflow(id), "state"), "review");
+    assert.equal(await p.redis.hexists(cell.slots, id), 0, "a person may take hours: the slot is given back");
+    assert.deepEqual(await p.redis.lrange(cell.queueKey("review", "wait"), 0, -1), [id]);
+    assert.deepEqual(await p.redis.lrange(cell.queueKey(EXEC, "active"), 0, -1), [], "the worker no longer holds it");
+    assert.equal(await p.redis.zscore(cell.reviewQueue("shared", "B", "clinic"), id), String(clock.now()));
+  });
+
+  it("does not suspend a workflow its producer cancelled as it asked: the caller ends it cancelled", async () => {
+    const cell = p.keys.cell("default");
+    const id = await running("t2");
+    assert.equal((await cancelWorkflow(p.redis, cell, id, "clinic", clock.now(), { recordTtlSec: 60 })).kind, "signalled");
+    assert.equal(await awaitReview(p.redis, cell, "default", suspension(id, "t2")), "cancel");
+    assert.equal(await p.redis.hget(cell.workflow(id), "state"), "running", "nothing moved");
+    assert.equal(await p.redis.exists(cell.review(id)), 0, "no review item");
+  });
+
+  it("escalates at the SLA once, to the escalation pool, then fails at the workflow's deadline", async () => {
+    const cell = p.keys.cell("default");
+    const id = await running("t3");
+    const now = clock.now();
+    const s = suspension(id, "t3", {
+      dueAt: now + 1000,
+      dueWhy: "sla",
+      onTimeout: "escalate",
+      escalateTo: "leads",
+      deadlineAt: now + 5000,
+    });
+    assert.equal(await awaitReview(p.redis, cell, "default", s), "ok");
+    const claim = (pool: string) => claimReview(p.redis, cell, { pool, now: clock.now(), leaseMs: 60_000, claimant: "reviewer:k" });
+    clock.advance(999);
+    assert.deepEqual(await expireReviews(p.redis, cell, clock.now(), 60), { escalated: 0, failed: 0 }, "not due yet");
+    clock.advance(1);
+    assert.deepEqual(await expireReviews(p.redis, cell, clock.now(), 60), { escalated: 1, failed: 0 });
+    const got = await claim("leads");
+    assert.equal(got?.id, id);
+    assert.equal(got?.item.escalations, "1");
+    clock.advance(4000);
+    assert.deepEqual(
+      await expireReviews(p.redis, cell, clock.now(), 60),
+      { escalated: 0, failed: 1 },
+      "claimed or not, its deadline ends it",
+    );
+    const rec = await p.redis.hgetall(cell.workflow(id));
+    assert.deepEqual([rec.state, rec.errorCode], ["failed", "DEADLINE_EXCEEDED"]);
+    assert.equal(await p.redis.exists(cell.review(id)), 0);
+    assert.equal(await p.redis.zcard(cell.reviewLeases("leads")), 0, "its claim is gone with it");
+    assert.ok((await p.redis.ttl(cell.workflow(id))) > 0, "an ended record expires");
+  });
+});
