@@ -40,7 +40,8 @@ rcall("HSET", KEYS[1], unpack(fields))
 rcall("HDEL", KEYS[1], "preemptRequested", "queue", "pool", "runId", "worker", "bytes", "runBudgetMs")
 -- An ended workflow needs no deadline sweep: its entry would otherwise stay (~116 B) until the deadline.
 rcall("ZREM", cellKey_deadlines(ARGV[9]), ARGV[1])
-releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
-expireEnded(ARGV[9], ARGV[1], r[3], r[4], tonumber(ARGV[8]))
+local released, retainSec = releaseSlot(ARGV[9], ARGV[1], tonumber(ARGV[2]))
+-- The lease named the record's tenant: its retention was read with the release (nil when none was held).
+expireEnded(ARGV[9], ARGV[1], r[3], r[4], tonumber(ARGV[8]), released == 1 and retainSec or nil)
 if r[3] then trail(ARGV[9], r[3], ARGV[1], "ended", r[5], ARGV[4] .. (ARGV[6] ~= "" and " " .. ARGV[6] or "")) end
 return { "ok" }

@@ -8,9 +8,10 @@
 ]]
 --- @include "keys"
 
-local function expireEnded(own, id, tenant, idem, defaultTtl)
-  local ttl = defaultTtl
-  if tenant then ttl = tonumber(rcall("HGET", cellKey_tenantCaps(own, tenant), "retainSec") or "") or defaultTtl end
+-- `retainSec`: the tenant's, when the caller already read it (releaseSlot's second result); nil: read here.
+local function expireEnded(own, id, tenant, idem, defaultTtl, retainSec)
+  if retainSec == nil and tenant then retainSec = rcall("HGET", cellKey_tenantCaps(own, tenant), "retainSec") end
+  local ttl = tonumber(retainSec or "") or defaultTtl
   rcall("EXPIRE", cellKey_workflow(own, id), ttl)
   rcall("EXPIRE", cellKey_steps(own, id), ttl)
   if tenant and idem then rcall("EXPIRE", cellKey_idempotency(own, tenant, idem), ttl, "LT") end

@@ -1,7 +1,8 @@
 --[[
   Releases a workflow's slot exactly once: HDEL on the slot lease decides, so
   a second call (a retry, the reconciler, a racing worker) changes nothing.
-  Returns 1 when this call released it, 0 when it was not held.
+  Returns 1 when this call released it, 0 when it was not held; with 1, the tenant's
+  retainSec as read here (false: none), for includes/endRecord.lua.
 
   Fair queuing: the run held its slot from dispatch to `now`; the tenant's
   virtual time in the pool and class is settled from the charge taken at
@@ -19,8 +20,9 @@
 -- One level's release: `name` (a tenant, or "@<org>") held a slot of class `cls` charged `charge`;
 -- its count goes down, its virtual time is settled and its score follows in `ready`. True when the
 -- release may have made it eligible again (at or just under a cap), or it is in no set: recompute.
+-- Also returns its retainSec as read (false: none), so a workflow ending with its release reads it once.
 local function releaseLevel(own, name, cls, pool, held, charge, ready, wfq)
-  local caps = rcall("HMGET", cellKey_tenantCaps(own, name), "mca", "mcaUrgent", "weight", "m:" .. pool)
+  local caps = rcall("HMGET", cellKey_tenantCaps(own, name), "mca", "mcaUrgent", "weight", "m:" .. pool, "retainSec")
   local run = cellKey_running(own, name)
   local mayBecomeEligible
   if cls == "A" then
@@ -32,7 +34,7 @@ local function releaseLevel(own, name, cls, pool, held, charge, ready, wfq)
     local v = wfqSettle(wfq, name, tonumber(charge) or 0, held, tonumber(caps[3]))
     if caps[4] then rcall("ZADD", ready, "XX", wfqNum(v), caps[4]) end
   end
-  return mayBecomeEligible or not caps[4]
+  return mayBecomeEligible or not caps[4], caps[5]
 end
 
 local function releaseSlot(own, id, now)
@@ -56,7 +58,8 @@ local function releaseSlot(own, id, now)
   local held = now - tonumber(at)
   if held < 0 then held = 0 end
   local ready, wfq = levelOf(own, pool, cls, org)
-  if releaseLevel(own, tenant, cls, pool, held, charge, ready, wfq) then rcall("SADD", cellKey_dirty(own), tenant) end
+  local may, retainSec = releaseLevel(own, tenant, cls, pool, held, charge, ready, wfq)
+  if may then rcall("SADD", cellKey_dirty(own), tenant) end
   if org ~= "" then
     local flow = "@" .. org
     if releaseLevel(own, flow, cls, pool, held, ocharge, cellKey_ready(own, pool, cls), cellKey_wfq(own, pool, cls)) then
@@ -64,5 +67,5 @@ local function releaseSlot(own, id, now)
     end
   end
   rcall("ZADD", cellKey_wake(own), 0, "w")
-  return 1
+  return 1, retainSec
 end
