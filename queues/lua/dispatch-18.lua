@@ -62,10 +62,17 @@ local maxMoves, recordTtl = tonumber(ARGV[5]), tonumber(ARGV[13])
 --- @include "flows"
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
+-- Tenants before orgs ("@<org>"), whatever order SPOP gives: a tenant that left its org takes itself
+-- out of the org's sets before the org is placed (PoolDispatch.dispatch refreshes in the same order).
 local refreshed = 0
-for _, t in ipairs(rcall("SPOP", KEYS[7], tonumber(ARGV[11]))) do
-  refreshTenant(own, bull, t, now)
-  refreshed = refreshed + 1
+local dirty = rcall("SPOP", KEYS[7], tonumber(ARGV[11]))
+for pass = 1, 2 do
+  for _, t in ipairs(dirty) do
+    if (string.sub(t, 1, 1) == "@") == (pass == 2) then
+      refreshTenant(own, bull, t, now)
+      refreshed = refreshed + 1
+    end
+  end
 end
 for _, t in ipairs(rcall("ZRANGEBYSCORE", KEYS[8], "-inf", now, "LIMIT", 0, 100)) do
   rcall("ZREM", KEYS[8], t)

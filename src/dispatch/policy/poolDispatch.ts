@@ -76,10 +76,10 @@ export class PoolDispatch {
 
   /** Up to maxMoves dispatches at `now`, in the order the script makes them. */
   dispatch(now: number, maxMoves: number): Lease[] {
-    for (const name of [...this.dirty]) {
-      this.dirty.delete(name);
-      this.refresh(name, now);
-    }
+    // Tenants before orgs, as the script (a tenant that left its org is out of the org's sets first).
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    for (const name of [...dirty.filter((n) => !n.startsWith("@")), ...dirty.filter((n) => n.startsWith("@"))]) this.refresh(name, now);
     const due = [...this.timers].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
     for (const [name] of due.slice(0, 100)) {
       this.timers.delete(name);
