@@ -11,16 +11,35 @@ import type { PolicyIssue } from "./policy.ts";
 const posInt = z.number().int().positive();
 
 export const OrgPolicySchema = z.strictObject({
-  weight: z.number().positive().max(1000).default(1),
-  /** Class B/C workflows its tenants may run at once, together. */
-  mca: posInt.nullable().default(null),
-  /** Class A workflows its tenants may run at once, together. */
-  mcaUrgent: z.number().int().nonnegative().nullable().default(null),
-  /** Tool calls its tenants may have in flight at once, together (the tool gate). */
-  mctc: posInt.nullable().default(null),
-  /** What its tenants may spend together in a UTC month. */
-  budget: z.strictObject({ monthlyUsd: z.number().nonnegative().nullable().default(null) }).default({ monthlyUsd: null }),
-  description: z.string().max(200).optional(),
+  weight: z
+    .number()
+    .positive()
+    .max(1000)
+    .default(1)
+    .meta({ description: "Its share of a pool against other orgs and lone tenants (two-level fair queuing); default 1." }),
+  mca: posInt.nullable().default(null).meta({ description: "Class B/C workflows its tenants may run at once, together; null: no bound." }),
+  mcaUrgent: z
+    .number()
+    .int()
+    .nonnegative()
+    .nullable()
+    .default(null)
+    .meta({ description: "Class A workflows its tenants may run at once, together; null: no bound." }),
+  mctc: posInt
+    .nullable()
+    .default(null)
+    .meta({ description: "Tool calls its tenants may have in flight at once, together (the tool gate); null: no bound." }),
+  budget: z
+    .strictObject({
+      monthlyUsd: z
+        .number()
+        .nonnegative()
+        .nullable()
+        .default(null)
+        .meta({ description: "What its tenants may spend together in a UTC month, in USD; null: no bound." }),
+    })
+    .default({ monthlyUsd: null }),
+  description: z.string().max(200).optional().meta({ description: "Free text for operators (at most 200 characters)." }),
 });
 export type OrgPolicy = z.infer<typeof OrgPolicySchema>;
 
