@@ -1,6 +1,7 @@
 /**
- * `npm start`: every role in one process (src/lib/roles.ts), for a laptop,
- * plus the simulated downstream the example workflows call. With REDIS_URL unset it
+ * `npm start`: every role (src/lib/roles.ts), for a laptop, plus the simulated downstream the example
+ * workflows call. The exec role runs in FAIRLANE_START_EXEC_PROCESSES processes of its own
+ * (src/dev/execChildren.ts says why; 0 = in this process), the other roles in this one. With REDIS_URL unset it
  * runs a private redis-server (AOF on, appendfsync always) with its data under
  * FAIRLANE_DATA_DIR and stops it on exit; with REDIS_URL (or REDIS_CLUSTER_NODES) set it uses that.
  *
@@ -10,7 +11,8 @@
  * its own process group so Ctrl-C reaches only this process, which drains and stops Redis
  * last, and is restarted if it dies (this process exits when it keeps dying).
  */
-import { join } from "node:path";
+import { extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ensureDevKeys, resolveAdminToken, secretFile, seedTenants } from "../src/bootstrap.ts";
 import type { Logger } from "pino";
 import { loadConfig, type Config } from "../src/lib/config.ts";
@@ -18,6 +20,8 @@ import { ROLES, type Role } from "../src/lib/roles.ts";
 import { describeTarget, redisTargetFromEnv, type RedisTarget } from "../src/lib/redis.ts";
 import { Downstream } from "../src/dev/downstream/simulator.ts";
 import { EmbeddedRedis } from "../src/dev/embeddedRedis.ts";
+import { ExecChildren } from "../src/dev/execChildren.ts";
+import { setChildMetrics } from "../src/observability/metricsRelay.ts";
 import { InstanceLock } from "../src/lib/instanceLock.ts";
 import { openPlatform } from "../src/platform.ts";
 import { startApiRole } from "./api.ts";
@@ -25,7 +29,7 @@ import { startDispatcherRole } from "./dispatcher.ts";
 import { startExecRole } from "./exec.ts";
 import { startHealthRole } from "./health.ts";
 import { startRecoveryRole } from "./recovery.ts";
-import { runRole } from "./role.ts";
+import { runRole, stopDeadlineMs } from "./role.ts";
 
 runRole("all", async (log) => {
   const config = loadConfig();
@@ -57,7 +61,10 @@ runRole("all", async (log) => {
     let apiPort = 0;
     const starters: Record<Role, () => Promise<{ stop(): Promise<void> }>> = {
       health: () => startHealthRole(p, log.child({ role: "health" })),
-      exec: () => startExecRole(p, log.child({ role: "exec" })),
+      exec: () =>
+        config.FAIRLANE_START_EXEC_PROCESSES
+          ? startExecProcesses(config, target, embedded, log)
+          : startExecRole(p, log.child({ role: "exec" })),
       dispatcher: () => startDispatcherRole(p, log.child({ role: "dispatcher" })),
       recovery: () => startRecoveryRole(p, log.child({ role: "recovery" })),
       api: async () => {
@@ -83,6 +90,36 @@ runRole("all", async (log) => {
     throw err;
   }
 });
+
+/**
+ * The exec role in processes of its own (src/dev/execChildren.ts says why), on the same Redis: the
+ * embedded one's URL (with its password) goes to them in their environment only. Their metrics are
+ * added to this process's /metrics.
+ */
+async function startExecProcesses(config: Config, target: RedisTarget, embedded: EmbeddedRedis | undefined, log: Logger) {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(embedded && target.kind === "single" ? { REDIS_URL: target.url } : {}) };
+  delete env.FAIRLANE_METRICS_PORT; // this process serves theirs
+  const children = new ExecChildren({
+    processes: config.FAIRLANE_START_EXEC_PROCESSES,
+    entry: fileURLToPath(new URL(`./exec${extname(fileURLToPath(import.meta.url))}`, import.meta.url)),
+    env,
+    log,
+    stopTimeoutMs: stopDeadlineMs(),
+    onGiveUp: (err) => {
+      log.fatal({ err: err.message }, "exec process keeps dying; exiting");
+      process.stderr.write(`fairlane all: ${err.message}; exiting\n`);
+      process.exit(1);
+    },
+  });
+  await children.start();
+  setChildMetrics(() => children.metrics());
+  return {
+    stop: async () => {
+      setChildMetrics(undefined);
+      await children.stop();
+    },
+  };
+}
 
 /** The private redis-server of `npm start` (AOF, a generated password, a memory bound), restarted if it dies. */
 function embeddedRedis(config: Config, lock: InstanceLock, log: Logger): EmbeddedRedis {

@@ -25,6 +25,7 @@ import { runtimePolicy } from "../src/tenancy/policy.ts";
 import { llmSettingsFromEnv } from "../src/agents/models.ts";
 import "../src/workflows/noop.ts";
 import "../src/dev/examples/index.ts";
+import { startParentLink } from "../src/dev/execChildren.ts";
 import { isMain, runPlatformRole } from "./role.ts";
 
 export async function loadWorkflowModules(list: string): Promise<void> {
@@ -119,4 +120,11 @@ function execOptions(c: Config, cells: string[]): ExecWorkerOptions {
   };
 }
 
-if (isMain(import.meta.url)) runPlatformRole("exec", startExecRole);
+if (isMain(import.meta.url)) {
+  const parent = startParentLink(); // one of npm start's exec processes (src/dev/execChildren.ts)
+  runPlatformRole("exec", async (p, log) => {
+    const role = await startExecRole(p, log);
+    parent?.ready();
+    return role;
+  });
+}

@@ -36,7 +36,7 @@ export function runRole(role: string, start: (log: Logger) => Promise<() => Prom
   // The only argument: a smoke check that the entrypoint loads (e.g. in the image, `node dist/workers/api.js --help`).
   if (process.argv.includes("--help") || process.argv.includes("-h")) {
     process.stdout.write(
-      `fairlane ${role}: ${role === "all" ? "every process role in one process (npm start)" : `the ${role} role`}; takes no arguments.\n` +
+      `fairlane ${role}: ${role === "all" ? "every process role (npm start)" : `the ${role} role`}; takes no arguments.\n` +
         "Configured by environment variables (docs/configuration.md): REDIS_URL or REDIS_CLUSTER_NODES" +
         `${role === "all" ? " (unset: an embedded redis-server)" : ""}, FAIRLANE_*. SIGTERM drains and exits 0.\n`,
     );

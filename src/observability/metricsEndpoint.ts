@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { adminAuth } from "../lib/adminAuth.ts";
 import type { Config } from "../lib/config.ts";
 import { registry } from "./metrics.ts";
+import { renderMetrics } from "./metricsRelay.ts";
 import { tenantLabels } from "./tenantLabel.ts";
 
 /**
@@ -76,7 +77,7 @@ export function metricsAuth(adminToken: string) {
 
 export async function metricsHandler(_req: Request, res: Response): Promise<void> {
   res.setHeader("Content-Type", registry.contentType);
-  res.send(await registry.metrics());
+  res.send(await renderMetrics());
 }
 
 /**

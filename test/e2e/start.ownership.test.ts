@@ -7,7 +7,7 @@ import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { freePort } from "../../src/dev/embeddedRedis.ts";
-import { alive, cmdlineOf } from "../../src/lib/processes.ts";
+import { alive, cmdlineOf, ppidOf } from "../../src/lib/processes.ts";
 import { http } from "../helpers/api.ts";
 
 /**
@@ -103,6 +103,21 @@ function redisProcesses(dataDir: string): number[] {
       const cmd = cmdlineOf(p) ?? "";
       return (cmd.includes("fairlane-redis-watchdog") && cmd.includes(dataDir)) || (p === server && cmd.includes("redis-server"));
     });
+}
+
+/** A client of the data folder's embedded Redis (its port from instance.json, its password file). */
+function embeddedRedis(dataDir: string): Redis {
+  const port = Number(new URL(JSON.parse(readFileSync(join(dataDir, "instance.json"), "utf8")).redis).port);
+  const password = readFileSync(join(dataDir, "redis-password"), "utf8").trim();
+  return new Redis(port, "127.0.0.1", { password, maxRetriesPerRequest: 1 });
+}
+
+/** npm start's exec processes (src/dev/execChildren.ts): its children running workers/exec.ts. */
+function execChildren(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((p) => ppidOf(p) === pid && (cmdlineOf(p) ?? "").includes("workers/exec.ts") && !gone(p));
 }
 
 function cleanup(): void {
@@ -295,6 +310,104 @@ describe("npm start owns its data folder and its embedded Redis", () => {
     await stopWithSigterm(third);
   });
 
+  it("the exec role runs in processes of its own: a CPU-bound handler never stalls the api, a kill -9 of one loses nothing", {
+    timeout: 150_000,
+  }, async (t) => {
+    const dataDir = newDataDir();
+    const run = npmStart(dataDir, { FAIRLANE_START_EXEC_PROCESSES: "2", FAIRLANE_WORKFLOW_MODULES: "test/helpers/observedWorkflow.ts" });
+    const base = await banner(run);
+    const key = devKey(dataDir);
+    const children = execChildren(run.pid);
+    assert.equal(children.length, 2, `exec processes of ${run.pid}: ${children.join()}`);
+    const redis = embeddedRedis(dataDir);
+    t.after(() => redis.disconnect());
+    const submit = async (payload: Record<string, unknown>) => {
+      const wf = await http(base, "POST", "/v1/workflows", { key, body: { type: "observed", class: "B", payload } });
+      assert.equal(wf.status, 202, JSON.stringify(wf.body));
+      return wf.body.id as string;
+    };
+    // The workflows' own log (test/helpers/observedWorkflow.ts): "<seq>|start|<id>|<tenant>|<class>|<pool>|<pid>|<ms>".
+    const events = async (obs: string) => (await redis.lrange(`${obs}:log`, 0, -1)).map((e) => e.split("|"));
+
+    // A handler that keeps the CPU busy for 4 s (a CPU-heavy agent step) blocks only its exec process's
+    // event loop: the api answers and admits meanwhile.
+    const hogObs = `obs:{hog-${Date.now()}}`;
+    await submit({ obs: hogObs, spinMs: 4_000 });
+    await until("the CPU-heavy handler starts", 20_000, async () => (await events(hogObs)).length > 0);
+    const t0 = Date.now();
+    assert.equal((await http(base, "GET", "/healthz")).status, 200);
+    assert.equal((await http(base, "POST", "/v1/workflows", { key, body: { type: "eligibility-check", class: "A" } })).status, 202);
+    const answeredMs = Date.now() - t0;
+    const spinLeftMs = Number((await events(hogObs))[0]!.at(-1)) + 4_000 - t0;
+    t.diagnostic(`the api answered twice in ${answeredMs} ms while the handler had ${spinLeftMs} ms of its spin left`);
+    assert.ok(spinLeftMs > 2_000 && answeredMs < 1_500, `answered in ${answeredMs} ms with ${spinLeftMs} ms of spin left`);
+
+    await until("the CPU-heavy handler ends", 20_000, async () => (await events(hogObs)).length > 1);
+
+    // 16 runs of 5 s on 2 × 10 slots: both processes run some. One is killed -9 mid-run; its runs start
+    // again on another process once their lock lapses (FAIRLANE_LOCK_MS, 10 s) and every workflow completes.
+    const obs = `obs:{kill-${Date.now()}}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 16; i++) ids.push(await submit({ obs, durationMs: 5_000 }));
+    await until("all 16 run", 20_000, async () => (await events(obs)).filter((e) => e[1] === "start").length >= 16);
+    const victim = Number((await events(obs)).find((e) => e[1] === "start")![6]);
+    assert.ok(children.includes(victim), `${victim} is one of ${children.join()}`);
+    process.kill(victim, "SIGKILL");
+    const atKill = await events(obs);
+    const onVictim = atKill
+      .filter((e) => e[1] === "start" && Number(e[6]) === victim && !atKill.some((f) => f[1] === "end" && f[2] === e[2]))
+      .map((e) => e[2]!);
+    assert.ok(onVictim.length > 0, "the killed process was running some of them");
+    await until("the killed exec process is replaced", 20_000, () => {
+      const now = execChildren(run.pid);
+      return now.length === 2 && !now.includes(victim);
+    });
+    assert.match(run.out(), /exec process died; restarting it/);
+    let states: string[] = [];
+    const tookMs = await until("every workflow completes", 90_000, async () => {
+      states = await Promise.all(ids.map(async (id) => (await http(base, "GET", `/v1/workflows/${id}`, { key })).body.state));
+      return states.every((s) => s === "completed");
+    }).catch(async (err: Error) => {
+      const stuck = ids.filter((_, i) => states[i] !== "completed");
+      const trails = await Promise.all(
+        stuck.map(async (id) => JSON.stringify((await http(base, "GET", `/v1/audit?workflow=${id}`, { key })).body)),
+      );
+      return assert.fail(
+        `${err.message}: ${trails.join("\n")}\n${run
+          .out()
+          .split("\n")
+          .filter((l) => /"level":[45]/.test(l))
+          .join("\n")}`,
+      );
+    });
+    const log = await events(obs);
+    for (const id of onVictim)
+      assert.ok(
+        log.some((e) => e[1] === "end" && e[2] === id && Number(e[6]) !== victim && e.at(-1) === "done"),
+        `${id}, killed on ${victim}, ran to its end elsewhere: ${log
+          .filter((e) => e[2] === id)
+          .map((e) => e.join("|"))
+          .join(", ")}`,
+      );
+    t.diagnostic(`${onVictim.length} runs were on the killed process; every workflow completed ${tookMs} ms after its replacement`);
+
+    // npm start's /metrics has the exec processes' counters (it runs no workflow itself).
+    const text = await fetch(`${base}/metrics`, { headers: adminHeaders(dataDir) }).then((r) => r.text());
+    const completed = [...text.matchAll(/^fairlane_workflow_runs_total\{[^}]*outcome="completed"[^}]*\} (\d+)/gm)].reduce(
+      (a, m) => a + Number(m[1]),
+      0,
+    );
+    assert.ok(completed >= 16 - onVictim.length, `runs counted in /metrics: ${completed}`);
+
+    // kill -9 of npm start: its exec processes see their channel close and stop on their own (draining
+    // first, at most their stop deadline: FAIRLANE_SHUTDOWN_GRACE_MS + 5 s).
+    const now = execChildren(run.pid);
+    process.kill(run.pid, "SIGKILL");
+    await run.exited;
+    const stopMs = await until(`the exec processes (${now.join()}) stop`, 30_000, () => now.every(gone));
+    t.diagnostic(`the exec processes stopped ${stopMs} ms after npm start was killed`);
+  });
+
   it("a Redis that keeps dying ends npm start with a clear message instead of serving nothing", { timeout: 120_000 }, async () => {
     const dataDir = newDataDir();
     const run = npmStart(dataDir);
@@ -331,8 +444,8 @@ describe("npm start owns its data folder and its embedded Redis", () => {
     const before = await http(base, "GET", `/v1/workflows/${wf.body.id}`, { key });
     assert.equal(before.body.state, "queued");
 
-    const processes = [first.pid, ...redisProcesses(dataDir)];
-    assert.ok(processes.length >= 3, `node, redis-server and its watchdog: ${processes.join()}`);
+    const processes = [first.pid, ...redisProcesses(dataDir), ...execChildren(first.pid)];
+    assert.ok(processes.length >= 4, `node, its exec process, redis-server and its watchdog: ${processes.join()}`);
     const t0 = Date.now();
     process.kill(-first.pid, "SIGINT");
     await until(`every process (${processes.join()}) exits`, 15_000, () => processes.every(gone));
