@@ -1,4 +1,4 @@
-import { Worker, type Processor, type WorkerOptions } from "bullmq";
+import { Worker, type Job, type Processor, type WorkerOptions } from "bullmq";
 
 /** The per-cell pieces of an exec process: its share of the slots and a BullMQ Worker that tracks its locks. */
 
@@ -20,9 +20,12 @@ export function cellSlots(concurrency: number, cells: string[]): Map<string, num
 /**
  * A BullMQ Worker that records, for each job in `lockedAt`, when each successful lock renewal was sent:
  * at or before the instant Redis extended the lock, so `lockedAt + lockDuration` never overstates how
- * long the lock lasts.
+ * long the lock lasts. It also runs one processing of a job at a time (processJob below).
  */
 export class LeaseTrackingWorker extends Worker {
+  /** Per job id: its processing in flight in this worker. */
+  private readonly processing = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly lockedAt: Map<string, number>,
     private readonly now: () => number,
@@ -31,6 +34,29 @@ export class LeaseTrackingWorker extends Worker {
     opts: WorkerOptions,
   ) {
     super(name, processor, opts);
+  }
+
+  /**
+   * A job whose lock lapsed while its processing still ran here (a stalled process, its run being stopped
+   * and handed back) is put back by BullMQ's stalled check, and this worker may fetch it again before that
+   * processing has ended. BullMQ renews locks by job id, so the old processing's end untracked the new
+   * one: its lock lapsed in turn and the job stalled again, up to maxStalledCount (then failed:
+   * test/integration/execLocks.test.ts). The new processing, lock and all, starts once the old has ended;
+   * the maps keyed by workflow id (running runs, lockedAt) never see two runs of one job either.
+   */
+  override async processJob(job: Job, token: string, fetchNextCallback?: () => boolean) {
+    const id = job.id!;
+    const before = this.processing.get(id);
+    const mine = (async () => {
+      if (before) await before.catch(() => undefined);
+      return super.processJob(job, token, fetchNextCallback);
+    })();
+    this.processing.set(id, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.processing.get(id) === mine) this.processing.delete(id);
+    }
   }
 
   override async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
