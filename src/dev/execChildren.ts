@@ -67,10 +67,6 @@ export class ExecChildren {
     return got.filter((m) => m !== undefined);
   }
 
-  pids(): number[] {
-    return this.children.flatMap((c) => (c.proc?.pid ? [c.proc.pid] : []));
-  }
-
   private launch(c: Child): Promise<void> {
     const proc = spawn(process.execPath, [...process.execArgv, this.o.entry], {
       env: { ...this.o.env, FAIRLANE_WORKER_ID: c.name, [START_CHILD_ENV]: "1" },

@@ -87,9 +87,9 @@ const EnvSchema = z.object({
   FAIRLANE_LLM_MODELS: z.string().optional(),
   FAIRLANE_LLM_PRICES: z.string().optional(),
   FAIRLANE_DOWNSTREAM_PORT: int(4100),
-  /** npm start: exec processes of its own (src/dev/execChildren.ts), each with FAIRLANE_CONCURRENCY slots; 0 = in its own process. */
-  FAIRLANE_START_EXEC_PROCESSES: z.coerce.number().int().min(0).max(32).default(1),
   FAIRLANE_DOWNSTREAM_CAPACITY: z.coerce.number().int().min(1).default(50),
+  /** npm start: exec processes beside it (src/dev/execChildren.ts), each with FAIRLANE_CONCURRENCY slots; 0 = the exec role inside it. */
+  FAIRLANE_START_EXEC_PROCESSES: z.coerce.number().int().min(0).max(32).default(1),
   // health role: probes (JSON, see workers/health.ts) and how often
   FAIRLANE_HEALTH_PROBES: z.string().optional(),
   FAIRLANE_HEALTH_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),

@@ -247,7 +247,6 @@ export const metrics = {
     help: "Tenants with their own tenant label value in this process (cap: FAIRLANE_METRICS_MAX_TENANTS); the rest are _other_<tier>",
     registers: [registry],
     aggregator: "max", // npm start's /metrics adds its exec processes' (metricsRelay.ts): each has its own labels
-
     collect() {
       this.set(tenantLabels.labelled);
     },

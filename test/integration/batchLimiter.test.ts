@@ -10,8 +10,9 @@ describe("batch limiter: the loop's lateness, from Node's own histogram", () => 
     h.enable();
     await sleep(300);
     h.disable();
-    // Node records the time between the timer's firings: never less than its 10 ms period.
-    assert.ok(h.min / 1e6 >= 9.5, `shortest interval ${h.min / 1e6} ms`);
+    // Node records the time between the timer's firings: about its 10 ms period, or more. Not every one:
+    // after a late firing the next can come a little early (CI saw 9.2 ms on a busy machine), so the median.
+    assert.ok(h.percentile(50) / 1e6 >= 9.5, `median interval ${h.percentile(50) / 1e6} ms`);
     assert.equal(latenessMs(h.percentile(99)), Math.max(0, h.percentile(99) / 1e6 - 10));
     assert.equal(latenessMs(10e6), 0);
     assert.equal(latenessMs(35e6), 25);
