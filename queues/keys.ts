@@ -93,8 +93,8 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  *   <cell>:wfdeps                  HASH workflow type -> the dependencies it declares (comma-separated)
  *   <cell>:ev:<bucketStartMs>      HASH one 10 s bucket of the cell's usage events, field "<tenant>|<name>": l<b> first
  *                                  starts whose enqueue->start latency fell in histogram bucket b (<= 2^b ms; startRun-2.lua),
- *                                  thr THROTTLED tool calls (acquirePermit-8.lua queue full; src/runtime/toolGate.ts wait
- *                                  timeout), acq permits granted and gw their summed gate wait ms (acquirePermit-8.lua).
+ *                                  thr THROTTLED tool calls (acquirePermit-10.lua queue full; src/runtime/toolGate.ts wait
+ *                                  timeout), acq permits granted and gw their summed gate wait ms (acquirePermit-10.lua).
  *                                  EXPIRE 20 min. Read by src/usage/usageSnapshot.ts (dashboard, capacity rollups).
  *   <cell>:usage:<periodStartMs>   HASH one 10-minute capacity rollup: tenant -> JSON evidence (starts, throttled,
  *                                  acquired, gate wait, samples at cap with backlog, peaks). EXPIRE 8 days.

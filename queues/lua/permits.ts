@@ -8,7 +8,7 @@ import { LuaScript } from "./script.ts";
  * release publishes on the cell's gate channel only when it lets a waiter in,
  * and then the ids of the waiters that may go (space-separated).
  */
-const acquire = new LuaScript("acquirePermit-8.lua");
+const acquire = new LuaScript("acquirePermit-10.lua");
 const release = new LuaScript("releasePermit-6.lua");
 
 export interface GateLimits {
@@ -24,19 +24,34 @@ function orgGate(cell: CellKeys, g: { held: string }, limits: Pick<GateLimits, "
   return limits.org ? [cell.gate(`@${limits.org.name}`).held, limits.org.mctc] : [g.held, 0];
 }
 
-export type AcquireOutcome = { kind: "acquired" } | { kind: "queued" | "waiting"; position: number } | { kind: "full"; queued: number };
+export type AcquireOutcome =
+  | { kind: "acquired" }
+  | { kind: "queued" | "waiting"; position: number }
+  | { kind: "full"; queued: number }
+  | { kind: "unhealthy"; state: "degraded" | "down" };
 
 export async function acquirePermit(
   redis: Redis,
   cell: CellKeys,
   tenant: string,
-  a: { id: string; batch: boolean; now: number; leaseUntil: number; waitUntil: number; limits: GateLimits; waitStartedAt?: number },
+  a: {
+    id: string;
+    batch: boolean;
+    now: number;
+    leaseUntil: number;
+    waitUntil: number;
+    limits: GateLimits;
+    waitStartedAt?: number;
+    /** The dependency the call goes to: none is granted while it is marked degraded or down (gateRefuses). */
+    dependency?: string;
+  },
 ): Promise<AcquireOutcome> {
   const g = cell.gate(tenant);
   const [orgHeld, orgMctc] = orgGate(cell, g, a.limits);
-  const [kind, n] = await acquire.run<[string, number?]>(
+  const health = a.dependency ? [cell.healthOverride(a.dependency), cell.health(a.dependency)] : [g.held, g.held];
+  const [kind, n] = await acquire.run<[string, (number | string)?]>(
     redis,
-    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq, cell.usageEvents(bucketStart(a.now)), orgHeld],
+    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, g.seq, cell.usageEvents(bucketStart(a.now)), orgHeld, ...health],
     [
       a.id,
       a.batch ? 1 : 0,
@@ -51,9 +66,11 @@ export async function acquirePermit(
       BUCKET_TTL_SEC,
       cell.gateChannel,
       orgMctc,
+      a.dependency ? 1 : 0,
     ],
   );
   if (kind === "acquired") return { kind };
+  if (kind === "unhealthy") return { kind, state: n as "degraded" | "down" };
   if (kind === "full") return { kind, queued: Number(n) };
   return { kind: kind as "queued" | "waiting", position: Number(n) };
 }

@@ -77,6 +77,18 @@ export function mayCall(state: HealthState | undefined): boolean {
   return state === "healthy" || state === "unknown";
 }
 
+/**
+ * The tool gate's own look at a dependency, atomic with the permit (queues/lua/acquirePermit-10.lua):
+ * the operator's mark when there is one, else the measured signal. It refuses a call only when that says
+ * degraded or down, so the first process to see a failure stops every process's next calls the moment its
+ * mark reaches Redis, not when each hears of it. A missing or unknown signal passes here: whether that
+ * parks is the exec's question (mayCall, through its health cache), as before.
+ */
+export function gateRefuses(override: HealthState | null, measured: HealthState | null): boolean {
+  const state = override ?? measured;
+  return state === "degraded" || state === "down";
+}
+
 /** The tracker after one more probe outcome. Returns a new object; `t` is not changed. */
 export function nextHealth(t: HealthTracker, probe: ProbeOutcome, now: number, h: Hysteresis = HYSTERESIS): HealthTracker {
   const okStreak = probe.ok ? t.okStreak + 1 : 0;

@@ -18,7 +18,8 @@ import { current, type StepScope } from "./current.ts";
  *   healthy     its dependency is not known to be unhealthy (else the workflow parks)
  *   budget      its cost fits the workflow's and the month's budget
  *   rate limit  the tenant's limits for the tool and its dependency
- * then the gate's permit (MCTC; THROTTLED is a result, not an exception), a second health look
+ * then the gate's permit (MCTC; THROTTLED is a result, not an exception; no permit while any process has
+ * marked the dependency degraded or down, which parks the workflow), a second health look
  * (the wait may have outlasted the dependency), the call with deadline-aware retries, and the
  * outcome: a value, or a result that names why not (park, deadline, tool error). Every stage either
  * lets the call on (undefined) or ends it with a result; none throws for a policy outcome.
@@ -183,6 +184,7 @@ async function acquirePermit(
     deadlineAt: r.deadlineAt,
     waitTimeoutMs: r.policy.toolWaitTimeoutMs,
     signal: call.signal,
+    ...(call.def.dependency ? { dependency: call.def.dependency } : {}),
   });
   metrics.gateWait.observe({ tenant }, permit.waitedMs / 1000);
   metrics.deadlinePhase.inc({ tenant, phase: "gate_wait" }, permit.waitedMs / 1000);
@@ -195,6 +197,11 @@ async function acquirePermit(
       ok: false,
       stop: { ok: false, code: "THROTTLED", tool: call.name, reason: permit.reason, retryAfterMs: permit.retryAfterMs, message },
     };
+  }
+  if (permit.code === "UNHEALTHY") {
+    // Another process marked it (its announcement may not have arrived yet): this process knows now too.
+    d.health?.set(r.cellName, permit.dependency, false);
+    return { ok: false, stop: park(run, call, permit.dependency) };
   }
   if (permit.code === "ABORTED")
     return { ok: false, stop: { ok: false, code: "ABORTED", tool: call.name, message: String(call.signal.reason ?? "aborted") } };

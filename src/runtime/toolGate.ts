@@ -20,7 +20,8 @@ export type GateResult =
   | { ok: true; permit: Permit; waitedMs: number }
   | { ok: false; code: "THROTTLED"; reason: "queue_full" | "wait_timeout"; retryAfterMs: number; waitedMs: number }
   | { ok: false; code: "DEADLINE_EXCEEDED"; waitedMs: number }
-  | { ok: false; code: "ABORTED"; waitedMs: number };
+  | { ok: false; code: "ABORTED"; waitedMs: number }
+  | { ok: false; code: "UNHEALTHY"; dependency: string; waitedMs: number };
 
 export interface GateRequest {
   cell: string;
@@ -30,6 +31,8 @@ export interface GateRequest {
   deadlineAt: number | null;
   waitTimeoutMs: number;
   signal?: AbortSignal;
+  /** The dependency the call goes to: while it is marked degraded or down, in any process, no permit (UNHEALTHY). */
+  dependency?: string;
 }
 
 export interface TenantGateStats {
@@ -45,8 +48,10 @@ export interface TenantGateStats {
 /**
  * The tool gate of one process: a client of the tenant's distributed
  * semaphore in Redis. States of one call:
- *   try      acquirePermit (one script call): acquired, queued (FIFO), or
- *            full → THROTTLED
+ *   try      acquirePermit (one script call): acquired, queued (FIFO),
+ *            full → THROTTLED, or the call's dependency is marked degraded
+ *            or down (by any process: the look is atomic with the permit) →
+ *            UNHEALTHY
  *   wait     until this waiter is named on the cell's gate channel (a release,
  *            an abandoned wait or a lapsed lease let it in: the script names
  *            exactly the waiters that may take a permit, so nobody else
@@ -150,6 +155,7 @@ export class ToolGate {
         waitUntil: bound.until,
         waitStartedAt: start,
         limits: r.limits,
+        ...(r.dependency ? { dependency: r.dependency } : {}),
       });
       const out = await untilAborted(pending, r.signal).catch((err: unknown) => {
         if (!r.signal?.aborted) throw err;
@@ -171,6 +177,10 @@ export class ToolGate {
         stats.inFlight++;
         stats.waitMsTotal += waited();
         return { ok: true, permit, waitedMs: waited() };
+      }
+      if (out.kind === "unhealthy") {
+        await leave();
+        return { ok: false, code: "UNHEALTHY", dependency: r.dependency!, waitedMs: waited() };
       }
       if (out.kind === "full") {
         stats.throttled++;

@@ -1,9 +1,10 @@
+import type { HealthState } from "../../src/backpressure/healthRule.ts";
 import type { GateState } from "../../src/runtime/gateRule.ts";
 
 /**
  * The tool gate's rule as one table: test/conformance/gate.test.ts checks
  * every row against the pure functions (src/runtime/gateRule.ts) and against
- * the scripts on a real Redis (acquirePermit-8.lua, releasePermit-6.lua), so
+ * the scripts on a real Redis (acquirePermit-10.lua, releasePermit-6.lua), so
  * the two cannot drift.
  *
  * `state` is the gate as a caller finds it (leases live, waits unexpired).
@@ -129,4 +130,28 @@ export const GATE_CASES: GateCase[] = [
     ],
     wakes: { ab: 0, c: 0 },
   },
+];
+
+/**
+ * The gate's look at the call's dependency (gateRefuses in src/backpressure/healthRule.ts and
+ * acquirePermit-10.lua): the operator's mark (`override`), else the measured signal; null = no hash.
+ * `refused`: the call gets no permit (UNHEALTHY), on a gate that would otherwise let it in.
+ */
+export interface GateHealthCase {
+  name: string;
+  override: HealthState | null;
+  measured: HealthState | null;
+  refused: boolean;
+}
+
+export const GATE_HEALTH_CASES: GateHealthCase[] = [
+  { name: "no signal at all: the exec's own look decides", override: null, measured: null, refused: false },
+  { name: "a first probe under way", override: null, measured: "unknown", refused: false },
+  { name: "healthy", override: null, measured: "healthy", refused: false },
+  { name: "marked degraded (by a probe or by another process's failed call)", override: null, measured: "degraded", refused: true },
+  { name: "down", override: null, measured: "down", refused: true },
+  { name: "an operator's down wins over a healthy probe", override: "down", measured: "healthy", refused: true },
+  { name: "an operator's healthy wins over a degraded signal", override: "healthy", measured: "degraded", refused: false },
+  { name: "an operator's healthy wins over a missing signal", override: "healthy", measured: null, refused: false },
+  { name: "an operator's down with no probe", override: "down", measured: null, refused: true },
 ];

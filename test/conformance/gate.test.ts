@@ -7,15 +7,17 @@ import { acquirePermit, releasePermit } from "../../queues/lua/permits.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { eligibleWaiters, mayAcquire } from "../../src/runtime/gateRule.ts";
 import { openGateChannel, type GateChannel } from "../helpers/gate.ts";
-import { GATE_CASES, type GateCase } from "./gate.cases.ts";
+import { gateRefuses } from "../../src/backpressure/healthRule.ts";
+import { GATE_CASES, GATE_HEALTH_CASES, type GateCase } from "./gate.cases.ts";
 
 /**
  * The tool gate's rule has two homes: mayAcquire and eligibleWaiters
- * (src/runtime/gateRule.ts) and the scripts (acquirePermit-8.lua,
+ * (src/runtime/gateRule.ts) and the scripts (acquirePermit-10.lua,
  * releasePermit-6.lua with includes/gate.lua). Every row of the table is
  * checked against both; then fast-check generates gate states and asks both
  * the same questions: may this caller take a permit, and whom does a release
- * that leaves the gate in this state wake.
+ * that leaves the gate in this state wake. The gate's look at the call's
+ * dependency (gateRefuses) has its own table, checked against both the same way.
  */
 const RUNS = Number(process.env.FAIRLANE_DIFF_RUNS ?? 300);
 
@@ -123,6 +125,30 @@ describe("tool gate: the pure rule and the scripts agree", () => {
       for (let p = 0; p < c.state.waitingC; p++) assert.equal(p < cw, mayAcquire(c.state, true, p), `${c.name}: C waiter ${p}`);
     }
   });
+
+  for (const h of GATE_HEALTH_CASES) {
+    it(`dependency health: ${h.name}`, async () => {
+      assert.equal(gateRefuses(h.override, h.measured), h.refused, "pure rule");
+      const tenant = await seed({ mctc: 4, mctcBatch: 2, held: 0, heldC: 0, waitingAB: 0, waitingC: 0 });
+      const dep = `dep-${tenant}`;
+      if (h.override) await redis.hset(cell.healthOverride(dep), { state: h.override, source: "operator" });
+      if (h.measured) await redis.hset(cell.health(dep), { state: h.measured, source: "probe" });
+      const now = clock.now();
+      const req = {
+        id: "x",
+        batch: false,
+        now,
+        leaseUntil: now + 15_000,
+        waitUntil: now + 60_000,
+        limits: { mctc: 4, mctcBatch: 2, depth: 100 },
+      };
+      const out = await acquirePermit(redis, cell, tenant, { ...req, dependency: dep });
+      assert.deepEqual(out, h.refused ? { kind: "unhealthy", state: h.override ?? h.measured } : { kind: "acquired" }, "script");
+      assert.equal(await redis.zcard(cell.gate(tenant).held), h.refused ? 0 : 1, "a refused call holds no permit");
+      // A call that names no dependency is not looked at.
+      assert.deepEqual(await acquirePermit(redis, cell, tenant, { ...req, id: "y" }), { kind: "acquired" });
+    });
+  }
 
   it(`agree on ${RUNS} generated gates: who may take a permit, and whom a release wakes`, { timeout: 120_000 }, async () => {
     // mctcBatch <= mctc as the policy requires; held mostly near mctc, sometimes above it (mctc lowered

@@ -12,6 +12,8 @@ import type { ToolGate } from "../../src/runtime/toolGate.ts";
 import { defineTool } from "../../src/runtime/tools.ts";
 import { resolvePolicy, runtimePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
 import { startTestGate } from "../helpers/gate.ts";
+import { HealthCache } from "../../src/backpressure/healthCache.ts";
+import { HealthStore } from "../../src/backpressure/healthStore.ts";
 
 /** The WorkflowContext in-process, on a real Redis: tool policy, fan-out abort, AsyncLocalStorage, metrics. */
 let running = 0;
@@ -28,6 +30,16 @@ defineTool({
     } finally {
       running--;
     }
+  },
+});
+
+let depCalls = 0;
+defineTool({
+  name: "ctx-dep",
+  dependency: "ctx-db",
+  async run() {
+    depCalls++;
+    return "reached";
   },
 });
 
@@ -49,7 +61,7 @@ describe("workflow context", () => {
   });
   after(() => close());
 
-  function make(tenant: string, spec: PolicySpec, deadlineMs = 10_000) {
+  function make(tenant: string, spec: PolicySpec, deadlineMs = 10_000, health?: HealthCache, parked?: string[]) {
     const r = resolvePolicy(spec);
     assert.ok(r.ok);
     const cell = keys.cell("default");
@@ -62,6 +74,7 @@ describe("workflow context", () => {
         rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
         budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
         modelUrl: "http://127.0.0.1:9/none",
+        ...(health ? { health } : {}),
       },
       {
         cellName: "default",
@@ -76,7 +89,10 @@ describe("workflow context", () => {
         attempt: 1,
         policy: runtimePolicy(r.policy),
         signal: controller.signal,
-        park: () => controller.abort("park"),
+        park: (dep) => {
+          parked?.push(dep);
+          controller.abort("park");
+        },
         review: () => controller.abort("review"),
       },
     );
@@ -88,6 +104,28 @@ describe("workflow context", () => {
     assert.ok(!r.ok && r.code === "TOOL_NOT_ALLOWED");
     const text = await registry.metrics();
     assert.match(text, /fairlane_tool_calls_total\{tenant="denied",outcome="TOOL_NOT_ALLOWED"\} 1/);
+  });
+
+  it("parks a call whose dependency another process marked degraded, before this process hears of it", async () => {
+    // This process's view: healthy, fresh (it would not look again for a second). Another process's failed call
+    // then marks the dependency degraded in Redis; its announcement has not reached this process.
+    const cache = new HealthCache(new HealthStore(redis, keys, ["default"], systemClock), () => Date.now(), 60_000);
+    cache.set("default", "ctx-db", true);
+    const before = make("dep-ok", { tier: "professional" }, 10_000, cache);
+    const ok = await before.run(() => before.ctx.tool("ctx-dep", {}));
+    assert.ok(ok.ok, "healthy: the call goes through");
+    assert.equal(depCalls, 1);
+
+    await new HealthStore(redis, keys, ["default"], systemClock).markDegraded("ctx-db", "passive: elsewhere", 15_000);
+    assert.equal(cache.peek("default", "ctx-db"), true, "this process still believes it healthy");
+    const parked: string[] = [];
+    const { ctx, run } = make("dep-down", { tier: "professional" }, 10_000, cache, parked);
+    const r = await run(() => ctx.tool("ctx-dep", {}));
+    assert.ok(!r.ok && r.code === "PARKED", JSON.stringify(r));
+    assert.equal(depCalls, 1, "the dependency was not called");
+    assert.deepEqual(parked, ["ctx-db"], "the workflow parks on it");
+    assert.equal(await redis.zcard(keys.cell("default").gate("dep-down").held), 0, "no permit held");
+    assert.equal(cache.peek("default", "ctx-db"), false, "and this process knows now");
   });
 
   it("aborts fan-out siblings when one fails, releasing their permits", async () => {

@@ -8,7 +8,7 @@ import { bucketStart } from "../../src/usage/usageBuckets.ts";
 import { openGateChannel, type GateChannel } from "../helpers/gate.ts";
 
 /**
- * The tool gate's scripts (acquirePermit-8.lua, releasePermit-6.lua) on a real
+ * The tool gate's scripts (acquirePermit-10.lua, releasePermit-6.lua) on a real
  * Redis with a fake clock: what only the scripts do — lapsed leases, expired
  * waits and the wake-ups they publish. The cases they share with the pure rule
  * are one table, test/conformance/gate.cases.ts (test/conformance/gate.test.ts).

@@ -40,6 +40,8 @@ export interface DownstreamStats {
   probes: number;
   /** Executed, then answered 503 UNAVAILABLE (outage) or 500 INTERNAL (failure rate). */
   failed: number;
+  /** Epoch ms of the first of those answers (null: none yet): the earliest any caller could know. */
+  firstFailedAt: number | null;
   /** By X-Tenant-Id ("-" when absent). */
   byTenant: Record<string, TenantStats>;
   /** Answered with the stored first response of an already completed Idempotency-Key, not re-executed. */
@@ -68,6 +70,7 @@ export function freshStats(capacity: number): OwnStats {
     peakDemand: 0,
     probes: 0,
     failed: 0,
+    firstFailedAt: null,
     byTenant: {},
     duplicates: 0,
     deadlines: [],

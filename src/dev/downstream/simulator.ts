@@ -274,11 +274,13 @@ export class Downstream {
     // Outage and failures are decided when the work completes: the database failed under it.
     if (this.outage) {
       this.s.failed++;
+      this.s.firstFailedAt ??= Date.now();
       send(res, 503, { code: "UNAVAILABLE", message: "downstream outage" });
       return;
     }
     if (this.failureRate > 0 && this.failureRandom() < this.failureRate) {
       this.s.failed++;
+      this.s.firstFailedAt ??= Date.now();
       send(res, 500, { code: "INTERNAL", message: "simulated failure" });
       return;
     }

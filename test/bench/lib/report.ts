@@ -416,7 +416,7 @@ function outageSection(o: OutageResult): string {
     x.system,
     `${fmt(x.inFlightAtFailure)} (${fmt(x.inFlightPerWorkflow, 2)})`,
     fmt(x.beforeFirstFailure),
-    `${fmt(x.firstFailureMs)} ms`,
+    `${fmt(x.firstFailureMs)} ms (${x.cut})`,
     `${fmt(x.afterFirstFailure)} (${fmt(x.afterFirstFailurePerWorkflow, 2)})`,
     x.afterFirstFailureMaxPerWorkflow === undefined
       ? "–"
@@ -441,7 +441,7 @@ function outageSection(o: OutageResult): string {
       [row(o.off), row(o.on)],
     ),
     "",
-    "The same calls by when they reached the dependency, on its own counters and clock: in flight when it failed (they fail as they finish; per affected workflow), arrived after it failed but before its first failed answer, and arrived after that answer (the calls a caller could have held back; per affected workflow). The cut is the last 10 ms poll of its counters that saw no failure, so a call near it counts as after:",
+    "The same calls by when they reached the dependency, on its own counters and clock: in flight when it failed (they fail as they finish; per affected workflow), arrived after it failed but before its first failed answer, and arrived after that answer (the calls a caller could have held back; per affected workflow). The cut is the downstream's own time of its first failed answer against each call's arrival on its list of its last 1,000 calls, a call in the same millisecond counting as after (exact); where that list overflowed, the last 10 ms poll of its counters that saw no failure, so a call up to 10 ms before it counts as after (poll):",
     "",
     table(
       [

@@ -19,10 +19,11 @@
  * moment: they fail as they complete); started after it failed but before
  * anyone could know (before its first failed answer); and started after the
  * first failed answer — the calls a caller could have held back, the
- * amplification seed 000 is about. The first failure is found by polling
- * the downstream's `failed` counter every 10 ms; the cut is the last poll
- * that still saw none, so a call within those 10 ms counts as "after"
- * (the error is on the strict side). Fairlane's calls carry their workflow
+ * amplification seed 000 is about. The cut is the downstream's own time of
+ * its first failed answer, against each call's arrival on its list of its
+ * last 1,000 calls (a call in that same millisecond counts as "after"); when
+ * that list overflowed (plain's retries), the last 10 ms poll of its
+ * `failed` counter that still saw none. Fairlane's calls carry their workflow
  * in the Idempotency-Key (src/runtime/toolCall.ts), so the downstream's list
  * of its last 1,000 calls (receivedAt) also gives the most any one workflow
  * sent after the first failure, while that list holds the whole outage.
@@ -53,6 +54,8 @@ export interface OutageRun {
   inFlightPerWorkflow: number;
   /** ms from the outage to the first failed answer (NaN: none in the window). */
   firstFailureMs: number;
+  /** How before and after were told apart: the downstream's own time of its first failed answer, or a 10 ms poll. */
+  cut: "exact" | "poll";
   /** Fairlane: the most calls one workflow sent after the first failure, and how many workflows sent any (undefined: not known). */
   afterFirstFailureMaxPerWorkflow?: number;
   workflowsCallingAfterFirstFailure?: number;
@@ -124,14 +127,18 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
     const finals = enq.map((e) => runs.get(e.id));
     const affected = finals.filter((r) => !r?.lastEnd || r.lastEnd > outageAt || r.starts > 1).length;
     const ends = finals.map((r) => r?.lastEnd ?? 0);
-    const cutRequests = first ? first.requests : during.requests;
     // The downstream's list holds the last 1,000 calls since the reset: all of them, unless it overflowed.
-    const complete = during.deadlines.length < 1000 && system === "on";
+    // Then the cut is exact: the downstream's own time of its first failed answer (a call received in that
+    // same millisecond counts as after). Otherwise (plain's thousands of retries): the last 10 ms poll that saw none.
+    const complete = during.deadlines.length < 1000;
+    const exactAt = complete ? during.firstFailedAt : null;
+    const late = exactAt === null ? [] : during.deadlines.filter((d) => d.receivedAt >= exactAt);
+    const cutRequests = exactAt !== null ? during.requests - late.length : first ? first.requests : during.requests;
     const lateByWorkflow = new Map<string, number>();
-    if (complete && first)
-      for (const d of during.deadlines)
-        if (d.receivedAt >= first.at && d.idempotencyKey)
-          lateByWorkflow.set(d.idempotencyKey.split(":")[0]!, (lateByWorkflow.get(d.idempotencyKey.split(":")[0]!) ?? 0) + 1);
+    for (const d of late) {
+      const wf = d.idempotencyKey?.split(":")[0];
+      if (wf && system === "on") lateByWorkflow.set(wf, (lateByWorkflow.get(wf) ?? 0) + 1);
+    }
     const after = during.requests - cutRequests;
     return {
       system,
@@ -148,8 +155,9 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
       afterFirstFailure: after,
       afterFirstFailurePerWorkflow: after / Math.max(1, affected),
       inFlightPerWorkflow: atFailure.inFlight / Math.max(1, affected),
-      firstFailureMs: first ? first.at - outageAt : NaN,
-      ...(complete
+      firstFailureMs: exactAt !== null ? exactAt - outageAt : first ? first.at - outageAt : NaN,
+      cut: exactAt !== null ? "exact" : "poll",
+      ...(exactAt !== null && system === "on"
         ? {
             afterFirstFailureMaxPerWorkflow: Math.max(0, ...lateByWorkflow.values()),
             workflowsCallingAfterFirstFailure: lateByWorkflow.size,

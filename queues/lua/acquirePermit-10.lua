@@ -9,7 +9,8 @@
   Uncontended (nobody waits, a permit is free) this is five commands, seven
   for Class C: drop lapsed leases, EXISTS on the waiter expiry set (an empty
   set does not exist), ZCARD, ZADD, the usage count (its EXPIRE only when the
-  bucket's field is new). The queues are only read when someone waits.
+  bucket's field is new); plus one or two HGETs when the call names its
+  dependency. The queues are only read when someone waits.
   When this call changes who may go (a lapsed lease or an expired wait was
   dropped, or the last A/B waiter left so Class C waiters may go), it wakes
   them (includes/gate.lua).
@@ -24,6 +25,8 @@
           "<tenant>|acq" and "<tenant>|gw" (wait ms) when a permit is granted,
           "<tenant>|thr" when the queue is full (THROTTLED)
   KEYS[8] the org's holders zset (every permit of its tenants; KEYS[1] when no org bound)
+  KEYS[9] the call's dependency's operator mark   KEYS[10] its measured health signal
+          (both hashes; unread when ARGV[14] is not "1")
 
   ARGV[1] permit / waiter id   ARGV[2] 1 when the caller is Class C
   ARGV[3] now   ARGV[4] lease until   ARGV[5] wait until (if it has to queue)
@@ -31,11 +34,19 @@
   ARGV[9] when the caller began waiting (epoch ms)   ARGV[10] tenant
   ARGV[11] usage-event bucket TTL (seconds)   ARGV[12] the cell's gate channel
   ARGV[13] the org's mctc (0: no org bound)
+  ARGV[14] "1" when the call names a dependency: a dependency marked degraded or down (the operator's
+           mark, else the measured signal) gets no permit, whoever marked it and however recently
+           (mirrors gateRefuses in src/backpressure/healthRule.ts; one HGET, two without a mark)
 
-  Returns {"acquired"} | {"queued", position} | {"waiting", position} | {"full", queued}
+  Returns {"acquired"} | {"queued", position} | {"waiting", position} | {"full", queued} | {"unhealthy", state}
 ]]
 local rcall = redis.call
 --- @include "gate"
+
+if ARGV[14] == "1" then
+  local state = rcall("HGET", KEYS[9], "state") or rcall("HGET", KEYS[10], "state")
+  if state == "degraded" or state == "down" then return { "unhealthy", state } end
+end
 
 local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], waitExp = KEYS[5], orgHeld = KEYS[8],
   orgMctc = tonumber(ARGV[13]) }
