@@ -104,17 +104,26 @@ export async function admitWorkflow(redis: Redis, cell: CellKeys, input: AdmitIn
 }
 
 /**
- * Admits many in one round trip; each item sees the effects of the ones before it. Each script is
- * atomic, so an item Redis refused (`failed`: out of memory part-way through a bulk) wrote nothing,
- * while the items before it are admitted: the caller reports each.
+ * Admits many, `chunk` scripts per round trip; each item sees the effects of the ones before it. Each
+ * script is atomic, so an item Redis refused (`failed`: out of memory part-way through a bulk) wrote
+ * nothing, while the items before it are admitted: the caller reports each. One chunk at a time on the
+ * shared connection: another tenant's admission sent meanwhile waits behind one chunk, not the bulk.
  */
-export async function admitWorkflows(redis: Redis, items: { cell: CellKeys; input: AdmitInput }[]): Promise<AdmitOutcome[]> {
+export async function admitWorkflows(
+  redis: Redis,
+  items: { cell: CellKeys; input: AdmitInput }[],
+  chunk = items.length,
+): Promise<AdmitOutcome[]> {
   script.ensure(redis);
-  const pipeline: ChainableCommander = redis.pipeline();
-  for (const { cell, input } of items) {
-    const [keys, args] = keysAndArgs(cell, input);
-    script.queue(pipeline, keys, args);
+  const out: AdmitOutcome[] = [];
+  for (let i = 0; i < items.length; i += chunk) {
+    const pipeline: ChainableCommander = redis.pipeline();
+    for (const { cell, input } of items.slice(i, i + chunk)) {
+      const [keys, args] = keysAndArgs(cell, input);
+      script.queue(pipeline, keys, args);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    for (const [err, reply] of results) out.push(err ? { kind: "failed", error: err } : parseAdmit(reply as [string, string]));
   }
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([err, reply]) => (err ? { kind: "failed", error: err } : parseAdmit(reply as [string, string])));
+  return out;
 }

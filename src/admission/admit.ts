@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { ROOT_CONTEXT, SpanKind, type Context, type Span } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
@@ -38,6 +39,13 @@ const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
   cell_full: "backpressure_platform",
   failed: "unavailable",
 };
+
+/**
+ * A bulk is prepared and sent BULK_CHUNK items at a time, yielding to the event loop in between: another
+ * tenant's request in the same process (a Class A admission, a health check) waits for one chunk, not for
+ * a 1,000-item bulk (measured: a Class A admission during a 1,200-item bulk took 46-214 ms before).
+ */
+export const BULK_CHUNK = 100;
 
 /** Where admission's trace continues from: a context (producer.ts), or a producer's `traceparent` value. */
 export type TraceParent = Context | string;
@@ -188,6 +196,7 @@ export class Admission {
     // A bad item is rejected on its own (its index, code and details), as any invalid item always was:
     // one too-deep or unknown-type workflow does not cost the batch its good ones.
     for (const [index, item] of items.entries()) {
+      if (index > 0 && index % BULK_CHUNK === 0) await yieldToLoop();
       const p = prepareWorkflow(entry, item, traceparent, this.clock, this.limits);
       const refused = p.ok ? await refusal(this.types, entry, p.input) : invalidRequest(describeIssues(p.issues), p.issues);
       if (p.ok && !refused) valid.push({ index, input: { ...p.input, by } });
@@ -207,6 +216,7 @@ export class Admission {
       ? await admitWorkflows(
           this.redis,
           valid.map((v) => ({ cell, input: v.input })),
+          BULK_CHUNK,
         )
       : [];
     // Redis refused every item (away, full, read-only): the request's 503. Refused part-way through
@@ -214,6 +224,7 @@ export class Admission {
     const firstFailure = outcomes.find((o) => o.kind === "failed");
     if (firstFailure && outcomes.every((o) => o.kind === "failed")) throw firstFailure.error;
     for (const [i, outcome] of outcomes.entries()) {
+      if (i > 0 && i % BULK_CHUNK === 0) await yieldToLoop();
       const { index, input } = valid[i]!;
       this.countOutcome(entry, input, outcome);
       const r = await settle(this.settleDeps(), entry, input, outcome);
