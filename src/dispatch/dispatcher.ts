@@ -161,7 +161,6 @@ export class Dispatcher {
     let ignored = 0;
     const cell = this.keys.cell(cellName);
     for (const pool of await this.redis.smembers(cell.pools)) {
-      ignored += await this.redis.zcount(cell.preempting(pool), "-inf", this.clock.now() - this.opts.ignoredAfterMs);
       const began = performance.now();
       const beganAt = Date.now();
       const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), this.scriptOpts);
@@ -177,6 +176,8 @@ export class Dispatcher {
       this.stats.preempted += r.preempted;
       if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");
       if (r.moved >= this.opts.maxMoves) more = true;
+      // After the move, not before it: a gauge need not stand between a woken Class A and its slot.
+      ignored += await this.redis.zcount(cell.preempting(pool), "-inf", this.clock.now() - this.opts.ignoredAfterMs);
     }
     if (ignored > (this.ignoredByCell.get(cellName) ?? 0))
       this.log.warn({ cell: cellName, ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
