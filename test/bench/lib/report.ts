@@ -231,6 +231,19 @@ const stageRows = (phase: string, ts: ClassLatency[]) =>
       : [],
   );
 
+const slowRows = (phase: string, ts: ClassLatency[]) =>
+  ts.flatMap((t) =>
+    (t.slowest ?? []).map((x) => [
+      phase,
+      `${fmt(x.atMs / 1000, 2)} s`,
+      fmt(x.startMs),
+      fmt(x.admitMs),
+      fmt(x.queueMs),
+      fmt(x.pickupMs),
+      fmt(x.handlerMs),
+    ]),
+  );
+
 const loadRows = (system: string, phase: string, ps: ProcessLoad[]) =>
   ps.map((p) => [
     system,
@@ -294,6 +307,13 @@ function stormSection(s: StormResult): string {
     table(
       ["phase", "class", "enqueue→dispatch", "dispatch→start", "start→handler", "run", "own urgent cap full"],
       [...stageRows("no storm", s.on.baseline), ...stageRows("storm", s.on.storm)],
+    ),
+    "",
+    "A p99 over ~200 samples is about the third slowest, and the trickle enqueues its two Class A tenants' agents in the same instant: one slow moment makes it. Fairlane's slowest Class A starts in each phase, when they were enqueued (from the phase's first sample; the storm's batch arrives at 0.5 s) and where their time went (ms):",
+    "",
+    table(
+      ["phase", "enqueued at", "enqueue→start", "admission", "ingress (→dispatchedAt)", "pickup (→startedAt)", "startRun→handler"],
+      [...slowRows("no storm", s.on.baseline), ...slowRows("storm", s.on.storm)],
     ),
     "",
     "Per process role: event-loop delay (ms late per 10 ms timer: median of the processes' p50 / median p99 / worst p99 / longest stall) and the share of the phase a process spent runnable but waiting for a CPU (/proc/<pid>/schedstat):",

@@ -49,6 +49,19 @@ export interface ClassLatency {
   stages?: { queueMs: Distribution; pickupMs: Distribution; startRunToHandlerMs: Distribution; runMs: Distribution };
   /** Fairlane, Class A only: samples enqueued while their tenant already held mcaUrgent Class A slots. */
   ownCapFull?: number;
+  /** Fairlane, Class A only: the slowest starts (a p99 of ~200 samples is about the third), when in the phase and where the time went. */
+  slowest?: SlowSample[];
+}
+
+/** One sample's start split at its record's times (ms); `atMs` is its enqueue, from the phase's first. */
+export interface SlowSample {
+  tenant: string;
+  atMs: number;
+  startMs: number;
+  admitMs: number;
+  queueMs: number;
+  pickupMs: number;
+  handlerMs: number;
 }
 
 export interface ProcessLoad {
@@ -118,6 +131,7 @@ function tenants(scale: number): Record<string, PolicySpec> {
 }
 
 const FIELDS = ["enqueuedAt", "dispatchedAt", "startedAt"];
+const SLOWEST = 4;
 
 async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<System["runs"]>>): Promise<ClassLatency[]> {
   const records =
@@ -141,6 +155,8 @@ async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<
     const stage = { queueMs: [] as number[], pickupMs: [] as number[], startRunToHandlerMs: [] as number[], runMs: [] as number[] };
     let failed = 0;
     let capFull = 0;
+    const split: SlowSample[] = [];
+    const phaseStart = Math.min(...mine.map((e) => e.at));
     for (const e of mine) {
       const r = runs.get(e.id);
       if (!r) continue;
@@ -153,6 +169,16 @@ async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<
         stage.queueMs.push(d - e.at);
         stage.pickupMs.push(s - d);
         stage.startRunToHandlerMs.push(r.firstStart - s);
+        const admitted = Number(rec.enqueuedAt);
+        split.push({
+          tenant: e.tenant,
+          atMs: e.at - phaseStart,
+          startMs: r.firstStart - e.at,
+          admitMs: admitted - e.at,
+          queueMs: d - admitted,
+          pickupMs: s - d,
+          handlerMs: r.firstStart - s,
+        });
         if (r.lastEnd !== undefined) stage.runMs.push(r.lastEnd - r.firstStart);
       }
       if (cls === "A" && (holds.get(e.tenant) ?? []).filter(([a, b]) => a <= e.at && e.at < b).length >= MCA_URGENT) capFull++;
@@ -171,7 +197,10 @@ async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<
         startRunToHandlerMs: distribution(stage.startRunToHandlerMs),
         runMs: distribution(stage.runMs),
       };
-      if (cls === "A") out.ownCapFull = capFull;
+      if (cls === "A") {
+        out.ownCapFull = capFull;
+        out.slowest = split.sort((a, b) => b.startMs - a.startMs).slice(0, SLOWEST);
+      }
     }
     return out;
   });
