@@ -17,7 +17,8 @@
  * tenant (professional tier, mcaUrgent 3), each one small agent (4 tool
  * calls) every 250 ms, the seed's rate, for 26 s in each phase of a full run:
  * over 200 Class A samples in each, so a p99 is an interpolated quantile with a
- * stated range, not the maximum. (More trickle tenants would add their own
+ * stated range, not the maximum. A 4 s trickle before the first phase warms the
+ * system up and is left out of every figure. (More trickle tenants would add their own
  * calls to the downstream's peak, which the storm is judged by.)
  * Per sample on Fairlane, from its record (queues/lua: enqueuedAt at
  * admission, dispatchedAt when moved to exec, startedAt when a worker's
@@ -112,6 +113,8 @@ const EVERY_MS = 250;
 const MCA_URGENT = 3;
 /** Each phase's trickle in a full run: 2 Class A tenants × 4 a second × 26 s ≈ 208 samples. */
 const TRICKLE_MS = 26_000;
+/** The trickle before the first phase, left out of every figure (a full run). */
+const WARMUP_MS = 4_000;
 
 function tenants(scale: number): Record<string, PolicySpec> {
   const n = (x: number) => Math.max(1, Math.round(x * scale));
@@ -280,6 +283,12 @@ async function runOne(
   ];
   const waitedNow = () => new Map(pids.map((p) => [p.pid, runQueueSeconds(p.pid)]));
   try {
+    // 0. A warm-up the figures leave out: a fresh system's first seconds (JIT, scripts loaded, pools
+    // filled) are not its normal, and a slow normal would flatter the storm's ratio to it.
+    await trickle(sys, trickleType, quick ? 1_000 : WARMUP_MS, []);
+    if (!(await waitIdle(sys, 60_000))) throw new Error(`storm ${system}: the warm-up did not drain`);
+    await ds.reset();
+
     // 1. The trickle alone: the other tenants' normal latency on this system.
     const base: Enqueued[] = [];
     const cpu0 = hostCpu();
@@ -375,6 +384,7 @@ export async function runStorm(redisUrl: string, o: { quick: boolean; redisPid: 
       downstreamCapacity: Math.round(600 * scale),
       slots: 3 * Math.round(100 * scale),
       timeScale: "1 s = 1 min",
+      warmupSec: (o.quick ? 1_000 : WARMUP_MS) / 1000,
       trickle: `${TRICKLE.filter((t) => t.cls === "A").length} Class A + ${TRICKLE.filter((t) => t.cls === "B").length} Class B tenants (mcaUrgent ${MCA_URGENT}), one agent each every ${EVERY_MS} ms`,
     },
     off: await runOne("off", redisUrl, o.redisPid, scale, o.quick, agent),
