@@ -40,5 +40,6 @@ EXPOSE 3000
 # docker-compose.yml disables this check for the others. slim has no curl: node's fetch.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node"]
+# --single-threaded-gc: ROLE_NODE_FLAGS in src/lib/roles.ts (why); every role is a command to this entrypoint.
+ENTRYPOINT ["node", "--single-threaded-gc"]
 CMD ["dist/workers/all.js"]

@@ -14,12 +14,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { ROLE_NODE_FLAGS } from "../../src/lib/roles.ts";
 import { quantile } from "./lib/stats.ts";
 
 const storm = process.argv[2] === "storm";
 const dir = mkdtempSync(join(tmpdir(), "fl-start-"));
 const port = 23_000 + Math.floor(Math.random() * 5_000);
-const child = spawn(process.execPath, ["--import", "tsx", "workers/all.ts"], {
+const child = spawn(process.execPath, [...ROLE_NODE_FLAGS, "--import", "tsx", "workers/all.ts"], {
   env: {
     ...process.env,
     FAIRLANE_DATA_DIR: dir,

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { alive } from "../../src/dev/embeddedRedis.ts";
+import { ROLE_NODE_FLAGS } from "../../src/lib/roles.ts";
 import { http } from "../helpers/api.ts";
 
 /**
@@ -39,7 +40,11 @@ describe("npm run build", () => {
     delete env.REDIS_CLUSTER_NODES;
     delete env.FAIRLANE_ADMIN_TOKEN;
     // Its own process group, so the finally below can end whatever it left.
-    const child = spawn(process.execPath, ["dist/workers/all.js"], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(process.execPath, [...ROLE_NODE_FLAGS, "dist/workers/all.js"], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));

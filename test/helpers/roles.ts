@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { roleEntrypoint, type Role } from "../../src/lib/roles.ts";
+import { ROLE_NODE_FLAGS, roleEntrypoint, type Role } from "../../src/lib/roles.ts";
 
 export interface RoleProcess {
   child: ChildProcess;
@@ -14,7 +14,7 @@ export interface RoleProcess {
  * production), with the observed test workflow loaded.
  */
 export function spawnRole(role: Role, env: Record<string, string>): RoleProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", roleEntrypoint(role)], {
+  const child = spawn(process.execPath, [...ROLE_NODE_FLAGS, "--import", "tsx", roleEntrypoint(role)], {
     env: {
       ...process.env,
       LOG_LEVEL: "warn",

@@ -7,6 +7,7 @@ import { join, posix, resolve } from "node:path";
 import { before, describe, it } from "node:test";
 import { validate } from "dockerfile-utils";
 import { parse } from "yaml";
+import { ROLE_NODE_FLAGS } from "../../src/lib/roles.ts";
 
 /**
  * The container image, without a container engine: these machines reach no container registry, so
@@ -122,9 +123,16 @@ describe("the container image (Dockerfile)", () => {
     assert.ok(!["root", "0", "0:0"].includes(user), user);
     const userAt = runtime.findIndex((i) => i.keyword === "USER");
     assert.ok(!runtime.slice(userAt).some((i) => i.keyword === "RUN"), "nothing runs as root after USER");
-    assert.deepEqual(JSON.parse(one("ENTRYPOINT")), ["node"]);
+    assert.deepEqual(JSON.parse(one("ENTRYPOINT")), ["node", ...ROLE_NODE_FLAGS]);
     assert.deepEqual(JSON.parse(one("CMD")), ["dist/workers/all.js"]);
     assert.match(one("HEALTHCHECK"), /\/readyz/);
+  });
+
+  it("npm start runs node with the role flags the image's entrypoint has (its exec processes inherit them)", () => {
+    const line = readFileSync("src/dev/bin/start.sh", "utf8")
+      .split("\n")
+      .find((l) => /^exec node /.test(l));
+    assert.deepEqual(line?.split(" ").slice(2, 2 + ROLE_NODE_FLAGS.length), [...ROLE_NODE_FLAGS], line);
   });
 
   it("copies only paths that exist after npm run build and that .dockerignore lets into the build context", () => {

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 bash src/dev/bin/ensure-deps.sh
-exec node --import tsx workers/all.ts "$@"
+# --single-threaded-gc: ROLE_NODE_FLAGS (src/lib/roles.ts says why); the exec processes inherit it.
+exec node --single-threaded-gc --import tsx workers/all.ts "$@"

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { roleEntrypoint } from "../../lib/roles.ts";
+import { ROLE_NODE_FLAGS, roleEntrypoint } from "../../lib/roles.ts";
 import type { ProcessSpec } from "./layout.ts";
 
 /**
@@ -42,11 +42,15 @@ export class Supervisor {
 
   private launch(s: Supervised): void {
     const log = createWriteStream(join(this.o.logDir, `${s.spec.name}.log`), { flags: "a" });
-    const child = spawn(process.execPath, [...(this.o.nodeArgs ?? []), "--import", "tsx", roleEntrypoint(s.spec.role)], {
-      // Its name is a stable instance id: a restarted exec takes over its predecessor's capacity entry.
-      env: { ...process.env, ...this.o.baseEnv, FAIRLANE_WORKER_ID: s.spec.name, ...s.spec.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [...ROLE_NODE_FLAGS, ...(this.o.nodeArgs ?? []), "--import", "tsx", roleEntrypoint(s.spec.role)],
+      {
+        // Its name is a stable instance id: a restarted exec takes over its predecessor's capacity entry.
+        env: { ...process.env, ...this.o.baseEnv, FAIRLANE_WORKER_ID: s.spec.name, ...s.spec.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     s.child = child;

@@ -1,14 +1,21 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { ROLE_NODE_FLAGS } from "../../../src/lib/roles.ts";
 import { roleProcess, type RoleProcess } from "../../helpers/roles.ts";
 
 /**
  * Benchmark processes: a Fairlane role (workers/<role>.ts) or a benchmark
  * script, as `node --import tsx`, plus `--import ./test/bench/lib/loopProbe.ts`
  * when the environment names BENCH_LOOP_FILE (event-loop delay, per process), and `--cpu-prof`
- * when it names BENCH_CPU_PROF (a folder for V8 CPU profiles).
+ * when it names BENCH_CPU_PROF (a folder for V8 CPU profiles). A Fairlane role runs with the flags
+ * production gives it (ROLE_NODE_FLAGS), or with BENCH_ROLE_NODE_FLAGS instead when that is set
+ * ("" = node's defaults: how docs/benchmarks.md compared them); plain BullMQ's scripts with node's defaults.
  * Like test/helpers/roles.ts's spawnRole, which cannot take the extra import.
  */
-const args = (script: string, env: Record<string, string>) => [
+const roleFlags = () =>
+  process.env.BENCH_ROLE_NODE_FLAGS === undefined ? ROLE_NODE_FLAGS : process.env.BENCH_ROLE_NODE_FLAGS.split(" ").filter(Boolean);
+
+const args = (script: string, env: Record<string, string>, flags: readonly string[] = []) => [
+  ...flags,
   // BENCH_CPU_PROF=<dir>: each benchmark process writes a V8 CPU profile there when it exits.
   ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : []),
   "--import",
@@ -18,7 +25,7 @@ const args = (script: string, env: Record<string, string>) => [
 ];
 
 export function spawnBenchRole(role: "exec" | "dispatcher" | "api" | "health" | "recovery", env: Record<string, string>): RoleProcess {
-  const child = spawn(process.execPath, args(`workers/${role}.ts`, env), {
+  const child = spawn(process.execPath, args(`workers/${role}.ts`, env, roleFlags()), {
     env: { ...process.env, LOG_LEVEL: "warn", FAIRLANE_WORKFLOW_MODULES: "test/bench/workflows.ts", BENCH_ROLE: role, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
