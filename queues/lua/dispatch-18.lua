@@ -46,8 +46,10 @@
   ARGV[11] max dirty tenants refreshed per call
   ARGV[12] capacity cap (0 = none)
   ARGV[13] record TTL in seconds once a workflow ends (the tenant's retention wins: includes/endRecord.lua)
+  ARGV[14] a preemption request older than this (ms) whose workflow still holds its slot counts as
+           ignored ("" = not counted, 0 returned)
 
-  Returns {moved, expired, preempted, capacity, used, refreshed, parked}
+  Returns {moved, expired, preempted, capacity, used, refreshed, parked, ignored}
 ]]
 local rcall = redis.call
 local now, own, bull, pool = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
@@ -267,4 +269,9 @@ end
 local preempted = 0
 if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then preempted = preemptForA(headOf("A")) end
 
-return { moved, expired, preempted, capacity, used, refreshed, parked }
+-- 4. The dispatcher's gauge of ignored preemptions, read here rather than by a round trip of its own
+-- after every call (on a busy machine each one delays the next pass, and a woken Class A with it).
+local ignored = 0
+if ARGV[14] ~= nil and ARGV[14] ~= "" then ignored = rcall("ZCOUNT", KEYS[15], "-inf", now - tonumber(ARGV[14])) end
+
+return { moved, expired, preempted, capacity, used, refreshed, parked, ignored }

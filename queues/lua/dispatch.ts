@@ -14,6 +14,8 @@ export interface DispatchOptions {
   maxRefresh: number;
   capacityCap: number;
   recordTtlSec: number;
+  /** A preemption request older than this whose workflow still holds its slot counts as ignored (unset: not counted). */
+  ignoredAfterMs?: number;
 }
 
 export interface DispatchResult {
@@ -24,11 +26,13 @@ export interface DispatchResult {
   used: number;
   refreshed: number;
   parked: number;
+  /** Preemption requests older than `ignoredAfterMs` whose workflow still holds its slot (0 when not counted). */
+  ignored: number;
 }
 
 export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: number, o: DispatchOptions): Promise<DispatchResult> {
   const exec = execQueue(pool);
-  const [moved, expired, preempted, capacity, used, refreshed, parked] = await script.run<number[]>(
+  const [moved, expired, preempted, capacity, used, refreshed, parked, ignored] = await script.run<number[]>(
     redis,
     [
       cell.poolWorkers(pool),
@@ -64,6 +68,7 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
       o.maxRefresh,
       o.capacityCap,
       o.recordTtlSec,
+      o.ignoredAfterMs ?? "",
     ],
   );
   return {
@@ -74,5 +79,6 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
     used: used!,
     refreshed: refreshed!,
     parked: parked!,
+    ignored: ignored!,
   };
 }

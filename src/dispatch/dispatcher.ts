@@ -80,6 +80,7 @@ export class Dispatcher {
   private readonly lastExpire = new Map<string, number>();
   private readonly lastTrim = new Map<string, number>();
   private readonly ignoredByCell = new Map<string, number>();
+  private readonly poolsByCell = new Map<string, string[]>(); // cell -> its pools as the last pass read them
   private readonly blockingConnections: Redis[] = [];
   private readonly sync: TenantSync;
   private readonly scriptOpts: DispatchOptions;
@@ -110,6 +111,7 @@ export class Dispatcher {
       maxRefresh: 1000,
       capacityCap: opts.capacityCap,
       recordTtlSec: opts.recordTtlSec,
+      ignoredAfterMs: opts.ignoredAfterMs,
     };
   }
 
@@ -154,13 +156,21 @@ export class Dispatcher {
     return more;
   }
 
-  /** One pass over one cell's pools; returns whether any call hit maxMoves (more may start now). */
+  /**
+   * One pass over one cell's pools; returns whether any call hit maxMoves (more may start now).
+   * A pass is one round trip per pool, the pools' set read alongside: on a busy machine every round
+   * trip of a pass delays the next, and a woken Class A's dispatch with it. So the pass dispatches the
+   * pools the last one read while this one's read is in flight; a pool new since then (an exec worker's
+   * first heartbeat) makes the pass report more work, and the next pass, at once, dispatches it.
+   */
   async passCell(cellName: string): Promise<boolean> {
     await this.syncPolicies(cellName);
     let more = false;
     let ignored = 0;
     const cell = this.keys.cell(cellName);
-    for (const pool of await this.redis.smembers(cell.pools)) {
+    const reading = this.redis.smembers(cell.pools);
+    const known = this.poolsByCell.get(cellName) ?? (await reading);
+    for (const pool of known) {
       const began = performance.now();
       const beganAt = Date.now();
       const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), this.scriptOpts);
@@ -176,9 +186,11 @@ export class Dispatcher {
       this.stats.preempted += r.preempted;
       if (r.preempted) this.log.info({ cell: cellName, pool, preempted: r.preempted }, "asked Class C workflows to yield");
       if (r.moved >= this.opts.maxMoves) more = true;
-      // After the move, not before it: a gauge need not stand between a woken Class A and its slot.
-      ignored += await this.redis.zcount(cell.preempting(pool), "-inf", this.clock.now() - this.opts.ignoredAfterMs);
+      ignored += r.ignored;
     }
+    const pools = await reading;
+    if (pools.some((pool) => !known.includes(pool))) more = true;
+    this.poolsByCell.set(cellName, pools);
     if (ignored > (this.ignoredByCell.get(cellName) ?? 0))
       this.log.warn({ cell: cellName, ignored }, "Class C workflows ignore their preemption signal; Class A waits for the next free slot");
     this.ignoredByCell.set(cellName, ignored);
@@ -228,9 +240,12 @@ export class Dispatcher {
    */
   async expire(cellName: string): Promise<number> {
     this.lastExpire.set(cellName, this.clock.now());
-    const n = await expireQueued(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.recordTtlSec);
+    // Independent sweeps, sent together: one round trip of the pass rather than two.
+    const [n, rv] = await Promise.all([
+      expireQueued(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.recordTtlSec),
+      expireReviews(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.recordTtlSec),
+    ]);
     if (n) metrics.deadlineExpired.inc({ tier: "any", where: "queued" }, n);
-    const rv = await expireReviews(this.redis, this.keys.cell(cellName), this.clock.now(), this.opts.recordTtlSec);
     if (rv.escalated) metrics.reviewTimeouts.inc({ outcome: "escalated" }, rv.escalated);
     if (rv.failed) metrics.reviewTimeouts.inc({ outcome: "failed" }, rv.failed);
     this.stats.expired += n;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
+import { execQueue } from "../../queues/names.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { connect } from "../../src/lib/redis.ts";
@@ -22,6 +23,7 @@ describe("dispatcher housekeeping", () => {
         ["night", { tier: "enterprise" as const, mca: 50 }],
         ["er", { tier: "professional" as const }],
         ["held", { tier: "professional" as const, paused: true }],
+        ["eu", { tier: "professional" as const, pools: ["eu"] }],
       ]),
       true,
     );
@@ -51,6 +53,20 @@ describe("dispatcher housekeeping", () => {
     assert.equal(d.stats.preemptionsIgnored, 1);
     assert.equal(Number(await p.redis.hget(cell.poolUsed("default"), "total")), 2, "never above capacity");
     assert.equal(await p.redis.llen(cell.queueKey("ingress.er.A", "wait")), 1, "the second Class A waits");
+  });
+
+  it("dispatches a pool whose first exec worker came after the last pass, in the pass right after", async () => {
+    const cell = p.keys.cell("default");
+    // Its tenant's policy put "eu" in the cell's pools (tenant sync); here it is new, as an exec
+    // worker's first heartbeat makes a pool no policy named yet.
+    await p.redis.srem(cell.pools, "eu");
+    await d.pass(); // the pools as they were
+    await heartbeat(p.redis, cell, "eu", "fake-eu", 2, clock.now(), clock.now() + 3_600_000);
+    await p.admission.admitOne("eu", { type: "noop", class: "B" }, "0".repeat(32));
+    assert.equal(await d.pass(), true, "a pool new since the last pass: more work now");
+    assert.equal(await p.redis.llen(cell.queueKey(execQueue("eu"), "wait")), 0, "this pass dispatched the pools it knew");
+    await d.pass();
+    assert.equal(await p.redis.llen(cell.queueKey(execQueue("eu"), "wait")), 1, "the next one, the new pool");
   });
 
   it("releases the slot of a run whose exec job is gone and fails it with a reason", async () => {
