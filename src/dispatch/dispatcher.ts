@@ -169,6 +169,7 @@ export class Dispatcher {
     let ignored = 0;
     const cell = this.keys.cell(cellName);
     const reading = this.redis.smembers(cell.pools);
+    reading.catch(() => undefined); // awaited below; a call that throws first must not leave it unhandled
     const known = this.poolsByCell.get(cellName) ?? (await reading);
     for (const pool of known) {
       const began = performance.now();
