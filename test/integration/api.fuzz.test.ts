@@ -25,8 +25,13 @@ interface Shaped {
   depth: number;
   bad: boolean;
 }
+/** fast-check's jsonValue can make an own `__proto__` key too (seed 738406376 made `{"__proto__":null}`). */
+const hasProtoKey = (v: unknown): boolean =>
+  typeof v === "object" && v !== null && (Object.keys(v).includes("__proto__") || Object.values(v).some(hasProtoKey));
 const leaf: fc.Arbitrary<Shaped> = fc.oneof(
-  fc.jsonValue({ maxDepth: 1 }).map((v) => ({ text: JSON.stringify(v), depth: typeof v === "object" && v !== null ? 1 : 0, bad: false })),
+  fc
+    .jsonValue({ maxDepth: 1 })
+    .map((v) => ({ text: JSON.stringify(v), depth: typeof v === "object" && v !== null ? 1 : 0, bad: hasProtoKey(v) })),
   fc
     .constantFrom("1e308", "-1e308", "5e-324", "123456789012345678901234567890", "1E+2", "0.1e-400")
     .map((t) => ({ text: t, depth: 0, bad: false })),
