@@ -16,7 +16,7 @@ export type Role = (typeof ROLES)[number];
  * machine (or per CPU quota), so the helpers only compete with the other processes for the same
  * cores, and a collection whose helper waits for a core stalls its process meanwhile: in the storm
  * benchmark the dispatcher spent 140-190 ms of a second in collections at the batch's arrival, with
- * ~40 ms of JavaScript, and Class A's start p99 under the storm fell from a median of 89 ms to 57 ms
+ * ~40 ms of JavaScript, and Class A's start p99 under the storm fell from a median of 89 ms to 58 ms
  * with the flag (docs/benchmarks.md). It is a command-line flag (NODE_OPTIONS refuses it, and set at
  * run time V8 aborts): whoever starts a role passes it.
  */
