@@ -31,11 +31,18 @@ export async function startRun(
   runId: string,
   workerId: string,
 ): Promise<StartOutcome> {
-  const r = await start.run<[string, string, number, number, string, string, string, string]>(
+  const r = await start.run<StartReply>(
     redis,
     [cell.workflow(id), cell.usageEvents(bucketStart(now))],
     [id, now, runId, workerId, cell.own, BUCKET_TTL_SEC],
   );
+  return parseStart(r);
+}
+
+/** includes/runStart.lua's reply, from startRun-2.lua or from the exec consumer's fetch (execConsume.ts). */
+export type StartReply = [string, string, number, number, string, string, string, string];
+
+export function parseStart(r: StartReply): StartOutcome {
   const meta = r[4] ? { tenant: r[4], cls: r[5] as WorkflowClass, enqueuedAt: Number(r[6]), traceparent: r[7] || null } : null;
   if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]), firstStart: r[3] === 1, meta };
   if (r[0] === "final") return { kind: "final", state: r[1] || "missing", meta };
@@ -53,22 +60,14 @@ export interface FinishInput {
 }
 
 export async function finishRun(redis: Redis, cell: CellKeys, f: FinishInput): Promise<"ok" | "final" | "stale"> {
-  const r = await finish.run<[string]>(
-    redis,
-    [cell.workflow(f.id)],
-    [
-      f.id,
-      f.now,
-      f.runId,
-      f.state,
-      f.result === undefined ? "" : JSON.stringify(f.result),
-      f.error?.code ?? "",
-      f.error?.message ?? "",
-      f.recordTtlSec,
-      cell.own,
-    ],
-  );
+  const r = await finish.run<[string]>(redis, [cell.workflow(f.id)], [...finishArgs(f), cell.own]);
   return r[0] as "ok" | "final" | "stale";
+}
+
+/** includes/runFinish.lua's arguments but the cell's prefix: id, now, run id, state, result, error code and message, TTL. */
+export function finishArgs(f: FinishInput): (string | number)[] {
+  const result = f.result === undefined ? "" : JSON.stringify(f.result);
+  return [f.id, f.now, f.runId, f.state, result, f.error?.code ?? "", f.error?.message ?? "", f.recordTtlSec];
 }
 
 export async function requeueRun(

@@ -73,6 +73,13 @@ function pruneUnused(lua: string): string {
   return lines.flatMap((line, i) => (!defs.has(i) ? [line] : kept.has(i) ? [line.slice(PRUNABLE.length)] : [])).join("\n");
 }
 
+/** One of BullMQ's scripts as its package ships it (bullmq/dist/cjs/scripts/<name>-<keys>.js), and its ARGV count. */
+export interface BullmqScript {
+  content: string;
+  keys: number;
+  args: number;
+}
+
 export class LuaScript {
   readonly command: string;
   private readonly lua: string;
@@ -80,12 +87,20 @@ export class LuaScript {
   private readonly numberOfKeys: number;
   private readonly defined = new WeakSet<object>();
 
-  constructor(file: string) {
+  /**
+   * `around`: one of BullMQ's own scripts (its `content`, includes already inlined, and how many keys
+   * and args it takes), composed in unchanged as the function `bullmq()` that this script calls where it
+   * wants BullMQ's step; this script's own keys and args follow BullMQ's (KEYS[BULL_KEYS + 1], ARGV[BULL_ARGV + 1]).
+   */
+  constructor(file: string, around?: BullmqScript) {
     const m = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
     if (!m) throw new Error(`lua script ${file} must be named <name>-<numberOfKeys>.lua`);
     this.command = `fl_${m[1]}`;
-    this.numberOfKeys = Number(m[2]);
-    this.lua = pruneUnused(withIncludes(read(file)));
+    this.numberOfKeys = Number(m[2]) + (around?.keys ?? 0);
+    const own = pruneUnused(withIncludes(read(file)));
+    this.lua = around
+      ? `local BULL_KEYS, BULL_ARGV = ${around.keys}, ${around.args}\nlocal function bullmq()\n${around.content}\nend\n${own}`
+      : own;
     this.sha = createHash("sha1").update(this.lua).digest("hex");
   }
 
@@ -102,7 +117,7 @@ export class LuaScript {
    * auto-pipelining may carry it (ioredis builds each automatic pipeline with the custom commands
    * defined so far: one defined while a pipeline is pending made that pipeline throw).
    */
-  async run<T>(redis: Redis, keys: string[], args: (string | number)[]): Promise<T> {
+  async run<T>(redis: Redis, keys: string[], args: (string | number | Buffer)[]): Promise<T> {
     this.check(keys);
     try {
       return (await redis.evalsha(this.sha, this.numberOfKeys, ...keys, ...args)) as T;

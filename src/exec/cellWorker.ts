@@ -1,4 +1,5 @@
 import { Worker, type Job, type Processor, type WorkerOptions } from "bullmq";
+import type { RunHandoff } from "./execBackend.ts";
 
 /** The per-cell pieces of an exec process: its share of the slots and a BullMQ Worker that tracks its locks. */
 
@@ -26,14 +27,21 @@ export class LeaseTrackingWorker extends Worker {
   /** Per job id: its processing in flight in this worker. */
   private readonly processing = new Map<string, Promise<unknown>>();
 
+  private readonly lockedAt: Map<string, number>;
+  private readonly now: () => number;
+  private readonly handoff: RunHandoff | undefined;
+
+  /** `handoff`: the exec consumer's fetch and finish (execBackend.ts) as this worker's BullMQ backend (none: BullMQ's). */
   constructor(
-    private readonly lockedAt: Map<string, number>,
-    private readonly now: () => number,
+    own: { lockedAt: Map<string, number>; now: () => number; handoff?: RunHandoff },
     name: string,
     processor: Processor,
     opts: WorkerOptions,
   ) {
-    super(name, processor, opts);
+    super(name, processor, opts, own.handoff?.backendFactory() as never);
+    this.lockedAt = own.lockedAt;
+    this.now = own.now;
+    this.handoff = own.handoff;
   }
 
   /**
@@ -56,6 +64,7 @@ export class LeaseTrackingWorker extends Worker {
       return await mine;
     } finally {
       if (this.processing.get(id) === mine) this.processing.delete(id);
+      await this.handoff?.flush(id);
     }
   }
 

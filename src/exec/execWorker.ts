@@ -13,6 +13,7 @@ import type { HealthCache } from "../backpressure/healthCache.ts";
 import { LogThrottle } from "../observability/logger.ts";
 import { runWorkflow, type RunDeps } from "./runWorkflow.ts";
 import { cellSlots, LeaseTrackingWorker } from "./cellWorker.ts";
+import { RunHandoff } from "./execBackend.ts";
 import { cellBatch } from "./batchLimit.ts";
 import { BatchLimiter } from "./batchLimiter.ts";
 
@@ -141,6 +142,7 @@ export class ExecWorker {
     const connection = this.connect();
     connection.on("error", () => undefined);
     this.connections.push(connection);
+    const handoff = new RunHandoff(connection, cell, this.workerId, () => this.clock.now(), this.log);
     // Typed, so a field runWorkflow does not know is an error here rather than silently dropped.
     const deps: RunDeps = {
       ...this.runtime.runtimeFor(cellName),
@@ -150,14 +152,14 @@ export class ExecWorker {
       recordTtlSec: this.opts.recordTtlSec,
       running: this.running,
       runningC: this.runningC.set(cellName, new Set()).get(cellName),
+      handoff,
       onOrphans: (n: number) => {
         this.orphanedCalls += n;
         this.log.error({ orphaned: n }, "tool calls outlived their workflow");
       },
     };
     const worker = new LeaseTrackingWorker(
-      this.lockedAt,
-      () => this.clock.now(),
+      { lockedAt: this.lockedAt, now: () => this.clock.now(), handoff },
       execQueue(this.opts.pool),
       async (job: Job, token?: string) => {
         const now = this.clock.now();
@@ -195,11 +197,7 @@ export class ExecWorker {
     return worker;
   }
 
-  /**
-   * Graceful stop: leave the pool (no new dispatches here), let running
-   * workflows finish for shutdownGraceMs, then hand the rest back to their
-   * ingress queues (signal reason "shutdown"), and close.
-   */
+  /** Graceful stop: leave the pool, let running workflows finish for shutdownGraceMs, hand the rest back ("shutdown"), close. */
   async stop(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.flagTimer);

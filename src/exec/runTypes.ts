@@ -4,6 +4,7 @@ import type { CellKeys, WorkflowClass } from "../../queues/keys.ts";
 import type { StartOutcome } from "../../queues/lua/runLifecycle.ts";
 import type { LegacyJobData as QueuedLegacyJobData } from "../../queues/jobData.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
+import type { RunHandoff } from "./execBackend.ts";
 import type { AbortReason, RuntimeDeps } from "../runtime/workflowContext.ts";
 
 /** A job admitted before its record kept the trace context: its envelope, with the policy admission saw. */
@@ -21,6 +22,8 @@ export interface RunDeps extends RuntimeDeps {
   running: Map<string, AbortController>;
   /** The Class C ones among them (the batch limit grows only while Class C uses it: src/exec/batchLimit.ts). */
   runningC?: Set<string>;
+  /** The exec consumer's hand-off (execBackend.ts): the start its fetch made, the outcome its finish writes. */
+  handoff?: RunHandoff;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
   /**

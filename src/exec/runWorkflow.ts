@@ -21,8 +21,10 @@ export type { RunDeps } from "./runTypes.ts";
  * startRun comes first: the record holds what the span and the run need.
  */
 export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, job: Job, token: string): Promise<unknown> {
-  const runId: string = randomUUID();
-  const start = await startRun(d.redis, cell, job.id!, d.clock.now(), runId, d.workerId);
+  // Its fetch started it (the exec consumer, execBackend.ts), or this does.
+  const handed = d.handoff?.takeStart(job.id!);
+  const runId: string = handed?.runId ?? randomUUID();
+  const start = handed?.start ?? (await startRun(d.redis, cell, job.id!, d.clock.now(), runId, d.workerId));
   // The record is gone (ended long ago and expired): a re-delivered job with nothing left to do.
   if (!start.meta) return { skipped: start.kind === "final" ? start.state : "missing" };
   const legacy = start.meta.traceparent === null ? (job.data as LegacyJobData) : undefined;

@@ -35,8 +35,7 @@ describe("exec worker: a job fetched again while its stalled processing is still
     const calls: { at: number; token: string | undefined }[] = [];
     const lockKey = (id: string) => `${prefix}:${name}:${id}:lock`;
     const worker = new LeaseTrackingWorker(
-      new Map(),
-      Date.now,
+      { lockedAt: new Map(), now: Date.now },
       name,
       async (job, token) => {
         calls.push({ at: Date.now(), token });

@@ -1,0 +1,33 @@
+--[[
+  The exec consumer's finish (src/exec/execBackend.ts): the ended run's outcome and slot release
+  (includes/runFinish.lua), then BullMQ 6.7's own moveToFinished, run as it is (`bullmq()`, composed
+  in by queues/lua/script.ts), which completes (or fails) the exec job and may fetch the next one, and
+  that one's start (includes/runStart.lua): one script and one round trip from one run to the next.
+  The outcome is written first, as when finishRun ran on its own before BullMQ's call: a job whose
+  lock was lost (BullMQ's reply < 0) still has its run's outcome recorded, fenced by the run id.
+
+  KEYS[1..BULL_KEYS]  BullMQ's moveToFinished keys
+  KEYS[BULL_KEYS + 1] the ended workflow's record   KEYS[BULL_KEYS + 2] usage-event bucket of `now`
+  ARGV[1..BULL_ARGV]  BullMQ's moveToFinished args, then:
+    +1 now   +2 run id for a job it takes   +3 worker id   +4 cell own-key prefix   +5 bucket TTL (s)
+    +6 ended workflow id ("": the job's run has no outcome to record)   +7 its run id   +8 state   +9 result JSON   +10 error code   +11 error message
+    +12 record TTL (s)
+
+  Returns BullMQ's reply with, when it took a job, the start's reply as a 5th element.
+]]
+local rcall = redis.call
+--- @include "runFinish"
+--- @include "runStart"
+local a = BULL_ARGV
+local now, own = tonumber(ARGV[a + 1]), ARGV[a + 4]
+if ARGV[a + 6] ~= "" then
+  finishRunFor(KEYS[BULL_KEYS + 1], ARGV[a + 6], now, ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11],
+    tonumber(ARGV[a + 12]), own)
+end
+local reply = bullmq()
+if type(reply) == "table" and type(reply[2]) == "string" and reply[2] ~= "" then
+  local id = reply[2]
+  reply[5] = startRunFor(cellKey_workflow(own, id), KEYS[BULL_KEYS + 2], id, now, ARGV[a + 2], ARGV[a + 3], own,
+    ARGV[a + 5])
+end
+return reply
