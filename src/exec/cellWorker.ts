@@ -38,6 +38,7 @@ export class LeaseTrackingWorker extends Worker {
     processor: Processor,
     opts: WorkerOptions,
   ) {
+    // BullMQ's overloads take a factory or none, not a value that may be either: hence the cast.
     super(name, processor, opts, own.handoff?.backendFactory() as never);
     this.lockedAt = own.lockedAt;
     this.now = own.now;
