@@ -107,6 +107,42 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     }
   });
 
+  it("writes a run's outcome itself when BullMQ skips the job's finish (the worker closed under it)", async () => {
+    const cell = createKeys(freshPrefix()).cell("c1");
+    const name = execQueue("p");
+    const queue = new Queue(name, { connection: connection(), prefix: cell.bullPrefix });
+    await dispatched(cell, queue, "wf-c");
+    const workerConn = connection();
+    const handoff = new RunHandoff(workerConn, cell, "w1", Date.now, createLogger("test", "silent"));
+    let closed: Promise<void> | undefined;
+    const worker: LeaseTrackingWorker = new LeaseTrackingWorker(
+      { lockedAt: new Map(), now: Date.now, handoff },
+      name,
+      async (job: Job) => {
+        const handed = handoff.takeStart(job.id!)!;
+        handoff.deferFinish({ id: job.id!, now: Date.now(), runId: handed.runId, state: "completed", result: 7, recordTtlSec: 60 });
+        // Closed by force while the run ends: BullMQ then leaves the job as it is, with no finish of its own.
+        closed = worker.close(true);
+        await closed;
+        return null;
+      },
+      { connection: workerConn, prefix: cell.bullPrefix, concurrency: 1, skipVersionCheck: true },
+    );
+    worker.on("error", () => undefined);
+    try {
+      for (const until = Date.now() + 20_000; (await admin.hget(cell.workflow("wf-c"), "state")) !== "completed"; ) {
+        assert.ok(Date.now() < until, "the outcome was never written");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(await admin.hget(cell.workflow("wf-c"), "result"), "7");
+      assert.equal(await admin.hexists(cell.slots, "wf-c"), 0);
+      assert.equal(await queue.getJobState("wf-c"), "active", "BullMQ did not finish the job itself");
+    } finally {
+      await closed;
+      await queue.close();
+    }
+  });
+
   it("records a run's outcome with BullMQ's failure of its job when the processor throws after it", async () => {
     const cell = createKeys(freshPrefix()).cell("c1");
     const name = execQueue("p");
