@@ -110,13 +110,46 @@ local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumbe
 local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }
 local wfqKeys = { A = KEYS[16], B = KEYS[17], C = KEYS[18] }
 
+-- What the loop below would otherwise read again at every move, read once per call and kept in step
+-- with the call's own writes: the size of each class's ready set, each tenant's (or org's) caps and
+-- slots held, its charge and the charge of its runs in flight (wfq.lua), its ready-set members'
+-- scores (`seats`, includes/flows.lua reseat) and its ingress queues' lengths (`depths`,
+-- includes/dispatchTake.lua takeHead). A recompute (refreshTenant) may change any of them, so it
+-- empties the cache.
+local cards, capsOf, runOf, charges, seats, depths = {}, {}, {}, {}, {}, {}
+local function forget()
+  cards, capsOf, runOf, charges, seats, depths = {}, {}, {}, {}, {}, {}
+end
+local function card(cls)
+  if cards[cls] == nil then cards[cls] = rcall("ZCARD", readyKeys[cls]) end
+  return cards[cls]
+end
+local function capsFor(name)
+  if capsOf[name] == nil then capsOf[name] = readCaps(own, name) or false end
+  return capsOf[name] or nil
+end
+local function runningFor(name)
+  if runOf[name] == nil then runOf[name] = { readRunning(own, name) } end
+  return runOf[name][1], runOf[name][2]
+end
+local function chargeFor(key, name)
+  local k = key .. "\0" .. name
+  if charges[k] == nil then charges[k] = { wfqCharge(key, name) } end
+  return charges[k][1], charges[k][2]
+end
+-- wfqServe, and the served flow's runs in flight charged `charge` more.
+local function serve(key, name, v, charge, weight, inflight)
+  charges[key .. "\0" .. name][2] = inflight + charge
+  return wfqServe(key, name, v, charge, weight, inflight)
+end
+
 local function chooseClass()
   if capacity - used <= 0 then return nil end
-  if rcall("ZCARD", KEYS[4]) > 0 then return "A" end
+  if card("A") > 0 then return "A" end
   if (capacity - reserveA) - (used - usedA) <= 0 then return nil end
-  local readyC = rcall("ZCARD", KEYS[6]) > 0
+  local readyC = card("C") > 0
   if readyC and usedC < minC then return "C" end
-  if rcall("ZCARD", KEYS[5]) > 0 then return "B" end
+  if card("B") > 0 then return "B" end
   if readyC and usedC < maxC then return "C" end
   return nil
 end
@@ -154,17 +187,17 @@ while moved < maxMoves and steps < maxMoves * 4 do
   if not cls then break end
   local h = headOf(cls)
   local tenant, org = h.tenant, h.org
-  local caps = tenant and readCaps(own, tenant)
+  local caps = tenant and capsFor(tenant)
   local runA, runBC = 0, 0
   local ok, startsBurst = false, false
   if caps and caps.paused ~= "1" and (caps.org or "") == (org or "") then
-    runA, runBC = readRunning(own, tenant)
+    runA, runBC = runningFor(tenant)
     if cls == "A" then ok = aEligible(caps, runA) else ok, startsBurst = bcEligible(caps, runBC, now) end
   end
   local ocaps, orunA, orunBC, orgOk = nil, 0, 0, true
   if ok and org then
-    ocaps = readCaps(own, h.flow)
-    orunA, orunBC = readRunning(own, h.flow)
+    ocaps = capsFor(h.flow)
+    orunA, orunBC = runningFor(h.flow)
     orgOk = ocaps ~= nil and ((cls == "A" and aEligible(ocaps, orunA)) or (cls ~= "A" and (bcEligible(ocaps, orunBC, now))))
   end
   local id, rec, f
@@ -179,6 +212,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       rcall("ZREM", readyKeys[cls], h.member)
       refreshTenant(own, bull, h.flow, now)
     end
+    forget()
   else
     movedBytes[tenant] = (movedBytes[tenant] or 0) + (tonumber(f[2] or "0") or 0)
 
@@ -187,14 +221,15 @@ while moved < maxMoves and steps < maxMoves * 4 do
     -- The lease keeps what was charged (the org's too), for the release to settle.
     seq = seq + 1
     local tReady, tWfq = levelOf(own, pool, cls, org)
-    local charge, inflight = wfqCharge(tWfq, tenant)
+    local charge, inflight = chargeFor(tWfq, tenant)
     local lease = tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge)
     local ocharge, oinflight
     if org then
-      ocharge, oinflight = wfqCharge(wfqKeys[cls], h.flow)
+      ocharge, oinflight = chargeFor(wfqKeys[cls], h.flow)
       lease = lease .. "|" .. org .. "|" .. wfqNum(ocharge)
       if cls == "A" then orunA = rcall("HINCRBY", cellKey_running(own, h.flow), "A", 1)
       else orunBC = rcall("HINCRBY", cellKey_running(own, h.flow), "BC", 1) end
+      runOf[h.flow] = { orunA, orunBC }
     end
     rcall("HSET", KEYS[10], id, lease)
     local run = cellKey_running(own, tenant)
@@ -214,6 +249,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
         usedC = usedC + 1
       end
     end
+    runOf[tenant] = { runA, runBC }
 
     -- The record: dispatched now; Class C's run budget starts here (a deadline only shrinks).
     local fields = { "state", "dispatched", "dispatchedAt", now, "queue", execName, "pool", pool }
@@ -234,21 +270,27 @@ while moved < maxMoves and steps < maxMoves * 4 do
     -- it eligible elsewhere), each with its own score; other pools notice a reached cap when they
     -- pick it.
     local member = string.format("%014d:%s", seq, tenant)
-    local nv = wfqServe(tWfq, tenant, org and h.iv or h.v, charge, tonumber(caps.weight), inflight)
+    local nv = serve(tWfq, tenant, org and h.iv or h.v, charge, tonumber(caps.weight), inflight)
     local old = memberFor(caps, tenant, pool)
     rcall("HSET", cellKey_tenantCaps(own, tenant), "m:" .. pool, member)
+    caps["m:" .. pool] = member
     local eligBC, _, retryAt = bcEligible(caps, runBC, now)
     if retryAt then rcall("ZADD", KEYS[8], retryAt, tenant) end
     local queue = bullQueueKey(bull, ingressQueue(tenant, cls), "wait")
+    -- A tenant of an org is re-seated in its org's sets; the pool's (counted in `cards`) hold the org.
     reseat(function(x) return (levelOf(own, pool, x, org)) end, old, member, org and h.imember or h.member, cls, nv,
-      function() return rcall("LLEN", queue) > 0 end, { A = aEligible(caps, runA), B = eligBC, C = eligBC })
+      function()
+        depths[queue] = depths[queue] or rcall("LLEN", queue)
+        return depths[queue] > 0
+      end, { A = aEligible(caps, runA), B = eligBC, C = eligBC }, seats, not org and cards or nil)
     if org then
-      local onv = wfqServe(wfqKeys[cls], h.flow, h.v, ocharge, tonumber(ocaps.weight), oinflight)
+      local onv = serve(wfqKeys[cls], h.flow, h.v, ocharge, tonumber(ocaps.weight), oinflight)
       local omember = string.format("%014d:%s", seq, h.flow)
       rcall("HSET", cellKey_tenantCaps(own, h.flow), "m:" .. pool, omember)
+      ocaps["m:" .. pool] = omember
       local oBC = bcEligible(ocaps, orunBC, now)
       reseat(function(x) return readyKeys[x] end, h.member, omember, h.member, cls, onv,
-        function() return rcall("EXISTS", h.inner) == 1 end, { A = aEligible(ocaps, orunA), B = oBC, C = oBC })
+        function() return rcall("EXISTS", h.inner) == 1 end, { A = aEligible(ocaps, orunA), B = oBC, C = oBC }, seats, cards)
     end
     moved = moved + 1
   end
@@ -267,7 +309,7 @@ end
 
 -- 3. Preemption: Class A is ready but no slot is free for it.
 local preempted = 0
-if capacity > 0 and capacity - used <= 0 and rcall("ZCARD", KEYS[4]) > 0 then preempted = preemptForA(headOf("A")) end
+if capacity > 0 and capacity - used <= 0 and card("A") > 0 then preempted = preemptForA(headOf("A")) end
 
 -- 4. The dispatcher's gauge of ignored preemptions, read here rather than by a round trip of its own
 -- after every call (on a busy machine each one delays the next pass, and a woken Class A with it).

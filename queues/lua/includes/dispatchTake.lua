@@ -3,21 +3,23 @@
   queue, and asking Class C to yield to Class A. Uses the script's locals (now, own, bull, KEYS,
   ARGV, maxMoves, recordTtl, execName) and counts into its `expired` and `parked`.
 ]]
--- The first declared dependency of a workflow type that is down, if any. Nothing to
--- look up when no workflow type declares a dependency; each type looked up once per call.
+-- The first declared dependency of a workflow type (its record's `type`, else its job's name) that is
+-- down, if any. Nothing to look up when no workflow type declares a dependency; each type and each
+-- dependency looked up once per call.
 local hasDeps = rcall("EXISTS", cellKey_workflowDeps(own)) == 1
-local depsOf = {}
-local function downDependency(jobKey)
+local depsOf, isDown = {}, {}
+local function downDependency(jobKey, type)
   if not hasDeps then return nil end
-  local name = rcall("HGET", jobKey, "name") or ""
+  local name = type or rcall("HGET", jobKey, "name") or ""
   if depsOf[name] == nil then depsOf[name] = rcall("HGET", cellKey_workflowDeps(own), name) or false end
   local deps = depsOf[name]
   if not deps then return nil end
   for dep in string.gmatch(deps, "[^,]+") do
-    local mark = rcall("HGET", cellKey_healthOverride(own, dep), "state")
-    if mark == "down" or (mark ~= "healthy" and rcall("HGET", cellKey_health(own, dep), "state") == "down") then
-      return dep
+    if isDown[dep] == nil then
+      local mark = rcall("HGET", cellKey_healthOverride(own, dep), "state")
+      isDown[dep] = mark == "down" or (mark ~= "healthy" and rcall("HGET", cellKey_health(own, dep), "state") == "down")
     end
+    if isDown[dep] then return dep end
   end
   return nil
 end
@@ -38,22 +40,26 @@ end
 -- addStandardJob writes (name, data, opts, timestamp, delay, priority), and both keys
 -- share the cell's hash tag, so it is renamed rather than copied through Lua; Class A
 -- goes to the head of the exec queue's wait list (see below). Returns its id, record
--- key and the record's {deadlineAt, bytes, runBudgetMs}.
+-- key and the record's {deadlineAt, bytes, runBudgetMs, type}.
 local function takeHead(tenant, cls)
   local q = ingressQueue(tenant, cls)
   local waitKey = bullQueueKey(bull, q, "wait")
   for _ = 1, 100 do
     local id = rcall("RPOP", waitKey)
-    if not id then return nil end
+    if not id then
+      depths[waitKey] = 0
+      return nil
+    end
+    if depths[waitKey] then depths[waitKey] = depths[waitKey] - 1 end
     local rec = cellKey_workflow(own, id)
     local jobKey = bullJobKey(bull, q, id)
-    local f = rcall("HMGET", rec, "deadlineAt", "bytes", "runBudgetMs")
+    local f = rcall("HMGET", rec, "deadlineAt", "bytes", "runBudgetMs", "type")
     local deadline = tonumber(f[1] or "")
     if deadline and deadline <= now then
       rcall("DEL", jobKey)
       failQueued(tenant, id, rec, f[2], "DEADLINE_EXCEEDED", "the deadline passed while the workflow was queued; it was never started")
     else
-      local dep = downDependency(jobKey)
+      local dep = downDependency(jobKey, f[4])
       if not dep then
         -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
         -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).

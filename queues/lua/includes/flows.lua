@@ -23,16 +23,32 @@ end
 -- (setOf(x)), keeping its score there, with `nv` (its new virtual time) in `cls` while
 -- hasBacklog() says it still has work of that class; only where `eligible` says it may run.
 -- `head`, `v`: the set's head as read before serving, so its own score needs no read.
-local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible)
+-- `seats`: scores of members (false: not a member) by set key and member, as far as the caller's
+-- script has read or written them (a cache for one script call); kept right.
+-- `sizes` (optional): the sets' sizes by class as the caller knows them (nil: not known), kept right.
+local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, seats, sizes)
   for _, x in ipairs({ "A", "B", "C" }) do
     local key = setOf(x)
-    local score = (x == cls and old == head) or rcall("ZSCORE", key, old)
+    local was, is = key .. "\0" .. old, key .. "\0" .. member
+    local score = x == cls and old == head
+    if not score then
+      if seats[was] == nil then seats[was] = rcall("ZSCORE", key, old) end
+      score = seats[was]
+    end
     local backlog = score ~= false
-    if backlog then rcall("ZREM", key, old) end
+    local delta = 0
+    if backlog then delta = -rcall("ZREM", key, old) end
+    seats[was] = false
     if x == cls then
       backlog = hasBacklog()
       score = wfqNum(nv)
     end
-    if backlog and eligible[x] then rcall("ZADD", key, score, member) end
+    if backlog and eligible[x] then
+      delta = delta + rcall("ZADD", key, score, member)
+      seats[is] = score
+    else
+      seats[is] = false
+    end
+    if sizes and sizes[x] then sizes[x] = sizes[x] + delta end
   end
 end
