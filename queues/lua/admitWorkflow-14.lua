@@ -70,19 +70,24 @@ if tonumber(ARGV[8]) > 0 then
   end
 end
 
-local depth = rcall("LLEN", KEYS[8]) + rcall("LLEN", KEYS[9]) + rcall("LLEN", KEYS[10])
-if depth >= tonumber(ARGV[6]) then
-  return {"tenant_full", tostring(depth)}
-end
-
 local bytes = tonumber(ARGV[12])
 local counters = rcall("MGET", KEYS[12], KEYS[5])
+local queued = tonumber(counters[2] or "0")
+
+-- The tenant's queued workflows are among the cell's: while the cell holds fewer than the tenant's
+-- maxQueueDepth, so does the tenant, and its queues need not be counted.
+if queued >= tonumber(ARGV[6]) then
+  local depth = rcall("LLEN", KEYS[8]) + rcall("LLEN", KEYS[9]) + rcall("LLEN", KEYS[10])
+  if depth >= tonumber(ARGV[6]) then
+    return {"tenant_full", tostring(depth)}
+  end
+end
+
 local queuedBytes = tonumber(counters[1] or "0")
 if queuedBytes + bytes > tonumber(ARGV[13]) then
   return {"tenant_bytes_full", tostring(queuedBytes)}
 end
 
-local queued = tonumber(counters[2] or "0")
 if queued >= tonumber(ARGV[7]) then
   return {"cell_full", tostring(queued)}
 end
