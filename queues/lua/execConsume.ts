@@ -53,9 +53,9 @@ export function finishAndStart(
   next: NextRun,
 ): Promise<Consumed> {
   const keys = [cell.workflow(ended?.id ?? ""), cell.usageEvents(bucketStart(next.now))];
-  // includes/runFinish.lua's arguments but its `now`, which is the call's.
-  const [id, , ...rest] = ended ? finishArgs(ended) : ["", "", "", "", "", "", "", ""];
-  return consume(finishFetchStart, redis, MOVE_TO_FINISHED, bull, keys, [...nextArgs(cell, next), id!, ...rest]);
+  // includes/runFinish.lua's arguments but its `now`, which is the call's; none but an empty id without an outcome.
+  const outcome = ended ? finishArgs(ended).filter((_, i) => i !== 1) : [""];
+  return consume(finishFetchStart, redis, MOVE_TO_FINISHED, bull, keys, [...nextArgs(cell, next), ...outcome]);
 }
 
 function nextArgs(cell: CellKeys, next: NextRun): (string | number)[] {

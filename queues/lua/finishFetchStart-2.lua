@@ -10,7 +10,7 @@
   KEYS[BULL_KEYS + 1] the ended workflow's record   KEYS[BULL_KEYS + 2] usage-event bucket of `now`
   ARGV[1..BULL_ARGV]  BullMQ's moveToFinished args, then:
     +1 now   +2 run id for a job it takes   +3 worker id   +4 cell own-key prefix   +5 bucket TTL (s)
-    +6 ended workflow id ("": the job's run has no outcome to record)   +7 its run id   +8 state   +9 result JSON   +10 error code   +11 error message
+    +6 ended workflow id ("": the job's run has no outcome to record, and nothing follows)   +7 its run id   +8 state   +9 result JSON   +10 error code   +11 error message
     +12 record TTL (s)
 
   Returns BullMQ's reply with, when it took a job, the start's reply as a 5th element.
