@@ -8,9 +8,9 @@
 -- dependency looked up once per call.
 local hasDeps = rcall("EXISTS", cellKey_workflowDeps(own)) == 1
 local depsOf, isDown = {}, {}
-local function downDependency(jobKey, type)
+local function downDependency(jobKey, wfType)
   if not hasDeps then return nil end
-  local name = type or rcall("HGET", jobKey, "name") or ""
+  local name = wfType or rcall("HGET", jobKey, "name") or ""
   if depsOf[name] == nil then depsOf[name] = rcall("HGET", cellKey_workflowDeps(own), name) or false end
   local deps = depsOf[name]
   if not deps then return nil end
