@@ -42,6 +42,28 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     await queue.add("noop", { n: 1 }, { jobId: id, removeOnComplete: true });
   }
 
+  /** Stock BullMQ's Worker on the cell's exec queue `name`, with the exec consumer as its backend. */
+  function consumer(cell: CellKeys, name: string, processor: (handoff: RunHandoff) => (job: Job) => Promise<unknown>) {
+    const conn = connection();
+    const handoff = new RunHandoff(conn, cell, "w1", Date.now, createLogger("test", "silent"));
+    const worker = new LeaseTrackingWorker({ lockedAt: new Map(), now: Date.now, handoff }, name, processor(handoff), {
+      connection: conn,
+      prefix: cell.bullPrefix,
+      concurrency: 1,
+      skipVersionCheck: true,
+    });
+    worker.on("error", () => undefined);
+    return worker;
+  }
+
+  /** Until the record of workflow `id` is in `state` (20 s at most). */
+  async function untilState(cell: CellKeys, id: string, state: string): Promise<void> {
+    for (const until = Date.now() + 20_000; (await admin.hget(cell.workflow(id), "state")) !== state; ) {
+      assert.ok(Date.now() < until, "the outcome was never written");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async function scriptCalls(): Promise<number> {
     const info = await admin.info("commandstats");
     return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
@@ -53,31 +75,22 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     const queue = new Queue(name, { connection: connection(), prefix: cell.bullPrefix });
     const ids = Array.from({ length: 20 }, (_, i) => `wf-${i}`);
     for (const id of ids) await dispatched(cell, queue, id);
-    const log = createLogger("test", "silent");
-    const workerConn = connection();
-    const handoff = new RunHandoff(workerConn, cell, "w1", Date.now, log);
     const seen = new Map<string, { state?: string | null; runId?: string | null; handed?: string }>();
-    const worker = new LeaseTrackingWorker(
-      { lockedAt: new Map(), now: Date.now, handoff },
-      name,
-      async (job: Job) => {
-        const handed = handoff.takeStart(job.id!);
-        const [state, runId] = await admin.hmget(cell.workflow(job.id!), "state", "runId");
-        seen.set(job.id!, { state, runId, handed: handed?.runId });
-        assert.equal(handed?.start.kind, "run");
-        handoff.deferFinish({
-          id: job.id!,
-          now: Date.now(),
-          runId: handed!.runId,
-          state: "completed",
-          result: { ok: 1 },
-          recordTtlSec: 60,
-        });
-        return null;
-      },
-      { connection: workerConn, prefix: cell.bullPrefix, concurrency: 1, skipVersionCheck: true },
-    );
-    worker.on("error", () => undefined);
+    const worker = consumer(cell, name, (handoff) => async (job: Job) => {
+      const handed = handoff.takeStart(job.id!);
+      const [state, runId] = await admin.hmget(cell.workflow(job.id!), "state", "runId");
+      seen.set(job.id!, { state, runId, handed: handed?.runId });
+      assert.equal(handed?.start.kind, "run");
+      handoff.deferFinish({
+        id: job.id!,
+        now: Date.now(),
+        runId: handed!.runId,
+        state: "completed",
+        result: { ok: 1 },
+        recordTtlSec: 60,
+      });
+      return null;
+    });
     const before = await scriptCalls();
     try {
       for (const until = Date.now() + 20_000; seen.size < ids.length || (await admin.hlen(cell.slots)) > 0; ) {
@@ -112,28 +125,17 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     const name = execQueue("p");
     const queue = new Queue(name, { connection: connection(), prefix: cell.bullPrefix });
     await dispatched(cell, queue, "wf-c");
-    const workerConn = connection();
-    const handoff = new RunHandoff(workerConn, cell, "w1", Date.now, createLogger("test", "silent"));
     let closed: Promise<void> | undefined;
-    const worker: LeaseTrackingWorker = new LeaseTrackingWorker(
-      { lockedAt: new Map(), now: Date.now, handoff },
-      name,
-      async (job: Job) => {
-        const handed = handoff.takeStart(job.id!)!;
-        handoff.deferFinish({ id: job.id!, now: Date.now(), runId: handed.runId, state: "completed", result: 7, recordTtlSec: 60 });
-        // Closed by force while the run ends: BullMQ then leaves the job as it is, with no finish of its own.
-        closed = worker.close(true);
-        await closed;
-        return null;
-      },
-      { connection: workerConn, prefix: cell.bullPrefix, concurrency: 1, skipVersionCheck: true },
-    );
-    worker.on("error", () => undefined);
+    const worker: LeaseTrackingWorker = consumer(cell, name, (handoff) => async (job: Job) => {
+      const handed = handoff.takeStart(job.id!)!;
+      handoff.deferFinish({ id: job.id!, now: Date.now(), runId: handed.runId, state: "completed", result: 7, recordTtlSec: 60 });
+      // Closed by force while the run ends: BullMQ then leaves the job as it is, with no finish of its own.
+      closed = worker.close(true);
+      await closed;
+      return null;
+    });
     try {
-      for (const until = Date.now() + 20_000; (await admin.hget(cell.workflow("wf-c"), "state")) !== "completed"; ) {
-        assert.ok(Date.now() < until, "the outcome was never written");
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await untilState(cell, "wf-c", "completed");
       assert.equal(await admin.hget(cell.workflow("wf-c"), "result"), "7");
       assert.equal(await admin.hexists(cell.slots, "wf-c"), 0);
       assert.equal(await queue.getJobState("wf-c"), "active", "BullMQ did not finish the job itself");
@@ -148,32 +150,21 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     const name = execQueue("p");
     const queue = new Queue(name, { connection: connection(), prefix: cell.bullPrefix });
     await dispatched(cell, queue, "wf-x");
-    const workerConn = connection();
-    const handoff = new RunHandoff(workerConn, cell, "w1", Date.now, createLogger("test", "silent"));
-    const worker = new LeaseTrackingWorker(
-      { lockedAt: new Map(), now: Date.now, handoff },
-      name,
-      async (job: Job) => {
-        const handed = handoff.takeStart(job.id!)!;
-        handoff.deferFinish({
-          id: job.id!,
-          now: Date.now(),
-          runId: handed.runId,
-          state: "failed",
-          error: { code: "X", message: "m" },
-          recordTtlSec: 60,
-        });
-        // BullMQ then fails the job (its own moveToFinished): the outcome goes with it, once.
-        throw new Error("after its outcome");
-      },
-      { connection: workerConn, prefix: cell.bullPrefix, concurrency: 1, skipVersionCheck: true },
-    );
-    worker.on("error", () => undefined);
+    const worker = consumer(cell, name, (handoff) => async (job: Job) => {
+      const handed = handoff.takeStart(job.id!)!;
+      handoff.deferFinish({
+        id: job.id!,
+        now: Date.now(),
+        runId: handed.runId,
+        state: "failed",
+        error: { code: "X", message: "m" },
+        recordTtlSec: 60,
+      });
+      // BullMQ then fails the job (its own moveToFinished): the outcome goes with it, once.
+      throw new Error("after its outcome");
+    });
     try {
-      for (const until = Date.now() + 20_000; (await admin.hget(cell.workflow("wf-x"), "state")) !== "failed"; ) {
-        assert.ok(Date.now() < until, "the outcome was never written");
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await untilState(cell, "wf-x", "failed");
       assert.equal(await admin.hget(cell.workflow("wf-x"), "errorCode"), "X");
       assert.equal(await admin.hexists(cell.slots, "wf-x"), 0);
       assert.equal(await queue.getJobState("wf-x"), "failed", "BullMQ's own failure of the job");
