@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
+import { createKeys } from "../../queues/keys.ts";
+import { connect } from "../../src/lib/redis.ts";
+import { PolicyRegistry } from "../../src/tenancy/registry.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 import { testRedisUrl } from "../helpers/redis.ts";
 
@@ -46,6 +49,46 @@ describe("live policy", () => {
       assert.ok(lag < 1000, `seen after ${lag} ms`);
     } finally {
       child.kill("SIGTERM");
+    }
+  });
+});
+
+describe("policy reload", () => {
+  it("resolves again only the specs that changed; the others keep their entry", { timeout: 30_000 }, async () => {
+    const redis = connect(await testRedisUrl());
+    const keys = createKeys(`reload-${process.pid}-${Date.now()}`);
+    const writer = new PolicyRegistry(redis, keys, 60_000);
+    const reader = new PolicyRegistry(redis, keys, 60_000);
+    try {
+      await writer.seed(
+        new Map([
+          ["a", { tier: "professional", mca: 5 }],
+          ["b", { tier: "professional", mca: 6 }],
+          ["c", { tier: "professional", mca: 7 }],
+        ]),
+        true,
+      );
+      await reader.start();
+      const [a, b, c] = ["a", "b", "c"].map((t) => reader.get(t)!);
+      assert.deepEqual([a.policy.mca, b.policy.mca, c.policy.mca], [5, 6, 7]);
+
+      await writer.put("b", { tier: "professional", mca: 42 });
+      await redis.multi().hdel(keys.registry.tenants, "c").incr(keys.registry.version).exec();
+      assert.equal(await reader.fresh("not-a-tenant"), undefined); // reloads, as a poll that saw the version move
+
+      assert.equal(reader.get("a"), a, "unchanged: the same entry, not resolved again");
+      assert.notEqual(reader.get("b"), b);
+      assert.equal(reader.get("b")!.policy.mca, 42);
+      assert.equal(reader.get("c"), undefined, "deleted: gone");
+      assert.deepEqual(
+        reader.list().map((e) => e.tenant),
+        ["a", "b"],
+      );
+    } finally {
+      reader.stop();
+      writer.stop();
+      await redis.del(keys.registry.tenants, keys.registry.orgs, keys.registry.version);
+      await redis.quit();
     }
   });
 });
