@@ -52,6 +52,10 @@ export function orgCapsFields(o: OrgEntry, tenants: TenantEntry[]): Record<strin
 
 export class TenantSync {
   private readonly written = new Map<string, string>(); // cell/tenant -> JSON of fields last written
+  // cell/tenant -> the registry entry those fields came from, and whether its org was known then. The
+  // registry keeps an unchanged tenant's entry (the same object) across reloads, so a sync after one
+  // change computes one tenant's fields, not every tenant's (~4 µs each: 30-60 ms at 10,000).
+  private readonly source = new Map<string, { entry: TenantEntry; orgKnown: boolean }>();
 
   constructor(
     private readonly redis: Redis,
@@ -79,12 +83,18 @@ export class TenantSync {
       changed++;
     }
     const known = new Set(orgs.map((o) => o.org));
+    const sources = new Map<string, { entry: TenantEntry; orgKnown: boolean }>();
     for (const e of here) {
       present.add(e.tenant);
-      const fields = capsFields(e);
-      if (!known.has(fields.org!)) fields.org = "";
-      const json = JSON.stringify(fields);
       const id = `${cellName}/${e.tenant}`;
+      const orgKnown = e.policy.org !== null && known.has(e.policy.org);
+      const was = this.source.get(id);
+      const last = this.written.get(id);
+      if (was?.entry === e && was.orgKnown === orgKnown && last !== undefined && last !== "gone") continue;
+      const fields = capsFields(e);
+      if (!orgKnown) fields.org = "";
+      const json = JSON.stringify(fields);
+      sources.set(id, { entry: e, orgKnown });
       if (this.written.get(id) === json) continue;
       pending.set(id, json);
       pipeline.hset(cell.tenantCaps(e.tenant), fields).sadd(cell.tenants, e.tenant).sadd(cell.dirty, e.tenant);
@@ -105,6 +115,7 @@ export class TenantSync {
     const refused = ((await pipeline.exec()) ?? []).find(([err]) => err)?.[0];
     if (refused) throw refused;
     for (const [id, v] of pending) this.written.set(id, v);
+    for (const [id, v] of sources) this.source.set(id, v);
     return changed;
   }
 }

@@ -69,7 +69,9 @@ describe("policy reload", () => {
         true,
       );
       await reader.start();
-      const [a, b, c] = ["a", "b", "c"].map((t) => reader.get(t)!);
+      const a = reader.get("a")!;
+      const b = reader.get("b")!;
+      const c = reader.get("c")!;
       assert.deepEqual([a.policy.mca, b.policy.mca, c.policy.mca], [5, 6, 7]);
 
       await writer.put("b", { tier: "professional", mca: 42 });
