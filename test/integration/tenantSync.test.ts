@@ -44,6 +44,11 @@ describe("tenant sync", () => {
       // b left the registry: paused in the cell, its queued work still visible.
       assert.equal(await sync.sync(cellName, [a], [{ org: "acme", policy: acme.policy }]), 1);
       assert.equal(await redis.hget(cell.tenantCaps("b"), "paused"), "1");
+
+      // A dispatcher that starts now learns the cell's tenants from Redis: b is among them, and gone.
+      await redis.hset(cell.tenantCaps("b"), "paused", "0");
+      assert.equal(await new TenantSync(redis, keys).sync(cellName, [a], [{ org: "acme", policy: acme.policy }]), 3); // acme, a, b
+      assert.equal(await redis.hget(cell.tenantCaps("b"), "paused"), "1");
     } finally {
       const found = await redis.keys(`${keys.root}*`);
       if (found.length) await redis.del(...found);
