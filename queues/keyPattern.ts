@@ -7,7 +7,7 @@ type KeyArg = string | number;
 type Placeholders<P extends string> = P extends `${string}<${string}>${infer Rest}` ? [KeyArg, ...Placeholders<Rest>] : [];
 /** What a pattern builds: a key, or a function of its placeholders. */
 export type Built<P extends string> = Placeholders<P> extends [] ? string : (...args: Placeholders<P>) => string;
-type BuiltAll<T extends Record<string, string>> = { -readonly [K in keyof T]: Built<T[K]> };
+export type BuiltAll<T extends Record<string, string>> = { -readonly [K in keyof T]: Built<T[K]> };
 
 /**
  * The builder of `prefix` + `pattern`. The literal pieces are joined once, here, so a call costs what

@@ -1,4 +1,4 @@
-import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPattern.ts";
+import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } from "./keyPattern.ts";
 
 /**
  * Every Redis key Fairlane uses is built here. Nothing else in the code base
@@ -13,6 +13,8 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built } from "./keyPatter
  * Registry — global, one hash tag `{<root>.reg}` so multi-key updates are atomic:
  *   <root>:{<root>.reg}:tenants            HASH tenant -> policy spec (JSON, as written);  :orgs  HASH org -> its spec
  *   <root>:{<root>.reg}:version            STRING counter, bumped on every policy change
+ *   <root>:{<root>.reg}:changes            ZSET "<version> <t|o> <name>" -> version: the tenant or org each of the last 1,000
+ *                                          changes wrote (queues/lua/writePolicy-3.lua); a process re-reads only those
  *   <root>:{<root>.reg}:keys               HASH sha256(apiKey) -> {tenant,keyId,createdAt}
  *   <root>:{<root>.reg}:tenantkeys:<t>     HASH keyId -> sha256(apiKey)
  *   <root>:{<root>.reg}:audit              LIST of admin actions (newest first, capped)
@@ -116,6 +118,7 @@ export const REGISTRY_KEY_PATTERNS = {
   tenants: "tenants",
   orgs: "orgs",
   version: "version",
+  changes: "changes",
   apiKeys: "keys",
   tenantKeys: "tenantkeys:<tenant>",
   audit: "audit",
@@ -191,17 +194,8 @@ export const BULL_KEY_PATTERNS = {
 
 export { compilePattern, PLACEHOLDER, type Built };
 
-export interface RegistryKeys {
-  tenants: string;
-  orgs: string;
-  version: string;
-  apiKeys: string;
-  tenantKeys(tenant: string): string;
-  audit: string;
-  tenantCells(tenant: string): string;
-  reviewerKeys: string;
-  poolKeys(pool: string): string;
-}
+/** The registry's keys, built from REGISTRY_KEY_PATTERNS. */
+export type RegistryKeys = BuiltAll<typeof REGISTRY_KEY_PATTERNS>;
 
 export interface CellKeys {
   cell: string;

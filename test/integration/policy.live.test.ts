@@ -89,7 +89,74 @@ describe("policy reload", () => {
     } finally {
       reader.stop();
       writer.stop();
-      await redis.del(keys.registry.tenants, keys.registry.orgs, keys.registry.version);
+      await redis.del(keys.registry.tenants, keys.registry.orgs, keys.registry.version, keys.registry.changes);
+      await redis.quit();
+    }
+  });
+
+  it("a write reads its own change at once, and another process's write in between too", { timeout: 30_000 }, async () => {
+    const redis = connect(await testRedisUrl());
+    const keys = createKeys(`writes-${process.pid}-${Date.now()}`);
+    const one = new PolicyRegistry(redis, keys, 60_000);
+    const two = new PolicyRegistry(redis, keys, 60_000);
+    try {
+      await one.seed(new Map([["a", { tier: "professional", mca: 5 }]]), true);
+      await two.start();
+      const a = one.get("a")!;
+
+      // Nothing written in between: the write puts its entry in place; the others stay as they were.
+      await one.put("b", { tier: "professional", mca: 6 });
+      assert.equal(one.get("b")!.policy.mca, 6);
+      assert.equal(one.get("a"), a);
+
+      // Another process wrote in between: this one's next write loads the registry, and sees both.
+      await two.put("c", { tier: "professional", mca: 7 });
+      assert.equal(one.get("c"), undefined, "not polled (60 s)");
+      await one.put("b", { tier: "professional", mca: 8 });
+      assert.deepEqual(
+        one.list().map((e) => [e.tenant, e.policy.mca]),
+        [
+          ["a", 5],
+          ["b", 8],
+          ["c", 7],
+        ],
+      );
+      assert.equal(one.currentVersion, await redis.get(keys.registry.version));
+    } finally {
+      one.stop();
+      two.stop();
+      await redis.del(keys.registry.tenants, keys.registry.orgs, keys.registry.version, keys.registry.changes);
+      await redis.quit();
+    }
+  });
+
+  it("a process catches up on what the change log names; without a log entry, on the whole registry", { timeout: 30_000 }, async () => {
+    const redis = connect(await testRedisUrl());
+    const keys = createKeys(`catchup-${process.pid}-${Date.now()}`);
+    const writer = new PolicyRegistry(redis, keys, 60_000);
+    const reader = new PolicyRegistry(redis, keys, 20);
+    const until = async (what: string, ok: () => boolean) => {
+      for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 20)))
+        if (Date.now() - t0 > 5_000) assert.fail(`not seen within 5 s: ${what}`);
+    };
+    try {
+      await writer.seed(new Map([["a", { tier: "professional", mca: 5 }]]), true);
+      await reader.start();
+      // Written behind the registry's back: no version bump, no log entry.
+      await redis.hset(keys.registry.tenants, "x", JSON.stringify({ tier: "professional", mca: 3 }));
+
+      await writer.put("a", { tier: "professional", mca: 6 });
+      await until("a's change", () => reader.get("a")?.policy.mca === 6);
+      assert.equal(reader.get("x"), undefined, "only what the log names is read again");
+
+      // A write that logs nothing (a seed, an older process): the next poll reads everything.
+      await redis.incr(keys.registry.version);
+      await until("x, on a whole read", () => reader.get("x")?.policy.mca === 3);
+      assert.equal(reader.currentVersion, await redis.get(keys.registry.version));
+    } finally {
+      reader.stop();
+      writer.stop();
+      await redis.del(keys.registry.tenants, keys.registry.orgs, keys.registry.version, keys.registry.changes);
       await redis.quit();
     }
   });
