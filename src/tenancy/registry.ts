@@ -31,7 +31,7 @@ export class PolicyRegistry {
   private version = "";
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
-  /** Loads under way (a write applies its own change only when none is: one could overwrite it). */
+  /** Loads and catch-ups under way (a write applies its own change only when none is: one could undo it). */
   private loading = 0;
   /** Where put/seed write and then re-read: the api's fail-fast connection once it has one (setWriter). */
   private writer: Redis;
