@@ -31,7 +31,6 @@ export class TenantCells {
    */
   async of(tenant: string, current: string): Promise<string[]> {
     const noted = await this.redis.smembers(this.keys.registry.tenantCells(tenant));
-    const named = this.registry.list().map((e) => e.policy.cell);
-    return [...new Set([current, ...noted.sort(), ...named.sort()])];
+    return [...new Set([current, ...noted.sort(), ...this.registry.cells()])];
   }
 }

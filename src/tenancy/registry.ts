@@ -33,6 +33,7 @@ export class PolicyRegistry {
   private reloading: Promise<void> | undefined;
   /** Loads and catch-ups under way (a write applies its own change only when none is: one could undo it). */
   private loading = 0;
+  private cellsAt: { version: string; cells: readonly string[] } | undefined;
   /** Where put/seed write and then re-read: the api's fail-fast connection once it has one (setWriter). */
   private writer: Redis;
 
@@ -82,6 +83,19 @@ export class PolicyRegistry {
 
   list(): TenantEntry[] {
     return [...this.entries.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
+  }
+
+  /**
+   * The cells the policies name, sorted: computed once per version, since a run list or a workflow
+   * not found in its tenant's cell asks on every request (sorting 10,000 tenants each time was ~5 ms).
+   */
+  cells(): readonly string[] {
+    if (this.cellsAt?.version !== this.version) {
+      const named = new Set<string>();
+      for (const e of this.entries.values()) named.add(e.policy.cell);
+      this.cellsAt = { version: this.version, cells: [...named].sort() };
+    }
+    return this.cellsAt.cells;
   }
 
   org(name: string): OrgEntry | undefined {

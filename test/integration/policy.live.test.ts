@@ -122,6 +122,11 @@ describe("policy reload", () => {
         ],
       );
       assert.equal(one.currentVersion, await redis.get(keys.registry.version));
+
+      // The cells the policies name (where reads look for work a moved tenant left) follow every write.
+      assert.deepEqual(one.cells(), ["default"]);
+      await one.put("c", { tier: "professional", mca: 7, cell: "east" });
+      assert.deepEqual(one.cells(), ["default", "east"]);
     } finally {
       one.stop();
       two.stop();
