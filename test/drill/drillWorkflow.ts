@@ -13,11 +13,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { priorAuthAgent } from "../../src/dev/examples/priorAuth.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
+import { drillNow } from "./invariants.ts";
 
 const file = join(process.env.DRILL_OBS_DIR ?? "/tmp", `${process.pid}.log`);
 const pool = process.env.FAIRLANE_POOL ?? "default";
-/** Wall-clock ms with sub-ms precision, comparable across processes on one machine. */
-export const preciseNow = () => performance.timeOrigin + performance.now();
 
 defineWorkflow(
   "drill-agent",
@@ -25,7 +24,7 @@ defineWorkflow(
     const line = (kind: string, extra = "") =>
       appendFileSync(
         file,
-        `${kind}|${ctx.workflowId}|${ctx.tenant}|${ctx.class}|${pool}|${process.pid}|${preciseNow().toFixed(3)}|${extra}\n`,
+        `${kind}|${ctx.workflowId}|${ctx.tenant}|${ctx.class}|${pool}|${process.pid}|${drillNow().toFixed(3)}|${extra}\n`,
       );
     line("start");
     let how = "done";

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Topology } from "../../src/dev/topology/topology.ts";
-import type { FaultRecord } from "./invariants.ts";
+import { drillNow, type FaultRecord } from "./invariants.ts";
 
 /**
  * The faults the drill injects into a running topology, each as a supervisor
@@ -27,30 +27,30 @@ export async function inject(t: Topology, kind: FaultKind, rnd: () => number, o:
   if (kind.startsWith("kill9-")) {
     const victim = pick(role(kind.slice("kill9-".length)), rnd);
     const pid = t.supervisor.signal(victim.spec.name, "SIGKILL");
-    return { kind, pid, at: Date.now() };
+    return { kind, pid, at: drillNow() };
   }
   if (kind === "sigstop-exec") {
     // Past its BullMQ lock: another worker takes the stalled run; this one must not finish it too.
     const victim = pick(role("exec"), rnd);
     const pid = t.supervisor.signal(victim.spec.name, "SIGSTOP");
-    const at = Date.now();
+    const at = drillNow();
     await sleep(o.lockMs * 2 + 1_000);
     t.supervisor.signal(victim.spec.name, "SIGCONT");
-    return { kind, pid, at, until: Date.now() };
+    return { kind, pid, at, until: drillNow() };
   }
   if (kind === "redis-sigterm" || kind === "redis-kill9") {
     const pid = t.redis.pid;
-    const at = Date.now();
+    const at = drillNow();
     if (kind === "redis-kill9") t.redis.killNow();
     else await t.redis.stop();
     await sleep(1_000);
     await t.restartRedis();
-    return { kind, pid, at, until: Date.now() };
+    return { kind, pid, at, until: drillNow() };
   }
   // downstream-outage
-  const at = Date.now();
+  const at = drillNow();
   t.downstream.setOutage(true);
   await sleep(2_000);
   t.downstream.setOutage(false);
-  return { kind, at, until: Date.now() };
+  return { kind, at, until: drillNow() };
 }

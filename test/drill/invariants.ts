@@ -48,6 +48,13 @@ export interface Overlap {
   afterResumeMs?: number;
 }
 
+/**
+ * The drill's one clock: Linux's CLOCK_MONOTONIC in ms (sub-ms precision), the same in every process
+ * of the machine and never stepped. Run lines, fault times and the checks' "now" all read it; wall
+ * time (`Date.now()`, `performance.timeOrigin`) can jump between processes started at different times.
+ */
+export const drillNow = (): number => Number(process.hrtime.bigint()) / 1e6;
+
 /** Pairs start and end lines per id and process; a run on a killed process ends at the kill. */
 export function runsFrom(lines: RunLine[], faults: FaultRecord[]): Run[] {
   const kills = faults.filter((f) => f.kind.startsWith("kill") && f.pid !== undefined);

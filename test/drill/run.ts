@@ -31,7 +31,7 @@ import { poolShares, DEFAULT_SHARES } from "../../src/dispatch/policy/shares.ts"
 import type { PolicySpec } from "../../src/tenancy/policy.ts";
 import { startTopology, type Topology } from "../../src/dev/topology/topology.ts";
 import { FAULT_KINDS, inject, type FaultKind } from "./faults.ts";
-import { overlaps, overshoots, runsFrom, type Caps, type FaultRecord, type RunLine } from "./invariants.ts";
+import { drillNow, overlaps, overshoots, runsFrom, type Caps, type FaultRecord, type RunLine } from "./invariants.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -262,7 +262,7 @@ try {
     await t.supervisor.settled();
     const states = await quiesce(t, acked, 180_000);
     const left = await countersZero(t, 30_000);
-    const now = Date.now();
+    const now = drillNow();
     const lines = readLines(obsDir);
     const mine = new Set(acked.map((a) => a.id));
     const runs = runsFrom(lines, faults).filter((r) => mine.has(r.id));

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { overlaps, overshoots, runsFrom, type RunLine } from "../drill/invariants.ts";
+import { drillNow, overlaps, overshoots, runsFrom, type RunLine } from "../drill/invariants.ts";
 
 const line = (kind: "start" | "end", id: string, pid: number, at: number, how?: string, cls: "A" | "B" | "C" = "B"): RunLine => ({
   kind,
@@ -14,6 +15,19 @@ const line = (kind: "start" | "end", id: string, pid: number, at: number, how?: 
 });
 
 describe("drill invariants (the observer's arithmetic)", () => {
+  it("reads one clock in every process: another process's reading falls between two of this one's", () => {
+    const before = drillNow();
+    const child = Number(
+      execFileSync(
+        process.execPath,
+        ["--import", "tsx", "-e", 'import("./test/drill/invariants.ts").then((m) => process.stdout.write(String(m.drillNow())))'],
+        { encoding: "utf8" },
+      ),
+    );
+    const after = drillNow();
+    assert.ok(before <= child && child <= after, `${before} <= ${child} <= ${after}`);
+  });
+
   it("closes a killed process's open run at the kill and sees no overlap with its re-run after", () => {
     const runs = runsFrom(
       [line("start", "w", 1, 0), line("start", "w", 2, 150), line("end", "w", 2, 300)],
