@@ -48,6 +48,9 @@
   ARGV[13] record TTL in seconds once a workflow ends (the tenant's retention wins: includes/endRecord.lua)
   ARGV[14] a preemption request older than this (ms) whose workflow still holds its slot counts as
            ignored ("" = not counted, 0 returned)
+  ARGV[15] prefetch: how many more than its capacity the pool may hold dispatched, waiting in the exec
+           queue for the next free worker ("" = 0; src/dispatch/policy/prefetch.ts). Shares and the
+           reserve stay those of the capacity; kept in the pool used hash for explanations.
 
   Returns {moved, expired, preempted, capacity, used, refreshed, parked, ignored}
 ]]
@@ -104,8 +107,12 @@ local minC = 0
 if capacity > 0 then minC = math.max(1, math.ceil(capacity * tonumber(ARGV[8]))) end
 local maxC = math.max(minC, math.min(math.floor(capacity * tonumber(ARGV[7])), batchCap))
 
-local u = rcall("HMGET", KEYS[3], "total", "A", "C")
+local u = rcall("HMGET", KEYS[3], "total", "A", "C", "prefetch")
 local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumber(u[3] or "0")
+-- Slots the dispatch may fill: the capacity, and the prefetch while any worker is live.
+local prefetch = tonumber(ARGV[15] or "") or 0
+if (u[4] or "0") ~= tostring(prefetch) then rcall("HSET", KEYS[3], "prefetch", prefetch) end
+local limit = capacity > 0 and capacity + prefetch or 0
 
 local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }
 local wfqKeys = { A = KEYS[16], B = KEYS[17], C = KEYS[18] }
@@ -144,9 +151,9 @@ local function serve(key, name, v, charge, weight, inflight)
 end
 
 local function chooseClass()
-  if capacity - used <= 0 then return nil end
+  if limit - used <= 0 then return nil end
   if card("A") > 0 then return "A" end
-  if (capacity - reserveA) - (used - usedA) <= 0 then return nil end
+  if (limit - reserveA) - (used - usedA) <= 0 then return nil end
   local readyC = card("C") > 0
   if readyC and usedC < minC then return "C" end
   if card("B") > 0 then return "B" end
@@ -164,22 +171,6 @@ local steps = 0
 local used0, usedA0, usedC0 = used, usedA, usedC
 local seq = tonumber(rcall("GET", KEYS[9]) or "0")
 local movedBytes = {}
--- The head of class `cls`: the flow at the head of the pool's ready set and, when that flow is an
--- org, the tenant at the head of the org's own set (includes/flows.lua).
-local function headOf(cls)
-  local top = rcall("ZRANGE", readyKeys[cls], 0, 0, "WITHSCORES")
-  local h = { member = top[1], v = tonumber(top[2]), flow = string.match(top[1], "^%d+:(.+)$") }
-  if string.sub(h.flow, 1, 1) == "@" then
-    h.org = string.sub(h.flow, 2)
-    h.inner = cellKey_orgReady(own, pool, cls, h.org)
-    local t = rcall("ZRANGE", h.inner, 0, 0, "WITHSCORES")
-    h.imember, h.iv = t[1], tonumber(t[2])
-    h.tenant = t[1] and string.match(t[1], "^%d+:(.+)$")
-  else
-    h.tenant = h.flow
-  end
-  return h
-end
 
 while moved < maxMoves and steps < maxMoves * 4 do
   steps = steps + 1
@@ -309,7 +300,7 @@ end
 
 -- 3. Preemption: Class A is ready but no slot is free for it.
 local preempted = 0
-if capacity > 0 and capacity - used <= 0 and card("A") > 0 then preempted = preemptForA(headOf("A")) end
+if capacity > 0 and limit - used <= 0 and card("A") > 0 then preempted = preemptForA(headOf("A")) end
 
 -- 4. The dispatcher's gauge of ignored preemptions, read here rather than by a round trip of its own
 -- after every call (on a busy machine each one delays the next pass, and a woken Class A with it).

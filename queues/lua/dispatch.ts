@@ -16,6 +16,8 @@ export interface DispatchOptions {
   recordTtlSec: number;
   /** A preemption request older than this whose workflow still holds its slot counts as ignored (unset: not counted). */
   ignoredAfterMs?: number;
+  /** Slots beyond the capacity this call may fill, waiting for a worker (src/dispatch/policy/prefetch.ts); unset: 0. */
+  prefetch?: number;
 }
 
 export interface DispatchResult {
@@ -69,6 +71,7 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
       o.capacityCap,
       o.recordTtlSec,
       o.ignoredAfterMs ?? "",
+      o.prefetch ?? 0,
     ],
   );
   return {

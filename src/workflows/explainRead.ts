@@ -97,7 +97,7 @@ async function readPools(
     p2.zrangebyscore(cell.poolWorkers(pool), `(${now}`, "+inf")
       .hgetall(cell.poolConcurrency(pool))
       .hgetall(cell.poolBatch(pool))
-      .hmget(cell.poolUsed(pool), "total", "A", "C");
+      .hmget(cell.poolUsed(pool), "total", "A", "C", "prefetch");
     for (const c of CLASSES) {
       p2.zcard(cell.ready(pool, c));
       if (org) p2.zcard(cell.orgReady(pool, c, org)).zrank(cell.orgReady(pool, c, org), member);
@@ -125,8 +125,8 @@ async function readPools(
       live.map((w) => Number(conc[w] ?? 0)),
       capacityCap,
     );
-    const [usedAll, usedA, usedC] = used.map((u) => Number(u ?? 0)) as [number, number, number];
-    return { pool, capacity, used: usedAll, usedA, usedC, batchCapacity: poolBatchCapacity(live, conc, batch), ready };
+    const [usedAll, usedA, usedC, prefetch] = used.map((u) => Number(u ?? 0)) as [number, number, number, number];
+    return { pool, capacity, used: usedAll, usedA, usedC, prefetch, batchCapacity: poolBatchCapacity(live, conc, batch), ready };
   });
   const heads = t.headIds.map(([c, id]) => {
     const type = (r2[i++] as string | null) ?? "";

@@ -31,7 +31,7 @@ const RUNS = Number(process.env.FAIRLANE_DIFF_RUNS ?? 1000);
 
 type Event =
   | { kind: "enqueue"; t: number; cls: WorkflowClass; n: number }
-  | { kind: "dispatch"; maxMoves: number }
+  | { kind: "dispatch"; maxMoves: number; prefetch: number }
   | { kind: "finish"; pick: number }
   | { kind: "advance"; ms: number }
   | { kind: "caps"; t: number; caps: Caps }
@@ -55,7 +55,14 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
     }),
     weight: 4,
   },
-  { arbitrary: fc.record({ kind: fc.constant("dispatch" as const), maxMoves: fc.integer({ min: 1, max: 6 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("dispatch" as const),
+      maxMoves: fc.integer({ min: 1, max: 6 }),
+      prefetch: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4 })),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ kind: fc.constant("finish" as const), pick: fc.nat() }), weight: 4 },
   {
     arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.oneof(fc.integer({ min: 0, max: 3_000 }), fc.constant(600_000)) }),
@@ -154,8 +161,8 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
         await model.enqueue(tenant, e.cls, e.n);
         await script.enqueue(tenant, e.cls, e.n);
       } else if (e.kind === "dispatch") {
-        const want = await model.dispatch(e.maxMoves);
-        const got = await script.dispatch(e.maxMoves);
+        const want = await model.dispatch(e.maxMoves, e.prefetch);
+        const got = await script.dispatch(e.maxMoves, e.prefetch);
         assert.deepEqual(
           got.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge })),
           want.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge })),

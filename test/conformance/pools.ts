@@ -44,7 +44,7 @@ export interface PoolDriver<R extends Started = Started> {
   /** Admits `n` workflows; the script's side returns their ids. */
   enqueue(tenant: string, cls: WorkflowClass, n: number): Promise<unknown>;
   /** One dispatch call: what it started, in the order it decided. */
-  dispatch(maxMoves: number): Promise<R[]>;
+  dispatch(maxMoves: number, prefetch?: number): Promise<R[]>;
   finish(run: R): Promise<void>;
 }
 
@@ -89,9 +89,9 @@ export class ModelPool implements PoolDriver<ModelRun> {
     this.rule.enqueue(tenant, cls, n);
   }
 
-  async dispatch(maxMoves: number): Promise<ModelRun[]> {
+  async dispatch(maxMoves: number, prefetch = 0): Promise<ModelRun[]> {
     return this.rule
-      .dispatch(this.clock.now(), maxMoves)
+      .dispatch(this.clock.now(), maxMoves, prefetch)
       .map((lease) => ({ tenant: lease.tenant, cls: lease.cls, dispatchedAt: lease.dispatchedAt, charge: lease.charge, lease }));
   }
 
@@ -191,9 +191,9 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
   }
 
   /** Runs the script, reads what it moved from the exec queue (and empties it: no worker takes them). */
-  async dispatch(maxMoves: number): Promise<ScriptRun[]> {
+  async dispatch(maxMoves: number, prefetch = 0): Promise<ScriptRun[]> {
     const { redis, cell } = this;
-    const r = await dispatch(redis, cell, this.pool, this.clock.now(), { ...this.opts, maxMoves });
+    const r = await dispatch(redis, cell, this.pool, this.clock.now(), { ...this.opts, maxMoves, prefetch });
     const execWait = cell.queueKey(execQueue(this.pool), "wait");
     const listed = await Promise.all(
       (await redis.lrange(execWait, 0, -1)).map(async (id) => {

@@ -1,7 +1,8 @@
 --[[
-  Part of dispatch-18.lua, kept apart for its length: taking one job from a tenant's ingress
-  queue, and asking Class C to yield to Class A. Uses the script's locals (now, own, bull, KEYS,
-  ARGV, maxMoves, recordTtl, execName) and counts into its `expired` and `parked`.
+  Part of dispatch-18.lua, kept apart for its length: reading a class's head, taking one job from
+  a tenant's ingress queue, and asking Class C to yield to Class A. Uses the script's locals (now,
+  own, bull, pool, KEYS, ARGV, maxMoves, recordTtl, execName, readyKeys) and counts into its
+  `expired` and `parked`.
 ]]
 -- The first declared dependency of a workflow type (its record's `type`, else its job's name) that is
 -- down, if any. Nothing to look up when no workflow type declares a dependency; each type and each
@@ -22,6 +23,23 @@ local function downDependency(jobKey, wfType)
     if isDown[dep] then return dep end
   end
   return nil
+end
+
+-- The head of class `cls`: the flow at the head of the pool's ready set and, when that flow is an
+-- org, the tenant at the head of the org's own set (includes/flows.lua).
+local function headOf(cls)
+  local top = rcall("ZRANGE", readyKeys[cls], 0, 0, "WITHSCORES")
+  local h = { member = top[1], v = tonumber(top[2]), flow = string.match(top[1], "^%d+:(.+)$") }
+  if string.sub(h.flow, 1, 1) == "@" then
+    h.org = string.sub(h.flow, 2)
+    h.inner = cellKey_orgReady(own, pool, cls, h.org)
+    local t = rcall("ZRANGE", h.inner, 0, 0, "WITHSCORES")
+    h.imember, h.iv = t[1], tonumber(t[2])
+    h.tenant = t[1] and string.match(t[1], "^%d+:(.+)$")
+  else
+    h.tenant = h.flow
+  end
+  return h
 end
 
 -- Ends a workflow that leaves ingress without running: out of the queued counts, its record failed.

@@ -10,6 +10,8 @@ import type { WfqClass, WfqTenant } from "./wfq.ts";
  * Which class gets the next free slot: Class A into any free slot; else a
  * general slot (capacity minus the A reserve) goes to Class C below its
  * guaranteed minimum, else Class B, else Class C below its maximum share.
+ * The slots are the capacity plus the pool's prefetch (prefetch.ts); the
+ * reserve and the shares are those of the capacity.
  * Which tenant within the class: the head of the class's ready set — the
  * backlogged flows under their cap, ordered by virtual time (wfq.ts), ties
  * to the least recently served. A flow is a tenant without an org, or an org
@@ -68,13 +70,19 @@ export interface PoolState {
   usedC: number;
   /** The sum of the live workers' batch limits (`<cell>:pool:<p>:batch`); absent: no limit beyond the share. */
   batchCapacity?: number;
+  /** Slots beyond the capacity the dispatch may fill, waiting for a worker (prefetch.ts); absent: 0. */
+  prefetch?: number;
 }
 
+/** The slots a dispatch may fill: the capacity, and the prefetch while the pool has any. */
+export const dispatchLimit = (pool: PoolState): number => (pool.capacity > 0 ? pool.capacity + (pool.prefetch ?? 0) : 0);
+
 export function chooseClass(pool: PoolState, shares: ShareOptions, ready: (cls: WorkflowClass) => boolean): WorkflowClass | null {
-  if (pool.capacity - pool.used <= 0) return null;
+  const limit = dispatchLimit(pool);
+  if (limit - pool.used <= 0) return null;
   if (ready("A")) return "A";
   const { reserveA, minC, maxC } = poolShares(pool.capacity, shares, pool.batchCapacity);
-  if (pool.capacity - reserveA - (pool.used - pool.usedA) <= 0) return null;
+  if (limit - reserveA - (pool.used - pool.usedA) <= 0) return null;
   if (ready("C") && pool.usedC < minC) return "C";
   if (ready("B")) return "B";
   if (ready("C") && pool.usedC < maxC) return "C";

@@ -1,6 +1,6 @@
 import { CLASSES, type WorkflowClass } from "../../../queues/keys.ts";
 import { aEligible, bcEligible, burstWindow, type DispatchCaps } from "./caps.ts";
-import { chooseClass } from "./dispatchRule.ts";
+import { chooseClass, dispatchLimit } from "./dispatchRule.ts";
 import { poolShares, type ShareOptions } from "./shares.ts";
 
 /**
@@ -149,16 +149,18 @@ function poolReason(p: PoolView, shares: ShareOptions, cls: WorkflowClass, org: 
   const { reserveA, maxC } = poolShares(p.capacity, shares, p.batchCapacity);
   const nums = { class: cls, pool: p.pool, capacity: p.capacity, used: p.used, usedA: p.usedA, reserveA };
   if (chooseClass(p, shares, (x) => x === cls) === cls) return turnReason(p, shares, cls, nums, org);
-  if (p.capacity - p.used <= 0) {
+  const limit = dispatchLimit(p);
+  const slots = `${p.used}/${p.capacity}${limit > p.capacity ? ` (+${limit - p.capacity} prefetch)` : ""} slots in use`;
+  if (limit - p.used <= 0) {
     const yielding = cls === "A" && p.usedC > 0 ? "; running Class C workflows are asked to yield to it" : "";
-    return { code: "pool_full", ...nums, message: `pool ${p.pool} full: ${p.used}/${p.capacity} slots in use${yielding}` };
+    return { code: "pool_full", ...nums, message: `pool ${p.pool} full: ${slots}${yielding}` };
   }
-  if (cls !== "A" && p.capacity - reserveA - (p.used - p.usedA) <= 0) {
-    const free = p.capacity - p.used;
+  if (cls !== "A" && limit - reserveA - (p.used - p.usedA) <= 0) {
+    const free = limit - p.used;
     return {
       code: "pool_full",
       ...nums,
-      message: `pool ${p.pool} full for Class B/C: ${p.used}/${p.capacity} slots in use, the ${plural(free, "free slot")} ${free === 1 ? "is" : "are"} the Class A reserve (${reserveA})`,
+      message: `pool ${p.pool} full for Class B/C: ${slots}, the ${plural(free, "free slot")} ${free === 1 ? "is" : "are"} the Class A reserve (${reserveA})`,
     };
   }
   const holders = p.holdersC ?? [];

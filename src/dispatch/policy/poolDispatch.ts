@@ -74,8 +74,9 @@ export class PoolDispatch {
     t.queued[cls] += n;
   }
 
-  /** Up to maxMoves dispatches at `now`, in the order the script makes them. */
-  dispatch(now: number, maxMoves: number): Lease[] {
+  /** Up to maxMoves dispatches at `now`, in the order the script makes them, `prefetch` slots beyond the capacity. */
+  dispatch(now: number, maxMoves: number, prefetch = 0): Lease[] {
+    this.pool.prefetch = prefetch;
     // Tenants before orgs, as the script (a tenant that left its org is out of the org's sets first).
     const dirty = [...this.dirty];
     this.dirty.clear();
