@@ -138,6 +138,19 @@ describe("explain: the constraint holding a tenant's queued class", () => {
       message: /^pool default full: 10\/10 slots in use$/,
     },
     {
+      name: "pool full with its prefetch: the prefetch counts, and is shown",
+      s: state({ queued: { B: 1 }, pools: [pool({ used: 13, prefetch: 3 })] }),
+      cls: "B",
+      code: "pool_full",
+      message: /^pool default full: 13\/10 \(\+3 prefetch\) slots in use$/,
+    },
+    {
+      name: "a prefetch slot free: Class B waits only its turn",
+      s: state({ queued: { B: 1 }, pools: [pool({ used: 11, prefetch: 3 })] }),
+      cls: "B",
+      code: "turn",
+    },
+    {
       name: "only the Class A reserve is free",
       s: state({ queued: { C: 1 }, pools: [pool({ used: 9 })] }),
       cls: "C",
