@@ -50,7 +50,8 @@
            ignored ("" = not counted, 0 returned)
   ARGV[15] prefetch: how many more than its capacity the pool may hold dispatched, waiting in the exec
            queue for the next free worker ("" = 0; src/dispatch/policy/prefetch.ts). Shares and the
-           reserve stay those of the capacity; kept in the pool used hash for explanations.
+           reserve stay those of the capacity; kept as `prefetch:<pool>` in the cell's dispatch
+           settings for explanations.
 
   Returns {moved, expired, preempted, capacity, used, refreshed, parked, ignored}
 ]]
@@ -107,11 +108,12 @@ local minC = 0
 if capacity > 0 then minC = math.max(1, math.ceil(capacity * tonumber(ARGV[8]))) end
 local maxC = math.max(minC, math.min(math.floor(capacity * tonumber(ARGV[7])), batchCap))
 
-local u = rcall("HMGET", KEYS[3], "total", "A", "C", "prefetch")
+local u = rcall("HMGET", KEYS[3], "total", "A", "C")
 local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumber(u[3] or "0")
 -- Slots the dispatch may fill: the capacity, and the prefetch while any worker is live.
 local prefetch = tonumber(ARGV[15] or "") or 0
-if (u[4] or "0") ~= tostring(prefetch) then rcall("HSET", KEYS[3], "prefetch", prefetch) end
+local settings = cellKey_dispatchSettings(own)
+if rcall("HGET", settings, "prefetch:" .. pool) ~= tostring(prefetch) then rcall("HSET", settings, "prefetch:" .. pool, prefetch) end
 local limit = capacity > 0 and capacity + prefetch or 0
 
 local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }

@@ -97,7 +97,8 @@ async function readPools(
     p2.zrangebyscore(cell.poolWorkers(pool), `(${now}`, "+inf")
       .hgetall(cell.poolConcurrency(pool))
       .hgetall(cell.poolBatch(pool))
-      .hmget(cell.poolUsed(pool), "total", "A", "C", "prefetch");
+      .hmget(cell.poolUsed(pool), "total", "A", "C")
+      .hget(cell.dispatchSettings, `prefetch:${pool}`);
     for (const c of CLASSES) {
       p2.zcard(cell.ready(pool, c));
       if (org) p2.zcard(cell.orgReady(pool, c, org)).zrank(cell.orgReady(pool, c, org), member);
@@ -114,6 +115,7 @@ async function readPools(
     const conc = r2[i++] as Record<string, string>;
     const batch = r2[i++] as Record<string, string>;
     const used = r2[i++] as (string | null)[];
+    const prefetch = Number(r2[i++] ?? 0);
     const ready: PoolView["ready"] = {};
     for (const c of CLASSES) {
       const size = Number(r2[i++]);
@@ -125,7 +127,7 @@ async function readPools(
       live.map((w) => Number(conc[w] ?? 0)),
       capacityCap,
     );
-    const [usedAll, usedA, usedC, prefetch] = used.map((u) => Number(u ?? 0)) as [number, number, number, number];
+    const [usedAll, usedA, usedC] = used.map((u) => Number(u ?? 0)) as [number, number, number];
     return { pool, capacity, used: usedAll, usedA, usedC, prefetch, batchCapacity: poolBatchCapacity(live, conc, batch), ready };
   });
   const heads = t.headIds.map(([c, id]) => {

@@ -70,7 +70,7 @@ export interface PoolState {
   usedC: number;
   /** The sum of the live workers' batch limits (`<cell>:pool:<p>:batch`); absent: no limit beyond the share. */
   batchCapacity?: number;
-  /** Slots beyond the capacity the dispatch may fill, waiting for a worker (prefetch.ts); absent: 0. */
+  /** Slots beyond the capacity the dispatch may fill, waiting for a worker (prefetch.ts; the cell's dispatch settings' `prefetch:<pool>`); absent: 0. */
   prefetch?: number;
 }
 
