@@ -8,7 +8,6 @@
 import type { Logger } from "pino";
 import type { Platform } from "../src/platform.ts";
 import { DEFAULT_DISPATCHER, Dispatcher } from "../src/dispatch/dispatcher.ts";
-import { DEFAULT_PREFETCH } from "../src/dispatch/policy/prefetch.ts";
 import { isMain, runPlatformRole } from "./role.ts";
 
 export async function startDispatcherRole(p: Platform, log: Logger): Promise<{ dispatcher: Dispatcher; stop(): Promise<void> }> {
@@ -27,7 +26,7 @@ export async function startDispatcherRole(p: Platform, log: Logger): Promise<{ d
     batchMinShare: c.FAIRLANE_BATCH_MIN_SHARE,
     capacityCap: c.FAIRLANE_POOL_CAPACITY_CAP,
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
-    prefetch: { ...DEFAULT_PREFETCH, delayMs: c.FAIRLANE_PREFETCH_MS },
+    prefetch: { max: c.FAIRLANE_PREFETCH_MAX },
   });
   dispatcher.start();
   log.info({ cells: c.FAIRLANE_CELLS }, "dispatcher started");

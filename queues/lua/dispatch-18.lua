@@ -53,7 +53,9 @@
            reserve stay those of the capacity; kept as `prefetch:<pool>` in the cell's dispatch
            settings for explanations.
 
-  Returns {moved, expired, preempted, capacity, used, refreshed, parked, ignored}
+  Returns {moved, expired, preempted, capacity, used, refreshed, parked, ignored, waiting, full}: `waiting`
+  the exec queue's length when the call began, `full` 1 when it left Class B/C work ready for want of
+  a slot (src/dispatch/policy/prefetch.ts learns from both)
 ]]
 local rcall = redis.call
 local now, own, bull, pool = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
@@ -168,6 +170,7 @@ local execName = execQueue(pool)
 --- @include "dispatchTake"
 
 local moved = 0
+local waiting = rcall("LLEN", KEYS[11])
 local steps = 0
 -- Counters every move changes, read once and written once after the loop.
 local used0, usedA0, usedC0 = used, usedA, usedC
@@ -309,4 +312,8 @@ if capacity > 0 and limit - used <= 0 and card("A") > 0 then preempted = preempt
 local ignored = 0
 if ARGV[14] ~= nil and ARGV[14] ~= "" then ignored = rcall("ZCOUNT", KEYS[15], "-inf", now - tonumber(ARGV[14])) end
 
-return { moved, expired, preempted, capacity, used, refreshed, parked, ignored }
+local full = 0
+if capacity > 0 and (limit - used <= 0 or ((limit - reserveA) - (used - usedA) <= 0 and (card("B") > 0 or card("C") > 0))) then
+  full = 1
+end
+return { moved, expired, preempted, capacity, used, refreshed, parked, ignored, waiting, full }

@@ -30,11 +30,15 @@ export interface DispatchResult {
   parked: number;
   /** Preemption requests older than `ignoredAfterMs` whose workflow still holds its slot (0 when not counted). */
   ignored: number;
+  /** The exec queue's length when the call began. */
+  waiting: number;
+  /** It left Class B/C work ready for want of a slot. */
+  full: boolean;
 }
 
 export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: number, o: DispatchOptions): Promise<DispatchResult> {
   const exec = execQueue(pool);
-  const [moved, expired, preempted, capacity, used, refreshed, parked, ignored] = await script.run<number[]>(
+  const [moved, expired, preempted, capacity, used, refreshed, parked, ignored, waiting, full] = await script.run<number[]>(
     redis,
     [
       cell.poolWorkers(pool),
@@ -83,5 +87,7 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
     refreshed: refreshed!,
     parked: parked!,
     ignored: ignored!,
+    waiting: waiting!,
+    full: full === 1,
   };
 }

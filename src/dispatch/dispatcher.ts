@@ -11,7 +11,7 @@ import type { PolicyRegistry } from "../tenancy/registry.ts";
 import { LogThrottle } from "../observability/logger.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tracer } from "../observability/tracing.ts";
-import { DEFAULT_PREFETCH, PrefetchEstimator, type PrefetchOptions } from "./policy/prefetch.ts";
+import { DEFAULT_PREFETCH, PrefetchController, type PrefetchOptions } from "./policy/prefetch.ts";
 import { DEFAULT_SHARES } from "./policy/shares.ts";
 import { TenantSync } from "./tenantSync.ts";
 import { trimTrails } from "../../queues/trail.ts";
@@ -36,7 +36,7 @@ export interface DispatcherOptions {
   ignoredAfterMs: number;
   /** How often the tenants' audit trails are trimmed to their auditRetentionDays. */
   trailTrimMs: number;
-  /** Each pool's prefetch: the dispatch delay it covers (0: none) and its rate's smoothing. */
+  /** Each pool's prefetch: the most it may reach, a fraction of its capacity (0: none). */
   prefetch: PrefetchOptions;
 }
 
@@ -85,7 +85,7 @@ export class Dispatcher {
   private readonly lastTrim = new Map<string, number>();
   private readonly ignoredByCell = new Map<string, number>();
   private readonly poolsByCell = new Map<string, string[]>(); // cell -> its pools as the last pass read them
-  private readonly prefetch = new Map<string, PrefetchEstimator>(); // "<cell> <pool>" -> its pool's
+  private readonly prefetch = new Map<string, PrefetchController>(); // "<cell> <pool>" -> its pool's
   private readonly blockingConnections: Redis[] = [];
   private readonly sync: TenantSync;
   private readonly scriptOpts: DispatchOptions;
@@ -180,11 +180,11 @@ export class Dispatcher {
       const began = performance.now();
       const beganAt = Date.now();
       const key = `${cellName} ${pool}`;
-      const pf = this.prefetch.get(key) ?? this.prefetch.set(key, new PrefetchEstimator(this.opts.prefetch)).get(key)!;
+      const pf = this.prefetch.get(key) ?? this.prefetch.set(key, new PrefetchController(this.opts.prefetch)).get(key)!;
       const opts = { ...this.scriptOpts, prefetch: pf.value() };
       const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), opts);
       metrics.dispatchSeconds.observe((performance.now() - began) / 1000);
-      pf.observe(this.clock.now(), r);
+      pf.observe(r);
       this.stats.moved += r.moved;
       this.stats.expired += r.expired;
       if (r.moved) metrics.dispatched.inc({ pool }, r.moved);

@@ -1,74 +1,75 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DEFAULT_PREFETCH, PrefetchEstimator } from "../../src/dispatch/policy/prefetch.ts";
+import { PrefetchController, type DispatchCall } from "../../src/dispatch/policy/prefetch.ts";
+
+const call = (o: Partial<DispatchCall>): DispatchCall => ({ moved: 10, capacity: 100, waiting: 0, full: true, ...o });
 
 /**
- * A pool of `capacity` slots whose runs end at `perSecond`, seen by a dispatcher that calls every
- * `everyMs` and refills what ended: the calls' (used after, moved) as the script returns them.
+ * A pool of `capacity` workers and its dispatcher, in steps of the dispatcher's round trip: each step
+ * `ends` runs end, their workers take what waits in the exec queue, and the dispatcher, given the
+ * controller's prefetch, refills up to capacity + prefetch from an endless backlog. Returns, per
+ * step, how many workers found nothing to take, and how many workflows were left waiting.
  */
-function steady(e: PrefetchEstimator, o: { capacity: number; perSecond: number; everyMs: number; forMs: number; from?: number }): number {
-  let now = o.from ?? 0;
-  let used = o.capacity;
-  let owed = 0;
-  for (const end = now + o.forMs; now < end; now += o.everyMs) {
-    owed += (o.perSecond * o.everyMs) / 1000;
-    const ended = Math.floor(owed);
-    owed -= ended;
-    used -= ended;
-    e.observe(now, { used: used + ended, moved: ended, capacity: o.capacity }); // it refilled what ended
-    used += ended;
+function pool(c: PrefetchController, o: { capacity: number; ends: number; steps: number }) {
+  let waiting = 0;
+  const idle: number[] = [];
+  const left: number[] = [];
+  for (let s = 0; s < o.steps; s++) {
+    const taken = Math.min(o.ends, waiting);
+    idle.push(o.ends - taken);
+    waiting -= taken;
+    left.push(waiting);
+    // Held: every running slot (capacity minus the idle workers) and what waits; refill to the limit.
+    const held = o.capacity - (o.ends - taken) + waiting;
+    const moved = Math.max(0, o.capacity + c.value() - held);
+    c.observe({ moved, capacity: o.capacity, waiting: left.at(-1)!, full: true });
+    // Idle workers take from the refill at once; the rest waits.
+    const fill = Math.min(o.ends - taken, moved);
+    waiting += moved - fill;
   }
-  return now;
+  return { idle, left };
 }
 
-describe("prefetch: the pool's dispatch delay times its release rate (src/dispatch/policy/prefetch.ts)", () => {
-  it("is the release rate times the delay once the rate settles: 3,000 ends/s over 30 ms is 90", () => {
-    const e = new PrefetchEstimator({ ...DEFAULT_PREFETCH, delayMs: 30 });
-    steady(e, { capacity: 200, perSecond: 3_000, everyMs: 10, forMs: 10_000 });
-    assert.ok(Math.abs(e.perSecond - 3_000) < 30, `${e.perSecond}/s`);
-    assert.ok([89, 90].includes(e.value()), `${e.value()}`); // the smoothed rate nears 3/ms from below
+describe("prefetch: just enough that workers never wait for the dispatcher (src/dispatch/policy/prefetch.ts)", () => {
+  it("grows while the workers run the exec queue dry behind a full pool, until they no longer do", () => {
+    const c = new PrefetchController();
+    const { idle, left } = pool(c, { capacity: 100, ends: 30, steps: 200 });
+    const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+    assert.ok(sum(idle.slice(0, 5)) > 30, "workers waited at first");
+    // Settled: it hovers around enough, so workers wait in under 5 % of the round trips' ends...
+    assert.ok(sum(idle.slice(-100)) <= 0.05 * 30 * 100, `idle ${sum(idle.slice(-100))} of ${30 * 100}`);
+    // ...and what still waits at the next call stays under a round trip's worth of ends.
+    assert.ok(Math.max(...left.slice(-100)) < 30, `left waiting ${Math.max(...left.slice(-100))}`);
+    assert.ok(c.value() >= 20 && c.value() <= 60, `prefetch ${c.value()}`);
   });
 
-  it("is never more than the capacity", () => {
-    const e = new PrefetchEstimator();
-    steady(e, { capacity: 100, perSecond: 10_000, everyMs: 5, forMs: 10_000 });
-    assert.equal(e.value(), 100);
+  it("shrinks by a quarter of what was still waiting, and never passes max × capacity or goes below 0", () => {
+    const c = new PrefetchController({ max: 0.5 });
+    for (let i = 0; i < 50; i++) c.observe(call({}));
+    assert.equal(c.value(), 50);
+    c.observe(call({ waiting: 20 }));
+    assert.equal(c.value(), 45);
+    for (let i = 0; i < 10; i++) c.observe(call({ waiting: 200 }));
+    assert.equal(c.value(), 0);
   });
 
-  it("is 0 while runs end less often than once per delay (long runs keep the pool exact)", () => {
-    const e = new PrefetchEstimator({ ...DEFAULT_PREFETCH, delayMs: 30 });
-    steady(e, { capacity: 100, perSecond: 30, everyMs: 50, forMs: 20_000 });
-    assert.equal(e.value(), 0);
-    steady(e, { capacity: 100, perSecond: 100, everyMs: 50, forMs: 20_000, from: 20_000 });
-    assert.ok([2, 3].includes(e.value()), `${e.value()}`);
+  it("stays 0 while no call leaves work for want of a slot (a pool that keeps up), or when off", () => {
+    const c = new PrefetchController();
+    for (let i = 0; i < 50; i++) c.observe(call({ full: false }));
+    assert.equal(c.value(), 0);
+    const off = new PrefetchController({ max: 0 });
+    for (let i = 0; i < 50; i++) off.observe(call({}));
+    assert.equal(off.value(), 0);
   });
 
-  it("falls back to 0 within seconds once runs stop ending, and is 0 before any call or without workers", () => {
-    const e = new PrefetchEstimator();
-    assert.equal(e.value(), 0);
-    const at = steady(e, { capacity: 100, perSecond: 2_000, everyMs: 10, forMs: 5_000 });
-    assert.ok(e.value() > 50);
-    e.observe(at, { used: 0, moved: 0, capacity: 0 }); // its workers are gone
-    assert.equal(e.value(), 0);
-    for (let now = at + 500; now < at + 6_000; now += 500) e.observe(now, { used: 100, moved: 0, capacity: 100 });
-    assert.equal(e.value(), 0);
-  });
-
-  it("counts calls at one instant with the next interval, and never reads another dispatcher's moves as releases", () => {
-    const e = new PrefetchEstimator({ ...DEFAULT_PREFETCH, tauMs: 1 });
-    const call = (now: number, used: number, moved: number) => e.observe(now, { used, moved, capacity: 10 });
-    call(0, 10, 0);
-    call(10, 4, 0); // 6 ended
-    call(10, 8, 4); // the same instant: 0 more ended, this call moved 4
-    call(20, 8, 0); // 0 ended in the next 10 ms... but 6 over the 10 before were seen
-    assert.ok(e.perSecond < 50, `${e.perSecond}/s: the interval [10, 20) had no release`);
-    call(30, 20, 0); // another dispatcher moved 12: used rose, nothing ended
-    assert.ok(e.perSecond < 0.01, `${e.perSecond}/s`);
-  });
-
-  it("is 0 when the delay is 0 (FAIRLANE_PREFETCH_MS=0)", () => {
-    const e = new PrefetchEstimator({ ...DEFAULT_PREFETCH, delayMs: 0 });
-    steady(e, { capacity: 100, perSecond: 5_000, everyMs: 10, forMs: 5_000 });
-    assert.equal(e.value(), 0);
+  it("learns only from a call that follows a full one: the queue found empty after a quiet call is not starvation", () => {
+    const c = new PrefetchController();
+    c.observe(call({ full: false }));
+    c.observe(call({ full: true })); // follows a call that was not full: no change
+    assert.equal(c.value(), 0);
+    c.observe(call({ full: true })); // follows a full one and found the queue empty, with work to move
+    assert.equal(c.value(), 1);
+    c.observe(call({ moved: 0 })); // nothing to move: nothing learnt
+    assert.equal(c.value(), 1);
   });
 });

@@ -5,64 +5,57 @@
  * run finds the exec queue empty and waits while the dispatcher hears of the freed slot, moves the
  * next workflow and wakes it: 20–50 ms on a busy 2-core machine, every time. When runs are short that
  * wait is most of each cycle (a drain of no-op runs: 100 workers ran ~2,000/s and idled half the time).
- * So the dispatcher keeps about as many workflows waiting in the exec queue as the pool ends runs
- * during that delay — the bandwidth-delay product: `floor(release rate × delayMs)`, at most capacity.
- * Long runs end rarely: below one release per `delayMs` the prefetch is 0 and nothing changes.
  *
- * What it costs, and why it is bounded: a prefetched Class B/C workflow may take a worker the Class A
- * reserve would have kept idle. A Class A arriving then is dispatched to the head of the exec queue
- * and starts when the next run in the pool ends: 1 / rate ≤ delayMs / prefetch on average, the delay
- * the prefetch hides. Caps, shares and leases count dispatched workflows as before, so no tenant,
- * class or pool runs more than its cap (workers' concurrency bounds what runs at once).
+ * Just enough, learnt from the dispatcher's own calls. A call that follows one which stopped with the
+ * pool full (Class B/C work left ready for want of a slot) finds the exec queue as the
+ * workers left it:
+ *   - empty, and it has work to move: the workers may have waited for it, so the prefetch grows by a
+ *     quarter (at least 1);
+ *   - still holding `waiting` workflows: they were not needed yet, so it shrinks by a quarter of them.
+ * So a prefetched workflow waits in the exec queue about one dispatcher round trip at most, and a
+ * pool whose dispatcher keeps up (a quiet machine, long runs) keeps a prefetch near 0. It never
+ * passes `max` × the capacity.
  *
- * The rate is read from the dispatcher's own calls: between two calls the pool released the slots it
- * held after the previous call less those it held before this one (`used` after it, less `moved`),
- * smoothed over `tauMs`. Another dispatcher's moves in between make it read fewer: never too many.
+ * What it costs: a dispatched workflow holds its tenant's slot (and its class's share) while it waits
+ * for a worker, as before; and a prefetched Class B/C workflow may take a worker the Class A reserve
+ * would have kept idle, so a Class A arriving then starts when the next run in the pool ends. Caps,
+ * shares and leases count dispatched workflows, so nothing runs over its cap (the workers'
+ * concurrency bounds what runs at once).
  */
 export interface PrefetchOptions {
-  /** The dispatch delay to cover (ms); 0: no prefetch. */
-  delayMs: number;
-  /** Time constant of the rate's smoothing (ms). */
-  tauMs: number;
+  /** The most a pool may prefetch, as a fraction of its capacity; 0: no prefetch. */
+  max: number;
 }
 
-export const DEFAULT_PREFETCH: PrefetchOptions = { delayMs: 50, tauMs: 1_000 };
+export const DEFAULT_PREFETCH: PrefetchOptions = { max: 1 };
 
-export class PrefetchEstimator {
-  /** Releases per ms, smoothed. */
-  private rate = 0;
-  private usedAfter: number | undefined;
-  private capacity = 0;
-  private since: number | undefined;
-  private released = 0;
+/** What one dispatch call returned: moved, the capacity, the exec queue's length when it began, whether it left work for want of a slot. */
+export interface DispatchCall {
+  moved: number;
+  capacity: number;
+  waiting: number;
+  full: boolean;
+}
+
+export class PrefetchController {
+  private prefetch = 0;
+  /** The last call left Class B/C work ready for want of a slot. */
+  private wasFull = false;
 
   constructor(private readonly o: PrefetchOptions = DEFAULT_PREFETCH) {}
 
-  /** A dispatch call at `now` moved `moved` and left `used` of the pool's `capacity` slots held. */
-  observe(now: number, { used, moved, capacity }: { used: number; moved: number; capacity: number }): void {
-    this.capacity = capacity;
-    if (this.usedAfter !== undefined) this.released += Math.max(0, this.usedAfter - (used - moved));
-    this.usedAfter = used;
-    if (this.since === undefined) {
-      this.since = now;
-      this.released = 0;
-      return;
-    }
-    const dt = now - this.since;
-    if (dt <= 0) return; // same instant: counted with the next interval
-    this.rate += (1 - Math.exp(-dt / this.o.tauMs)) * (this.released / dt - this.rate);
-    this.since = now;
-    this.released = 0;
-  }
-
-  /** Releases per second, as smoothed. */
-  get perSecond(): number {
-    return this.rate * 1000;
-  }
-
-  /** The prefetch for the pool as the last call found it (none before a call, or without workers). */
+  /** The prefetch to give the next call. */
   value(): number {
-    if (this.o.delayMs <= 0 || this.capacity <= 0) return 0;
-    return Math.min(this.capacity, Math.floor(this.rate * this.o.delayMs));
+    return this.prefetch;
+  }
+
+  /** A call made with `value()` returned `c`. */
+  observe(c: DispatchCall): void {
+    if (this.wasFull) {
+      if (c.waiting === 0 && c.moved > 0) this.prefetch += Math.max(1, Math.ceil(this.prefetch / 4));
+      else if (c.waiting > 0) this.prefetch -= Math.ceil(c.waiting / 4);
+    }
+    this.wasFull = c.full;
+    this.prefetch = Math.max(0, Math.min(Math.floor(c.capacity * this.o.max), this.prefetch));
   }
 }
