@@ -75,8 +75,8 @@ const EnvSchema = z.object({
   FAIRLANE_BATCH_MIN_SHARE: z.coerce.number().min(0).max(1).default(0.05),
   FAIRLANE_POOL_CAPACITY_CAP: int(0),
   FAIRLANE_DISPATCH_BATCH: z.coerce.number().int().min(1).max(1000).default(64),
-  /** Dispatcher: the most a pool may prefetch, a fraction of its capacity (src/dispatch/policy/prefetch.ts); 0 = none. */
-  FAIRLANE_PREFETCH_MAX: z.coerce.number().min(0).max(1).default(1),
+  /** Dispatcher: the most a pool may prefetch, a fraction of its capacity (src/dispatch/policy/prefetch.ts); 0 = none (the default: see docs/dispatch.md). */
+  FAIRLANE_PREFETCH_MAX: z.coerce.number().min(0).max(1).default(0),
   // the example workflows' downstream (npm start runs the simulated one on FAIRLANE_DOWNSTREAM_PORT)
   FAIRLANE_DOWNSTREAM_URL: z.string().url().default("http://127.0.0.1:4100"),
   FAIRLANE_MODEL_URL: z.string().url().optional(),

@@ -30,6 +30,7 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
       bursty: pro({ mca: 1, burst: { mca: 3, seconds: 1, cooldownSeconds: 600 }, pools: ["p-burst"] }),
       urgent: pro({ mcaUrgent: 1, pools: ["p-urgent"] }),
       full: pro({ pools: ["p-full"] }),
+      ahead: pro({ pools: ["p-pre"] }),
       resting: pro({ paused: true, pools: ["p-paused"] }),
       lonely: pro({ pools: ["p-none"] }),
       deps: pro({ pools: ["p-dep"] }),
@@ -61,7 +62,7 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     await new TenantSync(api.platform.redis, api.platform.keys).sync("default", registry.list(), registry.orgs());
   }
   /** One real dispatch call for the pool, after the policy sync a dispatcher does first. */
-  async function dispatchPool(pool: string, maxMoves = 50): Promise<DispatchResult> {
+  async function dispatchPool(pool: string, maxMoves = 50, prefetch = 0): Promise<DispatchResult> {
     await sync();
     const s = DEFAULT_EXPLAIN;
     return dispatch(api.platform.redis, cell(), pool, Date.now(), {
@@ -73,6 +74,7 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
       maxRefresh: 100,
       capacityCap: 0,
       recordTtlSec: 60,
+      prefetch,
     });
   }
   async function admit(tenant: string, items: Record<string, unknown>[]): Promise<string[]> {
@@ -292,6 +294,23 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
     assert.deepEqual(
       [e.classes.B.held.code, e.classes.B.held.used, e.classes.B.held.capacity, e.classes.B.held.reserveA],
       ["pool_full", 2, 2, 1],
+    );
+  });
+
+  it("a pool with a prefetch: the slots beyond capacity the dispatcher gave its last call are counted and shown", async () => {
+    await workers("p-pre", 2);
+    const ids = await admit("ahead", [{ type: "t" }, { type: "t" }, { type: "t" }]);
+    assert.equal((await dispatchPool("p-pre", 50, 1)).moved, 2, "capacity 2 + prefetch 1, of which 1 reserved for Class A");
+    const w = await read("ahead", ids[2]!);
+    assert.deepEqual(
+      [w.waitingCode, w.waitingReason],
+      ["pool_full", "pool p-pre full for Class B/C: 2/2 (+1 prefetch) slots in use, the 1 free slot is the Class A reserve (1)"],
+    );
+    assert.equal((await dispatchPool("p-pre", 50, 0)).moved, 0);
+    assert.equal(
+      (await read("ahead", ids[2]!)).waitingReason,
+      "pool p-pre full: 2/2 slots in use",
+      "the next call's prefetch, 0, is what it says",
     );
   });
 

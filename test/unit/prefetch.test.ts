@@ -32,7 +32,7 @@ function pool(c: PrefetchController, o: { capacity: number; ends: number; steps:
 
 describe("prefetch: just enough that workers never wait for the dispatcher (src/dispatch/policy/prefetch.ts)", () => {
   it("grows while the workers run the exec queue dry behind a full pool, until they no longer do", () => {
-    const c = new PrefetchController();
+    const c = new PrefetchController({ max: 1 });
     const { idle, left } = pool(c, { capacity: 100, ends: 30, steps: 200 });
     const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
     assert.ok(sum(idle.slice(0, 5)) > 30, "workers waited at first");
@@ -54,16 +54,17 @@ describe("prefetch: just enough that workers never wait for the dispatcher (src/
   });
 
   it("stays 0 while no call leaves work for want of a slot (a pool that keeps up), or when off", () => {
-    const c = new PrefetchController();
+    const c = new PrefetchController({ max: 1 });
     for (let i = 0; i < 50; i++) c.observe(call({ full: false }));
     assert.equal(c.value(), 0);
-    const off = new PrefetchController({ max: 0 });
-    for (let i = 0; i < 50; i++) off.observe(call({}));
-    assert.equal(off.value(), 0);
+    for (const off of [new PrefetchController({ max: 0 }), new PrefetchController()]) {
+      for (let i = 0; i < 50; i++) off.observe(call({}));
+      assert.equal(off.value(), 0, "off, and off by default");
+    }
   });
 
   it("learns only from a call that follows a full one: the queue found empty after a quiet call is not starvation", () => {
-    const c = new PrefetchController();
+    const c = new PrefetchController({ max: 1 });
     c.observe(call({ full: false }));
     c.observe(call({ full: true })); // follows a call that was not full: no change
     assert.equal(c.value(), 0);

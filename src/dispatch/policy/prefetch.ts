@@ -27,7 +27,7 @@ export interface PrefetchOptions {
   max: number;
 }
 
-export const DEFAULT_PREFETCH: PrefetchOptions = { max: 1 };
+export const DEFAULT_PREFETCH: PrefetchOptions = { max: 0 };
 
 /** What one dispatch call returned: moved, the capacity, the exec queue's length when it began, whether it left work for want of a slot. */
 export interface DispatchCall {
