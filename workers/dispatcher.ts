@@ -26,7 +26,7 @@ export async function startDispatcherRole(p: Platform, log: Logger): Promise<{ d
     batchMinShare: c.FAIRLANE_BATCH_MIN_SHARE,
     capacityCap: c.FAIRLANE_POOL_CAPACITY_CAP,
     recordTtlSec: c.FAIRLANE_RECORD_TTL_SEC,
-    prefetch: { max: c.FAIRLANE_PREFETCH_MAX },
+    prefetch: { ...DEFAULT_DISPATCHER.prefetch, max: c.FAIRLANE_PREFETCH_MAX, windowMs: c.FAIRLANE_PREFETCH_WINDOW_MS },
   });
   dispatcher.start();
   log.info({ cells: c.FAIRLANE_CELLS }, "dispatcher started");

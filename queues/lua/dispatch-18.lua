@@ -49,13 +49,15 @@
   ARGV[14] a preemption request older than this (ms) whose workflow still holds its slot counts as
            ignored ("" = not counted, 0 returned)
   ARGV[15] prefetch: how many more than its capacity the pool may hold dispatched, waiting in the exec
-           queue for the next free worker ("" = 0; src/dispatch/policy/prefetch.ts). Shares and the
-           reserve stay those of the capacity; kept as `prefetch:<pool>` in the cell's dispatch
-           settings for explanations.
+           queue for the next free worker (src/dispatch/policy/prefetch.ts; "" = off: 0, and none of
+           the reads below that only the prefetch needs). Shares and the reserve stay those of the
+           capacity.
+  ARGV[16] "1": keep ARGV[15] as `prefetch:<pool>` in the cell's dispatch settings, for explanations
+           (the dispatcher asks when it changed)
 
   Returns {moved, expired, preempted, capacity, used, refreshed, parked, ignored, waiting, full}: `waiting`
   the exec queue's length when the call began, `full` 1 when it left Class B/C work ready for want of
-  a slot (src/dispatch/policy/prefetch.ts learns from both)
+  a slot (src/dispatch/policy/prefetch.ts learns from both; both 0 when the prefetch is off)
 ]]
 local rcall = redis.call
 local now, own, bull, pool = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
@@ -113,9 +115,8 @@ local maxC = math.max(minC, math.min(math.floor(capacity * tonumber(ARGV[7])), b
 local u = rcall("HMGET", KEYS[3], "total", "A", "C")
 local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumber(u[3] or "0")
 -- Slots the dispatch may fill: the capacity, and the prefetch while any worker is live.
-local prefetch = tonumber(ARGV[15] or "") or 0
-local settings = cellKey_dispatchSettings(own)
-if rcall("HGET", settings, "prefetch:" .. pool) ~= tostring(prefetch) then rcall("HSET", settings, "prefetch:" .. pool, prefetch) end
+local prefetchOn, prefetch = (ARGV[15] or "") ~= "", tonumber(ARGV[15] or "") or 0
+if ARGV[16] == "1" then rcall("HSET", cellKey_dispatchSettings(own), "prefetch:" .. pool, prefetch) end
 local limit = capacity > 0 and capacity + prefetch or 0
 
 local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }
@@ -170,7 +171,7 @@ local execName = execQueue(pool)
 --- @include "dispatchTake"
 
 local moved = 0
-local waiting = rcall("LLEN", KEYS[11])
+local waiting = prefetchOn and rcall("LLEN", KEYS[11]) or 0
 local steps = 0
 -- Counters every move changes, read once and written once after the loop.
 local used0, usedA0, usedC0 = used, usedA, usedC
@@ -313,7 +314,7 @@ local ignored = 0
 if ARGV[14] ~= nil and ARGV[14] ~= "" then ignored = rcall("ZCOUNT", KEYS[15], "-inf", now - tonumber(ARGV[14])) end
 
 local full = 0
-if capacity > 0 and (limit - used <= 0 or ((limit - reserveA) - (used - usedA) <= 0 and (card("B") > 0 or card("C") > 0))) then
+if prefetchOn and capacity > 0 and (limit - used <= 0 or ((limit - reserveA) - (used - usedA) <= 0 and (card("B") > 0 or card("C") > 0))) then
   full = 1
 end
 return { moved, expired, preempted, capacity, used, refreshed, parked, ignored, waiting, full }

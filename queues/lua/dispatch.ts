@@ -16,8 +16,13 @@ export interface DispatchOptions {
   recordTtlSec: number;
   /** A preemption request older than this whose workflow still holds its slot counts as ignored (unset: not counted). */
   ignoredAfterMs?: number;
-  /** Slots beyond the capacity this call may fill, waiting for a worker (src/dispatch/policy/prefetch.ts); unset: 0. */
+  /**
+   * Slots beyond the capacity this call may fill, waiting for a worker (src/dispatch/policy/prefetch.ts);
+   * unset: off (0, and `waiting` and `full` not read: 0 and false).
+   */
   prefetch?: number;
+  /** Keep `prefetch` where explanations read it (unset: yes); the dispatcher asks only when it changed. */
+  publishPrefetch?: boolean;
 }
 
 export interface DispatchResult {
@@ -30,9 +35,9 @@ export interface DispatchResult {
   parked: number;
   /** Preemption requests older than `ignoredAfterMs` whose workflow still holds its slot (0 when not counted). */
   ignored: number;
-  /** The exec queue's length when the call began. */
+  /** The exec queue's length when the call began (0 with no prefetch given). */
   waiting: number;
-  /** It left Class B/C work ready for want of a slot. */
+  /** It left Class B/C work ready for want of a slot (false with no prefetch given). */
   full: boolean;
 }
 
@@ -75,7 +80,8 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
       o.capacityCap,
       o.recordTtlSec,
       o.ignoredAfterMs ?? "",
-      o.prefetch ?? 0,
+      o.prefetch ?? "",
+      o.prefetch !== undefined && o.publishPrefetch !== false ? 1 : "",
     ],
   );
   return {

@@ -36,7 +36,7 @@ export interface DispatcherOptions {
   ignoredAfterMs: number;
   /** How often the tenants' audit trails are trimmed to their auditRetentionDays. */
   trailTrimMs: number;
-  /** Each pool's prefetch: the most it may reach, a fraction of its capacity (0: none). */
+  /** Each pool's prefetch: the most it may reach, a fraction of its capacity (0: none), and the wait it may cause. */
   prefetch: PrefetchOptions;
 }
 
@@ -181,10 +181,10 @@ export class Dispatcher {
       const beganAt = Date.now();
       const key = `${cellName} ${pool}`;
       const pf = this.prefetch.get(key) ?? this.prefetch.set(key, new PrefetchController(this.opts.prefetch)).get(key)!;
-      const opts = { ...this.scriptOpts, prefetch: pf.value() };
+      const opts = { ...this.scriptOpts, ...pf.next() };
       const r: DispatchResult = await dispatch(this.redis, cell, pool, this.clock.now(), opts);
       metrics.dispatchSeconds.observe((performance.now() - began) / 1000);
-      pf.observe(r);
+      pf.observe(this.clock.now(), r);
       this.stats.moved += r.moved;
       this.stats.expired += r.expired;
       if (r.moved) metrics.dispatched.inc({ pool }, r.moved);

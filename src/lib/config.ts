@@ -77,6 +77,8 @@ const EnvSchema = z.object({
   FAIRLANE_DISPATCH_BATCH: z.coerce.number().int().min(1).max(1000).default(64),
   /** Dispatcher: the most a pool may prefetch, a fraction of its capacity (src/dispatch/policy/prefetch.ts); 0 = none (the default: see docs/dispatch.md). */
   FAIRLANE_PREFETCH_MAX: z.coerce.number().min(0).max(1).default(0),
+  /** Dispatcher: a pool prefetches at most the runs it ends in this long (ms), about the longest a prefetched workflow waits. */
+  FAIRLANE_PREFETCH_WINDOW_MS: z.coerce.number().int().min(1).max(1000).default(50),
   // the example workflows' downstream (npm start runs the simulated one on FAIRLANE_DOWNSTREAM_PORT)
   FAIRLANE_DOWNSTREAM_URL: z.string().url().default("http://127.0.0.1:4100"),
   FAIRLANE_MODEL_URL: z.string().url().optional(),
