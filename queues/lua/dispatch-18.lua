@@ -198,7 +198,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     orgOk = ocaps ~= nil and ((cls == "A" and aEligible(ocaps, orunA)) or (cls ~= "A" and (bcEligible(ocaps, orunBC, now))))
   end
   local id, rec, f
-  if ok and orgOk then id, rec, f = takeHead(tenant, cls) end
+  if ok and orgOk then id, rec, f = takeHead(tenant, cls, placeOf(cls, caps, runBC + 1, ocaps, orunBC + 1, usedA > usedA0)) end
   if not id then
     -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it. In an
     -- org, the tenant at its head leaves the org's set, unless the org itself is at its cap.

@@ -75,8 +75,8 @@ const EnvSchema = z.object({
   FAIRLANE_BATCH_MIN_SHARE: z.coerce.number().min(0).max(1).default(0.05),
   FAIRLANE_POOL_CAPACITY_CAP: int(0),
   FAIRLANE_DISPATCH_BATCH: z.coerce.number().int().min(1).max(1000).default(64),
-  /** Dispatcher: the most a pool may prefetch, a fraction of its capacity (src/dispatch/policy/prefetch.ts); 0 = none (the default: see docs/dispatch.md). */
-  FAIRLANE_PREFETCH_MAX: z.coerce.number().min(0).max(1).default(0),
+  /** Dispatcher: the most a pool may prefetch, a fraction of its capacity (src/dispatch/policy/prefetch.ts); 0 = none. */
+  FAIRLANE_PREFETCH_MAX: z.coerce.number().min(0).max(1).default(1),
   /** Dispatcher: a pool prefetches at most the runs it ends in this long (ms), about the longest a prefetched workflow waits. */
   FAIRLANE_PREFETCH_WINDOW_MS: z.coerce.number().int().min(1).max(1000).default(50),
   // the example workflows' downstream (npm start runs the simulated one on FAIRLANE_DOWNSTREAM_PORT)

@@ -43,8 +43,11 @@ export interface PoolDriver<R extends Started = Started> {
   setOrg(org: string, spec: OrgSpec, tenants: string[]): Promise<void>;
   /** Admits `n` workflows; the script's side returns their ids. */
   enqueue(tenant: string, cls: WorkflowClass, n: number): Promise<unknown>;
-  /** One dispatch call: what it started, in the order it decided. */
-  dispatch(maxMoves: number, prefetch?: number): Promise<R[]>;
+  /**
+   * One dispatch call: what it started, in the order it decided; or, `fetched`, in the order workers
+   * will take them from the exec queue (where each went in it: dispatchRule.ts execPlace).
+   */
+  dispatch(maxMoves: number, prefetch?: number, order?: "decided" | "fetched"): Promise<R[]>;
   finish(run: R): Promise<void>;
 }
 
@@ -89,10 +92,12 @@ export class ModelPool implements PoolDriver<ModelRun> {
     this.rule.enqueue(tenant, cls, n);
   }
 
-  async dispatch(maxMoves: number, prefetch = 0): Promise<ModelRun[]> {
-    return this.rule
+  async dispatch(maxMoves: number, prefetch = 0, order: "decided" | "fetched" = "decided"): Promise<ModelRun[]> {
+    const runs = this.rule
       .dispatch(this.clock.now(), maxMoves, prefetch)
       .map((lease) => ({ tenant: lease.tenant, cls: lease.cls, dispatchedAt: lease.dispatchedAt, charge: lease.charge, lease }));
+    // Workers take the last one pushed at the head first, and what went behind in the order it went.
+    return order === "decided" ? runs : [...runs.filter((r) => r.lease.head).reverse(), ...runs.filter((r) => !r.lease.head)];
   }
 
   async finish(run: ModelRun): Promise<void> {
@@ -191,7 +196,7 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
   }
 
   /** Runs the script, reads what it moved from the exec queue (and empties it: no worker takes them). */
-  async dispatch(maxMoves: number, prefetch = 0): Promise<ScriptRun[]> {
+  async dispatch(maxMoves: number, prefetch = 0, order: "decided" | "fetched" = "decided"): Promise<ScriptRun[]> {
     const { redis, cell } = this;
     const r = await dispatch(redis, cell, this.pool, this.clock.now(), { ...this.opts, maxMoves, prefetch });
     const execWait = cell.queueKey(execQueue(this.pool), "wait");
@@ -202,12 +207,13 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
       }),
     );
     await redis.del(execWait);
+    assert.equal(r.moved, listed.length, "the script's count of moves is what reached the exec queue");
+    // BullMQ workers take the wait list's right end first.
+    if (order === "fetched") return listed.reverse();
     // Class A is pushed at the end workers fetch from (the right), B and C at the left: in dispatch
     // order that is the Class A ids left to right, then the others right to left (the rule serves
     // every eligible Class A of a call before any B or C; comparing with the model checks that too).
-    const got = [...listed.filter((g) => g.cls === "A"), ...listed.filter((g) => g.cls !== "A").reverse()];
-    assert.equal(r.moved, got.length, "the script's count of moves is what reached the exec queue");
-    return got;
+    return [...listed.filter((g) => g.cls === "A"), ...listed.filter((g) => g.cls !== "A").reverse()];
   }
 
   async finish(run: ScriptRun): Promise<void> {

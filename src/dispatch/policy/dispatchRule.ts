@@ -61,6 +61,8 @@ export interface Lease {
   /** The tenant's org at dispatch, and what the org was charged. */
   org?: string;
   orgCharge?: number;
+  /** Pushed where workers fetch next (execPlace); else behind what waits in the exec queue. */
+  head?: boolean;
 }
 
 export interface PoolState {
@@ -76,6 +78,19 @@ export interface PoolState {
 
 /** The slots a dispatch may fill: the capacity, and the prefetch while the pool has any. */
 export const dispatchLimit = (pool: PoolState): number => (pool.capacity > 0 ? pool.capacity + (pool.prefetch ?? 0) : 0);
+
+/**
+ * Where a move goes in the exec queue: where workers fetch next ("head") or behind what waits there.
+ * Class A goes to the head. With a prefetch, Class B/C workflows wait in the queue for a worker while
+ * holding their slots, and for a tenant (or org) at its cap that wait is running time lost from the
+ * cap: so a Class B move that leaves its tenant or org at its cap goes to the head too, and waits only
+ * for the next worker to free — unless Class A moved in the same call, which stays first. Class C keeps
+ * its place behind Class B. Without a prefetch nothing changes.
+ */
+export function execPlace(cls: WorkflowClass, prefetch: number, movedA: boolean, leftAtCap: boolean): "head" | "tail" {
+  if (cls === "A") return "head";
+  return prefetch > 0 && cls === "B" && !movedA && leftAtCap ? "head" : "tail";
+}
 
 export function chooseClass(pool: PoolState, shares: ShareOptions, ready: (cls: WorkflowClass) => boolean): WorkflowClass | null {
   const limit = dispatchLimit(pool);

@@ -1,6 +1,6 @@
 import { CLASSES, type WorkflowClass } from "../../../queues/keys.ts";
 import { aEligible, bcEligible, orgEligible, type DispatchCaps, type OrgCaps } from "./caps.ts";
-import { chooseClass, readyMember, type Lease, type ModelOrg, type ModelTenant, type PoolState } from "./dispatchRule.ts";
+import { chooseClass, execPlace, readyMember, type Lease, type ModelOrg, type ModelTenant, type PoolState } from "./dispatchRule.ts";
 import type { ShareOptions } from "./shares.ts";
 import { chargeFor, enterAt, heldMs, serve, settle, type WfqClass, type WfqTenant } from "./wfq.ts";
 
@@ -109,7 +109,16 @@ export class PoolDispatch {
         this.refresh(org && name !== undefined && orgOk ? name : flow, now);
         continue;
       }
-      out.push(this.move(name!, t!, cls, org ? iv! : v, startsBurst, now, orgName, v));
+      const lease = this.move(name!, t!, cls, org ? iv! : v, startsBurst, now, orgName, v);
+      const atCap = !bcEligible(t!.caps, t!.runningBC, now).eligible || (!!org && !orgEligible(org.caps, org.runningA, org.runningBC, "B"));
+      lease.head =
+        execPlace(
+          cls,
+          prefetch,
+          out.some((l) => l.cls === "A"),
+          atCap,
+        ) === "head";
+      out.push(lease);
     }
     return out;
   }

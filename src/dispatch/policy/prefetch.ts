@@ -45,7 +45,7 @@ export interface PrefetchOptions {
   tauMs: number;
 }
 
-export const DEFAULT_PREFETCH: PrefetchOptions = { max: 0, windowMs: 50, tauMs: 1_000 };
+export const DEFAULT_PREFETCH: PrefetchOptions = { max: 1, windowMs: 50, tauMs: 1_000 };
 
 /** What one dispatch call returned: moved, the capacity, the slots held after it, the exec queue's length when it began, whether it left work for want of a slot. */
 export interface DispatchCall {
