@@ -52,13 +52,6 @@ local function failQueued(tenant, id, rec, bytes, code, message)
   expired = expired + 1
 end
 
--- Pops the oldest queued workflow of a tenant's class queue, failing the expired
--- ones and parking those whose dependency is down, and moves its job into the exec
--- queue (includes/moveJob.lua): the ingress hash already has the layout BullMQ's
--- addStandardJob writes (name, data, opts, timestamp, delay, priority), and both keys
--- share the cell's hash tag, so it is renamed rather than copied through Lua; `at` is
--- where in the exec queue's wait list (placeOf, and see below). Returns its id, record
--- key and the record's {deadlineAt, bytes, runBudgetMs, type}.
 -- Where a move goes in the exec queue (src/dispatch/policy/dispatchRule.ts execPlace): Class A at
 -- the head; with a prefetch, a Class B move that leaves its tenant (runBC after it) or org (orunBC) at
 -- its cap too, unless Class A moved in this call (`movedA`), so its wait is not running time lost
@@ -70,6 +63,13 @@ local function placeOf(cls, caps, runBC, ocaps, orunBC, movedA)
   return "tail"
 end
 
+-- Pops the oldest queued workflow of a tenant's class queue, failing the expired
+-- ones and parking those whose dependency is down, and moves its job into the exec
+-- queue (includes/moveJob.lua): the ingress hash already has the layout BullMQ's
+-- addStandardJob writes (name, data, opts, timestamp, delay, priority), and both keys
+-- share the cell's hash tag, so it is renamed rather than copied through Lua; `at` is
+-- where in the exec queue's wait list (placeOf, and see below). Returns its id, record
+-- key and the record's {deadlineAt, bytes, runBudgetMs, type}.
 local function takeHead(tenant, cls, at)
   local q = ingressQueue(tenant, cls)
   local waitKey = bullQueueKey(bull, q, "wait")
