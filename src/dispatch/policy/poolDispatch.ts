@@ -110,14 +110,9 @@ export class PoolDispatch {
         continue;
       }
       const lease = this.move(name!, t!, cls, org ? iv! : v, startsBurst, now, orgName, v);
+      const movedA = out.some((l) => l.cls === "A");
       const atCap = !bcEligible(t!.caps, t!.runningBC, now).eligible || (!!org && !orgEligible(org.caps, org.runningA, org.runningBC, "B"));
-      lease.head =
-        execPlace(
-          cls,
-          prefetch,
-          out.some((l) => l.cls === "A"),
-          atCap,
-        ) === "head";
+      lease.head = execPlace(cls, prefetch, movedA, atCap) === "head";
       out.push(lease);
     }
     return out;

@@ -32,9 +32,9 @@
  * for a worker, as before; and a prefetched Class B/C workflow may take a worker the Class A reserve
  * would have kept idle, so a Class A arriving then starts when the next run in the pool ends (under
  * `windowMs` ÷ the prefetch). Caps, shares and leases count dispatched workflows, so nothing runs over
- * its cap (the workers' concurrency bounds what runs at once) — and a tenant at its cap loses the
- * running time its workflows spend waiting: about prefetch ÷ (capacity + prefetch) of it, which is
- * why it is off by default (docs/dispatch.md).
+ * its cap (the workers' concurrency bounds what runs at once). A tenant at its cap would lose the
+ * running time its workflows spend waiting, about prefetch ÷ (capacity + prefetch) of it, so the move
+ * that leaves it at its cap skips the queue (dispatchRule.ts execPlace; docs/dispatch.md).
  */
 export interface PrefetchOptions {
   /** The most a pool may prefetch, as a fraction of its capacity; 0: off. */
