@@ -56,6 +56,9 @@ export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
   prefetch: DEFAULT_PREFETCH,
 };
 
+/** Tenants whose readiness one dispatch call recomputes at most (the rest wait for the next call). */
+export const MAX_REFRESH_PER_CALL = 1000;
+
 /** Exec jobs: one BullMQ attempt (Fairlane retries inside the runtime), removed once done. */
 export const EXEC_JOB_OPTS = JSON.stringify({ attempts: 1, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } });
 
@@ -113,7 +116,7 @@ export class Dispatcher {
       batchMaxShare: opts.batchMaxShare,
       batchMinShare: opts.batchMinShare,
       execJobOpts: EXEC_JOB_OPTS,
-      maxRefresh: 1000,
+      maxRefresh: MAX_REFRESH_PER_CALL,
       capacityCap: opts.capacityCap,
       recordTtlSec: opts.recordTtlSec,
       ignoredAfterMs: opts.ignoredAfterMs,

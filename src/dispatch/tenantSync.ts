@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Keys } from "../../queues/keys.ts";
+import type { CellKeys, Keys } from "../../queues/keys.ts";
 import { retentionSec } from "../tenancy/policy.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
 import { UNBOUNDED, type OrgEntry } from "../tenancy/orgs.ts";
@@ -63,25 +63,26 @@ export class TenantSync {
     private readonly keys: Keys,
   ) {}
 
-  /** `orgs`: the registry's; a tenant whose org is not among them runs as a lone tenant. */
+  /**
+   * `orgs`: the registry's; a tenant whose org is not among them runs as a lone tenant.
+   * A process's first sync of a cell writes only what the cell does not already hold (another
+   * dispatcher's sync, or this one's before a restart): a restart at 10,000 tenants otherwise
+   * rewrote every tenant and marked every one dirty, ~40,000 writes and 10,000 readiness recomputes
+   * in the dispatch calls that followed, for every tenant's Class A to wait behind.
+   */
   async sync(cellName: string, entries: TenantEntry[], orgs: OrgEntry[] = []): Promise<number> {
     const cell = this.keys.cell(cellName);
-    const pipeline = this.redis.pipeline();
+    const writes: CapsWrite[] = [];
     const present = new Set<string>();
-    const pending = new Map<string, string>(); // what `written` learns once the pipeline went through
-    let changed = 0;
     const here = entries.filter((e) => e.policy.cell === cellName);
     // Orgs first: a tenant names its org only once the org's caps are in the cell.
     for (const o of orgs) {
       const members = here.filter((e) => e.policy.org === o.org);
       if (!members.length) continue;
       const fields = orgCapsFields(o, members);
-      const json = JSON.stringify(fields);
       const id = `${cellName}/@${o.org}`;
-      if (this.written.get(id) === json) continue;
-      pending.set(id, json);
-      pipeline.hset(cell.tenantCaps(`@${o.org}`), fields).sadd(cell.dirty, `@${o.org}`);
-      changed++;
+      const json = JSON.stringify(fields);
+      if (this.written.get(id) !== json) writes.push({ id, name: `@${o.org}`, fields, mark: json });
     }
     const known = new Set(orgs.map((o) => o.org));
     const sources = new Map<string, { entry: TenantEntry; orgKnown: boolean }>();
@@ -96,30 +97,61 @@ export class TenantSync {
       if (!orgKnown) fields.org = "";
       const json = JSON.stringify(fields);
       sources.set(id, { entry: e, orgKnown });
-      if (this.written.get(id) === json) continue;
-      pending.set(id, json);
-      pipeline.hset(cell.tenantCaps(e.tenant), fields).sadd(cell.tenants, e.tenant).sadd(cell.dirty, e.tenant);
-      pipeline.sadd(cell.pools, ...e.policy.pools);
-      changed++;
+      if (last !== json) writes.push({ id, name: e.tenant, fields, mark: json, pools: e.policy.pools });
     }
     // Tenants that left: against the cell's set on the first sync, then against the last sync's tenants
     // (it grows only through syncs of the same registry; reading it all is 8-17 ms at 10,000 tenants).
-    for (const t of this.present.get(cellName) ?? (await this.redis.smembers(cell.tenants))) {
-      if (present.has(t)) continue;
+    const first = !this.present.has(cellName);
+    const listed = first ? new Set(await this.redis.smembers(cell.tenants)) : this.present.get(cellName)!;
+    for (const t of listed) {
       const id = `${cellName}/${t}`;
-      if (this.written.get(id) === "gone") continue;
-      pending.set(id, "gone");
-      pipeline.hset(cell.tenantCaps(t), "paused", "1").sadd(cell.dirty, t);
-      changed++;
+      if (!present.has(t) && this.written.get(id) !== "gone") writes.push({ id, name: t, fields: { paused: "1" }, mark: "gone" });
     }
+    const held = first ? await this.heldInCell(cell, writes, listed) : new Set<CapsWrite>();
+    const pipeline = this.redis.pipeline();
+    for (const w of writes) {
+      if (held.has(w)) continue;
+      pipeline.hset(cell.tenantCaps(w.name), w.fields).sadd(cell.dirty, w.name);
+      if (w.pools) pipeline.sadd(cell.tenants, w.name).sadd(cell.pools, ...w.pools);
+    }
+    const changed = writes.length - held.size;
     if (changed) pipeline.zadd(cell.wake, 0, "w");
     // A pipeline reports refused commands (Redis full, read-only) in its results, it does not throw:
     // fail the sync then, and remember nothing, so that the next one writes it all again.
     const refused = ((await pipeline.exec()) ?? []).find(([err]) => err)?.[0];
     if (refused) throw refused;
-    for (const [id, v] of pending) this.written.set(id, v);
+    for (const w of writes) this.written.set(w.id, w.mark);
     for (const [id, v] of sources) this.source.set(id, v);
     this.present.set(cellName, present);
     return changed;
   }
+
+  /**
+   * The writes the cell already holds: every field as it would be written and, for a tenant, its name
+   * in the cell's tenants (`listed`) and its pools in the cell's pools. One pipelined read of each.
+   */
+  private async heldInCell(cell: CellKeys, writes: CapsWrite[], listed: Set<string>): Promise<Set<CapsWrite>> {
+    if (!writes.length) return new Set();
+    const read = this.redis.pipeline().smembers(cell.pools);
+    for (const w of writes) read.hmget(cell.tenantCaps(w.name), ...Object.keys(w.fields));
+    const [pools, ...caps] = (await read.exec()) ?? [];
+    const poolSet = new Set(pools?.[0] ? [] : (pools?.[1] as string[]));
+    return new Set(
+      writes.filter((w, i) => {
+        const [err, got] = caps[i] ?? [new Error("no reply")];
+        if (err) return false;
+        const same = Object.values(w.fields).every((v, j) => (got as (string | null)[])[j] === v);
+        return same && (!w.pools || (listed.has(w.name) && w.pools.every((p) => poolSet.has(p))));
+      }),
+    );
+  }
+}
+
+/** One tenant's, org's or departed tenant's caps to write (`mark`: what `written` then says), and a tenant's pools. */
+interface CapsWrite {
+  id: string;
+  name: string;
+  fields: Record<string, string>;
+  mark: string;
+  pools?: string[];
 }

@@ -46,9 +46,46 @@ describe("tenant sync", () => {
       assert.equal(await redis.hget(cell.tenantCaps("b"), "paused"), "1");
 
       // A dispatcher that starts now learns the cell's tenants from Redis: b is among them, and gone.
+      // acme's and a's caps are in the cell as it would write them: only b is written.
       await redis.hset(cell.tenantCaps("b"), "paused", "0");
-      assert.equal(await new TenantSync(redis, keys).sync(cellName, [a], [{ org: "acme", policy: acme.policy }]), 3); // acme, a, b
+      assert.equal(await new TenantSync(redis, keys).sync(cellName, [a], [{ org: "acme", policy: acme.policy }]), 1);
       assert.equal(await redis.hget(cell.tenantCaps("b"), "paused"), "1");
+    } finally {
+      const found = await redis.keys(`${keys.root}*`);
+      if (found.length) await redis.del(...found);
+      await redis.quit();
+    }
+  });
+
+  it("a restarted dispatcher writes, and marks dirty, only what the cell does not already hold", { timeout: 30_000 }, async () => {
+    const redis = connect(await testRedisUrl());
+    const keys = createKeys(`tsync-r-${process.pid}-${Date.now()}`);
+    const [a, b, c] = ["a", "b", "c"].map((t, i) => entry(t, { tier: "professional", mca: 5 + i, pools: ["default", `p${i}`] }));
+    const cellName = a!.policy.cell;
+    const cell = keys.cell(cellName);
+    const restart = () => new TenantSync(redis, keys).sync(cellName, [a!, b!], []);
+    try {
+      await new TenantSync(redis, keys).sync(cellName, [a!, b!, c!], []);
+      await new TenantSync(redis, keys).sync(cellName, [a!, b!], []); // c left: paused in the cell
+      assert.equal(await redis.hget(cell.tenantCaps("c"), "paused"), "1");
+      await redis.del(cell.dirty);
+
+      assert.equal(await restart(), 0, "the cell holds every tenant's caps: nothing to write");
+      assert.equal(await redis.scard(cell.dirty), 0, "and no tenant's readiness to recompute");
+
+      // What the cell lost or holds differently is written again, and only that tenant marked.
+      await redis.hset(cell.tenantCaps("a"), "mca", "99");
+      await redis.srem(cell.tenants, "b");
+      assert.equal(await restart(), 2);
+      assert.deepEqual((await redis.smembers(cell.dirty)).sort(), ["a", "b"]);
+      assert.equal(await redis.hget(cell.tenantCaps("a"), "mca"), "5");
+      assert.equal(await redis.sismember(cell.tenants, "b"), 1);
+
+      await redis.del(cell.dirty);
+      await redis.srem(cell.pools, "p1");
+      assert.equal(await restart(), 1, "b's pool missing from the cell's pools");
+      assert.deepEqual(await redis.smembers(cell.dirty), ["b"]);
+      assert.equal(await redis.sismember(cell.pools, "p1"), 1);
     } finally {
       const found = await redis.keys(`${keys.root}*`);
       if (found.length) await redis.del(...found);
