@@ -128,20 +128,22 @@ export class TenantSync {
 
   /**
    * The writes the cell already holds: every field as it would be written and, for a tenant, its name
-   * in the cell's tenants (`listed`) and its pools in the cell's pools. One pipelined read of each.
+   * in the cell's tenants (`listed`) and its pools in the cell's pools. One pipelined read of each that
+   * may be held: a tenant the cell does not list is written (a new cell reads nothing).
    */
   private async heldInCell(cell: CellKeys, writes: CapsWrite[], listed: Set<string>): Promise<Set<CapsWrite>> {
-    if (!writes.length) return new Set();
+    const candidates = writes.filter((w) => !w.pools || listed.has(w.name));
+    if (!candidates.length) return new Set();
     const read = this.redis.pipeline().smembers(cell.pools);
-    for (const w of writes) read.hmget(cell.tenantCaps(w.name), ...Object.keys(w.fields));
+    for (const w of candidates) read.hmget(cell.tenantCaps(w.name), ...Object.keys(w.fields));
     const [pools, ...caps] = (await read.exec()) ?? [];
     const poolSet = new Set(pools?.[0] ? [] : (pools?.[1] as string[]));
     return new Set(
-      writes.filter((w, i) => {
+      candidates.filter((w, i) => {
         const [err, got] = caps[i] ?? [new Error("no reply")];
         if (err) return false;
         const same = Object.values(w.fields).every((v, j) => (got as (string | null)[])[j] === v);
-        return same && (!w.pools || (listed.has(w.name) && w.pools.every((p) => poolSet.has(p))));
+        return same && (!w.pools || w.pools.every((p) => poolSet.has(p)));
       }),
     );
   }
