@@ -27,8 +27,8 @@
   KEYS[3]  pool used hash (total, A, C)
   KEYS[4]  pool ready:A    KEYS[5] pool ready:B    KEYS[6] pool ready:C
   KEYS[7]  cell dirty set    KEYS[8] cell timers zset    KEYS[9] cell seq    KEYS[10] cell slots hash
-  KEYS[11] exec queue wait list   KEYS[12] exec queue marker (both written through
-           includes/moveJob.lua, which derives the same keys from ARGV[3] and the pool's queue name)
+  KEYS[11] exec queue wait list (the call's moves pushed once at its end: includes/dispatchCache.lua)
+  KEYS[12] exec queue marker (includes/moveJob.lua, which derives it from ARGV[3] and the pool's queue name)
   KEYS[13] cell queued counter (and with it, derived from ARGV[2], the tenant's queued payload
            bytes <cell>:qbytes:<t>: includes/queuedBytes.lua; a counter only, never read here)
   KEYS[14] pool runC zset (running Class C id -> dispatch seq)
@@ -122,38 +122,7 @@ local limit = capacity > 0 and capacity + prefetch or 0
 local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }
 local wfqKeys = { A = KEYS[16], B = KEYS[17], C = KEYS[18] }
 
--- What the loop below would otherwise read again at every move, read once per call and kept in step
--- with the call's own writes: the size of each class's ready set, each tenant's (or org's) caps and
--- slots held, its charge and the charge of its runs in flight (wfq.lua), its ready-set members'
--- scores (`seats`, includes/flows.lua reseat) and its ingress queues' lengths (`depths`,
--- includes/dispatchTake.lua takeHead). A recompute (refreshTenant) may change any of them, so it
--- empties the cache.
-local cards, capsOf, runOf, charges, seats, depths = {}, {}, {}, {}, {}, {}
-local function forget()
-  cards, capsOf, runOf, charges, seats, depths = {}, {}, {}, {}, {}, {}
-end
-local function card(cls)
-  if cards[cls] == nil then cards[cls] = rcall("ZCARD", readyKeys[cls]) end
-  return cards[cls]
-end
-local function capsFor(name)
-  if capsOf[name] == nil then capsOf[name] = readCaps(own, name) or false end
-  return capsOf[name] or nil
-end
-local function runningFor(name)
-  if runOf[name] == nil then runOf[name] = { readRunning(own, name) } end
-  return runOf[name][1], runOf[name][2]
-end
-local function chargeFor(key, name)
-  local k = key .. "\0" .. name
-  if charges[k] == nil then charges[k] = { wfqCharge(key, name) } end
-  return charges[k][1], charges[k][2]
-end
--- wfqServe, and the served flow's runs in flight charged `charge` more.
-local function serve(key, name, v, charge, weight, inflight)
-  charges[key .. "\0" .. name][2] = inflight + charge
-  return wfqServe(key, name, v, charge, weight, inflight)
-end
+--- @include "dispatchCache"
 
 local function chooseClass()
   if limit - used <= 0 then return nil end
@@ -197,9 +166,13 @@ while moved < maxMoves and steps < maxMoves * 4 do
     orunA, orunBC = runningFor(h.flow)
     orgOk = ocaps ~= nil and ((cls == "A" and aEligible(ocaps, orunA)) or (cls ~= "A" and (bcEligible(ocaps, orunBC, now))))
   end
-  local id, rec, f
-  if ok and orgOk then id, rec, f = takeHead(tenant, cls, placeOf(cls, caps, runBC + 1, ocaps, orunBC + 1, usedA > usedA0)) end
+  local id, rec, f, at
+  if ok and orgOk then
+    at = placeOf(cls, caps, runBC + 1, ocaps, orunBC + 1, usedA > usedA0)
+    id, rec, f = takeHead(tenant, cls)
+  end
   if not id then
+    writeHeld() -- what the recompute reads
     -- Not eligible (cap, burst, pause) or nothing left to run: recompute, which drops it. In an
     -- org, the tenant at its head leaves the org's set, unless the org itself is at its cap.
     if org and tenant and orgOk then
@@ -224,19 +197,21 @@ while moved < maxMoves and steps < maxMoves * 4 do
     if org then
       ocharge, oinflight = chargeFor(wfqKeys[cls], h.flow)
       lease = lease .. "|" .. org .. "|" .. wfqNum(ocharge)
-      if cls == "A" then orunA = rcall("HINCRBY", cellKey_running(own, h.flow), "A", 1)
-      else orunBC = rcall("HINCRBY", cellKey_running(own, h.flow), "BC", 1) end
+      if cls == "A" then orunA = orunA + 1 else orunBC = orunBC + 1 end
+      holdIncr(cellKey_running(own, h.flow), cls == "A" and "A" or "BC", 1)
       runOf[h.flow] = { orunA, orunBC }
     end
-    rcall("HSET", KEYS[10], id, lease)
+    holdMove(id, lease, at)
     local run = cellKey_running(own, tenant)
-    rcall("HINCRBY", run, "p:" .. pool, 1)
+    holdIncr(run, "p:" .. pool, 1)
     used = used + 1
     if cls == "A" then
-      runA = rcall("HINCRBY", run, "A", 1)
+      runA = runA + 1
+      holdIncr(run, "A", 1)
       usedA = usedA + 1
     else
-      runBC = rcall("HINCRBY", run, "BC", 1)
+      runBC = runBC + 1
+      holdIncr(run, "BC", 1)
       if startsBurst then
         rcall("HSET", cellKey_tenantCaps(own, tenant), "burstStart", now)
         caps.burstStart = tostring(now)
@@ -269,7 +244,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     local member = string.format("%014d:%s", seq, tenant)
     local nv = serve(tWfq, tenant, org and h.iv or h.v, charge, tonumber(caps.weight), inflight)
     local old = memberFor(caps, tenant, pool)
-    rcall("HSET", cellKey_tenantCaps(own, tenant), "m:" .. pool, member)
+    holdSet(cellKey_tenantCaps(own, tenant), "m:" .. pool, member)
     caps["m:" .. pool] = member
     local eligBC, _, retryAt = bcEligible(caps, runBC, now)
     if retryAt then rcall("ZADD", KEYS[8], retryAt, tenant) end
@@ -283,7 +258,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     if org then
       local onv = serve(wfqKeys[cls], h.flow, h.v, ocharge, tonumber(ocaps.weight), oinflight)
       local omember = string.format("%014d:%s", seq, h.flow)
-      rcall("HSET", cellKey_tenantCaps(own, h.flow), "m:" .. pool, omember)
+      holdSet(cellKey_tenantCaps(own, h.flow), "m:" .. pool, omember)
       ocaps["m:" .. pool] = omember
       local oBC = bcEligible(ocaps, orunBC, now)
       reseat(function(x) return readyKeys[x] end, h.member, omember, h.member, cls, onv,
@@ -292,6 +267,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     moved = moved + 1
   end
 end
+writeHeld()
 
 if moved > 0 then
   rcall("SET", KEYS[9], seq)

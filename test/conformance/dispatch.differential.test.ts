@@ -79,6 +79,29 @@ const caseArb = fc.record({
   events: fc.array(eventArb, { minLength: 5, maxLength: 40 }),
 });
 
+/**
+ * Cases fast-check once found, run first every time. A move's writes the script holds until its call
+ * ends (includes/dispatchCache.lua): here a Class A move of an org's tenant, then the org's recompute
+ * in the same call, which must read the org's counters as that move left them.
+ */
+const PINNED: [typeof caseArb extends fc.Arbitrary<infer C> ? C : never][] = [
+  [
+    {
+      capacity: 3,
+      tenants: [{ caps: { weight: 1, mca: 1, burstMca: 1, burstMs: 0, cooldownMs: 0, mcaUrgent: 2, paused: false }, org: 0 }],
+      orgs: [{ weight: 1, mca: null, mcaUrgent: 1 }],
+      events: [
+        { kind: "enqueue", t: 0, cls: "A", n: 2 },
+        { kind: "finish", pick: 0 },
+        { kind: "enqueue", t: 0, cls: "C", n: 1 },
+        { kind: "enqueue", t: 0, cls: "B", n: 1 },
+        { kind: "dispatch", maxMoves: 3, prefetch: 0 },
+        { kind: "enqueue", t: 0, cls: "A", n: 1 },
+      ],
+    },
+  ],
+];
+
 describe("dispatch rule: the pure rule and the script make the same decisions", () => {
   let p: Platform;
   let cell: CellKeys;
@@ -232,6 +255,7 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
   it(`agree on ${RUNS} generated pools and event sequences`, { timeout: 240_000 }, async () => {
     await fc.assert(fc.asyncProperty(caseArb, runCase), {
       numRuns: RUNS,
+      examples: PINNED,
       ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true } : {}),
     });
     assert.equal(caseNo >= RUNS, true);

@@ -53,9 +53,10 @@ local function failQueued(tenant, id, rec, bytes, code, message)
 end
 
 -- Where a move goes in the exec queue (src/dispatch/policy/dispatchRule.ts execPlace): Class A at
--- the head; with a prefetch, a Class B move that leaves its tenant (runBC after it) or org (orunBC) at
--- its cap too, unless Class A moved in this call (`movedA`), so its wait is not running time lost
--- from the cap.
+-- the head (the right end of the wait list, which BullMQ workers take next, as BullMQ's own lifo),
+-- before any Class C dispatched earlier; with a prefetch, a Class B move that leaves its tenant
+-- (runBC after it) or org (orunBC) at its cap too, unless Class A moved in this call (`movedA`), so
+-- its wait is not running time lost from the cap.
 local function placeOf(cls, caps, runBC, ocaps, orunBC, movedA)
   if cls == "A" then return "head" end
   if prefetch <= 0 or cls ~= "B" or movedA then return "tail" end
@@ -67,10 +68,10 @@ end
 -- ones and parking those whose dependency is down, and moves its job into the exec
 -- queue (includes/moveJob.lua): the ingress hash already has the layout BullMQ's
 -- addStandardJob writes (name, data, opts, timestamp, delay, priority), and both keys
--- share the cell's hash tag, so it is renamed rather than copied through Lua; `at` is
--- where in the exec queue's wait list (placeOf, and see below). Returns its id, record
--- key and the record's {deadlineAt, bytes, runBudgetMs, type}.
-local function takeHead(tenant, cls, at)
+-- share the cell's hash tag, so it is renamed rather than copied through Lua; its place
+-- in the exec queue's wait list is the caller's (placeOf, includes/dispatchCache.lua).
+-- Returns its id, record key and the record's {deadlineAt, bytes, runBudgetMs, type}.
+local function takeHead(tenant, cls)
   local q = ingressQueue(tenant, cls)
   local waitKey = bullQueueKey(bull, q, "wait")
   for _ = 1, 100 do
@@ -90,9 +91,7 @@ local function takeHead(tenant, cls, at)
     else
       local dep = downDependency(jobKey, f[4])
       if not dep then
-        -- BullMQ workers take the right end of the wait list (RPOPLPUSH): Class A goes there, so a
-        -- worker takes it before any Class C dispatched earlier (BullMQ's own lifo does the same).
-        if moveJob(jobKey, bull, execName, id, ARGV[9], now, at, "rename") then
+        if moveJob(jobKey, bull, execName, id, ARGV[9], now, nil, "rename") then
           return id, rec, f
         end
         -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep

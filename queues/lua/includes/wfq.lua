@@ -40,11 +40,11 @@ local function wfqEnter(key, ready, tenant, weight)
   return v
 end
 
--- Serving the tenant whose virtual time is v: now := v; v grows by charge / weight.
-local function wfqServe(key, tenant, v, charge, weight, inflight)
+-- Serving the tenant whose virtual time is v: now := v; v grows by charge / weight. Returns the new v
+-- and the fields of the pool's and class's WFQ hash to write (the dispatch writes them once per call).
+local function wfqServe(tenant, v, charge, weight, inflight)
   local nv = v + charge / weight
-  rcall("HSET", key, "now", wfqNum(v), "v:" .. tenant, wfqNum(nv), "c:" .. tenant, wfqNum(inflight + charge))
-  return nv
+  return nv, { "now", wfqNum(v), "v:" .. tenant, wfqNum(nv), "c:" .. tenant, wfqNum(inflight + charge) }
 end
 
 -- A run charged `charge` held its slot `held` ms: correct v to the truth, learn the estimates.
