@@ -2,19 +2,21 @@ import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../keys.ts";
 import { BUCKET_TTL_SEC, bucketStart } from "../usageEvents.ts";
+import { slimBullmq } from "./bullmqSlim.ts";
 import { finishArgs, parseStart, type FinishInput, type StartOutcome, type StartReply } from "./runLifecycle.ts";
 import { LuaScript, type BullmqScript } from "./script.ts";
 
 /**
  * Typed wrappers of the exec consumer's two scripts (src/exec/execBackend.ts): BullMQ 6.7's own
- * moveToActive and moveToFinished, composed unchanged into scripts that also start the workflow a
- * fetch takes and record the outcome of the one a finish ends. The BullMQ side's keys and args are
- * what BullMQ built for its own call, passed through as they are.
+ * moveToActive and moveToFinished, less the steps an exec queue never needs (events, delayed jobs,
+ * flows: bullmqSlim.ts), composed into scripts that also start the workflow a fetch takes and record
+ * the outcome of the one a finish ends. The BullMQ side's keys and args are what BullMQ built for its
+ * own call, passed through as they are.
  */
 const require = createRequire(import.meta.url);
-function bullmqScript(file: string, name: string, args: number): BullmqScript {
+function bullmqScript(file: string, name: "moveToActive" | "moveToFinished", args: number): BullmqScript {
   const s = (require(`bullmq/dist/cjs/scripts/${file}`) as Record<string, { content: string; keys: number }>)[name]!;
-  return { content: s.content, keys: s.keys, args };
+  return { content: slimBullmq(name, s.content), keys: s.keys, args };
 }
 const MOVE_TO_ACTIVE = bullmqScript("moveToActive-11.js", "moveToActive", 3);
 const MOVE_TO_FINISHED = bullmqScript("moveToFinished-14.js", "moveToFinished", 9);

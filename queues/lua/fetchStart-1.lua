@@ -1,8 +1,9 @@
 --[[
-  The exec consumer's fetch (src/exec/execBackend.ts): BullMQ 6.7's own moveToActive, run as it is
-  (`bullmq()`, composed in by queues/lua/script.ts), and when it took a job, that workflow's start
-  (includes/runStart.lua) in the same call: a fetched workflow is running, or knows why not, without a
-  round trip of its own. Bull Board, locks and stalled-job recovery see BullMQ's own moveToActive.
+  The exec consumer's fetch (src/exec/execBackend.ts): BullMQ 6.7's own moveToActive, less its "active"
+  event and its promotion of delayed jobs (queues/lua/bullmqSlim.ts; `bullmq()`, composed in by
+  queues/lua/script.ts), and when it took a job, that workflow's start (includes/runStart.lua) in the same
+  call: a fetched workflow is running, or knows why not, without a round trip of its own. Bull Board,
+  locks and stalled-job recovery see the keys BullMQ's own moveToActive leaves.
 
   KEYS[1..BULL_KEYS]  BullMQ's moveToActive keys   KEYS[BULL_KEYS + 1] usage-event bucket of `now`
   ARGV[1..BULL_ARGV]  BullMQ's moveToActive args, then:

@@ -1,7 +1,8 @@
 --[[
   The exec consumer's finish (src/exec/execBackend.ts): the ended run's outcome and slot release
-  (includes/runFinish.lua), then BullMQ 6.7's own moveToFinished, run as it is (`bullmq()`, composed
-  in by queues/lua/script.ts), which completes (or fails) the exec job and may fetch the next one, and
+  (includes/runFinish.lua), then BullMQ 6.7's own moveToFinished, less its events, flow checks and
+  promotion of delayed jobs (queues/lua/bullmqSlim.ts; `bullmq()`, composed in by
+  queues/lua/script.ts), which completes (or fails) the exec job and may fetch the next one, and
   that one's start (includes/runStart.lua): one script and one round trip from one run to the next.
   The outcome is written first, as when finishRun ran on its own before BullMQ's call: a job whose
   lock was lost (BullMQ's reply < 0) still has its run's outcome recorded, fenced by the run id.

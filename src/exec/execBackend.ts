@@ -11,7 +11,8 @@ import { finishRun, type FinishInput, type StartOutcome } from "../../queues/lua
  * whose finish of a job also records the workflow's outcome and releases its slot (queues/lua/
  * execConsume.ts). From one run to the next is then one script and one round trip, as for a plain
  * BullMQ job, rather than three (startRun, BullMQ's finish-and-fetch, finishRun). Bull Board, locks and
- * stalled-job recovery are BullMQ's own: its scripts run unchanged inside Fairlane's.
+ * stalled-job recovery are BullMQ's own: its scripts run inside Fairlane's, less the steps an exec queue
+ * never needs (events, delayed jobs, flows: queues/lua/bullmqSlim.ts).
  *
  * The hand-off between the calls and the run: the fetch leaves the start (run id and verdict) for the
  * processor to take; the processor leaves the outcome for BullMQ's finish of the job to write. An outcome

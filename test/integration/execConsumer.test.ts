@@ -64,6 +64,12 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     }
   }
 
+  /** The events in the exec queue's BullMQ events stream (the test's own Queue.add writes "added" and "waiting"). */
+  async function events(cell: CellKeys, name: string): Promise<string[]> {
+    const entries = await admin.xrange(cell.queueKey(name, "events"), "-", "+");
+    return entries.map(([, fields]) => fields[fields.indexOf("event") + 1]!);
+  }
+
   async function scriptCalls(): Promise<number> {
     const info = await admin.info("commandstats");
     return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
@@ -111,6 +117,8 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
       }
       assert.equal(await admin.hlen(cell.slots), 0, "every slot released");
       assert.equal(await admin.hget(cell.running("t1"), "BC"), "0");
+      // The fetch and finish write no events (queues/lua/bullmqSlim.ts): only the test's adds are there.
+      assert.deepEqual(new Set(await events(cell, name)), new Set(["added", "waiting"]));
       // Per job: its fetch (with its start) or the finish-and-fetch that took it; plus the empty fetches and
       // stalled-job checks of one idle worker. Three scripts per job (start, BullMQ, finish) would be 60.
       assert.ok(calls <= ids.length + 8, `${calls} script calls for ${ids.length} jobs`);
@@ -168,6 +176,10 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
       assert.equal(await admin.hget(cell.workflow("wf-x"), "errorCode"), "X");
       assert.equal(await admin.hexists(cell.slots, "wf-x"), 0);
       assert.equal(await queue.getJobState("wf-x"), "failed", "BullMQ's own failure of the job");
+      const job = (await queue.getJob("wf-x"))!;
+      assert.equal(job.failedReason, "after its outcome");
+      assert.ok(job.finishedOn && job.processedOn && job.attemptsMade === 1, "BullMQ's own fields, as Bull Board shows them");
+      assert.ok(!(await events(cell, name)).some((e) => e === "failed" || e === "active" || e === "retries-exhausted"));
     } finally {
       await worker.close();
       await queue.close();
