@@ -9,7 +9,8 @@
  *   - delayed jobs: every fetch looks for delayed jobs to promote. An exec job is never delayed: the
  *     dispatch writes it with delay 0, and its opts have one attempt and no backoff (EXEC_JOB_OPTS,
  *     src/dispatch/dispatcher.ts), so BullMQ never moves it to `delayed` for a retry.
- *   - flows: a completing job checks it has no pending children. An exec job never has children.
+ *   - flows and deduplication: a completing job checks it has no pending children, and reads its parent
+ *     and deduplication id. An exec job has none of them (includes/moveJob.lua writes its hash).
  * Kept as BullMQ wrote them: the lock and its token, `stalled`, `active`, `completed` / `failed` and
  * removeOnComplete / removeOnFail, `atm` / `ats`, `processedOn` / `finishedOn`, the pause and global
  * concurrency check, the rate limiter, the marker that wakes the next worker, the reply. So Bull Board,
@@ -45,6 +46,13 @@ const EDITS: readonly Edit[] = [
 `,
     times: 1,
     replace: "",
+  },
+  {
+    in: ["moveToFinished"],
+    why: "an exec job has no parent and no deduplication id (the dispatch writes only name, data, opts, times)",
+    find: `    local jobAttributes = rcall("HMGET", jobIdKey, "parentKey", "parent", "deid")\n`,
+    times: 1,
+    replace: "    local jobAttributes = {}\n",
   },
   {
     in: ["moveToFinished"],

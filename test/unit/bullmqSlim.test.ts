@@ -34,6 +34,7 @@ describe("BullMQ's fetch and finish without an exec queue's unused steps", () =>
     const slim = slimBullmq("moveToFinished", finish);
     assert.ok(!/^\s*trimEvents\(/m.test(slim));
     assert.ok(!slim.includes(':dependencies") ~= 0'));
+    assert.ok(!slim.includes('"parentKey", "parent", "deid")'));
   });
 
   it("keeps the lock, the lists and the job's own fields BullMQ's Worker and Bull Board rely on", () => {
