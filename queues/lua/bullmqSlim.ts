@@ -16,7 +16,7 @@
  * concurrency check, the rate limiter, the marker that wakes the next worker, the reply. So Bull Board,
  * lock renewal and BullMQ's stalled-job recovery see the same keys as with BullMQ's own scripts.
  *
- * Measured (docs/benchmarks.md, 2026-12-04): 7.3 fewer Redis commands per drained workflow (57.9 → 50.5),
+ * Measured (docs/benchmarks.md, 2026-12-04): Redis commands per drained workflow 57.4–57.9 → 49.0–49.2,
  * Redis CPU per workflow 4–7 % lower.
  *
  * Each edit names the exact text it replaces and how often BullMQ's script holds it. A BullMQ upgrade that
