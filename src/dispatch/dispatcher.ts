@@ -57,10 +57,25 @@ export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
 };
 
 /** Tenants whose readiness one dispatch call recomputes at most (the rest wait for the next call). */
-export const MAX_REFRESH_PER_CALL = 1000;
+const MAX_REFRESH_PER_CALL = 1000;
 
 /** Exec jobs: one BullMQ attempt (Fairlane retries inside the runtime), removed once done. */
 export const EXEC_JOB_OPTS = JSON.stringify({ attempts: 1, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } });
+
+/** The dispatch script's options for a dispatcher's (its prefetch apart, set per call). */
+export function dispatchOptions(opts: Omit<DispatcherOptions, "cells">): DispatchOptions {
+  return {
+    maxMoves: opts.maxMoves,
+    reserveA: opts.reserveFraction,
+    batchMaxShare: opts.batchMaxShare,
+    batchMinShare: opts.batchMinShare,
+    execJobOpts: EXEC_JOB_OPTS,
+    maxRefresh: MAX_REFRESH_PER_CALL,
+    capacityCap: opts.capacityCap,
+    recordTtlSec: opts.recordTtlSec,
+    ignoredAfterMs: opts.ignoredAfterMs,
+  };
+}
 
 /**
  * The dispatcher role's loop. States:
@@ -110,17 +125,7 @@ export class Dispatcher {
     private readonly opts: DispatcherOptions,
   ) {
     this.sync = new TenantSync(redis, keys);
-    this.scriptOpts = {
-      maxMoves: opts.maxMoves,
-      reserveA: opts.reserveFraction,
-      batchMaxShare: opts.batchMaxShare,
-      batchMinShare: opts.batchMinShare,
-      execJobOpts: EXEC_JOB_OPTS,
-      maxRefresh: MAX_REFRESH_PER_CALL,
-      capacityCap: opts.capacityCap,
-      recordTtlSec: opts.recordTtlSec,
-      ignoredAfterMs: opts.ignoredAfterMs,
-    };
+    this.scriptOpts = dispatchOptions(opts);
   }
 
   start(): void {

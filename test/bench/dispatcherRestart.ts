@@ -9,7 +9,7 @@
  */
 import { createKeys } from "../../queues/keys.ts";
 import { dispatch } from "../../queues/lua/dispatch.ts";
-import { DEFAULT_DISPATCHER, EXEC_JOB_OPTS, MAX_REFRESH_PER_CALL } from "../../src/dispatch/dispatcher.ts";
+import { DEFAULT_DISPATCHER, dispatchOptions } from "../../src/dispatch/dispatcher.ts";
 import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { connect } from "../../src/lib/redis.ts";
 import { resolvePolicy } from "../../src/tenancy/policy.ts";
@@ -45,16 +45,7 @@ try {
     let longestMs = 0;
     for (;;) {
       const t = performance.now();
-      const r = await dispatch(redis, cell, "default", Date.now(), {
-        maxMoves: DEFAULT_DISPATCHER.maxMoves,
-        reserveA: DEFAULT_DISPATCHER.reserveFraction,
-        batchMaxShare: DEFAULT_DISPATCHER.batchMaxShare,
-        batchMinShare: DEFAULT_DISPATCHER.batchMinShare,
-        execJobOpts: EXEC_JOB_OPTS,
-        maxRefresh: MAX_REFRESH_PER_CALL,
-        capacityCap: 0,
-        recordTtlSec: 3600,
-      });
+      const r = await dispatch(redis, cell, "default", Date.now(), dispatchOptions(DEFAULT_DISPATCHER));
       longestMs = Math.max(longestMs, performance.now() - t);
       calls++;
       if (r.refreshed === 0) break;
