@@ -63,18 +63,10 @@ const MAX_REFRESH_PER_CALL = 1000;
 export const EXEC_JOB_OPTS = JSON.stringify({ attempts: 1, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } });
 
 /** The dispatch script's options for a dispatcher's (its prefetch apart, set per call). */
-export function dispatchOptions(opts: Omit<DispatcherOptions, "cells">): DispatchOptions {
-  return {
-    maxMoves: opts.maxMoves,
-    reserveA: opts.reserveFraction,
-    batchMaxShare: opts.batchMaxShare,
-    batchMinShare: opts.batchMinShare,
-    execJobOpts: EXEC_JOB_OPTS,
-    maxRefresh: MAX_REFRESH_PER_CALL,
-    capacityCap: opts.capacityCap,
-    recordTtlSec: opts.recordTtlSec,
-    ignoredAfterMs: opts.ignoredAfterMs,
-  };
+export function dispatchOptions(o: Omit<DispatcherOptions, "cells">): DispatchOptions {
+  const { maxMoves, batchMaxShare, batchMinShare, capacityCap, recordTtlSec, ignoredAfterMs } = o;
+  const fixed = { execJobOpts: EXEC_JOB_OPTS, maxRefresh: MAX_REFRESH_PER_CALL };
+  return { maxMoves, reserveA: o.reserveFraction, batchMaxShare, batchMinShare, capacityCap, recordTtlSec, ignoredAfterMs, ...fixed };
 }
 
 /**
