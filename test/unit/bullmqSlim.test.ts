@@ -35,6 +35,8 @@ describe("BullMQ's fetch and finish without an exec queue's unused steps", () =>
     assert.ok(!/^\s*trimEvents\(/m.test(slim));
     assert.ok(!slim.includes(':dependencies") ~= 0'));
     assert.ok(!slim.includes('"parentKey", "parent", "deid")'));
+    assert.ok(!slim.includes("jobKey .. ':dependencies'"), "a removed exec job has no children's keys");
+    assert.ok(/if maxCount ~= 0 then attemptsMade = rcall\("HINCRBY"/.test(slim), "a removed job's attempts are not counted");
   });
 
   it("keeps the lock, the lists and the job's own fields BullMQ's Worker and Bull Board rely on", () => {
