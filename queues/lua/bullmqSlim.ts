@@ -140,6 +140,27 @@ const EDITS: readonly Edit[] = [
     times: 1,
     replace: `  return rcall("DEL", jobKey, jobKey .. ':logs')\n`,
   },
+  {
+    in: ["moveToActive"],
+    why: "its opts arrive as JSON (execConsume.ts: a msgpack Buffer makes ioredis build the whole call as Buffers)",
+    find: "local opts = cmsgpack.unpack(ARGV[3])\n",
+    times: 1,
+    replace: "local opts = cjson.decode(ARGV[3])\n",
+  },
+  {
+    in: ["moveToFinished"],
+    why: "its opts arrive as JSON (execConsume.ts)",
+    find: "    local opts = cmsgpack.unpack(ARGV[8])\n",
+    times: 1,
+    replace: "    local opts = cjson.decode(ARGV[8])\n",
+  },
+  {
+    in: ["moveToFinished"],
+    why: "its fields to update arrive as JSON (execConsume.ts)",
+    find: "    local fieldsToUpdate = cmsgpack.unpack(msgpackedFields)\n",
+    times: 1,
+    replace: "    local fieldsToUpdate = cjson.decode(msgpackedFields)\n",
+  },
 ];
 
 /** BullMQ's script `name` (its Lua text `content`) without the steps above; throws when one does not match. */

@@ -37,6 +37,11 @@ describe("BullMQ's fetch and finish without an exec queue's unused steps", () =>
     assert.ok(!slim.includes('"parentKey", "parent", "deid")'));
     assert.ok(!slim.includes("jobKey .. ':dependencies'"), "a removed exec job has no children's keys");
     assert.ok(/if maxCount ~= 0 then attemptsMade = rcall\("HINCRBY"/.test(slim), "a removed job's attempts are not counted");
+    for (const [name, content] of [
+      ["moveToFinished", finish],
+      ["moveToActive", fetch],
+    ] as const)
+      assert.ok(!slimBullmq(name, content).includes("cmsgpack"), `${name} still reads msgpack (execConsume.ts sends JSON)`);
   });
 
   it("keeps the lock, the lists and the job's own fields BullMQ's Worker and Bull Board rely on", () => {
