@@ -1,10 +1,10 @@
 import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
+import { unpack } from "msgpackr";
 import type { CellKeys } from "../keys.ts";
 import { BUCKET_TTL_SEC, bucketStart } from "../usageEvents.ts";
 import { slimBullmq } from "./bullmqSlim.ts";
 import { finishArgs, parseStart, type FinishInput, type StartOutcome, type StartReply } from "./runLifecycle.ts";
-import { unpack } from "msgpackr";
 import { LuaScript, type BullmqScript } from "./script.ts";
 
 /**
