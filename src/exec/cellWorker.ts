@@ -56,16 +56,20 @@ export class LeaseTrackingWorker extends Worker {
   override async processJob(job: Job, token: string, fetchNextCallback?: () => boolean) {
     const id = job.id!;
     const before = this.processing.get(id);
-    const mine = (async () => {
-      if (before) await before.catch(() => undefined);
-      return super.processJob(job, token, fetchNextCallback);
-    })();
+    // Without one to wait for (nearly always), no wrapper: a closure and a promise fewer per job.
+    const mine = before
+      ? (async () => {
+          await before.catch(() => undefined);
+          return super.processJob(job, token, fetchNextCallback);
+        })()
+      : super.processJob(job, token, fetchNextCallback);
     this.processing.set(id, mine);
     try {
       return await mine;
     } finally {
       if (this.processing.get(id) === mine) this.processing.delete(id);
-      await this.handoff?.flush(id);
+      const flushing = this.handoff?.flush(id);
+      if (flushing) await flushing;
     }
   }
 

@@ -43,13 +43,15 @@ export class RunHandoff {
     this.finishes.set(f.id, f);
   }
 
-  /** Writes an outcome BullMQ's finish did not take (its processing has ended). */
-  async flush(id: string): Promise<void> {
+  /** Writes an outcome BullMQ's finish did not take (its processing has ended); undefined when there is none (nearly always). */
+  flush(id: string): Promise<void> | undefined {
     const f = this.finishes.get(id);
-    if (!f) return;
+    if (!f) return undefined;
     this.finishes.delete(id);
-    await finishRun(this.redis, this.cell, f).catch((err: Error) =>
-      this.log.error({ err: err.message, workflowId: id }, "could not record a run's outcome: it runs again after its lock lapses"),
+    return finishRun(this.redis, this.cell, f).then(
+      () => undefined,
+      (err: Error) =>
+        this.log.error({ err: err.message, workflowId: id }, "could not record a run's outcome: it runs again after its lock lapses"),
     );
   }
 
