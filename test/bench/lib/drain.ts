@@ -23,9 +23,12 @@ import type { Workers } from "./systems.ts";
  *   2. start the consumers and wait until every one has booted (plain: each
  *      worker connected and holding, lib/../plainWorker.ts; Fairlane: every exec
  *      process's slots in the pool), then release them (plain: SIGUSR2 to each;
- *      Fairlane: start the dispatcher, whose start-up is not charged). Fairlane's
- *      prefill runs with a dispatcher of its own, as a deployment's would: the
- *      tenants' caps synced and each tenant placed as its work arrives;
+ *      Fairlane: SIGCONT to its dispatcher). Fairlane's prefill runs with its
+ *      dispatcher, as a deployment's would: the tenants' caps synced and each
+ *      tenant placed as its work arrives, charged to the prefill. That dispatcher
+ *      is held (SIGSTOP) while the exec processes boot, so that the drain begins
+ *      with the whole pool live, and is the one that drains: a running
+ *      deployment's, with none of a new dispatcher's start-up in the drain;
  *   3. time from the first handler call to the last (lib/drainClock.ts).
  * Each phase's costs come from lib/meter.ts; Redis bytes of every key under
  * the deployment's prefix after the prefill (queued) and after the drain
@@ -306,39 +309,38 @@ export async function fairDrain(
     const meter = new Meter(c.admin, c.redisPid);
     const kinds0 = (await keyspaceBytes(c.admin, `${d.prefix}:*`, keyKind)).bytes;
     const census = o.census ? await startCensus(c.url, [c.admin], (line) => line.includes(`"${clock}`)) : undefined;
-    // A dispatcher runs through the prefill, as in a deployment: it syncs the tenants' caps and places
-    // each tenant as its work arrives (charged to the prefill). It stops before the workers start, so
+    // The dispatcher runs through the prefill, as in a deployment: it syncs the tenants' caps and places
+    // each tenant as its work arrives (charged to the prefill). It is held while the workers boot, so
     // that the drain begins with the whole pool live, as plain's does.
-    const before = await startDispatcher(d, roles);
+    const dispatcher = await startDispatcher(d, roles);
     await meter.begin([
       { role: "producer", pid: process.pid },
-      { role: "dispatcher", pid: before.child.pid! },
+      { role: "dispatcher", pid: dispatcher.child.pid! },
     ]);
     const t0 = performance.now();
     await admitAll(d, o.jobs);
     const admitted = performance.now();
     await until("the tenants placed", 60_000, async () => (await c.admin.scard(createKeys(d.prefix).cell("default").dirty)) === 0);
     const enqueue = await meter.end(o.jobs, (admitted - t0) / 1000);
-    await before.stop();
-    roles.splice(roles.indexOf(before), 1);
+    dispatcher.child.kill("SIGSTOP");
     const queued = (await keyspaceBytes(c.admin, `${d.prefix}:*`, keyKind)).bytes;
 
-    await startExec(c, d, o.layout, roles);
-    await meter.begin(roles.map((r) => ({ role: "exec", pid: r.child.pid! })));
-    // The clock starts at the first handler call; a dispatcher's costs once it has booted (its first
-    // sync finds the caps in place: nothing to write, no tenant to place again).
-    const dispatcher = await startDispatcher(d, roles);
-    meter.join({ role: "dispatcher", pid: dispatcher.child.pid! });
+    const execs = await startExec(c, d, o.layout, roles);
+    await meter.begin([...execs.map((r) => ({ role: "exec", pid: r.child.pid! })), { role: "dispatcher", pid: dispatcher.child.pid! }]);
+    // The clock starts at the first handler call.
+    dispatcher.child.kill("SIGCONT");
     const r = await awaitDrain(c.admin, clock, o.jobs, 600_000, `Fairlane drain ${o.name}`);
     await until("Fairlane idle", 30_000, () => fairIdle(c, d));
     const drain = await meter.end(o.jobs, (r.last - r.first) / 1000);
     const finished = (await keyspaceBytes(c.admin, `${d.prefix}:*`, keyKind)).bytes;
     const counted = await census?.stop(
-      roles.map((x, i) => ({ role: i < o.layout.processes ? "exec" : "dispatcher", pid: x.child.pid! })),
+      roles.map((x) => ({ role: x === dispatcher ? "dispatcher" : "exec", pid: x.child.pid! })),
       o.jobs,
     );
     return result("fairlane", o, o.tenants, enqueue, drain, kinds0, queued, finished, counted);
   } finally {
+    // A held dispatcher takes its SIGTERM only once it runs again.
+    for (const r of roles) r.child.kill("SIGCONT");
     await Promise.all(roles.map((r) => r.stop()));
     await d.close();
   }
