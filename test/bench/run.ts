@@ -93,7 +93,7 @@ try {
         { processes: 1, concurrency: 100 },
       ],
       // Fairlane's own best here, as plain's: one exec process beside the dispatcher and Redis on 2 cores
-      // (exec CPU per workflow 134-146 µs against 168-199 µs in two processes of 50; docs/benchmarks.md).
+      // (exec CPU per workflow 131-153 µs against 168-199 µs in two processes of 50; docs/benchmarks.md).
       fairLayout: { processes: 1, concurrency: 100 },
       tenants: [10, 10_000],
       rounds,
