@@ -63,7 +63,10 @@ export function finishAndStart(
   pushNext(args, cell, next);
   // includes/runFinish.lua's arguments but its `now`, which is the call's; none but an empty id without an outcome.
   if (!ended) args.push("");
-  else for (const [i, a] of finishArgs(ended).entries()) if (i !== 1) args.push(a);
+  else {
+    const outcome = finishArgs(ended);
+    for (let i = 0; i < outcome.length; i++) if (i !== 1) args.push(outcome[i]!);
+  }
   return consume(finishFetchStart, redis, keys, args);
 }
 

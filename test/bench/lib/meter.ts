@@ -6,8 +6,8 @@ import { commandStats, topCommands } from "./redisCost.ts";
  * The cost of one phase of a throughput run, per workflow: CPU of every
  * process in it and of Redis (/proc), write syscalls per process (≈ its round
  * trips to Redis: lib/../procStats.ts writeCalls), and Redis's own command
- * counts (lib/redisCost.ts). A process can join late (the dispatcher, once
- * booted), so its start-up is not charged to the workflows.
+ * counts (lib/redisCost.ts). Each process counts from `begin`, once it has
+ * booted, so no start-up is charged to the workflows.
  */
 export interface ProcessCost {
   role: string;
@@ -52,12 +52,7 @@ export class Meter {
     await this.admin.config("RESETSTAT");
     this.redis0 = cpuSeconds(this.redisPid);
     this.started = [];
-    for (const p of procs) this.join(p);
-  }
-
-  /** A process whose costs count from now on. */
-  join(p: { role: string; pid: number }): void {
-    this.started.push({ ...p, cpu: cpuSeconds(p.pid), writes: writeCalls(p.pid) });
+    for (const p of procs) this.started.push({ ...p, cpu: cpuSeconds(p.pid), writes: writeCalls(p.pid) });
   }
 
   async end(jobs: number, seconds: number): Promise<PhaseCost> {
