@@ -74,7 +74,9 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
     policy,
     tenant: tenantLabel(w.tenant, policy?.tier ?? "free"),
     outcome,
-    log: () => d.log.child({ tenant: w.tenant, workflowId: id, class: w.cls }),
+    log() {
+      return d.log.child({ tenant: w.tenant, workflowId: id, class: w.cls });
+    },
   };
   const early = await beforeStart(run);
   if (early.done) return early.value;
