@@ -1,17 +1,28 @@
 import type { Redis } from "ioredis";
 import type { CellKeys } from "./keys.ts";
+import { listMember } from "./listMember.ts";
+
+/** How far back a tenant's history reaches, in ms: its audit trail, and its run-list index. */
+export interface HistoryRetention {
+  trailMs: number;
+  runListMs: number;
+}
 
 /**
- * Drops the entries older than each tenant's retention from its trail in one cell (XTRIM MINID ~: whole
- * stream nodes, which is cheap; the few older entries left in a node with newer ones are never shown,
- * src/workflows/trail.ts reads from the cutoff), in pipelines of `chunk` so Redis serves other clients
- * between them. `retentionOf` answers null for a tenant the registry no longer has (its trail is left).
+ * Drops what each tenant keeps longer than its retention in one cell, in pipelines of `chunk` so Redis serves
+ * other clients between them:
+ *   - its trail's entries (XTRIM MINID ~: whole stream nodes, which is cheap; the few older entries left in a
+ *     node with newer ones are never shown, src/workflows/trail.ts reads from the cutoff);
+ *   - its run-list index's entries enqueued before the cutoff (ZREMRANGEBYLEX: members are
+ *     "<13-digit enqueuedAt>|<id>", queues/listMember.ts). Once a minute per tenant rather than once per
+ *     admission: an entry outlives its cutoff by up to a minute, and lists drop entries whose record expired.
+ * `retentionOf` answers null for a tenant the registry no longer has (its history is left).
  */
-export async function trimTrails(
+export async function trimHistory(
   redis: Redis,
   cell: CellKeys,
   tenants: string[],
-  retentionOf: (tenant: string) => number | null,
+  retentionOf: (tenant: string) => HistoryRetention | null,
   now: number,
   chunk = 500,
 ): Promise<void> {
@@ -19,7 +30,9 @@ export async function trimTrails(
     const pipeline = redis.pipeline();
     for (const t of tenants.slice(i, i + chunk)) {
       const keep = retentionOf(t);
-      if (keep !== null) pipeline.xtrim(cell.trail(t), "MINID", "~", `${Math.max(0, now - keep)}-0`);
+      if (keep === null) continue;
+      pipeline.xtrim(cell.trail(t), "MINID", "~", `${Math.max(0, now - keep.trailMs)}-0`);
+      pipeline.zremrangebylex(cell.workflowsByTenant(t), "-", `(${listMember(Math.max(0, now - keep.runListMs), "")}`);
     }
     if (pipeline.length) await pipeline.exec();
   }

@@ -103,7 +103,6 @@ export async function openPlatform(
     idempotencyTtlSec: config.FAIRLANE_IDEMPOTENCY_TTL_SEC,
     retryAfterSec: config.FAIRLANE_RETRY_AFTER_SEC,
     maxPayloadBytes: config.FAIRLANE_MAX_PAYLOAD_BYTES,
-    recordTtlSec: config.FAIRLANE_RECORD_TTL_SEC,
   };
   const admission = new Admission(redis, keys, registry, clock, limits);
   const trailCell = (tenant: string) => {

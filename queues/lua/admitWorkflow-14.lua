@@ -41,10 +41,10 @@
   ARGV[12] payload bytes (kept in the record's `bytes`, added to KEYS[12])
   ARGV[13] tenant maxQueueBytes
   ARGV[14] request hash (sha256 hex of the canonical request; "" without an idempotency key)
-  ARGV[15] run-list member "<13-digit now>|<id>"
-  ARGV[16] run-list cutoff: members below it ("<13-digit now - record TTL>") are trimmed
-  ARGV[17] who admits it, for the tenant's audit trail (key:<api key id>; includes/trail.lua)
-  ARGV[18] the cell's own-key prefix (the trail's key derives from it)
+  ARGV[15] run-list member "<13-digit now>|<id>" (trimmed past the tenant's retention by the
+           dispatcher: queues/trail.ts)
+  ARGV[16] who admits it, for the tenant's audit trail (key:<api key id>; includes/trail.lua)
+  ARGV[17] the cell's own-key prefix (the trail's key derives from it)
 
   Returns
     {"ok", id}              admitted
@@ -114,10 +114,8 @@ if fields.deadlineAt then rcall("ZADD", KEYS[13], fields.deadlineAt, id) end
 if tonumber(ARGV[8]) > 0 then
   rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))
 end
--- The run list: one entry per workflow, trimmed past the record TTL by every admission (in steady state
--- about one entry each, so the trim never grows into one long script).
+-- The run list: one entry per workflow (the dispatcher trims it once a minute, not each admission).
 rcall("ZADD", KEYS[14], 0, ARGV[15])
-rcall("ZREMRANGEBYLEX", KEYS[14], "-", "(" .. ARGV[16])
 rcall("INCR", KEYS[5])
 if bytes > 0 then rcall("INCRBY", KEYS[12], ARGV[12]) end
 -- A queue that already held a job is already in the set (every path that pushes adds it).
@@ -125,7 +123,7 @@ if became then
   rcall("SADD", KEYS[6], ARGV[10])
   rcall("SADD", KEYS[7], ARGV[9])
 end
-trail(ARGV[18], ARGV[9], id, "admitted", ARGV[17])
+trail(ARGV[17], ARGV[9], id, "admitted", ARGV[16])
 -- Class A is always worth a look: more urgent demand may call for preemption.
 if became or string.sub(ARGV[10], -2) == ".A" then rcall("ZADD", KEYS[11], 0, "w") end
 return {"ok", id}

@@ -25,8 +25,6 @@ export interface AdmitInput {
   maxQueueBytes?: number;
   maxQueuedTotal: number;
   record: Record<string, string>;
-  /** Run-list entries enqueued longer ago than this are trimmed (admission: twice the record TTL; default 7 days). */
-  listRetentionMs?: number;
   /** Who admits it, for the tenant's audit trail: key:<api key id> through the API (default "producer"). */
   by?: string;
 }
@@ -73,7 +71,6 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     a.maxQueueBytes ?? Number.MAX_SAFE_INTEGER,
     a.idempotencyHash ? (a.requestHash ?? "") : "",
     listMember(a.now, a.id),
-    listMember(Math.max(0, a.now - (a.listRetentionMs ?? 7 * 24 * 3600_000)), ""),
     a.by ?? "producer",
     cell.own,
   ];

@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import type { AdmitInput } from "../../queues/lua/admitWorkflow.ts";
 import { ingressQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
-import { retentionSec } from "../tenancy/policy.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
 import { deadlineAtAdmission } from "./deadline.ts";
 import { jsonShapeIssues } from "./jsonShape.ts";
@@ -15,8 +14,6 @@ export interface AdmissionLimits {
   idempotencyTtlSec: number;
   retryAfterSec: number;
   maxPayloadBytes: number;
-  /** How long an ended workflow's record is kept: run lists reach back this far (FAIRLANE_RECORD_TTL_SEC). */
-  recordTtlSec: number;
 }
 
 export type Prepared = { ok: true; input: AdmitInput } | { ok: false; issues: FieldIssue[] };
@@ -79,9 +76,6 @@ export function prepareWorkflow(entry: TenantEntry, body: unknown, traceparent: 
       maxQueueBytes: policy.maxQueueBytes,
       maxQueuedTotal: limits.maxQueuedTotal,
       record,
-      // Twice the record TTL (the tenant's retention if it has one): an entry outlives the record of a
-      // workflow that stayed open for up to a TTL (parked, paused); lists drop entries whose record expired.
-      listRetentionMs: 2 * (retentionSec(policy) ?? limits.recordTtlSec) * 1000,
     },
   };
 }

@@ -14,8 +14,9 @@ import { tracer } from "../observability/tracing.ts";
 import { DEFAULT_PREFETCH, PrefetchController, type PrefetchOptions } from "./policy/prefetch.ts";
 import { DEFAULT_SHARES } from "./policy/shares.ts";
 import { TenantSync } from "./tenantSync.ts";
-import { trimTrails } from "../../queues/trail.ts";
-import { trailRetentionMs } from "../tenancy/policy.ts";
+import { trimHistory } from "../../queues/trail.ts";
+import { retentionSec, trailRetentionMs } from "../tenancy/policy.ts";
+import { runListRetentionMs } from "../../queues/listMember.ts";
 
 export interface DispatcherOptions {
   cells: string[];
@@ -34,8 +35,8 @@ export interface DispatcherOptions {
   idleWakeMs: number;
   /** A preemption request older than this whose workflow has not yielded counts as ignored. */
   ignoredAfterMs: number;
-  /** How often the tenants' audit trails are trimmed to their auditRetentionDays. */
-  trailTrimMs: number;
+  /** How often the tenants' audit trails and run lists are trimmed to their retention (queues/trail.ts). */
+  historyTrimMs: number;
   /** Each pool's prefetch: the most it may reach, a fraction of its capacity (0: none), and the wait it may cause. */
   prefetch: PrefetchOptions;
 }
@@ -52,7 +53,7 @@ export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
   reconcileGraceMs: 10_000,
   idleWakeMs: 500,
   ignoredAfterMs: 5_000,
-  trailTrimMs: 60_000,
+  historyTrimMs: 60_000,
   prefetch: DEFAULT_PREFETCH,
 };
 
@@ -209,19 +210,22 @@ export class Dispatcher {
     this.stats.passes++;
     if (this.clock.now() - (this.lastReconcile.get(cellName) ?? 0) >= this.opts.reconcileMs) await this.reconcile([cellName]);
     if (this.clock.now() - (this.lastExpire.get(cellName) ?? 0) >= this.opts.expireMs) await this.expire(cellName);
-    if (this.clock.now() - (this.lastTrim.get(cellName) ?? 0) >= this.opts.trailTrimMs) await this.trimTrails(cellName);
+    if (this.clock.now() - (this.lastTrim.get(cellName) ?? 0) >= this.opts.historyTrimMs) await this.trimHistory(cellName);
     return more;
   }
 
-  /** Every tenant ever synced into the cell (a moved one keeps its trail here): entries past its retention go. */
-  async trimTrails(cellName: string): Promise<void> {
+  /**
+   * Every tenant ever synced into the cell (a moved one keeps its history here): its trail's entries and its
+   * run-list entries past their retention go (queues/trail.ts).
+   */
+  async trimHistory(cellName: string): Promise<void> {
     this.lastTrim.set(cellName, this.clock.now());
     const cell = this.keys.cell(cellName);
     const retention = (t: string) => {
       const p = this.registry.get(t)?.policy;
-      return p ? trailRetentionMs(p) : null;
+      return p ? { trailMs: trailRetentionMs(p), runListMs: runListRetentionMs(retentionSec(p), this.opts.recordTtlSec) } : null;
     };
-    await trimTrails(this.redis, cell, await this.redis.smembers(cell.tenants), retention, this.clock.now());
+    await trimHistory(this.redis, cell, await this.redis.smembers(cell.tenants), retention, this.clock.now());
   }
 
   async reconcile(cells: string[] = this.opts.cells): Promise<number> {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { admitWorkflows } from "../../queues/lua/admitWorkflow.ts";
+import { trimHistory } from "../../queues/trail.ts";
 import { listMember } from "../../src/workflows/listIndex.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
@@ -199,7 +200,7 @@ describe("run lists", () => {
     }
   });
 
-  it("trims index entries older than the record TTL as workflows are admitted", async () => {
+  it("trims index entries older than the tenant's run-list retention with its trail, not at each admission", async () => {
     const cell = api.platform.keys.cell("default");
     const redis = api.platform.redis;
     const index = cell.workflowsByTenant("trimmed");
@@ -207,11 +208,10 @@ describe("run lists", () => {
     const old = listMember(now - 10_000, "wf_AAAAAAAAAAAAAAAAAAAA");
     const fresh = listMember(now - 500, "wf_BBBBBBBBBBBBBBBBBBBB");
     await redis.zadd(index, 0, old, 0, fresh);
-    // One admission trims, whatever the cell's counters say (a cell that dispatches as fast as work arrives).
-    const items = Array.from({ length: 1 }, (_, i) => ({
+    const item = {
       cell,
       input: {
-        id: `wf_trim${String(i).padStart(16, "0")}`,
+        id: "wf_trim0000000000000000",
         tenant: "trimmed",
         cls: "C" as const,
         type: "prior-auth",
@@ -221,14 +221,15 @@ describe("run lists", () => {
         maxQueueDepth: 1000,
         maxQueuedTotal: 1_000_000,
         record: { tenant: "trimmed", class: "C", type: "prior-auth", state: "queued", enqueuedAt: String(now) },
-        listRetentionMs: 5_000,
       },
-    }));
-    const outcomes = await admitWorkflows(redis, items);
-    assert.ok(outcomes.every((o) => o.kind === "ok"));
+    };
+    assert.ok((await admitWorkflows(redis, [item])).every((o) => o.kind === "ok"));
+    assert.equal(await redis.zcard(index), 3, "an admission adds its entry and trims nothing");
+    // The dispatcher's once-a-minute chore (src/dispatch/dispatcher.ts trimHistory).
+    await trimHistory(redis, cell, ["trimmed"], () => ({ trailMs: 86_400_000, runListMs: 5_000 }), now);
     const members = await redis.zrange(index, 0, -1);
-    assert.ok(!members.includes(old), "older than the TTL: trimmed");
-    assert.ok(members.includes(fresh), "within the TTL: kept");
+    assert.ok(!members.includes(old), "older than the retention: trimmed");
+    assert.ok(members.includes(fresh), "within it: kept");
     assert.equal(members.length, 2);
   });
 });

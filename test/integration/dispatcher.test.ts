@@ -8,6 +8,7 @@ import { connect } from "../../src/lib/redis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import { DEFAULT_DISPATCHER, Dispatcher } from "../../src/dispatch/dispatcher.ts";
+import { listMember } from "../../queues/listMember.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /** The dispatcher loop's housekeeping, driven pass by pass with a fake clock (no exec workers). */
@@ -81,6 +82,18 @@ describe("dispatcher housekeeping", () => {
     assert.equal(rec.errorCode, "LOST");
     assert.equal(await p.redis.hexists(cell.slots, lost), 0);
     assert.equal(await d.reconcile(), 0, "released once");
+  });
+
+  it("trims each tenant's run list past twice its record TTL once a minute, as it trims trails", async () => {
+    const cell = p.keys.cell("default");
+    const index = cell.workflowsByTenant("held");
+    const ttlMs = DEFAULT_DISPATCHER.recordTtlSec * 1000;
+    const stale = listMember(clock.now() - 2 * ttlMs - 1, "wf_AAAAAAAAAAAAAAAAAAAA");
+    const kept = listMember(clock.now() - 2 * ttlMs + 60_000, "wf_BBBBBBBBBBBBBBBBBBBB");
+    await p.redis.zadd(index, 0, stale, 0, kept);
+    clock.advance(DEFAULT_DISPATCHER.historyTrimMs);
+    await d.pass();
+    assert.deepEqual(await p.redis.zrange(index, 0, -1), [kept], "past the retention: gone; within it: kept");
   });
 
   it("fails a queued workflow on its deadline even while its tenant cannot be dispatched, and only that one", async () => {

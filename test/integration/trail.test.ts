@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { trimTrails } from "../../queues/trail.ts";
+import { trimHistory } from "../../queues/trail.ts";
 import { trailRetentionMs } from "../../src/tenancy/policy.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
@@ -60,9 +60,9 @@ describe("audit trail retention and paging", () => {
     assert.equal(await redis.xlen(cell.trail("clinic")), 1, "until the trim runs, it is still stored");
     const retention = (t: string) => {
       const p = registry.get(t)?.policy;
-      return p ? trailRetentionMs(p) : null;
+      return p ? { trailMs: trailRetentionMs(p), runListMs: 86_400_000 } : null;
     };
-    await trimTrails(redis, cell, ["clinic", "lab", "ghost"], retention, Date.now());
+    await trimHistory(redis, cell, ["clinic", "lab", "ghost"], retention, Date.now());
     assert.equal(await redis.xlen(cell.trail("clinic")), 0, "trimmed at its retention");
     assert.equal(await redis.xlen(cell.trail("lab")), 7, "lab keeps its 7 days");
   });
