@@ -31,7 +31,8 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  * and Fairlane's own cell keys (`<cell>` = `<root>:{<root>.<cell>}:fl`; no queue is named "fl") are
  *   <cell>:wf:<id>                 HASH the workflow record (state, times, result)
  *   <cell>:wfs:<t>                 ZSET the tenant's workflows for run lists, every score 0, member "<13-digit enqueuedAt>|<id>"
- *                                  (newest last by lex order); admission adds and trims now and then, lists drop gone ones
+ *                                  (newest last by lex order); admission adds, the dispatcher trims past the tenant's
+ *                                  retention once a minute (queues/trail.ts), lists drop gone ones
  *   <cell>:trail:<t>               STREAM the tenant's audit trail: one entry per state transition of each of its
  *                                  workflows and per admin action on it (fields wf ev by why; includes/trail.lua),
  *                                  trimmed to its auditRetentionDays by the dispatcher (queues/trail.ts), read by src/workflows/trail.ts
@@ -42,8 +43,10 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *                                  where `queued` is, by the record's `bytes` field (includes/queuedBytes.lua)
  *   <cell>:types                   ZSET workflow type -> until when a live exec worker advertises it (its
  *                                  heartbeat, src/exec/execWorker.ts); admission refuses other types
- *   <cell>:deadlines               ZSET workflow id -> deadlineAt, written at admission; the dispatcher's
- *                                  expireQueued-2.lua pops due entries and fails those still queued
+ *   <cell>:deadlines               ZSET workflow id -> deadlineAt of the queued workflows: written at admission
+ *                                  and when one is queued again (requeueRun-4.lua, includes/unpark.lua), taken out
+ *                                  by the dispatch that takes it from ingress (includes/dispatchTake.lua) and by a
+ *                                  cancel; the dispatcher's expireQueued-2.lua pops due entries and fails those still queued
  *   <cell>:queues                  SET ingress queue names that ever held a job
  *   <cell>:wf:<id>:review          HASH the workflow's open review item: its request, pool, due time, claim (includes/review.lua)
  *   <cell>:rvt:<p>:<cls>           ZSET tenants with review items waiting in reviewer pool <p> -> virtual time (fair claims)

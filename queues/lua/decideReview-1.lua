@@ -30,10 +30,10 @@ end
 rcall("HSET", cellKey_steps(own, id), it.step, ARGV[8])
 reviewClose(own, id, it)
 trail(own, it.tenant, id, "reviewed", claimant, decision)
-local r = rcall("HMGET", KEYS[1], "state", "class", "enqueuedAt")
+local r = rcall("HMGET", KEYS[1], "state", "class", "enqueuedAt", "deadlineAt")
 if r[1] == "review" then
   local requeued = {}
-  requeueWaiting(own, bull, id, REVIEW_QUEUE, it.tenant, r[2], r[3], now, requeued)
+  requeueWaiting(own, bull, id, REVIEW_QUEUE, it.tenant, r[2], r[3], r[4], now, requeued)
   lineUp(own, bull, requeued)
 end
 return { "decided" }

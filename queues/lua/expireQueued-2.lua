@@ -2,10 +2,11 @@
   Fails queued workflows whose deadline has passed, whether or not their
   tenant can be dispatched (paused, at its cap, a pool with no capacity):
   the dispatch script fails an expired workflow only when it takes it.
-  Admission indexes every workflow that has a deadline in KEYS[1]; this
-  script pops the due entries, oldest deadline first, at most ARGV[2] per
-  call. An entry whose workflow is no longer queued (dispatched, cancelled,
-  parked, ended) is dropped: the cost is O(due entries), never O(queued).
+  Every queued workflow that has a deadline is in KEYS[1] (queues/keys.ts
+  says who writes it); this script pops the due entries, oldest deadline
+  first, at most ARGV[2] per call. An entry whose workflow is no longer
+  queued (one left from before the dispatch took entries out) is dropped:
+  the cost is O(due entries), never O(queued).
   The job is removed from the tail of its wait list (LREM with a negative
   count searches from the tail, where the oldest jobs are), so the search
   stops at the job after passing only jobs enqueued before it.

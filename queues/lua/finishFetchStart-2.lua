@@ -12,7 +12,7 @@
   ARGV[1..BULL_ARGV]  BullMQ's moveToFinished args, then:
     +1 now   +2 run id for a job it takes   +3 worker id   +4 cell own-key prefix   +5 bucket TTL (s)
     +6 ended workflow id ("": the job's run has no outcome to record, and nothing follows)   +7 its run id   +8 state   +9 result JSON   +10 error code   +11 error message
-    +12 record TTL (s)
+    +12 record TTL (s)   +13 "0" when the ended workflow has no step results (includes/runFinish.lua noSteps), else "1"
 
   Returns BullMQ's reply with, when it took a job, the start's reply as a 5th element.
 ]]
@@ -23,7 +23,7 @@ local a = BULL_ARGV
 local now, own = tonumber(ARGV[a + 1]), ARGV[a + 4]
 if ARGV[a + 6] ~= "" then
   finishRunFor(KEYS[BULL_KEYS + 1], ARGV[a + 6], now, ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11],
-    tonumber(ARGV[a + 12]), own)
+    tonumber(ARGV[a + 12]), own, ARGV[a + 13] == "0")
 end
 local reply = bullmq()
 if type(reply) == "table" and type(reply[2]) == "string" and reply[2] ~= "" then

@@ -25,7 +25,7 @@ local rcall = redis.call
 --- @include "moveJob"
 --- @include "trail"
 local id, own = ARGV[1], ARGV[4]
-local r = rcall("HMGET", KEYS[1], "state", "tenant", "class", "worker")
+local r = rcall("HMGET", KEYS[1], "state", "tenant", "class", "worker", "deadlineAt")
 if r[1] ~= "running" and r[1] ~= "dispatched" then return { "final", r[1] or "missing" } end
 if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
 
@@ -36,6 +36,8 @@ queuedBytes(own, KEYS[1], r[2], 1)
 rcall("SADD", cellKey_queues(own), q)
 
 rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "lastYieldAt", ARGV[2])
+-- Queued again: in the deadline sweep's index again (the dispatch took it out: includes/dispatchTake.lua).
+if r[5] then rcall("ZADD", cellKey_deadlines(own), r[5], id) end
 rcall("HDEL", KEYS[1], "preemptRequested", "runId")
 if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
 releaseSlot(own, id, tonumber(ARGV[2]))

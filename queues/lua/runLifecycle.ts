@@ -57,6 +57,11 @@ export interface FinishInput {
   result?: unknown;
   error?: { code: string; message: string };
   recordTtlSec: number;
+  /**
+   * The workflow may have step results (its steps hash, ctx.step): this run wrote one, or an earlier start or a
+   * review decision may have. False spares the ended run's EXPIRE of a hash that was never written. Default true.
+   */
+  steps?: boolean;
 }
 
 export async function finishRun(redis: Redis, cell: CellKeys, f: FinishInput): Promise<"ok" | "final" | "stale"> {
@@ -64,10 +69,10 @@ export async function finishRun(redis: Redis, cell: CellKeys, f: FinishInput): P
   return r[0] as "ok" | "final" | "stale";
 }
 
-/** includes/runFinish.lua's arguments but the cell's prefix: id, now, run id, state, result, error code and message, TTL. */
+/** includes/runFinish.lua's arguments but the cell's prefix: id, now, run id, state, result, error code and message, TTL, steps. */
 export function finishArgs(f: FinishInput): (string | number)[] {
   const result = f.result === undefined ? "" : JSON.stringify(f.result);
-  return [f.id, f.now, f.runId, f.state, result, f.error?.code ?? "", f.error?.message ?? "", f.recordTtlSec];
+  return [f.id, f.now, f.runId, f.state, result, f.error?.code ?? "", f.error?.message ?? "", f.recordTtlSec, f.steps === false ? 0 : 1];
 }
 
 export async function requeueRun(

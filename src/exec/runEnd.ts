@@ -42,7 +42,7 @@ export function finish(run: Run, f: Omit<FinishInput, "id" | "now" | "runId" | "
   if (startedAt !== undefined) metrics.runSeconds.observe({ class: w.cls }, (d.clock.now() - startedAt) / 1000);
   if (f.error?.code === "DEADLINE_EXCEEDED")
     metrics.deadlineExpired.inc({ tier: run.policy?.tier ?? "free", where: runId === "" ? "queued" : "running" });
-  const input = { id: run.id, now: d.clock.now(), runId, recordTtlSec: d.recordTtlSec, ...f };
+  const input = { id: run.id, now: d.clock.now(), runId, recordTtlSec: d.recordTtlSec, steps: run.steps ?? true, ...f };
   // The processor returns next: BullMQ's finish of the job writes it, in the same script (execBackend.ts).
   if (d.handoff) return Promise.resolve(d.handoff.deferFinish(input));
   return finishRun(d.redis, run.cell, input);

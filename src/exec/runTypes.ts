@@ -67,6 +67,11 @@ export interface Run {
   tenant: string;
   outcome: RunOutcome;
   startedAt?: number;
+  /**
+   * Known once its handler has run: false when the workflow has no step results (this run checkpointed none
+   * and it was its first start, so neither an earlier run nor a review decision wrote one). Unknown: true.
+   */
+  steps?: boolean;
   log(): Logger;
 }
 

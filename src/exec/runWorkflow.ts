@@ -196,6 +196,7 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
     ended.error = err as Error;
   } finally {
     clearTimeout(timer);
+    r.steps = tracking.wroteSteps || !start.firstStart;
     d.running.delete(id);
     d.runningC?.delete(id);
     if (tracking.active.size) {

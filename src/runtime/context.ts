@@ -28,7 +28,7 @@ export function createContext(
   d: RuntimeDeps,
   r: RunInfo,
 ): { ctx: WorkflowContext; run<T>(fn: () => Promise<T>): Promise<T>; tracking: RunTracking } {
-  const tracking: RunTracking = { active: new Set(), throttled: 0, rateLimited: 0, spentUsd: 0 };
+  const tracking: RunTracking = { active: new Set(), throttled: 0, rateLimited: 0, spentUsd: 0, wroteSteps: false };
   const rootScope: StepScope = { step: "-", calls: 0, generations: 0 };
   const run = toolRun(d, r, tracking, rootScope, () => ctx);
   const iterations = new IterationBudget(r.policy.deadline.maxIterations);
@@ -123,12 +123,13 @@ function callAll(run: ToolRun, calls: { tool: string; args?: unknown }[]) {
 }
 
 /** ctx.step: a checkpointed result is returned as is; otherwise `fn` runs in its own step scope and is checkpointed. */
-async function durableStep<T>({ d, r, ctx }: ToolRun, name: string, fn: () => Promise<T>): Promise<T> {
+async function durableStep<T>({ d, r, ctx, tracking }: ToolRun, name: string, fn: () => Promise<T>): Promise<T> {
   const key = r.cell.steps(r.workflowId);
   const done = await untilAborted(d.redis.hget(key, name), r.signal);
   if (done !== null) return (JSON.parse(done) as { v: T }).v;
   const store = current.getStore();
   const result = await current.run({ ctx: store?.ctx ?? ctx(), scope: { step: name, calls: 0, generations: 0 } }, fn);
+  tracking.wroteSteps = true;
   await untilAborted(d.redis.hset(key, name, JSON.stringify({ v: result === undefined ? null : result })), r.signal);
   return result;
 }

@@ -159,6 +159,11 @@ describe("workflow context", () => {
     assert.equal(ra.value.key, "wf_tenant-a:s1:0", "idempotency key: workflow, step, call index");
     const again = await a.run(() => a.ctx.step("s1", async () => "not run"));
     assert.deepEqual(again, ra, "a finished step is not run again");
+    // What the run's end is told (FinishInput.steps): whether it left a steps hash to expire with its record.
+    assert.equal(a.tracking.wroteSteps, true, "a run that checkpointed a step has step results");
+    assert.equal(await redis.exists(keys.cell("default").steps("wf_tenant-a")), 1);
+    assert.equal(b.tracking.wroteSteps, false, "a run that checkpointed none has none");
+    assert.equal(await redis.exists(keys.cell("default").steps("wf_tenant-b")), 0);
   });
 
   it("applies a tenant's rate limit to its own calls only", async () => {

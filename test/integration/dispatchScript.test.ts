@@ -155,6 +155,25 @@ describe("dispatch script: deadlines and pools", () => {
     assert.ok(!(await h.execIds()).includes(id!));
   });
 
+  it("takes what it dispatches out of the deadline index; a run's end expires its steps hash unless it has none", async () => {
+    await h.tenants({ stepper: { tier: "enterprise", mca: 100 } });
+    await h.capacity("default", 10);
+    const deadlineAt = new Date(h.clock.now() + 60_000).toISOString();
+    const [stepped, plain, waiting] = await h.admit("stepper", 3, { deadlineAt });
+    assert.equal((await h.run("default", { maxMoves: 2 })).moved, 2);
+    assert.equal(await h.p.redis.zscore(h.cell.deadlines, stepped!), null, "dispatched: its exec worker keeps its deadline");
+    assert.equal(await h.p.redis.zscore(h.cell.deadlines, plain!), null);
+    assert.equal(Number(await h.p.redis.zscore(h.cell.deadlines, waiting!)), Date.parse(deadlineAt), "still queued: indexed");
+    // A step result each; the second run's end says it has none (FinishInput.steps), the first's does not say.
+    for (const id of [stepped!, plain!]) await h.p.redis.hset(h.cell.steps(id), "s1", '{"v":1}');
+    await h.finish(stepped!);
+    const end = { now: h.clock.now(), runId: "", state: "completed" as const, recordTtlSec: 60 };
+    assert.equal(await finishRun(h.p.redis, h.cell, { id: plain!, ...end, steps: false }), "ok");
+    assert.ok((await h.p.redis.ttl(h.cell.steps(stepped!))) > 0, "expires with its record");
+    assert.equal(await h.p.redis.ttl(h.cell.steps(plain!)), -1, "steps: false sends no EXPIRE");
+    assert.ok((await h.p.redis.ttl(h.cell.workflow(plain!))) > 0, "its record expires all the same");
+  });
+
   it("never moves a tenant's work into a pool its policy does not allow", async () => {
     await h.tenants({ gdpr: { tier: "professional", pools: ["eu"] } });
     await h.capacity("us", 50);

@@ -50,6 +50,15 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
   const queues = new Map<string, Queue>();
   const workers: Worker[] = [];
   const run = () => dispatch(p.redis, cell, "default", clock.now(), TEST_DISPATCH_OPTS);
+  /** The workflow's entry in the deadline sweep's index (queued workflows only): its deadlineAt, or null. */
+  const indexedDeadline = async (id: string) => {
+    const at = await p.redis.zscore(cell.deadlines, id);
+    return at === null ? null : Number(at);
+  };
+  const recordDeadline = async (id: string) => {
+    const at = await p.redis.hget(cell.workflow(id), "deadlineAt");
+    return at === null ? null : Number(at);
+  };
 
   before(async () => {
     const url = await testRedisUrl();
@@ -279,6 +288,8 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       { type: "noop", payload: payload("second") },
     ]);
     assert.equal((await run()).moved, 1, "solo's mca of 1 leaves its second workflow in ingress");
+    assert.equal(await indexedDeadline(first!.id), null, "dispatched: out of the deadline sweep's index");
+    assert.equal(await indexedDeadline(second!.id), await recordDeadline(second!.id), "still queued: in it");
     await takeExecJob(first!.id, "tok-requeue");
     assert.equal(
       await requeueRun(p.redis, cell, "default", {
@@ -291,6 +302,7 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       "ok",
     );
 
+    assert.equal(await indexedDeadline(first!.id), await recordDeadline(first!.id), "queued again: back in the index");
     const q = ingressQueue("solo", "B");
     await assertJobHash(q, first!.id, {});
     await assertOnBoard(q, first!);
@@ -320,11 +332,13 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       started: false,
     });
     assert.equal(parked, "ok");
+    assert.equal(await indexedDeadline(job!.id), null, "dispatched, then parked: not in the deadline sweep's index");
     await assertJobHash(PARKED_QUEUE, job!.id, {});
     await assertOnBoard(PARKED_QUEUE, job!);
 
     const r = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 10, recordTtlSec: 60, expireOnly: false });
     assert.equal(r.requeued, 1);
+    assert.equal(await indexedDeadline(job!.id), await recordDeadline(job!.id), "recovered, queued again: back in the index");
     const q = ingressQueue("acme", "B");
     await assertJobHash(q, job!.id, {});
     await assertOnBoard(q, job!);
@@ -337,9 +351,13 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
 
   it("a job parked at dispatch (ingress -> parked) and requeued by an operator (parked -> ingress) is on Bull Board and a stock Worker runs it", async () => {
     await p.redis.hset(cell.health("fhir-gateway"), { state: "down", since: clock.now(), detail: "probe", source: "probe" });
-    const [job] = await admit("acme", [{ type: "needs-fhir", class: "C", payload: payload("held back") }]);
+    // A deadline of its own (Class C has none by default), so that its way through the deadline index shows.
+    const deadlineAt = new Date(clock.now() + 600_000).toISOString();
+    const [job] = await admit("acme", [{ type: "needs-fhir", class: "C", payload: payload("held back"), deadlineAt }]);
+    assert.equal(await indexedDeadline(job!.id), Date.parse(deadlineAt), "queued: in the deadline sweep's index");
     const d = await run();
     assert.deepEqual([d.moved, d.parked], [0, 1]);
+    assert.equal(await indexedDeadline(job!.id), null, "parked at dispatch: out of the deadline sweep's index");
     await assertJobHash(PARKED_QUEUE, job!.id, {});
     await assertOnBoard(PARKED_QUEUE, job!);
 
@@ -347,6 +365,7 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       await resolveParked(p.redis, cell, job!.id, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }),
       "requeued",
     );
+    assert.equal(await indexedDeadline(job!.id), Date.parse(deadlineAt), "requeued by an operator: back in the index");
     const q = ingressQueue("acme", "C");
     await assertJobHash(q, job!.id, {});
     await assertOnBoard(q, job!);

@@ -4,7 +4,7 @@ import { Worker } from "bullmq";
 import { cancelWorkflow } from "../../queues/lua/cancelWorkflow.ts";
 import { dispatch } from "../../queues/lua/dispatch.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
-import { awaitReview, claimReview, expireReviews, type ReviewSuspension } from "../../queues/lua/review.ts";
+import { awaitReview, claimReview, decideReview, expireReviews, type ReviewSuspension } from "../../queues/lua/review.ts";
 import { startRun } from "../../queues/lua/runLifecycle.ts";
 import { execQueue } from "../../queues/names.ts";
 import { TenantSync } from "../../src/dispatch/tenantSync.ts";
@@ -73,6 +73,32 @@ describe("review scripts", () => {
     assert.deepEqual(await p.redis.lrange(cell.queueKey("review", "wait"), 0, -1), [id]);
     assert.deepEqual(await p.redis.lrange(cell.queueKey(EXEC, "active"), 0, -1), [], "the worker no longer holds it");
     assert.equal(await p.redis.zscore(cell.reviewQueue("shared", "B", "clinic"), id), String(clock.now()));
+  });
+
+  it("a decision queues the workflow again, back in the deadline sweep's index the dispatch took it out of", async () => {
+    const cell = p.keys.cell("default");
+    const id = await running("t5");
+    const deadlineAt = Number(await p.redis.hget(cell.workflow(id), "deadlineAt"));
+    assert.ok(deadlineAt > clock.now(), "admitted with the tier's default deadline");
+    assert.equal(await p.redis.zscore(cell.deadlines, id), null, "dispatched: not in the index");
+    assert.equal(await awaitReview(p.redis, cell, "default", suspension(id, "t5", { pool: "decide" })), "ok");
+    const claimed = await claimReview(p.redis, cell, { pool: "decide", now: clock.now(), leaseMs: 60_000, claimant: "rn" });
+    assert.equal(claimed?.id, id);
+    const decided = await decideReview(p.redis, cell, {
+      id,
+      now: clock.now(),
+      pool: "decide",
+      claimant: "rn",
+      decision: "approve",
+      stepResult: JSON.stringify({ v: "approve" }),
+      note: "",
+    });
+    assert.equal(decided.kind, "decided");
+    assert.equal(await p.redis.hget(cell.workflow(id), "state"), "queued");
+    assert.equal(Number(await p.redis.zscore(cell.deadlines, id)), deadlineAt, "queued again: in the index with its deadline");
+    // Out of the way of the next tests' dispatches, which take the head of clinic's queue.
+    assert.equal((await cancelWorkflow(p.redis, cell, id, "clinic", clock.now(), { recordTtlSec: 60 })).kind, "cancelled");
+    assert.equal(await p.redis.zscore(cell.deadlines, id), null, "cancelled: out of it again");
   });
 
   it("does not suspend a workflow its producer cancelled as it asked: the caller ends it cancelled", async () => {

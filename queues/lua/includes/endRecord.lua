@@ -9,10 +9,11 @@
 --- @include "keys"
 
 -- `retainSec`: the tenant's, when the caller already read it (releaseSlot's second result); nil: read here.
-local function expireEnded(own, id, tenant, idem, defaultTtl, retainSec)
+-- `noSteps`: the caller knows the workflow has no steps hash (a run that wrote no step, first started): no EXPIRE.
+local function expireEnded(own, id, tenant, idem, defaultTtl, retainSec, noSteps)
   if retainSec == nil and tenant then retainSec = rcall("HGET", cellKey_tenantCaps(own, tenant), "retainSec") end
   local ttl = tonumber(retainSec or "") or defaultTtl
   rcall("EXPIRE", cellKey_workflow(own, id), ttl)
-  rcall("EXPIRE", cellKey_steps(own, id), ttl)
+  if not noSteps then rcall("EXPIRE", cellKey_steps(own, id), ttl) end
   if tenant and idem then rcall("EXPIRE", cellKey_idempotency(own, tenant, idem), ttl, "LT") end
 end

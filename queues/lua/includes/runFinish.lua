@@ -3,7 +3,8 @@
   (another run id took over after a stall) changes nothing, so a late finisher cannot overwrite a
   newer run's record. `runId` "" = any; `state` completed | failed | cancelled; `result` JSON or "";
   `code`, `message` the error ("" = none); `ttl` the record's TTL in seconds once ended (the tenant's
-  retention wins: includes/endRecord.lua); `own` the cell's own-key prefix.
+  retention wins: includes/endRecord.lua); `own` the cell's own-key prefix; `noSteps` true when the
+  workflow has no step results (FinishInput.steps in queues/lua/runLifecycle.ts): no steps hash to expire.
   Returns {"ok"} | {"final", state} | {"stale"}. Called by finishRun-1.lua, and by the exec
   consumer's finish right before BullMQ's (finishFetchStart-2.lua).
 ]]
@@ -12,7 +13,7 @@
 --- @include "endRecord"
 --- @include "trail"
 
-local function finishRunFor(rec, id, now, runId, state, result, code, message, ttl, own)
+local function finishRunFor(rec, id, now, runId, state, result, code, message, ttl, own, noSteps)
   local r = rcall("HMGET", rec, "state", "runId", "tenant", "idem", "worker")
   local was = r[1]
   if was == "completed" or was == "failed" or was == "cancelled" or not was then
@@ -35,11 +36,9 @@ local function finishRunFor(rec, id, now, runId, state, result, code, message, t
   -- Kept for the record's TTL: only what the API shows and the trace. Where it queued and ran, its run
   -- fence and its byte count served the run; they would only make each finished record bigger.
   rcall("HDEL", rec, "preemptRequested", "queue", "pool", "runId", "worker", "bytes", "runBudgetMs")
-  -- An ended workflow needs no deadline sweep: its entry would otherwise stay (~116 B) until the deadline.
-  rcall("ZREM", cellKey_deadlines(own), id)
   local released, retainSec = releaseSlot(own, id, now)
   -- The lease named the record's tenant: its retention was read with the release (nil when none was held).
-  expireEnded(own, id, r[3], r[4], ttl, released == 1 and retainSec or nil)
+  expireEnded(own, id, r[3], r[4], ttl, released == 1 and retainSec or nil, noSteps)
   if r[3] then trail(own, r[3], id, "ended", r[5], state .. (code ~= "" and " " .. code or "")) end
   return { "ok" }
 end

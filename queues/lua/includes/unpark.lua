@@ -30,9 +30,10 @@ local function admittedAt(own, id)
 end
 
 -- Puts workflow `id`, waiting in queue `from` (parked, review), back in its ingress queue: queued again
--- (it resumes after its last finished step), and in `requeued`, which lineUp then puts in line.
+-- (it resumes after its last finished step), in the deadline sweep's index again when it has a
+-- deadline (`deadlineAt`; the dispatch took it out), and in `requeued`, which lineUp then puts in line.
 -- `requeued`: ingress queue name -> list of { id, at = enqueuedAt, n = order taken }.
-local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, now, requeued)
+local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, deadlineAt, now, requeued)
   local rec = cellKey_workflow(own, id)
   rcall("LREM", bullQueueKey(bull, from, "wait"), 1, id)
   -- Not pushed on the ingress wait list here: lineUp puts the requeued ones in line.
@@ -48,6 +49,7 @@ local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, now,
   queuedBytes(own, rec, tenant, 1)
   rcall("SADD", cellKey_queues(own), q)
   rcall("HSET", rec, "state", "queued", "queue", q)
+  if deadlineAt then rcall("ZADD", cellKey_deadlines(own), deadlineAt, id) end
   rcall("SADD", cellKey_dirty(own), tenant)
   rcall("ZADD", cellKey_wake(own), 0, "w")
 end
@@ -63,14 +65,14 @@ end
 
 local function unpark(own, bull, id, now, action, ttl, code, message, requeued, by)
   local rec = cellKey_workflow(own, id)
-  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt", "idem")
+  local r = rcall("HMGET", rec, "state", "tenant", "class", "parkedDep", "parkedAt", "enqueuedAt", "idem", "deadlineAt")
   if r[4] then rcall("ZREM", cellKey_parked(own, r[4]), id) end
   if r[1] ~= "parked" then return "skipped" end
   if action == "fail" then
     failWaiting(own, bull, id, PARKED_QUEUE, r[2], r[7], now, code, message, ttl, by)
     return "failed", r[5]
   end
-  requeueWaiting(own, bull, id, PARKED_QUEUE, r[2], r[3], r[6], now, requeued)
+  requeueWaiting(own, bull, id, PARKED_QUEUE, r[2], r[3], r[6], r[8], now, requeued)
   rcall("HSET", rec, "recoveredAt", now)
   trail(own, r[2], id, "recovered", by, r[4])
   return "requeued", r[5]
