@@ -277,8 +277,10 @@ if moved > 0 then
   for _, d in ipairs({ { "total", used - used0 }, { "A", usedA - usedA0 }, { "C", usedC - usedC0 } }) do
     if d[2] > 0 then rcall("HINCRBY", KEYS[3], d[1], d[2]) end
   end
-  -- One marker for the whole call wakes the pool's blocked BullMQ workers.
-  addJobMarker(bull, execName)
+  -- One marker for the whole call wakes one blocked BullMQ worker, whose fetch wakes the next. A Class A
+  -- move wakes one per live exec process (up to 3) at once: whichever fetches first takes it (it is at
+  -- the head), so a process whose event loop is busy does not hold it up.
+  addJobMarker(bull, execName, usedA > usedA0 and math.min(#live, 3) or 1)
 end
 
 -- 3. Preemption: Class A is ready but no slot is free for it.

@@ -174,6 +174,21 @@ describe("dispatch script: deadlines and pools", () => {
     assert.ok((await h.p.redis.ttl(h.cell.workflow(plain!))) > 0, "its record expires all the same");
   });
 
+  it("wakes one blocked exec worker per call, and for Class A one per live exec process (up to 3)", async () => {
+    await h.tenants({ waker: { tier: "professional", mca: 10, mcaUrgent: 5, pools: ["wake"] } });
+    await h.capacity("wake", 4);
+    for (const w of ["w2", "w3", "w4"]) await heartbeat(h.p.redis, h.cell, "wake", w, 2, h.clock.now(), h.clock.now() + 3_600_000);
+    const marker = h.cell.queueKey(execQueue("wake"), "marker");
+    const members = async () => (await h.p.redis.zrange(marker, 0, -1, "WITHSCORES")).join(",");
+    await h.admit("waker", 2, { class: "B" });
+    assert.equal((await h.run("wake")).moved, 2);
+    assert.equal(await members(), "0,0", "Class B: one marker; each fetch wakes the next worker (BullMQ's own)");
+    await h.p.redis.del(marker);
+    await h.admit("waker", 1, { class: "A" });
+    assert.equal((await h.run("wake")).moved, 1);
+    assert.equal(await members(), "0,0,a2,0,a3,0", "Class A: three of the four live workers at once, all at score 0");
+  });
+
   it("never moves a tenant's work into a pool its policy does not allow", async () => {
     await h.tenants({ gdpr: { tier: "professional", pools: ["eu"] } });
     await h.capacity("us", 50);

@@ -19,8 +19,10 @@
                             every waiting job (BullMQ's default, FIFO); "head" is RPUSH, taken next
                             (BullMQ's `lifo`, and where moveJobFromActiveToWait puts a job back).
     <bull>:<queue>:marker   ZSET member "0" at score 0 (addBaseMarkerIfNeeded.lua): a Worker blocked
-                            in BZPOPMIN on it wakes up and fetches. Only for a queue Workers consume
-                            (exec): addJobMarker, once per script call however many jobs moved.
+                            in BZPOPMIN on it wakes up and fetches (and its fetch adds the marker
+                            again, waking the next). Only for a queue Workers consume (exec):
+                            addJobMarker, once per script call however many jobs moved; with more
+                            members at score 0 ("a2", "a3", ...) it wakes that many Workers at once.
   Not written, unlike addStandardJob: the `id` counter (the id is given), the events stream
   <queue>:events ("added", "waiting": nothing reads QueueEvents of Fairlane's queues), the
   `prioritized` zset and `pc` counter (priority 0: a job in `wait` is all fetchNextJob needs),
@@ -82,7 +84,14 @@ local function moveJob(jobKey, bull, to, id, opts, now, at, how)
   return target
 end
 
--- Wakes the Workers of queue `to` blocked waiting for a job (BullMQ's marker, see the header).
-local function addJobMarker(bull, to)
-  rcall("ZADD", bullQueueKey(bull, to, "marker"), 0, "0")
+-- Wakes Workers of queue `to` blocked waiting for a job (BullMQ's marker, see the header): one, or
+-- `n` at once. A Worker takes a marker's score (0: fetch now), never its member, so any member
+-- serves; "1" is left to BullMQ's delay marker.
+local function addJobMarker(bull, to, n)
+  local args = { 0, "0" }
+  for i = 2, n or 1 do
+    args[#args + 1] = 0
+    args[#args + 1] = "a" .. i
+  end
+  rcall("ZADD", bullQueueKey(bull, to, "marker"), unpack(args))
 end
