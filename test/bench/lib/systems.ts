@@ -70,8 +70,6 @@ export interface FairlaneSystem extends System {
   records(ids: string[], fields: string[]): Promise<Map<string, Record<string, string>>>;
 }
 
-const WORKFLOWS = "test/bench/workflows.ts";
-
 export async function fairlane(
   redisUrl: string,
   o: { tenants: Record<string, PolicySpec>; workers: Workers; downstreamUrl: string; env?: Record<string, string>; backpressure?: boolean },
@@ -84,7 +82,6 @@ export async function fairlane(
   const env = {
     REDIS_URL: redisUrl,
     FAIRLANE_PREFIX: prefix,
-    FAIRLANE_WORKFLOW_MODULES: WORKFLOWS,
     FAIRLANE_DOWNSTREAM_URL: o.downstreamUrl,
     ...o.env,
   };
