@@ -68,7 +68,7 @@ export interface Run {
   outcome: RunOutcome;
   startedAt?: number;
   /**
-   * Known once its handler has run: false when the workflow has no step results (this run checkpointed none
+   * Known once its handler has run: false when the workflow has no step results (this run began no step
    * and it was its first start, so neither an earlier run nor a review decision wrote one). Unknown: true.
    */
   steps?: boolean;

@@ -124,12 +124,14 @@ function callAll(run: ToolRun, calls: { tool: string; args?: unknown }[]) {
 
 /** ctx.step: a checkpointed result is returned as is; otherwise `fn` runs in its own step scope and is checkpointed. */
 async function durableStep<T>({ d, r, ctx, tracking }: ToolRun, name: string, fn: () => Promise<T>): Promise<T> {
+  // Flagged before anything is awaited: a step its handler left running (not awaited) may still write after
+  // the handler returned, and the run's end then still expires the steps hash (FinishInput.steps).
+  tracking.wroteSteps = true;
   const key = r.cell.steps(r.workflowId);
   const done = await untilAborted(d.redis.hget(key, name), r.signal);
   if (done !== null) return (JSON.parse(done) as { v: T }).v;
   const store = current.getStore();
   const result = await current.run({ ctx: store?.ctx ?? ctx(), scope: { step: name, calls: 0, generations: 0 } }, fn);
-  tracking.wroteSteps = true;
   await untilAborted(d.redis.hset(key, name, JSON.stringify({ v: result === undefined ? null : result })), r.signal);
   return result;
 }

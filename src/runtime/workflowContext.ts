@@ -144,6 +144,6 @@ export interface RunTracking {
   rateLimited: number;
   /** What this run has spent (tool and model cost estimates), USD. */
   spentUsd: number;
-  /** This run checkpointed a step (ctx.step): its steps hash exists, and ends with the record's TTL. */
+  /** This run began a step (ctx.step): its steps hash may exist, and must end with the record's TTL. */
   wroteSteps: boolean;
 }
