@@ -233,9 +233,10 @@ export class ExecWorker {
   /**
    * A process frozen for half its lock or more (GC pause, SIGSTOP, a starved VM) may have lost its
    * jobs to other workers. Timers that fell due during the freeze run in due order when it resumes,
-   * and this one (every 10 ms) is among the first, so it stops every run before their own timers
-   * let them do more work: each goes back to its queue if its lock is still ours, else to nobody
-   * (another worker has it). Work resumes after the last durable step.
+   * and this one (every 10 ms) runs in that first pass and stops every run: each goes back to its
+   * queue if its lock is still ours, else to nobody (another worker has it). Work resumes after the
+   * last durable step. A callback due before this tick still runs first; what it returns is refused
+   * (the lock is gone) and a tool call it starts is aborted before its permit comes back.
    */
   private watchForStalls(): void {
     let last = this.clock.now();

@@ -44,9 +44,16 @@ export interface Caps {
 export interface Overlap {
   id: string;
   ms: number;
-  /** One of the two runs was on a process frozen by SIGSTOP: how long after SIGCONT it stopped. */
-  afterResumeMs?: number;
 }
+
+/**
+ * How long a run on a frozen process may go on after SIGCONT and still count as stopped on resuming.
+ * The stall watchdog stops every run in the first timer pass after the freeze, but a callback that fell
+ * due before its tick (a sleep that ended, a reply that arrived) runs first: a few lines of the handler,
+ * whose result is refused (the lock is gone) and whose next tool call is aborted before any reply. 1 s
+ * bounds that pass on a busy 2-core machine; the drill reports the longest run-on it saw.
+ */
+export const RESUME_GRACE_MS = 1_000;
 
 /**
  * The drill's one clock: Linux's CLOCK_MONOTONIC in ms (sub-ms precision), the same in every process
@@ -84,19 +91,39 @@ export function runsFrom(lines: RunLine[], faults: FaultRecord[]): Run[] {
   return runs;
 }
 
+/** The SIGSTOP a run was frozen in and stopped within RESUME_GRACE_MS of its SIGCONT, if any. */
+function stoppedOnResuming(r: Run, faults: FaultRecord[]): FaultRecord | undefined {
+  return faults.find(
+    (f) =>
+      f.kind === "sigstop-exec" &&
+      f.pid === r.pid &&
+      f.until !== undefined &&
+      r.start < f.at &&
+      r.end !== undefined &&
+      r.end >= f.until &&
+      r.end - f.until <= RESUME_GRACE_MS,
+  );
+}
+
+/** Runs on a frozen process that stopped on resuming: how long each went on after SIGCONT (ms). */
+export function runOns(runs: Run[], faults: FaultRecord[]): number[] {
+  return runs.flatMap((r) => {
+    const f = stoppedOnResuming(r, faults);
+    return f ? [r.end! - f.until!] : [];
+  });
+}
+
 /**
  * The run's intervals of real execution: [start, end) minus the windows its process was frozen. A run
- * its process stopped on resuming (ended "stalled": aborted by the stall watchdog in the first timer
- * pass, before any of its own timers) executes nothing after the freeze; only its end line comes later.
+ * its process stopped on resuming (within RESUME_GRACE_MS of SIGCONT, however it ended) executes
+ * nothing after the freeze; runOns reports how long it went on.
  */
 export function executing(r: Run, faults: FaultRecord[], now: number): [number, number][] {
+  const resumed = stoppedOnResuming(r, faults);
+  if (resumed) return [[r.start, resumed.at]];
   let parts: [number, number][] = [[r.start, r.end ?? now]];
   for (const f of faults) {
     if (f.kind !== "sigstop-exec" || f.pid !== r.pid || f.until === undefined) continue;
-    if (r.how === "stalled" && r.start < f.at && (r.end ?? now) >= f.until) {
-      parts = parts.map(([a, b]): [number, number] => [a, Math.min(b, f.at)]).filter(([a, b]) => b > a);
-      continue;
-    }
     parts = parts.flatMap(([a, b]): [number, number][] => {
       if (f.until! <= a || f.at >= b) return [[a, b]];
       return [
@@ -119,12 +146,7 @@ export function overlaps(runs: Run[], faults: FaultRecord[], now: number): Overl
         let ms = 0;
         for (const [a0, a1] of executing(rs[i]!, faults, now))
           for (const [b0, b1] of executing(rs[j]!, faults, now)) ms += Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
-        if (ms <= 0) continue;
-        const stall = faults.find(
-          (f) => f.kind === "sigstop-exec" && (f.pid === rs[i]!.pid || f.pid === rs[j]!.pid) && f.until !== undefined,
-        );
-        const stalled = stall ? rs.find((r) => r.pid === stall.pid) : undefined;
-        out.push({ id, ms, afterResumeMs: stall && stalled?.end !== undefined ? stalled.end - stall.until! : undefined });
+        if (ms > 0) out.push({ id, ms });
       }
   }
   return out;

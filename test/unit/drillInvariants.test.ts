@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { drillNow, overlaps, overshoots, runsFrom, type RunLine } from "../drill/invariants.ts";
+import { drillNow, overlaps, overshoots, RESUME_GRACE_MS, runOns, runsFrom, type RunLine } from "../drill/invariants.ts";
 
 const line = (kind: "start" | "end", id: string, pid: number, at: number, how?: string, cls: "A" | "B" | "C" = "B"): RunLine => ({
   kind,
@@ -55,11 +55,32 @@ describe("drill invariants (the observer's arithmetic)", () => {
     const stop = { kind: "sigstop-exec", pid: 1, at: 100, until: 5000 };
     const lines = [line("start", "w", 1, 0), line("start", "w", 2, 3000), line("end", "w", 2, 3500), line("end", "w", 1, 5002, "stalled")];
     assert.deepEqual(overlaps(runsFrom(lines, [stop]), [stop], 9000), []);
-    // The same run finishing its work after resuming would overlap a re-run still going.
-    const busy = [line("start", "w", 1, 0), line("start", "w", 2, 3000), line("end", "w", 2, 6000), line("end", "w", 1, 5400, "done")];
+    // A callback that fell due in the freeze ran before the watchdog's tick: the run ended "done" just after SIGCONT.
+    const due = [line("start", "w", 1, 0), line("start", "w", 2, 3000), line("end", "w", 2, 6000), line("end", "w", 1, 5000.4, "done")];
+    assert.deepEqual(overlaps(runsFrom(due, [stop]), [stop], 9000), []);
+    assert.deepEqual(
+      runOns(runsFrom(due, [stop]), [stop]).map((ms) => ms.toFixed(1)),
+      ["0.4"],
+    );
+    // The same run doing its work for longer than the first timer pass after resuming overlaps a re-run still going.
+    const busy = [line("start", "w", 1, 0), line("start", "w", 2, 3000), line("end", "w", 2, 7000), line("end", "w", 1, 6200, "done")];
     assert.deepEqual(
       overlaps(runsFrom(busy, [stop]), [stop], 9000).map((o) => Math.round(o.ms)),
-      [400],
+      [1200],
+    );
+    assert.deepEqual(runOns(runsFrom(busy, [stop]), [stop]), []);
+  });
+
+  it("counts a frozen run against its tenant's cap until the freeze, and after SIGCONT only if it goes on past the first pass", () => {
+    // The CI failure of 2026-12-04: cap 3, three runs started elsewhere in the freeze, the frozen one ended just after SIGCONT.
+    const caps = { tenants: { t: { bc: 3, a: 1 } }, pools: { p: { slots: 10, maxC: 10 } } };
+    const stop = { kind: "sigstop-exec", pid: 1, at: 100, until: 7100 };
+    const others = ["x", "y", "z"].flatMap((id, i) => [line("start", id, 2, 6800 + i), line("end", id, 2, 7500)]);
+    const frozen = (end: number) => runsFrom([line("start", "w", 1, 0), ...others, line("end", "w", 1, end, "done")], [stop]);
+    assert.deepEqual(overshoots(frozen(7100.4), [stop], caps, 9000), []);
+    assert.deepEqual(
+      overshoots(frozen(7100 + RESUME_GRACE_MS + 50), [stop], caps, 9000).map((o) => [o.what, o.seen, o.at]),
+      [["tenant t B+C", 4, 7100]],
     );
   });
 
