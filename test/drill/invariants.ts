@@ -91,7 +91,10 @@ export function runsFrom(lines: RunLine[], faults: FaultRecord[]): Run[] {
   return runs;
 }
 
-/** The SIGSTOP a run was frozen in and stopped within RESUME_GRACE_MS of its SIGCONT, if any. */
+/**
+ * The SIGSTOP a run was frozen in and stopped within RESUME_GRACE_MS of its SIGCONT, if any. An end line
+ * written in the freeze window came after SIGCONT: the drill reads its clock only once the signal is sent.
+ */
 function stoppedOnResuming(r: Run, faults: FaultRecord[]): FaultRecord | undefined {
   return faults.find(
     (f) =>
@@ -100,7 +103,7 @@ function stoppedOnResuming(r: Run, faults: FaultRecord[]): FaultRecord | undefin
       f.until !== undefined &&
       r.start < f.at &&
       r.end !== undefined &&
-      r.end >= f.until &&
+      r.end > f.at &&
       r.end - f.until <= RESUME_GRACE_MS,
   );
 }
@@ -109,7 +112,7 @@ function stoppedOnResuming(r: Run, faults: FaultRecord[]): FaultRecord | undefin
 export function runOns(runs: Run[], faults: FaultRecord[]): number[] {
   return runs.flatMap((r) => {
     const f = stoppedOnResuming(r, faults);
-    return f ? [r.end! - f.until!] : [];
+    return f ? [Math.max(0, r.end! - f.until!)] : [];
   });
 }
 
@@ -120,8 +123,7 @@ export function runOns(runs: Run[], faults: FaultRecord[]): number[] {
  */
 export function executing(r: Run, faults: FaultRecord[], now: number): [number, number][] {
   const resumed = stoppedOnResuming(r, faults);
-  if (resumed) return [[r.start, resumed.at]];
-  let parts: [number, number][] = [[r.start, r.end ?? now]];
+  let parts: [number, number][] = [[r.start, resumed ? resumed.at : (r.end ?? now)]];
   for (const f of faults) {
     if (f.kind !== "sigstop-exec" || f.pid !== r.pid || f.until === undefined) continue;
     parts = parts.flatMap(([a, b]): [number, number][] => {

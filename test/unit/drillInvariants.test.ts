@@ -62,6 +62,9 @@ describe("drill invariants (the observer's arithmetic)", () => {
       runOns(runsFrom(due, [stop]), [stop]).map((ms) => ms.toFixed(1)),
       ["0.4"],
     );
+    // Its end line can come before the drill reads its clock after sending SIGCONT.
+    const early = [line("start", "w", 1, 0), line("end", "w", 1, 4999.8, "done")];
+    assert.deepEqual(runOns(runsFrom(early, [stop]), [stop]), [0]);
     // The same run doing its work for longer than the first timer pass after resuming overlaps a re-run still going.
     const busy = [line("start", "w", 1, 0), line("start", "w", 2, 3000), line("end", "w", 2, 7000), line("end", "w", 1, 6200, "done")];
     assert.deepEqual(
