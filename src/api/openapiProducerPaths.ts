@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ZodOpenApiPathsObject } from "zod-openapi";
 import { MAX_BULK, WorkflowRequestSchema } from "../admission/schema.ts";
+import { ExportQuerySchema } from "../workflows/export.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
 import { TrailQuerySchema } from "../workflows/trail.ts";
 import { err, idPath, invalid, json, ok, op, retryAfter } from "./openapiOperation.ts";
@@ -47,6 +48,25 @@ export const producerPaths: ZodOpenApiPathsObject = {
         requestParams: { query: ListQuerySchema },
         description:
           "Cursor pagination with a bounded cost per page; never another tenant's workflows. Lists reach back as far as records are kept (FAIRLANE_RECORD_TTL_SEC).",
+      },
+    ),
+  },
+  "/v1/workflows/export": {
+    get: op(
+      "tenant",
+      "Export the tenant's ended workflows as NDJSON",
+      {
+        "200": {
+          description:
+            "One line per ended workflow, in the order they ended, to the newest: `{ cursor, endedAt, id, workflow }`, `workflow` the record as GET /v1/workflows/{id} answers it, or null when it had already expired or been erased.",
+          content: { "application/x-ndjson": { schema: z.string() } },
+        },
+        "400": invalid,
+      },
+      {
+        requestParams: { query: ExportQuerySchema },
+        description:
+          "For an archive: records are kept for the tenant's erasureAfterDays only. Each ended workflow once, found by its audit-trail entry (which reaches back auditRetentionDays); resumable: pass the last `cursor` written and the export goes on after it, none twice, none missed.",
       },
     ),
   },

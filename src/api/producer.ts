@@ -8,10 +8,13 @@ import { type Admission, WORKFLOW_ID } from "../admission/admit.ts";
 import { BulkRequestSchema, describeIssues, fieldIssues } from "../admission/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
+import { endedPage, ExportQuerySchema } from "../workflows/export.ts";
 import { listWorkflows } from "../workflows/list.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
 import { readWorkflow, type WorkflowView } from "../workflows/record.ts";
 import { DEFAULT_EXPLAIN, waitingReason, type ExplainSettings } from "../workflows/explain.ts";
+import { trailRetentionMs } from "../tenancy/policy.ts";
+import { streamPages } from "./ndjson.ts";
 import { producerContext } from "./trace.ts";
 import { trailRoutes, type TrailOwner } from "./trail.ts";
 
@@ -71,9 +74,7 @@ export function producerRouter(d: ProducerDeps): Router {
     res.status(status).json(body);
   });
 
-  r.get("/workflows", async (req, res) => {
-    res.json(await listFor(d, req.tenant!, req.query));
-  });
+  listRoutes(r, d); // before /workflows/:id, which would take "export" for an id
 
   r.get("/workflows/:id", async (req, res) => {
     const found = WORKFLOW_ID.test(req.params.id) ? await findWorkflow(d, req.tenant!, req.params.id) : null;
@@ -121,6 +122,28 @@ export function producerRouter(d: ProducerDeps): Router {
 
   trailRoutes(r, "/audit", { redis: d.redis, clock: d.clock, ownerOf: (req) => trailOwner(d, req.tenant!) });
   return r;
+}
+
+/**
+ * GET /workflows (a page of the run list, newest first) and GET /workflows/export (the tenant's ended
+ * workflows, each once, in the order they ended, as NDJSON: src/workflows/export.ts).
+ */
+function listRoutes(r: Router, d: ProducerDeps): void {
+  r.get("/workflows", async (req, res) => {
+    res.json(await listFor(d, req.tenant!, req.query));
+  });
+  r.get("/workflows/export", async (req, res) => {
+    const q = ExportQuerySchema.safeParse(req.query);
+    if (!q.success) {
+      const issues = fieldIssues(q.error);
+      throw invalidRequest(`invalid export query: ${describeIssues(issues)}`, issues);
+    }
+    const o = await trailOwner(d, req.tenant!);
+    await streamPages(res, q.data.cursor, async (cursor) => {
+      const p = await endedPage(d.redis, o.cells, o.tenant, { ...q.data, cursor }, trailRetentionMs(o.policy), d.clock.now());
+      return { items: p.lines, nextCursor: p.nextCursor };
+    });
+  });
 }
 
 async function trailOwner(d: ProducerDeps, tenant: string): Promise<TrailOwner> {

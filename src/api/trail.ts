@@ -1,11 +1,11 @@
-import { once } from "node:events";
-import type { Request, Response, Router } from "express";
+import type { Request, Router } from "express";
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../../queues/keys.ts";
 import type { Clock } from "../lib/clock.ts";
 import { invalidRequest } from "../lib/errors.ts";
 import { formatIssues, trailRetentionMs, type TenantPolicy } from "../tenancy/policy.ts";
 import { readTrail, TRAIL_MAX_LIMIT, TrailQuerySchema, type TrailQuery } from "../workflows/trail.ts";
+import { streamPages } from "./ndjson.ts";
 
 /** Whose trail a request reads, and in which cells: the tenant of the key (producer) or of the path (admin). */
 export interface TrailOwner {
@@ -45,15 +45,8 @@ export function trailRoutes(r: Router, base: string, d: TrailDeps): void {
   r.get(`${base}/export`, async (req, res) => {
     const q = query(req);
     const o = await d.ownerOf(req);
-    res.setHeader("Content-Type", "application/x-ndjson; charset=utf-8");
-    res.setHeader("Cache-Control", "no-store");
-    let gone = false;
-    res.on("close", () => {
-      gone = true;
-    });
-    let cursor = q.cursor;
-    for (;;) {
-      const page = await readTrail(
+    await streamPages(res, q.cursor, async (cursor) => {
+      const p = await readTrail(
         d.redis,
         o.cells,
         o.tenant,
@@ -61,15 +54,7 @@ export function trailRoutes(r: Router, base: string, d: TrailDeps): void {
         trailRetentionMs(o.policy),
         d.clock.now(),
       );
-      for (const e of page.entries) if (!res.write(`${JSON.stringify(e)}\n`)) await drained(res);
-      if (gone || !page.nextCursor) break;
-      cursor = page.nextCursor;
-    }
-    res.end();
+      return { items: p.entries, nextCursor: p.nextCursor };
+    });
   });
-}
-
-async function drained(res: Response): Promise<void> {
-  if (res.destroyed) return;
-  await Promise.race([once(res, "drain"), once(res, "close")]);
 }

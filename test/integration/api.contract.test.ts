@@ -161,6 +161,18 @@ describe("OpenAPI document and contract", () => {
     const exported = await call("GET", "/v1/audit/export", { key });
     assert.ok(String(exported.body).split("\n").length > 2, "one entry per line");
     assert.equal((await call("GET", "/v1/audit/export", { path: "/v1/audit/export?cursor=last", key })).status, 400);
+    // Two ended workflows: two lines (one would parse as a JSON object, not NDJSON text).
+    const bulkId = bulk.body.accepted[0].id as string;
+    assert.equal((await call("DELETE", "/v1/workflows/{id}", { path: `/v1/workflows/${bulkId}`, key })).status, 200);
+    const ended = await call("GET", "/v1/workflows/export", { key });
+    assert.deepEqual(
+      String(ended.body)
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).id),
+      [id, bulkId],
+    );
+    assert.equal((await call("GET", "/v1/workflows/export", { path: "/v1/workflows/export?workflow=wf_x", key })).status, 400);
   });
 
   it("admin routes answer as documented", async () => {
