@@ -4,6 +4,7 @@ import type { ZodOpenApiPathsObject } from "zod-openapi";
 import { TENANT_ID } from "../../queues/names.ts";
 import { PolicySpecSchema } from "../tenancy/policy.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
+import { ExportQuerySchema } from "../workflows/export.ts";
 import { TrailQuerySchema } from "../workflows/trail.ts";
 import { USAGE_SORTS } from "./usageView.ts";
 import { err, idPath, invalid, json, ok, op, reasonBody, tenantMissing, tenantPath } from "./openapiOperation.ts";
@@ -180,6 +181,21 @@ export const adminPaths: ZodOpenApiPathsObject = {
         "404": tenantMissing,
       },
       { requestParams: { path: tenantPath, query: TrailQuerySchema.omit({ limit: true }) } },
+    ),
+  },
+  "/v1/admin/tenants/{tenant}/workflows/export": {
+    get: op(
+      "admin",
+      "Export a tenant's ended workflows as NDJSON (resumable with cursor)",
+      {
+        "200": {
+          description: "As the tenant's own GET /v1/workflows/export: one line per ended workflow, in the order they ended.",
+          content: { "application/x-ndjson": { schema: z.string() } },
+        },
+        "400": invalid,
+        "404": tenantMissing,
+      },
+      { requestParams: { path: tenantPath, query: ExportQuerySchema } },
     ),
   },
   "/v1/admin/tenants/{tenant}/data": {

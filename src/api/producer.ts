@@ -8,15 +8,12 @@ import { type Admission, WORKFLOW_ID } from "../admission/admit.ts";
 import { BulkRequestSchema, describeIssues, fieldIssues } from "../admission/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest, notFound } from "../lib/errors.ts";
-import { endedPage, ExportQuerySchema } from "../workflows/export.ts";
 import { listWorkflows } from "../workflows/list.ts";
 import { ListQuerySchema } from "../workflows/listIndex.ts";
 import { readWorkflow, type WorkflowView } from "../workflows/record.ts";
 import { DEFAULT_EXPLAIN, waitingReason, type ExplainSettings } from "../workflows/explain.ts";
-import { trailRetentionMs } from "../tenancy/policy.ts";
-import { streamPages } from "./ndjson.ts";
 import { producerContext } from "./trace.ts";
-import { trailRoutes, type TrailOwner } from "./trail.ts";
+import { endedExportRoute, trailRoutes, type TrailOwner } from "./trail.ts";
 
 export interface ProducerDeps {
   redis: Redis;
@@ -132,18 +129,15 @@ function listRoutes(r: Router, d: ProducerDeps): void {
   r.get("/workflows", async (req, res) => {
     res.json(await listFor(d, req.tenant!, req.query));
   });
-  r.get("/workflows/export", async (req, res) => {
-    const q = ExportQuerySchema.safeParse(req.query);
-    if (!q.success) {
-      const issues = fieldIssues(q.error);
-      throw invalidRequest(`invalid export query: ${describeIssues(issues)}`, issues);
-    }
-    const o = await trailOwner(d, req.tenant!);
-    await streamPages(res, q.data.cursor, async (cursor) => {
-      const p = await endedPage(d.redis, o.cells, o.tenant, { ...q.data, cursor }, trailRetentionMs(o.policy), d.clock.now());
-      return { items: p.lines, nextCursor: p.nextCursor };
-    });
-  });
+  endedExportRoute(r, "/workflows/export", { redis: d.redis, clock: d.clock, ownerOf: (req) => trailOwner(d, req.tenant!) });
+}
+
+/** The tenant a path names (`:tenant`), for the admin's reads of it. */
+function pathTenant(d: ProducerDeps, req: Request): Promise<TrailOwner> {
+  const t = String(req.params.tenant);
+  if (!TENANT_ID.test(t)) throw invalidRequest(`tenant id must match ${TENANT_ID}`, [{ field: "tenant", message: "invalid tenant id" }]);
+  if (!d.admission.hasTenant(t)) throw notFound("tenant");
+  return trailOwner(d, t);
 }
 
 async function trailOwner(d: ProducerDeps, tenant: string): Promise<TrailOwner> {
@@ -167,18 +161,10 @@ export function adminWorkflowsRouter(d: ProducerDeps): Router {
     const { tenant: _t, ...query } = req.query;
     res.json(await listFor(d, tenant.data, query));
   });
-  // Any tenant's audit trail: GET /v1/admin/tenants/:tenant/audit and .../audit/export.
-  trailRoutes(r, "/tenants/:tenant/audit", {
-    redis: d.redis,
-    clock: d.clock,
-    ownerOf: (req) => {
-      const t = String(req.params.tenant);
-      if (!TENANT_ID.test(t))
-        throw invalidRequest(`tenant id must match ${TENANT_ID}`, [{ field: "tenant", message: "invalid tenant id" }]);
-      if (!d.admission.hasTenant(t)) throw notFound("tenant");
-      return trailOwner(d, t);
-    },
-  });
+  // Any tenant's audit trail (GET /v1/admin/tenants/:tenant/audit and .../audit/export) and its ended workflows.
+  const owner = { redis: d.redis, clock: d.clock, ownerOf: (req: Request) => pathTenant(d, req) };
+  trailRoutes(r, "/tenants/:tenant/audit", owner);
+  endedExportRoute(r, "/tenants/:tenant/workflows/export", owner);
   return r;
 }
 

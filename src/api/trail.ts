@@ -1,9 +1,11 @@
 import type { Request, Router } from "express";
 import type { Redis } from "ioredis";
+import type { z } from "zod";
 import type { CellKeys } from "../../queues/keys.ts";
 import type { Clock } from "../lib/clock.ts";
 import { invalidRequest } from "../lib/errors.ts";
 import { formatIssues, trailRetentionMs, type TenantPolicy } from "../tenancy/policy.ts";
+import { endedPage, ExportQuerySchema } from "../workflows/export.ts";
 import { readTrail, TRAIL_MAX_LIMIT, TrailQuerySchema, type TrailQuery } from "../workflows/trail.ts";
 import { streamPages } from "./ndjson.ts";
 
@@ -20,11 +22,11 @@ export interface TrailDeps {
   ownerOf(req: Request): Promise<TrailOwner>;
 }
 
-function query(req: Request): TrailQuery {
-  const q = TrailQuerySchema.safeParse(req.query);
+function query<T>(req: Request, schema: z.ZodType<T>, what: string): T {
+  const q = schema.safeParse(req.query);
   if (!q.success) {
     const issues = q.error.issues.map((i) => ({ field: i.path.join(".") || "(query)", message: i.message }));
-    throw invalidRequest(`invalid audit query: ${formatIssues(issues)}`, issues);
+    throw invalidRequest(`invalid ${what} query: ${formatIssues(issues)}`, issues);
   }
   return q.data;
 }
@@ -36,14 +38,14 @@ function query(req: Request): TrailQuery {
  */
 export function trailRoutes(r: Router, base: string, d: TrailDeps): void {
   r.get(base, async (req, res) => {
-    const q = query(req);
+    const q = query<TrailQuery>(req, TrailQuerySchema, "audit");
     const o = await d.ownerOf(req);
     res.setHeader("Cache-Control", "no-store");
     res.json(await readTrail(d.redis, o.cells, o.tenant, q, trailRetentionMs(o.policy), d.clock.now()));
   });
 
   r.get(`${base}/export`, async (req, res) => {
-    const q = query(req);
+    const q = query<TrailQuery>(req, TrailQuerySchema, "audit");
     const o = await d.ownerOf(req);
     await streamPages(res, q.cursor, async (cursor) => {
       const p = await readTrail(
@@ -55,6 +57,21 @@ export function trailRoutes(r: Router, base: string, d: TrailDeps): void {
         d.clock.now(),
       );
       return { items: p.entries, nextCursor: p.nextCursor };
+    });
+  });
+}
+
+/**
+ * GET <path>: the owner's ended workflows as NDJSON, each once, in the order they ended, found by their
+ * "ended" entries in its trail (src/workflows/export.ts); resume after the last `cursor` written.
+ */
+export function endedExportRoute(r: Router, path: string, d: TrailDeps): void {
+  r.get(path, async (req, res) => {
+    const q = query(req, ExportQuerySchema, "export");
+    const o = await d.ownerOf(req);
+    await streamPages(res, q.cursor, async (cursor) => {
+      const p = await endedPage(d.redis, o.cells, o.tenant, { ...q, cursor }, trailRetentionMs(o.policy), d.clock.now());
+      return { items: p.lines, nextCursor: p.nextCursor };
     });
   });
 }

@@ -244,6 +244,21 @@ describe("OpenAPI document and contract", () => {
     assert.equal((await call("GET", auditExport, { path: "/v1/admin/tenants/clinic/audit/export", headers: h })).status, 200);
     assert.equal((await call("GET", auditExport, { path: "/v1/admin/tenants/ghost/audit/export", headers: h })).status, 404);
     assert.equal((await call("GET", auditExport, { path: "/v1/admin/tenants/clinic/audit/export?since=x", headers: h })).status, 400);
+    const ids = (await api.platform.admission.admitBulk("clinic", [{ type: "prior-auth" }, { type: "prior-auth" }], "0".repeat(32)))
+      .accepted;
+    for (const w of ids) assert.equal((await http(api.base, "DELETE", `/v1/workflows/${w.id}`, { key: api.keys.clinic })).status, 200);
+    const endedExport = "/v1/admin/tenants/{tenant}/workflows/export";
+    const ended = await call("GET", endedExport, { path: "/v1/admin/tenants/clinic/workflows/export", headers: h });
+    assert.deepEqual(
+      String(ended.body)
+        .trim()
+        .split("\n")
+        .slice(-2)
+        .map((l) => JSON.parse(l).id),
+      ids.map((w) => w.id),
+    );
+    assert.equal((await call("GET", endedExport, { path: "/v1/admin/tenants/ghost/workflows/export", headers: h })).status, 404);
+    assert.equal((await call("GET", endedExport, { path: "/v1/admin/tenants/clinic/workflows/export?cursor=x", headers: h })).status, 400);
     const erase = "/v1/admin/tenants/{tenant}/data";
     const before = new Date().toISOString();
     assert.equal((await call("DELETE", erase, { path: `/v1/admin/tenants/newco/data?before=${before}`, headers: h })).status, 200);
