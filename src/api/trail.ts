@@ -6,7 +6,7 @@ import type { Clock } from "../lib/clock.ts";
 import { invalidRequest } from "../lib/errors.ts";
 import { formatIssues, trailRetentionMs, type TenantPolicy } from "../tenancy/policy.ts";
 import { endedPage, ExportQuerySchema } from "../workflows/export.ts";
-import { readTrail, TRAIL_MAX_LIMIT, TrailQuerySchema, type TrailQuery } from "../workflows/trail.ts";
+import { readTrail, TRAIL_MAX_LIMIT, TrailQuerySchema } from "../workflows/trail.ts";
 import { streamPages } from "./ndjson.ts";
 
 /** Whose trail a request reads, and in which cells: the tenant of the key (producer) or of the path (admin). */
@@ -38,14 +38,14 @@ function query<T>(req: Request, schema: z.ZodType<T>, what: string): T {
  */
 export function trailRoutes(r: Router, base: string, d: TrailDeps): void {
   r.get(base, async (req, res) => {
-    const q = query<TrailQuery>(req, TrailQuerySchema, "audit");
+    const q = query(req, TrailQuerySchema, "audit");
     const o = await d.ownerOf(req);
     res.setHeader("Cache-Control", "no-store");
     res.json(await readTrail(d.redis, o.cells, o.tenant, q, trailRetentionMs(o.policy), d.clock.now()));
   });
 
   r.get(`${base}/export`, async (req, res) => {
-    const q = query<TrailQuery>(req, TrailQuerySchema, "audit");
+    const q = query(req, TrailQuerySchema, "audit");
     const o = await d.ownerOf(req);
     await streamPages(res, q.cursor, async (cursor) => {
       const p = await readTrail(
