@@ -7,13 +7,13 @@ import type { Keys } from "../../queues/keys.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { execQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
-import type { AbortReason } from "../runtime/workflowContext.ts";
 import { workflowDependencies, workflowTypes } from "../workflows/registry.ts";
 import type { HealthCache } from "../backpressure/healthCache.ts";
 import { LogThrottle } from "../observability/logger.ts";
 import { runWorkflow, type RunDeps } from "./runWorkflow.ts";
 import { cellSlots, LeaseTrackingWorker } from "./cellWorker.ts";
 import { RunHandoff } from "./execBackend.ts";
+import type { RunAbort } from "./runAbort.ts";
 import { cellBatch } from "./batchLimit.ts";
 import { BatchLimiter } from "./batchLimiter.ts";
 
@@ -78,7 +78,7 @@ export const DEFAULT_EXEC: Omit<ExecWorkerOptions, "pool" | "concurrency" | "cel
 export class ExecWorker {
   readonly workerId: string;
   private readonly workers: Worker[] = [];
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, RunAbort>();
   private readonly runningC = new Map<string, Set<string>>(); // per cell: its running Class C workflows
   /** Per running job: an instant at or before Redis last set its lock (the fetch, then each renewal that succeeded). */
   private readonly lockedAt = new Map<string, number>();
@@ -190,8 +190,7 @@ export class ExecWorker {
     // the job to another worker. Stop the run at once so it never executes twice at the same time.
     worker.on("lockRenewalFailed", (ids: string[]) => {
       for (const id of ids) {
-        const c = this.running.get(id);
-        if (c && !c.signal.aborted) c.abort("lost" satisfies AbortReason);
+        this.running.get(id)?.abort("lost");
       }
     });
     return worker;
@@ -206,7 +205,7 @@ export class ExecWorker {
     await Promise.all(this.opts.cells.map((c) => this.leave(c))).catch(() => undefined);
     const closing = Promise.all(this.workers.map((w) => w.close()));
     const grace = setTimeout(() => {
-      for (const c of this.running.values()) c.abort("shutdown" satisfies AbortReason);
+      for (const c of this.running.values()) c.abort("shutdown");
     }, this.opts.shutdownGraceMs);
     await closing;
     clearTimeout(grace);
@@ -224,10 +223,9 @@ export class ExecWorker {
   }
 
   private signalRun(kind: string, id: string): void {
-    const controller = this.running.get(id);
-    if (!controller || controller.signal.aborted) return;
-    if (kind === "preempt") controller.abort("preempted" satisfies AbortReason);
-    else if (kind === "cancel") controller.abort("cancelled" satisfies AbortReason);
+    const run = this.running.get(id);
+    if (kind === "preempt") run?.abort("preempted");
+    else if (kind === "cancel") run?.abort("cancelled");
   }
 
   /**
@@ -244,7 +242,7 @@ export class ExecWorker {
       const now = this.clock.now();
       if (now - last >= this.opts.lockDurationMs / 2 && this.running.size) {
         this.log.warn({ stalledMs: now - last, runs: this.running.size }, "this process stalled past half its lock: stopping its runs");
-        for (const c of this.running.values()) if (!c.signal.aborted) c.abort("stalled" satisfies AbortReason);
+        for (const c of this.running.values()) c.abort("stalled");
       }
       last = now;
       this.stopUnrenewedRuns(now);
@@ -264,8 +262,8 @@ export class ExecWorker {
     let oldest = 0;
     for (const [id, c] of this.running) {
       const at = this.lockedAt.get(id);
-      if (at === undefined || c.signal.aborted || now - at < limit) continue;
-      c.abort("stalled" satisfies AbortReason);
+      if (at === undefined || c.aborted || now - at < limit) continue;
+      c.abort("stalled");
       stopped++;
       oldest = Math.max(oldest, now - at);
     }

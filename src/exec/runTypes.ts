@@ -4,6 +4,7 @@ import type { CellKeys, WorkflowClass } from "../../queues/keys.ts";
 import type { StartOutcome } from "../../queues/lua/runLifecycle.ts";
 import type { LegacyJobData as QueuedLegacyJobData } from "../../queues/jobData.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
+import type { RunAbort } from "./runAbort.ts";
 import type { RunHandoff } from "./execBackend.ts";
 import type { AbortReason, RuntimeDeps } from "../runtime/workflowContext.ts";
 
@@ -19,7 +20,7 @@ export interface RunDeps extends RuntimeDeps {
   workerId: string;
   recordTtlSec: number;
   /** Running workflows of this process, so signals (preempt, cancel) can reach them. */
-  running: Map<string, AbortController>;
+  running: Map<string, RunAbort>;
   /** The Class C ones among them (the batch limit grows only while Class C uses it: src/exec/batchLimit.ts). */
   runningC?: Set<string>;
   /** The exec consumer's hand-off (execBackend.ts): the start its fetch made, the outcome its finish writes. */

@@ -8,8 +8,8 @@ import { metrics } from "../observability/metrics.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, tracer } from "../observability/tracing.ts";
 import { createContext } from "../runtime/context.ts";
-import type { AbortReason } from "../runtime/workflowContext.ts";
 import { workflowHandler, type WorkflowHandler } from "../workflows/registry.ts";
+import { RunAbort } from "./runAbort.ts";
 import { finish, handBack, settle } from "./runEnd.ts";
 import type { Ended, LegacyJobData, Run, RunDeps, RunInput, RunOutcome, Started } from "./runTypes.ts";
 
@@ -154,15 +154,11 @@ function recordStart({ d, w, tenant, startedAt }: Run, start: Started, span: Spa
 /** The handler, with an AbortSignal that fires at the deadline, on cancel, on preemption, on park and on shutdown. */
 async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: WorkflowHandler, runCtx: Context): Promise<Ended> {
   const { d, w, id } = r;
-  const controller = new AbortController();
-  d.running.set(id, controller);
-  if (w.cls === "C") d.runningC?.add(id);
   const deadlineAt = start.deadlineAt;
+  const abort = new RunAbort(() => (deadlineAt === null ? null : deadlineAt - d.clock.now()));
+  d.running.set(id, abort);
+  if (w.cls === "C") d.runningC?.add(id);
   const ended: Ended = { result: undefined, error: undefined, reason: undefined, parkOn: undefined, deadlineAt };
-  const timer =
-    deadlineAt === null
-      ? undefined
-      : setTimeout(() => controller.abort("deadline" satisfies AbortReason), Math.max(0, deadlineAt - d.clock.now()));
   const traceId = w.traceparent?.slice(3, 35) ?? w.legacy?.traceId ?? "";
   const { ctx, run, tracking } = createContext(
     d, // RunDeps is RuntimeDeps and more: every runtime dependency reaches the context, none is listed twice
@@ -179,14 +175,17 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
       trace: runCtx,
       attempt: start.attempts,
       policy,
-      signal: controller.signal,
+      // Read by what needs it (ctx.signal, a tool call, a step): a run that never does makes no controller.
+      get signal() {
+        return abort.signal;
+      },
       park(dependency, reason) {
         ended.parkOn ??= { dependency, reason };
-        if (!controller.signal.aborted) controller.abort("park" satisfies AbortReason);
+        abort.abort("park");
       },
       review(step, request) {
         ended.reviewOn ??= { step, request };
-        if (!controller.signal.aborted) controller.abort("review" satisfies AbortReason);
+        abort.abort("review");
       },
     },
   );
@@ -195,7 +194,7 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
   } catch (err) {
     ended.error = err as Error;
   } finally {
-    clearTimeout(timer);
+    abort.close();
     r.steps = tracking.wroteSteps || !start.firstStart;
     d.running.delete(id);
     d.runningC?.delete(id);
@@ -204,6 +203,6 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
       d.onOrphans?.(tracking.active.size);
     }
   }
-  ended.reason = controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
+  ended.reason = abort.reason;
   return ended;
 }

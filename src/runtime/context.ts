@@ -43,7 +43,9 @@ export function createContext(
     traceId: r.traceId,
     attempt: r.attempt,
     policy: r.policy,
-    signal: r.signal,
+    get signal() {
+      return r.signal;
+    },
     remainingMs: run.remainingMs,
     get parallelism() {
       return run.hint.value;
