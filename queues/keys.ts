@@ -298,6 +298,7 @@ function cellKeys(root: string, cell: string): CellKeys {
   const bullPrefix = `${root}:{${root}.${cell}}`;
   const own = `${bullPrefix}:fl`;
   const { gateHeld, gateHeldC, gateWait, gateWaitC, gateWaitExp, gateSeq, ...keys } = compileAll(`${own}:`, CELL_KEY_PATTERNS);
+  const gates = new Map<string, ReturnType<CellKeys["gate"]>>();
   return {
     cell,
     bullPrefix,
@@ -305,13 +306,14 @@ function cellKeys(root: string, cell: string): CellKeys {
     budgetPrefix: own,
     ...compileAll(`${bullPrefix}:`, BULL_KEY_PATTERNS),
     ...keys,
-    gate: (t) => ({
-      held: gateHeld(t),
-      heldC: gateHeldC(t),
-      wait: gateWait(t),
-      waitC: gateWaitC(t),
-      waitExp: gateWaitExp(t),
-      seq: gateSeq(t),
-    }),
+    // Every tool call's acquire and release name them: built once per tenant (and org) a process serves.
+    gate: (t) => {
+      let g = gates.get(t);
+      if (!g) {
+        g = { held: gateHeld(t), heldC: gateHeldC(t), wait: gateWait(t), waitC: gateWaitC(t), waitExp: gateWaitExp(t), seq: gateSeq(t) };
+        gates.set(t, g);
+      }
+      return g;
+    },
   };
 }

@@ -137,11 +137,22 @@ export class LuaScript {
     if (keys.length !== this.numberOfKeys) throw new Error(`${this.command} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     // Keys with the same hash tag share a slot: compare tags, and hash only the odd one out (a CRC16 of
     // every key on every call was measurable on the hot path).
-    const tag = hashTag(keys[0]!);
-    const other = keys.find((k) => hashTag(k) !== tag && hashSlot(k) !== hashSlot(keys[0]!));
+    const first = keys[0]!;
+    const tag = hashTag(first);
+    const other = keys.find((k) => !hasTag(k, tag) && hashSlot(k) !== hashSlot(first));
     if (other !== undefined)
       throw new Error(`${this.command}: keys in different hash slots (CROSSSLOT on a Redis Cluster): ${keys[0]} and ${other}`);
   }
+}
+
+/** Whether `key` hashes `tag` (hashTag), compared in place: no slice of every key on every call. */
+function hasTag(key: string, tag: string): boolean {
+  const open = key.indexOf("{");
+  if (open >= 0) {
+    const close = key.indexOf("}", open + 1);
+    if (close > open + 1) return close - open - 1 === tag.length && key.startsWith(tag, open + 1);
+  }
+  return key === tag;
 }
 
 /** What Redis Cluster hashes: the first non-empty `{...}` of the key, else the whole key. */

@@ -2,7 +2,7 @@ import { context, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { ReviewRequest, RunInfo, RunTracking, RuntimeDeps, WorkflowContext } from "./workflowContext.ts";
 import { stepBudgetDecision } from "./budget.ts";
 import { ParallelismHint } from "./gateRule.ts";
-import { untilAborted } from "../lib/abortable.ts";
+import { childSignal, untilAborted } from "../lib/abortable.ts";
 import { modelTier, modelTimeBox, streamModel, type ModelRequest, type ModelResult } from "./model.ts";
 import { runInline, type CpuTaskName } from "./cpuPool.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
@@ -113,15 +113,20 @@ function toolRun(d: RuntimeDeps, r: RunInfo, tracking: RunTracking, rootScope: S
 }
 
 /** ctx.all: the calls run at once; the first one that fails aborts its siblings. */
-function callAll(run: ToolRun, calls: { tool: string; args?: unknown }[]) {
-  const group = new AbortController();
-  return Promise.all(
-    calls.map(async (c) => {
-      const res = await callTool(run, c.tool, c.args, { signal: group.signal });
-      if (!res.ok && !group.signal.aborted) group.abort(`sibling ${c.tool} failed: ${res.code}`);
-      return res;
-    }),
-  );
+async function callAll(run: ToolRun, calls: { tool: string; args?: unknown }[]) {
+  // Aborted by the run's signal too: each call uses it as its own, with no AbortSignal.any per call.
+  const group = childSignal(run.r.signal);
+  try {
+    return await Promise.all(
+      calls.map(async (c) => {
+        const res = await callTool(run, c.tool, c.args, { signal: group.signal, followsRun: true });
+        if (!res.ok && !group.signal.aborted) group.abort(`sibling ${c.tool} failed: ${res.code}`);
+        return res;
+      }),
+    );
+  } finally {
+    group.release();
+  }
 }
 
 /** ctx.step: a checkpointed result is returned as is; otherwise `fn` runs in its own step scope and is checkpointed. */

@@ -1,3 +1,4 @@
+import { onAbort } from "../lib/abortable.ts";
 import { DeadlineExceededError } from "./errors.ts";
 
 /**
@@ -119,8 +120,7 @@ async function runAttempt<T>(
   outer?: AbortSignal,
 ): Promise<T> {
   const ctl = new AbortController();
-  const onOuter = () => ctl.abort(outer!.reason);
-  outer?.addEventListener("abort", onOuter, { once: true });
+  const stopFollowing = outer ? onAbort(outer, () => ctl.abort(outer.reason)) : undefined;
   const timer = setTimeout(
     () => ctl.abort(new DOMException(`tool attempt ${attempt} timed out after ${timeoutMs} ms`, "TimeoutError")),
     timeoutMs,
@@ -129,6 +129,6 @@ async function runAttempt<T>(
     return await fn(ctl.signal, attempt);
   } finally {
     clearTimeout(timer);
-    outer?.removeEventListener("abort", onOuter);
+    stopFollowing?.();
   }
 }

@@ -46,6 +46,8 @@ export interface CallOptions {
   def?: ToolDefinition;
   /** The call's idempotency key within its step (ctx.agent's: tool, arguments, occurrence), else its index. */
   keyPart?: string;
+  /** `signal` already aborts when the run's does (ctx.all's group): the call uses it as it is. */
+  followsRun?: boolean;
 }
 
 interface Call {
@@ -100,7 +102,7 @@ async function callToolOnce<R>(run: ToolRun, name: string, args: unknown, opts: 
     def,
     // Counted once the call is allowed: a refused call takes no place in its step's numbering.
     idempotencyKey: `${r.workflowId}:${s.step}:${opts.keyPart ?? s.calls++}`,
-    signal: opts.signal ? AbortSignal.any([r.signal, opts.signal]) : r.signal,
+    signal: !opts.signal ? r.signal : opts.followsRun ? opts.signal : AbortSignal.any([r.signal, opts.signal]),
     cost: def.costUsd ?? 0,
   };
   for (const stage of BEFORE_PERMIT) {
@@ -146,6 +148,8 @@ const withinBudget: Stage = async (run, call) =>
     : undefined;
 
 const withinRateLimits: Stage = async ({ d, r, tracking }, call) => {
+  const dep = call.def.dependency;
+  if (!r.policy.rateLimits[call.name] && !(dep && r.policy.rateLimits[dep])) return undefined; // most calls: no limit
   for (const limited of [call.name, call.def.dependency].filter((x): x is string => !!x && !!r.policy.rateLimits[x])) {
     const opts = { deadlineAt: r.deadlineAt, clock: d.clock, sleep: sleepFor, signal: call.signal };
     const rl = await untilAborted(d.rateLimits.consume(r.tenant, limited, r.policy.rateLimits, opts), call.signal);

@@ -45,6 +45,17 @@ describe("Redis Cluster safety (DESIGN invariant 5)", () => {
       async () => script.run(redis, [keys.cell("north").health("db"), keys.registry.tenants], [1, "x", 1000, "db"]),
       /CROSSSLOT/,
     );
+    // A cell whose name starts with another's is another tag, and another slot.
+    assert.notEqual(hashSlot(keys.cell("north").deps), hashSlot(keys.cell("northx").deps));
+    await assert.rejects(
+      async () => script.run(redis, [keys.cell("north").health("db"), keys.cell("northx").deps], [1, "x", 1000, "db"]),
+      /different hash slots/,
+    );
+    // A key without a tag that is the tag's text hashes as the tagged one: the check lets it through to Redis.
+    await assert.rejects(
+      async () => script.run(redis, ["{fl.north}:a", "fl.north"], [1, "x", 1000, "db"]),
+      (err: Error) => !/slots|CROSSSLOT/.test(err.message),
+    );
   });
 
   it("reads the cluster from REDIS_CLUSTER_NODES, or from REDIS_URL with ?cluster=1", () => {
