@@ -9,7 +9,7 @@ import { LuaScript } from "./script.ts";
  * and then the ids of the waiters that may go (space-separated).
  */
 const acquire = new LuaScript("acquirePermit-10.lua");
-const release = new LuaScript("releasePermit-6.lua");
+const release = new LuaScript("releasePermit-8.lua");
 
 export interface GateLimits {
   mctc: number;
@@ -81,24 +81,46 @@ export async function recordGateThrottle(redis: Redis, cell: CellKeys, tenant: s
   await redis.multi().hincrby(key, `${tenant}|thr`, 1).expire(key, BUCKET_TTL_SEC).exec();
 }
 
+/** A spend's month keys (the tenant's, then its org's or the tenant's again), micro-dollars and a new key's TTL. */
+export interface SpendArgs {
+  keys: [string, string];
+  micro: number;
+  ttlSec: number;
+}
+
+type ReleaseArgs = { id: string; batch: boolean; now: number; limits: Pick<GateLimits, "mctc" | "mctcBatch" | "org"> };
+
 /**
  * Gives a permit back, or abandons a wait; true when a held permit was released.
  * `limits` decide whom the freed permit lets in (the waiters are the same tenant's).
  */
-export async function releasePermit(
+export async function releasePermit(redis: Redis, cell: CellKeys, tenant: string, r: ReleaseArgs): Promise<boolean> {
+  return (await releaseCall(redis, cell, tenant, r, undefined))[0] === 1;
+}
+
+/**
+ * A tool call's permit given back with its cost added to the month totals, in one round trip (the spend is
+ * added whether or not the permit was still held); the tenant's and its org's new totals in micro-dollars.
+ */
+export async function releaseSpending(
   redis: Redis,
   cell: CellKeys,
   tenant: string,
-  r: { id: string; batch: boolean; now: number; limits: Pick<GateLimits, "mctc" | "mctcBatch" | "org"> },
-): Promise<boolean> {
+  r: ReleaseArgs,
+  spend: SpendArgs,
+): Promise<{ released: boolean; totals: [number, number] }> {
+  const [released, own, org] = await releaseCall(redis, cell, tenant, r, spend);
+  return { released: released === 1, totals: [Number(own), Number(org)] };
+}
+
+function releaseCall(redis: Redis, cell: CellKeys, tenant: string, r: ReleaseArgs, spend: SpendArgs | undefined): Promise<number[]> {
   const g = cell.gate(tenant);
   const [orgHeld, orgMctc] = orgGate(cell, g, r.limits);
-  const out = await release.run<number>(
+  return release.run<number[]>(
     redis,
-    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, orgHeld],
-    [r.id, r.batch ? 1 : 0, r.now, r.limits.mctc, r.limits.mctcBatch, cell.gateChannel, orgMctc],
+    [g.held, g.heldC, g.wait, g.waitC, g.waitExp, orgHeld, ...(spend ? spend.keys : [g.held, g.held])],
+    [r.id, r.batch ? 1 : 0, r.now, r.limits.mctc, r.limits.mctcBatch, cell.gateChannel, orgMctc, spend?.micro ?? 0, spend?.ttlSec ?? 0],
   );
-  return out === 1;
 }
 
 /** The waiter ids a gate-channel message names (each process wakes its own). */

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import type { SpendArgs } from "../../queues/lua/permits.ts";
 import { recordSpend } from "../../queues/lua/spend.ts";
 import type { PolicyRegistry } from "../tenancy/registry.ts";
 
@@ -16,8 +17,8 @@ import type { PolicyRegistry } from "../tenancy/registry.ts";
  * Orgs (src/tenancy/orgs.ts): a tenant's spend also counts toward its org's month,
  *   `<prefix>:spend:@<org>:<yyyymm>`  the tenant pattern with the tenant `@<org>`, as the org's dispatch
  *   keys are (tp:@<org>, run:@<org>); tenant ids never start with "@".
- * The same script call adds to both (queues/lua/recordSpend-2.lua: an org's tenants share its cell, so one
- * slot). Only spend recorded while the tenant is in the org counts. An org's `budget.monthlyUsd` (null:
+ * The same script call adds to both (queues/lua/recordSpend-2.lua, and for a tool call its permit's release,
+ * releasePermit-8.lua, both through includes/spend.lua: an org's tenants share its cell, so one slot). Only spend recorded while the tenant is in the org counts. An org's `budget.monthlyUsd` (null:
  * unbounded) bounds its tenants together: once its month is spent admission refuses every one of them, and
  * what remains of a tenant's month at run time is min(its own remaining, its org's remaining)
  * (`monthRemainingUsd`). A budget finds a tenant's org in the policy registry it is given.
@@ -129,15 +130,25 @@ export class TenantBudget {
     return (await this.spentBudget(tenant, monthlyUsd)) === null;
   }
 
-  /** Records spend (after a tool/model call) atomically, to its org's month too; returns the tenant's new month total in USD. */
+  /** Records spend (after a model call, an agent's charge) atomically, to its org's month too; returns the tenant's new month total in USD. */
   async record(tenant: string, usd: number): Promise<number> {
+    const s = this.spendOf(tenant, usd);
+    const total = await recordSpend(this.redis, s.keys[0], s.keys[1] === s.keys[0] ? null : s.keys[1], s.micro, s.ttlSec);
+    return this.spent(s, [total.tenant, total.org ?? total.tenant]);
+  }
+
+  /** What a spend writes: its month keys (the tenant's, its org's) and micro-dollars; a tool call's goes with its permit's release. */
+  spendOf(tenant: string, usd: number): SpendArgs {
     if (!Number.isFinite(usd) || usd < 0) throw new RangeError(`spend must be a finite, non-negative amount of USD (got ${usd})`);
     const key = this.spendKey(tenant);
-    const orgKey = this.orgMonth(tenant)?.key ?? null;
-    const total = await recordSpend(this.redis, key, orgKey, toMicro(usd), SPEND_TTL_SEC);
-    this.learn(key, total.tenant);
-    if (orgKey !== null) this.learn(orgKey, total.org!);
-    return total.tenant / MICRO_PER_USD;
+    return { keys: [key, this.orgMonth(tenant)?.key ?? key], micro: toMicro(usd), ttlSec: SPEND_TTL_SEC };
+  }
+
+  /** A spend's new month totals as its script answered them, learnt by this process; the tenant's in USD. */
+  spent(s: SpendArgs, totals: [number, number]): number {
+    this.learn(s.keys[0], totals[0]);
+    if (s.keys[1] !== s.keys[0]) this.learn(s.keys[1], totals[1]);
+    return totals[0] / MICRO_PER_USD;
   }
 
   private orgMonth(tenant: string): OrgMonth | undefined {

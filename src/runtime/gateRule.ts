@@ -1,6 +1,6 @@
 /**
  * The tool gate's rules, pure (queues/lua/acquirePermit-10.lua and
- * releasePermit-6.lua decide the same inside Redis; test/conformance/gate.cases.ts
+ * releasePermit-8.lua decide the same inside Redis; test/conformance/gate.cases.ts
  * holds the cases both are tested with). A caller may take a permit when its
  * place in the FIFO wait queue is inside the free permits; Class C callers
  * also need a free batch permit (mctcBatch) and yield to waiting A/B callers.

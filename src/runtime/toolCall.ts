@@ -8,6 +8,7 @@ import { untilAborted } from "../lib/abortable.ts";
 import { metrics } from "../observability/metrics.ts";
 import { activeOr, ATTR, endSpan, tracer } from "../observability/tracing.ts";
 import type { Permit } from "./toolGate.ts";
+import type { SpendArgs } from "../../queues/lua/permits.ts";
 import { defaultTransient, toolDefinition, type ToolDefinition, type ToolResult } from "./tools.ts";
 import { current, type StepScope } from "./current.ts";
 
@@ -224,13 +225,13 @@ async function invokeHolding<R>(run: ToolRun, c: Call, permit: Permit, waitedMs:
   const started = d.clock.now();
   metrics.toolCallsInFlight.inc({ tenant });
   if (tenant === r.tenant) metrics.toolCallCeiling.set({ tenant }, r.policy.mctc); // an _other_ aggregate has no one ceiling
+  // A call that returned a value is paid for: its cost goes with the permit's release, in one round trip.
+  let spend: SpendArgs | undefined;
   try {
     const value = (await call) as R;
     if (c.cost > 0) {
       tracking.spentUsd += c.cost;
-      await untilAborted(d.budget.record(r.tenant, c.cost), c.signal).catch((err) => {
-        if (!c.signal.aborted) throw err;
-      });
+      spend = d.budget.spendOf(r.tenant, c.cost);
     }
     run.hint.passed();
     return { ok: true, value, waitedMs, attempts };
@@ -241,7 +242,10 @@ async function invokeHolding<R>(run: ToolRun, c: Call, permit: Permit, waitedMs:
     metrics.toolCallsInFlight.dec({ tenant });
     metrics.deadlinePhase.inc({ tenant, phase: "tool" }, (d.clock.now() - started) / 1000);
     // A stopped run does not wait for Redis to hand its permit back (the release still goes out).
-    await untilAborted(d.gate.release(permit), c.signal).catch((err) => {
+    const paid = spend;
+    const released = d.gate.release(permit, paid);
+    if (paid) void released.then((totals) => totals && d.budget.spent(paid, totals)).catch(() => undefined);
+    await untilAborted(released, c.signal).catch((err) => {
       if (!c.signal.aborted) throw err;
     });
   }

@@ -1,7 +1,16 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
-import { acquirePermit, recordGateThrottle, releasePermit, renewPermits, wokenIds, type GateLimits } from "../../queues/lua/permits.ts";
+import {
+  acquirePermit,
+  recordGateThrottle,
+  releasePermit,
+  releaseSpending,
+  renewPermits,
+  wokenIds,
+  type GateLimits,
+  type SpendArgs,
+} from "../../queues/lua/permits.ts";
 import { untilAborted } from "../lib/abortable.ts";
 import type { Clock } from "../lib/clock.ts";
 import { waitBound } from "./gateRule.ts";
@@ -61,8 +70,8 @@ export interface TenantGateStats {
  *            (timeout or deadline) is hit
  *   give up  abandon the queue place; THROTTLED (timeout) or
  *            DEADLINE_EXCEEDED (the deadline came first)
- * An uncontended call costs one round trip to acquire and one to release, and
- * publishes nothing. Ids are this gate's random prefix and a counter: unique
+ * An uncontended call costs one round trip to acquire and one to release (which
+ * also adds the call's cost to the month's spend), and publishes nothing. Ids are this gate's random prefix and a counter: unique
  * across processes without drawing random bytes per call.
  * Permits held by this process are renewed every renewMs; a process that
  * dies stops renewing and its permits lapse after leaseMs.
@@ -194,13 +203,21 @@ export class ToolGate {
     }
   }
 
-  async release(p: Permit): Promise<void> {
-    if (!this.held.delete(p.id)) return;
-    const s = this.tenantStats(p.tenant);
-    s.inFlight--;
+  /**
+   * Gives the permit back, once. With `spend` (the call's cost), the cost is added to the month totals in
+   * the same round trip, even for a permit already given back; their new totals are the answer then.
+   */
+  async release(p: Permit, spend?: SpendArgs): Promise<[number, number] | undefined> {
     const now = this.clock.now();
-    s.holdMsAvg = 0.9 * s.holdMsAvg + 0.1 * (now - p.acquiredAt);
-    await releasePermit(this.redis, this.keys.cell(p.cell), p.tenant, { id: p.id, batch: p.batch, now, limits: p.limits });
+    if (this.held.delete(p.id)) {
+      const s = this.tenantStats(p.tenant);
+      s.inFlight--;
+      s.holdMsAvg = 0.9 * s.holdMsAvg + 0.1 * (now - p.acquiredAt);
+    } else if (!spend) return undefined;
+    const cell = this.keys.cell(p.cell);
+    const r = { id: p.id, batch: p.batch, now, limits: p.limits };
+    if (!spend) return void (await releasePermit(this.redis, cell, p.tenant, r));
+    return (await releaseSpending(this.redis, cell, p.tenant, r, spend)).totals;
   }
 
   /** Waiting tool calls per tenant this process has served, read from Redis (for the queue-depth gauge). */

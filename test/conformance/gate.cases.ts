@@ -4,7 +4,7 @@ import type { GateState } from "../../src/runtime/gateRule.ts";
 /**
  * The tool gate's rule as one table: test/conformance/gate.test.ts checks
  * every row against the pure functions (src/runtime/gateRule.ts) and against
- * the scripts on a real Redis (acquirePermit-10.lua, releasePermit-6.lua), so
+ * the scripts on a real Redis (acquirePermit-10.lua, releasePermit-8.lua), so
  * the two cannot drift.
  *
  * `state` is the gate as a caller finds it (leases live, waits unexpired).

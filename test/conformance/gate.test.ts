@@ -13,7 +13,7 @@ import { GATE_CASES, GATE_HEALTH_CASES, type GateCase } from "./gate.cases.ts";
 /**
  * The tool gate's rule has two homes: mayAcquire and eligibleWaiters
  * (src/runtime/gateRule.ts) and the scripts (acquirePermit-10.lua,
- * releasePermit-6.lua with includes/gate.lua). Every row of the table is
+ * releasePermit-8.lua with includes/gate.lua). Every row of the table is
  * checked against both; then fast-check generates gate states and asks both
  * the same questions: may this caller take a permit, and whom does a release
  * that leaves the gate in this state wake. The gate's look at the call's

@@ -191,6 +191,20 @@ describe("workflow context", () => {
     assert.ok(Math.abs(ctx.budget.spentUsd - 0.9) < 1e-9);
   });
 
+  it("adds a tool call's cost to the tenant's month with its permit's release, and refuses past the month", async () => {
+    const { ctx, run } = make("monthly", { tier: "free", budget: { perWorkflowUsd: 10, monthlyUsd: 1 } });
+    assert.equal((await run(() => ctx.tool("ctx-priced"))).ok, true);
+    assert.equal((await run(() => ctx.tool("ctx-priced"))).ok, true);
+    const cell = keys.cell("default");
+    const month = new TenantBudget(redis, cell.budgetPrefix, systemClock).spendKey("monthly");
+    assert.equal(await redis.get(month), "900000", "0.9 USD in micro-dollars, in Redis");
+    assert.equal(await redis.exists(...Object.values(cell.gate("monthly"))), 0, "both permits given back");
+    // This process learnt the new total from the release itself: 0.1 USD left, no read needed.
+    const third = await run(() => ctx.tool("ctx-priced"));
+    assert.ok(!third.ok && third.code === "BUDGET_EXCEEDED", JSON.stringify(third));
+    assert.equal(await redis.get(month), "900000", "a refused call costs nothing");
+  });
+
   it("keeps the deadline read-only", () => {
     const { ctx } = make("frozen", { tier: "free" });
     assert.throws(() => {

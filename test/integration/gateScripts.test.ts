@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Redis } from "ioredis";
 import type { CellKeys } from "../../queues/keys.ts";
-import { acquirePermit, releasePermit } from "../../queues/lua/permits.ts";
+import { acquirePermit, releasePermit, releaseSpending } from "../../queues/lua/permits.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { bucketStart } from "../../src/usage/usageBuckets.ts";
 import { openGateChannel, type GateChannel } from "../helpers/gate.ts";
 
 /**
- * The tool gate's scripts (acquirePermit-10.lua, releasePermit-6.lua) on a real
+ * The tool gate's scripts (acquirePermit-10.lua, releasePermit-8.lua) on a real
  * Redis with a fake clock: what only the scripts do — lapsed leases, expired
  * waits and the wake-ups they publish. The cases they share with the pure rule
  * are one table, test/conformance/gate.cases.ts (test/conformance/gate.test.ts).
@@ -47,6 +47,24 @@ describe("tool gate scripts", () => {
     assert.equal(await give("solo", "b", { batch: true }), true);
     assert.deepEqual(await published(), []);
     assert.equal(await redis.exists(...Object.values(cell.gate("solo"))), 0, "no gate key left behind");
+  });
+
+  it("a release with a spend adds it to the tenant's and the org's months, in the one call, held or not", async () => {
+    const own = `${cell.budgetPrefix}:spend:paying:202612`;
+    const org = `${cell.budgetPrefix}:spend:@group:202612`;
+    const spend = { keys: [own, org] as [string, string], micro: 450_000, ttlSec: 3_600 };
+    assert.equal((await ask("paying", "p1")).kind, "acquired");
+    await published();
+    const r = (id: string) => ({ id, batch: false, now: clock.now(), limits });
+    assert.deepEqual(await releaseSpending(redis, cell, "paying", r("p1"), spend), { released: true, totals: [450_000, 450_000] });
+    // Given back already (a lapsed lease another call cleared): the call was made, so its cost still counts.
+    assert.deepEqual(await releaseSpending(redis, cell, "paying", r("p1"), spend), { released: false, totals: [900_000, 900_000] });
+    const alone = { ...spend, keys: [own, own] as [string, string] };
+    assert.deepEqual(await releaseSpending(redis, cell, "paying", r("p2"), alone), { released: false, totals: [1_350_000, 1_350_000] });
+    assert.deepEqual(await redis.mget(own, org), ["1350000", "900000"]);
+    assert.ok((await redis.ttl(own)) > 3_500 && (await redis.ttl(org)) > 3_500, "a new month key gets its TTL");
+    assert.deepEqual(await published(), [], "nobody waited: nothing published");
+    assert.equal(await redis.exists(...Object.values(cell.gate("paying"))), 0, "no gate key left behind");
   });
 
   it("a release wakes the head waiter only, and a second release the next", async () => {

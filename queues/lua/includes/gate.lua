@@ -1,5 +1,5 @@
 --[[
-  What both tool-gate scripts share (acquirePermit-10.lua, releasePermit-6.lua).
+  What both tool-gate scripts share (acquirePermit-10.lua, releasePermit-8.lua).
   `g` names one tenant's gate keys: held, heldC, wait, waitC, waitExp; and, for a tenant of an
   org with an mctc (orgMctc > 0), orgHeld: the org's holders, every tenant's permits of the org
   (<cell>:gate:@<org>:held), so the org's bound holds across its tenants. A waiter held back by
