@@ -7,7 +7,7 @@ import type { RuntimePolicy } from "../tenancy/policy.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
 import { ATTR, contextFromTraceparent, endSpan, tracer } from "../observability/tracing.ts";
-import { createContext } from "../runtime/context.ts";
+import { createContext, type RunInfo } from "../runtime/context.ts";
 import { workflowHandler, type WorkflowHandler } from "../workflows/registry.ts";
 import { RunAbort } from "./runAbort.ts";
 import { finish, handBack, settle } from "./runEnd.ts";
@@ -151,6 +151,23 @@ function recordStart({ d, w, tenant, startedAt }: Run, start: Started, span: Spa
   }
 }
 
+/**
+ * A run's `signal`, its RunAbort's: read by what needs it (ctx.signal, a tool call, a step), so a run that
+ * never does makes no controller. A getter on one prototype for every run: in the run's object literal it
+ * would give each run's info a hidden class of its own (src/runtime/context.ts).
+ */
+const ABORT = Symbol("fairlane.abort");
+const INFO_PROTO: object = Object.defineProperties(
+  {},
+  {
+    signal: {
+      get(this: { [ABORT]: RunAbort }) {
+        return this[ABORT].signal;
+      },
+    },
+  },
+);
+
 /** The handler, with an AbortSignal that fires at the deadline, on cancel, on preemption, on park and on shutdown. */
 async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: WorkflowHandler, runCtx: Context): Promise<Ended> {
   const { d, w, id } = r;
@@ -162,7 +179,8 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
   const traceId = w.traceparent?.slice(3, 35) ?? w.legacy?.traceId ?? "";
   const { ctx, run, tracking } = createContext(
     d, // RunDeps is RuntimeDeps and more: every runtime dependency reaches the context, none is listed twice
-    {
+    Object.assign(Object.create(INFO_PROTO) as RunInfo, {
+      [ABORT]: abort,
       cellName: r.cellName,
       cell: r.cell,
       workflowId: id,
@@ -175,19 +193,15 @@ async function execute(r: Run, start: Started, policy: RuntimePolicy, handler: W
       trace: runCtx,
       attempt: start.attempts,
       policy,
-      // Read by what needs it (ctx.signal, a tool call, a step): a run that never does makes no controller.
-      get signal() {
-        return abort.signal;
-      },
-      park(dependency, reason) {
+      park(dependency: string, reason: string) {
         ended.parkOn ??= { dependency, reason };
         abort.abort("park");
       },
-      review(step, request) {
+      review(step: string, request: string) {
         ended.reviewOn ??= { step, request };
         abort.abort("review");
       },
-    },
+    }),
   );
   try {
     ended.result = await run(() => handler(ctx));

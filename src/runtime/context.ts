@@ -22,7 +22,10 @@ export { currentToolCallTrace, currentWorkflow } from "./current.ts";
  * A tool call is the pipeline of src/runtime/toolCall.ts; this file wires the rest.
  * The per-run functions are methods rather than arrow-function properties: as detachable (none reads
  * `this`), and tsx's esbuild (keepNames) does not redefine a method's name on every run, as it does an
- * arrow's (~0.25 µs each, docs/benchmarks.md).
+ * arrow's (~0.25 µs each, docs/benchmarks.md). The live properties (signal, parallelism, agent,
+ * budget.spentUsd) are getters on a prototype shared by every run (CTX_PROTO), not in the run's object
+ * literal: a getter there is a hidden class of its own for every context, which made a context cost
+ * ~10 µs, most of it in garbage collection (docs/benchmarks.md).
  */
 export function createContext(
   d: RuntimeDeps,
@@ -32,53 +35,42 @@ export function createContext(
   const rootScope: StepScope = { step: "-", calls: 0, generations: 0 };
   const run = toolRun(d, r, tracking, rootScope, () => ctx);
   const iterations = new IterationBudget(r.policy.deadline.maxIterations);
-  let agent: WorkflowAgent | undefined;
-  const ctx: WorkflowContext = Object.freeze({
-    workflowId: r.workflowId,
-    tenant: r.tenant,
-    class: r.cls,
-    type: r.type,
-    payload: r.payload,
-    deadlineAt: r.deadlineAt,
-    traceId: r.traceId,
-    attempt: r.attempt,
-    policy: r.policy,
-    get signal() {
-      return r.signal;
-    },
-    remainingMs: run.remainingMs,
-    get parallelism() {
-      return run.hint.value;
-    },
-    iterations,
-    get agent() {
-      return (agent ??= agentFor(run, iterations));
-    },
-    cpu<T>(task: CpuTaskName, input: unknown): Promise<T> {
-      return d.cpu ? d.cpu.run<T>(task, input, r.signal) : Promise.resolve(runInline<T>(task, input));
-    },
-    model(req: ModelRequest = {}) {
-      return callModel(run, req);
-    },
-    budget: {
-      get spentUsd() {
-        return tracking.spentUsd;
+  const live: Live = { r, run, iterations, agent: undefined };
+  const ctx: WorkflowContext = Object.freeze(
+    Object.assign(Object.create(CTX_PROTO) as WorkflowContext, {
+      [LIVE]: live,
+      workflowId: r.workflowId,
+      tenant: r.tenant,
+      class: r.cls,
+      type: r.type,
+      payload: r.payload,
+      deadlineAt: r.deadlineAt,
+      traceId: r.traceId,
+      attempt: r.attempt,
+      policy: r.policy,
+      remainingMs: run.remainingMs,
+      iterations,
+      cpu<T>(task: CpuTaskName, input: unknown): Promise<T> {
+        return d.cpu ? d.cpu.run<T>(task, input, r.signal) : Promise.resolve(runInline<T>(task, input));
       },
-      decide: run.budgetFor,
-    },
-    tool<R>(name: string, args?: unknown, opts?: { signal?: AbortSignal }) {
-      return callTool<R>(run, name, args, opts);
-    },
-    all(calls: { tool: string; args?: unknown }[]) {
-      return callAll(run, calls);
-    },
-    step<T>(name: string, fn: () => Promise<T>) {
-      return durableStep(run, name, fn);
-    },
-    review(req: ReviewRequest) {
-      return requestReview(d, r, req);
-    },
-  });
+      model(req: ModelRequest = {}) {
+        return callModel(run, req);
+      },
+      budget: Object.assign(Object.create(BUDGET_PROTO) as WorkflowContext["budget"], { [LIVE]: tracking, decide: run.budgetFor }),
+      tool<R>(name: string, args?: unknown, opts?: { signal?: AbortSignal }) {
+        return callTool<R>(run, name, args, opts);
+      },
+      all(calls: { tool: string; args?: unknown }[]) {
+        return callAll(run, calls);
+      },
+      step<T>(name: string, fn: () => Promise<T>) {
+        return durableStep(run, name, fn);
+      },
+      review(req: ReviewRequest) {
+        return requestReview(d, r, req);
+      },
+    }),
+  );
   return {
     ctx,
     tracking,
@@ -87,6 +79,50 @@ export function createContext(
     },
   };
 }
+
+/** What a context's getters read: the run, and its agent once made. */
+const LIVE = Symbol("fairlane.context");
+interface Live {
+  r: RunInfo;
+  run: ToolRun;
+  iterations: IterationBudget;
+  agent: WorkflowAgent | undefined;
+}
+
+/** The context's live properties, one prototype for every run (see createContext). */
+const CTX_PROTO: object = Object.defineProperties(
+  {},
+  {
+    signal: {
+      get(this: { [LIVE]: Live }) {
+        return this[LIVE].r.signal;
+      },
+    },
+    parallelism: {
+      get(this: { [LIVE]: Live }) {
+        return this[LIVE].run.hint.value;
+      },
+    },
+    agent: {
+      get(this: { [LIVE]: Live }) {
+        const l = this[LIVE];
+        return (l.agent ??= agentFor(l.run, l.iterations));
+      },
+    },
+  },
+);
+
+/** ctx.budget's spend so far, read live. */
+const BUDGET_PROTO: object = Object.defineProperties(
+  {},
+  {
+    spentUsd: {
+      get(this: { [LIVE]: RunTracking }) {
+        return this[LIVE].spentUsd;
+      },
+    },
+  },
+);
 
 /** What the run's tool and model calls share (src/runtime/toolCall.ts); `ctx` answers the run's context once built. */
 function toolRun(d: RuntimeDeps, r: RunInfo, tracking: RunTracking, rootScope: StepScope, ctx: () => WorkflowContext): ToolRun {
