@@ -151,7 +151,7 @@ const withinBudget: Stage = async (run, call) =>
 const withinRateLimits: Stage = async ({ d, r, tracking }, call) => {
   const dep = call.def.dependency;
   if (!r.policy.rateLimits[call.name] && !(dep && r.policy.rateLimits[dep])) return undefined; // most calls: no limit
-  for (const limited of [call.name, call.def.dependency].filter((x): x is string => !!x && !!r.policy.rateLimits[x])) {
+  for (const limited of [call.name, dep].filter((x): x is string => !!x && !!r.policy.rateLimits[x])) {
     const opts = { deadlineAt: r.deadlineAt, clock: d.clock, sleep: sleepFor, signal: call.signal };
     const rl = await untilAborted(d.rateLimits.consume(r.tenant, limited, r.policy.rateLimits, opts), call.signal);
     if (!rl.ok) {

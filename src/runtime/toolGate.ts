@@ -71,8 +71,9 @@ export interface TenantGateStats {
  *   give up  abandon the queue place; THROTTLED (timeout) or
  *            DEADLINE_EXCEEDED (the deadline came first)
  * An uncontended call costs one round trip to acquire and one to release (which
- * also adds the call's cost to the month's spend), and publishes nothing. Ids are this gate's random prefix and a counter: unique
- * across processes without drawing random bytes per call.
+ * also adds the call's cost to the month's spend), and publishes nothing. Ids
+ * are this gate's random prefix and a counter: unique across processes without
+ * drawing random bytes per call.
  * Permits held by this process are renewed every renewMs; a process that
  * dies stops renewing and its permits lapse after leaseMs.
  */
