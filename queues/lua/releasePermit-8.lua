@@ -4,18 +4,18 @@
   permit now, named by id (includes/gate.lua). When nobody waits (the waiter
   expiry set does not exist) that is all: two commands, nothing published.
 
-  With a spend (a tool call's cost, ARGV[8] > 0), the call's month totals grow in the same round trip,
+  With a spend (a tool call's cost: KEYS[7] names a month), the call's month totals grow in the same round trip,
   whether or not the permit was still held (a lapsed permit's call was made all the same):
   includes/spend.lua, as recordSpend-2.lua adds a model call's.
 
   KEYS[1] holders   KEYS[2] Class C holders   KEYS[3] A/B waiters
   KEYS[4] Class C waiters   KEYS[5] waiter expiry   KEYS[6] the org's holders (KEYS[1] when no org bound)
   KEYS[7] the tenant's month spend   KEYS[8] its org's month spend (KEYS[7] without an org)
-          (both KEYS[1] when there is no spend)
+          (both KEYS[1] when there is no spend: then ARGV[8] and ARGV[9] are not read)
   ARGV[1] permit / waiter id   ARGV[2] 1 when it is a Class C caller's
   ARGV[3] now   ARGV[4] mctc   ARGV[5] mctcBatch   ARGV[6] the cell's gate channel
   ARGV[7] the org's mctc (0: no org bound)
-  ARGV[8] the spend in micro-dollars (0: none)   ARGV[9] a new month key's TTL in seconds
+  ARGV[8] the spend in micro-dollars   ARGV[9] a new month key's TTL in seconds
 
   Returns {1 when a held permit was released else 0, and with a spend the tenant's and the org's new
   month totals in micro-dollars (the tenant's twice without an org)}.
@@ -29,7 +29,7 @@ local g = { held = KEYS[1], heldC = KEYS[2], wait = KEYS[3], waitC = KEYS[4], wa
 local id, isC, now = ARGV[1], ARGV[2] == "1", tonumber(ARGV[3])
 
 local out = {0}
-if ARGV[8] ~= "0" then out[2], out[3] = spend(KEYS[7], KEYS[8], ARGV[8], ARGV[9]) end
+if KEYS[7] ~= KEYS[1] then out[2], out[3] = spend(KEYS[7], KEYS[8], ARGV[8], ARGV[9]) end
 
 local released = rcall("ZREM", g.held, id)
 if released == 1 then

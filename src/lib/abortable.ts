@@ -1,9 +1,9 @@
 /**
  * What waits on a signal, kept per signal: the signal gets one "abort" listener of its own, the first time
  * anything watches it, and each watcher is an entry in a Set. A run's signal is watched by every await of
- * every tool call it makes (the budget, the gate's acquire and release, the spend, each attempt), and an
- * EventTarget listener added and removed for each cost ~12 % of the exec's CPU per tool call, with
- * AbortSignal.any's per fanned-out call (docs/benchmarks.md). Watchers run in the order they were added.
+ * every tool call it makes (the budget, the gate's acquire and release, each attempt), and an EventTarget
+ * listener added and removed for each, with AbortSignal.any per fanned-out call, was ~18 % of the exec's
+ * CPU per tool call (docs/benchmarks.md). Watchers run in the order they were added.
  */
 const watchers = new WeakMap<AbortSignal, Set<() => void>>();
 

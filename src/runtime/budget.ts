@@ -17,8 +17,9 @@ import type { PolicyRegistry } from "../tenancy/registry.ts";
  * Orgs (src/tenancy/orgs.ts): a tenant's spend also counts toward its org's month,
  *   `<prefix>:spend:@<org>:<yyyymm>`  the tenant pattern with the tenant `@<org>`, as the org's dispatch
  *   keys are (tp:@<org>, run:@<org>); tenant ids never start with "@".
- * The same script call adds to both (queues/lua/recordSpend-2.lua, and for a tool call its permit's release,
- * releasePermit-8.lua, both through includes/spend.lua: an org's tenants share its cell, so one slot). Only spend recorded while the tenant is in the org counts. An org's `budget.monthlyUsd` (null:
+ * The same script call adds to both (queues/lua/recordSpend-2.lua, and for a tool call its permit's
+ * release, releasePermit-8.lua, both through includes/spend.lua: an org's tenants share its cell, so one
+ * slot). Only spend recorded while the tenant is in the org counts. An org's `budget.monthlyUsd` (null:
  * unbounded) bounds its tenants together: once its month is spent admission refuses every one of them, and
  * what remains of a tenant's month at run time is min(its own remaining, its org's remaining)
  * (`monthRemainingUsd`). A budget finds a tenant's org in the policy registry it is given.

@@ -62,6 +62,11 @@ describe("tool gate scripts", () => {
     const alone = { ...spend, keys: [own, own] as [string, string] };
     assert.deepEqual(await releaseSpending(redis, cell, "paying", r("p2"), alone), { released: false, totals: [1_350_000, 1_350_000] });
     assert.deepEqual(await redis.mget(own, org), ["1350000", "900000"]);
+    // A cost below a micro-dollar adds nothing and still answers the totals (never NaN in the budget's view).
+    assert.deepEqual(await releaseSpending(redis, cell, "paying", r("p3"), { ...alone, micro: 0 }), {
+      released: false,
+      totals: [1_350_000, 1_350_000],
+    });
     assert.ok((await redis.ttl(own)) > 3_500 && (await redis.ttl(org)) > 3_500, "a new month key gets its TTL");
     assert.deepEqual(await published(), [], "nobody waited: nothing published");
     assert.equal(await redis.exists(...Object.values(cell.gate("paying"))), 0, "no gate key left behind");
