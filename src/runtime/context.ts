@@ -56,7 +56,7 @@ export function createContext(
       model(req: ModelRequest = {}) {
         return callModel(run, req);
       },
-      budget: Object.assign(Object.create(BUDGET_PROTO) as WorkflowContext["budget"], { [LIVE]: tracking, decide: run.budgetFor }),
+      budget: Object.assign(Object.create(BUDGET_PROTO) as WorkflowContext["budget"], { [TRACKING]: tracking, decide: run.budgetFor }),
       tool<R>(name: string, args?: unknown, opts?: { signal?: AbortSignal }) {
         return callTool<R>(run, name, args, opts);
       },
@@ -112,13 +112,16 @@ const CTX_PROTO: object = Object.defineProperties(
   },
 );
 
+/** What ctx.budget's getter reads: the run's tracking. */
+const TRACKING = Symbol("fairlane.tracking");
+
 /** ctx.budget's spend so far, read live. */
 const BUDGET_PROTO: object = Object.defineProperties(
   {},
   {
     spentUsd: {
-      get(this: { [LIVE]: RunTracking }) {
-        return this[LIVE].spentUsd;
+      get(this: { [TRACKING]: RunTracking }) {
+        return this[TRACKING].spentUsd;
       },
     },
   },
