@@ -62,6 +62,8 @@
 local rcall = redis.call
 local now, own, bull, pool = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local maxMoves, recordTtl = tonumber(ARGV[5]), tonumber(ARGV[13])
+-- `now` as every move writes it: formatted once per call, not at each use.
+local nowText = tostring(now)
 
 --- @include "keys"
 --- @include "refreshTenant"
@@ -191,12 +193,12 @@ while moved < maxMoves and steps < maxMoves * 4 do
     -- The lease keeps what was charged (the org's too), for the release to settle.
     seq = seq + 1
     local tReady, tWfq = levelOf(own, pool, cls, org)
-    local charge, inflight = chargeFor(tWfq, tenant)
-    local lease = tenant .. "|" .. cls .. "|" .. pool .. "|" .. now .. "|" .. wfqNum(charge)
-    local ocharge, oinflight
+    local charge, inflight, chargeText = chargeFor(tWfq, tenant)
+    local lease = tenant .. "|" .. cls .. "|" .. pool .. "|" .. nowText .. "|" .. chargeText
+    local ocharge, oinflight, ochargeText
     if org then
-      ocharge, oinflight = chargeFor(wfqKeys[cls], h.flow)
-      lease = lease .. "|" .. org .. "|" .. wfqNum(ocharge)
+      ocharge, oinflight, ochargeText = chargeFor(wfqKeys[cls], h.flow)
+      lease = lease .. "|" .. org .. "|" .. ochargeText
       if cls == "A" then orunA = orunA + 1 else orunBC = orunBC + 1 end
       holdIncr(cellKey_running(own, h.flow), cls == "A" and "A" or "BC", 1)
       runOf[h.flow] = { orunA, orunBC }
@@ -213,8 +215,8 @@ while moved < maxMoves and steps < maxMoves * 4 do
       runBC = runBC + 1
       holdIncr(run, "BC", 1)
       if startsBurst then
-        rcall("HSET", cellKey_tenantCaps(own, tenant), "burstStart", now)
-        caps.burstStart = tostring(now)
+        rcall("HSET", cellKey_tenantCaps(own, tenant), "burstStart", nowText)
+        caps.burstStart = nowText
       end
       if cls == "C" then
         rcall("ZADD", KEYS[14], seq, id)
@@ -224,7 +226,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
     runOf[tenant] = { runA, runBC }
 
     -- The record: dispatched now; Class C's run budget starts here (a deadline only shrinks).
-    local fields = { "state", "dispatched", "dispatchedAt", now, "queue", execName, "pool", pool }
+    local fields = { "state", "dispatched", "dispatchedAt", nowText, "queue", execName, "pool", pool }
     if cls == "C" then
       local budget = now + tonumber(f[3] or "0")
       local current = tonumber(f[1] or "")

@@ -36,7 +36,8 @@ local function holdIncr(key, field, by)
   fields[field] = (fields[field] or 0) + by
 end
 
--- HSET key field value, held (the last value of a field is the one written).
+-- HSET key field value, held (the last value of a field is the one written; a number as wfqNum writes it,
+-- so each is formatted once per call however many moves change it).
 local function holdSet(key, field, value)
   fieldsOf(held.set, key)[field] = value
 end
@@ -56,7 +57,7 @@ local function writeHeld()
     local args = {}
     for field, value in pairs(fields) do
       args[#args + 1] = field
-      args[#args + 1] = value
+      args[#args + 1] = type(value) == "number" and wfqNum(value) or value
     end
     rcall("HSET", key, unpack(args))
   end
@@ -82,10 +83,14 @@ local function runningFor(name)
   if runOf[name] == nil then runOf[name] = { readRunning(own, name) } end
   return runOf[name][1], runOf[name][2]
 end
+-- wfqCharge, and the charge as a lease writes it (formatted once per call).
 local function chargeFor(key, name)
   local k = key .. "\0" .. name
-  if charges[k] == nil then charges[k] = { wfqCharge(key, name) } end
-  return charges[k][1], charges[k][2]
+  if charges[k] == nil then
+    local charge, inflight = wfqCharge(key, name)
+    charges[k] = { charge, inflight, wfqNum(charge) }
+  end
+  return charges[k][1], charges[k][2], charges[k][3]
 end
 -- wfqServe, its writes held, and the served flow's runs in flight charged `charge` more.
 local function serve(key, name, v, charge, weight, inflight)

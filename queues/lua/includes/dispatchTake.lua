@@ -102,7 +102,7 @@ local function takeHead(tenant, cls)
     else
       local dep = downDependency(jobKey, f[4])
       if not dep then
-        if moveJob(jobKey, bull, execName, id, ARGV[9], now, nil, "rename") then
+        if moveJob(jobKey, bull, execName, id, ARGV[9], nowText, nil, "rename") then
           return id, rec, f
         end
         -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep

@@ -26,13 +26,13 @@ local function releaseLevel(own, name, cls, pool, held, charge, ready, wfq)
   local run = cellKey_running(own, name)
   local mayBecomeEligible
   if cls == "A" then
-    mayBecomeEligible = rcall("HINCRBY", run, "A", -1) >= tonumber(caps[2] or "0") - 1
+    mayBecomeEligible = rcall("HINCRBY", run, "A", "-1") >= tonumber(caps[2] or "0") - 1
   else
-    mayBecomeEligible = rcall("HINCRBY", run, "BC", -1) >= tonumber(caps[1] or "0") - 1
+    mayBecomeEligible = rcall("HINCRBY", run, "BC", "-1") >= tonumber(caps[1] or "0") - 1
   end
   if caps[3] then
-    local v = wfqSettle(wfq, name, tonumber(charge) or 0, held, tonumber(caps[3]))
-    if caps[4] then rcall("ZADD", ready, "XX", wfqNum(v), caps[4]) end
+    local _, vs = wfqSettle(wfq, name, tonumber(charge) or 0, held, tonumber(caps[3]))
+    if caps[4] then rcall("ZADD", ready, "XX", vs, caps[4]) end
   end
   return mayBecomeEligible or not caps[4], caps[5]
 end
@@ -45,12 +45,12 @@ local function releaseSlot(own, id, now)
   local tenant, cls, pool, at, charge, org, ocharge =
     string.match(lease, "^([^|]+)|([ABC])|([^|]+)|(%d+)|?([^|]*)|?([^|]*)|?([^|]*)$")
   local used = cellKey_poolUsed(own, pool)
-  rcall("HINCRBY", used, "total", -1)
-  rcall("HINCRBY", cellKey_running(own, tenant), "p:" .. pool, -1)
+  rcall("HINCRBY", used, "total", "-1")
+  rcall("HINCRBY", cellKey_running(own, tenant), "p:" .. pool, "-1")
   if cls == "A" then
-    rcall("HINCRBY", used, "A", -1)
+    rcall("HINCRBY", used, "A", "-1")
   elseif cls == "C" then
-    rcall("HINCRBY", used, "C", -1)
+    rcall("HINCRBY", used, "C", "-1")
     rcall("ZREM", cellKey_runningC(own, pool), id)
     -- Only Class C runs are ever asked to yield.
     rcall("ZREM", cellKey_preempting(own, pool), id)
@@ -66,6 +66,6 @@ local function releaseSlot(own, id, now)
       rcall("SADD", cellKey_dirty(own), flow)
     end
   end
-  rcall("ZADD", cellKey_wake(own), 0, "w")
+  rcall("ZADD", cellKey_wake(own), "0", "w")
   return 1, retainSec
 end

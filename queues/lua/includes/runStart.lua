@@ -33,12 +33,14 @@ local function startRunFor(rec, bucket, id, now, runId, workerId, own, bucketTtl
   if r[3] and tonumber(r[3]) <= now then return reply("expired") end
   if r[4] then return reply("yield") end
   local attempts = tonumber(r[8] or "0") + 1
-  local fields = { "state", "running", "runStartedAt", now, "runId", runId, "worker", workerId, "attempts", attempts }
+  -- Numbers written as text once each: Lua formats a number argument anew at every use.
+  local at, attemptsText = tostring(now), tostring(attempts)
+  local fields = { "state", "running", "runStartedAt", at, "runId", runId, "worker", workerId, "attempts", attemptsText }
   local first = 0
   if not r[7] then
     first = 1
     fields[#fields + 1] = "startedAt"
-    fields[#fields + 1] = now
+    fields[#fields + 1] = at
     if r[5] and r[6] then
       local latency, b, v = now - tonumber(r[6]), 0, 1
       while v < latency and b < 23 do
@@ -46,10 +48,10 @@ local function startRunFor(rec, bucket, id, now, runId, workerId, own, bucketTtl
         b = b + 1
       end
       -- A new field may be the bucket's first: give the bucket its TTL then (once per key is enough).
-      if rcall("HINCRBY", bucket, r[5] .. "|l" .. b, 1) == 1 then rcall("EXPIRE", bucket, bucketTtl) end
+      if rcall("HINCRBY", bucket, r[5] .. "|l" .. b, "1") == 1 then rcall("EXPIRE", bucket, bucketTtl) end
     end
   end
   rcall("HSET", rec, unpack(fields))
-  trail(own, r[5], id, "started", workerId, "attempt " .. attempts)
+  trail(own, r[5], id, "started", workerId, "attempt " .. attemptsText)
   return reply("run", r[3], attempts, first)
 end

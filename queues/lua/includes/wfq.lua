@@ -41,13 +41,15 @@ local function wfqEnter(key, ready, tenant, weight)
 end
 
 -- Serving the tenant whose virtual time is v: now := v; v grows by charge / weight. Returns the new v
--- and the fields of the pool's and class's WFQ hash to write (the dispatch writes them once per call).
+-- and the fields of the pool's and class's WFQ hash to write, as numbers: the dispatch writes them once
+-- per call, formatting (wfqNum) only the last value of each field.
 local function wfqServe(tenant, v, charge, weight, inflight)
   local nv = v + charge / weight
-  return nv, { "now", wfqNum(v), "v:" .. tenant, wfqNum(nv), "c:" .. tenant, wfqNum(inflight + charge) }
+  return nv, { "now", v, "v:" .. tenant, nv, "c:" .. tenant, inflight + charge }
 end
 
 -- A run charged `charge` held its slot `held` ms: correct v to the truth, learn the estimates.
+-- Returns the new v, and v as written (wfqNum), for a score that follows it.
 local function wfqSettle(key, tenant, charge, held, weight)
   local r = rcall("HMGET", key, "v:" .. tenant, "e:" .. tenant, "e", "c:" .. tenant)
   local v = tonumber(r[1] or "0") + (held - charge) / weight
@@ -55,7 +57,8 @@ local function wfqSettle(key, tenant, charge, held, weight)
   if e then e = e + (held - e) / 4 else e = held end
   local ce = tonumber(r[3] or "")
   if ce then ce = ce + (held - ce) / 16 else ce = held end
-  rcall("HSET", key, "v:" .. tenant, wfqNum(v), "e:" .. tenant, wfqNum(e), "e", wfqNum(ce),
+  local vs = wfqNum(v)
+  rcall("HSET", key, "v:" .. tenant, vs, "e:" .. tenant, wfqNum(e), "e", wfqNum(ce),
     "c:" .. tenant, wfqNum(tonumber(r[4] or "0") - charge))
-  return v
+  return v, vs
 end
