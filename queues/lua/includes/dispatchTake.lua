@@ -1,7 +1,7 @@
 --[[
   Part of dispatch-18.lua, kept apart for its length: reading a class's head, taking one job from
   a tenant's ingress queue, and asking Class C to yield to Class A. Uses the script's locals (now,
-  own, bull, pool, KEYS, ARGV, maxMoves, recordTtl, execName, readyKeys) and counts into its
+  nowText, own, bull, pool, KEYS, ARGV, maxMoves, recordTtl, execName, readyKeys) and counts into its
   `expired` and `parked`.
 ]]
 -- The first declared dependency of a workflow type (its record's `type`, else its job's name) that is

@@ -55,9 +55,9 @@ local function deleteJob(jobKey)
 end
 
 -- Moves job `id`, whose hash is `jobKey`, into queue `to` of the cell whose BullMQ prefix is
--- `bull`: its hash becomes <bull>:<to>:<id> with `opts` and `timestamp` (the move's time) and
--- its id goes on <bull>:<to>:wait at `at`: "head", "tail", or nil when the caller puts it in
--- line itself. `how`:
+-- `bull`: its hash becomes <bull>:<to>:<id> with `opts` and `timestamp` (`now`, the move's time in
+-- epoch ms: a number, or its text as Lua writes it) and its id goes on <bull>:<to>:wait at `at`:
+-- "head", "tail", or nil when the caller puts it in line itself. `how`:
 --   "rename"  the old hash is an unstarted job with exactly the fields above (an ingress job):
 --             RENAMEd (same hash tag: its data is not copied through Lua), opts and timestamp
 --             rewritten. Returns nil, changing nothing, when that hash does not exist.
