@@ -57,7 +57,8 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them (weight mca burstMca burstMs
  *                                  cooldownMs mcaUrgent paused pools org burstStart m:<pool> = its member in that pool's
  *                                  ready sets); tp:@<org> an org's (weight mca mcaUrgent pools tenants m:<pool>)
- *   <cell>:run:<t>                 HASH the tenant's slots held: A, BC, p:<pool>; run:@<org> the org's: A, BC
+ *   <cell>:run:<t>                 HASH the tenant's slots held: A, BC; run:@<org> the org's: A, BC (a p:<pool> field
+ *                                  left by a version before 2026-12-05 is read by nothing)
  *   <cell>:dirty                   SET tenants whose readiness must be recomputed
  *   <cell>:timers                  ZSET tenant -> time its readiness must be recomputed (cooldown end)
  *   <cell>:wake                    ZSET wake-up marker dispatchers block on (BZPOPMIN)

@@ -205,7 +205,6 @@ while moved < maxMoves and steps < maxMoves * 4 do
     end
     holdMove(id, lease, at)
     local run = cellKey_running(own, tenant)
-    holdIncr(run, "p:" .. pool, 1)
     used = used + 1
     if cls == "A" then
       runA = runA + 1

@@ -46,7 +46,6 @@ local function releaseSlot(own, id, now)
     string.match(lease, "^([^|]+)|([ABC])|([^|]+)|(%d+)|?([^|]*)|?([^|]*)|?([^|]*)$")
   local used = cellKey_poolUsed(own, pool)
   rcall("HINCRBY", used, "total", "-1")
-  rcall("HINCRBY", cellKey_running(own, tenant), "p:" .. pool, "-1")
   if cls == "A" then
     rcall("HINCRBY", used, "A", "-1")
   elseif cls == "C" then

@@ -33,14 +33,14 @@ local function startRunFor(rec, bucket, id, now, runId, workerId, own, bucketTtl
   if r[3] and tonumber(r[3]) <= now then return reply("expired") end
   if r[4] then return reply("yield") end
   local attempts = tonumber(r[8] or "0") + 1
-  -- Numbers written as text once each: Lua formats a number argument anew at every use.
-  local at, attemptsText = tostring(now), tostring(attempts)
-  local fields = { "state", "running", "runStartedAt", at, "runId", runId, "worker", workerId, "attempts", attemptsText }
+  -- Written as text once: Lua formats a number argument anew at every use (the HSET and the trail).
+  local attemptsText = tostring(attempts)
+  local fields = { "state", "running", "runId", runId, "worker", workerId, "attempts", attemptsText }
   local first = 0
   if not r[7] then
     first = 1
     fields[#fields + 1] = "startedAt"
-    fields[#fields + 1] = at
+    fields[#fields + 1] = now
     if r[5] and r[6] then
       local latency, b, v = now - tonumber(r[6]), 0, 1
       while v < latency and b < 23 do
