@@ -31,7 +31,7 @@ local function releaseLevel(own, name, cls, pool, held, charge, ready, wfq)
     mayBecomeEligible = rcall("HINCRBY", run, "BC", "-1") >= tonumber(caps[1] or "0") - 1
   end
   if caps[3] then
-    local _, vs = wfqSettle(wfq, name, tonumber(charge) or 0, held, tonumber(caps[3]))
+    local vs = wfqSettle(wfq, name, tonumber(charge) or 0, held, tonumber(caps[3]))
     if caps[4] then rcall("ZADD", ready, "XX", vs, caps[4]) end
   end
   return mayBecomeEligible or not caps[4], caps[5]

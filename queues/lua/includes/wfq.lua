@@ -49,7 +49,7 @@ local function wfqServe(tenant, v, charge, weight, inflight)
 end
 
 -- A run charged `charge` held its slot `held` ms: correct v to the truth, learn the estimates.
--- Returns the new v, and v as written (wfqNum), for a score that follows it.
+-- Returns the new v as written (wfqNum), for a score that follows it.
 local function wfqSettle(key, tenant, charge, held, weight)
   local r = rcall("HMGET", key, "v:" .. tenant, "e:" .. tenant, "e", "c:" .. tenant)
   local v = tonumber(r[1] or "0") + (held - charge) / weight
@@ -60,5 +60,5 @@ local function wfqSettle(key, tenant, charge, held, weight)
   local vs = wfqNum(v)
   rcall("HSET", key, "v:" .. tenant, vs, "e:" .. tenant, wfqNum(e), "e", wfqNum(ce),
     "c:" .. tenant, wfqNum(tonumber(r[4] or "0") - charge))
-  return v, vs
+  return vs
 end
