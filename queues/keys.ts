@@ -43,10 +43,10 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *                                  where `queued` is, by the record's `bytes` field (includes/queuedBytes.lua)
  *   <cell>:types                   ZSET workflow type -> until when a live exec worker advertises it (its
  *                                  heartbeat, src/exec/execWorker.ts); admission refuses other types
- *   <cell>:deadlines               ZSET workflow id -> deadlineAt of the queued workflows: written at admission
- *                                  and when one is queued again (requeueRun-4.lua, includes/unpark.lua), taken out
- *                                  by the dispatch that takes it from ingress (includes/dispatchTake.lua) and by a
- *                                  cancel; the dispatcher's expireQueued-2.lua pops due entries and fails those still queued
+ *   <cell>:deadlines               ZSET the deadline index's seconds (includes/deadlineIndex.lua): member the second's start (epoch
+ *                                  ms), score that or, once swept, its earliest deadline to come (an id scored by its deadlineAt:
+ *                                  written before 2026-12-05, swept alike); deadlines:<second> LIST the ids queued with a deadline
+ *                                  in it, never taken out before expireQueued-2.lua fails those still queued and drops the rest
  *   <cell>:queues                  SET ingress queue names that ever held a job
  *   <cell>:wf:<id>:review          HASH the workflow's open review item: its request, pool, due time, claim (includes/review.lua)
  *   <cell>:rvt:<p>:<cls>           ZSET tenants with review items waiting in reviewer pool <p> -> virtual time (fair claims)
@@ -67,8 +67,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break: least recently served)
  *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt|charge": the slot leases
  *   <cell>:pools                   SET pool names seen (heartbeats, policies)
- *   <cell>:pool:<p>:workers        ZSET exec worker id -> heartbeat expiry (epoch ms)
- *   <cell>:pool:<p>:conc           HASH exec worker id -> concurrency
+ *   <cell>:pool:<p>:workers        ZSET exec worker id -> heartbeat expiry (epoch ms);  pool:<p>:conc  HASH exec worker id -> concurrency
  *   <cell>:pool:<p>:batch          HASH exec worker id -> its batch limit: how many of its slots Class C may take now
  *                                  (lowered while its event loop lags, src/exec/batchLimit.ts); the pool's Class C
  *                                  share is at most the sum over live workers (a worker with no entry: its concurrency)
@@ -141,6 +140,7 @@ export const CELL_KEY_PATTERNS = {
   queuedBytes: "qbytes:<tenant>",
   types: "types",
   deadlines: "deadlines",
+  deadlineBucket: "deadlines:<second>",
   queues: "queues",
   tenants: "tenants",
   tenantCaps: "tp:<tenant>",
@@ -220,8 +220,9 @@ export interface CellKeys {
   queuedBytes(tenant: string): string;
   /** Workflow types live exec workers of the cell can run, with until when. */
   types: string;
-  /** Workflow id -> deadlineAt of admitted workflows (expireQueued-2.lua fails the due ones still queued). */
+  /** The deadline index's seconds, and the ids queued with a deadline in one (includes/deadlineIndex.lua). */
   deadlines: string;
+  deadlineBucket(second: string): string;
   queues: string;
   /** `<cell>` itself: Lua scripts derive per-tenant and per-pool keys from it (same hash tag). */
   own: string;
@@ -285,11 +286,8 @@ export function createKeys(root = "fl"): Keys {
     root,
     registry,
     cell(name) {
-      let keys = cells.get(name);
-      if (!keys) {
-        keys = cellKeys(root, name);
-        cells.set(name, keys);
-      }
+      const keys = cells.get(name) ?? cellKeys(root, name);
+      cells.set(name, keys);
       return keys;
     },
   };

@@ -24,7 +24,8 @@
   KEYS[8..10] the tenant's ingress wait lists for A, B, C (tenant queue depth)
   KEYS[11] cell wake marker (wakes a blocked dispatcher)
   KEYS[12] the tenant's queued payload bytes  <cell>:fl:qbytes:<t>  (includes/queuedBytes.lua)
-  KEYS[13] cell deadlines zset          <cell>:fl:deadlines (expireQueued-2.lua fails the due ones still queued)
+  KEYS[13] cell deadline index          <cell>:fl:deadlines (includes/deadlineIndex.lua; expireQueued-2.lua fails
+           the due ones still queued)
   KEYS[14] the tenant's run-list index  <cell>:fl:wfs:<t> (src/workflows/list.ts)
 
   ARGV[1]  workflow id (also the BullMQ job id)
@@ -56,6 +57,7 @@
 ]]
 local rcall = redis.call
 --- @include "trail"
+--- @include "deadlineIndex"
 local id = ARGV[1]
 
 if tonumber(ARGV[8]) > 0 then
@@ -109,7 +111,7 @@ if bytes > 0 then
 end
 rcall("HSET", KEYS[3], unpack(flat))
 -- Indexed so a workflow whose tenant cannot be dispatched still fails on time.
-if fields.deadlineAt then rcall("ZADD", KEYS[13], fields.deadlineAt, id) end
+if fields.deadlineAt then indexDeadline(ARGV[17], id, tonumber(fields.deadlineAt)) end
 
 if tonumber(ARGV[8]) > 0 then
   rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))

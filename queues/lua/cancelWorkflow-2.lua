@@ -49,7 +49,6 @@ if state == "queued" or state == "parked" or state == "review" then
   if state == "parked" and dep then rcall("ZREM", cellKey_parked(ARGV[6], dep), id) end
   local item = state == "review" and reviewItem(ARGV[6], id)
   if item then reviewClose(ARGV[6], id, item) end
-  rcall("ZREM", cellKey_deadlines(ARGV[6]), id) -- ended: nothing left for the deadline sweep
   rcall("HSET", KEYS[1], "state", "cancelled", "finishedAt", ARGV[3],
         "errorCode", "CANCELLED", "errorMessage", ARGV[8])
   expireEnded(ARGV[6], id, rec[1], rec[4], tonumber(ARGV[7]))

@@ -269,7 +269,6 @@ while moved < maxMoves and steps < maxMoves * 4 do
   end
 end
 writeHeld()
-unindexTaken()
 
 if moved > 0 then
   rcall("SET", KEYS[9], seq)

@@ -24,6 +24,7 @@ local rcall = redis.call
 --- @include "queuedBytes"
 --- @include "moveJob"
 --- @include "trail"
+--- @include "deadlineIndex"
 local id, own = ARGV[1], ARGV[4]
 local r = rcall("HMGET", KEYS[1], "state", "tenant", "class", "worker", "deadlineAt")
 if r[1] ~= "running" and r[1] ~= "dispatched" then return { "final", r[1] or "missing" } end
@@ -36,8 +37,8 @@ queuedBytes(own, KEYS[1], r[2], 1)
 rcall("SADD", cellKey_queues(own), q)
 
 rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "lastYieldAt", ARGV[2])
--- Queued again: in the deadline sweep's index again (the dispatch took it out: includes/dispatchTake.lua).
-if r[5] then rcall("ZADD", cellKey_deadlines(own), r[5], id) end
+-- Queued again: in the deadline sweep's index again (the sweep drops its ids while it runs).
+if r[5] then indexDeadline(own, id, tonumber(r[5])) end
 rcall("HDEL", KEYS[1], "preemptRequested", "runId")
 if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end
 releaseSlot(own, id, tonumber(ARGV[2]))

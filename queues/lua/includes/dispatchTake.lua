@@ -64,16 +64,6 @@ local function placeOf(cls, caps, runBC, ocaps, orunBC, movedA)
   return "tail"
 end
 
--- The ids this call took out of ingress that the deadline index holds (<cell>:deadlines, written
--- while a workflow is queued): out of it in one ZREM at the call's end (unindexTaken), whether they
--- moved, were parked or ended. A running workflow's deadline is its exec worker's; one handed back
--- to ingress is indexed again (requeueRun-4.lua, includes/unpark.lua requeueWaiting).
-local taken = {}
-local function unindexTaken()
-  -- ZREM in chunks: unpack() of a long table would overflow Lua's C stack.
-  for i = 1, #taken, 1000 do rcall("ZREM", cellKey_deadlines(own), unpack(taken, i, math.min(i + 999, #taken))) end
-end
-
 -- Pops the oldest queued workflow of a tenant's class queue, failing the expired
 -- ones and parking those whose dependency is down, and moves its job into the exec
 -- queue (includes/moveJob.lua): the ingress hash already has the layout BullMQ's
@@ -95,7 +85,6 @@ local function takeHead(tenant, cls)
     local jobKey = bullJobKey(bull, q, id)
     local f = rcall("HMGET", rec, "deadlineAt", "bytes", "runBudgetMs", "type")
     local deadline = tonumber(f[1] or "")
-    if deadline then taken[#taken + 1] = id end
     if deadline and deadline <= now then
       rcall("DEL", jobKey)
       failQueued(tenant, id, rec, f[2], "DEADLINE_EXCEEDED", "the deadline passed while the workflow was queued; it was never started")

@@ -19,6 +19,7 @@
 --- @include "moveJob"
 --- @include "endRecord"
 --- @include "trail"
+--- @include "deadlineIndex"
 
 -- How far lineUp looks into the head of a queue for workflows admitted no later than the
 -- ones it places: normally only earlier recovered (or preempted) ones sit there, so it
@@ -31,7 +32,7 @@ end
 
 -- Puts workflow `id`, waiting in queue `from` (parked, review), back in its ingress queue: queued again
 -- (it resumes after its last finished step), in the deadline sweep's index again when it has a
--- deadline (`deadlineAt`; the dispatch took it out), and in `requeued`, which lineUp then puts in line.
+-- deadline (`deadlineAt`: includes/deadlineIndex.lua), and in `requeued`, which lineUp then puts in line.
 -- `requeued`: ingress queue name -> list of { id, at = enqueuedAt, n = order taken }.
 local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, deadlineAt, now, requeued)
   local rec = cellKey_workflow(own, id)
@@ -49,7 +50,7 @@ local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, dead
   queuedBytes(own, rec, tenant, 1)
   rcall("SADD", cellKey_queues(own), q)
   rcall("HSET", rec, "state", "queued", "queue", q)
-  if deadlineAt then rcall("ZADD", cellKey_deadlines(own), deadlineAt, id) end
+  if deadlineAt then indexDeadline(own, id, tonumber(deadlineAt)) end
   rcall("SADD", cellKey_dirty(own), tenant)
   rcall("ZADD", cellKey_wake(own), 0, "w")
 end

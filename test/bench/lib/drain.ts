@@ -74,12 +74,14 @@ const IN_FLIGHT = 16;
 export function keyKind(key: string): string {
   if (/:wf:[^:]+:steps$/.test(key)) return "steps";
   if (/:wf:[^:]+$/.test(key)) return "workflow record";
+  // Fairlane's own keys first: one may end in a number (`fl:deadlines:<second>`), as a job's id may.
+  const own = /:fl:([^:]+)/.exec(key);
+  if (own) return `fl:${own[1]}`;
   const last = key.split(":").at(-1)!;
   if (/^(wf_[\w-]+|\d+)$/.test(last)) return "job hash";
   if (/^(wait|paused|active|prioritized|marker|delayed|completed|failed)$/.test(last)) return "queue lists";
   if (last === "events") return "events stream";
-  const own = /:fl:([^:]+)/.exec(key);
-  return own ? `fl:${own[1]}` : last;
+  return last;
 }
 
 /** Runs `tasks` with at most `n` in flight. */
