@@ -30,9 +30,10 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <root>:{<root>.<cell>}:<queueName>:<jobId>
  * and Fairlane's own cell keys (`<cell>` = `<root>:{<root>.<cell>}:fl`; no queue is named "fl") are
  *   <cell>:wf:<id>                 HASH the workflow record (state, times, result)
- *   <cell>:wfs:<t>                 ZSET the tenant's workflows for run lists, every score 0, member "<13-digit enqueuedAt>|<id>"
- *                                  (newest last by lex order); admission adds, the dispatcher trims past the tenant's
- *                                  retention once a minute (queues/trail.ts), lists drop gone ones
+ *   <cell>:runs:<t>                STREAM the tenant's workflows for run lists (src/workflows/listIndex.ts): an entry per workflow, ID
+ *                                  "<enqueuedAt>-<n>", field w its id; admission adds, the dispatcher trims past the tenant's retention
+ *                                  once a minute (queues/trail.ts), lists drop gone ones. wfs:<t> ZSET, the same as members "<13-digit
+ *                                  enqueuedAt>|<id>" (score 0): written before 2026-12-05, read and trimmed alike until it is empty
  *   <cell>:trail:<t>               STREAM the tenant's audit trail: one entry per state transition of each of its
  *                                  workflows and per admin action on it (fields wf ev by why; includes/trail.lua),
  *                                  trimmed to its auditRetentionDays by the dispatcher (queues/trail.ts), read by src/workflows/trail.ts
@@ -41,8 +42,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <cell>:queued                  STRING workflows queued in ingress, whole cell
  *   <cell>:qbytes:<t>              STRING payload bytes of the tenant's workflows queued in ingress (maxQueueBytes): changed
  *                                  where `queued` is, by the record's `bytes` field (includes/queuedBytes.lua)
- *   <cell>:types                   ZSET workflow type -> until when a live exec worker advertises it (its
- *                                  heartbeat, src/exec/execWorker.ts); admission refuses other types
+ *   <cell>:types                   ZSET workflow type -> until when a live exec worker advertises it (src/exec/execWorker.ts)
  *   <cell>:deadlines               ZSET the deadline index's seconds (includes/deadlineIndex.lua): member the second's start (epoch
  *                                  ms), score that or, once swept, its earliest deadline to come (an id scored by its deadlineAt:
  *                                  written before 2026-12-05, swept alike); deadlines:<second> LIST the ids queued with a deadline
@@ -133,6 +133,7 @@ export const REGISTRY_KEY_PATTERNS = {
 /** Fairlane's own keys of a cell, under `<cell>:` (the `own` prefix). Lua: `cellKey_<name>(cell, ...)`. */
 export const CELL_KEY_PATTERNS = {
   workflow: "wf:<id>",
+  runList: "runs:<tenant>",
   workflowsByTenant: "wfs:<tenant>",
   trail: "trail:<tenant>",
   idempotency: "idem:<tenant>:<keyHash>",
@@ -210,7 +211,8 @@ export interface CellKeys {
   queueKey(queueName: string, type: string): string;
   jobKey(queueName: string, jobId: string): string;
   workflow(id: string): string;
-  /** The tenant's run-list index (src/workflows/list.ts). */
+  /** The tenant's run list (a stream), and its index as written before 2026-12-05 (a zset): src/workflows/list.ts. */
+  runList(tenant: string): string;
   workflowsByTenant(tenant: string): string;
   /** The tenant's audit trail (a stream; includes/trail.lua, src/workflows/trail.ts). */
   trail(tenant: string): string;

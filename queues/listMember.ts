@@ -1,8 +1,9 @@
 /**
- * The members of the run-list index (queues/keys.ts `<cell>:wfs:<t>`), shared by admitWorkflow-14.lua's
- * wrapper (queues/lua/admitWorkflow.ts), which adds them, and the run lists (src/workflows/listIndex.ts,
- * list.ts), which page through them; and how far back the index reaches (the dispatcher trims it). Every
- * member has score 0 and reads "<13-digit enqueuedAt>|<id>", so lex order is enqueue order (ties by id). Pure.
+ * The members of the run-list index as written before 2026-12-05 (queues/keys.ts `<cell>:wfs:<t>`; the run
+ * list is a stream since, `runs:<t>`), which the run lists (src/workflows/listIndex.ts, list.ts), erasure and
+ * the dispatcher's trim read until it is empty; and how far back a run list reaches (the dispatcher trims
+ * it). Every member has score 0 and reads "<13-digit enqueuedAt>|<id>", so lex order is enqueue order (ties
+ * by id). Pure.
  */
 const MEMBER = /^(\d{13})\|(wf_[A-Za-z0-9_-]{20})$/;
 

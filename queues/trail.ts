@@ -13,9 +13,11 @@ export interface HistoryRetention {
  * other clients between them:
  *   - its trail's entries (XTRIM MINID ~: whole stream nodes, which is cheap; the few older entries left in a
  *     node with newer ones are never shown, src/workflows/trail.ts reads from the cutoff);
- *   - its run-list index's entries enqueued before the cutoff (ZREMRANGEBYLEX: members are
- *     "<13-digit enqueuedAt>|<id>", queues/listMember.ts). Once a minute per tenant rather than once per
- *     admission: an entry outlives its cutoff by up to a minute, and lists drop entries whose record expired.
+ *   - its run list's entries enqueued before the cutoff (XTRIM MINID, exact: a list shows none of them; entry
+ *     IDs are "<enqueuedAt>-<n>"), and its index's as written before 2026-12-05 (ZREMRANGEBYLEX: members
+ *     "<13-digit enqueuedAt>|<id>", queues/listMember.ts) until that is empty. Once a minute per tenant rather
+ *     than once per admission: an entry outlives its cutoff by up to a minute, and lists drop entries whose
+ *     record expired.
  * `retentionOf` answers null for a tenant the registry no longer has (its history is left).
  */
 export async function trimHistory(
@@ -32,7 +34,9 @@ export async function trimHistory(
       const keep = retentionOf(t);
       if (keep === null) continue;
       pipeline.xtrim(cell.trail(t), "MINID", "~", `${Math.max(0, now - keep.trailMs)}-0`);
-      pipeline.zremrangebylex(cell.workflowsByTenant(t), "-", `(${listMember(Math.max(0, now - keep.runListMs), "")}`);
+      const cutoff = Math.max(0, now - keep.runListMs);
+      pipeline.xtrim(cell.runList(t), "MINID", `${cutoff}-0`);
+      pipeline.zremrangebylex(cell.workflowsByTenant(t), "-", `(${listMember(cutoff, "")}`);
     }
     if (pipeline.length) await pipeline.exec();
   }

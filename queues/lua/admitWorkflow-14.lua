@@ -26,7 +26,7 @@
   KEYS[12] the tenant's queued payload bytes  <cell>:fl:qbytes:<t>  (includes/queuedBytes.lua)
   KEYS[13] cell deadline index          <cell>:fl:deadlines (includes/deadlineIndex.lua; expireQueued-2.lua fails
            the due ones still queued)
-  KEYS[14] the tenant's run-list index  <cell>:fl:wfs:<t> (src/workflows/list.ts)
+  KEYS[14] the tenant's run list        <cell>:fl:runs:<t> (a stream; src/workflows/list.ts)
 
   ARGV[1]  workflow id (also the BullMQ job id)
   ARGV[2]  job name (workflow type)
@@ -42,10 +42,8 @@
   ARGV[12] payload bytes (kept in the record's `bytes`, added to KEYS[12])
   ARGV[13] tenant maxQueueBytes
   ARGV[14] request hash (sha256 hex of the canonical request; "" without an idempotency key)
-  ARGV[15] run-list member "<13-digit now>|<id>" (trimmed past the tenant's retention by the
-           dispatcher: queues/trail.ts)
-  ARGV[16] who admits it, for the tenant's audit trail (key:<api key id>; includes/trail.lua)
-  ARGV[17] the cell's own-key prefix (the trail's key derives from it)
+  ARGV[15] who admits it, for the tenant's audit trail (key:<api key id>; includes/trail.lua)
+  ARGV[16] the cell's own-key prefix (the trail's key derives from it)
 
   Returns
     {"ok", id}              admitted
@@ -111,13 +109,18 @@ if bytes > 0 then
 end
 rcall("HSET", KEYS[3], unpack(flat))
 -- Indexed so a workflow whose tenant cannot be dispatched still fails on time.
-if fields.deadlineAt then indexDeadline(ARGV[17], id, tonumber(fields.deadlineAt)) end
+if fields.deadlineAt then indexDeadline(ARGV[16], id, tonumber(fields.deadlineAt)) end
 
 if tonumber(ARGV[8]) > 0 then
   rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))
 end
--- The run list: one entry per workflow (the dispatcher trims it once a minute, not each admission).
-rcall("ZADD", KEYS[14], 0, ARGV[15])
+-- The run list: one entry per workflow, its ID the admission time (the dispatcher trims it once a
+-- minute, not each admission). Behind the list's last entry (another process's clock), it takes
+-- that entry's millisecond.
+if type(redis.pcall("XADD", KEYS[14], ARGV[5] .. "-*", "w", id)) ~= "string" then
+  local last = rcall("XREVRANGE", KEYS[14], "+", "-", "COUNT", 1)[1]
+  rcall("XADD", KEYS[14], last and string.match(last[1], "^%d+") .. "-*" or "*", "w", id)
+end
 rcall("INCR", KEYS[5])
 if bytes > 0 then rcall("INCRBY", KEYS[12], ARGV[12]) end
 -- A queue that already held a job is already in the set (every path that pushes adds it).
@@ -125,7 +128,7 @@ if became then
   rcall("SADD", KEYS[6], ARGV[10])
   rcall("SADD", KEYS[7], ARGV[9])
 end
-trail(ARGV[17], ARGV[9], id, "admitted", ARGV[16])
+trail(ARGV[16], ARGV[9], id, "admitted", ARGV[15])
 -- Class A is always worth a look: more urgent demand may call for preemption.
 if became or string.sub(ARGV[10], -2) == ".A" then rcall("ZADD", KEYS[11], 0, "w") end
 return {"ok", id}

@@ -2,7 +2,6 @@ import type { ChainableCommander, Redis } from "ioredis";
 import { CLASSES, type CellKeys, type WorkflowClass } from "../keys.ts";
 import { ingressQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
-import { listMember } from "../listMember.ts";
 
 const script = new LuaScript("admitWorkflow-14.lua");
 
@@ -53,7 +52,7 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     cell.wake,
     cell.queuedBytes(a.tenant),
     cell.deadlines,
-    cell.workflowsByTenant(a.tenant),
+    cell.runList(a.tenant),
   ];
   const args = [
     a.id,
@@ -70,7 +69,6 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     a.payloadBytes ?? 0,
     a.maxQueueBytes ?? Number.MAX_SAFE_INTEGER,
     a.idempotencyHash ? (a.requestHash ?? "") : "",
-    listMember(a.now, a.id),
     a.by ?? "producer",
     cell.own,
   ];

@@ -16,24 +16,32 @@ export interface ErasureCounts {
 
 /**
  * Erases the tenant's workflows in one cell that ended before `before` (eraseEnded-1.lua), a page
- * of its run list per script call so no call blocks Redis for long.
+ * of its run list per script call so no call blocks Redis for long: its run list's entries, then its
+ * index's as written before 2026-12-05.
  */
 export async function eraseEnded(redis: Redis, cell: CellKeys, tenant: string, before: number, page = 200): Promise<ErasureCounts> {
   const out: ErasureCounts = { erased: 0, alreadyGone: 0, kept: { queued: 0, running: 0, parked: 0, endedLater: 0 } };
-  const end = `(${listMember(before, "")}`;
-  for (let start = "-"; ; ) {
-    const [examined, erased, gone, queued, running, parked, later, last] = await script.run<[...number[], string]>(
-      redis,
-      [cell.workflowsByTenant(tenant)],
-      [cell.own, cell.bullPrefix, tenant, before, start, end, page],
-    );
-    out.erased += Number(erased);
-    out.alreadyGone += Number(gone);
-    out.kept.queued += Number(queued);
-    out.kept.running += Number(running);
-    out.kept.parked += Number(parked);
-    out.kept.endedLater += Number(later);
-    if (Number(examined) < page) return out;
-    start = `(${last}`;
+  const sources = [
+    { kind: "runs", key: cell.runList(tenant), end: `(${before}-0` },
+    { kind: "wfs", key: cell.workflowsByTenant(tenant), end: `(${listMember(before, "")}` },
+  ];
+  for (const { kind, key, end } of sources) {
+    if (kind === "runs" && before <= 0) continue; // nothing was enqueued before the epoch ("(0-0" is no bound)
+    for (let start = "-"; ; ) {
+      const [examined, erased, gone, queued, running, parked, later, last] = await script.run<[...number[], string]>(
+        redis,
+        [key],
+        [cell.own, cell.bullPrefix, tenant, before, start, end, page, kind],
+      );
+      out.erased += Number(erased);
+      out.alreadyGone += Number(gone);
+      out.kept.queued += Number(queued);
+      out.kept.running += Number(running);
+      out.kept.parked += Number(parked);
+      out.kept.endedLater += Number(later);
+      if (Number(examined) < page) break;
+      start = `(${last}`;
+    }
   }
+  return out;
 }

@@ -7,18 +7,33 @@
   erasure never touches work that has not ended. Entries whose record already expired (its
   tenant's retention, includes/endRecord.lua) are dropped from the run list.
 
-  KEYS[1]  the tenant's run-list index <cell>:wfs:<t> (members "<13-digit enqueuedAt>|<id>", score 0)
+  KEYS[1]  the tenant's run list <cell>:runs:<t> (a stream: entry IDs "<enqueuedAt>-<n>", field w the id),
+           or, ARGV[8] = "wfs", its index as written before 2026-12-05 <cell>:wfs:<t> (a zset: members
+           "<13-digit enqueuedAt>|<id>", score 0)
   ARGV[1]  cell own-key prefix   ARGV[2] cell BullMQ prefix   ARGV[3] tenant
-  ARGV[4]  before (epoch ms)     ARGV[5] lex start ("-", or "(" .. the last member of the previous page)
-  ARGV[6]  lex end: "(" .. "<13-digit before>|" (a workflow that ended before then was enqueued before it)
-  ARGV[7]  page size
+  ARGV[4]  before (epoch ms)     ARGV[5] start ("-", or "(" .. the last entry ID or member of the previous page)
+  ARGV[6]  end, exclusive of what was enqueued at or after `before` (a workflow that ended before then was
+           enqueued before it): "(" .. "<before>-0", or "(" .. "<13-digit before>|"
+  ARGV[7]  page size             ARGV[8] "runs" or "wfs": which KEYS[1] is
 
-  Returns {examined, erased, alreadyGone, queued, running, parked (or in review), endedLater, last member or ""}
+  Returns {examined, erased, alreadyGone, queued, running, parked (or in review), endedLater, last entry ID or member or ""}
 ]]
 local rcall = redis.call
 --- @include "keys"
 local own, bull, tenant, before = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local page = rcall("ZRANGEBYLEX", KEYS[1], ARGV[5], ARGV[6], "LIMIT", 0, tonumber(ARGV[7]))
+local stream = ARGV[8] == "runs"
+-- Each entry as { its entry ID or member, the workflow id }.
+local page = {}
+if stream then
+  for _, e in ipairs(rcall("XRANGE", KEYS[1], ARGV[5], ARGV[6], "COUNT", tonumber(ARGV[7]))) do page[#page + 1] = { e[1], e[2][2] } end
+else
+  for _, m in ipairs(rcall("ZRANGEBYLEX", KEYS[1], ARGV[5], ARGV[6], "LIMIT", 0, tonumber(ARGV[7]))) do
+    page[#page + 1] = { m, string.match(m, "|(.+)$") }
+  end
+end
+local function unlist(entry)
+  if stream then rcall("XDEL", KEYS[1], entry) else rcall("ZREM", KEYS[1], entry) end
+end
 local pools = rcall("SMEMBERS", cellKey_pools(own))
 local erased, gone, queued, running, parked, later = 0, 0, 0, 0, 0, 0
 local ENDED = { completed = true, failed = true, cancelled = true }
@@ -35,12 +50,12 @@ local function deleteJobEverywhere(id, cls)
   end
 end
 
-for _, member in ipairs(page) do
-  local id = string.match(member, "|(.+)$")
+for _, e in ipairs(page) do
+  local id = e[2]
   local rec = cellKey_workflow(own, id)
   local r = rcall("HMGET", rec, "tenant", "state", "finishedAt", "idem", "class")
   if not r[1] then
-    rcall("ZREM", KEYS[1], member)
+    unlist(e[1])
     gone = gone + 1
   elseif r[1] == tenant then
     if ENDED[r[2]] and (tonumber(r[3] or "") or before) < before then
@@ -52,7 +67,7 @@ for _, member in ipairs(page) do
       end
       rcall("DEL", rec, cellKey_steps(own, id), cellKey_review(own, id))
       deleteJobEverywhere(id, r[5])
-      rcall("ZREM", KEYS[1], member)
+      unlist(e[1])
       erased = erased + 1
     elseif r[2] == "queued" then
       queued = queued + 1
@@ -65,4 +80,4 @@ for _, member in ipairs(page) do
     end
   end
 end
-return { #page, erased, gone, queued, running, parked, later, page[#page] or "" }
+return { #page, erased, gone, queued, running, parked, later, page[#page] and page[#page][1] or "" }

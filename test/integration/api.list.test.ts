@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { admitWorkflows } from "../../queues/lua/admitWorkflow.ts";
 import { trimHistory } from "../../queues/trail.ts";
+import { listWorkflows } from "../../src/workflows/list.ts";
 import { listMember } from "../../src/workflows/listIndex.ts";
+import { runListIds } from "../helpers/runList.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
 /** Every page of a list, following nextCursor; the pages' sizes too. */
@@ -148,9 +150,9 @@ describe("run lists", () => {
     await api.platform.redis.del(cell.workflow(gone));
     const r = await allPages(api, "/v1/workflows", { key: api.keys.clinic });
     assert.ok(!r.ids.includes(gone));
-    const index = await api.platform.redis.zrange(cell.workflowsByTenant("clinic"), 0, -1);
-    assert.ok(!index.some((m) => m.endsWith(`|${gone}`)), "the index entry was removed");
-    assert.equal(index.length, mine.length - 1);
+    const listed = await runListIds(api.platform.redis, cell, "clinic");
+    assert.ok(!listed.includes(gone), "its run-list entry was removed");
+    assert.equal(listed.length, mine.length - 1);
   });
 
   it("pages 10,000 workflows with stable cursors while more arrive, never another tenant's", { timeout: 120_000 }, async () => {
@@ -200,36 +202,94 @@ describe("run lists", () => {
     }
   });
 
-  it("trims index entries older than the tenant's run-list retention with its trail, not at each admission", async () => {
+  it("trims run-list entries older than the tenant's run-list retention with its trail, not at each admission", async () => {
     const cell = api.platform.keys.cell("default");
     const redis = api.platform.redis;
-    const index = cell.workflowsByTenant("trimmed");
     const now = Date.now();
-    const old = listMember(now - 10_000, "wf_AAAAAAAAAAAAAAAAAAAA");
-    const fresh = listMember(now - 500, "wf_BBBBBBBBBBBBBBBBBBBB");
-    await redis.zadd(index, 0, old, 0, fresh);
-    const item = {
-      cell,
-      input: {
-        id: "wf_trim0000000000000000",
-        tenant: "trimmed",
-        cls: "C" as const,
-        type: "prior-auth",
-        data: "{}",
-        now,
-        idempotencyTtlSec: 0,
-        maxQueueDepth: 1000,
-        maxQueuedTotal: 1_000_000,
-        record: { tenant: "trimmed", class: "C", type: "prior-auth", state: "queued", enqueuedAt: String(now) },
-      },
-    };
-    assert.ok((await admitWorkflows(redis, [item])).every((o) => o.kind === "ok"));
-    assert.equal(await redis.zcard(index), 3, "an admission adds its entry and trims nothing");
+    // Two earlier admissions' entries, one past the retention; and two in the index as written before 2026-12-05.
+    await redis.xadd(cell.runList("trimmed"), `${now - 10_000}-0`, "w", "wf_AAAAAAAAAAAAAAAAAAAA");
+    await redis.xadd(cell.runList("trimmed"), `${now - 500}-0`, "w", "wf_BBBBBBBBBBBBBBBBBBBB");
+    const legacy = cell.workflowsByTenant("trimmed");
+    const old = listMember(now - 10_000, "wf_CCCCCCCCCCCCCCCCCCCC");
+    const fresh = listMember(now - 500, "wf_DDDDDDDDDDDDDDDDDDDD");
+    await redis.zadd(legacy, 0, old, 0, fresh);
+    assert.ok((await admitWorkflows(redis, [admission(cell, "trimmed", "wf_trim0000000000000000", now)])).every((o) => o.kind === "ok"));
+    assert.deepEqual(
+      await runListIds(redis, cell, "trimmed"),
+      ["wf_AAAAAAAAAAAAAAAAAAAA", "wf_BBBBBBBBBBBBBBBBBBBB", "wf_trim0000000000000000"],
+      "an admission adds its entry and trims nothing",
+    );
     // The dispatcher's once-a-minute chore (src/dispatch/dispatcher.ts trimHistory).
     await trimHistory(redis, cell, ["trimmed"], () => ({ trailMs: 86_400_000, runListMs: 5_000 }), now);
-    const members = await redis.zrange(index, 0, -1);
-    assert.ok(!members.includes(old), "older than the retention: trimmed");
-    assert.ok(members.includes(fresh), "within it: kept");
-    assert.equal(members.length, 2);
+    assert.deepEqual(await runListIds(redis, cell, "trimmed"), ["wf_BBBBBBBBBBBBBBBBBBBB", "wf_trim0000000000000000"], "older: trimmed");
+    assert.deepEqual(await redis.zrange(legacy, 0, -1), [fresh], "and from the index as written before, the same");
+  });
+
+  it("lists the index written before 2026-12-05 and the run list as one, newest first, each once, and takes an old cursor", async () => {
+    const cell = api.platform.keys.cell("default");
+    const redis = api.platform.redis;
+    const t = Date.now();
+    const id = (n: number) => `wf_upgrade${String(n).padStart(13, "0")}`;
+    // Admitted before the upgrade (moved into the zset as that version wrote them), then after it, some in the same ms.
+    const before = [t - 2, t - 1, t, t];
+    const after = [t, t, t + 1, t + 2];
+    const admitted = [...before, ...after].map((at, n) => admission(cell, "upgraded", id(n), at));
+    assert.ok((await admitWorkflows(redis, admitted)).every((o) => o.kind === "ok"));
+    const entries = await redis.xrange(cell.runList("upgraded"), "-", "+");
+    await redis.xdel(cell.runList("upgraded"), ...entries.slice(0, 4).map(([e]) => e));
+    await redis.zadd(cell.workflowsByTenant("upgraded"), ...before.flatMap((at, n) => [0, listMember(at, id(n))]));
+    // A clock behind the run list's last entry (another api process's): listed at that entry's ms.
+    assert.ok((await admitWorkflows(redis, [admission(cell, "upgraded", id(8), t - 100)])).every((o) => o.kind === "ok"));
+    const [last] = (await redis.xrevrange(cell.runList("upgraded"), "+", "-", "COUNT", 1))[0]!;
+    assert.equal(last.split("-")[0], String(t + 2));
+
+    const all = Array.from({ length: 9 }, (_, n) => id(n));
+    for (const limit of [1, 2, 3, 50]) {
+      const seen: string[] = [];
+      const times: number[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 20; page++) {
+        const r = await listWorkflows(redis, [cell], "upgraded", { limit, cursor });
+        for (const w of r.workflows) {
+          seen.push(w.id);
+          times.push(Date.parse(w.enqueuedAt ?? ""));
+        }
+        const next = r.nextCursor;
+        if (!next) break;
+        cursor = next;
+      }
+      assert.deepEqual([...seen].sort(), all, `limit ${limit}: each once`);
+      assert.equal(seen.length, 9, `limit ${limit}: none twice`);
+      assert.equal(seen.at(-1), id(0), "the oldest last");
+      // The one admitted behind the run list's clock is listed where it was added: first.
+      assert.equal(seen[0], id(8));
+      for (let i = 2; i < times.length; i++) assert.ok(times[i]! <= times[i - 1]!, `limit ${limit}: newest first`);
+    }
+    // A page's cursor from before the upgrade was the member it stopped at: the list goes on below it.
+    const old = Buffer.from(listMember(t - 1, id(1))).toString("base64url");
+    const rest = await listWorkflows(redis, [cell], "upgraded", { limit: 50, cursor: old });
+    assert.deepEqual(
+      rest.workflows.map((w) => w.id),
+      [id(0)],
+    );
   });
 });
+
+/** An admission of `id` for `tenant` at `now`, as admitWorkflows takes it (a paused tenant's: nothing dispatches it). */
+function admission(cell: ReturnType<TestApi["platform"]["keys"]["cell"]>, tenant: string, id: string, now: number) {
+  return {
+    cell,
+    input: {
+      id,
+      tenant,
+      cls: "C" as const,
+      type: "prior-auth",
+      data: "{}",
+      now,
+      idempotencyTtlSec: 0,
+      maxQueueDepth: 1000,
+      maxQueuedTotal: 1_000_000,
+      record: { tenant, class: "C", type: "prior-auth", state: "queued", enqueuedAt: String(now) },
+    },
+  };
+}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { REPO_ROOT } from "../../src/lib/config.ts";
+import { runListIds } from "../helpers/runList.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
 
 /**
@@ -111,7 +112,7 @@ describe("fairlane on-call CLI against a running api", () => {
 
   it("erases a tenant's ended workflows only with --yes: the drained ones go, their records with them", async () => {
     const cell = api.platform.keys.cell("default");
-    const ids = (await api.platform.redis.zrange(cell.workflowsByTenant("clinic"), 0, -1)).map((m) => m.split("|")[1]!);
+    const ids = await runListIds(api.platform.redis, cell, "clinic");
     assert.equal(ids.length, 3, "the three workflows the drain above cancelled");
     const refused = await cli(api, ["erase", "clinic", "--before", new Date().toISOString()]);
     assert.equal(refused.code, 2);

@@ -10,6 +10,7 @@ import { openPlatform, type Platform } from "../../src/platform.ts";
 import { DEFAULT_DISPATCHER, Dispatcher } from "../../src/dispatch/dispatcher.ts";
 import { listMember } from "../../queues/listMember.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
+import { runListIds } from "../helpers/runList.ts";
 
 /** The dispatcher loop's housekeeping, driven pass by pass with a fake clock (no exec workers). */
 describe("dispatcher housekeeping", () => {
@@ -86,14 +87,18 @@ describe("dispatcher housekeeping", () => {
 
   it("trims each tenant's run list past twice its record TTL once a minute, as it trims trails", async () => {
     const cell = p.keys.cell("default");
-    const index = cell.workflowsByTenant("held");
     const ttlMs = DEFAULT_DISPATCHER.recordTtlSec * 1000;
-    const stale = listMember(clock.now() - 2 * ttlMs - 1, "wf_AAAAAAAAAAAAAAAAAAAA");
-    const kept = listMember(clock.now() - 2 * ttlMs + 60_000, "wf_BBBBBBBBBBBBBBBBBBBB");
-    await p.redis.zadd(index, 0, stale, 0, kept);
+    const staleAt = clock.now() - 2 * ttlMs - 1;
+    const keptAt = clock.now() - 2 * ttlMs + 60_000;
+    await p.redis.xadd(cell.runList("held"), `${staleAt}-0`, "w", "wf_AAAAAAAAAAAAAAAAAAAA");
+    await p.redis.xadd(cell.runList("held"), `${keptAt}-0`, "w", "wf_BBBBBBBBBBBBBBBBBBBB");
+    // The index as written before 2026-12-05, trimmed alike until it is empty.
+    const index = cell.workflowsByTenant("held");
+    await p.redis.zadd(index, 0, listMember(staleAt, "wf_CCCCCCCCCCCCCCCCCCCC"), 0, listMember(keptAt, "wf_DDDDDDDDDDDDDDDDDDDD"));
     clock.advance(DEFAULT_DISPATCHER.historyTrimMs);
     await d.pass();
-    assert.deepEqual(await p.redis.zrange(index, 0, -1), [kept], "past the retention: gone; within it: kept");
+    assert.deepEqual(await runListIds(p.redis, cell, "held"), ["wf_BBBBBBBBBBBBBBBBBBBB"], "past the retention: gone; within it: kept");
+    assert.deepEqual(await p.redis.zrange(index, 0, -1), [listMember(keptAt, "wf_DDDDDDDDDDDDDDDDDDDD")]);
   });
 
   it("fails a queued workflow on its deadline even while its tenant cannot be dispatched, and only that one", async () => {

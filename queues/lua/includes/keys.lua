@@ -15,6 +15,7 @@
 
 -- Fairlane's own keys of a cell: <cell>:<pattern>
 local function cellKey_workflow(cell, id) return cell .. ":wf:" .. id end
+local function cellKey_runList(cell, tenant) return cell .. ":runs:" .. tenant end
 local function cellKey_workflowsByTenant(cell, tenant) return cell .. ":wfs:" .. tenant end
 local function cellKey_trail(cell, tenant) return cell .. ":trail:" .. tenant end
 local function cellKey_idempotency(cell, tenant, keyHash) return cell .. ":idem:" .. tenant .. ":" .. keyHash end
