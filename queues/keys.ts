@@ -31,9 +31,9 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  * and Fairlane's own cell keys (`<cell>` = `<root>:{<root>.<cell>}:fl`; no queue is named "fl") are
  *   <cell>:wf:<id>                 HASH the workflow record (state, times, result)
  *   <cell>:runs:<t>                STREAM the tenant's workflows for run lists (src/workflows/listIndex.ts): an entry per workflow, ID
- *                                  "<enqueuedAt>-<n>", field w its id; admission adds, the dispatcher trims past the tenant's retention
- *                                  once a minute (queues/trail.ts), lists drop gone ones. wfs:<t> ZSET, the same as members "<13-digit
- *                                  enqueuedAt>|<id>" (score 0): written before 2026-12-05, read and trimmed alike until it is empty
+ *                                  Redis's time of its admission, field w its id; admission adds, the dispatcher trims past the tenant's
+ *                                  retention once a minute (queues/trail.ts), lists drop gone ones. wfs:<t> ZSET, the same as members
+ *                                  "<13-digit enqueuedAt>|<id>" (score 0): written before 2026-12-05, read and trimmed alike until empty
  *   <cell>:trail:<t>               STREAM the tenant's audit trail: one entry per state transition of each of its
  *                                  workflows and per admin action on it (fields wf ev by why; includes/trail.lua),
  *                                  trimmed to its auditRetentionDays by the dispatcher (queues/trail.ts), read by src/workflows/trail.ts

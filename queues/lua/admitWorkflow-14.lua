@@ -114,13 +114,9 @@ if fields.deadlineAt then indexDeadline(ARGV[16], id, tonumber(fields.deadlineAt
 if tonumber(ARGV[8]) > 0 then
   rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))
 end
--- The run list: one entry per workflow, its ID the admission time (the dispatcher trims it once a
--- minute, not each admission). Behind the list's last entry (another process's clock), it takes
--- that entry's millisecond.
-if type(redis.pcall("XADD", KEYS[14], ARGV[5] .. "-*", "w", id)) ~= "string" then
-  local last = rcall("XREVRANGE", KEYS[14], "+", "-", "COUNT", 1)[1]
-  rcall("XADD", KEYS[14], last and string.match(last[1], "^%d+") .. "-*" or "*", "w", id)
-end
+-- The run list: one entry per workflow, its ID Redis's time of the admission, as the trail's (the
+-- dispatcher trims it once a minute, not each admission).
+rcall("XADD", KEYS[14], "*", "w", id)
 rcall("INCR", KEYS[5])
 if bytes > 0 then rcall("INCRBY", KEYS[12], ARGV[12]) end
 -- A queue that already held a job is already in the set (every path that pushes adds it).

@@ -22,11 +22,11 @@ export interface ErasureCounts {
 export async function eraseEnded(redis: Redis, cell: CellKeys, tenant: string, before: number, page = 200): Promise<ErasureCounts> {
   const out: ErasureCounts = { erased: 0, alreadyGone: 0, kept: { queued: 0, running: 0, parked: 0, endedLater: 0 } };
   const sources = [
-    { kind: "runs", key: cell.runList(tenant), end: `(${before}-0` },
+    // Entry IDs are Redis's time, the record's enqueuedAt the api's: a minute past `before` covers clocks that differ.
+    { kind: "runs", key: cell.runList(tenant), end: `(${before + 60_000}-0` },
     { kind: "wfs", key: cell.workflowsByTenant(tenant), end: `(${listMember(before, "")}` },
   ];
   for (const { kind, key, end } of sources) {
-    if (kind === "runs" && before <= 0) continue; // nothing was enqueued before the epoch ("(0-0" is no bound)
     for (let start = "-"; ; ) {
       const [examined, erased, gone, queued, running, parked, later, last] = await script.run<[...number[], string]>(
         redis,

@@ -4,8 +4,9 @@ import { listMember, parseMember } from "../../queues/listMember.ts";
 /**
  * The run list's order, sources and cursors (queues/keys.ts `runs:<t>`, and `wfs:<t>` as written before
  * 2026-12-05). A tenant's workflows are listed from every cell that holds its work, and in each cell
- * from two sources: its run list, a stream whose entry IDs are "<enqueuedAt>-<n>", and the zset the
- * run list replaced (members "<13-digit enqueuedAt>|<id>", score 0), until that one is trimmed empty.
+ * from two sources: its run list, a stream whose entry IDs are Redis's time of each admission ("<ms>-<n>",
+ * as the trail's: within a clock's skew of the record's enqueuedAt, and never out of order), and the zset
+ * the run list replaced (members "<13-digit enqueuedAt>|<id>", score 0), until that one is trimmed empty.
  * One order spans them all, newest first: by enqueue time, then by source ("runs:<cell>" or
  * "wfs:<cell>"), then by place in the source (a stream entry's sequence number, a member's id). A
  * cursor is the last position a page examined, so each source resumes strictly after it (sourceBounds).
