@@ -74,6 +74,12 @@ describe("the deadline sweep's index", () => {
     assert.equal(Number(await p.redis.zscore(cell.deadlines, String(s))), s + 600, "the second is due again at its next deadline");
     assert.equal(await deadlineListings(p.redis, cell, early!, s), 0, "what it read and failed is out of the list");
 
+    // Admitted within that second, due before its next deadline: the second comes forward.
+    clock.advance(s + 200 - clock.now());
+    const [sooner] = await admit("held", [s + 400]);
+    assert.equal(await sweep(s + 399), 0);
+    assert.equal(await sweep(s + 400), 1, "failed at its own deadline, not at the second's next");
+    assert.equal(await state(sooner!), "failed");
     assert.equal(await sweep(s + 599), 0);
     assert.equal(await sweep(s + 600), 1);
     assert.equal(await state(late!), "failed");
@@ -82,7 +88,7 @@ describe("the deadline sweep's index", () => {
     assert.equal(await state(next!), "queued", "a later second is not read");
     assert.equal(await sweep(s + 3_000), 1);
     assert.equal(await state(next!), "failed");
-    for (const id of [early!, late!, next!]) assert.equal(await endedEntries("held", id), 1, "one ended entry in the trail each");
+    for (const id of [early!, sooner!, late!, next!]) assert.equal(await endedEntries("held", id), 1, "one ended entry in the trail each");
   });
 
   it("drops what was dispatched when its second comes due, and leaves those runs alone", async () => {

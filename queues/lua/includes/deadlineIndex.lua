@@ -18,8 +18,14 @@ local function deadlineBucketOf(deadlineAt)
   return deadlineAt - deadlineAt % 1000
 end
 
--- Indexes workflow `id`, queued with deadline `deadlineAt` (epoch ms, a number).
-local function indexDeadline(own, id, deadlineAt)
+-- Indexes workflow `id`, queued at `now` with deadline `deadlineAt` (epoch ms, numbers). A second already
+-- under way may have been swept and rescored to its next deadline (expireQueued-2.lua): one earlier
+-- than that brings it forward.
+local function indexDeadline(own, id, deadlineAt, now)
   local b = deadlineBucketOf(deadlineAt)
-  if rcall("RPUSH", cellKey_deadlineBucket(own, b), id) == 1 then rcall("ZADD", cellKey_deadlines(own), b, b) end
+  if rcall("RPUSH", cellKey_deadlineBucket(own, b), id) == 1 then
+    rcall("ZADD", cellKey_deadlines(own), b, b)
+  elseif b <= now then
+    rcall("ZADD", cellKey_deadlines(own), "LT", deadlineAt, b)
+  end
 end
