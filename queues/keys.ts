@@ -43,10 +43,10 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <cell>:qbytes:<t>              STRING payload bytes of the tenant's workflows queued in ingress (maxQueueBytes): changed
  *                                  where `queued` is, by the record's `bytes` field (includes/queuedBytes.lua)
  *   <cell>:types                   ZSET workflow type -> until when a live exec worker advertises it (src/exec/execWorker.ts)
- *   <cell>:deadlines               ZSET the deadline index's seconds (includes/deadlineIndex.lua): member the second's start (epoch
- *                                  ms), score that or, once swept, its earliest deadline to come (an id scored by its deadlineAt:
- *                                  written before 2026-12-05, swept alike); deadlines:<second> LIST the ids queued with a deadline
- *                                  in it, never taken out before expireQueued-2.lua fails those still queued and drops the rest
+ *   <cell>:deadlines               ZSET the deadline index (includes/deadlineIndex.lua): member and score a second's start (epoch
+ *                                  ms), or "@<ms>" scored <ms> (ids the sweep found due later in a second under way; an id scored by
+ *                                  its deadlineAt: written before 2026-12-05, swept alike); deadlines:<member> LIST its ids, never taken
+ *                                  out before expireQueued-2.lua pops them, fails those still queued past due and drops the rest
  *   <cell>:queues                  SET ingress queue names that ever held a job
  *   <cell>:wf:<id>:review          HASH the workflow's open review item: its request, pool, due time, claim (includes/review.lua)
  *   <cell>:rvt:<p>:<cls>           ZSET tenants with review items waiting in reviewer pool <p> -> virtual time (fair claims)
@@ -141,7 +141,7 @@ export const CELL_KEY_PATTERNS = {
   queuedBytes: "qbytes:<tenant>",
   types: "types",
   deadlines: "deadlines",
-  deadlineBucket: "deadlines:<second>",
+  deadlineBucket: "deadlines:<member>",
   queues: "queues",
   tenants: "tenants",
   tenantCaps: "tp:<tenant>",
@@ -222,9 +222,9 @@ export interface CellKeys {
   queuedBytes(tenant: string): string;
   /** Workflow types live exec workers of the cell can run, with until when. */
   types: string;
-  /** The deadline index's seconds, and the ids queued with a deadline in one (includes/deadlineIndex.lua). */
+  /** The deadline index's seconds, and the ids listed under one (includes/deadlineIndex.lua). */
   deadlines: string;
-  deadlineBucket(second: string): string;
+  deadlineBucket(member: string): string;
   queues: string;
   /** `<cell>` itself: Lua scripts derive per-tenant and per-pool keys from it (same hash tag). */
   own: string;

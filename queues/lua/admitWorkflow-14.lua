@@ -109,7 +109,7 @@ if bytes > 0 then
 end
 rcall("HSET", KEYS[3], unpack(flat))
 -- Indexed so a workflow whose tenant cannot be dispatched still fails on time.
-if fields.deadlineAt then indexDeadline(ARGV[16], id, tonumber(fields.deadlineAt), tonumber(ARGV[5])) end
+if fields.deadlineAt then indexDeadline(ARGV[16], id, tonumber(fields.deadlineAt)) end
 
 if tonumber(ARGV[8]) > 0 then
   rcall("SET", KEYS[4], id .. " " .. ARGV[14], "EX", tonumber(ARGV[8]))

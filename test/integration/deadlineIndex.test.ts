@@ -57,7 +57,7 @@ describe("the deadline sweep's index", () => {
   });
   after(() => p.close());
 
-  it("fails each queued workflow at its deadline to the millisecond, one second's list read as it comes due", async () => {
+  it("fails each queued workflow at its deadline to the millisecond, one second's list popped as it comes due", async () => {
     const s = secondAhead();
     const [early, late, next] = await admit("held", [s + 100, s + 600, s + 3_000]);
     const queued0 = Number(await p.redis.get(cell.queued));
@@ -71,20 +71,22 @@ describe("the deadline sweep's index", () => {
     assert.equal(await p.redis.lpos(cell.queueKey(ingressQueue("held", "B"), "wait"), early!), null, "its job left its queue");
     assert.equal(Number(await p.redis.get(cell.queued)), queued0 - 1);
     assert.equal(await state(late!), "queued", "later in the same second: left queued");
-    assert.equal(Number(await p.redis.zscore(cell.deadlines, String(s))), s + 600, "the second is due again at its next deadline");
-    assert.equal(await deadlineListings(p.redis, cell, early!, s), 0, "what it read and failed is out of the list");
+    assert.equal(await p.redis.zscore(cell.deadlines, String(s)), null, "the second was popped whole");
+    assert.deepEqual(await p.redis.lrange(cell.deadlineBucket(`@${s + 600}`), 0, -1), [late!], "the later one: under its own ms");
+    assert.equal(Number(await p.redis.zscore(cell.deadlines, `@${s + 600}`)), s + 600, "due then");
 
-    // Admitted within that second, due before its next deadline: the second comes forward.
+    // Admitted into that second once it was popped, due before the later one: its own second, due at once.
     clock.advance(s + 200 - clock.now());
     const [sooner] = await admit("held", [s + 400]);
     assert.equal(await sweep(s + 399), 0);
-    assert.equal(await sweep(s + 400), 1, "failed at its own deadline, not at the second's next");
+    assert.equal(await sweep(s + 400), 1, "failed at its own deadline");
     assert.equal(await state(sooner!), "failed");
     assert.equal(await sweep(s + 599), 0);
+    assert.equal(await state(late!), "queued");
     assert.equal(await sweep(s + 600), 1);
     assert.equal(await state(late!), "failed");
-    assert.equal(await p.redis.zscore(cell.deadlines, String(s)), null, "an emptied second leaves the index");
-    assert.equal(await p.redis.exists(cell.deadlineBucket(String(s))), 0);
+    assert.deepEqual(await p.redis.zrangebyscore(cell.deadlines, s, s + 999), [], "emptied lists leave the index");
+    for (const member of [String(s), `@${s + 400}`, `@${s + 600}`]) assert.equal(await p.redis.exists(cell.deadlineBucket(member)), 0);
     assert.equal(await state(next!), "queued", "a later second is not read");
     assert.equal(await sweep(s + 3_000), 1);
     assert.equal(await state(next!), "failed");
@@ -126,6 +128,21 @@ describe("the deadline sweep's index", () => {
     assert.equal(await sweep(s + 6), 0, "one no longer queued: dropped");
     assert.equal(await state(dispatched!), "dispatched");
     assert.equal(await p.redis.zcard(cell.deadlines), 0, "nothing left in the index");
+  });
+
+  it("pops a second under way larger than a call in chunks: those due fail, the rest wait for their own ms", async () => {
+    const s = secondAhead();
+    const deadlines = Array.from({ length: 1_000 }, (_, i) => s + i);
+    const ids = await admit("held", deadlines);
+    assert.equal(await sweep(s + 499, 100), 500, "the first 500 ms of the second");
+    const states = await Promise.all(ids.map(state));
+    assert.ok(
+      states.every((st, i) => st === (i <= 499 ? "failed" : "queued")),
+      "each failed at its deadline, none before",
+    );
+    assert.equal(await sweep(s + 499, 100), 0, "nothing due is left for a second pass");
+    assert.equal(await sweep(s + 999, 100), 500);
+    assert.equal(await p.redis.zcount(cell.deadlines, s, s + 999), 0);
   });
 
   it("reads about `chunk` ids per call, and sweeps a backlog of due seconds in as many calls as it takes", async () => {

@@ -202,7 +202,7 @@ describe("BullMQ job moves (includes/moveJob.lua) as stock BullMQ and Bull Board
       dep: "fhir",
       org: "holding",
       bucketStart: 1_750_000_000_000,
-      second: 1_750_000_001_000,
+      member: 1_750_000_001_000,
       periodStart: 1_750_000_200_000,
       queue: "ingress.acme.C",
       kind: "wait",

@@ -23,7 +23,7 @@ local function cellKey_queued(cell) return cell .. ":queued" end
 local function cellKey_queuedBytes(cell, tenant) return cell .. ":qbytes:" .. tenant end
 local function cellKey_types(cell) return cell .. ":types" end
 local function cellKey_deadlines(cell) return cell .. ":deadlines" end
-local function cellKey_deadlineBucket(cell, second) return cell .. ":deadlines:" .. second end
+local function cellKey_deadlineBucket(cell, member) return cell .. ":deadlines:" .. member end
 local function cellKey_queues(cell) return cell .. ":queues" end
 local function cellKey_tenants(cell) return cell .. ":tenants" end
 local function cellKey_tenantCaps(cell, tenant) return cell .. ":tp:" .. tenant end

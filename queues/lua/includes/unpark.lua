@@ -50,7 +50,7 @@ local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, dead
   queuedBytes(own, rec, tenant, 1)
   rcall("SADD", cellKey_queues(own), q)
   rcall("HSET", rec, "state", "queued", "queue", q)
-  if deadlineAt then indexDeadline(own, id, tonumber(deadlineAt), tonumber(now)) end
+  if deadlineAt then indexDeadline(own, id, tonumber(deadlineAt)) end
   rcall("SADD", cellKey_dirty(own), tenant)
   rcall("ZADD", cellKey_wake(own), 0, "w")
 end
