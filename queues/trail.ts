@@ -14,7 +14,7 @@ export interface HistoryRetention {
  *   - its trail's entries (XTRIM MINID ~: whole stream nodes, which is cheap; the few older entries left in a
  *     node with newer ones are never shown, src/workflows/trail.ts reads from the cutoff);
  *   - its run list's entries enqueued before the cutoff (XTRIM MINID, exact: a list shows none of them; entry
- *     IDs are "<enqueuedAt>-<n>"), and its index's as written before 2026-12-05 (ZREMRANGEBYLEX: members
+ *     IDs are Redis's time of each admission), and its index's as written before 2026-12-05 (ZREMRANGEBYLEX: members
  *     "<13-digit enqueuedAt>|<id>", queues/listMember.ts) until that is empty. Once a minute per tenant rather
  *     than once per admission: an entry outlives its cutoff by up to a minute, and lists drop entries whose
  *     record expired.

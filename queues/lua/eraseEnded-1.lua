@@ -7,7 +7,7 @@
   erasure never touches work that has not ended. Entries whose record already expired (its
   tenant's retention, includes/endRecord.lua) are dropped from the run list.
 
-  KEYS[1]  the tenant's run list <cell>:runs:<t> (a stream: entry IDs "<enqueuedAt>-<n>", field w the id),
+  KEYS[1]  the tenant's run list <cell>:runs:<t> (a stream: entry IDs Redis's time of each admission, field w the id),
            or, ARGV[8] = "wfs", its index as written before 2026-12-05 <cell>:wfs:<t> (a zset: members
            "<13-digit enqueuedAt>|<id>", score 0)
   ARGV[1]  cell own-key prefix   ARGV[2] cell BullMQ prefix   ARGV[3] tenant

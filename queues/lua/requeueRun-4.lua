@@ -37,7 +37,7 @@ queuedBytes(own, KEYS[1], r[2], 1)
 rcall("SADD", cellKey_queues(own), q)
 
 rcall("HSET", KEYS[1], "state", "queued", "queue", q, "lastYield", ARGV[6], "lastYieldAt", ARGV[2])
--- Queued again: in the deadline sweep's index again (the sweep drops its ids while it runs).
+-- Queued again: listed in the deadline sweep's index again (includes/deadlineIndex.lua).
 if r[5] then indexDeadline(own, id, tonumber(r[5])) end
 rcall("HDEL", KEYS[1], "preemptRequested", "runId")
 if ARGV[7] == "1" then rcall("HINCRBY", KEYS[1], "attempts", -1) end

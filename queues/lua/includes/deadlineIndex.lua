@@ -1,6 +1,6 @@
 --[[
   The deadline index of a cell's queued workflows (queues/keys.ts `<cell>:deadlines`,
-  `<cell>:deadlines:<second>`): so a workflow whose tenant cannot be dispatched (paused, at its
+  `<cell>:deadlines:<member>`): so a workflow whose tenant cannot be dispatched (paused, at its
   cap, a pool with no capacity) still fails on time (expireQueued-2.lua sweeps it every second).
 
   Bucketed by the second of the deadline: a workflow's id is pushed on its second's list, and the
