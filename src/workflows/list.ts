@@ -77,8 +77,10 @@ export async function listWorkflows(redis: Redis, cells: CellKeys[], tenant: str
     const [owner, state, cls, type] = fields[examined]!;
     const e = entries[examined]!;
     if (owner !== tenant) {
-      if (!owner && e.kind === "runs") gone.xdel(e.cell.runList(tenant), e.pos);
-      else if (!owner) gone.zrem(e.cell.workflowsByTenant(tenant), e.pos);
+      if (!owner) {
+        if (e.kind === "runs") gone.xdel(e.cell.runList(tenant), e.pos);
+        else gone.zrem(e.cell.workflowsByTenant(tenant), e.pos);
+      }
       continue;
     }
     if (matches(q, state ?? null, cls ?? null, type ?? null)) picked.push(examined);
