@@ -3,7 +3,7 @@
  * semantics"). The dispatch script (queues/lua/dispatch-*.lua and
  * includes/releaseSlot.lua, includes/refreshTenant.lua) does the same
  * arithmetic in the same order, so both make bit-identical decisions; the
- * differential test (test/integration/dispatchDifferential.test.ts) checks it.
+ * differential test (test/conformance/dispatch.differential.test.ts) checks it.
  *
  * Per pool and class, every tenant carries a virtual time `v`, in slot-ms ÷
  * weight, and the pool-class keeps `now`, the v last served:
