@@ -4,7 +4,8 @@
   noteRelease: what must happen when the run ends, and all the exec consumer's finish does
   (finishFetchStart-2.lua): the release goes onto <cell>:released with what it read of the caps (the
   class's cap, weight and ready-set member of the tenant, and of its org for a tenant of an org), and
-  the dispatcher is woken.
+  the dispatcher is woken. An entry is the id, the release time, the lease, then those three (or six),
+  one per line ("" where the caps have none).
 
   settleReleased: what a release changes, for every noted release in the order noted; the dispatch runs
   it at the start of every call, before it reads any of it, so each decision sees what releasing at

@@ -1,7 +1,7 @@
 --[[
-  A workflow run ended: record the outcome and note its slot's release (includes/releaseSlot.lua), once. A run that lost its claim
-  (another run id took over after a stall) changes nothing, so a late finisher cannot overwrite a
-  newer run's record. `runId` "" = any; `state` completed | failed | cancelled; `result` JSON or "";
+  A workflow run ended: record the outcome and note its slot's release (includes/releaseSlot.lua), once.
+  A run that lost its claim (another run id took over after a stall) changes nothing, so a late
+  finisher cannot overwrite a newer run's record. `runId` "" = any; `state` completed | failed | cancelled; `result` JSON or "";
   `code`, `message` the error ("" = none); `ttl` the record's TTL in seconds once ended (the tenant's
   retention wins: includes/endRecord.lua); `own` the cell's own-key prefix; `noSteps` true when the
   workflow has no step results (FinishInput.steps in queues/lua/runLifecycle.ts): no steps hash to expire.
