@@ -17,7 +17,7 @@ import { connect } from "../../src/lib/redis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform } from "../../src/platform.ts";
 import { benchRedis } from "./lib/infra.ts";
-import { commandStats } from "./lib/redisCost.ts";
+import { Meter } from "./lib/meter.ts";
 
 const jobs = Number(process.argv[2] ?? 20_000);
 const server = await benchRedis();
@@ -26,20 +26,14 @@ const config = loadConfig({ ...process.env, FAIRLANE_PREFIX: "sweep", FAIRLANE_M
 const p = await openPlatform(config, server.url, createLogger("bench", "silent"));
 const names = Array.from({ length: 10 }, (_, i) => `t${i}`);
 const spec = { tier: "enterprise" as const, mca: 1_000_000, maxQueueDepth: 1_000_000 };
-/** Redis's CPU so far, µs (user + system). */
-const redisCpu = async () => {
-  const info = await admin.info("cpu");
-  const field = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)![1]);
-  return (field("used_cpu_sys") + field("used_cpu_user")) * 1e6;
-};
-/** Runs `phase`, then prints Redis's CPU and commands in it per workflow. */
+/** Runs `phase`, then prints Redis's CPU and commands in it per workflow (lib/meter.ts). */
 const measure = async (name: string, phase: () => Promise<string>) => {
-  await admin.config("RESETSTAT");
-  const cpu0 = await redisCpu();
+  const meter = new Meter(admin, server.pid);
+  await meter.begin([]);
+  const t0 = performance.now();
   const said = await phase();
-  const cpu = (await redisCpu()) - cpu0;
-  const { commands } = await commandStats(admin);
-  console.log(`${name}: ${said}, Redis ${(cpu / jobs).toFixed(2)} µs and ${(commands / jobs).toFixed(2)} commands per workflow`);
+  const cost = await meter.end(jobs, (performance.now() - t0) / 1000);
+  console.log(`${name}: ${said}, Redis ${cost.redisCpuUs.toFixed(2)} µs and ${cost.commands.toFixed(2)} commands per workflow`);
 };
 
 try {
