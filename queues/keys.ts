@@ -57,8 +57,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <cell>:tp:<t>                  HASH the tenant's caps as the dispatch script reads them (weight mca burstMca burstMs
  *                                  cooldownMs mcaUrgent paused pools org burstStart m:<pool> = its member in that pool's
  *                                  ready sets); tp:@<org> an org's (weight mca mcaUrgent pools tenants m:<pool>)
- *   <cell>:run:<t>                 HASH the tenant's slots held: A, BC; run:@<org> the org's: A, BC (a p:<pool> field
- *                                  left by a version before 2026-12-05 is read by nothing)
+ *   <cell>:run:<t>                 HASH the tenant's slots held: A, BC; run:@<org> the org's: A, BC (a p:<pool> field: unread)
  *   <cell>:dirty                   SET tenants whose readiness must be recomputed
  *   <cell>:timers                  ZSET tenant -> time its readiness must be recomputed (cooldown end)
  *   <cell>:wake                    ZSET wake-up marker dispatchers block on (BZPOPMIN)
@@ -66,6 +65,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *                                  batchMaxShare batchMinShare capacityCap, written at start and every reconcile)
  *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break: least recently served)
  *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt|charge": the slot leases
+ *   <cell>:released                LIST releases the next dispatch call settles (includes/releaseSlot.lua)
  *   <cell>:pools                   SET pool names seen (heartbeats, policies)
  *   <cell>:pool:<p>:workers        ZSET exec worker id -> heartbeat expiry (epoch ms);  pool:<p>:conc  HASH exec worker id -> concurrency
  *   <cell>:pool:<p>:batch          HASH exec worker id -> its batch limit: how many of its slots Class C may take now
@@ -79,9 +79,8 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *                                  virtual time), e (estimated slot-ms of a run), v:<t> (virtual time,
  *                                  slot-ms / weight), e:<t> (the tenant's estimate), c:<t> (charged for its runs in flight);
  *                                  pool:<p>:owfq:<class>:<org> the same among an org's tenants (includes/flows.lua)
- *   <cell>:pool:<p>:runC           ZSET running Class C workflow id -> dispatch seq (preemption victims, newest first)
- *   <cell>:pool:<p>:preempting     ZSET workflow id -> when it was asked to yield
- *   <cell>:signals                 pub/sub channel: "preempt <id>" / "cancel <id>" for exec workers
+ *   <cell>:pool:<p>:runC           ZSET running Class C id -> dispatch seq (preemption victims, newest first);  :preempting  ZSET
+ *                                  id -> when it was asked to yield;  <cell>:signals  pub/sub "preempt <id>" / "cancel <id>" to exec
  *   <cell>:wf:<id>:steps           HASH durable step name -> result JSON (the workflow's checkpoints)
  *   <cell>:gate:<t>:held           ZSET tool-gate permit id -> lease expiry (MCTC holders);  :heldC the Class C ones (mctcBatch)
  *   <cell>:gate:<t>:wait           ZSET A/B waiters -> FIFO seq;  :waitC the Class C waiters;  :seq STRING the FIFO sequence
@@ -92,8 +91,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <cell>:spend:<t>:<yyyymm>      STRING the tenant's spend this UTC month, micro-dollars; spend:@<org>:<yyyymm> its org's
  *   <cell>:health:<dep>            HASH state since detail source (unknown|healthy|degraded|down), PEXPIRE a few probe
  *                                  intervals: missing counts as not healthy; unknown (first probe under way) is called
- *   <cell>:health:<dep>:override   HASH an operator's manual mark (down/up), no TTL, wins over probes
- *   <cell>:deps                    SET dependency names seen (probes, tools, parked workflows)
+ *   <cell>:health:<dep>:override   HASH an operator's manual mark (down/up), no TTL, wins over probes;  deps SET dependencies seen
  *   <cell>:parked:<dep>            ZSET parked workflow id -> parkedAt (recovery takes the oldest first)
  *   <cell>:wfdeps                  HASH workflow type -> the dependencies it declares (comma-separated)
  *   <cell>:ev:<bucketStartMs>      HASH one 10 s bucket of the cell's usage events, field "<tenant>|<name>": l<b> first
@@ -152,6 +150,7 @@ export const CELL_KEY_PATTERNS = {
   wake: "wake",
   seq: "seq",
   slots: "slots",
+  released: "released",
   pools: "pools",
   poolWorkers: "pool:<pool>:workers",
   poolConcurrency: "pool:<pool>:conc",
@@ -238,6 +237,7 @@ export interface CellKeys {
   wake: string;
   seq: string;
   slots: string;
+  released: string;
   pools: string;
   poolWorkers(pool: string): string;
   poolConcurrency(pool: string): string;

@@ -72,6 +72,10 @@ local nowText = tostring(now)
 --- @include "endRecord"
 --- @include "trail"
 --- @include "flows"
+--- @include "releaseSlot"
+
+-- 0. The releases noted since the last call (the exec consumer's finishes), before anything reads what they change.
+settleReleased(own)
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
 -- Tenants before orgs ("@<org>"), whatever order SPOP gives: a tenant that left its org takes itself
@@ -225,7 +229,8 @@ while moved < maxMoves and steps < maxMoves * 4 do
     runOf[tenant] = { runA, runBC }
 
     -- The record: dispatched now; Class C's run budget starts here (a deadline only shrinks).
-    local fields = { "state", "dispatched", "dispatchedAt", nowText, "queue", execName, "pool", pool }
+    -- Its lease too, which the run's finish then notes its release by without reading the slots (includes/releaseSlot.lua).
+    local fields = { "state", "dispatched", "dispatchedAt", nowText, "queue", execName, "pool", pool, "lease", lease }
     if cls == "C" then
       local budget = now + tonumber(f[3] or "0")
       local current = tonumber(f[1] or "")

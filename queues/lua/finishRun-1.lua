@@ -7,10 +7,14 @@
   ARGV[5]  result JSON ("" = none)   ARGV[6] error code   ARGV[7] error message
   ARGV[8]  record TTL in seconds (the tenant's retention wins: includes/endRecord.lua)
   ARGV[9]  "0" when the workflow has no step results (no steps hash to expire), else "1"   ARGV[10] cell own-key prefix
+  ARGV[11] "later": leave the slot's release for the next dispatch call to settle, as the exec consumer's finish
+           does (finishFetchStart-2.lua); else it is settled here
 
   Returns {"ok"} | {"final", state} | {"stale"}
 ]]
 local rcall = redis.call
 --- @include "runFinish"
-return finishRunFor(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[10],
-  ARGV[9] == "0")
+local r = finishRunFor(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]),
+  ARGV[10], ARGV[9] == "0")
+if ARGV[11] ~= "later" then settleReleased(ARGV[10]) end
+return r

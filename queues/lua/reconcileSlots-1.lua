@@ -17,6 +17,8 @@ local rcall = redis.call
 --- @include "endRecord"
 --- @include "trail"
 local own, bull, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- Releases noted but not yet settled first: their leases are not lost, and are released once.
+settleReleased(own)
 local scan = rcall("HSCAN", KEYS[1], ARGV[5], "COUNT", tonumber(ARGV[6]))
 local released = 0
 local items = scan[2]

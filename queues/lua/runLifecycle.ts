@@ -62,10 +62,15 @@ export interface FinishInput {
    * review decision may have. False spares the ended run's EXPIRE of a hash that was never written. Default true.
    */
   steps?: boolean;
+  /**
+   * Leave the slot's release for the next dispatch call to settle, as the exec consumer's finish does
+   * (includes/releaseSlot.lua). Default false: settled with the finish.
+   */
+  releaseLater?: boolean;
 }
 
 export async function finishRun(redis: Redis, cell: CellKeys, f: FinishInput): Promise<"ok" | "final" | "stale"> {
-  const r = await finish.run<[string]>(redis, [cell.workflow(f.id)], [...finishArgs(f), cell.own]);
+  const r = await finish.run<[string]>(redis, [cell.workflow(f.id)], [...finishArgs(f), cell.own, f.releaseLater ? "later" : ""]);
   return r[0] as "ok" | "final" | "stale";
 }
 

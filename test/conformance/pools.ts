@@ -130,6 +130,8 @@ export function orgHash(org: string, pool: string, spec: OrgSpec, tenants: strin
 
 export class ScriptPool implements PoolDriver<ScriptRun> {
   private admitted = 0;
+  /** Finishes leave their slot's release to the next dispatch call, as the exec consumer's do (includes/releaseSlot.lua). */
+  releaseLater = false;
 
   /** A pool of `capacity` slots (one exec worker's heartbeat, live for good). */
   /** `batch`: the worker's batch limit (how many slots Class C may take now); default all. */
@@ -218,7 +220,14 @@ export class ScriptPool implements PoolDriver<ScriptRun> {
 
   async finish(run: ScriptRun): Promise<void> {
     assert.equal(
-      await finishRun(this.redis, this.cell, { id: run.id, now: this.clock.now(), runId: "", state: "completed", recordTtlSec: 60 }),
+      await finishRun(this.redis, this.cell, {
+        id: run.id,
+        now: this.clock.now(),
+        runId: "",
+        state: "completed",
+        recordTtlSec: 60,
+        releaseLater: this.releaseLater,
+      }),
       "ok",
     );
   }

@@ -3,17 +3,20 @@ import { after, before, describe, it } from "node:test";
 import { Queue, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import { createKeys, type CellKeys } from "../../queues/keys.ts";
+import { dispatch } from "../../queues/lua/dispatch.ts";
 import { execQueue } from "../../queues/names.ts";
 import { LeaseTrackingWorker } from "../../src/exec/cellWorker.ts";
 import { RunHandoff } from "../../src/exec/execBackend.ts";
 import { createLogger } from "../../src/observability/logger.ts";
+import { TEST_DISPATCH_OPTS } from "../helpers/dispatchOpts.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /**
  * The exec consumer (src/exec/execBackend.ts) on a real Redis with stock BullMQ around it: a fetch also
- * starts the workflow it takes, and BullMQ's finish of a job also records its run's outcome and releases
- * its slot. Observed from Redis itself: each record's state at the moment its processor runs and after,
- * the slot leases, BullMQ's own job and queue keys, and Redis's count of script calls (INFO commandstats).
+ * starts the workflow it takes, and BullMQ's finish of a job also records its run's outcome and notes its
+ * slot's release, which the next dispatch call settles. Observed from Redis itself: each record's state at
+ * the moment its processor runs and after, the slot leases and the releases noted, BullMQ's own job and
+ * queue keys, and Redis's count of script calls (INFO commandstats).
  */
 describe("exec consumer: BullMQ's fetch and finish with the workflow's start and end", () => {
   let url: string;
@@ -70,6 +73,16 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     return entries.map(([, fields]) => fields[fields.indexOf("event") + 1]!);
   }
 
+  /** The ids whose release is noted and not yet settled (includes/releaseSlot.lua). */
+  async function noted(cell: CellKeys): Promise<string[]> {
+    return (await admin.lrange(cell.released, 0, -1)).map((e) => e.split("\n")[0]!);
+  }
+
+  /** One dispatch call of pool "p", which settles the noted releases first (there is nothing to move). */
+  async function settle(cell: CellKeys): Promise<void> {
+    await dispatch(admin, cell, "p", Date.now(), TEST_DISPATCH_OPTS);
+  }
+
   async function scriptCalls(): Promise<number> {
     const info = await admin.info("commandstats");
     return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
@@ -99,7 +112,7 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     });
     const before = await scriptCalls();
     try {
-      for (const until = Date.now() + 20_000; seen.size < ids.length || (await admin.hlen(cell.slots)) > 0; ) {
+      for (const until = Date.now() + 20_000; seen.size < ids.length || (await noted(cell)).length < ids.length; ) {
         assert.ok(Date.now() < until, `drained ${seen.size} of ${ids.length}`);
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -115,8 +128,13 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
         assert.equal(rec.attempts, "1");
         assert.equal(await admin.exists(cell.jobKey(name, id)), 0, "BullMQ completed and removed its job");
       }
+      // Each finish noted its release, once, and left the lease and counts to the dispatch, which settles them all.
+      assert.deepEqual((await noted(cell)).sort(), [...ids].sort());
+      assert.equal(await admin.hlen(cell.slots), ids.length, "held until a dispatch call settles them");
+      await settle(cell);
       assert.equal(await admin.hlen(cell.slots), 0, "every slot released");
       assert.equal(await admin.hget(cell.running("t1"), "BC"), "0");
+      assert.deepEqual(await noted(cell), []);
       // The fetch and finish write no events (queues/lua/bullmqSlim.ts): only the test's adds are there.
       assert.deepEqual(new Set(await events(cell, name)), new Set(["added", "waiting"]));
       // Per job: its fetch (with its start) or the finish-and-fetch that took it; plus the empty fetches and
@@ -174,6 +192,8 @@ describe("exec consumer: BullMQ's fetch and finish with the workflow's start and
     try {
       await untilState(cell, "wf-x", "failed");
       assert.equal(await admin.hget(cell.workflow("wf-x"), "errorCode"), "X");
+      assert.deepEqual(await noted(cell), ["wf-x"]);
+      await settle(cell);
       assert.equal(await admin.hexists(cell.slots, "wf-x"), 0);
       assert.equal(await queue.getJobState("wf-x"), "failed", "BullMQ's own failure of the job");
       const job = (await queue.getJob("wf-x"))!;

@@ -34,6 +34,7 @@ local function cellKey_timers(cell) return cell .. ":timers" end
 local function cellKey_wake(cell) return cell .. ":wake" end
 local function cellKey_seq(cell) return cell .. ":seq" end
 local function cellKey_slots(cell) return cell .. ":slots" end
+local function cellKey_released(cell) return cell .. ":released" end
 local function cellKey_pools(cell) return cell .. ":pools" end
 local function cellKey_poolWorkers(cell, pool) return cell .. ":pool:" .. pool .. ":workers" end
 local function cellKey_poolConcurrency(cell, pool) return cell .. ":pool:" .. pool .. ":conc" end

@@ -48,17 +48,12 @@ local function wfqServe(tenant, v, charge, weight, inflight)
   return nv, { "now", v, "v:" .. tenant, nv, "c:" .. tenant, inflight + charge }
 end
 
--- A run charged `charge` held its slot `held` ms: correct v to the truth, learn the estimates.
--- Returns the new v as written (wfqNum), for a score that follows it.
-local function wfqSettle(key, tenant, charge, held, weight)
-  local r = rcall("HMGET", key, "v:" .. tenant, "e:" .. tenant, "e", "c:" .. tenant)
-  local v = tonumber(r[1] or "0") + (held - charge) / weight
-  local e = tonumber(r[2] or "")
+-- A run charged `charge` held its slot `held` ms: correct v to the truth, learn the estimates. Takes and
+-- returns numbers, the tenant's v, estimate and in-flight charge and the class's estimate (an estimate nil:
+-- none yet): includes/releaseSlot.lua reads and writes them once for all the releases it settles.
+local function wfqSettle(v, e, ce, c, charge, held, weight)
+  v = v + (held - charge) / weight
   if e then e = e + (held - e) / 4 else e = held end
-  local ce = tonumber(r[3] or "")
   if ce then ce = ce + (held - ce) / 16 else ce = held end
-  local vs = wfqNum(v)
-  rcall("HSET", key, "v:" .. tenant, vs, "e:" .. tenant, wfqNum(e), "e", wfqNum(ce),
-    "c:" .. tenant, wfqNum(tonumber(r[4] or "0") - charge))
-  return vs
+  return v, e, ce, c - charge
 end

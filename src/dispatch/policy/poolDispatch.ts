@@ -135,7 +135,7 @@ export class PoolDispatch {
       this.dirty.add(`@${lease.org}`);
   }
 
-  /** One level of a release (releaseSlot.lua's releaseLevel): count, settle, rescore; true when it may be eligible again. */
+  /** One level of a release (releaseSlot.lua's settleLevel, as settled): count, settle, rescore; true when it may be eligible again. */
   private releaseLevel(
     x: { runningA: number; runningBC: number; caps: { weight: number; mca: number; mcaUrgent: number } },
     name: string,
