@@ -4,6 +4,12 @@ import { execQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
 
 const script = new LuaScript("dispatch-18.lua");
+const settle = new LuaScript("settleReleased-1.lua");
+
+/** Settles the slot releases noted since the last call (settleReleased-1.lua); returns how many it released. */
+export async function settleReleased(redis: Redis, cell: CellKeys): Promise<number> {
+  return Number(await settle.run<number>(redis, [cell.released], [cell.own]));
+}
 
 export interface DispatchOptions {
   maxMoves: number;

@@ -2,7 +2,7 @@ import { SpanKind } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Keys } from "../../queues/keys.ts";
-import { dispatch, type DispatchOptions, type DispatchResult } from "../../queues/lua/dispatch.ts";
+import { dispatch, type DispatchOptions, type DispatchResult, settleReleased } from "../../queues/lua/dispatch.ts";
 import { expireQueued } from "../../queues/lua/expireQueued.ts";
 import { expireReviews } from "../../queues/lua/review.ts";
 import { reconcileSlots } from "../../queues/lua/reconcileSlots.ts";
@@ -163,11 +163,10 @@ export class Dispatcher {
   }
 
   /**
-   * One pass over one cell's pools; returns whether any call hit maxMoves (more may start now).
-   * A pass is one round trip per pool, the pools' set read alongside: on a busy machine every round
-   * trip of a pass delays the next, and a woken Class A's dispatch with it. So the pass dispatches the
-   * pools the last one read while this one's read is in flight; a pool new since then (an exec worker's
-   * first heartbeat) makes the pass report more work, and the next pass, at once, dispatches it.
+   * One pass over one cell's pools; returns whether any call hit maxMoves (more may start now). It settles the finishes' releases
+   * (the pools' set read alongside), then is one round trip per pool: on a busy machine every round trip delays the next, and a
+   * woken Class A's dispatch with it. So it dispatches the pools the last pass read while this one's read is in flight; a pool new
+   * since then (an exec worker's first heartbeat) makes it report more work, and the next pass dispatches it at once.
    */
   async passCell(cellName: string): Promise<boolean> {
     await this.syncPolicies(cellName);
@@ -177,6 +176,7 @@ export class Dispatcher {
     const reading = this.redis.smembers(cell.pools);
     reading.catch(() => undefined); // awaited below; a call that throws first must not leave it unhandled
     const known = this.poolsByCell.get(cellName) ?? (await reading);
+    await settleReleased(this.redis, cell); // before the dispatch calls take their `now` (settleReleased-1.lua)
     for (const pool of known) {
       const began = performance.now();
       const beganAt = Date.now();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { CellKeys } from "../../queues/keys.ts";
+import { settleReleased } from "../../queues/lua/dispatch.ts";
 import { reconcileSlots } from "../../queues/lua/reconcileSlots.ts";
 import { finishRun } from "../../queues/lua/runLifecycle.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
@@ -12,9 +13,9 @@ import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /**
  * A finish that leaves its slot's release for later (the exec consumer's, includes/releaseSlot.lua):
- * the slot stays held until the next dispatch call or the reconciler settles it, and then it is free
- * once, however often it was noted. Observed from what the next dispatch call starts and from the
- * pool's and the tenant's slot counts in Redis.
+ * the slot stays held until the dispatcher's settling call, the next dispatch call or the reconciler
+ * settles it, and then it is free once, however often it was noted. Observed from what the next
+ * dispatch call starts and from the pool's and the tenant's slot counts in Redis.
  */
 const CAPS: Caps = { weight: 1, mca: 4, burstMca: 4, burstMs: 0, cooldownMs: 0, mcaUrgent: 1, paused: false };
 
@@ -69,6 +70,18 @@ describe("a slot's release noted at the finish, settled after", () => {
     assert.equal(await running(tenant), 2);
     assert.equal(await p.redis.llen(cell.released), 0);
     for (const r of runs) assert.equal(await p.redis.hexists(cell.slots, r.id), 0);
+  });
+
+  it("lets the dispatcher settle them in a call of its own, before its dispatch call", async () => {
+    const { pool, name, tenant, runs } = await full(3);
+    clock.advance(50);
+    for (const r of runs) await finishLater(r.id);
+    assert.equal(await settleReleased(p.redis, cell), 2);
+    assert.equal(await used(name), 0);
+    assert.equal(await running(tenant), 0);
+    for (const r of runs) assert.equal(await p.redis.hexists(cell.slots, r.id), 0);
+    assert.equal(await settleReleased(p.redis, cell), 0, "nothing is settled twice");
+    assert.equal((await pool.dispatch(5)).length, 2, "the freed slots are Class B's to take again");
   });
 
   it("releases a slot once however often its finish is noted", async () => {
