@@ -65,7 +65,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *                                  batchMaxShare batchMinShare capacityCap, written at start and every reconcile)
  *   <cell>:seq                     STRING dispatch sequence (the WFQ tie-break: least recently served)
  *   <cell>:slots                   HASH workflow id -> "tenant|class|pool|dispatchedAt|charge": the slot leases
- *   <cell>:released                LIST releases the next dispatch call settles (includes/releaseSlot.lua)
+ *   <cell>:released                LIST slot releases noted, for the dispatcher to settle (includes/releaseSlot.lua)
  *   <cell>:pools                   SET pool names seen (heartbeats, policies)
  *   <cell>:pool:<p>:workers        ZSET exec worker id -> heartbeat expiry (epoch ms);  pool:<p>:conc  HASH exec worker id -> concurrency
  *   <cell>:pool:<p>:batch          HASH exec worker id -> its batch limit: how many of its slots Class C may take now

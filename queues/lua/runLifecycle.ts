@@ -63,7 +63,7 @@ export interface FinishInput {
    */
   steps?: boolean;
   /**
-   * Leave the slot's release for the next dispatch call to settle, as the exec consumer's finish does
+   * Leave the slot's release for the dispatcher to settle, as the exec consumer's finish does
    * (includes/releaseSlot.lua). Default false: settled with the finish.
    */
   releaseLater?: boolean;

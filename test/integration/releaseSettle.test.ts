@@ -84,6 +84,32 @@ describe("a slot's release noted at the finish, settled after", () => {
     assert.equal((await pool.dispatch(5)).length, 2, "the freed slots are Class B's to take again");
   });
 
+  it("wakes the dispatcher with the first release noted, not again for those noted behind it", async () => {
+    const { runs } = await full(0);
+    clock.advance(50);
+    const woken = async () => (await p.redis.zscore(cell.wake, "w")) !== null;
+    await p.redis.del(cell.wake);
+    await finishLater(runs[0]!.id);
+    assert.ok(await woken(), "the first release wakes the dispatcher");
+    await p.redis.del(cell.wake); // the dispatcher took the wake-up; its pass has yet to settle
+    await finishLater(runs[1]!.id);
+    assert.equal(await woken(), false, "the pass under way settles this one too");
+    assert.equal(await settleReleased(p.redis, cell), 2);
+  });
+
+  it("wakes the dispatcher again when a settlement leaves releases noted", async () => {
+    // 1,001 notes of leases no longer held: a settlement takes 1,000 and releases none of them.
+    await p.redis.rpush(cell.released, ...Array.from({ length: 1001 }, (_, i) => `gone${i}\n0\nx|B|p|0|0\n\n\n`));
+    await p.redis.del(cell.wake);
+    assert.equal(await settleReleased(p.redis, cell), 0);
+    assert.equal(await p.redis.llen(cell.released), 1);
+    assert.notEqual(await p.redis.zscore(cell.wake, "w"), null, "one is left: the next pass is woken for it");
+    await p.redis.del(cell.wake);
+    assert.equal(await settleReleased(p.redis, cell), 0);
+    assert.equal(await p.redis.llen(cell.released), 0);
+    assert.equal(await p.redis.zscore(cell.wake, "w"), null, "none left: no wake-up");
+  });
+
   it("releases a slot once however often its finish is noted", async () => {
     const { name, tenant, runs } = await full(0);
     clock.advance(50);

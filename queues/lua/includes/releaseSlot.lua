@@ -4,12 +4,16 @@
   noteRelease: what must happen when the run ends, and all the exec consumer's finish does
   (finishFetchStart-2.lua): the release goes onto <cell>:released with what it read of the caps (the
   class's cap, weight and ready-set member of the tenant, and of its org for a tenant of an org), and
-  the dispatcher is woken. An entry is the id, the release time, the lease, then those three (or six),
-  one per line ("" where the caps have none).
+  the dispatcher is woken by the first release noted since the list was last emptied: a release noted
+  behind others finds the wake-up they left, or a pass under way that has yet to settle them (a
+  settlement that leaves some behind wakes the dispatcher again). An entry is the id, the release
+  time, the lease, then those three (or six), one per line ("" where the caps have none).
 
-  settleReleased: what a release changes, for every noted release in the order noted; the dispatch runs
-  it at the start of every call, before it reads any of it, so each decision sees what releasing at
-  once would have left. The slot lease goes (an HDEL that matches the noted lease decides: a lease is
+  settleReleased: what a release changes, for every noted release in the order noted; the dispatcher
+  runs it in a call of its own before its dispatch calls (settleReleased-1.lua, so a run's charge does
+  not grow by the settling's time), and the dispatch at the start of every call, before it reads any of
+  it (what was noted in between), so each decision sees what releasing at once would have left. The
+  slot lease goes (an HDEL that matches the noted lease decides: a lease is
   released once however often it is noted); the pool's slot counts, the tenant's (and org's) and the
   Class C sets follow; fair queuing: each run held its slot from dispatch to its release, and the
   tenant's virtual time in the pool and class is settled from the charge taken at dispatch to the
@@ -26,6 +30,8 @@
 --- @include "keys"
 --- @include "wfq"
 --- @include "flows"
+
+local SETTLE_MAX = 1000
 
 local function parseLease(lease)
   -- "tenant|class|pool|dispatchedAt|charge[|org|org charge]"; leases written before charges have none (0).
@@ -45,8 +51,7 @@ local function noteRelease(own, id, now, lease)
     local o = rcall("HMGET", cellKey_tenantCaps(own, "@" .. org), capField, "weight", "m:" .. pool)
     entry[7], entry[8], entry[9] = o[1] or "", o[2] or "", o[3] or ""
   end
-  rcall("RPUSH", cellKey_released(own), table.concat(entry, "\n"))
-  rcall("ZADD", cellKey_wake(own), "0", "w")
+  if rcall("RPUSH", cellKey_released(own), table.concat(entry, "\n")) == 1 then rcall("ZADD", cellKey_wake(own), "0", "w") end
   return 1, t[4]
 end
 
@@ -61,8 +66,10 @@ end
 
 -- Settles every noted release (noteRelease). Returns how many leases it released.
 local function settleReleased(own)
-  local entries = rcall("LPOP", cellKey_released(own), 1000)
+  local entries = rcall("LPOP", cellKey_released(own), SETTLE_MAX)
   if not entries then return 0 end
+  -- More are noted than one settlement takes: their wake-up came with the first of them, so another.
+  if #entries == SETTLE_MAX then rcall("ZADD", cellKey_wake(own), "0", "w") end
   local notes, ids = {}, {}
   for i, e in ipairs(entries) do
     local f = {}
