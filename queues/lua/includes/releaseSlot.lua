@@ -11,18 +11,18 @@
 
   settleReleased: what a release changes, for every noted release in the order noted; the dispatcher
   runs it in a call of its own before its dispatch calls (settleReleased-1.lua, so a run's charge does
-  not grow by the settling's time), and the dispatch at the start of every call, before it reads any of
-  it (what was noted in between), so each decision sees what releasing at once would have left. The
-  slot lease goes (an HDEL that matches the noted lease decides: a lease is
-  released once however often it is noted); the pool's slot counts, the tenant's (and org's) and the
-  Class C sets follow; fair queuing: each run held its slot from dispatch to its release, and the
-  tenant's virtual time in the pool and class is settled from the charge taken at dispatch to the
-  slot-time really received (wfq.lua), in the same arithmetic and order as one release at a time (so
-  PoolDispatch.release, src/dispatch/policy/dispatchRule.ts, stays its mirror), its score in the ready
-  set follows (ZADD XX); only when a release may have made it eligible again (at or just under a cap)
-  is it marked dirty for a full recompute. A tenant of an org is settled in its org's sets, and the
-  org's own slot count, virtual time and readiness follow the same way (includes/flows.lua). Each key
-  is written once per settlement however many releases touched it: that, not the move, is the saving.
+  not grow by the settling's time), and the dispatch at the start of every call, before it reads any
+  of it (what was noted in between), so each decision sees what releasing at once would have left. The
+  slot lease goes (an HDEL that matches the noted lease decides: a lease is released once however
+  often it is noted); the pool's slot counts, the tenant's (and org's) and the Class C sets follow;
+  fair queuing: each run held its slot from dispatch to its release, and the tenant's virtual time in
+  the pool and class is settled from the charge taken at dispatch to the slot-time really received
+  (wfq.lua), in the same arithmetic and order as one release at a time (so PoolDispatch.release,
+  src/dispatch/policy/dispatchRule.ts, stays its mirror), its score in the ready set follows (ZADD
+  XX); only when a release may have made it eligible again (at or just under a cap) is it marked dirty
+  for a full recompute. A tenant of an org is settled in its org's sets, and the org's own slot count,
+  virtual time and readiness follow the same way (includes/flows.lua). Each key is written once per
+  settlement however many releases touched it: that, not the move, is the saving.
 
   releaseSlot: both at once, for the rarer ways a slot is given back (parking, hand-back, review,
   reconcile, finishRun-1.lua).

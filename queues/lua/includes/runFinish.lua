@@ -36,7 +36,7 @@ local function finishRunFor(rec, id, now, runId, state, result, code, message, t
   -- Kept for the record's TTL: only what the API shows and the trace. Where it queued and ran, its run
   -- fence and its byte count served the run; they would only make each finished record bigger.
   rcall("HDEL", rec, "preemptRequested", "queue", "pool", "runId", "worker", "bytes", "runBudgetMs", "lease")
-  -- Noted, not settled: the caller settles it (finishRun-1.lua) or leaves it to the dispatch (the exec consumer's).
+  -- Noted, not settled: the caller settles it (finishRun-1.lua) or leaves it to the dispatcher (the exec consumer's).
   -- The record's copy of the lease spares reading it (one written before the record kept it: read).
   local released, retainSec = noteRelease(own, id, now, r[6] or nil)
   -- The lease named the record's tenant: its retention was read with the release (nil when none was held).
