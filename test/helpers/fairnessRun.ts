@@ -21,6 +21,25 @@ export function backloggedWindow(o: Observation, from: number): { from: number; 
 }
 
 /**
+ * Slot-time per tenant from the workflows' records, exactly: each run held its slot from its
+ * dispatch (`dispatchedAt`) to its finish (`finishedAt`), the interval the rule charges, counted
+ * where it overlaps [from, to]. Only the two timestamps are read, none of the rule's own state
+ * (virtual times, charges); sampleExec measures the same from BullMQ's lists, to within its ±4.5%.
+ */
+async function slotTimeFromRecords(d: Deployment, tenantOf: Map<string, string>, from: number, to: number) {
+  const pipe = d.p.redis.pipeline();
+  for (const id of tenantOf.keys()) pipe.hmget(d.p.keys.cell("default").workflow(id), "dispatchedAt", "finishedAt");
+  const replies = (await pipe.exec())!;
+  const held: Record<string, number> = {};
+  [...tenantOf.values()].forEach((tenant, i) => {
+    const [dispatchedAt, finishedAt] = (replies[i]![1] as (string | null)[]).map(Number);
+    const overlap = Math.min(finishedAt!, to) - Math.max(dispatchedAt!, from);
+    if (overlap > 0) held[tenant] = (held[tenant] ?? 0) + overlap;
+  });
+  return held;
+}
+
+/**
  * Samples what holds exec slots (BullMQ's own exec wait + active lists), per
  * tenant, every 10 ms. A slot is held from dispatch (the run enters the wait
  * list) to its release, which comes between the handler's end (the observer's
@@ -98,8 +117,10 @@ export async function run(
     const admittedAt = Date.now();
     const maxJob = Math.max(...Object.values(jobs).map((j) => j.ms));
     let stop: ReturnType<typeof sampleExec> | undefined;
+    const window = { from: 0, to: 0 };
     if (sampleAfterMs !== undefined) {
       await sleep(sampleAfterMs);
+      window.from = Date.now();
       stop = sampleExec(d, ids);
     }
     // Sampling ends when the first tenant runs out of backlog.
@@ -115,10 +136,12 @@ export async function run(
     let held: Awaited<ReturnType<Awaited<ReturnType<typeof sampleExec>>>> | undefined;
     if (stop) {
       await drained();
+      window.to = Date.now();
       held = await stop();
     }
     await d.waitEnded(ids, 120_000);
-    return { o: await d.observation(), from: admittedAt + maxJob, held };
+    const charged = stop ? await slotTimeFromRecords(d, ids, window.from, window.to) : undefined;
+    return { o: await d.observation(), from: admittedAt + maxJob, held, charged };
   } finally {
     await d.close();
   }
