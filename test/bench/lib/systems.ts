@@ -37,6 +37,8 @@ export interface Enqueued {
   cls: string;
   /** The producer's clock just before the enqueue call. */
   at: number;
+  /** The producer's clock when the call's reply came back (its workflows admitted). */
+  ackAt: number;
   /** Fairlane only: an idempotency key named a workflow admitted earlier (this is its id). */
   duplicate?: boolean;
 }
@@ -122,8 +124,9 @@ export async function fairlane(
         }));
         const r = await p.admission.admitBulk(tenant, requests, "0".repeat(32));
         if (r.rejected.length) throw new Error(`admission refused: ${JSON.stringify(r.rejected[0])}`);
+        const ackAt = Date.now();
         for (const a of r.accepted)
-          out.push({ id: a.id, tenant, cls: chunk[a.index]!.cls, at, ...(a.duplicate ? { duplicate: true } : {}) });
+          out.push({ id: a.id, tenant, cls: chunk[a.index]!.cls, at, ackAt, ...(a.duplicate ? { duplicate: true } : {}) });
       }
       return out;
     },
@@ -201,7 +204,8 @@ export async function plainBullmq(
           },
         }));
         await queue.addBulk(jobs);
-        for (const [k, j] of jobs.entries()) out.push({ id: j.opts.jobId, tenant, cls: chunk[k]!.cls, at });
+        const ackAt = Date.now();
+        for (const [k, j] of jobs.entries()) out.push({ id: j.opts.jobId, tenant, cls: chunk[k]!.cls, at, ackAt });
       }
       return out;
     },

@@ -54,7 +54,12 @@ export interface ClassLatency {
   slowest?: SlowSample[];
 }
 
-/** One sample's start split at its record's times (ms); `atMs` is its enqueue, from the phase's first. */
+/**
+ * One sample's start split at its record's times (ms); `atMs` is its enqueue, from the phase's first.
+ * `admitMs` is the admission call's round trip as the producer saw it (call → reply), which `queueMs`
+ * (the record's enqueue → dispatch, from the same call's clock reading) includes: an admission that
+ * waits in Redis behind other work shows in both.
+ */
 export interface SlowSample {
   tenant: string;
   atMs: number;
@@ -177,7 +182,7 @@ async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<
           tenant: e.tenant,
           atMs: e.at - phaseStart,
           startMs: r.firstStart - e.at,
-          admitMs: admitted - e.at,
+          admitMs: e.ackAt - e.at,
           queueMs: d - admitted,
           pickupMs: s - d,
           handlerMs: r.firstStart - s,
