@@ -104,7 +104,11 @@ export async function openPlatform(
     retryAfterSec: config.FAIRLANE_RETRY_AFTER_SEC,
     maxPayloadBytes: config.FAIRLANE_MAX_PAYLOAD_BYTES,
   };
-  const admission = new Admission(redis, keys, registry, clock, limits);
+  // Bulk admissions on a connection of their own (Admission, BULK_CHUNK), opened at the first bulk: most
+  // roles never admit.
+  const bulk = connect(target, { lazyConnect: true });
+  bulk.on("error", (err) => connectionLog.warn({ err: err.message }, "redis connection error (bulk admission)"));
+  const admission = new Admission(redis, keys, registry, clock, limits, bulk);
   const trailCell = (tenant: string) => {
     const cell = registry.get(tenant)?.policy.cell;
     return cell === undefined ? undefined : keys.cell(cell);
@@ -122,25 +126,34 @@ export async function openPlatform(
     audit: new AuditLog(redis, keys, clock, trailCell),
     admission,
     async forRequests() {
-      const fast = connectForRequests(target);
       const fastLog = new LogThrottle(log);
-      fast.on("error", (err) => fastLog.warn({ err: err.message }, "redis connection error (requests)"));
-      fast.on("ready", () => fastLog.ok("redis connection restored (requests)"));
-      await whenReady(fast).catch((err: unknown) => {
+      const open = (what: string) => {
+        const c = connectForRequests(target);
+        c.on("error", (err) => fastLog.warn({ err: err.message }, `redis connection error (${what})`));
+        c.on("ready", () => fastLog.ok(`redis connection restored (${what})`));
+        return c;
+      };
+      const [fast, fastBulk] = [open("requests"), open("bulk admission")];
+      await Promise.all([whenReady(fast), whenReady(fastBulk)]).catch((err: unknown) => {
         fast.disconnect();
+        fastBulk.disconnect();
         throw err;
       });
       return {
         redis: fast,
         apiKeys: new ApiKeys(fast, keys),
         audit: new AuditLog(fast, keys, clock, trailCell),
-        admission: new Admission(fast, keys, registry, clock, limits),
-        close: () => closeConnection(fast),
+        admission: new Admission(fast, keys, registry, clock, limits, fastBulk),
+        close: async () => {
+          await Promise.all([closeConnection(fast), closeConnection(fastBulk)]);
+        },
       };
     },
     async close() {
       registry.stop();
-      await closeConnection(redis);
+      // Never opened (no bulk was admitted): nothing to quit.
+      if (bulk.status === "wait") bulk.disconnect();
+      await Promise.all([closeConnection(redis), closeConnection(bulk)]);
     },
   };
 }

@@ -44,6 +44,9 @@ const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
  * A bulk is prepared and sent BULK_CHUNK items at a time, yielding to the event loop in between: another
  * tenant's request in the same process (a Class A admission, a health check) waits for one chunk, not for
  * a 1,000-item bulk (measured: a Class A admission during a 1,200-item bulk took 46-214 ms before).
+ * The chunks go on a connection of their own (`bulkRedis`): Redis answers a connection's commands in the
+ * order sent, so a single admission sent behind a chunk's 100 scripts waited for all of them (~30 ms at
+ * the storm benchmark's batch arrival), while Redis serves two connections in turns.
  */
 export const BULK_CHUNK = 100;
 
@@ -70,6 +73,8 @@ export class Admission {
     private readonly registry: PolicyRegistry,
     private readonly clock: Clock,
     private readonly limits: AdmissionLimits,
+    /** Where a bulk's scripts go (BULK_CHUNK); the same connection unless given one of its own. */
+    private readonly bulkRedis: Redis = redis,
   ) {
     // Every role opens its platform (and so one Admission) over the registry: binding it here
     // gives every process the same tenants with their own metric label (tenantLabel.ts).
@@ -214,7 +219,7 @@ export class Admission {
     if (valid.length) await this.cells.note(entry.tenant, entry.policy.cell);
     const outcomes = valid.length
       ? await admitWorkflows(
-          this.redis,
+          this.bulkRedis,
           valid.map((v) => ({ cell, input: v.input })),
           BULK_CHUNK,
         )

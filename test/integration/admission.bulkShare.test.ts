@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import type { Admission } from "../../src/admission/admit.ts";
 import { ingressQueue } from "../../queues/names.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
+import { Redis } from "ioredis";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
@@ -48,4 +50,43 @@ describe("bulk admission shares the process", () => {
     assert.equal(done.accepted.length, BULK);
     assert.ok(queuedThen < BULK, `the Class A admission waited for the whole bulk (${queuedThen} of ${BULK} queued when it was answered)`);
   });
+
+  // Redis answers one connection's commands in the order sent: a single admission sent on the connection
+  // that carries a bulk chunk's 100 scripts waits for all of them, whatever Redis does for anyone else.
+  // Seen from Redis (MONITOR names each command's connection): the bulk's scripts and the single
+  // admissions' come from different connections, in the platform's admission and in the api's.
+  async function connectionsOf(admission: Admission): Promise<{ bulk: Set<string>; single: Set<string> }> {
+    const client = new Redis(await testRedisUrl());
+    const monitor = await client.monitor();
+    const seen = { bulk: new Set<string>(), single: new Set<string>() };
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      if (args[0]?.toLowerCase() !== "evalsha") return;
+      if (args[3]?.includes(":ingress.batchy.")) seen.bulk.add(source);
+      if (args[3]?.includes(":ingress.urgent.")) seen.single.add(source);
+    });
+    const payload = { steps: 1, fanout: 1 };
+    const bulk = admission.admitBulk(
+      "batchy",
+      Array.from({ length: 300 }, () => ({ type: "prior-auth", class: "C", payload })),
+    );
+    const singles = Array.from({ length: 5 }, () => admission.admitOne("urgent", { type: "prior-auth", class: "A", payload }));
+    await Promise.all([bulk, ...singles]);
+    await p.redis.ping(); // MONITOR has passed on every command sent before this one's answer
+    monitor.disconnect(); // a connection in monitoring mode takes no QUIT
+    client.disconnect();
+    return seen;
+  }
+
+  for (const where of ["platform", "api"] as const)
+    it(`sends a bulk's scripts on a connection of their own (${where})`, async () => {
+      const rq = where === "api" ? await p.forRequests() : undefined;
+      try {
+        const { bulk, single } = await connectionsOf(rq ? rq.admission : p.admission);
+        assert.equal(bulk.size, 1, `the bulk's scripts came from ${[...bulk].join(", ")}`);
+        assert.equal(single.size, 1, `the single admissions came from ${[...single].join(", ")}`);
+        assert.notDeepEqual([...bulk], [...single]);
+      } finally {
+        await rq?.close();
+      }
+    });
 });
