@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
 import type { Admission } from "../../src/admission/admit.ts";
 import { ingressQueue } from "../../queues/names.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
-import { Redis } from "ioredis";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
