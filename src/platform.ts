@@ -20,7 +20,7 @@ import { LogThrottle } from "./observability/logger.ts";
 import { ApiKeys } from "./tenancy/apiKeys.ts";
 import { PolicyRegistry } from "./tenancy/registry.ts";
 
-/** What every role shares: one Redis connection, the key schema, the policy registry. */
+/** What every role shares: one Redis connection (and one for bulk admissions, opened at the first), the key schema, the policy registry. */
 export interface Platform {
   config: Config;
   /** The Redis URL; for a cluster a description for logs, "redis cluster (seeds ...)". */
