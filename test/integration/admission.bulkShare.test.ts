@@ -59,7 +59,14 @@ describe("bulk admission shares the process", () => {
     const client = new Redis(await testRedisUrl());
     const monitor = await client.monitor();
     const seen = { bulk: new Set<string>(), single: new Set<string>() };
+    // Redis feeds MONITOR in the order it runs commands: once this ECHO's line has arrived, so has every script's.
+    const marker = `end-${freshPrefix()}`;
+    let sawMarker: () => void = () => undefined;
+    const markerSeen = new Promise<void>((resolve) => {
+      sawMarker = resolve;
+    });
     monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      if (args[0]?.toLowerCase() === "echo" && args[1] === marker) sawMarker();
       if (args[0]?.toLowerCase() !== "evalsha") return;
       if (args[3]?.includes(":ingress.batchy.")) seen.bulk.add(source);
       if (args[3]?.includes(":ingress.urgent.")) seen.single.add(source);
@@ -71,7 +78,8 @@ describe("bulk admission shares the process", () => {
     );
     const singles = Array.from({ length: 5 }, () => admission.admitOne("urgent", { type: "prior-auth", class: "A", payload }));
     await Promise.all([bulk, ...singles]);
-    await p.redis.ping(); // MONITOR has passed on every command sent before this one's answer
+    await p.redis.echo(marker);
+    await markerSeen;
     monitor.disconnect(); // a connection in monitoring mode takes no QUIT
     client.disconnect();
     return seen;
