@@ -78,17 +78,24 @@ local nowText = tostring(now)
 settleReleased(own)
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
--- Tenants before orgs ("@<org>"), whatever order SPOP gives: a tenant that left its org takes itself
--- out of the org's sets before the org is placed (PoolDispatch.dispatch refreshes in the same order).
+-- Tenants before orgs ("@<org>"), whatever order SPOP gives, and each org placed once, after all of its
+-- tenants: placed at each tenant's refresh, an org could enter the pool's set for a moment (and take a
+-- v there) or not, by the order of its tenants, say one leaving it and one joining. PoolDispatch.dispatch
+-- refreshes in the same steps.
 local refreshed = 0
 local dirty = rcall("SPOP", KEYS[7], tonumber(ARGV[11]))
-for pass = 1, 2 do
-  for _, t in ipairs(dirty) do
-    if (string.sub(t, 1, 1) == "@") == (pass == 2) then
-      refreshTenant(own, bull, t, now)
-      refreshed = refreshed + 1
-    end
+local orgs = {}
+for _, t in ipairs(dirty) do
+  if string.sub(t, 1, 1) == "@" then
+    orgs[t] = true
+  else
+    refreshTenant(own, bull, t, now, orgs)
+    refreshed = refreshed + 1
   end
+end
+for o in pairs(orgs) do
+  refreshTenant(own, bull, o, now)
+  refreshed = refreshed + 1
 end
 for _, t in ipairs(rcall("ZRANGEBYSCORE", KEYS[8], "-inf", now, "LIMIT", 0, 100)) do
   rcall("ZREM", KEYS[8], t)

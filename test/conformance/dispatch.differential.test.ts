@@ -103,6 +103,29 @@ const PINNED: [typeof caseArb extends fc.Arbitrary<infer C> ? C : never][] = [
   ],
 ];
 
+/**
+ * Found by CI (2026-12-05): one tenant leaves an org (new caps) while another of its tenants, backlogged
+ * but not eligible, is refreshed in the same call. Placed at each tenant's refresh, the org entered the
+ * pool's set for a moment (and took a v there) only when SPOP gave the second tenant first. The order
+ * SPOP gives is random, so the case runs several times.
+ */
+const ORG_ORDER: (typeof PINNED)[number][0] = {
+  capacity: 1,
+  tenants: [
+    { caps: { weight: 1, mca: 1, burstMca: 1, burstMs: 0, cooldownMs: 0, mcaUrgent: 1, paused: false }, org: 0 },
+    { caps: { weight: 1, mca: 1, burstMca: 1, burstMs: 0, cooldownMs: 0, mcaUrgent: 0, paused: false }, org: 0 },
+  ],
+  orgs: [{ weight: 1, mca: null, mcaUrgent: 0 }],
+  events: [
+    { kind: "enqueue", t: 0, cls: "A", n: 1 },
+    { kind: "dispatch", maxMoves: 1, prefetch: 1 },
+    { kind: "org", o: 0, spec: { weight: 1, mca: null, mcaUrgent: null } },
+    { kind: "enqueue", t: 1, cls: "A", n: 1 },
+    { kind: "caps", t: 0, caps: { weight: 1, mca: 1, burstMca: 1, burstMs: 0, cooldownMs: 0, mcaUrgent: 0, paused: false } },
+    { kind: "dispatch", maxMoves: 1, prefetch: 1 },
+  ],
+};
+
 describe("dispatch rule: the pure rule and the script make the same decisions", () => {
   let p: Platform;
   let cell: CellKeys;
@@ -259,6 +282,10 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
       }
     }
   }
+
+  it("place an org once after all of its tenants, whatever order SPOP gives them", async () => {
+    for (let i = 0; i < 16; i++) await runCase(ORG_ORDER);
+  });
 
   it(`agree on ${RUNS} generated pools and event sequences`, { timeout: 240_000 }, async () => {
     await fc.assert(

@@ -43,8 +43,13 @@ local function refreshOrg(own, org, now)
   end
 end
 
-local function refreshTenant(own, bull, tenant, now)
+-- `orgs` (optional): instead of placing the tenant's old and new org at once, note them there ("@<org>"
+-- = true) for the caller to place after all the tenants it refreshes.
+local function refreshTenant(own, bull, tenant, now, orgs)
   if string.sub(tenant, 1, 1) == "@" then return refreshOrg(own, tenant, now) end
+  local function place(org)
+    if orgs then orgs["@" .. org] = true else refreshOrg(own, "@" .. org, now) end
+  end
   local caps = readCaps(own, tenant)
   if not caps then return end
   local org = caps.org or ""
@@ -55,7 +60,7 @@ local function refreshTenant(own, bull, tenant, now)
       for _, cls in ipairs(REFRESH_CLASSES) do rcall("ZREM", (levelOf(own, pool, cls, was)), memberFor(caps, tenant, pool)) end
     end
     rcall("HSET", cellKey_tenantCaps(own, tenant), "inOrg", org)
-    if was ~= "" then refreshOrg(own, "@" .. was, now) end
+    if was ~= "" then place(was) end
   end
   local runA, runBC = readRunning(own, tenant)
   local paused = caps.paused == "1"
@@ -77,5 +82,5 @@ local function refreshTenant(own, bull, tenant, now)
       placeIn(ready, wfq, tenant, member, tonumber(caps.weight), backlog[cls] and eligible[cls])
     end
   end
-  if org ~= "" then refreshOrg(own, "@" .. org, now) end
+  if org ~= "" then place(org) end
 end

@@ -77,10 +77,12 @@ export class PoolDispatch {
   /** Up to maxMoves dispatches at `now`, in the order the script makes them, `prefetch` slots beyond the capacity. */
   dispatch(now: number, maxMoves: number, prefetch = 0): Lease[] {
     this.pool.prefetch = prefetch;
-    // Tenants before orgs, as the script (a tenant that left its org is out of the org's sets first).
+    // Tenants before orgs, and each org placed once after all of its tenants, as the script (dispatch-18.lua).
     const dirty = [...this.dirty];
     this.dirty.clear();
-    for (const name of [...dirty.filter((n) => !n.startsWith("@")), ...dirty.filter((n) => n.startsWith("@"))]) this.refresh(name, now);
+    const orgs = new Set(dirty.filter((n) => n.startsWith("@")).map((n) => n.slice(1)));
+    for (const name of dirty) if (!name.startsWith("@")) this.refresh(name, now, orgs);
+    for (const org of orgs) this.refreshOrg(org, now);
     const due = [...this.timers].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
     for (const [name] of due.slice(0, 100)) {
       this.timers.delete(name);
@@ -234,8 +236,11 @@ export class PoolDispatch {
     return { tenant: name, cls, dispatchedAt: now, charge, seq, startsBurst, ...(org ? { org: orgName, orgCharge } : {}) };
   }
 
-  /** Recomputes a flow's membership in every ready set; entering one starts it at max(v, frontier). */
-  private refresh(name: string, now: number): void {
+  /**
+   * Recomputes a flow's membership in every ready set; entering one starts it at max(v, frontier). With
+   * `orgs`, the tenant's old and new org are noted there to be placed later rather than at once.
+   */
+  private refresh(name: string, now: number, orgs?: Set<string>): void {
     if (name.startsWith("@")) {
       this.refreshOrg(name.slice(1), now);
       return;
@@ -247,7 +252,7 @@ export class PoolDispatch {
       const was = t.inOrg;
       for (const cls of CLASSES) this.setsOf(was)[cls].delete(name);
       t.inOrg = org;
-      if (was) this.refreshOrg(was, now);
+      if (was) this.placeOrg(was, now, orgs);
     }
     const paused = t.caps.paused;
     const bc = bcEligible(t.caps, t.runningBC, now);
@@ -262,7 +267,12 @@ export class PoolDispatch {
         sets[cls].set(name, state.v);
       } else sets[cls].delete(name);
     }
-    if (org) this.refreshOrg(org, now);
+    if (org) this.placeOrg(org, now, orgs);
+  }
+
+  private placeOrg(org: string, now: number, later?: Set<string>): void {
+    if (later) later.add(org);
+    else this.refreshOrg(org, now);
   }
 
   /** An org's place in the pool's ready sets: where one of its tenants is ready and it is under its cap. */
