@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import fc from "fast-check";
+import { CLASSES } from "../../queues/keys.ts";
+import type { PoolDispatch } from "../../src/dispatch/policy/poolDispatch.ts";
+import { FakeClock } from "../../src/lib/clock.ts";
+import { type Caps, caseArb, type GeneratedCase, ModelPool, type ModelRun, ORG_ORDER, TEST_SHARES } from "../conformance/pools.ts";
+
+/**
+ * The dispatch script reads its dirty tenants with SPOP, in an order Redis picks at random; the pure
+ * rule reads them in the order they were marked. So the rule's decisions must not depend on that order:
+ * the same generated cases as the differential test (test/conformance/dispatch.differential.test.ts),
+ * run on two copies of the rule, one of which reads its dirty set shuffled before every dispatch call,
+ * must make the same dispatches and end with the same virtual times and ready sets. Pure: no Redis, a
+ * fake clock, a seeded shuffle. It found the org placed at each tenant's refresh (2026-12-05).
+ */
+const RUNS = Number(process.env.FAIRLANE_ORDER_RUNS ?? 20000);
+
+/** A seeded shuffle of the rule's dirty set, in place. */
+function shuffleDirty(rule: PoolDispatch, random: () => number): void {
+  const names = [...rule.dirty];
+  for (let i = names.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [names[i], names[j]] = [names[j]!, names[i]!];
+  }
+  rule.dirty.clear();
+  for (const name of names) rule.dirty.add(name);
+}
+
+/** What a rule holds when a case ends, in a form to compare. */
+function state(rule: PoolDispatch) {
+  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return {
+    ready: CLASSES.map((cls) => sorted(rule.ready[cls])),
+    tenants: [...rule.tenants].map(([name, t]) => [name, t.wfq, [...t.orgWfq]]),
+    orgs: [...rule.orgs].map(([name, o]) => [name, o.wfq, o.classes, CLASSES.map((cls) => sorted(o.ready[cls]))]),
+    classes: rule.classes,
+  };
+}
+
+async function runCase(c: GeneratedCase, seed: number): Promise<void> {
+  let s = seed;
+  const random = () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+  const clock = new FakeClock(Date.UTC(2026, 11, 1));
+  const names = c.tenants.map((_, i) => `t${i}`);
+  const orgNames = c.orgs.map((_, i) => `o${i}`);
+  const orgOf = (i: number | null) => (i === null || !orgNames.length ? undefined : orgNames[i % orgNames.length]);
+  const capsOf = (m: { caps: Caps; org: number | null }): Caps => ({ ...m.caps, org: orgOf(m.org) });
+  const both = [new ModelPool(c.capacity, TEST_SHARES, clock, "p"), new ModelPool(c.capacity, TEST_SHARES, clock, "p")] as const;
+  const each = async (f: (m: ModelPool) => Promise<unknown>) => {
+    for (const m of both) await f(m);
+  };
+  const orgSpecs = [...c.orgs];
+  const tenants = [...c.tenants];
+  for (const [o, spec] of orgSpecs.entries()) await each((m) => m.setOrg(orgNames[o]!, spec, []));
+  for (const [i, m] of tenants.entries()) await each((x) => x.setCaps(names[i]!, capsOf(m)));
+  const running: [ModelRun, ModelRun][] = [];
+  const trace: string[] = [];
+  for (const e of c.events) {
+    trace.push(JSON.stringify(e));
+    if (e.kind === "enqueue") await each((m) => m.enqueue(names[e.t % names.length]!, e.cls, e.n));
+    else if (e.kind === "dispatch") {
+      shuffleDirty(both[1].rule, random);
+      const [a, b] = [await both[0].dispatch(e.maxMoves, e.prefetch, "fetched"), await both[1].dispatch(e.maxMoves, e.prefetch, "fetched")];
+      const seen = (runs: ModelRun[]) => runs.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge }));
+      assert.deepEqual(seen(b), seen(a), `dispatches after ${trace.join(" ")}`);
+      a.forEach((run, i) => running.push([run, b[i]!]));
+    } else if (e.kind === "finish") {
+      if (!running.length) continue;
+      const [[a, b]] = running.splice(e.pick % running.length, 1) as [[ModelRun, ModelRun]];
+      await both[0].finish(a);
+      await both[1].finish(b);
+    } else if (e.kind === "advance") clock.advance(e.ms);
+    else if (e.kind === "caps") {
+      // As the differential test: new caps, maybe another org, and the orgs it left and joined rewritten.
+      const i = e.t % names.length;
+      const was = orgOf(tenants[i]!.org);
+      tenants[i] = { caps: e.caps, org: e.t % 3 === 0 ? null : e.t };
+      for (const [o, org] of orgNames.entries())
+        if (org === was || org === orgOf(tenants[i]!.org)) await each((m) => m.setOrg(org, orgSpecs[o]!, []));
+      await each((m) => m.setCaps(names[i]!, capsOf(tenants[i]!)));
+    } else if (orgNames.length) {
+      const o = e.o % orgNames.length;
+      orgSpecs[o] = e.spec;
+      await each((m) => m.setOrg(orgNames[o]!, e.spec, []));
+    }
+  }
+  assert.deepEqual(state(both[1].rule), state(both[0].rule), `state after ${trace.join(" ")}`);
+}
+
+it(`the dispatch rule decides the same whatever order it reads its dirty tenants in (${RUNS} cases)`, async () => {
+  await fc.assert(
+    fc.asyncProperty(caseArb, fc.nat(), (c, seed) => runCase(c, seed)),
+    { numRuns: RUNS, examples: [1, 2, 3, 4, 5, 6, 7, 8].map((seed): [GeneratedCase, number] => [ORG_ORDER, seed]) },
+  );
+});
