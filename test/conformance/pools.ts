@@ -314,8 +314,8 @@ export type GeneratedCase = typeof caseArb extends fc.Arbitrary<infer C> ? C : n
  * Found by CI (2026-12-05): one tenant leaves an org (new caps) while another of its tenants, backlogged
  * but not eligible, is refreshed in the same call. Placed at each tenant's refresh, the org entered the
  * pool's set for a moment (and took a v there) only when SPOP gave the second tenant first. The order
- * SPOP gives is random, so the tests run the case several times (and test/unit/dispatchOrder.test.ts
- * in both orders on the pure rule).
+ * SPOP gives is random, so the differential test runs the case 16 times, and
+ * test/unit/dispatchOrder.test.ts runs it on the pure rule with its dirty set in eight shuffled orders.
  */
 export const ORG_ORDER: GeneratedCase = {
   capacity: 1,
