@@ -49,6 +49,12 @@ const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
  * the storm benchmark's batch arrival), while Redis serves two connections in turns.
  */
 export const BULK_CHUNK = 100;
+/**
+ * A bulk of this many items or fewer goes on the request connection, as single admissions do: it holds
+ * them up no more than a few single admissions would, and it is not held up behind another tenant's
+ * chunks on the bulk connection (the storm benchmark's Class A trickle, sent as bulks of one, was).
+ */
+export const BULK_SMALL = 10;
 
 /** Where admission's trace continues from: a context (producer.ts), or a producer's `traceparent` value. */
 export type TraceParent = Context | string;
@@ -73,7 +79,7 @@ export class Admission {
     private readonly registry: PolicyRegistry,
     private readonly clock: Clock,
     private readonly limits: AdmissionLimits,
-    /** Where a bulk's scripts go (BULK_CHUNK); the same connection unless given one of its own. */
+    /** Where a bulk's scripts go (BULK_CHUNK, but BULK_SMALL); the same connection unless given one of its own. */
     private readonly bulkRedis: Redis = redis,
   ) {
     // Every role opens its platform (and so one Admission) over the registry: binding it here
@@ -219,7 +225,7 @@ export class Admission {
     if (valid.length) await this.cells.note(entry.tenant, entry.policy.cell);
     const outcomes = valid.length
       ? await admitWorkflows(
-          this.bulkRedis,
+          valid.length <= BULK_SMALL ? this.redis : this.bulkRedis,
           valid.map((v) => ({ cell, input: v.input })),
           BULK_CHUNK,
         )

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import type { Admission } from "../../src/admission/admit.ts";
+import { type Admission, BULK_SMALL } from "../../src/admission/admit.ts";
 import { ingressQueue } from "../../queues/names.ts";
 import { loadConfig } from "../../src/lib/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -54,7 +54,8 @@ describe("bulk admission shares the process", () => {
   // Redis answers one connection's commands in the order sent: a single admission sent on the connection
   // that carries a bulk chunk's 100 scripts waits for all of them, whatever Redis does for anyone else.
   // Seen from Redis (MONITOR names each command's connection): the bulk's scripts and the single
-  // admissions' come from different connections, in the platform's admission and in the api's.
+  // admissions' come from different connections, in the platform's admission and in the api's; a small
+  // bulk (BULK_SMALL) goes with the single admissions, so it does not wait behind the big one's chunks.
   async function connectionsOf(admission: Admission): Promise<{ bulk: Set<string>; single: Set<string> }> {
     const client = new Redis(await testRedisUrl());
     const monitor = await client.monitor();
@@ -77,7 +78,11 @@ describe("bulk admission shares the process", () => {
       Array.from({ length: 300 }, () => ({ type: "prior-auth", class: "C", payload })),
     );
     const singles = Array.from({ length: 5 }, () => admission.admitOne("urgent", { type: "prior-auth", class: "A", payload }));
-    await Promise.all([bulk, ...singles]);
+    const small = admission.admitBulk(
+      "urgent",
+      Array.from({ length: BULK_SMALL }, () => ({ type: "prior-auth", class: "A", payload })),
+    );
+    await Promise.all([bulk, ...singles, small]);
     await p.redis.echo(marker);
     await markerSeen;
     monitor.disconnect(); // a connection in monitoring mode takes no QUIT
@@ -91,7 +96,7 @@ describe("bulk admission shares the process", () => {
       try {
         const { bulk, single } = await connectionsOf(rq ? rq.admission : p.admission);
         assert.equal(bulk.size, 1, `the bulk's scripts came from ${[...bulk].join(", ")}`);
-        assert.equal(single.size, 1, `the single admissions came from ${[...single].join(", ")}`);
+        assert.equal(single.size, 1, `the single admissions and the small bulk came from ${[...single].join(", ")}`);
         assert.notDeepEqual([...bulk], [...single]);
       } finally {
         await rq?.close();
