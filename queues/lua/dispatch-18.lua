@@ -78,25 +78,28 @@ local nowText = tostring(now)
 settleReleased(own)
 
 -- 1. Readiness changes since the last call: dirty tenants and due cooldown timers.
--- Tenants before orgs ("@<org>"), whatever order SPOP gives, and each org placed once, after all of its
--- tenants: placed at each tenant's refresh, an org could enter the pool's set for a moment (and take a
--- v there) or not, by the order of its tenants, say one leaving it and one joining. PoolDispatch.dispatch
+-- Tenants before orgs ("@<org>"), whatever order SPOP gives: each org is placed once, after all of its
+-- tenants, and the flows entering a ready set enter together, against its lowest v as it was before any of
+-- them (enterAll). Placed one at a time, the order SPOP gave them decided where they started, and an org
+-- one tenant was leaving and another joining could enter the pool's set for a moment. PoolDispatch.dispatch
 -- refreshes in the same steps.
 local refreshed = 0
 local dirty = rcall("SPOP", KEYS[7], tonumber(ARGV[11]))
-local orgs = {}
+local batch = { orgs = {}, entries = {} }
 for _, t in ipairs(dirty) do
   if string.sub(t, 1, 1) == "@" then
-    orgs[t] = true
+    batch.orgs[t] = true
   else
-    refreshTenant(own, bull, t, now, orgs)
+    refreshTenant(own, bull, t, now, batch)
     refreshed = refreshed + 1
   end
 end
-for o in pairs(orgs) do
-  refreshTenant(own, bull, o, now)
+enterAll(batch)
+for o in pairs(batch.orgs) do
+  refreshTenant(own, bull, o, now, batch)
   refreshed = refreshed + 1
 end
+enterAll(batch)
 for _, t in ipairs(rcall("ZRANGEBYSCORE", KEYS[8], "-inf", now, "LIMIT", 0, 100)) do
   rcall("ZREM", KEYS[8], t)
   refreshTenant(own, bull, t, now)

@@ -19,6 +19,7 @@ import {
   type OrgSpec,
   ScriptPool,
   type ScriptRun,
+  TENANT_ORDER,
   TEST_SHARES,
 } from "./pools.ts";
 
@@ -224,6 +225,10 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
 
   it("place an org once after all of its tenants, whatever order SPOP gives them", async () => {
     for (let i = 0; i < 16; i++) await runCase(ORG_ORDER);
+  });
+
+  it("enter tenants together, whatever order SPOP gives them", async () => {
+    for (let i = 0; i < 16; i++) await runCase(TENANT_ORDER);
   });
 
   it(`agree on ${RUNS} generated pools and event sequences`, { timeout: 240_000 }, async () => {

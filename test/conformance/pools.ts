@@ -333,3 +333,34 @@ export const ORG_ORDER: GeneratedCase = {
     { kind: "dispatch", maxMoves: 1, prefetch: 1 },
   ],
 };
+
+/**
+ * Found by test/unit/dispatchOrder.test.ts (2026-12-05): two tenants of no org enter a ready set in one
+ * dispatch call, one of them back from its cap with runs in flight, so below the frontier. Entering one
+ * at a time, the first to enter set the other's frontier: which tenant the call served depended on the
+ * order SPOP gave them. They now enter together, against the set as it was before either.
+ */
+export const TENANT_ORDER: GeneratedCase = {
+  capacity: 4,
+  tenants: [
+    { caps: { weight: 1, mca: 2, burstMca: 2, burstMs: 0, cooldownMs: 0, mcaUrgent: 0, paused: false }, org: null },
+    { caps: { weight: 1, mca: 1, burstMca: 1, burstMs: 0, cooldownMs: 0, mcaUrgent: 0, paused: true }, org: null },
+    { caps: { weight: 1, mca: 1, burstMca: 1, burstMs: 0, cooldownMs: 0, mcaUrgent: 0, paused: false }, org: null },
+  ],
+  orgs: [],
+  events: [
+    { kind: "enqueue", t: 0, cls: "C", n: 2 },
+    { kind: "dispatch", maxMoves: 1, prefetch: 1 },
+    { kind: "enqueue", t: 0, cls: "C", n: 3 },
+    { kind: "enqueue", t: 1, cls: "C", n: 1 },
+    { kind: "advance", ms: 1 },
+    { kind: "finish", pick: 0 },
+    { kind: "dispatch", maxMoves: 2, prefetch: 0 },
+    { kind: "finish", pick: 0 },
+    { kind: "dispatch", maxMoves: 1, prefetch: 0 },
+    { kind: "caps", t: 1, caps: { weight: 1, mca: 1, burstMca: 1, burstMs: 0, cooldownMs: 0, mcaUrgent: 0, paused: false } },
+    { kind: "finish", pick: 0 },
+    { kind: "dispatch", maxMoves: 1, prefetch: 0 },
+    { kind: "advance", ms: 600_000 },
+  ],
+};

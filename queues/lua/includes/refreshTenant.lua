@@ -18,17 +18,35 @@
 
 local REFRESH_CLASSES = { "A", "B", "C" }
 
--- Puts `member` (flow `name`) in `ready` when it may run there, entering at max(v, frontier); else takes it out.
-local function placeIn(ready, wfq, name, member, weight, may)
+-- Puts `member` (flow `name`) in `ready` when it may run there, entering at max(v, frontier); else takes it
+-- out. With `batch`, an entry waits in batch.entries for enterAll.
+local function placeIn(ready, wfq, name, member, weight, may, batch)
   if not may then
     rcall("ZREM", ready, member)
   elseif not rcall("ZSCORE", ready, member) then
-    rcall("ZADD", ready, wfqNum(wfqEnter(wfq, ready, name, weight)), member)
+    if batch then
+      batch.entries[#batch.entries + 1] = { ready = ready, wfq = wfq, name = name, member = member, weight = weight }
+    else
+      rcall("ZADD", ready, wfqNum(wfqEnter(wfq, wfqLowest(ready), name, weight)), member)
+    end
   end
 end
 
+-- Enters the flows a batch of refreshes left waiting, each against its set's lowest v as it was before any
+-- of them entered: several entering together do not set each other's frontier, whatever their order.
+local function enterAll(batch)
+  local lowest, read = {}, {}
+  for _, e in ipairs(batch.entries) do
+    if not read[e.ready] then lowest[e.ready], read[e.ready] = wfqLowest(e.ready), true end
+  end
+  for _, e in ipairs(batch.entries) do
+    rcall("ZADD", e.ready, wfqNum(wfqEnter(e.wfq, lowest[e.ready], e.name, e.weight)), e.member)
+  end
+  batch.entries = {}
+end
+
 -- An org's place in the pool's ready sets: where one of its tenants is ready and it is under its cap.
-local function refreshOrg(own, org, now)
+local function refreshOrg(own, org, now, batch)
   local caps = readCaps(own, org)
   if not caps then return end
   local runA, runBC = readRunning(own, org)
@@ -38,17 +56,17 @@ local function refreshOrg(own, org, now)
     local member = memberFor(caps, org, pool)
     for _, cls in ipairs(REFRESH_CLASSES) do
       local may = eligible[cls] and rcall("EXISTS", cellKey_orgReady(own, pool, cls, string.sub(org, 2))) == 1
-      placeIn(cellKey_ready(own, pool, cls), cellKey_wfq(own, pool, cls), org, member, tonumber(caps.weight), may)
+      placeIn(cellKey_ready(own, pool, cls), cellKey_wfq(own, pool, cls), org, member, tonumber(caps.weight), may, batch)
     end
   end
 end
 
--- `orgs` (optional): instead of placing the tenant's old and new org at once, note them there ("@<org>"
--- = true) for the caller to place after all the tenants it refreshes.
-local function refreshTenant(own, bull, tenant, now, orgs)
-  if string.sub(tenant, 1, 1) == "@" then return refreshOrg(own, tenant, now) end
+-- `batch` (optional, { orgs = {}, entries = {} }): the tenant's entries wait for enterAll, and its old and
+-- new org are noted in batch.orgs ("@<org>" = true) for the caller to place after all its tenants.
+local function refreshTenant(own, bull, tenant, now, batch)
+  if string.sub(tenant, 1, 1) == "@" then return refreshOrg(own, tenant, now, batch) end
   local function place(org)
-    if orgs then orgs["@" .. org] = true else refreshOrg(own, "@" .. org, now) end
+    if batch then batch.orgs["@" .. org] = true else refreshOrg(own, "@" .. org, now) end
   end
   local caps = readCaps(own, tenant)
   if not caps then return end
@@ -79,7 +97,7 @@ local function refreshTenant(own, bull, tenant, now, orgs)
     local member = memberFor(caps, tenant, pool)
     for _, cls in ipairs(REFRESH_CLASSES) do
       local ready, wfq = levelOf(own, pool, cls, org)
-      placeIn(ready, wfq, tenant, member, tonumber(caps.weight), backlog[cls] and eligible[cls])
+      placeIn(ready, wfq, tenant, member, tonumber(caps.weight), backlog[cls] and eligible[cls], batch)
     end
   end
   if org ~= "" then place(org) end

@@ -25,11 +25,15 @@ local function wfqCharge(key, tenant)
   return tonumber(r[1] or r[2] or WFQ_DEFAULT_CHARGE_MS), tonumber(r[3] or "0")
 end
 
--- A tenant entering ready set `ready` starts at max(v, frontier - in flight / weight),
--- the frontier being min(now, the lowest v in the set). Returns its v.
-local function wfqEnter(key, ready, tenant, weight)
+-- The lowest v in ready set `ready` (nil: it is empty).
+local function wfqLowest(ready)
+  return tonumber(rcall("ZRANGE", ready, 0, 0, "WITHSCORES")[2] or "")
+end
+
+-- A tenant entering a ready set whose lowest v is `lowest` (nil: none) starts at
+-- max(v, frontier - in flight / weight), the frontier being min(now, lowest). Returns its v.
+local function wfqEnter(key, lowest, tenant, weight)
   local r = rcall("HMGET", key, "v:" .. tenant, "now", "c:" .. tenant)
-  local lowest = tonumber(rcall("ZRANGE", ready, 0, 0, "WITHSCORES")[2] or "")
   local v, frontier = tonumber(r[1] or ""), tonumber(r[2] or "0")
   if lowest and lowest < frontier then frontier = lowest end
   local floor = frontier - tonumber(r[3] or "0") / weight

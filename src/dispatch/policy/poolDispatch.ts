@@ -2,7 +2,7 @@ import { CLASSES, type WorkflowClass } from "../../../queues/keys.ts";
 import { aEligible, bcEligible, orgEligible, type DispatchCaps, type OrgCaps } from "./caps.ts";
 import { chooseClass, execPlace, readyMember, type Lease, type ModelOrg, type ModelTenant, type PoolState } from "./dispatchRule.ts";
 import type { ShareOptions } from "./shares.ts";
-import { chargeFor, enterAt, heldMs, serve, settle, type WfqClass, type WfqTenant } from "./wfq.ts";
+import { chargeFor, type Entry, enterTogether, heldMs, serve, settle, type WfqClass, type WfqTenant } from "./wfq.ts";
 
 /**
  * The dispatch rule for one pool as an in-memory dispatcher (the rule itself: dispatchRule.ts). It
@@ -77,12 +77,14 @@ export class PoolDispatch {
   /** Up to maxMoves dispatches at `now`, in the order the script makes them, `prefetch` slots beyond the capacity. */
   dispatch(now: number, maxMoves: number, prefetch = 0): Lease[] {
     this.pool.prefetch = prefetch;
-    // Tenants before orgs, and each org placed once after all of its tenants, as the script (dispatch-18.lua).
+    // As the script (dispatch-18.lua): tenants, then their orgs once, each group entering its sets together.
     const dirty = [...this.dirty];
     this.dirty.clear();
-    const orgs = new Set(dirty.filter((n) => n.startsWith("@")).map((n) => n.slice(1)));
-    for (const name of dirty) if (!name.startsWith("@")) this.refresh(name, now, orgs);
-    for (const org of orgs) this.refreshOrg(org, now);
+    const batch: Batch = { orgs: new Set(dirty.filter((n) => n.startsWith("@")).map((n) => n.slice(1))), entries: [] };
+    for (const name of dirty) if (!name.startsWith("@")) this.refresh(name, now, batch);
+    enterTogether(batch.entries.splice(0));
+    for (const org of batch.orgs) this.refreshOrg(org, now, batch);
+    enterTogether(batch.entries.splice(0));
     const due = [...this.timers].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
     for (const [name] of due.slice(0, 100)) {
       this.timers.delete(name);
@@ -237,10 +239,10 @@ export class PoolDispatch {
   }
 
   /**
-   * Recomputes a flow's membership in every ready set; entering one starts it at max(v, frontier). With
-   * `orgs`, the tenant's old and new org are noted there to be placed later rather than at once.
+   * Recomputes a flow's membership in every ready set; entering one starts it at max(v, frontier). With a
+   * `batch`, its entries wait to enter together and its old and new org are noted to be placed after it.
    */
-  private refresh(name: string, now: number, orgs?: Set<string>): void {
+  private refresh(name: string, now: number, batch?: Batch): void {
     if (name.startsWith("@")) {
       this.refreshOrg(name.slice(1), now);
       return;
@@ -252,7 +254,7 @@ export class PoolDispatch {
       const was = t.inOrg;
       for (const cls of CLASSES) this.setsOf(was)[cls].delete(name);
       t.inOrg = org;
-      if (was) this.placeOrg(was, now, orgs);
+      if (was) this.placeOrg(was, now, batch);
     }
     const paused = t.caps.paused;
     const bc = bcEligible(t.caps, t.runningBC, now);
@@ -262,37 +264,42 @@ export class PoolDispatch {
     for (const cls of CLASSES) {
       if (t.queued[cls] > 0 && eligible[cls]) {
         if (sets[cls].has(name)) continue;
-        const state = this.wfqOf(t, org || undefined, cls);
-        state.v = enterAt(state, this.classOf(org || undefined, cls), sets[cls].size ? this.head(sets[cls])[1] : undefined, t.caps.weight);
-        sets[cls].set(name, state.v);
+        this.enter(batch, sets[cls], name, this.wfqOf(t, org || undefined, cls), this.classOf(org || undefined, cls), t.caps.weight);
       } else sets[cls].delete(name);
     }
-    if (org) this.placeOrg(org, now, orgs);
+    if (org) this.placeOrg(org, now, batch);
   }
 
-  private placeOrg(org: string, now: number, later?: Set<string>): void {
-    if (later) later.add(org);
+  private placeOrg(org: string, now: number, batch?: Batch): void {
+    if (batch) batch.orgs.add(org);
     else this.refreshOrg(org, now);
   }
 
+  /** A flow enters `set` at max(v, frontier): now, or with a batch, together with the batch's others. */
+  private enter(batch: Batch | undefined, set: Map<string, number>, name: string, state: WfqTenant, klass: WfqClass, weight: number) {
+    const entry = { set, name, state, klass, weight, lowest: () => (set.size ? this.head(set)[1] : undefined) };
+    if (batch) batch.entries.push(entry);
+    else enterTogether([entry]);
+  }
+
   /** An org's place in the pool's ready sets: where one of its tenants is ready and it is under its cap. */
-  private refreshOrg(name: string, _now: number): void {
+  private refreshOrg(name: string, _now: number, batch?: Batch): void {
     const o = this.orgs.get(name);
     if (!o) return;
     const flow = `@${name}`;
     for (const cls of CLASSES) {
       if (orgEligible(o.caps, o.runningA, o.runningBC, cls) && o.ready[cls].size > 0) {
         if (this.ready[cls].has(flow)) continue;
-        o.wfq[cls].v = enterAt(
-          o.wfq[cls],
-          this.classes[cls],
-          this.ready[cls].size ? this.head(this.ready[cls])[1] : undefined,
-          o.caps.weight,
-        );
-        this.ready[cls].set(flow, o.wfq[cls].v);
+        this.enter(batch, this.ready[cls], flow, o.wfq[cls], this.classes[cls], o.caps.weight);
       } else this.ready[cls].delete(flow);
     }
   }
+}
+
+/** Refreshes under way: the orgs to place after their tenants, and the flows waiting to enter a ready set. */
+interface Batch {
+  orgs: Set<string>;
+  entries: Entry[];
 }
 
 /** A flow served in `cls` keeps its place (and score) in the other classes' sets; in `cls` it has `nv` while backlogged. */

@@ -29,10 +29,11 @@
  *              (water-filling), and without that lag every slot it freed
  *              went by weight, leaving it at 80% of its cap. The set's
  *              minimum keeps an over-estimated charge not yet settled from
- *              pushing newcomers behind tenants already backlogged; taking
- *              the min with `now` makes the frontier the same whatever order
- *              several tenants enter in (an entering v is never below it
- *              less its own in-flight).
+ *              pushing newcomers behind tenants already backlogged. Tenants
+ *              entering in the same dispatch call enter together
+ *              (enterTogether), each against the set as it was before any
+ *              of them: one back from its cap enters below the frontier,
+ *              and entering first it would lower the others' frontier.
  *
  * Estimates: the tenant's EWMA of held times in the pool-class (gain 1/4),
  * else the pool-class's EWMA over all tenants (gain 1/16), else nothing (0).
@@ -72,6 +73,29 @@ export function enterAt(t: WfqTenant, c: WfqClass, lowest: number | undefined, w
   const now = c.now ?? 0;
   const floor = (lowest !== undefined && lowest < now ? lowest : now) - (t.inflight ?? 0) / weight;
   return t.v === undefined || t.v < floor ? floor : t.v;
+}
+
+/** A flow waiting to enter a ready set (scores by name): its state, its class's, its weight, and its set's lowest v. */
+export interface Entry {
+  set: Map<string, number>;
+  name: string;
+  state: WfqTenant;
+  klass: WfqClass;
+  weight: number;
+  lowest: () => number | undefined;
+}
+
+/**
+ * Flows entering together, each against its set's lowest v as it was before any of them entered
+ * (includes/refreshTenant.lua enterAll): they do not set each other's frontier, whatever their order.
+ */
+export function enterTogether(entries: Entry[]): void {
+  const lowest = new Map<Map<string, number>, number | undefined>();
+  for (const e of entries) if (!lowest.has(e.set)) lowest.set(e.set, e.lowest());
+  for (const e of entries) {
+    e.state.v = enterAt(e.state, e.klass, lowest.get(e.set), e.weight);
+    e.set.set(e.name, e.state.v);
+  }
 }
 
 /** Serving a tenant whose virtual time is `v`: its new v and in-flight charge, and the class's new now. */
