@@ -79,7 +79,7 @@ export class Admission {
     private readonly registry: PolicyRegistry,
     private readonly clock: Clock,
     private readonly limits: AdmissionLimits,
-    /** Where a bulk's scripts go (BULK_CHUNK, but BULK_SMALL); the same connection unless given one of its own. */
+    /** Where a bulk of more than BULK_SMALL items sends its scripts; the same connection unless given one of its own. */
     private readonly bulkRedis: Redis = redis,
   ) {
     // Every role opens its platform (and so one Admission) over the registry: binding it here
