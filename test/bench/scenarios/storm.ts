@@ -56,9 +56,10 @@ export interface ClassLatency {
 
 /**
  * One sample's start split at its record's times (ms); `atMs` is its enqueue, from the phase's first.
- * `admitMs` is the admission call's round trip as the producer saw it (call → reply), which `queueMs`
- * (the record's enqueue → dispatch, from the same call's clock reading) includes: an admission that
- * waits in Redis behind other work shows in both.
+ * `admitMs` is the admission call's round trip as the producer saw it (call → reply). `queueMs` (the
+ * record's enqueue → dispatch) starts at the same call's clock reading, so it holds the admission's wait
+ * up to its script but not its reply: an admission that waits in Redis behind other work shows in both,
+ * a producer whose event loop is busy in a long `admitMs` over a short `queueMs`.
  */
 export interface SlowSample {
   tenant: string;
