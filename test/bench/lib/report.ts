@@ -239,6 +239,7 @@ const slowRows = (phase: string, ts: ClassLatency[]) =>
       fmt(x.startMs),
       fmt(x.admitMs),
       fmt(x.queueMs),
+      fmt(x.scriptMs),
       fmt(x.pickupMs),
       fmt(x.handlerMs),
     ]),
@@ -309,7 +310,7 @@ function stormSection(s: StormResult): string {
       [...stageRows("no storm", s.on.baseline), ...stageRows("storm", s.on.storm)],
     ),
     "",
-    "A p99 over ~200 samples is about the third slowest, and the trickle enqueues its two Class A tenants' agents in the same instant: one slow moment makes it. Fairlane's slowest Class A starts in each phase, when they were enqueued (from the phase's first sample; the storm's batch arrives at 0.5 s) and where their time went (ms; the admission is its call's round trip as the producer saw it; ingress starts at the record's enqueue, the call's start, so it holds the admission's wait up to its script but not its reply):",
+    "A p99 over ~200 samples is about the third slowest, and the trickle enqueues its two Class A tenants' agents in the same instant: one slow moment makes it. Fairlane's slowest Class A starts in each phase, when they were enqueued (from the phase's first sample; the storm's batch arrives at 0.5 s) and where their time went (ms; the admission is its call's round trip as the producer saw it; ingress starts at the record's enqueue, the call's start, so it holds the admission's wait up to its script but not its reply; the script's time is Redis's, its run list entry's ID):",
     "",
     table(
       [
@@ -318,6 +319,7 @@ function stormSection(s: StormResult): string {
         "enqueue→start",
         "admission (call→reply)",
         "ingress (→dispatchedAt)",
+        "of it, to the admission's script",
         "pickup (→startedAt)",
         "startRun→handler",
       ],

@@ -70,6 +70,8 @@ export interface FairlaneSystem extends System {
   cancel(tenant: string, id: string): Promise<CancelOutcome["kind"]>;
   /** The named fields of each workflow's record (queues/keys.ts `wf:<id>`), missing ones absent. */
   records(ids: string[], fields: string[]): Promise<Map<string, Record<string, string>>>;
+  /** Each of the tenants' workflows -> Redis's time (epoch ms) when its admission script ran: its run list entry's ID. */
+  admittedAt(tenants: string[]): Promise<Map<string, number>>;
 }
 
 export async function fairlane(
@@ -151,6 +153,13 @@ export async function fairlane(
             fields.flatMap((f, k) => ((values as (string | null)[] | null)?.[k] == null ? [] : [[f, (values as string[])[k]!]])),
           ),
         );
+      return out;
+    },
+    async admittedAt(tenants) {
+      const out = new Map<string, number>();
+      for (const t of tenants)
+        for (const [entryId, fields] of await p.redis.xrange(cell.runList(t), "-", "+"))
+          out.set(fields[fields.indexOf("w") + 1]!, Number(entryId.split("-")[0]));
       return out;
     },
     runs: () => readRuns(p.redis, obs),

@@ -59,7 +59,9 @@ export interface ClassLatency {
  * `admitMs` is the admission call's round trip as the producer saw it (call → reply). `queueMs` (the
  * record's enqueue → dispatch) starts at the same call's clock reading, so it holds the admission's wait
  * up to its script but not its reply: an admission that waits in Redis behind other work shows in both,
- * a producer whose event loop is busy in a long `admitMs` over a short `queueMs`.
+ * a producer whose event loop is busy in a long `admitMs` over a short `queueMs`. `scriptMs` splits
+ * `queueMs` at Redis's own time of the admission script (its run list entry's ID): before it, the
+ * producer's loop and Redis's queue; after it (`queueMs - scriptMs`), the wait for a dispatch call.
  */
 export interface SlowSample {
   tenant: string;
@@ -67,6 +69,7 @@ export interface SlowSample {
   startMs: number;
   admitMs: number;
   queueMs: number;
+  scriptMs: number;
   pickupMs: number;
   handlerMs: number;
 }
@@ -143,13 +146,12 @@ const FIELDS = ["enqueuedAt", "dispatchedAt", "startedAt"];
 const SLOWEST = 4;
 
 async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<System["runs"]>>): Promise<ClassLatency[]> {
-  const records =
-    sys.name === "on"
-      ? await (sys as FairlaneSystem).records(
-          enq.map((e) => e.id),
-          FIELDS,
-        )
-      : undefined;
+  const fair = sys.name === "on" ? (sys as FairlaneSystem) : undefined;
+  const records = await fair?.records(
+    enq.map((e) => e.id),
+    FIELDS,
+  );
+  const scripted = await fair?.admittedAt(TRICKLE.map((t) => t.tenant));
   // Every Class A hold of a slot (dispatch → end) per tenant, to tell when its own urgent cap was full.
   const holds = new Map<string, [number, number][]>();
   for (const e of enq) {
@@ -185,6 +187,7 @@ async function latencies(sys: System, enq: Enqueued[], runs: Awaited<ReturnType<
           startMs: r.firstStart - e.at,
           admitMs: e.ackAt - e.at,
           queueMs: d - admitted,
+          scriptMs: (scripted?.get(e.id) ?? NaN) - admitted,
           pickupMs: s - d,
           handlerMs: r.firstStart - s,
         });
