@@ -3,7 +3,7 @@ import { CLASSES, type CellKeys, type WorkflowClass } from "../keys.ts";
 import { ingressQueue } from "../names.ts";
 import { LuaScript } from "./script.ts";
 
-const script = new LuaScript("admitWorkflow-14.lua");
+const script = new LuaScript("admitWorkflow-16.lua");
 
 export interface AdmitInput {
   id: string;
@@ -26,6 +26,17 @@ export interface AdmitInput {
   record: Record<string, string>;
   /** Who admits it, for the tenant's audit trail: key:<api key id> through the API (default "producer"). */
   by?: string;
+  /** The monthly budgets the script holds it to (TenantBudget.admissionBudget); default: none. */
+  budget?: AdmissionBudget;
+}
+
+/**
+ * The month spend keys admission reads, the tenant's and its org's (the tenant's again when its org has no
+ * monthly budget), and those budgets in micro-dollars (-1: none). Spent at or past a budget refuses.
+ */
+export interface AdmissionBudget {
+  keys: [string, string];
+  micro: [number, number];
 }
 
 export type AdmitOutcome =
@@ -35,6 +46,8 @@ export type AdmitOutcome =
   | { kind: "tenant_full"; depth: number }
   | { kind: "tenant_bytes_full"; bytes: number }
   | { kind: "cell_full"; queued: number }
+  /** The tenant's month is spent, or its org's (the tenant's own is named first). */
+  | { kind: "budget_exceeded"; whose: "tenant" | "org" }
   /** Redis refused this one script (full, read-only, gone mid-pipeline): nothing of it was written. */
   | { kind: "failed"; error: Error };
 
@@ -53,6 +66,7 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     cell.queuedBytes(a.tenant),
     cell.deadlines,
     cell.runList(a.tenant),
+    ...(a.budget?.keys ?? [cell.queued, cell.queued]),
   ];
   const args = [
     a.id,
@@ -71,6 +85,7 @@ function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number
     a.idempotencyHash ? (a.requestHash ?? "") : "",
     a.by ?? "producer",
     cell.own,
+    ...(a.budget?.micro ?? [Number.MAX_VALUE, -1]),
   ];
   return [keys, args];
 }
@@ -88,6 +103,8 @@ export function parseAdmit(reply: [string, string]): AdmitOutcome {
       return { kind, bytes: Number(value) };
     case "cell_full":
       return { kind, queued: Number(value) };
+    case "budget_exceeded":
+      return { kind, whose: value === "org" ? "org" : "tenant" };
     default:
       throw new Error(`admitWorkflow: unexpected reply ${kind}`);
   }

@@ -2,7 +2,7 @@ import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { ROOT_CONTEXT, SpanKind, type Context, type Span } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
-import { admitWorkflows, type AdmitInput, type AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
+import { admitWorkflows, type AdmissionBudget, type AdmitInput, type AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
 import type { Clock } from "../lib/clock.ts";
 import { FairlaneError, invalidRequest } from "../lib/errors.ts";
 import { metrics } from "../observability/metrics.ts";
@@ -37,6 +37,7 @@ const OUTCOME: Record<AdmitOutcome["kind"], AdmissionOutcome> = {
   tenant_full: "backpressure_tenant",
   tenant_bytes_full: "backpressure_tenant",
   cell_full: "backpressure_platform",
+  budget_exceeded: "budget_exceeded",
   failed: "unavailable",
 };
 
@@ -64,14 +65,16 @@ const parentContext = (p: TraceParent) => (typeof p === "string" ? contextFromTr
  * Admission: validate one workflow request, fix its deadline (prepare.ts), refuse work
  * that can never run (refusal.ts: a type no live exec worker has, Class A for a tenant
  * with mcaUrgent 0), and hand it to the admitWorkflow script, which applies
- * idempotency, the tenant's queued count and bytes and the cell's safety
- * valve atomically with the enqueue; settle.ts turns its outcome into the answer.
+ * idempotency, the monthly budgets, the tenant's queued count and bytes and the
+ * cell's safety valve atomically with the enqueue; settle.ts turns its outcome into the answer.
  * Nothing is written unless the script admits (but the cell the tenant's work is in,
  * remembered once per process).
  */
 export class Admission {
   private readonly types: WorkflowTypes;
   private readonly cells: TenantCells;
+  /** Per cell: where its tenants' month spend is (budgetPrefix). */
+  private readonly budgets = new Map<string, TenantBudget>();
 
   constructor(
     private readonly redis: Redis,
@@ -109,20 +112,19 @@ export class Admission {
   }
 
   /**
-   * A tenant whose monthly cost budget is spent, or whose org's is (src/tenancy/orgs.ts), gets no new
-   * workflows (one MGET). The answer names whose budget it is, never another tenant's spend.
+   * The monthly budgets the admitWorkflow script holds the tenant's new work to: its own, and its org's
+   * (src/tenancy/orgs.ts). The script refuses when either is spent; settle.ts names whose, never another
+   * tenant's spend.
    */
-  private async checkBudget(entry: TenantEntry): Promise<void> {
-    const budget = new TenantBudget(this.redis, this.keys.cell(entry.policy.cell).budgetPrefix, this.clock, undefined, this.registry);
-    const spent = await budget.spentBudget(entry.tenant, entry.policy.budget.monthlyUsd);
-    if (spent)
-      throw new FairlaneError(
-        "BUDGET_EXCEEDED",
-        spent.org === null
-          ? `tenant ${entry.tenant} has spent its monthly budget of $${spent.monthlyUsd}`
-          : `org ${spent.org} (of tenant ${entry.tenant}) has spent its monthly budget of $${spent.monthlyUsd}`,
-        402,
+  private budgetOf(entry: TenantEntry): AdmissionBudget {
+    const cell = entry.policy.cell;
+    let budget = this.budgets.get(cell);
+    if (!budget)
+      this.budgets.set(
+        cell,
+        (budget = new TenantBudget(this.redis, this.keys.cell(cell).budgetPrefix, this.clock, undefined, this.registry)),
       );
+    return budget.admissionBudget(entry.tenant, entry.policy.budget.monthlyUsd);
   }
 
   /**
@@ -150,16 +152,13 @@ export class Admission {
       }
       const { input } = prepared;
       input.by = by;
+      input.budget = this.budgetOf(entry);
       const refused = await refusal(this.types, entry, input);
       if (refused) {
         this.count(entry, "none", "invalid");
         throw refused;
       }
       if (span.isRecording()) span.setAttributes(enqueueAttributes(input));
-      await this.checkBudget(entry).catch((err: unknown) => {
-        this.count(entry, input.cls, "budget_exceeded");
-        throw err;
-      });
       await this.cells.note(entry.tenant, entry.policy.cell);
       const [outcome] = await admitWorkflows(this.redis, [{ cell: this.keys.cell(entry.policy.cell), input }]);
       if (outcome!.kind === "failed") throw outcome!.error; // the api's 503 (REDIS_FULL, ...), logged throttled
@@ -204,24 +203,20 @@ export class Admission {
     const { traceparent } = traceOrigin(span);
     const out: BulkResult = { accepted: [], rejected: [] };
     const valid: { index: number; input: AdmitInput }[] = [];
+    const budget = this.budgetOf(entry);
     // A bad item is rejected on its own (its index, code and details), as any invalid item always was:
     // one too-deep or unknown-type workflow does not cost the batch its good ones.
     for (const [index, item] of items.entries()) {
       if (index > 0 && index % BULK_CHUNK === 0) await yieldToLoop();
       const p = prepareWorkflow(entry, item, traceparent, this.clock, this.limits);
       const refused = p.ok ? await refusal(this.types, entry, p.input) : invalidRequest(describeIssues(p.issues), p.issues);
-      if (p.ok && !refused) valid.push({ index, input: { ...p.input, by } });
+      if (p.ok && !refused) valid.push({ index, input: { ...p.input, by, budget } });
       else {
         this.count(entry, "none", "invalid");
         out.rejected.push({ index, error: { code: refused!.code, message: refused!.message, details: refused!.details } });
       }
     }
     if (span.isRecording() && valid.length) span.setAttributes(enqueueAttributes(...valid.map((v) => v.input)));
-    if (valid.length)
-      await this.checkBudget(entry).catch((err: unknown) => {
-        for (const v of valid) this.count(entry, v.input.cls, "budget_exceeded");
-        throw err;
-      });
     if (valid.length) await this.cells.note(entry.tenant, entry.policy.cell);
     const outcomes = valid.length
       ? await admitWorkflows(
@@ -234,6 +229,11 @@ export class Admission {
     // (memory ran out mid-bulk): the items it admitted are accepted, the rest rejected with the reason.
     const firstFailure = outcomes.find((o) => o.kind === "failed");
     if (firstFailure && outcomes.every((o) => o.kind === "failed")) throw firstFailure.error;
+    // A spent month refuses the whole request (402), as it does a single admission.
+    if (outcomes.length && outcomes.every((o) => o.kind === "budget_exceeded")) {
+      for (const v of valid) this.count(entry, v.input.cls, "budget_exceeded");
+      throw await settle(this.settleDeps(), entry, valid[0]!.input, outcomes[0]!);
+    }
     for (const [i, outcome] of outcomes.entries()) {
       if (i > 0 && i % BULK_CHUNK === 0) await yieldToLoop();
       const { index, input } = valid[i]!;

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
 import type { AdmitInput, AdmitOutcome } from "../../queues/lua/admitWorkflow.ts";
 import { backpressure, FairlaneError, redisError, redisTrouble } from "../lib/errors.ts";
+import { MICRO_PER_USD } from "../runtime/budget.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
 import { readWorkflow } from "../workflows/record.ts";
 
@@ -29,7 +30,7 @@ export interface SettleDeps {
 
 /**
  * The admitWorkflow script's outcome as the producer's answer: the workflow accepted (or the one an
- * earlier request with the same idempotency key created), or the error to answer with (409, 429,
+ * earlier request with the same idempotency key created), or the error to answer with (402, 409, 429,
  * 503). Throws what is not Redis being away or full: a bug, the request's 500.
  */
 export async function settle(
@@ -74,6 +75,14 @@ export async function settle(
       );
     case "cell_full":
       return backpressure(`the platform has ${outcome.queued} workflows queued (safety valve)`, retryAfterSec);
+    case "budget_exceeded":
+      return new FairlaneError(
+        "BUDGET_EXCEEDED",
+        outcome.whose === "org"
+          ? `org ${entry.policy.org} (of tenant ${entry.tenant}) has spent its monthly budget of $${input.budget!.micro[1] / MICRO_PER_USD}`
+          : `tenant ${entry.tenant} has spent its monthly budget of $${entry.policy.budget.monthlyUsd}`,
+        402,
+      );
     case "failed": {
       const trouble = redisTrouble(outcome.error);
       if (!trouble) throw outcome.error; // not Redis being away or full: a bug, the request's 500

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import type { AdmissionBudget } from "../../queues/lua/admitWorkflow.ts";
 import type { SpendArgs } from "../../queues/lua/permits.ts";
 import { recordSpend } from "../../queues/lua/spend.ts";
 import type { PolicyRegistry } from "../tenancy/registry.ts";
@@ -28,7 +29,7 @@ import type { PolicyRegistry } from "../tenancy/registry.ts";
  * `maxAgeMs` (one read in flight, shared), and each of its own records updates what it knows at once;
  * another process's spend shows within `maxAgeMs`. The month budget was never exact across
  * concurrent workflows (a month can be overspent by the calls already under way); this keeps that
- * bound small while taking a Redis round trip off every costed call. Admission (`spentBudget`) reads Redis.
+ * bound small while taking a Redis round trip off every costed call. Admission reads Redis (`admissionBudget`).
  *
  * stepBudgetDecision, with remaining = max(0, min(perWorkflowUsd − spent, monthRemainingUsd)):
  *   estimate > remaining        → "refuse"  (the step would exceed a budget)
@@ -62,12 +63,6 @@ interface OrgMonth {
   key: string;
   orgMonthly: number | null;
   tenantMonthly: number;
-}
-
-/** Which monthly budget is spent: the tenant's own (`org` null) or its org's, with that budget in USD. */
-export interface SpentBudget {
-  org: string | null;
-  monthlyUsd: number;
 }
 
 export class TenantBudget {
@@ -113,22 +108,16 @@ export class TenantBudget {
   }
 
   /**
-   * Admission: the monthly budget already spent in Redis, the tenant's own (`monthlyUsd`) first, then its
-   * org's; null while neither is (one MGET).
+   * What admission holds a new workflow to: the tenant's month key and `monthlyUsd`, then its org's when the
+   * org has a monthly budget. The admitWorkflow script reads the keys with the rest of its checks
+   * (queues/lua/admitWorkflow-16.lua): exact against concurrent spend, and no round trip of its own.
    */
-  async spentBudget(tenant: string, monthlyUsd: number): Promise<SpentBudget | null> {
-    const o = this.orgMonth(tenant);
-    const org = o && o.orgMonthly !== null ? { name: o.org, key: o.key, monthly: o.orgMonthly } : undefined;
-    const keys = [this.spendKey(tenant), ...(org ? [org.key] : [])];
-    const [own = 0, orgSpent = 0] = (await this.redis.mget(...keys)).map((v, i) => this.learn(keys[i]!, v === null ? 0 : Number(v)));
-    if (own >= toMicro(monthlyUsd)) return { org: null, monthlyUsd };
-    if (org && orgSpent >= org.monthly) return { org: org.name, monthlyUsd: org.monthly / MICRO_PER_USD };
-    return null;
-  }
-
-  /** Admission check: true while neither the tenant's month spend in Redis reaches monthlyUsd nor its org's the org's. */
-  async canAdmit(tenant: string, monthlyUsd: number): Promise<boolean> {
-    return (await this.spentBudget(tenant, monthlyUsd)) === null;
+  admissionBudget(tenant: string, monthlyUsd: number): AdmissionBudget {
+    const own = this.spendKey(tenant);
+    const org = this.orgMonth(tenant);
+    return org && org.orgMonthly !== null
+      ? { keys: [own, org.key], micro: [toMicro(monthlyUsd), org.orgMonthly] }
+      : { keys: [own, own], micro: [toMicro(monthlyUsd), -1] };
   }
 
   /** Records spend (after a model call, an agent's charge) atomically, to its org's month too; returns the tenant's new month total in USD. */

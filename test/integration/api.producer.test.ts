@@ -495,11 +495,23 @@ describe("cost budget at admission", () => {
     const { TenantBudget } = await import("../../src/runtime/budget.ts");
     const budget = new TenantBudget(api.platform.redis, api.platform.keys.cell("default").budgetPrefix, api.platform.clock);
     assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.spender, body: { type: "noop" } })).status, 202);
+    const retried = { type: "noop", idempotencyKey: "spender-retry-1" };
+    const first = await http(api.base, "POST", "/v1/workflows", { key: api.keys.spender, body: retried });
+    assert.equal(first.status, 202);
     await budget.record("spender", 1.5);
     const depth = await totalIngress(api, "spender");
     const r = await http(api.base, "POST", "/v1/workflows", { key: api.keys.spender, body: { type: "noop" } });
     assert.equal(r.status, 402);
     assert.equal(r.body.error.code, "BUDGET_EXCEEDED");
+    assert.equal(await totalIngress(api, "spender"), depth);
+    const replay = await http(api.base, "POST", "/v1/workflows", { key: api.keys.spender, body: retried });
+    assert.equal(replay.status, 200, "a retry of a request admitted before the month was spent gets its workflow back");
+    assert.equal(replay.body.id, first.body.id);
+    const bulk = await http(api.base, "POST", "/v1/workflows/bulk", {
+      key: api.keys.spender,
+      body: { workflows: [{ type: "noop" }, { type: "noop" }] },
+    });
+    assert.equal(bulk.status, 402, JSON.stringify(bulk.body));
     assert.equal(await totalIngress(api, "spender"), depth);
     assert.equal((await http(api.base, "POST", "/v1/workflows", { key: api.keys.saver, body: { type: "noop" } })).status, 202);
   });

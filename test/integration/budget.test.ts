@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Redis } from "ioredis";
-import { createKeys } from "../../queues/keys.ts";
+import { createKeys, type CellKeys } from "../../queues/keys.ts";
+import { admitWorkflows } from "../../queues/lua/admitWorkflow.ts";
+import { ingressQueue } from "../../queues/names.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
 import { connect } from "../../src/lib/redis.ts";
 import { SPEND_TTL_SEC, TenantBudget } from "../../src/runtime/budget.ts";
@@ -10,11 +12,24 @@ import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 /** Month spend in a real Redis, with a FakeClock choosing the calendar month. */
 describe("TenantBudget", () => {
   let redis: Redis;
+  let cell: CellKeys;
   let prefix: string;
   before(async () => {
     redis = connect(await testRedisUrl());
-    prefix = createKeys(freshPrefix()).cell("default").own;
+    cell = createKeys(freshPrefix()).cell("default");
+    prefix = cell.own;
   });
+
+  /** One Class C workflow through the admitWorkflow script, held to `budget`'s month for `tenant`: its outcome. */
+  let n = 0;
+  async function admitUnder(budget: TenantBudget, tenant: string, monthlyUsd: number, now: number) {
+    const id = `wf_budget${String(++n).padStart(14, "0")}`;
+    const record = { tenant, class: "C", type: "noop", state: "queued", enqueuedAt: String(now) };
+    const input = { id, tenant, cls: "C" as const, type: "noop", data: "{}", now, idempotencyTtlSec: 0, maxQueueDepth: 1000 };
+    const budgetIn = budget.admissionBudget(tenant, monthlyUsd);
+    const [outcome] = await admitWorkflows(redis, [{ cell, input: { ...input, maxQueuedTotal: 1e6, record, budget: budgetIn } }]);
+    return outcome!.kind;
+  }
   after(() => redis.quit());
 
   it("keeps each tenant's spend to itself", async () => {
@@ -49,15 +64,18 @@ describe("TenantBudget", () => {
   });
 
   it("admits while the month's spend is below the monthly budget, and not once it reaches it", async () => {
-    const budget = new TenantBudget(redis, prefix, new FakeClock(Date.UTC(2026, 4, 2)));
-    assert.equal(await budget.canAdmit("zeta", 50), true);
+    const clock = new FakeClock(Date.UTC(2026, 4, 2));
+    const budget = new TenantBudget(redis, prefix, clock);
+    const admit = (tenant: string) => admitUnder(budget, tenant, 50, clock.now());
+    assert.equal(await admit("zeta"), "ok");
     await budget.record("zeta", 49.99);
-    assert.equal(await budget.canAdmit("zeta", 50), true);
+    assert.equal(await admit("zeta"), "ok");
     await budget.record("zeta", 0.01);
-    assert.equal(await budget.canAdmit("zeta", 50), false, "spent == monthly");
+    assert.equal(await admit("zeta"), "budget_exceeded", "spent == monthly");
     await budget.record("zeta", 1);
-    assert.equal(await budget.canAdmit("zeta", 50), false, "spent > monthly");
-    assert.equal(await budget.canAdmit("eta", 50), true, "another tenant is unaffected");
+    assert.equal(await admit("zeta"), "budget_exceeded", "spent > monthly");
+    assert.equal(await admit("eta"), "ok", "another tenant is unaffected");
+    assert.equal(await redis.llen(cell.queueKey(ingressQueue("zeta", "C"), "wait")), 2, "a refusal queues nothing");
   });
 
   it("refuses to record a negative or non-numeric amount", async () => {
@@ -85,6 +103,7 @@ describe("TenantBudget", () => {
     clock.advance(251);
     assert.equal(await mine.monthSpentUsd("iota"), 3.5, "after maxAge: Redis's total");
     assert.equal(await redis.get(key), "3500000");
-    assert.equal(await mine.canAdmit("iota", 3.5), false, "admission reads Redis");
+    await other.record("iota", 0.25);
+    assert.equal(await admitUnder(mine, "iota", 3.75, clock.now()), "budget_exceeded", "admission reads Redis, not what it knows");
   });
 });

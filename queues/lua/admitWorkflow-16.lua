@@ -1,6 +1,6 @@
 --[[
   Admits one workflow into its tenant's ingress queue, atomically with its
-  idempotency key, the safety valves and its workflow record.
+  idempotency key, the monthly budgets, the safety valves and its workflow record.
 
   Idempotency (Stripe's convention): the key's value is "<id> <request hash>",
   the hash of the canonical request (type, class, payload, deadline). The same
@@ -27,6 +27,8 @@
   KEYS[13] cell deadline index          <cell>:fl:deadlines (includes/deadlineIndex.lua; expireQueued-2.lua fails
            the due ones still queued)
   KEYS[14] the tenant's run list        <cell>:fl:runs:<t> (a stream; src/workflows/list.ts)
+  KEYS[15] the tenant's spend this month  <cell>:fl:spend:<t>:<yyyymm> (src/runtime/budget.ts)
+  KEYS[16] its org's spend this month     <cell>:fl:spend:@<org>:<yyyymm>, or KEYS[15] again when it has no org budget
 
   ARGV[1]  workflow id (also the BullMQ job id)
   ARGV[2]  job name (workflow type)
@@ -44,11 +46,15 @@
   ARGV[14] request hash (sha256 hex of the canonical request; "" without an idempotency key)
   ARGV[15] who admits it, for the tenant's audit trail (key:<api key id>; includes/trail.lua)
   ARGV[16] the cell's own-key prefix (the trail's key derives from it)
+  ARGV[17] the tenant's monthly budget, micro-dollars
+  ARGV[18] its org's monthly budget, micro-dollars; -1 when it has none
 
   Returns
     {"ok", id}              admitted
     {"duplicate", id}       the idempotency key already names workflow id, for the same request
     {"conflict", id}        the idempotency key names workflow id, admitted for a different request
+    {"budget_exceeded", "tenant"|"org"}  the tenant's month spend reached its monthly budget, or its org's
+                            reached the org's (the tenant's own is named first)
     {"tenant_full", depth}  the tenant's queued depth reached maxQueueDepth
     {"tenant_bytes_full", bytes}  the tenant's queued bytes plus this payload would pass maxQueueBytes
     {"cell_full", queued}   the cell's queued total reached the safety valve
@@ -69,6 +75,13 @@ if tonumber(ARGV[8]) > 0 then
     end
   end
 end
+
+-- A spent month refuses new work; a request the idempotency key already admitted is still answered (above).
+-- Read here rather than by the caller beforehand: exact against concurrent spend, and no round trip of its own.
+local spent = rcall("MGET", KEYS[15], KEYS[16])
+if tonumber(spent[1] or "0") >= tonumber(ARGV[17]) then return {"budget_exceeded", "tenant"} end
+local orgBudget = tonumber(ARGV[18])
+if orgBudget >= 0 and tonumber(spent[2] or "0") >= orgBudget then return {"budget_exceeded", "org"} end
 
 local bytes = tonumber(ARGV[12])
 local counters = rcall("MGET", KEYS[12], KEYS[5])
