@@ -8,20 +8,7 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { openPlatform, type Platform } from "../../src/platform.ts";
 import type { PoolDispatch } from "../../src/dispatch/policy/poolDispatch.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
-import {
-  type Caps,
-  caseArb,
-  type Event,
-  type GeneratedCase,
-  ModelPool,
-  type ModelRun,
-  ORG_ORDER,
-  type OrgSpec,
-  ScriptPool,
-  type ScriptRun,
-  TENANT_ORDER,
-  TEST_SHARES,
-} from "./pools.ts";
+import { caseArb, type Event, type GeneratedCase, ModelPool, ORG_ORDER, playCase, ScriptPool, TENANT_ORDER, TEST_SHARES } from "./pools.ts";
 
 /**
  * One rule, two implementations that cannot drift: fast-check generates pools,
@@ -111,90 +98,31 @@ describe("dispatch rule: the pure rule and the script make the same decisions", 
   }
 
   /** `later`: the script's finishes leave their release to the next dispatch call; the sets are compared after dispatches only. */
-  async function runCase(
-    c: {
-      capacity: number;
-      tenants: { caps: Caps; org: number | null }[];
-      orgs: OrgSpec[];
-      events: Event[];
-    },
-    later = false,
-  ): Promise<void> {
+  async function runCase(c: GeneratedCase, later = false): Promise<void> {
     const n = ++caseNo;
     const pool = `diff${n}`;
     const names = c.tenants.map((_, i) => `d${n}t${i}`);
     const orgNames = c.orgs.map((_, i) => `d${n}o${i}`);
-    const orgOf = (i: number | null) => (i === null || !orgNames.length ? undefined : orgNames[i % orgNames.length]);
-    const capsOf = (m: { caps: Caps; org: number | null }): Caps => ({ ...m.caps, org: orgOf(m.org) });
     // Cell-wide sets from earlier cases would be refreshed here too: start them empty.
     await p.redis.del(cell.dirty, cell.timers, cell.released);
     const model = new ModelPool(c.capacity, TEST_SHARES, clock, pool);
     const script = await ScriptPool.open(p.redis, cell, pool, c.capacity, TEST_SHARES, clock);
     script.releaseLater = later;
-    const orgSpecs = [...c.orgs];
-    const tenants = [...c.tenants];
-    // As TenantSync does: an org's caps are rewritten when its members change (its pools are theirs).
-    const members = (o: number) => names.filter((_, i) => orgOf(tenants[i]!.org) === orgNames[o]);
-    for (const [o, spec] of orgSpecs.entries()) {
-      await model.setOrg(orgNames[o]!, spec, members(o));
-      await script.setOrg(orgNames[o]!, spec, members(o));
-    }
-    for (const [i, m] of tenants.entries()) {
-      await model.setCaps(names[i]!, capsOf(m));
-      await script.setCaps(names[i]!, capsOf(m));
-    }
-    const running: { model: ModelRun; script: ScriptRun }[] = [];
-    const trace: string[] = [];
     // Releases left for a dispatch are all settled by a last one.
     const events: Event[] = later ? [...c.events, { kind: "dispatch", maxMoves: 1, prefetch: 0 }] : c.events;
-    for (const e of events) {
-      trace.push(JSON.stringify(e));
-      const at = `case ${n} after ${trace.join(" ")}`;
-      if (e.kind === "enqueue") {
-        const tenant = names[e.t % names.length]!;
-        await model.enqueue(tenant, e.cls, e.n);
-        await script.enqueue(tenant, e.cls, e.n);
-      } else if (e.kind === "dispatch") {
-        // In the order workers will take them: where each went in the exec queue is part of the rule.
-        const want = await model.dispatch(e.maxMoves, e.prefetch, "fetched");
-        const got = await script.dispatch(e.maxMoves, e.prefetch, "fetched");
-        assert.deepEqual(
-          got.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge })),
-          want.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge })),
-          at,
-        );
-        got.forEach((g, i) => running.push({ model: want[i]!, script: g }));
-      } else if (e.kind === "finish") {
-        if (!running.length) continue;
-        const [run] = running.splice(e.pick % running.length, 1);
-        await model.finish(run!.model);
-        await script.finish(run!.script);
-      } else if (e.kind === "advance") {
-        clock.advance(e.ms);
-      } else if (e.kind === "caps") {
-        // New caps, and it may join or leave an org (the case's org of the event's index, when there are orgs).
-        const i = e.t % names.length;
-        const was = orgOf(tenants[i]!.org);
-        tenants[i] = { caps: e.caps, org: e.t % 3 === 0 ? null : e.t };
-        for (const [o, org] of orgNames.entries())
-          if (org === was || org === orgOf(tenants[i]!.org)) {
-            await model.setOrg(org, orgSpecs[o]!, members(o));
-            await script.setOrg(org, orgSpecs[o]!, members(o));
-          }
-        await model.setCaps(names[i]!, capsOf(tenants[i]!));
-        await script.setCaps(names[i]!, capsOf(tenants[i]!));
-      } else if (orgNames.length) {
-        const o = e.o % orgNames.length;
-        orgSpecs[o] = e.spec;
-        await model.setOrg(orgNames[o]!, e.spec, members(o));
-        await script.setOrg(orgNames[o]!, e.spec, members(o));
-      }
-      if (e.kind === "dispatch" || (e.kind === "finish" && !later)) {
+    await playCase({ ...c, events }, [model, script], {
+      names,
+      orgNames,
+      clock,
+      members: true,
+      label: `case ${n}`,
+      async afterEvent(e, at) {
+        if (e.kind !== "dispatch" && (e.kind !== "finish" || later)) return;
         assert.deepEqual(await readySets(pool), modelSets(model.rule), `ready sets, ${at}`);
         const [got, want] = await innerSets(pool, model.rule, orgNames);
         assert.deepEqual(got, want, `orgs' ready sets, ${at}`);
-      }
-    }
+      },
+    });
     for (const cls of CLASSES) {
       for (const tenant of names) {
         const v = await p.redis.hget(cell.wfq(pool, cls), `v:${tenant}`);

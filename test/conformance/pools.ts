@@ -7,7 +7,7 @@ import { dispatch, type DispatchOptions } from "../../queues/lua/dispatch.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
 import { finishRun } from "../../queues/lua/runLifecycle.ts";
 import { execQueue } from "../../queues/names.ts";
-import type { Clock } from "../../src/lib/clock.ts";
+import type { Clock, FakeClock } from "../../src/lib/clock.ts";
 import type { DispatchCaps } from "../../src/dispatch/policy/caps.ts";
 import type { Lease } from "../../src/dispatch/policy/dispatchRule.ts";
 import { PoolDispatch } from "../../src/dispatch/policy/poolDispatch.ts";
@@ -309,6 +309,81 @@ export const caseArb = fc.record({
 });
 
 export type GeneratedCase = typeof caseArb extends fc.Arbitrary<infer C> ? C : never;
+
+/** How playCase names a case's tenants and orgs, and what else it does at each step. */
+export interface Play {
+  /** The tenants' names, one per `c.tenants`, and the orgs', one per `c.orgs`. */
+  names: string[];
+  orgNames: string[];
+  /** Moved by `advance` events. */
+  clock: FakeClock;
+  /** Each org written with its member tenants (as TenantSync writes them), or with none. */
+  members: boolean;
+  /** Before each dispatch call. */
+  beforeDispatch?: () => void;
+  /** After each event, with where the case is (for messages). */
+  afterEvent?: (e: Event, at: string) => Promise<void>;
+  /** What a message says the case is, before the events so far. */
+  label: string;
+}
+
+/**
+ * Plays a generated case on two drivers in step, the first the reference: the same setup, admissions,
+ * finishes, time and cap and org changes; each dispatch call must start the same runs, in the same order
+ * (where each went in the exec queue is part of the rule). A cap change may move a tenant into or out of
+ * an org: the org of the event's index, or none every third index; the orgs it left and joined are
+ * rewritten, as TenantSync does.
+ */
+export async function playCase<A extends Started, B extends Started>(
+  c: Pick<GeneratedCase, "tenants" | "orgs" | "events">,
+  drivers: readonly [PoolDriver<A>, PoolDriver<B>],
+  o: Play,
+): Promise<void> {
+  const { names, orgNames } = o;
+  const orgOf = (i: number | null) => (i === null || !orgNames.length ? undefined : orgNames[i % orgNames.length]);
+  const capsOf = (m: { caps: Caps; org: number | null }): Caps => ({ ...m.caps, org: orgOf(m.org) });
+  const orgSpecs = [...c.orgs];
+  const tenants = [...c.tenants];
+  const members = (org: number) => (o.members ? names.filter((_, i) => orgOf(tenants[i]!.org) === orgNames[org]) : []);
+  const each = async (f: (d: PoolDriver<A> | PoolDriver<B>) => Promise<unknown>) => {
+    for (const d of drivers) await f(d);
+  };
+  const setOrg = (org: number) => each((d) => d.setOrg(orgNames[org]!, orgSpecs[org]!, members(org)));
+  for (const org of orgSpecs.keys()) await setOrg(org);
+  for (const [i, m] of tenants.entries()) await each((d) => d.setCaps(names[i]!, capsOf(m)));
+  const running: [A, B][] = [];
+  const trace: string[] = [];
+  const seen = (runs: Started[]) => runs.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge }));
+  for (const e of c.events) {
+    trace.push(JSON.stringify(e));
+    const at = `${o.label} after ${trace.join(" ")}`;
+    if (e.kind === "enqueue") await each((d) => d.enqueue(names[e.t % names.length]!, e.cls, e.n));
+    else if (e.kind === "dispatch") {
+      o.beforeDispatch?.();
+      const want = await drivers[0].dispatch(e.maxMoves, e.prefetch, "fetched");
+      const got = await drivers[1].dispatch(e.maxMoves, e.prefetch, "fetched");
+      assert.deepEqual(seen(got), seen(want), `dispatches, ${at}`);
+      want.forEach((run, i) => running.push([run, got[i]!]));
+    } else if (e.kind === "finish") {
+      if (!running.length) continue;
+      const [[a, b]] = running.splice(e.pick % running.length, 1) as [[A, B]];
+      await drivers[0].finish(a);
+      await drivers[1].finish(b);
+    } else if (e.kind === "advance") o.clock.advance(e.ms);
+    else if (e.kind === "caps") {
+      const i = e.t % names.length;
+      const was = orgOf(tenants[i]!.org);
+      tenants[i] = { caps: e.caps, org: e.t % 3 === 0 ? null : e.t };
+      for (const [org, name] of orgNames.entries()) if (name === was || name === orgOf(tenants[i]!.org)) await setOrg(org);
+      await each((d) => d.setCaps(names[i]!, capsOf(tenants[i]!)));
+    } else if (orgNames.length) {
+      const org = e.o % orgNames.length;
+      orgSpecs[org] = e.spec;
+      await setOrg(org);
+    }
+    await o.afterEvent?.(e, at);
+  }
+}
 
 /**
  * Found by CI (2026-12-05): one tenant leaves an org (new caps) while another of its tenants, backlogged

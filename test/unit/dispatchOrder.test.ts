@@ -4,16 +4,7 @@ import fc from "fast-check";
 import { CLASSES } from "../../queues/keys.ts";
 import type { PoolDispatch } from "../../src/dispatch/policy/poolDispatch.ts";
 import { FakeClock } from "../../src/lib/clock.ts";
-import {
-  type Caps,
-  caseArb,
-  type GeneratedCase,
-  ModelPool,
-  type ModelRun,
-  ORG_ORDER,
-  TENANT_ORDER,
-  TEST_SHARES,
-} from "../conformance/pools.ts";
+import { caseArb, type GeneratedCase, ModelPool, ORG_ORDER, playCase, TENANT_ORDER, TEST_SHARES } from "../conformance/pools.ts";
 
 /**
  * The dispatch script reads its dirty tenants with SPOP, in an order Redis picks at random; the pure
@@ -55,50 +46,17 @@ async function runCase(c: GeneratedCase, seed: number): Promise<void> {
     return s / 2 ** 32;
   };
   const clock = new FakeClock(Date.UTC(2026, 11, 1));
-  const names = c.tenants.map((_, i) => `t${i}`);
-  const orgNames = c.orgs.map((_, i) => `o${i}`);
-  const orgOf = (i: number | null) => (i === null || !orgNames.length ? undefined : orgNames[i % orgNames.length]);
-  const capsOf = (m: { caps: Caps; org: number | null }): Caps => ({ ...m.caps, org: orgOf(m.org) });
   const both = [new ModelPool(c.capacity, TEST_SHARES, clock, "p"), new ModelPool(c.capacity, TEST_SHARES, clock, "p")] as const;
-  const each = async (f: (m: ModelPool) => Promise<unknown>) => {
-    for (const m of both) await f(m);
+  const play = {
+    names: c.tenants.map((_, i) => `t${i}`),
+    orgNames: c.orgs.map((_, i) => `o${i}`),
+    clock,
+    members: false,
+    beforeDispatch: () => shuffleDirty(both[1].rule, random),
+    label: `seed ${seed}`,
   };
-  const orgSpecs = [...c.orgs];
-  const tenants = [...c.tenants];
-  for (const [o, spec] of orgSpecs.entries()) await each((m) => m.setOrg(orgNames[o]!, spec, []));
-  for (const [i, m] of tenants.entries()) await each((x) => x.setCaps(names[i]!, capsOf(m)));
-  const running: [ModelRun, ModelRun][] = [];
-  const trace: string[] = [];
-  for (const e of c.events) {
-    trace.push(JSON.stringify(e));
-    if (e.kind === "enqueue") await each((m) => m.enqueue(names[e.t % names.length]!, e.cls, e.n));
-    else if (e.kind === "dispatch") {
-      shuffleDirty(both[1].rule, random);
-      const [a, b] = [await both[0].dispatch(e.maxMoves, e.prefetch, "fetched"), await both[1].dispatch(e.maxMoves, e.prefetch, "fetched")];
-      const seen = (runs: ModelRun[]) => runs.map(({ tenant, cls, dispatchedAt, charge }) => ({ tenant, cls, dispatchedAt, charge }));
-      assert.deepEqual(seen(b), seen(a), `dispatches after ${trace.join(" ")}`);
-      a.forEach((run, i) => running.push([run, b[i]!]));
-    } else if (e.kind === "finish") {
-      if (!running.length) continue;
-      const [[a, b]] = running.splice(e.pick % running.length, 1) as [[ModelRun, ModelRun]];
-      await both[0].finish(a);
-      await both[1].finish(b);
-    } else if (e.kind === "advance") clock.advance(e.ms);
-    else if (e.kind === "caps") {
-      // As the differential test: new caps, maybe another org, and the orgs it left and joined rewritten.
-      const i = e.t % names.length;
-      const was = orgOf(tenants[i]!.org);
-      tenants[i] = { caps: e.caps, org: e.t % 3 === 0 ? null : e.t };
-      for (const [o, org] of orgNames.entries())
-        if (org === was || org === orgOf(tenants[i]!.org)) await each((m) => m.setOrg(org, orgSpecs[o]!, []));
-      await each((m) => m.setCaps(names[i]!, capsOf(tenants[i]!)));
-    } else if (orgNames.length) {
-      const o = e.o % orgNames.length;
-      orgSpecs[o] = e.spec;
-      await each((m) => m.setOrg(orgNames[o]!, e.spec, []));
-    }
-  }
-  assert.deepEqual(state(both[1].rule), state(both[0].rule), `state after ${trace.join(" ")}`);
+  await playCase(c, both, play);
+  assert.deepEqual(state(both[1].rule), state(both[0].rule), `state after ${JSON.stringify(c.events)}`);
 }
 
 it(`the dispatch rule decides the same whatever order it reads its dirty tenants in (${RUNS} cases)`, async () => {
