@@ -12,10 +12,14 @@ import type { Clock } from "../lib/clock.ts";
  * workers advertised) every type is accepted: the work waits for a worker.
  *
  * Cached per cell: steady traffic costs one ZRANGE per cell every `ttlMs`,
- * not one per request. A type missing from a cache older than `recheckMs` is
- * looked up again at once (at most one lookup per `recheckMs` however many
- * such requests come), so a worker deployed with a new type, or the first
- * worker of a cell, is seen within its first heartbeat.
+ * not one per request. A cache older than `ttlMs` still answers for a type it
+ * holds advertised (until a time not yet past) while the lookup refreshes it:
+ * the request does not wait for that round trip, which on a busy producer
+ * waits a turn of its event loop as well (a Class A admission's start, in the
+ * storm benchmark). A type missing from a cache older than `recheckMs` is
+ * looked up again at once, and waited for (at most one lookup per `recheckMs`
+ * however many such requests come), so a worker deployed with a new type, or
+ * the first worker of a cell, is seen within its first heartbeat.
  */
 export type TypeVerdict = { ok: true } | { ok: false; known: string[] };
 
@@ -37,7 +41,8 @@ export class WorkflowTypes {
 
   async check(cell: string, type: string): Promise<TypeVerdict> {
     let snap = this.cache.get(cell);
-    if (!snap || this.clock.now() - snap.fetchedAt >= this.opts.ttlMs) snap = await this.fetch(cell);
+    if (!snap) snap = await this.fetch(cell);
+    else if (this.clock.now() - snap.fetchedAt >= this.opts.ttlMs) this.fetch(cell).catch(() => undefined);
     if (!this.advertised(snap, type) && this.clock.now() - snap.fetchedAt >= this.opts.recheckMs) snap = await this.fetch(cell);
     return this.decide(snap, type);
   }

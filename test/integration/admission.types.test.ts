@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createKeys } from "../../queues/keys.ts";
 import { ingressQueue } from "../../queues/names.ts";
+import { WorkflowTypes } from "../../src/admission/workflowTypes.ts";
+import { FakeClock } from "../../src/lib/clock.ts";
+import { connect } from "../../src/lib/redis.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { defineWorkflow } from "../../src/workflows/registry.ts";
 import { startExecRole } from "../../workers/exec.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
+import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /**
  * Unknown workflow types are refused at admission (400 UNKNOWN_WORKFLOW_TYPE)
@@ -90,5 +95,27 @@ describe("workflow types at admission", () => {
     await sleep(1_300); // the heartbeat TTL, then past the cache
     const r = await post({ type: "still-not-deployed" });
     assert.equal(r.status, 202, JSON.stringify(r.body));
+  });
+});
+
+describe("the workflow types cache past its ttl", () => {
+  it("answers for a type it holds while its lookup refreshes it, and the next request sees the refresh", async () => {
+    const redis = connect(await testRedisUrl());
+    try {
+      const keys = createKeys(freshPrefix());
+      const clock = new FakeClock(Date.UTC(2026, 11, 5));
+      const types = new WorkflowTypes(redis, keys, clock, { ttlMs: 1_000, recheckMs: 250 });
+      const key = keys.cell("default").types;
+      const until = clock.now() + 60_000;
+      await redis.zadd(key, until, "kept", until, "dropped");
+      assert.deepEqual(await types.check("default", "dropped"), { ok: true });
+      await redis.zrem(key, "dropped"); // its last worker went away before its advertisement ran out
+      clock.advance(1_000);
+      assert.deepEqual(await types.check("default", "dropped"), { ok: true }, "from the cache: the request did not wait for the lookup");
+      await redis.ping(); // the refresh went first on the same connection: its reply is in
+      assert.deepEqual(await types.check("default", "dropped"), { ok: false, known: ["kept"] }, "the refreshed cache");
+    } finally {
+      redis.disconnect();
+    }
   });
 });
