@@ -57,12 +57,10 @@ export function monthOf(epochMs: number): string {
 /** Where a budget finds a tenant's org and the org's policy: the policy registry (src/tenancy/registry.ts). */
 export type OrgLookup = Pick<PolicyRegistry, "get" | "org">;
 
-/** A tenant's org as its budget sees it; amounts in micro-dollars, null: unbounded. */
+/** A tenant's org as its budget sees it: its month key, and its monthly budget in micro-dollars (null: unbounded). */
 interface OrgMonth {
-  org: string;
   key: string;
   orgMonthly: number | null;
-  tenantMonthly: number;
 }
 
 export class TenantBudget {
@@ -147,12 +145,7 @@ export class TenantBudget {
     const org = entry?.policy.org;
     if (!registry || !entry || !org) return undefined;
     const orgMonthly = registry.org(org)?.policy.budget.monthlyUsd ?? null; // an org gone from the registry: unbounded
-    return {
-      org,
-      key: this.orgSpendKey(org),
-      orgMonthly: orgMonthly === null ? null : toMicro(orgMonthly),
-      tenantMonthly: toMicro(entry.policy.budget.monthlyUsd),
-    };
+    return { key: this.orgSpendKey(org), orgMonthly: orgMonthly === null ? null : toMicro(orgMonthly) };
   }
 
   /** A month total, from what this process knows when at most `maxAgeMs` old, else one shared read. */
