@@ -29,7 +29,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <root>:{<root>.<cell>}:<queueName>:<wait|active|meta|id|...>
  *   <root>:{<root>.<cell>}:<queueName>:<jobId>
  * and Fairlane's own cell keys (`<cell>` = `<root>:{<root>.<cell>}:fl`; no queue is named "fl") are
- *   <cell>:wf:<id>                 HASH the workflow record (state, times, result)
+ *   <cell>:wf:<id>                 HASH the workflow record (state, times, result; `queue` once its job left its ingress queue)
  *   <cell>:runs:<t>                STREAM the tenant's workflows for run lists (src/workflows/listIndex.ts): an entry per workflow, ID
  *                                  Redis's time of its admission, field w its id; admission adds, the dispatcher trims past the tenant's
  *                                  retention once a minute (queues/trail.ts), lists drop gone ones. wfs:<t> ZSET, the same as members

@@ -19,7 +19,8 @@
   ARGV[9]  who cancels, for the tenant's trail (key:<api key id>, operator:<name>)
 
   The queue's wait list and job hash are derived from the record's `queue`
-  field; they share the cell's hash tag, so the script stays on one slot.
+  field, or for a queued workflow without one (as admitted) its tenant's ingress
+  queue of its class; they share the cell's hash tag, so the script stays on one slot.
 
   Returns {"missing"} | {"cancelled"} | {"signalled"} | {"final", state}
 ]]
@@ -31,15 +32,16 @@ local rcall = redis.call
 --- @include "trail"
 --- @include "review"
 local id = ARGV[1]
-local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue", "idem")
+local rec = rcall("HMGET", KEYS[1], "tenant", "state", "queue", "idem", "class")
 if not rec[1] or rec[1] ~= ARGV[2] then
   return {"missing"}
 end
 local state = rec[2]
 if state == "queued" or state == "parked" or state == "review" then
-  local removed = rcall("LREM", bullQueueKey(ARGV[4], rec[3], "wait"), 1, id)
+  local q = rec[3] or (rec[5] and ingressQueue(rec[1], rec[5]))
+  local removed = q and rcall("LREM", bullQueueKey(ARGV[4], q, "wait"), 1, id) or 0
   if removed == 1 then
-    deleteJob(bullJobKey(ARGV[4], rec[3], id))
+    deleteJob(bullJobKey(ARGV[4], q, id))
     if state == "queued" then
       rcall("DECR", KEYS[2])
       queuedBytes(ARGV[6], KEYS[1], rec[1], -1)

@@ -42,12 +42,14 @@ local expired, read = 0, 0
 -- Returns its deadline when it is still queued and due later (else nil).
 local function sweep(id)
   local rec = cellKey_workflow(own, id)
-  local r = rcall("HMGET", rec, "state", "queue", "deadlineAt", "tenant", "idem")
+  local r = rcall("HMGET", rec, "state", "queue", "deadlineAt", "tenant", "idem", "class")
   local deadline = tonumber(r[3] or "")
-  if r[1] ~= "queued" or not r[2] or not deadline then return nil end
+  -- As admitted, a queued record names no queue: it is in its tenant's ingress queue of its class.
+  local q = r[2] or (r[4] and r[6] and ingressQueue(r[4], r[6]))
+  if r[1] ~= "queued" or not q or not deadline then return nil end
   if deadline > now then return deadline end
-  if rcall("LREM", bullQueueKey(bull, r[2], "wait"), -1, id) == 1 then
-    deleteJob(bullJobKey(bull, r[2], id))
+  if rcall("LREM", bullQueueKey(bull, q, "wait"), -1, id) == 1 then
+    deleteJob(bullJobKey(bull, q, id))
     rcall("DECR", KEYS[2])
     queuedBytes(own, rec, r[4], -1)
   end

@@ -9,7 +9,11 @@ const start = new LuaScript("startRun-2.lua");
 const finish = new LuaScript("finishRun-1.lua");
 const requeue = new LuaScript("requeueRun-4.lua");
 
-/** What the run needs from the workflow record. `traceparent` is null for a workflow admitted before the record kept it. */
+/**
+ * What the run needs from the workflow record. `traceparent`: "" for a workflow admitted without a trace
+ * context (derived from its id: workflowTraceparent in src/observability/tracing.ts), null for one
+ * admitted before the record kept it (its job carries an envelope).
+ */
 export interface RunMeta {
   tenant: string;
   cls: WorkflowClass;
@@ -40,10 +44,10 @@ export async function startRun(
 }
 
 /** includes/runStart.lua's reply, from startRun-2.lua or from the exec consumer's fetch (execConsume.ts). */
-export type StartReply = [string, string, number, number, string, string, string, string];
+export type StartReply = [string, string, number, number, string, string, string, string | null];
 
 export function parseStart(r: StartReply): StartOutcome {
-  const meta = r[4] ? { tenant: r[4], cls: r[5] as WorkflowClass, enqueuedAt: Number(r[6]), traceparent: r[7] || null } : null;
+  const meta = r[4] ? { tenant: r[4], cls: r[5] as WorkflowClass, enqueuedAt: Number(r[6]), traceparent: r[7] ?? null } : null;
   if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]), firstStart: r[3] === 1, meta };
   if (r[0] === "final") return { kind: "final", state: r[1] || "missing", meta };
   return { kind: r[0] as "cancel" | "expired" | "yield" | "noslot", meta };

@@ -145,7 +145,7 @@ export class Admission {
     let code: string | undefined;
     try {
       const entry = this.tenantEntry(tenant);
-      const prepared = prepareWorkflow(entry, body, traceOrigin(span).traceparent, this.clock, this.limits);
+      const prepared = prepareWorkflow(entry, body, traceOrigin(span), this.clock, this.limits);
       if (!prepared.ok) {
         this.count(entry, "none", "invalid");
         throw invalidRequest(`invalid workflow: ${describeIssues(prepared.issues)}`, prepared.issues);
@@ -200,7 +200,7 @@ export class Admission {
   private async admitBulkIn(span: Span, tenant: string, items: unknown[], by: string | undefined): Promise<BulkResult> {
     const entry = this.tenantEntry(tenant);
     const cell = this.keys.cell(entry.policy.cell);
-    const { traceparent } = traceOrigin(span);
+    const traceparent = traceOrigin(span);
     const out: BulkResult = { accepted: [], rejected: [] };
     const valid: { index: number; input: AdmitInput }[] = [];
     const budget = this.budgetOf(entry);

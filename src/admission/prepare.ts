@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import type { AdmitInput } from "../../queues/lua/admitWorkflow.ts";
-import { ingressQueue } from "../../queues/names.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { TenantEntry } from "../tenancy/registry.ts";
 import { deadlineAtAdmission } from "./deadline.ts";
@@ -22,6 +21,7 @@ export type Prepared = { ok: true; input: AdmitInput } | { ok: false; issues: Fi
  * One workflow request as the admitWorkflow script's input, or why it is invalid: its shape, its
  * payload's size (against the platform's limit and the tenant's maxQueueBytes), its deadline (fixed
  * here: deadline.ts), a new id, the record to write and the idempotency hashes. Reads only the clock.
+ * `traceparent`: the enqueue span's context, "" when it has none (traceOrigin in src/observability/tracing.ts).
  */
 export function prepareWorkflow(entry: TenantEntry, body: unknown, traceparent: string, clock: Clock, limits: AdmissionLimits): Prepared {
   // Before anything that recurses (zod, JSON.stringify): too deep, __proto__, Infinity (jsonShape.ts).
@@ -44,12 +44,13 @@ export function prepareWorkflow(entry: TenantEntry, body: unknown, traceparent: 
     return { ok: false, issues: [{ field: "deadlineAt", message: "is already in the past" }] };
   const deadlineAt = deadlineAtAdmission(req.class, now, policy.deadline.runBudgetMs, requested);
   const id = newWorkflowId();
+  // No `queue` while it is queued: its tenant's ingress queue of its class is where it is (a script that
+  // moves it elsewhere names the queue). An empty `traceparent`: its trace is derived from its id.
   const record: Record<string, string> = {
     tenant: entry.tenant,
     type: req.type,
     class: req.class,
     state: "queued",
-    queue: ingressQueue(entry.tenant, req.class),
     enqueuedAt: String(now),
     traceparent,
   };

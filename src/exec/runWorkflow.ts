@@ -6,7 +6,7 @@ import { startRun } from "../../queues/lua/runLifecycle.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
 import { metrics } from "../observability/metrics.ts";
 import { tenantLabel } from "../observability/tenantLabel.ts";
-import { ATTR, contextFromTraceparent, endSpan, tracer } from "../observability/tracing.ts";
+import { ATTR, contextFromTraceparent, endSpan, tracer, workflowTraceparent } from "../observability/tracing.ts";
 import { createContext, type RunInfo } from "../runtime/context.ts";
 import { workflowHandler, type WorkflowHandler } from "../workflows/registry.ts";
 import { RunAbort } from "./runAbort.ts";
@@ -27,7 +27,8 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
   const start = handed?.start ?? (await startRun(d.redis, cell, job.id!, d.clock.now(), runId, d.workerId));
   // The record is gone (ended long ago and expired): a re-delivered job with nothing left to do.
   if (!start.meta) return { skipped: start.kind === "final" ? start.state : "missing" };
-  const legacy = start.meta.traceparent === null ? (job.data as LegacyJobData) : undefined;
+  const stored = start.meta.traceparent;
+  const legacy = stored === null ? (job.data as LegacyJobData) : undefined;
   const input: RunInput = {
     job,
     token,
@@ -37,7 +38,7 @@ export async function runWorkflow(d: RunDeps, cellName: string, cell: CellKeys, 
     cls: start.meta.cls,
     enqueuedAt: start.meta.enqueuedAt,
     payload: legacy ? legacy.payload : (job.data as Record<string, unknown>),
-    traceparent: start.meta.traceparent ?? legacy?.traceparent,
+    traceparent: stored === "" ? workflowTraceparent(job.id!) : (stored ?? legacy?.traceparent),
     legacy,
   };
   const span = tracer.startSpan(

@@ -9,7 +9,8 @@
     {"run", deadlineAt, attempts, first}  it is now running with run id `runId`;
                          first = 1 on its first start (not a resume after preemption, parking or a crash)
   the 4 above (padded), then what the run needs from the record — tenant, class, enqueuedAt,
-  traceparent ("" in a record written before admission kept it there; the job's data then carries it).
+  traceparent ("": admitted without a trace context, derived from the id; false (nil) in a record
+  written before admission kept it there, whose job's data then carries it).
 
   On the first start it also counts the enqueue->start latency in the cell's usage-event bucket
   `bucket` (one HINCRBY of "<tenant>|l<b>", b the smallest with latency <= 2^b ms; mirrored by
@@ -23,7 +24,7 @@ local function startRunFor(rec, bucket, id, now, runId, workerId, own, bucketTtl
   local r = rcall("HMGET", rec, "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt",
     "startedAt", "attempts", "class", "traceparent")
   local function reply(kind, a, b, c)
-    return { kind, a or "", b or 0, c or 0, r[5] or "", r[9] or "", r[6] or "", r[10] or "" }
+    return { kind, a or "", b or 0, c or 0, r[5] or "", r[9] or "", r[6] or "", r[10] or false }
   end
   local state = r[1]
   if not state then return reply("final", "missing") end
