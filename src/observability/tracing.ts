@@ -11,6 +11,7 @@ import {
   type SpanContext,
 } from "@opentelemetry/api";
 import { createHash } from "node:crypto";
+import { WORKFLOW_ID } from "../../queues/names.ts";
 
 /**
  * OpenTelemetry spans through `@opentelemetry/api` only: Fairlane registers no
@@ -78,13 +79,17 @@ export function traceOrigin(span: Span): string {
 }
 
 /**
- * The trace context of a workflow admitted without one: its trace and span ids from the sha256 of its
- * id, flagged sampled so a traced exec role still records the run. The same in every process, read or
- * stored nowhere; each workflow is a trace of its own.
+ * The trace context of a workflow admitted without one, flagged sampled so a traced exec role still
+ * records the run; the same in every process, stored nowhere. Its trace id is "f1" and the hex of the
+ * id's 15 random bytes (queues/names.ts WORKFLOW_ID), so a trace id in a downstream's log names its
+ * workflow: "wf_" and the base64url of its last 30 hex digits. An id of another shape (a test's): the
+ * sha256 of it.
  */
 export function workflowTraceparent(workflowId: string): string {
-  const h = createHash("sha256").update(workflowId).digest("hex");
-  return `00-${h.slice(0, 32)}-${h.slice(32, 48)}-01`;
+  const hex = WORKFLOW_ID.test(workflowId)
+    ? `f1${Buffer.from(workflowId.slice(3), "base64url").toString("hex")}`
+    : createHash("sha256").update(workflowId).digest("hex");
+  return `00-${hex.slice(0, 32)}-${hex.slice(2, 18)}-01`;
 }
 
 /** Ends `span`, marking it an error with `code` when given. */
