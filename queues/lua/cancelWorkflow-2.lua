@@ -38,7 +38,7 @@ if not rec[1] or rec[1] ~= ARGV[2] then
 end
 local state = rec[2]
 if state == "queued" or state == "parked" or state == "review" then
-  local q = rec[3] or (rec[5] and ingressQueue(rec[1], rec[5]))
+  local q = jobQueue(rec[3], rec[1], rec[5])
   local removed = q and rcall("LREM", bullQueueKey(ARGV[4], q, "wait"), 1, id) or 0
   if removed == 1 then
     deleteJob(bullJobKey(ARGV[4], q, id))

@@ -44,8 +44,7 @@ local function sweep(id)
   local rec = cellKey_workflow(own, id)
   local r = rcall("HMGET", rec, "state", "queue", "deadlineAt", "tenant", "idem", "class")
   local deadline = tonumber(r[3] or "")
-  -- As admitted, a queued record names no queue: it is in its tenant's ingress queue of its class.
-  local q = r[2] or (r[4] and r[6] and ingressQueue(r[4], r[6]))
+  local q = jobQueue(r[2], r[4], r[6])
   if r[1] ~= "queued" or not q or not deadline then return nil end
   if deadline > now then return deadline end
   if rcall("LREM", bullQueueKey(bull, q, "wait"), -1, id) == 1 then

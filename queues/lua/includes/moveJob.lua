@@ -49,6 +49,13 @@ local function takeFromWorker(jobKey, activeKey, stalledKey, id, token)
   return true
 end
 
+-- The queue a workflow's job is in, from its record's `queue`, `tenant` and `class`: the `queue` a move
+-- wrote, or for one queued as admitted (no `queue`) its tenant's ingress queue of its class; nil when the
+-- record names neither (src/admission/prepare.ts).
+local function jobQueue(queue, tenant, cls)
+  return queue or (tenant and cls and ingressQueue(tenant, cls)) or nil
+end
+
 -- Deletes a job's keys (its hash `jobKey` and its logs).
 local function deleteJob(jobKey)
   rcall("DEL", jobKey, jobKey .. ":logs")
