@@ -78,10 +78,95 @@ function pushNext(args: (string | number)[], cell: CellKeys, next: NextRun): voi
  * A msgpack argument of BullMQ's (its opts, its fields to update) as JSON, which the scripts decode instead
  * (bullmqSlim.ts). One Buffer among a call's arguments makes ioredis build the whole call as Buffers, each
  * key and argument copied into one of its own: ~12 µs a call against ~5 for strings (40 arguments). JSON
- * has no nil: a null is left out, as msgpack's nil leaves the key out of the Lua table.
+ * has no nil: a null is left out, as msgpack's nil leaves the key out of the Lua table. A finish's
+ * arguments come as JSON already (finishArgsAsJson); this is for the fetch's.
  */
 function asJson(packed: Buffer): string {
-  return JSON.stringify(withoutNulls(unpack(packed)));
+  return toJson(unpack(packed));
+}
+
+const toJson = (v: unknown): string => JSON.stringify(withoutNulls(v));
+
+/** What BullMQ 6.7's moveToFinishedArgs reads of its backend (redis-queue-backend.js; protected in its types). */
+interface FinishArgsBackend {
+  moveToFinishedKeys: (string | undefined)[];
+  queue: {
+    keys: Record<string, string>;
+    opts: {
+      name?: string;
+      removeOnComplete?: unknown;
+      removeOnFail?: unknown;
+      limiter?: unknown;
+      lockDuration?: number;
+      metrics?: { maxDataPoints?: number };
+    };
+    closing?: unknown;
+    toKey(type: string): string;
+  };
+  getKeepJobs(shouldRemove: unknown, workerKeepJobs: unknown): unknown;
+  moveToFinishedArgs: (...a: FinishArgs) => unknown[];
+}
+type FinishArgs = [
+  job: { id?: string; opts: Record<string, unknown> },
+  val: unknown,
+  propVal: string,
+  shouldRemove: unknown,
+  target: "completed" | "failed",
+  token: string,
+  timestamp: number,
+  fetchNext?: boolean,
+  fieldsToUpdate?: Record<string, unknown>,
+];
+
+/**
+ * The exec consumer's backend builds a finish's arguments as BullMQ 6.7's moveToFinishedArgs does, line for
+ * line, but with its opts and fields to update as JSON: BullMQ packs them with msgpack, which the finish
+ * then had to unpack again to send them as JSON (asJson), ~12 µs of the exec's CPU per workflow (profiled,
+ * docs/benchmarks.md). The same values reach the script: JSON leaves out what msgpack sent as nil.
+ */
+export function finishArgsAsJson(backend: object): void {
+  const b = backend as FinishArgsBackend;
+  if (typeof b.moveToFinishedArgs !== "function" || !Array.isArray(b.moveToFinishedKeys))
+    throw new Error("BullMQ's backend has no moveToFinishedArgs to build a finish's arguments as JSON");
+  b.moveToFinishedArgs = (job, val, propVal, shouldRemove, target, token, timestamp, fetchNext = true, fieldsToUpdate) => {
+    const { queue } = b;
+    const opts = queue.opts;
+    const keys = b.moveToFinishedKeys;
+    keys[10] = queue.keys[target];
+    keys[11] = queue.toKey(job.id ?? "");
+    keys[12] = queue.toKey(`metrics:${target}`);
+    keys[13] = queue.keys.marker;
+    const keepJobs = b.getKeepJobs(shouldRemove, target === "completed" ? opts.removeOnComplete : opts.removeOnFail);
+    const jobOpts = job.opts ?? {};
+    const packed = {
+      token,
+      name: opts.name,
+      keepJobs,
+      limiter: opts.limiter,
+      lockDuration: opts.lockDuration,
+      attempts: jobOpts.attempts,
+      maxMetricsSize: opts.metrics?.maxDataPoints ? opts.metrics.maxDataPoints : "",
+      fpof: !!jobOpts.failParentOnFailure,
+      cpof: !!jobOpts.continueParentOnFailure,
+      idof: !!jobOpts.ignoreDependencyOnFailure,
+      rdof: !!jobOpts.removeDependencyOnFailure,
+    };
+    const fields = fieldsToUpdate
+      ? Object.entries(fieldsToUpdate)
+          .filter(([, v]) => v !== undefined)
+          .flat()
+      : undefined;
+    const args = [
+      job.id,
+      timestamp,
+      propVal,
+      val === undefined ? "null" : val,
+      target,
+      !fetchNext || queue.closing ? 0 : 1,
+      queue.keys[""],
+    ];
+    return keys.concat(args as string[], toJson(packed), fields ? toJson(fields) : (undefined as unknown as string));
+  };
 }
 
 /** Drops an object's null properties, nested ones too, in place (cheaper than a JSON.stringify replacer). */

@@ -3,7 +3,7 @@ import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { CellKeys } from "../../queues/keys.ts";
-import { fetchAndStart, finishAndStart, type Consumed } from "../../queues/lua/execConsume.ts";
+import { fetchAndStart, finishAndStart, finishArgsAsJson, type Consumed } from "../../queues/lua/execConsume.ts";
 import { finishRun, type FinishInput, type StartOutcome } from "../../queues/lua/runLifecycle.ts";
 
 /**
@@ -59,6 +59,7 @@ export class RunHandoff {
   backendFactory(): BackendFactory<RedisQueueBackend> {
     return (name, opts, flags) => {
       const backend = createRedisBackend(name, opts, flags);
+      finishArgsAsJson(backend);
       const own = backend.execCommand.bind(backend);
       // Only calls on the connection itself; one on a transaction or pipeline (no path of the Worker's) is BullMQ's.
       backend.execCommand = (client, command, args) => {
