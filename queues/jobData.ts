@@ -1,5 +1,5 @@
 /**
- * The job contract between admission (src/admission, through admitWorkflow-16.lua) and the exec
+ * The job contract between admission (src/admission, through queues/lua/includes/admit.lua) and the exec
  * workers (src/exec): what a workflow's BullMQ job carries from ingress.<tenant>.<class> through the
  * dispatcher to exec.<pool>. Neither side imports the other: both read this.
  *

@@ -1,9 +1,16 @@
 import type { ChainableCommander, Redis } from "ioredis";
-import { CLASSES, type CellKeys, type WorkflowClass } from "../keys.ts";
-import { ingressQueue } from "../names.ts";
+import type { CellKeys, WorkflowClass } from "../keys.ts";
 import { LuaScript } from "./script.ts";
 
-const script = new LuaScript("admitWorkflow-16.lua");
+const script = new LuaScript("admitWorkflows-5.lua");
+
+/**
+ * Workflows one admission script takes at most. One script per workflow cost its producer ~30 µs of CPU
+ * and Redis ~4 µs a call more than one script for 25 (ioredis's command, its write, Lua's call set-up:
+ * docs/benchmarks.md); a script of 25 holds Redis ~0.5 ms, about what a bulk's pipelined scripts held it
+ * between two reads of its socket before, so a single admission on another connection waits no longer.
+ */
+export const ADMIT_CALL_ITEMS = 25;
 
 export interface AdmitInput {
   id: string;
@@ -51,45 +58,6 @@ export type AdmitOutcome =
   /** Redis refused this one script (full, read-only, gone mid-pipeline): nothing of it was written. */
   | { kind: "failed"; error: Error };
 
-function keysAndArgs(cell: CellKeys, a: AdmitInput): [string[], (string | number)[]] {
-  const queue = ingressQueue(a.tenant, a.cls);
-  const keys = [
-    cell.queueKey(queue, "wait"),
-    cell.jobKey(queue, a.id),
-    cell.workflow(a.id),
-    cell.idempotency(a.tenant, a.idempotencyHash ?? "-"),
-    cell.queued,
-    cell.queues,
-    cell.dirty,
-    ...CLASSES.map((c) => cell.queueKey(ingressQueue(a.tenant, c), "wait")),
-    cell.wake,
-    cell.queuedBytes(a.tenant),
-    cell.deadlines,
-    cell.runList(a.tenant),
-    ...(a.budget?.keys ?? [cell.queued, cell.queued]),
-  ];
-  const args = [
-    a.id,
-    a.type,
-    a.data,
-    "{}",
-    a.now,
-    a.maxQueueDepth,
-    a.maxQueuedTotal,
-    a.idempotencyHash ? a.idempotencyTtlSec : 0,
-    a.tenant,
-    queue,
-    JSON.stringify(a.record),
-    a.payloadBytes ?? 0,
-    a.maxQueueBytes ?? Number.MAX_SAFE_INTEGER,
-    a.idempotencyHash ? (a.requestHash ?? "") : "",
-    a.by ?? "producer",
-    cell.own,
-    ...(a.budget?.micro ?? [Number.MAX_VALUE, -1]),
-  ];
-  return [keys, args];
-}
-
 export function parseAdmit(reply: [string, string]): AdmitOutcome {
   const [kind, value] = reply;
   switch (kind) {
@@ -110,15 +78,11 @@ export function parseAdmit(reply: [string, string]): AdmitOutcome {
   }
 }
 
-export async function admitWorkflow(redis: Redis, cell: CellKeys, input: AdmitInput): Promise<AdmitOutcome> {
-  const [keys, args] = keysAndArgs(cell, input);
-  return parseAdmit(await script.run<[string, string]>(redis, keys, args));
-}
-
 /**
- * Admits many, `chunk` scripts per round trip; each item sees the effects of the ones before it. Each
- * script is atomic, so an item Redis refused (`failed`: out of memory part-way through a bulk) wrote
- * nothing, while the items before it are admitted: the caller reports each. One chunk at a time on the
+ * Admits many, in order, each seeing the effects of the ones before it: `chunk` per round trip, in scripts of
+ * up to ADMIT_CALL_ITEMS workflows of one cell each (admitWorkflows-5.lua). A script that Redis refused
+ * (`failed`: out of memory part-way through a bulk, read-only) wrote nothing, and each of its workflows is
+ * `failed`; those of the scripts before it are admitted: the caller reports each. One chunk at a time on the
  * shared connection: another tenant's admission sent meanwhile waits behind one chunk, not the bulk.
  */
 export async function admitWorkflows(
@@ -130,12 +94,50 @@ export async function admitWorkflows(
   const out: AdmitOutcome[] = [];
   for (let i = 0; i < items.length; i += chunk) {
     const pipeline: ChainableCommander = redis.pipeline();
-    for (const { cell, input } of items.slice(i, i + chunk)) {
-      const [keys, args] = keysAndArgs(cell, input);
-      script.queue(pipeline, keys, args);
+    const sizes: number[] = [];
+    const end = Math.min(i + chunk, items.length);
+    for (let j = i; j < end; ) {
+      const { cell } = items[j]!;
+      const args: (string | number)[] = [cell.own, cell.bullPrefix];
+      const first = j;
+      for (; j < end && j - first < ADMIT_CALL_ITEMS && items[j]!.cell.own === cell.own; j++) pushItem(args, cell, items[j]!.input);
+      script.queue(pipeline, [cell.queued, cell.queues, cell.dirty, cell.wake, cell.deadlines], args);
+      sizes.push(j - first);
     }
     const results = (await pipeline.exec()) ?? [];
-    for (const [err, reply] of results) out.push(err ? { kind: "failed", error: err } : parseAdmit(reply as [string, string]));
+    results.forEach(([err, reply], c) => {
+      for (let x = 0; x < sizes[c]!; x++) out.push(err ? { kind: "failed", error: err } : parseAdmit((reply as [string, string][])[x]!));
+    });
   }
   return out;
+}
+
+/** One workflow's arguments (admitWorkflows-5.lua lists them), its month spend keys checked to be its cell's. */
+function pushItem(args: (string | number)[], cell: CellKeys, a: AdmitInput): void {
+  const [spend, orgSpend] = a.budget?.keys ?? [cell.queued, cell.queued];
+  if (!spend.startsWith(cell.own) || !orgSpend.startsWith(cell.own))
+    throw new Error(`admitWorkflows: a spend key outside the cell ${cell.own} (CROSSSLOT on a Redis Cluster)`);
+  const idem = a.idempotencyHash && a.idempotencyTtlSec > 0;
+  const [budget, orgBudget] = a.budget?.micro ?? [Number.MAX_VALUE, -1];
+  args.push(
+    a.id,
+    a.type,
+    a.data,
+    a.now,
+    a.tenant,
+    a.cls,
+    JSON.stringify(a.record),
+    a.payloadBytes ?? 0,
+    a.maxQueueDepth,
+    a.maxQueueBytes ?? Number.MAX_SAFE_INTEGER,
+    a.maxQueuedTotal,
+    idem ? a.idempotencyHash! : "",
+    idem ? a.idempotencyTtlSec : 0,
+    idem ? (a.requestHash ?? "") : "",
+    a.by ?? "producer",
+    spend,
+    orgSpend,
+    budget,
+    orgBudget,
+  );
 }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { WorkflowRequest } from "./schema.ts";
 
 /**
- * The hash kept with an idempotency key (admitWorkflow-16.lua): what defines
+ * The hash kept with an idempotency key (queues/lua/includes/admit.lua): what defines
  * a request, canonically. Type, class (after its default), payload, and the
  * producer's deadline as epoch ms, so `{"type":"x"}` and
  * `{"type":"x","class":"B"}` are one request, object keys in any order are

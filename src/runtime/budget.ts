@@ -107,8 +107,8 @@ export class TenantBudget {
 
   /**
    * What admission holds a new workflow to: the tenant's month key and `monthlyUsd`, then its org's when the
-   * org has a monthly budget. The admitWorkflow script reads the keys with the rest of its checks
-   * (queues/lua/admitWorkflow-16.lua): exact against concurrent spend, and no round trip of its own.
+   * org has a monthly budget. The admission script reads the keys with the rest of its checks
+   * (queues/lua/includes/admit.lua): exact against concurrent spend, and no round trip of its own.
    */
   admissionBudget(tenant: string, monthlyUsd: number): AdmissionBudget {
     const own = this.spendKey(tenant);

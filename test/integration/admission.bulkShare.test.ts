@@ -69,8 +69,9 @@ describe("bulk admission shares the process", () => {
     monitor.on("monitor", (_time: string, args: string[], source: string) => {
       if (args[0]?.toLowerCase() === "echo" && args[1] === marker) sawMarker();
       if (args[0]?.toLowerCase() !== "evalsha") return;
-      if (args[3]?.includes(":ingress.batchy.")) seen.bulk.add(source);
-      if (args[3]?.includes(":ingress.urgent.")) seen.single.add(source);
+      // An admission script names each workflow's tenant among its arguments (admitWorkflows-5.lua).
+      if (args.includes("batchy")) seen.bulk.add(source);
+      if (args.includes("urgent")) seen.single.add(source);
     });
     const payload = { steps: 1, fanout: 1 };
     const bulk = admission.admitBulk(

@@ -1,6 +1,6 @@
 --[[
   A tenant's queued payload bytes (`<cell>:qbytes:<t>`, bounded by its
-  maxQueueBytes in admitWorkflow-16.lua) follow its workflows in and out of
+  maxQueueBytes in includes/admit.lua) follow its workflows in and out of
   ingress: every place that INCRs the cell's `queued` counter adds the
   workflow's bytes, every place that DECRs it takes them away. The amount is
   the record's `bytes` field, written once at admission, so the two always
