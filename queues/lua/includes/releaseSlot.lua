@@ -177,10 +177,12 @@ local function settleReleased(own)
   return #gone
 end
 
--- Releases a workflow's slot at once: noted and settled. Returns 1 and the tenant's retainSec as read
--- (false: none) when this call released it, 0 when it held none.
+-- Releases a workflow's slot at once: noted and settled, and the record's copy of its lease deleted (a
+-- start trusts that copy: includes/runStart.lua). Returns 1 and the tenant's retainSec as read (false:
+-- none) when this call released it, 0 when it held none.
 local function releaseSlot(own, id, now)
   local released, retainSec = noteRelease(own, id, now)
   settleReleased(own)
+  rcall("HDEL", cellKey_workflow(own, id), "lease")
   return released, retainSec
 end

@@ -22,14 +22,17 @@
 
 local function startRunFor(rec, bucket, id, now, runId, workerId, own, bucketTtl)
   local r = rcall("HMGET", rec, "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt",
-    "startedAt", "attempts", "class", "traceparent")
+    "startedAt", "attempts", "class", "traceparent", "lease")
   local function reply(kind, a, b, c)
     return { kind, a or "", b or 0, c or 0, r[5] or "", r[9] or "", r[6] or "", r[10] or false }
   end
   local state = r[1]
   if not state then return reply("final", "missing") end
   if state == "completed" or state == "failed" or state == "cancelled" then return reply("final", state) end
-  if rcall("HEXISTS", cellKey_slots(own), id) == 0 then return reply("noslot") end
+  -- The record keeps its slot's lease from the dispatch until the slot is given back (the finish and
+  -- releaseSlot delete it, in the script that gives it back); one without (given back, or dispatched
+  -- before records kept it) is checked against the slots themselves.
+  if not r[11] and rcall("HEXISTS", cellKey_slots(own), id) == 0 then return reply("noslot") end
   if r[2] then return reply("cancel") end
   if r[3] and tonumber(r[3]) <= now then return reply("expired") end
   if r[4] then return reply("yield") end
