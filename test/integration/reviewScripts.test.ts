@@ -35,8 +35,8 @@ describe("review scripts", () => {
   });
   let workerConnection: ReturnType<Platform["redis"]["duplicate"]> | undefined;
 
-  /** A workflow admitted, dispatched, taken by a worker under `token` and started: as a run holds it. */
-  async function running(token: string): Promise<string> {
+  /** A workflow admitted, dispatched and taken by a worker under `token`, not yet started. */
+  async function taken(token: string): Promise<string> {
     const cell = p.keys.cell("default");
     const [admitted] = (await p.admission.admitBulk("clinic", [{ type: "noop" }], "0".repeat(32))).accepted;
     await dispatch(p.redis, cell, "default", clock.now(), TEST_DISPATCH_OPTS);
@@ -45,8 +45,15 @@ describe("review scripts", () => {
     const job = await worker.getNextJob(token, { block: false });
     await worker.close();
     assert.equal(job?.id, admitted!.id);
-    assert.equal((await startRun(p.redis, cell, admitted!.id, clock.now(), `run-${token}`, "w")).kind, "run");
     return admitted!.id;
+  }
+  const start = (id: string, run: string) => startRun(p.redis, p.keys.cell("default"), id, clock.now(), run, "w");
+
+  /** A workflow admitted, dispatched, taken by a worker under `token` and started: as a run holds it. */
+  async function running(token: string): Promise<string> {
+    const id = await taken(token);
+    assert.equal((await start(id, `run-${token}`)).kind, "run");
+    return id;
   }
 
   const suspension = (id: string, token: string, o: Partial<ReviewSuspension> = {}): ReviewSuspension => ({
@@ -74,6 +81,30 @@ describe("review scripts", () => {
     assert.deepEqual(await p.redis.lrange(cell.queueKey("review", "wait"), 0, -1), [id]);
     assert.deepEqual(await p.redis.lrange(cell.queueKey(EXEC, "active"), 0, -1), [], "the worker no longer holds it");
     assert.equal(await p.redis.zscore(cell.reviewQueue("shared", "B", "clinic"), id), String(clock.now()));
+  });
+
+  // A start trusts the record's copy of its slot lease, which every way of giving the slot back deletes with
+  // it (includes/runStart.lua, includes/releaseSlot.lua), and asks the slots when the record has none.
+  it("tells a start that comes after the review gave the slot back that the slot is gone", async () => {
+    const cell = p.keys.cell("default");
+    const id = await taken("s1");
+    assert.equal(await p.redis.hget(cell.workflow(id), "lease"), await p.redis.hget(cell.slots, id), "the record keeps the lease");
+    assert.equal((await start(id, "run-1")).kind, "run");
+    assert.equal(await awaitReview(p.redis, cell, "default", suspension(id, "s1")), "ok");
+    assert.equal(await p.redis.hexists(cell.workflow(id), "lease"), 0, "the record's copy goes with the slot");
+    // A re-delivered job of the workflow, started while it waits for its reviewer.
+    assert.equal((await start(id, "run-2")).kind, "noslot");
+  });
+
+  it("asks the slots when the record keeps no lease (dispatched before records kept it)", async () => {
+    const cell = p.keys.cell("default");
+    const id = await taken("s2");
+    await p.redis.hdel(cell.workflow(id), "lease");
+    assert.equal((await start(id, "run-1")).kind, "run", "its slot is held: it runs");
+    const other = await taken("s3");
+    await p.redis.hdel(cell.workflow(other), "lease");
+    await p.redis.hdel(cell.slots, other);
+    assert.equal((await start(other, "run-1")).kind, "noslot", "no slot held: it is handed back");
   });
 
   it("a decision queues the workflow again, in the deadline sweep's index again", async () => {
