@@ -270,7 +270,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       function()
         depths[queue] = depths[queue] or rcall("LLEN", queue)
         return depths[queue] > 0
-      end, { A = aEligible(caps, runA), B = eligBC, C = eligBC }, seats, not org and cards or nil)
+      end, { A = aEligible(caps, runA), B = eligBC, C = eligBC }, seats, not org and cards or nil, heads)
     if org then
       local onv = serve(wfqKeys[cls], h.flow, h.v, ocharge, tonumber(ocaps.weight), oinflight)
       local omember = string.format("%014d:%s", seq, h.flow)
@@ -278,7 +278,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       ocaps["m:" .. pool] = omember
       local oBC = bcEligible(ocaps, orunBC, now)
       reseat(function(x) return readyKeys[x] end, h.member, omember, h.member, cls, onv,
-        function() return rcall("EXISTS", h.inner) == 1 end, { A = aEligible(ocaps, orunA), B = oBC, C = oBC }, seats, cards)
+        function() return rcall("EXISTS", h.inner) == 1 end, { A = aEligible(ocaps, orunA), B = oBC, C = oBC }, seats, cards, heads)
     end
     moved = moved + 1
   end

@@ -259,4 +259,19 @@ export const DISPATCH_CASES: DispatchCase[] = [
       },
     ],
   },
+  {
+    // A call reads a ready set's first members once (up to 32: includes/headWindow.lua) and keeps them as it
+    // serves: here 40 tenants, one of them weighted 8 (served again and again from inside the window), the
+    // others taking turns behind it; each call moves more workflows than the window holds.
+    name: "more ready tenants than a call reads of a ready set at once: the same order as the whole set",
+    capacity: 300,
+    tenants: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`many${i}`, { weight: i === 7 ? 8 : 1 + (i % 3), mca: 50 }])),
+    steps: [
+      ...Array.from({ length: 40 }, (_, i): Step => ({ admit: `many${i}`, n: i === 7 ? 40 : 5 })),
+      { dispatch: { moved: 100 }, maxMoves: 100 },
+      { dispatch: { moved: 60 }, maxMoves: 60 },
+      { finishAll: true },
+      { dispatch: { moved: 75 }, maxMoves: 100 },
+    ],
+  },
 ];

@@ -5,8 +5,9 @@
   Reads: what the loop would otherwise read again at every move, read once per call and kept in step
   with the call's own writes: the size of each class's ready set, each tenant's (or org's) caps and
   slots held, its charge and the charge of its runs in flight (wfq.lua), its ready-set members'
-  scores (`seats`, includes/flows.lua reseat) and its ingress queues' lengths (`depths`,
-  includes/dispatchTake.lua takeHead). A recompute (refreshTenant) may change any of them, so it
+  scores (`seats`, includes/flows.lua reseat), its ingress queues' lengths (`depths`,
+  includes/dispatchTake.lua takeHead) and the heads of the ready sets (`heads`, includes/headWindow.lua:
+  one ZRANGE a set per call rather than one per move, for headOf). A recompute (refreshTenant) may change any of them, so it
   empties the cache (forget).
 
   Writes: those a move makes that the rest of the call never reads back from Redis (the cache holds
@@ -67,9 +68,9 @@ local function writeHeld()
   holdNothing()
 end
 
-local cards, capsOf, runOf, charges, seats, depths = {}, {}, {}, {}, {}, {}
+local cards, capsOf, runOf, charges, seats, depths, heads = {}, {}, {}, {}, {}, {}, {}
 local function forget()
-  cards, capsOf, runOf, charges, seats, depths = {}, {}, {}, {}, {}, {}
+  cards, capsOf, runOf, charges, seats, depths, heads = {}, {}, {}, {}, {}, {}, {}
 end
 local function card(cls)
   if cards[cls] == nil then cards[cls] = rcall("ZCARD", readyKeys[cls]) end

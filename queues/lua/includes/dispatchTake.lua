@@ -26,16 +26,17 @@ local function downDependency(jobKey, wfType)
 end
 
 -- The head of class `cls`: the flow at the head of the pool's ready set and, when that flow is an
--- org, the tenant at the head of the org's own set (includes/flows.lua).
+-- org, the tenant at the head of the org's own set (includes/flows.lua). A set's first members are read
+-- as many as a call may move, up to 32, and kept for the call (`heads`, includes/headWindow.lua).
+local headWindow = math.max(1, math.min(maxMoves, 32))
 local function headOf(cls)
-  local top = rcall("ZRANGE", readyKeys[cls], 0, 0, "WITHSCORES")
-  local h = { member = top[1], v = tonumber(top[2]), flow = string.match(top[1], "^%d+:(.+)$") }
+  local member, v = windowHead(heads, readyKeys[cls], headWindow)
+  local h = { member = member, v = v, flow = string.match(member, "^%d+:(.+)$") }
   if string.sub(h.flow, 1, 1) == "@" then
     h.org = string.sub(h.flow, 2)
     h.inner = cellKey_orgReady(own, pool, cls, h.org)
-    local t = rcall("ZRANGE", h.inner, 0, 0, "WITHSCORES")
-    h.imember, h.iv = t[1], tonumber(t[2])
-    h.tenant = t[1] and string.match(t[1], "^%d+:(.+)$")
+    h.imember, h.iv = windowHead(heads, h.inner, headWindow)
+    h.tenant = h.imember and string.match(h.imember, "^%d+:(.+)$")
   else
     h.tenant = h.flow
   end

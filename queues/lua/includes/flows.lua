@@ -12,6 +12,7 @@
   Mirrors src/dispatch/policy/dispatchRule.ts (PoolDispatch).
 ]]
 --- @include "keys"
+--- @include "headWindow"
 
 -- The ready set and WFQ hash a tenant is in, in `pool` and `cls`: its org's, or the pool's.
 local function levelOf(own, pool, cls, org)
@@ -26,18 +27,25 @@ end
 -- `seats`: scores of members (false: not a member) by set key and member, as far as the caller's
 -- script has read or written them (a cache for one script call); kept right.
 -- `sizes` (optional): the sets' sizes by class as the caller knows them (nil: not known), kept right.
-local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, seats, sizes)
+-- `heads`: the sets' head windows (includes/headWindow.lua), kept right.
+local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, seats, sizes, heads)
   for _, x in ipairs({ "A", "B", "C" }) do
     local key = setOf(x)
     local was, is = key .. "\0" .. old, key .. "\0" .. member
     local score = x == cls and old == head
     if not score then
+      -- An empty set holds no one; else its window may know.
+      if seats[was] == nil and sizes and sizes[x] == 0 then seats[was] = false end
+      if seats[was] == nil then seats[was] = windowScore(heads, key, old) end
       if seats[was] == nil then seats[was] = rcall("ZSCORE", key, old) end
       score = seats[was]
     end
     local backlog = score ~= false
     local delta = 0
-    if backlog then delta = -rcall("ZREM", key, old) end
+    if backlog then
+      delta = -rcall("ZREM", key, old)
+      windowRemoved(heads, key, old)
+    end
     seats[was] = false
     if x == cls then
       backlog = hasBacklog()
@@ -45,6 +53,7 @@ local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, s
     end
     if backlog and eligible[x] then
       delta = delta + rcall("ZADD", key, score, member)
+      windowAdded(heads, key, member, score)
       seats[is] = score
     else
       seats[is] = false
