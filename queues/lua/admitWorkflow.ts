@@ -2,7 +2,7 @@ import type { ChainableCommander, Redis } from "ioredis";
 import type { CellKeys, WorkflowClass } from "../keys.ts";
 import { LuaScript } from "./script.ts";
 
-const script = new LuaScript("admitWorkflows-5.lua");
+const script = new LuaScript("admitWorkflows-4.lua");
 
 /**
  * Workflows one admission script takes at most. One script per workflow cost its producer ~30 µs of CPU
@@ -80,7 +80,7 @@ export function parseAdmit(reply: [string, string]): AdmitOutcome {
 
 /**
  * Admits many, in order, each seeing the effects of the ones before it: `chunk` per round trip, in scripts of
- * up to ADMIT_CALL_ITEMS workflows of one cell each (admitWorkflows-5.lua). A script that Redis refused
+ * up to ADMIT_CALL_ITEMS workflows of one cell each (admitWorkflows-4.lua). A script that Redis refused
  * (`failed`: out of memory part-way through a bulk, read-only) wrote nothing, and each of its workflows is
  * `failed`; those of the scripts before it are admitted: the caller reports each. One chunk at a time on the
  * shared connection: another tenant's admission sent meanwhile waits behind one chunk, not the bulk.
@@ -101,7 +101,7 @@ export async function admitWorkflows(
       const args: (string | number)[] = [cell.own, cell.bullPrefix];
       const first = j;
       for (; j < end && j - first < ADMIT_CALL_ITEMS && items[j]!.cell.own === cell.own; j++) pushItem(args, cell, items[j]!.input);
-      script.queue(pipeline, [cell.queued, cell.queues, cell.dirty, cell.wake, cell.deadlines], args);
+      script.queue(pipeline, [cell.queued, cell.queues, cell.dirty, cell.wake], args);
       sizes.push(j - first);
     }
     const results = (await pipeline.exec()) ?? [];
@@ -112,7 +112,7 @@ export async function admitWorkflows(
   return out;
 }
 
-/** One workflow's arguments (admitWorkflows-5.lua lists them), its month spend keys checked to be its cell's. */
+/** One workflow's arguments (admitWorkflows-4.lua lists them), its month spend keys checked to be its cell's. */
 function pushItem(args: (string | number)[], cell: CellKeys, a: AdmitInput): void {
   const [spend, orgSpend] = a.budget?.keys ?? [cell.queued, cell.queued];
   if (!spend.startsWith(cell.own) || !orgSpend.startsWith(cell.own))

@@ -69,7 +69,7 @@ describe("bulk admission shares the process", () => {
     monitor.on("monitor", (_time: string, args: string[], source: string) => {
       if (args[0]?.toLowerCase() === "echo" && args[1] === marker) sawMarker();
       if (args[0]?.toLowerCase() !== "evalsha") return;
-      // An admission script names each workflow's tenant among its arguments (admitWorkflows-5.lua).
+      // An admission script names each workflow's tenant among its arguments (admitWorkflows-4.lua).
       if (args.includes("batchy")) seen.bulk.add(source);
       if (args.includes("urgent")) seen.single.add(source);
     });

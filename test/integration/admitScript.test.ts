@@ -8,7 +8,7 @@ import { connect } from "../../src/lib/redis.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
 
 /**
- * The admission script takes up to ADMIT_CALL_ITEMS workflows of one cell a call (admitWorkflows-5.lua),
+ * The admission script takes up to ADMIT_CALL_ITEMS workflows of one cell a call (admitWorkflows-4.lua),
  * keeping the cell's queued count and each tenant's queued bytes in the call and writing them at its end.
  * Each workflow must still see the ones before it, in its call and in the calls before, and the counters
  * must end as one script per workflow left them. Observed in Redis: the ingress lists, the records, the

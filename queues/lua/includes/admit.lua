@@ -1,5 +1,5 @@
 --[[
-  Admits workflows into their tenants' ingress queues (admitWorkflows-5.lua, up to ADMIT_CALL_ITEMS
+  Admits workflows into their tenants' ingress queues (admitWorkflows-4.lua, up to ADMIT_CALL_ITEMS
   per call: queues/lua/admitWorkflow.ts), each atomically with its idempotency key, the monthly
   budgets, the safety valves and its workflow record, and each seeing the ones before it.
 
@@ -30,8 +30,8 @@ local function admitCall(own, bull, queuedKey)
     bytes = {}, spent = {} }
 end
 
--- One workflow `a` (admitWorkflows-5.lua lists its fields); keys `k`: the cell's queues set, dirty set,
--- wake marker and deadline index. Returns {kind, value} as the script answers it for this workflow.
+-- One workflow `a` (admitWorkflows-4.lua lists its fields); keys `k`: the cell's queues set, dirty set
+-- and wake marker. Returns {kind, value} as the script answers it for this workflow.
 local function admitOne(s, k, a)
   local own, id, tenant = s.own, a.id, a.tenant
   local idem = a.idemHash ~= "" and cellKey_idempotency(own, tenant, a.idemHash) or nil

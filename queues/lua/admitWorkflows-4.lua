@@ -7,10 +7,9 @@
   KEYS[2]  cell set of ingress queue names
   KEYS[3]  cell dirty set (tenants whose readiness the dispatcher recomputes)
   KEYS[4]  cell wake marker (wakes a blocked dispatcher)
-  KEYS[5]  cell deadline index (includes/deadlineIndex.lua; expireQueued-2.lua fails the due ones still queued)
   The keys of each workflow are derived from the cell's prefixes (its job, wait lists, record, run list,
-  idempotency key and queued bytes: includes/keys.lua) or named by it (its month spend keys), all in the
-  cell's hash slot (the caller checks the spend keys).
+  idempotency key, queued bytes and the cell's deadline index: includes/keys.lua, includes/deadlineIndex.lua)
+  or named by it (its month spend keys), all in the cell's hash slot (the caller checks the spend keys).
 
   ARGV[1]  the cell's own-key prefix   ARGV[2] the cell's BullMQ prefix
   then ITEM_ARGS per workflow, from ARGV[3]:
