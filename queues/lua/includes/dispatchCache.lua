@@ -7,8 +7,8 @@
   slots held, its charge and the charge of its runs in flight (wfq.lua), its ready-set members'
   scores (`seats`, includes/flows.lua reseat), its ingress queues' lengths (`depths`,
   includes/dispatchTake.lua takeHead) and the heads of the ready sets (`heads`, includes/headWindow.lua:
-  one ZRANGE a set per call rather than one per move, for headOf). A recompute (refreshTenant) may change any of them, so it
-  empties the cache (forget).
+  one ZRANGE a set per call rather than one per move, for headOf). A recompute (refreshTenant) may
+  change any of them, so it empties the cache (forget).
 
   Writes: those a move makes that the rest of the call never reads back from Redis (the cache holds
   them), held and made once when the loop ends, or before a recompute reads them (writeHeld): a
