@@ -6,9 +6,11 @@
  *     queue's events stream and trims it; a fetch appends "active". Nothing reads an exec queue's events
  *     (no QueueEvents; Bull Board reads jobs and lists, not events). Nothing else appends to them on the
  *     hot path, so there is nothing left to trim either.
- *   - delayed jobs: every fetch looks for delayed jobs to promote. An exec job is never delayed: the
- *     dispatch writes it with delay 0, and its opts have one attempt and no backoff (EXEC_JOB_OPTS,
- *     src/dispatch/dispatcher.ts), so BullMQ never moves it to `delayed` for a retry.
+ *   - delayed and prioritized jobs: every fetch looks for delayed jobs to promote, and one that finds
+ *     the wait list empty pops the `prioritized` set and reads the next delayed job's time. An exec job
+ *     is never delayed nor prioritized: the dispatch writes it with delay 0 and priority 0, and its opts
+ *     have one attempt and no backoff (EXEC_JOB_OPTS, src/dispatch/dispatcher.ts), so BullMQ never
+ *     moves it to `delayed` for a retry.
  *   - flows and deduplication: a completing job checks it has no pending children, and reads its parent
  *     and deduplication id; a removed job's children's keys are deleted with it. An exec job has none of
  *     them (includes/moveJob.lua writes its hash).
@@ -139,6 +141,38 @@ const EDITS: readonly Edit[] = [
 `,
     times: 1,
     replace: `  return rcall("DEL", jobKey, jobKey .. ':logs')\n`,
+  },
+  {
+    in: ["moveToActive", "moveToFinished"],
+    why: "an exec job is never delayed: a fetch that finds no job has no delayed job's time to report",
+    find: `local function getNextDelayedTimestamp(delayedKey)
+  local result = rcall("ZRANGE", delayedKey, 0, 0, "WITHSCORES")
+  if #result then
+    local nextTimestamp = tonumber(result[2])
+    if nextTimestamp ~= nil then
+      return nextTimestamp / 0x1000
+    end
+  end
+end
+`,
+    times: 1,
+    replace: "local function getNextDelayedTimestamp(delayedKey)\n  return nil\nend\n",
+  },
+  {
+    in: ["moveToActive", "moveToFinished"],
+    why: "an exec job has priority 0 (includes/moveJob.lua): a fetch that finds the wait list empty has no prioritized job to take",
+    find: `local function moveJobFromPrioritizedToActive(priorityKey, activeKey, priorityCounterKey)
+  local prioritizedJob = rcall("ZPOPMIN", priorityKey)
+  if #prioritizedJob > 0 then
+    rcall("LPUSH", activeKey, prioritizedJob[1])
+    return prioritizedJob[1]
+  else
+    rcall("DEL", priorityCounterKey)
+  end
+end
+`,
+    times: 1,
+    replace: "local function moveJobFromPrioritizedToActive(priorityKey, activeKey, priorityCounterKey)\n  return nil\nend\n",
   },
   {
     in: ["moveToActive"],

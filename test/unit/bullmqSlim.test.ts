@@ -20,7 +20,7 @@ describe("BullMQ's fetch and finish without an exec queue's unused steps", () =>
   // parents and deduplication (an exec job has neither).
   const events = ['"event", ARGV[5]', '"event", "active"', '"event", "retries-exhausted"', '"event", "drained"'];
 
-  it("takes out the events a fetch and a finish write, the delayed-job promotion and the flow checks", () => {
+  it("takes out the events a fetch and a finish write, the delayed and prioritized jobs' steps and the flow checks", () => {
     for (const [name, content] of [
       ["moveToFinished", finish],
       ["moveToActive", fetch],
@@ -28,6 +28,11 @@ describe("BullMQ's fetch and finish without an exec queue's unused steps", () =>
       const slim = slimBullmq(name, content);
       assert.ok(/^\s*promoteDelayedJobs\(/m.test(content), "BullMQ's own script promotes delayed jobs");
       assert.ok(!/^\s*promoteDelayedJobs\(/m.test(slim), `${name} still promotes delayed jobs`);
+      // A fetch that finds the wait list empty: no prioritized job to pop, no delayed job's time to read.
+      for (const step of ['rcall("ZPOPMIN", priorityKey)', 'rcall("ZRANGE", delayedKey, 0, 0, "WITHSCORES")']) {
+        assert.ok(content.includes(step), `BullMQ's own ${name} holds ${step}`);
+        assert.ok(!slim.includes(step), `${name} still runs ${step}`);
+      }
       for (const e of events) assert.ok(!slim.includes(e), `${name} still writes ${e}`);
     }
     for (const e of events) assert.ok(finish.includes(e), `BullMQ's own moveToFinished writes ${e}`);
