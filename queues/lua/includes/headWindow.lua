@@ -15,7 +15,7 @@
   `heads`: the windows by set key, for one script call; a caller that writes the sets any other way
   (a recompute) forgets them.
 ]]
--- The head of sorted set `key`: its member, score (a number) and score as text; nil when the set is empty.
+-- The head of sorted set `key`: its member and score (a number); nil when the set is empty.
 -- `size`: how many members a read takes.
 local function windowHead(heads, key, size)
   local w = heads[key]
@@ -28,7 +28,7 @@ local function windowHead(heads, key, size)
     end
     heads[key] = w
   end
-  return w.m[1], w.s[1], w.t[1]
+  return w.m[1], w.s[1]
 end
 
 -- `member`'s score in set `key` as text, as far as its window knows: false when the window holds the whole
