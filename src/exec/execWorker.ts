@@ -153,6 +153,7 @@ export class ExecWorker {
       running: this.running,
       runningC: this.runningC.set(cellName, new Set()).get(cellName),
       handoff,
+      lockMayHaveLapsed: (id: string) => this.lockMayHaveLapsed(id, this.clock.now()),
       onOrphans: (n: number) => {
         this.orphanedCalls += n;
         this.log.error({ orphaned: n }, "tool calls outlived their workflow");
@@ -229,12 +230,12 @@ export class ExecWorker {
   }
 
   /**
-   * A process frozen for half its lock or more (GC pause, SIGSTOP, a starved VM) may have lost its
-   * jobs to other workers. Timers that fell due during the freeze run in due order when it resumes,
-   * and this one (every 10 ms) runs in that first pass and stops every run: each goes back to its
-   * queue if its lock is still ours, else to nobody (another worker has it). Work resumes after the
-   * last durable step. A callback due before this tick still runs first; what it returns is refused
-   * (the lock is gone) and a tool call it starts is aborted before its permit comes back.
+   * A process frozen for half its lock or more (GC pause, SIGSTOP, a starved VM) may have lost its jobs to
+   * other workers. Timers that fell due during the freeze run in due order when it resumes, and this one
+   * (every 10 ms) runs in that first pass and stops every run: each goes back to its queue if its lock is
+   * still ours, else to nobody (another worker has it). Work resumes after the last durable step. A callback
+   * due before this tick still runs first; what it returns is refused (the lock is gone), a tool call it
+   * starts is aborted before its permit comes back, and a run a fetch's late reply would start never starts.
    */
   private watchForStalls(): void {
     let last = this.clock.now();
@@ -251,27 +252,27 @@ export class ExecWorker {
   }
 
   /**
-   * A run whose lock could not be renewed for three quarters of its duration (Redis unreachable, restarting,
-   * or too slow to answer) stops before the lock can lapse and let another worker take the job: the same
-   * hand-back as a stall, which completes once Redis answers. Renewals run every quarter to half lock, so
-   * a healthy run never comes near this.
+   * A run whose lock could not be renewed for three quarters of its duration (Redis unreachable, restarting, or
+   * too slow to answer) stops before the lock can lapse and let another worker take the job: the same hand-back
+   * as a stall, which completes once Redis answers. Renewals run every quarter to half lock, so a healthy run
+   * never comes near this. One whose lock is that old when it would start never starts (runWorkflow.ts).
    */
   private stopUnrenewedRuns(now: number): void {
-    const limit = (this.opts.lockDurationMs * 3) / 4;
     let stopped = 0;
     let oldest = 0;
     for (const [id, c] of this.running) {
-      const at = this.lockedAt.get(id);
-      if (at === undefined || c.aborted || now - at < limit) continue;
+      if (c.aborted || !this.lockMayHaveLapsed(id, now)) continue;
       c.abort("stalled");
       stopped++;
-      oldest = Math.max(oldest, now - at);
+      oldest = Math.max(oldest, now - this.lockedAt.get(id)!);
     }
-    if (stopped)
-      this.log.warn(
-        { runs: stopped, unrenewedMs: oldest },
-        "could not renew run locks: stopping those runs before another worker may take them",
-      );
+    const why = "could not renew run locks: stopping those runs before another worker may take them";
+    if (stopped) this.log.warn({ runs: stopped, unrenewedMs: oldest }, why);
+  }
+
+  private lockMayHaveLapsed(id: string, now: number): boolean {
+    const at = this.lockedAt.get(id);
+    return at !== undefined && now - at >= (this.opts.lockDurationMs * 3) / 4;
   }
 
   private async pollFlags(): Promise<void> {

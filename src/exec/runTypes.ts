@@ -25,6 +25,11 @@ export interface RunDeps extends RuntimeDeps {
   runningC?: Set<string>;
   /** The exec consumer's hand-off (execBackend.ts): the start its fetch made, the outcome its finish writes. */
   handoff?: RunHandoff;
+  /**
+   * Whether the job's lock may have lapsed since its fetch or last renewal (its process froze, or the fetch's
+   * reply waited): another worker may have taken the job, so its run must not start.
+   */
+  lockMayHaveLapsed?: (id: string) => boolean;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
   /**

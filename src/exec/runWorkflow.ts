@@ -81,6 +81,10 @@ async function runIn(d: RunDeps, cellName: string, cell: CellKeys, w: RunInput, 
   };
   const early = await beforeStart(run);
   if (early.done) return early.value;
+  // The fetch's reply can reach a process that froze (SIGSTOP, a long GC pause) past the job's lock, after
+  // another worker took the job over and even ran it: its handler must not start here too. What stops a
+  // running run on a lock it could not renew (execWorker.ts) decides this, before the first line runs.
+  if (d.lockMayHaveLapsed?.(id)) return handBack(run, "stalled", true);
   run.startedAt = d.clock.now();
   recordStart(run, early.started, trace.getSpan(runCtx)!);
   const handler = workflowHandler(w.job.name);

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { allZero, deployment, type Deployment } from "../helpers/deployment.ts";
 import { privateRedis } from "../helpers/privateRedis.ts";
+import { replyGate } from "../helpers/replyGate.ts";
 
 /**
  * A stalled exec worker (SIGSTOP past its BullMQ lock, as a long GC pause or a
@@ -64,6 +65,42 @@ describe("a stalled exec worker", () => {
       assert.ok(allZero(await d.counters()), JSON.stringify(await d.counters()));
     } finally {
       await d.close();
+    }
+  });
+
+  it("never starts a run whose fetch's reply reached it after the lock lapsed and another worker ran it", { timeout: 90_000 }, async () => {
+    const d = await deployment({ clinic: { tier: "professional", mca: 4 } }, { FAIRLANE_LOCK_MS: "2000" });
+    const gate = await replyGate(d.env.REDIS_URL!);
+    try {
+      // The first worker reaches Redis through the gate; its log says when it has dealt with the late reply.
+      const a = d.start("exec", { FAIRLANE_CONCURRENCY: "1", REDIS_URL: gate.url, LOG_LEVEL: "info" });
+      await d.waitCapacity(1);
+      const [id] = await d.admit("clinic", [{ type: "observed", class: "B", payload: { obs: d.obs, durationMs: 0 } }]);
+      // Its fetch takes the workflow (lock, start) in Redis; the reply, the first with the id, waits as in a
+      // frozen process (seen in the fault drill: SIGSTOP just as the fetch was answered).
+      const fetched = gate.holdFrom(id!);
+      d.start("dispatcher");
+      await Promise.race([fetched, sleep(30_000).then(() => assert.fail("the first worker never fetched it"))]);
+      // The lock lapses; a second worker takes the stalled job over and runs it to the end.
+      const b = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
+      const [view] = await d.waitEnded(new Map([[id!, "clinic"]]), 60_000);
+      assert.equal(view!.state, "completed");
+
+      // Now the first worker reads the fetch's reply, whose start said "run".
+      gate.release();
+      for (let i = 0; i < 200 && !a.output().includes("handed back to ingress"); i++) await sleep(50);
+      assert.match(a.output(), /handed back to ingress/, "the first worker dealt with the late reply");
+      const starts = (await d.observation()).events.filter((e) => e.id === id && e.kind === "start");
+      assert.deepEqual(
+        starts.map((e) => e.pid),
+        [b.child.pid],
+        "only the second worker ran it: the first never started it on a lapsed lock",
+      );
+      for (let i = 0; i < 50 && !allZero(await d.counters()); i++) await sleep(100);
+      assert.ok(allZero(await d.counters()), JSON.stringify(await d.counters()));
+    } finally {
+      await d.close();
+      await gate.close();
     }
   });
 
