@@ -80,7 +80,11 @@ describe("a stalled exec worker", () => {
       // frozen process (seen in the fault drill: SIGSTOP just as the fetch was answered).
       const fetched = gate.holdFrom(id!);
       d.start("dispatcher");
-      await Promise.race([fetched, sleep(30_000).then(() => assert.fail("the first worker never fetched it"))]);
+      const waited = new AbortController();
+      await Promise.race([
+        fetched,
+        sleep(30_000, undefined, { signal: waited.signal }).then(() => assert.fail("the first worker never fetched it")),
+      ]).finally(() => waited.abort());
       // The lock lapses; a second worker takes the stalled job over and runs it to the end.
       const b = d.start("exec", { FAIRLANE_CONCURRENCY: "1" });
       const [view] = await d.waitEnded(new Map([[id!, "clinic"]]), 60_000);
