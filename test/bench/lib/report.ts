@@ -82,6 +82,7 @@ export function contract(r: BenchResults): Record<string, unknown> {
       inFlightAtFailurePerWorkflowOn: r3(on.inFlightPerWorkflow),
       inFlightAtFailurePerWorkflowOff: r3(off.inFlightPerWorkflow),
       afterFirstFailureMaxPerWorkflowOn: on.afterFirstFailureMaxPerWorkflow ?? null,
+      afterFirstFailureLastMsOn: on.afterFirstFailureLastMs ?? null,
       probesOn: on.probesDuringOutage,
       completedOn: on.completed,
       completedOff: off.completed,
@@ -451,6 +452,7 @@ function outageSection(o: OutageResult): string {
     x.afterFirstFailureMaxPerWorkflow === undefined
       ? "–"
       : `${x.afterFirstFailureMaxPerWorkflow} (${x.workflowsCallingAfterFirstFailure} workflows sent any)`,
+    x.afterFirstFailureLastMs === undefined ? "–" : `${fmt(x.afterFirstFailureLastMs)} ms`,
   ];
   return [
     `## 4. Backpressure drill`,
@@ -471,7 +473,7 @@ function outageSection(o: OutageResult): string {
       [row(o.off), row(o.on)],
     ),
     "",
-    "The same calls by when they reached the dependency, on its own counters and clock: in flight when it failed (they fail as they finish; per affected workflow), arrived after it failed but before its first failed answer, and arrived after that answer (the calls a caller could have held back; per affected workflow). The cut is the downstream's own time of its first failed answer against each call's arrival on its list of its last 1,000 calls, a call in the same millisecond counting as after (exact); where that list overflowed, the last 10 ms poll of its counters that saw no failure, so a call up to 10 ms before it counts as after (poll):",
+    "The same calls by when they reached the dependency, on its own counters and clock: in flight when it failed (they fail as they finish; per affected workflow), arrived after it failed but before its first failed answer, and arrived after that answer (the calls a caller could have held back; per affected workflow). The cut is the downstream's own time of its first failed answer against each call's arrival on its list of its last 1,000 calls, a call in the same millisecond counting as after (exact); where that list overflowed, the last 10 ms poll of its counters that saw no failure, so a call up to 10 ms before it counts as after (poll). The downstream notes a call's arrival when its event loop handles it: on a busy machine a call sent before anyone could know of the failure can be noted tens of ms after it, which the last column shows:",
     "",
     table(
       [
@@ -481,6 +483,7 @@ function outageSection(o: OutageResult): string {
         "first failed answer after",
         "after it (per workflow)",
         "most from one workflow after it",
+        "the last after it",
       ],
       [split(o.off), split(o.on)],
     ),

@@ -27,6 +27,9 @@ export interface RoundRatios {
   tenants10kVs10: number;
   tenants1kVs10: number;
   redisBytesPerQueuedVsPlain: number;
+  /** Plain plus the least per-workflow state (lib/leastState.ts): the cheapest such a design could be. */
+  floorCpuVsPlain: number;
+  floorDrainVsPlain: number;
 }
 
 export function ratios(t: ThroughputResult, r: Round): RoundRatios {
@@ -45,6 +48,9 @@ export function ratios(t: ThroughputResult, r: Round): RoundRatios {
     tenants10kVs10: at(10_000) / ten.drain.perSec,
     tenants1kVs10: at(1_000) / ten.drain.perSec,
     redisBytesPerQueuedVsPlain: ten.bytes.queued / best.bytes.queued,
+    floorCpuVsPlain: (cpu(best) + r.least.redisCpuUs) / cpu(best),
+    // The drain, when the machine's CPU is what bounds it (as on 2 cores).
+    floorDrainVsPlain: best.drain.cpuUs / (best.drain.cpuUs + r.least.redisCpuUs),
   };
 }
 
@@ -70,6 +76,8 @@ export function throughputContract(t: ThroughputResult): Record<string, unknown>
     commandsPerWorkflowVsPlain: r3(x.commandsPerWorkflowVsPlain),
     tenants10kVs10: r3(x.tenants10kVs10),
     redisBytesPerQueuedVsPlain: r3(x.redisBytesPerQueuedVsPlain),
+    floorCpuVsPlain: r3(x.floorCpuVsPlain),
+    floorDrainVsPlain: r3(x.floorDrainVsPlain),
     // End to end in process (first enqueue → last completion), the ratio reported before drains were measured.
     fairVsPlain: r3((eFair?.cost.perSec ?? NaN) / (ePlain?.cost.perSec ?? NaN)),
     drainVsPlainSameLayout: r3(x.drainVsPlainSameLayout),
@@ -153,6 +161,12 @@ export function throughputRows(t: ThroughputResult): Row[] {
       `${fmt(commands(ten), 1)} (${fmt(scripts(ten), 1)})`,
       `ratio ${fmt(x.commandsPerWorkflowVsPlain, 2)}${spread("commandsPerWorkflowVsPlain")} (target ≤ 1.25)`,
     ],
+    [
+      `throughput, the floor: plain plus the least per-workflow state (${fmt(round.least.commands, 0)} commands, ${fmt(round.least.redisCpuUs)} µs of Redis)`,
+      fmt(cpu(best)),
+      fmt(cpu(best) + round.least.redisCpuUs),
+      `CPU ${fmt(x.floorCpuVsPlain, 2)}${spread("floorCpuVsPlain")}, drain at most ${fmt(x.floorDrainVsPlain, 2)}${spread("floorDrainVsPlain")}`,
+    ],
     ["throughput: 10,000 tenants ÷ 10 tenants, drain", "", fmt(x.tenants10kVs10, 2), `target 0.9${spread("tenants10kVs10")}`],
     [
       "memory: Redis bytes per queued workflow",
@@ -225,6 +239,7 @@ export function throughputSection(t: ThroughputResult): string {
     fmt(a.commandsPerWorkflowVsPlain, 3),
     fmt(a.tenants10kVs10, 3),
     fmt(a.redisBytesPerQueuedVsPlain, 3),
+    `${fmt(a.floorCpuVsPlain, 3)} / ${fmt(a.floorDrainVsPlain, 3)}`,
   ];
   const census = (who: string, c: ThroughputResult["census"]["plain"]) =>
     c.processes.map((p) => [who, p.role, fmt(p.sent, 2), fmt(p.scripts, 2), fmt(p.inScripts, 1), fmt(p.sent + p.inScripts, 1)]);
@@ -259,6 +274,7 @@ export function throughputSection(t: ThroughputResult): string {
         "commands/workflow ÷ plain",
         "10,000 ÷ 10 tenants",
         "bytes queued ÷ plain",
+        "the floor: CPU ÷ plain / drain at most",
       ],
       all.map((a, i) => [String(i + 1), ...rr(a)]),
     ),

@@ -59,6 +59,12 @@ export interface OutageRun {
   /** Fairlane: the most calls one workflow sent after the first failure, and how many workflows sent any (undefined: not known). */
   afterFirstFailureMaxPerWorkflow?: number;
   workflowsCallingAfterFirstFailure?: number;
+  /**
+   * ms from the first failed answer to the last call that arrived after it (exact cut only; 0: none). A few tens of
+   * ms is calls sent before any caller could know, stamped late by the downstream's own busy event loop (it
+   * notes a call's arrival when it handles it); calls seconds later would be calls sent into the outage.
+   */
+  afterFirstFailureLastMs?: number;
 }
 
 export interface OutageResult {
@@ -161,6 +167,7 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
         ? {
             afterFirstFailureMaxPerWorkflow: Math.max(0, ...lateByWorkflow.values()),
             workflowsCallingAfterFirstFailure: lateByWorkflow.size,
+            afterFirstFailureLastMs: Math.max(0, ...late.map((d) => d.receivedAt - exactAt)),
           }
         : {}),
     };

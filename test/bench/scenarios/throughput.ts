@@ -13,6 +13,8 @@
  *   - end to end (lib/endToEnd.ts), the figure reported before drains: workers
  *     running, first enqueue to last handler call, plain vs Fairlane in process
  *     and Fairlane over HTTP;
+ *   - the floor: the least state a fair, durable scheduler keeps per workflow, alone (lib/leastState.ts),
+ *     in each round; plain's drain plus it is the cheapest drain such a design could have;
  *   - who sends which commands (lib/census.ts): a small drain of each under MONITOR;
  *   - tool-gate acquire+release pairs per second, uncontended and contended;
  *   - the admission cost of appendfsync always vs everysec (two Redis servers).
@@ -29,12 +31,16 @@ import type { Census } from "../lib/census.ts";
 import { fairDrain, PAYLOAD, plainDrain, type Ctx, type DrainResult } from "../lib/drain.ts";
 import { fairEndToEnd, plainEndToEnd, type EndToEnd } from "../lib/endToEnd.ts";
 import { benchRedis } from "../lib/infra.ts";
+import { leastState } from "../lib/leastState.ts";
+import type { PhaseCost } from "../lib/meter.ts";
 import type { Workers } from "../lib/systems.ts";
 
 export interface Round {
   plain: DrainResult[];
   /** Fairlane, one drain per tenant count. */
   fair: DrainResult[];
+  /** The least per-workflow state alone, 10 workflows a script call (lib/leastState.ts): the floor's part. */
+  least: PhaseCost;
 }
 
 export interface ThroughputResult {
@@ -91,7 +97,8 @@ async function round(c: Ctx, o: ThroughputOptions, i: number): Promise<Round> {
       }),
     );
   }
-  return { plain, fair };
+  o.log(`  round ${i}: the least per-workflow state`);
+  return { plain, fair, least: await leastState(c, `r${i}`, o.jobs, 10) };
 }
 
 async function gateRate(url: string, forMs: number): Promise<ThroughputResult["gate"]> {
