@@ -14,17 +14,17 @@ import { connect } from "../../src/lib/redis.ts";
 import { type Ctx, fairDrain, plainDrain } from "./lib/drain.ts";
 import { benchRedis } from "./lib/infra.ts";
 import { leastState } from "./lib/leastState.ts";
+import { fmt, median } from "./lib/stats.ts";
 
 const jobs = Number(process.argv[2] ?? 20_000);
 const rounds = Number(process.argv[3] ?? 3);
 const layout = { processes: 1, concurrency: 100 };
 const TENANTS = 10;
 
-const f0 = (n: number) => n.toFixed(0);
-const f2 = (n: number) => n.toFixed(2);
+const f0 = (n: number) => fmt(n);
+const f2 = (n: number) => fmt(n, 2);
 const span = (xs: number[], f: (n: number) => string) =>
   xs.length > 1 ? `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})` : f(xs[0]!);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 process.setMaxListeners(0); // one exit hook per child process the drains start, as in run.ts
 const server = await benchRedis();
