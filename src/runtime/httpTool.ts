@@ -1,8 +1,8 @@
 import { context, isSpanContextValid, propagation, trace } from "@opentelemetry/api";
-import { request } from "undici";
+import { DecoratorHandler, type Dispatcher, getGlobalDispatcher, request } from "undici";
 import { formatTraceparent } from "../observability/tracing.ts";
 import { currentToolCallTrace } from "./current.ts";
-import { defineTool, type ToolCallContext, type ToolDefinition } from "./tools.ts";
+import { defineTool, NotSentError, type ToolCallContext, type ToolDefinition } from "./tools.ts";
 
 /** An HTTP answer a retry may help with (5xx, 429) or a network failure. */
 export class TransientHttpError extends Error {
@@ -15,6 +15,33 @@ export class TransientHttpError extends Error {
     this.name = "TransientHttpError";
   }
 }
+
+/**
+ * One request's last look and first sight, around undici's own handler (the rest forwarded as it is).
+ * undici calls `onConnect` right before it writes the request to its socket, after any wait for a
+ * connection, and writes nothing once it is aborted there: a call permitted before its dependency failed,
+ * still waiting for a socket when this process learnt of it, is not sent (`mayCall`). `onHeaders` runs as
+ * soon as the answer's status is parsed, before its body is read (`answered`).
+ */
+function lastLook(inner: Dispatcher.DispatchHandlers, ctx: ToolCallContext): Dispatcher.DispatchHandlers {
+  const h: Dispatcher.DispatchHandlers = new DecoratorHandler(inner);
+  h.onConnect = (abort) => {
+    inner.onConnect?.(abort);
+    if (!ctx.mayCall()) abort(new NotSentError("not sent: its dependency became unhealthy before the request was written"));
+  };
+  h.onHeaders = (statusCode, headers, resume, statusText) => {
+    ctx.answered(statusCode);
+    return inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
+  };
+  return h;
+}
+
+/** The global dispatcher (read per call: a test's or a proxy's when one is set), each request under its last look. */
+const lookingFor = (ctx: ToolCallContext) =>
+  ({ dispatch: (opts, handler) => getGlobalDispatcher().dispatch(opts, lastLook(handler, ctx)) }) as Pick<
+    Dispatcher,
+    "dispatch"
+  > as Dispatcher;
 
 /**
  * Defines a tool that calls an HTTP endpoint (undici's `request`, on keep-alive connections: a
@@ -56,12 +83,13 @@ export function httpTool<A extends Record<string, unknown>>(o: {
           headers: method === "POST" ? { ...headers, "Content-Type": "application/json" } : headers,
           body: method === "POST" ? JSON.stringify(args) : undefined,
           signal: ctx.signal,
+          dispatcher: lookingFor(ctx),
           maxRedirections: 5, // as fetch did (it followed up to 20); a 30x beyond them is an error
         });
         status = res.statusCode;
         text = await res.body.text();
       } catch (err) {
-        if (ctx.signal.aborted) throw err;
+        if (ctx.signal.aborted || err instanceof NotSentError) throw err;
         throw new TransientHttpError(0, `network error: ${(err as Error).message}`);
       }
       if (status >= 500 || status === 429) throw new TransientHttpError(status, `HTTP ${status}`);

@@ -9,7 +9,7 @@ import { metrics } from "../observability/metrics.ts";
 import { activeOr, ATTR, endSpan, tracer } from "../observability/tracing.ts";
 import type { Permit } from "./toolGate.ts";
 import type { SpendArgs } from "../../queues/lua/permits.ts";
-import { defaultTransient, toolDefinition, type ToolDefinition, type ToolResult } from "./tools.ts";
+import { defaultTransient, NotSentError, toolDefinition, type ToolDefinition, type ToolResult } from "./tools.ts";
 import { current, type StepScope } from "./current.ts";
 
 /**
@@ -258,15 +258,27 @@ function withRetries(run: ToolRun, c: Call, onAttempt: (n: number) => void): Pro
   return withDeadlineRetry(
     async (attemptSignal, attempt) => {
       onAttempt(attempt);
+      // An overloaded answer (503, 429) feeds passive health as soon as the tool sees its status (`answered`),
+      // before its body is read: this process's other calls waiting to be written see it at their last look
+      // (`mayCall`), and the mark and its announcement leave for the other processes that much sooner.
+      let reported = false;
+      const answered = (status: number) => {
+        if (!dep || reported || (status !== 503 && status !== 429)) return;
+        reported = true;
+        d.onOutcome?.(r.cellName, dep, false, true);
+      };
       try {
         const meta = { tenant: r.tenant, workflowId: r.workflowId, deadlineAt: r.deadlineAt, traceId: r.traceId, remainingMs };
-        const value = await c.def.run(c.args, { ...meta, signal: attemptSignal, idempotencyKey: c.idempotencyKey });
+        const mayCall = () => !unhealthyDependency(run, c);
+        const value = await c.def.run(c.args, { ...meta, signal: attemptSignal, idempotencyKey: c.idempotencyKey, mayCall, answered });
         if (dep) d.onOutcome?.(r.cellName, dep, true, false);
         return value;
       } catch (err) {
-        // Every failed attempt feeds passive health at once, so the next retry decision already knows.
+        // Every failed attempt feeds passive health at once, so the next retry decision already knows; a call
+        // its tool did not send tells nothing about the dependency.
         const status = (err as { status?: number }).status;
-        if (dep && !attemptSignal.aborted) d.onOutcome?.(r.cellName, dep, false, status === 503 || status === 429);
+        if (dep && !attemptSignal.aborted && !reported && !(err instanceof NotSentError))
+          d.onOutcome?.(r.cellName, dep, false, status === 503 || status === 429);
         throw err;
       }
     },
@@ -288,6 +300,11 @@ async function failed({ d, r, remainingMs }: ToolRun, c: Call, err: unknown): Pr
   const e = err as { code?: string; message?: string };
   if (c.signal.aborted) return { ok: false, code: "ABORTED", tool: c.name, message: String(c.signal.reason ?? "aborted") };
   const dep = c.def.dependency;
+  // Not sent: its dependency became unhealthy while the request waited to be written. Park, as the gate would have.
+  if (err instanceof NotSentError && dep) {
+    r.park(dep, `${c.name} not sent: ${dep} became unhealthy before its request was written`);
+    return { ok: false, code: "PARKED", tool: c.name, message: `parked: ${dep} is not healthy` };
+  }
   const transient = (c.def.isTransient ?? defaultTransient)(err);
   if (transient && dep && d.health && !(await d.health.check(r.cellName, dep))) {
     r.park(dep, `${c.name} failed while ${dep} is not healthy`);

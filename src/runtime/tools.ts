@@ -15,6 +15,24 @@ export interface ToolCallContext {
   readonly idempotencyKey: string;
   readonly traceId: string;
   remainingMs(): number;
+  /**
+   * The last look: false once this process knows the call's dependency is not healthy (its own failed
+   * answer, another process's announcement, a probe's signal). A tool whose request can wait before it is
+   * written (an HTTP client waiting for a connection) asks right before the write and, when false, sends
+   * nothing and throws NotSentError: the workflow parks, as when the gate refuses a permit.
+   */
+  mayCall(): boolean;
+  /** The answer's status as soon as it is known, before its body is read: a 503 or 429 marks the dependency degraded at once. */
+  answered(status: number): void;
+}
+
+/** A call its tool did not send: its dependency was known to be unhealthy when the request was about to be written (`mayCall`). */
+export class NotSentError extends Error {
+  readonly transient = true;
+  constructor(message: string) {
+    super(message);
+    this.name = "NotSentError";
+  }
 }
 
 export interface ToolDefinition<A = unknown, R = unknown> {

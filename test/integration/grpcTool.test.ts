@@ -240,6 +240,8 @@ describe("grpcTool", () => {
           idempotencyKey: "wf_direct:-:0",
           traceId: "1".repeat(32),
           remainingMs: () => deadlineAt - Date.now(),
+          mayCall: () => true,
+          answered: () => undefined,
         },
       )
       .then(

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import { Agent, type Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from "undici";
+import type { Keys } from "../../queues/keys.ts";
+import { HealthCache } from "../../src/backpressure/healthCache.ts";
+import { HealthStore } from "../../src/backpressure/healthStore.ts";
+import { PassiveHealth } from "../../src/backpressure/passiveHealth.ts";
+import { systemClock } from "../../src/lib/clock.ts";
+import { TenantBudget } from "../../src/runtime/budget.ts";
+import { createContext } from "../../src/runtime/context.ts";
+import { httpTool } from "../../src/runtime/httpTool.ts";
+import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
+import type { ToolGate } from "../../src/runtime/toolGate.ts";
+import { resolvePolicy, runtimePolicy } from "../../src/tenancy/policy.ts";
+import { startTestGate } from "../helpers/gate.ts";
+
+/**
+ * An HTTP tool call's last look and first sight, on a real HTTP server on loopback and undici's own
+ * connection queue: a call permitted while its dependency seemed healthy, still waiting for a socket when
+ * this process saw the dependency answer 503, is not sent; and the 503 marks the dependency degraded in
+ * Redis before the failed answer's body has even arrived. The server's own log is the observer.
+ */
+describe("HTTP tool calls: the last look before the write", () => {
+  let redis: Redis;
+  let keys: Keys;
+  let gate: ToolGate;
+  let close: () => Promise<void>;
+  let server: Server;
+  let base: string;
+  let previous: Dispatcher;
+  const received: string[] = [];
+  let holdBody: (res: ServerResponse) => Promise<void>;
+
+  before(async () => {
+    ({ redis, keys, gate, close } = await startTestGate());
+    server = createServer((req, res) => {
+      received.push(req.url ?? "");
+      req.resume();
+      if (req.url === "/fail") {
+        // The status line and headers now, the body later: the caller sees the 503 before it can read the answer.
+        res.writeHead(503, { "content-type": "text/plain" });
+        res.flushHeaders();
+        void holdBody(res).then(() => res.end("overloaded"));
+      } else res.end("{}");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // One connection to the server: a second request waits in undici's queue for the first to finish.
+    previous = getGlobalDispatcher();
+    setGlobalDispatcher(new Agent({ connections: 1 }));
+  });
+  after(async () => {
+    setGlobalDispatcher(previous);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await close();
+  });
+
+  httpTool<{ path: string }>({ name: "ll-http", dependency: "ll-dep", url: (a) => `${base}/${a.path}` });
+
+  function make(id: string, health: HealthCache, passive: PassiveHealth, parked: string[]) {
+    const r = resolvePolicy({ tier: "professional" });
+    assert.ok(r.ok);
+    const cell = keys.cell("default");
+    const controller = new AbortController();
+    return createContext(
+      {
+        redis,
+        gate,
+        clock: systemClock,
+        rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
+        budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
+        modelUrl: "http://127.0.0.1:9/none",
+        health,
+        onOutcome: (c, dep, ok, overloaded) => passive.record(c, dep, ok, overloaded),
+      },
+      {
+        cellName: "default",
+        cell,
+        workflowId: id,
+        tenant: "ll-tenant",
+        cls: "B",
+        type: "t",
+        payload: {},
+        deadlineAt: Date.now() + 20_000,
+        traceId: "0".repeat(32),
+        attempt: 1,
+        policy: runtimePolicy(r.policy),
+        signal: controller.signal,
+        park: (dep) => {
+          parked.push(`${id}:${dep}`);
+          controller.abort("park");
+        },
+        review: () => controller.abort("review"),
+      },
+    );
+  }
+
+  it("does not send a permitted call that was still waiting for its socket when the 503 came, and marks the dependency at the 503's headers", async () => {
+    const store = new HealthStore(redis, keys, ["default"], systemClock);
+    // This process believes the dependency healthy, freshly (it would not read Redis again for a minute).
+    const health = new HealthCache(store, () => Date.now(), 60_000);
+    health.set("default", "ll-dep", true);
+    const passive = new PassiveHealth(store, health, systemClock);
+    const depKey = keys.cell("default").health("ll-dep");
+    let markedBeforeBody = false;
+    holdBody = async () => {
+      // The body is held until Redis says degraded (at most 2 s): by the 503's headers alone.
+      for (const until = Date.now() + 2_000; Date.now() < until; await sleep(10))
+        if ((await redis.hget(depKey, "state")) === "degraded") {
+          markedBeforeBody = true;
+          return;
+        }
+    };
+    const parked: string[] = [];
+    const first = make("wf_ll_first", health, passive, parked);
+    const second = make("wf_ll_second", health, passive, parked);
+    const a = first.run(() => first.ctx.tool("ll-http", { path: "fail" }));
+    // The first request holds the one connection; the second is permitted, then waits for it in undici.
+    for (const until = Date.now() + 5_000; !received.includes("/fail") && Date.now() < until; ) await sleep(5);
+    const b = second.run(() => second.ctx.tool("ll-http", { path: "ok" }));
+    const [ra, rb] = await Promise.all([a, b]);
+
+    assert.ok(markedBeforeBody, "Redis had the dependency degraded before the 503's body was sent");
+    assert.deepEqual(received, ["/fail"], "the server never received the second call");
+    assert.ok(!ra.ok && ra.code === "PARKED", JSON.stringify(ra));
+    assert.ok(!rb.ok && rb.code === "PARKED", JSON.stringify(rb));
+    assert.deepEqual(parked.sort(), ["wf_ll_first:ll-dep", "wf_ll_second:ll-dep"], "both workflows park on it");
+    assert.equal(await redis.zcard(keys.cell("default").gate("ll-tenant").held), 0, "no permit held");
+  });
+});
