@@ -127,6 +127,15 @@ export class LuaScript {
     }
   }
 
+  /**
+   * One call by EVAL, the script's text on the wire: for a script run rarely whose first run must not wait
+   * for the NOSCRIPT round trip (its first use since Redis started is likely its first use at all).
+   */
+  async evalNow<T>(redis: Redis, keys: string[], args: (string | number | Buffer)[]): Promise<T> {
+    this.check(keys);
+    return (await redis.eval(this.lua, this.numberOfKeys, ...keys, ...args)) as T;
+  }
+
   /** Queues the script on a pipeline made after `ensure(redis)`. */
   queue(pipeline: ChainableCommander, keys: string[], args: (string | number)[]): void {
     this.check(keys);
