@@ -83,6 +83,10 @@ export function contract(r: BenchResults): Record<string, unknown> {
       inFlightAtFailurePerWorkflowOff: r3(off.inFlightPerWorkflow),
       afterFirstFailureMaxPerWorkflowOn: on.afterFirstFailureMaxPerWorkflow ?? null,
       afterFirstFailureLastMsOn: on.afterFirstFailureLastMs ?? null,
+      startedAfterObservedPerWorkflowOn: r3(on.startedAfterObservedPerWorkflow),
+      startedAfterObservedPerWorkflowOff: r3(off.startedAfterObservedPerWorkflow),
+      startedAfterObservedMaxPerWorkflowOn: on.startedAfterObservedMaxPerWorkflow ?? null,
+      observedFailureMsOn: r3(on.observedFailureMs),
       probesOn: on.probesDuringOutage,
       completedOn: on.completed,
       completedOff: off.completed,
@@ -176,10 +180,16 @@ export function summaryRows(r: BenchResults): Row[] {
       `probes apart: ${on.probesDuringOutage}`,
     ]);
     rows.push([
-      "outage: of which started after its first failed answer, per workflow",
+      "outage: calls started after the first failure a caller saw, per workflow (callers' side)",
+      fmt(off.startedAfterObservedPerWorkflow, 2),
+      fmt(on.startedAfterObservedPerWorkflow, 2),
+      "≤ 1",
+    ]);
+    rows.push([
+      "outage: calls that reached it after its first failed answer, per workflow (its clock)",
       fmt(off.afterFirstFailurePerWorkflow, 2),
       fmt(on.afterFirstFailurePerWorkflow, 2),
-      "≤ 1",
+      "the same, stamped late by a busy downstream",
     ]);
     rows.push([
       "outage: calls in flight when it failed, per workflow",
@@ -454,6 +464,12 @@ function outageSection(o: OutageResult): string {
       : `${x.afterFirstFailureMaxPerWorkflow} (${x.workflowsCallingAfterFirstFailure} workflows sent any)`,
     x.afterFirstFailureLastMs === undefined ? "–" : `${fmt(x.afterFirstFailureLastMs)} ms`,
   ];
+  const callers = (x: OutageResult["on"]) => [
+    x.system,
+    `${fmt(x.observedFailureMs)} ms`,
+    `${fmt(x.startedAfterObserved)} (${fmt(x.startedAfterObservedPerWorkflow, 2)})`,
+    x.startedAfterObservedMaxPerWorkflow === undefined ? "–" : fmt(x.startedAfterObservedMaxPerWorkflow),
+  ];
   return [
     `## 4. Backpressure drill`,
     "",
@@ -486,6 +502,13 @@ function outageSection(o: OutageResult): string {
         "the last after it",
       ],
       [split(o.off), split(o.on)],
+    ),
+    "",
+    "The same on the callers' side of the wire (test/bench/lib/callProbe.ts: undici's own events in each calling process, not Fairlane's code): when the first answer ≥ 500 reached a caller (a tool call's or a health probe's), and the tool calls started (their requests handed to a socket) from then until the downstream healed (per affected workflow): the issue's \"calls started after the first observed failure\". A call sent before any caller saw a failure is not among them, however late the downstream noted it:",
+    "",
+    table(
+      ["system", "first failure a caller saw after", "calls started after it (per workflow)", "most from one workflow"],
+      [callers(o.off), callers(o.on)],
     ),
   ].join("\n");
 }

@@ -5,11 +5,13 @@ import { roleProcess, type RoleProcess } from "../../helpers/roles.ts";
 /**
  * Benchmark processes: a Fairlane role or a benchmark script, plus the event-loop probe
  * (test/bench/lib/loopProbe.ts) when the environment names BENCH_LOOP_FILE (event-loop delay, per
- * process), and `--cpu-prof` when it names BENCH_CPU_PROF (a folder for V8 CPU profiles).
+ * process), the call probe (test/bench/lib/callProbe.ts: each HTTP tool call's start and answer, as
+ * undici reports them) when it names BENCH_CALL_FILE, and `--cpu-prof` when it names BENCH_CPU_PROF (a
+ * folder for V8 CPU profiles).
  *
  * A Fairlane role runs as production runs it (the image's `node dist/workers/<role>.js`): compiled by
  * `npm run build`, once per benchmark process (before its first role), with the benchmark's workflow
- * module and the probe compiled beside it (tsconfig.bench.json), and the flags production gives it
+ * module and the probes compiled beside it (tsconfig.bench.json), and the flags production gives it
  * (ROLE_NODE_FLAGS, or BENCH_ROLE_NODE_FLAGS instead when that is set: "" = node's defaults).
  * BENCH_ROLES_FROM=tsx runs the TypeScript through tsx instead, as `npm start` does (slower: tsx
  * compiles with esbuild's keepNames; docs/benchmarks.md). Plain BullMQ's scripts run through tsx with
@@ -35,6 +37,7 @@ const args = (script: string, env: Record<string, string>, flags: readonly strin
   ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : []),
   ...(compiled ? [] : ["--import", "tsx"]),
   ...(env.BENCH_LOOP_FILE ? ["--import", compiled ? "./dist/test/bench/lib/loopProbe.js" : "./test/bench/lib/loopProbe.ts"] : []),
+  ...(env.BENCH_CALL_FILE ? ["--import", compiled ? "./dist/test/bench/lib/callProbe.js" : "./test/bench/lib/callProbe.ts"] : []),
   script,
 ];
 

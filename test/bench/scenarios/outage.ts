@@ -27,8 +27,21 @@
  * in the Idempotency-Key (src/runtime/toolCall.ts), so the downstream's list
  * of its last 1,000 calls (receivedAt) also gives the most any one workflow
  * sent after the first failure, while that list holds the whole outage.
+ *
+ * That cut is the downstream's clock, and it notes a call's arrival only when its event loop gets to it,
+ * so a call sent before any caller could know may be noted after the first failed answer. The callers' side
+ * of the wire gives the issue's own measure: every process that calls the downstream (Fairlane's exec
+ * workers and health role, plain's workers) runs the call probe (lib/callProbe.ts), which notes from undici's
+ * own events when each request went to its socket and when each answer reached its caller. The first answer
+ * ≥ 500 any caller saw (a tool call's or a health probe's) is the first observed failure; the tool calls
+ * started from then until the downstream healed are the calls started after it (a call in the same
+ * hundredth of a ms counts as after).
  */
 import type { PolicySpec } from "../../../src/tenancy/policy.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readCalls } from "../lib/callProbe.ts";
 import { startDownstream, type DownstreamProcess } from "../lib/downstreamProcess.ts";
 import { fairlane, plainBullmq, waitIdle, type System } from "../lib/systems.ts";
 
@@ -65,6 +78,14 @@ export interface OutageRun {
    * notes a call's arrival when it handles it); calls seconds later would be calls sent into the outage.
    */
   afterFirstFailureLastMs?: number;
+  /** ms from the outage to the first answer ≥ 500 a caller saw, a tool call's or a health probe's (the call probe; NaN: none). */
+  observedFailureMs: number;
+  /** Calls started (sent, on the callers' side) from the first observed failure until the downstream healed. */
+  startedAfterObserved: number;
+  /** startedAfterObserved per affected workflow: the issue's bar (≤ 1). */
+  startedAfterObservedPerWorkflow: number;
+  /** Fairlane: the most calls one workflow started after the first observed failure (undefined: not known). */
+  startedAfterObservedMaxPerWorkflow?: number;
 }
 
 export interface OutageResult {
@@ -97,6 +118,8 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
     [TENANT]: { tier: "enterprise", mca: n, burst: { mca: n, seconds: 0, cooldownSeconds: 0 }, mctc: n * 6, mctcBatch: n * 6 },
   };
   const workers = { processes: 2, concurrency: Math.ceil(n / 2) };
+  const probeDir = mkdtempSync(join(tmpdir(), "fl-outage-"));
+  const callFile = join(probeDir, "calls.txt");
   const sys: System =
     system === "on"
       ? await fairlane(redisUrl, {
@@ -110,9 +133,10 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
             FAIRLANE_RECOVERY_RATE: "50",
             FAIRLANE_RECOVERY_MAX_WAVE: "20",
             LOG_LEVEL: "error",
+            BENCH_CALL_FILE: callFile,
           },
         })
-      : await plainBullmq(redisUrl, { workers, downstreamUrl: ds.url });
+      : await plainBullmq(redisUrl, { workers, downstreamUrl: ds.url, env: { BENCH_CALL_FILE: callFile } });
   try {
     const enq = await sys.enqueue(
       TENANT,
@@ -126,6 +150,7 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
     const first = await firstFailure(ds, outageAt + outageMs);
     await new Promise((r) => setTimeout(r, Math.max(0, outageAt + outageMs - Date.now())));
     const during = await ds.stats();
+    const healingAt = Date.now();
     await ds.outage(false);
     const healedAt = Date.now();
     if (!(await waitIdle(sys, 120_000))) throw new Error(`outage ${system}: did not settle`);
@@ -146,6 +171,17 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
       if (wf && system === "on") lateByWorkflow.set(wf, (lateByWorkflow.get(wf) ?? 0) + 1);
     }
     const after = during.requests - cutRequests;
+    // The callers' side: the first answer >= 500 any of them saw (a tool call's or a probe's), and the tool calls started from then on.
+    const calls = readCalls(callFile);
+    const toolCalls = calls.sent.filter((c) => c.path.startsWith("/fhir/"));
+    if (during.requests > 0 && toolCalls.length === 0) throw new Error(`outage ${system}: the call probe noted no call`);
+    const observedAt = calls.answers.find((a) => a.status >= 500 && a.at >= outageAt)?.at;
+    const startedAfter = observedAt === undefined ? [] : toolCalls.filter((c) => c.at >= observedAt && c.at < healingAt);
+    const startedByWorkflow = new Map<string, number>();
+    for (const c of startedAfter) {
+      const wf = c.key.split(":")[0]!;
+      if (system === "on" && c.key !== "-") startedByWorkflow.set(wf, (startedByWorkflow.get(wf) ?? 0) + 1);
+    }
     return {
       system,
       workflows: n,
@@ -163,6 +199,10 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
       inFlightPerWorkflow: atFailure.inFlight / Math.max(1, affected),
       firstFailureMs: exactAt !== null ? exactAt - outageAt : first ? first.at - outageAt : NaN,
       cut: exactAt !== null ? "exact" : "poll",
+      observedFailureMs: observedAt === undefined ? Number.NaN : observedAt - outageAt,
+      startedAfterObserved: startedAfter.length,
+      startedAfterObservedPerWorkflow: startedAfter.length / Math.max(1, affected),
+      ...(system === "on" ? { startedAfterObservedMaxPerWorkflow: Math.max(0, ...startedByWorkflow.values()) } : {}),
       ...(exactAt !== null && system === "on"
         ? {
             afterFirstFailureMaxPerWorkflow: Math.max(0, ...lateByWorkflow.values()),
@@ -174,6 +214,7 @@ async function runOne(system: "on" | "off", redisUrl: string, n: number, outageM
   } finally {
     await sys.close();
     await ds.stop();
+    rmSync(probeDir, { recursive: true, force: true });
   }
 }
 
