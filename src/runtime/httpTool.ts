@@ -38,10 +38,10 @@ function lastLook(inner: Dispatcher.DispatchHandlers, ctx: ToolCallContext): Dis
 
 /** The global dispatcher (read per call: a test's or a proxy's when one is set), each request under its last look. */
 const lookingFor = (ctx: ToolCallContext) =>
-  ({ dispatch: (opts, handler) => getGlobalDispatcher().dispatch(opts, lastLook(handler, ctx)) }) as Pick<
-    Dispatcher,
-    "dispatch"
-  > as Dispatcher;
+  ({
+    dispatch: (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers) =>
+      getGlobalDispatcher().dispatch(opts, lastLook(handler, ctx)),
+  }) as unknown as Dispatcher;
 
 /**
  * Defines a tool that calls an HTTP endpoint (undici's `request`, on keep-alive connections: a

@@ -296,15 +296,13 @@ function withRetries(run: ToolRun, c: Call, onAttempt: (n: number) => void): Pro
 }
 
 /** What a failed call tells the handler: aborted, parked, out of time, or the tool's own error. */
-async function failed({ d, r, remainingMs }: ToolRun, c: Call, err: unknown): Promise<Stop> {
+async function failed(run: ToolRun, c: Call, err: unknown): Promise<Stop> {
+  const { d, r, remainingMs } = run;
   const e = err as { code?: string; message?: string };
   if (c.signal.aborted) return { ok: false, code: "ABORTED", tool: c.name, message: String(c.signal.reason ?? "aborted") };
   const dep = c.def.dependency;
   // Not sent: its dependency became unhealthy while the request waited to be written. Park, as the gate would have.
-  if (err instanceof NotSentError && dep) {
-    r.park(dep, `${c.name} not sent: ${dep} became unhealthy before its request was written`);
-    return { ok: false, code: "PARKED", tool: c.name, message: `parked: ${dep} is not healthy` };
-  }
+  if (err instanceof NotSentError && dep) return park(run, c, dep);
   const transient = (c.def.isTransient ?? defaultTransient)(err);
   if (transient && dep && d.health && !(await d.health.check(r.cellName, dep))) {
     r.park(dep, `${c.name} failed while ${dep} is not healthy`);
