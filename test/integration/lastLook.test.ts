@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -33,19 +34,16 @@ describe("HTTP tool calls: the last look before the write", () => {
   let base: string;
   let previous: Dispatcher;
   const received: string[] = [];
-  let holdBody: (res: ServerResponse) => Promise<void>;
+  let failing: ServerResponse | undefined;
 
   before(async () => {
     ({ redis, keys, gate, close } = await startTestGate());
     server = createServer((req, res) => {
       received.push(req.url ?? "");
       req.resume();
-      if (req.url === "/fail") {
-        // The status line and headers now, the body later: the caller sees the 503 before it can read the answer.
-        res.writeHead(503, { "content-type": "text/plain" });
-        res.flushHeaders();
-        void holdBody(res).then(() => res.end("overloaded"));
-      } else res.end("{}");
+      if (req.url === "/fail")
+        failing = res; // answered by the test, when it chooses
+      else res.end("{}");
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -106,23 +104,35 @@ describe("HTTP tool calls: the last look before the write", () => {
     const health = new HealthCache(store, () => Date.now(), 60_000);
     health.set("default", "ll-dep", true);
     const passive = new PassiveHealth(store, health, systemClock);
-    const depKey = keys.cell("default").health("ll-dep");
-    let markedBeforeBody = false;
-    holdBody = async () => {
-      // The body is held until Redis says degraded (at most 2 s): by the 503's headers alone.
-      for (const until = Date.now() + 2_000; Date.now() < until; await sleep(10))
-        if ((await redis.hget(depKey, "state")) === "degraded") {
-          markedBeforeBody = true;
-          return;
-        }
-    };
     const parked: string[] = [];
     const first = make("wf_ll_first", health, passive, parked);
     const second = make("wf_ll_second", health, passive, parked);
+    const until = (cond: () => boolean) =>
+      (async () => {
+        for (const end = Date.now() + 5_000; !cond(); await sleep(5)) if (Date.now() > end) throw new Error("timed out");
+      })();
+
+    // The first call holds the one connection, its answer not begun.
     const a = first.run(() => first.ctx.tool("ll-http", { path: "fail" }));
-    // The first request holds the one connection; the second is permitted, then waits for it in undici.
-    for (const until = Date.now() + 5_000; !received.includes("/fail") && Date.now() < until; ) await sleep(5);
+    await until(() => failing !== undefined);
+    // The second passes every look before the write (the dependency still healthy), takes its permit and is
+    // handed to undici, which queues it for the connection (undici's own event says when).
+    let queued = false;
+    const created = (m: unknown) => {
+      if ((m as { request: { path?: string } }).request.path === "/ok") queued = true;
+    };
+    subscribe("undici:request:create", created);
     const b = second.run(() => second.ctx.tool("ll-http", { path: "ok" }));
+    await until(() => queued);
+    unsubscribe("undici:request:create", created);
+
+    // Now the 503: its status line and headers, the body held until Redis has the dependency degraded (at most 2 s).
+    failing!.writeHead(503, { "content-type": "text/plain" });
+    failing!.flushHeaders();
+    let markedBeforeBody = false;
+    for (const end = Date.now() + 2_000; !markedBeforeBody && Date.now() < end; await sleep(10))
+      markedBeforeBody = (await redis.hget(keys.cell("default").health("ll-dep"), "state")) === "degraded";
+    failing!.end("overloaded");
     const [ra, rb] = await Promise.all([a, b]);
 
     assert.ok(markedBeforeBody, "Redis had the dependency degraded before the 503's body was sent");
