@@ -2,7 +2,10 @@ import type { Redis } from "ioredis";
 import { createKeys, type CellKeys, type Keys } from "../../queues/keys.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import { connect } from "../../src/lib/redis.ts";
+import { TenantBudget } from "../../src/runtime/budget.ts";
+import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
 import { ToolGate } from "../../src/runtime/toolGate.ts";
+import type { RuntimeDeps } from "../../src/runtime/workflowContext.ts";
 import { freshPrefix, testRedisUrl } from "./redis.ts";
 
 /** A ToolGate on the test Redis with a fresh prefix (fast polling), and how to close it. */
@@ -21,6 +24,19 @@ export async function startTestGate(): Promise<{ redis: Redis; keys: Keys; gate:
       await sub.quit();
       await redis.quit();
     },
+  };
+}
+
+/** What an in-process WorkflowContext needs on a test gate's Redis, in cell "default" (no model endpoint). */
+export function contextDeps(redis: Redis, gate: ToolGate, keys: Keys): RuntimeDeps {
+  const cell = keys.cell("default");
+  return {
+    redis,
+    gate,
+    clock: systemClock,
+    rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
+    budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
+    modelUrl: "http://127.0.0.1:9/none",
   };
 }
 

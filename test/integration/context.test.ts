@@ -7,11 +7,10 @@ import { systemClock } from "../../src/lib/clock.ts";
 import { metrics, registry } from "../../src/observability/metrics.ts";
 import { TenantBudget } from "../../src/runtime/budget.ts";
 import { createContext, currentWorkflow } from "../../src/runtime/context.ts";
-import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
 import type { ToolGate } from "../../src/runtime/toolGate.ts";
 import { defineTool } from "../../src/runtime/tools.ts";
 import { resolvePolicy, runtimePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
-import { startTestGate } from "../helpers/gate.ts";
+import { contextDeps, startTestGate } from "../helpers/gate.ts";
 import { HealthCache } from "../../src/backpressure/healthCache.ts";
 import { HealthStore } from "../../src/backpressure/healthStore.ts";
 
@@ -67,15 +66,7 @@ describe("workflow context", () => {
     const cell = keys.cell("default");
     const controller = new AbortController();
     return createContext(
-      {
-        redis,
-        gate,
-        clock: systemClock,
-        rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
-        budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
-        modelUrl: "http://127.0.0.1:9/none",
-        ...(health ? { health } : {}),
-      },
+      { ...contextDeps(redis, gate, keys), ...(health ? { health } : {}) },
       {
         cellName: "default",
         cell,

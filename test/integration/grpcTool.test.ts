@@ -7,14 +7,11 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { Redis } from "ioredis";
 import type { Keys } from "../../queues/keys.ts";
-import { systemClock } from "../../src/lib/clock.ts";
-import { TenantBudget } from "../../src/runtime/budget.ts";
 import { createContext } from "../../src/runtime/context.ts";
 import { grpcTool } from "../../src/runtime/grpcTool.ts";
-import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
 import type { ToolGate } from "../../src/runtime/toolGate.ts";
 import { resolvePolicy, runtimePolicy, type PolicySpec } from "../../src/tenancy/policy.ts";
-import { startTestGate } from "../helpers/gate.ts";
+import { contextDeps, startTestGate } from "../helpers/gate.ts";
 
 /**
  * grpcTool through ctx.tool on a real Redis and ToolGate, against a real gRPC
@@ -152,32 +149,22 @@ describe("grpcTool", () => {
     const controller = new AbortController();
     const deadlineAt = deadlineMs === null ? null : Date.now() + deadlineMs;
     if (deadlineMs !== null) timers.push(setTimeout(() => controller.abort("deadline"), deadlineMs));
-    const made = createContext(
-      {
-        redis,
-        gate,
-        clock: systemClock,
-        rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
-        budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
-        modelUrl: "http://127.0.0.1:9/none",
-      },
-      {
-        cellName: "default",
-        cell,
-        workflowId: `wf_${tenant}_${randomBytes(3).toString("hex")}`,
-        tenant,
-        cls: "B",
-        type: "t",
-        payload: {},
-        deadlineAt,
-        traceId: randomBytes(16).toString("hex"),
-        attempt: 1,
-        policy: runtimePolicy(r.policy),
-        signal: controller.signal,
-        park: () => controller.abort("park"),
-        review: () => controller.abort("review"),
-      },
-    );
+    const made = createContext(contextDeps(redis, gate, keys), {
+      cellName: "default",
+      cell,
+      workflowId: `wf_${tenant}_${randomBytes(3).toString("hex")}`,
+      tenant,
+      cls: "B",
+      type: "t",
+      payload: {},
+      deadlineAt,
+      traceId: randomBytes(16).toString("hex"),
+      attempt: 1,
+      policy: runtimePolicy(r.policy),
+      signal: controller.signal,
+      park: () => controller.abort("park"),
+      review: () => controller.abort("review"),
+    });
     return { ...made, controller, deadlineAt };
   }
 

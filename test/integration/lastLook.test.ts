@@ -11,13 +11,11 @@ import { HealthCache } from "../../src/backpressure/healthCache.ts";
 import { HealthStore } from "../../src/backpressure/healthStore.ts";
 import { PassiveHealth } from "../../src/backpressure/passiveHealth.ts";
 import { systemClock } from "../../src/lib/clock.ts";
-import { TenantBudget } from "../../src/runtime/budget.ts";
 import { createContext } from "../../src/runtime/context.ts";
 import { httpTool } from "../../src/runtime/httpTool.ts";
-import { TenantRateLimits } from "../../src/runtime/rateLimit.ts";
 import type { ToolGate } from "../../src/runtime/toolGate.ts";
 import { resolvePolicy, runtimePolicy } from "../../src/tenancy/policy.ts";
-import { startTestGate } from "../helpers/gate.ts";
+import { contextDeps, startTestGate } from "../helpers/gate.ts";
 
 /**
  * An HTTP tool call's last look and first sight, on a real HTTP server on loopback and undici's own
@@ -66,16 +64,7 @@ describe("HTTP tool calls: the last look before the write", () => {
     const cell = keys.cell("default");
     const controller = new AbortController();
     return createContext(
-      {
-        redis,
-        gate,
-        clock: systemClock,
-        rateLimits: new TenantRateLimits(redis, cell.rateLimitPrefix),
-        budget: new TenantBudget(redis, cell.budgetPrefix, systemClock),
-        modelUrl: "http://127.0.0.1:9/none",
-        health,
-        onOutcome: (c, dep, ok, overloaded) => passive.record(c, dep, ok, overloaded),
-      },
+      { ...contextDeps(redis, gate, keys), health, onOutcome: (c, dep, ok, overloaded) => passive.record(c, dep, ok, overloaded) },
       {
         cellName: "default",
         cell,
