@@ -5,9 +5,8 @@
  * its ready-set seat and virtual time. 14 commands. Plain BullMQ's drain plus this is the cheapest drain
  * a design keeping that state could have (test/bench/floor.ts; the throughput scenario's floor row).
  */
-import type { Redis } from "ioredis";
 import { connect } from "../../../src/lib/redis.ts";
-import type { Ctx } from "./drain.ts";
+import { dropKeys, type Ctx } from "./drain.ts";
 import { Meter, type PhaseCost } from "./meter.ts";
 
 const TENANTS = 10;
@@ -64,16 +63,7 @@ export async function leastState(c: Ctx, tag: string, jobs: number, perCall: num
     await Promise.all(inFlight);
     return await meter.end(jobs, (performance.now() - t0) / 1000);
   } finally {
-    await dropAll(client, p);
+    await dropKeys(client, `${p}*`);
     client.disconnect();
   }
-}
-
-async function dropAll(client: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-    if (keys.length) await client.unlink(...keys);
-    cursor = next;
-  } while (cursor !== "0");
 }
