@@ -95,7 +95,7 @@ import { compileAll, compilePattern, PLACEHOLDER, type Built, type BuiltAll } fr
  *   <cell>:parked:<dep>            ZSET parked workflow id -> parkedAt (recovery takes the oldest first)
  *   <cell>:wfdeps                  HASH workflow type -> the dependencies it declares (comma-separated)
  *   <cell>:ev:<bucketStartMs>      HASH one 10 s bucket of the cell's usage events, field "<tenant>|<name>": l<b> first
- *                                  starts whose enqueue->start latency fell in histogram bucket b (<= 2^b ms; startRun-2.lua),
+ *                                  starts whose enqueue->start latency fell in histogram bucket b (<= 2^b ms; queues/latencyTally.ts),
  *                                  thr THROTTLED tool calls (acquirePermit-10.lua queue full; src/runtime/toolGate.ts wait
  *                                  timeout), acq permits granted and gw their summed gate wait ms (acquirePermit-10.lua).
  *                                  EXPIRE 20 min. Read by src/usage/usageSnapshot.ts (dashboard, capacity rollups).

@@ -3,13 +3,14 @@
  * field names, shared by the scripts that write them and the readers that add them up. Pure.
  *
  * Events happen in many processes (exec workers start runs and take permits), so
- * they are counted in Redis, inside the Lua scripts where they happen, as a few
- * HINCRBYs on one hash per 10 s per cell. Field names are "<tenant>|<name>":
+ * they are counted in Redis, as HINCRBYs on one hash per 10 s per cell: the tool
+ * gate's inside its scripts, first starts by the exec process that starts them
+ * (queues/latencyTally.ts, added once a heartbeat). Field names are "<tenant>|<name>":
  *   l<b>  a first start whose enqueue->start latency fell in bucket b (see latencyBucket)
  *   thr   a THROTTLED tool call (queue full, or the wait timed out)
  *   acq   a tool-gate permit granted;  gw  the gate wait of those permits, ms summed
- * The writers are startRun-2.lua (queues/lua/runLifecycle.ts) and the tool gate's scripts
- * (queues/lua/permits.ts), which get the bucket and its TTL from here as ARGV. The readers
+ * The writers are the exec's LatencyTally and the tool gate's scripts (queues/lua/permits.ts),
+ * which get the bucket and its TTL from here as ARGV. The readers
  * (src/usage/usageBuckets.ts and its users) add up the buckets of a window, so any
  * number of processes agree.
  */
@@ -23,7 +24,7 @@ export function bucketStart(now: number): number {
   return now - (now % BUCKET_MS);
 }
 
-/** Mirrors startRun-2.lua: the smallest b with latency <= 2^b ms, capped at the last bucket. */
+/** The smallest b with latency <= 2^b ms, capped at the last bucket (test/integration/latency.cases.ts). */
 export function latencyBucket(ms: number): number {
   let b = 0;
   let v = 1;

@@ -27,7 +27,7 @@ local r = rcall("HMGET", KEYS[1], "state", "tenant", "worker", "class", "cancelR
 if r[1] ~= "running" then return { "final", r[1] or "missing" } end
 if r[5] then return { "cancel" } end
 if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
-moveJob(KEYS[2], bull, REVIEW_QUEUE, id, "{}", now, "tail", "copy")
+moveJob(KEYS[2], bull, REVIEW_QUEUE, id, now, "tail", "copy")
 rcall("HSET", KEYS[1], "state", "review", "queue", REVIEW_QUEUE, "reviewAt", now)
 rcall("HDEL", KEYS[1], "runId", "preemptRequested")
 rcall("HINCRBY", KEYS[1], "attempts", -1)

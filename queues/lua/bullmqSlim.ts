@@ -8,9 +8,9 @@
  *     hot path, so there is nothing left to trim either.
  *   - delayed and prioritized jobs: every fetch looks for delayed jobs to promote, and one that finds
  *     the wait list empty pops the `prioritized` set and reads the next delayed job's time. An exec job
- *     is never delayed nor prioritized: the dispatch writes it with delay 0 and priority 0, and its opts
- *     have one attempt and no backoff (EXEC_JOB_OPTS, src/dispatch/dispatcher.ts), so BullMQ never
- *     moves it to `delayed` for a retry.
+ *     is never delayed nor prioritized: admission writes it with delay 0 and priority 0, and its opts
+ *     ("{}") give it BullMQ's default of no retry and no backoff (src/exec/execWorker.ts), so BullMQ
+ *     never moves it to `delayed` for a retry.
  *   - flows and deduplication: a completing job checks it has no pending children, and reads its parent
  *     and deduplication id; a removed job's children's keys are deleted with it. An exec job has none of
  *     them (includes/moveJob.lua writes its hash).

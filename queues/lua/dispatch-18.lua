@@ -41,18 +41,17 @@
   ARGV[4]  pool    ARGV[5] max workflows to move in this call
   ARGV[6]  Class A reserve fraction (at least 1 slot when capacity >= 2)
   ARGV[7]  Class C max share     ARGV[8] Class C min share
-  ARGV[9]  exec job opts (JSON)
-  ARGV[10] signals channel
-  ARGV[11] max dirty tenants refreshed per call
-  ARGV[12] capacity cap (0 = none)
-  ARGV[13] record TTL in seconds once a workflow ends (the tenant's retention wins: includes/endRecord.lua)
-  ARGV[14] a preemption request older than this (ms) whose workflow still holds its slot counts as
+  ARGV[9]  signals channel
+  ARGV[10] max dirty tenants refreshed per call
+  ARGV[11] capacity cap (0 = none)
+  ARGV[12] record TTL in seconds once a workflow ends (the tenant's retention wins: includes/endRecord.lua)
+  ARGV[13] a preemption request older than this (ms) whose workflow still holds its slot counts as
            ignored ("" = not counted, 0 returned)
-  ARGV[15] prefetch: how many more than its capacity the pool may hold dispatched, waiting in the exec
+  ARGV[14] prefetch: how many more than its capacity the pool may hold dispatched, waiting in the exec
            queue for the next free worker (src/dispatch/policy/prefetch.ts; "" = off: 0, and none of
            the reads below that only the prefetch needs). Shares and the reserve stay those of the
            capacity.
-  ARGV[16] "1": keep ARGV[15] as `prefetch:<pool>` in the cell's dispatch settings, for explanations
+  ARGV[15] "1": keep ARGV[14] as `prefetch:<pool>` in the cell's dispatch settings, for explanations
            (the dispatcher asks when it changed)
 
   Returns {moved, expired, preempted, capacity, used, refreshed, parked, ignored, waiting, full}: `waiting`
@@ -61,7 +60,7 @@
 ]]
 local rcall = redis.call
 local now, own, bull, pool = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
-local maxMoves, recordTtl = tonumber(ARGV[5]), tonumber(ARGV[13])
+local maxMoves, recordTtl = tonumber(ARGV[5]), tonumber(ARGV[12])
 -- `now` as every move writes it: formatted once per call, not at each use.
 local nowText = tostring(now)
 
@@ -84,7 +83,7 @@ settleReleased(own)
 -- one tenant was leaving and another joining could enter the pool's set for a moment. PoolDispatch.dispatch
 -- refreshes in the same steps.
 local refreshed = 0
-local dirty = rcall("SPOP", KEYS[7], tonumber(ARGV[11]))
+local dirty = rcall("SPOP", KEYS[7], tonumber(ARGV[10]))
 local batch = { orgs = {}, entries = {} }
 for _, t in ipairs(dirty) do
   if string.sub(t, 1, 1) == "@" then
@@ -117,7 +116,7 @@ if #live > 0 then
     capacity, batchCap = capacity + c, batchCap + math.min(c, tonumber(lim[i] or "") or c)
   end
 end
-local capCap = tonumber(ARGV[12])
+local capCap = tonumber(ARGV[11])
 if capCap > 0 and capacity > capCap then capacity = capCap end
 
 local reserveA = 0
@@ -131,8 +130,8 @@ local maxC = math.max(minC, math.min(math.floor(capacity * tonumber(ARGV[7])), b
 local u = rcall("HMGET", KEYS[3], "total", "A", "C")
 local used, usedA, usedC = tonumber(u[1] or "0"), tonumber(u[2] or "0"), tonumber(u[3] or "0")
 -- Slots the dispatch may fill: the capacity, and the prefetch while any worker is live.
-local prefetchOn, prefetch = (ARGV[15] or "") ~= "", tonumber(ARGV[15] or "") or 0
-if ARGV[16] == "1" then rcall("HSET", cellKey_dispatchSettings(own), "prefetch:" .. pool, prefetch) end
+local prefetchOn, prefetch = (ARGV[14] or "") ~= "", tonumber(ARGV[14] or "") or 0
+if ARGV[15] == "1" then rcall("HSET", cellKey_dispatchSettings(own), "prefetch:" .. pool, prefetch) end
 local limit = capacity > 0 and capacity + prefetch or 0
 
 local readyKeys = { A = KEYS[4], B = KEYS[5], C = KEYS[6] }
@@ -305,7 +304,7 @@ if capacity > 0 and limit - used <= 0 and card("A") > 0 then preempted = preempt
 -- 4. The dispatcher's gauge of ignored preemptions, read here rather than by a round trip of its own
 -- after every call (on a busy machine each one delays the next pass, and a woken Class A with it).
 local ignored = 0
-if ARGV[14] ~= nil and ARGV[14] ~= "" then ignored = rcall("ZCOUNT", KEYS[15], "-inf", now - tonumber(ARGV[14])) end
+if ARGV[13] ~= nil and ARGV[13] ~= "" then ignored = rcall("ZCOUNT", KEYS[15], "-inf", now - tonumber(ARGV[13])) end
 
 local full = 0
 if prefetchOn and capacity > 0 and (limit - used <= 0 or ((limit - reserveA) - (used - usedA) <= 0 and (card("B") > 0 or card("C") > 0))) then

@@ -16,7 +16,6 @@ export interface DispatchOptions {
   reserveA: number;
   batchMaxShare: number;
   batchMinShare: number;
-  execJobOpts: string;
   maxRefresh: number;
   capacityCap: number;
   recordTtlSec: number;
@@ -80,7 +79,6 @@ export async function dispatch(redis: Redis, cell: CellKeys, pool: string, now: 
       o.reserveA,
       o.batchMaxShare,
       o.batchMinShare,
-      o.execJobOpts,
       cell.signals,
       o.maxRefresh,
       o.capacityCap,

@@ -2,7 +2,6 @@ import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
 import { unpack } from "msgpackr";
 import type { CellKeys } from "../keys.ts";
-import { BUCKET_TTL_SEC, bucketStart } from "../usageEvents.ts";
 import { slimBullmq } from "./bullmqSlim.ts";
 import { finishArgs, parseStart, type FinishInput, type StartOutcome, type StartReply } from "./runLifecycle.ts";
 import { LuaScript, type BullmqScript } from "./script.ts";
@@ -21,8 +20,8 @@ function bullmqScript(file: string, name: "moveToActive" | "moveToFinished", arg
 }
 const MOVE_TO_ACTIVE = bullmqScript("moveToActive-11.js", "moveToActive", 3);
 const MOVE_TO_FINISHED = bullmqScript("moveToFinished-14.js", "moveToFinished", 9);
-const fetchStart = new LuaScript("fetchStart-1.lua", MOVE_TO_ACTIVE);
-const finishFetchStart = new LuaScript("finishFetchStart-2.lua", MOVE_TO_FINISHED);
+const fetchStart = new LuaScript("fetchStart-0.lua", MOVE_TO_ACTIVE);
+const finishFetchStart = new LuaScript("finishFetchStart-1.lua", MOVE_TO_FINISHED);
 
 /** Who starts the workflow a call may take, and when. */
 export interface NextRun {
@@ -42,7 +41,6 @@ type BullArgs = (string | number | Buffer | undefined)[];
 /** BullMQ's moveToActive call (`bull`: its keys, then its args) and the start of the job it takes. */
 export function fetchAndStart(redis: Redis, cell: CellKeys, bull: BullArgs, next: NextRun): Promise<Consumed> {
   const { keys, args } = split(MOVE_TO_ACTIVE, bull);
-  keys.push(cell.usageEvents(bucketStart(next.now)));
   pushNext(args, cell, next);
   return consume(fetchStart, redis, keys, args);
 }
@@ -59,7 +57,7 @@ export function finishAndStart(
   next: NextRun,
 ): Promise<Consumed> {
   const { keys, args } = split(MOVE_TO_FINISHED, bull);
-  keys.push(cell.workflow(ended?.id ?? ""), cell.usageEvents(bucketStart(next.now)));
+  keys.push(cell.workflow(ended?.id ?? ""));
   pushNext(args, cell, next);
   // includes/runFinish.lua's arguments but its `now`, which is the call's; none but an empty id without an outcome.
   if (!ended) args.push("");
@@ -71,7 +69,7 @@ export function finishAndStart(
 }
 
 function pushNext(args: (string | number)[], cell: CellKeys, next: NextRun): void {
-  args.push(next.now, next.runId, next.workerId, cell.own, BUCKET_TTL_SEC);
+  args.push(next.now, next.runId, next.workerId, cell.own);
 }
 
 /**

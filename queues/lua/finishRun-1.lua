@@ -8,7 +8,7 @@
   ARGV[8]  record TTL in seconds (the tenant's retention wins: includes/endRecord.lua)
   ARGV[9]  "0" when the workflow has no step results (no steps hash to expire), else "1"   ARGV[10] cell own-key prefix
   ARGV[11] "later": leave the slot's release for the dispatcher to settle, as the exec consumer's finish
-           does (finishFetchStart-2.lua); else it is settled here
+           does (finishFetchStart-1.lua); else it is settled here
 
   Returns {"ok"} | {"final", state} | {"stale"}
 ]]

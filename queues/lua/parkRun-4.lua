@@ -23,7 +23,7 @@ local r = rcall("HMGET", KEYS[1], "state", "tenant", "worker")
 local state = r[1]
 if state ~= "running" and state ~= "dispatched" then return { "final", state or "missing" } end
 if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
-moveJob(KEYS[2], bull, PARKED_QUEUE, id, "{}", ARGV[2], "tail", "copy")
+moveJob(KEYS[2], bull, PARKED_QUEUE, id, ARGV[2], "tail", "copy")
 
 rcall("HSET", KEYS[1], "state", "parked", "queue", PARKED_QUEUE, "parkedDep", ARGV[6], "parkedAt", ARGV[2],
   "parkReason", ARGV[7])

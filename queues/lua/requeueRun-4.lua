@@ -31,7 +31,7 @@ if r[1] ~= "running" and r[1] ~= "dispatched" then return { "final", r[1] or "mi
 if not takeFromWorker(KEYS[2], KEYS[3], KEYS[4], id, ARGV[3]) then return { "lostlock" } end
 
 local q = ingressQueue(r[2], r[3])
-moveJob(KEYS[2], ARGV[5], q, id, "{}", ARGV[2], "head", "copy")
+moveJob(KEYS[2], ARGV[5], q, id, ARGV[2], "head", "copy")
 rcall("INCR", cellKey_queued(own))
 queuedBytes(own, KEYS[1], r[2], 1)
 rcall("SADD", cellKey_queues(own), q)

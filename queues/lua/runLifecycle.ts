@@ -1,11 +1,10 @@
 import type { Redis } from "ioredis";
 import type { CellKeys, WorkflowClass } from "../keys.ts";
 import { execQueue } from "../names.ts";
-import { BUCKET_TTL_SEC, bucketStart } from "../usageEvents.ts";
 import { LuaScript } from "./script.ts";
 
 /** Typed wrappers of the three scripts an exec worker calls around one run. */
-const start = new LuaScript("startRun-2.lua");
+const start = new LuaScript("startRun-1.lua");
 const finish = new LuaScript("finishRun-1.lua");
 const requeue = new LuaScript("requeueRun-4.lua");
 
@@ -19,6 +18,8 @@ export interface RunMeta {
   cls: WorkflowClass;
   enqueuedAt: number;
   traceparent: string | null;
+  /** When its last dispatch moved it into the exec queue (null: no dispatch noted). */
+  dispatchedAt: number | null;
 }
 
 export type StartOutcome = (
@@ -35,19 +36,23 @@ export async function startRun(
   runId: string,
   workerId: string,
 ): Promise<StartOutcome> {
-  const r = await start.run<StartReply>(
-    redis,
-    [cell.workflow(id), cell.usageEvents(bucketStart(now))],
-    [id, now, runId, workerId, cell.own, BUCKET_TTL_SEC],
-  );
+  const r = await start.run<StartReply>(redis, [cell.workflow(id)], [id, now, runId, workerId, cell.own]);
   return parseStart(r);
 }
 
-/** includes/runStart.lua's reply, from startRun-2.lua or from the exec consumer's fetch (execConsume.ts). */
-export type StartReply = [string, string, number, number, string, string, string, string | null];
+/** includes/runStart.lua's reply, from startRun-1.lua or from the exec consumer's fetch (execConsume.ts). */
+export type StartReply = [string, string, number, number, string, string, string, string | null, string];
 
 export function parseStart(r: StartReply): StartOutcome {
-  const meta = r[4] ? { tenant: r[4], cls: r[5] as WorkflowClass, enqueuedAt: Number(r[6]), traceparent: r[7] ?? null } : null;
+  const meta = r[4]
+    ? {
+        tenant: r[4],
+        cls: r[5] as WorkflowClass,
+        enqueuedAt: Number(r[6]),
+        traceparent: r[7] ?? null,
+        dispatchedAt: r[8] ? Number(r[8]) : null,
+      }
+    : null;
   if (r[0] === "run") return { kind: "run", deadlineAt: r[1] ? Number(r[1]) : null, attempts: Number(r[2]), firstStart: r[3] === 1, meta };
   if (r[0] === "final") return { kind: "final", state: r[1] || "missing", meta };
   return { kind: r[0] as "cancel" | "expired" | "yield" | "noslot", meta };

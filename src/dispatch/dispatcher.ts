@@ -60,14 +60,11 @@ export const DEFAULT_DISPATCHER: Omit<DispatcherOptions, "cells"> = {
 /** Tenants whose readiness one dispatch call recomputes at most (the rest wait for the next call). */
 const MAX_REFRESH_PER_CALL = 1000;
 
-/** Exec jobs: one BullMQ attempt (Fairlane retries inside the runtime), removed once done. */
-export const EXEC_JOB_OPTS = JSON.stringify({ attempts: 1, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } });
-
 /** The dispatch script's options for a dispatcher's (its prefetch apart, set per call). */
 export function dispatchOptions(o: Omit<DispatcherOptions, "cells">): DispatchOptions {
   const { maxMoves, batchMaxShare, batchMinShare, capacityCap, recordTtlSec, ignoredAfterMs } = o;
-  const fixed = { execJobOpts: EXEC_JOB_OPTS, maxRefresh: MAX_REFRESH_PER_CALL };
-  return { maxMoves, reserveA: o.reserveFraction, batchMaxShare, batchMinShare, capacityCap, recordTtlSec, ignoredAfterMs, ...fixed };
+  const maxRefresh = MAX_REFRESH_PER_CALL;
+  return { maxMoves, reserveA: o.reserveFraction, batchMaxShare, batchMinShare, capacityCap, recordTtlSec, ignoredAfterMs, maxRefresh };
 }
 
 /**

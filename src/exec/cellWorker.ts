@@ -19,6 +19,17 @@ export function cellSlots(concurrency: number, cells: string[]): Map<string, num
 }
 
 /**
+ * What BullMQ keeps of a finished exec job: the exec Worker's options, not the job's. An exec job's opts are
+ * "{}", as admission wrote its ingress job (the dispatch renames it unchanged: queues/lua/includes/moveJob.lua),
+ * so it has BullMQ's one attempt (Fairlane retries inside the runtime) and these: nothing of a completed job (its
+ * record keeps the outcome), a failed one for a day (Bull Board).
+ */
+export const EXEC_JOB_KEEP = { removeOnComplete: { count: 0 }, removeOnFail: { age: 24 * 3600 } } satisfies Pick<
+  WorkerOptions,
+  "removeOnComplete" | "removeOnFail"
+>;
+
+/**
  * A BullMQ Worker that records, for each job in `lockedAt`, when each successful lock renewal was sent:
  * at or before the instant Redis extended the lock, so `lockedAt + lockDuration` never overstates how
  * long the lock lasts. It also runs one processing of a job at a time (processJob below).

@@ -11,11 +11,12 @@ import { workflowDependencies, workflowTypes } from "../workflows/registry.ts";
 import type { HealthCache } from "../backpressure/healthCache.ts";
 import { LogThrottle } from "../observability/logger.ts";
 import { runWorkflow, type RunDeps } from "./runWorkflow.ts";
-import { cellSlots, LeaseTrackingWorker } from "./cellWorker.ts";
+import { cellSlots, EXEC_JOB_KEEP, LeaseTrackingWorker } from "./cellWorker.ts";
 import { RunHandoff } from "./execBackend.ts";
 import type { RunAbort } from "./runAbort.ts";
 import { cellBatch } from "./batchLimit.ts";
 import { BatchLimiter } from "./batchLimiter.ts";
+import { LatencyTally } from "../../queues/latencyTally.ts";
 
 export { cellSlots } from "./cellWorker.ts";
 
@@ -82,6 +83,7 @@ export class ExecWorker {
   private readonly runningC = new Map<string, Set<string>>(); // per cell: its running Class C workflows
   /** Per running job: an instant at or before Redis last set its lock (the fetch, then each renewal that succeeded). */
   private readonly lockedAt = new Map<string, number>();
+  private readonly latency = new LatencyTally(); // first starts' enqueue->start, for the usage-event buckets
   private readonly connections: Redis[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private flagTimer: NodeJS.Timeout | undefined;
@@ -121,11 +123,10 @@ export class ExecWorker {
     await subscriber.subscribe(...this.opts.cells.map((c) => this.keys.cell(c).signals));
     for (const cellName of this.opts.cells) this.workers.push(this.cellWorker(cellName));
     // Publish which dependencies each workflow type needs (the dispatcher parks them while one is down).
-    for (const c of this.opts.cells) {
-      const deps = workflowDependencies();
-      if (deps.size) await this.redis.hset(this.keys.cell(c).workflowDeps, Object.fromEntries([...deps].map(([t, d]) => [t, d.join(",")])));
-    }
+    const deps = Object.fromEntries([...workflowDependencies()].map(([t, d]) => [t, d.join(",")]));
+    for (const c of this.opts.cells) if (Object.keys(deps).length) await this.redis.hset(this.keys.cell(c).workflowDeps, deps);
     await this.beat();
+    this.latency.flushEvery(this.redis, this.opts.heartbeatMs);
     this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
     this.flagTimer = setInterval(() => void this.pollFlags().catch(() => undefined), this.opts.flagPollMs);
     this.watchForStalls();
@@ -153,6 +154,7 @@ export class ExecWorker {
       running: this.running,
       runningC: this.runningC.set(cellName, new Set()).get(cellName),
       handoff,
+      latency: this.latency,
       lockMayHaveLapsed: (id: string) => this.lockMayHaveLapsed(id, this.clock.now()),
       onOrphans: (n: number) => {
         this.orphanedCalls += n;
@@ -179,6 +181,7 @@ export class ExecWorker {
         lockDuration: this.opts.lockDurationMs,
         stalledInterval: this.opts.stalledIntervalMs,
         maxStalledCount: this.opts.maxStalledCount,
+        ...EXEC_JOB_KEEP,
         name: this.workerId,
         skipVersionCheck: true,
       },
@@ -199,9 +202,7 @@ export class ExecWorker {
 
   /** Graceful stop: leave the pool, let running workflows finish for shutdownGraceMs, hand the rest back ("shutdown"), close. */
   async stop(): Promise<void> {
-    clearInterval(this.heartbeatTimer);
-    clearInterval(this.flagTimer);
-    clearInterval(this.stallTimer);
+    for (const timer of [this.heartbeatTimer, this.flagTimer, this.stallTimer]) clearInterval(timer);
     this.batch.stop();
     await Promise.all(this.opts.cells.map((c) => this.leave(c))).catch(() => undefined);
     const closing = Promise.all(this.workers.map((w) => w.close()));
@@ -210,6 +211,7 @@ export class ExecWorker {
     }, this.opts.shutdownGraceMs);
     await closing;
     clearTimeout(grace);
+    await this.latency.close(this.redis);
     await Promise.all(this.connections.map((c) => c.quit().catch(() => undefined)));
   }
 

@@ -4,6 +4,7 @@ import type { CellKeys, WorkflowClass } from "../../queues/keys.ts";
 import type { StartOutcome } from "../../queues/lua/runLifecycle.ts";
 import type { LegacyJobData as QueuedLegacyJobData } from "../../queues/jobData.ts";
 import type { RuntimePolicy } from "../tenancy/policy.ts";
+import type { LatencyTally } from "../../queues/latencyTally.ts";
 import type { RunAbort } from "./runAbort.ts";
 import type { RunHandoff } from "./execBackend.ts";
 import type { AbortReason, RuntimeDeps } from "../runtime/workflowContext.ts";
@@ -30,6 +31,8 @@ export interface RunDeps extends RuntimeDeps {
    * reply waited): another worker may have taken the job, so its run must not start.
    */
   lockMayHaveLapsed?: (id: string) => boolean;
+  /** Where first starts' enqueue->start latencies are counted for the usage-event buckets (unset: not counted). */
+  latency?: LatencyTally;
   /** Tool calls still running when their workflow ended (must stay 0). */
   onOrphans?: (n: number) => void;
   /**

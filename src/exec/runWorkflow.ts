@@ -133,17 +133,18 @@ async function beforeStart(run: Run): Promise<{ done: true; value: unknown } | {
 }
 
 /** The start's latencies: queue wait, pool wait and (on a first start only) enqueue->start. */
-function recordStart({ d, w, tenant, startedAt }: Run, start: Started, span: Span): void {
+function recordStart({ d, w, cell, tenant, startedAt }: Run, start: Started, span: Span): void {
   const { job } = w;
   const queuedMs = Math.max(0, startedAt! - w.enqueuedAt);
-  // The exec job's timestamp is the dispatch instant (the dispatch script writes it).
-  const poolWaitMs = Math.max(0, startedAt! - job.timestamp);
+  // From the record's dispatch instant (the exec job's timestamp is when it entered ingress).
+  const poolWaitMs = Math.max(0, startedAt! - (start.meta?.dispatchedAt ?? job.timestamp));
   metrics.deadlinePhase.inc({ tenant, phase: "queue_wait" }, queuedMs / 1000);
   metrics.poolWait.observe({ tenant }, poolWaitMs / 1000);
   // Enqueue->start counts a workflow's first start only, not a resume (preempted, parked, crashed).
   if (start.firstStart) {
     metrics.enqueueToStart.observe({ class: w.cls }, queuedMs / 1000);
     metrics.enqueueToStartByTenant.observe({ tenant, class: w.cls }, queuedMs / 1000);
+    d.latency?.count(cell, w.tenant, w.enqueuedAt, startedAt!);
   }
   if (span.isRecording()) {
     span.setAttributes({

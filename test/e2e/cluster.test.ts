@@ -14,6 +14,7 @@ import { startCluster, type LocalCluster } from "../helpers/cluster.ts";
 import { readObservation } from "../helpers/observer.ts";
 import { spawnRole, type RoleProcess } from "../helpers/roles.ts";
 import { jain } from "../helpers/simulate.ts";
+import { BUCKET_MS, bucketStart } from "../../queues/usageEvents.ts";
 
 /**
  * Fairlane on a real 3-master Redis Cluster (DESIGN invariant 5): two cells on
@@ -142,6 +143,18 @@ describe("Fairlane on a 3-master Redis Cluster, two cells on different masters",
     const states = await waitEnded(p, ids, 80_000, roles);
     const stormMs = Date.now() - began;
     assert.deepEqual([...new Set(states)], ["completed"], "every workflow completed");
+
+    // Each first start's enqueue->start latency reached its cell's usage-event buckets, from exec processes
+    // serving both cells (their tallies flush once a heartbeat, one pipeline per cell).
+    const latencySamples = async () => {
+      let n = 0;
+      for (const c of CELLS)
+        for (let b = bucketStart(began); b <= bucketStart(Date.now()); b += BUCKET_MS)
+          for (const [f, v] of Object.entries(await p.redis.hgetall(p.keys.cell(c).usageEvents(b)))) if (/\|l\d+$/.test(f)) n += Number(v);
+      return n;
+    };
+    for (const until = Date.now() + 10_000; Date.now() < until && (await latencySamples()) < ids.size; ) await sleep(250);
+    assert.equal(await latencySamples(), ids.size, "one latency sample per first start, in both cells");
 
     // The observer's view.
     const o = await readObservation(p.redis, obs);

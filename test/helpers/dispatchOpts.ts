@@ -1,5 +1,4 @@
 import type { DispatchOptions } from "../../queues/lua/dispatch.ts";
-import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
 
 /** The dispatch script's options as the dispatcher's defaults set them, for script-level tests. */
 export const TEST_DISPATCH_OPTS: DispatchOptions = {
@@ -7,7 +6,6 @@ export const TEST_DISPATCH_OPTS: DispatchOptions = {
   reserveA: 0.1,
   batchMaxShare: 0.5,
   batchMinShare: 0.05,
-  execJobOpts: EXEC_JOB_OPTS,
   maxRefresh: 1000,
   capacityCap: 0,
   recordTtlSec: 3600,

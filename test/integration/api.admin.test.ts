@@ -183,13 +183,11 @@ describe("admin API: backpressure controls", () => {
       Date.now() + 60_000,
     );
     const { dispatch } = await import("../../queues/lua/dispatch.ts");
-    const { EXEC_JOB_OPTS } = await import("../../src/dispatch/dispatcher.ts");
     const r = await dispatch(api.platform.redis, cell, "default", Date.now(), {
       maxMoves: 10,
       reserveA: 0.1,
       batchMaxShare: 0.5,
       batchMinShare: 0.05,
-      execJobOpts: EXEC_JOB_OPTS,
       maxRefresh: 100,
       capacityCap: 0,
       recordTtlSec: 60,

@@ -64,13 +64,11 @@ describe("admin writes need intent, not a browser's ambient Basic credentials", 
     await new (await import("../../src/dispatch/tenantSync.ts")).TenantSync(redis, keys).sync("default", registry.list());
     await (await import("../../queues/lua/heartbeat.ts")).heartbeat(redis, c, "default", "fake", 5, Date.now(), Date.now() + 60_000);
     const { dispatch } = await import("../../queues/lua/dispatch.ts");
-    const { EXEC_JOB_OPTS } = await import("../../src/dispatch/dispatcher.ts");
     const r = await dispatch(redis, c, "default", Date.now(), {
       maxMoves: 10,
       reserveA: 0.1,
       batchMaxShare: 0.5,
       batchMinShare: 0.05,
-      execJobOpts: EXEC_JOB_OPTS,
       maxRefresh: 100,
       capacityCap: 0,
       recordTtlSec: 60,

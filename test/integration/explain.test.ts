@@ -3,7 +3,6 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { dispatch, type DispatchResult } from "../../queues/lua/dispatch.ts";
 import { heartbeat } from "../../queues/lua/heartbeat.ts";
-import { EXEC_JOB_OPTS } from "../../src/dispatch/dispatcher.ts";
 import { TenantSync } from "../../src/dispatch/tenantSync.ts";
 import { DEFAULT_EXPLAIN } from "../../src/workflows/explain.ts";
 import { http, startTestApi, type TestApi } from "../helpers/api.ts";
@@ -70,7 +69,6 @@ describe("waitingReason and the tenant explain, from the dispatcher's own state"
       reserveA: s.reserveFraction,
       batchMaxShare: s.batchMaxShare,
       batchMinShare: s.batchMinShare,
-      execJobOpts: EXEC_JOB_OPTS,
       maxRefresh: 100,
       capacityCap: 0,
       recordTtlSec: 60,

@@ -27,7 +27,7 @@ const hist = (pairs: [number, number][]) => {
 };
 
 describe("usage math (pure, fake clock)", () => {
-  it("puts a latency in the smallest power-of-two bucket that holds it, as startRun-2.lua does", () => {
+  it("puts a latency in the smallest power-of-two bucket that holds it, as the exec's LatencyTally counts it", () => {
     assert.deepEqual([0, 1, 2, 3, 4, 5, 1000, 1024, 1025].map(latencyBucket), [0, 0, 1, 2, 2, 3, 10, 10, 11]);
     assert.equal(latencyBucket(1e12), LATENCY_BUCKETS - 1, "capped at the last bucket");
   });

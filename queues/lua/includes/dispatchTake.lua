@@ -92,14 +92,14 @@ local function takeHead(tenant, cls)
     else
       local dep = downDependency(jobKey, f[4])
       if not dep then
-        if moveJob(jobKey, bull, execName, id, ARGV[9], nowText, nil, "rename") then
+        if moveJob(jobKey, bull, execName, id, nil, nil, "rename") then
           return id, rec, f
         end
         -- Its job hash is gone (never written so; nothing else deletes it): fail it, and keep
         -- every counter right, rather than stop the call half-way with its counters unwritten.
         failQueued(tenant, id, rec, f[2], "LOST", "its queued job was missing at dispatch")
       else
-        moveJob(jobKey, bull, PARKED_QUEUE, id, "{}", now, "tail", "copy")
+        moveJob(jobKey, bull, PARKED_QUEUE, id, now, "tail", "copy")
         rcall("DECR", KEYS[13])
         queuedBytesBy(own, f[2], tenant, -1)
         rcall("HSET", rec, "state", "parked", "queue", PARKED_QUEUE, "parkedDep", dep, "parkedAt", now,
@@ -138,7 +138,7 @@ local function preemptForA(h)
     rcall("HSET", cellKey_workflow(own, victim), "preemptRequested", now)
     local of = rcall("HGET", cellKey_workflow(own, victim), "tenant")
     if of then trail(own, of, victim, "preempt-requested", "dispatcher", "Class A waiting") end
-    rcall("PUBLISH", ARGV[10], "preempt " .. victim)
+    rcall("PUBLISH", ARGV[9], "preempt " .. victim)
     preempted = preempted + 1
     want = want - 1
   end

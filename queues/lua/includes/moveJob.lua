@@ -12,8 +12,10 @@
   (the workflow id), no parent, repeat, deduplication, delay or priority, so Queue.getJob,
   getState, a Worker and Bull Board take it for one of their own:
     <bull>:<queue>:<id>     HASH name data opts timestamp delay priority (storeJob.lua); delay and
-                            priority 0. Job.fromJSON reads these fields; `opts` is JSON ("{}" when
-                            the job only waits: ingress, parked).
+                            priority 0. Job.fromJSON reads these fields; `opts` is "{}" in every
+                            queue: an exec job's attempts (BullMQ's default, no retry) and what is
+                            kept of it once finished are the exec Worker's own options
+                            (src/exec/execWorker.ts), so a job moves into the exec queue unchanged.
     <bull>:<queue>:wait     LIST the id (addJobInTargetList.lua). Workers take the right end
                             (RPOPLPUSH wait active, fetchNextJob.lua): "tail" is LPUSH, behind
                             every waiting job (BullMQ's default, FIFO); "head" is RPUSH, taken next
@@ -62,25 +64,25 @@ local function deleteJob(jobKey)
 end
 
 -- Moves job `id`, whose hash is `jobKey`, into queue `to` of the cell whose BullMQ prefix is
--- `bull`: its hash becomes <bull>:<to>:<id> with `opts` and `timestamp` (`now`, the move's time in
--- epoch ms: a number, or its text as Lua writes it) and its id goes on <bull>:<to>:wait at `at`:
--- "head", "tail", or nil when the caller puts it in line itself. `how`:
+-- `bull`: its hash becomes <bull>:<to>:<id> and its id goes on <bull>:<to>:wait at `at`: "head",
+-- "tail", or nil when the caller puts it in line itself. `how`:
 --   "rename"  the old hash is an unstarted job with exactly the fields above (an ingress job):
---             RENAMEd (same hash tag: its data is not copied through Lua), opts and timestamp
---             rewritten. Returns nil, changing nothing, when that hash does not exist.
---   "copy"    a new hash from the old one's name and data (a job a Worker ran has processedOn,
---             ats, attemptsMade, ... which must not follow it into a queue where it waits again),
---             then the old job deleted (deleteJob).
+--             RENAMEd (same hash tag: its data is not copied through Lua) and nothing rewritten:
+--             its `timestamp` stays when it entered ingress (admitted, requeued or recovered; the
+--             record's dispatchedAt is the move's time). Returns nil, changing nothing, when that
+--             hash does not exist.
+--   "copy"    a new hash from the old one's name and data, `timestamp` `now` (the move's time in
+--             epoch ms) (a job a Worker ran has processedOn, ats, attemptsMade, ... which must not
+--             follow it into a queue where it waits again), then the old job deleted (deleteJob).
 -- Returns the new job key. No marker: see addJobMarker.
-local function moveJob(jobKey, bull, to, id, opts, now, at, how)
+local function moveJob(jobKey, bull, to, id, now, at, how)
   local target = bullJobKey(bull, to, id)
   if how == "rename" then
     local renamed = redis.pcall("RENAME", jobKey, target)
     if type(renamed) == "table" and renamed.err then return nil end
-    rcall("HSET", target, "opts", opts, "timestamp", now)
   else
     local job = rcall("HMGET", jobKey, "name", "data")
-    rcall("HMSET", target, "name", job[1], "data", job[2], "opts", opts, "timestamp", now, "delay", 0, "priority", 0)
+    rcall("HMSET", target, "name", job[1], "data", job[2], "opts", "{}", "timestamp", now, "delay", 0, "priority", 0)
   end
   if at == "head" then
     rcall("RPUSH", bullQueueKey(bull, to, "wait"), id)

@@ -2,7 +2,7 @@
   Releasing a workflow's slot, in two halves.
 
   noteRelease: what must happen when the run ends, and all the exec consumer's finish does
-  (finishFetchStart-2.lua): the release goes onto <cell>:released with what it read of the caps (the
+  (finishFetchStart-1.lua): the release goes onto <cell>:released with what it read of the caps (the
   class's cap, weight and ready-set member of the tenant, and of its org for a tenant of an org), and
   the dispatcher is woken by the first release noted since the list was last emptied: a release noted
   behind others finds the wake-up they left, or a pass under way that has yet to settle them (a

@@ -6,7 +6,7 @@
   retention wins: includes/endRecord.lua); `own` the cell's own-key prefix; `noSteps` true when the
   workflow has no step results (FinishInput.steps in queues/lua/runLifecycle.ts): no steps hash to expire.
   Returns {"ok"} | {"final", state} | {"stale"}. Called by finishRun-1.lua, and by the exec
-  consumer's finish right before BullMQ's (finishFetchStart-2.lua).
+  consumer's finish right before BullMQ's (finishFetchStart-1.lua).
 ]]
 --- @include "keys"
 --- @include "releaseSlot"

@@ -1,6 +1,6 @@
 --[[
   An exec worker is about to run workflow `id` (record `rec`), taken from the exec queue. Decides,
-  atomically with the record, whether it may run; the reply (8 elements):
+  atomically with the record, whether it may run; the reply (9 elements):
     {"final", state}     already ended (a re-delivered job): do nothing
     {"cancel"}           a cancel was requested while it waited
     {"expired"}          its deadline passed before it started
@@ -10,21 +10,21 @@
                          first = 1 on its first start (not a resume after preemption, parking or a crash)
   the 4 above (padded), then what the run needs from the record — tenant, class, enqueuedAt,
   traceparent ("": admitted without a trace context, derived from the id; false (nil) in a record
-  written before admission kept it there, whose job's data then carries it).
+  written before admission kept it there, whose job's data then carries it), dispatchedAt ("": none).
 
-  On the first start it also counts the enqueue->start latency in the cell's usage-event bucket
-  `bucket` (one HINCRBY of "<tenant>|l<b>", b the smallest with latency <= 2^b ms; mirrored by
-  queues/usageEvents.ts, one case table in test/conformance/latency.cases.ts), which lives `bucketTtl` s.
-  Called by startRun-2.lua, and by the exec consumer's fetch right after BullMQ's (fetchStart-1.lua).
+  Its enqueue->start latency is counted by the exec process from this reply (startedAt and
+  enqueuedAt), not here: queues/latencyTally.ts adds it to the cell's usage-event buckets once a
+  second, one HINCRBY per tenant and latency bucket rather than one per workflow.
+  Called by startRun-1.lua, and by the exec consumer's fetch right after BullMQ's (fetchStart-0.lua).
 ]]
 --- @include "keys"
 --- @include "trail"
 
-local function startRunFor(rec, bucket, id, now, runId, workerId, own, bucketTtl)
+local function startRunFor(rec, id, now, runId, workerId, own)
   local r = rcall("HMGET", rec, "state", "cancelRequested", "deadlineAt", "preemptRequested", "tenant", "enqueuedAt",
-    "startedAt", "attempts", "class", "traceparent", "lease")
+    "startedAt", "attempts", "class", "traceparent", "lease", "dispatchedAt")
   local function reply(kind, a, b, c)
-    return { kind, a or "", b or 0, c or 0, r[5] or "", r[9] or "", r[6] or "", r[10] or false }
+    return { kind, a or "", b or 0, c or 0, r[5] or "", r[9] or "", r[6] or "", r[10] or false, r[12] or "" }
   end
   local state = r[1]
   if not state then return reply("final", "missing") end
@@ -45,15 +45,6 @@ local function startRunFor(rec, bucket, id, now, runId, workerId, own, bucketTtl
     first = 1
     fields[#fields + 1] = "startedAt"
     fields[#fields + 1] = now
-    if r[5] and r[6] then
-      local latency, b, v = now - tonumber(r[6]), 0, 1
-      while v < latency and b < 23 do
-        v = v * 2
-        b = b + 1
-      end
-      -- A new field may be the bucket's first: give the bucket its TTL then (once per key is enough).
-      if rcall("HINCRBY", bucket, r[5] .. "|l" .. b, "1") == 1 then rcall("EXPIRE", bucket, bucketTtl) end
-    end
   end
   rcall("HSET", rec, unpack(fields))
   trail(own, r[5], id, "started", workerId, "attempt " .. attemptsText)

@@ -39,7 +39,7 @@ local function requeueWaiting(own, bull, id, from, tenant, cls, enqueuedAt, dead
   rcall("LREM", bullQueueKey(bull, from, "wait"), 1, id)
   -- Not pushed on the ingress wait list here: lineUp puts the requeued ones in line.
   local q = ingressQueue(tenant, cls)
-  moveJob(bullJobKey(bull, from, id), bull, q, id, "{}", now, nil, "copy")
+  moveJob(bullJobKey(bull, from, id), bull, q, id, now, nil, "copy")
   local batch = requeued[q]
   if not batch then
     batch = {}

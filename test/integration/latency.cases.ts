@@ -2,11 +2,11 @@ import { LATENCY_BUCKETS } from "../../src/usage/usageBuckets.ts";
 
 /**
  * The latency histogram's bucket rule as one table: b is the smallest bucket
- * with latency <= 2^b ms, and the last bucket is open. Two homes:
- * latencyBucket (src/usage/usageBuckets.ts), which the readers use to
- * label the buckets, and the loop in queues/lua/startRun-2.lua, which counts a
- * first start's enqueue->start latency in "<tenant>|l<b>". Checked against
- * both by test/conformance/latency.test.ts.
+ * with latency <= 2^b ms, and the last bucket is open. latencyBucket
+ * (queues/usageEvents.ts) is its one home: the exec process's LatencyTally
+ * (queues/latencyTally.ts) counts a first start's enqueue->start latency in
+ * "<tenant>|l<b>" with it, and the readers label the buckets with it. Checked
+ * through Redis by test/integration/latencyTally.test.ts.
  */
 export interface LatencyCase {
   name: string;

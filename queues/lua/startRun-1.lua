@@ -3,11 +3,9 @@
   (includes/runStart.lua has the decision and its reply.)
 
   KEYS[1]  workflow record
-  KEYS[2]  usage-event bucket of `now` (<cell>:ev:<bucketStart>)
   ARGV[1]  workflow id   ARGV[2] now   ARGV[3] run id   ARGV[4] worker id
   ARGV[5]  cell own-key prefix (for the slot lease)
-  ARGV[6]  usage-event bucket TTL (seconds)
 ]]
 local rcall = redis.call
 --- @include "runStart"
-return startRunFor(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return startRunFor(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5])

@@ -5,9 +5,9 @@
   call: a fetched workflow is running, or knows why not, without a round trip of its own. Bull Board,
   locks and stalled-job recovery see the keys BullMQ's own moveToActive leaves.
 
-  KEYS[1..BULL_KEYS]  BullMQ's moveToActive keys   KEYS[BULL_KEYS + 1] usage-event bucket of `now`
+  KEYS[1..BULL_KEYS]  BullMQ's moveToActive keys
   ARGV[1..BULL_ARGV]  BullMQ's moveToActive args, then:
-    +1 now   +2 run id for a job it takes   +3 worker id   +4 cell own-key prefix   +5 bucket TTL (s)
+    +1 now   +2 run id for a job it takes   +3 worker id   +4 cell own-key prefix
 
   Returns BullMQ's reply ({job fields, id, rate-limit delay, delay until}, or its "nothing" reply) with,
   when it took a job, the start's reply (includes/runStart.lua) as a 5th element.
@@ -18,7 +18,6 @@ local reply = bullmq()
 local a = BULL_ARGV
 if type(reply) == "table" and type(reply[2]) == "string" and reply[2] ~= "" then
   local id, own = reply[2], ARGV[a + 4]
-  reply[5] = startRunFor(cellKey_workflow(own, id), KEYS[BULL_KEYS + 1], id, tonumber(ARGV[a + 1]), ARGV[a + 2],
-    ARGV[a + 3], own, ARGV[a + 5])
+  reply[5] = startRunFor(cellKey_workflow(own, id), id, tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], own)
 end
 return reply
