@@ -269,7 +269,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       function()
         depths[queue] = depths[queue] or rcall("LLEN", queue)
         return depths[queue] > 0
-      end, { A = aEligible(caps, runA), B = eligBC, C = eligBC }, seats, not org and cards or nil, heads)
+      end, { A = aEligible(caps, runA), B = eligBC, C = eligBC }, seats, not org and cards or nil, heads, seatWrites)
     if org then
       local onv = serve(wfqKeys[cls], h.flow, h.v, ocharge, tonumber(ocaps.weight), oinflight)
       local omember = string.format("%014d:%s", seq, h.flow)
@@ -277,7 +277,7 @@ while moved < maxMoves and steps < maxMoves * 4 do
       ocaps["m:" .. pool] = omember
       local oBC = bcEligible(ocaps, orunBC, now)
       reseat(function(x) return readyKeys[x] end, h.member, omember, h.member, cls, onv,
-        function() return rcall("EXISTS", h.inner) == 1 end, { A = aEligible(ocaps, orunA), B = oBC, C = oBC }, seats, cards, heads)
+        function() return nonEmpty(h.inner) end, { A = aEligible(ocaps, orunA), B = oBC, C = oBC }, seats, cards, heads, seatWrites)
     end
     moved = moved + 1
   end

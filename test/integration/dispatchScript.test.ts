@@ -104,6 +104,31 @@ describe("dispatch script", () => {
     assert.equal(await h.p.redis.hlen(h.cell.slots), 0);
     assert.equal(Number(await h.p.redis.hget(h.cell.poolUsed("default"), "total")), 0);
   });
+
+  it("writes a ready set once per call, however many of its tenants' workflows move", async () => {
+    const big: PolicySpec = { tier: "professional", mca: 20, burst: { mca: 20 }, pools: ["seats"] };
+    await h.tenants({ r1: big, r2: big, r3: big });
+    for (const t of ["r1", "r2", "r3"]) await h.admit(t, 10);
+    assert.equal((await h.run("seats")).moved, 0, "no capacity yet: the tenants are only placed in the ready set");
+    await h.capacity("seats", 24);
+    const calls = async (cmd: string) =>
+      Number((await h.p.redis.info("commandstats")).match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`))?.[1] ?? 0);
+    const [zrem0, zadd0] = [await calls("zrem"), await calls("zadd")];
+    const r = await h.run("seats");
+    const [zrem, zadd] = [(await calls("zrem")) - zrem0, (await calls("zadd")) - zadd0];
+    assert.equal(r.moved, 22, "all but the Class A reserve");
+    // Each move re-seats its tenant under a new member; one ZREM and one ZADD for the set (and the marker's ZADD).
+    assert.ok(zrem <= 1 && zadd <= 2, `ZREM ${zrem}, ZADD ${zadd} for 22 moves`);
+    const seated = await h.p.redis.zrange(h.cell.ready("seats", "B"), 0, -1);
+    assert.deepEqual(seated.map((m) => m.split(":")[1]).sort(), ["r1", "r2", "r3"], "each tenant seated once, by its last move");
+    for (const t of ["r1", "r2", "r3"])
+      assert.equal(
+        await h.p.redis.hget(h.cell.tenantCaps(t), "m:seats"),
+        seated.find((m) => m.endsWith(`:${t}`)),
+        `${t}'s member`,
+      );
+    assert.equal((await h.execIds("seats")).length, 22);
+  });
 });
 
 describe("dispatch script: the exec queue's order", () => {

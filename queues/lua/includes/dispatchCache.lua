@@ -13,12 +13,16 @@
   Writes: those a move makes that the rest of the call never reads back from Redis (the cache holds
   them), held and made once when the loop ends, or before a recompute reads them (writeHeld): a
   tenant's (or org's) slot counters, ready-set member and WFQ state once per call however many of
-  its workflows moved, the slot leases in one HSET, and the exec queue's new ids in one LPUSH and one
-  RPUSH (the same list as one push per move: the two ends do not mix).
+  its workflows moved, the slot leases in one HSET, the exec queue's new ids in one LPUSH and one
+  RPUSH (the same list as one push per move: the two ends do not mix), and the ready sets' re-seated
+  members (`seatWrites`, includes/flows.lua reseat) in one ZREM and one ZADD per set: a member a
+  move added and a later move of the same flow took out again is never written. A ready set is read
+  from Redis again only through its window (includes/headWindow.lua), which first writes what is
+  held (syncSeats), or by a recompute, which comes after writeHeld.
 ]]
 local held
 local function holdNothing()
-  held = { incr = {}, set = {}, leases = {}, head = {}, tail = {} }
+  held = { incr = {}, set = {}, leases = {}, head = {}, tail = {}, zrem = {}, zadd = {} }
 end
 holdNothing()
 
@@ -50,7 +54,33 @@ local function holdMove(id, lease, at)
   held[at][#held[at] + 1] = id
 end
 
+-- The ready sets' writes a move makes (includes/flows.lua reseat), held: ZREM key member, ZADD key score member.
+local seatWrites = {
+  rem = function(key, member)
+    local added = held.zadd[key]
+    if added and added[member] then
+      added[member] = nil
+    else
+      fieldsOf(held.zrem, key)[member] = true
+    end
+  end,
+  add = function(key, score, member) fieldsOf(held.zadd, key)[member] = score end,
+}
+
 local function writeHeld()
+  for key, members in pairs(held.zrem) do
+    local args = {}
+    for member in pairs(members) do args[#args + 1] = member end
+    if #args > 0 then rcall("ZREM", key, unpack(args)) end
+  end
+  for key, members in pairs(held.zadd) do
+    local args = {}
+    for member, score in pairs(members) do
+      args[#args + 1] = score
+      args[#args + 1] = member
+    end
+    if #args > 0 then rcall("ZADD", key, unpack(args)) end
+  end
   for key, fields in pairs(held.incr) do
     for field, by in pairs(fields) do rcall("HINCRBY", key, field, by) end
   end
@@ -72,8 +102,24 @@ local cards, capsOf, runOf, charges, seats, depths, heads = {}, {}, {}, {}, {}, 
 local function forget()
   cards, capsOf, runOf, charges, seats, depths, heads = {}, {}, {}, {}, {}, {}, {}
 end
+-- Before a ready set is read from Redis (its size, or its window again: includes/headWindow.lua): what is
+-- held for it, written.
+local function syncSeats(key)
+  if next(held.zrem[key] or {}) or next(held.zadd[key] or {}) then writeHeld() end
+end
+-- Whether sorted set `key` has a member, with what this call holds for it counted (its window, else Redis).
+local function nonEmpty(key)
+  local w = heads[key]
+  if w and #w.m > 0 then return true end
+  if w and w.whole then return false end
+  syncSeats(key)
+  return rcall("EXISTS", key) == 1
+end
 local function card(cls)
-  if cards[cls] == nil then cards[cls] = rcall("ZCARD", readyKeys[cls]) end
+  if cards[cls] == nil then
+    syncSeats(readyKeys[cls])
+    cards[cls] = rcall("ZCARD", readyKeys[cls])
+  end
   return cards[cls]
 end
 local function capsFor(name)

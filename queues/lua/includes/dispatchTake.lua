@@ -30,12 +30,12 @@ end
 -- as many as a call may move, up to 32, and kept for the call (`heads`, includes/headWindow.lua).
 local headWindow = math.max(1, math.min(maxMoves, 32))
 local function headOf(cls)
-  local member, v = windowHead(heads, readyKeys[cls], headWindow)
+  local member, v = windowHead(heads, readyKeys[cls], headWindow, syncSeats)
   local h = { member = member, v = v, flow = string.match(member, "^%d+:(.+)$") }
   if string.sub(h.flow, 1, 1) == "@" then
     h.org = string.sub(h.flow, 2)
     h.inner = cellKey_orgReady(own, pool, cls, h.org)
-    h.imember, h.iv = windowHead(heads, h.inner, headWindow)
+    h.imember, h.iv = windowHead(heads, h.inner, headWindow, syncSeats)
     h.tenant = h.imember and string.match(h.imember, "^%d+:(.+)$")
   else
     h.tenant = h.flow

@@ -28,7 +28,10 @@ end
 -- script has read or written them (a cache for one script call); kept right.
 -- `sizes` (optional): the sets' sizes by class as the caller knows them (nil: not known), kept right.
 -- `heads`: the sets' head windows (includes/headWindow.lua), kept right.
-local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, seats, sizes, heads)
+-- `writes` (optional): where the ZREMs and ZADDs go ({rem(key, member), add(key, score, member)}: the
+-- dispatch holds them back, includes/dispatchCache.lua); nil: to Redis at once. Either way the sizes,
+-- seats and windows follow: a member with a score known is in its set, and a new member is new to it.
+local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, seats, sizes, heads, writes)
   for _, x in ipairs({ "A", "B", "C" }) do
     local key = setOf(x)
     local was, is = key .. "\0" .. old, key .. "\0" .. member
@@ -43,7 +46,12 @@ local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, s
     local backlog = score ~= false
     local delta = 0
     if backlog then
-      delta = -rcall("ZREM", key, old)
+      if writes then
+        writes.rem(key, old)
+        delta = -1
+      else
+        delta = -rcall("ZREM", key, old)
+      end
       windowRemoved(heads, key, old)
     end
     seats[was] = false
@@ -52,7 +60,12 @@ local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, s
       score = wfqNum(nv)
     end
     if backlog and eligible[x] then
-      delta = delta + rcall("ZADD", key, score, member)
+      if writes then
+        writes.add(key, score, member)
+        delta = delta + 1
+      else
+        delta = delta + rcall("ZADD", key, score, member)
+      end
       windowAdded(heads, key, member, score)
       seats[is] = score
     else

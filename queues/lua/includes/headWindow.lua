@@ -16,10 +16,12 @@
   (a recompute) forgets them.
 ]]
 -- The head of sorted set `key`: its member and score (a number); nil when the set is empty.
--- `size`: how many members a read takes.
-local function windowHead(heads, key, size)
+-- `size`: how many members a read takes. `beforeRead(key)` (optional) runs before a read: a caller that
+-- holds writes to the set back makes them first.
+local function windowHead(heads, key, size, beforeRead)
   local w = heads[key]
   if w == nil or (#w.m == 0 and not w.whole) then
+    if beforeRead then beforeRead(key) end
     local r = rcall("ZRANGE", key, 0, size - 1, "WITHSCORES")
     w = { m = {}, s = {}, t = {}, whole = #r < 2 * size }
     for i = 1, #r, 2 do
