@@ -6,10 +6,10 @@ import { BUCKET_TTL_SEC, bucketStart, latencyBucket } from "./usageEvents.ts";
 /**
  * The enqueue->start latencies of an exec process's first starts, as the usage-event buckets count them
  * ("<tenant>|l<b>" in <cell>:ev:<bucketStart>, queues/usageEvents.ts), counted in the process and added to
- * Redis by `flush`, once a heartbeat: one HINCRBY per bucket, tenant and latency bucket a second, rather
- * than one per workflow inside the start's script. The histogram is a chart's and a rollup's, not a
- * record (each workflow keeps its own enqueuedAt and startedAt): a process killed -9 loses the counts of
- * its last second, and a flush Redis refused is tried again with the next.
+ * Redis by `flush`, once a heartbeat (1.25 s by default): one HINCRBY per bucket, tenant and latency
+ * bucket, rather than one per workflow inside the start's script. The histogram is a chart's and a
+ * rollup's, not a record (each workflow keeps its own enqueuedAt and startedAt): a process killed -9
+ * loses the counts of its last heartbeat, and a flush Redis refused is tried again with the next.
  */
 export class LatencyTally {
   /** Per usage-event bucket key, per field. */

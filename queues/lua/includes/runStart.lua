@@ -14,7 +14,7 @@
 
   Its enqueue->start latency is counted by the exec process from this reply (startedAt and
   enqueuedAt), not here: queues/latencyTally.ts adds it to the cell's usage-event buckets once a
-  second, one HINCRBY per tenant and latency bucket rather than one per workflow.
+  heartbeat, one HINCRBY per tenant and latency bucket rather than one per workflow.
   Called by startRun-1.lua, and by the exec consumer's fetch right after BullMQ's (fetchStart-0.lua).
 ]]
 --- @include "keys"
