@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import type { Redis } from "ioredis";
 import { createKeys, type CellKeys } from "../../queues/keys.ts";
 import { LatencyTally } from "../../queues/latencyTally.ts";
+import { startRun } from "../../queues/lua/runLifecycle.ts";
 import { BUCKET_TTL_SEC, bucketStart } from "../../queues/usageEvents.ts";
 import { connect } from "../../src/lib/redis.ts";
 import { freshPrefix, testRedisUrl } from "../helpers/redis.ts";
@@ -12,7 +13,8 @@ import { LATENCY_CASES } from "./latency.cases.ts";
  * The exec process's count of first starts' enqueue->start latencies (queues/latencyTally.ts), on a real
  * Redis: each row of the bucket table counted and flushed lands in "<tenant>|l<b>" of the bucket of its
  * start, with the bucket's TTL; counts of one flush add up (one HINCRBY per field, not per start); a flush
- * Redis could not take is added once by the next, and a flush with nothing counted sends nothing.
+ * Redis could not take is added once by the next. The start's reply marks the first start (the only one
+ * the exec counts, src/exec/runWorkflow.ts) and the script itself counts nothing.
  */
 const NOW = Date.UTC(2026, 11, 1, 12, 0, 5);
 
@@ -68,6 +70,19 @@ describe("LatencyTally: first starts' latencies into the usage-event buckets", (
     await tally.flush(redis);
     await tally.flush(redis);
     assert.deepEqual(await fields(NOW, "retry"), { "retry|l7": "2" });
+  });
+
+  it("is given first starts only: the start's reply tells a first start from a re-run, with the dispatch time", async () => {
+    const id = "wf_rerun";
+    await redis.hset(cell.workflow(id), { state: "dispatched", tenant: "rerun", class: "B", enqueuedAt: String(NOW - 100) });
+    await redis.hset(cell.workflow(id), "dispatchedAt", String(NOW - 30));
+    await redis.hset(cell.slots, id, `rerun|B|default|${NOW - 30}|0`);
+    const first = await startRun(redis, cell, id, NOW, "run1", "w1");
+    assert.deepEqual([first.kind, first.kind === "run" && first.firstStart, first.meta?.dispatchedAt], ["run", true, NOW - 30]);
+    await redis.hset(cell.workflow(id), "state", "dispatched"); // handed back, dispatched again
+    const again = await startRun(redis, cell, id, NOW + 5, "run2", "w1");
+    assert.deepEqual([again.kind, again.kind === "run" && again.firstStart], ["run", false], "a re-run is not a new enqueue->start sample");
+    assert.deepEqual(await fields(NOW, "rerun"), {}, "the start's script counts nothing itself");
   });
 
   it("counts nothing for a start whose enqueue time is unknown", async () => {
