@@ -124,7 +124,7 @@ export class ExecWorker {
     for (const cellName of this.opts.cells) this.workers.push(this.cellWorker(cellName));
     // Publish which dependencies each workflow type needs (the dispatcher parks them while one is down).
     const deps = Object.fromEntries([...workflowDependencies()].map(([t, d]) => [t, d.join(",")]));
-    for (const c of this.opts.cells) if (Object.keys(deps).length) await this.redis.hset(this.keys.cell(c).workflowDeps, deps);
+    if (Object.keys(deps).length) for (const c of this.opts.cells) await this.redis.hset(this.keys.cell(c).workflowDeps, deps);
     await this.beat();
     this.latency.flushEvery(this.redis, this.opts.heartbeatMs);
     this.heartbeatTimer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);

@@ -28,9 +28,9 @@ end
 -- script has read or written them (a cache for one script call); kept right.
 -- `sizes` (optional): the sets' sizes by class as the caller knows them (nil: not known), kept right.
 -- `heads`: the sets' head windows (includes/headWindow.lua), kept right.
--- `writes` (optional): where the ZREMs and ZADDs go ({rem(key, member), add(key, score, member)}: the
--- dispatch holds them back, includes/dispatchCache.lua); nil: to Redis at once. Either way the sizes,
--- seats and windows follow: a member with a score known is in its set, and a new member is new to it.
+-- `writes`: where the ZREMs and ZADDs go ({rem(key, member), add(key, score, member)}: the dispatch
+-- holds them back, includes/dispatchCache.lua). The sizes, seats and windows follow at once: a member
+-- with a score known is in its set, and a new member is new to it.
 local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, seats, sizes, heads, writes)
   for _, x in ipairs({ "A", "B", "C" }) do
     local key = setOf(x)
@@ -46,12 +46,8 @@ local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, s
     local backlog = score ~= false
     local delta = 0
     if backlog then
-      if writes then
-        writes.rem(key, old)
-        delta = -1
-      else
-        delta = -rcall("ZREM", key, old)
-      end
+      writes.rem(key, old)
+      delta = -1
       windowRemoved(heads, key, old)
     end
     seats[was] = false
@@ -60,12 +56,8 @@ local function reseat(setOf, old, member, head, cls, nv, hasBacklog, eligible, s
       score = wfqNum(nv)
     end
     if backlog and eligible[x] then
-      if writes then
-        writes.add(key, score, member)
-        delta = delta + 1
-      else
-        delta = delta + rcall("ZADD", key, score, member)
-      end
+      writes.add(key, score, member)
+      delta = delta + 1
       windowAdded(heads, key, member, score)
       seats[is] = score
     else
